@@ -1,0 +1,134 @@
+// Browser figures for the attention lab, against an existing release build in dist/ (builds nothing):
+//   (a) window.wasmBindings.bench_forward(64, 200): the induction model's forward pass with the full cache
+//   (b) the lab's update after an input change: textarea `input` -> [data-testid=lab-status] data-rev changes
+//   (c) the gzipped size of dist/*.wasm
+// Usage: node tests/e2e/bench.mjs [--strict] [--json FILE]
+//   --strict   exit 1 when a figure misses its limit (default: report only)
+//   --json     also write the figures as JSON to FILE
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { execFileSync } from 'node:child_process';
+import { DIST, launch, shutdown, openPage, waitRev, inductionModel, randomWords, rng } from './harness.mjs';
+
+const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.5 };
+const FORWARD_TOKENS = 64;
+const FORWARD_RUNS = 200;
+const UPDATES = 50;
+
+const args = process.argv.slice(2);
+const strict = args.includes('--strict');
+const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : null;
+
+function quantile(sorted, q) {
+  if (!sorted.length) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i];
+}
+
+function wasmSizes() {
+  const files = fs.readdirSync(DIST).filter((f) => f.endsWith('.wasm'));
+  if (!files.length) throw new Error(`no .wasm in ${DIST}: run trunk build --release first`);
+  return files.map((f) => {
+    const buf = fs.readFileSync(path.join(DIST, f));
+    return { file: f, bytes: buf.length, gzip: zlib.gzipSync(buf, { level: 9 }).length };
+  });
+}
+
+async function main() {
+  const sizes = wasmSizes();
+  const { words, config } = inductionModel();
+  // 64 tokens = <bos> + 63 words, or the whole context if it is shorter.
+  const nWords = Math.min(FORWARD_TOKENS, config.n_positions) - 1;
+
+  await launch();
+  const page = await openPage('/#/attention');
+  await waitRev(page, 1);
+  // Trunk 0.21's loader sets window.wasmBindings only after `await init(...)` resolves, which can be
+  // after the app has mounted (the app mounts from the wasm start function, inside init).
+  await page.waitForFunction(() => typeof window.wasmBindings?.bench_forward === 'function', null, { timeout: 30_000 })
+    .catch(async () => {
+      const keys = await page.evaluate(() => (window.wasmBindings ? Object.keys(window.wasmBindings).join(', ') : '(window.wasmBindings is undefined)'));
+      throw new Error(`window.wasmBindings.bench_forward is not a function; exports: ${keys}`);
+    });
+
+  // (a) forward pass, timed inside wasm.
+  const fwdJson = await page.evaluate(([n, runs]) => window.wasmBindings.bench_forward(n, runs), [FORWARD_TOKENS, FORWARD_RUNS]);
+  const forward = JSON.parse(fwdJson);
+
+  // (b) lab update after an input change, timed in the page.
+  const rand = rng(2024);
+  const seqs = [];
+  let prev = await page.inputValue('[data-testid=seq-input]');
+  while (seqs.length < UPDATES) {
+    const s = randomWords(words, nWords, rand).join(' ');
+    if (s !== prev) seqs.push((prev = s));
+  }
+  const updates = [];
+  const frames = [];
+  for (const seq of seqs) {
+    const r = await page.evaluate((text) => new Promise((resolve, reject) => {
+      const status = document.querySelector('[data-testid=lab-status]');
+      const ta = document.querySelector('[data-testid=seq-input]');
+      if (!status || !ta) return reject(new Error('lab-status or seq-input missing'));
+      const rev0 = status.dataset.rev;
+      let t0 = 0;
+      const timer = setTimeout(() => { mo.disconnect(); reject(new Error(`data-rev stayed ${rev0} for 10 s`)); }, 10_000);
+      const mo = new MutationObserver(() => {
+        if (status.dataset.rev === rev0) return;
+        const t1 = performance.now();
+        mo.disconnect();
+        clearTimeout(timer);
+        // And until the next frame has been produced (informational).
+        requestAnimationFrame(() => setTimeout(() => resolve({ update: t1 - t0, frame: performance.now() - t0 }), 0));
+      });
+      mo.observe(status, { attributes: true, attributeFilter: ['data-rev'] });
+      t0 = performance.now();
+      ta.value = text;
+      ta.dispatchEvent(new Event('input', { bubbles: true }));
+    }), seq);
+    updates.push(r.update);
+    frames.push(r.frame);
+  }
+  const problems = page.problems.slice();
+  const chromiumVersion = (() => {
+    try { return execFileSync(process.env.GLASSBOX_CHROMIUM ?? '/usr/bin/chromium', ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return '?'; }
+  })();
+  await shutdown();
+
+  updates.sort((a, b) => a - b);
+  frames.sort((a, b) => a - b);
+  const upd = { median_ms: quantile(updates, 0.5), p90_ms: quantile(updates, 0.9), runs: updates.length };
+  const frm = { median_ms: quantile(frames, 0.5), p90_ms: quantile(frames, 0.9), runs: frames.length };
+  const mainWasm = sizes.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+  const gzipMb = mainWasm.gzip / 1e6;
+
+  const rows = [
+    ['forward pass, 64 tokens, full cache (wasm)', `median ${forward.median_ms.toFixed(3)} ms, p90 ${forward.p90_ms.toFixed(3)} ms, ${forward.runs} runs`,
+      `<= ${LIMITS.forward_ms} ms (median)`, forward.median_ms <= LIMITS.forward_ms],
+    [`lab update after input (${nWords + 1} tokens)`, `median ${upd.median_ms.toFixed(2)} ms, p90 ${upd.p90_ms.toFixed(2)} ms, ${upd.runs} runs`,
+      `<= ${LIMITS.update_ms} ms (median)`, upd.median_ms <= LIMITS.update_ms],
+    ['  ... until the next frame (info)', `median ${frm.median_ms.toFixed(2)} ms, p90 ${frm.p90_ms.toFixed(2)} ms`, '', null],
+    [`wasm size, gzip -9 (${mainWasm.file})`, `${(mainWasm.gzip / 1e6).toFixed(3)} MB (raw ${(mainWasm.bytes / 1e6).toFixed(3)} MB)`,
+      `<= ${LIMITS.wasm_gzip_mb} MB`, gzipMb <= LIMITS.wasm_gzip_mb],
+  ];
+  const w = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
+  console.log(`\nglassbox browser bench (${chromiumVersion}, headless)\n`);
+  console.log(`${'figure'.padEnd(w[0])}  ${'measured'.padEnd(w[1])}  ${'limit'.padEnd(w[2])}  result`);
+  console.log(`${'-'.repeat(w[0])}  ${'-'.repeat(w[1])}  ${'-'.repeat(w[2])}  ------`);
+  for (const [a, b, c, ok] of rows) {
+    console.log(`${a.padEnd(w[0])}  ${b.padEnd(w[1])}  ${c.padEnd(w[2])}  ${ok === null ? '' : ok ? 'PASS' : 'FAIL'}`);
+  }
+  if (problems.length) console.log(`\npage problems during the bench:\n  ${problems.join('\n  ')}`);
+  const result = { forward, update: upd, update_to_frame: frm, wasm: sizes, limits: LIMITS, chromium: chromiumVersion };
+  if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(result, null, 2) + '\n');
+  const failed = rows.filter((r) => r[3] === false).length;
+  console.log(`\n${failed ? `${failed} figure(s) over the limit` : 'all figures within their limits'}`);
+  if (strict && failed) process.exitCode = 1;
+}
+
+main().catch(async (e) => {
+  console.error(`bench failed: ${e.stack ?? e}`);
+  await shutdown().catch(() => {});
+  process.exit(1);
+});
