@@ -1,0 +1,59 @@
+//! Native benchmark: prints the figures the issues ask for (the browser figures come from `tests/e2e/bench.mjs`).
+//!
+//!     cargo run --release --bin bench
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use glassbox::lens::induction::TaskSpec;
+use glassbox::lens::rng::Rng;
+use glassbox::lens::train::lm_loss;
+use glassbox::lens::Transformer;
+
+fn median_ms(mut f: impl FnMut(), runs: usize) -> (f64, f64) {
+    f(); // warm up
+    let mut t: Vec<f64> = (0..runs)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (t[runs / 2], t[runs * 9 / 10])
+}
+
+fn main() {
+    let dir = std::env::args().nth(1).unwrap_or_else(|| "public/models/induction".into());
+    let cfg = std::fs::read_to_string(format!("{dir}/config.json")).expect("config.json (train the model first)");
+    let weights = std::fs::read(format!("{dir}/model.safetensors")).expect("model.safetensors");
+    let model = Transformer::from_bytes(&cfg, &weights).expect("model loads");
+    let spec = TaskSpec::new(model.cfg.vocab_size, model.cfg.n_positions);
+    let mut rng = Rng::new(0);
+    let tokens: Vec<u32> = spec.repeated_sequence(&mut rng, 31).into_iter().chain([7]).collect();
+    assert_eq!(tokens.len(), 64);
+
+    println!("native benchmark ({} threads)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let (m, p90) = median_ms(|| drop(model.run_with_cache(&tokens).unwrap()), 300);
+    println!("forward with full cache, 64 tokens: median {m:.3} ms, p90 {p90:.3} ms");
+    let (m, p90) = median_ms(|| drop(model.logits(&tokens).unwrap()), 300);
+    println!("forward without hooks, 64 tokens:   median {m:.3} ms, p90 {p90:.3} ms");
+
+    // Training step cost, for planning training runs.
+    let (mut train_model, vars) = Transformer::init(model.cfg.clone(), &mut rng).unwrap();
+    train_model.autograd = true;
+    let batch: Vec<u32> = (0..32).flat_map(|_| spec.training_sequence(&mut rng)).collect();
+    let batch = Tensor::from_vec(batch, (32, spec.seq_len), &Device::Cpu).unwrap();
+    let (m, _) = median_ms(|| drop(lm_loss(&train_model, &batch, None).unwrap()), 10);
+    println!("training forward, batch 32x64:      median {m:.3} ms");
+    if std::env::var("BENCH_DETAIL").is_ok() {
+        train_model.autograd = false;
+        let (m, _) = median_ms(|| drop(train_model.forward(&batch, &mut glassbox::lens::HookSet::none()).unwrap()), 10);
+        println!("  forward only, fused softmax:      median {m:.3} ms");
+        let (m, _) = median_ms(|| drop(lm_loss(&train_model, &batch, None).unwrap()), 10);
+        println!("  + loss:                           median {m:.3} ms");
+        train_model.autograd = true;
+    }
+    let (m, _) = median_ms(|| drop(lm_loss(&train_model, &batch, None).unwrap().backward().unwrap()), 10);
+    println!("training forward+backward:          median {m:.3} ms");
+    drop(vars);
+}

@@ -1,0 +1,17 @@
+//! The engine: models, hook points, activation caches, interventions and interpretability methods.
+//!
+//! Invariant: nothing under `lens` knows about the browser (no leptos, web-sys or signals). It builds and
+//! is tested natively and in wasm32, and the same functions serve the app, the training binary and the tests.
+pub mod config;
+pub mod error;
+pub mod hooks;
+pub mod induction;
+pub mod model;
+pub mod rng;
+pub mod train;
+pub mod vocab;
+
+pub use config::Gpt2Config;
+pub use error::{LensError, Result};
+pub use hooks::{ActivationCache, Hook, HookSet, Intervention, Op};
+pub use model::Transformer;

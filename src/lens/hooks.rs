@@ -1,0 +1,397 @@
+//! Hook points named exactly as TransformerLens names them, the activation cache keyed by them,
+//! and interventions (replace / add / zero / scale) applied at them.
+//!
+//! Shapes follow TransformerLens and keep the batch dimension first:
+//! residual-stream hooks are `[batch, pos, d_model]`, `attn.hook_q/k/v/z` are `[batch, pos, head, d_head]`,
+//! `attn.hook_attn_scores` and `attn.hook_pattern` are `[batch, head, query_pos, key_pos]`.
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use candle_core::{DType, Tensor};
+
+use super::{LensError, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Hook {
+    /// `hook_embed`: token embeddings `[batch, pos, d_model]`.
+    Embed,
+    /// `hook_pos_embed`: position embeddings `[batch, pos, d_model]`.
+    PosEmbed,
+    /// `blocks.{l}.hook_resid_pre`: the residual stream entering block l `[batch, pos, d_model]`.
+    ResidPre(usize),
+    /// `blocks.{l}.ln1.hook_scale`: LayerNorm's divisor `[batch, pos, 1]`.
+    Ln1Scale(usize),
+    /// `blocks.{l}.ln1.hook_normalized`: LayerNorm output, weight and bias applied `[batch, pos, d_model]`.
+    Ln1Normalized(usize),
+    /// `blocks.{l}.attn.hook_q` `[batch, pos, head, d_head]`.
+    Q(usize),
+    /// `blocks.{l}.attn.hook_k` `[batch, pos, head, d_head]`.
+    K(usize),
+    /// `blocks.{l}.attn.hook_v` `[batch, pos, head, d_head]`.
+    V(usize),
+    /// `blocks.{l}.attn.hook_attn_scores`: scaled, masked scores before softmax `[batch, head, q, k]`.
+    AttnScores(usize),
+    /// `blocks.{l}.attn.hook_pattern`: attention probabilities `[batch, head, q, k]`.
+    Pattern(usize),
+    /// `blocks.{l}.attn.hook_z`: pattern-weighted values `[batch, pos, head, d_head]`.
+    Z(usize),
+    /// `blocks.{l}.hook_attn_out` `[batch, pos, d_model]`.
+    AttnOut(usize),
+    /// `blocks.{l}.hook_resid_mid` `[batch, pos, d_model]` (models with an MLP only).
+    ResidMid(usize),
+    /// `blocks.{l}.ln2.hook_scale` `[batch, pos, 1]`.
+    Ln2Scale(usize),
+    /// `blocks.{l}.ln2.hook_normalized` `[batch, pos, d_model]`.
+    Ln2Normalized(usize),
+    /// `blocks.{l}.mlp.hook_pre`: MLP pre-activations `[batch, pos, d_mlp]`.
+    MlpPre(usize),
+    /// `blocks.{l}.mlp.hook_post`: MLP activations `[batch, pos, d_mlp]`.
+    MlpPost(usize),
+    /// `blocks.{l}.hook_mlp_out` `[batch, pos, d_model]`.
+    MlpOut(usize),
+    /// `blocks.{l}.hook_resid_post` `[batch, pos, d_model]`.
+    ResidPost(usize),
+    /// `ln_final.hook_scale` `[batch, pos, 1]`.
+    LnFinalScale,
+    /// `ln_final.hook_normalized` `[batch, pos, d_model]`.
+    LnFinalNormalized,
+}
+
+impl Hook {
+    /// Every hook the model has, in forward order. Attention-only models have no MLP, LN2 or resid_mid hooks,
+    /// as in TransformerLens.
+    pub fn all(n_layer: usize, attn_only: bool) -> Vec<Hook> {
+        use Hook::*;
+        let mut v = vec![Embed, PosEmbed];
+        for l in 0..n_layer {
+            v.extend([ResidPre(l), Ln1Scale(l), Ln1Normalized(l), Q(l), K(l), V(l), AttnScores(l), Pattern(l), Z(l), AttnOut(l)]);
+            if !attn_only {
+                v.extend([ResidMid(l), Ln2Scale(l), Ln2Normalized(l), MlpPre(l), MlpPost(l), MlpOut(l)]);
+            }
+            v.push(ResidPost(l));
+        }
+        v.extend([LnFinalScale, LnFinalNormalized]);
+        v
+    }
+
+    pub fn layer(&self) -> Option<usize> {
+        use Hook::*;
+        match *self {
+            Embed | PosEmbed | LnFinalScale | LnFinalNormalized => None,
+            ResidPre(l) | Ln1Scale(l) | Ln1Normalized(l) | Q(l) | K(l) | V(l) | AttnScores(l) | Pattern(l) | Z(l) | AttnOut(l)
+            | ResidMid(l) | Ln2Scale(l) | Ln2Normalized(l) | MlpPre(l) | MlpPost(l) | MlpOut(l) | ResidPost(l) => Some(l),
+        }
+    }
+
+    /// Which tensor dimension indexes heads, if any.
+    pub fn head_dim(&self) -> Option<usize> {
+        use Hook::*;
+        match self {
+            Q(_) | K(_) | V(_) | Z(_) => Some(2),
+            AttnScores(_) | Pattern(_) => Some(1),
+            _ => None,
+        }
+    }
+
+    /// Which tensor dimension indexes (query) positions.
+    pub fn pos_dim(&self) -> usize {
+        use Hook::*;
+        match self {
+            AttnScores(_) | Pattern(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+impl fmt::Display for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Hook::*;
+        match self {
+            Embed => write!(f, "hook_embed"),
+            PosEmbed => write!(f, "hook_pos_embed"),
+            ResidPre(l) => write!(f, "blocks.{l}.hook_resid_pre"),
+            Ln1Scale(l) => write!(f, "blocks.{l}.ln1.hook_scale"),
+            Ln1Normalized(l) => write!(f, "blocks.{l}.ln1.hook_normalized"),
+            Q(l) => write!(f, "blocks.{l}.attn.hook_q"),
+            K(l) => write!(f, "blocks.{l}.attn.hook_k"),
+            V(l) => write!(f, "blocks.{l}.attn.hook_v"),
+            AttnScores(l) => write!(f, "blocks.{l}.attn.hook_attn_scores"),
+            Pattern(l) => write!(f, "blocks.{l}.attn.hook_pattern"),
+            Z(l) => write!(f, "blocks.{l}.attn.hook_z"),
+            AttnOut(l) => write!(f, "blocks.{l}.hook_attn_out"),
+            ResidMid(l) => write!(f, "blocks.{l}.hook_resid_mid"),
+            Ln2Scale(l) => write!(f, "blocks.{l}.ln2.hook_scale"),
+            Ln2Normalized(l) => write!(f, "blocks.{l}.ln2.hook_normalized"),
+            MlpPre(l) => write!(f, "blocks.{l}.mlp.hook_pre"),
+            MlpPost(l) => write!(f, "blocks.{l}.mlp.hook_post"),
+            MlpOut(l) => write!(f, "blocks.{l}.hook_mlp_out"),
+            ResidPost(l) => write!(f, "blocks.{l}.hook_resid_post"),
+            LnFinalScale => write!(f, "ln_final.hook_scale"),
+            LnFinalNormalized => write!(f, "ln_final.hook_normalized"),
+        }
+    }
+}
+
+impl FromStr for Hook {
+    type Err = LensError;
+
+    fn from_str(s: &str) -> Result<Hook> {
+        use Hook::*;
+        let unknown = || LensError::UnknownHook(s.to_string());
+        match s {
+            "hook_embed" => return Ok(Embed),
+            "hook_pos_embed" => return Ok(PosEmbed),
+            "ln_final.hook_scale" => return Ok(LnFinalScale),
+            "ln_final.hook_normalized" => return Ok(LnFinalNormalized),
+            _ => {}
+        }
+        let rest = s.strip_prefix("blocks.").ok_or_else(unknown)?;
+        let (layer, name) = rest.split_once('.').ok_or_else(unknown)?;
+        // Reject "01", "+1" and the like so that parse(print(h)) is the only spelling.
+        if layer.is_empty() || !layer.bytes().all(|b| b.is_ascii_digit()) || (layer.len() > 1 && layer.starts_with('0')) {
+            return Err(unknown());
+        }
+        let l: usize = layer.parse().map_err(|_| unknown())?;
+        Ok(match name {
+            "hook_resid_pre" => ResidPre(l),
+            "ln1.hook_scale" => Ln1Scale(l),
+            "ln1.hook_normalized" => Ln1Normalized(l),
+            "attn.hook_q" => Q(l),
+            "attn.hook_k" => K(l),
+            "attn.hook_v" => V(l),
+            "attn.hook_attn_scores" => AttnScores(l),
+            "attn.hook_pattern" => Pattern(l),
+            "attn.hook_z" => Z(l),
+            "hook_attn_out" => AttnOut(l),
+            "hook_resid_mid" => ResidMid(l),
+            "ln2.hook_scale" => Ln2Scale(l),
+            "ln2.hook_normalized" => Ln2Normalized(l),
+            "mlp.hook_pre" => MlpPre(l),
+            "mlp.hook_post" => MlpPost(l),
+            "hook_mlp_out" => MlpOut(l),
+            "hook_resid_post" => ResidPost(l),
+            _ => return Err(unknown()),
+        })
+    }
+}
+
+/// Every hooked activation of one forward pass.
+#[derive(Clone, Debug, Default)]
+pub struct ActivationCache {
+    map: HashMap<Hook, Tensor>,
+}
+
+impl ActivationCache {
+    pub fn get(&self, hook: Hook) -> Option<&Tensor> {
+        self.map.get(&hook)
+    }
+    /// Looks an activation up by its TransformerLens name.
+    pub fn get_by_name(&self, name: &str) -> Result<&Tensor> {
+        let hook: Hook = name.parse()?;
+        self.get(hook).ok_or_else(|| LensError::UnknownHook(name.to_string()))
+    }
+    pub fn insert(&mut self, hook: Hook, t: Tensor) {
+        self.map.insert(hook, t);
+    }
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    pub fn hooks(&self) -> Vec<Hook> {
+        let mut v: Vec<Hook> = self.map.keys().copied().collect();
+        v.sort();
+        v
+    }
+    /// The attention pattern of one layer, one head and one batch item as a row-major `[q][k]` matrix.
+    pub fn pattern(&self, layer: usize, head: usize, batch: usize) -> Result<Vec<Vec<f32>>> {
+        let t = self.get(Hook::Pattern(layer)).ok_or_else(|| LensError::UnknownHook(Hook::Pattern(layer).to_string()))?;
+        Ok(t.get(batch)?.get(head)?.to_dtype(DType::F32)?.to_vec2()?)
+    }
+}
+
+/// What an intervention does to the activation at its hook.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// Replace with this tensor (broadcast to the activation's shape), e.g. from another run's cache (patching).
+    Replace(Tensor),
+    /// Add this tensor (broadcast), e.g. a steering vector of shape `[d_model]`.
+    Add(Tensor),
+    /// Set to zero (zero-ablation).
+    Zero,
+    /// Multiply by a constant.
+    Scale(f64),
+}
+
+/// An intervention at one hook, optionally restricted to one head and/or one (query) position.
+#[derive(Clone, Debug)]
+pub struct Intervention {
+    pub hook: Hook,
+    pub op: Op,
+    pub head: Option<usize>,
+    pub pos: Option<usize>,
+}
+
+impl Intervention {
+    pub fn new(hook: Hook, op: Op) -> Self {
+        Intervention { hook, op, head: None, pos: None }
+    }
+    pub fn head(mut self, head: usize) -> Self {
+        self.head = Some(head);
+        self
+    }
+    pub fn pos(mut self, pos: usize) -> Self {
+        self.pos = Some(pos);
+        self
+    }
+
+    /// Applies the intervention to `x`, leaving entries outside the selected head/position untouched.
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let changed = match &self.op {
+            Op::Replace(r) => r.to_dtype(x.dtype())?.broadcast_as(x.shape())?.contiguous()?,
+            Op::Add(a) => x.broadcast_add(&a.to_dtype(x.dtype())?)?,
+            Op::Zero => x.zeros_like()?,
+            Op::Scale(s) => x.affine(*s, 0.0)?,
+        };
+        if self.head.is_none() && self.pos.is_none() {
+            return Ok(changed);
+        }
+        let mask = self.selection_mask(x)?;
+        Ok(mask.where_cond(&changed, x)?)
+    }
+
+    /// A u8 mask of x's shape: 1 where the selected head and position are.
+    fn selection_mask(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims();
+        let mut axes: Vec<(usize, usize)> = Vec::new();
+        if let Some(h) = self.head {
+            let d = self.hook.head_dim().ok_or_else(|| LensError::Input(format!("{} has no head dimension", self.hook)))?;
+            axes.push((d, h));
+        }
+        if let Some(p) = self.pos {
+            axes.push((self.hook.pos_dim(), p));
+        }
+        for &(d, i) in &axes {
+            if i >= dims[d] {
+                return Err(LensError::Input(format!("index {i} is out of range for dimension {d} of {} (size {})", self.hook, dims[d])));
+            }
+        }
+        let n: usize = dims.iter().product();
+        let mut strides = vec![1usize; dims.len()];
+        for d in (0..dims.len().saturating_sub(1)).rev() {
+            strides[d] = strides[d + 1] * dims[d + 1];
+        }
+        let data: Vec<u8> = (0..n).map(|flat| axes.iter().all(|&(d, i)| (flat / strides[d]) % dims[d] == i) as u8).collect();
+        Ok(Tensor::from_vec(data, dims, x.device())?)
+    }
+}
+
+/// What a forward pass records and changes: the run-time side of the hooks.
+#[derive(Debug, Default)]
+pub struct HookSet {
+    pub interventions: Vec<Intervention>,
+    /// None: cache nothing. Some(None): cache every hook. Some(Some(list)): only these.
+    cache_filter: Option<Option<Vec<Hook>>>,
+    pub cache: ActivationCache,
+}
+
+impl HookSet {
+    /// Records nothing, changes nothing: the fastest forward.
+    pub fn none() -> Self {
+        HookSet::default()
+    }
+    /// Records every hooked activation.
+    pub fn cache_all() -> Self {
+        HookSet { cache_filter: Some(None), ..Default::default() }
+    }
+    pub fn cache_only(hooks: Vec<Hook>) -> Self {
+        HookSet { cache_filter: Some(Some(hooks)), ..Default::default() }
+    }
+    /// Applies these interventions, records nothing.
+    pub fn intervening(interventions: Vec<Intervention>) -> Self {
+        HookSet { interventions, ..Default::default() }
+    }
+    pub fn with(mut self, iv: Intervention) -> Self {
+        self.interventions.push(iv);
+        self
+    }
+
+    /// Called by the model at every hook point: applies this hook's interventions in order, then caches.
+    pub fn run(&mut self, hook: Hook, mut x: Tensor) -> Result<Tensor> {
+        for iv in self.interventions.iter().filter(|iv| iv.hook == hook) {
+            x = iv.apply(&x)?;
+        }
+        let keep = match &self.cache_filter {
+            None => false,
+            Some(None) => true,
+            Some(Some(list)) => list.contains(&hook),
+        };
+        if keep {
+            self.cache.insert(hook, x.clone());
+        }
+        Ok(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn every_hook_prints_and_parses_as_transformer_lens_does() {
+        let hooks = Hook::all(3, false);
+        assert_eq!(hooks.len(), 2 + 3 * 17 + 2);
+        for h in hooks {
+            let s = h.to_string();
+            assert_eq!(s.parse::<Hook>().unwrap(), h, "{s}");
+        }
+        assert_eq!(Hook::Pattern(1).to_string(), "blocks.1.attn.hook_pattern");
+        assert_eq!(Hook::MlpPost(0).to_string(), "blocks.0.mlp.hook_post");
+        assert_eq!(Hook::ResidPost(11).to_string(), "blocks.11.hook_resid_post");
+        assert_eq!("ln_final.hook_normalized".parse::<Hook>().unwrap(), Hook::LnFinalNormalized);
+    }
+
+    #[test]
+    fn near_misses_do_not_parse() {
+        for s in ["", "blocks", "blocks.x.hook_resid_pre", "blocks.01.hook_resid_pre", "blocks.1.hook_resid", "blocks.-1.attn.hook_q", "hook_embed ", "blocks.1.attn.hook_pattern.x"] {
+            assert!(s.parse::<Hook>().is_err(), "{s:?} parsed");
+        }
+    }
+
+    #[test]
+    fn attn_only_models_have_no_mlp_hooks() {
+        let hooks = Hook::all(2, true);
+        assert!(!hooks.iter().any(|h| matches!(h, Hook::MlpPost(_) | Hook::ResidMid(_) | Hook::Ln2Normalized(_))));
+        assert_eq!(hooks.len(), 2 + 2 * 11 + 2);
+    }
+
+    #[test]
+    fn interventions_touch_only_the_selected_head_and_position() -> Result<()> {
+        // [batch 1, pos 3, head 2, d_head 2], values 0..12
+        let x = Tensor::arange(0f32, 12., &Device::Cpu)?.reshape((1, 3, 2, 2))?;
+        let z = Intervention::new(Hook::Z(0), Op::Zero).head(1).apply(&x)?;
+        assert_eq!(z.flatten_all()?.to_vec1::<f32>()?, vec![0., 1., 0., 0., 4., 5., 0., 0., 8., 9., 0., 0.]);
+        let s = Intervention::new(Hook::Z(0), Op::Scale(10.0)).head(0).pos(2).apply(&x)?;
+        assert_eq!(s.flatten_all()?.to_vec1::<f32>()?, vec![0., 1., 2., 3., 4., 5., 6., 7., 80., 90., 10., 11.]);
+        let steer = Tensor::new(&[100f32, 200.], &Device::Cpu)?;
+        let a = Intervention::new(Hook::Z(0), Op::Add(steer)).pos(0).apply(&x)?;
+        assert_eq!(a.flatten_all()?.to_vec1::<f32>()?, vec![100., 201., 102., 203., 4., 5., 6., 7., 8., 9., 10., 11.]);
+        let r = Intervention::new(Hook::Z(0), Op::Replace(x.affine(-1.0, 0.0)?)).head(0).pos(1).apply(&x)?;
+        assert_eq!(r.flatten_all()?.to_vec1::<f32>()?, vec![0., 1., 2., 3., -4., -5., 6., 7., 8., 9., 10., 11.]);
+        // A pattern's position axis is the query axis (dim 2), its head axis dim 1.
+        let p = Tensor::ones((1, 2, 2, 2), DType::F32, &Device::Cpu)?;
+        let pz = Intervention::new(Hook::Pattern(0), Op::Zero).head(1).pos(0).apply(&p)?;
+        assert_eq!(pz.flatten_all()?.to_vec1::<f32>()?, vec![1., 1., 1., 1., 0., 0., 1., 1.]);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_selections_are_errors_not_panics() {
+        let x = Tensor::zeros((1, 3, 4), DType::F32, &Device::Cpu).unwrap();
+        assert!(Intervention::new(Hook::ResidPre(0), Op::Zero).head(0).apply(&x).is_err());
+        assert!(Intervention::new(Hook::ResidPre(0), Op::Zero).pos(3).apply(&x).is_err());
+    }
+}

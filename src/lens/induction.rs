@@ -1,0 +1,191 @@
+//! The induction task and the head-detector scores.
+//!
+//! Training data: random tokens in which one segment of random length recurs at a random offset. A fixed
+//! offset would let the model cheat with purely positional attention; a varying one leaves only the general
+//! solution, a previous-token head feeding an induction head (Olsson et al. 2022).
+//!
+//! Scores follow TransformerLens's head detector (`detect_head`, "mul" measure): the attention a head puts
+//! on the key positions the pattern predicts. We average over the query positions that have such a key,
+//! which is what its induction-score tutorial does for repeated sequences (rows with no expected key would
+//! only dilute the score).
+use super::rng::Rng;
+
+/// Parameters of the synthetic induction task.
+#[derive(Clone, Copy, Debug)]
+pub struct TaskSpec {
+    pub vocab_size: usize,
+    /// Sequence length including the leading `<bos>` (id 0).
+    pub seq_len: usize,
+    pub min_repeat: usize,
+    pub max_repeat: usize,
+}
+
+impl TaskSpec {
+    pub fn new(vocab_size: usize, seq_len: usize) -> Self {
+        TaskSpec { vocab_size, seq_len, min_repeat: 4, max_repeat: (seq_len - 1) / 2 }
+    }
+
+    fn random_token(&self, rng: &mut Rng) -> u32 {
+        rng.range(1, self.vocab_size - 1) as u32
+    }
+
+    /// `<bos>` then uniformly random tokens, with a segment of random length copied to a random later offset.
+    pub fn training_sequence(&self, rng: &mut Rng) -> Vec<u32> {
+        self.training_example(rng).0
+    }
+
+    /// A training sequence and, for each of its `seq_len - 1` next-token predictions, whether the target is
+    /// predictable (inside the copy, after its first token). Training on those predictions only keeps the
+    /// gradient free of the noise of unpredictable random tokens, so the induction circuit forms sooner.
+    pub fn training_example(&self, rng: &mut Rng) -> (Vec<u32>, Vec<f32>) {
+        let n = self.seq_len;
+        let mut seq: Vec<u32> = (0..n).map(|i| if i == 0 { 0 } else { self.random_token(rng) }).collect();
+        let len = rng.range(self.min_repeat, self.max_repeat);
+        // Both offsets are random: any fixed relation (say, the copy always straight after the original)
+        // lets the model solve the task with positional attention instead of induction heads.
+        let first = rng.range(1, n - 2 * len);
+        let second = rng.range(first + len, n - len);
+        for i in 0..len {
+            seq[second + i] = seq[first + i];
+        }
+        // Prediction i targets token i + 1.
+        let weights = (0..n - 1).map(|i| if i + 1 > second && i + 1 < second + len { 1.0 } else { 0.0 }).collect();
+        (seq, weights)
+    }
+
+    /// `<bos>` followed by `len` random tokens and the same `len` tokens again.
+    pub fn repeated_sequence(&self, rng: &mut Rng, len: usize) -> Vec<u32> {
+        let half: Vec<u32> = (0..len).map(|_| self.random_token(rng)).collect();
+        let mut seq = vec![0];
+        seq.extend(&half);
+        seq.extend(&half);
+        seq
+    }
+}
+
+/// Rows q: for each query position, the key positions a previous-token head should attend to.
+pub fn previous_token_targets(n: usize) -> Vec<Vec<usize>> {
+    (0..n).map(|q| if q == 0 { vec![] } else { vec![q - 1] }).collect()
+}
+
+/// Earlier positions holding the same token as the query.
+pub fn duplicate_token_targets(tokens: &[u32]) -> Vec<Vec<usize>> {
+    (0..tokens.len()).map(|q| (0..q).filter(|&k| tokens[k] == tokens[q]).collect()).collect()
+}
+
+/// The positions just after each earlier occurrence of the query's token: where an induction head looks.
+pub fn induction_targets(tokens: &[u32]) -> Vec<Vec<usize>> {
+    duplicate_token_targets(tokens).into_iter().map(|ks| ks.into_iter().map(|k| k + 1).collect()).collect()
+}
+
+/// Mean, over query rows with at least one target, of the attention mass on the targets.
+/// `pattern[q][k]` is one head's attention. None when no row has a target.
+pub fn detector_score(pattern: &[Vec<f32>], targets: &[Vec<usize>]) -> Option<f32> {
+    let mut sum = 0.0;
+    let mut rows = 0;
+    for (q, ks) in targets.iter().enumerate() {
+        if ks.is_empty() {
+            continue;
+        }
+        sum += ks.iter().map(|&k| pattern[q][k]).sum::<f32>();
+        rows += 1;
+    }
+    (rows > 0).then(|| sum / rows as f32)
+}
+
+/// The three scores the lab shows for a head.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HeadScores {
+    pub previous_token: f32,
+    pub induction: f32,
+    pub duplicate_token: f32,
+}
+
+pub fn head_scores(pattern: &[Vec<f32>], tokens: &[u32]) -> HeadScores {
+    HeadScores {
+        previous_token: detector_score(pattern, &previous_token_targets(tokens.len())).unwrap_or(0.0),
+        induction: detector_score(pattern, &induction_targets(tokens)).unwrap_or(0.0),
+        duplicate_token: detector_score(pattern, &duplicate_token_targets(tokens)).unwrap_or(0.0),
+    }
+}
+
+/// Mean loss over the predictions made inside each half of `<bos>` + `n_words` words, split at h = n_words / 2.
+/// `loss[i]` predicts token i + 1. First half: targets 2..=h (its first word is unpredictable). Second half:
+/// targets h+2..=n_words (even in an exact repeat, nothing tells the model that its first word repeats).
+/// None when a half has no such prediction.
+pub fn split_half_losses(loss: &[f32], n_words: usize) -> Option<(f32, f32)> {
+    let h = n_words / 2;
+    if h < 2 || h + 1 >= n_words || loss.len() < n_words {
+        return None;
+    }
+    let mean = |r: std::ops::Range<usize>| r.clone().map(|i| loss[i]).sum::<f32>() / r.len() as f32;
+    Some((mean(1..h), mean(h + 1..n_words)))
+}
+
+/// `split_half_losses` for `<bos> + half + half` with `len` words in each half.
+pub fn half_losses(loss: &[f32], len: usize) -> (f32, f32) {
+    split_half_losses(loss, 2 * len).unwrap_or((f32::NAN, f32::NAN))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn training_sequences_contain_their_repeat() {
+        let spec = TaskSpec::new(300, 64);
+        let mut rng = Rng::new(3);
+        for _ in 0..200 {
+            let s = spec.training_sequence(&mut rng);
+            assert_eq!(s.len(), 64);
+            assert_eq!(s[0], 0);
+            assert!(s[1..].iter().all(|&t| t >= 1 && t < 300));
+            // Some run of at least min_repeat tokens occurs twice.
+            let found = (1..64).any(|a| (a + 1..64).any(|b| b + 4 <= 64 && s[a..a + 4] == s[b..b + 4]));
+            assert!(found, "{s:?}");
+        }
+        // Weighted predictions are exactly the predictable ones: their target equals the token `gap` earlier,
+        // where gap is the distance between the copies.
+        for _ in 0..200 {
+            let (s, w) = spec.training_example(&mut rng);
+            assert_eq!(w.len(), 63);
+            let marked: Vec<usize> = (0..63).filter(|&i| w[i] == 1.0).map(|i| i + 1).collect();
+            assert!(marked.len() >= 3, "{w:?}");
+            let gaps: Vec<usize> = (1..marked[0]).filter(|&g| marked.iter().all(|&t| s[t] == s[t - g])).collect();
+            assert!(!gaps.is_empty(), "no consistent copy distance for {marked:?} in {s:?}");
+            assert!(marked.windows(2).all(|p| p[1] == p[0] + 1), "marked targets are one run");
+        }
+    }
+
+    #[test]
+    fn detector_scores_on_hand_made_patterns() {
+        // tokens: bos A B A B -> induction targets: q3 (A) -> 2 ; q4 (B) -> 3
+        let tokens = [0, 5, 6, 5, 6];
+        assert_eq!(induction_targets(&tokens), vec![vec![], vec![], vec![], vec![2], vec![3]]);
+        assert_eq!(duplicate_token_targets(&tokens), vec![vec![], vec![], vec![], vec![1], vec![2]]);
+        let n = tokens.len();
+        let prev: Vec<Vec<f32>> = (0..n).map(|q| (0..n).map(|k| if q == 0 { (k == 0) as u8 as f32 } else { (k + 1 == q) as u8 as f32 }).collect()).collect();
+        let s = head_scores(&prev, &tokens);
+        assert_eq!(s.previous_token, 1.0);
+        // A previous-token head attends to q-1, which is the induction target for q=3 (2) and q=4 (3).
+        assert_eq!(s.induction, 1.0);
+        assert_eq!(s.duplicate_token, 0.0);
+        // Uniform causal attention: row q spreads 1/(q+1) on each key.
+        let uni: Vec<Vec<f32>> = (0..n).map(|q| (0..n).map(|k| if k <= q { 1.0 / (q + 1) as f32 } else { 0.0 }).collect()).collect();
+        let s = head_scores(&uni, &tokens);
+        let expect_prev = (1.0 / 2.0 + 1.0 / 3.0 + 1.0 / 4.0 + 1.0 / 5.0) / 4.0;
+        assert!((s.previous_token - expect_prev).abs() < 1e-6);
+        assert!((s.induction - (1.0 / 4.0 + 1.0 / 5.0) / 2.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn half_losses_split_where_expected() {
+        // <bos> a b c a b c: 6 predictions
+        let loss = [9.0, 1.0, 1.0, 5.0, 0.0, 0.0];
+        assert_eq!(half_losses(&loss, 3), (1.0, 0.0));
+        // Odd length: <bos> + 5 words, h = 2: first half target 2 (loss[1]), second half targets 4..=5 (loss[3..5]).
+        assert_eq!(split_half_losses(&[9.0, 2.0, 7.0, 1.0, 3.0], 5), Some((2.0, 2.0)));
+        assert_eq!(split_half_losses(&[1.0, 1.0, 1.0], 3), None);
+        assert_eq!(split_half_losses(&[], 0), None);
+    }
+}

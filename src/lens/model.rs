@@ -1,0 +1,367 @@
+//! A GPT-2-style transformer with TransformerLens hook points.
+//!
+//! tokens -> token + position embeddings -> n_layer pre-LayerNorm blocks -> final LayerNorm -> unembedding.
+//! Each block: `x = x + attn(ln1(x))`, then (unless attention-only) `x = x + mlp(ln2(x))`.
+//! Weights use the Hugging Face GPT-2 names and layouts (`Conv1D`: weight `[in, out]`, `y = x W + b`).
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor, Var, D};
+
+use super::hooks::{ActivationCache, Hook, HookSet, Intervention};
+use super::rng::Rng;
+use super::{Gpt2Config, LensError, Result};
+
+/// LayerNorm with its affine weight and bias, computed from basic ops so that autograd flows through it.
+#[derive(Clone, Debug)]
+struct LayerNorm {
+    w: Tensor, // [d_model]
+    b: Tensor, // [d_model]
+}
+
+#[derive(Clone, Debug)]
+struct Mlp {
+    ln2: LayerNorm,
+    fc_w: Tensor,   // [d_model, d_mlp]
+    fc_b: Tensor,   // [d_mlp]
+    proj_w: Tensor, // [d_mlp, d_model]
+    proj_b: Tensor, // [d_model]
+}
+
+#[derive(Clone, Debug)]
+struct Block {
+    ln1: LayerNorm,
+    attn_w: Tensor, // c_attn [d_model, 3 * d_model]: columns are Q | K | V, each head-major
+    attn_b: Tensor, // [3 * d_model]
+    proj_w: Tensor, // c_proj [d_model, d_model]: rows are head-major z
+    proj_b: Tensor, // [d_model]
+    /// None for attention-only models: the stored MLP weights are zeros and are skipped.
+    mlp: Option<Mlp>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Transformer {
+    pub cfg: Gpt2Config,
+    wte: Tensor,     // [vocab, d_model]
+    wpe: Tensor,     // [n_positions, d_model]
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+    lm_head: Tensor, // [vocab, d_model]
+    /// Additive causal mask [n_positions, n_positions]: 0 on and below the diagonal, -inf above.
+    mask: Tensor,
+    /// Set while training: softmax then uses ops that autograd can differentiate.
+    pub autograd: bool,
+}
+
+/// Which tensors a GPT-2 folder holds, in Hugging Face names, with their shapes.
+pub fn weight_shapes(cfg: &Gpt2Config) -> Vec<(String, Vec<usize>)> {
+    let (d, v, p, m) = (cfg.d_model(), cfg.vocab_size, cfg.n_positions, cfg.d_mlp());
+    let mut out = vec![("transformer.wte.weight".to_string(), vec![v, d]), ("transformer.wpe.weight".to_string(), vec![p, d])];
+    for l in 0..cfg.n_layer {
+        let h = |s: &str| format!("transformer.h.{l}.{s}");
+        out.extend([
+            (h("ln_1.weight"), vec![d]),
+            (h("ln_1.bias"), vec![d]),
+            (h("attn.c_attn.weight"), vec![d, 3 * d]),
+            (h("attn.c_attn.bias"), vec![3 * d]),
+            (h("attn.c_proj.weight"), vec![d, d]),
+            (h("attn.c_proj.bias"), vec![d]),
+            (h("ln_2.weight"), vec![d]),
+            (h("ln_2.bias"), vec![d]),
+            (h("mlp.c_fc.weight"), vec![d, m]),
+            (h("mlp.c_fc.bias"), vec![m]),
+            (h("mlp.c_proj.weight"), vec![m, d]),
+            (h("mlp.c_proj.bias"), vec![d]),
+        ]);
+    }
+    out.push(("transformer.ln_f.weight".to_string(), vec![d]));
+    out.push(("transformer.ln_f.bias".to_string(), vec![d]));
+    if !cfg.tie_word_embeddings {
+        out.push(("lm_head.weight".to_string(), vec![v, d]));
+    }
+    out
+}
+
+fn causal_mask(n: usize, device: &Device) -> Result<Tensor> {
+    let data: Vec<f32> = (0..n * n).map(|i| if i % n > i / n { f32::NEG_INFINITY } else { 0.0 }).collect();
+    Ok(Tensor::from_vec(data, (n, n), device)?)
+}
+
+/// `x W + b` for x `[batch, pos, in]`, W `[in, out]`: flattened to one matmul, which is faster than a batched one.
+fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (batch, pos, d_in) = x.dims3()?;
+    let y = x.reshape((batch * pos, d_in))?.matmul(w)?.broadcast_add(b)?;
+    Ok(y.reshape((batch, pos, w.dim(1)?))?)
+}
+
+impl LayerNorm {
+    /// Returns `(scale, normalized)` as TransformerLens hooks them: scale = sqrt(var + eps) `[batch, pos, 1]`.
+    fn forward(&self, x: &Tensor, eps: f64) -> Result<(Tensor, Tensor)> {
+        let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+        let scale = (centred.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?;
+        let normalized = centred.broadcast_div(&scale)?.broadcast_mul(&self.w)?.broadcast_add(&self.b)?;
+        Ok((scale, normalized))
+    }
+}
+
+impl Transformer {
+    /// Builds a model from tensors named as in a Hugging Face GPT-2 `model.safetensors`, checking every shape.
+    /// Names without the `transformer.` prefix (a bare `GPT2Model`) are accepted too.
+    pub fn from_tensors(cfg: Gpt2Config, mut map: HashMap<String, Tensor>) -> Result<Self> {
+        cfg.validate()?;
+        let device = Device::Cpu;
+        let mut take = |name: &str, shape: &[usize]| -> Result<Tensor> {
+            let t = map
+                .remove(name)
+                .or_else(|| name.strip_prefix("transformer.").and_then(|n| map.remove(n)))
+                .ok_or_else(|| LensError::Weights(format!("tensor `{name}` is missing")))?;
+            if t.dims() != shape {
+                return Err(LensError::Weights(format!("tensor `{name}` has shape {:?}, expected {shape:?}", t.dims())));
+            }
+            let t = t.to_dtype(DType::F32)?;
+            // A corrupt file can hold NaN or infinities that would silently poison every view.
+            let bad = t.flatten_all()?.to_vec1::<f32>()?.iter().any(|v| !v.is_finite());
+            if bad {
+                return Err(LensError::Weights(format!("tensor `{name}` contains NaN or infinite values")));
+            }
+            Ok(t)
+        };
+        let (d, v, p, m) = (cfg.d_model(), cfg.vocab_size, cfg.n_positions, cfg.d_mlp());
+        let wte = take("transformer.wte.weight", &[v, d])?;
+        let wpe = take("transformer.wpe.weight", &[p, d])?;
+        let mut blocks = Vec::with_capacity(cfg.n_layer);
+        for l in 0..cfg.n_layer {
+            let h = |s: &str| format!("transformer.h.{l}.{s}");
+            let ln1 = LayerNorm { w: take(&h("ln_1.weight"), &[d])?, b: take(&h("ln_1.bias"), &[d])? };
+            let attn_w = take(&h("attn.c_attn.weight"), &[d, 3 * d])?;
+            let attn_b = take(&h("attn.c_attn.bias"), &[3 * d])?;
+            let proj_w = take(&h("attn.c_proj.weight"), &[d, d])?;
+            let proj_b = take(&h("attn.c_proj.bias"), &[d])?;
+            let mlp = if cfg.attn_only {
+                None
+            } else {
+                Some(Mlp {
+                    ln2: LayerNorm { w: take(&h("ln_2.weight"), &[d])?, b: take(&h("ln_2.bias"), &[d])? },
+                    fc_w: take(&h("mlp.c_fc.weight"), &[d, m])?,
+                    fc_b: take(&h("mlp.c_fc.bias"), &[m])?,
+                    proj_w: take(&h("mlp.c_proj.weight"), &[m, d])?,
+                    proj_b: take(&h("mlp.c_proj.bias"), &[d])?,
+                })
+            };
+            blocks.push(Block { ln1, attn_w, attn_b, proj_w, proj_b, mlp });
+        }
+        let ln_f = LayerNorm { w: take("transformer.ln_f.weight", &[d])?, b: take("transformer.ln_f.bias", &[d])? };
+        let lm_head = if cfg.tie_word_embeddings { wte.clone() } else { take("lm_head.weight", &[v, d])? };
+        let mask = causal_mask(p, &device)?;
+        Ok(Transformer { cfg, wte, wpe, blocks, ln_f, lm_head, mask, autograd: false })
+    }
+
+    /// Loads `config.json` text and `model.safetensors` bytes, as fetched by the app or read from disk.
+    pub fn from_bytes(config_json: &str, safetensors: &[u8]) -> Result<Self> {
+        let cfg = Gpt2Config::from_json(config_json)?;
+        let map = candle_core::safetensors::load_buffer(safetensors, &Device::Cpu)
+            .map_err(|e| LensError::Weights(format!("not a readable safetensors file ({e})")))?;
+        Self::from_tensors(cfg, map)
+    }
+
+    /// A freshly initialised model for training, GPT-2 style: N(0, 0.02) weights, residual projections scaled by
+    /// 1/sqrt(2 n_layer), LayerNorms at identity. Returns the trainable variables with their HF names.
+    pub fn init(cfg: Gpt2Config, rng: &mut Rng) -> Result<(Self, Vec<(String, Var)>)> {
+        let device = Device::Cpu;
+        let std_proj = 0.02 / (2.0 * cfg.n_layer as f32).sqrt();
+        let mut vars = Vec::new();
+        let mut map = HashMap::new();
+        for (name, shape) in weight_shapes(&cfg) {
+            let n: usize = shape.iter().product();
+            let is_mlp = name.contains(".mlp.") || name.contains(".ln_2.");
+            let data: Vec<f32> = if name.ends_with("ln_1.weight") || name.ends_with("ln_2.weight") || name.ends_with("ln_f.weight") {
+                vec![1.0; n]
+            } else if name.ends_with(".bias") || (cfg.attn_only && is_mlp) {
+                vec![0.0; n]
+            } else if name.ends_with("c_proj.weight") {
+                (0..n).map(|_| rng.normal() * std_proj).collect()
+            } else {
+                (0..n).map(|_| rng.normal() * 0.02).collect()
+            };
+            let t = Tensor::from_vec(data, shape, &device)?;
+            if cfg.attn_only && is_mlp {
+                // Stored (as zeros) for other GPT-2 readers, but never trained.
+                map.insert(name, t);
+            } else {
+                let var = Var::from_tensor(&t)?;
+                map.insert(name.clone(), var.as_tensor().clone());
+                vars.push((name, var));
+            }
+        }
+        let mut model = Self::from_tensors(cfg, map)?;
+        model.autograd = true;
+        Ok((model, vars))
+    }
+
+    /// Every weight under its Hugging Face GPT-2 name, ready for `model.safetensors`. Attention-only models
+    /// include their zero MLP weights (and identity ln_2) so that any GPT-2 reader computes the same logits.
+    pub fn to_tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let d = self.cfg.d_model();
+        let m = self.cfg.d_mlp();
+        let device = Device::Cpu;
+        let mut out = vec![("transformer.wte.weight".to_string(), self.wte.clone()), ("transformer.wpe.weight".to_string(), self.wpe.clone())];
+        for (l, b) in self.blocks.iter().enumerate() {
+            let h = |s: &str| format!("transformer.h.{l}.{s}");
+            out.extend([
+                (h("ln_1.weight"), b.ln1.w.clone()),
+                (h("ln_1.bias"), b.ln1.b.clone()),
+                (h("attn.c_attn.weight"), b.attn_w.clone()),
+                (h("attn.c_attn.bias"), b.attn_b.clone()),
+                (h("attn.c_proj.weight"), b.proj_w.clone()),
+                (h("attn.c_proj.bias"), b.proj_b.clone()),
+            ]);
+            match &b.mlp {
+                Some(mlp) => out.extend([
+                    (h("ln_2.weight"), mlp.ln2.w.clone()),
+                    (h("ln_2.bias"), mlp.ln2.b.clone()),
+                    (h("mlp.c_fc.weight"), mlp.fc_w.clone()),
+                    (h("mlp.c_fc.bias"), mlp.fc_b.clone()),
+                    (h("mlp.c_proj.weight"), mlp.proj_w.clone()),
+                    (h("mlp.c_proj.bias"), mlp.proj_b.clone()),
+                ]),
+                None => out.extend([
+                    (h("ln_2.weight"), Tensor::ones(d, DType::F32, &device)?),
+                    (h("ln_2.bias"), Tensor::zeros(d, DType::F32, &device)?),
+                    (h("mlp.c_fc.weight"), Tensor::zeros((d, m), DType::F32, &device)?),
+                    (h("mlp.c_fc.bias"), Tensor::zeros(m, DType::F32, &device)?),
+                    (h("mlp.c_proj.weight"), Tensor::zeros((m, d), DType::F32, &device)?),
+                    (h("mlp.c_proj.bias"), Tensor::zeros(d, DType::F32, &device)?),
+                ]),
+            }
+        }
+        out.push(("transformer.ln_f.weight".to_string(), self.ln_f.w.clone()));
+        out.push(("transformer.ln_f.bias".to_string(), self.ln_f.b.clone()));
+        if !self.cfg.tie_word_embeddings {
+            out.push(("lm_head.weight".to_string(), self.lm_head.clone()));
+        }
+        // Detach from any autograd graph and make contiguous for serialisation.
+        out.into_iter().map(|(n, t)| Ok((n, t.detach().contiguous()?))).collect()
+    }
+
+    /// Checks a token sequence before it reaches the model, with a message a student can act on.
+    pub fn check_tokens(&self, tokens: &[u32]) -> Result<()> {
+        if tokens.is_empty() {
+            return Err(LensError::Input("the sequence is empty".into()));
+        }
+        if tokens.len() > self.cfg.n_positions {
+            return Err(LensError::Input(format!(
+                "the sequence has {} tokens but the model's context holds {}",
+                tokens.len(),
+                self.cfg.n_positions
+            )));
+        }
+        if let Some(t) = tokens.iter().find(|&&t| t as usize >= self.cfg.vocab_size) {
+            return Err(LensError::Input(format!("token id {t} is outside the vocabulary (size {})", self.cfg.vocab_size)));
+        }
+        Ok(())
+    }
+
+    /// The forward pass on `tokens` `[batch, pos]` (u32), returning logits `[batch, pos, vocab]`.
+    /// Every hook point passes through `hooks`, which applies interventions and records the cache.
+    pub fn forward(&self, tokens: &Tensor, hooks: &mut HookSet) -> Result<Tensor> {
+        let (batch, pos) = tokens.dims2()?;
+        if pos == 0 || pos > self.cfg.n_positions {
+            return Err(LensError::Input(format!("sequence length {pos} is outside 1..={}", self.cfg.n_positions)));
+        }
+        let (d, n_heads, d_head) = (self.cfg.d_model(), self.cfg.n_head, self.cfg.d_head());
+        let eps = self.cfg.layer_norm_epsilon;
+
+        let embed = self.wte.index_select(&tokens.flatten_all()?, 0)?.reshape((batch, pos, d))?;
+        let embed = hooks.run(Hook::Embed, embed)?; // [batch, pos, d_model]
+        let pos_embed = self.wpe.narrow(0, 0, pos)?.unsqueeze(0)?.broadcast_as((batch, pos, d))?.contiguous()?;
+        let pos_embed = hooks.run(Hook::PosEmbed, pos_embed)?;
+        let mut resid = (embed + pos_embed)?;
+        let mask = self.mask.narrow(0, 0, pos)?.narrow(1, 0, pos)?; // [pos, pos]
+
+        for (l, block) in self.blocks.iter().enumerate() {
+            resid = hooks.run(Hook::ResidPre(l), resid)?;
+
+            // Attention: x = x + attn(ln1(x))
+            let (scale, normed) = block.ln1.forward(&resid, eps)?;
+            hooks.run(Hook::Ln1Scale(l), scale)?;
+            let normed = hooks.run(Hook::Ln1Normalized(l), normed)?;
+            let qkv = linear(&normed, &block.attn_w, &block.attn_b)?; // [batch, pos, 3 d_model]
+            let split = |i: usize| -> Result<Tensor> { Ok(qkv.narrow(2, i * d, d)?.reshape((batch, pos, n_heads, d_head))?) };
+            let q = hooks.run(Hook::Q(l), split(0)?)?; // [batch, pos, head, d_head]
+            let k = hooks.run(Hook::K(l), split(1)?)?;
+            let v = hooks.run(Hook::V(l), split(2)?)?;
+            let q = q.transpose(1, 2)?.contiguous()?; // [batch, head, pos, d_head]
+            let k = k.transpose(1, 2)?.contiguous()?;
+            let v = v.transpose(1, 2)?.contiguous()?;
+            let scores = q.matmul(&k.t()?)?; // [batch, head, q, k]
+            let scores = if self.cfg.scale_attn_weights { (scores / (d_head as f64).sqrt())? } else { scores };
+            let scores = hooks.run(Hook::AttnScores(l), scores.broadcast_add(&mask)?)?;
+            let pattern = if self.autograd {
+                candle_nn::ops::softmax(&scores, D::Minus1)?
+            } else {
+                candle_nn::ops::softmax_last_dim(&scores)?
+            };
+            let pattern = hooks.run(Hook::Pattern(l), pattern)?; // [batch, head, q, k]
+            let z = pattern.matmul(&v)?.transpose(1, 2)?.contiguous()?; // [batch, pos, head, d_head]
+            let z = hooks.run(Hook::Z(l), z)?;
+            let attn_out = linear(&z.reshape((batch, pos, d))?, &block.proj_w, &block.proj_b)?;
+            let attn_out = hooks.run(Hook::AttnOut(l), attn_out)?;
+            resid = (resid + attn_out)?;
+
+            // MLP: x = x + mlp(ln2(x))
+            if let Some(mlp) = &block.mlp {
+                resid = hooks.run(Hook::ResidMid(l), resid)?;
+                let (scale, normed) = mlp.ln2.forward(&resid, eps)?;
+                hooks.run(Hook::Ln2Scale(l), scale)?;
+                let normed = hooks.run(Hook::Ln2Normalized(l), normed)?;
+                let pre = hooks.run(Hook::MlpPre(l), linear(&normed, &mlp.fc_w, &mlp.fc_b)?)?; // [batch, pos, d_mlp]
+                let post = hooks.run(Hook::MlpPost(l), pre.gelu()?)?; // gelu_new: the tanh approximation
+                let mlp_out = hooks.run(Hook::MlpOut(l), linear(&post, &mlp.proj_w, &mlp.proj_b)?)?;
+                resid = (resid + mlp_out)?;
+            }
+            resid = hooks.run(Hook::ResidPost(l), resid)?;
+        }
+
+        let (scale, normed) = self.ln_f.forward(&resid, eps)?;
+        hooks.run(Hook::LnFinalScale, scale)?;
+        let normed = hooks.run(Hook::LnFinalNormalized, normed)?;
+        let logits = normed.reshape((batch * pos, d))?.matmul(&self.lm_head.t()?)?;
+        Ok(logits.reshape((batch, pos, self.cfg.vocab_size))?)
+    }
+
+    fn tokens_tensor(&self, tokens: &[u32]) -> Result<Tensor> {
+        self.check_tokens(tokens)?;
+        Ok(Tensor::from_slice(tokens, (1, tokens.len()), &Device::Cpu)?)
+    }
+
+    /// One sequence in, logits `[1, pos, vocab]` and every hooked activation out.
+    pub fn run_with_cache(&self, tokens: &[u32]) -> Result<(Tensor, ActivationCache)> {
+        let mut hooks = HookSet::cache_all();
+        let logits = self.forward(&self.tokens_tensor(tokens)?, &mut hooks)?;
+        Ok((logits, hooks.cache))
+    }
+
+    /// One sequence in, with interventions applied in order at their hooks; logits out.
+    pub fn run_with_hooks(&self, tokens: &[u32], interventions: Vec<Intervention>) -> Result<Tensor> {
+        let mut hooks = HookSet::intervening(interventions);
+        self.forward(&self.tokens_tensor(tokens)?, &mut hooks)
+    }
+
+    /// Logits `[1, pos, vocab]` with no hooks: the fastest forward.
+    pub fn logits(&self, tokens: &[u32]) -> Result<Tensor> {
+        self.forward(&self.tokens_tensor(tokens)?, &mut HookSet::none())
+    }
+}
+
+/// Per-position next-token loss (nats) from logits `[1, pos, vocab]`: entry i is -log p(tokens[i+1] | tokens[..=i]),
+/// so there are pos - 1 entries.
+pub fn per_position_loss(logits: &Tensor, tokens: &[u32]) -> Result<Vec<f32>> {
+    let rows: Vec<Vec<f32>> = logits.get(0)?.to_dtype(DType::F32)?.to_vec2()?;
+    Ok((0..tokens.len().saturating_sub(1))
+        .map(|i| {
+            let row = &rows[i];
+            let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let lse = max + row.iter().map(|v| (v - max).exp()).sum::<f32>().ln();
+            lse - row[tokens[i + 1] as usize]
+        })
+        .collect())
+}

@@ -1,0 +1,157 @@
+//! Training loops, shared by the native training command and (later) in-browser training.
+use candle_core::{Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use serde::{Deserialize, Serialize};
+
+use super::induction::{half_losses, head_scores, HeadScores, TaskSpec};
+use super::model::per_position_loss;
+use super::rng::Rng;
+use super::{Gpt2Config, Result, Transformer};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub seed: u64,
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub warmup: usize,
+    pub weight_decay: f64,
+    pub log_every: usize,
+}
+
+/// Next-token cross-entropy over a batch `[batch, pos]`: the mean over every prediction, or, with
+/// `weights` `[batch, pos - 1]`, the weighted mean.
+pub fn lm_loss(model: &Transformer, tokens: &Tensor, weights: Option<&Tensor>) -> Result<Tensor> {
+    let (b, p) = tokens.dims2()?;
+    let logits = model.forward(tokens, &mut super::HookSet::none())?;
+    let v = model.cfg.vocab_size;
+    let pred = logits.narrow(1, 0, p - 1)?.reshape((b * (p - 1), v))?;
+    let target = tokens.narrow(1, 1, p - 1)?.flatten_all()?;
+    match weights {
+        None => Ok(candle_nn::loss::cross_entropy(&pred, &target)?),
+        Some(w) => {
+            let logp = candle_nn::ops::log_softmax(&pred, candle_core::D::Minus1)?;
+            let nll = logp.gather(&target.unsqueeze(1)?, 1)?.squeeze(1)?.neg()?; // [b * (p - 1)]
+            let w = w.flatten_all()?;
+            Ok(((nll * &w)?.sum_all()? / w.sum_all()?.to_scalar::<f32>()?.max(1.0) as f64)?)
+        }
+    }
+}
+
+/// Trains a fresh model on the induction task. `on_log(step, loss)` is called every `log_every` steps
+/// with the mean training loss (on the predictable tokens) since the last call; return false to stop early.
+pub fn train_induction(cfg: Gpt2Config, tc: &TrainConfig, mut on_log: impl FnMut(usize, f32) -> bool) -> Result<Transformer> {
+    let mut rng = Rng::new(tc.seed);
+    let spec = TaskSpec::new(cfg.vocab_size, cfg.n_positions);
+    let (mut model, vars) = Transformer::init(cfg, &mut rng)?;
+    let params = ParamsAdamW { lr: tc.lr, beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: tc.weight_decay };
+    let mut opt = AdamW::new(vars.iter().map(|(_, v)| v.clone()).collect(), params)?;
+    let mut acc = 0.0f32;
+    let mut n = 0;
+    for step in 1..=tc.steps {
+        // Linear warm-up, then cosine decay to a tenth of the peak.
+        let lr = if step <= tc.warmup {
+            tc.lr * step as f64 / tc.warmup as f64
+        } else {
+            let t = (step - tc.warmup) as f64 / (tc.steps - tc.warmup).max(1) as f64;
+            tc.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
+        };
+        opt.set_learning_rate(lr);
+        let (mut data, mut weights) = (Vec::new(), Vec::new());
+        for _ in 0..tc.batch {
+            let (s, w) = spec.training_example(&mut rng);
+            data.extend(s);
+            weights.extend(w);
+        }
+        let tokens = Tensor::from_vec(data, (tc.batch, spec.seq_len), &Device::Cpu)?;
+        let weights = Tensor::from_vec(weights, (tc.batch, spec.seq_len - 1), &Device::Cpu)?;
+        let loss = lm_loss(&model, &tokens, Some(&weights))?;
+        opt.backward_step(&loss)?;
+        acc += loss.to_scalar::<f32>()?;
+        n += 1;
+        if step % tc.log_every == 0 || step == tc.steps {
+            let mean = acc / n as f32;
+            acc = 0.0;
+            n = 0;
+            if !mean.is_finite() {
+                return Err(super::LensError::Input(format!("training diverged at step {step} (loss {mean})")));
+            }
+            if !on_log(step, mean) {
+                break;
+            }
+        }
+    }
+    model.autograd = false;
+    // Re-read the trained weights as plain tensors so the model no longer carries an autograd graph.
+    let tensors = model.to_tensors()?.into_iter().collect();
+    Transformer::from_tensors(model.cfg.clone(), tensors)
+}
+
+/// What the tests and the training report measure on `<bos> + half + half` sequences.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InductionMetrics {
+    pub sequences: usize,
+    pub repeat_lengths: Vec<usize>,
+    pub loss_first_half: f32,
+    pub loss_repeat_half: f32,
+    /// `scores[layer][head]`, averaged over the sequences.
+    pub scores: Vec<Vec<HeadScores>>,
+}
+
+impl InductionMetrics {
+    /// (layer, head, score) of the head with the highest score picked by `f`, within `layer` if given.
+    pub fn best(&self, layer: Option<usize>, f: impl Fn(&HeadScores) -> f32) -> (usize, usize, f32) {
+        let mut best = (0, 0, f32::NEG_INFINITY);
+        for (l, heads) in self.scores.iter().enumerate() {
+            if layer.is_some_and(|x| x != l) {
+                continue;
+            }
+            for (h, s) in heads.iter().enumerate() {
+                if f(s) > best.2 {
+                    best = (l, h, f(s));
+                }
+            }
+        }
+        best
+    }
+}
+
+/// Runs `per_length` random repeated sequences for each repeat length, averaging losses and head scores.
+pub fn evaluate_induction(model: &Transformer, lengths: &[usize], per_length: usize, seed: u64) -> Result<InductionMetrics> {
+    let spec = TaskSpec::new(model.cfg.vocab_size, model.cfg.n_positions);
+    let mut rng = Rng::new(seed);
+    let (nl, nh) = (model.cfg.n_layer, model.cfg.n_head);
+    let mut scores = vec![vec![HeadScores::default(); nh]; nl];
+    let (mut first, mut repeat, mut count) = (0.0, 0.0, 0);
+    for &len in lengths {
+        for _ in 0..per_length {
+            let tokens = spec.repeated_sequence(&mut rng, len);
+            let (logits, cache) = model.run_with_cache(&tokens)?;
+            let (a, b) = half_losses(&per_position_loss(&logits, &tokens)?, len);
+            first += a;
+            repeat += b;
+            for (l, row) in scores.iter_mut().enumerate() {
+                for (h, acc) in row.iter_mut().enumerate() {
+                    let s = head_scores(&cache.pattern(l, h, 0)?, &tokens);
+                    acc.previous_token += s.previous_token;
+                    acc.induction += s.induction;
+                    acc.duplicate_token += s.duplicate_token;
+                }
+            }
+            count += 1;
+        }
+    }
+    let c = count as f32;
+    for s in scores.iter_mut().flatten() {
+        s.previous_token /= c;
+        s.induction /= c;
+        s.duplicate_token /= c;
+    }
+    Ok(InductionMetrics {
+        sequences: count,
+        repeat_lengths: lengths.to_vec(),
+        loss_first_half: first / c,
+        loss_repeat_half: repeat / c,
+        scores,
+    })
+}

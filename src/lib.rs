@@ -1,0 +1,11 @@
+//! Glassbox: an interpretability playground.
+//!
+//! `lens` is the engine (models, hooks, interventions, methods); it knows nothing of the browser.
+//! `content` is the chapter text, compiled from `content/*.md` at build time.
+//! `app` is the Leptos user interface, built only for wasm32.
+pub mod content;
+pub mod lens;
+pub mod routes;
+
+#[cfg(target_arch = "wasm32")]
+pub mod app;
