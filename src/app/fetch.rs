@@ -1,0 +1,92 @@
+//! Loading model folders from the page's own origin, once per session, and the benchmark hook.
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::lens::vocab::Vocab;
+use crate::lens::Transformer;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+/// A model with its vocabulary and training report, as shipped under `models/{name}/`.
+pub struct LoadedModel {
+    pub name: String,
+    pub model: Transformer,
+    pub vocab: Vocab,
+    /// `training.json`, if present: the loss curve and final metrics.
+    pub training: Option<serde_json::Value>,
+}
+
+thread_local! {
+    static LOADED: RefCell<HashMap<String, Arc<LoadedModel>>> = RefCell::new(HashMap::new());
+}
+
+async fn fetch(url: &str) -> Result<web_sys::Response, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let resp = JsFuture::from(window.fetch_with_str(url)).await.map_err(|_| format!("could not fetch `{url}` (is the server still running?)"))?;
+    let resp: web_sys::Response = resp.dyn_into().map_err(|_| format!("`{url}`: not a response"))?;
+    if !resp.ok() {
+        return Err(format!("`{url}` could not be loaded (HTTP {})", resp.status()));
+    }
+    Ok(resp)
+}
+
+async fn fetch_text(url: &str) -> Result<String, String> {
+    let resp = fetch(url).await?;
+    let text = JsFuture::from(resp.text().map_err(|_| format!("`{url}`: no body"))?).await.map_err(|_| format!("`{url}`: the download broke off"))?;
+    text.as_string().ok_or_else(|| format!("`{url}`: not text"))
+}
+
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+    let resp = fetch(url).await?;
+    let buf = JsFuture::from(resp.array_buffer().map_err(|_| format!("`{url}`: no body"))?).await.map_err(|_| format!("`{url}`: the download broke off"))?;
+    Ok(js_sys::Uint8Array::new(&buf).to_vec())
+}
+
+/// Fetches and checks `models/{name}/`; every failure names the file and what is wrong with it.
+pub async fn load_model(name: &str) -> Result<Arc<LoadedModel>, String> {
+    if let Some(m) = LOADED.with(|l| l.borrow().get(name).cloned()) {
+        return Ok(m);
+    }
+    let base = format!("models/{name}");
+    let config = fetch_text(&format!("{base}/config.json")).await?;
+    let vocab_text = fetch_text(&format!("{base}/vocab.json")).await?;
+    let weights = fetch_bytes(&format!("{base}/model.safetensors")).await?;
+    let model = Transformer::from_bytes(&config, &weights).map_err(|e| format!("`{base}`: {e}"))?;
+    let vocab = Vocab::from_json(&vocab_text).map_err(|e| format!("`{base}/vocab.json`: {e}"))?;
+    if vocab.len() != model.cfg.vocab_size {
+        return Err(format!("`{base}/vocab.json` has {} tokens but config.json says vocab_size {}", vocab.len(), model.cfg.vocab_size));
+    }
+    // The training report is a nice-to-have: a missing or broken one only hides the training curve.
+    let training = match fetch_text(&format!("{base}/training.json")).await {
+        Ok(t) => serde_json::from_str(&t).ok(),
+        Err(_) => None,
+    };
+    let loaded = Arc::new(LoadedModel { name: name.to_string(), model, vocab, training });
+    LOADED.with(|l| l.borrow_mut().insert(name.to_string(), loaded.clone()));
+    Ok(loaded)
+}
+
+/// Benchmark hook for `tests/e2e/bench.mjs` (exposed as `window.wasmBindings.bench_forward`): runs the
+/// induction model's forward pass with a full activation cache on `n_tokens` tokens `runs` times.
+#[wasm_bindgen]
+pub fn bench_forward(n_tokens: usize, runs: usize) -> String {
+    let Some(m) = LOADED.with(|l| l.borrow().get("induction").cloned()) else {
+        return r#"{"error":"the induction model is not loaded yet: open #/attention first"}"#.into();
+    };
+    let n = n_tokens.clamp(1, m.model.cfg.n_positions);
+    let tokens: Vec<u32> = (0..n).map(|i| if i == 0 { 0 } else { 1 + (i as u32 * 7919) % (m.model.cfg.vocab_size as u32 - 1) }).collect();
+    let _ = m.model.run_with_cache(&tokens);
+    let mut times: Vec<f64> = (0..runs.max(1))
+        .map(|_| {
+            let t0 = super::now_ms();
+            let _ = m.model.run_with_cache(&tokens).expect("forward");
+            super::now_ms() - t0
+        })
+        .collect();
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let median = times[times.len() / 2];
+    let p90 = times[(times.len() * 9 / 10).min(times.len() - 1)];
+    format!(r#"{{"median_ms":{median},"p90_ms":{p90},"runs":{},"n_tokens":{n}}}"#, times.len())
+}

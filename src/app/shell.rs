@@ -1,0 +1,286 @@
+//! The page frame: navigation, the chapter pane, the draggable divider, the lab pane, routing and keys.
+use leptos::ev;
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::content;
+use crate::routes::{parse_hash, section_hash, LabKind, Route, SECTIONS};
+
+fn location_hash() -> String {
+    web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default()
+}
+
+pub(crate) fn go(hash: &str) {
+    if let Some(w) = web_sys::window() {
+        let _ = w.location().set_hash(hash);
+    }
+}
+
+/// Replaces the URL's hash without a navigation or a history entry (for lab state such as the typed text).
+pub(crate) fn replace_hash(hash: &str) {
+    if let Some(w) = web_sys::window() {
+        if let Ok(h) = w.history() {
+            let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(hash));
+        }
+    }
+}
+
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+/// Keys typed into a text field, a slider or the divider belong to that control, not to the page.
+fn key_belongs_to_control(ev: &web_sys::KeyboardEvent) -> bool {
+    let Some(el) = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return false };
+    let tag = el.tag_name().to_ascii_lowercase();
+    matches!(tag.as_str(), "input" | "textarea" | "select" | "button")
+        || el.get_attribute("role").as_deref() == Some("separator")
+        || el.closest("[contenteditable]").ok().flatten().is_some()
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    let hash = RwSignal::new(location_hash());
+    let _ = window_event_listener(ev::hashchange, move |_| hash.set(location_hash()));
+    let route = Memo::new(move |_| parse_hash(&hash.get()));
+    let current = Memo::new(move |_| match route.get() {
+        Route::Section { index, .. } => Some(index),
+        _ => None,
+    });
+
+    // Chapter width in percent of the split, remembered across visits.
+    let saved = local_storage().and_then(|s| s.get_item("glassbox.chapter-width").ok().flatten()).and_then(|v| v.parse::<f64>().ok());
+    let chapter_width = RwSignal::new(saved.unwrap_or(42.0).clamp(20.0, 75.0));
+    let lab_full = RwSignal::new(false);
+    Effect::new(move |_| {
+        if let Some(s) = local_storage() {
+            let _ = s.set_item("glassbox.chapter-width", &format!("{:.1}", chapter_width.get()));
+        }
+    });
+
+    let step = move |delta: isize| {
+        let i = current.get_untracked().unwrap_or(0) as isize + delta;
+        if (0..SECTIONS.len() as isize).contains(&i) {
+            go(&section_hash(i as usize));
+        }
+    };
+    let _ = window_event_listener(ev::keydown, move |ev: web_sys::KeyboardEvent| {
+        if ev.ctrl_key() || ev.meta_key() || ev.alt_key() || key_belongs_to_control(&ev) {
+            return;
+        }
+        match ev.key().as_str() {
+            "n" | "ArrowRight" => step(1),
+            "p" | "ArrowLeft" => step(-1),
+            "f" => lab_full.update(|f| *f = !*f),
+            _ => return,
+        }
+        ev.prevent_default();
+    });
+
+    // Dragging the divider: pointer position over the split sets the chapter's share.
+    let split_ref = NodeRef::<leptos::html::Main>::new();
+    let dragging = RwSignal::new(false);
+    let _ = window_event_listener(ev::pointermove, move |ev: web_sys::PointerEvent| {
+        if !dragging.get_untracked() {
+            return;
+        }
+        if let Some(split) = split_ref.get_untracked() {
+            let r = split.get_bounding_client_rect();
+            if r.width() > 0.0 {
+                chapter_width.set((100.0 * (ev.client_x() as f64 - r.left()) / r.width()).clamp(20.0, 75.0));
+            }
+        }
+    });
+    let _ = window_event_listener(ev::pointerup, move |_| dragging.set(false));
+
+    let title = move || match route.get() {
+        Route::Section { index, .. } => {
+            let s = &SECTIONS[index];
+            if s.number.is_empty() { s.title.to_string() } else { format!("{} {}", s.number, s.title) }
+        }
+        Route::References => "References".into(),
+        Route::NotFound(_) => "Not found".into(),
+    };
+    Effect::new(move |_| crate::app::document().set_title(&format!("{} · Glassbox", title())));
+
+    view! {
+        <div class="app" data-testid="app" class:lab-full=move || lab_full.get() class:dragging=move || dragging.get()>
+            <header class="topbar">
+                <a class="brand" href="#/overview">"Glassbox"</a>
+                <span class="tagline">"an interpretability playground"</span>
+                <span class="crumb">{title}</span>
+                <span class="spacer"></span>
+                <button data-testid="prev" class="ghost" title="Previous section (p or ←)"
+                    disabled=move || current.get().is_none_or(|i| i == 0) on:click=move |_| step(-1)>"← Prev"</button>
+                <button data-testid="next" class="ghost" title="Next section (n or →)"
+                    disabled=move || current.get().is_none_or(|i| i + 1 >= SECTIONS.len()) on:click=move |_| step(1)>"Next →"</button>
+            </header>
+            <Nav current=current route=route />
+            {move || match route.get() {
+                Route::NotFound(path) => view! { <NotFound path=path /> }.into_any(),
+                r => {
+                    let (html, lab) = match &r {
+                        Route::Section { index, .. } => (content::section_html(SECTIONS[*index].slug).unwrap_or(""), SECTIONS[*index].lab),
+                        _ => (content::references_html(), LabKind::Map),
+                    };
+                    let query = match r { Route::Section { query, .. } => query, _ => vec![] };
+                    view! {
+                        <main class="split" node_ref=split_ref style=move || format!("--chapter-width: {:.1}%", chapter_width.get())>
+                            <Chapter html=html />
+                            <div class="divider" data-testid="divider" role="separator" aria-orientation="vertical"
+                                aria-label="Drag to resize the chapter and the lab" tabindex="0"
+                                aria-valuemin="20" aria-valuemax="75" aria-valuenow=move || format!("{:.0}", chapter_width.get())
+                                on:pointerdown=move |ev: web_sys::PointerEvent| { ev.prevent_default(); dragging.set(true); }
+                                on:keydown=move |ev: web_sys::KeyboardEvent| match ev.key().as_str() {
+                                    "ArrowLeft" => chapter_width.update(|w| *w = (*w - 2.0).max(20.0)),
+                                    "ArrowRight" => chapter_width.update(|w| *w = (*w + 2.0).min(75.0)),
+                                    _ => {}
+                                }>
+                                <span class="grip"></span>
+                            </div>
+                            <section class="lab" data-testid="lab" aria-label="Lab">
+                                <div class="lab-bar">
+                                    <span class="lab-label">"Lab"</span>
+                                    <button data-testid="lab-full" class="ghost" aria-pressed=move || lab_full.get().to_string()
+                                        title="Give the lab the whole window (f)" on:click=move |_| lab_full.update(|f| *f = !*f)>
+                                        {move || if lab_full.get() { "Show the chapter" } else { "Full width" }}
+                                    </button>
+                                </div>
+                                <Lab kind=lab query=query />
+                            </section>
+                        </main>
+                    }
+                    .into_any()
+                }
+            }}
+        </div>
+    }
+}
+
+#[component]
+fn Nav(current: Memo<Option<usize>>, route: Memo<Route>) -> impl IntoView {
+    let item = move |i: usize| {
+        let s = SECTIONS[i];
+        view! {
+            <li>
+                <a href=section_hash(i) data-section=s.slug class:beyond=s.beyond_chapter
+                    aria-current=move || (current.get() == Some(i)).then_some("page")>
+                    <span class="num">{s.number}</span>
+                    <span class="name">{s.title}</span>
+                    {s.beyond_chapter.then(|| view! { <span class="badge" title="Goes beyond the chapter">"extra"</span> })}
+                    {matches!(s.lab, LabKind::Attention).then(|| view! { <span class="badge lab-badge" title="Has a live lab">"lab"</span> })}
+                </a>
+            </li>
+        }
+    };
+    view! {
+        <nav class="nav" data-testid="nav" aria-label="Chapter sections">
+            <p class="nav-head">"Chapter 9 · Interpretability"</p>
+            <ul>{(0..SECTIONS.len()).map(item).collect_view()}</ul>
+            <ul class="nav-foot">
+                <li><a href="#/references" data-section="references"
+                    aria-current=move || matches!(route.get(), Route::References).then_some("page")>
+                    <span class="num"></span><span class="name">"References"</span></a></li>
+            </ul>
+            <p class="keys">"Keys: " <kbd>"n"</kbd> " / " <kbd>"p"</kbd> " next / previous, " <kbd>"f"</kbd> " full-width lab"</p>
+        </nav>
+    }
+}
+
+/// The chapter pane. Citation links scroll to their reference in this pane instead of changing the route.
+#[component]
+fn Chapter(html: &'static str) -> impl IntoView {
+    let on_click = move |ev: web_sys::MouseEvent| {
+        let Some(el) = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
+        let Ok(Some(link)) = el.closest("a.cite") else { return };
+        ev.prevent_default();
+        let Some(key) = link.get_attribute("data-ref") else { return };
+        if let Some(target) = crate::app::document().get_element_by_id(&format!("ref-{key}")) {
+            let opts = web_sys::ScrollIntoViewOptions::new();
+            opts.set_behavior(web_sys::ScrollBehavior::Smooth);
+            opts.set_block(web_sys::ScrollLogicalPosition::Center);
+            target.scroll_into_view_with_scroll_into_view_options(&opts);
+            let _ = target.class_list().add_1("flash");
+            let t = target.clone();
+            let cb = wasm_bindgen::closure::Closure::once_into_js(move || {
+                let _ = t.class_list().remove_1("flash");
+            });
+            if let Some(w) = web_sys::window() {
+                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 1600);
+            }
+        }
+    };
+    view! { <article class="chapter" data-testid="chapter" inner_html=html on:click=on_click></article> }
+}
+
+#[component]
+fn NotFound(path: String) -> impl IntoView {
+    view! {
+        <main class="not-found" data-testid="not-found">
+            <h1>"There is no page here"</h1>
+            <p>"The address " <code>{format!("#/{path}")}</code> " does not match any section of the chapter."</p>
+            <p><a href="#/overview" class="button">"Back to the overview"</a></p>
+            <p class="muted">"Or pick a section from the list on the left."</p>
+        </main>
+    }
+}
+
+#[component]
+fn Lab(kind: LabKind, query: Vec<(String, String)>) -> impl IntoView {
+    match kind {
+        LabKind::Map => view! { <ChapterMap /> }.into_any(),
+        LabKind::Attention => view! { <crate::app::attention::AttentionLab query=query /> }.into_any(),
+        LabKind::Planned(what) => view! {
+            <div class="planned" data-testid="lab-planned">
+                <h2>"This lab is not built yet"</h2>
+                <p>"It will bring " {what} "."</p>
+                <p>"Meanwhile the chapter text on the left covers the method, and the "
+                   <a href="#/attention">"attention and induction-head lab"</a> " is live."</p>
+            </div>
+        }
+        .into_any(),
+    }
+}
+
+/// Overview and 9.1: the chapter as a map, with where the live labs are.
+#[component]
+fn ChapterMap() -> impl IntoView {
+    // Which group a section belongs to; the primer sits with the observational methods it prepares for.
+    fn group(s: &crate::routes::Section) -> usize {
+        match s.number {
+            "" if s.beyond_chapter => 1,
+            "" | "9.1" => 0,
+            n if n.starts_with("9.2") => 1,
+            n if n.starts_with("9.3") => 2,
+            _ => 3,
+        }
+    }
+    let groups = [
+        ("Foundations", "What interpretability is for and how this playground works."),
+        ("9.2 Observational methods", "Read what is inside a model without changing it."),
+        ("9.3 Interventional methods", "Change activations and watch what happens."),
+        ("9.4–9.5 Scaling up and critiques", "Automating circuit discovery, and the case against."),
+    ];
+    view! {
+        <div class="chapter-map" data-testid="chapter-map">
+            <h2>"Map of the chapter"</h2>
+            {groups.into_iter().enumerate().map(|(g, (name, blurb))| {
+                let cards = SECTIONS.iter().enumerate()
+                    .filter(|(_, s)| group(s) == g)
+                    .map(|(i, s)| {
+                        let live = matches!(s.lab, LabKind::Attention);
+                        let status = if live { "live lab" } else if matches!(s.lab, LabKind::Map) { "reading" } else { "lab coming" };
+                        view! {
+                            <a class="map-card" class:live=live href=section_hash(i)>
+                                <span class="num">{if s.beyond_chapter { "beyond the chapter" } else { s.number }}</span>
+                                <span class="name">{s.title}</span>
+                                <span class="status">{status}</span>
+                            </a>
+                        }
+                    })
+                    .collect_view();
+                view! { <section class="map-group"><h3>{name}</h3><p class="muted">{blurb}</p><div class="map-cards">{cards}</div></section> }
+            }).collect_view()}
+        </div>
+    }
+}
