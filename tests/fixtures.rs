@@ -1,0 +1,96 @@
+//! The native numbers that the in-browser tests compare against: `tests/fixtures/induction_native.json`.
+//!
+//! `GLASSBOX_WRITE_FIXTURES=1 cargo test --test fixtures` rewrites the fixture from the shipped model in
+//! `public/models/induction/`. Without the variable this test checks that the native engine still computes the
+//! committed numbers (to 1e-5) from the same model files, and fails with the command above when they differ —
+//! after retraining the model, or after a change to the engine that moves its numbers.
+use std::path::{Path, PathBuf};
+
+use glassbox::lens::vocab::Vocab;
+use glassbox::lens::Transformer;
+
+#[path = "common/fixture.rs"]
+mod fixture;
+#[path = "common/reference.rs"]
+mod reference;
+
+use fixture::{Fixture, ModelId, FIXTURE_PATH, MODEL_DIR, REGENERATE};
+use reference::{assert_close, Ref, RefEdit};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| {
+        panic!("cannot read {} ({e}); the fixture is made from the shipped model: train it first (cargo run --release --bin train -- induction)", path.display())
+    })
+}
+
+/// The shipped model, its vocabulary, and the identity of the exact files.
+fn shipped() -> (Transformer, Vocab, ModelId) {
+    let dir = root().join(MODEL_DIR);
+    let config = String::from_utf8(read(&dir.join("config.json"))).unwrap();
+    let weights = read(&dir.join("model.safetensors"));
+    let vocab_json = String::from_utf8(read(&dir.join("vocab.json"))).unwrap();
+    let model = Transformer::from_bytes(&config, &weights).unwrap();
+    let vocab = Vocab::from_json(&vocab_json).unwrap();
+    (model, vocab, ModelId::of(&config, &weights, &vocab_json))
+}
+
+#[test]
+fn native_engine_matches_the_committed_fixture() {
+    let (model, vocab, id) = shipped();
+    let got = fixture::compute(&model, &vocab, id);
+    let path = root().join(FIXTURE_PATH);
+
+    if std::env::var_os("GLASSBOX_WRITE_FIXTURES").is_some_and(|v| v == "1") {
+        let text = fixture::to_json(&got);
+        // What was written must read back as exactly what was computed.
+        let back = fixture::from_json(&text);
+        fixture::compare(&back, &got, 0.0).unwrap_or_else(|p| panic!("the fixture does not read back exactly:\n{}", p.join("\n")));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &text).unwrap();
+        eprintln!("wrote {} ({} bytes)", path.display(), text.len());
+        return;
+    }
+
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {} ({e}); write it with `{REGENERATE}`", path.display()));
+    let want: Fixture = fixture::from_json(&text);
+    assert!(
+        got.model == want.model,
+        "STALE FIXTURE: the model files in {MODEL_DIR} are not the ones {FIXTURE_PATH} was written from\n  now:     {:?}\n  fixture: {:?}\nregenerate it with `{REGENERATE}` (and commit it)",
+        got.model,
+        want.model
+    );
+    match fixture::compare(&got, &want, 1e-5) {
+        Ok(worst) => eprintln!("native vs fixture: max abs difference logits {:e}, patterns {:e}, head scores {:e}", worst[0], worst[1], worst[2]),
+        Err(problems) => panic!(
+            "STALE FIXTURE: the native engine no longer computes the numbers in {FIXTURE_PATH} (tolerance 1e-5):\n  {}\n\
+             if the change is intended, regenerate it with `{REGENERATE}` (and commit it)",
+            problems.join("\n  ")
+        ),
+    }
+}
+
+/// The fixture's numbers are right, not just stable: the independent plain-loop forward on the same shipped
+/// weights gives the same logits and patterns.
+#[test]
+fn fixture_agrees_with_the_plain_loop_reference() {
+    let (model, vocab, id) = shipped();
+    let reference = Ref::from_model(&model);
+    let numbers = fixture::compute(&model, &vocab, id);
+    for s in &numbers.sequences {
+        let (logits, patterns) = reference.forward(&s.tokens, &RefEdit::default());
+        assert_close(&s.logits, &logits.concat(), 1e-4, &format!("`{}` logits", s.name));
+        for (l, layer) in s.patterns.iter().enumerate() {
+            for (h, p) in layer.iter().enumerate() {
+                assert_close(p, &patterns[l][h].concat(), 1e-4, &format!("`{}` pattern L{l}H{h}", s.name));
+            }
+        }
+    }
+    // The long sequence fills the context and repeats; the short one is the typed text.
+    assert_eq!(numbers.sequences[0].tokens.len(), model.cfg.n_positions);
+    assert_eq!(numbers.sequences[1].tokens.len(), 1 + fixture::SHORT_TEXT.split_whitespace().count());
+}
