@@ -53,7 +53,10 @@ pub async fn load_model(name: &str) -> Result<Arc<LoadedModel>, String> {
     let config = fetch_text(&format!("{base}/config.json")).await?;
     let vocab_text = fetch_text(&format!("{base}/vocab.json")).await?;
     let weights = fetch_bytes(&format!("{base}/model.safetensors")).await?;
-    let model = Transformer::from_bytes(&config, &weights).map_err(|e| format!("`{base}`: {e}"))?;
+    let model = Transformer::from_bytes(&config, &weights).map_err(|e| match e {
+        crate::lens::LensError::Config(_) => format!("`{base}/config.json`: {e}"),
+        _ => format!("`{base}/model.safetensors`: {e}"),
+    })?;
     let vocab = Vocab::from_json(&vocab_text).map_err(|e| format!("`{base}/vocab.json`: {e}"))?;
     if vocab.len() != model.cfg.vocab_size {
         return Err(format!("`{base}/vocab.json` has {} tokens but config.json says vocab_size {}", vocab.len(), model.cfg.vocab_size));

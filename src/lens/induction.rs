@@ -29,27 +29,47 @@ impl TaskSpec {
         rng.range(1, self.vocab_size - 1) as u32
     }
 
-    /// `<bos>` then uniformly random tokens, with a segment of random length copied to a random later offset.
+    /// `<bos>` then uniformly random tokens, with segments of random length copied to random later offsets.
     pub fn training_sequence(&self, rng: &mut Rng) -> Vec<u32> {
         self.training_example(rng).0
     }
 
     /// A training sequence and, for each of its `seq_len - 1` next-token predictions, whether the target is
-    /// predictable (inside the copy, after its first token). Training on those predictions only keeps the
+    /// predictable (inside a copy, after its first token). Training on those predictions only keeps the
     /// gradient free of the noise of unpredictable random tokens, so the induction circuit forms sooner.
     pub fn training_example(&self, rng: &mut Rng) -> (Vec<u32>, Vec<f32>) {
         let n = self.seq_len;
         let mut seq: Vec<u32> = (0..n).map(|i| if i == 0 { 0 } else { self.random_token(rng) }).collect();
-        let len = rng.range(self.min_repeat, self.max_repeat);
-        // Both offsets are random: any fixed relation (say, the copy always straight after the original)
-        // lets the model solve the task with positional attention instead of induction heads.
-        let first = rng.range(1, n - 2 * len);
-        let second = rng.range(first + len, n - len);
-        for i in 0..len {
-            seq[second + i] = seq[first + i];
+        let mut used = vec![false; n];
+        used[0] = true;
+        let mut weights = vec![0.0f32; n - 1];
+        // Several non-overlapping repeats, mostly short. With only long repeats a model can find the copy by
+        // matching a smeared bag of recent tokens and never forms a sharp previous-token head; short repeats
+        // leave exact matching of the previous token as the only way to predict them.
+        for attempt in 0..24 {
+            let len = if attempt == 0 || rng.uniform() < 0.2 {
+                rng.range(self.min_repeat, self.max_repeat)
+            } else {
+                rng.range(2, 8.min(self.max_repeat))
+            };
+            if 2 * len > n - 1 {
+                continue;
+            }
+            let first = rng.range(1, n - 2 * len);
+            let second = rng.range(first + len, n - len);
+            if used[first..first + len].iter().chain(&used[second..second + len]).any(|&u| u) {
+                continue;
+            }
+            for i in 0..len {
+                seq[second + i] = seq[first + i];
+                used[first + i] = true;
+                used[second + i] = true;
+                // Prediction second+i-1 targets seq[second+i]; the copy's first token is not predictable.
+                if i > 0 {
+                    weights[second + i - 1] = 1.0;
+                }
+            }
         }
-        // Prediction i targets token i + 1.
-        let weights = (0..n - 1).map(|i| if i + 1 > second && i + 1 < second + len { 1.0 } else { 0.0 }).collect();
         (seq, weights)
     }
 
@@ -151,9 +171,11 @@ mod tests {
             assert_eq!(w.len(), 63);
             let marked: Vec<usize> = (0..63).filter(|&i| w[i] == 1.0).map(|i| i + 1).collect();
             assert!(marked.len() >= 3, "{w:?}");
-            let gaps: Vec<usize> = (1..marked[0]).filter(|&g| marked.iter().all(|&t| s[t] == s[t - g])).collect();
-            assert!(!gaps.is_empty(), "no consistent copy distance for {marked:?} in {s:?}");
-            assert!(marked.windows(2).all(|p| p[1] == p[0] + 1), "marked targets are one run");
+            // Every marked target continues a copy: the same two tokens occur earlier in the sequence.
+            for &t in &marked {
+                let earlier = (1..t - 1).any(|j| s[j] == s[t - 1] && s[j + 1] == s[t]);
+                assert!(earlier, "target {t} in {s:?} does not continue an earlier bigram");
+            }
         }
     }
 

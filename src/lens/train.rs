@@ -17,6 +17,9 @@ pub struct TrainConfig {
     pub warmup: usize,
     pub weight_decay: f64,
     pub log_every: usize,
+    /// Train on every prediction instead of only the predictable (copied) ones.
+    #[serde(default)]
+    pub all_positions: bool,
 }
 
 /// Next-token cross-entropy over a batch `[batch, pos]`: the mean over every prediction, or, with
@@ -65,7 +68,7 @@ pub fn train_induction(cfg: Gpt2Config, tc: &TrainConfig, mut on_log: impl FnMut
         }
         let tokens = Tensor::from_vec(data, (tc.batch, spec.seq_len), &Device::Cpu)?;
         let weights = Tensor::from_vec(weights, (tc.batch, spec.seq_len - 1), &Device::Cpu)?;
-        let loss = lm_loss(&model, &tokens, Some(&weights))?;
+        let loss = lm_loss(&model, &tokens, (!tc.all_positions).then_some(&weights))?;
         opt.backward_step(&loss)?;
         acc += loss.to_scalar::<f32>()?;
         n += 1;

@@ -207,3 +207,28 @@ test('screenshots of the lab', TIMEOUT, async (t) => {
   await screenshot(page, 'attention-lab');
   assertClean(page);
 });
+
+test('a corrupt or missing model file gives a visible error naming the file, not a blank page', TIMEOUT, async (t) => {
+  // Start on a page that does not load the model, then break the files before the lab asks for them.
+  const cases = [
+    { file: 'model.safetensors', fulfil: { status: 200, body: 'this is not a safetensors file' }, says: /model\.safetensors/ },
+    { file: 'config.json', fulfil: { status: 404, body: 'gone' }, says: /config\.json.*404/ },
+    { file: 'config.json', fulfil: { status: 200, body: '{"model_type": "gpt2", "n_embd": 0}' }, says: /config\.json/ },
+  ];
+  for (const c of cases) {
+    const page = await openPage('/#/overview', { t });
+    await page.route(`**/models/induction/${c.file}`, (route) => route.fulfill(c.fulfil));
+    await page.click('[data-testid=nav] a[data-section="attention"]');
+    const err = page.locator('[data-testid=load-error]');
+    await eventually(async () => {
+      assert.ok(await err.isVisible(), `no load-error for a broken ${c.file}`);
+      assert.match(await err.textContent(), c.says);
+    }, { timeout: 30_000 });
+    if (c.file === 'model.safetensors') await screenshot(page, 'attention-broken-model');
+    // The rest of the page still works: the chapter is there and navigation still responds.
+    assert.ok((await page.locator('[data-testid=chapter] h1').textContent()).trim().length > 0);
+    await page.click('[data-testid=nav] a[data-section="9.1"]');
+    await eventually(async () => assert.match(await page.locator('[data-testid=chapter] h1').textContent(), /interpretability/i));
+    assertClean(page, { allow: [/404/, /Failed to load resource/] });
+  }
+});
