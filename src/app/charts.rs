@@ -13,6 +13,34 @@ fn font(size: u32) -> TextStyle<'static> {
     ("sans-serif", size).into_font().color(&INK)
 }
 
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+
+/// A chart with described axes on `root`, shared by the loss and training-curve charts. `x_label` formats the
+/// x tick labels.
+fn described_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    (x_desc, y_desc): (&str, &str),
+    x_label: &dyn Fn(&f64) -> String,
+) -> Chart<'a, 'b> {
+    let mut chart = ChartBuilder::on(root).margin(8).x_label_area_size(30).y_label_area_size(40).build_cartesian_2d(x, y).expect("chart");
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .light_line_style(GRID.mix(0.4))
+        .bold_line_style(GRID)
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .axis_desc_style(font(13))
+        .x_label_style(font(12))
+        .y_label_style(font(12))
+        .x_label_formatter(x_label)
+        .draw()
+        .expect("mesh");
+    chart
+}
+
 /// Grouped bars: for every head, its previous-token, induction and duplicate-token scores.
 pub fn head_scores_svg(scores: &[Vec<HeadScores>], selected: (usize, usize), size: (u32, u32)) -> String {
     let mut out = String::new();
@@ -70,25 +98,7 @@ pub fn loss_svg(loss: &[f32], half: usize, halves: Option<(f32, f32)>, size: (u3
         let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
         let n = loss.len().max(1) as f64;
         let ymax = loss.iter().cloned().fold(1.0f32, f32::max) as f64 * 1.08;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(8)
-            .x_label_area_size(30)
-            .y_label_area_size(40)
-            .build_cartesian_2d(0f64..n, 0f64..ymax)
-            .expect("chart");
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(GRID.mix(0.4))
-            .bold_line_style(GRID)
-            .x_desc("position of the predicted token")
-            .y_desc("loss (nats)")
-            .axis_desc_style(font(13))
-            .x_label_style(font(12))
-            .y_label_style(font(12))
-            .x_label_formatter(&|x| format!("{}", *x as usize + 1))
-            .draw()
-            .expect("mesh");
+        let mut chart = described_chart(&root, 0f64..n, 0f64..ymax, ("position of the predicted token", "loss (nats)"), &|x| format!("{}", *x as usize + 1));
         if half > 0 && (half as f64) < n {
             chart
                 .draw_series(std::iter::once(Rectangle::new([(half as f64, 0.0), (n, ymax)], RGBColor(255, 247, 237).filled())))
@@ -117,23 +127,7 @@ pub fn curve_svg(curve: &[(f64, f64)], size: (u32, u32)) -> String {
         let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
         let xmax = curve.last().map(|c| c.0).unwrap_or(1.0).max(1.0);
         let ymax = curve.iter().map(|c| c.1).fold(0.1, f64::max) * 1.05;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(8)
-            .x_label_area_size(30)
-            .y_label_area_size(40)
-            .build_cartesian_2d(0f64..xmax, 0f64..ymax)
-            .expect("chart");
-        chart
-            .configure_mesh()
-            .light_line_style(GRID.mix(0.4))
-            .bold_line_style(GRID)
-            .x_desc("training step")
-            .y_desc("loss on repeated tokens")
-            .axis_desc_style(font(13))
-            .x_label_style(font(12))
-            .y_label_style(font(12))
-            .draw()
-            .expect("mesh");
+        let mut chart = described_chart(&root, 0f64..xmax, 0f64..ymax, ("training step", "loss on repeated tokens"), &|x| format!("{x:.0}"));
         chart.draw_series(LineSeries::new(curve.iter().copied(), BLUE.stroke_width(2))).expect("line");
         root.present().expect("present");
     }
