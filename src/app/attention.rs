@@ -346,7 +346,7 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
     };
 
     view! {
-        <div class="attention-lab">
+        <div class="attention-lab" class:unloaded=move || model().is_none()>
             {move || match state.get() {
                 None => view! { <p class="loading" data-testid="lab-loading"><span class="spinner"></span>"Loading the induction model…"</p> }.into_any(),
                 Some(Err(e)) => view! {
@@ -357,6 +357,7 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
                 }.into_any(),
                 Some(Ok(_)) => ().into_any(),
             }}
+            <div class="lab-body">
             <div class="input-row">
                 <label for="seq-input" class="input-label">"Sequence (words from the model's vocabulary, separated by spaces)"</label>
                 <textarea id="seq-input" data-testid="seq-input" rows="3" spellcheck="false"
@@ -420,6 +421,7 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
                 <p>"Two attention-only layers of four heads, d_model 64, trained from a fixed seed on random word sequences in which a segment of random length recurs at a random offset. The bump where the curve drops is the induction head forming."</p>
                 <div class="chart" data-testid="training-curve" inner_html=move || curve().unwrap_or_default()></div>
             </details>
+            </div>
         </div>
     }
 }

@@ -166,9 +166,10 @@ fn Nav(current: Memo<Option<usize>>, route: Memo<Route>) -> impl IntoView {
                 <a href=section_hash(i) data-section=s.slug class:beyond=s.beyond_chapter
                     aria-current=move || (current.get() == Some(i)).then_some("page")>
                     <span class="num">{s.number}</span>
-                    <span class="name">{s.title}</span>
-                    {s.beyond_chapter.then(|| view! { <span class="badge" title="Goes beyond the chapter">"extra"</span> })}
-                    {matches!(s.lab, LabKind::Attention).then(|| view! { <span class="badge lab-badge" title="Has a live lab">"lab"</span> })}
+                    <span class="name">{s.title}
+                        {s.beyond_chapter.then(|| view! { " " <span class="badge" title="Goes beyond the chapter">"extra"</span> })}
+                        {matches!(s.lab, LabKind::Attention).then(|| view! { " " <span class="badge lab-badge" title="Has a live lab">"lab"</span> })}
+                    </span>
                 </a>
             </li>
         }
