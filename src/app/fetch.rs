@@ -93,3 +93,10 @@ pub fn bench_forward(n_tokens: usize, runs: usize) -> String {
     let p90 = times[(times.len() * 9 / 10).min(times.len() - 1)];
     format!(r#"{{"median_ms":{median},"p90_ms":{p90},"runs":{},"n_tokens":{n}}}"#, times.len())
 }
+
+/// Panics on purpose, so that the end-to-end tests can check that a panic shows the error overlay
+/// (with a reload button) instead of a white page.
+#[wasm_bindgen]
+pub fn glassbox_test_panic() {
+    panic!("deliberate panic requested by the end-to-end test");
+}

@@ -140,3 +140,24 @@ test('screenshots: overview, 9.1, attention', TIMEOUT, async (t) => {
     assertClean(page);
   }
 });
+
+test('a panic shows the error overlay with a reload button, not a white page', TIMEOUT, async (t) => {
+  const page = await openPage('/#/overview', { t });
+  await page.waitForFunction(() => typeof window.wasmBindings?.glassbox_test_panic === 'function');
+  const threw = await page.evaluate(() => {
+    try {
+      window.wasmBindings.glassbox_test_panic();
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  assert.ok(threw, 'the deliberate panic did not surface as an exception');
+  const overlay = page.locator('[data-testid=fatal-error]');
+  await overlay.waitFor({ state: 'visible' });
+  assert.match(await overlay.textContent(), /deliberate panic/);
+  assert.equal(await overlay.locator('button', { hasText: 'Reload' }).count(), 1);
+  await screenshot(page, 'panic-overlay');
+  // The only problems allowed are the panic's own reports.
+  assertClean(page, { allow: [/panicked|deliberate panic|unreachable/i] });
+});
