@@ -40,7 +40,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 fn train_induction_model(args: &[String], dir: &PathBuf) -> Result<(), Box<dyn std::error::Error>> {
     let vocab = Vocab::builtin();
-    let cfg = induction_config(vocab.len());
+    let mut cfg = induction_config(vocab.len());
+    cfg.n_embd = arg(args, "--d-model", cfg.n_embd);
+    cfg.n_head = arg(args, "--heads", cfg.n_head);
     let tc = TrainConfig {
         seed: arg(args, "--seed", 1u64),
         steps: arg(args, "--steps", 4000usize),
