@@ -1,7 +1,8 @@
 //! Trains the shipped models from a fixed seed and writes each to its own folder under `public/models/`:
 //! `config.json` (Hugging Face GPT-2), `model.safetensors`, `vocab.json`, and `training.json` (curve and metrics).
 //!
-//!     cargo run --release --bin train -- induction [--steps N] [--seed S] [--out public/models]
+//!     cargo run --release --bin train -- induction [--steps N] [--seed S] [--batch B] [--lr LR] [--wd WD]
+//!         [--other-weight W] [--d-model D] [--heads H] [--out public/models]
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -45,13 +46,13 @@ fn train_induction_model(args: &[String], dir: &PathBuf) -> Result<(), Box<dyn s
     cfg.n_head = arg(args, "--heads", cfg.n_head);
     let tc = TrainConfig {
         seed: arg(args, "--seed", 1u64),
-        steps: arg(args, "--steps", 4000usize),
-        batch: arg(args, "--batch", 32usize),
+        steps: arg(args, "--steps", 8000usize),
+        batch: arg(args, "--batch", 16usize),
         lr: arg(args, "--lr", 1e-3f64),
         warmup: 200,
         weight_decay: arg(args, "--wd", 0.01f64),
         log_every: 50,
-        all_positions: args.iter().any(|a| a == "--all-positions"),
+        other_weight: arg(args, "--other-weight", 0.1f32),
     };
     eprintln!("training the induction model: {} layers, d_model {}, {} heads, vocab {}, {:?}", cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.vocab_size, tc);
     let start = Instant::now();
@@ -85,7 +86,7 @@ fn train_induction_model(args: &[String], dir: &PathBuf) -> Result<(), Box<dyn s
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
     let report = serde_json::json!({
         "model": "induction",
-        "task": "random words after <bos>; each sequence holds several non-overlapping segments copied to random later offsets, mostly 2 to 8 words long and sometimes 4 to 31",
+        "task": "random words after <bos>; each sequence holds several non-overlapping segments copied to random later offsets, mostly 2 to 8 words long and sometimes 4 to 31; copied words weigh 1 in the loss, fresh words other_weight",
         "train": tc,
         "train_seconds": seconds,
         "curve": curve,

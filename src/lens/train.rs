@@ -17,9 +17,12 @@ pub struct TrainConfig {
     pub warmup: usize,
     pub weight_decay: f64,
     pub log_every: usize,
-    /// Train on every prediction instead of only the predictable (copied) ones.
+    /// Loss weight of the unpredictable predictions (fresh random words) relative to the copied ones.
+    /// 0 trains on copies only, which makes the induction phase change come early but leaves the model
+    /// confidently wrong on fresh words; a small weight teaches it to spread its bets there too.
+    /// With weight 1 (every prediction counts alike) the copy signal is swamped and heads form far later.
     #[serde(default)]
-    pub all_positions: bool,
+    pub other_weight: f32,
 }
 
 /// Next-token cross-entropy over a batch `[batch, pos]`: the mean over every prediction, or, with
@@ -64,11 +67,11 @@ pub fn train_induction(cfg: Gpt2Config, tc: &TrainConfig, mut on_log: impl FnMut
         for _ in 0..tc.batch {
             let (s, w) = spec.training_example(&mut rng);
             data.extend(s);
-            weights.extend(w);
+            weights.extend(w.into_iter().map(|w| if w > 0.0 { w } else { tc.other_weight }));
         }
         let tokens = Tensor::from_vec(data, (tc.batch, spec.seq_len), &Device::Cpu)?;
         let weights = Tensor::from_vec(weights, (tc.batch, spec.seq_len - 1), &Device::Cpu)?;
-        let loss = lm_loss(&model, &tokens, (!tc.all_positions).then_some(&weights))?;
+        let loss = lm_loss(&model, &tokens, Some(&weights))?;
         opt.backward_step(&loss)?;
         acc += loss.to_scalar::<f32>()?;
         n += 1;
