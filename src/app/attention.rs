@@ -418,7 +418,7 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
 
             <details class="panel">
                 <summary>"How this model was trained"</summary>
-                <p>"Two attention-only layers of four heads, d_model 64, trained from a fixed seed on random word sequences in which a segment of random length recurs at a random offset. The bump where the curve drops is the induction head forming."</p>
+                <p>"Two attention-only layers of four heads, d_model 64, trained from a fixed seed on sequences of random words in which several segments, mostly 2 to 8 words long, reappear at random later offsets. Copied words count fully in the loss and fresh words at a tenth, so the model learns to copy early yet stays unsure where nothing repeats. The sharp drop in the curve is the induction circuit forming."</p>
                 <div class="chart" data-testid="training-curve" inner_html=move || curve().unwrap_or_default()></div>
             </details>
             </div>

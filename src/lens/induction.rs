@@ -1,6 +1,6 @@
 //! The induction task and the head-detector scores.
 //!
-//! Training data: random tokens in which one segment of random length recurs at a random offset. A fixed
+//! Training data: random tokens in which several segments of random length recur at random offsets. A fixed
 //! offset would let the model cheat with purely positional attention; a varying one leaves only the general
 //! solution, a previous-token head feeding an induction head (Olsson et al. 2022).
 //!
