@@ -7,7 +7,7 @@ use wasm_bindgen::JsCast;
 
 use super::charts;
 use super::fetch::{load_model, LoadedModel};
-use super::shell::replace_hash;
+use super::shell::replace_hash_soon;
 use crate::lens::induction::{head_scores, split_half_losses, HeadScores, TaskSpec};
 use crate::lens::model::per_position_loss;
 use crate::lens::rng::Rng;
@@ -84,37 +84,55 @@ fn best_induction_head(scores: &[Vec<HeadScores>]) -> (usize, usize) {
     (best.0, best.1)
 }
 
-/// Heat colour for a weight in [0, 1], as `--heat-rgb` with alpha; read from the theme.
+/// Heat colour for a weight in [0, 1], from the theme's `--heat-rgb`. Read once: `getComputedStyle` forces a
+/// style recalculation of the whole page, which cost more than the model itself when done on every update.
 fn heat_rgb() -> (u8, u8, u8) {
-    let doc = super::document();
-    let css = web_sys::window()
-        .and_then(|w| doc.document_element().and_then(|e| w.get_computed_style(&e).ok().flatten()))
-        .and_then(|s| s.get_property_value("--heat-rgb").ok())
-        .unwrap_or_default();
-    let parts: Vec<u8> = css.split(',').filter_map(|p| p.trim().parse().ok()).collect();
-    match parts[..] {
-        [r, g, b] => (r, g, b),
-        _ => (37, 99, 235),
+    thread_local! {
+        static RGB: std::cell::OnceCell<(u8, u8, u8)> = const { std::cell::OnceCell::new() };
     }
+    RGB.with(|c| {
+        *c.get_or_init(|| {
+            let doc = super::document();
+            let css = web_sys::window()
+                .and_then(|w| doc.document_element().and_then(|e| w.get_computed_style(&e).ok().flatten()))
+                .and_then(|s| s.get_property_value("--heat-rgb").ok())
+                .unwrap_or_default();
+            let parts: Vec<u8> = css.split(',').filter_map(|p| p.trim().parse().ok()).collect();
+            match parts[..] {
+                [r, g, b] => (r, g, b),
+                _ => (37, 99, 235),
+            }
+        })
+    })
 }
 
-fn draw_thumbnail(canvas: &web_sys::HtmlCanvasElement, pattern: &[Vec<f32>], rgb: (u8, u8, u8)) {
+/// Paints a pattern one pixel per (q, k) cell; CSS scales it up without smoothing. Cells above the diagonal
+/// (keys a query may not see) are painted `masked`, so the causal triangle stays visible.
+fn draw_pattern(canvas: &web_sys::HtmlCanvasElement, pattern: &[Vec<f32>], rgb: (u8, u8, u8), masked: (u8, u8, u8)) {
     let n = pattern.len() as u32;
     if n == 0 {
         return;
     }
-    canvas.set_width(n);
-    canvas.set_height(n);
+    if canvas.width() != n {
+        canvas.set_width(n);
+        canvas.set_height(n);
+    }
     let Some(ctx) = canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok()) else { return };
     let mut data = vec![0u8; (n * n * 4) as usize];
     for (q, row) in pattern.iter().enumerate() {
         for (k, &w) in row.iter().enumerate() {
             let i = (q * n as usize + k) * 4;
-            // Blend from white so that zero reads as paper, one as full colour.
-            let a = w.clamp(0.0, 1.0);
-            data[i] = (255.0 - a * (255.0 - rgb.0 as f32)) as u8;
-            data[i + 1] = (255.0 - a * (255.0 - rgb.1 as f32)) as u8;
-            data[i + 2] = (255.0 - a * (255.0 - rgb.2 as f32)) as u8;
+            let px = if k > q {
+                masked
+            } else {
+                // Blend from white so that zero reads as paper, one as full colour.
+                let a = w.clamp(0.0, 1.0);
+                let mix = |c: u8| (255.0 - a * (255.0 - c as f32)) as u8;
+                (mix(rgb.0), mix(rgb.1), mix(rgb.2))
+            };
+            data[i] = px.0;
+            data[i + 1] = px.1;
+            data[i + 2] = px.2;
             data[i + 3] = 255;
         }
     }
@@ -123,20 +141,13 @@ fn draw_thumbnail(canvas: &web_sys::HtmlCanvasElement, pattern: &[Vec<f32>], rgb
     }
 }
 
-/// The large pattern as one SVG string: one rect per visible (q, k) cell, opacity = weight. One DOM write
-/// per update is much cheaper than thousands of reactive nodes.
-fn pattern_svg(pattern: &[Vec<f32>]) -> String {
-    let n = pattern.len();
-    let mut s = String::with_capacity(n * n * 48);
-    s.push_str(&format!("<svg viewBox=\"0 0 {n} {n}\" preserveAspectRatio=\"none\" class=\"pattern-svg\" role=\"img\" aria-label=\"attention pattern\">"));
-    s.push_str(&format!("<rect class=\"masked\" x=\"0\" y=\"0\" width=\"{n}\" height=\"{n}\"/>"));
-    for (q, row) in pattern.iter().enumerate() {
-        for (k, &w) in row.iter().enumerate().take(q + 1) {
-            s.push_str(&format!("<rect x=\"{k}\" y=\"{q}\" width=\"1\" height=\"1\" data-q=\"{q}\" data-k=\"{k}\" fill-opacity=\"{:.3}\"/>", w.clamp(0.0, 1.0).max(0.02)));
-        }
+/// The (q, k) cell under a point at fraction (fx, fy) of an n x n pattern, if it is one a query can see.
+fn cell_at(fx: f64, fy: f64, n: usize) -> Option<(usize, usize)> {
+    if !(0.0..1.0).contains(&fx) || !(0.0..1.0).contains(&fy) {
+        return None;
     }
-    s.push_str("</svg>");
-    s
+    let (q, k) = ((fy * n as f64) as usize, (fx * n as f64) as usize);
+    (k <= q && q < n).then_some((q, k))
 }
 
 fn fmt_loss(x: f32) -> String {
@@ -189,7 +200,7 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
         }
         last_ms.set(super::now_ms() - t0);
         if let Some(i) = SECTIONS.iter().position(|s| s.slug == "attention") {
-            replace_hash(&section_hash_with(i, &[("seq", t.trim())]));
+            replace_hash_soon(&section_hash_with(i, &[("seq", t.trim())]));
         }
     });
 
@@ -208,9 +219,18 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
         for (l, layer) in r.patterns.iter().enumerate() {
             for (h, p) in layer.iter().enumerate() {
                 if let Some(c) = doc.get_element_by_id(&format!("thumb-{l}-{h}")).and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok()) {
-                    draw_thumbnail(&c, p, rgb);
+                    draw_pattern(&c, p, rgb, (255, 255, 255));
                 }
             }
+        }
+    });
+
+    // The selected head's pattern, painted on a canvas: a few thousand SVG rects cost tens of ms per update.
+    let cur_n = Memo::new(move |_| last_good.get().map(|r| r.tokens.len()).unwrap_or(0));
+    Effect::new(move |_| {
+        let Some(p) = cur_pattern() else { return };
+        if let Some(c) = super::document().get_element_by_id("pattern-canvas").and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok()) {
+            draw_pattern(&c, &p, heat_rgb(), (241, 245, 249));
         }
     });
 
@@ -312,12 +332,15 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
         Some(format!("L{l}H{h} · query {q} “{}” → key {k} “{}”: {w:.3}", r.words.get(q)?, r.words.get(k)?))
     };
     let on_pattern_move = move |ev: web_sys::MouseEvent| {
-        let target = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok());
-        let cell = target.and_then(|e| Some((e.get_attribute("data-q")?.parse().ok()?, e.get_attribute("data-k")?.parse().ok()?)));
-        if let Some(c) = ev.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) {
-            let r = c.get_bounding_client_rect();
-            tip_pos.set((ev.client_x() as f64 - r.left(), ev.client_y() as f64 - r.top()));
-        }
+        let Some(el) = ev.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
+        let r = el.get_bounding_client_rect();
+        let (x, y) = (ev.client_x() as f64 - r.left(), ev.client_y() as f64 - r.top());
+        tip_pos.set((x, y));
+        let n = cur_n.get_untracked();
+        // Cells are measured on the canvas itself, inside the frame's border.
+        let c = super::document().get_element_by_id("pattern-canvas").map(|c| c.get_bounding_client_rect()).unwrap_or(r);
+        let (cx, cy) = (ev.client_x() as f64 - c.left(), ev.client_y() as f64 - c.top());
+        let cell = if c.width() > 0.0 && c.height() > 0.0 { cell_at(cx / c.width(), cy / c.height(), n) } else { None };
         if hover_cell.get_untracked() != cell {
             hover_cell.set(cell);
         }
@@ -386,9 +409,16 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
                     <h3 data-testid="pattern-title">{move || { let (l, h) = sel(); format!("Attention pattern of L{l}H{h}") }}</h3>
                     <div class="pattern-wrap">
                         <span class="axis-y">"query (reading) ↓"</span>
-                        <div class="pattern-large" data-testid="pattern-large"
-                            on:mousemove=on_pattern_move on:mouseleave=move |_| hover_cell.set(None)
-                            inner_html=move || cur_pattern().map(|p| pattern_svg(&p)).unwrap_or_default()></div>
+                        <div class="pattern-large" data-testid="pattern-large" data-n=move || cur_n.get()
+                            on:mousemove=on_pattern_move on:mouseleave=move |_| hover_cell.set(None)>
+                            <canvas id="pattern-canvas" class="pattern-canvas" role="img"
+                                aria-label=move || { let (l, h) = sel(); format!("attention pattern of L{l}H{h}: rows are queries, columns are keys") }></canvas>
+                            {move || hover_cell.get().map(|(q, k)| {
+                                let n = cur_n.get().max(1) as f64;
+                                let style = format!("left: {:.4}%; top: {:.4}%; width: {:.4}%; height: {:.4}%", 100.0 * k as f64 / n, 100.0 * q as f64 / n, 100.0 / n, 100.0 / n);
+                                view! { <div class="pattern-hl" data-q=q data-k=k style=style></div> }
+                            })}
+                        </div>
                         <span class="axis-x">"key (attended to) →"</span>
                         <div class="pattern-tooltip" data-testid="pattern-tooltip" role="tooltip"
                             class:visible=move || hover_cell.get().is_some()

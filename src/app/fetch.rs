@@ -11,7 +11,6 @@ use wasm_bindgen_futures::JsFuture;
 
 /// A model with its vocabulary and training report, as shipped under `models/{name}/`.
 pub struct LoadedModel {
-    pub name: String,
     pub model: Transformer,
     pub vocab: Vocab,
     /// `training.json`, if present: the loss curve and final metrics.
@@ -66,7 +65,7 @@ pub async fn load_model(name: &str) -> Result<Arc<LoadedModel>, String> {
         Ok(t) => serde_json::from_str(&t).ok(),
         Err(_) => None,
     };
-    let loaded = Arc::new(LoadedModel { name: name.to_string(), model, vocab, training });
+    let loaded = Arc::new(LoadedModel { model, vocab, training });
     LOADED.with(|l| l.borrow_mut().insert(name.to_string(), loaded.clone()));
     Ok(loaded)
 }

@@ -25,6 +25,31 @@ pub(crate) fn replace_hash(hash: &str) {
     }
 }
 
+/// `replace_hash`, once the calls stop for a moment. Typing fires an update per key, and Chrome's
+/// `history.replaceState` costs several ms a call (and is rate-limited), so the URL follows a little behind.
+pub(crate) fn replace_hash_soon(hash: &str) {
+    thread_local! {
+        static GENERATION: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+    let gen = GENERATION.with(|g| {
+        g.set(g.get() + 1);
+        g.get()
+    });
+    let hash = hash.to_string();
+    let cb = wasm_bindgen::closure::Closure::once_into_js(move || {
+        // A later call supersedes this one; and if the student has moved to another section meanwhile,
+        // the lab's state must not drag them back.
+        let route = |h: &str| h.split('?').next().unwrap_or("").to_string();
+        let here = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
+        if GENERATION.with(|g| g.get()) == gen && route(&here) == route(&hash) {
+            replace_hash(&hash);
+        }
+    });
+    if let Some(w) = web_sys::window() {
+        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 250);
+    }
+}
+
 fn local_storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok()?
 }

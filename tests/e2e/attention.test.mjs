@@ -103,15 +103,24 @@ test('head grid, selected head, pattern tooltip, attended tokens, head scores', 
     'exactly one head is selected');
 
   // Hover a below-diagonal cell (q=5 attends to k=2) of the large pattern.
-  const pcell = page.locator('[data-testid=pattern-large] [data-q="5"][data-k="2"]');
-  assert.equal(await pcell.count(), 1, 'no [data-q="5"][data-k="2"] cell in the large pattern');
-  await pcell.hover();
+  // The pattern is a canvas with one cell per (q, k): hover the centre of cell (5, 2).
+  const large = page.locator('[data-testid=pattern-large]');
+  const n = Number(await large.getAttribute('data-n'));
+  assert.ok(n > 5, `pattern-large data-n=${n}: expected more than 5 positions`);
+  const box = await large.boundingBox();
+  await large.hover({ position: { x: ((2 + 0.5) / n) * box.width, y: ((5 + 0.5) / n) * box.height } });
   const tip = page.locator('[data-testid=pattern-tooltip]');
   await eventually(async () => {
     assert.ok(await tip.isVisible(), 'pattern tooltip not visible on hover');
+    const hl = page.locator('[data-testid=pattern-large] .pattern-hl');
+    assert.equal(await hl.getAttribute('data-q'), '5', 'hovered cell is not in row q=5');
+    assert.equal(await hl.getAttribute('data-k'), '2', 'hovered cell is not in column k=2');
     const nums = numbersIn(await tip.textContent());
     assert.ok(nums.some((x) => x >= 0 && x <= 1), `tooltip "${await tip.textContent()}" shows no weight in [0, 1]`);
   });
+  // Above the diagonal (q=2, k=5) a query cannot look: no cell, no tooltip.
+  await large.hover({ position: { x: ((5 + 0.5) / n) * box.width, y: ((2 + 0.5) / n) * box.height } });
+  await eventually(async () => assert.ok(!(await tip.isVisible()), 'tooltip shown above the diagonal'));
 
   // Hover token 5: the tokens it attends to are marked, and (causal) none lies after it.
   await page.locator('[data-testid=token][data-pos="5"]').hover();
