@@ -9,6 +9,7 @@ pub mod induction;
 pub mod model;
 pub mod rng;
 pub mod train;
+pub mod vision;
 pub mod vocab;
 
 pub use config::Gpt2Config;

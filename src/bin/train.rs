@@ -3,6 +3,8 @@
 //!
 //!     cargo run --release --bin train -- induction [--steps N] [--seed S] [--batch B] [--lr LR] [--wd WD]
 //!         [--other-weight W] [--d-model D] [--heads H] [--out public/models]
+//!     cargo run --release --bin train -- mnist [--epochs E] [--seed S] [--batch B] [--lr LR] [--wd WD] [--shift P]
+//!     cargo run --release --bin train -- fetch-mnist   # only fetch MNIST into .cache/mnist/ (bash .ci/fetch-mnist)
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -35,9 +37,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     match which.as_str() {
         "induction" => train_induction_model(&args, &out.join("induction")),
         "inspect" => inspect(args.get(1).map(String::as_str).unwrap_or("public/models/induction")),
-        other => Err(format!("unknown model `{other}`; known: induction").into()),
+        "mnist" => mnist::train_mnist_model(&args, &out.join("mnist-cnn")),
+        "fetch-mnist" => mnist::fetch().map(|_| ()),
+        other => Err(format!("unknown model `{other}`; known: induction, mnist (and the commands inspect, fetch-mnist)").into()),
     }
 }
+
+// The crate root sits in src/bin/, so name the file: it lives beside this one in train/.
+#[path = "train/mnist.rs"]
+mod mnist;
 
 fn train_induction_model(args: &[String], dir: &PathBuf) -> Result<(), Box<dyn std::error::Error>> {
     let vocab = Vocab::builtin();

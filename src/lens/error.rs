@@ -11,6 +11,8 @@ pub enum LensError {
     Weights(String),
     #[error("the vocabulary could not be read: {0}")]
     Vocab(String),
+    #[error("the data file could not be read: {0}")]
+    Data(String),
     #[error("{0}")]
     Input(String),
     #[error("unknown hook name `{0}`")]

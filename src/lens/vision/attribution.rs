@@ -1,0 +1,285 @@
+//! Which pixels matter: input gradients of a target and the saliency methods built on them, plus the
+//! weight-randomisation sanity check (Adebayo et al. 2018).
+//!
+//! Every method takes one image (`image_size`² values, row-major, in [0, 1]) and returns a `Saliency` map of
+//! the same size. Signs are kept: a positive value means "more of this pixel raises the target".
+use candle_core::{Tensor, Var};
+
+use super::model::{images_tensor, Cnn, VisionCache, VisionHook};
+use crate::lens::rng::Rng;
+use crate::lens::{LensError, Result};
+
+/// What a gradient or a feature visualization is taken of.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Target {
+    /// The logit (before softmax) of one class.
+    Class(usize),
+    /// The mean over positions of one channel of a conv or pool activation. This is the measure used
+    /// throughout the lab for "how active is a channel": feature visualization maximises it, and the top
+    /// activating examples are ranked by it.
+    Channel { hook: VisionHook, channel: usize },
+    /// One unit: a channel at one position (`y`, `x`) of a conv or pool activation.
+    Unit { hook: VisionHook, channel: usize, y: usize, x: usize },
+}
+
+impl Target {
+    /// The activation the target reads.
+    pub fn hook(&self) -> VisionHook {
+        match *self {
+            Target::Class(_) => VisionHook::Logits,
+            Target::Channel { hook, .. } | Target::Unit { hook, .. } => hook,
+        }
+    }
+
+    /// The target's value for each image of a forward pass that reached `self.hook()`: `[b]`.
+    pub fn values(&self, cache: &VisionCache) -> Result<Tensor> {
+        let t = cache.get(self.hook())?;
+        let oob = |what: String| LensError::Input(format!("{what} is outside {} {:?}", self.hook(), &t.dims()[1..]));
+        match *self {
+            Target::Class(c) => {
+                if c >= t.dim(1)? {
+                    return Err(oob(format!("class {c}")));
+                }
+                Ok(t.narrow(1, c, 1)?.squeeze(1)?)
+            }
+            Target::Channel { hook, channel } => {
+                let (_, ch, _, _) = t.dims4().map_err(|_| LensError::Input(format!("{hook} has no channels; use a class target")))?;
+                if channel >= ch {
+                    return Err(oob(format!("channel {channel}")));
+                }
+                Ok(t.narrow(1, channel, 1)?.flatten_from(1)?.mean(1)?)
+            }
+            Target::Unit { hook, channel, y, x } => {
+                let (_, ch, h, w) = t.dims4().map_err(|_| LensError::Input(format!("{hook} has no channels; use a class target")))?;
+                if channel >= ch || y >= h || x >= w {
+                    return Err(oob(format!("unit (channel {channel}, y {y}, x {x})")));
+                }
+                Ok(t.narrow(1, channel, 1)?.narrow(2, y, 1)?.narrow(3, x, 1)?.flatten_from(1)?.squeeze(1)?)
+            }
+        }
+    }
+}
+
+impl Cnn {
+    /// The target's value for each image of `x` `[b, 1, s, s]`, running the model only as far as needed.
+    pub fn target_values(&self, x: &Tensor, target: Target) -> Result<Tensor> {
+        target.values(&self.forward_to(x, Some(target.hook()))?)
+    }
+}
+
+/// Target values `[b]` and their gradients with respect to each input image `[b, 1, s, s]`.
+/// The images are independent, so the gradient of the batch's sum is each image's own gradient.
+pub fn input_gradient(model: &Cnn, x: &Tensor, target: Target) -> Result<(Tensor, Tensor)> {
+    let var = Var::from_tensor(x)?;
+    let values = model.target_values(var.as_tensor(), target)?;
+    let grads = values.sum_all()?.backward()?;
+    // A target that does not depend on the input at all (a dead unit) has no gradient entry: it is zero.
+    let g = match grads.get(var.as_tensor()) {
+        Some(g) => g.clone(),
+        None => x.zeros_like()?,
+    };
+    let values = values.detach();
+    check_finite(&g, "the gradient")?;
+    Ok((values, g))
+}
+
+fn check_finite(t: &Tensor, what: &str) -> Result<()> {
+    if t.flatten_all()?.to_vec1::<f32>()?.iter().any(|v| !v.is_finite()) {
+        return Err(LensError::Input(format!("{what} contains NaN or infinite values")));
+    }
+    Ok(())
+}
+
+/// A saliency map for one image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Saliency {
+    pub side: usize,
+    /// `side * side` attributions, row-major, signed.
+    pub map: Vec<f32>,
+    /// The target's value on the image.
+    pub value: f32,
+    /// The target's value on the baseline (integrated gradients and occlusion), so a view can show
+    /// completeness: for integrated gradients `map` sums to `value - baseline_value`.
+    pub baseline_value: Option<f32>,
+}
+
+fn one(model: &Cnn, image: &[f32]) -> Result<Tensor> {
+    images_tensor(&model.cfg, image, 1)
+}
+
+fn values_of(model: &Cnn, x: &Tensor, target: Target) -> Result<Vec<f32>> {
+    Ok(model.target_values(x, target)?.to_vec1()?)
+}
+
+/// The gradient of the target with respect to each pixel (Simonyan et al. 2013).
+pub fn vanilla_gradient(model: &Cnn, image: &[f32], target: Target) -> Result<Saliency> {
+    let (v, g) = input_gradient(model, &one(model, image)?, target)?;
+    Ok(Saliency { side: model.cfg.image_size, map: g.flatten_all()?.to_vec1()?, value: v.to_vec1::<f32>()?[0], baseline_value: None })
+}
+
+/// Gradient times input: each pixel's first-order contribution relative to a black image.
+pub fn gradient_x_input(model: &Cnn, image: &[f32], target: Target) -> Result<Saliency> {
+    let mut s = vanilla_gradient(model, image, target)?;
+    for (a, x) in s.map.iter_mut().zip(image) {
+        *a *= x;
+    }
+    Ok(s)
+}
+
+/// How many images go through the model at once in the batched methods: enough to amortise the per-op
+/// overhead, small enough to keep memory modest in a browser tab.
+const CHUNK: usize = 64;
+
+/// Gradients `[n][pixels]` of the target at each of `images` (concatenated), computed in chunks.
+fn gradients(model: &Cnn, images: &[f32], n: usize, target: Target) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
+    let px = images.len() / n.max(1);
+    let (mut values, mut grads) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for start in (0..n).step_by(CHUNK) {
+        let m = CHUNK.min(n - start);
+        let x = images_tensor(&model.cfg, &images[start * px..(start + m) * px], m)?;
+        let (v, g) = input_gradient(model, &x, target)?;
+        values.extend(v.to_vec1::<f32>()?);
+        for row in g.reshape((m, px))?.to_vec2::<f32>()? {
+            grads.push(row);
+        }
+    }
+    Ok((values, grads))
+}
+
+/// Integrated gradients (Sundararajan et al. 2017): `(x - baseline)` times the gradient averaged along the
+/// straight path from the baseline to `x`, here with the trapezoid rule over `steps` intervals (`steps + 1`
+/// gradient evaluations). The baseline is a black image unless given. By the completeness axiom the map sums
+/// to `f(x) - f(baseline)`, up to the error of the quadrature.
+pub fn integrated_gradients(model: &Cnn, image: &[f32], target: Target, baseline: Option<&[f32]>, steps: usize) -> Result<Saliency> {
+    if steps == 0 {
+        return Err(LensError::Input("integrated gradients needs at least one step".into()));
+    }
+    let black = vec![0.0; image.len()];
+    let base = baseline.unwrap_or(&black);
+    if base.len() != image.len() {
+        return Err(LensError::Input(format!("the baseline has {} values, the image {}", base.len(), image.len())));
+    }
+    let mut path = Vec::with_capacity((steps + 1) * image.len());
+    for k in 0..=steps {
+        let a = k as f32 / steps as f32;
+        path.extend(image.iter().zip(base).map(|(x, b)| b + a * (x - b)));
+    }
+    let (values, grads) = gradients(model, &path, steps + 1, target)?;
+    let mut avg = vec![0.0f32; image.len()];
+    for (k, g) in grads.iter().enumerate() {
+        let w = if k == 0 || k == steps { 0.5 } else { 1.0 } / steps as f32;
+        for (a, gi) in avg.iter_mut().zip(g) {
+            *a += w * gi;
+        }
+    }
+    let map = avg.iter().zip(image.iter().zip(base)).map(|(g, (x, b))| g * (x - b)).collect();
+    Ok(Saliency { side: model.cfg.image_size, map, value: values[steps], baseline_value: Some(values[0]) })
+}
+
+/// SmoothGrad (Smilkov et al. 2017): the gradient averaged over `n` copies of the image with Gaussian noise of
+/// standard deviation `sigma` (in pixel units, where ink is 1) added to every pixel, drawn from `seed`.
+pub fn smoothgrad(model: &Cnn, image: &[f32], target: Target, sigma: f32, n: usize, seed: u64) -> Result<Saliency> {
+    if n == 0 || !(sigma >= 0.0 && sigma.is_finite()) {
+        return Err(LensError::Input(format!("SmoothGrad needs n >= 1 and a finite sigma >= 0 (got n {n}, sigma {sigma})")));
+    }
+    let mut rng = Rng::new(seed);
+    let noisy: Vec<f32> = (0..n).flat_map(|_| image.iter().map(|x| x + sigma * rng.normal()).collect::<Vec<_>>()).collect();
+    let (_, grads) = gradients(model, &noisy, n, target)?;
+    let mut map = vec![0.0f32; image.len()];
+    for g in &grads {
+        for (m, gi) in map.iter_mut().zip(g) {
+            *m += gi / n as f32;
+        }
+    }
+    let value = values_of(model, &one(model, image)?, target)?[0];
+    Ok(Saliency { side: model.cfg.image_size, map, value, baseline_value: None })
+}
+
+/// Occlusion (Zeiler & Fergus 2014): slide a `patch` x `patch` square of value `fill` over the image with
+/// `stride`, and give each pixel the mean drop of the target over the placements that cover it. The last
+/// placement in each direction is moved to touch the edge so that every pixel is covered.
+/// `baseline_value` is the target with the whole image set to `fill`.
+pub fn occlusion(model: &Cnn, image: &[f32], target: Target, patch: usize, stride: usize, fill: f32) -> Result<Saliency> {
+    let s = model.cfg.image_size;
+    if patch == 0 || patch > s || stride == 0 {
+        return Err(LensError::Input(format!("occlusion needs 1 <= patch <= {s} and stride >= 1 (got patch {patch}, stride {stride})")));
+    }
+    let mut starts: Vec<usize> = (0..=s - patch).step_by(stride).collect();
+    if *starts.last().unwrap() != s - patch {
+        starts.push(s - patch);
+    }
+    let places: Vec<(usize, usize)> = starts.iter().flat_map(|&y| starts.iter().map(move |&x| (y, x))).collect();
+    let mut batch = Vec::with_capacity((places.len() + 2) * image.len());
+    batch.extend_from_slice(image);
+    batch.extend(std::iter::repeat_n(fill, image.len()));
+    for &(y0, x0) in &places {
+        let mut im = image.to_vec();
+        for y in y0..y0 + patch {
+            im[y * s + x0..y * s + x0 + patch].fill(fill);
+        }
+        batch.extend(im);
+    }
+    let n = places.len() + 2;
+    let mut values = Vec::with_capacity(n);
+    for start in (0..n).step_by(CHUNK) {
+        let m = CHUNK.min(n - start);
+        values.extend(values_of(model, &images_tensor(&model.cfg, &batch[start * s * s..(start + m) * s * s], m)?, target)?);
+    }
+    let (full, blank) = (values[0], values[1]);
+    let (mut sum, mut count) = (vec![0.0f32; s * s], vec![0u32; s * s]);
+    for (&(y0, x0), v) in places.iter().zip(&values[2..]) {
+        for y in y0..y0 + patch {
+            for x in x0..x0 + patch {
+                sum[y * s + x] += full - v;
+                count[y * s + x] += 1;
+            }
+        }
+    }
+    let map = sum.iter().zip(&count).map(|(a, &c)| a / c.max(1) as f32).collect();
+    Ok(Saliency { side: s, map, value: full, baseline_value: Some(blank) })
+}
+
+/// The cascading randomisation sanity check (Adebayo et al. 2018): copies of the model with its layers
+/// re-drawn at random from the top down, cumulatively. Entry `i` is `(name, model)` where `name` is the
+/// deepest layer randomised so far: first `fc`, then `fc` and `conv3`, and so on down to every layer.
+/// A saliency method whose maps barely change along the cascade is not explaining what the model learned.
+pub fn sanity_cascade(model: &Cnn, seed: u64) -> Result<Vec<(String, Cnn)>> {
+    let mut rng = Rng::new(seed);
+    let mut current = model.clone();
+    let mut out = Vec::new();
+    for name in model.layer_names().into_iter().rev() {
+        current = current.with_random_layer(&name, &mut rng)?;
+        out.push((name, current.clone()));
+    }
+    Ok(out)
+}
+
+/// Spearman rank correlation of the absolute values of two maps: the similarity measure Adebayo et al. use
+/// to compare a saliency map before and after randomisation (1 = same ranking of pixels).
+pub fn rank_correlation(a: &[f32], b: &[f32]) -> f32 {
+    fn ranks(v: &[f32]) -> Vec<f32> {
+        let mut idx: Vec<usize> = (0..v.len()).collect();
+        idx.sort_by(|&i, &j| v[i].abs().total_cmp(&v[j].abs()));
+        let mut r = vec![0.0; v.len()];
+        // Ties share their mean rank, so an all-zero region does not look ordered.
+        let mut i = 0;
+        while i < idx.len() {
+            let mut j = i;
+            while j + 1 < idx.len() && v[idx[j + 1]].abs() == v[idx[i]].abs() {
+                j += 1;
+            }
+            for &k in &idx[i..=j] {
+                r[k] = (i + j) as f32 / 2.0;
+            }
+            i = j + 1;
+        }
+        r
+    }
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = a.len() as f32;
+    let (ma, mb) = (ra.iter().sum::<f32>() / n, rb.iter().sum::<f32>() / n);
+    let cov: f32 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f32 = ra.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f32 = rb.iter().map(|y| (y - mb).powi(2)).sum();
+    if va == 0.0 || vb == 0.0 { 0.0 } else { cov / (va * vb).sqrt() }
+}
