@@ -4,6 +4,9 @@
 //! `public/models/induction/`. Without the variable this test checks that the native engine still computes the
 //! committed numbers (to 1e-5) from the same model files, and fails with the command above when they differ —
 //! after retraining the model, or after a change to the engine that moves its numbers.
+//!
+//! The same holds for the vision fixture `tests/fixtures/mnist_cnn_native.json` (`tests/common/vision_fixture.rs`):
+//! the shipped MNIST CNN's logits and input gradients.
 use std::path::{Path, PathBuf};
 
 use glassbox::lens::vocab::Vocab;
@@ -13,6 +16,8 @@ use glassbox::lens::Transformer;
 mod fixture;
 #[path = "common/reference.rs"]
 mod reference;
+#[path = "common/vision_fixture.rs"]
+mod vision_fixture;
 
 use fixture::{Fixture, ModelId, FIXTURE_PATH, MODEL_DIR, REGENERATE};
 use reference::{assert_close, Ref, RefEdit};
@@ -93,4 +98,41 @@ fn fixture_agrees_with_the_plain_loop_reference() {
     // The long sequence fills the context and repeats; the short one is the typed text.
     assert_eq!(numbers.sequences[0].tokens.len(), model.cfg.n_positions);
     assert_eq!(numbers.sequences[1].tokens.len(), 1 + fixture::SHORT_TEXT.split_whitespace().count());
+}
+
+#[test]
+fn native_vision_engine_matches_the_committed_fixture() {
+    use glassbox::lens::vision::{Cnn, Samples};
+    use vision_fixture::{VisionFixture, VisionModelId, VISION_FIXTURE_PATH, VISION_MODEL_DIR};
+    let dir = root().join(VISION_MODEL_DIR);
+    let config = String::from_utf8(read(&dir.join("config.json"))).unwrap();
+    let weights = read(&dir.join("model.safetensors"));
+    let samples_bytes = read(&dir.join("samples.bin"));
+    let model = Cnn::from_bytes(&config, &weights).unwrap();
+    let samples = Samples::from_bytes(&samples_bytes).unwrap();
+    let got = vision_fixture::compute(&model, &samples, VisionModelId::of(&config, &weights, &samples_bytes));
+    let path = root().join(VISION_FIXTURE_PATH);
+
+    if std::env::var_os("GLASSBOX_WRITE_FIXTURES").is_some_and(|v| v == "1") {
+        let text = serde_json::to_string(&got).unwrap();
+        let back: VisionFixture = serde_json::from_str(&text).unwrap();
+        vision_fixture::compare(&back, &got, 0.0).unwrap_or_else(|p| panic!("the fixture does not read back exactly:\n{}", p.join("\n")));
+        std::fs::write(&path, &text).unwrap();
+        eprintln!("wrote {} ({} bytes)", path.display(), text.len());
+        return;
+    }
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {} ({e}); write it with `{REGENERATE}`", path.display()));
+    let want: VisionFixture = serde_json::from_str(&text).unwrap();
+    assert!(
+        got.model == want.model,
+        "STALE FIXTURE: the files in {VISION_MODEL_DIR} are not the ones {VISION_FIXTURE_PATH} was written from\n  now:     {:?}\n  fixture: {:?}\nregenerate it with `{REGENERATE}` (and commit it)",
+        got.model,
+        want.model
+    );
+    // Gradients must be substantial for the comparison to mean anything.
+    assert!(got.cases.iter().all(|c| c.gradient.iter().any(|g| g.abs() > 1e-3)), "a fixture gradient is all but zero");
+    match vision_fixture::compare(&got, &want, 1e-5) {
+        Ok(w) => eprintln!("native vs vision fixture: max abs difference logits {:e}, values {:e}, gradients {:e}", w[0], w[1], w[2]),
+        Err(problems) => panic!("STALE FIXTURE: {VISION_FIXTURE_PATH} (tolerance 1e-5):\n  {}\nif intended, regenerate it with `{REGENERATE}`", problems.join("\n  ")),
+    }
 }

@@ -21,6 +21,8 @@ use wasm_bindgen_test::*;
 mod fixture;
 #[path = "common/reference.rs"]
 mod reference;
+#[path = "common/vision_fixture.rs"]
+mod vision_fixture;
 
 use fixture::{Fixture, ModelId, REGENERATE};
 use reference::{assert_close, logits_vec, random_model, Ref, RefEdit, TOKENS};
@@ -416,4 +418,30 @@ fn vocabulary_encodes_typed_text_as_natively() {
         assert_eq!(vocab.id(word), Some(*id), "{word}");
     }
     assert_eq!(vocab.word(vocab.len() as u32), "<?>");
+}
+
+// ---- the vision engine: candle autograd in wasm ---------------------------------------------------------
+
+const CNN_CONFIG: &str = include_str!("../public/models/mnist-cnn/config.json");
+const CNN_WEIGHTS: &[u8] = include_bytes!("../public/models/mnist-cnn/model.safetensors");
+const CNN_SAMPLES: &[u8] = include_bytes!("../public/models/mnist-cnn/samples.bin");
+const CNN_FIXTURE: &str = include_str!("fixtures/mnist_cnn_native.json");
+
+/// Input gradients of the shipped MNIST CNN (class logit, a conv3 channel's mean, a conv2 unit), computed by
+/// candle's autograd in the browser, equal the native numbers to 1e-4.
+#[wasm_bindgen_test]
+fn cnn_input_gradients_in_wasm_match_the_native_fixture() {
+    use glassbox::lens::vision::{Cnn, Samples};
+    use vision_fixture::{VisionFixture, VisionModelId};
+    let want: VisionFixture = serde_json::from_str(CNN_FIXTURE).expect("the vision fixture parses");
+    let id = VisionModelId::of(CNN_CONFIG, CNN_WEIGHTS, CNN_SAMPLES);
+    assert!(id == want.model, "STALE FIXTURE: public/models/mnist-cnn is not what tests/fixtures/mnist_cnn_native.json was written from; regenerate it natively with `{REGENERATE}`");
+    let model = Cnn::from_bytes(CNN_CONFIG, CNN_WEIGHTS).expect("the shipped CNN loads in wasm");
+    let samples = Samples::from_bytes(CNN_SAMPLES).expect("the shipped samples load in wasm");
+    let got = vision_fixture::compute(&model, &samples, id);
+    assert!(got.cases.iter().all(|c| c.gradient.iter().any(|g| g.abs() > 1e-3)), "a gradient is all but zero in wasm");
+    match vision_fixture::compare(&got, &want, WASM_TOL) {
+        Ok(w) => console_log!("wasm vs native CNN: max abs difference logits {:e}, values {:e}, gradients {:e}", w[0], w[1], w[2]),
+        Err(problems) => panic!("wasm autograd differs from the native numbers (tolerance {WASM_TOL}):\n  {}", problems.join("\n  ")),
+    }
 }

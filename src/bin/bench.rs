@@ -56,4 +56,27 @@ fn main() {
     let (m, _) = median_ms(|| drop(lm_loss(&train_model, &batch, None).unwrap().backward().unwrap()), 10);
     println!("training forward+backward:          median {m:.3} ms");
     drop(vars);
+
+    bench_vision("public/models/mnist-cnn");
+}
+
+/// The vision lab's figures: one prediction, one feature-visualization step, a 50-step integrated-gradients map.
+fn bench_vision(dir: &str) {
+    use glassbox::lens::vision::{integrated_gradients, FeatureVis, FeatureVisSettings, Samples, Target, VisionHook};
+    let cfg = std::fs::read_to_string(format!("{dir}/config.json")).expect("config.json (train -- mnist first)");
+    let weights = std::fs::read(format!("{dir}/model.safetensors")).expect("model.safetensors");
+    let samples = Samples::from_bytes(&std::fs::read(format!("{dir}/samples.bin")).expect("samples.bin")).expect("samples load");
+    let model = glassbox::lens::vision::Cnn::from_bytes(&cfg, &weights).expect("model loads");
+    let image = samples.image(0);
+    println!("mnist-cnn:");
+    let (m, p90) = median_ms(|| drop(model.predict(&image).unwrap()), 500);
+    println!("  prediction (forward, softmax), 1 image:     median {m:.3} ms, p90 {p90:.3} ms");
+    let (m, p90) = median_ms(|| drop(model.run_with_cache(&model.image(&image).unwrap()).unwrap()), 500);
+    println!("  forward with full cache, 1 image:           median {m:.3} ms, p90 {p90:.3} ms");
+    let mut fv = FeatureVis::new(&model, Target::Channel { hook: VisionHook::Conv(3), channel: 0 }, FeatureVisSettings::default()).unwrap();
+    let (m, p90) = median_ms(|| { fv.step().unwrap(); }, 300);
+    println!("  feature-vis step (fwd + bwd + measure):     median {m:.3} ms, p90 {p90:.3} ms");
+    let class = samples.labels[0] as usize;
+    let (m, p90) = median_ms(|| drop(integrated_gradients(&model, &image, Target::Class(class), None, 50).unwrap()), 50);
+    println!("  integrated gradients, 50 steps (51 grads):  median {m:.3} ms, p90 {p90:.3} ms");
 }
