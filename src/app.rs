@@ -2,8 +2,10 @@
 //! functions in `lens` (the engine) or in the `logic` parts of each lab module, which are tested natively.
 mod attention;
 mod charts;
+mod draw;
 mod fetch;
 mod shell;
+mod vision;
 
 use wasm_bindgen::prelude::*;
 

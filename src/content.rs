@@ -70,8 +70,8 @@ mod tests {
     }
 
     #[test]
-    fn overview_9_1_and_attention_have_a_technical_part() {
-        for slug in ["overview", "9.1", "attention"] {
+    fn written_sections_have_a_technical_part() {
+        for slug in ["overview", "9.1", "9.2.1", "attention"] {
             let h = html(slug);
             let i = h.find("<details class=\"technical\"><summary>").unwrap_or_else(|| panic!("{slug}: no technical part"));
             let summary = &h[i..];
@@ -131,7 +131,7 @@ mod tests {
             total += cites.len();
         }
         assert!(total > 50, "the chapter should cite its sources ({total} citations)");
-        for slug in ["9.1", "attention", "9.2.4"] {
+        for slug in ["9.1", "9.2.1", "attention", "9.2.4"] {
             assert!(html(slug).contains("class=\"cite\""), "{slug} cites nothing");
         }
     }
@@ -169,7 +169,7 @@ mod tests {
     fn blocks_render_as_styled_elements() {
         let beyond = html("attention");
         assert!(beyond.contains("<aside class=\"beyond\">\n<p class=\"aside-label\">Beyond the chapter"));
-        for s in SECTIONS.iter().filter(|s| !matches!(s.slug, "overview" | "9.1" | "attention")) {
+        for s in SECTIONS.iter().filter(|s| !matches!(s.slug, "overview" | "9.1" | "9.2.1" | "attention")) {
             let h = html(s.slug);
             let note = h.find("<aside class=\"note\">").unwrap_or_else(|| panic!("{}: no note", s.slug));
             assert!(h[note..].contains("later version"), "{}: the note should say the full text comes later", s.slug);
@@ -201,7 +201,7 @@ mod tests {
             sorted.sort();
             sorted.dedup();
             assert_eq!(sorted.len(), ids.len(), "{}: duplicate ids", s.slug);
-            if matches!(s.slug, "overview" | "9.1" | "attention") {
+            if matches!(s.slug, "overview" | "9.1" | "9.2.1" | "attention") {
                 assert!(n >= 3, "{}: expected `##` subheadings", s.slug);
             }
         }

@@ -10,6 +10,8 @@ pub enum LabKind {
     Map,
     /// Attention patterns and induction heads (primer before 9.2.2).
     Attention,
+    /// The MNIST CNN: drawing, activations, feature visualization, circuits, saliency (9.2.1).
+    Vision,
     /// Not built yet: the pane says so plainly and names the issue that will bring it.
     Planned(&'static str),
 }
@@ -34,7 +36,7 @@ const fn s(slug: &'static str, number: &'static str, title: &'static str, lab: L
 pub const SECTIONS: &[Section] = &[
     s("overview", "", "Overview", LabKind::Map),
     s("9.1", "9.1", "What is interpretability?", LabKind::Map),
-    s("9.2.1", "9.2.1", "Feature visualization", LabKind::Planned("a CNN trained on MNIST: draw a digit, activations, feature visualization, circuits, saliency")),
+    s("9.2.1", "9.2.1", "Feature visualization", LabKind::Vision),
     Section {
         slug: "attention",
         number: "",

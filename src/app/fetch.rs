@@ -70,6 +70,38 @@ pub async fn load_model(name: &str) -> Result<Arc<LoadedModel>, String> {
     Ok(loaded)
 }
 
+/// The vision model with the shipped sample of test images (for dataset examples and "pick a test image").
+pub struct LoadedVision {
+    pub model: crate::lens::vision::model::Cnn,
+    pub samples: crate::lens::vision::mnist::Samples,
+}
+
+thread_local! {
+    static LOADED_VISION: RefCell<HashMap<String, Arc<LoadedVision>>> = RefCell::new(HashMap::new());
+}
+
+/// Fetches and checks a vision model folder; every failure names the file and what is wrong with it.
+pub async fn load_vision(name: &str) -> Result<Arc<LoadedVision>, String> {
+    if let Some(m) = LOADED_VISION.with(|l| l.borrow().get(name).cloned()) {
+        return Ok(m);
+    }
+    let base = format!("models/{name}");
+    let config = fetch_text(&format!("{base}/config.json")).await?;
+    let weights = fetch_bytes(&format!("{base}/model.safetensors")).await?;
+    let samples = fetch_bytes(&format!("{base}/samples.bin")).await?;
+    let model = crate::lens::vision::model::Cnn::from_bytes(&config, &weights).map_err(|e| match e {
+        crate::lens::LensError::Config(_) => format!("`{base}/config.json`: {e}"),
+        _ => format!("`{base}/model.safetensors`: {e}"),
+    })?;
+    let samples = crate::lens::vision::mnist::Samples::from_bytes(&samples).map_err(|e| format!("`{base}/samples.bin`: {e}"))?;
+    if samples.side != model.cfg.image_size || samples.is_empty() {
+        return Err(format!("`{base}/samples.bin` holds {} images of {}x{}, but the model reads {}x{}", samples.len(), samples.side, samples.side, model.cfg.image_size, model.cfg.image_size));
+    }
+    let loaded = Arc::new(LoadedVision { model, samples });
+    LOADED_VISION.with(|l| l.borrow_mut().insert(name.to_string(), loaded.clone()));
+    Ok(loaded)
+}
+
 /// Benchmark hook for `tests/e2e/bench.mjs` (exposed as `window.wasmBindings.bench_forward`): runs the
 /// induction model's forward pass with a full activation cache on `n_tokens` tokens `runs` times.
 #[wasm_bindgen]

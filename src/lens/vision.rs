@@ -14,6 +14,7 @@ pub mod attribution;
 pub mod featvis;
 pub mod mnist;
 pub mod model;
+pub mod receptive;
 pub mod train;
 pub mod units;
 
@@ -25,3 +26,4 @@ pub use featvis::{FeatureVis, FeatureVisSettings};
 pub use mnist::{preprocess_drawing, Idx, Samples};
 pub use model::{Cnn, VisionCache, VisionConfig, VisionHook};
 pub use units::{channel_means, circuit, polysemanticity, top_examples, ClassMix, KernelLink};
+
