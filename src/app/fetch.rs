@@ -131,3 +131,44 @@ pub fn bench_forward(n_tokens: usize, runs: usize) -> String {
 pub fn glassbox_test_panic() {
     panic!("deliberate panic requested by the end-to-end test");
 }
+
+/// Benchmark hook for `tests/e2e/bench.mjs` (`window.wasmBindings.bench_vision`): on the first shipped test
+/// image, times a prediction with every activation (what the lab does per drawing frame), one
+/// feature-visualization step with the default regularisers, and a 50-step integrated-gradients map.
+#[wasm_bindgen]
+pub fn bench_vision(runs: usize) -> String {
+    use crate::lens::vision::{integrated_gradients, FeatureVis, FeatureVisSettings, Target, VisionHook};
+    let Some(m) = LOADED_VISION.with(|l| l.borrow().get("mnist-cnn").cloned()) else {
+        return r#"{"error":"the MNIST model is not loaded yet: open #/9.2.1 first"}"#.into();
+    };
+    let runs = runs.max(3);
+    let image = m.samples.image(0);
+    let median = |mut t: Vec<f64>| {
+        t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        t[t.len() / 2]
+    };
+    let time = |f: &mut dyn FnMut()| {
+        let t0 = super::now_ms();
+        f();
+        super::now_ms() - t0
+    };
+    let predict: Vec<f64> = (0..runs)
+        .map(|_| time(&mut || {
+            let x = m.model.image(&image).expect("image");
+            let _ = m.model.run_with_cache(&x).expect("forward");
+        }))
+        .collect();
+    let target = Target::Channel { hook: VisionHook::Conv(m.model.cfg.n_conv()), channel: 0 };
+    let mut fv = FeatureVis::new(&m.model, target, FeatureVisSettings::default()).expect("feature vis");
+    let _ = fv.step();
+    let fv_step: Vec<f64> = (0..runs).map(|_| time(&mut || { let _ = fv.step(); })).collect();
+    let ig: Vec<f64> = (0..(runs / 4).max(3))
+        .map(|_| time(&mut || { let _ = integrated_gradients(&m.model, &image, Target::Class(0), None, 50); }))
+        .collect();
+    format!(
+        r#"{{"predict_ms":{},"fv_step_ms":{},"ig50_ms":{},"runs":{runs}}}"#,
+        median(predict),
+        median(fv_step),
+        median(ig)
+    )
+}

@@ -11,7 +11,7 @@ import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { DIST, launch, shutdown, openPage, waitRev, inductionModel, randomWords, rng } from './harness.mjs';
 
-const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.5 };
+const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.5, fv_step_ms: 20, predict_per_s: 30, ig50_ms: 150 };
 const FORWARD_TOKENS = 64;
 const FORWARD_RUNS = 200;
 const UPDATES = 50;
@@ -90,7 +90,13 @@ async function main() {
     updates.push(r.update);
     frames.push(r.frame);
   }
-  const problems = page.problems.slice();
+  // (d) the vision lab (issue 4): prediction, one feature-visualization step, integrated gradients.
+  const vpage = await openPage('/#/9.2.1');
+  await vpage.locator('[data-testid=draw-pad]').waitFor({ state: 'visible', timeout: 60_000 });
+  await vpage.waitForFunction(() => typeof window.wasmBindings?.bench_vision === 'function', null, { timeout: 30_000 });
+  const vision = JSON.parse(await vpage.evaluate(() => window.wasmBindings.bench_vision(40)));
+  if (vision.error) throw new Error(vision.error);
+  const problems = page.problems.slice().concat(vpage.problems);
   const chromiumVersion = (() => {
     try { return execFileSync(process.env.GLASSBOX_CHROMIUM ?? '/usr/bin/chromium', ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return '?'; }
   })();
@@ -109,6 +115,12 @@ async function main() {
     [`lab update after input (${nWords + 1} tokens)`, `median ${upd.median_ms.toFixed(2)} ms, p90 ${upd.p90_ms.toFixed(2)} ms, ${upd.runs} runs`,
       `<= ${LIMITS.update_ms} ms (median)`, upd.median_ms <= LIMITS.update_ms],
     ['  ... until the next frame (info)', `median ${frm.median_ms.toFixed(2)} ms, p90 ${frm.p90_ms.toFixed(2)} ms`, '', null],
+    ['vision: prediction with all activations (wasm)', `median ${vision.predict_ms.toFixed(2)} ms = ${(1000 / vision.predict_ms).toFixed(0)} per second`,
+      `>= ${LIMITS.predict_per_s} per second`, 1000 / vision.predict_ms >= LIMITS.predict_per_s],
+    ['vision: one feature-visualization step (wasm)', `median ${vision.fv_step_ms.toFixed(2)} ms, ${vision.runs} runs`,
+      `<= ${LIMITS.fv_step_ms} ms (median)`, vision.fv_step_ms <= LIMITS.fv_step_ms],
+    ['vision: integrated gradients, 50 steps (wasm)', `median ${vision.ig50_ms.toFixed(1)} ms`,
+      `<= ${LIMITS.ig50_ms} ms (median)`, vision.ig50_ms <= LIMITS.ig50_ms],
     [`wasm size, gzip -9 (${mainWasm.file})`, `${(mainWasm.gzip / 1e6).toFixed(3)} MB (raw ${(mainWasm.bytes / 1e6).toFixed(3)} MB)`,
       `<= ${LIMITS.wasm_gzip_mb} MB`, gzipMb <= LIMITS.wasm_gzip_mb],
   ];
@@ -120,7 +132,7 @@ async function main() {
     console.log(`${a.padEnd(w[0])}  ${b.padEnd(w[1])}  ${c.padEnd(w[2])}  ${ok === null ? '' : ok ? 'PASS' : 'FAIL'}`);
   }
   if (problems.length) console.log(`\npage problems during the bench:\n  ${problems.join('\n  ')}`);
-  const result = { forward, update: upd, update_to_frame: frm, wasm: sizes, limits: LIMITS, chromium: chromiumVersion };
+  const result = { forward, vision, update: upd, update_to_frame: frm, wasm: sizes, limits: LIMITS, chromium: chromiumVersion };
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(result, null, 2) + '\n');
   const failed = rows.filter((r) => r[3] === false).length;
   console.log(`\n${failed ? `${failed} figure(s) over the limit` : 'all figures within their limits'}`);
