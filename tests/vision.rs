@@ -482,3 +482,81 @@ fn feature_visualization_beats_every_dataset_example_in_conv3() {
     }
     eprintln!("conv3 channel: feature vis vs best sample\n{}", report.join("\n"));
 }
+
+/// The shipped atlas (`featvis.bin`, shown beside the circuits' kernels) covers every conv channel of the
+/// shipped model and is what `train -- mnist-atlas` computes: one channel per layer is recomputed here and
+/// must match the shipped pixels to within the 8-bit rounding of the file.
+#[test]
+fn shipped_feature_atlas_is_reproducible_from_the_shipped_model() {
+    let model = shipped();
+    let bytes = std::fs::read(root().join("public/models/mnist-cnn/featvis.bin")).expect("featvis.bin is shipped");
+    let atlas = FeatureAtlas::from_bytes(&bytes).unwrap();
+    assert!(atlas.matches(&model), "atlas layers {:?} vs model {:?}", atlas.layers.iter().map(Vec::len).collect::<Vec<_>>(), model.cfg.channels);
+    assert_eq!(atlas.steps, 200);
+    for (l, c) in [(1usize, 3usize), (2, 9), (3, 17)] {
+        let settings = FeatureVisSettings { seed: (100 * l + c) as u64, ..FeatureVisSettings::default() };
+        let mut fv = FeatureVis::new(&model, Target::Channel { hook: VisionHook::Conv(l), channel: c }, settings).unwrap();
+        let reached = fv.run(atlas.steps).unwrap();
+        let shipped = atlas.get(l, c).unwrap();
+        assert!((reached - shipped.activation).abs() <= 1e-3 * reached.abs().max(1.0), "conv{l} channel {c}: {reached} vs shipped {}", shipped.activation);
+        let worst = fv.image().iter().zip(&shipped.pixels).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst <= 0.5 / 255.0 + 1e-4, "conv{l} channel {c}: pixels differ by up to {worst}");
+        // The visualization really drives its channel: far above the noise it starts from.
+        let start = FeatureVis::new(&model, Target::Channel { hook: VisionHook::Conv(l), channel: c }, FeatureVisSettings { seed: 1, ..FeatureVisSettings::default() }).unwrap().activation();
+        assert!(shipped.activation > start, "conv{l} channel {c}: {} is not above the starting noise's {start}", shipped.activation);
+    }
+}
+
+/// The hand-written backward pass (`input_gradient`, used by every saliency method) equals candle's
+/// autograd through the same forward pass, for each kind of target, on a random image and on a black one,
+/// where every pooling window is a four-way tie (ReLU(bias) everywhere).
+///
+/// The two differ by convention only where a pre-activation is exactly 0: autograd in candle passes the
+/// gradient through ReLU there, the hand-written pass does not (PyTorch's convention). A freshly initialised
+/// model has zero biases, so a black region would sit exactly at 0; the random model here gets random
+/// biases, as a trained one has.
+#[test]
+fn hand_written_input_gradient_equals_autograd() {
+    let mut rng = Rng::new(8);
+    let tensors: HashMap<String, Tensor> = random_model(8)
+        .to_tensors()
+        .unwrap()
+        .into_iter()
+        .map(|(name, t)| {
+            if name.ends_with(".bias") {
+                let n = t.elem_count();
+                (name, Tensor::from_vec((0..n).map(|_| 0.1 * rng.normal()).collect::<Vec<f32>>(), t.dims(), &Device::Cpu).unwrap())
+            } else {
+                (name, t)
+            }
+        })
+        .collect();
+    let model = Cnn::from_tensors(VisionConfig::mnist(), tensors).unwrap();
+    let trained = shipped();
+    let mut rng = Rng::new(9);
+    let noise = random_image(&mut rng);
+    let black = vec![0.0f32; 784];
+    let three = shipped_samples().image(0);
+    for (name, m) in [("random", &model), ("shipped", &trained)] {
+        for image in [&noise, &black, &three] {
+            let x = Tensor::from_vec([image.clone(), noise.clone()].concat(), (2, 1, 28, 28), &Device::Cpu).unwrap();
+            for target in [
+                Target::Class(0),
+                Target::Class(7),
+                Target::Channel { hook: VisionHook::Conv(3), channel: 5 },
+                Target::Channel { hook: VisionHook::Pool(3), channel: 2 },
+                Target::Channel { hook: VisionHook::Conv(1), channel: 1 },
+                Target::Unit { hook: VisionHook::Conv(2), channel: 3, y: 6, x: 7 },
+                Target::Unit { hook: VisionHook::Pool(2), channel: 0, y: 3, x: 3 },
+            ] {
+                let (v1, g1) = input_gradient(m, &x, target).unwrap();
+                let (v2, g2) = input_gradient_autograd(m, &x, target).unwrap();
+                assert_eq!(v1.to_vec1::<f32>().unwrap(), v2.to_vec1::<f32>().unwrap());
+                let (g1, g2): (Vec<f32>, Vec<f32>) = (g1.flatten_all().unwrap().to_vec1().unwrap(), g2.flatten_all().unwrap().to_vec1().unwrap());
+                let scale = g2.iter().fold(0.0f32, |a, b| a.max(b.abs())).max(1e-6);
+                let worst = g1.iter().zip(&g2).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                assert!(worst <= 1e-5 * scale.max(1.0), "{name} model, {target:?}: differs by {worst} (scale {scale})");
+            }
+        }
+    }
+}

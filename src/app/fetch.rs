@@ -74,6 +74,9 @@ pub async fn load_model(name: &str) -> Result<Arc<LoadedModel>, String> {
 pub struct LoadedVision {
     pub model: crate::lens::vision::model::Cnn,
     pub samples: crate::lens::vision::mnist::Samples,
+    /// The precomputed feature visualization of every conv channel (`featvis.bin`), shown beside the
+    /// circuits' kernels. Optional: without it the lab still works, and `atlas` says why it is missing.
+    pub atlas: Result<crate::lens::vision::FeatureAtlas, String>,
 }
 
 thread_local! {
@@ -97,7 +100,14 @@ pub async fn load_vision(name: &str) -> Result<Arc<LoadedVision>, String> {
     if samples.side != model.cfg.image_size || samples.is_empty() {
         return Err(format!("`{base}/samples.bin` holds {} images of {}x{}, but the model reads {}x{}", samples.len(), samples.side, samples.side, model.cfg.image_size, model.cfg.image_size));
     }
-    let loaded = Arc::new(LoadedVision { model, samples });
+    let atlas = match fetch_bytes(&format!("{base}/featvis.bin")).await {
+        Ok(bytes) => crate::lens::vision::FeatureAtlas::from_bytes(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|a| if a.matches(&model) { Ok(a) } else { Err("its channels do not match the model's".to_string()) })
+            .map_err(|e| format!("`{base}/featvis.bin`: {e}")),
+        Err(e) => Err(e),
+    };
+    let loaded = Arc::new(LoadedVision { model, samples, atlas });
     LOADED_VISION.with(|l| l.borrow_mut().insert(name.to_string(), loaded.clone()));
     Ok(loaded)
 }

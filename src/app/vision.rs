@@ -514,11 +514,57 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
             paint_id(&format!("top-{i}"), 28, &m.samples.image(*idx), Colour::Gray);
         }
     });
-    let class_mix = move || {
-        let (l, c) = focus.get();
+    // The class mix of every channel in the focused layer, so polysemantic channels stand out at a glance.
+    let layer_mix = Memo::new(move |_| {
+        let (l, _) = focus.get();
         let means = layer_means(l)?;
         let m = model()?;
-        polysemanticity(&means, &m.samples.labels, 20).ok()?.into_iter().nth(c)
+        polysemanticity(&means, &m.samples.labels, 20).ok().map(|v| (l, v))
+    });
+    let class_mix = move || {
+        let (_, c) = focus.get();
+        layer_mix.get().and_then(|(_, v)| v.into_iter().nth(c))
+    };
+    let mix_overview = move || {
+        let (l, mixes) = layer_mix.get()?;
+        let focused = focus.get().1;
+        let n_poly = mixes.iter().filter(|m| m.polysemantic).count();
+        let tiles = mixes
+            .into_iter()
+            .map(|mix| {
+                let c = mix.channel;
+                let total: usize = mix.counts.iter().sum::<usize>().max(1);
+                let segments = mix
+                    .counts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &n)| n > 0)
+                    .map(|(digit, &n)| {
+                        let style = format!("width:{:.1}%;background:var(--digit-{digit})", 100.0 * n as f32 / total as f32);
+                        view! { <span style=style title=format!("digit {digit}: {n} of {total}")></span> }
+                    })
+                    .collect_view();
+                let label = format!("{}{}", mix.top_class, if mix.polysemantic { "?" } else { "" });
+                let title = format!(
+                    "conv{l} channel {c}: {:.0}% of its top {total} are {}{}",
+                    100.0 * mix.top_share,
+                    mix.top_class,
+                    if mix.polysemantic { " — polysemantic" } else { "" }
+                );
+                view! {
+                    <button class="mix-tile" class:poly=mix.polysemantic data-testid="mix-tile" data-channel=c
+                        data-polysemantic=mix.polysemantic.to_string() aria-pressed=(c == focused).to_string() title=title
+                        on:click=move |_| focus.set((l, c))>
+                        <span class="mix-head"><span class="muted">{c.to_string()}</span><strong>{label}</strong></span>
+                        <span class="mix-bar">{segments}</span>
+                    </button>
+                }
+            })
+            .collect_view();
+        Some(view! {
+            <p class="muted small">{format!("Every channel of conv{l}: the most common digit among its top 20 test images, and the mix as a bar. {n_poly} marked \"?\" have no digit above 60% — candidates for polysemantic units. Click one to inspect it.")}</p>
+            <div class="mix-grid" data-testid="mix-overview" data-poly-count=n_poly>{tiles}</div>
+        })
     };
 
     // Circuit: the chosen channel's kernels from each channel of the layer below, strongest first.
@@ -528,6 +574,10 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
         let links = circuit(&m.model, l, c).ok()?;
         let k = m.model.cfg.kernel_size;
         let scale = links.iter().map(|k| max_abs(&k.kernel)).fold(0.0f32, f32::max);
+        let side = m.model.cfg.image_size;
+        // What each source channel responds to: its precomputed visualization from the atlas, or for the
+        // first layer (whose only source is the image) the current input.
+        let input = if l == 1 { analysis.get().map(|a| a.image.clone()) } else { None };
         let items = links
             .into_iter()
             .take(8)
@@ -535,14 +585,30 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
             .map(|(i, link)| {
                 let from = if l == 1 { "the input image".to_string() } else { format!("conv{} channel {}", l - 1, link.from) };
                 let id = format!("kernel-{i}");
+                let src_id = format!("kernel-src-{i}");
                 let kernel = link.kernel.clone();
-                let id2 = id.clone();
-                // Paint once the canvas exists.
-                request_animation_frame(move || paint_id(&id2, k, &kernel, Colour::Diverging(scale)));
+                let (id2, src_id2) = (id.clone(), src_id.clone());
+                let source: Option<Vec<f32>> = if l == 1 {
+                    input.clone()
+                } else {
+                    m.atlas.as_ref().ok().and_then(|a| a.get(l - 1, link.from)).map(|e| e.pixels.clone())
+                };
+                let has_source = source.is_some();
+                // Paint once the canvases exist.
+                request_animation_frame(move || {
+                    paint_id(&id2, k, &kernel, Colour::Diverging(scale));
+                    if let Some(src) = source {
+                        paint_id(&src_id2, side, &src, Colour::Gray);
+                    }
+                });
                 let prev = (l > 1).then_some(link.from);
+                let src_title = if l == 1 { "the current input".to_string() } else { format!("feature visualization of conv{} channel {}", l - 1, link.from) };
                 view! {
                     <figure class="kernel" data-testid="circuit-link" data-from=link.from>
-                        <canvas id=id class="kernel-canvas" width="1" height="1"></canvas>
+                        <div class="kernel-pair">
+                            {has_source.then(|| view! { <canvas id=src_id class="src-canvas" data-testid="circuit-source" title=src_title width="1" height="1"></canvas> })}
+                            <canvas id=id class="kernel-canvas" title="3×3 kernel: red excites, blue inhibits" width="1" height="1"></canvas>
+                        </div>
                         <figcaption>
                             {match prev {
                                 Some(p) => view! { <button class="linklike" on:click=move |_| focus.set((l - 1, p))>{from.clone()}</button> }.into_any(),
@@ -554,7 +620,10 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
                 }
             })
             .collect_view();
-        Some(items)
+        let atlas_note = m.atlas.as_ref().err().filter(|_| l > 1).map(|e| {
+            view! { <p class="muted small" data-testid="atlas-missing">{format!("Source visualizations are unavailable ({e}); the kernels are still shown.")}</p> }
+        });
+        Some(view! { {atlas_note} {items} })
     };
 
     // ---- Saliency ----
@@ -706,7 +775,16 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
                             Some(view! { <p class="muted small" data-testid="top-busy">{format!("Scanning the {total} shipped test images… {}", means_progress.get())}</p> })
                         } else { None }}
                         <div class="top-grid" data-testid="top-examples">
-                            {(0..9).map(|i| view! { <canvas id=format!("top-{i}") class="top-canvas" width="28" height="28"></canvas> }).collect_view()}
+                            {(0..9).map(|i| view! {
+                                <figure class="top-item">
+                                    <canvas id=format!("top-{i}") class="top-canvas" width="28" height="28"></canvas>
+                                    <figcaption class="small" data-testid="top-label">{move || {
+                                        let (m, top) = (model()?, top9()?);
+                                        let idx = top.get(i)?.0;
+                                        Some(format!("a {}", m.samples.labels.get(idx)?))
+                                    }}</figcaption>
+                                </figure>
+                            }).collect_view()}
                         </div>
                         {move || class_mix().map(|mix| {
                             let parts: Vec<String> = mix.counts.iter().enumerate().filter(|(_, &n)| n > 0).map(|(c, n)| format!("{c}: {n}")).collect();
@@ -719,8 +797,10 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
                         })}
                     </div>
                 </div>
+                <h4>"Class mix across the layer"</h4>
+                {mix_overview}
                 <h4>"Circuit: what feeds it"</h4>
-                <p class="muted small">"Its 3×3 kernels from the strongest channels of the layer below (red excites, blue inhibits). Click a source channel to follow the circuit down."</p>
+                <p class="muted small">"Its 3×3 kernels from the strongest channels of the layer below (red excites, blue inhibits), each beside a feature visualization of that source channel, strongest first. Click a source channel to follow the circuit down."</p>
                 <div class="circuit" data-testid="circuit">{circuit_view}</div>
             </section>
 

@@ -4,6 +4,7 @@
 //!     cargo run --release --bin train -- induction [--steps N] [--seed S] [--batch B] [--lr LR] [--wd WD]
 //!         [--other-weight W] [--d-model D] [--heads H] [--out public/models]
 //!     cargo run --release --bin train -- mnist [--epochs E] [--seed S] [--batch B] [--lr LR] [--wd WD] [--shift P]
+//!     cargo run --release --bin train -- mnist-atlas   # only recompute featvis.bin from the shipped CNN
 //!     cargo run --release --bin train -- fetch-mnist   # only fetch MNIST into .cache/mnist/ (bash .ci/fetch-mnist)
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -38,8 +39,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "induction" => train_induction_model(&args, &out.join("induction")),
         "inspect" => inspect(args.get(1).map(String::as_str).unwrap_or("public/models/induction")),
         "mnist" => mnist::train_mnist_model(&args, &out.join("mnist-cnn")),
+        "mnist-atlas" => mnist::atlas_only(&out.join("mnist-cnn")),
         "fetch-mnist" => mnist::fetch().map(|_| ()),
-        other => Err(format!("unknown model `{other}`; known: induction, mnist (and the commands inspect, fetch-mnist)").into()),
+        other => Err(format!("unknown model `{other}`; known: induction, mnist (and the commands inspect, fetch-mnist, mnist-atlas)").into()),
     }
 }
 

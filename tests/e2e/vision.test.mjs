@@ -94,12 +94,37 @@ test('a test image from the URL: channels, receptive field, circuit, dataset exa
   // The circuit lists conv1 channels as sources, and following one moves the focus down a layer.
   const links = page.locator('[data-testid=circuit-link]');
   await eventually(async () => assert.ok((await links.count()) >= 4, 'circuit shows too few sources'));
+  // Each kernel sits beside the shipped feature visualization of its source channel, painted at 28x28.
+  await eventually(async () => {
+    const widths = await page.locator('[data-testid=circuit-source]').evaluateAll((cs) => cs.map((c) => c.width));
+    assert.equal(widths.length, await links.count(), 'a source visualization per kernel');
+    assert.ok(widths.every((w) => w === 28), `source canvases not painted: ${widths}`);
+  });
+  const inked = await page.locator('[data-testid=circuit-source]').first().evaluate((c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let lo = 255, hi = 0;
+    for (let i = 0; i < d.length; i += 4) { lo = Math.min(lo, d[i]); hi = Math.max(hi, d[i]); }
+    return hi - lo;
+  });
+  assert.ok(inked > 64, `the source visualization is nearly flat (contrast ${inked})`);
   await links.first().locator('button').click();
   await eventually(async () => assert.match(await page.locator('[data-testid=focus-title]').textContent(), /^conv1 channel \d+$/));
 
   // Dataset examples and the class mix appear once the 2,000 test images are scanned.
   await eventually(async () => assert.ok(await page.locator('[data-testid=class-mix]').isVisible()), { timeout: 30_000 });
   assert.match(await page.locator('[data-testid=class-mix]').textContent(), /Labels of its top 20/);
+  // Every top example is labelled, and the layer-wide overview has a tile per conv1 channel.
+  const labels = await page.locator('[data-testid=top-label]').allTextContents();
+  assert.equal(labels.length, 9);
+  assert.ok(labels.every((l) => /^a \d$/.test(l)), `top example labels: ${labels}`);
+  const tiles = page.locator('[data-testid=mix-tile]');
+  await eventually(async () => assert.equal(await tiles.count(), 8, 'one class-mix tile per conv1 channel'));
+  const polyCount = Number(await page.locator('[data-testid=mix-overview]').getAttribute('data-poly-count'));
+  const flagged = await page.locator('[data-testid=mix-tile][data-polysemantic=true]').count();
+  assert.equal(flagged, polyCount, 'the overview counts the flagged tiles it shows');
+  await tiles.nth(5).click();
+  await eventually(async () => assert.equal(await page.locator('[data-testid=focus-title]').textContent(), 'conv1 channel 5'));
+  assert.equal(await tiles.nth(5).getAttribute('aria-pressed'), 'true');
   await screenshot(page, 'vision-sample');
   assertClean(page);
 });

@@ -90,6 +90,31 @@ pub fn train_mnist_model(args: &[String], dir: &Path) -> Result<(), Box<dyn std:
         "samples": { "file": "samples.bin", "count": N_SAMPLES, "from": "MNIST test set", "seed": SAMPLE_SEED, "accuracy": sample_accuracy },
     });
     std::fs::write(dir.join("training.json"), serde_json::to_string_pretty(&report)?)?;
+    write_atlas(&model, dir)?;
     eprintln!("wrote {}", dir.display());
+    Ok(())
+}
+
+/// Steps of feature visualization per channel in the shipped atlas: the lab's live run uses the same number.
+pub const ATLAS_STEPS: usize = 200;
+
+/// Computes the feature-visualization atlas (`featvis.bin`) of the model in `dir`, or of `model` when given.
+pub fn write_atlas(model: &glassbox::lens::vision::Cnn, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let start = Instant::now();
+    let atlas = glassbox::lens::vision::FeatureAtlas::compute(model, ATLAS_STEPS, |done, total| {
+        eprint!("\rfeature atlas: {done}/{total} channels, {:.0}s", start.elapsed().as_secs_f32());
+    })?;
+    eprintln!();
+    std::fs::write(dir.join("featvis.bin"), atlas.to_bytes())?;
+    Ok(())
+}
+
+/// `train -- mnist-atlas`: recomputes only `featvis.bin` from the shipped weights (deterministic, ~1 minute).
+pub fn atlas_only(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let config = std::fs::read_to_string(dir.join("config.json"))?;
+    let weights = std::fs::read(dir.join("model.safetensors"))?;
+    let model = glassbox::lens::vision::Cnn::from_bytes(&config, &weights)?;
+    write_atlas(&model, dir)?;
+    eprintln!("wrote {}", dir.join("featvis.bin").display());
     Ok(())
 }

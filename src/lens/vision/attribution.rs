@@ -69,7 +69,92 @@ impl Cnn {
 
 /// Target values `[b]` and their gradients with respect to each input image `[b, 1, s, s]`.
 /// The images are independent, so the gradient of the batch's sum is each image's own gradient.
+///
+/// The backward pass is written out by hand rather than left to autograd: candle 0.11 computes a conv's
+/// input gradient with a direct (unvectorised) transposed convolution, which made a 50-step integrated
+/// gradients map cost ~100 ms in the browser. Here the gradient through a conv is itself a conv (with the
+/// kernel flipped and its channel axes swapped), which runs through im2col and a matrix multiply. The
+/// autograd version, `input_gradient_autograd`, is kept as the independent computation the tests compare with.
+/// At a pre-activation of exactly 0 the ReLU passes no gradient, as in PyTorch (candle's autograd passes it);
+/// that only matters for untrained layers with zero biases, whose black background sits exactly at 0.
 pub fn input_gradient(model: &Cnn, x: &Tensor, target: Target) -> Result<(Tensor, Tensor)> {
+    let cache = model.forward_to(x, Some(target.hook()))?;
+    let values = target.values(&cache)?;
+    let b = x.dim(0)?;
+    let cfg = &model.cfg;
+    // d target / d (the target's hook activation)
+    let at = cache.get(target.hook())?;
+    let mut grad = match target {
+        Target::Class(c) => {
+            // d logit_c / d flat = row c of the head's weight, for every image.
+            let (fc_w, _) = model.fc_weights();
+            let last = cache.entries.iter().rev().find(|(h, _)| *h != VisionHook::Logits).map(|(_, t)| t.clone());
+            let last = last.ok_or_else(|| LensError::Input("the model has no conv layer".into()))?;
+            fc_w.narrow(0, c, 1)?.broadcast_as((b, fc_w.dim(1)?))?.reshape(last.dims())?
+        }
+        Target::Channel { channel, .. } => {
+            let (_, ch, h, w) = at.dims4()?;
+            one_hot_channel(b, ch, h, w, channel, None, 1.0 / (h * w) as f32)?
+        }
+        Target::Unit { channel, y, x: col, .. } => {
+            let (_, ch, h, w) = at.dims4()?;
+            one_hot_channel(b, ch, h, w, channel, Some((y, col)), 1.0)?
+        }
+    };
+    // Walk back from the target's layer to the input.
+    let hooks: Vec<VisionHook> = cache.entries.iter().map(|(h, _)| *h).filter(|h| *h != VisionHook::Logits).collect();
+    for hook in hooks.iter().rev() {
+        match *hook {
+            VisionHook::Pool(l) => {
+                // Max-pool: the gradient goes to the window's maxima, shared equally among ties, exactly as
+                // `max_pool2` defines its (sub)gradient.
+                grad = max_pool2_backward(cache.get(VisionHook::Conv(l))?, &grad)?;
+            }
+            VisionHook::Conv(l) => {
+                // ReLU: only where the unit is active (PyTorch's convention at exactly 0).
+                let post = cache.get(*hook)?;
+                grad = (grad * post.gt(0f32)?.to_dtype(candle_core::DType::F32)?)?;
+                // The conv's input gradient: a conv with the kernel rotated by 180° and in/out swapped.
+                let (w, _) = model.conv_weights(l)?;
+                let k = cfg.kernel_size;
+                let flipped = w.flip(&[2, 3])?.transpose(0, 1)?.contiguous()?;
+                grad = grad.conv2d(&flipped, k - 1 - cfg.padding, 1, 1, 1)?;
+            }
+            VisionHook::Logits => {}
+        }
+    }
+    check_finite(&grad, "the gradient")?;
+    Ok((values, grad))
+}
+
+/// `[b, ch, h, w]` zeros with `value` on `channel` (everywhere, or at one position).
+fn one_hot_channel(b: usize, ch: usize, h: usize, w: usize, channel: usize, at: Option<(usize, usize)>, value: f32) -> Result<Tensor> {
+    let mut data = vec![0f32; ch * h * w];
+    match at {
+        Some((y, x)) => data[channel * h * w + y * w + x] = value,
+        None => data[channel * h * w..(channel + 1) * h * w].fill(value),
+    }
+    Ok(Tensor::from_vec(data, (1, ch, h, w), &candle_core::Device::Cpu)?.broadcast_as((b, ch, h, w))?.contiguous()?)
+}
+
+/// The gradient with respect to the pool's input `x` `[b, c, h, w]`, given the gradient at its output
+/// `[b, c, h / 2, w / 2]`. A last odd row or column, which the pool drops, gets zero.
+fn max_pool2_backward(x: &Tensor, grad_out: &Tensor) -> Result<Tensor> {
+    let (b, c, h, w) = x.dims4()?;
+    let (h2, w2) = (h / 2, w / 2);
+    let xc = if h % 2 == 1 || w % 2 == 1 { x.narrow(2, 0, 2 * h2)?.narrow(3, 0, 2 * w2)?.contiguous()? } else { x.clone() };
+    let windows = xc.reshape((b, c, h2, 2, w2, 2))?.permute((0, 1, 2, 4, 3, 5))?.reshape((b, c, h2, w2, 4))?;
+    let is_max = windows.broadcast_eq(&windows.max_keepdim(4)?)?.to_dtype(candle_core::DType::F32)?;
+    let share = is_max.broadcast_div(&is_max.sum_keepdim(4)?)?;
+    let g = share.broadcast_mul(&grad_out.unsqueeze(4)?)?; // [b, c, h2, w2, 4]
+    let g = g.reshape((b, c, h2, w2, 2, 2))?.permute((0, 1, 2, 4, 3, 5))?.reshape((b, c, 2 * h2, 2 * w2))?;
+    let g = if h % 2 == 1 { g.pad_with_zeros(2, 0, 1)? } else { g };
+    let g = if w % 2 == 1 { g.pad_with_zeros(3, 0, 1)? } else { g };
+    Ok(g.contiguous()?)
+}
+
+/// The same as `input_gradient`, by candle's autograd: slower, and kept as an independent check.
+pub fn input_gradient_autograd(model: &Cnn, x: &Tensor, target: Target) -> Result<(Tensor, Tensor)> {
     let var = Var::from_tensor(x)?;
     let values = model.target_values(var.as_tensor(), target)?;
     let grads = values.sum_all()?.backward()?;
