@@ -551,7 +551,10 @@ fn hand_written_input_gradient_equals_autograd() {
             ] {
                 let (v1, g1) = input_gradient(m, &x, target).unwrap();
                 let (v2, g2) = input_gradient_autograd(m, &x, target).unwrap();
-                assert_eq!(v1.to_vec1::<f32>().unwrap(), v2.to_vec1::<f32>().unwrap());
+                // Equal up to rounding: the autograd pool computes a three-way tie as 3 × (m / 3).
+                for (a, b) in v1.to_vec1::<f32>().unwrap().into_iter().zip(v2.to_vec1::<f32>().unwrap()) {
+                    assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{name} model, {target:?}: value {a} vs {b}");
+                }
                 let (g1, g2): (Vec<f32>, Vec<f32>) = (g1.flatten_all().unwrap().to_vec1().unwrap(), g2.flatten_all().unwrap().to_vec1().unwrap());
                 let scale = g2.iter().fold(0.0f32, |a, b| a.max(b.abs())).max(1e-6);
                 let worst = g1.iter().zip(&g2).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);

@@ -108,7 +108,7 @@ pub fn input_gradient(model: &Cnn, x: &Tensor, target: Target) -> Result<(Tensor
             VisionHook::Pool(l) => {
                 // Max-pool: the gradient goes to the window's maxima, shared equally among ties, exactly as
                 // `max_pool2` defines its (sub)gradient.
-                grad = max_pool2_backward(cache.get(VisionHook::Conv(l))?, &grad)?;
+                grad = super::model::max_pool2_backward(cache.get(VisionHook::Conv(l))?, &grad)?;
             }
             VisionHook::Conv(l) => {
                 // ReLU: only where the unit is active (PyTorch's convention at exactly 0).
@@ -118,13 +118,59 @@ pub fn input_gradient(model: &Cnn, x: &Tensor, target: Target) -> Result<(Tensor
                 let (w, _) = model.conv_weights(l)?;
                 let k = cfg.kernel_size;
                 let flipped = w.flip(&[2, 3])?.transpose(0, 1)?.contiguous()?;
-                grad = grad.conv2d(&flipped, k - 1 - cfg.padding, 1, 1, 1)?;
+                // Plain loops win on the larger maps; on small ones with many channels im2col wins.
+                grad = if grad.dim(2)? >= 14 { conv2d_direct(&grad, &flipped, k - 1 - cfg.padding)? } else { grad.conv2d(&flipped, k - 1 - cfg.padding, 1, 1, 1)? };
             }
             VisionHook::Logits => {}
         }
     }
     check_finite(&grad, "the gradient")?;
     Ok((values, grad))
+}
+
+/// A stride-1 convolution with zero padding `pad` (no bias), `x` `[b, ci, h, w]`, `w` `[co, ci, k, k]`, as
+/// plain loops. For these small maps it beats candle's im2col + matrix multiply (which copies every input
+/// value k² times), above all for a single output channel, and its inner loop runs along a row so the
+/// compiler vectorises it.
+fn conv2d_direct(x: &Tensor, w: &Tensor, pad: usize) -> Result<Tensor> {
+    let (b, ci, h, wd) = x.dims4()?;
+    let (co, ci2, k, k2) = w.dims4()?;
+    if ci != ci2 || k != k2 || 2 * pad + 1 != k {
+        return Err(LensError::Input(format!("conv2d_direct: input {:?}, kernel {:?}, padding {pad}", x.dims(), w.dims())));
+    }
+    let xs: Vec<f32> = x.flatten_all()?.to_vec1()?;
+    let ws: Vec<f32> = w.flatten_all()?.to_vec1()?;
+    let mut out = vec![0f32; b * co * h * wd];
+    for n in 0..b {
+        for o in 0..co {
+            let dst = &mut out[(n * co + o) * h * wd..(n * co + o + 1) * h * wd];
+            for c in 0..ci {
+                let src = &xs[(n * ci + c) * h * wd..(n * ci + c + 1) * h * wd];
+                let kern = &ws[(o * ci + c) * k * k..(o * ci + c + 1) * k * k];
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let wv = kern[ky * k + kx];
+                        if wv == 0.0 {
+                            continue;
+                        }
+                        // Output (y, x) reads input (y + ky - pad, x + kx - pad) when inside the map.
+                        let (x0, x1) = (pad.saturating_sub(kx), (wd + pad).saturating_sub(kx).min(wd));
+                        for y in 0..h {
+                            let sy = y + ky;
+                            if sy < pad || sy - pad >= h || x0 >= x1 {
+                                continue;
+                            }
+                            let srow = &src[(sy - pad) * wd + x0 + kx - pad..(sy - pad) * wd + x1 + kx - pad];
+                            for (d, s) in dst[y * wd + x0..y * wd + x1].iter_mut().zip(srow) {
+                                *d += wv * s;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(Tensor::from_vec(out, (b, co, h, wd), x.device())?)
 }
 
 /// `[b, ch, h, w]` zeros with `value` on `channel` (everywhere, or at one position).
@@ -135,22 +181,6 @@ fn one_hot_channel(b: usize, ch: usize, h: usize, w: usize, channel: usize, at: 
         None => data[channel * h * w..(channel + 1) * h * w].fill(value),
     }
     Ok(Tensor::from_vec(data, (1, ch, h, w), &candle_core::Device::Cpu)?.broadcast_as((b, ch, h, w))?.contiguous()?)
-}
-
-/// The gradient with respect to the pool's input `x` `[b, c, h, w]`, given the gradient at its output
-/// `[b, c, h / 2, w / 2]`. A last odd row or column, which the pool drops, gets zero.
-fn max_pool2_backward(x: &Tensor, grad_out: &Tensor) -> Result<Tensor> {
-    let (b, c, h, w) = x.dims4()?;
-    let (h2, w2) = (h / 2, w / 2);
-    let xc = if h % 2 == 1 || w % 2 == 1 { x.narrow(2, 0, 2 * h2)?.narrow(3, 0, 2 * w2)?.contiguous()? } else { x.clone() };
-    let windows = xc.reshape((b, c, h2, 2, w2, 2))?.permute((0, 1, 2, 4, 3, 5))?.reshape((b, c, h2, w2, 4))?;
-    let is_max = windows.broadcast_eq(&windows.max_keepdim(4)?)?.to_dtype(candle_core::DType::F32)?;
-    let share = is_max.broadcast_div(&is_max.sum_keepdim(4)?)?;
-    let g = share.broadcast_mul(&grad_out.unsqueeze(4)?)?; // [b, c, h2, w2, 4]
-    let g = g.reshape((b, c, h2, w2, 2, 2))?.permute((0, 1, 2, 4, 3, 5))?.reshape((b, c, 2 * h2, 2 * w2))?;
-    let g = if h % 2 == 1 { g.pad_with_zeros(2, 0, 1)? } else { g };
-    let g = if w % 2 == 1 { g.pad_with_zeros(3, 0, 1)? } else { g };
-    Ok(g.contiguous()?)
 }
 
 /// The same as `input_gradient`, by candle's autograd: slower, and kept as an independent check.
@@ -367,4 +397,27 @@ pub fn rank_correlation(a: &[f32], b: &[f32]) -> f32 {
     let va: f32 = ra.iter().map(|x| (x - ma).powi(2)).sum();
     let vb: f32 = rb.iter().map(|y| (y - mb).powi(2)).sum();
     if va == 0.0 || vb == 0.0 { 0.0 } else { cov / (va * vb).sqrt() }
+}
+
+#[cfg(test)]
+mod direct_conv_tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// The plain-loop convolution equals candle's conv2d, for one and several channels on each side.
+    #[test]
+    fn direct_conv_equals_candle_conv2d() {
+        let mut rng = Rng::new(3);
+        for (b, ci, co, h) in [(2, 1, 8, 28), (3, 8, 1, 28), (2, 16, 8, 14), (1, 32, 16, 7), (1, 2, 3, 1)] {
+            let xs: Vec<f32> = (0..b * ci * h * h).map(|_| rng.normal()).collect();
+            let ws: Vec<f32> = (0..co * ci * 9).map(|_| rng.normal()).collect();
+            let x = Tensor::from_vec(xs, (b, ci, h, h), &Device::Cpu).unwrap();
+            let w = Tensor::from_vec(ws, (co, ci, 3, 3), &Device::Cpu).unwrap();
+            let want: Vec<f32> = x.conv2d(&w, 1, 1, 1, 1).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let got: Vec<f32> = conv2d_direct(&x, &w, 1).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            assert_eq!(got.len(), want.len());
+            let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(worst < 1e-4, "{b}x{ci}->{co} at {h}x{h}: differs by {worst}");
+        }
+    }
 }

@@ -429,6 +429,11 @@ pub fn images_tensor(cfg: &VisionConfig, pixels: &[f32], n: usize) -> Result<Ten
 /// at the maxima and 0 elsewhere: the value is exactly the maximum, and the gradient is shared equally among
 /// tied maxima, which is a true (sub)gradient of the max.
 pub fn max_pool2(x: &Tensor) -> Result<Tensor> {
+    if !x.track_op() {
+        // No gradient will be taken through this call (a prediction, or the hand-written backward pass of
+        // `input_gradient`): plain loops, several times faster than the strided tensor ops below.
+        return max_pool2_plain(x);
+    }
     let (b, c, h, w) = x.dims4()?;
     let (h2, w2) = (h / 2, w / 2);
     let x = if h % 2 == 1 || w % 2 == 1 { x.narrow(2, 0, 2 * h2)?.narrow(3, 0, 2 * w2)?.contiguous()? } else { x.clone() };
@@ -438,6 +443,53 @@ pub fn max_pool2(x: &Tensor) -> Result<Tensor> {
     let is_max = plain.broadcast_eq(&plain.max_keepdim(4)?)?.to_dtype(DType::F32)?;
     let share = is_max.broadcast_div(&is_max.sum_keepdim(4)?)?;
     Ok((windows * share)?.sum(4)?) // [b, c, h / 2, w / 2]
+}
+
+/// `max_pool2` without autograd, as loops over the maps.
+fn max_pool2_plain(x: &Tensor) -> Result<Tensor> {
+    let (b, c, h, w) = x.dims4()?;
+    let (h2, w2) = (h / 2, w / 2);
+    let xs: Vec<f32> = x.flatten_all()?.to_vec1()?;
+    let mut out = Vec::with_capacity(b * c * h2 * w2);
+    for map in xs.chunks_exact(h * w) {
+        for y in 0..h2 {
+            let (r0, r1) = (&map[2 * y * w..], &map[(2 * y + 1) * w..]);
+            for x in 0..w2 {
+                out.push(r0[2 * x].max(r0[2 * x + 1]).max(r1[2 * x]).max(r1[2 * x + 1]));
+            }
+        }
+    }
+    Ok(Tensor::from_vec(out, (b, c, h2, w2), x.device())?)
+}
+
+/// The gradient of `max_pool2` with respect to its input `x` `[b, c, h, w]`, given the gradient at its
+/// output `[b, c, h / 2, w / 2]`: each window's gradient goes to its maxima, shared equally among ties (the
+/// subgradient `max_pool2` defines); a last odd row or column, which the pool drops, gets zero.
+pub fn max_pool2_backward(x: &Tensor, grad_out: &Tensor) -> Result<Tensor> {
+    let (b, c, h, w) = x.dims4()?;
+    let (h2, w2) = (h / 2, w / 2);
+    if grad_out.dims() != [b, c, h2, w2] {
+        return Err(LensError::Input(format!("pool gradient {:?} does not match input {:?}", grad_out.dims(), x.dims())));
+    }
+    let xs: Vec<f32> = x.flatten_all()?.to_vec1()?;
+    let gs: Vec<f32> = grad_out.flatten_all()?.to_vec1()?;
+    let mut out = vec![0f32; xs.len()];
+    for ((map, dst), g) in xs.chunks_exact(h * w).zip(out.chunks_exact_mut(h * w)).zip(gs.chunks_exact(h2 * w2)) {
+        for y in 0..h2 {
+            for x in 0..w2 {
+                let idx = [2 * y * w + 2 * x, 2 * y * w + 2 * x + 1, (2 * y + 1) * w + 2 * x, (2 * y + 1) * w + 2 * x + 1];
+                let m = idx.iter().map(|&i| map[i]).fold(f32::NEG_INFINITY, f32::max);
+                let ties = idx.iter().filter(|&&i| map[i] == m).count() as f32;
+                let share = g[y * w2 + x] / ties;
+                for &i in &idx {
+                    if map[i] == m {
+                        dst[i] += share;
+                    }
+                }
+            }
+        }
+    }
+    Ok(Tensor::from_vec(out, (b, c, h, w), x.device())?)
 }
 
 fn init_tensor(name: &str, shape: &[usize], rng: &mut Rng) -> Result<Tensor> {
@@ -507,5 +559,32 @@ mod tests {
         let (_, cache) = model.run_with_cache(&x).unwrap();
         let dims: Vec<Vec<usize>> = cache.entries.iter().map(|(_, t)| t.dims().to_vec()).collect();
         assert_eq!(dims, [vec![2, 8, 28, 28], vec![2, 8, 14, 14], vec![2, 16, 14, 14], vec![2, 16, 7, 7], vec![2, 32, 7, 7], vec![2, 32, 3, 3], vec![2, 10]]);
+    }
+}
+
+#[cfg(test)]
+mod plain_pool_tests {
+    use super::*;
+
+    /// The loop version of the pool (used when no gradient is tracked) and its backward pass agree with the
+    /// autograd version, on random maps (odd and even sizes) and on ties.
+    #[test]
+    fn plain_pool_and_its_backward_match_autograd() {
+        let mut rng = Rng::new(4);
+        for (h, w) in [(28, 28), (7, 7), (5, 6), (2, 2)] {
+            for ties in [false, true] {
+                let data: Vec<f32> = (0..2 * 3 * h * w).map(|_| if ties { (rng.uniform() * 2.0).floor() } else { rng.normal() }).collect();
+                let x = Tensor::from_vec(data, (2, 3, h, w), &Device::Cpu).unwrap();
+                let var = Var::from_tensor(&x).unwrap();
+                let tracked = max_pool2(var.as_tensor()).unwrap();
+                let plain = max_pool2(&x).unwrap();
+                assert_eq!(plain.flatten_all().unwrap().to_vec1::<f32>().unwrap(), tracked.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+                let gout = Tensor::from_vec((0..tracked.elem_count()).map(|_| rng.normal()).collect::<Vec<f32>>(), tracked.dims(), &Device::Cpu).unwrap();
+                let want = (tracked * &gout).unwrap().sum_all().unwrap().backward().unwrap().get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let got = max_pool2_backward(&x, &gout).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                assert!(worst < 1e-6, "{h}x{w} ties {ties}: {worst}");
+            }
+        }
     }
 }
