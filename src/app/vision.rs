@@ -383,6 +383,8 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
     // The activation on the starting noise, to compare the result against.
     let fv_start: RwSignal<Option<f32>> = RwSignal::new(None);
     let fv_error: RwSignal<Option<String>> = RwSignal::new(None);
+    // True while the canvas shows the shipped atlas's picture rather than a run of the student's.
+    let fv_preview = RwSignal::new(false);
     // Each run has an id; a run whose id is no longer current stops at its next frame.
     let fv_run_id = StoredValue::new(0u64);
     let fv_target = move || -> Target {
@@ -416,6 +418,7 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
                 }
             };
             fv_running.set(true);
+            fv_preview.set(false);
             fv_steps.set(0);
             fv_image.set(Some(fv.image()));
             fv_activation.set(Some(fv.activation()));
@@ -450,6 +453,26 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
         if let Some(img) = fv_image.get() {
             paint_id("fv-image", 28, &img, Colour::Gray);
         }
+    });
+    // A new target stops any run and shows the shipped atlas's picture of the channel (computed the same
+    // way, 200 steps with the default regularisers), so there is something to see before pressing the button.
+    Effect::new(move |_| {
+        let target = fv_target();
+        let Some(m) = model() else { return };
+        fv_run_id.update_value(|r| *r += 1);
+        fv_running.set(false);
+        fv_steps.set(0);
+        fv_start.set(None);
+        fv_activation.set(None);
+        fv_error.set(None);
+        let entry = match target {
+            Target::Channel { hook: VisionHook::Conv(l), channel } => m.atlas.as_ref().ok().and_then(|a| a.get(l, channel)).cloned(),
+            _ => None,
+        };
+        fv_preview.set(entry.is_some());
+        let side = m.model.cfg.image_size;
+        let pixels = entry.map(|e| e.pixels).unwrap_or_else(|| vec![0.0; side * side]);
+        fv_image.set(Some(pixels));
     });
 
     // Dataset examples: each channel's mean activation over the shipped test sample, computed once per layer.
@@ -737,7 +760,8 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
                             data-start=move || fv_start.get().map(|a| format!("{a:.4}")).unwrap_or_default()
                             data-steps=move || fv_steps.get()>
                             {move || fv_activation.get().map(|a| format!("step {} of {FV_STEPS} · activation {a:.3}", fv_steps.get()))}
-                            {move || max_on_samples().map(|m| format!(" · best test image {m:.3}"))}
+                            {move || (fv_preview.get() && fv_activation.get().is_none()).then_some("Precomputed with the default settings. Press Visualize to watch it form from noise. ")}
+                            {move || max_on_samples().map(|m| format!("{}Best test image: {m:.3}.", if fv_activation.get().is_some() { " · " } else { "" }))}
                         </p>
                         <div class="fv-controls">
                             {

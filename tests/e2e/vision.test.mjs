@@ -134,6 +134,8 @@ test('feature visualization animates, raises the activation, and can be stopped'
   await page.locator('[data-testid=act-channel][data-layer="3"][data-channel="5"]').click();
   const img = () => page.evaluate(() => document.querySelector('[data-testid=fv-image]').toDataURL());
   const act = page.locator('[data-testid=fv-activation]');
+  // Before any run, the shipped atlas's picture of the channel is shown.
+  await eventually(async () => assert.match(await act.textContent(), /Precomputed/));
 
   // Stop part-way: the page answers clicks while it runs.
   await page.click('[data-testid=fv-run]');
