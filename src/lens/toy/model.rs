@@ -22,6 +22,22 @@ pub const MAX_HIDDEN: usize = 64;
 /// Largest number of features and batch size, so a slip of the keyboard cannot exhaust the page's memory.
 pub const MAX_FEATURES: usize = 1000;
 pub const MAX_BATCH: usize = 65_536;
+/// A weight beyond this counts as diverged: no sensible solution comes near it, and its square products
+/// (WᵀW, the metrics) would overflow f32.
+pub const MAX_WEIGHT: f32 = 1e6;
+
+/// What went wrong in a step, if anything: the loss or a weight stopped being a (reasonable) number.
+pub(crate) fn divergence(loss: f32, params: &[f32]) -> Option<&'static str> {
+    if !loss.is_finite() {
+        Some("the loss is no longer a finite number")
+    } else if params.iter().any(|p| !p.is_finite()) {
+        Some("a weight is no longer a finite number")
+    } else if params.iter().any(|p| p.abs() > MAX_WEIGHT) {
+        Some("a weight has grown past 1e6")
+    } else {
+        None
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToyConfig {
@@ -114,8 +130,8 @@ impl ToyConfig {
 #[serde(tag = "kind")]
 pub enum Status {
     Ready,
-    /// A loss or a parameter stopped being a finite number. The parameters are the last finite ones;
-    /// `reset` starts again.
+    /// The loss or a weight stopped being a finite number, or a weight grew past `MAX_WEIGHT`. The
+    /// parameters are the last good ones; `reset` starts again.
     Diverged { step: usize, message: String },
 }
 
@@ -126,9 +142,8 @@ pub enum Status {
 pub struct LossLog {
     pub values: Vec<f32>,
     pub every: usize,
-    #[serde(skip)]
+    /// The running sum and count of the entry being filled.
     acc: f64,
-    #[serde(skip)]
     count: usize,
 }
 
@@ -299,17 +314,10 @@ impl ToyModel {
             let loss = sparse_loss_and_grad(m, &self.importance, w, b, &self.x, &mut self.scratch, gw, gb);
             self.backup.copy_from_slice(&self.params);
             self.adam.step(self.cfg.lr, &mut self.params, &self.grads);
-            let what = if !loss.is_finite() {
-                Some("the loss")
-            } else if self.params.iter().any(|p| !p.is_finite()) {
-                Some("a weight")
-            } else {
-                None
-            };
-            if let Some(what) = what {
+            if let Some(what) = divergence(loss, &self.params) {
                 self.params.copy_from_slice(&self.backup);
                 let message = format!(
-                    "training diverged at step {}: {what} is no longer a finite number. Lower the learning rate (now {}) and reset.",
+                    "training diverged at step {}: {what}. Lower the learning rate (now {}) and reset.",
                     self.step + 1,
                     self.cfg.lr
                 );

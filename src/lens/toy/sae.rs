@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::adam::Adam;
 use super::data::{hidden, FeatureSampler};
 use super::metrics::{feature_norms, REPRESENTED_NORM};
-use super::model::{LossLog, Status, ToySnapshot, MAX_BATCH, MAX_HIDDEN};
+use super::model::{divergence, LossLog, Status, ToySnapshot, MAX_BATCH, MAX_HIDDEN};
 use crate::lens::rng::Rng;
 use crate::lens::{LensError, Result};
 
@@ -236,17 +236,10 @@ impl Sae {
             self.backup.copy_from_slice(&self.params);
             self.adam.step(self.cfg.lr, &mut self.params, &self.grads);
             normalise_columns(&mut self.params[self.lay.w_dec()], m);
-            let what = if !loss.is_finite() {
-                Some("the loss")
-            } else if self.params.iter().any(|p| !p.is_finite()) {
-                Some("a weight")
-            } else {
-                None
-            };
-            if let Some(what) = what {
+            if let Some(what) = divergence(loss, &self.params) {
                 self.params.copy_from_slice(&self.backup);
                 let message = format!(
-                    "SAE training diverged at step {}: {what} is no longer a finite number. Lower the learning rate (now {}) and reset.",
+                    "SAE training diverged at step {}: {what}. Lower the learning rate (now {}) and reset.",
                     self.step + 1,
                     self.cfg.lr
                 );
