@@ -165,7 +165,7 @@ fn toy_gradient_matches_candle_autograd() {
         let b: Vec<f32> = (0..n).map(|i| if i % 2 == 0 { 0.05 + 0.1 * rng.uniform() } else { -0.05 - 0.1 * rng.uniform() }).collect();
         let imp: Vec<f32> = (0..n).map(|i| 0.8f32.powi(i as i32)).collect();
         let mut x = vec![0.0; batch * n];
-        FeatureSampler::new(sparsity).fill(&mut rng, &mut x);
+        FeatureSampler::new(sparsity).fill(&mut rng, n, &mut x);
         let (mut gw, mut gb) = (vec![0.0; n * m], vec![0.0; n]);
         let loss = loss_and_grad(n, m, &imp, &w, &b, &x, &mut gw, &mut gb);
 
@@ -266,7 +266,7 @@ fn sae_gradient_matches_candle_autograd() {
 fn sampler_has_the_requested_sparsity_and_both_forms_agree() {
     let sampler = FeatureSampler::new(0.8);
     let mut x = vec![0.0; 50_000];
-    sampler.fill(&mut Rng::new(3), &mut x);
+    sampler.fill(&mut Rng::new(3), 10, &mut x);
     let nonzero: Vec<f32> = x.iter().copied().filter(|&v| v != 0.0).collect();
     let frac_zero = 1.0 - nonzero.len() as f32 / x.len() as f32;
     assert!(close(frac_zero, 0.8, 0.01), "{frac_zero}");
@@ -280,7 +280,7 @@ fn sampler_has_the_requested_sparsity_and_both_forms_agree() {
     assert_eq!((sparse.index.clone(), sparse.value.clone(), sparse.end.clone()), (want.index, want.value, want.end));
     // Sparsity 0: every feature is on.
     let mut dense = vec![0.0; 1000];
-    FeatureSampler::new(0.0).fill(&mut Rng::new(1), &mut dense);
+    FeatureSampler::new(0.0).fill(&mut Rng::new(1), 10, &mut dense);
     assert!(dense.iter().filter(|&&v| v == 0.0).count() <= 1);
 }
 

@@ -2,29 +2,38 @@
 //! sparsity) and otherwise uniform in [0, 1].
 use crate::lens::rng::Rng;
 
-/// Draws batches of sparse feature vectors. One 64-bit draw per feature gives both the on/off gate (its
-/// top 24 bits) and the value (the next 24 bits), which halves the generator's work in the training loop.
+/// Draws batches of sparse feature vectors. One 64-bit draw serves two features, 32 bits each: a 16-bit
+/// on/off gate and a 16-bit value (so values are multiples of 1/65536, and S is resolved to 1/65536). The
+/// generator is a large part of a training step's work, and this halves it.
 #[derive(Clone, Debug)]
 pub struct FeatureSampler {
-    /// A feature is zero when its 24-bit gate is below this.
+    /// A feature is zero when its 16-bit gate is below this.
     zero_below: u32,
 }
 
-const SCALE_24: f32 = 1.0 / (1u32 << 24) as f32;
+const SCALE_16: f32 = 1.0 / 65536.0;
+
+/// The (gate, value bits) of the two features one draw serves.
+#[inline(always)]
+fn halves(r: u64) -> [(u32, u32); 2] {
+    [(((r >> 48) & 0xFFFF) as u32, ((r >> 32) & 0xFFFF) as u32), (((r >> 16) & 0xFFFF) as u32, (r & 0xFFFF) as u32)]
+}
 
 impl FeatureSampler {
     /// `sparsity` must be in [0, 1); the config checks that before a sampler is built.
     pub fn new(sparsity: f32) -> Self {
-        FeatureSampler { zero_below: (sparsity.clamp(0.0, 1.0) as f64 * (1u64 << 24) as f64).round() as u32 }
+        FeatureSampler { zero_below: (sparsity.clamp(0.0, 1.0) as f64 * 65536.0).round() as u32 }
     }
 
-    /// Fills `x` (a whole number of feature vectors, row-major) with fresh samples.
-    #[inline]
-    pub fn fill(&self, rng: &mut Rng, x: &mut [f32]) {
-        for v in x.iter_mut() {
-            let r = rng.next_u64();
-            let gate = (r >> 40) as u32;
-            *v = if gate < self.zero_below { 0.0 } else { ((r >> 16) & 0xFF_FFFF) as f32 * SCALE_24 };
+    /// Fills `x` with fresh samples of `n` features each (`batch x n`, row-major). Each sample starts on a
+    /// fresh draw, so an odd n leaves half of its last draw unused.
+    pub fn fill(&self, rng: &mut Rng, n: usize, x: &mut [f32]) {
+        for xs in x.chunks_exact_mut(n) {
+            for pair in xs.chunks_mut(2) {
+                for (v, (gate, bits)) in pair.iter_mut().zip(halves(rng.next_u64())) {
+                    *v = if gate < self.zero_below { 0.0 } else { bits as f32 * SCALE_16 };
+                }
+            }
         }
     }
 }
@@ -84,16 +93,23 @@ impl FeatureSampler {
         // Branch-free: every draw is written at the cursor, which only moves past the nonzero ones. The
         // gates are random, so a branch here would be mispredicted often.
         let n = out.n;
-        out.index.resize(n * batch + 1, 0);
-        out.value.resize(n * batch + 1, 0.0);
+        out.index.resize(n * batch + 2, 0);
+        out.value.resize(n * batch + 2, 0.0);
         out.end.clear();
         let mut at = 0usize;
         for _ in 0..batch {
-            for j in 0..n {
-                let r = rng.next_u64();
+            let mut j = 0;
+            while j < n {
+                let [a, b] = halves(rng.next_u64());
                 out.index[at] = j as u32;
-                out.value[at] = ((r >> 16) & 0xFF_FFFF) as f32 * SCALE_24;
-                at += (((r >> 40) as u32) >= self.zero_below) as usize;
+                out.value[at] = a.1 as f32 * SCALE_16;
+                at += (a.0 >= self.zero_below) as usize;
+                if j + 1 < n {
+                    out.index[at] = j as u32 + 1;
+                    out.value[at] = b.1 as f32 * SCALE_16;
+                    at += (b.0 >= self.zero_below) as usize;
+                }
+                j += 2;
             }
             out.end.push(at as u32);
         }

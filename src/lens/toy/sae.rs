@@ -229,7 +229,7 @@ impl Sae {
         let (n, m) = (self.toy.config.n_features, self.lay.m);
         let mut total = 0.0f64;
         for _ in 0..k {
-            self.sampler.fill(&mut self.rng, &mut self.x);
+            self.sampler.fill(&mut self.rng, n, &mut self.x);
             hidden(&self.toy.w, n, m, &self.x, &mut self.h);
             let loss = sae_loss_and_grad(m, self.lay.d, self.cfg.l1, &self.params, &self.h, &mut self.grads, &mut self.f);
             project_out_radial(&self.params[self.lay.w_dec()], &mut self.grads[self.lay.w_dec()], m);
@@ -519,7 +519,7 @@ impl SaeMetrics {
     pub fn of(s: &SaeSnapshot) -> Self {
         let (n, m, d) = (s.toy.config.n_features, s.toy.config.n_hidden, s.config.d_sae);
         let mut x = vec![0.0; METRIC_SAMPLES * n];
-        FeatureSampler::new(s.toy.config.sparsity).fill(&mut Rng::new(s.config.seed ^ 0x00C0_FFEE), &mut x);
+        FeatureSampler::new(s.toy.config.sparsity).fill(&mut Rng::new(s.config.seed ^ 0x00C0_FFEE), n, &mut x);
         let mut h = vec![0.0; METRIC_SAMPLES * m];
         hidden(&s.toy.w, n, m, &x, &mut h);
         let f = encode(m, &s.w_enc, &s.b_enc, &s.b_dec, &h);
