@@ -465,7 +465,7 @@ fn general(n: usize, idx: &[u32], val: &[f32], s: &mut Scratch, importance: &[f3
 /// `sparse_loss_and_grad`.
 #[allow(clippy::too_many_arguments)]
 pub fn loss_and_grad(n: usize, m: usize, importance: &[f32], w: &[f32], b: &[f32], x: &[f32], gw: &mut [f32], gb: &mut [f32]) -> f32 {
-    assert!(n > 0 && x.len() % n == 0);
+    assert!(n > 0 && x.len().is_multiple_of(n));
     let batch = SparseBatch::from_dense(x, n);
     sparse_loss_and_grad(m, importance, w, b, &batch, &mut Scratch::new(n), gw, gb)
 }

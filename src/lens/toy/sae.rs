@@ -344,7 +344,7 @@ fn normalise_columns(w_dec: &mut [f32], m: usize) {
 ///   dL/db_enc_j += dL/dpre_j;   dL/dW_enc_j += dL/dpre_j c;   dL/db_dec -= Σ_j dL/dpre_j W_enc_j
 pub fn sae_loss_and_grad(m: usize, d: usize, l1: f32, params: &[f32], h: &[f32], grads: &mut [f32], f: &mut [f32]) -> f32 {
     let lay = Layout { m, d };
-    assert!(m <= MAX_HIDDEN && params.len() == lay.len() && grads.len() == lay.len() && f.len() == d && h.len() % m == 0);
+    assert!(m <= MAX_HIDDEN && params.len() == lay.len() && grads.len() == lay.len() && f.len() == d && h.len().is_multiple_of(m));
     grads.fill(0.0);
     let (w_enc, rest) = params.split_at(d * m);
     let (b_enc, rest) = rest.split_at(d);
