@@ -8,6 +8,7 @@ pub mod hooks;
 pub mod induction;
 pub mod model;
 pub mod rng;
+pub mod toy;
 pub mod train;
 pub mod vision;
 pub mod vocab;
