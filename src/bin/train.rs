@@ -5,6 +5,9 @@
 //!         [--other-weight W] [--d-model D] [--heads H] [--out public/models]
 //!     cargo run --release --bin train -- mnist [--epochs E] [--seed S] [--batch B] [--lr LR] [--wd WD] [--shift P]
 //!     cargo run --release --bin train -- fetch-mnist   # only fetch MNIST into .cache/mnist/ (bash .ci/fetch-mnist)
+//!     cargo run --release --bin train -- moby [--steps N] [--seed S] [--batch B] [--lr LR] [--wd WD] [--layers L]
+//!         [--d-model D] [--d-mlp M] [--warmup W]   # the character-level GPT on Moby-Dick (.ci/fetch-moby)
+//!     cargo run --release --bin train -- fetch-moby    # only fetch the text into .cache/moby/
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -39,13 +42,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "inspect" => inspect(args.get(1).map(String::as_str).unwrap_or("public/models/induction")),
         "mnist" => mnist::train_mnist_model(&args, &out.join("mnist-cnn")),
         "fetch-mnist" => mnist::fetch().map(|_| ()),
-        other => Err(format!("unknown model `{other}`; known: induction, mnist (and the commands inspect, fetch-mnist)").into()),
+        "moby" => moby::train_moby_model(&args, &out.join("moby")),
+        "fetch-moby" => moby::fetch().map(|_| ()),
+        other => Err(format!("unknown model `{other}`; known: induction, mnist, moby (and the commands inspect, fetch-mnist, fetch-moby)").into()),
     }
 }
 
 // The crate root sits in src/bin/, so name the file: it lives beside this one in train/.
 #[path = "train/mnist.rs"]
 mod mnist;
+#[path = "train/moby.rs"]
+mod moby;
 
 fn train_induction_model(args: &[String], dir: &PathBuf) -> Result<(), Box<dyn std::error::Error>> {
     let vocab = Vocab::builtin();
