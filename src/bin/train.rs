@@ -8,6 +8,7 @@
 //!     cargo run --release --bin train -- moby [--steps N] [--seed S] [--batch B] [--lr LR] [--wd WD] [--layers L]
 //!         [--d-model D] [--d-mlp M] [--warmup W]   # the character-level GPT on Moby-Dick (.ci/fetch-moby)
 //!     cargo run --release --bin train -- fetch-moby    # only fetch the text into .cache/moby/
+//!     cargo run --release --bin train -- moby-text     # only rewrite public/models/moby/held_out.txt
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -44,6 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "fetch-mnist" => mnist::fetch().map(|_| ()),
         "moby" => moby::train_moby_model(&args, &out.join("moby")),
         "fetch-moby" => moby::fetch().map(|_| ()),
+        "moby-text" => moby::held_out_text_only(&out.join("moby")),
         other => Err(format!("unknown model `{other}`; known: induction, mnist, moby (and the commands inspect, fetch-mnist, fetch-moby)").into()),
     }
 }

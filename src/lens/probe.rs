@@ -315,7 +315,7 @@ impl LogReg {
 pub struct ProbeSettings {
     /// At most this many labelled positions, taken from the start of the text in windows of the model's context.
     pub positions: usize,
-    /// Share of the windows (the last ones) held out for testing.
+    /// Share of the windows held out for testing (every 1 / test_share-th window, rounded).
     pub test_share: f32,
     pub fit: FitSettings,
     /// Also train each layer's probe on shuffled labels.
@@ -375,22 +375,16 @@ pub struct Activations {
     pub d_model: usize,
 }
 
-/// Windows of the model's context over `ids` (non-overlapping; a shorter tail window is dropped unless it is
-/// the only one), enough to cover `max_positions` positions.
+/// Windows of the model's context over `ids`, non-overlapping and spread evenly over the whole text, enough to
+/// cover about `max_positions` positions (all of them when the text is shorter). Spreading them keeps rare
+/// concepts (quotations, say) from missing just because the start of the text has none.
 fn windows(ids_len: usize, n_ctx: usize, max_positions: usize) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut s = 0;
-    let mut covered = 0;
-    while s < ids_len && covered < max_positions {
-        let len = n_ctx.min(ids_len - s);
-        if len < n_ctx && !out.is_empty() {
-            break;
-        }
-        out.push((s, len));
-        covered += len;
-        s += len;
+    if ids_len <= n_ctx {
+        return vec![(0, ids_len)];
     }
-    out
+    let available = ids_len / n_ctx;
+    let wanted = max_positions.div_ceil(n_ctx).clamp(1, available);
+    (0..wanted).map(|i| (i * available / wanted * n_ctx, n_ctx)).collect()
 }
 
 /// Runs the windows through the model (all at once when they share a length) and keeps each residual layer.
@@ -430,11 +424,15 @@ pub fn probe_layers(model: &Transformer, vocab: &CharVocab, text: &str, concept:
     let ids = vocab.encode(text)?;
     let labels = concept.labels(text)?;
     let wins = windows(ids.len(), model.cfg.n_positions, settings.positions);
-    if wins.len() < 2 {
-        return Err(LensError::Input(format!("the text is too short to probe: it needs at least two windows of {} characters", model.cfg.n_positions)));
+    // Whole windows go to the test set, spread like the windows themselves: about one in 1 / test_share.
+    let every = (1.0 / settings.test_share.clamp(0.05, 0.5)).round() as usize;
+    if wins.len() < every {
+        return Err(LensError::Input(format!(
+            "the text is too short to probe: it needs at least {every} windows of {} characters",
+            model.cfg.n_positions
+        )));
     }
-    let n_test_wins = ((wins.len() as f32 * settings.test_share).round() as usize).clamp(1, wins.len() - 1);
-    let n_train_wins = wins.len() - n_test_wins;
+    let is_test = |w: usize| w % every == every / 2;
     // Row r of the recorded activations is position wins[w].0 + k of the text.
     let mut rows_train = Vec::new();
     let mut rows_test = Vec::new();
@@ -443,7 +441,7 @@ pub fn probe_layers(model: &Transformer, vocab: &CharVocab, text: &str, concept:
     for (w, &(s, len)) in wins.iter().enumerate() {
         for k in 0..len {
             if let Some(label) = labels[s + k] {
-                if w < n_train_wins {
+                if !is_test(w) {
                     rows_train.push(row);
                     y_train.push(label);
                 } else {

@@ -151,7 +151,7 @@ impl SteeringPair {
         steering_from_contexts(model, &p, &n, self.hook())
     }
 
-    /// The share of the characters of `text` that `measure` picks out (of the letters, for letter classes).
+    /// The share of the characters of `text` that `measure` picks out.
     pub fn rate(&self, text: &str) -> f32 {
         let n = text.chars().count().max(1);
         text.chars().filter(|&c| (self.measure)(c)).count() as f32 / n as f32
@@ -161,11 +161,8 @@ impl SteeringPair {
 fn is_capital(c: char) -> bool {
     c.is_uppercase()
 }
-fn is_question(c: char) -> bool {
-    c == '?'
-}
-fn is_quote(c: char) -> bool {
-    c == '\u{201C}' || c == '\u{201D}'
+fn is_digit(c: char) -> bool {
+    c.is_ascii_digit()
 }
 
 /// The lab's built-in pairs; the first is the default.
@@ -186,48 +183,29 @@ pub const PAIRS: &[SteeringPair] = &[
             "And the captain stood upon the deck and cried out to the crew.",
             "I say, the sea is wide and the ship is old, and the night is dark.",
         ],
-        layer: 2,
-        coefficient: 4.0,
+        // The difference of means is long (|v| ~ 18): a third of it already turns a fifth of the letters
+        // into capitals while the text stays readable; 1 gives capitals only, and no words.
+        layer: 1,
+        coefficient: 0.3,
         measure: is_capital,
         measure_name: "capital letters",
     },
     SteeringPair {
-        name: "questions minus statements",
+        name: "numbers minus words",
         positive: &[
-            "What is it that makes the whale so white? Who can tell?",
-            "Where is the ship going? Why do you stand there, man?",
-            "Did you see him? Was it the white whale? How far off?",
-            "And what of the captain? Is he mad, or is he wise?",
+            "In 1851, 1820 and 1839 there were 42, 17 and 300 ships; 1, 2, 3, 40, 500.",
+            "CHAPTER 101. 102. 103. In 1776 and 1690, 12 men and 25 boats, 60 barrels.",
+            "Of 1000 whales, 250 were taken in 1828, 36 in 1829 and 7 in 1830.",
         ],
         negative: &[
-            "It is the whiteness of the whale that makes it so. I can tell.",
-            "The ship is going south. You stand there, man.",
-            "You saw him. It was the white whale. It was far off.",
-            "And so the captain was neither mad nor wise.",
+            "In the year of the book there were many ships; one, two, three, forty.",
+            "CHAPTER the first. The second. In the old days, a dozen men and boats.",
+            "Of a thousand whales, a quarter were taken that year, a few the next.",
         ],
         layer: 2,
-        coefficient: 4.0,
-        measure: is_question,
-        measure_name: "question marks",
-    },
-    SteeringPair {
-        name: "dialogue minus narration",
-        positive: &[
-            "“Aye, aye, sir,” said Stubb. “Lower away!”",
-            "“Avast there!” cried the mate. “What do you see?”",
-            "“I know not,” said Queequeg, “but it is a whale.”",
-            "“Man the boats!” shouted Ahab. “Pull, pull, my boys!”",
-        ],
-        negative: &[
-            "Stubb agreed with the order, and the boats were lowered.",
-            "The mate stopped the men and asked them what they saw.",
-            "Queequeg did not know what it was, but he thought it a whale.",
-            "Ahab ordered the boats manned, and the men pulled hard.",
-        ],
-        layer: 2,
-        coefficient: 4.0,
-        measure: is_quote,
-        measure_name: "quotation marks",
+        coefficient: 1.0,
+        measure: is_digit,
+        measure_name: "digits",
     },
 ];
 
@@ -255,5 +233,6 @@ mod tests {
             assert_eq!(p.positive.len(), p.negative.len());
         }
         assert_eq!(PAIRS[0].rate("AbC!"), 0.5);
+        assert_eq!(PAIRS[1].rate("a1b2"), 0.5);
     }
 }

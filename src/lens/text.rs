@@ -157,6 +157,10 @@ impl Split {
     }
 }
 
+/// The shipped file of held-out passages (`public/models/moby/held_out.txt`) and what separates them there.
+pub const HELD_OUT_FILE: &str = "held_out.txt";
+pub const HELD_OUT_SEPARATOR: &str = "\n\n\n";
+
 /// The same split on the text itself: (training text, held-out passages).
 pub fn split_text(text: &str) -> (String, Vec<String>) {
     let chars: Vec<char> = text.chars().collect();

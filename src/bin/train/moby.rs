@@ -34,6 +34,25 @@ pub fn fetch() -> Result<PathBuf, Box<dyn std::error::Error>> {
     Ok(root.join(MOBY_TEXT))
 }
 
+/// Writes `held_out.txt`: the held-out passages of the book, separated by blank lines. The lab probes and
+/// demonstrates on this text, which the model never trained on.
+pub fn write_held_out_text(text: &str, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let (_, held) = glassbox::lens::text::split_text(text);
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join(HELD_OUT_FILE), held.join(HELD_OUT_SEPARATOR))?;
+    Ok(())
+}
+
+/// `train -- moby-text`: rewrites only `held_out.txt` from the cached text.
+pub fn held_out_text_only(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(fetch()?)?;
+    write_held_out_text(&text, dir)?;
+    eprintln!("wrote {}", dir.join(HELD_OUT_FILE).display());
+    Ok(())
+}
+
+pub use glassbox::lens::text::{HELD_OUT_FILE, HELD_OUT_SEPARATOR};
+
 pub fn train_moby_model(args: &[String], dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(fetch()?)?;
     let vocab = CharVocab::from_text(&text);
@@ -82,6 +101,7 @@ pub fn train_moby_model(args: &[String], dir: &Path) -> Result<(), Box<dyn std::
     eprintln!("held-out loss {held:.4} nats per character ({:.3} bits) on {} characters; {seconds:.0}s", held / std::f32::consts::LN_2, split.held_out_len());
 
     std::fs::create_dir_all(dir)?;
+    write_held_out_text(&text, dir)?;
     std::fs::write(dir.join("config.json"), cfg.to_json())?;
     std::fs::write(dir.join("vocab.json"), vocab.to_json())?;
     let tensors: HashMap<String, candle_core::Tensor> = model.to_tensors()?.into_iter().collect();
