@@ -9,7 +9,7 @@ use candle_core::{Device, Tensor};
 use glassbox::lens::generate::{generate, SampleSettings};
 use glassbox::lens::hooks::HookSet;
 use glassbox::lens::logit_lens::logit_lens;
-use glassbox::lens::probe::{probe_layers, BuiltinConcept, Concept, ProbeSettings};
+use glassbox::lens::probe::{probe_layers, probe_recorded, record_probe_data, BuiltinConcept, Concept, ProbeSettings};
 use glassbox::lens::steering::PAIRS;
 use glassbox::lens::text::{split_text, CharVocab, Split, HELD_OUT_FILE, HELD_OUT_SEPARATOR};
 use glassbox::lens::train::held_out_loss;
@@ -102,9 +102,12 @@ fn a_builtin_probe_beats_its_controls() {
     let (model, vocab) = shipped();
     let text = held_out_text();
     let settings = ProbeSettings::default();
+    // Activations are recorded once for all concepts, as the lab does.
+    let data = record_probe_data(&model, &vocab, &text, &settings).unwrap();
+    assert!(data.positions() >= 5000);
     let mut found = Vec::new();
     for c in BuiltinConcept::ALL {
-        let r = probe_layers(&model, &vocab, &text, &Concept::Builtin(c), &settings).unwrap();
+        let r = probe_recorded(&data, &Concept::Builtin(c), &settings).unwrap();
         let best = r.best_layer();
         let shuffled = best.shuffled_accuracy.unwrap();
         let per_layer: Vec<String> = r.layers.iter().map(|l| format!("{:.1}", 100.0 * l.test_accuracy)).collect();
@@ -127,7 +130,7 @@ fn a_builtin_probe_beats_its_controls() {
     let r = probe_layers(&model, &vocab, &text, &Concept::Regex("the".into()), &settings).unwrap();
     assert!(r.best_layer().test_accuracy > r.baseline);
     for (p, want) in [("wha(le", "does not compile"), ("zzzzq", "matches no character"), ("(?s).", "matches every character")] {
-        let e = probe_layers(&model, &vocab, &text, &Concept::Regex(p.into()), &settings).unwrap_err().to_string();
+        let e = probe_recorded(&data, &Concept::Regex(p.into()), &settings).unwrap_err().to_string();
         assert!(e.contains(want), "{p}: {e}");
     }
 }

@@ -32,7 +32,11 @@ fn main() {
     let tokens: Vec<u32> = spec.repeated_sequence(&mut rng, 31).into_iter().chain([7]).collect();
     assert_eq!(tokens.len(), 64);
 
-    println!("native benchmark ({} threads)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "native benchmark ({} cores, RAYON_NUM_THREADS={})",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into())
+    );
     let (m, p90) = median_ms(|| drop(model.run_with_cache(&tokens).unwrap()), 300);
     println!("forward with full cache, 64 tokens: median {m:.3} ms, p90 {p90:.3} ms");
     let (m, p90) = median_ms(|| drop(model.logits(&tokens).unwrap()), 300);
@@ -65,7 +69,7 @@ fn main() {
 fn bench_lm(dir: &str) {
     use glassbox::lens::generate::{generate, SampleSettings};
     use glassbox::lens::logit_lens::logit_lens;
-    use glassbox::lens::probe::{probe_layers, BuiltinConcept, Concept, ProbeSettings};
+    use glassbox::lens::probe::{probe_layers, probe_recorded, record_probe_data, BuiltinConcept, Concept, ProbeSettings};
     use glassbox::lens::text::CharVocab;
     let cfg = std::fs::read_to_string(format!("{dir}/config.json")).expect("config.json (train -- moby first)");
     let weights = std::fs::read(format!("{dir}/model.safetensors")).expect("model.safetensors");
@@ -81,6 +85,11 @@ fn bench_lm(dir: &str) {
     let (m, p90) = median_ms(|| drop(logit_lens(&model, &tokens, 5).unwrap()), 50);
     println!("  logit-lens grid, 128 characters x 5 layers: median {m:.1} ms, p90 {p90:.1} ms");
     let concept = Concept::Builtin(BuiltinConcept::SpaceNext);
+    let data = record_probe_data(&model, &vocab, &text, &ProbeSettings::default()).unwrap();
+    let (m, p90) = median_ms(|| drop(record_probe_data(&model, &vocab, &text, &ProbeSettings::default()).unwrap()), 5);
+    println!("  record activations, 5,000 positions:        median {m:.0} ms, p90 {p90:.0} ms");
+    let (m, p90) = median_ms(|| drop(probe_recorded(&data, &concept, &ProbeSettings { shuffled_control: false, ..ProbeSettings::default() }).unwrap()), 5);
+    println!("  train 5 probes on recorded activations:     median {m:.0} ms, p90 {p90:.0} ms");
     let plain = ProbeSettings { shuffled_control: false, ..ProbeSettings::default() };
     let (m, p90) = median_ms(|| drop(probe_layers(&model, &vocab, &text, &concept, &plain).unwrap()), 5);
     println!("  probes, every layer, 5,000 positions:       median {m:.0} ms, p90 {p90:.0} ms");

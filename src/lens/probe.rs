@@ -193,7 +193,7 @@ impl LogReg {
     /// Fits a probe on rows `x` (`n` rows of `d` features, row-major) with labels `y`: features standardised,
     /// then Nesterov-accelerated gradient descent on the mean cross-entropy plus `l2/2 |w|^2`, with the step
     /// 1/L from the loss's curvature bound L = max eigenvalue of Z^T Z / n / 4 + l2 (power iteration), and a
-    /// momentum restart whenever the loss goes up.
+    /// momentum restart whenever the gradient turns against the last step.
     pub fn fit(x: &[f32], d: usize, y: &[bool], settings: FitSettings) -> Result<LogReg> {
         let n = y.len();
         if d == 0 || n == 0 || x.len() != n * d {
@@ -214,7 +214,11 @@ impl LogReg {
         }
         // A constant feature gets std 1 so it stays 0 after centring instead of dividing by zero.
         std.iter_mut().for_each(|s| *s = if *s > 1e-12 { (*s / n as f32).sqrt() } else { 1.0 });
-        let z: Vec<f32> = x.chunks_exact(d).flat_map(|row| (0..d).map(|j| (row[j] - mean[j]) / std[j]).collect::<Vec<_>>()).collect();
+        let inv_std: Vec<f32> = std.iter().map(|s| 1.0 / s).collect();
+        let mut z = Vec::with_capacity(x.len());
+        for row in x.chunks_exact(d) {
+            z.extend(row.iter().zip(&mean).zip(&inv_std).map(|((v, m), i)| (v - m) * i));
+        }
         let t: Vec<f32> = y.iter().map(|&b| b as u8 as f32).collect();
 
         // Largest eigenvalue of Z^T Z / n by power iteration (a few steps suffice for a step-size bound).
@@ -246,7 +250,6 @@ impl LogReg {
         let (mut w, mut b) = (vec![0.0f32; d], (rate / (1.0 - rate)).ln());
         let (mut w_prev, mut b_prev) = (w.clone(), b);
         let mut k = 1.0f32;
-        let mut last_loss = f32::INFINITY;
         let mut grad = vec![0.0f32; d];
         for _ in 0..settings.iterations {
             // Look-ahead point of Nesterov's method.
@@ -254,27 +257,25 @@ impl LogReg {
             let wy: Vec<f32> = w.iter().zip(&w_prev).map(|(a, p)| a + mom * (a - p)).collect();
             let by = b + mom * (b - b_prev);
             grad.iter_mut().for_each(|g| *g = 0.0);
-            let (mut gb, mut loss) = (0.0f32, 0.0f32);
+            let mut gb = 0.0f32;
             for (row, &ti) in z.chunks_exact(d).zip(&t) {
-                let s = dot(row, &wy) + by;
-                let p = sigmoid(s);
-                // Cross-entropy from the logit, stable for large |s|.
-                loss += s.max(0.0) - s * ti + (-s.abs()).exp().ln_1p();
-                let r = p - ti;
+                let r = sigmoid(dot(row, &wy) + by) - ti;
                 gb += r;
                 for (g, x) in grad.iter_mut().zip(row) {
                     *g += r * x;
                 }
             }
             let inv_n = 1.0 / n as f32;
-            loss = loss * inv_n + 0.5 * settings.l2 * dot(&wy, &wy);
+            grad.iter_mut().zip(&wy).for_each(|(g, wj)| *g = *g * inv_n + settings.l2 * wj);
+            gb *= inv_n;
+            // Restart the momentum when the gradient points against the last step (O'Donoghue and Candes
+            // 2015, gradient scheme): it needs no loss evaluation, so no logarithms in the loop.
+            let against = grad.iter().zip(w.iter().zip(&w_prev)).map(|(g, (a, p))| g * (a - p)).sum::<f32>() + gb * (b - b_prev);
             w_prev = w;
             b_prev = b;
-            w = wy.iter().zip(&grad).map(|(wj, g)| wj - step * (g * inv_n + settings.l2 * wj)).collect();
-            b = by - step * gb * inv_n;
-            // Restart the momentum when the look-ahead loss rises (O'Donoghue and Candes 2015).
-            k = if loss > last_loss { 1.0 } else { k + 1.0 };
-            last_loss = loss;
+            w = wy.iter().zip(&grad).map(|(wj, g)| wj - step * g).collect();
+            b = by - step * gb;
+            k = if against > 0.0 { 1.0 } else { k + 1.0 };
         }
         Ok(LogReg { mean, std, w, b })
     }
@@ -418,18 +419,58 @@ fn take_rows(x: &[f32], d: usize, rows: &[usize]) -> Vec<f32> {
     rows.iter().flat_map(|&r| x[r * d..(r + 1) * d].iter().copied()).collect()
 }
 
-/// Trains and scores a probe per residual layer for `concept` on `text` (every character must be in the
-/// model's vocabulary: see `CharVocab::unknown_chars`).
-pub fn probe_layers(model: &Transformer, vocab: &CharVocab, text: &str, concept: &Concept, settings: &ProbeSettings) -> Result<ProbeReport> {
+/// A text's residual-stream activations, recorded once so that probing several concepts on the same text
+/// costs only the probes' training (the lab records when the text changes, and probes when the concept does).
+pub struct ProbeData {
+    text: String,
+    wins: Vec<(usize, usize)>,
+    acts: Activations,
+    /// The same windows through a randomly initialised model of the same shape, for the control.
+    random_acts: Option<Activations>,
+}
+
+impl ProbeData {
+    /// How many positions were recorded.
+    pub fn positions(&self) -> usize {
+        self.wins.iter().map(|w| w.1).sum()
+    }
+}
+
+/// Records the residual stream of every layer over windows of `text` spread across it, about
+/// `settings.positions` positions in all (every character must be in the vocabulary: see
+/// `CharVocab::unknown_chars`). With `settings.random_model_control`, also records a random model's.
+pub fn record_probe_data(model: &Transformer, vocab: &CharVocab, text: &str, settings: &ProbeSettings) -> Result<ProbeData> {
     let ids = vocab.encode(text)?;
-    let labels = concept.labels(text)?;
     let wins = windows(ids.len(), model.cfg.n_positions, settings.positions);
+    let acts = record_resid(model, &ids, &wins)?;
+    let random_acts = if settings.random_model_control {
+        let mut rng = Rng::new(settings.seed);
+        let (mut random, _) = Transformer::init(model.cfg.clone(), &mut rng)?;
+        random.autograd = false;
+        Some(record_resid(&random, &ids, &wins)?)
+    } else {
+        None
+    };
+    Ok(ProbeData { text: text.to_string(), wins, acts, random_acts })
+}
+
+/// Trains and scores a probe per residual layer for `concept` on `text`: `record_probe_data`, then
+/// `probe_recorded`.
+pub fn probe_layers(model: &Transformer, vocab: &CharVocab, text: &str, concept: &Concept, settings: &ProbeSettings) -> Result<ProbeReport> {
+    probe_recorded(&record_probe_data(model, vocab, text, settings)?, concept, settings)
+}
+
+/// Trains and scores a probe per residual layer for `concept` on recorded activations. The random-model
+/// control runs only if `data` was recorded with it.
+pub fn probe_recorded(data: &ProbeData, concept: &Concept, settings: &ProbeSettings) -> Result<ProbeReport> {
+    let labels = concept.labels(&data.text)?;
+    let wins = &data.wins;
     // Whole windows go to the test set, spread like the windows themselves: about one in 1 / test_share.
     let every = (1.0 / settings.test_share.clamp(0.05, 0.5)).round() as usize;
     if wins.len() < every {
         return Err(LensError::Input(format!(
             "the text is too short to probe: it needs at least {every} windows of {} characters",
-            model.cfg.n_positions
+            wins.first().map_or(0, |w| w.1)
         )));
     }
     let is_test = |w: usize| w % every == every / 2;
@@ -478,31 +519,21 @@ pub fn probe_layers(model: &Transformer, vocab: &CharVocab, text: &str, concept:
         (s, test)
     });
 
-    let acts = record_resid(model, &ids, &wins)?;
-    let random_acts = if settings.random_model_control {
-        let mut rng = Rng::new(settings.seed);
-        let (mut random, _) = Transformer::init(model.cfg.clone(), &mut rng)?;
-        random.autograd = false;
-        Some(record_resid(&random, &ids, &wins)?)
-    } else {
-        None
-    };
-
-    let d = acts.d_model;
+    let d = data.acts.d_model;
     let mut layers = Vec::new();
-    for (l, x) in acts.acts.iter().enumerate() {
+    for (l, x) in data.acts.acts.iter().enumerate() {
         let (xtr, xte) = (take_rows(x, d, &rows_train), take_rows(x, d, &rows_test));
         let probe = LogReg::fit(&xtr, d, &y_train, settings.fit)?;
         let shuffled_accuracy = match &shuffled {
             Some((str_, ste)) => Some(LogReg::fit(&xtr, d, str_, settings.fit)?.accuracy(&xte, ste)),
             None => None,
         };
-        let random_model_accuracy = match &random_acts {
-            Some(r) => {
+        let random_model_accuracy = match &data.random_acts {
+            Some(r) if settings.random_model_control => {
                 let (rtr, rte) = (take_rows(&r.acts[l], d, &rows_train), take_rows(&r.acts[l], d, &rows_test));
                 Some(LogReg::fit(&rtr, d, &y_train, settings.fit)?.accuracy(&rte, &y_test))
             }
-            None => None,
+            _ => None,
         };
         let dir = probe.direction();
         let (mut sp, mut np, mut sn, mut nn) = (0.0f32, 0usize, 0.0f32, 0usize);

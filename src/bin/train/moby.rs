@@ -85,6 +85,8 @@ pub fn train_moby_model(args: &[String], dir: &Path) -> Result<(), Box<dyn std::
         split.held_out_len(),
         tc
     );
+    // The binary keeps RAYON_NUM_THREADS=1 for this model too: on the shared 2-core machine a step of 16 x 128
+    // characters took ~1.0 s on one thread and ~2.4 s on two (the other core was busy with other work).
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
     let start = Instant::now();
     let mut curve = Vec::new();
