@@ -37,7 +37,11 @@ fn main() {
     let tokens: Vec<u32> = spec.repeated_sequence(&mut rng, 31).into_iter().chain([7]).collect();
     assert_eq!(tokens.len(), 64);
 
-    println!("native benchmark ({} threads)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "native benchmark ({} cores, RAYON_NUM_THREADS={})",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into())
+    );
     let (m, p90) = median_ms(|| drop(model.run_with_cache(&tokens).unwrap()), 300);
     println!("forward with full cache, 64 tokens: median {m:.3} ms, p90 {p90:.3} ms");
     let (m, p90) = median_ms(|| drop(model.logits(&tokens).unwrap()), 300);
@@ -63,6 +67,7 @@ fn main() {
     drop(vars);
 
     bench_vision("public/models/mnist-cnn");
+    bench_lm("public/models/moby");
     bench_toy();
 }
 
@@ -119,6 +124,42 @@ fn bench_toy() {
         d.cells.len(),
         s.elapsed().as_secs_f64()
     );
+}
+
+/// The language-model lab's figures on the Moby-Dick model: generation, the logit-lens grid, probes.
+fn bench_lm(dir: &str) {
+    use glassbox::lens::generate::{generate, SampleSettings};
+    use glassbox::lens::logit_lens::logit_lens;
+    use glassbox::lens::probe::{probe_layers, probe_recorded, record_probe_data, BuiltinConcept, Concept, ProbeSettings};
+    use glassbox::lens::text::CharVocab;
+    let cfg = std::fs::read_to_string(format!("{dir}/config.json")).expect("config.json (train -- moby first)");
+    let weights = std::fs::read(format!("{dir}/model.safetensors")).expect("model.safetensors");
+    let vocab = CharVocab::from_json(&std::fs::read_to_string(format!("{dir}/vocab.json")).expect("vocab.json")).expect("vocab loads");
+    let text = std::fs::read_to_string(format!("{dir}/held_out.txt")).expect("held_out.txt");
+    let model = Transformer::from_bytes(&cfg, &weights).expect("model loads");
+    println!("moby (character-level GPT, {} layers, d_model {}):", model.cfg.n_layer, model.cfg.n_embd);
+    let prompt = vocab.encode("Call me Ishmael. ").unwrap();
+    let settings = SampleSettings { temperature: 0.8, top_k: 0, seed: 1 };
+    let (m, p90) = median_ms(|| drop(generate(&model, &prompt, 200, &settings, &[]).unwrap()), 10);
+    println!("  generate 200 characters (KV cache):         median {m:.1} ms, p90 {p90:.1} ms");
+    let tokens = vocab.encode(&text.chars().take(128).collect::<String>()).unwrap();
+    let (m, p90) = median_ms(|| drop(logit_lens(&model, &tokens, 5).unwrap()), 50);
+    println!("  logit-lens grid, 128 characters x 5 layers: median {m:.1} ms, p90 {p90:.1} ms");
+    let concept = Concept::Builtin(BuiltinConcept::SpaceNext);
+    let data = record_probe_data(&model, &vocab, &text, &ProbeSettings::default()).unwrap();
+    let (m, p90) = median_ms(|| drop(record_probe_data(&model, &vocab, &text, &ProbeSettings::default()).unwrap()), 5);
+    println!("  record activations, 5,000 positions:        median {m:.0} ms, p90 {p90:.0} ms");
+    let (m, p90) = median_ms(|| drop(probe_recorded(&data, &concept, &ProbeSettings { shuffled_control: false, ..ProbeSettings::default() }).unwrap()), 5);
+    println!("  train 5 probes on recorded activations:     median {m:.0} ms, p90 {p90:.0} ms");
+    let plain = ProbeSettings { shuffled_control: false, ..ProbeSettings::default() };
+    let (m, p90) = median_ms(|| drop(probe_layers(&model, &vocab, &text, &concept, &plain).unwrap()), 5);
+    println!("  probes, every layer, 5,000 positions:       median {m:.0} ms, p90 {p90:.0} ms");
+    let with_control = ProbeSettings::default();
+    let (m, p90) = median_ms(|| drop(probe_layers(&model, &vocab, &text, &concept, &with_control).unwrap()), 5);
+    println!("  + shuffled-label control (the default):     median {m:.0} ms, p90 {p90:.0} ms");
+    let both = ProbeSettings { random_model_control: true, ..ProbeSettings::default() };
+    let (m, p90) = median_ms(|| drop(probe_layers(&model, &vocab, &text, &concept, &both).unwrap()), 3);
+    println!("  + random-model control too:                 median {m:.0} ms, p90 {p90:.0} ms");
 }
 
 /// The vision lab's figures: one prediction, one feature-visualization step, a 50-step integrated-gradients map.

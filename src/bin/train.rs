@@ -6,6 +6,10 @@
 //!     cargo run --release --bin train -- mnist [--epochs E] [--seed S] [--batch B] [--lr LR] [--wd WD] [--shift P]
 //!     cargo run --release --bin train -- mnist-atlas   # only recompute featvis.bin from the shipped CNN
 //!     cargo run --release --bin train -- fetch-mnist   # only fetch MNIST into .cache/mnist/ (bash .ci/fetch-mnist)
+//!     cargo run --release --bin train -- moby [--steps N] [--seed S] [--batch B] [--lr LR] [--wd WD] [--layers L]
+//!         [--d-model D] [--d-mlp M] [--warmup W]   # the character-level GPT on Moby-Dick (.ci/fetch-moby)
+//!     cargo run --release --bin train -- fetch-moby    # only fetch the text into .cache/moby/
+//!     cargo run --release --bin train -- moby-text     # only rewrite public/models/moby/held_out.txt
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -41,13 +45,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "mnist" => mnist::train_mnist_model(&args, &out.join("mnist-cnn")),
         "mnist-atlas" => mnist::atlas_only(&out.join("mnist-cnn")),
         "fetch-mnist" => mnist::fetch().map(|_| ()),
-        other => Err(format!("unknown model `{other}`; known: induction, mnist (and the commands inspect, fetch-mnist, mnist-atlas)").into()),
+        "moby" => moby::train_moby_model(&args, &out.join("moby")),
+        "fetch-moby" => moby::fetch().map(|_| ()),
+        "moby-text" => moby::held_out_text_only(&out.join("moby")),
+        other => Err(format!("unknown model `{other}`; known: induction, mnist, moby (and the commands inspect, fetch-mnist, fetch-moby, moby-text, mnist-atlas)").into()),
     }
 }
 
 // The crate root sits in src/bin/, so name the file: it lives beside this one in train/.
 #[path = "train/mnist.rs"]
 mod mnist;
+#[path = "train/moby.rs"]
+mod moby;
 
 fn train_induction_model(args: &[String], dir: &PathBuf) -> Result<(), Box<dyn std::error::Error>> {
     let vocab = Vocab::builtin();

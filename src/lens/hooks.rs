@@ -176,6 +176,21 @@ impl FromStr for Hook {
     }
 }
 
+/// Hooks serialise as their TransformerLens string (`"blocks.0.hook_resid_post"`), so JSON stays readable and
+/// matches what TransformerLens users type.
+impl serde::Serialize for Hook {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Hook {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Hook, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Every hooked activation of one forward pass.
 #[derive(Clone, Debug, Default)]
 pub struct ActivationCache {

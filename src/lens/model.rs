@@ -38,6 +38,28 @@ struct Block {
     mlp: Option<Mlp>,
 }
 
+/// Keys and values of the tokens seen so far, per layer, for incremental decoding (`forward_cached`).
+#[derive(Clone, Debug, Default)]
+pub struct KvCache {
+    /// `(k, v)` per layer, each `[batch, head, len, d_head]`; None before the first token.
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+    batch: usize,
+}
+
+impl KvCache {
+    pub fn new() -> Self {
+        KvCache::default()
+    }
+    /// How many tokens the cache holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Transformer {
     pub cfg: Gpt2Config,
@@ -136,6 +158,16 @@ fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (batch, pos, d_in) = x.dims3()?;
     let y = x.reshape((batch * pos, d_in))?.matmul(w)?.broadcast_add(b)?;
     Ok(y.reshape((batch, pos, w.dim(1)?))?)
+}
+
+/// gelu_new, the tanh approximation, written as `x * sigmoid(2u)` with `u = sqrt(2/pi) (x + 0.044715 x^3)`, which
+/// equals `0.5 x (1 + tanh(u))` up to rounding. Used because the scalar `tanhf` behind candle's `gelu` (forward
+/// and backward) took over a quarter of a training step (and of a forward pass); the fused sigmoid has its own
+/// cheap backward.
+fn gelu_new_fast(x: &Tensor) -> Result<Tensor> {
+    let c = 2.0 * (2.0 / std::f64::consts::PI).sqrt();
+    let u = (x + (x.sqr()? * x)?.affine(0.044715, 0.0)?)?.affine(c, 0.0)?;
+    Ok((x * candle_nn::ops::sigmoid(&u)?)?)
 }
 
 impl LayerNorm {
@@ -308,19 +340,44 @@ impl Transformer {
     /// The forward pass on `tokens` `[batch, pos]` (u32), returning logits `[batch, pos, vocab]`.
     /// Every hook point passes through `hooks`, which applies interventions and records the cache.
     pub fn forward(&self, tokens: &Tensor, hooks: &mut HookSet) -> Result<Tensor> {
+        self.forward_inner(tokens, None, hooks)
+    }
+
+    /// Incremental decoding: runs only the new `tokens` `[batch, new]`, which follow the `kv.len()` tokens whose
+    /// keys and values `kv` holds, and appends theirs. Returns logits `[batch, new, vocab]` equal (up to
+    /// rounding) to the last `new` rows of a full forward over all the tokens. Hooks see the new positions only:
+    /// `attn.hook_pattern` is `[batch, head, new, kv.len() + new]`, and an intervention's `pos` counts from the
+    /// first new token.
+    pub fn forward_cached(&self, tokens: &Tensor, kv: &mut KvCache, hooks: &mut HookSet) -> Result<Tensor> {
+        self.forward_inner(tokens, Some(kv), hooks)
+    }
+
+    fn forward_inner(&self, tokens: &Tensor, mut kv: Option<&mut KvCache>, hooks: &mut HookSet) -> Result<Tensor> {
         let (batch, pos) = tokens.dims2()?;
-        if pos == 0 || pos > self.cfg.n_positions {
-            return Err(LensError::Input(format!("sequence length {pos} is outside 1..={}", self.cfg.n_positions)));
+        // Tokens already in the cache come first: the new ones sit at positions start..start + pos.
+        let start = kv.as_ref().map_or(0, |c| c.len);
+        if pos == 0 || start + pos > self.cfg.n_positions {
+            return Err(LensError::Input(format!("sequence length {} is outside 1..={}", start + pos, self.cfg.n_positions)));
+        }
+        if let Some(c) = kv.as_deref_mut() {
+            if c.layers.is_empty() {
+                c.layers = vec![None; self.cfg.n_layer];
+            }
+            if c.layers.len() != self.cfg.n_layer || (start > 0 && c.batch != batch) {
+                return Err(LensError::Input("the key/value cache belongs to another model or batch".into()));
+            }
+            c.batch = batch;
         }
         let (d, n_heads, d_head) = (self.cfg.d_model(), self.cfg.n_head, self.cfg.d_head());
         let eps = self.cfg.layer_norm_epsilon;
 
         let embed = self.wte.index_select(&tokens.flatten_all()?, 0)?.reshape((batch, pos, d))?;
         let embed = hooks.run(Hook::Embed, embed)?; // [batch, pos, d_model]
-        let pos_embed = self.wpe.narrow(0, 0, pos)?.unsqueeze(0)?.broadcast_as((batch, pos, d))?.contiguous()?;
+        let pos_embed = self.wpe.narrow(0, start, pos)?.unsqueeze(0)?.broadcast_as((batch, pos, d))?.contiguous()?;
         let pos_embed = hooks.run(Hook::PosEmbed, pos_embed)?;
         let mut resid = (embed + pos_embed)?;
-        let mask = self.mask.narrow(0, 0, pos)?.narrow(1, 0, pos)?; // [pos, pos]
+        // Rows: the new queries; columns: every key so far. [pos, start + pos]
+        let mask = self.mask.narrow(0, start, pos)?.narrow(1, 0, start + pos)?;
 
         for (l, block) in self.blocks.iter().enumerate() {
             resid = hooks.run(Hook::ResidPre(l), resid)?;
@@ -335,8 +392,16 @@ impl Transformer {
             let k = hooks.run(Hook::K(l), split(1)?)?;
             let v = hooks.run(Hook::V(l), split(2)?)?;
             let q = q.transpose(1, 2)?.contiguous()?; // [batch, head, pos, d_head]
-            let k = k.transpose(1, 2)?.contiguous()?;
-            let v = v.transpose(1, 2)?.contiguous()?;
+            let mut k = k.transpose(1, 2)?.contiguous()?;
+            let mut v = v.transpose(1, 2)?.contiguous()?;
+            if let Some(c) = kv.as_deref_mut() {
+                // Prepend the cached keys and values: [batch, head, start + pos, d_head].
+                if let Some((k0, v0)) = &c.layers[l] {
+                    k = Tensor::cat(&[k0, &k], 2)?;
+                    v = Tensor::cat(&[v0, &v], 2)?;
+                }
+                c.layers[l] = Some((k.clone(), v.clone()));
+            }
             let scores = q.matmul(&k.t()?)?; // [batch, head, q, k]
             let scores = if self.cfg.scale_attn_weights { (scores / (d_head as f64).sqrt())? } else { scores };
             let scores = hooks.run(Hook::AttnScores(l), scores.broadcast_add(&mask)?)?;
@@ -359,18 +424,39 @@ impl Transformer {
                 hooks.run(Hook::Ln2Scale(l), scale)?;
                 let normed = hooks.run(Hook::Ln2Normalized(l), normed)?;
                 let pre = hooks.run(Hook::MlpPre(l), linear(&normed, &mlp.fc_w, &mlp.fc_b)?)?; // [batch, pos, d_mlp]
-                let post = hooks.run(Hook::MlpPost(l), pre.gelu()?)?; // gelu_new: the tanh approximation
+                let post = hooks.run(Hook::MlpPost(l), gelu_new_fast(&pre)?)?;
                 let mlp_out = hooks.run(Hook::MlpOut(l), linear(&post, &mlp.proj_w, &mlp.proj_b)?)?;
                 resid = (resid + mlp_out)?;
             }
             resid = hooks.run(Hook::ResidPost(l), resid)?;
         }
 
+        if let Some(c) = kv {
+            c.len = start + pos;
+        }
         let (scale, normed) = self.ln_f.forward(&resid, eps)?;
         hooks.run(Hook::LnFinalScale, scale)?;
         let normed = hooks.run(Hook::LnFinalNormalized, normed)?;
         let logits = normed.reshape((batch * pos, d))?.matmul(&self.lm_head.t()?)?;
         Ok(logits.reshape((batch, pos, self.cfg.vocab_size))?)
+    }
+
+    /// The last step of the model applied to any residual-stream vectors `[.., d_model]`: the final LayerNorm,
+    /// then the unembedding. Returns logits `[.., vocab]`. On the last block's `hook_resid_post` this gives the
+    /// model's own logits; on earlier layers it is the logit lens.
+    pub fn unembed(&self, resid: &Tensor) -> Result<Tensor> {
+        let dims = resid.dims().to_vec();
+        let d = self.cfg.d_model();
+        if dims.last() != Some(&d) {
+            return Err(LensError::Input(format!("expected vectors of size d_model = {d}, got shape {dims:?}")));
+        }
+        let rows: usize = dims[..dims.len() - 1].iter().product();
+        let x = resid.reshape((1, rows, d))?;
+        let (_, normed) = self.ln_f.forward(&x, self.cfg.layer_norm_epsilon)?;
+        let logits = normed.reshape((rows, d))?.matmul(&self.lm_head.t()?)?;
+        let mut out = dims;
+        *out.last_mut().unwrap() = self.cfg.vocab_size;
+        Ok(logits.reshape(out)?)
     }
 
     fn tokens_tensor(&self, tokens: &[u32]) -> Result<Tensor> {

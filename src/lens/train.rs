@@ -161,3 +161,176 @@ pub fn evaluate_induction(model: &Transformer, lengths: &[usize], per_length: us
         scores,
     })
 }
+
+/// Settings of a language-model training run on a token stream (the Moby-Dick model).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LmTrainConfig {
+    pub seed: u64,
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub warmup: usize,
+    pub weight_decay: f64,
+    pub log_every: usize,
+    /// Every this many steps, measure the loss on the first `eval_chars` held-out characters.
+    pub eval_every: usize,
+    pub eval_chars: usize,
+}
+
+/// One point of a language model's training curve.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LmLogPoint {
+    pub step: usize,
+    /// Mean training loss since the previous point (nats per character).
+    pub train_loss: f32,
+    /// Held-out loss on a fixed subset, when measured at this step.
+    pub held_out_loss: Option<f32>,
+    pub seconds: f32,
+}
+
+/// Trains a fresh model on random windows of `train` (`n_positions` tokens each). `on_log` is called every
+/// `log_every` steps; return false to stop early.
+pub fn train_lm(
+    cfg: Gpt2Config,
+    tc: &LmTrainConfig,
+    train: &[u32],
+    held_out: &[Vec<u32>],
+    mut on_log: impl FnMut(&LmLogPoint) -> bool,
+) -> Result<Transformer> {
+    let start = web_time_now();
+    let mut rng = Rng::new(tc.seed);
+    let n = cfg.n_positions;
+    if train.len() <= n {
+        return Err(super::LensError::Input(format!("the training text has {} tokens, fewer than one window of {n}", train.len())));
+    }
+    let (mut model, vars) = Transformer::init(cfg, &mut rng)?;
+    // No weight decay on biases, LayerNorms and embeddings' positions would be the GPT-2 recipe; with a model
+    // this small and AdamW's decoupled decay, one decay for all weights works as well and keeps this short.
+    let params = ParamsAdamW { lr: tc.lr, beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: tc.weight_decay };
+    let mut opt = AdamW::new(vars.iter().map(|(_, v)| v.clone()).collect(), params)?;
+    let eval_set = subset(held_out, tc.eval_chars);
+    let (mut acc, mut count) = (0.0f32, 0);
+    for step in 1..=tc.steps {
+        let lr = if step <= tc.warmup {
+            tc.lr * step as f64 / tc.warmup as f64
+        } else {
+            let t = (step - tc.warmup) as f64 / (tc.steps - tc.warmup).max(1) as f64;
+            tc.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
+        };
+        opt.set_learning_rate(lr);
+        let mut data = Vec::with_capacity(tc.batch * n);
+        for _ in 0..tc.batch {
+            let s = rng.range(0, train.len() - n);
+            data.extend_from_slice(&train[s..s + n]);
+        }
+        let tokens = Tensor::from_vec(data, (tc.batch, n), &Device::Cpu)?;
+        let loss = lm_loss(&model, &tokens, None)?;
+        opt.backward_step(&loss)?;
+        acc += loss.to_scalar::<f32>()?;
+        count += 1;
+        if step % tc.log_every == 0 || step == tc.steps {
+            let mean = acc / count as f32;
+            (acc, count) = (0.0, 0);
+            if !mean.is_finite() {
+                return Err(super::LensError::Input(format!("training diverged at step {step} (loss {mean})")));
+            }
+            let held = if step % tc.eval_every == 0 || step == tc.steps {
+                model.autograd = false;
+                let l = held_out_loss(&model, &eval_set, 32)?;
+                model.autograd = true;
+                Some(l)
+            } else {
+                None
+            };
+            let point = LmLogPoint { step, train_loss: mean, held_out_loss: held, seconds: web_time_now() - start };
+            if !on_log(&point) {
+                break;
+            }
+        }
+    }
+    let tensors = model.to_tensors()?.into_iter().collect();
+    Transformer::from_tensors(model.cfg.clone(), tensors)
+}
+
+/// Seconds since an arbitrary origin; training only runs natively, where `Instant` exists.
+fn web_time_now() -> f32 {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use std::sync::OnceLock;
+        static T0: OnceLock<std::time::Instant> = OnceLock::new();
+        T0.get_or_init(std::time::Instant::now).elapsed().as_secs_f32()
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        0.0
+    }
+}
+
+/// The first `chars` tokens of the held-out blocks (whole blocks, the last one cut).
+fn subset(blocks: &[Vec<u32>], chars: usize) -> Vec<Vec<u32>> {
+    let mut left = chars;
+    let mut out = Vec::new();
+    for b in blocks {
+        if left == 0 {
+            break;
+        }
+        let take = b.len().min(left);
+        out.push(b[..take].to_vec());
+        left -= take;
+    }
+    out
+}
+
+/// Mean next-token loss (nats per token) over every prediction in `blocks`, each block read on its own with
+/// windows of the model's context that overlap by half: every token after a block's first is predicted once,
+/// with at least half a context of history (except near the start of a block). `batch` windows per forward.
+pub fn held_out_loss(model: &Transformer, blocks: &[Vec<u32>], batch: usize) -> Result<f32> {
+    let n = model.cfg.n_positions;
+    let half = n / 2;
+    // (window start, first scored position inside the window) for every window of every block.
+    let mut windows: Vec<(&[u32], usize)> = Vec::new();
+    for b in blocks {
+        if b.len() < 2 {
+            continue;
+        }
+        if b.len() <= n {
+            windows.push((&b[..], 0));
+            continue;
+        }
+        let mut s = 0;
+        windows.push((&b[0..n], 0));
+        while s + n < b.len() {
+            let next = (s + half).min(b.len() - n);
+            // Score the predictions of tokens not yet scored: those after s + n (the old window's end).
+            windows.push((&b[next..next + n], s + n - next - 1));
+            s = next;
+        }
+    }
+    let (mut total, mut count) = (0.0f64, 0usize);
+    // Windows of equal length go through the model together.
+    let mut i = 0;
+    while i < windows.len() {
+        let len = windows[i].0.len();
+        let mut j = i;
+        while j < windows.len() && j - i < batch.max(1) && windows[j].0.len() == len {
+            j += 1;
+        }
+        let data: Vec<u32> = windows[i..j].iter().flat_map(|(w, _)| w.iter().copied()).collect();
+        model.check_tokens(windows[i].0)?;
+        let tokens = Tensor::from_vec(data, (j - i, len), &Device::Cpu)?;
+        let logits = model.forward(&tokens, &mut super::HookSet::none())?;
+        let logp = candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?;
+        let logp: Vec<Vec<Vec<f32>>> = logp.to_vec3()?;
+        for (w, (window, from)) in windows[i..j].iter().enumerate() {
+            for p in *from..len - 1 {
+                total -= logp[w][p][window[p + 1] as usize] as f64;
+                count += 1;
+            }
+        }
+        i = j;
+    }
+    if count == 0 {
+        return Err(super::LensError::Input("no held-out predictions to score".into()));
+    }
+    Ok((total / count as f64) as f32)
+}

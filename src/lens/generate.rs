@@ -1,0 +1,172 @@
+//! Sampling text from a model, one token at a time, with a key/value cache so that each new token costs one
+//! position of work instead of a forward pass over the whole context.
+//!
+//! Steering is an ordinary list of interventions (`Op::Add` at a residual hook, see `lens::steering`) applied
+//! at every generated position, and the random draws depend only on the seed: two generations from the same
+//! prompt and seed differ only by what the interventions change.
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::hooks::{HookSet, Intervention};
+use super::model::KvCache;
+use super::rng::Rng;
+use super::{LensError, Result, Transformer};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SampleSettings {
+    /// Divides the logits before the softmax. 0 (or less) means greedy: always the most likely token.
+    pub temperature: f32,
+    /// Sample only among the k most likely tokens; 0 means no limit.
+    pub top_k: usize,
+    pub seed: u64,
+}
+
+impl Default for SampleSettings {
+    fn default() -> Self {
+        SampleSettings { temperature: 0.8, top_k: 0, seed: 1 }
+    }
+}
+
+/// The generated tokens (prompt excluded) and, for each, how likely it was.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Generated {
+    pub tokens: Vec<u32>,
+    /// The model's own probability of each generated token (softmax of the logits, temperature 1, no top-k).
+    pub probs: Vec<f32>,
+    /// The probability it had under the sampling distribution (after temperature and top-k).
+    pub sample_probs: Vec<f32>,
+}
+
+/// Softmax of a row of logits, in f64 for the sums.
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f64> = logits.iter().map(|&l| ((l - max) as f64).exp()).collect();
+    let sum: f64 = exps.iter().sum();
+    exps.iter().map(|&e| (e / sum) as f32).collect()
+}
+
+/// The sampling distribution of `logits` under `temperature` and `top_k`: zero outside the k largest logits
+/// (ties at the k-th value are all kept), softmax(logits / temperature) inside. Greedy (one-hot on the first
+/// maximum) when the temperature is 0 or less.
+pub fn sampling_distribution(logits: &[f32], temperature: f32, top_k: usize) -> Vec<f32> {
+    let n = logits.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    if temperature <= 0.0 || !temperature.is_finite() {
+        let best = (0..n).fold(0, |b, i| if logits[i] > logits[b] { i } else { b });
+        return (0..n).map(|i| if i == best { 1.0 } else { 0.0 }).collect();
+    }
+    let threshold = if top_k == 0 || top_k >= n {
+        f32::NEG_INFINITY
+    } else {
+        let mut sorted = logits.to_vec();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        sorted[top_k - 1]
+    };
+    let scaled: Vec<f32> = logits.iter().map(|&l| if l >= threshold { l / temperature } else { f32::NEG_INFINITY }).collect();
+    softmax(&scaled)
+}
+
+/// Draws one index from a distribution with one uniform number from `rng` (always exactly one, so that two
+/// runs with the same seed stay in step whatever they sample).
+pub fn draw(probs: &[f32], rng: &mut Rng) -> usize {
+    let u = rng.uniform() as f64;
+    let mut acc = 0.0f64;
+    let mut last = 0;
+    for (i, &p) in probs.iter().enumerate() {
+        if p > 0.0 {
+            acc += p as f64;
+            last = i;
+            if u < acc {
+                return i;
+            }
+        }
+    }
+    last // rounding left u just above the total: the last possible token
+}
+
+/// Generates `n_new` tokens after `prompt`. When the context fills up, the cache is rebuilt from the last
+/// three quarters of the context, so generation can run past `n_positions` (the model then sees a sliding
+/// window, as it did in training). A prompt longer than the context is cut to its last `n_positions` tokens.
+/// `interventions` (e.g. a steering vector) apply at every position, prompt included; they must not be
+/// restricted to a position.
+pub fn generate(model: &Transformer, prompt: &[u32], n_new: usize, settings: &SampleSettings, interventions: &[Intervention]) -> Result<Generated> {
+    if prompt.is_empty() {
+        return Err(LensError::Input("the prompt is empty: type at least one character".into()));
+    }
+    if interventions.iter().any(|iv| iv.pos.is_some()) {
+        return Err(LensError::Input("an intervention during generation applies at every position; remove its position".into()));
+    }
+    let n_ctx = model.cfg.n_positions;
+    let keep = (n_ctx * 3 / 4).max(1);
+    let mut context: Vec<u32> = prompt[prompt.len().saturating_sub(n_ctx)..].to_vec();
+    model.check_tokens(&context)?;
+    let mut rng = Rng::new(settings.seed);
+    let mut out = Generated { tokens: Vec::with_capacity(n_new), probs: Vec::with_capacity(n_new), sample_probs: Vec::with_capacity(n_new) };
+    let mut kv = KvCache::new();
+    // The tokens not yet run through the model: at first the whole prompt.
+    let mut pending: Vec<u32> = context.clone();
+    for _ in 0..n_new {
+        if kv.len() + pending.len() > n_ctx {
+            // Slide: restart the cache from the most recent `keep` tokens.
+            context.drain(..context.len() - keep);
+            kv = KvCache::new();
+            pending = context.clone();
+        }
+        let tokens = Tensor::from_slice(&pending, (1, pending.len()), &Device::Cpu)?;
+        let mut hooks = HookSet::intervening(interventions.to_vec());
+        let logits = model.forward_cached(&tokens, &mut kv, &mut hooks)?; // [1, new, vocab]
+        let last: Vec<f32> = logits.get(0)?.get(pending.len() - 1)?.to_vec1()?;
+        let dist = sampling_distribution(&last, settings.temperature, settings.top_k);
+        let t = draw(&dist, &mut rng);
+        let p = softmax(&last)[t];
+        out.tokens.push(t as u32);
+        out.probs.push(p);
+        out.sample_probs.push(dist[t]);
+        context.push(t as u32);
+        pending = vec![t as u32];
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greedy_top_k_and_temperature_behave() {
+        let logits = [1.0f32, 3.0, 2.0, -1.0];
+        assert_eq!(sampling_distribution(&logits, 0.0, 0), vec![0.0, 1.0, 0.0, 0.0]);
+        assert_eq!(sampling_distribution(&logits, 1.0, 1), vec![0.0, 1.0, 0.0, 0.0]);
+        let two = sampling_distribution(&logits, 1.0, 2);
+        assert_eq!((two[0], two[3]), (0.0, 0.0));
+        let e = 1.0f32.exp();
+        assert!((two[1] - e / (e + 1.0)).abs() < 1e-6, "{two:?}");
+        // Temperature 2 halves the logits: the ratio of two probabilities is exp(diff / 2).
+        let warm = sampling_distribution(&logits, 2.0, 0);
+        assert!((warm[1] / warm[2] - 0.5f32.exp()).abs() < 1e-5);
+        let full = sampling_distribution(&logits, 1.0, 0);
+        assert!((full.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert_eq!(full, softmax(&logits));
+    }
+
+    #[test]
+    fn draws_follow_the_distribution_and_the_seed() {
+        let probs = [0.1f32, 0.0, 0.6, 0.3];
+        let mut rng = Rng::new(3);
+        let mut counts = [0usize; 4];
+        let n = 20_000;
+        for _ in 0..n {
+            counts[draw(&probs, &mut rng)] += 1;
+        }
+        assert_eq!(counts[1], 0);
+        for i in [0, 2, 3] {
+            let f = counts[i] as f32 / n as f32;
+            assert!((f - probs[i]).abs() < 0.015, "{i}: {f}");
+        }
+        let a: Vec<usize> = { let mut r = Rng::new(9); (0..50).map(|_| draw(&probs, &mut r)).collect() };
+        let b: Vec<usize> = { let mut r = Rng::new(9); (0..50).map(|_| draw(&probs, &mut r)).collect() };
+        assert_eq!(a, b);
+    }
+}

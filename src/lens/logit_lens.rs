@@ -1,0 +1,127 @@
+//! The logit lens (nostalgebraist 2020): read the residual stream after the embedding and after every block
+//! through the model's own final LayerNorm and unembedding, as if the model stopped there, and see what it
+//! would predict.
+//!
+//! One forward pass records the residual stream at every layer; the decode of all layers and positions is a
+//! single batched LayerNorm + matmul.
+use serde::{Deserialize, Serialize};
+
+use super::hooks::{Hook, HookSet};
+use super::{LensError, Result, Transformer};
+
+/// The residual stream's layers, numbered as the lab shows them: 0 is the embedding (token + position,
+/// `blocks.0.hook_resid_pre`), and l >= 1 is the stream after block l - 1 (`blocks.{l-1}.hook_resid_post`).
+pub fn resid_hook(layer: usize) -> Hook {
+    if layer == 0 {
+        Hook::ResidPre(0)
+    } else {
+        Hook::ResidPost(layer - 1)
+    }
+}
+
+/// `resid_hook` for every layer: n_layer + 1 hooks.
+pub fn resid_hooks(n_layer: usize) -> Vec<Hook> {
+    (0..=n_layer).map(resid_hook).collect()
+}
+
+/// A short label for a residual layer: "embed", "block 0", "block 1", ...
+pub fn resid_label(layer: usize) -> String {
+    if layer == 0 {
+        "embed".into()
+    } else {
+        format!("block {}", layer - 1)
+    }
+}
+
+/// What the lens reads at one layer and position.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LensCell {
+    /// The k most likely next tokens with their probabilities, most likely first.
+    pub top: Vec<(u32, f32)>,
+    /// The probability of the token that actually comes next; None at the last position.
+    pub target_prob: Option<f32>,
+    /// Its rank (0 = top-1); None at the last position.
+    pub target_rank: Option<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogitLens {
+    pub tokens: Vec<u32>,
+    /// The hook read at each layer (see `resid_hook`).
+    pub hooks: Vec<Hook>,
+    /// `cells[layer][pos]`.
+    pub cells: Vec<Vec<LensCell>>,
+}
+
+impl LogitLens {
+    pub fn n_layers(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// The share of `positions` (those with a next token) at which the layer's top-1 guess is the next token.
+    pub fn top1_accuracy(&self, layer: usize, positions: impl IntoIterator<Item = usize>) -> f32 {
+        let (mut hit, mut n) = (0, 0);
+        for p in positions {
+            if let Some(r) = self.cells[layer].get(p).and_then(|c| c.target_rank) {
+                hit += (r == 0) as usize;
+                n += 1;
+            }
+        }
+        if n == 0 {
+            0.0
+        } else {
+            hit as f32 / n as f32
+        }
+    }
+
+    /// Mean probability of the true next token at a layer over the positions that have one.
+    pub fn mean_target_prob(&self, layer: usize) -> f32 {
+        let ps: Vec<f32> = self.cells[layer].iter().filter_map(|c| c.target_prob).collect();
+        if ps.is_empty() {
+            0.0
+        } else {
+            ps.iter().sum::<f32>() / ps.len() as f32
+        }
+    }
+}
+
+/// Runs the logit lens on one token sequence, keeping the `k` best guesses per cell.
+pub fn logit_lens(model: &Transformer, tokens: &[u32], k: usize) -> Result<LogitLens> {
+    if k == 0 {
+        return Err(LensError::Input("ask for at least one guess per cell (k >= 1)".into()));
+    }
+    model.check_tokens(tokens)?;
+    let hooks = resid_hooks(model.cfg.n_layer);
+    let mut set = HookSet::cache_only(hooks.clone());
+    model.forward(&candle_core::Tensor::from_slice(tokens, (1, tokens.len()), &candle_core::Device::Cpu)?, &mut set)?;
+    let stacked: Vec<candle_core::Tensor> =
+        hooks.iter().map(|h| set.cache.get(*h).cloned().ok_or_else(|| LensError::UnknownHook(h.to_string()))).collect::<Result<_>>()?;
+    // [layers, pos, d_model] -> [layers, pos, vocab] probabilities
+    let resid = candle_core::Tensor::cat(&stacked, 0)?;
+    let probs = candle_nn::ops::softmax_last_dim(&model.unembed(&resid)?)?;
+    let probs: Vec<Vec<Vec<f32>>> = probs.to_vec3()?;
+    let k = k.min(model.cfg.vocab_size);
+    let cells = probs
+        .iter()
+        .map(|layer| {
+            layer
+                .iter()
+                .enumerate()
+                .map(|(p, row)| {
+                    let mut order: Vec<usize> = (0..row.len()).collect();
+                    // A partial sort is enough: only the top k are kept.
+                    order.select_nth_unstable_by(k - 1, |&a, &b| row[b].total_cmp(&row[a]));
+                    let mut top: Vec<(u32, f32)> = order[..k].iter().map(|&i| (i as u32, row[i])).collect();
+                    top.sort_by(|a, b| b.1.total_cmp(&a.1));
+                    let target = tokens.get(p + 1).map(|&t| t as usize);
+                    LensCell {
+                        top,
+                        target_prob: target.map(|t| row[t]),
+                        target_rank: target.map(|t| row.iter().filter(|&&q| q > row[t]).count()),
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    Ok(LogitLens { tokens: tokens.to_vec(), hooks, cells })
+}

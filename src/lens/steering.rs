@@ -1,0 +1,238 @@
+//! Activation steering: add a direction to the residual stream at one layer, at every position, while the
+//! model generates (ActAdd, Turner et al. 2023). The direction is the difference between the mean activations
+//! of two sets of contexts, or a trained probe's direction.
+//!
+//! A steering vector is applied through the ordinary intervention mechanism (`Op::Add` at its hook), so the
+//! same code path serves patching, ablation and steering.
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::hooks::{Hook, HookSet, Intervention, Op};
+use super::probe::LayerProbe;
+use super::text::CharVocab;
+use super::{LensError, Result, Transformer};
+
+/// A direction in the residual stream at one hook.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SteeringVector {
+    pub hook: Hook,
+    /// `[d_model]`.
+    pub vector: Vec<f32>,
+}
+
+impl SteeringVector {
+    pub fn norm(&self) -> f32 {
+        self.vector.iter().map(|v| v * v).sum::<f32>().sqrt()
+    }
+
+    /// The intervention that adds `coefficient` times the vector at the hook, at every position.
+    pub fn intervention(&self, coefficient: f32) -> Result<Intervention> {
+        let v: Vec<f32> = self.vector.iter().map(|x| x * coefficient).collect();
+        Ok(Intervention::new(self.hook, Op::Add(Tensor::from_vec(v, self.vector.len(), &Device::Cpu)?)))
+    }
+}
+
+/// Checks that a hook is a residual-stream hook, where a `[d_model]` vector can be added.
+fn check_resid_hook(model: &Transformer, hook: Hook) -> Result<()> {
+    match hook {
+        Hook::ResidPre(l) | Hook::ResidPost(l) | Hook::ResidMid(l) if l < model.cfg.n_layer => Ok(()),
+        _ => Err(LensError::Input(format!(
+            "steering adds a vector to the residual stream: choose blocks.{{l}}.hook_resid_pre or hook_resid_post with l < {}, not {hook}",
+            model.cfg.n_layer
+        ))),
+    }
+}
+
+/// The mean activation at `hook` over every position of every context.
+pub fn mean_activation(model: &Transformer, contexts: &[Vec<u32>], hook: Hook) -> Result<Vec<f32>> {
+    check_resid_hook(model, hook)?;
+    let d = model.cfg.d_model();
+    let mut sum = vec![0.0f64; d];
+    let mut count = 0usize;
+    for c in contexts {
+        // Longer contexts are cut to the model's context, keeping the end.
+        let c = &c[c.len().saturating_sub(model.cfg.n_positions)..];
+        model.check_tokens(c)?;
+        let mut set = HookSet::cache_only(vec![hook]);
+        model.forward(&Tensor::from_slice(c, (1, c.len()), &Device::Cpu)?, &mut set)?;
+        let acts: Vec<Vec<f32>> = set.cache.get(hook).ok_or_else(|| LensError::UnknownHook(hook.to_string()))?.get(0)?.to_vec2()?;
+        for row in acts {
+            for (s, v) in sum.iter_mut().zip(row) {
+                *s += v as f64;
+            }
+            count += 1;
+        }
+    }
+    if count == 0 {
+        return Err(LensError::Input("no context to average over".into()));
+    }
+    Ok(sum.iter().map(|s| (s / count as f64) as f32).collect())
+}
+
+/// mean(positive) - mean(negative) of two sets of activation vectors: the difference of means, on its own
+/// so it can be checked by hand.
+pub fn difference_of_means(positive: &[Vec<f32>], negative: &[Vec<f32>]) -> Result<Vec<f32>> {
+    let mean = |set: &[Vec<f32>], name: &str| -> Result<Vec<f32>> {
+        let first = set.first().ok_or_else(|| LensError::Input(format!("the {name} set is empty: give it at least one example")))?;
+        let d = first.len();
+        if set.iter().any(|v| v.len() != d) {
+            return Err(LensError::Input(format!("the {name} set mixes vectors of different sizes")));
+        }
+        Ok((0..d).map(|j| set.iter().map(|v| v[j]).sum::<f32>() / set.len() as f32).collect())
+    };
+    let (p, n) = (mean(positive, "positive")?, mean(negative, "negative")?);
+    if p.len() != n.len() {
+        return Err(LensError::Input("the two sets hold vectors of different sizes".into()));
+    }
+    Ok(p.iter().zip(&n).map(|(a, b)| a - b).collect())
+}
+
+/// The steering vector from two sets of contexts: the mean activation (over all their positions) of the
+/// positive set minus that of the negative set, at `hook`.
+pub fn steering_from_contexts(model: &Transformer, positive: &[Vec<u32>], negative: &[Vec<u32>], hook: Hook) -> Result<SteeringVector> {
+    if positive.iter().all(Vec::is_empty) {
+        return Err(LensError::Input("the first set of contexts is empty: type at least one line".into()));
+    }
+    if negative.iter().all(Vec::is_empty) {
+        return Err(LensError::Input("the second set of contexts is empty: type at least one line".into()));
+    }
+    let keep = |s: &[Vec<u32>]| -> Vec<Vec<u32>> { s.iter().filter(|c| !c.is_empty()).cloned().collect() };
+    let p = mean_activation(model, &keep(positive), hook)?;
+    let n = mean_activation(model, &keep(negative), hook)?;
+    Ok(SteeringVector { hook, vector: difference_of_means(&[p], &[n])? })
+}
+
+/// The steering vector along a trained probe's direction (un-standardised into activation space), scaled to
+/// the gap between the two classes' mean projections, so coefficient 1 moves a typical negative position
+/// to a typical positive one along the probe's direction.
+pub fn steering_from_probe(probe: &LayerProbe) -> SteeringVector {
+    let dir = probe.probe.direction();
+    SteeringVector { hook: probe.hook, vector: dir.iter().map(|v| v * probe.class_gap).collect() }
+}
+
+/// One context per non-empty line of `text`, encoded with the character vocabulary; unknown characters are
+/// an error that names them. `set` names the set in messages ("first", "second").
+pub fn contexts_from_lines(vocab: &CharVocab, text: &str, set: &str) -> Result<Vec<Vec<u32>>> {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return Err(LensError::Input(format!("the {set} set of contexts is empty: type at least one line")));
+    }
+    lines.iter().map(|l| vocab.encode(l)).collect()
+}
+
+/// A built-in contrast for the lab: two sets of contexts, the layer and coefficient that work on the shipped
+/// model, and the character class whose rate in generated text shows the effect.
+#[derive(Clone, Copy, Debug)]
+pub struct SteeringPair {
+    pub name: &'static str,
+    pub positive: &'static [&'static str],
+    pub negative: &'static [&'static str],
+    /// Residual layer in the lab's numbering (see `lens::logit_lens::resid_hook`).
+    pub layer: usize,
+    pub coefficient: f32,
+    /// What to count in generated text, and how it is described.
+    pub measure: fn(char) -> bool,
+    pub measure_name: &'static str,
+}
+
+impl SteeringPair {
+    pub fn hook(&self) -> Hook {
+        super::logit_lens::resid_hook(self.layer)
+    }
+
+    /// The encoded contexts of both sets.
+    pub fn contexts(&self, vocab: &CharVocab) -> Result<(Vec<Vec<u32>>, Vec<Vec<u32>>)> {
+        let enc = |s: &[&str]| s.iter().map(|l| vocab.encode(l)).collect::<Result<Vec<_>>>();
+        Ok((enc(self.positive)?, enc(self.negative)?))
+    }
+
+    pub fn steering_vector(&self, model: &Transformer, vocab: &CharVocab) -> Result<SteeringVector> {
+        let (p, n) = self.contexts(vocab)?;
+        steering_from_contexts(model, &p, &n, self.hook())
+    }
+
+    /// The share of the characters of `text` that `measure` picks out.
+    pub fn rate(&self, text: &str) -> f32 {
+        let n = text.chars().count().max(1);
+        text.chars().filter(|&c| (self.measure)(c)).count() as f32 / n as f32
+    }
+}
+
+fn is_capital(c: char) -> bool {
+    c.is_uppercase()
+}
+fn is_digit(c: char) -> bool {
+    c.is_ascii_digit()
+}
+
+/// The lab's built-in pairs; the first is the default.
+pub const PAIRS: &[SteeringPair] = &[
+    SteeringPair {
+        name: "SHOUTING minus quiet",
+        positive: &[
+            "CALL ME ISHMAEL. SOME YEARS AGO, NEVER MIND HOW LONG PRECISELY,",
+            "THERE SHE BLOWS! THERE SHE BLOWS! A HUMP LIKE A SNOW-HILL! IT IS MOBY DICK!",
+            "THE WHITE WHALE! THE WHITE WHALE! LOWER AWAY, MEN, AND PULL FOR YOUR LIVES!",
+            "AND THE CAPTAIN STOOD UPON THE DECK AND CRIED OUT TO THE CREW.",
+            "I SAY, THE SEA IS WIDE AND THE SHIP IS OLD, AND THE NIGHT IS DARK.",
+        ],
+        negative: &[
+            "Call me Ishmael. Some years ago, never mind how long precisely,",
+            "There she blows! there she blows! A hump like a snow-hill! It is Moby Dick!",
+            "The white whale! the white whale! Lower away, men, and pull for your lives!",
+            "And the captain stood upon the deck and cried out to the crew.",
+            "I say, the sea is wide and the ship is old, and the night is dark.",
+        ],
+        // The difference of means is long (|v| ~ 18): a third of it already turns a fifth of the letters
+        // into capitals while the text stays readable; 1 gives capitals only, and no words.
+        layer: 1,
+        coefficient: 0.3,
+        measure: is_capital,
+        measure_name: "capital letters",
+    },
+    SteeringPair {
+        name: "numbers minus words",
+        positive: &[
+            "In 1851, 1820 and 1839 there were 42, 17 and 300 ships; 1, 2, 3, 40, 500.",
+            "CHAPTER 101. 102. 103. In 1776 and 1690, 12 men and 25 boats, 60 barrels.",
+            "Of 1000 whales, 250 were taken in 1828, 36 in 1829 and 7 in 1830.",
+        ],
+        negative: &[
+            "In the year of the book there were many ships; one, two, three, forty.",
+            "CHAPTER the first. The second. In the old days, a dozen men and boats.",
+            "Of a thousand whales, a quarter were taken that year, a few the next.",
+        ],
+        layer: 2,
+        coefficient: 1.0,
+        measure: is_digit,
+        measure_name: "digits",
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn difference_of_means_by_hand() {
+        let pos = vec![vec![1.0, 2.0], vec![3.0, 4.0]]; // mean (2, 3)
+        let neg = vec![vec![0.0, 1.0]];
+        assert_eq!(difference_of_means(&pos, &neg).unwrap(), vec![2.0, 2.0]);
+        let e = difference_of_means(&[], &neg).unwrap_err().to_string();
+        assert!(e.contains("positive set is empty"), "{e}");
+        assert!(difference_of_means(&pos, &[vec![1.0]]).is_err());
+    }
+
+    #[test]
+    fn built_in_pairs_fit_a_moby_vocabulary() {
+        // Every character of the pairs occurs in the book, so they encode with the shipped vocabulary.
+        let book_like = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;!?-“”’";
+        let vocab = CharVocab::from_text(book_like);
+        for p in PAIRS {
+            assert!(p.contexts(&vocab).is_ok(), "{}", p.name);
+            assert_eq!(p.positive.len(), p.negative.len());
+        }
+        assert_eq!(PAIRS[0].rate("AbC!"), 0.5);
+        assert_eq!(PAIRS[1].rate("a1b2"), 0.5);
+    }
+}

@@ -1,0 +1,208 @@
+//! The language-model lab's methods on cases that can be checked by hand or against a plain forward pass:
+//! incremental decoding with a key/value cache, sampling, the logit lens (on a random model and on the
+//! shipped induction model), logistic-regression probes, and difference-of-means steering.
+use candle_core::{Device, Tensor};
+use glassbox::lens::generate::{generate, softmax, SampleSettings};
+use glassbox::lens::hooks::{Hook, HookSet, Intervention, Op};
+use glassbox::lens::induction::TaskSpec;
+use glassbox::lens::logit_lens::{logit_lens, resid_hook};
+use glassbox::lens::probe::{FitSettings, LogReg};
+use glassbox::lens::rng::Rng;
+use glassbox::lens::steering::{difference_of_means, mean_activation, steering_from_contexts};
+use glassbox::lens::{Gpt2Config, KvCache, Transformer};
+
+/// A small randomly initialised model with MLPs, with weights large enough that every layer matters.
+fn random_model(seed: u64) -> Transformer {
+    let cfg = Gpt2Config::new(23, 24, 32, 3, 4, false);
+    let mut rng = Rng::new(seed);
+    let (model, _) = Transformer::init(cfg, &mut rng).unwrap();
+    let scaled = model.to_tensors().unwrap().into_iter().map(|(n, t)| {
+        let t = if n.ends_with(".weight") && !n.contains("ln_") { (t * 8.0).unwrap() } else { t };
+        (n, t)
+    });
+    Transformer::from_tensors(model.cfg.clone(), scaled.collect()).unwrap()
+}
+
+fn induction_model() -> Transformer {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/induction");
+    let cfg = std::fs::read_to_string(format!("{dir}/config.json")).expect("the induction model is shipped");
+    let weights = std::fs::read(format!("{dir}/model.safetensors")).expect("the induction model is shipped");
+    Transformer::from_bytes(&cfg, &weights).unwrap()
+}
+
+fn rows(t: &Tensor) -> Vec<Vec<f32>> {
+    t.get(0).unwrap().to_vec2().unwrap()
+}
+
+fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    a.iter().flatten().zip(b.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn kv_cache_decoding_equals_the_full_forward() {
+    for (model, tokens) in [
+        (random_model(1), (0..24u32).map(|i| (i * 7 + 3) % 23).collect::<Vec<u32>>()),
+        (induction_model(), TaskSpec::new(318, 64).repeated_sequence(&mut Rng::new(5), 20)),
+    ] {
+        let full = rows(&model.logits(&tokens).unwrap());
+        // Prefill a few tokens, then one at a time.
+        let mut kv = KvCache::new();
+        let mut inc = rows(&model.forward_cached(&Tensor::from_slice(&tokens[..5], (1, 5), &Device::Cpu).unwrap(), &mut kv, &mut HookSet::none()).unwrap());
+        for &t in &tokens[5..] {
+            inc.extend(rows(&model.forward_cached(&Tensor::from_slice(&[t], (1, 1), &Device::Cpu).unwrap(), &mut kv, &mut HookSet::none()).unwrap()));
+        }
+        assert_eq!(kv.len(), tokens.len());
+        let d = max_diff(&full, &inc);
+        assert!(d < 1e-4, "incremental logits differ from the full forward by {d}");
+        // The cache refuses to grow past the context.
+        assert!(model.forward_cached(&Tensor::from_slice(&[1u32], (1, 1), &Device::Cpu).unwrap(), &mut kv, &mut HookSet::none()).is_err() || tokens.len() < model.cfg.n_positions);
+    }
+}
+
+#[test]
+fn kv_cache_decoding_with_steering_equals_the_steered_full_forward() {
+    let model = random_model(2);
+    let tokens: Vec<u32> = (0..20u32).map(|i| (i * 5 + 1) % 23).collect();
+    let v = Tensor::from_vec((0..32).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<f32>>(), 32, &Device::Cpu).unwrap();
+    let iv = vec![Intervention::new(Hook::ResidPost(1), Op::Add(v))];
+    let full = rows(&model.run_with_hooks(&tokens, iv.clone()).unwrap());
+    let mut kv = KvCache::new();
+    let mut inc = Vec::new();
+    for &t in &tokens {
+        let mut hooks = HookSet::intervening(iv.clone());
+        inc.extend(rows(&model.forward_cached(&Tensor::from_slice(&[t], (1, 1), &Device::Cpu).unwrap(), &mut kv, &mut hooks).unwrap()));
+    }
+    assert!(max_diff(&full, &inc) < 1e-4);
+}
+
+#[test]
+fn greedy_generation_follows_the_full_forward_and_seeds_reproduce() {
+    let model = random_model(3);
+    let prompt = vec![1u32, 2, 3];
+    let greedy = generate(&model, &prompt, 30, &SampleSettings { temperature: 0.0, top_k: 0, seed: 1 }, &[]).unwrap();
+    // Past the 24-token context the generator slides its window; check the steps inside the first window.
+    let mut seq = prompt.clone();
+    for (i, &t) in greedy.tokens.iter().enumerate().take(24 - prompt.len()) {
+        let logits = rows(&model.logits(&seq).unwrap());
+        let last = logits.last().unwrap();
+        let best = (0..last.len()).fold(0, |b, j| if last[j] > last[b] { j } else { b });
+        assert_eq!(t as usize, best, "step {i}");
+        assert!((greedy.probs[i] - softmax(last)[best]).abs() < 1e-5);
+        assert_eq!(greedy.sample_probs[i], 1.0);
+        seq.push(t);
+    }
+    assert_eq!(greedy.tokens.len(), 30);
+    let s = SampleSettings { temperature: 1.0, top_k: 5, seed: 42 };
+    let a = generate(&model, &prompt, 40, &s, &[]).unwrap();
+    let b = generate(&model, &prompt, 40, &s, &[]).unwrap();
+    assert_eq!(a, b);
+    let c = generate(&model, &prompt, 40, &SampleSettings { seed: 43, ..s.clone() }, &[]).unwrap();
+    assert_ne!(a.tokens, c.tokens);
+    assert!(generate(&model, &[], 5, &s, &[]).is_err());
+    let positioned = Intervention::new(Hook::ResidPost(0), Op::Zero).pos(1);
+    assert!(generate(&model, &prompt, 5, &s, &[positioned]).is_err());
+}
+
+#[test]
+fn logit_lens_at_the_last_layer_is_the_models_own_prediction() {
+    for model in [random_model(4), induction_model()] {
+        let tokens: Vec<u32> = (0..20u32).map(|i| (i * 11 + 2) % 23).collect();
+        let lens = logit_lens(&model, &tokens, 3).unwrap();
+        let n_layer = model.cfg.n_layer;
+        assert_eq!(lens.n_layers(), n_layer + 1);
+        assert_eq!(lens.hooks[0], Hook::ResidPre(0));
+        assert_eq!(lens.hooks[n_layer], Hook::ResidPost(n_layer - 1));
+        let logits = rows(&model.logits(&tokens).unwrap());
+        for (p, row) in logits.iter().enumerate() {
+            let probs = softmax(row);
+            let cell = &lens.cells[n_layer][p];
+            let best = (0..probs.len()).fold(0, |b, j| if probs[j] > probs[b] { j } else { b });
+            assert_eq!(cell.top[0].0 as usize, best);
+            assert!((cell.top[0].1 - probs[best]).abs() < 1e-5);
+            assert!(cell.top[0].1 >= cell.top[1].1 && cell.top[1].1 >= cell.top[2].1);
+            if let Some(tp) = cell.target_prob {
+                assert!((tp - probs[tokens[p + 1] as usize]).abs() < 1e-5);
+            }
+        }
+        assert_eq!(lens.cells[0].last().unwrap().target_prob, None);
+    }
+}
+
+#[test]
+fn logit_lens_shows_the_induction_model_copying_only_after_layer_1() {
+    let model = induction_model();
+    let spec = TaskSpec::new(model.cfg.vocab_size, model.cfg.n_positions);
+    let mut rng = Rng::new(2024);
+    let (mut after0, mut after1) = (0.0, 0.0);
+    let n = 24;
+    for _ in 0..n {
+        let len = rng.range(8, 31);
+        let tokens = spec.repeated_sequence(&mut rng, len);
+        let lens = logit_lens(&model, &tokens, 5).unwrap();
+        // Positions whose next token lies in the repeated half (after its first token, which nothing predicts).
+        let repeated = len + 1..2 * len;
+        after0 += lens.top1_accuracy(1, repeated.clone());
+        after1 += lens.top1_accuracy(2, repeated);
+    }
+    let (after0, after1) = (after0 / n as f32, after1 / n as f32);
+    eprintln!("induction model, top-1 accuracy on the repeated half: after block 0 {:.1}%, after block 1 {:.1}%", 100.0 * after0, 100.0 * after1);
+    assert!(after1 >= 0.9, "after layer 1: {after1}");
+    assert!(after0 <= 0.3, "after layer 0: {after0}");
+}
+
+#[test]
+fn logistic_regression_separates_a_toy_set() {
+    // Two clouds on either side of the line x0 + 2 x1 = 1, with a margin, plus a useless constant feature.
+    let mut rng = Rng::new(7);
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    while y.len() < 400 {
+        let (a, b) = (rng.uniform() * 4.0 - 2.0, rng.uniform() * 4.0 - 2.0);
+        let s = a + 2.0 * b - 1.0;
+        if s.abs() < 0.3 {
+            continue;
+        }
+        x.extend([a * 10.0 + 5.0, b, 3.0]); // different scales: standardisation must handle them
+        y.push(s > 0.0);
+    }
+    let p = LogReg::fit(&x, 3, &y, FitSettings { l2: 1e-4, iterations: 300 }).unwrap();
+    assert_eq!(p.accuracy(&x, &y), 1.0);
+    // In raw units the boundary is a/10 + 2b = const, i.e. direction (0.1, 2, 0) / norm.
+    let dir = p.direction();
+    let want = [0.1 / 4.01f32.sqrt(), 2.0 / 4.01f32.sqrt(), 0.0];
+    for j in 0..3 {
+        assert!((dir[j] - want[j]).abs() < 0.05, "{dir:?} vs {want:?}");
+    }
+    assert!(LogReg::fit(&x, 4, &y, FitSettings::default()).is_err());
+}
+
+#[test]
+fn difference_of_means_steering_matches_a_hand_computed_mean() {
+    let model = random_model(5);
+    let a = vec![vec![1u32, 2, 3], vec![4, 5]];
+    let b = vec![vec![6u32, 7, 8, 9]];
+    let hook = resid_hook(2);
+    // By hand: every position's activation, averaged per set.
+    let acts = |set: &[Vec<u32>]| -> Vec<Vec<f32>> {
+        set.iter()
+            .flat_map(|c| {
+                let (_, cache) = model.run_with_cache(c).unwrap();
+                cache.get(hook).unwrap().get(0).unwrap().to_vec2::<f32>().unwrap()
+            })
+            .collect()
+    };
+    let want = difference_of_means(&acts(&a), &acts(&b)).unwrap();
+    let got = steering_from_contexts(&model, &a, &b, hook).unwrap();
+    assert_eq!(got.hook, Hook::ResidPost(1));
+    assert!(got.vector.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-4));
+    let mean_a = mean_activation(&model, &a, hook).unwrap();
+    assert_eq!(mean_a.len(), 32);
+    let e = steering_from_contexts(&model, &a, &[vec![]], hook).unwrap_err().to_string();
+    assert!(e.contains("second set of contexts is empty"), "{e}");
+    assert!(steering_from_contexts(&model, &a, &b, Hook::Pattern(0)).is_err());
+    // Adding the vector at coefficient 0 changes nothing; at 1 it changes the logits.
+    let plain = rows(&model.logits(&a[0]).unwrap());
+    let zero = rows(&model.run_with_hooks(&a[0], vec![got.intervention(0.0).unwrap()]).unwrap());
+    let one = rows(&model.run_with_hooks(&a[0], vec![got.intervention(1.0).unwrap()]).unwrap());
+    assert!(max_diff(&plain, &zero) < 1e-6);
+    assert!(max_diff(&plain, &one) > 1e-3);
+}
