@@ -110,7 +110,9 @@ fn native_vision_engine_matches_the_committed_fixture() {
     let samples_bytes = read(&dir.join("samples.bin"));
     let model = Cnn::from_bytes(&config, &weights).unwrap();
     let samples = Samples::from_bytes(&samples_bytes).unwrap();
-    let got = vision_fixture::compute(&model, &samples, VisionModelId::of(&config, &weights, &samples_bytes));
+    // The fixture is written from candle's autograd; the hand-written backward pass is checked against it below.
+    let id = VisionModelId::of(&config, &weights, &samples_bytes);
+    let got = vision_fixture::compute_with(&model, &samples, id.clone(), true);
     let path = root().join(VISION_FIXTURE_PATH);
 
     if std::env::var_os("GLASSBOX_WRITE_FIXTURES").is_some_and(|v| v == "1") {
@@ -134,5 +136,9 @@ fn native_vision_engine_matches_the_committed_fixture() {
     match vision_fixture::compare(&got, &want, 1e-5) {
         Ok(w) => eprintln!("native vs vision fixture: max abs difference logits {:e}, values {:e}, gradients {:e}", w[0], w[1], w[2]),
         Err(problems) => panic!("STALE FIXTURE: {VISION_FIXTURE_PATH} (tolerance 1e-5):\n  {}\nif intended, regenerate it with `{REGENERATE}`", problems.join("\n  ")),
+    }
+    let hand = vision_fixture::compute(&model, &samples, id);
+    if let Err(problems) = vision_fixture::compare(&hand, &want, 1e-5) {
+        panic!("the hand-written backward pass differs from the autograd fixture:\n  {}", problems.join("\n  "));
     }
 }

@@ -438,10 +438,14 @@ fn cnn_input_gradients_in_wasm_match_the_native_fixture() {
     assert!(id == want.model, "STALE FIXTURE: public/models/mnist-cnn is not what tests/fixtures/mnist_cnn_native.json was written from; regenerate it natively with `{REGENERATE}`");
     let model = Cnn::from_bytes(CNN_CONFIG, CNN_WEIGHTS).expect("the shipped CNN loads in wasm");
     let samples = Samples::from_bytes(CNN_SAMPLES).expect("the shipped samples load in wasm");
-    let got = vision_fixture::compute(&model, &samples, id);
-    assert!(got.cases.iter().all(|c| c.gradient.iter().any(|g| g.abs() > 1e-3)), "a gradient is all but zero in wasm");
-    match vision_fixture::compare(&got, &want, WASM_TOL) {
-        Ok(w) => console_log!("wasm vs native CNN: max abs difference logits {:e}, values {:e}, gradients {:e}", w[0], w[1], w[2]),
-        Err(problems) => panic!("wasm autograd differs from the native numbers (tolerance {WASM_TOL}):\n  {}", problems.join("\n  ")),
+    // Both backward passes: the hand-written one the lab uses, and candle's autograd.
+    for autograd in [false, true] {
+        let got = vision_fixture::compute_with(&model, &samples, id.clone(), autograd);
+        assert!(got.cases.iter().all(|c| c.gradient.iter().any(|g| g.abs() > 1e-3)), "a gradient is all but zero in wasm");
+        let how = if autograd { "candle autograd" } else { "hand-written backward" };
+        match vision_fixture::compare(&got, &want, WASM_TOL) {
+            Ok(w) => console_log!("wasm ({how}) vs native CNN: max abs difference logits {:e}, values {:e}, gradients {:e}", w[0], w[1], w[2]),
+            Err(problems) => panic!("wasm {how} differs from the native numbers (tolerance {WASM_TOL}):\n  {}", problems.join("\n  ")),
+        }
     }
 }

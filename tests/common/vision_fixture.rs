@@ -7,7 +7,7 @@
 //!
 //! Included with `#[path = "common/vision_fixture.rs"] mod vision_fixture;`.
 #![allow(dead_code)]
-use glassbox::lens::vision::{vanilla_gradient, Cnn, Samples, Target, VisionHook};
+use glassbox::lens::vision::{input_gradient_autograd, vanilla_gradient, Cnn, Samples, Target, VisionHook};
 use serde::{Deserialize, Serialize};
 
 pub const VISION_FIXTURE_PATH: &str = "tests/fixtures/mnist_cnn_native.json";
@@ -74,15 +74,28 @@ fn targets(model: &Cnn, x: &[f32], label: usize) -> Vec<(String, Target)> {
     ]
 }
 
+/// The fixture's numbers, with gradients from the engine's hand-written backward pass (`vanilla_gradient`).
 pub fn compute(model: &Cnn, samples: &Samples, id: VisionModelId) -> VisionFixture {
+    compute_with(model, samples, id, false)
+}
+
+/// The same numbers with the gradients taken by candle's autograd (`input_gradient_autograd`) instead, so
+/// that both backward passes are checked against one fixture, natively and in wasm.
+pub fn compute_with(model: &Cnn, samples: &Samples, id: VisionModelId, autograd: bool) -> VisionFixture {
     let mut logits = vec![];
     let mut cases = vec![];
     for &i in &SAMPLES {
         let x = samples.image(i);
         logits.push(model.forward(&model.image(&x).unwrap()).unwrap().flatten_all().unwrap().to_vec1().unwrap());
         for (name, target) in targets(model, &x, samples.labels[i] as usize) {
-            let s = vanilla_gradient(model, &x, target).unwrap();
-            cases.push(GradientCase { sample: i, target: name, value: s.value, gradient: s.map });
+            let (value, gradient) = if autograd {
+                let (v, g) = input_gradient_autograd(model, &model.image(&x).unwrap(), target).unwrap();
+                (v.to_vec1::<f32>().unwrap()[0], g.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            } else {
+                let s = vanilla_gradient(model, &x, target).unwrap();
+                (s.value, s.map)
+            };
+            cases.push(GradientCase { sample: i, target: name, value, gradient });
         }
     }
     VisionFixture {
