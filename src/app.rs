@@ -4,6 +4,7 @@ mod attention;
 mod charts;
 mod draw;
 mod fetch;
+mod language;
 mod shell;
 mod vision;
 

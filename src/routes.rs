@@ -12,6 +12,8 @@ pub enum LabKind {
     Attention,
     /// The MNIST CNN: drawing, activations, feature visualization, circuits, saliency (9.2.1).
     Vision,
+    /// The character-level language model: logit-lens grid and generation (9.2.2).
+    Language,
     /// Not built yet: the pane says so plainly and names the issue that will bring it.
     Planned(&'static str),
 }
@@ -44,7 +46,7 @@ pub const SECTIONS: &[Section] = &[
         beyond_chapter: true,
         lab: LabKind::Attention,
     },
-    s("9.2.2", "9.2.2", "Logit lens", LabKind::Planned("a character-level GPT with a logit-lens grid")),
+    s("9.2.2", "9.2.2", "Logit lens", LabKind::Language),
     s("9.2.3", "9.2.3", "Probing classifiers", LabKind::Planned("linear probes trained per layer in the browser, with controls")),
     s("9.2.4", "9.2.4", "Superposition", LabKind::Planned("toy models of superposition trained live")),
     s("9.2.5", "9.2.5", "Sparse autoencoders", LabKind::Planned("sparse autoencoders on the toy model and on the language model")),

@@ -65,7 +65,7 @@ fn compute(m: &LoadedModel, text: &str) -> Result<LabResult, String> {
 }
 
 /// A random half of `len` words, repeated: the induction model's home ground.
-fn random_repeat(m: &LoadedModel, seed: u64) -> String {
+pub(super) fn random_repeat(m: &LoadedModel, seed: u64) -> String {
     let mut rng = Rng::new(seed);
     let spec = TaskSpec::new(m.model.cfg.vocab_size, m.model.cfg.n_positions);
     let len = rng.range(8, 20.min(spec.max_repeat));

@@ -70,6 +70,78 @@ pub async fn load_model(name: &str) -> Result<Arc<LoadedModel>, String> {
     Ok(loaded)
 }
 
+/// A character-level model (`models/moby/`) with its `{char: id}` vocabulary and the held-out passages
+/// (`held_out.txt`) used for default prompts, probes and demos.
+pub struct LoadedChar {
+    pub model: Transformer,
+    pub vocab: crate::lens::text::CharVocab,
+    pub held_out: String,
+}
+
+thread_local! {
+    static LOADED_CHAR: RefCell<HashMap<String, Arc<LoadedChar>>> = RefCell::new(HashMap::new());
+}
+
+/// Fetches and checks a character-level model folder; every failure names the file and what is wrong with it.
+pub async fn load_char_model(name: &str) -> Result<Arc<LoadedChar>, String> {
+    if let Some(m) = LOADED_CHAR.with(|l| l.borrow().get(name).cloned()) {
+        return Ok(m);
+    }
+    let base = format!("models/{name}");
+    let config = fetch_text(&format!("{base}/config.json")).await?;
+    let vocab_text = fetch_text(&format!("{base}/vocab.json")).await?;
+    let weights = fetch_bytes(&format!("{base}/model.safetensors")).await?;
+    let held_out = fetch_text(&format!("{base}/held_out.txt")).await?;
+    let model = Transformer::from_bytes(&config, &weights).map_err(|e| match e {
+        crate::lens::LensError::Config(_) => format!("`{base}/config.json`: {e}"),
+        _ => format!("`{base}/model.safetensors`: {e}"),
+    })?;
+    let vocab = crate::lens::text::CharVocab::from_json(&vocab_text).map_err(|e| format!("`{base}/vocab.json`: {e}"))?;
+    if vocab.len() != model.cfg.vocab_size {
+        return Err(format!("`{base}/vocab.json` has {} characters but config.json says vocab_size {}", vocab.len(), model.cfg.vocab_size));
+    }
+    if held_out.trim().is_empty() {
+        return Err(format!("`{base}/held_out.txt` is empty"));
+    }
+    let loaded = Arc::new(LoadedChar { model, vocab, held_out });
+    LOADED_CHAR.with(|l| l.borrow_mut().insert(name.to_string(), loaded.clone()));
+    Ok(loaded)
+}
+
+/// Benchmark hook for `tests/e2e/bench.mjs` (`window.wasmBindings.bench_language`): on the Moby-Dick model,
+/// times generating 200 characters (KV cache, temperature 0.8) and the logit-lens grid on 128 characters.
+#[wasm_bindgen]
+pub fn bench_language(runs: usize) -> String {
+    use crate::lens::generate::{generate, SampleSettings};
+    let Some(m) = LOADED_CHAR.with(|l| l.borrow().get("moby").cloned()) else {
+        return r#"{"error":"the Moby-Dick model is not loaded yet: open #/9.2.2 first"}"#.into();
+    };
+    let runs = runs.max(3);
+    let ctx = m.model.cfg.n_positions;
+    let text: String = m.held_out.chars().filter(|&c| m.vocab.id(c).is_some()).take(ctx).collect();
+    let tokens = m.vocab.encode(&text).expect("known characters");
+    let median = |mut t: Vec<f64>| {
+        t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        t[t.len() / 2]
+    };
+    let time = |f: &mut dyn FnMut()| {
+        let t0 = super::now_ms();
+        f();
+        super::now_ms() - t0
+    };
+    let prompt = &tokens[..32.min(tokens.len())];
+    let gen: Vec<f64> = (0..runs)
+        .map(|i| time(&mut || {
+            let s = SampleSettings { temperature: 0.8, top_k: 0, seed: i as u64 + 1 };
+            let _ = generate(&m.model, prompt, 200, &s, &[]).expect("generate");
+        }))
+        .collect();
+    let lens: Vec<f64> = (0..runs)
+        .map(|_| time(&mut || { let _ = crate::lens::logit_lens::logit_lens(&m.model, &tokens, 5).expect("lens"); }))
+        .collect();
+    format!(r#"{{"generate200_ms":{},"lens128_ms":{},"n_tokens":{},"runs":{runs}}}"#, median(gen), median(lens), tokens.len())
+}
+
 /// The vision model with the shipped sample of test images (for dataset examples and "pick a test image").
 pub struct LoadedVision {
     pub model: crate::lens::vision::model::Cnn,

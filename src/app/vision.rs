@@ -158,7 +158,7 @@ fn max_abs(v: &[f32]) -> f32 {
 }
 
 /// Resolves on the next animation frame: long loops await it so the page keeps drawing and stays clickable.
-async fn next_frame() {
+pub(super) async fn next_frame() {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         if let Some(w) = web_sys::window() {
             let _ = w.request_animation_frame(&resolve);

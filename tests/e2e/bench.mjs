@@ -11,7 +11,7 @@ import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { DIST, launch, shutdown, openPage, waitRev, inductionModel, randomWords, rng } from './harness.mjs';
 
-const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.5, fv_step_ms: 20, predict_per_s: 30, ig50_ms: 150 };
+const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.5, fv_step_ms: 20, predict_per_s: 30, ig50_ms: 150, generate200_ms: 1000, lens128_ms: 50 };
 const FORWARD_TOKENS = 64;
 const FORWARD_RUNS = 200;
 const UPDATES = 50;
@@ -96,7 +96,12 @@ async function main() {
   await vpage.waitForFunction(() => typeof window.wasmBindings?.bench_vision === 'function', null, { timeout: 30_000 });
   const vision = JSON.parse(await vpage.evaluate(() => window.wasmBindings.bench_vision(40)));
   if (vision.error) throw new Error(vision.error);
-  const problems = page.problems.slice().concat(vpage.problems);
+  const lpage = await openPage('/#/9.2.2');
+  await waitRev(lpage, 1);
+  await lpage.waitForFunction(() => typeof window.wasmBindings?.bench_language === 'function', null, { timeout: 30_000 });
+  const language = JSON.parse(await lpage.evaluate(() => window.wasmBindings.bench_language(9)));
+  if (language.error) throw new Error(language.error);
+  const problems = page.problems.slice().concat(vpage.problems, lpage.problems);
   const chromiumVersion = (() => {
     try { return execFileSync(process.env.GLASSBOX_CHROMIUM ?? '/usr/bin/chromium', ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return '?'; }
   })();
@@ -121,6 +126,10 @@ async function main() {
       `<= ${LIMITS.fv_step_ms} ms (median)`, vision.fv_step_ms <= LIMITS.fv_step_ms],
     ['vision: integrated gradients, 50 steps (wasm)', `median ${vision.ig50_ms.toFixed(1)} ms`,
       `<= ${LIMITS.ig50_ms} ms (median)`, vision.ig50_ms <= LIMITS.ig50_ms],
+    ['language: generate 200 characters, KV cache (wasm)', `median ${language.generate200_ms.toFixed(1)} ms, ${language.runs} runs`,
+      `<= ${LIMITS.generate200_ms} ms (median)`, language.generate200_ms <= LIMITS.generate200_ms],
+    [`language: logit-lens grid, ${language.n_tokens} characters (wasm)`, `median ${language.lens128_ms.toFixed(2)} ms, ${language.runs} runs`,
+      `<= ${LIMITS.lens128_ms} ms (median)`, language.lens128_ms <= LIMITS.lens128_ms],
     [`wasm size, gzip -9 (${mainWasm.file})`, `${(mainWasm.gzip / 1e6).toFixed(3)} MB (raw ${(mainWasm.bytes / 1e6).toFixed(3)} MB)`,
       `<= ${LIMITS.wasm_gzip_mb} MB`, gzipMb <= LIMITS.wasm_gzip_mb],
   ];
@@ -132,7 +141,7 @@ async function main() {
     console.log(`${a.padEnd(w[0])}  ${b.padEnd(w[1])}  ${c.padEnd(w[2])}  ${ok === null ? '' : ok ? 'PASS' : 'FAIL'}`);
   }
   if (problems.length) console.log(`\npage problems during the bench:\n  ${problems.join('\n  ')}`);
-  const result = { forward, vision, update: upd, update_to_frame: frm, wasm: sizes, limits: LIMITS, chromium: chromiumVersion };
+  const result = { forward, vision, language, update: upd, update_to_frame: frm, wasm: sizes, limits: LIMITS, chromium: chromiumVersion };
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(result, null, 2) + '\n');
   const failed = rows.filter((r) => r[3] === false).length;
   console.log(`\n${failed ? `${failed} figure(s) over the limit` : 'all figures within their limits'}`);
