@@ -5,7 +5,9 @@ mod charts;
 mod draw;
 mod fetch;
 mod shell;
+mod toy;
 mod vision;
+mod worker;
 
 use wasm_bindgen::prelude::*;
 
