@@ -71,7 +71,7 @@ mod tests {
 
     #[test]
     fn written_sections_have_a_technical_part() {
-        for slug in ["overview", "9.1", "9.2.1", "attention"] {
+        for slug in ["overview", "9.1", "9.2.1", "attention", "9.2.4", "9.2.5"] {
             let h = html(slug);
             let i = h.find("<details class=\"technical\"><summary>").unwrap_or_else(|| panic!("{slug}: no technical part"));
             let summary = &h[i..];
