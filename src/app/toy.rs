@@ -204,10 +204,13 @@ fn fmt_int(n: usize) -> String {
 fn diverged_message(status: &Status) -> Option<String> {
     match status {
         Status::Ready => None,
-        Status::Diverged { step, message } => Some(format!(
-            "Training diverged at step {}: {message}. The view keeps the last good weights. Lower the learning rate, then press Reset.",
-            fmt_int(*step)
-        )),
+        // The engine's message already names the step and what to change.
+        Status::Diverged { message, .. } => {
+            let m = message.trim().trim_end_matches('.');
+            let mut c = m.chars();
+            let m = c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default();
+            Some(format!("{m}. The view keeps the last good weights."))
+        }
     }
 }
 
