@@ -6,7 +6,9 @@ mod draw;
 mod fetch;
 mod language;
 mod shell;
+mod toy;
 mod vision;
+mod worker;
 
 use wasm_bindgen::prelude::*;
 

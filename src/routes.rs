@@ -14,8 +14,19 @@ pub enum LabKind {
     Vision,
     /// The character-level language model: logit-lens grid and generation (9.2.2).
     Language,
+    /// Toy models of superposition trained live in a Web Worker, with the phase diagram (9.2.4).
+    Superposition,
+    /// A sparse autoencoder on the toy model, checked against the true features (9.2.5).
+    Sae,
     /// Not built yet: the pane says so plainly and names the issue that will bring it.
     Planned(&'static str),
+}
+
+impl LabKind {
+    /// Whether the section has a working lab (marked "lab" in the navigation).
+    pub fn is_live(self) -> bool {
+        matches!(self, LabKind::Attention | LabKind::Vision | LabKind::Language | LabKind::Superposition | LabKind::Sae)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,8 +59,8 @@ pub const SECTIONS: &[Section] = &[
     },
     s("9.2.2", "9.2.2", "Logit lens", LabKind::Language),
     s("9.2.3", "9.2.3", "Probing classifiers", LabKind::Planned("linear probes trained per layer in the browser, with controls")),
-    s("9.2.4", "9.2.4", "Superposition", LabKind::Planned("toy models of superposition trained live")),
-    s("9.2.5", "9.2.5", "Sparse autoencoders", LabKind::Planned("sparse autoencoders on the toy model and on the language model")),
+    s("9.2.4", "9.2.4", "Superposition", LabKind::Superposition),
+    s("9.2.5", "9.2.5", "Sparse autoencoders", LabKind::Sae),
     s("9.3.1", "9.3.1", "Activation patching", LabKind::Planned("activation patching over layers, heads and positions")),
     s("9.3.2", "9.3.2", "Activation steering", LabKind::Planned("steering vectors with a coefficient slider")),
     s("9.4", "9.4", "Automating interpretability: ACDC", LabKind::Planned("automatic circuit discovery")),

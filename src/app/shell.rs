@@ -193,7 +193,7 @@ fn Nav(current: Memo<Option<usize>>, route: Memo<Route>) -> impl IntoView {
                     <span class="num">{s.number}</span>
                     <span class="name">{s.title}
                         {s.beyond_chapter.then(|| view! { " " <span class="badge" title="Goes beyond the chapter">"extra"</span> })}
-                        {matches!(s.lab, LabKind::Attention | LabKind::Vision | LabKind::Language).then(|| view! { " " <span class="badge lab-badge" title="Has a live lab">"lab"</span> })}
+                        {s.lab.is_live().then(|| view! { " " <span class="badge lab-badge" title="Has a live lab">"lab"</span> })}
                     </span>
                 </a>
             </li>
@@ -258,6 +258,8 @@ fn Lab(kind: LabKind, query: Vec<(String, String)>) -> impl IntoView {
         LabKind::Attention => view! { <crate::app::attention::AttentionLab query=query /> }.into_any(),
         LabKind::Vision => view! { <crate::app::vision::VisionLab query=query /> }.into_any(),
         LabKind::Language => view! { <crate::app::language::LanguageLab query=query /> }.into_any(),
+        LabKind::Superposition => view! { <crate::app::toy::SuperpositionLab query=query /> }.into_any(),
+        LabKind::Sae => view! { <crate::app::toy::SaeLab /> }.into_any(),
         LabKind::Planned(what) => view! {
             <div class="planned" data-testid="lab-planned">
                 <h2>"This lab is not built yet"</h2>
@@ -296,7 +298,7 @@ fn ChapterMap() -> impl IntoView {
                 let cards = SECTIONS.iter().enumerate()
                     .filter(|(_, s)| group(s) == g)
                     .map(|(i, s)| {
-                        let live = matches!(s.lab, LabKind::Attention | LabKind::Vision | LabKind::Language);
+                        let live = s.lab.is_live();
                         let status = if live { "live lab" } else if matches!(s.lab, LabKind::Map) { "reading" } else { "lab coming" };
                         view! {
                             <a class="map-card" class:live=live href=section_hash(i)>

@@ -2,6 +2,9 @@
 //   (a) window.wasmBindings.bench_forward(64, 200): the induction model's forward pass with the full cache
 //   (b) the lab's update after an input change: textarea `input` -> [data-testid=lab-status] data-rev changes
 //   (c) the gzipped size of dist/*.wasm
+//   (e) the superposition lab (9.2.4): toy-model steps per second through the Web Worker (n=5, m=2, S=0.9,
+//       batch 1024, 10,000 steps from one press of Train), the longest main-thread task meanwhile
+//       (PerformanceObserver 'longtask'), and the 12x12 phase-diagram sweep's wall time
 // Usage: node tests/e2e/bench.mjs [--strict] [--json FILE]
 //   --strict   exit 1 when a figure misses its limit (default: report only)
 //   --json     also write the figures as JSON to FILE
@@ -11,7 +14,7 @@ import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { DIST, launch, shutdown, openPage, waitRev, inductionModel, randomWords, rng } from './harness.mjs';
 
-const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.5, fv_step_ms: 20, predict_per_s: 30, ig50_ms: 150, generate200_ms: 1000, lens128_ms: 50 };
+const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.5, fv_step_ms: 20, predict_per_s: 30, ig50_ms: 150, generate200_ms: 1000, lens128_ms: 50, toy_steps_per_s: 2000, toy_longtask_ms: 50, sweep_s: 20 };
 const FORWARD_TOKENS = 64;
 const FORWARD_RUNS = 200;
 const UPDATES = 50;
@@ -101,7 +104,40 @@ async function main() {
   await lpage.waitForFunction(() => typeof window.wasmBindings?.bench_language === 'function', null, { timeout: 30_000 });
   const language = JSON.parse(await lpage.evaluate(() => window.wasmBindings.bench_language(9)));
   if (language.error) throw new Error(language.error);
-  const problems = page.problems.slice().concat(vpage.problems, lpage.problems);
+  // (e) the superposition lab: training and the sweep run in the worker; the page must stay responsive.
+  const tpage = await openPage('/#/9.2.4?nm=5-2&s=0.90&seed=0');
+  const tstatus = () => tpage.locator('[data-testid=lab-status]').evaluate((e) => ({ step: Number(e.dataset.step), training: e.dataset.training === '1', rate: Number(e.dataset.stepsPerS) }));
+  const until = async (pred, what, timeout = 120_000) => {
+    const end = Date.now() + timeout;
+    for (;;) {
+      const s = await tstatus();
+      if (pred(s)) return s;
+      if (Date.now() > end) throw new Error(`superposition lab: ${what} (status ${JSON.stringify(s)})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  await until((s) => s.step > 0 && !s.training, 'the first run never finished');
+  await tpage.click('[data-testid=reset]');
+  await until((s) => s.step === 0 && !s.training, 'Reset did not bring step 0');
+  await tpage.evaluate(() => {
+    window.__longtasks = [];
+    new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__longtasks.push(e.duration); }).observe({ type: 'longtask' });
+  });
+  await tpage.click('[data-testid=train]');
+  const trained = await until((s) => s.step >= 10_000 && !s.training, 'training did not reach 10,000 steps');
+  const toyLong = await tpage.evaluate(() => ({ max: Math.max(0, ...window.__longtasks), count: window.__longtasks.length }));
+  await tpage.evaluate(() => { window.__longtasks = []; });
+  await tpage.click('[data-testid=sweep]');
+  const end = Date.now() + 120_000;
+  let sweepS = NaN;
+  while (Date.now() < end) {
+    const d = await tpage.locator('[data-testid=phase-grid]').evaluate((e) => ({ done: Number(e.dataset.done), total: Number(e.dataset.total), s: Number(e.dataset.seconds) }));
+    if (d.done >= d.total && d.s > 0) { sweepS = d.s; break; }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const sweepLong = await tpage.evaluate(() => ({ max: Math.max(0, ...window.__longtasks), count: window.__longtasks.length }));
+  const toy = { steps_per_s: trained.rate, longtask_train_ms: toyLong.max, longtasks_train: toyLong.count, sweep_s: sweepS, longtask_sweep_ms: sweepLong.max };
+  const problems = page.problems.slice().concat(vpage.problems, lpage.problems, tpage.problems);
   const chromiumVersion = (() => {
     try { return execFileSync(process.env.GLASSBOX_CHROMIUM ?? '/usr/bin/chromium', ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return '?'; }
   })();
@@ -111,7 +147,9 @@ async function main() {
   frames.sort((a, b) => a - b);
   const upd = { median_ms: quantile(updates, 0.5), p90_ms: quantile(updates, 0.9), runs: updates.length };
   const frm = { median_ms: quantile(frames, 0.5), p90_ms: quantile(frames, 0.9), runs: frames.length };
-  const mainWasm = sizes.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+  // The page's own wasm (the worker's toy_worker_bg.wasm loads only on the superposition labs).
+  const mainWasm = sizes.find((f) => f.file.startsWith('glassbox')) ?? sizes.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+  const workerWasm = sizes.find((f) => f.file.startsWith('toy_worker'));
   const gzipMb = mainWasm.gzip / 1e6;
 
   const rows = [
@@ -130,8 +168,15 @@ async function main() {
       `<= ${LIMITS.generate200_ms} ms (median)`, language.generate200_ms <= LIMITS.generate200_ms],
     [`language: logit-lens grid, ${language.n_tokens} characters (wasm)`, `median ${language.lens128_ms.toFixed(2)} ms, ${language.runs} runs`,
       `<= ${LIMITS.lens128_ms} ms (median)`, language.lens128_ms <= LIMITS.lens128_ms],
+    ['toy model steps/s via the worker (n=5, m=2, batch 1024)', `${toy.steps_per_s.toFixed(0)} steps/s over 10,000 steps`,
+      `>= ${LIMITS.toy_steps_per_s} steps/s`, toy.steps_per_s >= LIMITS.toy_steps_per_s],
+    ['  longest main-thread task while training', `${toy.longtask_train_ms.toFixed(0)} ms (${toy.longtasks_train} tasks over 50 ms)`,
+      `< ${LIMITS.toy_longtask_ms} ms`, toy.longtask_train_ms < LIMITS.toy_longtask_ms],
+    ['phase-diagram sweep, 12x12 cells (worker)', `${toy.sweep_s.toFixed(2)} s (longest main-thread task ${toy.longtask_sweep_ms.toFixed(0)} ms)`,
+      `<= ${LIMITS.sweep_s} s`, toy.sweep_s <= LIMITS.sweep_s],
     [`wasm size, gzip -9 (${mainWasm.file})`, `${(mainWasm.gzip / 1e6).toFixed(3)} MB (raw ${(mainWasm.bytes / 1e6).toFixed(3)} MB)`,
       `<= ${LIMITS.wasm_gzip_mb} MB`, gzipMb <= LIMITS.wasm_gzip_mb],
+    ...(workerWasm ? [[`  worker wasm, gzip -9 (${workerWasm.file}, info)`, `${(workerWasm.gzip / 1e6).toFixed(3)} MB (raw ${(workerWasm.bytes / 1e6).toFixed(3)} MB)`, '', null]] : []),
   ];
   const w = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
   console.log(`\nglassbox browser bench (${chromiumVersion}, headless)\n`);
@@ -141,7 +186,7 @@ async function main() {
     console.log(`${a.padEnd(w[0])}  ${b.padEnd(w[1])}  ${c.padEnd(w[2])}  ${ok === null ? '' : ok ? 'PASS' : 'FAIL'}`);
   }
   if (problems.length) console.log(`\npage problems during the bench:\n  ${problems.join('\n  ')}`);
-  const result = { forward, vision, language, update: upd, update_to_frame: frm, wasm: sizes, limits: LIMITS, chromium: chromiumVersion };
+  const result = { forward, vision, language, toy, update: upd, update_to_frame: frm, wasm: sizes, limits: LIMITS, chromium: chromiumVersion };
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(result, null, 2) + '\n');
   const failed = rows.filter((r) => r[3] === false).length;
   console.log(`\n${failed ? `${failed} figure(s) over the limit` : 'all figures within their limits'}`);
