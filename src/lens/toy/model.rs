@@ -1,8 +1,10 @@
 //! The toy model of superposition (Elhage et al. 2022): n sparse features are squeezed into m < n hidden
 //! dimensions and read back out,
 //!
-//!     h = W x            // [m]     W is m x n, its column W_i is feature i's direction
-//!     x' = ReLU(Wᵀh + b) // [n]
+//! ```text
+//! h = W x            // [m]     W is m x n, its column W_i is feature i's direction
+//! x' = ReLU(Wᵀh + b) // [n]
+//! ```
 //!
 //! trained to minimise the importance-weighted error, averaged over the batch:
 //! `L = mean_batch Σ_i I_i (x_i - x'_i)²`, with I_i = r^i (r = 1: all features equally important).

@@ -2,9 +2,11 @@
 //! known: they are the columns W_i of the toy model, directions in the m-dimensional hidden space. So we can
 //! check what dictionary learning is supposed to do: does each true feature get a latent of its own?
 //!
-//!     f = ReLU(W_enc (h - b_dec) + b_enc)   // [d_sae]  W_enc is d_sae x m
-//!     ĥ = W_dec f + b_dec                    // [m]      W_dec is m x d_sae, unit-norm columns
-//!     L = mean_batch ( ||h - ĥ||² + λ Σ_j f_j )   (f ≥ 0, so Σ f_j = Σ |f_j|)
+//! ```text
+//! f = ReLU(W_enc (h - b_dec) + b_enc)   // [d_sae]  W_enc is d_sae x m
+//! ĥ = W_dec f + b_dec                    // [m]      W_dec is m x d_sae, unit-norm columns
+//! L = mean_batch ( ||h - ĥ||² + λ Σ_j f_j )   (f ≥ 0, so Σ f_j = Σ |f_j|)
+//! ```
 //!
 //! The training data is h = W x for fresh synthetic x, drawn with the toy model's sparsity. Forward and
 //! backward are by hand, as in `model`; after each Adam step the decoder's columns are scaled back to unit
