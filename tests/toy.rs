@@ -411,6 +411,23 @@ fn five_sparse_features_form_a_pentagon() {
     assert!(m.interference.iter().all(|&i| i > 0.5), "{:?}", m.interference);
 }
 
+/// The setting with the sparsity at 0: five equally important dense features in two dimensions. Only
+/// two are represented (norm > 0.5), each close to a dimension of its own, at about right angles. Which two
+/// is a coin toss (every pair is equally good), so the test asserts the count and the geometry, not names.
+#[test]
+fn dense_equal_features_keep_only_two() {
+    let mut model = ToyModel::new(ToyConfig { sparsity: 0.0, ..ToyConfig::default() }).unwrap();
+    model.step(5000).unwrap();
+    let m = ToyMetrics::of(&model.snapshot());
+    assert_eq!(m.represented, 2, "norms {:?}", m.norms);
+    let kept: Vec<usize> = (0..5).filter(|&i| m.norms[i] > REPRESENTED_NORM).collect();
+    assert!(kept.iter().all(|&i| m.norms[i] > 0.8), "{:?}", m.norms);
+    // The kept two barely share their directions; the rest are small leftovers.
+    assert!(kept.iter().all(|&i| m.interference[i] < 0.3), "{:?}", m.interference);
+    let gaps = m.gaps.unwrap();
+    assert!(close(gaps[0].degrees.min(gaps[1].degrees), 90.0, 15.0), "{gaps:?}");
+}
+
 /// Dense features: only two fit, one per dimension, at right angles. The importance decays (0.9^i) so that
 /// which two is decided: with five exactly equally important dense features every pair of directions is
 /// almost equally good, and training ends in blurred mixtures rather than a clean answer.
