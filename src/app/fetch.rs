@@ -1,7 +1,9 @@
 //! Loading model folders from the page's own origin, once per session, and the benchmark hook.
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::thread::LocalKey;
 
 use crate::lens::vocab::Vocab;
 use crate::lens::Transformer;
@@ -17,8 +19,46 @@ pub struct LoadedModel {
     pub training: Option<serde_json::Value>,
 }
 
+/// Loaded folders by name, one map per kind of model.
+type Cache<T> = RefCell<HashMap<String, Arc<T>>>;
+
 thread_local! {
-    static LOADED: RefCell<HashMap<String, Arc<LoadedModel>>> = RefCell::new(HashMap::new());
+    static LOADED: Cache<LoadedModel> = RefCell::new(HashMap::new());
+}
+
+/// The session's copy of `name`, loading it with `load` the first time: a folder is fetched and checked
+/// once per session, and every lab that uses it afterwards gets it at once.
+async fn load_once<T, Fut>(cache: &'static LocalKey<Cache<T>>, name: &str, load: impl FnOnce(String) -> Fut) -> Result<Arc<T>, String>
+where
+    Fut: Future<Output = Result<T, String>>,
+{
+    if let Some(m) = cache.with(|c| c.borrow().get(name).cloned()) {
+        return Ok(m);
+    }
+    let loaded = Arc::new(load(format!("models/{name}")).await?);
+    cache.with(|c| c.borrow_mut().insert(name.to_string(), loaded.clone()));
+    Ok(loaded)
+}
+
+/// Names the file at fault when a model's config or weights do not load.
+fn model_file_error(base: &str, e: crate::lens::LensError) -> String {
+    match e {
+        crate::lens::LensError::Config(_) => format!("`{base}/config.json`: {e}"),
+        _ => format!("`{base}/model.safetensors`: {e}"),
+    }
+}
+
+/// The median of a benchmark's timings.
+fn median(mut t: Vec<f64>) -> f64 {
+    t.sort_by(|a, b| a.total_cmp(b));
+    t[t.len() / 2]
+}
+
+/// How long `f` takes, in milliseconds.
+fn time_ms(f: impl FnOnce()) -> f64 {
+    let t0 = super::now_ms();
+    f();
+    super::now_ms() - t0
 }
 
 async fn fetch(url: &str) -> Result<web_sys::Response, String> {
@@ -45,29 +85,23 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
 
 /// Fetches and checks `models/{name}/`; every failure names the file and what is wrong with it.
 pub async fn load_model(name: &str) -> Result<Arc<LoadedModel>, String> {
-    if let Some(m) = LOADED.with(|l| l.borrow().get(name).cloned()) {
-        return Ok(m);
-    }
-    let base = format!("models/{name}");
-    let config = fetch_text(&format!("{base}/config.json")).await?;
-    let vocab_text = fetch_text(&format!("{base}/vocab.json")).await?;
-    let weights = fetch_bytes(&format!("{base}/model.safetensors")).await?;
-    let model = Transformer::from_bytes(&config, &weights).map_err(|e| match e {
-        crate::lens::LensError::Config(_) => format!("`{base}/config.json`: {e}"),
-        _ => format!("`{base}/model.safetensors`: {e}"),
-    })?;
-    let vocab = Vocab::from_json(&vocab_text).map_err(|e| format!("`{base}/vocab.json`: {e}"))?;
-    if vocab.len() != model.cfg.vocab_size {
-        return Err(format!("`{base}/vocab.json` has {} tokens but config.json says vocab_size {}", vocab.len(), model.cfg.vocab_size));
-    }
-    // The training report is a nice-to-have: a missing or broken one only hides the training curve.
-    let training = match fetch_text(&format!("{base}/training.json")).await {
-        Ok(t) => serde_json::from_str(&t).ok(),
-        Err(_) => None,
-    };
-    let loaded = Arc::new(LoadedModel { model, vocab, training });
-    LOADED.with(|l| l.borrow_mut().insert(name.to_string(), loaded.clone()));
-    Ok(loaded)
+    load_once(&LOADED, name, |base| async move {
+        let config = fetch_text(&format!("{base}/config.json")).await?;
+        let vocab_text = fetch_text(&format!("{base}/vocab.json")).await?;
+        let weights = fetch_bytes(&format!("{base}/model.safetensors")).await?;
+        let model = Transformer::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
+        let vocab = Vocab::from_json(&vocab_text).map_err(|e| format!("`{base}/vocab.json`: {e}"))?;
+        if vocab.len() != model.cfg.vocab_size {
+            return Err(format!("`{base}/vocab.json` has {} tokens but config.json says vocab_size {}", vocab.len(), model.cfg.vocab_size));
+        }
+        // The training report is a nice-to-have: a missing or broken one only hides the training curve.
+        let training = match fetch_text(&format!("{base}/training.json")).await {
+            Ok(t) => serde_json::from_str(&t).ok(),
+            Err(_) => None,
+        };
+        Ok(LoadedModel { model, vocab, training })
+    })
+    .await
 }
 
 /// A character-level model (`models/moby/`) with its `{char: id}` vocabulary and the held-out passages
@@ -79,33 +113,27 @@ pub struct LoadedChar {
 }
 
 thread_local! {
-    static LOADED_CHAR: RefCell<HashMap<String, Arc<LoadedChar>>> = RefCell::new(HashMap::new());
+    static LOADED_CHAR: Cache<LoadedChar> = RefCell::new(HashMap::new());
 }
 
 /// Fetches and checks a character-level model folder; every failure names the file and what is wrong with it.
 pub async fn load_char_model(name: &str) -> Result<Arc<LoadedChar>, String> {
-    if let Some(m) = LOADED_CHAR.with(|l| l.borrow().get(name).cloned()) {
-        return Ok(m);
-    }
-    let base = format!("models/{name}");
-    let config = fetch_text(&format!("{base}/config.json")).await?;
-    let vocab_text = fetch_text(&format!("{base}/vocab.json")).await?;
-    let weights = fetch_bytes(&format!("{base}/model.safetensors")).await?;
-    let held_out = fetch_text(&format!("{base}/held_out.txt")).await?;
-    let model = Transformer::from_bytes(&config, &weights).map_err(|e| match e {
-        crate::lens::LensError::Config(_) => format!("`{base}/config.json`: {e}"),
-        _ => format!("`{base}/model.safetensors`: {e}"),
-    })?;
-    let vocab = crate::lens::text::CharVocab::from_json(&vocab_text).map_err(|e| format!("`{base}/vocab.json`: {e}"))?;
-    if vocab.len() != model.cfg.vocab_size {
-        return Err(format!("`{base}/vocab.json` has {} characters but config.json says vocab_size {}", vocab.len(), model.cfg.vocab_size));
-    }
-    if held_out.trim().is_empty() {
-        return Err(format!("`{base}/held_out.txt` is empty"));
-    }
-    let loaded = Arc::new(LoadedChar { model, vocab, held_out });
-    LOADED_CHAR.with(|l| l.borrow_mut().insert(name.to_string(), loaded.clone()));
-    Ok(loaded)
+    load_once(&LOADED_CHAR, name, |base| async move {
+        let config = fetch_text(&format!("{base}/config.json")).await?;
+        let vocab_text = fetch_text(&format!("{base}/vocab.json")).await?;
+        let weights = fetch_bytes(&format!("{base}/model.safetensors")).await?;
+        let held_out = fetch_text(&format!("{base}/held_out.txt")).await?;
+        let model = Transformer::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
+        let vocab = crate::lens::text::CharVocab::from_json(&vocab_text).map_err(|e| format!("`{base}/vocab.json`: {e}"))?;
+        if vocab.len() != model.cfg.vocab_size {
+            return Err(format!("`{base}/vocab.json` has {} characters but config.json says vocab_size {}", vocab.len(), model.cfg.vocab_size));
+        }
+        if held_out.trim().is_empty() {
+            return Err(format!("`{base}/held_out.txt` is empty"));
+        }
+        Ok(LoadedChar { model, vocab, held_out })
+    })
+    .await
 }
 
 /// Benchmark hook for `tests/e2e/bench.mjs` (`window.wasmBindings.bench_language`): on the Moby-Dick model,
@@ -120,24 +148,15 @@ pub fn bench_language(runs: usize) -> String {
     let ctx = m.model.cfg.n_positions;
     let text: String = m.held_out.chars().filter(|&c| m.vocab.id(c).is_some()).take(ctx).collect();
     let tokens = m.vocab.encode(&text).expect("known characters");
-    let median = |mut t: Vec<f64>| {
-        t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        t[t.len() / 2]
-    };
-    let time = |f: &mut dyn FnMut()| {
-        let t0 = super::now_ms();
-        f();
-        super::now_ms() - t0
-    };
     let prompt = &tokens[..32.min(tokens.len())];
     let gen: Vec<f64> = (0..runs)
-        .map(|i| time(&mut || {
+        .map(|i| time_ms(|| {
             let s = SampleSettings { temperature: 0.8, top_k: 0, seed: i as u64 + 1 };
             let _ = generate(&m.model, prompt, 200, &s, &[]).expect("generate");
         }))
         .collect();
     let lens: Vec<f64> = (0..runs)
-        .map(|_| time(&mut || { let _ = crate::lens::logit_lens::logit_lens(&m.model, &tokens, 5).expect("lens"); }))
+        .map(|_| time_ms(|| { let _ = crate::lens::logit_lens::logit_lens(&m.model, &tokens, 5).expect("lens"); }))
         .collect();
     format!(r#"{{"generate200_ms":{},"lens128_ms":{},"n_tokens":{},"runs":{runs}}}"#, median(gen), median(lens), tokens.len())
 }
@@ -152,36 +171,30 @@ pub struct LoadedVision {
 }
 
 thread_local! {
-    static LOADED_VISION: RefCell<HashMap<String, Arc<LoadedVision>>> = RefCell::new(HashMap::new());
+    static LOADED_VISION: Cache<LoadedVision> = RefCell::new(HashMap::new());
 }
 
 /// Fetches and checks a vision model folder; every failure names the file and what is wrong with it.
 pub async fn load_vision(name: &str) -> Result<Arc<LoadedVision>, String> {
-    if let Some(m) = LOADED_VISION.with(|l| l.borrow().get(name).cloned()) {
-        return Ok(m);
-    }
-    let base = format!("models/{name}");
-    let config = fetch_text(&format!("{base}/config.json")).await?;
-    let weights = fetch_bytes(&format!("{base}/model.safetensors")).await?;
-    let samples = fetch_bytes(&format!("{base}/samples.bin")).await?;
-    let model = crate::lens::vision::model::Cnn::from_bytes(&config, &weights).map_err(|e| match e {
-        crate::lens::LensError::Config(_) => format!("`{base}/config.json`: {e}"),
-        _ => format!("`{base}/model.safetensors`: {e}"),
-    })?;
-    let samples = crate::lens::vision::mnist::Samples::from_bytes(&samples).map_err(|e| format!("`{base}/samples.bin`: {e}"))?;
-    if samples.side != model.cfg.image_size || samples.is_empty() {
-        return Err(format!("`{base}/samples.bin` holds {} images of {}x{}, but the model reads {}x{}", samples.len(), samples.side, samples.side, model.cfg.image_size, model.cfg.image_size));
-    }
-    let atlas = match fetch_bytes(&format!("{base}/featvis.bin")).await {
-        Ok(bytes) => crate::lens::vision::FeatureAtlas::from_bytes(&bytes)
-            .map_err(|e| e.to_string())
-            .and_then(|a| if a.matches(&model) { Ok(a) } else { Err("its channels do not match the model's".to_string()) })
-            .map_err(|e| format!("`{base}/featvis.bin`: {e}")),
-        Err(e) => Err(e),
-    };
-    let loaded = Arc::new(LoadedVision { model, samples, atlas });
-    LOADED_VISION.with(|l| l.borrow_mut().insert(name.to_string(), loaded.clone()));
-    Ok(loaded)
+    load_once(&LOADED_VISION, name, |base| async move {
+        let config = fetch_text(&format!("{base}/config.json")).await?;
+        let weights = fetch_bytes(&format!("{base}/model.safetensors")).await?;
+        let samples = fetch_bytes(&format!("{base}/samples.bin")).await?;
+        let model = crate::lens::vision::model::Cnn::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
+        let samples = crate::lens::vision::mnist::Samples::from_bytes(&samples).map_err(|e| format!("`{base}/samples.bin`: {e}"))?;
+        if samples.side != model.cfg.image_size || samples.is_empty() {
+            return Err(format!("`{base}/samples.bin` holds {} images of {}x{}, but the model reads {}x{}", samples.len(), samples.side, samples.side, model.cfg.image_size, model.cfg.image_size));
+        }
+        let atlas = match fetch_bytes(&format!("{base}/featvis.bin")).await {
+            Ok(bytes) => crate::lens::vision::FeatureAtlas::from_bytes(&bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|a| if a.matches(&model) { Ok(a) } else { Err("its channels do not match the model's".to_string()) })
+                .map_err(|e| format!("`{base}/featvis.bin`: {e}")),
+            Err(e) => Err(e),
+        };
+        Ok(LoadedVision { model, samples, atlas })
+    })
+    .await
 }
 
 /// Benchmark hook for `tests/e2e/bench.mjs` (exposed as `window.wasmBindings.bench_forward`): runs the
@@ -225,17 +238,8 @@ pub fn bench_vision(runs: usize) -> String {
     };
     let runs = runs.max(3);
     let image = m.samples.image(0);
-    let median = |mut t: Vec<f64>| {
-        t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        t[t.len() / 2]
-    };
-    let time = |f: &mut dyn FnMut()| {
-        let t0 = super::now_ms();
-        f();
-        super::now_ms() - t0
-    };
     let predict: Vec<f64> = (0..runs)
-        .map(|_| time(&mut || {
+        .map(|_| time_ms(|| {
             let x = m.model.image(&image).expect("image");
             let _ = m.model.run_with_cache(&x).expect("forward");
         }))
@@ -243,9 +247,9 @@ pub fn bench_vision(runs: usize) -> String {
     let target = Target::Channel { hook: VisionHook::Conv(m.model.cfg.n_conv()), channel: 0 };
     let mut fv = FeatureVis::new(&m.model, target, FeatureVisSettings::default()).expect("feature vis");
     let _ = fv.step();
-    let fv_step: Vec<f64> = (0..runs).map(|_| time(&mut || { let _ = fv.step(); })).collect();
+    let fv_step: Vec<f64> = (0..runs).map(|_| time_ms(|| { let _ = fv.step(); })).collect();
     let ig: Vec<f64> = (0..(runs / 4).max(3))
-        .map(|_| time(&mut || { let _ = integrated_gradients(&m.model, &image, Target::Class(0), None, 50); }))
+        .map(|_| time_ms(|| { let _ = integrated_gradients(&m.model, &image, Target::Class(0), None, 50); }))
         .collect();
     format!(
         r#"{{"predict_ms":{},"fv_step_ms":{},"ig50_ms":{},"runs":{runs}}}"#,
