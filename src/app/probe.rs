@@ -119,7 +119,7 @@ fn excerpt(m: &LoadedChar, concept: &Concept) -> Option<Vec<(char, bool)>> {
     let chars: Vec<char> = m.held_out.chars().collect();
     // Start at the first positive after the first 1,000 characters, a little before it, so the excerpt shows both classes.
     let first = (1000..chars.len()).find(|&i| labels[i] == Some(true)).unwrap_or(1000).saturating_sub(60);
-    let end = (first + 240).min(chars.len());
+    let end = (first + 160).min(chars.len());
     Some((first..end).map(|i| (chars[i], labels[i] == Some(true))).collect())
 }
 
@@ -161,7 +161,7 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
         (None, None) => (Choice::Builtin(BuiltinConcept::SpaceNext), String::new()),
     };
     let choice = RwSignal::new(choice0);
-    let regex = RwSignal::new(if regex0.is_empty() { "wh[a-z]+".to_string() } else { regex0 });
+    let regex = RwSignal::new(if regex0.is_empty() { "the".to_string() } else { regex0 });
     let shown: RwSignal<Option<Shown>> = RwSignal::new(None);
     let error: RwSignal<Option<String>> = RwSignal::new(None);
     let url_error = RwSignal::new(url_problem);
@@ -255,7 +255,7 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
 
     let description = move || match choice.get() {
         Choice::Builtin(c) => format!("True where {}.", c.description()),
-        Choice::Regex => "True on every character inside a match of your regular expression (for example “wh[a-z]+” marks the letters of words starting with wh).".into(),
+        Choice::Regex => "True on every character inside a match of your regular expression: “the” marks the t, h and e of every “the” (in “then” and “other” too); “[A-Z][a-z]+” marks capitalised words.".into(),
     };
 
     let sample = move || {
@@ -336,8 +336,10 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
                     {format!("{} training and {} held-out positions ({:.1}% labelled yes), one probe per layer plus its control, in {:.1} s.",
                         r.n_train, r.n_test, 100.0 * r.positive_rate, s.ms / 1000.0)}
                 </p>
-                <p class="small"><a data-testid="steer-link" href=steer_href(&r.concept, &concept_untracked(choice, regex), best.layer)>
-                    {format!("Steer with this probe's direction at {} (9.3.2) →", resid_label(best.layer))}</a></p>
+                {steer_href(&concept_untracked(choice, regex), best.layer).map(|href| view! {
+                    <p class="small"><a data-testid="steer-link" href=href>
+                        {format!("Steer with a probe's direction for this concept at {} (9.3.2) →", resid_label(best.layer))}</a></p>
+                })}
             </section>
         })
     };
@@ -370,6 +372,9 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
                     <p class="muted small">"Highlighted characters are labelled “yes”. Each probe reads the residual stream at one position and guesses the label there."</p>
                     {progress}
                     {move || error.get().map(|e| view! { <p class="input-error" data-testid="input-error" role="status">{e}</p> })}
+                    <p class="muted small" data-testid="lab-status" data-rev=move || rev.get()>
+                        {move || shown.get().map(|s| format!("Last run: {}, {} layers in {:.1} s.", s.report.concept, s.report.layers.len(), s.ms / 1000.0))}
+                    </p>
                 </section>
                 {results}
             </div>
@@ -384,14 +389,13 @@ fn concept_untracked(choice: RwSignal<Choice>, regex: RwSignal<String>) -> Conce
     }
 }
 
-/// A link to the steering lab with this probe's direction at `layer`.
-fn steer_href(_name: &str, c: &Concept, layer: usize) -> String {
-    let Some(i) = SECTIONS.iter().position(|s| s.slug == "9.3.2") else { return "#/9.3.2".into() };
-    let layer = layer.to_string();
+/// A link to the steering lab with a probe's direction at `layer`: only for built-in concepts, the ones the
+/// steering lab can train a probe for.
+fn steer_href(c: &Concept, layer: usize) -> Option<String> {
+    let i = SECTIONS.iter().position(|s| s.slug == "9.3.2")?;
     match c {
-        Concept::Builtin(b) => section_hash_with(i, &[("src", "probe"), ("concept", concept_key(*b)), ("layer", &layer)]),
-        // The steering lab offers only the built-in concepts as probe directions.
-        Concept::Regex(_) => section_hash_with(i, &[("src", "probe"), ("layer", &layer)]),
+        Concept::Builtin(b) => Some(section_hash_with(i, &[("src", "probe"), ("concept", concept_key(*b)), ("layer", &layer.to_string())])),
+        Concept::Regex(_) => None,
     }
 }
 

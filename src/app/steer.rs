@@ -322,7 +322,8 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
     };
     on_cleanup(move || run_id.try_update_value(|r| *r += 1).unwrap_or(()));
 
-    // The default comparison runs once the model is there, so the page opens on a result.
+    // The default comparison runs once the model is there, so the page opens on a result. Changing the
+    // direction, the layer or the coefficient reruns at once (a run in progress is dropped).
     Effect::new(move |prev: Option<bool>| {
         let ready = loaded().is_some();
         if ready && prev != Some(true) {
@@ -473,7 +474,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                     <h3>"Steering vector"</h3>
                     <div class="gen-controls">
                         <label>"direction "
-                            <select data-testid="steer-source" prop:value=source_value on:change=move |ev| set_source(event_target_value(&ev))>
+                            <select data-testid="steer-source" prop:value=source_value on:change=move |ev| { set_source(event_target_value(&ev)); start(); }>
                                 {pair_options}
                                 <option value="custom">"your own two sets of contexts"</option>
                                 {probe_options}
@@ -481,7 +482,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                         </label>
                         <label>"layer "
                             <select data-testid="steer-layer" prop:value=move || layer.get().to_string()
-                                on:change=move |ev| if let Ok(l) = event_target_value(&ev).parse() { layer.set(l) }>{layer_options}</select>
+                                on:change=move |ev| if let Ok(l) = event_target_value(&ev).parse() { layer.set(l); start(); }>{layer_options}</select>
                         </label>
                     </div>
                     {sets_view}
@@ -490,7 +491,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                             <input type="range" min=(-COEF_MAX).to_string() max=COEF_MAX.to_string() step="0.05" data-testid="steer-coef"
                                 prop:value=move || format!("{:.2}", coef.get())
                                 on:input=move |ev| coef.set(event_target_value(&ev).parse().unwrap_or(0.0))
-                                on:change=move |_| if busy.get_untracked().is_none() { start() } />
+                                on:change=move |_| start() />
                             <output data-testid="steer-coef-value">{move || format!(" {:+.2}", coef.get())}</output>
                         </label>
                         <span class="muted small">"negative pushes away, 0 changes nothing"</span>
@@ -508,8 +509,11 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                     </div>
                     {progress}
                     {move || error.get().map(|e| view! { <p class="input-error" data-testid="input-error" role="status">{e}</p> })}
+                    <p class="muted small" data-testid="lab-status" data-rev=move || rev.get()>
+                        {move || outcome.get().map(|o| format!("Last run: both texts in {:.1} s.", o.ms / 1000.0))}
+                    </p>
                 </section>
-                <section class="panel" data-testid="steer-panel" data-rev=move || rev.get()>
+                <section class="panel" data-testid="steer-panel">
                     <h3>"Same prompt, same seed"</h3>
                     {outputs}
                 </section>
