@@ -13,7 +13,7 @@ use super::fetch::{load_char_model, LoadedChar};
 use super::probe::{concept_from_key, concept_key, train_probes, yield_to_browser};
 use super::shell::replace_hash_soon;
 use crate::lens::generate::{Generator, SampleSettings};
-use crate::lens::logit_lens::{resid_hook, resid_label};
+use crate::lens::logit_lens::resid_hook;
 use crate::lens::probe::{BuiltinConcept, Concept};
 use crate::lens::steering::{contexts_from_lines, steering_from_contexts, steering_from_probe, SteeringVector, PAIRS};
 use crate::routes::{section_hash_with, SECTIONS};
@@ -52,6 +52,15 @@ struct Outcome {
     layer: usize,
     measure: usize,
     ms: f64,
+}
+
+/// A residual layer as the pickers name it: its number and where it sits.
+fn layer_name(l: usize) -> String {
+    if l == 0 {
+        "0 · the embedding".into()
+    } else {
+        format!("{l} · after block {}", l - 1)
+    }
 }
 
 /// What the rates count: the pair's measure for built-in pairs, capital letters otherwise.
@@ -225,9 +234,9 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                         Ok(Some(r)) => {
                             let lp = &r.layers[0];
                             let note = format!(
-                                "v = the direction of a probe for “{}” at {} (held-out accuracy {:.1}%), scaled to the gap between the classes",
+                                "v = the direction of a probe for “{}” at layer {} (held-out accuracy {:.1}%), scaled to the gap between the classes",
                                 b.name(),
-                                resid_label(l),
+                                layer_name(l),
                                 100.0 * lp.test_accuracy
                             );
                             Ok(Some((steering_from_probe(lp), note)))
@@ -242,7 +251,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                         _ => "your first set minus your second".to_string(),
                     };
                     steering_from_contexts(&m.model, &pc, &nc, hook)
-                        .map(|v| Some((v, format!("v = mean activation difference “{name}” ({} and {} contexts) at {}", pc.len(), nc.len(), resid_label(l)))))
+                        .map(|v| Some((v, format!("v = mean activation difference “{name}” ({} and {} contexts) at layer {}", pc.len(), nc.len(), layer_name(l)))))
                         .map_err(|e| e.to_string())
                 }
                 (_, None) => Err("no contexts".into()),
@@ -370,7 +379,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
         .into_iter()
         .map(|c| view! { <option value=format!("probe-{}", concept_key(c))>{format!("probe direction: {}", c.name())}</option> })
         .collect_view();
-    let layer_options = (0..=4usize).map(|l| view! { <option value=l.to_string()>{resid_label(l)}</option> }).collect_view();
+    let layer_options = (0..=4usize).map(|l| view! { <option value=l.to_string()>{layer_name(l)}</option> }).collect_view();
 
     let progress = move || {
         busy.get().map(|(phase, frac)| {
@@ -418,12 +427,19 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
         }
     };
 
-    let side_view = |title: String, text: String, measure: usize, side: &'static str, done: bool| {
+    // The end of the prompt, greyed, before each continuation, so the text reads on from where it starts.
+    let tail = move || {
+        let p = prompt.get_untracked();
+        let n = p.chars().count();
+        let t: String = p.chars().skip(n.saturating_sub(40)).collect();
+        if n > 40 { format!("…{t}") } else { t }
+    };
+    let side_view = move |title: String, text: String, measure: usize, side: &'static str, done: bool| {
         let (rate_s, rate) = rate_text(measure, &text);
         view! {
             <div class="steer-side" data-testid="steer-out" data-side=side data-rate=format!("{rate:.4}") data-done=done.to_string()>
                 <h4>{title}</h4>
-                <p class="gen-text" data-testid=format!("steer-text-{side}")>{text}</p>
+                <p class="gen-text"><span class="prompt-tail">{tail()}</span><span data-testid=format!("steer-text-{side}") class="steer-gen">{text}</span></p>
                 <p class="muted small">{rate_s}</p>
             </div>
         }
@@ -436,7 +452,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                 view! {
                     <div class="steer-cols">
                         {side_view("Without steering".into(), a.text, m, "plain", false)}
-                        {side_view(format!("With steering (×{:.2})", coef.get_untracked()), b.text, m, "steered", false)}
+                        {side_view(format!("With steering: {:+.2} × v", coef.get_untracked()), b.text, m, "steered", false)}
                     </div>
                 }
                 .into_any(),
@@ -456,7 +472,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                 <div>
                     <div class="steer-cols" data-testid="steer-result" data-ms=format!("{:.0}", o.ms)>
                         {side_view("Without steering".into(), o.plain.clone(), o.measure, "plain", true)}
-                        {side_view(format!("With steering: {:+.2} × v at {}", o.coef, resid_label(o.layer)), o.steered.clone(), o.measure, "steered", true)}
+                        {side_view(format!("With steering: {:+.2} × v", o.coef), o.steered.clone(), o.measure, "steered", true)}
                     </div>
                     <p class="small" data-testid="steer-note">{format!("{}; |v| = {:.1}, so each position gets a vector of length {:.1} added. Same prompt, same seed: the steered text has {ratio}.", o.vector_note, o.norm, (o.coef * o.norm).abs())}</p>
                 </div>
@@ -487,14 +503,13 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                     </div>
                     {sets_view}
                     <div class="gen-controls steer-coef">
-                        <label class="coef-label">"coefficient "
+                        <label class="coef-label" title="Negative pushes away from the first set, 0 changes nothing.">"coefficient "
                             <input type="range" min=(-COEF_MAX).to_string() max=COEF_MAX.to_string() step="0.05" data-testid="steer-coef"
                                 prop:value=move || format!("{:.2}", coef.get())
                                 on:input=move |ev| coef.set(event_target_value(&ev).parse().unwrap_or(0.0))
                                 on:change=move |_| start() />
                             <output data-testid="steer-coef-value">{move || format!(" {:+.2}", coef.get())}</output>
                         </label>
-                        <span class="muted small">"negative pushes away, 0 changes nothing"</span>
                     </div>
                     <label class="input-label" for="steer-prompt">"Prompt"</label>
                     <textarea id="steer-prompt" rows="2" spellcheck="false" data-testid="steer-prompt"

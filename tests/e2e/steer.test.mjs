@@ -12,7 +12,7 @@ async function sides(page) {
   return page.evaluate(() => {
     const get = (side) => {
       const e = document.querySelector(`[data-testid=steer-out][data-side=${side}]`);
-      return { rate: Number(e.dataset.rate), text: e.querySelector('.gen-text').textContent, done: e.dataset.done === 'true' };
+      return { rate: Number(e.dataset.rate), text: e.querySelector('.steer-gen').textContent, done: e.dataset.done === 'true' };
     };
     return { plain: get('plain'), steered: get('steered'), note: document.querySelector('[data-testid=steer-note]')?.textContent ?? '' };
   });
@@ -94,7 +94,7 @@ test('a probe direction steers; a tampered link is explained and falls back', TI
   const page = await openPage('/#/9.3.2?src=probe&concept=capital-next&layer=2&c=1.5', { t });
   await waitRev(page, 1, 180_000);
   const s = await sides(page);
-  assert.match(s.note, /probe for “capital next” at block 1/);
+  assert.match(s.note, /probe for “capital next” at layer 2 · after block 1/);
   assert.notEqual(s.steered.text, s.plain.text);
   await screenshot(page, 'steer-probe');
 
