@@ -14,6 +14,10 @@ pub enum LabKind {
     Vision,
     /// The character-level language model: logit-lens grid and generation (9.2.2).
     Language,
+    /// Linear probes per layer on the character model, against a baseline and a control (9.2.3).
+    Probe,
+    /// Steering vectors added to the residual stream during generation (9.3.2).
+    Steer,
     /// Toy models of superposition trained live in a Web Worker, with the phase diagram (9.2.4).
     Superposition,
     /// A sparse autoencoder on the toy model, checked against the true features (9.2.5).
@@ -25,7 +29,7 @@ pub enum LabKind {
 impl LabKind {
     /// Whether the section has a working lab (marked "lab" in the navigation).
     pub fn is_live(self) -> bool {
-        matches!(self, LabKind::Attention | LabKind::Vision | LabKind::Language | LabKind::Superposition | LabKind::Sae)
+        matches!(self, LabKind::Attention | LabKind::Vision | LabKind::Language | LabKind::Probe | LabKind::Steer | LabKind::Superposition | LabKind::Sae)
     }
 }
 
@@ -58,11 +62,11 @@ pub const SECTIONS: &[Section] = &[
         lab: LabKind::Attention,
     },
     s("9.2.2", "9.2.2", "Logit lens", LabKind::Language),
-    s("9.2.3", "9.2.3", "Probing classifiers", LabKind::Planned("linear probes trained per layer in the browser, with controls")),
+    s("9.2.3", "9.2.3", "Probing classifiers", LabKind::Probe),
     s("9.2.4", "9.2.4", "Superposition", LabKind::Superposition),
     s("9.2.5", "9.2.5", "Sparse autoencoders", LabKind::Sae),
     s("9.3.1", "9.3.1", "Activation patching", LabKind::Planned("activation patching over layers, heads and positions")),
-    s("9.3.2", "9.3.2", "Activation steering", LabKind::Planned("steering vectors with a coefficient slider")),
+    s("9.3.2", "9.3.2", "Activation steering", LabKind::Steer),
     s("9.4", "9.4", "Automating interpretability: ACDC", LabKind::Planned("automatic circuit discovery")),
     s("9.5", "9.5", "Critiques of interpretability", LabKind::Planned("a gallery of each method's failure modes")),
 ];

@@ -206,3 +206,80 @@ fn difference_of_means_steering_matches_a_hand_computed_mean() {
     assert!(max_diff(&plain, &zero) < 1e-6);
     assert!(max_diff(&plain, &one) > 1e-3);
 }
+
+/// A text over the random model's 23 characters (21 letters, space, line break), with words and lines.
+fn random_text(n: usize, seed: u64) -> String {
+    let letters: Vec<char> = "abcdefghijklmnopqrstu".chars().collect();
+    let mut rng = Rng::new(seed);
+    let mut out = String::new();
+    while out.len() < n {
+        for _ in 0..rng.range(1, 8) {
+            out.push(letters[rng.range(0, letters.len() - 1)]);
+        }
+        out.push(if rng.range(0, 9) == 0 { '\n' } else { ' ' });
+    }
+    out
+}
+
+#[test]
+fn chunked_probing_equals_probing_in_one_go() {
+    use glassbox::lens::probe::{probe_recorded, BuiltinConcept, Concept, ProbeJob, ProbeRecording, ProbeSettings};
+    use glassbox::lens::text::CharVocab;
+    let model = random_model(5);
+    let vocab = CharVocab::from_text("abcdefghijklmnopqrstu \n");
+    assert_eq!(vocab.len(), 23);
+    let text = random_text(1500, 3);
+    let settings = ProbeSettings { positions: 1000, fit: FitSettings { l2: 1e-3, iterations: 40 }, ..ProbeSettings::default() };
+    // Record two windows at a time, as the browser does between frames.
+    let mut rec = ProbeRecording::new(&model, &vocab, &text, &settings).unwrap();
+    let mut steps = 0;
+    while !rec.step(&model, 2).unwrap() {
+        steps += 1;
+    }
+    assert!(steps >= 3, "recorded in several steps");
+    let (done, all) = rec.progress();
+    assert_eq!(done, all);
+    let data = rec.finish();
+    assert!(data.positions() >= 1000);
+    let concept = Concept::Builtin(BuiltinConcept::SpaceNext);
+    let whole = probe_recorded(&data, &concept, &settings).unwrap();
+    assert_eq!(whole.layers.len(), 4);
+    // Train in small slices: the same probes, and progress grows to 1.
+    let mut job = ProbeJob::new(&data, &concept, &settings, &[0, 1, 2, 3]).unwrap();
+    let mut last = 0.0;
+    while !job.step(&data, 7).unwrap() {
+        assert!(job.progress() >= last);
+        last = job.progress();
+    }
+    assert_eq!(job.progress(), 1.0);
+    let sliced = job.report();
+    assert_eq!(sliced, whole);
+    // One layer only, for a steering direction.
+    let mut one = ProbeJob::new(&data, &concept, &settings, &[2]).unwrap();
+    while !one.step(&data, 1000).unwrap() {}
+    let r = one.report();
+    assert_eq!(r.layers.len(), 1);
+    assert_eq!(r.layers[0], whole.layers[2]);
+    assert!(ProbeJob::new(&data, &concept, &settings, &[9]).is_err());
+    // Characters outside the vocabulary and empty text are refused with a message.
+    assert!(ProbeRecording::new(&model, &vocab, "xyz!", &settings).is_err());
+    assert!(ProbeRecording::new(&model, &vocab, "", &settings).is_err());
+}
+
+#[test]
+fn generating_in_slices_equals_generating_in_one_go() {
+    use glassbox::lens::generate::Generator;
+    let model = random_model(7);
+    let prompt: Vec<u32> = (0..10).map(|i| (i * 5 % 23) as u32).collect();
+    let settings = SampleSettings { temperature: 0.9, top_k: 0, seed: 4 };
+    let steer = Intervention::new(resid_hook(1), Op::Add(Tensor::from_vec(vec![0.5f32; 32], 32, &Device::Cpu).unwrap()));
+    for ivs in [vec![], vec![steer]] {
+        // 60 tokens run past the 24-position context, so the sliding window is exercised too.
+        let whole = generate(&model, &prompt, 60, &settings, &ivs).unwrap();
+        let mut g = Generator::new(&model, &prompt, &settings, &ivs).unwrap();
+        for n in [7, 1, 20, 32] {
+            g.step(&model, n).unwrap();
+        }
+        assert_eq!(g.out, whole);
+    }
+}

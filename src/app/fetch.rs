@@ -258,3 +258,43 @@ pub fn bench_vision(runs: usize) -> String {
         median(ig)
     )
 }
+
+/// Benchmark hook for `tests/e2e/bench.mjs` (`window.wasmBindings.bench_probe`): on the Moby-Dick model, times
+/// recording the residual stream of every layer on the probing lab's 5,000 held-out positions, and training a
+/// probe per layer with its shuffled-label control on them ("space next"), each in one go (the lab runs the
+/// same work in slices between frames). Medians of `runs`.
+#[wasm_bindgen]
+pub fn bench_probe(runs: usize) -> String {
+    use crate::lens::probe::{probe_recorded, record_probe_data, BuiltinConcept, Concept};
+    let Some(m) = LOADED_CHAR.with(|l| l.borrow().get("moby").cloned()) else {
+        return r#"{"error":"the Moby-Dick model is not loaded yet: open #/9.2.3 first"}"#.into();
+    };
+    let settings = super::probe::probe_settings();
+    let concept = Concept::Builtin(BuiltinConcept::SpaceNext);
+    let runs = runs.max(1);
+    let (mut record, mut train, mut positions, mut layers, mut best) = (Vec::new(), Vec::new(), 0, 0, 0.0f32);
+    for _ in 0..runs {
+        let t0 = super::now_ms();
+        let data = match record_probe_data(&m.model, &m.vocab, &m.held_out, &settings) {
+            Ok(d) => d,
+            Err(e) => return format!(r#"{{"error":{:?}}}"#, e.to_string()),
+        };
+        let t1 = super::now_ms();
+        let report = match probe_recorded(&data, &concept, &settings) {
+            Ok(r) => r,
+            Err(e) => return format!(r#"{{"error":{:?}}}"#, e.to_string()),
+        };
+        let t2 = super::now_ms();
+        record.push(t1 - t0);
+        train.push(t2 - t1);
+        positions = data.positions();
+        layers = report.layers.len();
+        best = report.best_layer().test_accuracy;
+    }
+    let median = |mut t: Vec<f64>| {
+        t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        t[t.len() / 2]
+    };
+    let (r, t) = (median(record), median(train));
+    format!(r#"{{"record_ms":{r},"train_ms":{t},"total_ms":{},"positions":{positions},"layers":{layers},"best_accuracy":{best},"runs":{runs}}}"#, r + t)
+}

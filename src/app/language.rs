@@ -6,6 +6,8 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use super::fetch::{load_char_model, load_model, LoadedChar, LoadedModel};
+use super::shell::replace_hash_soon;
+use crate::routes::{section_hash_with, SECTIONS};
 use crate::lens::generate::{generate, SampleSettings};
 use crate::lens::logit_lens::{logit_lens, resid_label, LogitLens};
 use crate::lens::vocab::Tokenized;
@@ -132,9 +134,30 @@ fn heat_style(p: f32) -> String {
     format!("background: rgba(var(--heat-rgb), {p:.3}); {ink}")
 }
 
+/// The longest text a link carries (`#/9.2.2?text=...`); the grid reads only the last 128 characters anyway,
+/// and a longer text would make an unwieldy URL.
+const MAX_URL_TEXT: usize = 1000;
+
+/// The text from the URL, or why it cannot be used (checked against the vocabulary once the model is loaded).
+fn text_from_query(query: &[(String, String)]) -> Result<Option<String>, String> {
+    match query.iter().find(|(k, _)| k == "text").map(|(_, v)| v.clone()) {
+        None => Ok(None),
+        Some(t) if t.is_empty() => Err("The link's text is empty, so the lab starts from its default text.".into()),
+        Some(t) if t.chars().count() > MAX_URL_TEXT => Err(format!(
+            "The link's text is {} characters long, more than the {MAX_URL_TEXT} a link may carry, so the lab starts from its default text.",
+            t.chars().count()
+        )),
+        Some(t) => Ok(Some(t)),
+    }
+}
+
 #[component]
 pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
-    let _ = query;
+    let (from_url, url_problem) = match text_from_query(&query) {
+        Ok(t) => (t, None),
+        Err(e) => (None, Some(e)),
+    };
+    let url_error: RwSignal<Option<String>> = RwSignal::new(url_problem);
     let moby: RwSignal<Option<Result<Arc<LoadedChar>, String>>> = RwSignal::new(None);
     let induction: RwSignal<Option<Result<Arc<LoadedModel>, String>>> = RwSignal::new(None);
     leptos::task::spawn_local(async move { moby.set(Some(load_char_model("moby").await)) });
@@ -156,7 +179,16 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
     Effect::new(move |_| {
         if let Some(m) = moby_model() {
             if moby_text.get_untracked().is_empty() {
-                moby_text.set(default_prompt(&m.held_out));
+                let start = match &from_url {
+                    Some(t) if m.vocab.unknown_chars(t).is_empty() => t.clone(),
+                    Some(t) => {
+                        let list: Vec<String> = m.vocab.unknown_chars(t).iter().map(|c| format!("“{}”", c.escape_debug())).collect();
+                        url_error.set(Some(format!("The link's text has characters the model has never seen ({}), so the lab starts from its default text.", list.join(", "))));
+                        default_prompt(&m.held_out)
+                    }
+                    None => default_prompt(&m.held_out),
+                };
+                moby_text.set(start);
             }
         }
     });
@@ -198,6 +230,12 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
                 last_good.set(Some(Arc::new(v)));
                 error.set(None);
                 rev.update(|r| *r += 1);
+                // The Moby-Dick text lives in the URL, so a link reproduces the grid.
+                if w == Which::Moby && t.chars().count() <= MAX_URL_TEXT {
+                    if let Some(i) = SECTIONS.iter().position(|s| s.slug == "9.2.2") {
+                        replace_hash_soon(&section_hash_with(i, &[("text", &t)]));
+                    }
+                }
             }
             Err(e) => error.set(Some(e)),
         }
@@ -385,6 +423,7 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
                     on:change=move |_| which.set(Which::Induction) />" Induction model (words, 2 layers)"</label>
             </div>
             {status}
+            {move || url_error.get().map(|e| view! { <p class="input-error" data-testid="url-error" role="status">{e}</p> })}
             <div class="lab-body">
                 <section class="panel">
                     <label class="input-label" for="lens-input">{move || if which.get() == Which::Moby { "Text (up to 128 characters are read)" } else { "Words (a repeated random sequence shows induction)" }}</label>

@@ -258,6 +258,8 @@ fn Lab(kind: LabKind, query: Vec<(String, String)>) -> impl IntoView {
         LabKind::Attention => view! { <crate::app::attention::AttentionLab query=query /> }.into_any(),
         LabKind::Vision => view! { <crate::app::vision::VisionLab query=query /> }.into_any(),
         LabKind::Language => view! { <crate::app::language::LanguageLab query=query /> }.into_any(),
+        LabKind::Probe => view! { <crate::app::probe::ProbeLab query=query /> }.into_any(),
+        LabKind::Steer => view! { <crate::app::steer::SteerLab query=query /> }.into_any(),
         LabKind::Superposition => view! { <crate::app::toy::SuperpositionLab query=query /> }.into_any(),
         LabKind::Sae => view! { <crate::app::toy::SaeLab /> }.into_any(),
         LabKind::Planned(what) => view! {

@@ -92,42 +92,72 @@ pub fn draw(probs: &[f32], rng: &mut Rng) -> usize {
 /// `interventions` (e.g. a steering vector) apply at every position, prompt included; they must not be
 /// restricted to a position.
 pub fn generate(model: &Transformer, prompt: &[u32], n_new: usize, settings: &SampleSettings, interventions: &[Intervention]) -> Result<Generated> {
-    if prompt.is_empty() {
-        return Err(LensError::Input("the prompt is empty: type at least one character".into()));
-    }
-    if interventions.iter().any(|iv| iv.pos.is_some()) {
-        return Err(LensError::Input("an intervention during generation applies at every position; remove its position".into()));
-    }
-    let n_ctx = model.cfg.n_positions;
-    let keep = (n_ctx * 3 / 4).max(1);
-    let mut context: Vec<u32> = prompt[prompt.len().saturating_sub(n_ctx)..].to_vec();
-    model.check_tokens(&context)?;
-    let mut rng = Rng::new(settings.seed);
-    let mut out = Generated { tokens: Vec::with_capacity(n_new), probs: Vec::with_capacity(n_new), sample_probs: Vec::with_capacity(n_new) };
-    let mut kv = KvCache::new();
-    // The tokens not yet run through the model: at first the whole prompt.
-    let mut pending: Vec<u32> = context.clone();
-    for _ in 0..n_new {
-        if kv.len() + pending.len() > n_ctx {
-            // Slide: restart the cache from the most recent `keep` tokens.
-            context.drain(..context.len() - keep);
-            kv = KvCache::new();
-            pending = context.clone();
+    let mut g = Generator::new(model, prompt, settings, interventions)?;
+    g.step(model, n_new)?;
+    Ok(g.out)
+}
+
+/// `generate` a few tokens at a time, so the browser can show the text as it grows and stop on request.
+/// Running the same number of tokens in several `step`s gives exactly what one `generate` call gives.
+pub struct Generator {
+    settings: SampleSettings,
+    interventions: Vec<Intervention>,
+    context: Vec<u32>,
+    rng: Rng,
+    kv: KvCache,
+    /// The tokens not yet run through the model: at first the whole prompt.
+    pending: Vec<u32>,
+    pub out: Generated,
+}
+
+impl Generator {
+    /// Checks the prompt and the interventions; generates nothing yet.
+    pub fn new(model: &Transformer, prompt: &[u32], settings: &SampleSettings, interventions: &[Intervention]) -> Result<Generator> {
+        if prompt.is_empty() {
+            return Err(LensError::Input("the prompt is empty: type at least one character".into()));
         }
-        let tokens = Tensor::from_slice(&pending, (1, pending.len()), &Device::Cpu)?;
-        let mut hooks = HookSet::intervening(interventions.to_vec());
-        let logits = model.forward_cached(&tokens, &mut kv, &mut hooks)?; // [1, new, vocab]
-        let last: Vec<f32> = logits.get(0)?.get(pending.len() - 1)?.to_vec1()?;
-        let dist = sampling_distribution(&last, settings.temperature, settings.top_k);
-        let t = draw(&dist, &mut rng);
-        let p = softmax(&last)[t];
-        out.tokens.push(t as u32);
-        out.probs.push(p);
-        out.sample_probs.push(dist[t]);
-        context.push(t as u32);
-        pending = vec![t as u32];
+        if interventions.iter().any(|iv| iv.pos.is_some()) {
+            return Err(LensError::Input("an intervention during generation applies at every position; remove its position".into()));
+        }
+        let context: Vec<u32> = prompt[prompt.len().saturating_sub(model.cfg.n_positions)..].to_vec();
+        model.check_tokens(&context)?;
+        Ok(Generator {
+            settings: settings.clone(),
+            interventions: interventions.to_vec(),
+            pending: context.clone(),
+            context,
+            rng: Rng::new(settings.seed),
+            kv: KvCache::new(),
+            out: Generated { tokens: Vec::new(), probs: Vec::new(), sample_probs: Vec::new() },
+        })
     }
-    Ok(out)
+
+    /// Generates `n` more tokens.
+    pub fn step(&mut self, model: &Transformer, n: usize) -> Result<()> {
+        let n_ctx = model.cfg.n_positions;
+        let keep = (n_ctx * 3 / 4).max(1);
+        for _ in 0..n {
+            if self.kv.len() + self.pending.len() > n_ctx {
+                // Slide: restart the cache from the most recent `keep` tokens.
+                self.context.drain(..self.context.len() - keep);
+                self.kv = KvCache::new();
+                self.pending = self.context.clone();
+            }
+            let tokens = Tensor::from_slice(&self.pending, (1, self.pending.len()), &Device::Cpu)?;
+            let mut hooks = HookSet::intervening(self.interventions.clone());
+            let logits = model.forward_cached(&tokens, &mut self.kv, &mut hooks)?; // [1, new, vocab]
+            let last: Vec<f32> = logits.get(0)?.get(self.pending.len() - 1)?.to_vec1()?;
+            let dist = sampling_distribution(&last, self.settings.temperature, self.settings.top_k);
+            let t = draw(&dist, &mut self.rng);
+            let p = softmax(&last)[t];
+            self.out.tokens.push(t as u32);
+            self.out.probs.push(p);
+            self.out.sample_probs.push(dist[t]);
+            self.context.push(t as u32);
+            self.pending = vec![t as u32];
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

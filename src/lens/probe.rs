@@ -195,6 +195,66 @@ impl LogReg {
     /// 1/L from the loss's curvature bound L = max eigenvalue of Z^T Z / n / 4 + l2 (power iteration), and a
     /// momentum restart whenever the gradient turns against the last step.
     pub fn fit(x: &[f32], d: usize, y: &[bool], settings: FitSettings) -> Result<LogReg> {
+        let mut f = LogRegFit::new(x, d, y, settings)?;
+        f.run(settings.iterations);
+        Ok(f.probe())
+    }
+
+    /// The probe's logit for one activation vector.
+    pub fn logit(&self, x: &[f32]) -> f32 {
+        let mut s = self.b;
+        for j in 0..self.w.len() {
+            s += self.w[j] * (x[j] - self.mean[j]) / self.std[j];
+        }
+        s
+    }
+
+    pub fn predict(&self, x: &[f32]) -> bool {
+        self.logit(x) > 0.0
+    }
+
+    /// Share of rows classified correctly.
+    pub fn accuracy(&self, x: &[f32], y: &[bool]) -> f32 {
+        let d = self.w.len();
+        if y.is_empty() {
+            return 0.0;
+        }
+        let hits = x.chunks_exact(d).zip(y).filter(|(row, &t)| self.predict(row) == t).count();
+        hits as f32 / y.len() as f32
+    }
+
+    /// The probe's direction in the raw activation space (un-standardised: `w_j / std_j`), unit length.
+    pub fn direction(&self) -> Vec<f32> {
+        let raw: Vec<f32> = self.w.iter().zip(&self.std).map(|(w, s)| w / s).collect();
+        let norm = dot(&raw, &raw).sqrt().max(1e-12);
+        raw.iter().map(|v| v / norm).collect()
+    }
+}
+
+/// A probe being fitted, one slice of iterations at a time, so the browser can train between frames.
+/// `LogReg::fit` is `new`, `run(settings.iterations)`, `probe`; running the iterations in several calls gives
+/// exactly the same probe.
+pub struct LogRegFit {
+    d: usize,
+    mean: Vec<f32>,
+    std: Vec<f32>,
+    /// Standardised features, `n x d`.
+    z: Vec<f32>,
+    t: Vec<f32>,
+    step: f32,
+    l2: f32,
+    w: Vec<f32>,
+    b: f32,
+    w_prev: Vec<f32>,
+    b_prev: f32,
+    k: f32,
+    grad: Vec<f32>,
+    done: usize,
+}
+
+impl LogRegFit {
+    /// Standardises the features and bounds the step size (about the cost of 14 iterations).
+    pub fn new(x: &[f32], d: usize, y: &[bool], settings: FitSettings) -> Result<LogRegFit> {
         let n = y.len();
         if d == 0 || n == 0 || x.len() != n * d {
             return Err(LensError::Input(format!("a probe needs n x d features: got {} numbers for {n} labels and d = {d}", x.len())));
@@ -247,67 +307,52 @@ impl LogReg {
 
         // Start the bias at the log-odds of the base rate, the best constant predictor.
         let rate = (t.iter().sum::<f32>() / n as f32).clamp(1e-4, 1.0 - 1e-4);
-        let (mut w, mut b) = (vec![0.0f32; d], (rate / (1.0 - rate)).ln());
-        let (mut w_prev, mut b_prev) = (w.clone(), b);
-        let mut k = 1.0f32;
-        let mut grad = vec![0.0f32; d];
-        for _ in 0..settings.iterations {
+        let (w, b) = (vec![0.0f32; d], (rate / (1.0 - rate)).ln());
+        Ok(LogRegFit { d, mean, std, z, t, step, l2: settings.l2, w_prev: w.clone(), b_prev: b, w, b, k: 1.0, grad: vec![0.0f32; d], done: 0 })
+    }
+
+    /// Iterations run so far.
+    pub fn iterations(&self) -> usize {
+        self.done
+    }
+
+    /// Runs `iterations` more steps of Nesterov-accelerated gradient descent.
+    pub fn run(&mut self, iterations: usize) {
+        let (d, n) = (self.d, self.t.len());
+        for _ in 0..iterations {
             // Look-ahead point of Nesterov's method.
-            let mom = (k - 1.0) / (k + 2.0);
-            let wy: Vec<f32> = w.iter().zip(&w_prev).map(|(a, p)| a + mom * (a - p)).collect();
-            let by = b + mom * (b - b_prev);
-            grad.iter_mut().for_each(|g| *g = 0.0);
+            let mom = (self.k - 1.0) / (self.k + 2.0);
+            let wy: Vec<f32> = self.w.iter().zip(&self.w_prev).map(|(a, p)| a + mom * (a - p)).collect();
+            let by = self.b + mom * (self.b - self.b_prev);
+            self.grad.iter_mut().for_each(|g| *g = 0.0);
             let mut gb = 0.0f32;
-            for (row, &ti) in z.chunks_exact(d).zip(&t) {
+            for (row, &ti) in self.z.chunks_exact(d).zip(&self.t) {
                 let r = sigmoid(dot(row, &wy) + by) - ti;
                 gb += r;
-                for (g, x) in grad.iter_mut().zip(row) {
+                for (g, x) in self.grad.iter_mut().zip(row) {
                     *g += r * x;
                 }
             }
             let inv_n = 1.0 / n as f32;
-            grad.iter_mut().zip(&wy).for_each(|(g, wj)| *g = *g * inv_n + settings.l2 * wj);
+            let l2 = self.l2;
+            self.grad.iter_mut().zip(&wy).for_each(|(g, wj)| *g = *g * inv_n + l2 * wj);
             gb *= inv_n;
             // Restart the momentum when the gradient points against the last step (O'Donoghue and Candes
             // 2015, gradient scheme): it needs no loss evaluation, so no logarithms in the loop.
-            let against = grad.iter().zip(w.iter().zip(&w_prev)).map(|(g, (a, p))| g * (a - p)).sum::<f32>() + gb * (b - b_prev);
-            w_prev = w;
-            b_prev = b;
-            w = wy.iter().zip(&grad).map(|(wj, g)| wj - step * g).collect();
-            b = by - step * gb;
-            k = if against > 0.0 { 1.0 } else { k + 1.0 };
+            let against = self.grad.iter().zip(self.w.iter().zip(&self.w_prev)).map(|(g, (a, p))| g * (a - p)).sum::<f32>()
+                + gb * (self.b - self.b_prev);
+            self.w_prev = std::mem::take(&mut self.w);
+            self.b_prev = self.b;
+            self.w = wy.iter().zip(&self.grad).map(|(wj, g)| wj - self.step * g).collect();
+            self.b = by - self.step * gb;
+            self.k = if against > 0.0 { 1.0 } else { self.k + 1.0 };
+            self.done += 1;
         }
-        Ok(LogReg { mean, std, w, b })
     }
 
-    /// The probe's logit for one activation vector.
-    pub fn logit(&self, x: &[f32]) -> f32 {
-        let mut s = self.b;
-        for j in 0..self.w.len() {
-            s += self.w[j] * (x[j] - self.mean[j]) / self.std[j];
-        }
-        s
-    }
-
-    pub fn predict(&self, x: &[f32]) -> bool {
-        self.logit(x) > 0.0
-    }
-
-    /// Share of rows classified correctly.
-    pub fn accuracy(&self, x: &[f32], y: &[bool]) -> f32 {
-        let d = self.w.len();
-        if y.is_empty() {
-            return 0.0;
-        }
-        let hits = x.chunks_exact(d).zip(y).filter(|(row, &t)| self.predict(row) == t).count();
-        hits as f32 / y.len() as f32
-    }
-
-    /// The probe's direction in the raw activation space (un-standardised: `w_j / std_j`), unit length.
-    pub fn direction(&self) -> Vec<f32> {
-        let raw: Vec<f32> = self.w.iter().zip(&self.std).map(|(w, s)| w / s).collect();
-        let norm = dot(&raw, &raw).sqrt().max(1e-12);
-        raw.iter().map(|v| v / norm).collect()
+    /// The probe as it stands after the iterations run so far.
+    pub fn probe(&self) -> LogReg {
+        LogReg { mean: self.mean.clone(), std: self.std.clone(), w: self.w.clone(), b: self.b }
     }
 }
 
@@ -463,81 +508,275 @@ pub fn probe_layers(model: &Transformer, vocab: &CharVocab, text: &str, concept:
 /// Trains and scores a probe per residual layer for `concept` on recorded activations. The random-model
 /// control runs only if `data` was recorded with it.
 pub fn probe_recorded(data: &ProbeData, concept: &Concept, settings: &ProbeSettings) -> Result<ProbeReport> {
-    let labels = concept.labels(&data.text)?;
-    let wins = &data.wins;
-    // Whole windows go to the test set, spread like the windows themselves: about one in 1 / test_share.
-    let every = (1.0 / settings.test_share.clamp(0.05, 0.5)).round() as usize;
-    if wins.len() < every {
-        return Err(LensError::Input(format!(
-            "the text is too short to probe: it needs at least {every} windows of {} characters",
-            wins.first().map_or(0, |w| w.1)
-        )));
-    }
-    let is_test = |w: usize| w % every == every / 2;
-    // Row r of the recorded activations is position wins[w].0 + k of the text.
-    let mut rows_train = Vec::new();
-    let mut rows_test = Vec::new();
-    let (mut y_train, mut y_test) = (Vec::new(), Vec::new());
-    let mut row = 0;
-    for (w, &(s, len)) in wins.iter().enumerate() {
-        for k in 0..len {
-            if let Some(label) = labels[s + k] {
-                if !is_test(w) {
-                    rows_train.push(row);
-                    y_train.push(label);
-                } else {
-                    rows_test.push(row);
-                    y_test.push(label);
-                }
-            }
-            row += 1;
+    let layers: Vec<usize> = (0..data.acts.acts.len()).collect();
+    let mut job = ProbeJob::new(data, concept, settings, &layers)?;
+    while !job.step(data, usize::MAX)? {}
+    Ok(job.report())
+}
+
+/// `record_probe_data` a few windows at a time, so the browser can record between frames (without the
+/// random-model control).
+pub struct ProbeRecording {
+    text: String,
+    ids: Vec<u32>,
+    wins: Vec<(usize, usize)>,
+    done: usize,
+    acts: Activations,
+}
+
+impl ProbeRecording {
+    /// Encodes the text (every character must be in the vocabulary) and chooses the windows.
+    pub fn new(model: &Transformer, vocab: &CharVocab, text: &str, settings: &ProbeSettings) -> Result<ProbeRecording> {
+        let ids = vocab.encode(text)?;
+        if ids.is_empty() {
+            return Err(LensError::Input("the text is empty: there is nothing to probe".into()));
         }
+        let wins = windows(ids.len(), model.cfg.n_positions, settings.positions);
+        let acts = Activations { acts: vec![Vec::new(); model.cfg.n_layer + 1], d_model: model.cfg.d_model() };
+        Ok(ProbeRecording { text: text.to_string(), ids, wins, done: 0, acts })
     }
-    let name = concept.name();
-    for (set, ys) in [("training", &y_train), ("test", &y_test)] {
-        let pos = ys.iter().filter(|&&b| b).count();
-        if pos == 0 || pos == ys.len() {
+
+    /// (windows recorded, windows in all).
+    pub fn progress(&self) -> (usize, usize) {
+        (self.done, self.wins.len())
+    }
+
+    /// Records up to `n` more windows (one batched forward pass); true once every window is recorded.
+    pub fn step(&mut self, model: &Transformer, n: usize) -> Result<bool> {
+        let end = (self.done + n.max(1)).min(self.wins.len());
+        if self.done < end {
+            let part = record_resid(model, &self.ids, &self.wins[self.done..end])?;
+            for (all, new) in self.acts.acts.iter_mut().zip(part.acts) {
+                all.extend(new);
+            }
+            self.done = end;
+        }
+        Ok(self.done == self.wins.len())
+    }
+
+    /// The recorded data; call once `step` has returned true.
+    pub fn finish(self) -> ProbeData {
+        ProbeData { text: self.text, wins: self.wins, acts: self.acts, random_acts: None }
+    }
+}
+
+/// Which fit of a layer is running: the probe itself, then its controls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FitKind {
+    Real,
+    Shuffled,
+    RandomModel,
+}
+
+/// The layer whose probes are being fitted.
+struct LayerWork {
+    layer: usize,
+    xtr: Vec<f32>,
+    xte: Vec<f32>,
+    kind: FitKind,
+    fit: LogRegFit,
+    probe: Option<LogReg>,
+    shuffled_accuracy: Option<f32>,
+    random_model_accuracy: Option<f32>,
+}
+
+/// Probes for several layers trained a slice at a time (`step`), so the browser can show progress between
+/// slices and stop on request. `probe_recorded` runs one to the end.
+pub struct ProbeJob {
+    name: String,
+    settings: ProbeSettings,
+    rows_train: Vec<usize>,
+    rows_test: Vec<usize>,
+    y_train: Vec<bool>,
+    y_test: Vec<bool>,
+    shuffled: Option<(Vec<bool>, Vec<bool>)>,
+    baseline: f32,
+    positive_rate: f32,
+    todo: Vec<usize>,
+    current: Option<LayerWork>,
+    layers: Vec<LayerProbe>,
+    fits_per_layer: usize,
+    total_layers: usize,
+    fits_done: usize,
+}
+
+/// What starting a fit (standardising, the power iteration) costs, in iterations of the descent.
+const FIT_SETUP_COST: usize = 15;
+
+impl ProbeJob {
+    /// Labels the positions, splits them into training and test windows and checks both hold both classes.
+    /// `layers` are residual layers (0 = embedding).
+    pub fn new(data: &ProbeData, concept: &Concept, settings: &ProbeSettings, layers: &[usize]) -> Result<ProbeJob> {
+        let labels = concept.labels(&data.text)?;
+        let wins = &data.wins;
+        // Whole windows go to the test set, spread like the windows themselves: about one in 1 / test_share.
+        let every = (1.0 / settings.test_share.clamp(0.05, 0.5)).round() as usize;
+        if wins.len() < every {
             return Err(LensError::Input(format!(
-                "the {set} positions are all {} for {name}: the text needs examples of both classes (try a longer text or another concept)",
-                if pos == 0 { "negative" } else { "positive" }
+                "the text is too short to probe: it needs at least {every} windows of {} characters",
+                wins.first().map_or(0, |w| w.1)
             )));
         }
-    }
-    let majority = y_train.iter().filter(|&&b| b).count() * 2 > y_train.len();
-    let baseline = y_test.iter().filter(|&&b| b == majority).count() as f32 / y_test.len() as f32;
-    let all: Vec<bool> = y_train.iter().chain(&y_test).copied().collect();
-    let positive_rate = all.iter().filter(|&&b| b).count() as f32 / all.len() as f32;
-
-    // One permutation of all used labels, shared by every layer: train and test on shuffled labels.
-    let shuffled: Option<(Vec<bool>, Vec<bool>)> = settings.shuffled_control.then(|| {
-        let mut rng = Rng::new(settings.seed ^ 0x5EED);
-        let mut s = all.clone();
-        for i in (1..s.len()).rev() {
-            s.swap(i, rng.range(0, i));
+        if let Some(&l) = layers.iter().find(|&&l| l >= data.acts.acts.len()) {
+            return Err(LensError::Input(format!("there is no residual layer {l}: the model has layers 0 to {}", data.acts.acts.len() - 1)));
         }
-        let test = s.split_off(y_train.len());
-        (s, test)
-    });
-
-    let d = data.acts.d_model;
-    let mut layers = Vec::new();
-    for (l, x) in data.acts.acts.iter().enumerate() {
-        let (xtr, xte) = (take_rows(x, d, &rows_train), take_rows(x, d, &rows_test));
-        let probe = LogReg::fit(&xtr, d, &y_train, settings.fit)?;
-        let shuffled_accuracy = match &shuffled {
-            Some((str_, ste)) => Some(LogReg::fit(&xtr, d, str_, settings.fit)?.accuracy(&xte, ste)),
-            None => None,
-        };
-        let random_model_accuracy = match &data.random_acts {
-            Some(r) if settings.random_model_control => {
-                let (rtr, rte) = (take_rows(&r.acts[l], d, &rows_train), take_rows(&r.acts[l], d, &rows_test));
-                Some(LogReg::fit(&rtr, d, &y_train, settings.fit)?.accuracy(&rte, &y_test))
+        let is_test = |w: usize| w % every == every / 2;
+        // Row r of the recorded activations is position wins[w].0 + k of the text.
+        let mut rows_train = Vec::new();
+        let mut rows_test = Vec::new();
+        let (mut y_train, mut y_test) = (Vec::new(), Vec::new());
+        let mut row = 0;
+        for (w, &(s, len)) in wins.iter().enumerate() {
+            for k in 0..len {
+                if let Some(label) = labels[s + k] {
+                    if !is_test(w) {
+                        rows_train.push(row);
+                        y_train.push(label);
+                    } else {
+                        rows_test.push(row);
+                        y_test.push(label);
+                    }
+                }
+                row += 1;
             }
-            _ => None,
-        };
+        }
+        let name = concept.name();
+        for (set, ys) in [("training", &y_train), ("test", &y_test)] {
+            let pos = ys.iter().filter(|&&b| b).count();
+            if pos == 0 || pos == ys.len() {
+                return Err(LensError::Input(format!(
+                    "the {set} positions are all {} for {name}: the text needs examples of both classes (try a longer text or another concept)",
+                    if pos == 0 { "negative" } else { "positive" }
+                )));
+            }
+        }
+        let majority = y_train.iter().filter(|&&b| b).count() * 2 > y_train.len();
+        let baseline = y_test.iter().filter(|&&b| b == majority).count() as f32 / y_test.len() as f32;
+        let all: Vec<bool> = y_train.iter().chain(&y_test).copied().collect();
+        let positive_rate = all.iter().filter(|&&b| b).count() as f32 / all.len() as f32;
+
+        // One permutation of all used labels, shared by every layer: train and test on shuffled labels.
+        let shuffled: Option<(Vec<bool>, Vec<bool>)> = settings.shuffled_control.then(|| {
+            let mut rng = Rng::new(settings.seed ^ 0x5EED);
+            let mut s = all.clone();
+            for i in (1..s.len()).rev() {
+                s.swap(i, rng.range(0, i));
+            }
+            let test = s.split_off(y_train.len());
+            (s, test)
+        });
+        let random = settings.random_model_control && data.random_acts.is_some();
+        let fits_per_layer = 1 + settings.shuffled_control as usize + random as usize;
+        Ok(ProbeJob {
+            name,
+            settings: settings.clone(),
+            rows_train,
+            rows_test,
+            y_train,
+            y_test,
+            shuffled,
+            baseline,
+            positive_rate,
+            todo: layers.iter().rev().copied().collect(),
+            current: None,
+            layers: Vec::new(),
+            fits_per_layer,
+            total_layers: layers.len(),
+            fits_done: 0,
+        })
+    }
+
+    /// Share of the work done, from 0 to 1.
+    pub fn progress(&self) -> f32 {
+        let per_fit = (self.settings.fit.iterations + FIT_SETUP_COST) as f32;
+        let total = (self.total_layers * self.fits_per_layer) as f32 * per_fit;
+        let current = self.current.as_ref().map_or(0.0, |c| (c.fit.iterations() + FIT_SETUP_COST) as f32);
+        if total <= 0.0 {
+            1.0
+        } else {
+            ((self.fits_done as f32 * per_fit + current) / total).min(1.0)
+        }
+    }
+
+    /// The layers finished so far.
+    pub fn finished_layers(&self) -> &[LayerProbe] {
+        &self.layers
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.current.is_none() && self.todo.is_empty()
+    }
+
+
+    /// Does about `budget` iterations' worth of work (starting a fit counts as `FIT_SETUP_COST`); true once
+    /// every layer is done.
+    pub fn step(&mut self, data: &ProbeData, budget: usize) -> Result<bool> {
+        let d = data.acts.d_model;
+        let iterations = self.settings.fit.iterations;
+        let mut budget = budget;
+        while budget > 0 {
+            let Some(mut work) = self.current.take() else {
+                let Some(layer) = self.todo.pop() else { return Ok(true) };
+                let x = &data.acts.acts[layer];
+                let (xtr, xte) = (take_rows(x, d, &self.rows_train), take_rows(x, d, &self.rows_test));
+                let fit = LogRegFit::new(&xtr, d, &self.y_train, self.settings.fit)?;
+                self.current = Some(LayerWork { layer, xtr, xte, kind: FitKind::Real, fit, probe: None, shuffled_accuracy: None, random_model_accuracy: None });
+                budget = budget.saturating_sub(FIT_SETUP_COST);
+                continue;
+            };
+            let n = (iterations - work.fit.iterations()).min(budget);
+            work.fit.run(n);
+            budget -= n;
+            if work.fit.iterations() < iterations {
+                self.current = Some(work);
+                continue;
+            }
+            // This fit is finished: keep its result and start the layer's next fit, if any.
+            self.fits_done += 1;
+            let fitted = work.fit.probe();
+            match work.kind {
+                FitKind::Real => work.probe = Some(fitted),
+                FitKind::Shuffled => {
+                    let (_, ste) = self.shuffled.as_ref().expect("a shuffled fit runs only with shuffled labels");
+                    work.shuffled_accuracy = Some(fitted.accuracy(&work.xte, ste));
+                }
+                FitKind::RandomModel => {
+                    let r = data.random_acts.as_ref().expect("a random-model fit runs only with its activations");
+                    let rte = take_rows(&r.acts[work.layer], d, &self.rows_test);
+                    work.random_model_accuracy = Some(fitted.accuracy(&rte, &self.y_test));
+                }
+            }
+            let next = match work.kind {
+                FitKind::Real if self.shuffled.is_some() => Some(FitKind::Shuffled),
+                FitKind::Real | FitKind::Shuffled if self.settings.random_model_control && data.random_acts.is_some() => Some(FitKind::RandomModel),
+                _ => None,
+            };
+            budget = budget.saturating_sub(if next.is_some() { FIT_SETUP_COST } else { 0 });
+            match next {
+                Some(FitKind::Shuffled) => {
+                    let (str_, _) = self.shuffled.as_ref().expect("checked above");
+                    work.fit = LogRegFit::new(&work.xtr, d, str_, self.settings.fit)?;
+                    work.kind = FitKind::Shuffled;
+                    self.current = Some(work);
+                }
+                Some(FitKind::RandomModel) => {
+                    let r = data.random_acts.as_ref().expect("checked above");
+                    let rtr = take_rows(&r.acts[work.layer], d, &self.rows_train);
+                    work.fit = LogRegFit::new(&rtr, d, &self.y_train, self.settings.fit)?;
+                    work.kind = FitKind::RandomModel;
+                    self.current = Some(work);
+                }
+                _ => self.layers.push(self.finish_layer(work, d)),
+            }
+        }
+        Ok(self.is_done())
+    }
+
+    fn finish_layer(&self, work: LayerWork, d: usize) -> LayerProbe {
+        let probe = work.probe.expect("the real probe is fitted first");
         let dir = probe.direction();
         let (mut sp, mut np, mut sn, mut nn) = (0.0f32, 0usize, 0.0f32, 0usize);
-        for (row, &t) in xtr.chunks_exact(d).zip(&y_train) {
+        for (row, &t) in work.xtr.chunks_exact(d).zip(&self.y_train) {
             let proj = dot(row, &dir);
             if t {
                 sp += proj;
@@ -547,18 +786,29 @@ pub fn probe_recorded(data: &ProbeData, concept: &Concept, settings: &ProbeSetti
                 nn += 1;
             }
         }
-        layers.push(LayerProbe {
-            layer: l,
-            hook: super::logit_lens::resid_hook(l),
-            train_accuracy: probe.accuracy(&xtr, &y_train),
-            test_accuracy: probe.accuracy(&xte, &y_test),
+        LayerProbe {
+            layer: work.layer,
+            hook: super::logit_lens::resid_hook(work.layer),
+            train_accuracy: probe.accuracy(&work.xtr, &self.y_train),
+            test_accuracy: probe.accuracy(&work.xte, &self.y_test),
             probe,
-            shuffled_accuracy,
-            random_model_accuracy,
+            shuffled_accuracy: work.shuffled_accuracy,
+            random_model_accuracy: work.random_model_accuracy,
             class_gap: sp / np.max(1) as f32 - sn / nn.max(1) as f32,
-        });
+        }
     }
-    Ok(ProbeReport { concept: name, n_train: y_train.len(), n_test: y_test.len(), positive_rate, baseline, layers })
+
+    /// The report over the finished layers (all of them once `step` has returned true).
+    pub fn report(self) -> ProbeReport {
+        ProbeReport {
+            concept: self.name,
+            n_train: self.y_train.len(),
+            n_test: self.y_test.len(),
+            positive_rate: self.positive_rate,
+            baseline: self.baseline,
+            layers: self.layers,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { DIST, launch, shutdown, openPage, waitRev, inductionModel, randomWords, rng } from './harness.mjs';
 
-const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.5, fv_step_ms: 20, predict_per_s: 30, ig50_ms: 150, generate200_ms: 1000, lens128_ms: 50, toy_steps_per_s: 2000, toy_longtask_ms: 50, sweep_s: 20 };
+const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.5, fv_step_ms: 20, predict_per_s: 30, ig50_ms: 150, generate200_ms: 1000, lens128_ms: 50, probe_ms: 2000, toy_steps_per_s: 2000, toy_longtask_ms: 50, sweep_s: 20 };
 const FORWARD_TOKENS = 64;
 const FORWARD_RUNS = 200;
 const UPDATES = 50;
@@ -104,6 +104,14 @@ async function main() {
   await lpage.waitForFunction(() => typeof window.wasmBindings?.bench_language === 'function', null, { timeout: 30_000 });
   const language = JSON.parse(await lpage.evaluate(() => window.wasmBindings.bench_language(9)));
   if (language.error) throw new Error(language.error);
+  // (f) the probing lab: its own first run (sliced, in the page), then the same work in one go in wasm.
+  const ppage = await openPage('/#/9.2.3');
+  await waitRev(ppage, 1, 180_000);
+  const probeInPageMs = Number(await ppage.locator('[data-testid=probe-results]').getAttribute('data-ms'));
+  await ppage.waitForFunction(() => typeof window.wasmBindings?.bench_probe === 'function', null, { timeout: 30_000 });
+  const probe = JSON.parse(await ppage.evaluate(() => window.wasmBindings.bench_probe(3)));
+  if (probe.error) throw new Error(probe.error);
+  probe.in_page_ms = probeInPageMs;
   // (e) the superposition lab: training and the sweep run in the worker; the page must stay responsive.
   const tpage = await openPage('/#/9.2.4?nm=5-2&s=0.90&seed=0');
   const tstatus = () => tpage.locator('[data-testid=lab-status]').evaluate((e) => ({ step: Number(e.dataset.step), training: e.dataset.training === '1', rate: Number(e.dataset.stepsPerS) }));
@@ -137,7 +145,7 @@ async function main() {
   }
   const sweepLong = await tpage.evaluate(() => ({ max: Math.max(0, ...window.__longtasks), count: window.__longtasks.length }));
   const toy = { steps_per_s: trained.rate, longtask_train_ms: toyLong.max, longtasks_train: toyLong.count, sweep_s: sweepS, longtask_sweep_ms: sweepLong.max };
-  const problems = page.problems.slice().concat(vpage.problems, lpage.problems, tpage.problems);
+  const problems = page.problems.slice().concat(vpage.problems, lpage.problems, ppage.problems, tpage.problems);
   const chromiumVersion = (() => {
     try { return execFileSync(process.env.GLASSBOX_CHROMIUM ?? '/usr/bin/chromium', ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return '?'; }
   })();
@@ -168,6 +176,9 @@ async function main() {
       `<= ${LIMITS.generate200_ms} ms (median)`, language.generate200_ms <= LIMITS.generate200_ms],
     [`language: logit-lens grid, ${language.n_tokens} characters (wasm)`, `median ${language.lens128_ms.toFixed(2)} ms, ${language.runs} runs`,
       `<= ${LIMITS.lens128_ms} ms (median)`, language.lens128_ms <= LIMITS.lens128_ms],
+    [`probing: ${probe.layers} layers on ${probe.positions} positions, record + train with controls (wasm)`, `median ${probe.total_ms.toFixed(0)} ms (record ${probe.record_ms.toFixed(0)} + train ${probe.train_ms.toFixed(0)}), ${probe.runs} runs`,
+      `<= ${LIMITS.probe_ms} ms (median)`, probe.total_ms <= LIMITS.probe_ms],
+    ['  ... the lab\'s own run, in slices between frames (info)', `${probe.in_page_ms.toFixed(0)} ms`, '', null],
     ['toy model steps/s via the worker (n=5, m=2, batch 1024)', `${toy.steps_per_s.toFixed(0)} steps/s over 10,000 steps`,
       `>= ${LIMITS.toy_steps_per_s} steps/s`, toy.steps_per_s >= LIMITS.toy_steps_per_s],
     ['  longest main-thread task while training', `${toy.longtask_train_ms.toFixed(0)} ms (${toy.longtasks_train} tasks over 50 ms)`,
@@ -186,7 +197,7 @@ async function main() {
     console.log(`${a.padEnd(w[0])}  ${b.padEnd(w[1])}  ${c.padEnd(w[2])}  ${ok === null ? '' : ok ? 'PASS' : 'FAIL'}`);
   }
   if (problems.length) console.log(`\npage problems during the bench:\n  ${problems.join('\n  ')}`);
-  const result = { forward, vision, language, toy, update: upd, update_to_frame: frm, wasm: sizes, limits: LIMITS, chromium: chromiumVersion };
+  const result = { forward, vision, language, probe, toy, update: upd, update_to_frame: frm, wasm: sizes, limits: LIMITS, chromium: chromiumVersion };
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(result, null, 2) + '\n');
   const failed = rows.filter((r) => r[3] === false).length;
   console.log(`\n${failed ? `${failed} figure(s) over the limit` : 'all figures within their limits'}`);

@@ -19,7 +19,7 @@ export const SECTIONS = [
   'overview', '9.1', '9.2.1', 'attention', '9.2.2', '9.2.3', '9.2.4', '9.2.5', '9.3.1', '9.3.2', '9.4', '9.5',
 ];
 // Sections whose lab is not built yet: the lab pane shows [data-testid=lab-planned].
-export const PLANNED_LABS = ['9.2.3', '9.3.1', '9.3.2', '9.4', '9.5'];
+export const PLANNED_LABS = ['9.3.1', '9.4', '9.5'];
 export const VIEWPORTS = [
   { width: 1280, height: 720 },
   { width: 1920, height: 1080 },

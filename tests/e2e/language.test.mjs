@@ -135,3 +135,25 @@ test('generating 200 characters shows them with their probabilities; the same se
   await screenshot(page, 'language-generate');
   assertClean(page);
 });
+
+test('the text lives in the URL; a tampered link is explained and falls back to the default text', TIMEOUT, async (t) => {
+  const page = await openPage('/#/9.2.2?text=Call+me+Ishmael.', { t });
+  await waitRev(page, 1);
+  assert.equal(await page.inputValue('[data-testid=lens-text]'), 'Call me Ishmael.');
+  assert.equal((await grid(page)).positions, 16);
+  await typeText(page, 'The sea, the sea.');
+  await eventually(async () => assert.match(page.url(), /#\/9\.2\.2\?text=The\+sea%2C\+the\+sea\./));
+
+  const bad = await openPage(`/#/9.2.2?text=${encodeURIComponent('hello {world}')}`, { t });
+  await waitRev(bad, 1);
+  assert.match(await bad.locator('[data-testid=url-error]').textContent(), /never seen .*\{/);
+  assert.ok((await grid(bad)).positions > 20, 'the default text');
+  assert.notEqual(await bad.inputValue('[data-testid=lens-text]'), 'hello {world}');
+
+  const long = await openPage(`/#/9.2.2?text=${'a'.repeat(1001)}`, { t });
+  await waitRev(long, 1);
+  assert.match(await long.locator('[data-testid=url-error]').textContent(), /1001 characters/);
+  assertClean(page);
+  assertClean(bad);
+  assertClean(long);
+});

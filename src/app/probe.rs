@@ -1,0 +1,460 @@
+//! The probing lab (9.2.3): pick a concept (built-in, or a regular expression over the text), record the
+//! Moby-Dick model's residual stream on 5,000 held-out positions, train a logistic-regression probe per layer
+//! and show held-out accuracy per layer against the majority baseline and a shuffled-label control.
+//!
+//! Recording and training are split into slices of about 25 ms (`lens::probe::{ProbeRecording, ProbeJob}`)
+//! with a yield to the browser between slices, so the page keeps drawing, shows progress and can cancel.
+//! The recording is kept for the session: a second concept costs only the training.
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::fetch::{load_char_model, LoadedChar};
+use super::shell::replace_hash_soon;
+use crate::lens::logit_lens::resid_label;
+use crate::lens::probe::{BuiltinConcept, Concept, ProbeData, ProbeJob, ProbeRecording, ProbeReport, ProbeSettings};
+use crate::routes::{section_hash_with, SECTIONS};
+
+/// How many positions the lab probes on (the figure the benchmark measures).
+pub(super) const POSITIONS: usize = 5000;
+/// Work per slice before the browser gets the thread back.
+const SLICE_MS: f64 = 25.0;
+
+thread_local! {
+    /// The held-out text's residual stream, recorded once per session (both labs use it).
+    static RECORDED: RefCell<Option<Rc<ProbeData>>> = const { RefCell::new(None) };
+}
+
+/// Gives the thread back to the browser for a moment (a zero timeout: input, layout and painting run first).
+pub(super) async fn yield_to_browser() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(resolve.unchecked_ref(), 0);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// The URL key of a built-in concept.
+pub(super) fn concept_key(c: BuiltinConcept) -> &'static str {
+    match c {
+        BuiltinConcept::SpaceNext => "space-next",
+        BuiltinConcept::CapitalNext => "capital-next",
+        BuiltinConcept::VowelNext => "vowel-next",
+        BuiltinConcept::InsideQuotes => "inside-quotes",
+        BuiltinConcept::InsideWord => "inside-word",
+        BuiltinConcept::LineStart => "line-start",
+    }
+}
+
+pub(super) fn concept_from_key(k: &str) -> Option<BuiltinConcept> {
+    BuiltinConcept::ALL.into_iter().find(|&c| concept_key(c) == k)
+}
+
+pub(super) fn probe_settings() -> ProbeSettings {
+    ProbeSettings { positions: POSITIONS, ..ProbeSettings::default() }
+}
+
+/// Records (unless already recorded) and trains probes for `layers`, a slice at a time. `report` is told the
+/// phase and the share done after every slice and returns false to stop (Cancel, or the lab was closed):
+/// then the result is `Ok(None)`.
+pub(super) async fn train_probes(
+    m: &LoadedChar,
+    concept: &Concept,
+    layers: &[usize],
+    shuffled_control: bool,
+    report: &dyn Fn(&'static str, f32) -> bool,
+) -> Result<Option<ProbeReport>, String> {
+    // Labels first: a bad regular expression is reported before any recording.
+    concept.labels(&m.held_out).map_err(|e| e.to_string())?;
+    let settings = ProbeSettings { shuffled_control, ..probe_settings() };
+    let data = match RECORDED.with(|r| r.borrow().clone()) {
+        Some(d) => d,
+        None => {
+            let mut rec = ProbeRecording::new(&m.model, &m.vocab, &m.held_out, &settings).map_err(|e| e.to_string())?;
+            loop {
+                let t0 = super::now_ms();
+                let mut done = false;
+                while !done && super::now_ms() - t0 < SLICE_MS {
+                    done = rec.step(&m.model, 1).map_err(|e| e.to_string())?;
+                }
+                let (a, b) = rec.progress();
+                if !report("recording activations", a as f32 / b.max(1) as f32) {
+                    return Ok(None);
+                }
+                if done {
+                    break;
+                }
+                yield_to_browser().await;
+            }
+            let d = Rc::new(rec.finish());
+            RECORDED.with(|r| *r.borrow_mut() = Some(d.clone()));
+            d
+        }
+    };
+    let mut job = ProbeJob::new(&data, concept, &settings, layers).map_err(|e| e.to_string())?;
+    loop {
+        yield_to_browser().await;
+        let t0 = super::now_ms();
+        let mut done = false;
+        while !done && super::now_ms() - t0 < SLICE_MS {
+            done = job.step(&data, 8).map_err(|e| e.to_string())?;
+        }
+        if !report("training probes", job.progress()) {
+            return Ok(None);
+        }
+        if done {
+            return Ok(Some(job.report()));
+        }
+    }
+}
+
+/// An excerpt of the held-out text with the concept's positive characters marked, so the student sees what
+/// the labels mean before trusting a score.
+fn excerpt(m: &LoadedChar, concept: &Concept) -> Option<Vec<(char, bool)>> {
+    let labels = concept.labels(&m.held_out).ok()?;
+    let chars: Vec<char> = m.held_out.chars().collect();
+    // Start at the first positive after the first 1,000 characters, a little before it, so the excerpt shows both classes.
+    let first = (1000..chars.len()).find(|&i| labels[i] == Some(true)).unwrap_or(1000).saturating_sub(60);
+    let end = (first + 160).min(chars.len());
+    Some((first..end).map(|i| (chars[i], labels[i] == Some(true))).collect())
+}
+
+/// What the lab is set to probe.
+#[derive(Clone, Debug, PartialEq)]
+enum Choice {
+    Builtin(BuiltinConcept),
+    Regex,
+}
+
+/// A finished run, as the view shows it.
+#[derive(Clone, Debug)]
+struct Shown {
+    report: ProbeReport,
+    ms: f64,
+}
+
+#[component]
+pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
+    let model: RwSignal<Option<Result<Arc<LoadedChar>, String>>> = RwSignal::new(None);
+    leptos::task::spawn_local(async move { model.set(Some(load_char_model("moby").await)) });
+
+    // State from the URL: `?concept=space-next` or `?re=...`; anything else is named and replaced by the default.
+    let mut url_problem = None;
+    let q = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let (choice0, regex0) = match (q("concept"), q("re")) {
+        (_, Some(re)) if !re.is_empty() && re.chars().count() <= 200 => (Choice::Regex, re),
+        (_, Some(_)) => {
+            url_problem = Some("The link's regular expression is empty or longer than 200 characters, so the lab starts from “space next”.".to_string());
+            (Choice::Builtin(BuiltinConcept::SpaceNext), String::new())
+        }
+        (Some(k), None) => match concept_from_key(&k) {
+            Some(c) => (Choice::Builtin(c), String::new()),
+            None => {
+                url_problem = Some(format!("The link asks for a concept “{k}” that the lab does not know, so it starts from “space next”."));
+                (Choice::Builtin(BuiltinConcept::SpaceNext), String::new())
+            }
+        },
+        (None, None) => (Choice::Builtin(BuiltinConcept::SpaceNext), String::new()),
+    };
+    let choice = RwSignal::new(choice0);
+    let regex = RwSignal::new(if regex0.is_empty() { "the".to_string() } else { regex0 });
+    let shown: RwSignal<Option<Shown>> = RwSignal::new(None);
+    let error: RwSignal<Option<String>> = RwSignal::new(None);
+    let url_error = RwSignal::new(url_problem);
+    let busy: RwSignal<Option<(&'static str, f32)>> = RwSignal::new(None);
+    let run_id = StoredValue::new(0u64);
+    let rev = RwSignal::new(0u32);
+
+    let loaded = move || model.get().and_then(|r| r.ok());
+    let concept = move || match choice.get() {
+        Choice::Builtin(c) => Concept::Builtin(c),
+        Choice::Regex => Concept::Regex(regex.get()),
+    };
+
+    let start = move || {
+        let Some(m) = loaded() else { return };
+        let c = concept_untracked(choice, regex);
+        run_id.update_value(|r| *r += 1);
+        let id = run_id.get_value();
+        // The URL follows the concept the student actually ran.
+        if let Some(i) = SECTIONS.iter().position(|s| s.slug == "9.2.3") {
+            let hash = match &c {
+                Concept::Builtin(b) => section_hash_with(i, &[("concept", concept_key(*b))]),
+                Concept::Regex(p) => section_hash_with(i, &[("re", p)]),
+            };
+            replace_hash_soon(&hash);
+        }
+        busy.set(Some(("starting", 0.0)));
+        leptos::task::spawn_local(async move {
+            yield_to_browser().await;
+            let t0 = super::now_ms();
+            let layers: Vec<usize> = (0..=m.model.cfg.n_layer).collect();
+            let report = |phase: &'static str, frac: f32| -> bool {
+                if run_id.try_get_value() != Some(id) {
+                    return false;
+                }
+                busy.try_set(Some((phase, frac)));
+                true
+            };
+            let r = train_probes(&m, &c, &layers, true, &report).await;
+            if run_id.try_get_value() != Some(id) {
+                return; // cancelled, or the lab is gone
+            }
+            busy.set(None);
+            match r {
+                Ok(Some(report)) => {
+                    shown.set(Some(Shown { report, ms: super::now_ms() - t0 }));
+                    error.set(None);
+                    rev.update(|r| *r += 1);
+                }
+                Ok(None) => {}
+                Err(e) => error.set(Some(format!("{e}. The last result stays on screen."))),
+            }
+        });
+    };
+    let cancel = move |_| {
+        run_id.update_value(|r| *r += 1);
+        busy.set(None);
+        error.set(Some("Cancelled. The last result stays on screen.".into()));
+    };
+    on_cleanup(move || run_id.try_update_value(|r| *r += 1).unwrap_or(()));
+
+    // The first run starts as soon as the model is there, so the page opens on a result.
+    Effect::new(move |prev: Option<bool>| {
+        let ready = loaded().is_some();
+        if ready && prev != Some(true) {
+            start();
+        }
+        ready
+    });
+
+    let status = move || match model.get() {
+        None => Some(view! { <p class="muted" data-testid="lab-loading">"Loading the Moby-Dick model…"</p> }.into_any()),
+        Some(Err(e)) => Some(view! { <p class="load-error" data-testid="load-error" role="alert">{format!("The probing lab could not start: {e}")}</p> }.into_any()),
+        Some(Ok(_)) => None,
+    };
+
+    let concept_buttons = BuiltinConcept::ALL
+        .into_iter()
+        .map(|c| {
+            view! {
+                <label class="concept-option" title=c.description()>
+                    <input type="radio" name="probe-concept" data-testid="concept" data-key=concept_key(c)
+                        prop:checked=move || choice.get() == Choice::Builtin(c)
+                        prop:disabled=move || busy.get().is_some()
+                        on:change=move |_| { choice.set(Choice::Builtin(c)); start(); } />
+                    " " {c.name()}
+                </label>
+            }
+        })
+        .collect_view();
+
+    let description = move || match choice.get() {
+        Choice::Builtin(c) => format!("True where {}.", c.description()),
+        Choice::Regex => "True on every character inside a match of your regular expression: “the” marks the t, h and e of every “the” (in “then” and “other” too); “[A-Z][a-z]+” marks capitalised words.".into(),
+    };
+
+    let sample = move || {
+        let m = loaded()?;
+        let marks = excerpt(&m, &concept())?;
+        let spans = marks
+            .into_iter()
+            .map(|(ch, on)| {
+                let s = match ch {
+                    '\n' => "↵\n".to_string(),
+                    c => c.to_string(),
+                };
+                view! { <span class:label-on=on>{s}</span> }
+            })
+            .collect_view();
+        Some(view! { <p class="probe-excerpt" data-testid="probe-excerpt">{spans}</p> })
+    };
+
+    let progress = move || {
+        busy.get().map(|(phase, frac)| {
+            view! {
+                <div class="probe-progress" data-testid="probe-progress" role="status">
+                    <progress max="1" value=format!("{frac:.3}")></progress>
+                    <span class="muted small">{format!("{phase}… {:.0}%", 100.0 * frac)}</span>
+                    <button data-testid="probe-cancel" on:click=cancel>"Cancel"</button>
+                </div>
+            }
+        })
+    };
+
+    let results = move || {
+        let s = shown.get()?;
+        let r = &s.report;
+        let best = r.best_layer().clone();
+        let lo = r.layers.iter().flat_map(|l| [l.test_accuracy, l.shuffled_accuracy.unwrap_or(1.0)]).fold(r.baseline, f32::min);
+        let lo = ((lo * 10.0).floor() / 10.0).clamp(0.0, 0.9);
+        let chart = accuracy_chart(r, lo);
+        let rows = r
+            .layers
+            .iter()
+            .map(|l| {
+                let ctrl = l.shuffled_accuracy.unwrap_or(f32::NAN);
+                view! {
+                    <tr data-testid="probe-layer" data-layer=l.layer data-test=format!("{:.4}", l.test_accuracy)
+                        data-train=format!("{:.4}", l.train_accuracy) data-control=format!("{ctrl:.4}") class:best=l.layer == best.layer>
+                        <th scope="row">{resid_label(l.layer)}</th>
+                        <td>{pct(l.test_accuracy)}</td>
+                        <td>{pct(l.train_accuracy)}</td>
+                        <td>{pct(ctrl)}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        let lift = best.test_accuracy - r.baseline;
+        let verdict = if lift < 0.02 {
+            "No layer beats always guessing the majority class by much: the concept is not linearly readable here (or it is too rare to learn from 4,000 examples)."
+        } else if best.shuffled_accuracy.is_some_and(|c| c > r.baseline + 0.05) {
+            "Careful: the shuffled-label control also beats the baseline, so part of the score may be memorisation."
+        } else {
+            "The probe beats both the baseline and the control, so the concept can be read linearly from this layer. That says it is there, not that the model uses it."
+        };
+        Some(view! {
+            <section class="panel" data-testid="probe-results" data-best-layer=best.layer data-best=format!("{:.4}", best.test_accuracy)
+                data-baseline=format!("{:.4}", r.baseline) data-control=format!("{:.4}", best.shuffled_accuracy.unwrap_or(f32::NAN))
+                data-ms=format!("{:.0}", s.ms)>
+                <h3>{format!("Held-out accuracy per layer: {}", r.concept)}</h3>
+                <p class="probe-headline" data-testid="probe-headline">
+                    {format!("Best: {} with {} on held-out positions. Always guessing “{}” scores {}; the same probe on shuffled labels scores {}.",
+                        resid_label(best.layer), pct(best.test_accuracy), if r.positive_rate > 0.5 { "yes" } else { "no" }, pct(r.baseline), pct(best.shuffled_accuracy.unwrap_or(f32::NAN)))}
+                </p>
+                <div inner_html=chart></div>
+                <p class="small">{verdict}</p>
+                <table class="probe-table">
+                    <thead><tr><th>"layer"</th><th>"held-out"</th><th>"training"</th><th>"shuffled labels"</th></tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+                <p class="muted small" data-testid="probe-status">
+                    {format!("{} training and {} held-out positions ({:.1}% labelled yes), one probe per layer plus its control, in {:.1} s.",
+                        r.n_train, r.n_test, 100.0 * r.positive_rate, s.ms / 1000.0)}
+                </p>
+                {steer_href(&concept_untracked(choice, regex), best.layer).map(|href| view! {
+                    <p class="small"><a data-testid="steer-link" href=href>
+                        {format!("Steer with a probe's direction for this concept at {} (9.3.2) →", resid_label(best.layer))}</a></p>
+                })}
+            </section>
+        })
+    };
+
+    view! {
+        <div class="probe-lab" data-testid="probe-lab" class:unloaded=move || loaded().is_none()>
+            {status}
+            {move || url_error.get().map(|e| view! { <p class="input-error" data-testid="url-error" role="status">{e}</p> })}
+            <div class="lab-body">
+                <section class="panel">
+                    <h3>"Concept"</h3>
+                    <div class="concept-grid">{concept_buttons}</div>
+                    <div class="regex-row">
+                        <label class="concept-option">
+                            <input type="radio" name="probe-concept" data-testid="concept-regex"
+                                prop:checked=move || choice.get() == Choice::Regex
+                                prop:disabled=move || busy.get().is_some()
+                                on:change=move |_| choice.set(Choice::Regex) />
+                            " your own: regular expression "
+                        </label>
+                        <input type="text" class="regex-input" data-testid="regex-input" spellcheck="false" aria-label="Regular expression"
+                            prop:value=move || regex.get()
+                            on:input=move |ev| { regex.set(event_target_value(&ev)); choice.set(Choice::Regex); }
+                            on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" && busy.get_untracked().is_none() { start(); } />
+                        <button class="primary" data-testid="probe-train" disabled=move || busy.get().is_some() || loaded().is_none()
+                            on:click=move |_| start()>"Train probes"</button>
+                    </div>
+                    <p class="muted small" data-testid="concept-description">{description}</p>
+                    {sample}
+                    <p class="muted small">"Highlighted characters are labelled “yes”. Each probe reads the residual stream at one position and guesses the label there."</p>
+                    {progress}
+                    {move || error.get().map(|e| view! { <p class="input-error" data-testid="input-error" role="status">{e}</p> })}
+                    <p class="muted small" data-testid="lab-status" data-rev=move || rev.get()>
+                        {move || shown.get().map(|s| format!("Last run: {}, {} layers in {:.1} s.", s.report.concept, s.report.layers.len(), s.ms / 1000.0))}
+                    </p>
+                </section>
+                {results}
+            </div>
+        </div>
+    }
+}
+
+fn concept_untracked(choice: RwSignal<Choice>, regex: RwSignal<String>) -> Concept {
+    match choice.get_untracked() {
+        Choice::Builtin(c) => Concept::Builtin(c),
+        Choice::Regex => Concept::Regex(regex.get_untracked()),
+    }
+}
+
+/// A link to the steering lab with a probe's direction at `layer`: only for built-in concepts, the ones the
+/// steering lab can train a probe for.
+fn steer_href(c: &Concept, layer: usize) -> Option<String> {
+    let i = SECTIONS.iter().position(|s| s.slug == "9.3.2")?;
+    match c {
+        Concept::Builtin(b) => Some(section_hash_with(i, &[("src", "probe"), ("concept", concept_key(*b)), ("layer", &layer.to_string())])),
+        Concept::Regex(_) => None,
+    }
+}
+
+fn pct(x: f32) -> String {
+    if x.is_nan() {
+        "–".into()
+    } else {
+        format!("{:.1}%", 100.0 * x)
+    }
+}
+
+/// Grouped bars per layer (probe, shuffled-label control) over the baseline as a dashed line, as SVG.
+fn accuracy_chart(r: &ProbeReport, lo: f32) -> String {
+    let (w, h) = (560.0f32, 220.0f32);
+    let (left, right, top, bottom) = (44.0f32, 10.0f32, 28.0f32, 22.0f32);
+    let n = r.layers.len().max(1) as f32;
+    let band = (w - left - right) / n;
+    let y = |a: f32| top + (h - top - bottom) * (1.0 - ((a - lo) / (1.0 - lo)).clamp(0.0, 1.0));
+    let mut s = format!(r##"<svg class="probe-chart" data-testid="probe-chart" viewBox="0 0 {w} {h}" role="img" aria-label="held-out accuracy per layer">"##);
+    let mut t = lo;
+    while t <= 1.0001 {
+        let yy = y(t);
+        s += &format!(r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e2e8f0"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end" fill="#64748b">{:.0}%</text>"##, w - right, left - 4.0, yy + 4.0, 100.0 * t);
+        t += 0.1;
+    }
+    for (i, l) in r.layers.iter().enumerate() {
+        let x0 = left + band * i as f32;
+        let bw = band * 0.34;
+        let bars = [(l.test_accuracy, "#2563eb", "probe"), (l.shuffled_accuracy.unwrap_or(lo), "#94a3b8", "shuffled-label control")];
+        for (k, (a, colour, what)) in bars.iter().enumerate() {
+            let x = x0 + band * 0.14 + k as f32 * (bw + 4.0);
+            let yy = y(*a);
+            s += &format!(
+                r##"<rect x="{x:.1}" y="{yy:.1}" width="{bw:.1}" height="{:.1}" fill="{colour}"><title>{}: {what} {:.1}%</title></rect>"##,
+                (h - bottom - yy).max(0.0),
+                resid_label(l.layer),
+                100.0 * a
+            );
+        }
+        s += &format!(r##"<text x="{:.1}" y="{}" font-size="12" text-anchor="middle" fill="#1e293b">{}</text>"##, x0 + band / 2.0, h - bottom + 16.0, resid_label(l.layer));
+    }
+    let yb = y(r.baseline);
+    s += &format!(r##"<line x1="{left}" x2="{}" y1="{yb:.1}" y2="{yb:.1}" stroke="#d97706" stroke-width="2" stroke-dasharray="6 4"/>"##, w - right);
+    s += &format!(
+        r##"<g font-size="11"><rect x="{left}" y="{}" width="10" height="10" fill="#2563eb"/><text x="{}" y="{}">probe</text><rect x="{}" y="{}" width="10" height="10" fill="#94a3b8"/><text x="{}" y="{}">shuffled-label control</text><line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#d97706" stroke-width="2" stroke-dasharray="6 4"/><text x="{}" y="{}">majority baseline</text></g>"##,
+        4.0,
+        left + 14.0,
+        13.0,
+        left + 70.0,
+        4.0,
+        left + 84.0,
+        13.0,
+        left + 230.0,
+        left + 254.0,
+        9.0,
+        9.0,
+        left + 258.0,
+        13.0
+    );
+    s += "</svg>";
+    s
+}
