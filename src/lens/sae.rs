@@ -294,12 +294,15 @@ impl LossTally {
     }
 }
 
-/// Sum of -log p(next) over positions `from..len-1` of one `[1, len, vocab]` logits tensor.
+/// Sum of -log p(next) over one `[1, len, vocab]` logits tensor, for the predictions of the tokens at
+/// positions `from..len` of a scoring window. (The prediction of position p's token is made at p - 1, so the
+/// first window scores predictions from 0, and each later one picks up the prediction that its predecessor,
+/// ending one position short, could not make.) Over all windows every token but the first is scored once.
 fn summed_loss(logits: &Tensor, window: &[u32], from: usize) -> Result<(f64, usize)> {
     let logp: Vec<Vec<f32>> = candle_nn::ops::log_softmax(&logits.get(0)?, candle_core::D::Minus1)?.to_vec2()?;
     let mut total = 0.0f64;
     let mut count = 0;
-    for p in from..window.len().saturating_sub(1) {
+    for p in from.saturating_sub(1)..window.len().saturating_sub(1) {
         total -= logp[p][window[p + 1] as usize] as f64;
         count += 1;
     }
