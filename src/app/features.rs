@@ -152,8 +152,45 @@ async fn next_task() {
     let _ = wasm_bindgen_futures::JsFuture::from(p).await;
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tab {
+    Toy,
+    Features,
+}
+
+/// The 9.2.5 lab: two tabs, the toy SAE (known features) and the feature browser (a real model). Both stay
+/// mounted, so switching keeps the toy SAE's training and the browser's choice. A URL that names a latent
+/// opens the browser.
 #[component]
-pub fn FeatureBrowser(query: Vec<(String, String)>) -> impl IntoView {
+pub fn SaeLabs(query: Vec<(String, String)>) -> impl IntoView {
+    let wants_browser = query.iter().any(|(k, v)| k == "latent" || k == "order" || (k == "tab" && v == "features"));
+    let tab = RwSignal::new(if wants_browser { Tab::Features } else { Tab::Toy });
+    let visible = Signal::derive(move || tab.get() == Tab::Features);
+    let pick = move |t: Tab| {
+        tab.set(t);
+        if let Some(i) = crate::routes::SECTIONS.iter().position(|s| s.slug == "9.2.5") {
+            let h = if t == Tab::Toy { crate::routes::section_hash(i) } else { crate::routes::section_hash_with(i, &[("tab", "features")]) };
+            super::shell::replace_hash(&h);
+        }
+    };
+    view! {
+        <div class="lab-tabs" role="tablist">
+            <button role="tab" data-testid="tab-toy" class:active=move || tab.get() == Tab::Toy aria-selected=move || if tab.get() == Tab::Toy { "true" } else { "false" }
+                on:click=move |_| pick(Tab::Toy)>"Toy model: known features"</button>
+            <button role="tab" data-testid="tab-features" class:active=move || tab.get() == Tab::Features aria-selected=move || if tab.get() == Tab::Features { "true" } else { "false" }
+                on:click=move |_| pick(Tab::Features)>"Moby-Dick model: feature browser"</button>
+        </div>
+        <div style:display=move || if tab.get() == Tab::Toy { "block" } else { "none" }>
+            <crate::app::toy::SaeLab />
+        </div>
+        <div style:display=move || if tab.get() == Tab::Features { "block" } else { "none" }>
+            <FeatureBrowser query=query visible=visible />
+        </div>
+    }
+}
+
+#[component]
+pub fn FeatureBrowser(query: Vec<(String, String)>, visible: Signal<bool>) -> impl IntoView {
     let loaded: RwSignal<Option<Result<Arc<LoadedSae>, String>>> = RwSignal::new(None);
     leptos::task::spawn_local(async move {
         let r = load_char_sae("moby").await;
@@ -173,6 +210,8 @@ pub fn FeatureBrowser(query: Vec<(String, String)>) -> impl IntoView {
     });
 
     let data = move || loaded.get().and_then(|r| r.ok());
+    // For event handlers, which must not subscribe to anything.
+    let data_now = move || loaded.get_untracked().and_then(|r| r.ok());
 
     // Once loaded, settle the starting latent: the URL's if it is valid, else the densest.
     Effect::new(move |_| {
@@ -195,9 +234,12 @@ pub fn FeatureBrowser(query: Vec<(String, String)>) -> impl IntoView {
         latent.set(Some(pick));
     });
 
-    // Keep the choice in the URL.
+    // Keep the choice in the URL while the browser's tab is showing.
     Effect::new(move |_| {
         let (Some(j), o) = (latent.get(), order.get()) else { return };
+        if !visible.get() {
+            return;
+        }
         if let Some(i) = crate::routes::SECTIONS.iter().position(|s| s.slug == "9.2.5") {
             let js = j.to_string();
             super::shell::replace_hash_soon(&crate::routes::section_hash_with(i, &[("latent", js.as_str()), ("order", o.key())]));
@@ -205,6 +247,23 @@ pub fn FeatureBrowser(query: Vec<(String, String)>) -> impl IntoView {
     });
 
     let list = Memo::new(move |_| data().map(|d| ordered(&d.index.latents, order.get(), hide_dead.get())).unwrap_or_default());
+
+    // Scroll the list (only the list, not the page) so the chosen latent is in sight, e.g. one from the URL.
+    Effect::new(move |_| {
+        let Some(j) = latent.get() else { return };
+        let _ = (list.get(), visible.get());
+        request_animation_frame(move || {
+            use wasm_bindgen::JsCast;
+            let doc = super::document();
+            let find = |sel: &str| doc.query_selector(sel).ok().flatten().and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+            let (Some(ul), Some(item)) = (find("[data-testid=latent-list]"), find(&format!("[data-testid=latent-list] [data-latent=\"{j}\"]"))) else { return };
+            let (u, r) = (ul.get_bounding_client_rect(), item.get_bounding_client_rect());
+            if r.top() < u.top() || r.bottom() > u.bottom() {
+                let delta = r.top() - u.top() - (u.height() - r.height()) / 2.0;
+                ul.set_scroll_top(ul.scroll_top() + delta as i32);
+            }
+        });
+    });
 
     let step = move |delta: isize| {
         let l = list.get_untracked();
@@ -219,7 +278,7 @@ pub fn FeatureBrowser(query: Vec<(String, String)>) -> impl IntoView {
     };
 
     let start_live = move |_| {
-        let Some(d) = data() else { return };
+        let Some(d) = data_now() else { return };
         let gen = live_gen.get_value() + 1;
         live_gen.set_value(gen);
         leptos::task::spawn_local(async move {
@@ -273,7 +332,6 @@ pub fn FeatureBrowser(query: Vec<(String, String)>) -> impl IntoView {
 
     let list_view = move || {
         let d = data()?;
-        let cur = latent.get();
         let items = list
             .get()
             .into_iter()
@@ -281,10 +339,11 @@ pub fn FeatureBrowser(query: Vec<(String, String)>) -> impl IntoView {
                 let card = &d.index.latents[j];
                 let dead = card.count == 0;
                 let label = snippet(&d.chars, card);
-                let selected = cur == Some(j);
+                // Reactive per item, so picking a latent restyles two buttons instead of rebuilding the list.
+                let selected = move || latent.get() == Some(j);
                 view! {
                     <li>
-                        <button class="latent-item" class:selected=selected class:dead=dead data-latent=j aria-pressed=if selected { "true" } else { "false" }
+                        <button class="latent-item" class:selected=selected class:dead=dead data-latent=j aria-pressed=move || if selected() { "true" } else { "false" }
                             on:click=move |_| { url_problem.set(None); latent.set(Some(j)); }>
                             <span class="latent-num">{format!("#{j}")}</span>
                             <span class="latent-density">{if dead { "dead".to_string() } else { fmt_pct(card.density) }}</span>
@@ -386,7 +445,7 @@ pub fn FeatureBrowser(query: Vec<(String, String)>) -> impl IntoView {
         let hook = d.sae.hook.to_string();
         Some(view! {
             <div class="sae-metrics" data-testid="sae-quality">
-                <div class="metric" data-testid="shipped-loss" data-clean=format!("{clean:.4}") data-spliced=format!("{spliced:.4}")>
+                <div class="metric wide" data-testid="shipped-loss" data-clean=format!("{clean:.4}") data-spliced=format!("{spliced:.4}")>
                     <span class="metric-value">{format!("{clean:.3} → {spliced:.3}")}</span>
                     <span class="metric-label">"loss in nats per character: the model as it is → with the SAE's reconstruction in place of " <code>{hook}</code> " (all held-out text)"</span>
                 </div>
@@ -451,6 +510,7 @@ pub fn FeatureBrowser(query: Vec<(String, String)>) -> impl IntoView {
     };
 
     let d_sae = move || data().map(|d| d.sae.d_sae).unwrap_or(0);
+    let d_sae_now = move || data_now().map(|d| d.sae.d_sae).unwrap_or(0);
     let header = move || {
         data().map(|d| {
             format!(
@@ -487,8 +547,8 @@ pub fn FeatureBrowser(query: Vec<(String, String)>) -> impl IntoView {
                             on:change=move |ev| {
                                 let v = event_target_value(&ev);
                                 match v.trim().parse::<usize>() {
-                                    Ok(j) if j < d_sae() => { url_problem.set(None); latent.set(Some(j)); }
-                                    _ => url_problem.set(Some(format!("“{v}” is not a latent: pick a whole number from 0 to {}.", d_sae().saturating_sub(1)))),
+                                    Ok(j) if j < d_sae_now() => { url_problem.set(None); latent.set(Some(j)); }
+                                    _ => url_problem.set(Some(format!("“{v}” is not a latent: pick a whole number from 0 to {}.", d_sae_now().saturating_sub(1)))),
                                 }
                             } />
                     </label>

@@ -259,7 +259,7 @@ fn Lab(kind: LabKind, query: Vec<(String, String)>) -> impl IntoView {
         LabKind::Vision => view! { <crate::app::vision::VisionLab query=query /> }.into_any(),
         LabKind::Language => view! { <crate::app::language::LanguageLab query=query /> }.into_any(),
         LabKind::Superposition => view! { <crate::app::toy::SuperpositionLab query=query /> }.into_any(),
-        LabKind::Sae => view! { <crate::app::toy::SaeLab /> <crate::app::features::FeatureBrowser query=query /> }.into_any(),
+        LabKind::Sae => view! { <crate::app::features::SaeLabs query=query /> }.into_any(),
         LabKind::Planned(what) => view! {
             <div class="planned" data-testid="lab-planned">
                 <h2>"This lab is not built yet"</h2>

@@ -1059,7 +1059,7 @@ pub fn SaeLab() -> impl IntoView {
                 </section>
             </div>
             <aside class="panel planned-note" data-testid="sae-lm-note">
-                "On the toy model we know the true features, which is exactly what a real model never gives us. Below, the same method on the character-level language model, where the only checks are the ones you make by reading."
+                "On the toy model we know the true features, which is exactly what a real model never gives us. The other tab applies the same method to the character-level language model, where the only checks are the ones you make by reading."
             </aside>
         </div>
     }

@@ -65,6 +65,12 @@ test('9.2.5 feature browser: a latent from the URL shows contexts, histogram, lo
   const ls = Number(await live.getAttribute('data-spliced'));
   assert.ok(lc > 1 && lc < 2.2 && ls > lc && ls - lc < 0.4, `live ${lc} → ${ls}`);
   await screenshot(page, 'features-measured');
+  // The toy tab and back: the browser keeps its latent.
+  await page.click('[data-testid=tab-toy]');
+  await page.locator('[data-testid=sae-lab]').waitFor({ state: 'visible' });
+  assert.ok(!(await page.locator('[data-testid=feature-browser]').isVisible()));
+  await page.click('[data-testid=tab-features]');
+  await card(page, k);
   assertClean(page);
 });
 
@@ -94,13 +100,18 @@ test('9.2.5 feature browser: a failed or corrupt download names the file and lea
     const page = await openPage('/#/overview', { t });
     await page.route(`**/models/moby/sae/${c.file}`, (route) => route.fulfill(c.fulfil));
     await page.click('[data-testid=nav] a[data-section="9.2.5"]');
+    await page.click('[data-testid=tab-features]');
     const err = page.locator('[data-testid=features-error]');
     await eventually(async () => {
       assert.ok(await err.isVisible(), `no error for a broken ${c.file}`);
       assert.match(await err.textContent(), c.says);
     }, { timeout: 60_000 });
-    assert.ok(await page.locator('[data-testid=sae-lab]').isVisible(), 'the toy SAE lab is still there');
-    if (c.file === 'sae.safetensors') await screenshot(page, 'features-broken');
+    await page.click('[data-testid=tab-toy]');
+    await page.locator('[data-testid=sae-lab]').waitFor({ state: 'visible' });
+    if (c.file === 'sae.safetensors') {
+      await page.click('[data-testid=tab-features]');
+      await screenshot(page, 'features-broken');
+    }
     assertClean(page, { allow: [/404/, /Failed to load resource/] });
   }
 });
