@@ -3,6 +3,7 @@
 mod attention;
 mod charts;
 mod draw;
+mod features;
 mod fetch;
 mod language;
 mod probe;

@@ -11,6 +11,7 @@ pub mod logit_lens;
 pub mod model;
 pub mod probe;
 pub mod rng;
+pub mod sae;
 pub mod steering;
 pub mod text;
 pub mod toy;

@@ -291,10 +291,55 @@ pub fn bench_probe(runs: usize) -> String {
         layers = report.layers.len();
         best = report.best_layer().test_accuracy;
     }
-    let median = |mut t: Vec<f64>| {
-        t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        t[t.len() / 2]
-    };
     let (r, t) = (median(record), median(train));
     format!(r#"{{"record_ms":{r},"train_ms":{t},"total_ms":{},"positions":{positions},"layers":{layers},"best_accuracy":{best},"runs":{runs}}}"#, r + t)
+}
+
+/// The sparse autoencoder shipped with a character-level model (`models/{name}/sae/`), with its feature
+/// index over the model's `held_out.txt` and, per latent, the change it makes to every character's logit.
+pub struct LoadedSae {
+    pub lm: Arc<LoadedChar>,
+    pub sae: crate::lens::sae::LmSae,
+    pub index: crate::lens::sae::FeatureIndex,
+    /// `sae.json`: hook, sizes, training settings and the shipped metrics.
+    pub report: serde_json::Value,
+    /// `logit_effects`, `d_sae x vocab`.
+    pub effects: Vec<f32>,
+    /// `held_out.txt` as characters, which the index's positions count.
+    pub chars: Vec<char>,
+}
+
+thread_local! {
+    static LOADED_SAE: Cache<LoadedSae> = RefCell::new(HashMap::new());
+}
+
+/// Fetches and checks `models/{name}/sae/` (and the model itself); every failure names the file and what is
+/// wrong with it.
+pub async fn load_char_sae(name: &str) -> Result<Arc<LoadedSae>, String> {
+    let lm = load_char_model(name).await?;
+    load_once(&LOADED_SAE, name, |model_base| async move {
+        let base = format!("{model_base}/sae");
+        let report_text = fetch_text(&format!("{base}/sae.json")).await?;
+        let weights = fetch_bytes(&format!("{base}/sae.safetensors")).await?;
+        let index_text = fetch_text(&format!("{base}/features.json")).await?;
+        let sae = crate::lens::sae::LmSae::from_bytes(&report_text, &weights).map_err(|e| match e {
+            crate::lens::LensError::Config(_) => format!("`{base}/sae.json`: {e}"),
+            _ => format!("`{base}/sae.safetensors`: {e}"),
+        })?;
+        let report: serde_json::Value = serde_json::from_str(&report_text).map_err(|e| format!("`{base}/sae.json`: {e}"))?;
+        let index = crate::lens::sae::FeatureIndex::from_json(&index_text).map_err(|e| format!("`{base}/features.json`: {e}"))?;
+        let chars: Vec<char> = lm.held_out.chars().collect();
+        if index.latents.len() != sae.d_sae || index.positions != chars.len() {
+            return Err(format!(
+                "`{base}/features.json` indexes {} latents over {} characters, but the SAE has {} latents and held_out.txt {} characters",
+                index.latents.len(),
+                index.positions,
+                sae.d_sae,
+                chars.len()
+            ));
+        }
+        let effects = crate::lens::sae::logit_effects(&lm.model, &sae).map_err(|e| format!("`{base}/sae.safetensors` does not fit the model: {e}"))?;
+        Ok(LoadedSae { lm, sae, index, report, effects, chars })
+    })
+    .await
 }

@@ -261,7 +261,7 @@ fn Lab(kind: LabKind, query: Vec<(String, String)>) -> impl IntoView {
         LabKind::Probe => view! { <crate::app::probe::ProbeLab query=query /> }.into_any(),
         LabKind::Steer => view! { <crate::app::steer::SteerLab query=query /> }.into_any(),
         LabKind::Superposition => view! { <crate::app::toy::SuperpositionLab query=query /> }.into_any(),
-        LabKind::Sae => view! { <crate::app::toy::SaeLab /> }.into_any(),
+        LabKind::Sae => view! { <crate::app::features::SaeLabs query=query /> }.into_any(),
         LabKind::Planned(what) => view! {
             <div class="planned" data-testid="lab-planned">
                 <h2>"This lab is not built yet"</h2>

@@ -1059,8 +1059,7 @@ pub fn SaeLab() -> impl IntoView {
                 </section>
             </div>
             <aside class="panel planned-note" data-testid="sae-lm-note">
-                <strong>"Not here yet: "</strong>
-                "an SAE on the character-level language model, with feature dashboards, arrives with the language-model lab. On the toy model we know the true features, which is exactly what a real model never gives us."
+                "On the toy model we know the true features, which is exactly what a real model never gives us. The other tab applies the same method to the character-level language model, where the only checks are the ones you make by reading."
             </aside>
         </div>
     }

@@ -10,6 +10,8 @@
 //!         [--d-model D] [--d-mlp M] [--warmup W]   # the character-level GPT on Moby-Dick (.ci/fetch-moby)
 //!     cargo run --release --bin train -- fetch-moby    # only fetch the text into .cache/moby/
 //!     cargo run --release --bin train -- moby-text     # only rewrite public/models/moby/held_out.txt
+//!     cargo run --release --bin train -- moby-sae [--d-sae N] [--l1 L] [--steps N] [--batch B] [--lr LR]
+//!         [--windows W] [--seed S]   # the SAE on the shipped Moby-Dick model, into public/models/moby/sae/
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -48,7 +50,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "moby" => moby::train_moby_model(&args, &out.join("moby")),
         "fetch-moby" => moby::fetch().map(|_| ()),
         "moby-text" => moby::held_out_text_only(&out.join("moby")),
-        other => Err(format!("unknown model `{other}`; known: induction, mnist, moby (and the commands inspect, fetch-mnist, fetch-moby, moby-text, mnist-atlas)").into()),
+        "moby-sae" => moby_sae::train_moby_sae(&args, &out.join("moby")),
+        other => Err(format!("unknown model `{other}`; known: induction, mnist, moby (and the commands inspect, fetch-mnist, fetch-moby, moby-text, moby-sae, mnist-atlas)").into()),
     }
 }
 
@@ -57,6 +60,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 mod mnist;
 #[path = "train/moby.rs"]
 mod moby;
+#[path = "train/moby_sae.rs"]
+mod moby_sae;
 
 fn train_induction_model(args: &[String], dir: &PathBuf) -> Result<(), Box<dyn std::error::Error>> {
     let vocab = Vocab::builtin();

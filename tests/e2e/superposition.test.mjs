@@ -139,7 +139,7 @@ test('9.2.4: the 20-in-5 preset and the phase-diagram sweep', TIMEOUT, async (t)
 test('9.2.5: the SAE recovers the toy model\'s features', TIMEOUT, async (t) => {
   const page = await openPage('/#/9.2.5', { t });
   await page.locator('[data-testid=sae-lab]').waitFor({ state: 'visible' });
-  assert.match(await page.locator('[data-testid=sae-lm-note]').textContent(), /language-model lab/);
+  assert.match(await page.locator('[data-testid=sae-lm-note]').textContent(), /character-level language model/);
   // The toy model trains first, then the SAE is built (untrained).
   await eventually(async () => assert.ok(await page.locator('[data-testid=recovery]').count() > 0), { timeout: 90_000 });
   await page.click('[data-testid=train]');

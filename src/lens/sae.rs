@@ -1,0 +1,601 @@
+//! A sparse autoencoder on one residual-stream hook of a real language model (the Moby-Dick character
+//! model), and what its feature browser shows: per-latent activation density and histogram, the top
+//! activating contexts, the characters a latent's decoder direction promotes through the unembedding, and
+//! the model's loss with the reconstruction spliced in.
+//!
+//! ```text
+//! f = ReLU((x - b_dec) W_enc + b_enc)   // x: [d_in], W_enc: [d_in, d_sae], f: [d_sae]
+//! x̂ = f W_dec + b_dec                   // W_dec: [d_sae, d_in], rows kept at unit length
+//! L = mean_batch ( ||x - x̂||² + λ Σ_j f_j )
+//! ```
+//!
+//! On disk the weights use SAELens's names and shapes (`W_enc` [d_in, d_sae], `b_enc`, `W_dec` [d_sae, d_in],
+//! `b_dec`), so the file reads the same elsewhere. In memory both matrices are stored latent-major
+//! (`w_enc[j * d_in..]` is latent j's encoder row), which makes encoding one vector a run of dot products.
+//!
+//! Inference is plain f32 loops, so it runs unchanged in the browser; training (native, `train -- moby-sae`)
+//! uses candle's autograd.
+use candle_core::{DType, Device, Tensor, Var};
+use serde::{Deserialize, Serialize};
+
+use crate::lens::rng::Rng;
+use crate::lens::{Hook, HookSet, Intervention, LensError, Op, Result, Transformer};
+
+/// What `sae.json` must hold to rebuild the SAE (it holds more: the training settings and metrics).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LmSaeConfig {
+    /// The TransformerLens name of the hook the SAE reads and replaces.
+    pub hook: String,
+    pub d_in: usize,
+    pub d_sae: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct LmSae {
+    pub hook: Hook,
+    pub d_in: usize,
+    pub d_sae: usize,
+    /// `[d_sae][d_in]`: latent j's encoder row (the transpose of the file's `W_enc`).
+    pub w_enc: Vec<f32>,
+    pub b_enc: Vec<f32>,
+    /// `[d_sae][d_in]`: latent j's decoder direction, unit length.
+    pub w_dec: Vec<f32>,
+    pub b_dec: Vec<f32>,
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+impl LmSae {
+    pub fn new(hook: Hook, d_in: usize, d_sae: usize, w_enc: Vec<f32>, b_enc: Vec<f32>, w_dec: Vec<f32>, b_dec: Vec<f32>) -> Result<Self> {
+        if d_in == 0 || d_sae == 0 {
+            return Err(LensError::Weights("the SAE needs d_in and d_sae of at least 1".into()));
+        }
+        for (name, len, want) in [("W_enc", w_enc.len(), d_in * d_sae), ("b_enc", b_enc.len(), d_sae), ("W_dec", w_dec.len(), d_in * d_sae), ("b_dec", b_dec.len(), d_in)] {
+            if len != want {
+                return Err(LensError::Weights(format!("{name} has {len} values, but d_in = {d_in} and d_sae = {d_sae} need {want}")));
+            }
+        }
+        if w_enc.iter().chain(&b_enc).chain(&w_dec).chain(&b_dec).any(|v| !v.is_finite()) {
+            return Err(LensError::Weights("the SAE's weights hold a NaN or an infinity".into()));
+        }
+        Ok(LmSae { hook, d_in, d_sae, w_enc, b_enc, w_dec, b_dec })
+    }
+
+    /// Reads `sae.json` (for the hook and sizes) and the safetensors file of SAELens-named weights.
+    pub fn from_bytes(config_json: &str, safetensors: &[u8]) -> Result<Self> {
+        let cfg: LmSaeConfig = serde_json::from_str(config_json).map_err(|e| LensError::Config(e.to_string()))?;
+        let hook: Hook = cfg.hook.parse().map_err(|_| LensError::Config(format!("unknown hook `{}`", cfg.hook)))?;
+        let map = candle_core::safetensors::load_buffer(safetensors, &Device::Cpu).map_err(|e| LensError::Weights(e.to_string()))?;
+        let get = |name: &str, shape: &[usize]| -> Result<Tensor> {
+            let t = map.get(name).ok_or_else(|| LensError::Weights(format!("`{name}` is missing")))?;
+            if t.dims() != shape {
+                return Err(LensError::Weights(format!("`{name}` has shape {:?}, expected {shape:?}", t.dims())));
+            }
+            Ok(t.to_dtype(DType::F32)?)
+        };
+        let (d, n) = (cfg.d_in, cfg.d_sae);
+        let w_enc = get("W_enc", &[d, n])?.t()?.contiguous()?.flatten_all()?.to_vec1()?;
+        let b_enc = get("b_enc", &[n])?.to_vec1()?;
+        let w_dec = get("W_dec", &[n, d])?.flatten_all()?.to_vec1()?;
+        let b_dec = get("b_dec", &[d])?.to_vec1()?;
+        LmSae::new(hook, d, n, w_enc, b_enc, w_dec, b_dec)
+    }
+
+    /// The weights under SAELens's names and shapes, for `candle_core::safetensors::save`.
+    pub fn tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let (d, n) = (self.d_in, self.d_sae);
+        let dev = &Device::Cpu;
+        Ok(vec![
+            ("W_enc".into(), Tensor::from_slice(&self.w_enc, (n, d), dev)?.t()?.contiguous()?),
+            ("b_enc".into(), Tensor::from_slice(&self.b_enc, n, dev)?),
+            ("W_dec".into(), Tensor::from_slice(&self.w_dec, (n, d), dev)?),
+            ("b_dec".into(), Tensor::from_slice(&self.b_dec, d, dev)?),
+        ])
+    }
+
+    pub fn config(&self) -> LmSaeConfig {
+        LmSaeConfig { hook: self.hook.to_string(), d_in: self.d_in, d_sae: self.d_sae }
+    }
+
+    /// Latent j's decoder direction.
+    pub fn direction(&self, j: usize) -> &[f32] {
+        &self.w_dec[j * self.d_in..(j + 1) * self.d_in]
+    }
+
+    /// Latent activations of `x` (`rows x d_in`, row-major), `rows x d_sae`.
+    pub fn encode(&self, x: &[f32]) -> Vec<f32> {
+        let d = self.d_in;
+        let mut out = Vec::with_capacity(x.len() / d * self.d_sae);
+        let mut centred = vec![0.0; d];
+        for row in x.chunks_exact(d) {
+            for ((c, v), b) in centred.iter_mut().zip(row).zip(&self.b_dec) {
+                *c = v - b;
+            }
+            for j in 0..self.d_sae {
+                out.push((dot(&self.w_enc[j * d..(j + 1) * d], &centred) + self.b_enc[j]).max(0.0));
+            }
+        }
+        out
+    }
+
+    /// The reconstruction of latent activations `f` (`rows x d_sae`), `rows x d_in`. Only active latents
+    /// cost anything, which is most of the saving of a sparse code.
+    pub fn decode(&self, f: &[f32]) -> Vec<f32> {
+        let d = self.d_in;
+        let mut out = Vec::with_capacity(f.len() / self.d_sae * d);
+        for row in f.chunks_exact(self.d_sae) {
+            let start = out.len();
+            out.extend_from_slice(&self.b_dec);
+            let x = &mut out[start..];
+            for (j, &a) in row.iter().enumerate() {
+                if a != 0.0 {
+                    for (xi, w) in x.iter_mut().zip(&self.w_dec[j * d..(j + 1) * d]) {
+                        *xi += a * w;
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+// ---------------------------------------------------------------- metrics
+
+/// Reconstruction quality and sparsity on a set of activations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SaeStats {
+    pub rows: usize,
+    /// Mean over rows of ||x - x̂||².
+    pub mse: f32,
+    /// Fraction of variance unexplained: Σ ||x - x̂||² / Σ ||x - mean(x)||².
+    pub fvu: f32,
+    /// Mean number of active latents per row.
+    pub l0: f32,
+    /// Per latent, the fraction of rows on which it is active.
+    pub density: Vec<f32>,
+    /// Latents active on no row.
+    pub dead: usize,
+}
+
+/// FVU of a reconstruction `x_hat` of `x` (both `rows x d`): the squared error over the squared deviation
+/// from the mean row. 0 is perfect; 1 is no better than always answering the mean.
+pub fn fvu(x: &[f32], x_hat: &[f32], d: usize) -> f32 {
+    let rows = x.len() / d;
+    let mut mean = vec![0.0f64; d];
+    for row in x.chunks_exact(d) {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += *v as f64 / rows as f64;
+        }
+    }
+    let (mut err, mut var) = (0.0f64, 0.0f64);
+    for (row, rec) in x.chunks_exact(d).zip(x_hat.chunks_exact(d)) {
+        for ((v, r), m) in row.iter().zip(rec).zip(&mean) {
+            err += ((v - r) as f64).powi(2);
+            var += (*v as f64 - m).powi(2);
+        }
+    }
+    if var > 0.0 {
+        (err / var) as f32
+    } else {
+        f32::NAN
+    }
+}
+
+/// MSE, FVU, L0, densities and dead latents of `sae` on `x` (`rows x d_in`).
+pub fn sae_stats(sae: &LmSae, x: &[f32]) -> SaeStats {
+    let f = sae.encode(x);
+    let x_hat = sae.decode(&f);
+    let rows = x.len() / sae.d_in;
+    let mut counts = vec![0usize; sae.d_sae];
+    for row in f.chunks_exact(sae.d_sae) {
+        for (c, a) in counts.iter_mut().zip(row) {
+            *c += (*a > 0.0) as usize;
+        }
+    }
+    let active: usize = counts.iter().sum();
+    let sq: f64 = x.iter().zip(&x_hat).map(|(a, b)| ((a - b) as f64).powi(2)).sum();
+    SaeStats {
+        rows,
+        mse: (sq / rows.max(1) as f64) as f32,
+        fvu: fvu(x, &x_hat, sae.d_in),
+        l0: active as f32 / rows.max(1) as f32,
+        density: counts.iter().map(|&c| c as f32 / rows.max(1) as f32).collect(),
+        dead: counts.iter().filter(|&&c| c == 0).count(),
+    }
+}
+
+// ---------------------------------------------------------------- windows over a text
+
+/// Windows of at most `n_ctx` tokens over a stream of `len`, overlapping by half, as `(start, first scored
+/// position in the window)`: every position after the first window is scored in a window that gives it at
+/// least `n_ctx / 2` tokens of context, and each position is scored exactly once. (The same scheme as
+/// `train::held_out_loss`.)
+pub fn scored_windows(len: usize, n_ctx: usize) -> Vec<(usize, usize)> {
+    if len <= n_ctx {
+        return if len == 0 { vec![] } else { vec![(0, 0)] };
+    }
+    let half = (n_ctx / 2).max(1);
+    let mut out = vec![(0, 0)];
+    let mut s = 0;
+    while s + n_ctx < len {
+        let next = (s + half).min(len - n_ctx);
+        out.push((next, s + n_ctx - next));
+        s = next;
+    }
+    out
+}
+
+/// The activations at `sae.hook` of one window, `len x d_in`.
+fn hook_activations(model: &Transformer, sae: &LmSae, window: &[u32]) -> Result<Tensor> {
+    model.check_tokens(window)?;
+    let tokens = Tensor::from_slice(window, (1, window.len()), &Device::Cpu)?;
+    let mut set = HookSet::cache_only(vec![sae.hook]);
+    model.forward(&tokens, &mut set)?;
+    let t = set.cache.get(sae.hook).ok_or_else(|| LensError::UnknownHook(sae.hook.to_string()))?;
+    Ok(t.get(0)?)
+}
+
+fn check_width(model: &Transformer, sae: &LmSae) -> Result<()> {
+    if sae.d_in != model.cfg.d_model() {
+        return Err(LensError::Input(format!("the SAE reads vectors of {} numbers, but the model's d_model is {}", sae.d_in, model.cfg.d_model())));
+    }
+    Ok(())
+}
+
+/// Per position of `ids`, the SAE's active latents as `(latent, activation)`, each position read from its
+/// scoring window of `scored_windows` (so with at least half a context before it, past the first window).
+pub fn latent_activations(model: &Transformer, sae: &LmSae, ids: &[u32]) -> Result<Vec<Vec<(u32, f32)>>> {
+    check_width(model, sae)?;
+    let n = model.cfg.n_positions;
+    let mut out = Vec::with_capacity(ids.len());
+    for (start, from) in scored_windows(ids.len(), n) {
+        let window = &ids[start..(start + n).min(ids.len())];
+        let acts: Vec<f32> = hook_activations(model, sae, window)?.flatten_all()?.to_vec1()?;
+        let f = sae.encode(&acts[from * sae.d_in..]);
+        for row in f.chunks_exact(sae.d_sae) {
+            out.push(row.iter().enumerate().filter(|(_, a)| **a > 0.0).map(|(j, a)| (j as u32, *a)).collect());
+        }
+    }
+    Ok(out)
+}
+
+/// Summed next-token losses over scored positions: the model as it is, with the SAE's reconstruction in
+/// place of the hook's activation, and (optionally) with that activation set to zero.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LossTally {
+    pub clean: f64,
+    pub spliced: f64,
+    pub zero_ablated: f64,
+    pub count: usize,
+}
+
+impl LossTally {
+    pub fn add(&mut self, other: LossTally) {
+        self.clean += other.clean;
+        self.spliced += other.spliced;
+        self.zero_ablated += other.zero_ablated;
+        self.count += other.count;
+    }
+    pub fn clean_loss(&self) -> f64 {
+        self.clean / self.count.max(1) as f64
+    }
+    pub fn spliced_loss(&self) -> f64 {
+        self.spliced / self.count.max(1) as f64
+    }
+    pub fn zero_ablated_loss(&self) -> f64 {
+        self.zero_ablated / self.count.max(1) as f64
+    }
+    /// (L_zero − L_spliced) / (L_zero − L_clean): how much of the loss that zeroing the hook destroys the
+    /// SAE's reconstruction gives back. 1 is a perfect splice; only meaningful with `zero_ablated` measured.
+    pub fn loss_recovered(&self) -> f64 {
+        (self.zero_ablated - self.spliced) / (self.zero_ablated - self.clean)
+    }
+}
+
+/// Sum of -log p(next) over one `[1, len, vocab]` logits tensor, for the predictions of the tokens at
+/// positions `from..len` of a scoring window. (The prediction of position p's token is made at p - 1, so the
+/// first window scores predictions from 0, and each later one picks up the prediction that its predecessor,
+/// ending one position short, could not make.) Over all windows every token but the first is scored once.
+fn summed_loss(logits: &Tensor, window: &[u32], from: usize) -> Result<(f64, usize)> {
+    let logp: Vec<Vec<f32>> = candle_nn::ops::log_softmax(&logits.get(0)?, candle_core::D::Minus1)?.to_vec2()?;
+    let mut total = 0.0f64;
+    let mut count = 0;
+    for p in from.saturating_sub(1)..window.len().saturating_sub(1) {
+        total -= logp[p][window[p + 1] as usize] as f64;
+        count += 1;
+    }
+    Ok((total, count))
+}
+
+/// The first half of `window_losses`: the clean forward, which also records the hook and computes the SAE's
+/// reconstruction of it. Split from the spliced forward so the browser can yield between the two.
+pub struct CleanPass {
+    pub clean: f64,
+    pub count: usize,
+    tokens: Tensor,
+    replacement: Tensor,
+}
+
+pub fn clean_pass(model: &Transformer, sae: &LmSae, window: &[u32], from: usize) -> Result<CleanPass> {
+    check_width(model, sae)?;
+    model.check_tokens(window)?;
+    let tokens = Tensor::from_slice(window, (1, window.len()), &Device::Cpu)?;
+    let mut set = HookSet::cache_only(vec![sae.hook]);
+    let logits = model.forward(&tokens, &mut set)?;
+    let (clean, count) = summed_loss(&logits, window, from)?;
+    let acts = set.cache.get(sae.hook).ok_or_else(|| LensError::UnknownHook(sae.hook.to_string()))?;
+    let x: Vec<f32> = acts.flatten_all()?.to_vec1()?;
+    let x_hat = sae.decode(&sae.encode(&x));
+    let replacement = Tensor::from_vec(x_hat, acts.shape(), &Device::Cpu)?;
+    Ok(CleanPass { clean, count, tokens, replacement })
+}
+
+/// The second half: the summed loss with the hook replaced by the reconstruction at every position, so the
+/// later layers see only reconstructed vectors.
+pub fn spliced_pass(model: &Transformer, sae: &LmSae, pass: &CleanPass, window: &[u32], from: usize) -> Result<f64> {
+    let iv = Intervention::new(sae.hook, Op::Replace(pass.replacement.clone()));
+    let logits = model.forward(&pass.tokens, &mut HookSet::intervening(vec![iv]))?;
+    Ok(summed_loss(&logits, window, from)?.0)
+}
+
+/// One scoring window's losses (see `scored_windows`): clean, with the SAE's reconstruction spliced in, and
+/// with `zero_ablate` also with the hook set to zero.
+pub fn window_losses(model: &Transformer, sae: &LmSae, window: &[u32], from: usize, zero_ablate: bool) -> Result<LossTally> {
+    let pass = clean_pass(model, sae, window, from)?;
+    let spliced = spliced_pass(model, sae, &pass, window, from)?;
+    let zero_ablated = if zero_ablate {
+        let logits = model.forward(&pass.tokens, &mut HookSet::intervening(vec![Intervention::new(sae.hook, Op::Zero)]))?;
+        summed_loss(&logits, window, from)?.0
+    } else {
+        0.0
+    };
+    Ok(LossTally { clean: pass.clean, spliced, zero_ablated, count: pass.count })
+}
+
+/// `window_losses` over every scoring window of `ids`.
+pub fn spliced_losses(model: &Transformer, sae: &LmSae, ids: &[u32], zero_ablate: bool) -> Result<LossTally> {
+    let n = model.cfg.n_positions;
+    let mut tally = LossTally::default();
+    for (start, from) in scored_windows(ids.len(), n) {
+        tally.add(window_losses(model, sae, &ids[start..(start + n).min(ids.len())], from, zero_ablate)?);
+    }
+    Ok(tally)
+}
+
+// ---------------------------------------------------------------- the logit effect of a latent
+
+/// Per latent, the change in every output logit that its decoder direction makes through the direct path:
+/// `W_U (γ ⊙ (d_j − mean(d_j)))`, `d_sae x vocab`. The final LayerNorm centres a vector and scales it by γ
+/// and by 1/σ of the whole residual vector; this keeps the centring and γ and drops 1/σ, which depends on
+/// the position and is the same positive factor for every character, so the ranking of characters holds.
+/// Layers after the hook can still transform the direction; this is only the path that skips them.
+pub fn logit_effects(model: &Transformer, sae: &LmSae) -> Result<Vec<f32>> {
+    check_width(model, sae)?;
+    let tensors = model.to_tensors()?;
+    let find = |name: &str| tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone());
+    let gamma: Vec<f32> = find("transformer.ln_f.weight").ok_or_else(|| LensError::Weights("ln_f.weight is missing".into()))?.to_vec1()?;
+    let w_u = find("lm_head.weight").or_else(|| find("transformer.wte.weight")).ok_or_else(|| LensError::Weights("no unembedding".into()))?;
+    let w_u: Vec<f32> = w_u.flatten_all()?.to_vec1()?; // [vocab][d_model]
+    let d = sae.d_in;
+    let vocab = w_u.len() / d;
+    let mut out = Vec::with_capacity(sae.d_sae * vocab);
+    for j in 0..sae.d_sae {
+        let dir = sae.direction(j);
+        let mean = dir.iter().sum::<f32>() / d as f32;
+        let v: Vec<f32> = dir.iter().zip(&gamma).map(|(x, g)| (x - mean) * g).collect();
+        for c in 0..vocab {
+            out.push(dot(&v, &w_u[c * d..(c + 1) * d]));
+        }
+    }
+    Ok(out)
+}
+
+/// The `k` highest and `k` lowest entries of one latent's row of `logit_effects`, as (index, value),
+/// highest first and lowest first.
+pub fn promoted_and_suppressed(row: &[f32], k: usize) -> (Vec<(usize, f32)>, Vec<(usize, f32)>) {
+    let mut idx: Vec<usize> = (0..row.len()).collect();
+    idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+    let top = idx.iter().take(k).map(|&i| (i, row[i])).collect();
+    let bottom = idx.iter().rev().take(k).map(|&i| (i, row[i])).collect();
+    (top, bottom)
+}
+
+// ---------------------------------------------------------------- the feature index
+
+/// One of a latent's top activating contexts in a text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TopContext {
+    /// The position (character index) where the latent peaks.
+    pub pos: usize,
+    /// The first character shown.
+    pub start: usize,
+    /// The activation at `pos`.
+    pub peak: f32,
+    /// One hex digit per character from `start`: the latent's activation there as a share of the latent's
+    /// maximum, in sixteenths, rounded (`0` is below 1/32 of the maximum, not necessarily zero).
+    pub acts: String,
+}
+
+/// A latent's card in the feature browser.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LatentCard {
+    /// Positions where the latent is active (> 0).
+    pub count: usize,
+    /// `count` over all positions.
+    pub density: f32,
+    /// The largest activation (0 for a dead latent).
+    pub max: f32,
+    /// Counts of the nonzero activations in `bins` equal bins over (0, max].
+    pub hist: Vec<u32>,
+    pub contexts: Vec<TopContext>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeatureIndex {
+    /// Characters indexed (all of the text).
+    pub positions: usize,
+    /// How many characters are shown before and after each peak.
+    pub before: usize,
+    pub after: usize,
+    pub latents: Vec<LatentCard>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct IndexSettings {
+    pub top: usize,
+    pub before: usize,
+    pub after: usize,
+    pub bins: usize,
+}
+
+impl Default for IndexSettings {
+    fn default() -> Self {
+        IndexSettings { top: 8, before: 40, after: 10, bins: 20 }
+    }
+}
+
+/// Quantises `a` against `max` to one hex digit (see `TopContext::acts`).
+pub fn quantise(a: f32, max: f32) -> char {
+    let q = if max > 0.0 { (a / max * 16.0).round().clamp(0.0, 15.0) as u32 } else { 0 };
+    char::from_digit(q, 16).expect("0..=15")
+}
+
+/// The share of the maximum that a hex digit of `TopContext::acts` stands for.
+pub fn dequantise(c: char) -> f32 {
+    c.to_digit(16).map_or(0.0, |q| q as f32 / 16.0)
+}
+
+/// Builds every latent's card from per-position activations (`latent_activations`). Top contexts are the
+/// highest peaks whose shown spans do not overlap an already chosen one, so one long passage cannot fill them.
+pub fn build_index(acts: &[Vec<(u32, f32)>], d_sae: usize, s: IndexSettings) -> FeatureIndex {
+    let n = acts.len();
+    let mut per: Vec<Vec<(usize, f32)>> = vec![Vec::new(); d_sae];
+    for (p, row) in acts.iter().enumerate() {
+        for &(j, a) in row {
+            if (j as usize) < d_sae {
+                per[j as usize].push((p, a));
+            }
+        }
+    }
+    let value_at = |j: usize, p: usize| acts[p].iter().find(|(l, _)| *l as usize == j).map_or(0.0, |(_, a)| *a);
+    let latents = per
+        .into_iter()
+        .enumerate()
+        .map(|(j, mut occ)| {
+            let max = occ.iter().map(|o| o.1).fold(0.0f32, f32::max);
+            let mut hist = vec![0u32; s.bins];
+            for &(_, a) in &occ {
+                let b = ((a / max) * s.bins as f32).ceil() as usize;
+                hist[b.clamp(1, s.bins) - 1] += 1;
+            }
+            occ.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let mut contexts: Vec<TopContext> = Vec::new();
+            for &(p, a) in &occ {
+                if contexts.len() == s.top {
+                    break;
+                }
+                if contexts.iter().any(|c| p.abs_diff(c.pos) <= s.before + s.after) {
+                    continue;
+                }
+                let start = p.saturating_sub(s.before);
+                let end = (p + s.after + 1).min(n);
+                let q = (start..end).map(|i| quantise(value_at(j, i), max)).collect();
+                contexts.push(TopContext { pos: p, start, peak: a, acts: q });
+            }
+            LatentCard { count: occ.len(), density: occ.len() as f32 / n.max(1) as f32, max, hist, contexts }
+        })
+        .collect();
+    FeatureIndex { positions: n, before: s.before, after: s.after, latents }
+}
+
+impl FeatureIndex {
+    pub fn from_json(text: &str) -> Result<Self> {
+        let idx: FeatureIndex = serde_json::from_str(text).map_err(|e| LensError::Data(e.to_string()))?;
+        for (j, l) in idx.latents.iter().enumerate() {
+            for c in &l.contexts {
+                if c.pos >= idx.positions || c.start > c.pos || c.start + c.acts.chars().count() > idx.positions || c.acts.chars().any(|ch| ch.to_digit(16).is_none()) {
+                    return Err(LensError::Data(format!("latent {j} has a context outside the text or with a bad activation string")));
+                }
+            }
+        }
+        Ok(idx)
+    }
+}
+
+// ---------------------------------------------------------------- training (native)
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SaeTrainConfig {
+    pub d_sae: usize,
+    /// λ at the end of its warm-up.
+    pub l1: f32,
+    pub lr: f64,
+    pub batch: usize,
+    pub steps: usize,
+    /// Steps over which λ rises linearly from 0, so latents find directions before the penalty bites
+    /// (fewer of them die early).
+    pub l1_warmup: usize,
+    pub seed: u64,
+}
+
+/// Trains an SAE on `x` (`rows x d_in`) with Adam; after each step the decoder rows are scaled back to unit
+/// length, so the L1 penalty cannot be dodged by shrinking f and growing W_dec. `progress(step, loss, mse)`
+/// is called every 100 steps and may return false to stop.
+pub fn train_sae(x: &[f32], d_in: usize, hook: Hook, tc: &SaeTrainConfig, mut progress: impl FnMut(usize, f32, f32) -> bool) -> Result<LmSae> {
+    use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+    let rows = x.len() / d_in;
+    if rows == 0 || tc.batch == 0 || tc.d_sae == 0 {
+        return Err(LensError::Input("training an SAE needs activations, a batch and a dictionary".into()));
+    }
+    let dev = &Device::Cpu;
+    let mut rng = Rng::new(tc.seed);
+    let n = tc.d_sae;
+    // Decoder rows: random unit directions; encoder tied to them at the start; b_dec the data's mean, so the
+    // first reconstructions are the mean rather than the origin.
+    let mut dec: Vec<f32> = (0..n * d_in).map(|_| rng.normal()).collect();
+    for row in dec.chunks_exact_mut(d_in) {
+        let norm = dot(row, row).sqrt().max(1e-6);
+        row.iter_mut().for_each(|v| *v /= norm);
+    }
+    let mut mean = vec![0.0f32; d_in];
+    for row in x.chunks_exact(d_in) {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += v / rows as f32;
+        }
+    }
+    let w_dec = Var::from_tensor(&Tensor::from_vec(dec, (n, d_in), dev)?)?;
+    let w_enc = Var::from_tensor(&w_dec.as_tensor().t()?.contiguous()?)?;
+    let b_enc = Var::from_tensor(&Tensor::zeros(n, DType::F32, dev)?)?;
+    let b_dec = Var::from_tensor(&Tensor::from_vec(mean, d_in, dev)?)?;
+    let params = ParamsAdamW { lr: tc.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
+    let mut opt = AdamW::new(vec![w_enc.clone(), b_enc.clone(), w_dec.clone(), b_dec.clone()], params)?;
+    let mut batch = vec![0.0f32; tc.batch * d_in];
+    for step in 1..=tc.steps {
+        for b in 0..tc.batch {
+            let r = rng.range(0, rows - 1);
+            batch[b * d_in..(b + 1) * d_in].copy_from_slice(&x[r * d_in..(r + 1) * d_in]);
+        }
+        let xb = Tensor::from_slice(&batch, (tc.batch, d_in), dev)?;
+        let f = xb.broadcast_sub(b_dec.as_tensor())?.matmul(w_enc.as_tensor())?.broadcast_add(b_enc.as_tensor())?.relu()?;
+        let x_hat = f.matmul(w_dec.as_tensor())?.broadcast_add(b_dec.as_tensor())?;
+        let mse = (x_hat - &xb)?.sqr()?.sum(1)?.mean_all()?;
+        let l1 = f.sum(1)?.mean_all()?;
+        let lambda = tc.l1 as f64 * (step as f64 / tc.l1_warmup.max(1) as f64).min(1.0);
+        let loss = (&mse + (l1 * lambda)?)?;
+        opt.backward_step(&loss)?;
+        let w = w_dec.as_tensor();
+        let norms = w.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-6, f64::INFINITY)?;
+        w_dec.set(&w.broadcast_div(&norms)?)?;
+        if step % 100 == 0 || step == tc.steps {
+            let (l, m) = (loss.to_scalar::<f32>()?, mse.to_scalar::<f32>()?);
+            if !progress(step, l, m) {
+                break;
+            }
+        }
+    }
+    let v = |t: &Var| -> Result<Vec<f32>> { Ok(t.as_tensor().flatten_all()?.to_vec1()?) };
+    let w_enc_rows = w_enc.as_tensor().t()?.contiguous()?.flatten_all()?.to_vec1()?;
+    LmSae::new(hook, d_in, n, w_enc_rows, v(&b_enc)?, v(&w_dec)?, v(&b_dec)?)
+}
