@@ -38,6 +38,15 @@ pub(super) async fn yield_to_browser() {
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
+/// An engine message as a sentence: its first letter in capitals.
+pub(super) fn sentence(e: &str) -> String {
+    let mut c = e.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
 /// The URL key of a built-in concept.
 pub(super) fn concept_key(c: BuiltinConcept) -> &'static str {
     match c {
@@ -212,7 +221,7 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
                     rev.update(|r| *r += 1);
                 }
                 Ok(None) => {}
-                Err(e) => error.set(Some(format!("{e}. The last result stays on screen."))),
+                Err(e) => error.set(Some(format!("{}. The last result stays on screen.", sentence(&e)))),
             }
         });
     };

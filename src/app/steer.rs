@@ -10,7 +10,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use super::fetch::{load_char_model, LoadedChar};
-use super::probe::{concept_from_key, concept_key, train_probes, yield_to_browser};
+use super::probe::{concept_from_key, concept_key, sentence, train_probes, yield_to_browser};
 use super::shell::replace_hash_soon;
 use crate::lens::generate::{Generator, SampleSettings};
 use crate::lens::logit_lens::resid_hook;
@@ -264,7 +264,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                 Ok(None) => return,
                 Err(e) => {
                     busy.set(None);
-                    error.set(Some(format!("{e}. The last result stays on screen.")));
+                    error.set(Some(format!("{}. The last result stays on screen.", sentence(&e))));
                     return;
                 }
             };
@@ -272,7 +272,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                 Ok(ids) => ids,
                 Err(e) => {
                     busy.set(None);
-                    error.set(Some(e.to_string()));
+                    error.set(Some(sentence(&e.to_string())));
                     return;
                 }
             };
@@ -282,7 +282,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                 Ok(g) => g,
                 Err(e) => {
                     busy.set(None);
-                    error.set(Some(e.to_string()));
+                    error.set(Some(sentence(&e.to_string())));
                     return;
                 }
             };
@@ -293,7 +293,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                 while plain.out.tokens.len() < LENGTH && super::now_ms() - t1 < SLICE_MS {
                     if let Err(e) = plain.step(&m.model, 2).and_then(|_| steered.step(&m.model, 2)) {
                         busy.set(None);
-                        error.set(Some(e.to_string()));
+                        error.set(Some(sentence(&e.to_string())));
                         return;
                     }
                 }
