@@ -449,3 +449,95 @@ fn cnn_input_gradients_in_wasm_match_the_native_fixture() {
         }
     }
 }
+
+// ---- the Moby-Dick character model and its SAE, in the browser ------------------------------------------
+// The language-model labs (9.2.2, 9.2.3, 9.3.2, 9.2.5) run these methods in the page; here the must-reach
+// checks of the native tests run again on wasm32, from the same shipped files compiled in.
+
+mod moby {
+    use glassbox::lens::generate::{generate, SampleSettings};
+    use glassbox::lens::probe::{probe_recorded, record_probe_data, BuiltinConcept, Concept, ProbeSettings};
+    use glassbox::lens::sae::{spliced_losses, LmSae};
+    use glassbox::lens::steering::PAIRS;
+    use glassbox::lens::text::CharVocab;
+    use glassbox::lens::train::held_out_loss;
+    use glassbox::lens::Transformer;
+    use wasm_bindgen_test::*;
+
+    const CONFIG: &str = include_str!("../public/models/moby/config.json");
+    const WEIGHTS: &[u8] = include_bytes!("../public/models/moby/model.safetensors");
+    const VOCAB: &str = include_str!("../public/models/moby/vocab.json");
+    const HELD_OUT: &str = include_str!("../public/models/moby/held_out.txt");
+    const SAE_JSON: &str = include_str!("../public/models/moby/sae/sae.json");
+    const SAE_WEIGHTS: &[u8] = include_bytes!("../public/models/moby/sae/sae.safetensors");
+
+    fn shipped() -> (Transformer, CharVocab) {
+        (Transformer::from_bytes(CONFIG, WEIGHTS).unwrap(), CharVocab::from_json(VOCAB).unwrap())
+    }
+
+    fn argmax(v: &[f32]) -> usize {
+        (0..v.len()).fold(0, |b, j| if v[j] > v[b] { j } else { b })
+    }
+
+    /// Generation with the KV cache picks, at every step, what a fresh full forward pass ranks first.
+    #[wasm_bindgen_test]
+    fn greedy_generation_follows_the_full_forward() {
+        let (model, vocab) = shipped();
+        let prompt = vocab.encode(&HELD_OUT.chars().take(40).collect::<String>()).unwrap();
+        let out = generate(&model, &prompt, 30, &SampleSettings { temperature: 0.0, top_k: 0, seed: 1 }, &[]).unwrap();
+        let mut seq = prompt.clone();
+        for (i, &t) in out.tokens.iter().enumerate() {
+            let logits = model.logits(&seq).unwrap().get(0).unwrap().to_vec2::<f32>().unwrap();
+            assert_eq!(t as usize, argmax(logits.last().unwrap()), "step {i}");
+            seq.push(t);
+        }
+    }
+
+    /// The probe target, in the browser: "space next" reaches 90% at its best layer on the lab's
+    /// 5,000 held-out positions while the shuffled-label control stays within 5 points of the baseline.
+    #[wasm_bindgen_test]
+    fn space_next_probe_beats_its_control() {
+        let (model, vocab) = shipped();
+        let settings = ProbeSettings::default();
+        let data = record_probe_data(&model, &vocab, HELD_OUT, &settings).unwrap();
+        assert!(data.positions() >= 5000);
+        let r = probe_recorded(&data, &Concept::Builtin(BuiltinConcept::SpaceNext), &settings).unwrap();
+        let best = r.best_layer();
+        let shuffled = best.shuffled_accuracy.unwrap();
+        assert!(best.test_accuracy >= 0.9, "best layer {} at {}", best.layer, best.test_accuracy);
+        assert!((shuffled - r.baseline).abs() <= 0.05, "control {shuffled} vs baseline {}", r.baseline);
+    }
+
+    /// The default steering pair at least doubles the rate of capitals over 500 characters from the same seed.
+    #[wasm_bindgen_test]
+    fn default_steering_pair_doubles_its_target_rate() {
+        let (model, vocab) = shipped();
+        let pair = &PAIRS[0];
+        let vector = pair.steering_vector(&model, &vocab).unwrap();
+        let prompt = vocab.encode("It was a clear steel-blue day. The firmaments of air and sea were hardly separable").unwrap();
+        let settings = SampleSettings { temperature: 0.8, top_k: 0, seed: 11 };
+        let plain = vocab.decode(&generate(&model, &prompt, 500, &settings, &[]).unwrap().tokens);
+        let steered = vocab.decode(&generate(&model, &prompt, 500, &settings, &[vector.intervention(pair.coefficient).unwrap()]).unwrap().tokens);
+        let (a, b) = (pair.rate(&plain), pair.rate(&steered));
+        assert!(b >= 2.0 * a.max(0.005), "steering moved the rate from {a} to {b}");
+    }
+
+    /// The shipped SAE spliced into the model, on the first 6,000 held-out characters (the whole text takes
+    /// longer than the test runner waits for one synchronous test): the clean loss agrees with the training
+    /// code's own held-out loss, and splicing costs a little, as in sae.json (native tests check the whole text).
+    #[wasm_bindgen_test]
+    fn shipped_sae_spliced_in_costs_a_little_loss() {
+        let (model, vocab) = shipped();
+        let sae = LmSae::from_bytes(SAE_JSON, SAE_WEIGHTS).unwrap();
+        let report: serde_json::Value = serde_json::from_str(SAE_JSON).unwrap();
+        let ids = vocab.encode(&HELD_OUT.chars().take(6000).collect::<String>()).unwrap();
+        let t = spliced_losses(&model, &sae, &ids, false).unwrap();
+        assert_eq!(t.count, ids.len() - 1);
+        let reference = held_out_loss(&model, &[ids.clone()], 16).unwrap() as f64;
+        assert!((t.clean_loss() - reference).abs() < 1e-3, "clean {} vs held_out_loss {reference}", t.clean_loss());
+        let h = &report["held_out"];
+        let shipped_gap = h["loss_spliced"].as_f64().unwrap() - h["loss_clean"].as_f64().unwrap();
+        let gap = t.spliced_loss() - t.clean_loss();
+        assert!(gap > 0.0 && gap < 2.0 * shipped_gap, "splicing costs {gap} nats here, {shipped_gap} over the whole text");
+    }
+}
