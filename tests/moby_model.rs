@@ -6,14 +6,15 @@
 //! within 5 points of the majority baseline; the default steering pair at least doubling the rate of what it
 //! targets in 500 generated characters, against the same seed unsteered.
 use candle_core::{Device, Tensor};
-use glassbox::lens::generate::{generate, SampleSettings};
 use glassbox::lens::hooks::HookSet;
 use glassbox::lens::logit_lens::logit_lens;
 use glassbox::lens::probe::{probe_layers, probe_recorded, record_probe_data, BuiltinConcept, Concept, ProbeSettings};
-use glassbox::lens::steering::PAIRS;
 use glassbox::lens::text::{split_text, CharVocab, Split, HELD_OUT_FILE, HELD_OUT_SEPARATOR};
 use glassbox::lens::train::held_out_loss;
 use glassbox::lens::{Gpt2Config, KvCache, Transformer};
+
+#[path = "common/steering_check.rs"]
+mod steering_check;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/moby");
 const BOOK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.cache/moby/data.txt");
@@ -138,14 +139,6 @@ fn a_builtin_probe_beats_its_controls() {
 #[test]
 fn default_steering_pair_doubles_its_target_rate() {
     let (model, vocab) = shipped();
-    let pair = &PAIRS[0];
-    let vector = pair.steering_vector(&model, &vocab).unwrap();
-    let prompt = vocab.encode("It was a clear steel-blue day. The firmaments of air and sea were hardly separable").unwrap();
-    let settings = SampleSettings { temperature: 0.8, top_k: 0, seed: 11 };
-    let plain = vocab.decode(&generate(&model, &prompt, 500, &settings, &[]).unwrap().tokens);
-    let steered = vocab.decode(&generate(&model, &prompt, 500, &settings, &[vector.intervention(pair.coefficient).unwrap()]).unwrap().tokens);
-    let (a, b) = (pair.rate(&plain), pair.rate(&steered));
-    eprintln!("{}: {} {:.1}% unsteered, {:.1}% steered (coefficient {}, {})", pair.name, pair.measure_name, 100.0 * a, 100.0 * b, pair.coefficient, vector.hook);
+    let (plain, steered) = steering_check::assert_default_pair_doubles_its_rate(&model, &vocab);
     eprintln!("unsteered: {plain:?}\nsteered:   {steered:?}");
-    assert!(b >= 2.0 * a.max(0.005), "steering moved the rate from {a} to {b}");
 }

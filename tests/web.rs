@@ -23,6 +23,8 @@ mod fixture;
 mod reference;
 #[path = "common/vision_fixture.rs"]
 mod vision_fixture;
+#[path = "common/steering_check.rs"]
+mod steering_check;
 
 use fixture::{Fixture, ModelId, REGENERATE};
 use reference::{assert_close, logits_vec, random_model, Ref, RefEdit, TOKENS};
@@ -458,7 +460,6 @@ mod moby {
     use glassbox::lens::generate::{generate, SampleSettings};
     use glassbox::lens::probe::{probe_recorded, record_probe_data, BuiltinConcept, Concept, ProbeSettings};
     use glassbox::lens::sae::{spliced_losses, LmSae};
-    use glassbox::lens::steering::PAIRS;
     use glassbox::lens::text::CharVocab;
     use glassbox::lens::train::held_out_loss;
     use glassbox::lens::Transformer;
@@ -512,14 +513,7 @@ mod moby {
     #[wasm_bindgen_test]
     fn default_steering_pair_doubles_its_target_rate() {
         let (model, vocab) = shipped();
-        let pair = &PAIRS[0];
-        let vector = pair.steering_vector(&model, &vocab).unwrap();
-        let prompt = vocab.encode("It was a clear steel-blue day. The firmaments of air and sea were hardly separable").unwrap();
-        let settings = SampleSettings { temperature: 0.8, top_k: 0, seed: 11 };
-        let plain = vocab.decode(&generate(&model, &prompt, 500, &settings, &[]).unwrap().tokens);
-        let steered = vocab.decode(&generate(&model, &prompt, 500, &settings, &[vector.intervention(pair.coefficient).unwrap()]).unwrap().tokens);
-        let (a, b) = (pair.rate(&plain), pair.rate(&steered));
-        assert!(b >= 2.0 * a.max(0.005), "steering moved the rate from {a} to {b}");
+        super::steering_check::assert_default_pair_doubles_its_rate(&model, &vocab);
     }
 
     /// The shipped SAE spliced into the model, on the first 6,000 held-out characters (the whole text takes
