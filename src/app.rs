@@ -7,6 +7,7 @@ mod features;
 mod fetch;
 mod language;
 mod probe;
+mod run;
 mod shell;
 mod steer;
 mod toy;

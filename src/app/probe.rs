@@ -13,6 +13,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::fetch::{load_char_model, LoadedChar};
+use super::run::{model_status, run_progress, start_when_ready, Runs};
 use super::shell::replace_hash_soon;
 use crate::lens::logit_lens::resid_label;
 use crate::lens::probe::{BuiltinConcept, Concept, ProbeData, ProbeJob, ProbeRecording, ProbeReport, ProbeSettings};
@@ -174,8 +175,8 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
     let shown: RwSignal<Option<Shown>> = RwSignal::new(None);
     let error: RwSignal<Option<String>> = RwSignal::new(None);
     let url_error = RwSignal::new(url_problem);
-    let busy: RwSignal<Option<(&'static str, f32)>> = RwSignal::new(None);
-    let run_id = StoredValue::new(0u64);
+    let runs = Runs::new();
+    let busy = runs.busy;
     let rev = RwSignal::new(0u32);
 
     let loaded = move || model.get().and_then(|r| r.ok());
@@ -187,8 +188,6 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
     let start = move || {
         let Some(m) = loaded() else { return };
         let c = concept_untracked(choice, regex);
-        run_id.update_value(|r| *r += 1);
-        let id = run_id.get_value();
         // The URL follows the concept the student actually ran.
         if let Some(i) = SECTIONS.iter().position(|s| s.slug == "9.2.3") {
             let hash = match &c {
@@ -197,23 +196,17 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
             };
             replace_hash_soon(&hash);
         }
-        busy.set(Some(("starting", 0.0)));
+        let ticket = runs.begin("starting");
         leptos::task::spawn_local(async move {
             yield_to_browser().await;
             let t0 = super::now_ms();
             let layers: Vec<usize> = (0..=m.model.cfg.n_layer).collect();
-            let report = |phase: &'static str, frac: f32| -> bool {
-                if run_id.try_get_value() != Some(id) {
-                    return false;
-                }
-                busy.try_set(Some((phase, frac)));
-                true
-            };
+            let report = |phase: &'static str, frac: f32| runs.report(ticket, phase, frac);
             let r = train_probes(&m, &c, &layers, true, &report).await;
-            if run_id.try_get_value() != Some(id) {
+            if !runs.alive(ticket) {
                 return; // cancelled, or the lab is gone
             }
-            busy.set(None);
+            runs.finish();
             match r {
                 Ok(Some(report)) => {
                     shown.set(Some(Shown { report, ms: super::now_ms() - t0 }));
@@ -225,27 +218,12 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
             }
         });
     };
-    let cancel = move |_| {
-        run_id.update_value(|r| *r += 1);
-        busy.set(None);
+    let cancel = move || {
+        runs.cancel();
         error.set(Some("Cancelled. The last result stays on screen.".into()));
     };
-    on_cleanup(move || run_id.try_update_value(|r| *r += 1).unwrap_or(()));
-
-    // The first run starts as soon as the model is there, so the page opens on a result.
-    Effect::new(move |prev: Option<bool>| {
-        let ready = loaded().is_some();
-        if ready && prev != Some(true) {
-            start();
-        }
-        ready
-    });
-
-    let status = move || match model.get() {
-        None => Some(view! { <p class="muted" data-testid="lab-loading">"Loading the Moby-Dick model…"</p> }.into_any()),
-        Some(Err(e)) => Some(view! { <p class="load-error" data-testid="load-error" role="alert">{format!("The probing lab could not start: {e}")}</p> }.into_any()),
-        Some(Ok(_)) => None,
-    };
+    start_when_ready(move || loaded().is_some(), start);
+    let status = model_status(model, "probing");
 
     let concept_buttons = BuiltinConcept::ALL
         .into_iter()
@@ -283,17 +261,7 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
         Some(view! { <p class="probe-excerpt" data-testid="probe-excerpt">{spans}</p> })
     };
 
-    let progress = move || {
-        busy.get().map(|(phase, frac)| {
-            view! {
-                <div class="probe-progress" data-testid="probe-progress" role="status">
-                    <progress max="1" value=format!("{frac:.3}")></progress>
-                    <span class="muted small">{format!("{phase}… {:.0}%", 100.0 * frac)}</span>
-                    <button data-testid="probe-cancel" on:click=cancel>"Cancel"</button>
-                </div>
-            }
-        })
-    };
+    let progress = run_progress(runs, "probe", cancel);
 
     let results = move || {
         let s = shown.get()?;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use super::fetch::{load_char_model, LoadedChar};
+use super::run::{model_status, run_progress, start_when_ready, Runs};
 use super::probe::{concept_from_key, concept_key, sentence, train_probes, yield_to_browser};
 use super::shell::replace_hash_soon;
 use crate::lens::generate::{Generator, SampleSettings};
@@ -156,8 +157,8 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
     let live: RwSignal<Option<(Side, Side)>> = RwSignal::new(None);
     let outcome: RwSignal<Option<Outcome>> = RwSignal::new(None);
     let error: RwSignal<Option<String>> = RwSignal::new(None);
-    let busy: RwSignal<Option<(&'static str, f32)>> = RwSignal::new(None);
-    let run_id = StoredValue::new(0u64);
+    let runs = Runs::new();
+    let busy = runs.busy;
     let rev = RwSignal::new(0u32);
 
     let loaded = move || model.get().and_then(|r| r.ok());
@@ -198,8 +199,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
             }
         };
         error.set(None);
-        run_id.update_value(|r| *r += 1);
-        let id = run_id.get_value();
+        let ticket = runs.begin("finding the direction");
         if let Some(i) = SECTIONS.iter().position(|s| s.slug == "9.3.2") {
             let (ls, cs, ss) = (l.to_string(), format!("{c:.2}"), s.to_string());
             let mut qs: Vec<(&str, &str)> = Vec::new();
@@ -215,21 +215,14 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
             qs.extend([("layer", ls.as_str()), ("c", cs.as_str()), ("seed", ss.as_str())]);
             replace_hash_soon(&section_hash_with(i, &qs));
         }
-        busy.set(Some(("finding the direction", 0.0)));
         leptos::task::spawn_local(async move {
             yield_to_browser().await;
             let t0 = super::now_ms();
-            let alive = move || run_id.try_get_value() == Some(id);
+            let alive = move || runs.alive(ticket);
             let hook = resid_hook(l);
             let vector: Result<Option<(SteeringVector, String)>, String> = match (src, contexts) {
                 (Source::Probe(b), _) => {
-                    let report = |phase: &'static str, frac: f32| -> bool {
-                        if !alive() {
-                            return false;
-                        }
-                        busy.try_set(Some((phase, 0.5 * frac)));
-                        true
-                    };
+                    let report = |phase: &'static str, frac: f32| runs.report(ticket, phase, 0.5 * frac);
                     match train_probes(&m, &Concept::Builtin(b), &[l], false, &report).await {
                         Ok(Some(r)) => {
                             let lp = &r.layers[0];
@@ -263,7 +256,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                 Ok(Some(v)) => v,
                 Ok(None) => return,
                 Err(e) => {
-                    busy.set(None);
+                    runs.finish();
                     error.set(Some(format!("{}. The last result stays on screen.", sentence(&e))));
                     return;
                 }
@@ -271,7 +264,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
             let ids = match m.vocab.encode(&p) {
                 Ok(ids) => ids,
                 Err(e) => {
-                    busy.set(None);
+                    runs.finish();
                     error.set(Some(sentence(&e.to_string())));
                     return;
                 }
@@ -281,7 +274,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
             let (mut plain, mut steered) = match gens {
                 Ok(g) => g,
                 Err(e) => {
-                    busy.set(None);
+                    runs.finish();
                     error.set(Some(sentence(&e.to_string())));
                     return;
                 }
@@ -292,7 +285,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                 let t1 = super::now_ms();
                 while plain.out.tokens.len() < LENGTH && super::now_ms() - t1 < SLICE_MS {
                     if let Err(e) = plain.step(&m.model, 2).and_then(|_| steered.step(&m.model, 2)) {
-                        busy.set(None);
+                        runs.finish();
                         error.set(Some(sentence(&e.to_string())));
                         return;
                     }
@@ -301,14 +294,14 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                     return;
                 }
                 let done = plain.out.tokens.len() as f32 / LENGTH as f32;
-                busy.set(Some(("generating", base + (1.0 - base) * done)));
+                runs.report(ticket, "generating", base + (1.0 - base) * done);
                 live.set(Some((Side { text: m.vocab.decode(&plain.out.tokens) }, Side { text: m.vocab.decode(&steered.out.tokens) })));
                 yield_to_browser().await;
                 if !alive() {
                     return;
                 }
             }
-            busy.set(None);
+            runs.finish();
             live.set(None);
             outcome.set(Some(Outcome {
                 plain: m.vocab.decode(&plain.out.tokens[..LENGTH]),
@@ -323,29 +316,17 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
             rev.update(|r| *r += 1);
         });
     };
-    let cancel = move |_| {
-        run_id.update_value(|r| *r += 1);
-        busy.set(None);
+    let cancel = move || {
+        runs.cancel();
         live.set(None);
         error.set(Some("Cancelled. The last result stays on screen.".into()));
     };
-    on_cleanup(move || run_id.try_update_value(|r| *r += 1).unwrap_or(()));
 
     // The default comparison runs once the model is there, so the page opens on a result. Changing the
     // direction, the layer or the coefficient reruns at once (a run in progress is dropped).
-    Effect::new(move |prev: Option<bool>| {
-        let ready = loaded().is_some();
-        if ready && prev != Some(true) {
-            start();
-        }
-        ready
-    });
+    start_when_ready(move || loaded().is_some(), start);
 
-    let status = move || match model.get() {
-        None => Some(view! { <p class="muted" data-testid="lab-loading">"Loading the Moby-Dick model…"</p> }.into_any()),
-        Some(Err(e)) => Some(view! { <p class="load-error" data-testid="load-error" role="alert">{format!("The steering lab could not start: {e}")}</p> }.into_any()),
-        Some(Ok(_)) => None,
-    };
+    let status = model_status(model, "steering");
 
     let set_source = move |v: String| {
         let src = if let Some(i) = v.strip_prefix("pair").and_then(|i| i.parse::<usize>().ok()).filter(|&i| i < PAIRS.len()) {
@@ -381,17 +362,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
         .collect_view();
     let layer_options = (0..=4usize).map(|l| view! { <option value=l.to_string()>{layer_name(l)}</option> }).collect_view();
 
-    let progress = move || {
-        busy.get().map(|(phase, frac)| {
-            view! {
-                <div class="probe-progress" data-testid="steer-progress" role="status">
-                    <progress max="1" value=format!("{frac:.3}")></progress>
-                    <span class="muted small">{format!("{phase}… {:.0}%", 100.0 * frac)}</span>
-                    <button data-testid="steer-cancel" on:click=cancel>"Cancel"</button>
-                </div>
-            }
-        })
-    };
+    let progress = run_progress(runs, "steer", cancel);
 
     let sets_view = move || {
         let src = source.get();
