@@ -349,6 +349,36 @@ fn query_value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> 
     query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
+/// When a slider hands its value on to training.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    /// On every step while dragging (the caller debounces).
+    WhileDragging,
+    /// Once, when the thumb is let go; the label still follows the thumb.
+    OnRelease,
+}
+
+/// A labelled range input for one setting: "`label` = value" with `digits` decimals, the value clamped to
+/// `(min, max)` in steps of `step`, and `changed` called as `commit` says.
+fn slider(label: &'static str, value: RwSignal<f32>, (min, max, step): (f32, f32, f32), digits: usize, testid: &'static str, commit: Commit, changed: impl Fn() + Copy + 'static) -> impl IntoView {
+    let set = move |ev: web_sys::Event, now: bool| {
+        if let Ok(v) = event_target_value(&ev).parse::<f32>() {
+            value.set(v.clamp(min, max));
+            if now {
+                changed();
+            }
+        }
+    };
+    view! {
+        <label class="slider">{move || format!("{label} = {:.*} ", digits, value.get())}
+            <input type="range" min=min.to_string() max=max.to_string() step=step.to_string() data-testid=testid
+                prop:value=move || format!("{:.*}", digits, value.get())
+                on:input=move |ev| set(ev, commit == Commit::WhileDragging)
+                on:change=move |ev| set(ev, commit == Commit::OnRelease) />
+        </label>
+    }
+}
+
 #[component]
 pub fn SuperpositionLab(query: Vec<(String, String)>) -> impl IntoView {
     let preset = RwSignal::new(query_value(&query, "nm").and_then(Preset::from_key).unwrap_or(Preset::FiveInTwo));
@@ -728,26 +758,8 @@ pub fn SuperpositionLab(query: Vec<(String, String)>) -> impl IntoView {
                             <option value="20-5">"20 features in 5 dimensions"</option>
                         </select>
                     </label>
-                    <label class="slider">{move || format!("Sparsity S = {:.2} ", sparsity.get())}
-                        <input type="range" min="0" max="0.99" step="0.01" data-testid="sparsity"
-                            prop:value=move || format!("{:.2}", sparsity.get())
-                            on:input=move |ev| {
-                                if let Ok(v) = event_target_value(&ev).parse::<f32>() {
-                                    sparsity.set(v.clamp(0.0, 0.99));
-                                    rebuild_soon();
-                                }
-                            } />
-                    </label>
-                    <label class="slider">{move || format!("Importance decay r = {:.2} ", decay.get())}
-                        <input type="range" min="0.5" max="1" step="0.01" data-testid="decay"
-                            prop:value=move || format!("{:.2}", decay.get())
-                            on:input=move |ev| {
-                                if let Ok(v) = event_target_value(&ev).parse::<f32>() {
-                                    decay.set(v.clamp(0.5, 1.0));
-                                    rebuild_soon();
-                                }
-                            } />
-                    </label>
+                    {slider("Sparsity S", sparsity, (0.0, 0.99, 0.01), 2, "sparsity", Commit::WhileDragging, rebuild_soon)}
+                    {slider("Importance decay r", decay, (0.5, 1.0, 0.01), 2, "decay", Commit::WhileDragging, rebuild_soon)}
                     <label>"Seed "
                         <input type="number" min="0" step="1" class="num" data-testid="seed" prop:value=move || seed.get()
                             on:change=move |ev| { seed.set(event_target_value(&ev)); rebuild(true); } />
@@ -1005,15 +1017,7 @@ pub fn SaeLab() -> impl IntoView {
                 <h3>"A sparse autoencoder on the toy model's hidden layer"</h3>
                 <p class="small muted">"The toy model squeezes five sparse features into two dimensions (a pentagon, as in 9.2.4). The SAE sees only those two numbers and must find the five directions again: f = ReLU(W_enc (h − b_dec) + b_enc), ĥ = W_dec f + b_dec, with an L1 penalty on f."</p>
                 <div class="toy-controls">
-                    <label class="slider">{move || format!("L1 coefficient λ = {:.3} ", l1.get())}
-                        <input type="range" min="0" max="0.3" step="0.005" data-testid="l1" prop:value=move || format!("{:.3}", l1.get())
-                            on:change=move |ev| {
-                                if let Ok(v) = event_target_value(&ev).parse::<f32>() {
-                                    l1.set(v.clamp(0.0, 0.3));
-                                    if toy_ready.get_untracked() { new_sae(); }
-                                }
-                            } />
-                    </label>
+                    {slider("L1 coefficient λ", l1, (0.0, 0.3, 0.005), 3, "l1", Commit::OnRelease, move || if toy_ready.get_untracked() { new_sae(); })}
                     <label>"Dictionary size "
                         <select data-testid="d-sae" prop:value=move || d_sae.get().to_string() on:change=move |ev| {
                             if let Ok(v) = event_target_value(&ev).parse::<usize>() {
