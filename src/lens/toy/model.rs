@@ -41,6 +41,80 @@ pub(crate) fn divergence(loss: f32, params: &[f32]) -> Option<&'static str> {
     }
 }
 
+/// The training state the toy model and the toy SAE share: the parameters in one flat buffer, Adam, the loss
+/// log and the divergence guard. A step whose loss or parameters stop being reasonable numbers is undone, and
+/// training stays stopped, with a message, until a reset.
+#[derive(Clone, Debug)]
+pub(crate) struct Descent {
+    pub params: Vec<f32>,
+    /// Filled by the caller before `apply`.
+    pub grads: Vec<f32>,
+    /// The parameters before the current step, restored if the step diverges.
+    backup: Vec<f32>,
+    adam: Adam,
+    pub step: usize,
+    /// The last step's loss (NaN before the first step).
+    pub loss: f32,
+    pub losses: LossLog,
+    pub status: Status,
+}
+
+impl Descent {
+    pub fn new(params: Vec<f32>) -> Self {
+        let len = params.len();
+        Descent {
+            grads: vec![0.0; len],
+            backup: params.clone(),
+            adam: Adam::new(len),
+            params,
+            step: 0,
+            loss: f32::NAN,
+            losses: LossLog::new(),
+            status: Status::Ready,
+        }
+    }
+
+    /// Adam's moments start afresh (after the parameters were set by hand).
+    pub fn restart_adam(&mut self) {
+        self.adam = Adam::new(self.params.len());
+    }
+
+    /// The divergence's message while training is stopped by one.
+    pub fn ensure_ready(&self) -> Result<()> {
+        match &self.status {
+            Status::Diverged { message, .. } => Err(LensError::Input(message.clone())),
+            Status::Ready => Ok(()),
+        }
+    }
+
+    /// One Adam step along `grads` (computed at `loss`), then `constrain` on the parameters (a projection, say).
+    /// On divergence the step is undone and the error names `what` was training.
+    pub fn apply(&mut self, lr: f32, loss: f32, what: &str, constrain: impl FnOnce(&mut [f32])) -> Result<()> {
+        self.backup.copy_from_slice(&self.params);
+        self.adam.step(lr, &mut self.params, &self.grads);
+        constrain(&mut self.params);
+        if let Some(why) = divergence(loss, &self.params) {
+            self.params.copy_from_slice(&self.backup);
+            let message = format!("{what} diverged at step {}: {why}. Lower the learning rate (now {lr}) and reset.", self.step + 1);
+            self.status = Status::Diverged { step: self.step + 1, message: message.clone() };
+            return Err(LensError::Input(message));
+        }
+        self.step += 1;
+        self.loss = loss;
+        self.losses.push(loss);
+        Ok(())
+    }
+
+    /// What `step(k)` returns: the mean of the `k` losses summed in `total`, or the last loss if `k` is 0.
+    pub fn mean(&self, total: f64, k: usize) -> f32 {
+        if k == 0 {
+            self.loss
+        } else {
+            (total / k as f64) as f32
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToyConfig {
     /// n, the number of features.
@@ -205,21 +279,13 @@ impl ToySnapshot {
 pub struct ToyModel {
     cfg: ToyConfig,
     importance: Vec<f32>,
-    /// `[w (n*m, column-major) | b (n)]`, one buffer so one Adam serves both.
-    params: Vec<f32>,
-    grads: Vec<f32>,
-    /// The parameters before the current step, restored if the step diverges.
-    backup: Vec<f32>,
-    adam: Adam,
+    /// Parameters `[w (n*m, column-major) | b (n)]`, one buffer so one Adam serves both.
+    opt: Descent,
     rng: Rng,
     sampler: FeatureSampler,
     /// The current batch.
     x: SparseBatch,
     scratch: Scratch,
-    step: usize,
-    loss: f32,
-    losses: LossLog,
-    status: Status,
 }
 
 impl ToyModel {
@@ -234,21 +300,13 @@ impl ToyModel {
         for p in &mut params[..n * m] {
             *p = std * rng.normal();
         }
-        let len = params.len();
         Ok(ToyModel {
             importance: cfg.importances(),
             sampler: FeatureSampler::new(cfg.sparsity),
             x: SparseBatch::with_capacity(n, cfg.batch_size),
             scratch: Scratch::new(n),
-            grads: vec![0.0; len],
-            backup: params.clone(),
-            adam: Adam::new(len),
-            params,
+            opt: Descent::new(params),
             rng,
-            step: 0,
-            loss: f32::NAN,
-            losses: LossLog::new(),
-            status: Status::Ready,
             cfg,
         })
     }
@@ -266,27 +324,27 @@ impl ToyModel {
     }
     /// W, column-major (see the module doc).
     pub fn w(&self) -> &[f32] {
-        &self.params[..self.cfg.n_features * self.cfg.n_hidden]
+        &self.opt.params[..self.cfg.n_features * self.cfg.n_hidden]
     }
     pub fn b(&self) -> &[f32] {
-        &self.params[self.cfg.n_features * self.cfg.n_hidden..]
+        &self.opt.params[self.cfg.n_features * self.cfg.n_hidden..]
     }
     pub fn column(&self, i: usize) -> &[f32] {
         let m = self.cfg.n_hidden;
-        &self.params[i * m..(i + 1) * m]
+        &self.opt.params[i * m..(i + 1) * m]
     }
     pub fn steps_done(&self) -> usize {
-        self.step
+        self.opt.step
     }
     /// The last step's loss (NaN before the first step).
     pub fn loss(&self) -> f32 {
-        self.loss
+        self.opt.loss
     }
     pub fn losses(&self) -> &LossLog {
-        &self.losses
+        &self.opt.losses
     }
     pub fn status(&self) -> &Status {
-        &self.status
+        &self.opt.status
     }
 
     /// Sets W and b directly (for tests and hand-made examples); Adam's state starts afresh.
@@ -295,43 +353,27 @@ impl ToyModel {
         if w.len() != n * m || b.len() != n {
             return Err(LensError::Input(format!("W needs {} values and b {n} (got {} and {})", n * m, w.len(), b.len())));
         }
-        self.params[..n * m].copy_from_slice(w);
-        self.params[n * m..].copy_from_slice(b);
-        self.adam = Adam::new(self.params.len());
+        self.opt.params[..n * m].copy_from_slice(w);
+        self.opt.params[n * m..].copy_from_slice(b);
+        self.opt.restart_adam();
         Ok(())
     }
 
     /// Advances `k` training steps on fresh batches and returns the mean loss over them. After a divergence
     /// it returns the error without doing anything until `reset`.
     pub fn step(&mut self, k: usize) -> Result<f32> {
-        if let Status::Diverged { message, .. } = &self.status {
-            return Err(LensError::Input(message.clone()));
-        }
+        self.opt.ensure_ready()?;
         let (n, m) = (self.cfg.n_features, self.cfg.n_hidden);
         let mut total = 0.0f64;
         for _ in 0..k {
             self.sampler.fill_sparse(&mut self.rng, self.cfg.batch_size, &mut self.x);
-            let (w, b) = self.params.split_at(n * m);
-            let (gw, gb) = self.grads.split_at_mut(n * m);
+            let (w, b) = self.opt.params.split_at(n * m);
+            let (gw, gb) = self.opt.grads.split_at_mut(n * m);
             let loss = sparse_loss_and_grad(m, &self.importance, w, b, &self.x, &mut self.scratch, gw, gb);
-            self.backup.copy_from_slice(&self.params);
-            self.adam.step(self.cfg.lr, &mut self.params, &self.grads);
-            if let Some(what) = divergence(loss, &self.params) {
-                self.params.copy_from_slice(&self.backup);
-                let message = format!(
-                    "training diverged at step {}: {what}. Lower the learning rate (now {}) and reset.",
-                    self.step + 1,
-                    self.cfg.lr
-                );
-                self.status = Status::Diverged { step: self.step + 1, message: message.clone() };
-                return Err(LensError::Input(message));
-            }
-            self.step += 1;
-            self.loss = loss;
-            self.losses.push(loss);
+            self.opt.apply(self.cfg.lr, loss, "training", |_| {})?;
             total += loss as f64;
         }
-        Ok(if k == 0 { self.loss } else { (total / k as f64) as f32 })
+        Ok(self.opt.mean(total, k))
     }
 
     /// The loss on `samples` fresh inputs drawn from `seed` (not the training stream), with no update.
@@ -363,10 +405,10 @@ impl ToyModel {
             config: self.cfg.clone(),
             w: self.w().to_vec(),
             b: self.b().to_vec(),
-            step: self.step,
-            loss: self.loss.is_finite().then_some(self.loss),
-            losses: self.losses.clone(),
-            status: self.status.clone(),
+            step: self.opt.step,
+            loss: self.opt.loss.is_finite().then_some(self.opt.loss),
+            losses: self.opt.losses.clone(),
+            status: self.opt.status.clone(),
         }
     }
 }

@@ -17,10 +17,9 @@
 //! toy model's W (latent j's direction is `w_dec[j * m..(j + 1) * m]`).
 use serde::{Deserialize, Serialize};
 
-use super::adam::Adam;
 use super::data::{hidden, FeatureSampler};
 use super::metrics::{feature_norms, REPRESENTED_NORM};
-use super::model::{divergence, LossLog, Status, ToySnapshot, MAX_BATCH, MAX_HIDDEN};
+use super::model::{Descent, LossLog, Status, ToySnapshot, MAX_BATCH, MAX_HIDDEN};
 use crate::lens::rng::Rng;
 use crate::lens::{LensError, Result};
 
@@ -118,20 +117,14 @@ pub struct Sae {
     cfg: SaeConfig,
     toy: ToySnapshot,
     lay: Layout,
-    params: Vec<f32>,
-    grads: Vec<f32>,
-    backup: Vec<f32>,
-    adam: Adam,
+    /// Parameters `[w_enc | b_enc | w_dec | b_dec]` (see `Layout`).
+    opt: Descent,
     rng: Rng,
     sampler: FeatureSampler,
     x: Vec<f32>,
     h: Vec<f32>,
     /// Latent activations of one sample (scratch).
     f: Vec<f32>,
-    step: usize,
-    loss: f32,
-    losses: LossLog,
-    status: Status,
 }
 
 impl Sae {
@@ -154,22 +147,14 @@ impl Sae {
             params[lay.w_dec()][j * m..(j + 1) * m].copy_from_slice(&dir);
             params[lay.w_enc()][j * m..(j + 1) * m].copy_from_slice(&dir);
         }
-        let len = lay.len();
         Ok(Sae {
             sampler: FeatureSampler::new(toy.config.sparsity),
             x: vec![0.0; cfg.batch_size * n],
             h: vec![0.0; cfg.batch_size * m],
             f: vec![0.0; d],
-            grads: vec![0.0; len],
-            backup: params.clone(),
-            adam: Adam::new(len),
-            params,
+            opt: Descent::new(params),
             rng,
             lay,
-            step: 0,
-            loss: f32::NAN,
-            losses: LossLog::new(),
-            status: Status::Ready,
             toy: toy.clone(),
             cfg,
         })
@@ -186,26 +171,26 @@ impl Sae {
         &self.toy
     }
     pub fn w_enc(&self) -> &[f32] {
-        &self.params[self.lay.w_enc()]
+        &self.opt.params[self.lay.w_enc()]
     }
     pub fn b_enc(&self) -> &[f32] {
-        &self.params[self.lay.b_enc()]
+        &self.opt.params[self.lay.b_enc()]
     }
     /// Column-major: latent j's direction is `w_dec[j * m..(j + 1) * m]`.
     pub fn w_dec(&self) -> &[f32] {
-        &self.params[self.lay.w_dec()]
+        &self.opt.params[self.lay.w_dec()]
     }
     pub fn b_dec(&self) -> &[f32] {
-        &self.params[self.lay.b_dec()]
+        &self.opt.params[self.lay.b_dec()]
     }
     pub fn steps_done(&self) -> usize {
-        self.step
+        self.opt.step
     }
     pub fn loss(&self) -> f32 {
-        self.loss
+        self.opt.loss
     }
     pub fn status(&self) -> &Status {
-        &self.status
+        &self.opt.status
     }
 
     /// Sets all parameters (for tests and hand-made examples), without renormalising; Adam starts afresh.
@@ -214,46 +199,32 @@ impl Sae {
         if w_enc.len() != l.d * l.m || b_enc.len() != l.d || w_dec.len() != l.d * l.m || b_dec.len() != l.m {
             return Err(LensError::Input(format!("the SAE has d_sae = {}, m = {}: the parameter lengths do not fit", l.d, l.m)));
         }
-        self.params[l.w_enc()].copy_from_slice(w_enc);
-        self.params[l.b_enc()].copy_from_slice(b_enc);
-        self.params[l.w_dec()].copy_from_slice(w_dec);
-        self.params[l.b_dec()].copy_from_slice(b_dec);
-        self.adam = Adam::new(l.len());
+        self.opt.params[l.w_enc()].copy_from_slice(w_enc);
+        self.opt.params[l.b_enc()].copy_from_slice(b_enc);
+        self.opt.params[l.w_dec()].copy_from_slice(w_dec);
+        self.opt.params[l.b_dec()].copy_from_slice(b_dec);
+        self.opt.restart_adam();
         Ok(())
     }
 
     /// Advances `k` steps on fresh hidden activations; returns the mean loss over them. Divergence is
     /// handled as in `ToyModel::step`.
     pub fn step(&mut self, k: usize) -> Result<f32> {
-        if let Status::Diverged { message, .. } = &self.status {
-            return Err(LensError::Input(message.clone()));
-        }
+        self.opt.ensure_ready()?;
         let (n, m) = (self.toy.config.n_features, self.lay.m);
+        let w_dec = self.lay.w_dec();
         let mut total = 0.0f64;
         for _ in 0..k {
             self.sampler.fill(&mut self.rng, n, &mut self.x);
             hidden(&self.toy.w, n, m, &self.x, &mut self.h);
-            let loss = sae_loss_and_grad(m, self.lay.d, self.cfg.l1, &self.params, &self.h, &mut self.grads, &mut self.f);
-            project_out_radial(&self.params[self.lay.w_dec()], &mut self.grads[self.lay.w_dec()], m);
-            self.backup.copy_from_slice(&self.params);
-            self.adam.step(self.cfg.lr, &mut self.params, &self.grads);
-            normalise_columns(&mut self.params[self.lay.w_dec()], m);
-            if let Some(what) = divergence(loss, &self.params) {
-                self.params.copy_from_slice(&self.backup);
-                let message = format!(
-                    "SAE training diverged at step {}: {what}. Lower the learning rate (now {}) and reset.",
-                    self.step + 1,
-                    self.cfg.lr
-                );
-                self.status = Status::Diverged { step: self.step + 1, message: message.clone() };
-                return Err(LensError::Input(message));
-            }
-            self.step += 1;
-            self.loss = loss;
-            self.losses.push(loss);
+            let loss = sae_loss_and_grad(m, self.lay.d, self.cfg.l1, &self.opt.params, &self.h, &mut self.opt.grads, &mut self.f);
+            // Decoder columns stay unit length: the radial part of their gradient is dropped, and the step is
+            // projected back onto the sphere.
+            project_out_radial(&self.opt.params[w_dec.clone()], &mut self.opt.grads[w_dec.clone()], m);
+            self.opt.apply(self.cfg.lr, loss, "SAE training", |p| normalise_columns(&mut p[w_dec.clone()], m))?;
             total += loss as f64;
         }
-        Ok(if k == 0 { self.loss } else { (total / k as f64) as f32 })
+        Ok(self.opt.mean(total, k))
     }
 
     /// Latent activations f of a batch of hidden vectors (`batch x m` in, `batch x d_sae` out).
@@ -274,10 +245,10 @@ impl Sae {
             b_enc: self.b_enc().to_vec(),
             w_dec: self.w_dec().to_vec(),
             b_dec: self.b_dec().to_vec(),
-            step: self.step,
-            loss: self.loss.is_finite().then_some(self.loss),
-            losses: self.losses.clone(),
-            status: self.status.clone(),
+            step: self.opt.step,
+            loss: self.opt.loss.is_finite().then_some(self.opt.loss),
+            losses: self.opt.losses.clone(),
+            status: self.opt.status.clone(),
         }
     }
 
