@@ -1,5 +1,5 @@
 //! Training loops, shared by the native training command and (later) in-browser training.
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use serde::{Deserialize, Serialize};
 
@@ -44,25 +44,34 @@ pub fn lm_loss(model: &Transformer, tokens: &Tensor, weights: Option<&Tensor>) -
     }
 }
 
+/// The learning rate at `step` (1-based) of `steps`: a linear warm-up over `warmup` steps to `peak`, then a
+/// cosine decay to a tenth of the peak at the last step.
+pub fn warmup_cosine(peak: f64, step: usize, warmup: usize, steps: usize) -> f64 {
+    if step <= warmup {
+        peak * step as f64 / warmup as f64
+    } else {
+        let t = (step - warmup) as f64 / (steps - warmup).max(1) as f64;
+        peak * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
+    }
+}
+
+/// AdamW over every variable of a freshly initialised model (β = 0.9, 0.99, as is usual for small transformers).
+fn adamw(vars: &[(String, Var)], lr: f64, weight_decay: f64) -> Result<AdamW> {
+    let params = ParamsAdamW { lr, beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay };
+    Ok(AdamW::new(vars.iter().map(|(_, v)| v.clone()).collect(), params)?)
+}
+
 /// Trains a fresh model on the induction task. `on_log(step, loss)` is called every `log_every` steps
 /// with the mean training loss (on the predictable tokens) since the last call; return false to stop early.
 pub fn train_induction(cfg: Gpt2Config, tc: &TrainConfig, mut on_log: impl FnMut(usize, f32) -> bool) -> Result<Transformer> {
     let mut rng = Rng::new(tc.seed);
     let spec = TaskSpec::new(cfg.vocab_size, cfg.n_positions);
     let (mut model, vars) = Transformer::init(cfg, &mut rng)?;
-    let params = ParamsAdamW { lr: tc.lr, beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: tc.weight_decay };
-    let mut opt = AdamW::new(vars.iter().map(|(_, v)| v.clone()).collect(), params)?;
+    let mut opt = adamw(&vars, tc.lr, tc.weight_decay)?;
     let mut acc = 0.0f32;
     let mut n = 0;
     for step in 1..=tc.steps {
-        // Linear warm-up, then cosine decay to a tenth of the peak.
-        let lr = if step <= tc.warmup {
-            tc.lr * step as f64 / tc.warmup as f64
-        } else {
-            let t = (step - tc.warmup) as f64 / (tc.steps - tc.warmup).max(1) as f64;
-            tc.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
-        };
-        opt.set_learning_rate(lr);
+        opt.set_learning_rate(warmup_cosine(tc.lr, step, tc.warmup, tc.steps));
         let (mut data, mut weights) = (Vec::new(), Vec::new());
         for _ in 0..tc.batch {
             let (s, w) = spec.training_example(&mut rng);
@@ -206,18 +215,11 @@ pub fn train_lm(
     let (mut model, vars) = Transformer::init(cfg, &mut rng)?;
     // No weight decay on biases, LayerNorms and embeddings' positions would be the GPT-2 recipe; with a model
     // this small and AdamW's decoupled decay, one decay for all weights works as well and keeps this short.
-    let params = ParamsAdamW { lr: tc.lr, beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: tc.weight_decay };
-    let mut opt = AdamW::new(vars.iter().map(|(_, v)| v.clone()).collect(), params)?;
+    let mut opt = adamw(&vars, tc.lr, tc.weight_decay)?;
     let eval_set = subset(held_out, tc.eval_chars);
     let (mut acc, mut count) = (0.0f32, 0);
     for step in 1..=tc.steps {
-        let lr = if step <= tc.warmup {
-            tc.lr * step as f64 / tc.warmup as f64
-        } else {
-            let t = (step - tc.warmup) as f64 / (tc.steps - tc.warmup).max(1) as f64;
-            tc.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
-        };
-        opt.set_learning_rate(lr);
+        opt.set_learning_rate(warmup_cosine(tc.lr, step, tc.warmup, tc.steps));
         let mut data = Vec::with_capacity(tc.batch * n);
         for _ in 0..tc.batch {
             let s = rng.range(0, train.len() - n);
@@ -333,4 +335,23 @@ pub fn held_out_loss(model: &Transformer, blocks: &[Vec<u32>], batch: usize) -> 
         return Err(super::LensError::Input("no held-out predictions to score".into()));
     }
     Ok((total / count as f64) as f32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::warmup_cosine;
+
+    #[test]
+    fn warmup_then_cosine_to_a_tenth() {
+        let (peak, warmup, steps) = (1e-3, 100, 1100);
+        assert!((warmup_cosine(peak, 1, warmup, steps) - 1e-5).abs() < 1e-15);
+        assert!((warmup_cosine(peak, 50, warmup, steps) - 5e-4).abs() < 1e-15);
+        assert!((warmup_cosine(peak, warmup, warmup, steps) - peak).abs() < 1e-15);
+        // Halfway through the decay the cosine term is one half: 0.1 + 0.9 / 2 = 0.55 of the peak.
+        assert!((warmup_cosine(peak, 600, warmup, steps) - 0.55e-3).abs() < 1e-12);
+        assert!((warmup_cosine(peak, steps, warmup, steps) - 1e-4).abs() < 1e-15);
+        // Monotone after the warm-up.
+        let lrs: Vec<f64> = (warmup..=steps).map(|s| warmup_cosine(peak, s, warmup, steps)).collect();
+        assert!(lrs.windows(2).all(|w| w[1] <= w[0]));
+    }
 }
