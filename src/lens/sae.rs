@@ -208,34 +208,8 @@ pub fn sae_stats(sae: &LmSae, x: &[f32]) -> SaeStats {
 
 // ---------------------------------------------------------------- windows over a text
 
-/// Windows of at most `n_ctx` tokens over a stream of `len`, overlapping by half, as `(start, first scored
-/// position in the window)`: every position after the first window is scored in a window that gives it at
-/// least `n_ctx / 2` tokens of context, and each position is scored exactly once. (The same scheme as
-/// `train::held_out_loss`.)
-pub fn scored_windows(len: usize, n_ctx: usize) -> Vec<(usize, usize)> {
-    if len <= n_ctx {
-        return if len == 0 { vec![] } else { vec![(0, 0)] };
-    }
-    let half = (n_ctx / 2).max(1);
-    let mut out = vec![(0, 0)];
-    let mut s = 0;
-    while s + n_ctx < len {
-        let next = (s + half).min(len - n_ctx);
-        out.push((next, s + n_ctx - next));
-        s = next;
-    }
-    out
-}
-
-/// The activations at `sae.hook` of one window, `len x d_in`.
-fn hook_activations(model: &Transformer, sae: &LmSae, window: &[u32]) -> Result<Tensor> {
-    model.check_tokens(window)?;
-    let tokens = Tensor::from_slice(window, (1, window.len()), &Device::Cpu)?;
-    let mut set = HookSet::cache_only(vec![sae.hook]);
-    model.forward(&tokens, &mut set)?;
-    let t = set.cache.get(sae.hook).ok_or_else(|| LensError::UnknownHook(sae.hook.to_string()))?;
-    Ok(t.get(0)?)
-}
+/// The loss windows, shared with `train::held_out_loss` so the spliced-in losses are on the trainer's scale.
+pub use super::train::scored_windows;
 
 fn check_width(model: &Transformer, sae: &LmSae) -> Result<()> {
     if sae.d_in != model.cfg.d_model() {
@@ -244,21 +218,36 @@ fn check_width(model: &Transformer, sae: &LmSae) -> Result<()> {
     Ok(())
 }
 
-/// Per position of `ids`, the SAE's active latents as `(latent, activation)`, each position read from its
-/// scoring window of `scored_windows` (so with at least half a context before it, past the first window).
-pub fn latent_activations(model: &Transformer, sae: &LmSae, ids: &[u32]) -> Result<Vec<Vec<(u32, f32)>>> {
-    check_width(model, sae)?;
+/// The activations at `hook` at every position of `ids`, `len x d_model`, each read in its scoring window of
+/// `scored_windows` (so with at least half a context before it, past the first window).
+pub fn scored_activations(model: &Transformer, hook: Hook, ids: &[u32]) -> Result<Vec<f32>> {
     let n = model.cfg.n_positions;
-    let mut out = Vec::with_capacity(ids.len());
+    let d = model.cfg.d_model();
+    let mut out = Vec::with_capacity(ids.len() * d);
     for (start, from) in scored_windows(ids.len(), n) {
         let window = &ids[start..(start + n).min(ids.len())];
-        let acts: Vec<f32> = hook_activations(model, sae, window)?.flatten_all()?.to_vec1()?;
-        let f = sae.encode(&acts[from * sae.d_in..]);
-        for row in f.chunks_exact(sae.d_sae) {
-            out.push(row.iter().enumerate().filter(|(_, a)| **a > 0.0).map(|(j, a)| (j as u32, *a)).collect());
-        }
+        model.check_tokens(window)?;
+        let tokens = Tensor::from_slice(window, (1, window.len()), &Device::Cpu)?;
+        let mut set = HookSet::cache_only(vec![hook]);
+        model.forward(&tokens, &mut set)?;
+        let acts: Vec<f32> = set.cache.get(hook).ok_or_else(|| LensError::UnknownHook(hook.to_string()))?.flatten_all()?.to_vec1()?;
+        out.extend_from_slice(&acts[from * d..]);
     }
     Ok(out)
+}
+
+/// Per row of `x` (`rows x d_in`), the SAE's active latents as `(latent, activation)`.
+pub fn active_latents(sae: &LmSae, x: &[f32]) -> Vec<Vec<(u32, f32)>> {
+    sae.encode(x)
+        .chunks_exact(sae.d_sae)
+        .map(|row| row.iter().enumerate().filter(|(_, a)| **a > 0.0).map(|(j, a)| (j as u32, *a)).collect())
+        .collect()
+}
+
+/// Per position of `ids`, the SAE's active latents, each position read in its scoring window.
+pub fn latent_activations(model: &Transformer, sae: &LmSae, ids: &[u32]) -> Result<Vec<Vec<(u32, f32)>>> {
+    check_width(model, sae)?;
+    Ok(active_latents(sae, &scored_activations(model, sae.hook, ids)?))
 }
 
 /// Summed next-token losses over scored positions: the model as it is, with the SAE's reconstruction in

@@ -283,29 +283,38 @@ fn subset(blocks: &[Vec<u32>], chars: usize) -> Vec<Vec<u32>> {
     out
 }
 
+/// Windows of at most `n_ctx` tokens over a stream of `len`, overlapping by half, as `(start, first scored
+/// position in the window)`: every position after the first window is scored in a window that gives it at
+/// least `n_ctx / 2` tokens of context, and each position is scored exactly once.
+pub fn scored_windows(len: usize, n_ctx: usize) -> Vec<(usize, usize)> {
+    if len <= n_ctx {
+        return if len == 0 { vec![] } else { vec![(0, 0)] };
+    }
+    let half = (n_ctx / 2).max(1);
+    let mut out = vec![(0, 0)];
+    let mut s = 0;
+    while s + n_ctx < len {
+        let next = (s + half).min(len - n_ctx);
+        out.push((next, s + n_ctx - next));
+        s = next;
+    }
+    out
+}
+
 /// Mean next-token loss (nats per token) over every prediction in `blocks`, each block read on its own with
 /// windows of the model's context that overlap by half: every token after a block's first is predicted once,
 /// with at least half a context of history (except near the start of a block). `batch` windows per forward.
 pub fn held_out_loss(model: &Transformer, blocks: &[Vec<u32>], batch: usize) -> Result<f32> {
     let n = model.cfg.n_positions;
-    let half = n / 2;
-    // (window start, first scored position inside the window) for every window of every block.
+    // (window, first scored prediction inside the window) for every window of every block. A window's first
+    // scored token is predicted one position before it.
     let mut windows: Vec<(&[u32], usize)> = Vec::new();
     for b in blocks {
         if b.len() < 2 {
             continue;
         }
-        if b.len() <= n {
-            windows.push((&b[..], 0));
-            continue;
-        }
-        let mut s = 0;
-        windows.push((&b[0..n], 0));
-        while s + n < b.len() {
-            let next = (s + half).min(b.len() - n);
-            // Score the predictions of tokens not yet scored: those after s + n (the old window's end).
-            windows.push((&b[next..next + n], s + n - next - 1));
-            s = next;
+        for (start, from) in scored_windows(b.len(), n) {
+            windows.push((&b[start..(start + n).min(b.len())], from.saturating_sub(1)));
         }
     }
     let (mut total, mut count) = (0.0f64, 0usize);

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use glassbox::lens::rng::Rng;
-use glassbox::lens::sae::{build_index, latent_activations, sae_stats, spliced_losses, train_sae, IndexSettings, SaeTrainConfig};
+use glassbox::lens::sae::{active_latents, build_index, sae_stats, scored_activations, spliced_losses, train_sae, IndexSettings, SaeTrainConfig};
 use glassbox::lens::text::{CharVocab, Split, HELD_OUT_FILE};
 use glassbox::lens::{Hook, HookSet, Transformer};
 
@@ -75,13 +75,13 @@ pub fn train_moby_sae(args: &[String], moby: &Path) -> Result<(), Box<dyn std::e
 
     let held_text = std::fs::read_to_string(moby.join(HELD_OUT_FILE))?;
     let held = vocab.encode(&held_text)?;
-    let acts = latent_activations(&model, &sae, &held)?;
+    // Every held-out position read in its scoring window, once: the index, FVU and L0 all come from these.
+    let held_x = scored_activations(&model, SAE_HOOK, &held)?;
+    let acts = active_latents(&sae, &held_x);
     let index = build_index(&acts, tc.d_sae, IndexSettings::default());
     let dead_held = index.latents.iter().filter(|l| l.count == 0).count();
     let l0_held = acts.iter().map(Vec::len).sum::<usize>() as f32 / acts.len() as f32;
     let losses = spliced_losses(&model, &sae, &held, true)?;
-    // FVU on held-out text, every position read in its scoring window.
-    let held_x = held_activations(&model, &held)?;
     let held_stats = sae_stats(&sae, &held_x);
     eprintln!(
         "held out: FVU {:.4}, L0 {l0_held:.2}, dead {dead_held}; loss clean {:.4}, spliced {:.4}, zero-ablated {:.4}, recovered {:.3}; {:.0}s in all",
@@ -125,20 +125,4 @@ pub fn train_moby_sae(args: &[String], moby: &Path) -> Result<(), Box<dyn std::e
     std::fs::write(dir.join("features.json"), serde_json::to_string(&index)?)?;
     eprintln!("wrote {}", dir.display());
     Ok(())
-}
-
-/// The hook's activations at every held-out position, each read in its scoring window (as the index does).
-pub fn held_activations(model: &Transformer, ids: &[u32]) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
-    let n = model.cfg.n_positions;
-    let d = model.cfg.d_model();
-    let mut out = Vec::new();
-    for (start, from) in glassbox::lens::sae::scored_windows(ids.len(), n) {
-        let window = &ids[start..(start + n).min(ids.len())];
-        let tokens = Tensor::from_slice(window, (1, window.len()), &Device::Cpu)?;
-        let mut set = HookSet::cache_only(vec![SAE_HOOK]);
-        model.forward(&tokens, &mut set)?;
-        let v: Vec<f32> = set.cache.get(SAE_HOOK).expect("recorded").flatten_all()?.to_vec1()?;
-        out.extend_from_slice(&v[from * d..]);
-    }
-    Ok(out)
 }
