@@ -48,7 +48,7 @@ pub fn train_moby_sae(args: &[String], moby: &Path) -> Result<(), Box<dyn std::e
     let windows: usize = arg(args, "--windows", 2000usize);
     let tc = SaeTrainConfig {
         d_sae: arg(args, "--d-sae", 512usize),
-        l1: arg(args, "--l1", 0.5f32),
+        l1: arg(args, "--l1", 3.0f32),
         lr: arg(args, "--lr", 1e-3f64),
         batch: arg(args, "--batch", 1024usize),
         steps: arg(args, "--steps", 3000usize),
