@@ -106,9 +106,11 @@ pub fn section_hash(index: usize) -> String {
     format!("#/{}", SECTIONS[index].slug)
 }
 
-/// The hash for a section with lab state (`key=value` pairs, percent-encoded).
-pub fn section_hash_with(index: usize, query: &[(&str, &str)]) -> String {
-    let mut h = section_hash(index);
+/// The hash for the section `slug` with lab state (`key=value` pairs, percent-encoded). A lab names its own
+/// section by slug; no query gives the plain section hash.
+pub fn section_hash_with(slug: &str, query: &[(&str, &str)]) -> String {
+    debug_assert!(SECTIONS.iter().any(|s| s.slug == slug), "no section `{slug}`");
+    let mut h = format!("#/{slug}");
     for (i, (k, v)) in query.iter().enumerate() {
         h.push(if i == 0 { '?' } else { '&' });
         h.push_str(&encode(k));
@@ -189,7 +191,8 @@ mod tests {
     #[test]
     fn query_survives_encoding() {
         let i = SECTIONS.iter().position(|s| s.slug == "attention").unwrap();
-        let h = section_hash_with(i, &[("seq", "the cat & the hat%")]);
+        let h = section_hash_with("attention", &[("seq", "the cat & the hat%")]);
+        assert_eq!(section_hash_with("attention", &[]), section_hash(i));
         assert_eq!(h, "#/attention?seq=the+cat+%26+the+hat%25");
         match parse_hash(&h) {
             Route::Section { index, query } => {

@@ -12,7 +12,7 @@ use crate::lens::induction::{head_scores, split_half_losses, HeadScores, TaskSpe
 use crate::lens::model::per_position_loss;
 use crate::lens::rng::Rng;
 use crate::lens::vocab::Tokenized;
-use crate::routes::{section_hash_with, SECTIONS};
+use crate::routes::section_hash_with;
 
 /// Everything the views need from one forward pass, as plain numbers.
 #[derive(Clone, Debug, PartialEq)]
@@ -199,9 +199,7 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
             Err(e) => error.set(Some(e)),
         }
         last_ms.set(super::now_ms() - t0);
-        if let Some(i) = SECTIONS.iter().position(|s| s.slug == "attention") {
-            replace_hash_soon(&section_hash_with(i, &[("seq", t.trim())]));
-        }
+        replace_hash_soon(&section_hash_with("attention", &[("seq", t.trim())]));
     });
 
     let sel = move || selected.get().unwrap_or((1, 0));

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use super::fetch::{load_char_sae, LoadedSae};
+use super::fmt_int;
+use super::run::{yield_to_browser, Tickets};
 use crate::lens::sae::{clean_pass, dequantise, promoted_and_suppressed, scored_windows, spliced_pass, LatentCard, LossTally};
 
 /// Characters of held-out text the live measurement covers (about 60 windows): a few seconds in the browser.
@@ -87,18 +89,6 @@ fn fmt_pct(x: f32) -> String {
     }
 }
 
-fn fmt_int(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
 /// The activation histogram as SVG: bars over equal bins of (0, max], counts on a log scale (a few strong
 /// activations would vanish next to many weak ones on a linear one).
 fn histogram_svg(card: &LatentCard) -> String {
@@ -142,16 +132,6 @@ enum Live {
     Failed(String),
 }
 
-/// Lets the browser paint and handle input before the next chunk.
-async fn next_task() {
-    let p = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(p).await;
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Tab {
     Toy,
@@ -168,10 +148,8 @@ pub fn SaeLabs(query: Vec<(String, String)>) -> impl IntoView {
     let visible = Signal::derive(move || tab.get() == Tab::Features);
     let pick = move |t: Tab| {
         tab.set(t);
-        if let Some(i) = crate::routes::SECTIONS.iter().position(|s| s.slug == "9.2.5") {
-            let h = if t == Tab::Toy { crate::routes::section_hash(i) } else { crate::routes::section_hash_with(i, &[("tab", "features")]) };
-            super::shell::replace_hash(&h);
-        }
+        let q: &[(&str, &str)] = if t == Tab::Toy { &[] } else { &[("tab", "features")] };
+        super::shell::replace_hash(&crate::routes::section_hash_with("9.2.5", q));
     };
     view! {
         <div class="lab-tabs" role="tablist">
@@ -204,10 +182,7 @@ pub fn FeatureBrowser(query: Vec<(String, String)>, visible: Signal<bool>) -> im
     // A latent in the URL that is not a number or not in the dictionary: say so, and show another.
     let url_problem: RwSignal<Option<String>> = RwSignal::new(None);
     let live = RwSignal::new(Live::Idle);
-    let live_gen = StoredValue::new(0u64);
-    on_cleanup(move || {
-        let _ = live_gen.try_update_value(|g| *g += 1);
-    });
+    let live_run = Tickets::new();
 
     let data = move || loaded.get().and_then(|r| r.ok());
     // For event handlers, which must not subscribe to anything.
@@ -240,10 +215,8 @@ pub fn FeatureBrowser(query: Vec<(String, String)>, visible: Signal<bool>) -> im
         if !visible.get() {
             return;
         }
-        if let Some(i) = crate::routes::SECTIONS.iter().position(|s| s.slug == "9.2.5") {
-            let js = j.to_string();
-            super::shell::replace_hash_soon(&crate::routes::section_hash_with(i, &[("latent", js.as_str()), ("order", o.key())]));
-        }
+        let js = j.to_string();
+        super::shell::replace_hash_soon(&crate::routes::section_hash_with("9.2.5", &[("latent", js.as_str()), ("order", o.key())]));
     });
 
     let list = Memo::new(move |_| data().map(|d| ordered(&d.index.latents, order.get(), hide_dead.get())).unwrap_or_default());
@@ -279,8 +252,7 @@ pub fn FeatureBrowser(query: Vec<(String, String)>, visible: Signal<bool>) -> im
 
     let start_live = move |_| {
         let Some(d) = data_now() else { return };
-        let gen = live_gen.get_value() + 1;
-        live_gen.set_value(gen);
+        let ticket = live_run.take();
         leptos::task::spawn_local(async move {
             let text: String = d.chars.iter().take(LIVE_CHARS).collect();
             let ids = match d.lm.vocab.encode(&text) {
@@ -305,8 +277,8 @@ pub fn FeatureBrowser(query: Vec<(String, String)>, visible: Signal<bool>) -> im
                         return;
                     }
                 };
-                next_task().await;
-                if live_gen.try_get_value() != Some(gen) {
+                yield_to_browser().await;
+                if !live_run.is_current(ticket) {
                     return;
                 }
                 match spliced_pass(&d.lm.model, &d.sae, &pass, window, from) {
@@ -317,8 +289,8 @@ pub fn FeatureBrowser(query: Vec<(String, String)>, visible: Signal<bool>) -> im
                     }
                 }
                 let _ = live.try_set(Live::Running { done: k + 1, total });
-                next_task().await;
-                if live_gen.try_get_value() != Some(gen) {
+                yield_to_browser().await;
+                if !live_run.is_current(ticket) {
                     return;
                 }
             }
@@ -326,7 +298,7 @@ pub fn FeatureBrowser(query: Vec<(String, String)>, visible: Signal<bool>) -> im
         });
     };
     let cancel_live = move |_| {
-        live_gen.update_value(|g| *g += 1);
+        live_run.revoke();
         live.set(Live::Cancelled);
     };
 

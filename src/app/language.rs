@@ -7,9 +7,10 @@ use leptos::prelude::*;
 
 use super::fetch::{load_char_model, load_model, LoadedChar, LoadedModel};
 use super::shell::replace_hash_soon;
-use crate::routes::{section_hash_with, SECTIONS};
+use crate::routes::section_hash_with;
 use crate::lens::generate::{generate, SampleSettings};
 use crate::lens::logit_lens::{logit_lens, resid_label, LogitLens};
+use crate::lens::text::quoted_chars;
 use crate::lens::vocab::Tokenized;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,8 +78,7 @@ fn compute_moby(m: &LoadedChar, text: &str) -> Result<LensView, InputError> {
     }
     let unknown = m.vocab.unknown_chars(text);
     if !unknown.is_empty() {
-        let list: Vec<String> = unknown.iter().map(|c| format!("“{}”", c.escape_debug())).collect();
-        return Err((format!("The model has never seen {}: replace them (quotes become the book's curly ones, the rest a space) or delete them.", list.join(", ")), true));
+        return Err((format!("The model has never seen {}: replace them (quotes become the book's curly ones, the rest a space) or delete them.", quoted_chars(&unknown)), true));
     }
     let ctx = m.model.cfg.n_positions;
     let n = text.chars().count();
@@ -182,8 +182,7 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
                 let start = match &from_url {
                     Some(t) if m.vocab.unknown_chars(t).is_empty() => t.clone(),
                     Some(t) => {
-                        let list: Vec<String> = m.vocab.unknown_chars(t).iter().map(|c| format!("“{}”", c.escape_debug())).collect();
-                        url_error.set(Some(format!("The link's text has characters the model has never seen ({}), so the lab starts from its default text.", list.join(", "))));
+                        url_error.set(Some(format!("The link's text has characters the model has never seen ({}), so the lab starts from its default text.", quoted_chars(&m.vocab.unknown_chars(t)))));
                         default_prompt(&m.held_out)
                     }
                     None => default_prompt(&m.held_out),
@@ -232,9 +231,7 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
                 rev.update(|r| *r += 1);
                 // The Moby-Dick text lives in the URL, so a link reproduces the grid.
                 if w == Which::Moby && t.chars().count() <= MAX_URL_TEXT {
-                    if let Some(i) = SECTIONS.iter().position(|s| s.slug == "9.2.2") {
-                        replace_hash_soon(&section_hash_with(i, &[("text", &t)]));
-                    }
+                    replace_hash_soon(&section_hash_with("9.2.2", &[("text", &t)]));
                 }
             }
             Err(e) => error.set(Some(e)),

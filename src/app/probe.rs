@@ -10,33 +10,20 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
 
 use super::fetch::{load_char_model, LoadedChar};
-use super::run::{model_status, run_progress, start_when_ready, Runs};
+use super::run::{model_status, run_progress, slice, start_when_ready, yield_to_browser, Runs};
 use super::shell::replace_hash_soon;
 use crate::lens::logit_lens::resid_label;
 use crate::lens::probe::{BuiltinConcept, Concept, ProbeData, ProbeJob, ProbeRecording, ProbeReport, ProbeSettings};
-use crate::routes::{section_hash_with, SECTIONS};
+use crate::routes::section_hash_with;
 
 /// How many positions the lab probes on (the figure the benchmark measures).
 pub(super) const POSITIONS: usize = 5000;
-/// Work per slice before the browser gets the thread back.
-const SLICE_MS: f64 = 25.0;
 
 thread_local! {
     /// The held-out text's residual stream, recorded once per session (both labs use it).
     static RECORDED: RefCell<Option<Rc<ProbeData>>> = const { RefCell::new(None) };
-}
-
-/// Gives the thread back to the browser for a moment (a zero timeout: input, layout and painting run first).
-pub(super) async fn yield_to_browser() {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(resolve.unchecked_ref(), 0);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
 /// An engine message as a sentence: its first letter in capitals.
@@ -86,11 +73,7 @@ pub(super) async fn train_probes(
         None => {
             let mut rec = ProbeRecording::new(&m.model, &m.vocab, &m.held_out, &settings).map_err(|e| e.to_string())?;
             loop {
-                let t0 = super::now_ms();
-                let mut done = false;
-                while !done && super::now_ms() - t0 < SLICE_MS {
-                    done = rec.step(&m.model, 1).map_err(|e| e.to_string())?;
-                }
+                let done = slice(|| rec.step(&m.model, 1)).map_err(|e| e.to_string())?;
                 let (a, b) = rec.progress();
                 if !report("recording activations", a as f32 / b.max(1) as f32) {
                     return Ok(None);
@@ -108,11 +91,7 @@ pub(super) async fn train_probes(
     let mut job = ProbeJob::new(&data, concept, &settings, layers).map_err(|e| e.to_string())?;
     loop {
         yield_to_browser().await;
-        let t0 = super::now_ms();
-        let mut done = false;
-        while !done && super::now_ms() - t0 < SLICE_MS {
-            done = job.step(&data, 8).map_err(|e| e.to_string())?;
-        }
+        let done = slice(|| job.step(&data, 8)).map_err(|e| e.to_string())?;
         if !report("training probes", job.progress()) {
             return Ok(None);
         }
@@ -189,13 +168,11 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
         let Some(m) = loaded() else { return };
         let c = concept_untracked(choice, regex);
         // The URL follows the concept the student actually ran.
-        if let Some(i) = SECTIONS.iter().position(|s| s.slug == "9.2.3") {
-            let hash = match &c {
-                Concept::Builtin(b) => section_hash_with(i, &[("concept", concept_key(*b))]),
-                Concept::Regex(p) => section_hash_with(i, &[("re", p)]),
-            };
-            replace_hash_soon(&hash);
-        }
+        let hash = match &c {
+            Concept::Builtin(b) => section_hash_with("9.2.3", &[("concept", concept_key(*b))]),
+            Concept::Regex(p) => section_hash_with("9.2.3", &[("re", p)]),
+        };
+        replace_hash_soon(&hash);
         let ticket = runs.begin("starting");
         leptos::task::spawn_local(async move {
             yield_to_browser().await;
@@ -369,9 +346,8 @@ fn concept_untracked(choice: RwSignal<Choice>, regex: RwSignal<String>) -> Conce
 /// A link to the steering lab with a probe's direction at `layer`: only for built-in concepts, the ones the
 /// steering lab can train a probe for.
 fn steer_href(c: &Concept, layer: usize) -> Option<String> {
-    let i = SECTIONS.iter().position(|s| s.slug == "9.3.2")?;
     match c {
-        Concept::Builtin(b) => Some(section_hash_with(i, &[("src", "probe"), ("concept", concept_key(*b)), ("layer", &layer.to_string())])),
+        Concept::Builtin(b) => Some(section_hash_with("9.3.2", &[("src", "probe"), ("concept", concept_key(*b)), ("layer", &layer.to_string())])),
         Concept::Regex(_) => None,
     }
 }

@@ -10,18 +10,19 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use super::fetch::{load_char_model, LoadedChar};
-use super::run::{model_status, run_progress, start_when_ready, Runs};
-use super::probe::{concept_from_key, concept_key, sentence, train_probes, yield_to_browser};
+use super::run::{model_status, run_progress, slice, start_when_ready, yield_to_browser, Runs};
+use super::probe::{concept_from_key, concept_key, sentence, train_probes};
 use super::shell::replace_hash_soon;
 use crate::lens::generate::{Generator, SampleSettings};
 use crate::lens::logit_lens::resid_hook;
+use crate::lens::LensError;
 use crate::lens::probe::{BuiltinConcept, Concept};
+use crate::lens::text::quoted_chars;
 use crate::lens::steering::{contexts_from_lines, steering_from_contexts, steering_from_probe, SteeringVector, PAIRS};
-use crate::routes::{section_hash_with, SECTIONS};
+use crate::routes::section_hash_with;
 
 /// Characters generated on each side.
 const LENGTH: usize = 400;
-const SLICE_MS: f64 = 25.0;
 const DEFAULT_PROMPT: &str = "It was a clear steel-blue day. The firmaments of air and sea were hardly separable";
 const DEFAULT_SEED: u64 = 11;
 const TEMPERATURE: f32 = 0.8;
@@ -84,8 +85,7 @@ fn check_chars(m: &LoadedChar, text: &str, what: &str) -> Result<(), String> {
     if unknown.is_empty() {
         return Ok(());
     }
-    let list: Vec<String> = unknown.iter().map(|c| format!("“{}”", c.escape_debug())).collect();
-    Err(format!("The model has never seen {} in {what}: the book's quotes are curly (“ ” ’); remove or replace them.", list.join(", ")))
+    Err(format!("The model has never seen {} in {what}: the book's quotes are curly (“ ” ’); remove or replace them.", quoted_chars(&unknown)))
 }
 
 #[component]
@@ -200,21 +200,19 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
         };
         error.set(None);
         let ticket = runs.begin("finding the direction");
-        if let Some(i) = SECTIONS.iter().position(|s| s.slug == "9.3.2") {
-            let (ls, cs, ss) = (l.to_string(), format!("{c:.2}"), s.to_string());
-            let mut qs: Vec<(&str, &str)> = Vec::new();
-            let pair_s;
-            match src {
-                Source::Pair(i) => {
-                    pair_s = i.to_string();
-                    qs.extend([("src", "pair"), ("pair", pair_s.as_str())]);
-                }
-                Source::Custom => qs.push(("src", "custom")),
-                Source::Probe(b) => qs.extend([("src", "probe"), ("concept", concept_key(b))]),
+        let (ls, cs, ss) = (l.to_string(), format!("{c:.2}"), s.to_string());
+        let mut qs: Vec<(&str, &str)> = Vec::new();
+        let pair_s;
+        match src {
+            Source::Pair(i) => {
+                pair_s = i.to_string();
+                qs.extend([("src", "pair"), ("pair", pair_s.as_str())]);
             }
-            qs.extend([("layer", ls.as_str()), ("c", cs.as_str()), ("seed", ss.as_str())]);
-            replace_hash_soon(&section_hash_with(i, &qs));
+            Source::Custom => qs.push(("src", "custom")),
+            Source::Probe(b) => qs.extend([("src", "probe"), ("concept", concept_key(b))]),
         }
+        qs.extend([("layer", ls.as_str()), ("c", cs.as_str()), ("seed", ss.as_str())]);
+        replace_hash_soon(&section_hash_with("9.3.2", &qs));
         leptos::task::spawn_local(async move {
             yield_to_browser().await;
             let t0 = super::now_ms();
@@ -282,13 +280,15 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
             let base = if matches!(src, Source::Probe(_)) { 0.5 } else { 0.0 };
             live.set(Some((Side::default(), Side::default())));
             while plain.out.tokens.len() < LENGTH {
-                let t1 = super::now_ms();
-                while plain.out.tokens.len() < LENGTH && super::now_ms() - t1 < SLICE_MS {
-                    if let Err(e) = plain.step(&m.model, 2).and_then(|_| steered.step(&m.model, 2)) {
-                        runs.finish();
-                        error.set(Some(sentence(&e.to_string())));
-                        return;
-                    }
+                let stepped = slice(|| {
+                    plain.step(&m.model, 2)?;
+                    steered.step(&m.model, 2)?;
+                    Ok::<_, LensError>(plain.out.tokens.len() >= LENGTH)
+                });
+                if let Err(e) = stepped {
+                    runs.finish();
+                    error.set(Some(sentence(&e.to_string())));
+                    return;
                 }
                 if !alive() {
                     return;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
+use super::fmt_int;
 use super::worker::{self, Kind, Tag, WorkerEvent};
 use crate::lens::toy::metrics::{ToyMetrics, REPRESENTED_NORM};
 use crate::lens::toy::model::{LossLog, Status, ToyConfig, ToySnapshot};
@@ -187,18 +188,6 @@ impl Preset {
             Preset::TwentyInFive => 0.9,
         }
     }
-}
-
-fn fmt_int(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn diverged_message(status: &Status) -> Option<String> {
@@ -523,12 +512,10 @@ pub fn SuperpositionLab(query: Vec<(String, String)>) -> impl IntoView {
                 error.set(Some(msg));
             }
         }
-        if let Some(i) = crate::routes::SECTIONS.iter().position(|s| s.slug == "9.2.4") {
-            let s = format!("{:.2}", sparsity.get_untracked());
-            let sd = seed.get_untracked();
-            let q = [("nm", preset.get_untracked().key()), ("s", s.as_str()), ("seed", sd.trim())];
-            super::shell::replace_hash_soon(&crate::routes::section_hash_with(i, &q));
-        }
+        let s = format!("{:.2}", sparsity.get_untracked());
+        let sd = seed.get_untracked();
+        let q = [("nm", preset.get_untracked().key()), ("s", s.as_str()), ("seed", sd.trim())];
+        super::shell::replace_hash_soon(&crate::routes::section_hash_with("9.2.4", &q));
     };
     rebuild(true);
     // While a slider is dragged, restart once it rests for a moment (not on every pixel, which would queue

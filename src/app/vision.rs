@@ -232,11 +232,9 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
             }
             Err(e) => input_note.set(Some(format!("The model could not read this image: {e}"))),
         }
-        if let Some(i) = crate::routes::SECTIONS.iter().position(|s| s.slug == "9.2.1") {
-            let q: Vec<(&str, String)> = sample.get_untracked().map(|s| vec![("sample", s.to_string())]).unwrap_or_default();
-            let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            super::shell::replace_hash_soon(&crate::routes::section_hash_with(i, &q));
-        }
+        let q: Vec<(&str, String)> = sample.get_untracked().map(|s| vec![("sample", s.to_string())]).unwrap_or_default();
+        let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        super::shell::replace_hash_soon(&crate::routes::section_hash_with("9.2.1", &q));
     });
 
     let pick_sample = move |_| {

@@ -161,6 +161,12 @@ impl Split {
 pub const HELD_OUT_FILE: &str = "held_out.txt";
 pub const HELD_OUT_SEPARATOR: &str = "\n\n\n";
 
+/// Characters as a message names them: each in curly quotes, with the invisible ones escaped
+/// (`“é”, “\t”`), as the labs list characters the model has never seen.
+pub fn quoted_chars(chars: &[char]) -> String {
+    chars.iter().map(|c| format!("“{}”", c.escape_debug())).collect::<Vec<_>>().join(", ")
+}
+
 /// The same split on the text itself: (training text, held-out passages).
 pub fn split_text(text: &str) -> (String, Vec<String>) {
     let chars: Vec<char> = text.chars().collect();
@@ -178,6 +184,12 @@ pub fn split_text(text: &str) -> (String, Vec<String>) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn quoted_chars_escape_the_invisible() {
+        assert_eq!(super::quoted_chars(&['é', '\t', '"']), "“é”, “\\t”, “\\\"”");
+        assert_eq!(super::quoted_chars(&[]), "");
+    }
+
     use super::*;
 
     #[test]
