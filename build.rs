@@ -199,7 +199,9 @@ fn parse_blocks(name: &str, text: &str, errors: &mut Vec<String>) -> Vec<Block> 
             }
         };
         if kind == Kind::Technical && title.is_empty() {
-            errors.push(format!("{name}:{lineno}: `:::technical` needs a title: `:::technical Title of the technical part`"));
+            errors.push(format!(
+                "{name}:{lineno}: `:::technical` needs a title: `:::technical Title of the technical part`"
+            ));
         }
         flush(stack.last_mut().unwrap());
         stack.push(Frame { kind: Some((kind, title, lineno)), children: Vec::new(), md: String::new() });
@@ -207,7 +209,10 @@ fn parse_blocks(name: &str, text: &str, errors: &mut Vec<String>) -> Vec<Block> 
     while stack.len() > 1 {
         let frame = stack.pop().unwrap();
         let (kind, _, opened) = frame.kind.unwrap();
-        errors.push(format!("{name}:{opened}: the `:::{}` block opened here is never closed with `:::`", kind_word(kind)));
+        errors.push(format!(
+            "{name}:{opened}: the `:::{}` block opened here is never closed with `:::`",
+            kind_word(kind)
+        ));
     }
     let mut top = stack.pop().unwrap();
     flush(&mut top);
@@ -523,13 +528,54 @@ fn lint_tex(tex: &str) -> Result<(), String> {
         }
     }
     const BIG: &[&str] = &[
-        "sum", "prod", "coprod", "bigcup", "bigcap", "bigoplus", "bigotimes", "bigodot", "biguplus", "bigvee",
-        "bigwedge", "bigsqcup", "int", "iint", "iiint", "oint",
+        "sum",
+        "prod",
+        "coprod",
+        "bigcup",
+        "bigcap",
+        "bigoplus",
+        "bigotimes",
+        "bigodot",
+        "biguplus",
+        "bigvee",
+        "bigwedge",
+        "bigsqcup",
+        "int",
+        "iint",
+        "iiint",
+        "oint",
     ];
     const ONE_ARG: &[&str] = &[
-        "mathrm", "mathit", "mathbf", "bm", "mathsf", "mathbb", "mathfrak", "mathscr", "mathcal", "texttt", "textbf",
-        "textit", "sqrt", "dot", "ddot", "bar", "hat", "check", "breve", "acute", "grave", "tilde", "vec", "overline",
-        "underline", "widehat", "widetilde", "overrightarrow", "overleftarrow", "slashed",
+        "mathrm",
+        "mathit",
+        "mathbf",
+        "bm",
+        "mathsf",
+        "mathbb",
+        "mathfrak",
+        "mathscr",
+        "mathcal",
+        "texttt",
+        "textbf",
+        "textit",
+        "sqrt",
+        "dot",
+        "ddot",
+        "bar",
+        "hat",
+        "check",
+        "breve",
+        "acute",
+        "grave",
+        "tilde",
+        "vec",
+        "overline",
+        "underline",
+        "widehat",
+        "widetilde",
+        "overrightarrow",
+        "overleftarrow",
+        "slashed",
     ];
     const TWO_ARGS: &[&str] = &["frac", "binom", "tbinom", "dbinom", "overset", "underset"];
     for (i, t) in toks.iter().enumerate() {
@@ -544,7 +590,13 @@ fn lint_tex(tex: &str) -> Result<(), String> {
         }
         // A command with arguments, followed by a script.
         if let Tok::Cmd(name) = t {
-            let args = if ONE_ARG.contains(name) { 1 } else if TWO_ARGS.contains(name) { 2 } else { 0 };
+            let args = if ONE_ARG.contains(name) {
+                1
+            } else if TWO_ARGS.contains(name) {
+                2
+            } else {
+                0
+            };
             if args > 0 {
                 if let Some(Tok::Script(op)) = toks.get(i + 1 + args) {
                     return Err(format!(
@@ -722,7 +774,13 @@ fn build(content_dir: &Path) -> Result<String, Vec<String>> {
                     let title = routes::SECTIONS
                         .iter()
                         .find(|s| s.slug == slug)
-                        .map(|s| if s.number.is_empty() { s.title.to_string() } else { format!("{} {}", s.number, s.title) })
+                        .map(|s| {
+                            if s.number.is_empty() {
+                                s.title.to_string()
+                            } else {
+                                format!("{} {}", s.number, s.title)
+                            }
+                        })
                         .unwrap_or_else(|| slug.clone());
                     format!("<a href=\"#/{slug}\">{}</a>", escape_html(&title))
                 })

@@ -73,10 +73,14 @@ mod tests {
     fn written_sections_have_a_technical_part() {
         for slug in ["overview", "9.1", "9.2.1", "attention", "9.2.2", "9.2.3", "9.2.4", "9.2.5", "9.3.2"] {
             let h = html(slug);
-            let i = h.find("<details class=\"technical\"><summary>").unwrap_or_else(|| panic!("{slug}: no technical part"));
+            let i =
+                h.find("<details class=\"technical\"><summary>").unwrap_or_else(|| panic!("{slug}: no technical part"));
             let summary = &h[i..];
             let end = summary.find("</summary>").unwrap();
-            assert!(end > "<details class=\"technical\"><summary>".len(), "{slug}: the technical part has an empty title");
+            assert!(
+                end > "<details class=\"technical\"><summary>".len(),
+                "{slug}: the technical part has an empty title"
+            );
             assert_eq!(h.matches("<details").count(), h.matches("</details>").count(), "{slug}: unbalanced details");
         }
     }
@@ -144,7 +148,11 @@ mod tests {
         keys.dedup();
         assert_eq!(keys.len(), REFERENCES.len(), "duplicate keys");
         for r in REFERENCES {
-            assert!(all.contains(&format!("<li id=\"ref-{}\">{}", r.key, r.html)), "{} missing from the full list", r.key);
+            assert!(
+                all.contains(&format!("<li id=\"ref-{}\">{}", r.key, r.html)),
+                "{} missing from the full list",
+                r.key
+            );
             assert!(!r.cited_in.is_empty(), "{} is cited nowhere", r.key);
             for slug in r.cited_in {
                 assert!(html(slug).contains(&format!("data-ref=\"{}\"", r.key)), "{} not cited in {slug}", r.key);
@@ -169,7 +177,12 @@ mod tests {
     fn blocks_render_as_styled_elements() {
         let beyond = html("attention");
         assert!(beyond.contains("<aside class=\"beyond\">\n<p class=\"aside-label\">Beyond the chapter"));
-        for s in SECTIONS.iter().filter(|s| !matches!(s.slug, "overview" | "9.1" | "9.2.1" | "9.2.2" | "9.2.3" | "attention" | "9.2.4" | "9.2.5" | "9.3.2")) {
+        for s in SECTIONS.iter().filter(|s| {
+            !matches!(
+                s.slug,
+                "overview" | "9.1" | "9.2.1" | "9.2.2" | "9.2.3" | "attention" | "9.2.4" | "9.2.5" | "9.3.2"
+            )
+        }) {
             let h = html(s.slug);
             let note = h.find("<aside class=\"note\">").unwrap_or_else(|| panic!("{}: no note", s.slug));
             assert!(h[note..].contains("later version"), "{}: the note should say the full text comes later", s.slug);

@@ -29,7 +29,16 @@ pub enum LabKind {
 impl LabKind {
     /// Whether the section has a working lab (marked "lab" in the navigation).
     pub fn is_live(self) -> bool {
-        matches!(self, LabKind::Attention | LabKind::Vision | LabKind::Language | LabKind::Probe | LabKind::Steer | LabKind::Superposition | LabKind::Sae)
+        matches!(
+            self,
+            LabKind::Attention
+                | LabKind::Vision
+                | LabKind::Language
+                | LabKind::Probe
+                | LabKind::Steer
+                | LabKind::Superposition
+                | LabKind::Sae
+        )
     }
 }
 
@@ -65,7 +74,12 @@ pub const SECTIONS: &[Section] = &[
     s("9.2.3", "9.2.3", "Probing classifiers", LabKind::Probe),
     s("9.2.4", "9.2.4", "Superposition", LabKind::Superposition),
     s("9.2.5", "9.2.5", "Sparse autoencoders", LabKind::Sae),
-    s("9.3.1", "9.3.1", "Activation patching", LabKind::Planned("activation patching over layers, heads and positions")),
+    s(
+        "9.3.1",
+        "9.3.1",
+        "Activation patching",
+        LabKind::Planned("activation patching over layers, heads and positions"),
+    ),
     s("9.3.2", "9.3.2", "Activation steering", LabKind::Steer),
     s("9.4", "9.4", "Automating interpretability: ACDC", LabKind::Planned("automatic circuit discovery")),
     s("9.5", "9.5", "Critiques of interpretability", LabKind::Planned("a gallery of each method's failure modes")),

@@ -103,17 +103,34 @@ fn patching_the_whole_residual_stream_transplants_the_run() {
     let other: Vec<u32> = TOKENS.iter().map(|t| (t * 7 + 3) % 37).collect();
     let (other_logits, other_cache) = model.run_with_cache(&other).unwrap();
     let patched = model
-        .run_with_hooks(&TOKENS, vec![Intervention::new(Hook::ResidPost(1), Op::Replace(other_cache.get(Hook::ResidPost(1)).unwrap().clone()))])
+        .run_with_hooks(
+            &TOKENS,
+            vec![Intervention::new(
+                Hook::ResidPost(1),
+                Op::Replace(other_cache.get(Hook::ResidPost(1)).unwrap().clone()),
+            )],
+        )
         .unwrap();
     assert_close(&logits_vec(&patched), &logits_vec(&other_logits), 1e-5, "patched resid_post");
     // Patching one position only changes that position's logits (the last block has run already).
     let one_pos = model
-        .run_with_hooks(&TOKENS, vec![Intervention::new(Hook::ResidPost(1), Op::Replace(other_cache.get(Hook::ResidPost(1)).unwrap().clone())).pos(4)])
+        .run_with_hooks(
+            &TOKENS,
+            vec![Intervention::new(
+                Hook::ResidPost(1),
+                Op::Replace(other_cache.get(Hook::ResidPost(1)).unwrap().clone()),
+            )
+            .pos(4)],
+        )
         .unwrap();
     let base = model.logits(&TOKENS).unwrap();
     for p in 0..TOKENS.len() {
         let a = logits_vec(&one_pos.get(0).unwrap().get(p).unwrap());
-        let b = logits_vec(&if p == 4 { other_logits.get(0).unwrap().get(p).unwrap() } else { base.get(0).unwrap().get(p).unwrap() });
+        let b = logits_vec(&if p == 4 {
+            other_logits.get(0).unwrap().get(p).unwrap()
+        } else {
+            base.get(0).unwrap().get(p).unwrap()
+        });
         assert_close(&a, &b, 1e-5, &format!("position {p}"));
     }
 }
@@ -123,14 +140,25 @@ fn safetensors_round_trip_keeps_logits_and_hf_names() {
     let (model, _) = random_model(true, 7);
     let tensors: HashMap<String, Tensor> = model.to_tensors().unwrap().into_iter().collect();
     assert!(tensors.contains_key("transformer.h.1.attn.c_attn.weight"));
-    assert!(tensors.contains_key("transformer.h.0.mlp.c_fc.weight"), "attention-only models still store zero MLP weights");
-    assert_eq!(tensors["transformer.h.0.mlp.c_fc.weight"].abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap(), 0.0);
+    assert!(
+        tensors.contains_key("transformer.h.0.mlp.c_fc.weight"),
+        "attention-only models still store zero MLP weights"
+    );
+    assert_eq!(
+        tensors["transformer.h.0.mlp.c_fc.weight"].abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap(),
+        0.0
+    );
     let path = std::env::temp_dir().join(format!("glassbox-roundtrip-{}.safetensors", std::process::id()));
     candle_core::safetensors::save(&tensors, &path).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     std::fs::remove_file(&path).ok();
     let back = Transformer::from_bytes(&model.cfg.to_json(), &bytes).unwrap();
-    assert_close(&logits_vec(&back.logits(&TOKENS).unwrap()), &logits_vec(&model.logits(&TOKENS).unwrap()), 0.0, "reloaded");
+    assert_close(
+        &logits_vec(&back.logits(&TOKENS).unwrap()),
+        &logits_vec(&model.logits(&TOKENS).unwrap()),
+        0.0,
+        "reloaded",
+    );
 }
 
 #[test]
@@ -152,7 +180,10 @@ fn broken_inputs_and_files_are_clear_errors() {
     let e = Transformer::from_tensors(model.cfg.clone(), tensors.clone()).unwrap_err().to_string();
     assert!(e.contains("[5]") && e.contains("[24]"), "{e}");
     // NaN weights are refused.
-    tensors.insert("transformer.h.1.attn.c_proj.bias".into(), Tensor::from_vec(vec![f32::NAN; 24], 24, &Device::Cpu).unwrap());
+    tensors.insert(
+        "transformer.h.1.attn.c_proj.bias".into(),
+        Tensor::from_vec(vec![f32::NAN; 24], 24, &Device::Cpu).unwrap(),
+    );
     assert!(Transformer::from_tensors(model.cfg.clone(), tensors).unwrap_err().to_string().contains("NaN"));
     assert!(Transformer::from_bytes("{}", b"").is_err());
 }

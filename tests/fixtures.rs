@@ -53,7 +53,8 @@ fn native_engine_matches_the_committed_fixture() {
         let text = fixture::to_json(&got);
         // What was written must read back as exactly what was computed.
         let back = fixture::from_json(&text);
-        fixture::compare(&back, &got, 0.0).unwrap_or_else(|p| panic!("the fixture does not read back exactly:\n{}", p.join("\n")));
+        fixture::compare(&back, &got, 0.0)
+            .unwrap_or_else(|p| panic!("the fixture does not read back exactly:\n{}", p.join("\n")));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &text).unwrap();
         eprintln!("wrote {} ({} bytes)", path.display(), text.len());
@@ -118,12 +119,14 @@ fn native_vision_engine_matches_the_committed_fixture() {
     if std::env::var_os("GLASSBOX_WRITE_FIXTURES").is_some_and(|v| v == "1") {
         let text = serde_json::to_string(&got).unwrap();
         let back: VisionFixture = serde_json::from_str(&text).unwrap();
-        vision_fixture::compare(&back, &got, 0.0).unwrap_or_else(|p| panic!("the fixture does not read back exactly:\n{}", p.join("\n")));
+        vision_fixture::compare(&back, &got, 0.0)
+            .unwrap_or_else(|p| panic!("the fixture does not read back exactly:\n{}", p.join("\n")));
         std::fs::write(&path, &text).unwrap();
         eprintln!("wrote {} ({} bytes)", path.display(), text.len());
         return;
     }
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {} ({e}); write it with `{REGENERATE}`", path.display()));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {} ({e}); write it with `{REGENERATE}`", path.display()));
     let want: VisionFixture = serde_json::from_str(&text).unwrap();
     assert!(
         got.model == want.model,

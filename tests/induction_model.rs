@@ -11,8 +11,10 @@ use glassbox::lens::{Gpt2Config, Transformer};
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/induction");
 
 fn shipped() -> Transformer {
-    let cfg = std::fs::read_to_string(format!("{DIR}/config.json")).expect("public/models/induction/config.json is shipped");
-    let weights = std::fs::read(format!("{DIR}/model.safetensors")).expect("public/models/induction/model.safetensors is shipped");
+    let cfg =
+        std::fs::read_to_string(format!("{DIR}/config.json")).expect("public/models/induction/config.json is shipped");
+    let weights = std::fs::read(format!("{DIR}/model.safetensors"))
+        .expect("public/models/induction/model.safetensors is shipped");
     Transformer::from_bytes(&cfg, &weights).expect("the shipped model loads")
 }
 

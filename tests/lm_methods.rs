@@ -47,15 +47,40 @@ fn kv_cache_decoding_equals_the_full_forward() {
         let full = rows(&model.logits(&tokens).unwrap());
         // Prefill a few tokens, then one at a time.
         let mut kv = KvCache::new();
-        let mut inc = rows(&model.forward_cached(&Tensor::from_slice(&tokens[..5], (1, 5), &Device::Cpu).unwrap(), &mut kv, &mut HookSet::none()).unwrap());
+        let mut inc = rows(
+            &model
+                .forward_cached(
+                    &Tensor::from_slice(&tokens[..5], (1, 5), &Device::Cpu).unwrap(),
+                    &mut kv,
+                    &mut HookSet::none(),
+                )
+                .unwrap(),
+        );
         for &t in &tokens[5..] {
-            inc.extend(rows(&model.forward_cached(&Tensor::from_slice(&[t], (1, 1), &Device::Cpu).unwrap(), &mut kv, &mut HookSet::none()).unwrap()));
+            inc.extend(rows(
+                &model
+                    .forward_cached(
+                        &Tensor::from_slice(&[t], (1, 1), &Device::Cpu).unwrap(),
+                        &mut kv,
+                        &mut HookSet::none(),
+                    )
+                    .unwrap(),
+            ));
         }
         assert_eq!(kv.len(), tokens.len());
         let d = max_diff(&full, &inc);
         assert!(d < 1e-4, "incremental logits differ from the full forward by {d}");
         // The cache refuses to grow past the context.
-        assert!(model.forward_cached(&Tensor::from_slice(&[1u32], (1, 1), &Device::Cpu).unwrap(), &mut kv, &mut HookSet::none()).is_err() || tokens.len() < model.cfg.n_positions);
+        assert!(
+            model
+                .forward_cached(
+                    &Tensor::from_slice(&[1u32], (1, 1), &Device::Cpu).unwrap(),
+                    &mut kv,
+                    &mut HookSet::none()
+                )
+                .is_err()
+                || tokens.len() < model.cfg.n_positions
+        );
     }
 }
 
@@ -70,7 +95,11 @@ fn kv_cache_decoding_with_steering_equals_the_steered_full_forward() {
     let mut inc = Vec::new();
     for &t in &tokens {
         let mut hooks = HookSet::intervening(iv.clone());
-        inc.extend(rows(&model.forward_cached(&Tensor::from_slice(&[t], (1, 1), &Device::Cpu).unwrap(), &mut kv, &mut hooks).unwrap()));
+        inc.extend(rows(
+            &model
+                .forward_cached(&Tensor::from_slice(&[t], (1, 1), &Device::Cpu).unwrap(), &mut kv, &mut hooks)
+                .unwrap(),
+        ));
     }
     assert!(max_diff(&full, &inc) < 1e-4);
 }
@@ -145,7 +174,11 @@ fn logit_lens_shows_the_induction_model_copying_only_after_layer_1() {
         after1 += lens.top1_accuracy(2, repeated);
     }
     let (after0, after1) = (after0 / n as f32, after1 / n as f32);
-    eprintln!("induction model, top-1 accuracy on the repeated half: after block 0 {:.1}%, after block 1 {:.1}%", 100.0 * after0, 100.0 * after1);
+    eprintln!(
+        "induction model, top-1 accuracy on the repeated half: after block 0 {:.1}%, after block 1 {:.1}%",
+        100.0 * after0,
+        100.0 * after1
+    );
     assert!(after1 >= 0.9, "after layer 1: {after1}");
     assert!(after0 <= 0.3, "after layer 0: {after0}");
 }
@@ -229,7 +262,8 @@ fn chunked_probing_equals_probing_in_one_go() {
     let vocab = CharVocab::from_text("abcdefghijklmnopqrstu \n");
     assert_eq!(vocab.len(), 23);
     let text = random_text(1500, 3);
-    let settings = ProbeSettings { positions: 1000, fit: FitSettings { l2: 1e-3, iterations: 40 }, ..ProbeSettings::default() };
+    let settings =
+        ProbeSettings { positions: 1000, fit: FitSettings { l2: 1e-3, iterations: 40 }, ..ProbeSettings::default() };
     // Record two windows at a time, as the browser does between frames.
     let mut rec = ProbeRecording::new(&model, &vocab, &text, &settings).unwrap();
     let mut steps = 0;
@@ -272,7 +306,8 @@ fn generating_in_slices_equals_generating_in_one_go() {
     let model = random_model(7);
     let prompt: Vec<u32> = (0..10).map(|i| (i * 5 % 23) as u32).collect();
     let settings = SampleSettings { temperature: 0.9, top_k: 0, seed: 4 };
-    let steer = Intervention::new(resid_hook(1), Op::Add(Tensor::from_vec(vec![0.5f32; 32], 32, &Device::Cpu).unwrap()));
+    let steer =
+        Intervention::new(resid_hook(1), Op::Add(Tensor::from_vec(vec![0.5f32; 32], 32, &Device::Cpu).unwrap()));
     for ivs in [vec![], vec![steer]] {
         // 60 tokens run past the 24-position context, so the sliding window is exercised too.
         let whole = generate(&model, &prompt, 60, &settings, &ivs).unwrap();

@@ -21,9 +21,13 @@ const BOOK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.cache/moby/data.txt");
 
 fn shipped() -> (Transformer, CharVocab) {
     let cfg = std::fs::read_to_string(format!("{DIR}/config.json")).expect("public/models/moby/config.json is shipped");
-    let weights = std::fs::read(format!("{DIR}/model.safetensors")).expect("public/models/moby/model.safetensors is shipped");
+    let weights =
+        std::fs::read(format!("{DIR}/model.safetensors")).expect("public/models/moby/model.safetensors is shipped");
     let vocab = std::fs::read_to_string(format!("{DIR}/vocab.json")).expect("public/models/moby/vocab.json is shipped");
-    (Transformer::from_bytes(&cfg, &weights).expect("the shipped model loads"), CharVocab::from_json(&vocab).expect("the vocabulary loads"))
+    (
+        Transformer::from_bytes(&cfg, &weights).expect("the shipped model loads"),
+        CharVocab::from_json(&vocab).expect("the vocabulary loads"),
+    )
 }
 
 fn held_out_text() -> String {
@@ -54,7 +58,8 @@ fn shipped_files_are_a_gpt2_folder_with_the_books_vocabulary() {
     }
     let (_, held) = split_text(&book);
     assert_eq!(held_out_text(), held.join(HELD_OUT_SEPARATOR), "held_out.txt is the book's held-out blocks");
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{DIR}/training.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{DIR}/training.json")).unwrap()).unwrap();
     assert!(report["held_out_loss"].as_f64().is_some() && report["curve"].as_array().is_some_and(|c| !c.is_empty()));
 }
 
@@ -63,7 +68,11 @@ fn held_out_loss_is_at_most_1_7_nats_per_character() {
     let (model, vocab) = shipped();
     let split = Split::new(&vocab.encode(&book()).unwrap());
     let loss = held_out_loss(&model, &split.held_out, 32).unwrap();
-    eprintln!("held-out loss {loss:.4} nats per character ({:.3} bits) on {} characters", loss / std::f32::consts::LN_2, split.held_out_len());
+    eprintln!(
+        "held-out loss {loss:.4} nats per character ({:.3} bits) on {} characters",
+        loss / std::f32::consts::LN_2,
+        split.held_out_len()
+    );
     assert!(loss <= 1.7, "held-out loss {loss} > 1.7 nats per character");
 }
 
@@ -76,10 +85,18 @@ fn incremental_decoding_matches_the_full_forward_on_the_shipped_model() {
     let mut kv = KvCache::new();
     let mut worst = 0.0f32;
     let first = 16;
-    let pre = model.forward_cached(&Tensor::from_slice(&tokens[..first], (1, first), &Device::Cpu).unwrap(), &mut kv, &mut HookSet::none()).unwrap();
+    let pre = model
+        .forward_cached(
+            &Tensor::from_slice(&tokens[..first], (1, first), &Device::Cpu).unwrap(),
+            &mut kv,
+            &mut HookSet::none(),
+        )
+        .unwrap();
     let mut inc: Vec<Vec<f32>> = pre.get(0).unwrap().to_vec2().unwrap();
     for &t in &tokens[first..] {
-        let l = model.forward_cached(&Tensor::from_slice(&[t], (1, 1), &Device::Cpu).unwrap(), &mut kv, &mut HookSet::none()).unwrap();
+        let l = model
+            .forward_cached(&Tensor::from_slice(&[t], (1, 1), &Device::Cpu).unwrap(), &mut kv, &mut HookSet::none())
+            .unwrap();
         inc.extend(l.get(0).unwrap().to_vec2::<f32>().unwrap());
     }
     for (a, b) in full.iter().flatten().zip(inc.iter().flatten()) {
@@ -120,17 +137,23 @@ fn a_builtin_probe_beats_its_controls() {
             best.layer,
             100.0 * shuffled
         );
-        if best.test_accuracy >= 0.9 && (shuffled - r.baseline).abs() <= 0.05 && best.test_accuracy > r.baseline + 0.05 {
+        if best.test_accuracy >= 0.9 && (shuffled - r.baseline).abs() <= 0.05 && best.test_accuracy > r.baseline + 0.05
+        {
             found.push(c.name());
         }
     }
     // "inside a word" passes trivially (the current character's identity is in the embedding: layer 0 already
     // scores ~100%); "space next" is about the future, and only layers after attention reach 90%.
-    assert!(found.contains(&"space next"), "space next did not reach 90% with its control within 5 points of the baseline (passing: {found:?})");
+    assert!(
+        found.contains(&"space next"),
+        "space next did not reach 90% with its control within 5 points of the baseline (passing: {found:?})"
+    );
     // User concepts: a regular expression over the same text, with clear errors for useless ones.
     let r = probe_layers(&model, &vocab, &text, &Concept::Regex("the".into()), &settings).unwrap();
     assert!(r.best_layer().test_accuracy > r.baseline);
-    for (p, want) in [("wha(le", "does not compile"), ("zzzzq", "matches no character"), ("(?s).", "matches every character")] {
+    for (p, want) in
+        [("wha(le", "does not compile"), ("zzzzq", "matches no character"), ("(?s).", "matches every character")]
+    {
         let e = probe_recorded(&data, &Concept::Regex(p.into()), &settings).unwrap_err().to_string();
         assert!(e.contains(want), "{p}: {e}");
     }

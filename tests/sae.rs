@@ -117,10 +117,16 @@ fn index_by_hand() {
     assert_eq!(l.hist, vec![1, 1, 0, 1], "1.0 in (0,1], 2.0 in (1,2], 4.0 in (3,4]");
     // Peak 5 first; 3 is within before + after of 5, so skipped; then 15.
     assert_eq!(l.contexts.len(), 2);
-    assert_eq!((l.contexts[0].pos, l.contexts[0].start, l.contexts[0].peak, l.contexts[0].acts.as_str()), (5, 3, 4.0, "40f0"));
+    assert_eq!(
+        (l.contexts[0].pos, l.contexts[0].start, l.contexts[0].peak, l.contexts[0].acts.as_str()),
+        (5, 3, 4.0, "40f0")
+    );
     assert_eq!((l.contexts[1].pos, l.contexts[1].start, l.contexts[1].acts.as_str()), (15, 13, "0080"));
     let dead = &idx.latents[1];
-    assert_eq!((dead.count, dead.density, dead.max, dead.hist.clone(), dead.contexts.len()), (0, 0.0, 0.0, vec![0; 4], 0));
+    assert_eq!(
+        (dead.count, dead.density, dead.max, dead.hist.clone(), dead.contexts.len()),
+        (0, 0.0, 0.0, vec![0; 4], 0)
+    );
     let json = serde_json::to_string(&idx).unwrap();
     assert_eq!(FeatureIndex::from_json(&json).unwrap(), idx);
 }
@@ -134,14 +140,23 @@ fn promoted_and_suppressed_by_hand() {
 
 #[test]
 fn bad_files_are_errors_with_a_reason() {
-    assert!(LmSae::new(Hook::ResidPost(0), 2, 3, vec![0.0; 5], vec![0.0; 3], vec![0.0; 6], vec![0.0; 2]).unwrap_err().to_string().contains("W_enc"));
+    assert!(LmSae::new(Hook::ResidPost(0), 2, 3, vec![0.0; 5], vec![0.0; 3], vec![0.0; 6], vec![0.0; 2])
+        .unwrap_err()
+        .to_string()
+        .contains("W_enc"));
     assert!(LmSae::new(Hook::ResidPost(0), 2, 1, vec![f32::NAN, 0.0], vec![0.0], vec![0.0; 2], vec![0.0; 2]).is_err());
     let cfg = r#"{"hook": "blocks.0.hook_resid_post", "d_in": 2, "d_sae": 3}"#;
     assert!(LmSae::from_bytes(cfg, b"not safetensors").is_err());
-    assert!(LmSae::from_bytes(r#"{"hook": "blocks.x", "d_in": 2, "d_sae": 3}"#, b"").unwrap_err().to_string().contains("blocks.x"));
+    assert!(LmSae::from_bytes(r#"{"hook": "blocks.x", "d_in": 2, "d_sae": 3}"#, b"")
+        .unwrap_err()
+        .to_string()
+        .contains("blocks.x"));
     let bad = r#"{"positions": 10, "before": 2, "after": 1, "latents": [{"count": 1, "density": 0.1, "max": 1.0, "hist": [1], "contexts": [{"pos": 12, "start": 10, "peak": 1.0, "acts": "f"}]}]}"#;
     assert!(FeatureIndex::from_json(bad).is_err());
-    assert!(FeatureIndex::from_json(&bad.replace("\"pos\": 12, \"start\": 10", "\"pos\": 5, \"start\": 5").replace("\"f\"", "\"z\"")).is_err());
+    assert!(FeatureIndex::from_json(
+        &bad.replace("\"pos\": 12, \"start\": 10", "\"pos\": 5, \"start\": 5").replace("\"f\"", "\"z\"")
+    )
+    .is_err());
 }
 
 #[test]
@@ -151,9 +166,13 @@ fn weights_round_trip_through_safetensors() {
     let map: std::collections::HashMap<String, Tensor> = sae.tensors().unwrap().into_iter().collect();
     assert_eq!(map["W_enc"].dims(), &[2, 3], "SAELens layout: W_enc is [d_in, d_sae]");
     candle_core::safetensors::save(&map, &path).unwrap();
-    let back = LmSae::from_bytes(&serde_json::to_string(&sae.config()).unwrap(), &std::fs::read(&path).unwrap()).unwrap();
+    let back =
+        LmSae::from_bytes(&serde_json::to_string(&sae.config()).unwrap(), &std::fs::read(&path).unwrap()).unwrap();
     let _ = std::fs::remove_file(&path);
-    assert_eq!((back.w_enc, back.b_enc, back.w_dec, back.b_dec, back.hook), (sae.w_enc, sae.b_enc, sae.w_dec, sae.b_dec, sae.hook));
+    assert_eq!(
+        (back.w_enc, back.b_enc, back.w_dec, back.b_dec, back.hook),
+        (sae.w_enc, sae.b_enc, sae.w_dec, sae.b_dec, sae.hook)
+    );
 }
 
 #[test]
@@ -185,16 +204,28 @@ fn training_recovers_a_sparse_code() {
 // ---------------------------------------------------------------- the shipped SAE
 
 fn shipped() -> (Transformer, CharVocab, LmSae, serde_json::Value, String) {
-    let model = Transformer::from_bytes(&std::fs::read_to_string(format!("{DIR}/config.json")).unwrap(), &std::fs::read(format!("{DIR}/model.safetensors")).unwrap()).unwrap();
+    let model = Transformer::from_bytes(
+        &std::fs::read_to_string(format!("{DIR}/config.json")).unwrap(),
+        &std::fs::read(format!("{DIR}/model.safetensors")).unwrap(),
+    )
+    .unwrap();
     let vocab = CharVocab::from_json(&std::fs::read_to_string(format!("{DIR}/vocab.json")).unwrap()).unwrap();
-    let cfg = std::fs::read_to_string(format!("{DIR}/sae/sae.json")).expect("public/models/moby/sae/sae.json is shipped");
-    let sae = LmSae::from_bytes(&cfg, &std::fs::read(format!("{DIR}/sae/sae.safetensors")).expect("sae.safetensors is shipped")).unwrap();
+    let cfg =
+        std::fs::read_to_string(format!("{DIR}/sae/sae.json")).expect("public/models/moby/sae/sae.json is shipped");
+    let sae = LmSae::from_bytes(
+        &cfg,
+        &std::fs::read(format!("{DIR}/sae/sae.safetensors")).expect("sae.safetensors is shipped"),
+    )
+    .unwrap();
     let held = std::fs::read_to_string(format!("{DIR}/{HELD_OUT_FILE}")).unwrap();
     (model, vocab, sae, serde_json::from_str(&cfg).unwrap(), held)
 }
 
 fn shipped_index() -> FeatureIndex {
-    FeatureIndex::from_json(&std::fs::read_to_string(format!("{DIR}/sae/features.json")).expect("features.json is shipped")).unwrap()
+    FeatureIndex::from_json(
+        &std::fs::read_to_string(format!("{DIR}/sae/features.json")).expect("features.json is shipped"),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -209,14 +240,31 @@ fn shipped_files_fit_the_model_and_the_budget() {
     let idx = shipped_index();
     assert_eq!(idx.latents.len(), sae.d_sae);
     assert_eq!(idx.positions, held.chars().count());
-    let bytes: u64 = ["sae.json", "sae.safetensors", "features.json"].iter().map(|f| std::fs::metadata(format!("{DIR}/sae/{f}")).unwrap().len()).sum();
+    let bytes: u64 = ["sae.json", "sae.safetensors", "features.json"]
+        .iter()
+        .map(|f| std::fs::metadata(format!("{DIR}/sae/{f}")).unwrap().len())
+        .sum();
     assert!(bytes < 1_500_000, "the SAE's files take {bytes} bytes");
     let h = &report["held_out"];
     let f = |k: &str| h[k].as_f64().unwrap_or_else(|| panic!("sae.json lacks held_out.{k}"));
-    eprintln!("shipped: FVU {:.4}, L0 {:.2}, dead {}, loss {:.4} → {:.4} (zero-ablated {:.4}, recovered {:.3})", f("fvu"), f("l0"), f("dead"), f("loss_clean"), f("loss_spliced"), f("loss_zero_ablated"), f("loss_recovered"));
+    eprintln!(
+        "shipped: FVU {:.4}, L0 {:.2}, dead {}, loss {:.4} → {:.4} (zero-ablated {:.4}, recovered {:.3})",
+        f("fvu"),
+        f("l0"),
+        f("dead"),
+        f("loss_clean"),
+        f("loss_spliced"),
+        f("loss_zero_ablated"),
+        f("loss_recovered")
+    );
     assert!(f("fvu") <= 0.12, "FVU {}", f("fvu"));
     assert!((5.0..=40.0).contains(&f("l0")), "L0 {}", f("l0"));
-    assert!(f("loss_spliced") - f("loss_clean") <= 0.2 && f("loss_spliced") >= f("loss_clean"), "spliced {} vs clean {}", f("loss_spliced"), f("loss_clean"));
+    assert!(
+        f("loss_spliced") - f("loss_clean") <= 0.2 && f("loss_spliced") >= f("loss_clean"),
+        "spliced {} vs clean {}",
+        f("loss_spliced"),
+        f("loss_clean")
+    );
     assert!(f("loss_recovered") >= 0.9);
     assert_eq!(f("dead") as usize, idx.latents.iter().filter(|l| l.count == 0).count());
 }
@@ -263,7 +311,11 @@ fn shipped_index_recomputes_for_a_few_latents() {
         let pa: Vec<usize> = a.contexts.iter().take(3).map(|c| c.pos).collect();
         let pb: Vec<usize> = b.contexts.iter().take(3).map(|c| c.pos).collect();
         assert_eq!(pa, pb, "latent {j}: top contexts");
-        assert_eq!(a.contexts.first().map(|c| &c.acts), b.contexts.first().map(|c| &c.acts), "latent {j}: shading of the top context");
+        assert_eq!(
+            a.contexts.first().map(|c| &c.acts),
+            b.contexts.first().map(|c| &c.acts),
+            "latent {j}: shading of the top context"
+        );
     }
 }
 
@@ -278,8 +330,11 @@ fn logit_effects_match_the_models_own_final_layer_norm() {
     for j in [3, 200, 450] {
         let d = sae.direction(j);
         let mean = d.iter().sum::<f32>() / d.len() as f32;
-        let sigma = (d.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / d.len() as f32 + model.cfg.layer_norm_epsilon as f32).sqrt();
-        let lens = (model.unembed(&Tensor::from_slice(d, (1, sae.d_in), &Device::Cpu).unwrap()).unwrap() - &zero).unwrap();
+        let sigma = (d.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / d.len() as f32
+            + model.cfg.layer_norm_epsilon as f32)
+            .sqrt();
+        let lens =
+            (model.unembed(&Tensor::from_slice(d, (1, sae.d_in), &Device::Cpu).unwrap()).unwrap() - &zero).unwrap();
         let lens: Vec<f32> = lens.flatten_all().unwrap().to_vec1().unwrap();
         for c in 0..vocab {
             let want = effects[j * vocab + c] / sigma;

@@ -68,10 +68,13 @@ fn angles_and_gaps_in_two_dimensions() {
     assert_all_close(&gaps.iter().map(|g| g.degrees).collect::<Vec<_>>(), &[90.0, 135.0, 135.0], 1e-4);
     // A regular pentagon, listed out of order, has five 72° gaps.
     let order = [3, 0, 4, 1, 2];
-    let pent: Vec<f32> = order.iter().flat_map(|&k| {
-        let a = (k as f32 * 72.0 + 10.0).to_radians();
-        [a.cos(), a.sin()]
-    }).collect();
+    let pent: Vec<f32> = order
+        .iter()
+        .flat_map(|&k| {
+            let a = (k as f32 * 72.0 + 10.0).to_radians();
+            [a.cos(), a.sin()]
+        })
+        .collect();
     for g in angular_gaps(&pent) {
         assert!(close(g.degrees, 72.0, 1e-3), "{g:?}");
     }
@@ -128,7 +131,13 @@ fn sae_metrics_of_a_perfect_dictionary() {
     toy.set_params(&[1.0, 0.0, 0.0, 1.0, 0.1, 0.0], &[0.0; 3]).unwrap();
     let mut sae = Sae::new(&toy.snapshot(), SaeConfig { d_sae: 3, ..SaeConfig::default() }).unwrap();
     // Latent 2 points away from everything and has a very negative bias: it never fires.
-    sae.set_params(&[1.0, 0.0, 0.0, 1.0, -1.0, -1.0], &[0.0, 0.0, -100.0], &[1.0, 0.0, 0.0, 1.0, -1.0, 0.0], &[0.0, 0.0]).unwrap();
+    sae.set_params(
+        &[1.0, 0.0, 0.0, 1.0, -1.0, -1.0],
+        &[0.0, 0.0, -100.0],
+        &[1.0, 0.0, 0.0, 1.0, -1.0, 0.0],
+        &[0.0, 0.0],
+    )
+    .unwrap();
     let m = sae.metrics();
     assert_eq!(m.counted, [true, true, false]);
     assert_eq!((m.recovered, m.recovery), (2, 1.0));
@@ -162,7 +171,8 @@ fn toy_gradient_matches_candle_autograd() {
         let batch = 64;
         let w: Vec<f32> = (0..n * m).map(|_| 0.5 * rng.normal()).collect();
         // Biases away from 0, so no ReLU sits exactly at its kink (where one-sided derivatives differ).
-        let b: Vec<f32> = (0..n).map(|i| if i % 2 == 0 { 0.05 + 0.1 * rng.uniform() } else { -0.05 - 0.1 * rng.uniform() }).collect();
+        let b: Vec<f32> =
+            (0..n).map(|i| if i % 2 == 0 { 0.05 + 0.1 * rng.uniform() } else { -0.05 - 0.1 * rng.uniform() }).collect();
         let imp: Vec<f32> = (0..n).map(|i| 0.8f32.powi(i as i32)).collect();
         let mut x = vec![0.0; batch * n];
         FeatureSampler::new(sparsity).fill(&mut rng, n, &mut x);
@@ -176,7 +186,8 @@ fn toy_gradient_matches_candle_autograd() {
         let h = xt.matmul(wv.as_tensor()).unwrap(); // [batch, m]
         let y = h.matmul(&wv.as_tensor().t().unwrap()).unwrap().broadcast_add(bv.as_tensor()).unwrap(); // [batch, n]
         let diff = (y.relu().unwrap() - &xt).unwrap();
-        let l = (diff.sqr().unwrap().broadcast_mul(&t64(&imp, &[n])).unwrap().sum_all().unwrap() / batch as f64).unwrap();
+        let l =
+            (diff.sqr().unwrap().broadcast_mul(&t64(&imp, &[n])).unwrap().sum_all().unwrap() / batch as f64).unwrap();
         let grads = l.backward().unwrap();
         let want_loss = l.to_dtype(DType::F32).unwrap().to_scalar::<f32>().unwrap();
         assert!(close(loss, want_loss, 1e-5 * want_loss.abs().max(1.0)), "loss {loss} vs {want_loss}");
@@ -487,14 +498,21 @@ fn a_worker_session_through_json() {
         serde_json::from_str(&serde_json::to_string(&reply).unwrap()).unwrap()
     };
     assert!(matches!(send(LabRequest::StepToy { steps: 1 }), LabReply::Error { .. }));
-    let LabReply::Error { message } = send(LabRequest::NewToy { config: ToyConfig { n_hidden: 7, ..ToyConfig::default() } }) else { panic!() };
+    let LabReply::Error { message } =
+        send(LabRequest::NewToy { config: ToyConfig { n_hidden: 7, ..ToyConfig::default() } })
+    else {
+        panic!()
+    };
     assert!(message.contains("smaller than n"));
     let LabReply::Toy { snapshot, .. } = send(LabRequest::NewToy { config: ToyConfig::default() }) else { panic!() };
     assert_eq!((snapshot.step, snapshot.loss), (0, None));
     let LabReply::Toy { snapshot, metrics } = send(LabRequest::StepToy { steps: 20 }) else { panic!() };
     assert_eq!(snapshot.step, 20);
     assert!(snapshot.loss.is_some() && metrics.norms.len() == 5);
-    let LabReply::Sae { snapshot, metrics } = send(LabRequest::NewSae { config: SaeConfig::default(), toy: None }) else { panic!() };
+    let LabReply::Sae { snapshot, metrics } = send(LabRequest::NewSae { config: SaeConfig::default(), toy: None })
+    else {
+        panic!()
+    };
     assert_eq!((snapshot.step, snapshot.toy.step), (0, 20));
     assert_eq!(metrics.cosine.len(), 10 * 5);
     let LabReply::Sae { snapshot, .. } = send(LabRequest::StepSae { steps: 5 }) else { panic!() };

@@ -41,7 +41,14 @@ fn err<T: std::fmt::Debug>(r: Result<T, LensError>) -> String {
 /// every number worked out by hand in the comments.
 #[test]
 fn conv_relu_pool_and_head_compute_the_hand_worked_numbers() {
-    let cfg = VisionConfig { image_size: 4, channels: vec![1], pool: vec![true], num_classes: 1, labels: vec![], ..VisionConfig::mnist() };
+    let cfg = VisionConfig {
+        image_size: 4,
+        channels: vec![1],
+        pool: vec![true],
+        num_classes: 1,
+        labels: vec![],
+        ..VisionConfig::mnist()
+    };
     let tensors = HashMap::from([
         ("conv1.weight".to_string(), t(vec![1.0; 9], &[1, 1, 3, 3])),
         ("conv1.bias".to_string(), t(vec![-10.0], &[1])),
@@ -69,8 +76,16 @@ fn activation_shapes_and_names_of_the_mnist_cnn() {
     let model = random_model(1);
     let x = t(vec![0.5; 3 * 784], &[3, 1, 28, 28]);
     let (_, cache) = model.run_with_cache(&x).unwrap();
-    let got: Vec<(String, Vec<usize>)> = cache.entries.iter().map(|(h, t)| (h.to_string(), t.dims().to_vec())).collect();
-    let want = [("conv1", [3, 8, 28, 28]), ("pool1", [3, 8, 14, 14]), ("conv2", [3, 16, 14, 14]), ("pool2", [3, 16, 7, 7]), ("conv3", [3, 32, 7, 7]), ("pool3", [3, 32, 3, 3])];
+    let got: Vec<(String, Vec<usize>)> =
+        cache.entries.iter().map(|(h, t)| (h.to_string(), t.dims().to_vec())).collect();
+    let want = [
+        ("conv1", [3, 8, 28, 28]),
+        ("pool1", [3, 8, 14, 14]),
+        ("conv2", [3, 16, 14, 14]),
+        ("pool2", [3, 16, 7, 7]),
+        ("conv3", [3, 32, 7, 7]),
+        ("pool3", [3, 32, 3, 3]),
+    ];
     for ((name, dims), (wn, wd)) in got.iter().zip(want) {
         assert_eq!((name.as_str(), dims.as_slice()), (wn, wd.as_slice()));
     }
@@ -79,7 +94,8 @@ fn activation_shapes_and_names_of_the_mnist_cnn() {
     let part = model.forward_to(&x, Some(VisionHook::Conv(2))).unwrap();
     assert_eq!(part.entries.len(), 3);
     assert!(err(model.forward_to(&x, Some(VisionHook::Conv(4)))).contains("conv4"));
-    assert!(err(model.forward(&t(vec![0.0; 784], &[1, 1, 28, 28]).reshape((1, 1, 14, 56)).unwrap())).contains("expected images"));
+    assert!(err(model.forward(&t(vec![0.0; 784], &[1, 1, 28, 28]).reshape((1, 1, 14, 56)).unwrap()))
+        .contains("expected images"));
     assert!(err(model.predict(&[0.0; 783])).contains("784"));
 }
 
@@ -92,7 +108,8 @@ fn input_gradient_matches_finite_differences() {
     let mut rng = Rng::new(6);
     let image = random_image(&mut rng);
     // The most active unit of conv2 channel 1, so that it has a gradient.
-    let map = model.run_with_cache(&model.image(&image).unwrap()).unwrap().1.channel(VisionHook::Conv(2), 0, 1).unwrap();
+    let map =
+        model.run_with_cache(&model.image(&image).unwrap()).unwrap().1.channel(VisionHook::Conv(2), 0, 1).unwrap();
     let best = (0..map.len()).max_by(|&a, &b| map[a].total_cmp(&map[b])).unwrap();
     for target in [
         Target::Class(3),
@@ -101,7 +118,9 @@ fn input_gradient_matches_finite_differences() {
         Target::Channel { hook: VisionHook::Pool(1), channel: 2 },
     ] {
         let s = vanilla_gradient(&model, &image, target).unwrap();
-        let f = |im: &[f32]| model.target_values(&model.image(im).unwrap(), target).unwrap().to_vec1::<f32>().unwrap()[0] as f64;
+        let f = |im: &[f32]| {
+            model.target_values(&model.image(im).unwrap(), target).unwrap().to_vec1::<f32>().unwrap()[0] as f64
+        };
         let scale = s.map.iter().fold(0.0f32, |a, b| a.max(b.abs()));
         assert!(scale > 0.0, "{target:?}: zero gradient, nothing checked");
         let (mut checked, mut agree) = (0, 0);
@@ -115,7 +134,10 @@ fn input_gradient_matches_finite_differences() {
             agree += ((fd - s.map[i]).abs() <= 0.01 * scale + 1e-4) as usize;
         }
         assert!(checked >= 10, "{target:?}: only {checked} pixels checked");
-        assert!(agree as f32 >= 0.95 * checked as f32, "{target:?}: only {agree} of {checked} pixels agree with finite differences");
+        assert!(
+            agree as f32 >= 0.95 * checked as f32,
+            "{target:?}: only {agree} of {checked} pixels agree with finite differences"
+        );
     }
 }
 
@@ -134,7 +156,10 @@ fn broken_model_files_are_clear_errors() {
     let good = bytes(&tensors);
     let back = Cnn::from_bytes(&cfg, &good).unwrap();
     let x = t(vec![0.3; 784], &[1, 1, 28, 28]);
-    assert_eq!(back.forward(&x).unwrap().to_vec2::<f32>().unwrap(), model.forward(&x).unwrap().to_vec2::<f32>().unwrap());
+    assert_eq!(
+        back.forward(&x).unwrap().to_vec2::<f32>().unwrap(),
+        model.forward(&x).unwrap().to_vec2::<f32>().unwrap()
+    );
 
     assert!(matches!(Cnn::from_bytes("{ not json", &good), Err(LensError::Config(_))));
     assert!(err(Cnn::from_bytes(&cfg.replace("glassbox_cnn", "gpt2"), &good)).contains("model_type"));
@@ -179,7 +204,9 @@ fn idx_reader_reads_and_rejects() {
     assert_eq!((s.len(), s.side, s.labels.clone()), (2, 2, vec![7, 1]));
     assert_eq!(s.image(0), [0.0, 1.0, 0.0, 0.0]);
     assert!(err(Samples::from_idx(&images, &Idx { dims: vec![3], data: vec![1, 2, 3] }.to_bytes())).contains("labels"));
-    assert!(err(Samples::from_idx(&images, &Idx { dims: vec![2], data: vec![1, 12] }.to_bytes())).contains("not a digit"));
+    assert!(
+        err(Samples::from_idx(&images, &Idx { dims: vec![2], data: vec![1, 12] }.to_bytes())).contains("not a digit")
+    );
     // The shipped sample format round-trips and rejects damage.
     let sub = s.subset(&[1]);
     assert_eq!(sub.source_index, [1]);
@@ -192,7 +219,9 @@ fn idx_reader_reads_and_rejects() {
 /// A `w` x `h` canvas with a filled rectangle of value `v`.
 fn canvas(w: usize, h: usize, rect: (usize, usize, usize, usize), v: f32) -> Vec<f32> {
     let (x0, y0, rw, rh) = rect;
-    (0..w * h).map(|i| if (x0..x0 + rw).contains(&(i % w)) && (y0..y0 + rh).contains(&(i / w)) { v } else { 0.0 }).collect()
+    (0..w * h)
+        .map(|i| if (x0..x0 + rw).contains(&(i % w)) && (y0..y0 + rh).contains(&(i / w)) { v } else { 0.0 })
+        .collect()
 }
 
 #[test]
@@ -233,7 +262,8 @@ fn preprocessing_fits_20_px_and_centres_the_mass() {
 /// conv1 is the identity (centre tap 1) with bias 10, so its ReLU never clips for pixels in [0, 1]; no pools;
 /// the head has weights `w`. Logit c is then exactly `sum_i w[c][i] (x_i + 10) + b[c]`.
 fn linear_model(seed: u64) -> (Cnn, Vec<Vec<f32>>) {
-    let cfg = VisionConfig { channels: vec![1], pool: vec![false], num_classes: 2, labels: vec![], ..VisionConfig::mnist() };
+    let cfg =
+        VisionConfig { channels: vec![1], pool: vec![false], num_classes: 2, labels: vec![], ..VisionConfig::mnist() };
     let mut rng = Rng::new(seed);
     let w: Vec<Vec<f32>> = (0..2).map(|_| (0..784).map(|_| rng.normal()).collect()).collect();
     let mut kernel = vec![0.0; 9];
@@ -291,7 +321,9 @@ fn attributions_of_a_linear_model_are_exact() {
         for &y0 in &starts {
             for &x0 in &starts {
                 if (y0..y0 + 3).contains(&py) && (x0..x0 + 3).contains(&px) {
-                    drops.push((y0..y0 + 3).flat_map(|y| (x0..x0 + 3).map(move |x| y * 28 + x)).map(|j| wx[j]).sum::<f32>());
+                    drops.push(
+                        (y0..y0 + 3).flat_map(|y| (x0..x0 + 3).map(move |x| y * 28 + x)).map(|j| wx[j]).sum::<f32>(),
+                    );
                 }
             }
         }
@@ -303,15 +335,18 @@ fn attributions_of_a_linear_model_are_exact() {
     // one unit of the identity conv is its own pixel.
     let ch = vanilla_gradient(&model, &x, Target::Channel { hook: VisionHook::Conv(1), channel: 0 }).unwrap();
     close(&ch.map, &vec![1.0 / 784.0; 784], 1e-5, "channel-mean gradient");
-    let unit = vanilla_gradient(&model, &x, Target::Unit { hook: VisionHook::Conv(1), channel: 0, y: 5, x: 7 }).unwrap();
+    let unit =
+        vanilla_gradient(&model, &x, Target::Unit { hook: VisionHook::Conv(1), channel: 0, y: 5, x: 7 }).unwrap();
     let mut one = vec![0.0; 784];
     one[5 * 28 + 7] = 1.0;
     close(&unit.map, &one, 1e-6, "unit gradient");
     assert!((unit.value - (x[5 * 28 + 7] + 10.0)).abs() < 1e-5);
 
     assert!(err(vanilla_gradient(&model, &x, Target::Class(2))).contains("class 2"));
-    assert!(err(vanilla_gradient(&model, &x, Target::Channel { hook: VisionHook::Logits, channel: 0 })).contains("no channels"));
-    assert!(err(vanilla_gradient(&model, &x, Target::Unit { hook: VisionHook::Conv(1), channel: 0, y: 28, x: 0 })).contains("outside"));
+    assert!(err(vanilla_gradient(&model, &x, Target::Channel { hook: VisionHook::Logits, channel: 0 }))
+        .contains("no channels"));
+    assert!(err(vanilla_gradient(&model, &x, Target::Unit { hook: VisionHook::Conv(1), channel: 0, y: 28, x: 0 }))
+        .contains("outside"));
     assert!(err(occlusion(&model, &x, target, 0, 1, 0.0)).contains("patch"));
 }
 
@@ -330,7 +365,13 @@ fn sanity_cascade_randomises_from_the_top_cumulatively() {
         let now = weights(m);
         for (i, layer) in order.iter().enumerate() {
             let same = now[&format!("{layer}.weight")] == original[&format!("{layer}.weight")];
-            assert_eq!(same, i > k, "after randomising down to {}, {layer} should be {}", order[k], if i > k { "kept" } else { "new" });
+            assert_eq!(
+                same,
+                i > k,
+                "after randomising down to {}, {layer} should be {}",
+                order[k],
+                if i > k { "kept" } else { "new" }
+            );
         }
     }
 }
@@ -388,7 +429,8 @@ fn feature_visualization_is_seeded_and_stops_on_divergence() {
     assert!(a1 > a0, "20 steps of ascent raised the activation: {a0} -> {a1}");
     assert!(im.iter().all(|&v| (0.0..=1.0).contains(&v)));
 
-    let mut wild = FeatureVis::new(&model, target, FeatureVisSettings { lr: f32::MAX, blur: 0.0, ..Default::default() }).unwrap();
+    let mut wild =
+        FeatureVis::new(&model, target, FeatureVisSettings { lr: f32::MAX, blur: 0.0, ..Default::default() }).unwrap();
     let e = (0..5).map(|_| wild.step()).find_map(|r| r.err()).expect("an infinite step is reported");
     assert!(e.to_string().contains("diverged"), "{e}");
     assert!(FeatureVis::new(&model, target, FeatureVisSettings { jitter: 28, ..Default::default() }).is_err());
@@ -401,7 +443,11 @@ const FETCH: &str = "bash .ci/fetch-mnist";
 
 fn shipped() -> Cnn {
     let dir = root().join(MODEL_DIR);
-    let read = |f: &str| std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("cannot read {MODEL_DIR}/{f} ({e}); train it with `cargo run --release --bin train -- mnist`"));
+    let read = |f: &str| {
+        std::fs::read(dir.join(f)).unwrap_or_else(|e| {
+            panic!("cannot read {MODEL_DIR}/{f} ({e}); train it with `cargo run --release --bin train -- mnist`")
+        })
+    };
     Cnn::from_bytes(&String::from_utf8(read("config.json")).unwrap(), &read("model.safetensors")).unwrap()
 }
 
@@ -475,10 +521,15 @@ fn feature_visualization_beats_every_dataset_example_in_conv3() {
     let mut report = vec![];
     for c in 0..model.cfg.channels[model.cfg.n_conv() - 1] {
         let best = top_examples(&means, c, 1).unwrap()[0].1;
-        let mut fv = FeatureVis::new(&model, Target::Channel { hook, channel: c }, FeatureVisSettings::default()).unwrap();
+        let mut fv =
+            FeatureVis::new(&model, Target::Channel { hook, channel: c }, FeatureVisSettings::default()).unwrap();
         let got = fv.run(200).unwrap();
         report.push(format!("{c}: {got:.3} vs {best:.3}"));
-        assert!(got > best, "conv3 channel {c}: feature visualization reached {got}, a sample reaches {best}\n{}", report.join("\n"));
+        assert!(
+            got > best,
+            "conv3 channel {c}: feature visualization reached {got}, a sample reaches {best}\n{}",
+            report.join("\n")
+        );
     }
     eprintln!("conv3 channel: feature vis vs best sample\n{}", report.join("\n"));
 }
@@ -491,19 +542,39 @@ fn shipped_feature_atlas_is_reproducible_from_the_shipped_model() {
     let model = shipped();
     let bytes = std::fs::read(root().join("public/models/mnist-cnn/featvis.bin")).expect("featvis.bin is shipped");
     let atlas = FeatureAtlas::from_bytes(&bytes).unwrap();
-    assert!(atlas.matches(&model), "atlas layers {:?} vs model {:?}", atlas.layers.iter().map(Vec::len).collect::<Vec<_>>(), model.cfg.channels);
+    assert!(
+        atlas.matches(&model),
+        "atlas layers {:?} vs model {:?}",
+        atlas.layers.iter().map(Vec::len).collect::<Vec<_>>(),
+        model.cfg.channels
+    );
     assert_eq!(atlas.steps, 200);
     for (l, c) in [(1usize, 3usize), (2, 9), (3, 17)] {
         let settings = FeatureVisSettings { seed: (100 * l + c) as u64, ..FeatureVisSettings::default() };
-        let mut fv = FeatureVis::new(&model, Target::Channel { hook: VisionHook::Conv(l), channel: c }, settings).unwrap();
+        let mut fv =
+            FeatureVis::new(&model, Target::Channel { hook: VisionHook::Conv(l), channel: c }, settings).unwrap();
         let reached = fv.run(atlas.steps).unwrap();
         let shipped = atlas.get(l, c).unwrap();
-        assert!((reached - shipped.activation).abs() <= 1e-3 * reached.abs().max(1.0), "conv{l} channel {c}: {reached} vs shipped {}", shipped.activation);
+        assert!(
+            (reached - shipped.activation).abs() <= 1e-3 * reached.abs().max(1.0),
+            "conv{l} channel {c}: {reached} vs shipped {}",
+            shipped.activation
+        );
         let worst = fv.image().iter().zip(&shipped.pixels).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(worst <= 0.5 / 255.0 + 1e-4, "conv{l} channel {c}: pixels differ by up to {worst}");
         // The visualization really drives its channel: far above the noise it starts from.
-        let start = FeatureVis::new(&model, Target::Channel { hook: VisionHook::Conv(l), channel: c }, FeatureVisSettings { seed: 1, ..FeatureVisSettings::default() }).unwrap().activation();
-        assert!(shipped.activation > start, "conv{l} channel {c}: {} is not above the starting noise's {start}", shipped.activation);
+        let start = FeatureVis::new(
+            &model,
+            Target::Channel { hook: VisionHook::Conv(l), channel: c },
+            FeatureVisSettings { seed: 1, ..FeatureVisSettings::default() },
+        )
+        .unwrap()
+        .activation();
+        assert!(
+            shipped.activation > start,
+            "conv{l} channel {c}: {} is not above the starting noise's {start}",
+            shipped.activation
+        );
     }
 }
 
@@ -525,7 +596,11 @@ fn hand_written_input_gradient_equals_autograd() {
         .map(|(name, t)| {
             if name.ends_with(".bias") {
                 let n = t.elem_count();
-                (name, Tensor::from_vec((0..n).map(|_| 0.1 * rng.normal()).collect::<Vec<f32>>(), t.dims(), &Device::Cpu).unwrap())
+                (
+                    name,
+                    Tensor::from_vec((0..n).map(|_| 0.1 * rng.normal()).collect::<Vec<f32>>(), t.dims(), &Device::Cpu)
+                        .unwrap(),
+                )
             } else {
                 (name, t)
             }
@@ -555,7 +630,8 @@ fn hand_written_input_gradient_equals_autograd() {
                 for (a, b) in v1.to_vec1::<f32>().unwrap().into_iter().zip(v2.to_vec1::<f32>().unwrap()) {
                     assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{name} model, {target:?}: value {a} vs {b}");
                 }
-                let (g1, g2): (Vec<f32>, Vec<f32>) = (g1.flatten_all().unwrap().to_vec1().unwrap(), g2.flatten_all().unwrap().to_vec1().unwrap());
+                let (g1, g2): (Vec<f32>, Vec<f32>) =
+                    (g1.flatten_all().unwrap().to_vec1().unwrap(), g2.flatten_all().unwrap().to_vec1().unwrap());
                 let scale = g2.iter().fold(0.0f32, |a, b| a.max(b.abs())).max(1e-6);
                 let worst = g1.iter().zip(&g2).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
                 assert!(worst <= 1e-5 * scale.max(1.0), "{name} model, {target:?}: differs by {worst} (scale {scale})");

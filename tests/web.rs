@@ -21,10 +21,10 @@ use wasm_bindgen_test::*;
 mod fixture;
 #[path = "common/reference.rs"]
 mod reference;
-#[path = "common/vision_fixture.rs"]
-mod vision_fixture;
 #[path = "common/steering_check.rs"]
 mod steering_check;
+#[path = "common/vision_fixture.rs"]
+mod vision_fixture;
 
 use fixture::{Fixture, ModelId, REGENERATE};
 use reference::{assert_close, logits_vec, random_model, Ref, RefEdit, TOKENS};
@@ -66,7 +66,12 @@ fn native_fixture() -> Fixture {
 }
 
 fn tokens_of(f: &Fixture, name: &str) -> Vec<u32> {
-    f.sequences.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no sequence `{name}` in the fixture")).tokens.clone()
+    f.sequences
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no sequence `{name}` in the fixture"))
+        .tokens
+        .clone()
 }
 
 // ---- (a) the shipped model in wasm computes the native numbers -------------------------------------------
@@ -77,8 +82,15 @@ fn shipped_model_reproduces_the_native_fixture() {
     let model = shipped_model();
     let got = fixture::compute(&model, &shipped_vocab(), ModelId::of(CONFIG, WEIGHTS, VOCAB));
     match fixture::compare(&got, &want, WASM_TOL) {
-        Ok(worst) => console_log!("wasm vs native: max abs difference logits {:e}, patterns {:e}, head scores {:e}", worst[0], worst[1], worst[2]),
-        Err(problems) => panic!("wasm differs from the native numbers (tolerance {WASM_TOL}):\n  {}", problems.join("\n  ")),
+        Ok(worst) => console_log!(
+            "wasm vs native: max abs difference logits {:e}, patterns {:e}, head scores {:e}",
+            worst[0],
+            worst[1],
+            worst[2]
+        ),
+        Err(problems) => {
+            panic!("wasm differs from the native numbers (tolerance {WASM_TOL}):\n  {}", problems.join("\n  "))
+        }
     }
     // The head scores are what the lab shows: also check them on their own, per head.
     for (g, w) in got.sequences.iter().zip(&want.sequences) {
@@ -101,7 +113,12 @@ fn plain_loop_reference_in_wasm_agrees_with_the_native_fixture() {
         assert_close(&logits.concat(), &s.logits, WASM_TOL, &format!("reference `{}` logits", s.name));
         for (l, layer) in s.patterns.iter().enumerate() {
             for (h, p) in layer.iter().enumerate() {
-                assert_close(&patterns[l][h].concat(), p, WASM_TOL, &format!("reference `{}` pattern L{l}H{h}", s.name));
+                assert_close(
+                    &patterns[l][h].concat(),
+                    p,
+                    WASM_TOL,
+                    &format!("reference `{}` pattern L{l}H{h}", s.name),
+                );
             }
         }
     }
@@ -116,7 +133,12 @@ fn engine_matches_the_plain_loop_reference_on_random_models() {
             let (model, reference) = random_model(attn_only, seed);
             let (logits, cache) = model.run_with_cache(&TOKENS).unwrap();
             let (ref_logits, ref_patterns) = reference.forward(&TOKENS, &RefEdit::default());
-            assert_close(&logits_vec(&logits), &ref_logits.concat(), 1e-4, &format!("logits (attn_only {attn_only}, seed {seed})"));
+            assert_close(
+                &logits_vec(&logits),
+                &ref_logits.concat(),
+                1e-4,
+                &format!("logits (attn_only {attn_only}, seed {seed})"),
+            );
             for l in 0..2 {
                 for h in 0..3 {
                     let p = cache.pattern(l, h, 0).unwrap();
@@ -133,7 +155,8 @@ fn engine_matches_the_plain_loop_reference_on_random_models() {
     let want = reference.forward(&TOKENS, &RefEdit { add_resid_pre: Some((1, vec)), ..Default::default() }).0.concat();
     assert_close(&logits_vec(&got), &want, 1e-4, "steer resid_pre 1");
     let (model, reference) = random_model(true, 5);
-    let got = model.run_with_hooks(&TOKENS, (0..2).map(|l| Intervention::new(Hook::AttnOut(l), Op::Zero)).collect()).unwrap();
+    let got =
+        model.run_with_hooks(&TOKENS, (0..2).map(|l| Intervention::new(Hook::AttnOut(l), Op::Zero)).collect()).unwrap();
     let want = reference.forward(&TOKENS, &RefEdit { zero_attn_out: true, ..Default::default() }).0.concat();
     assert_close(&logits_vec(&got), &want, 1e-4, "all attention zero-ablated");
 }
@@ -150,7 +173,14 @@ fn hook_names_round_trip_and_name_every_cached_activation() {
     }
     assert_eq!(Hook::Pattern(1).to_string(), "blocks.1.attn.hook_pattern");
     assert_eq!("blocks.11.hook_resid_post".parse::<Hook>().unwrap(), Hook::ResidPost(11));
-    for bad in ["", "blocks.01.hook_resid_pre", "blocks.-1.attn.hook_q", "hook_embed ", "blocks.1.attn.hook_pattern.x", "blocks.99999999999999999999999.hook_resid_pre"] {
+    for bad in [
+        "",
+        "blocks.01.hook_resid_pre",
+        "blocks.-1.attn.hook_q",
+        "hook_embed ",
+        "blocks.1.attn.hook_pattern.x",
+        "blocks.99999999999999999999999.hook_resid_pre",
+    ] {
         assert!(bad.parse::<Hook>().is_err(), "{bad:?} parsed");
     }
     // Every hook of the shipped model is in the cache, under its TransformerLens name, with TransformerLens shapes.
@@ -187,12 +217,22 @@ fn check_zero_head(model: &Transformer, reference: &Ref, tokens: &[u32], l: usiz
     let (plain, plain_cache) = model.run_with_cache(tokens).unwrap();
     let via_hooks = model.run_with_hooks(tokens, vec![Intervention::new(Hook::Z(l), Op::Zero).head(h)]).unwrap();
     let (got, cache) = run_with(model, tokens, Intervention::new(Hook::Z(l), Op::Zero).head(h));
-    assert_close(&logits_vec(&via_hooks), &logits_vec(&got), 0.0, "run_with_hooks = forward with the same intervention");
+    assert_close(
+        &logits_vec(&via_hooks),
+        &logits_vec(&got),
+        0.0,
+        "run_with_hooks = forward with the same intervention",
+    );
     let (want, want_patterns) = reference.forward(tokens, &RefEdit { zero_head: Some((l, h)), ..Default::default() });
     assert_close(&logits_vec(&got), &want.concat(), tol, &format!("logits, L{l}H{h} zeroed"));
     for (ll, layer) in want_patterns.iter().enumerate() {
         for (hh, p) in layer.iter().enumerate() {
-            assert_close(&cache.pattern(ll, hh, 0).unwrap().concat(), &p.concat(), tol, &format!("pattern L{ll}H{hh}, L{l}H{h} zeroed"));
+            assert_close(
+                &cache.pattern(ll, hh, 0).unwrap().concat(),
+                &p.concat(),
+                tol,
+                &format!("pattern L{ll}H{hh}, L{l}H{h} zeroed"),
+            );
         }
     }
     let z = cache.get(Hook::Z(l)).unwrap(); // [1, pos, head, d_head]
@@ -264,12 +304,27 @@ fn bad_token_sequences_are_errors() {
     // Bad interventions and cache look-ups.
     let tokens = [0, 1, 2, 3];
     let nh = model.cfg.n_head;
-    assert!(err(model.run_with_hooks(&tokens, vec![Intervention::new(Hook::Z(0), Op::Zero).head(nh)]), "head n_head").contains("out of range"));
-    assert!(err(model.run_with_hooks(&tokens, vec![Intervention::new(Hook::Pattern(1), Op::Zero).pos(4)]), "pos 4 of 4").contains("out of range"));
-    assert!(err(model.run_with_hooks(&tokens, vec![Intervention::new(Hook::ResidPre(0), Op::Zero).head(0)]), "head on resid").contains("no head dimension"));
+    assert!(err(model.run_with_hooks(&tokens, vec![Intervention::new(Hook::Z(0), Op::Zero).head(nh)]), "head n_head")
+        .contains("out of range"));
+    assert!(err(
+        model.run_with_hooks(&tokens, vec![Intervention::new(Hook::Pattern(1), Op::Zero).pos(4)]),
+        "pos 4 of 4"
+    )
+    .contains("out of range"));
+    assert!(err(
+        model.run_with_hooks(&tokens, vec![Intervention::new(Hook::ResidPre(0), Op::Zero).head(0)]),
+        "head on resid"
+    )
+    .contains("no head dimension"));
     let wrong = Tensor::zeros(7, DType::F32, &Device::Cpu).unwrap();
-    err(model.run_with_hooks(&tokens, vec![Intervention::new(Hook::ResidPre(1), Op::Add(wrong.clone()))]), "add a [7] vector");
-    err(model.run_with_hooks(&tokens, vec![Intervention::new(Hook::Embed, Op::Replace(wrong))]), "replace with a [7] vector");
+    err(
+        model.run_with_hooks(&tokens, vec![Intervention::new(Hook::ResidPre(1), Op::Add(wrong.clone()))]),
+        "add a [7] vector",
+    );
+    err(
+        model.run_with_hooks(&tokens, vec![Intervention::new(Hook::Embed, Op::Replace(wrong))]),
+        "replace with a [7] vector",
+    );
     let (_, cache) = model.run_with_cache(&tokens).unwrap();
     err(cache.get_by_name("blocks.7.attn.hook_q"), "a layer the model lacks");
     err(cache.get_by_name("not a hook"), "not a hook name");
@@ -288,7 +343,11 @@ fn safetensors_bytes(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
         for v in values {
             data.extend_from_slice(&v.to_le_bytes());
         }
-        header.push(format!("{}:{{\"dtype\":\"F32\",\"shape\":{shape:?},\"data_offsets\":[{start},{}]}}", serde_json::to_string(name).unwrap(), data.len()));
+        header.push(format!(
+            "{}:{{\"dtype\":\"F32\",\"shape\":{shape:?},\"data_offsets\":[{start},{}]}}",
+            serde_json::to_string(name).unwrap(),
+            data.len()
+        ));
     }
     let mut header = format!("{{{}}}", header.join(",")).into_bytes();
     while header.len() % 8 != 0 {
@@ -351,7 +410,10 @@ fn corrupt_model_files_are_errors() {
     }
     // Well-formed files with the wrong contents name the tensor.
     let good = shipped_tensors();
-    assert!(Transformer::from_bytes(CONFIG, &safetensors_bytes(&good)).is_ok(), "a hand-written copy of the shipped weights loads");
+    assert!(
+        Transformer::from_bytes(CONFIG, &safetensors_bytes(&good)).is_ok(),
+        "a hand-written copy of the shipped weights loads"
+    );
     let mut missing = good.clone();
     missing.retain(|(n, _, _)| n != "transformer.h.1.attn.c_proj.weight");
     let e = err(Transformer::from_bytes(CONFIG, &safetensors_bytes(&missing)), "a tensor missing");
@@ -443,11 +505,22 @@ fn cnn_input_gradients_in_wasm_match_the_native_fixture() {
     // Both backward passes: the hand-written one the lab uses, and candle's autograd.
     for autograd in [false, true] {
         let got = vision_fixture::compute_with(&model, &samples, id.clone(), autograd);
-        assert!(got.cases.iter().all(|c| c.gradient.iter().any(|g| g.abs() > 1e-3)), "a gradient is all but zero in wasm");
+        assert!(
+            got.cases.iter().all(|c| c.gradient.iter().any(|g| g.abs() > 1e-3)),
+            "a gradient is all but zero in wasm"
+        );
         let how = if autograd { "candle autograd" } else { "hand-written backward" };
         match vision_fixture::compare(&got, &want, WASM_TOL) {
-            Ok(w) => console_log!("wasm ({how}) vs native CNN: max abs difference logits {:e}, values {:e}, gradients {:e}", w[0], w[1], w[2]),
-            Err(problems) => panic!("wasm {how} differs from the native numbers (tolerance {WASM_TOL}):\n  {}", problems.join("\n  ")),
+            Ok(w) => console_log!(
+                "wasm ({how}) vs native CNN: max abs difference logits {:e}, values {:e}, gradients {:e}",
+                w[0],
+                w[1],
+                w[2]
+            ),
+            Err(problems) => panic!(
+                "wasm {how} differs from the native numbers (tolerance {WASM_TOL}):\n  {}",
+                problems.join("\n  ")
+            ),
         }
     }
 }
@@ -532,6 +605,9 @@ mod moby {
         let h = &report["held_out"];
         let shipped_gap = h["loss_spliced"].as_f64().unwrap() - h["loss_clean"].as_f64().unwrap();
         let gap = t.spliced_loss() - t.clean_loss();
-        assert!(gap > 0.0 && gap < 2.0 * shipped_gap, "splicing costs {gap} nats here, {shipped_gap} over the whole text");
+        assert!(
+            gap > 0.0 && gap < 2.0 * shipped_gap,
+            "splicing costs {gap} nats here, {shipped_gap} over the whole text"
+        );
     }
 }

@@ -37,7 +37,8 @@ fn compute(m: &LoadedModel, text: &str) -> Result<LabResult, String> {
         Tokenized::Unknown(words) => {
             let w = &words[0];
             let hint = m.vocab.suggestions(w, 4);
-            let hint = if hint.is_empty() { String::new() } else { format!(" Known words like it: {}.", hint.join(", ")) };
+            let hint =
+                if hint.is_empty() { String::new() } else { format!(" Known words like it: {}.", hint.join(", ")) };
             let more = if words.len() > 1 { format!(" (and {} more unknown)", words.len() - 1) } else { String::new() };
             return Err(format!("“{w}”{more} is not in the model's vocabulary of {} words.{hint}", m.vocab.len() - 1));
         }
@@ -47,7 +48,11 @@ fn compute(m: &LoadedModel, text: &str) -> Result<LabResult, String> {
     }
     let ctx = m.model.cfg.n_positions;
     if tokens.len() > ctx {
-        return Err(format!("That is {} words, but the model reads at most {} (plus <bos>). Shorten the sequence.", tokens.len() - 1, ctx - 1));
+        return Err(format!(
+            "That is {} words, but the model reads at most {} (plus <bos>). Shorten the sequence.",
+            tokens.len() - 1,
+            ctx - 1
+        ));
     }
     let (logits, cache) = m.model.run_with_cache(&tokens).map_err(|e| e.to_string())?;
     let mut patterns = Vec::with_capacity(m.model.cfg.n_layer);
@@ -61,7 +66,16 @@ fn compute(m: &LoadedModel, text: &str) -> Result<LabResult, String> {
     let half = n_words / 2;
     let exact_repeat = n_words % 2 == 0 && half > 0 && tokens[1..=half] == tokens[half + 1..];
     let words = tokens.iter().map(|&t| m.vocab.word(t).to_string()).collect();
-    Ok(LabResult { tokens, words, patterns, scores, halves: split_half_losses(&loss, n_words), loss, half, exact_repeat })
+    Ok(LabResult {
+        tokens,
+        words,
+        patterns,
+        scores,
+        halves: split_half_losses(&loss, n_words),
+        loss,
+        half,
+        exact_repeat,
+    })
 }
 
 /// A random half of `len` words, repeated: the induction model's home ground.
@@ -117,7 +131,11 @@ fn draw_pattern(canvas: &web_sys::HtmlCanvasElement, pattern: &[Vec<f32>], rgb: 
         canvas.set_width(n);
         canvas.set_height(n);
     }
-    let Some(ctx) = canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok()) else { return };
+    let Some(ctx) =
+        canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
+    else {
+        return;
+    };
     let mut data = vec![0u8; (n * n * 4) as usize];
     for (q, row) in pattern.iter().enumerate() {
         for (k, &w) in row.iter().enumerate() {
@@ -216,7 +234,10 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
         let doc = super::document();
         for (l, layer) in r.patterns.iter().enumerate() {
             for (h, p) in layer.iter().enumerate() {
-                if let Some(c) = doc.get_element_by_id(&format!("thumb-{l}-{h}")).and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok()) {
+                if let Some(c) = doc
+                    .get_element_by_id(&format!("thumb-{l}-{h}"))
+                    .and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok())
+                {
                     draw_pattern(&c, p, rgb, (255, 255, 255));
                 }
             }
@@ -227,7 +248,10 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
     let cur_n = Memo::new(move |_| last_good.get().map(|r| r.tokens.len()).unwrap_or(0));
     Effect::new(move |_| {
         let Some(p) = cur_pattern() else { return };
-        if let Some(c) = super::document().get_element_by_id("pattern-canvas").and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok()) {
+        if let Some(c) = super::document()
+            .get_element_by_id("pattern-canvas")
+            .and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok())
+        {
             draw_pattern(&c, &p, heat_rgb(), (241, 245, 249));
         }
     });
@@ -336,7 +360,8 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
         tip_pos.set((x, y));
         let n = cur_n.get_untracked();
         // Cells are measured on the canvas itself, inside the frame's border.
-        let c = super::document().get_element_by_id("pattern-canvas").map(|c| c.get_bounding_client_rect()).unwrap_or(r);
+        let c =
+            super::document().get_element_by_id("pattern-canvas").map(|c| c.get_bounding_client_rect()).unwrap_or(r);
         let (cx, cy) = (ev.client_x() as f64 - c.left(), ev.client_y() as f64 - c.top());
         let cell = if c.width() > 0.0 && c.height() > 0.0 { cell_at(cx / c.width(), cy / c.height(), n) } else { None };
         if hover_cell.get_untracked() != cell {

@@ -71,7 +71,10 @@ fn ink(canvas: &web_sys::HtmlCanvasElement) -> Option<Vec<f32>> {
 
 /// `on_change` receives `Some(ink)` after each change, or `None` once the pad is empty again.
 #[component]
-pub fn DrawPad(#[prop(into)] on_change: Callback<Option<Vec<f32>>>, #[prop(optional, into)] label: String) -> impl IntoView {
+pub fn DrawPad(
+    #[prop(into)] on_change: Callback<Option<Vec<f32>>>,
+    #[prop(optional, into)] label: String,
+) -> impl IntoView {
     let canvas_ref: NodeRef<Canvas> = NodeRef::new();
     let strokes: RwSignal<Vec<Stroke>> = RwSignal::new(Vec::new());
     let drawing = StoredValue::new(false);

@@ -13,7 +13,9 @@ use leptos::prelude::*;
 use super::fetch::{load_char_sae, LoadedSae};
 use super::fmt_int;
 use super::run::{yield_to_browser, Tickets};
-use crate::lens::sae::{clean_pass, dequantise, promoted_and_suppressed, scored_windows, spliced_pass, LatentCard, LossTally};
+use crate::lens::sae::{
+    clean_pass, dequantise, promoted_and_suppressed, scored_windows, spliced_pass, LatentCard, LossTally,
+};
 
 /// Characters of held-out text the live measurement covers (about 60 windows): a few seconds in the browser.
 const LIVE_CHARS: usize = 4_000;
@@ -97,18 +99,42 @@ fn histogram_svg(card: &LatentCard) -> String {
     let peak = card.hist.iter().copied().max().unwrap_or(0).max(1) as f32;
     let ly = |c: u32| if c == 0 { 0.0 } else { (1.0 + c as f32).log10() / (1.0 + peak).log10() };
     let bw = (w - left - 8.0) / bins as f32;
-    let mut s = format!(r#"<svg class="feat-hist" data-testid="feature-histogram" viewBox="0 0 {w} {h}" width="100%" role="img" aria-label="histogram of the latent's nonzero activations">"#);
+    let mut s = format!(
+        r#"<svg class="feat-hist" data-testid="feature-histogram" viewBox="0 0 {w} {h}" width="100%" role="img" aria-label="histogram of the latent's nonzero activations">"#
+    );
     let base = h - bottom;
     s += &format!(r##"<line x1="{left}" y1="{base}" x2="{}" y2="{base}" stroke="#888"/>"##, w - 8.0);
     for (i, &c) in card.hist.iter().enumerate() {
         let bh = ly(c) * (base - top);
         let x = left + i as f32 * bw;
-        s += &format!(r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{bh:.1}" fill="#2f6fb0"><title>{} to {}: {} characters</title></rect>"##, x + 0.5, base - bh, (bw - 1.0).max(0.5), fmt_act(card.max * i as f32 / bins as f32), fmt_act(card.max * (i + 1) as f32 / bins as f32), c);
+        s += &format!(
+            r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{bh:.1}" fill="#2f6fb0"><title>{} to {}: {} characters</title></rect>"##,
+            x + 0.5,
+            base - bh,
+            (bw - 1.0).max(0.5),
+            fmt_act(card.max * i as f32 / bins as f32),
+            fmt_act(card.max * (i + 1) as f32 / bins as f32),
+            c
+        );
     }
     s += &format!(r##"<text x="{left}" y="{}" font-size="12" fill="#555">0</text>"##, h - 12.0);
-    s += &format!(r##"<text x="{}" y="{}" font-size="12" fill="#555" text-anchor="end">{}</text>"##, w - 8.0, h - 12.0, fmt_act(card.max));
-    s += &format!(r##"<text x="{}" y="{}" font-size="12" fill="#555" text-anchor="middle">activation</text>"##, left + (w - left) / 2.0, h - 12.0);
-    s += &format!(r##"<text x="{}" y="{}" font-size="12" fill="#555" text-anchor="end">{}</text>"##, left - 4.0, top + 10.0, fmt_int(peak as usize));
+    s += &format!(
+        r##"<text x="{}" y="{}" font-size="12" fill="#555" text-anchor="end">{}</text>"##,
+        w - 8.0,
+        h - 12.0,
+        fmt_act(card.max)
+    );
+    s += &format!(
+        r##"<text x="{}" y="{}" font-size="12" fill="#555" text-anchor="middle">activation</text>"##,
+        left + (w - left) / 2.0,
+        h - 12.0
+    );
+    s += &format!(
+        r##"<text x="{}" y="{}" font-size="12" fill="#555" text-anchor="end">{}</text>"##,
+        left - 4.0,
+        top + 10.0,
+        fmt_int(peak as usize)
+    );
     s += &format!(r##"<text x="{}" y="{base}" font-size="12" fill="#555" text-anchor="end">0</text>"##, left - 4.0);
     s += "</svg>";
     s
@@ -216,10 +242,14 @@ pub fn FeatureBrowser(query: Vec<(String, String)>, visible: Signal<bool>) -> im
             return;
         }
         let js = j.to_string();
-        super::shell::replace_hash_soon(&crate::routes::section_hash_with("9.2.5", &[("latent", js.as_str()), ("order", o.key())]));
+        super::shell::replace_hash_soon(&crate::routes::section_hash_with(
+            "9.2.5",
+            &[("latent", js.as_str()), ("order", o.key())],
+        ));
     });
 
-    let list = Memo::new(move |_| data().map(|d| ordered(&d.index.latents, order.get(), hide_dead.get())).unwrap_or_default());
+    let list =
+        Memo::new(move |_| data().map(|d| ordered(&d.index.latents, order.get(), hide_dead.get())).unwrap_or_default());
 
     // Scroll the list (only the list, not the page) so the chosen latent is in sight, e.g. one from the URL.
     Effect::new(move |_| {
@@ -228,8 +258,14 @@ pub fn FeatureBrowser(query: Vec<(String, String)>, visible: Signal<bool>) -> im
         request_animation_frame(move || {
             use wasm_bindgen::JsCast;
             let doc = super::document();
-            let find = |sel: &str| doc.query_selector(sel).ok().flatten().and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
-            let (Some(ul), Some(item)) = (find("[data-testid=latent-list]"), find(&format!("[data-testid=latent-list] [data-latent=\"{j}\"]"))) else { return };
+            let find = |sel: &str| {
+                doc.query_selector(sel).ok().flatten().and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+            };
+            let (Some(ul), Some(item)) =
+                (find("[data-testid=latent-list]"), find(&format!("[data-testid=latent-list] [data-latent=\"{j}\"]")))
+            else {
+                return;
+            };
             let (u, r) = (ul.get_bounding_client_rect(), item.get_bounding_client_rect());
             if r.top() < u.top() || r.bottom() > u.bottom() {
                 let delta = r.top() - u.top() - (u.height() - r.height()) / 2.0;
@@ -282,7 +318,9 @@ pub fn FeatureBrowser(query: Vec<(String, String)>, visible: Signal<bool>) -> im
                     return;
                 }
                 match spliced_pass(&d.lm.model, &d.sae, &pass, window, from) {
-                    Ok(s) => tally.add(LossTally { clean: pass.clean, spliced: s, zero_ablated: 0.0, count: pass.count }),
+                    Ok(s) => {
+                        tally.add(LossTally { clean: pass.clean, spliced: s, zero_ablated: 0.0, count: pass.count })
+                    }
                     Err(e) => {
                         let _ = live.try_set(Live::Failed(e.to_string()));
                         return;
@@ -338,7 +376,14 @@ pub fn FeatureBrowser(query: Vec<(String, String)>, visible: Signal<bool>) -> im
             format!("Dead: this latent never fires on the {} held-out characters.", fmt_int(positions))
         } else {
             let one_in = (1.0 / card.density).round() as usize;
-            format!("Fires on {} characters of {} ({}, about 1 in {}); strongest activation {}.", fmt_int(card.count), fmt_int(positions), fmt_pct(card.density), fmt_int(one_in.max(1)), fmt_act(card.max))
+            format!(
+                "Fires on {} characters of {} ({}, about 1 in {}); strongest activation {}.",
+                fmt_int(card.count),
+                fmt_int(positions),
+                fmt_pct(card.density),
+                fmt_int(one_in.max(1)),
+                fmt_act(card.max)
+            )
         };
         let contexts = card
             .contexts

@@ -28,7 +28,11 @@ thread_local! {
 
 /// The session's copy of `name`, loading it with `load` the first time: a folder is fetched and checked
 /// once per session, and every lab that uses it afterwards gets it at once.
-async fn load_once<T, Fut>(cache: &'static LocalKey<Cache<T>>, name: &str, load: impl FnOnce(String) -> Fut) -> Result<Arc<T>, String>
+async fn load_once<T, Fut>(
+    cache: &'static LocalKey<Cache<T>>,
+    name: &str,
+    load: impl FnOnce(String) -> Fut,
+) -> Result<Arc<T>, String>
 where
     Fut: Future<Output = Result<T, String>>,
 {
@@ -63,7 +67,9 @@ fn time_ms(f: impl FnOnce()) -> f64 {
 
 async fn fetch(url: &str) -> Result<web_sys::Response, String> {
     let window = web_sys::window().ok_or("no window")?;
-    let resp = JsFuture::from(window.fetch_with_str(url)).await.map_err(|_| format!("could not fetch `{url}` (is the server still running?)"))?;
+    let resp = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|_| format!("could not fetch `{url}` (is the server still running?)"))?;
     let resp: web_sys::Response = resp.dyn_into().map_err(|_| format!("`{url}`: not a response"))?;
     if !resp.ok() {
         return Err(format!("`{url}` could not be loaded (HTTP {})", resp.status()));
@@ -73,13 +79,17 @@ async fn fetch(url: &str) -> Result<web_sys::Response, String> {
 
 async fn fetch_text(url: &str) -> Result<String, String> {
     let resp = fetch(url).await?;
-    let text = JsFuture::from(resp.text().map_err(|_| format!("`{url}`: no body"))?).await.map_err(|_| format!("`{url}`: the download broke off"))?;
+    let text = JsFuture::from(resp.text().map_err(|_| format!("`{url}`: no body"))?)
+        .await
+        .map_err(|_| format!("`{url}`: the download broke off"))?;
     text.as_string().ok_or_else(|| format!("`{url}`: not text"))
 }
 
 async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     let resp = fetch(url).await?;
-    let buf = JsFuture::from(resp.array_buffer().map_err(|_| format!("`{url}`: no body"))?).await.map_err(|_| format!("`{url}`: the download broke off"))?;
+    let buf = JsFuture::from(resp.array_buffer().map_err(|_| format!("`{url}`: no body"))?)
+        .await
+        .map_err(|_| format!("`{url}`: the download broke off"))?;
     Ok(js_sys::Uint8Array::new(&buf).to_vec())
 }
 
@@ -92,7 +102,11 @@ pub async fn load_model(name: &str) -> Result<Arc<LoadedModel>, String> {
         let model = Transformer::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
         let vocab = Vocab::from_json(&vocab_text).map_err(|e| format!("`{base}/vocab.json`: {e}"))?;
         if vocab.len() != model.cfg.vocab_size {
-            return Err(format!("`{base}/vocab.json` has {} tokens but config.json says vocab_size {}", vocab.len(), model.cfg.vocab_size));
+            return Err(format!(
+                "`{base}/vocab.json` has {} tokens but config.json says vocab_size {}",
+                vocab.len(),
+                model.cfg.vocab_size
+            ));
         }
         // The training report is a nice-to-have: a missing or broken one only hides the training curve.
         let training = match fetch_text(&format!("{base}/training.json")).await {
@@ -124,9 +138,14 @@ pub async fn load_char_model(name: &str) -> Result<Arc<LoadedChar>, String> {
         let weights = fetch_bytes(&format!("{base}/model.safetensors")).await?;
         let held_out = fetch_text(&format!("{base}/held_out.txt")).await?;
         let model = Transformer::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
-        let vocab = crate::lens::text::CharVocab::from_json(&vocab_text).map_err(|e| format!("`{base}/vocab.json`: {e}"))?;
+        let vocab =
+            crate::lens::text::CharVocab::from_json(&vocab_text).map_err(|e| format!("`{base}/vocab.json`: {e}"))?;
         if vocab.len() != model.cfg.vocab_size {
-            return Err(format!("`{base}/vocab.json` has {} characters but config.json says vocab_size {}", vocab.len(), model.cfg.vocab_size));
+            return Err(format!(
+                "`{base}/vocab.json` has {} characters but config.json says vocab_size {}",
+                vocab.len(),
+                model.cfg.vocab_size
+            ));
         }
         if held_out.trim().is_empty() {
             return Err(format!("`{base}/held_out.txt` is empty"));
@@ -150,15 +169,26 @@ pub fn bench_language(runs: usize) -> String {
     let tokens = m.vocab.encode(&text).expect("known characters");
     let prompt = &tokens[..32.min(tokens.len())];
     let gen: Vec<f64> = (0..runs)
-        .map(|i| time_ms(|| {
-            let s = SampleSettings { temperature: 0.8, top_k: 0, seed: i as u64 + 1 };
-            let _ = generate(&m.model, prompt, 200, &s, &[]).expect("generate");
-        }))
+        .map(|i| {
+            time_ms(|| {
+                let s = SampleSettings { temperature: 0.8, top_k: 0, seed: i as u64 + 1 };
+                let _ = generate(&m.model, prompt, 200, &s, &[]).expect("generate");
+            })
+        })
         .collect();
     let lens: Vec<f64> = (0..runs)
-        .map(|_| time_ms(|| { let _ = crate::lens::logit_lens::logit_lens(&m.model, &tokens, 5).expect("lens"); }))
+        .map(|_| {
+            time_ms(|| {
+                let _ = crate::lens::logit_lens::logit_lens(&m.model, &tokens, 5).expect("lens");
+            })
+        })
         .collect();
-    format!(r#"{{"generate200_ms":{},"lens128_ms":{},"n_tokens":{},"runs":{runs}}}"#, median(gen), median(lens), tokens.len())
+    format!(
+        r#"{{"generate200_ms":{},"lens128_ms":{},"n_tokens":{},"runs":{runs}}}"#,
+        median(gen),
+        median(lens),
+        tokens.len()
+    )
 }
 
 /// The vision model with the shipped sample of test images (for dataset examples and "pick a test image").
@@ -180,15 +210,30 @@ pub async fn load_vision(name: &str) -> Result<Arc<LoadedVision>, String> {
         let config = fetch_text(&format!("{base}/config.json")).await?;
         let weights = fetch_bytes(&format!("{base}/model.safetensors")).await?;
         let samples = fetch_bytes(&format!("{base}/samples.bin")).await?;
-        let model = crate::lens::vision::model::Cnn::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
-        let samples = crate::lens::vision::mnist::Samples::from_bytes(&samples).map_err(|e| format!("`{base}/samples.bin`: {e}"))?;
+        let model =
+            crate::lens::vision::model::Cnn::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
+        let samples = crate::lens::vision::mnist::Samples::from_bytes(&samples)
+            .map_err(|e| format!("`{base}/samples.bin`: {e}"))?;
         if samples.side != model.cfg.image_size || samples.is_empty() {
-            return Err(format!("`{base}/samples.bin` holds {} images of {}x{}, but the model reads {}x{}", samples.len(), samples.side, samples.side, model.cfg.image_size, model.cfg.image_size));
+            return Err(format!(
+                "`{base}/samples.bin` holds {} images of {}x{}, but the model reads {}x{}",
+                samples.len(),
+                samples.side,
+                samples.side,
+                model.cfg.image_size,
+                model.cfg.image_size
+            ));
         }
         let atlas = match fetch_bytes(&format!("{base}/featvis.bin")).await {
             Ok(bytes) => crate::lens::vision::FeatureAtlas::from_bytes(&bytes)
                 .map_err(|e| e.to_string())
-                .and_then(|a| if a.matches(&model) { Ok(a) } else { Err("its channels do not match the model's".to_string()) })
+                .and_then(|a| {
+                    if a.matches(&model) {
+                        Ok(a)
+                    } else {
+                        Err("its channels do not match the model's".to_string())
+                    }
+                })
                 .map_err(|e| format!("`{base}/featvis.bin`: {e}")),
             Err(e) => Err(e),
         };
@@ -205,7 +250,8 @@ pub fn bench_forward(n_tokens: usize, runs: usize) -> String {
         return r#"{"error":"the induction model is not loaded yet: open #/attention first"}"#.into();
     };
     let n = n_tokens.clamp(1, m.model.cfg.n_positions);
-    let tokens: Vec<u32> = (0..n).map(|i| if i == 0 { 0 } else { 1 + (i as u32 * 7919) % (m.model.cfg.vocab_size as u32 - 1) }).collect();
+    let tokens: Vec<u32> =
+        (0..n).map(|i| if i == 0 { 0 } else { 1 + (i as u32 * 7919) % (m.model.cfg.vocab_size as u32 - 1) }).collect();
     let _ = m.model.run_with_cache(&tokens);
     let mut times: Vec<f64> = (0..runs.max(1))
         .map(|_| {
@@ -239,17 +285,29 @@ pub fn bench_vision(runs: usize) -> String {
     let runs = runs.max(3);
     let image = m.samples.image(0);
     let predict: Vec<f64> = (0..runs)
-        .map(|_| time_ms(|| {
-            let x = m.model.image(&image).expect("image");
-            let _ = m.model.run_with_cache(&x).expect("forward");
-        }))
+        .map(|_| {
+            time_ms(|| {
+                let x = m.model.image(&image).expect("image");
+                let _ = m.model.run_with_cache(&x).expect("forward");
+            })
+        })
         .collect();
     let target = Target::Channel { hook: VisionHook::Conv(m.model.cfg.n_conv()), channel: 0 };
     let mut fv = FeatureVis::new(&m.model, target, FeatureVisSettings::default()).expect("feature vis");
     let _ = fv.step();
-    let fv_step: Vec<f64> = (0..runs).map(|_| time_ms(|| { let _ = fv.step(); })).collect();
+    let fv_step: Vec<f64> = (0..runs)
+        .map(|_| {
+            time_ms(|| {
+                let _ = fv.step();
+            })
+        })
+        .collect();
     let ig: Vec<f64> = (0..(runs / 4).max(3))
-        .map(|_| time_ms(|| { let _ = integrated_gradients(&m.model, &image, Target::Class(0), None, 50); }))
+        .map(|_| {
+            time_ms(|| {
+                let _ = integrated_gradients(&m.model, &image, Target::Class(0), None, 50);
+            })
+        })
         .collect();
     format!(
         r#"{{"predict_ms":{},"fv_step_ms":{},"ig50_ms":{},"runs":{runs}}}"#,
@@ -292,7 +350,10 @@ pub fn bench_probe(runs: usize) -> String {
         best = report.best_layer().test_accuracy;
     }
     let (r, t) = (median(record), median(train));
-    format!(r#"{{"record_ms":{r},"train_ms":{t},"total_ms":{},"positions":{positions},"layers":{layers},"best_accuracy":{best},"runs":{runs}}}"#, r + t)
+    format!(
+        r#"{{"record_ms":{r},"train_ms":{t},"total_ms":{},"positions":{positions},"layers":{layers},"best_accuracy":{best},"runs":{runs}}}"#,
+        r + t
+    )
 }
 
 /// The sparse autoencoder shipped with a character-level model (`models/{name}/sae/`), with its feature

@@ -7,11 +7,11 @@ use leptos::prelude::*;
 
 use super::fetch::{load_char_model, load_model, LoadedChar, LoadedModel};
 use super::shell::replace_hash_soon;
-use crate::routes::section_hash_with;
 use crate::lens::generate::{generate, SampleSettings};
 use crate::lens::logit_lens::{logit_lens, resid_label, LogitLens};
 use crate::lens::text::quoted_chars;
 use crate::lens::vocab::Tokenized;
+use crate::routes::section_hash_with;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Which {
@@ -61,7 +61,11 @@ fn to_view(lens: &LogitLens, which: Which, label: &dyn Fn(u32) -> String, note: 
             .iter()
             .map(|row| {
                 row.iter()
-                    .map(|c| Cell { top: c.top.iter().map(|&(i, p)| (label(i), p)).collect(), target_prob: c.target_prob, target_rank: c.target_rank })
+                    .map(|c| Cell {
+                        top: c.top.iter().map(|&(i, p)| (label(i), p)).collect(),
+                        target_prob: c.target_prob,
+                        target_rank: c.target_rank,
+                    })
                     .collect()
             })
             .collect(),
@@ -97,7 +101,14 @@ fn compute_induction(m: &LoadedModel, text: &str) -> Result<LensView, InputError
     let tokens = match m.vocab.encode(text) {
         Tokenized::Ok(t) => t,
         Tokenized::Unknown(words) => {
-            return Err((format!("“{}” is not in the induction model's vocabulary of {} words: use “Random repeat” or its words.", words[0], m.vocab.len() - 1), false));
+            return Err((
+                format!(
+                    "“{}” is not in the induction model's vocabulary of {} words: use “Random repeat” or its words.",
+                    words[0],
+                    m.vocab.len() - 1
+                ),
+                false,
+            ));
         }
     };
     if tokens.len() <= 1 {
@@ -105,7 +116,14 @@ fn compute_induction(m: &LoadedModel, text: &str) -> Result<LensView, InputError
     }
     let ctx = m.model.cfg.n_positions;
     if tokens.len() > ctx {
-        return Err((format!("That is {} words, but the model reads at most {} (plus <bos>). Shorten the sequence.", tokens.len() - 1, ctx - 1), false));
+        return Err((
+            format!(
+                "That is {} words, but the model reads at most {} (plus <bos>). Shorten the sequence.",
+                tokens.len() - 1,
+                ctx - 1
+            ),
+            false,
+        ));
     }
     let lens = logit_lens(&m.model, &tokens, 5).map_err(|e| (e.to_string(), false))?;
     Ok(to_view(&lens, Which::Induction, &|i| m.vocab.word(i).to_string(), None))
@@ -222,7 +240,10 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
         };
         match r {
             Ok(v) => {
-                let same_shape = last_good.get_untracked().map(|o| o.which == v.which && o.inputs.len() == v.inputs.len()).unwrap_or(false);
+                let same_shape = last_good
+                    .get_untracked()
+                    .map(|o| o.which == v.which && o.inputs.len() == v.inputs.len())
+                    .unwrap_or(false);
                 if !same_shape {
                     selected.set(Some((v.cells.len() - 1, v.inputs.len().saturating_sub(2))));
                 }
@@ -240,7 +261,11 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
     });
 
     let status = move || {
-        let s = if which.get() == Which::Moby { moby.get().map(|r| r.map(|_| ())) } else { induction.get().map(|r| r.map(|_| ())) };
+        let s = if which.get() == Which::Moby {
+            moby.get().map(|r| r.map(|_| ()))
+        } else {
+            induction.get().map(|r| r.map(|_| ()))
+        };
         match s {
             None => Some(view! { <p class="muted" data-testid="lab-loading">"Loading the model…"</p> }.into_any()),
             Some(Err(e)) => Some(view! { <p class="load-error" data-testid="load-error" role="alert">{format!("The language lab could not start: {e}")}</p> }.into_any()),
@@ -266,7 +291,8 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
         let n_pos = v.inputs.len();
         let which_name = if v.which == Which::Moby { "moby" } else { "induction" };
         let header = v.inputs.iter().enumerate().map(|(p, s)| view! { <th class="lens-input" data-testid="lens-input" title=format!("position {p}")>{s.clone()}</th> }).collect_view();
-        let next_row = v.next.iter().map(|s| view! { <td class="lens-next">{s.clone().unwrap_or_default()}</td> }).collect_view();
+        let next_row =
+            v.next.iter().map(|s| view! { <td class="lens-next">{s.clone().unwrap_or_default()}</td> }).collect_view();
         // Layers from the top of the model down, so the output sits next to the "true next" row.
         let rows = (0..n_layers)
             .rev()
@@ -378,7 +404,11 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
                 let ids = m.vocab.encode(&t).map_err(|e| format!("The prompt cannot be read: {e}"))?;
                 let ctx = m.model.cfg.n_positions;
                 let ids = &ids[ids.len().saturating_sub(ctx)..];
-                let s = SampleSettings { temperature: temperature.get_untracked(), top_k: top_k.get_untracked(), seed: seed.get_untracked() };
+                let s = SampleSettings {
+                    temperature: temperature.get_untracked(),
+                    top_k: top_k.get_untracked(),
+                    seed: seed.get_untracked(),
+                };
                 let g = generate(&m.model, ids, 200, &s, &[]).map_err(|e| e.to_string())?;
                 Ok(g.tokens.iter().zip(&g.probs).map(|(&i, &p)| (m.vocab.char(i).to_string(), p)).collect::<Vec<_>>())
             })();

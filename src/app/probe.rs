@@ -143,7 +143,9 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
         (Some(k), None) => match concept_from_key(&k) {
             Some(c) => (Choice::Builtin(c), String::new()),
             None => {
-                url_problem = Some(format!("The link asks for a concept “{k}” that the lab does not know, so it starts from “space next”."));
+                url_problem = Some(format!(
+                    "The link asks for a concept “{k}” that the lab does not know, so it starts from “space next”."
+                ));
                 (Choice::Builtin(BuiltinConcept::SpaceNext), String::new())
             }
         },
@@ -217,9 +219,11 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
         })
         .collect_view();
 
-    let description = move || match choice.get() {
+    let description = move || {
+        match choice.get() {
         Choice::Builtin(c) => format!("True where {}.", c.description()),
         Choice::Regex => "True on every character inside a match of your regular expression: “the” marks the t, h and e of every “the” (in “then” and “other” too); “[A-Z][a-z]+” marks capitalised words.".into(),
+    }
     };
 
     let sample = move || {
@@ -244,7 +248,11 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
         let s = shown.get()?;
         let r = &s.report;
         let best = r.best_layer().clone();
-        let lo = r.layers.iter().flat_map(|l| [l.test_accuracy, l.shuffled_accuracy.unwrap_or(1.0)]).fold(r.baseline, f32::min);
+        let lo = r
+            .layers
+            .iter()
+            .flat_map(|l| [l.test_accuracy, l.shuffled_accuracy.unwrap_or(1.0)])
+            .fold(r.baseline, f32::min);
         let lo = ((lo * 10.0).floor() / 10.0).clamp(0.0, 0.9);
         let chart = accuracy_chart(r, lo);
         let rows = r
@@ -347,7 +355,10 @@ fn concept_untracked(choice: RwSignal<Choice>, regex: RwSignal<String>) -> Conce
 /// steering lab can train a probe for.
 fn steer_href(c: &Concept, layer: usize) -> Option<String> {
     match c {
-        Concept::Builtin(b) => Some(section_hash_with("9.3.2", &[("src", "probe"), ("concept", concept_key(*b)), ("layer", &layer.to_string())])),
+        Concept::Builtin(b) => Some(section_hash_with(
+            "9.3.2",
+            &[("src", "probe"), ("concept", concept_key(*b)), ("layer", &layer.to_string())],
+        )),
         Concept::Regex(_) => None,
     }
 }
@@ -367,17 +378,28 @@ fn accuracy_chart(r: &ProbeReport, lo: f32) -> String {
     let n = r.layers.len().max(1) as f32;
     let band = (w - left - right) / n;
     let y = |a: f32| top + (h - top - bottom) * (1.0 - ((a - lo) / (1.0 - lo)).clamp(0.0, 1.0));
-    let mut s = format!(r##"<svg class="probe-chart" data-testid="probe-chart" viewBox="0 0 {w} {h}" role="img" aria-label="held-out accuracy per layer">"##);
+    let mut s = format!(
+        r##"<svg class="probe-chart" data-testid="probe-chart" viewBox="0 0 {w} {h}" role="img" aria-label="held-out accuracy per layer">"##
+    );
     let mut t = lo;
     while t <= 1.0001 {
         let yy = y(t);
-        s += &format!(r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e2e8f0"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end" fill="#64748b">{:.0}%</text>"##, w - right, left - 4.0, yy + 4.0, 100.0 * t);
+        s += &format!(
+            r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e2e8f0"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end" fill="#64748b">{:.0}%</text>"##,
+            w - right,
+            left - 4.0,
+            yy + 4.0,
+            100.0 * t
+        );
         t += 0.1;
     }
     for (i, l) in r.layers.iter().enumerate() {
         let x0 = left + band * i as f32;
         let bw = band * 0.34;
-        let bars = [(l.test_accuracy, "#2563eb", "probe"), (l.shuffled_accuracy.unwrap_or(lo), "#94a3b8", "shuffled-label control")];
+        let bars = [
+            (l.test_accuracy, "#2563eb", "probe"),
+            (l.shuffled_accuracy.unwrap_or(lo), "#94a3b8", "shuffled-label control"),
+        ];
         for (k, (a, colour, what)) in bars.iter().enumerate() {
             let x = x0 + band * 0.14 + k as f32 * (bw + 4.0);
             let yy = y(*a);
@@ -388,10 +410,18 @@ fn accuracy_chart(r: &ProbeReport, lo: f32) -> String {
                 100.0 * a
             );
         }
-        s += &format!(r##"<text x="{:.1}" y="{}" font-size="12" text-anchor="middle" fill="#1e293b">{}</text>"##, x0 + band / 2.0, h - bottom + 16.0, resid_label(l.layer));
+        s += &format!(
+            r##"<text x="{:.1}" y="{}" font-size="12" text-anchor="middle" fill="#1e293b">{}</text>"##,
+            x0 + band / 2.0,
+            h - bottom + 16.0,
+            resid_label(l.layer)
+        );
     }
     let yb = y(r.baseline);
-    s += &format!(r##"<line x1="{left}" x2="{}" y1="{yb:.1}" y2="{yb:.1}" stroke="#d97706" stroke-width="2" stroke-dasharray="6 4"/>"##, w - right);
+    s += &format!(
+        r##"<line x1="{left}" x2="{}" y1="{yb:.1}" y2="{yb:.1}" stroke="#d97706" stroke-width="2" stroke-dasharray="6 4"/>"##,
+        w - right
+    );
     s += &format!(
         r##"<g font-size="11"><rect x="{left}" y="{}" width="10" height="10" fill="#2563eb"/><text x="{}" y="{}">probe</text><rect x="{}" y="{}" width="10" height="10" fill="#94a3b8"/><text x="{}" y="{}">shuffled-label control</text><line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#d97706" stroke-width="2" stroke-dasharray="6 4"/><text x="{}" y="{}">majority baseline</text></g>"##,
         4.0,

@@ -83,7 +83,11 @@ impl Runs {
 }
 
 /// The progress bar of the run in progress and its Cancel button (`{testid}-progress`, `{testid}-cancel`).
-pub(super) fn run_progress(runs: Runs, testid: &'static str, on_cancel: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+pub(super) fn run_progress(
+    runs: Runs,
+    testid: &'static str,
+    on_cancel: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
     move || {
         runs.busy.get().map(|(phase, frac)| {
             view! {
@@ -109,11 +113,16 @@ pub(super) fn start_when_ready(ready: impl Fn() -> bool + 'static, start: impl F
 }
 
 /// "Loading…" while the Moby-Dick model comes, the reason if it failed, nothing once it is there.
-pub(super) fn model_status(model: RwSignal<Option<Result<Arc<LoadedChar>, String>>>, lab: &'static str) -> impl Fn() -> Option<AnyView> + Copy {
-    move || match model.get() {
+pub(super) fn model_status(
+    model: RwSignal<Option<Result<Arc<LoadedChar>, String>>>,
+    lab: &'static str,
+) -> impl Fn() -> Option<AnyView> + Copy {
+    move || {
+        match model.get() {
         None => Some(view! { <p class="muted" data-testid="lab-loading">"Loading the Moby-Dick model…"</p> }.into_any()),
         Some(Err(e)) => Some(view! { <p class="load-error" data-testid="load-error" role="alert">{format!("The {lab} lab could not start: {e}")}</p> }.into_any()),
         Some(Ok(_)) => None,
+    }
     }
 }
 

@@ -74,7 +74,9 @@ pub fn App() -> impl IntoView {
     });
 
     // Chapter width in percent of the split, remembered across visits.
-    let saved = local_storage().and_then(|s| s.get_item("glassbox.chapter-width").ok().flatten()).and_then(|v| v.parse::<f64>().ok());
+    let saved = local_storage()
+        .and_then(|s| s.get_item("glassbox.chapter-width").ok().flatten())
+        .and_then(|v| v.parse::<f64>().ok());
     let chapter_width = RwSignal::new(saved.unwrap_or(42.0).clamp(20.0, 75.0));
     let lab_full = RwSignal::new(false);
     Effect::new(move |_| {
@@ -121,7 +123,11 @@ pub fn App() -> impl IntoView {
     let title = move || match route.get() {
         Route::Section { index, .. } => {
             let s = &SECTIONS[index];
-            if s.number.is_empty() { s.title.to_string() } else { format!("{} {}", s.number, s.title) }
+            if s.number.is_empty() {
+                s.title.to_string()
+            } else {
+                format!("{} {}", s.number, s.title)
+            }
         }
         Route::References => "References".into(),
         Route::NotFound(_) => "Not found".into(),

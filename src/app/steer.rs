@@ -10,15 +10,15 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use super::fetch::{load_char_model, LoadedChar};
-use super::run::{model_status, run_progress, slice, start_when_ready, yield_to_browser, Runs};
 use super::probe::{concept_from_key, concept_key, sentence, train_probes};
+use super::run::{model_status, run_progress, slice, start_when_ready, yield_to_browser, Runs};
 use super::shell::replace_hash_soon;
 use crate::lens::generate::{Generator, SampleSettings};
 use crate::lens::logit_lens::resid_hook;
-use crate::lens::LensError;
 use crate::lens::probe::{BuiltinConcept, Concept};
-use crate::lens::text::quoted_chars;
 use crate::lens::steering::{contexts_from_lines, steering_from_contexts, steering_from_probe, SteeringVector, PAIRS};
+use crate::lens::text::quoted_chars;
+use crate::lens::LensError;
 use crate::routes::section_hash_with;
 
 /// Characters generated on each side.
@@ -85,7 +85,10 @@ fn check_chars(m: &LoadedChar, text: &str, what: &str) -> Result<(), String> {
     if unknown.is_empty() {
         return Ok(());
     }
-    Err(format!("The model has never seen {} in {what}: the book's quotes are curly (“ ” ’); remove or replace them.", quoted_chars(&unknown)))
+    Err(format!(
+        "The model has never seen {} in {what}: the book's quotes are curly (“ ” ’); remove or replace them.",
+        quoted_chars(&unknown)
+    ))
 }
 
 #[component]
@@ -144,7 +147,9 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
             DEFAULT_SEED
         }),
     };
-    let url_error = RwSignal::new((!problems.is_empty()).then(|| format!("The link could not be used as it is ({}), so the lab uses its defaults there.", problems.join("; "))));
+    let url_error = RwSignal::new((!problems.is_empty()).then(|| {
+        format!("The link could not be used as it is ({}), so the lab uses its defaults there.", problems.join("; "))
+    }));
 
     let source = RwSignal::new(src0);
     let layer = RwSignal::new(layer0);
@@ -165,7 +170,13 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
 
     let start = move || {
         let Some(m) = loaded() else { return };
-        let (src, l, c, s, p) = (source.get_untracked(), layer.get_untracked(), coef.get_untracked(), seed.get_untracked(), prompt.get_untracked());
+        let (src, l, c, s, p) = (
+            source.get_untracked(),
+            layer.get_untracked(),
+            coef.get_untracked(),
+            seed.get_untracked(),
+            prompt.get_untracked(),
+        );
         // Everything a student types is checked before any work, so a bad input keeps the last result.
         let checked = (|| -> Result<Option<(Vec<Vec<u32>>, Vec<Vec<u32>>)>, String> {
             if p.trim().is_empty() {
@@ -177,10 +188,15 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                 Source::Custom => {
                     let (pt, nt) = (pos_text.get_untracked(), neg_text.get_untracked());
                     if pt.trim().is_empty() {
-                        return Err("The first set (“towards”) is empty: type at least one line, one context per line.".into());
+                        return Err(
+                            "The first set (“towards”) is empty: type at least one line, one context per line.".into(),
+                        );
                     }
                     if nt.trim().is_empty() {
-                        return Err("The second set (“away from”) is empty: type at least one line, one context per line.".into());
+                        return Err(
+                            "The second set (“away from”) is empty: type at least one line, one context per line."
+                                .into(),
+                        );
                     }
                     check_chars(&m, &pt, "the first set")?;
                     check_chars(&m, &nt, "the second set")?;
@@ -242,7 +258,17 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                         _ => "your first set minus your second".to_string(),
                     };
                     steering_from_contexts(&m.model, &pc, &nc, hook)
-                        .map(|v| Some((v, format!("v = mean activation difference “{name}” ({} and {} contexts) at layer {}", pc.len(), nc.len(), layer_name(l)))))
+                        .map(|v| {
+                            Some((
+                                v,
+                                format!(
+                                    "v = mean activation difference “{name}” ({} and {} contexts) at layer {}",
+                                    pc.len(),
+                                    nc.len(),
+                                    layer_name(l)
+                                ),
+                            ))
+                        })
                         .map_err(|e| e.to_string())
                 }
                 (_, None) => Err("no contexts".into()),
@@ -268,7 +294,9 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                 }
             };
             let settings = SampleSettings { temperature: TEMPERATURE, top_k: 0, seed: s };
-            let gens = vector.intervention(c).and_then(|iv| Ok((Generator::new(&m.model, &ids, &settings, &[])?, Generator::new(&m.model, &ids, &settings, &[iv])?)));
+            let gens = vector.intervention(c).and_then(|iv| {
+                Ok((Generator::new(&m.model, &ids, &settings, &[])?, Generator::new(&m.model, &ids, &settings, &[iv])?))
+            });
             let (mut plain, mut steered) = match gens {
                 Ok(g) => g,
                 Err(e) => {
@@ -295,7 +323,10 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                 }
                 let done = plain.out.tokens.len() as f32 / LENGTH as f32;
                 runs.report(ticket, "generating", base + (1.0 - base) * done);
-                live.set(Some((Side { text: m.vocab.decode(&plain.out.tokens) }, Side { text: m.vocab.decode(&steered.out.tokens) })));
+                live.set(Some((
+                    Side { text: m.vocab.decode(&plain.out.tokens) },
+                    Side { text: m.vocab.decode(&steered.out.tokens) },
+                )));
                 yield_to_browser().await;
                 if !alive() {
                     return;
@@ -329,7 +360,9 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
     let status = model_status(model, "steering");
 
     let set_source = move |v: String| {
-        let src = if let Some(i) = v.strip_prefix("pair").and_then(|i| i.parse::<usize>().ok()).filter(|&i| i < PAIRS.len()) {
+        let src = if let Some(i) =
+            v.strip_prefix("pair").and_then(|i| i.parse::<usize>().ok()).filter(|&i| i < PAIRS.len())
+        {
             layer.set(PAIRS[i].layer);
             coef.set(PAIRS[i].coefficient);
             Source::Pair(i)
@@ -360,7 +393,8 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
         .into_iter()
         .map(|c| view! { <option value=format!("probe-{}", concept_key(c))>{format!("probe direction: {}", c.name())}</option> })
         .collect_view();
-    let layer_options = (0..=4usize).map(|l| view! { <option value=l.to_string()>{layer_name(l)}</option> }).collect_view();
+    let layer_options =
+        (0..=4usize).map(|l| view! { <option value=l.to_string()>{layer_name(l)}</option> }).collect_view();
 
     let progress = run_progress(runs, "steer", cancel);
 
@@ -403,7 +437,11 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
         let p = prompt.get_untracked();
         let n = p.chars().count();
         let t: String = p.chars().skip(n.saturating_sub(40)).collect();
-        if n > 40 { format!("…{t}") } else { t }
+        if n > 40 {
+            format!("…{t}")
+        } else {
+            t
+        }
     };
     let side_view = move |title: String, text: String, measure: usize, side: &'static str, done: bool| {
         let (rate_s, rate) = rate_text(measure, &text);

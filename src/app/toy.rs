@@ -221,9 +221,23 @@ fn importance_colour(t: f32) -> String {
 }
 
 /// A heatmap as SVG: `values` row-major `rows x cols`, coloured on one diverging scale.
-fn heatmap_svg(values: &[f32], rows: usize, cols: usize, row_label: &dyn Fn(usize) -> String, col_label: &dyn Fn(usize) -> String, testid: &str, highlight: &[(usize, usize)]) -> String {
+fn heatmap_svg(
+    values: &[f32],
+    rows: usize,
+    cols: usize,
+    row_label: &dyn Fn(usize) -> String,
+    col_label: &dyn Fn(usize) -> String,
+    testid: &str,
+    highlight: &[(usize, usize)],
+) -> String {
     let max_abs = values.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-    let cell = if rows.max(cols) <= 6 { 36.0 } else if rows.max(cols) <= 12 { 24.0 } else { 15.0 };
+    let cell = if rows.max(cols) <= 6 {
+        36.0
+    } else if rows.max(cols) <= 12 {
+        24.0
+    } else {
+        15.0
+    };
     let (left, top) = (34.0, 22.0);
     let (w, h) = (left + cell * cols as f64 + 4.0, top + cell * rows as f64 + 4.0);
     let mut s = format!(
@@ -232,12 +246,22 @@ fn heatmap_svg(values: &[f32], rows: usize, cols: usize, row_label: &dyn Fn(usiz
     let label_every = if cols > 12 { 2 } else { 1 };
     for c in 0..cols {
         if c % label_every == 0 {
-            s += &format!("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#475569\">{}</text>", left + cell * (c as f64 + 0.5), top - 6.0, col_label(c));
+            s += &format!(
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#475569\">{}</text>",
+                left + cell * (c as f64 + 0.5),
+                top - 6.0,
+                col_label(c)
+            );
         }
     }
     for r in 0..rows {
         if r % label_every == 0 || rows <= 12 {
-            s += &format!("<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#475569\">{}</text>", left - 5.0, top + cell * (r as f64 + 0.5) + 4.0, row_label(r));
+            s += &format!(
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#475569\">{}</text>",
+                left - 5.0,
+                top + cell * (r as f64 + 0.5) + 4.0,
+                row_label(r)
+            );
         }
         for c in 0..cols {
             let v = values[r * cols + c];
@@ -269,7 +293,13 @@ fn heatmap_svg(values: &[f32], rows: usize, cols: usize, row_label: &dyn Fn(usiz
 /// A loss curve on a log scale: one point per `every` steps.
 fn loss_svg(log: &LossLog) -> String {
     let (w, h, left, bottom) = (360.0, 150.0, 44.0, 24.0);
-    let vals: Vec<(f64, f64)> = log.values.iter().enumerate().filter(|(_, v)| v.is_finite() && **v > 0.0).map(|(i, v)| (((i + 1) * log.every) as f64, (*v as f64).log10())).collect();
+    let vals: Vec<(f64, f64)> = log
+        .values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.is_finite() && **v > 0.0)
+        .map(|(i, v)| (((i + 1) * log.every) as f64, (*v as f64).log10()))
+        .collect();
     let mut s = format!("<svg class=\"loss-chart\" data-testid=\"loss-chart\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"training loss\" font-size=\"11\">");
     if vals.len() >= 2 {
         let xmax = vals.last().map(|v| v.0).unwrap_or(1.0).max(1.0);
@@ -279,14 +309,29 @@ fn loss_svg(log: &LossLog) -> String {
         let y = |v: f64| 6.0 + (h - bottom - 6.0) * (ymax - v) / (ymax - ymin);
         let mut d = ymin;
         while d <= ymax + 1e-9 {
-            s += &format!("<line x1=\"{left}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#e2e8f0\"/>", w - 8.0, y(d), y(d));
-            s += &format!("<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#475569\">1e{}</text>", left - 4.0, y(d) + 4.0, d as i32);
+            s += &format!(
+                "<line x1=\"{left}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#e2e8f0\"/>",
+                w - 8.0,
+                y(d),
+                y(d)
+            );
+            s += &format!(
+                "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#475569\">1e{}</text>",
+                left - 4.0,
+                y(d) + 4.0,
+                d as i32
+            );
             d += 1.0;
         }
         let pts: Vec<String> = vals.iter().map(|&(a, b)| format!("{:.1},{:.1}", x(a), y(b))).collect();
         s += &format!("<polyline points=\"{}\" fill=\"none\" stroke=\"#2563eb\" stroke-width=\"2\"/>", pts.join(" "));
         s += &format!("<text x=\"{left}\" y=\"{}\" fill=\"#475569\">0</text>", h - 6.0);
-        s += &format!("<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#475569\">step {}</text>", w - 8.0, h - 6.0, fmt_int(xmax as usize));
+        s += &format!(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#475569\">step {}</text>",
+            w - 8.0,
+            h - 6.0,
+            fmt_int(xmax as usize)
+        );
     } else {
         s += &format!("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#64748b\">The loss curve appears once training starts.</text>", w / 2.0, h / 2.0);
     }
@@ -306,7 +351,10 @@ fn arrows_svg(v: &ToyView) -> String {
     let scale = (c - 26.0) / rmax;
     let mut s = format!("<svg class=\"arrows\" data-testid=\"feature-arrows\" viewBox=\"0 0 {size} {size}\" role=\"img\" aria-label=\"each feature's direction in the two hidden dimensions\" font-size=\"13\">");
     s += "<defs><marker id=\"tip\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"context-stroke\"/></marker></defs>";
-    s += &format!("<circle cx=\"{c}\" cy=\"{c}\" r=\"{:.1}\" fill=\"none\" stroke=\"#cbd5e1\" stroke-dasharray=\"4 4\"/>", scale);
+    s += &format!(
+        "<circle cx=\"{c}\" cy=\"{c}\" r=\"{:.1}\" fill=\"none\" stroke=\"#cbd5e1\" stroke-dasharray=\"4 4\"/>",
+        scale
+    );
     s += &format!("<line x1=\"{}\" x2=\"{}\" y1=\"{c}\" y2=\"{c}\" stroke=\"#e2e8f0\"/><line y1=\"{}\" y2=\"{}\" x1=\"{c}\" x2=\"{c}\" stroke=\"#e2e8f0\"/>", 10.0, size - 10.0, 10.0, size - 10.0);
     for i in 0..n {
         let col = snap.column(i);
@@ -325,7 +373,11 @@ fn arrows_svg(v: &ToyView) -> String {
         if norm > 0.15 {
             let len = (x * x + y * y).sqrt().max(1e-9);
             let (lx, ly) = (ex + 14.0 * x / len, ey - 14.0 * y / len);
-            s += &format!("<text x=\"{lx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#1e293b\" font-weight=\"600\">{}</text>", ly + 4.0, i + 1);
+            s += &format!(
+                "<text x=\"{lx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#1e293b\" font-weight=\"600\">{}</text>",
+                ly + 4.0,
+                i + 1
+            );
         }
     }
     s += "</svg>";
@@ -349,7 +401,15 @@ enum Commit {
 
 /// A labelled range input for one setting: "`label` = value" with `digits` decimals, the value clamped to
 /// `(min, max)` in steps of `step`, and `changed` called as `commit` says.
-fn slider(label: &'static str, value: RwSignal<f32>, (min, max, step): (f32, f32, f32), digits: usize, testid: &'static str, commit: Commit, changed: impl Fn() + Copy + 'static) -> impl IntoView {
+fn slider(
+    label: &'static str,
+    value: RwSignal<f32>,
+    (min, max, step): (f32, f32, f32),
+    digits: usize,
+    testid: &'static str,
+    commit: Commit,
+    changed: impl Fn() + Copy + 'static,
+) -> impl IntoView {
     let set = move |ev: web_sys::Event, now: bool| {
         if let Ok(v) = event_target_value(&ev).parse::<f32>() {
             value.set(v.clamp(min, max));
@@ -371,7 +431,12 @@ fn slider(label: &'static str, value: RwSignal<f32>, (min, max, step): (f32, f32
 #[component]
 pub fn SuperpositionLab(query: Vec<(String, String)>) -> impl IntoView {
     let preset = RwSignal::new(query_value(&query, "nm").and_then(Preset::from_key).unwrap_or(Preset::FiveInTwo));
-    let sparsity = RwSignal::new(query_value(&query, "s").and_then(|v| v.parse::<f32>().ok()).filter(|s| (0.0..=0.99).contains(s)).unwrap_or(0.9));
+    let sparsity = RwSignal::new(
+        query_value(&query, "s")
+            .and_then(|v| v.parse::<f32>().ok())
+            .filter(|s| (0.0..=0.99).contains(s))
+            .unwrap_or(0.9),
+    );
     let decay = RwSignal::new(preset.get_untracked().default_decay());
     let seed = RwSignal::new(query_value(&query, "seed").unwrap_or("0").to_string());
     let lr = RwSignal::new("0.01".to_string());
@@ -402,14 +467,35 @@ pub fn SuperpositionLab(query: Vec<(String, String)>) -> impl IntoView {
         }
         phase_next.set_value(i + 1);
         let cols = spec.importances.len();
-        worker::send(p.conn, Tag { gen: phase_gen.get_value(), kind: Kind::Phase }, &LabRequest::PhaseCell { spec: spec.clone(), row: i / cols, col: i % cols });
+        worker::send(
+            p.conn,
+            Tag { gen: phase_gen.get_value(), kind: Kind::Phase },
+            &LabRequest::PhaseCell { spec: spec.clone(), row: i / cols, col: i % cols },
+        );
     };
 
     let config = move || -> Result<ToyConfig, String> {
         let (n, m) = preset.get_untracked().dims();
-        let seed = seed.get_untracked().trim().parse::<u64>().map_err(|_| "The seed must be a whole number from 0 upwards.".to_string())?;
-        let lr = lr.get_untracked().trim().parse::<f32>().map_err(|_| "The learning rate must be a number, such as 0.01.".to_string())?;
-        let cfg = ToyConfig { n_features: n, n_hidden: m, sparsity: sparsity.get_untracked(), importance_decay: decay.get_untracked(), importance: None, batch_size: 1024, lr, seed };
+        let seed = seed
+            .get_untracked()
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| "The seed must be a whole number from 0 upwards.".to_string())?;
+        let lr = lr
+            .get_untracked()
+            .trim()
+            .parse::<f32>()
+            .map_err(|_| "The learning rate must be a number, such as 0.01.".to_string())?;
+        let cfg = ToyConfig {
+            n_features: n,
+            n_hidden: m,
+            sparsity: sparsity.get_untracked(),
+            importance_decay: decay.get_untracked(),
+            importance: None,
+            batch_size: 1024,
+            lr,
+            seed,
+        };
         cfg.validate().map_err(|e| format!("{e}"))?;
         Ok(cfg)
     };
@@ -682,7 +768,13 @@ pub fn SuperpositionLab(query: Vec<(String, String)>) -> impl IntoView {
                         Phase::Dedicated => ("#2563eb", "its own dimension"),
                         Phase::Superposed => ("#d97706", "superposed"),
                     };
-                    (fill.to_string(), format!("density {:.3}, relative importance {:.2}: {name} (length {:.2})", c.density, c.importance, c.norm))
+                    (
+                        fill.to_string(),
+                        format!(
+                            "density {:.3}, relative importance {:.2}: {name} (length {:.2})",
+                            c.density, c.importance, c.norm
+                        ),
+                    )
                 }
             };
             s += &format!(
@@ -693,12 +785,21 @@ pub fn SuperpositionLab(query: Vec<(String, String)>) -> impl IntoView {
         }
         for (r, d) in spec.densities.iter().enumerate() {
             if r % 2 == 0 || r == rows - 1 {
-                s += &format!("<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#475569\">{}</text>", left - 4.0, top + cell * (r as f64 + 0.5) + 4.0, if *d >= 0.1 { format!("{d:.2}") } else { format!("{d:.3}") });
+                s += &format!(
+                    "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#475569\">{}</text>",
+                    left - 4.0,
+                    top + cell * (r as f64 + 0.5) + 4.0,
+                    if *d >= 0.1 { format!("{d:.2}") } else { format!("{d:.3}") }
+                );
             }
         }
         for (k, imp) in spec.importances.iter().enumerate() {
             if k % 3 == 0 || k == cols - 1 {
-                s += &format!("<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#475569\">{imp:.1}</text>", left + cell * (k as f64 + 0.5), top + cell * rows as f64 + 14.0);
+                s += &format!(
+                    "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#475569\">{imp:.1}</text>",
+                    left + cell * (k as f64 + 0.5),
+                    top + cell * rows as f64 + 14.0
+                );
             }
         }
         s += &format!("<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#1e293b\">relative importance of the extra feature →</text>", left + cell * cols as f64 / 2.0, top + cell * rows as f64 + 32.0);
@@ -724,7 +825,9 @@ pub fn SuperpositionLab(query: Vec<(String, String)>) -> impl IntoView {
     };
 
     let failed = move || match state.get() {
-        WorkerState::Failed(m) => Some(view! { <p class="load-error" data-testid="load-error" role="alert">{format!("The superposition lab could not start its training worker: {m}. Reload the page to try again.")}</p> }),
+        WorkerState::Failed(m) => Some(
+            view! { <p class="load-error" data-testid="load-error" role="alert">{format!("The superposition lab could not start its training worker: {m}. Reload the page to try again.")}</p> },
+        ),
         _ => None,
     };
 
@@ -932,7 +1035,11 @@ pub fn SaeLab() -> impl IntoView {
             return format!("The lab cannot train: {m}.");
         }
         if !toy_ready.get() {
-            return format!("Training the toy model first (five features in two dimensions): step {} of {}…", fmt_int(toy_step.get()), fmt_int(SAE_TOY_STEPS));
+            return format!(
+                "Training the toy model first (five features in two dimensions): step {} of {}…",
+                fmt_int(toy_step.get()),
+                fmt_int(SAE_TOY_STEPS)
+            );
         }
         let Some(v) = sae.get() else { return "Building the sparse autoencoder…".into() };
         let s = &v.snapshot;
@@ -987,8 +1094,22 @@ pub fn SaeLab() -> impl IntoView {
         let v = sae.get()?;
         let m = &v.metrics;
         let (d, n) = (v.snapshot.config.d_sae, v.snapshot.toy.config.n_features);
-        let best: Vec<(usize, usize)> = m.best_latent.iter().enumerate().filter(|(i, _)| m.best_cosine[*i] >= RECOVERY_COSINE).map(|(i, &l)| (l, i)).collect();
-        let svg = heatmap_svg(&m.cosine, d, n, &|r| format!("L{}", r + 1), &|c| format!("f{}", c + 1), "cosine-heatmap", &best);
+        let best: Vec<(usize, usize)> = m
+            .best_latent
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| m.best_cosine[*i] >= RECOVERY_COSINE)
+            .map(|(i, &l)| (l, i))
+            .collect();
+        let svg = heatmap_svg(
+            &m.cosine,
+            d,
+            n,
+            &|r| format!("L{}", r + 1),
+            &|c| format!("f{}", c + 1),
+            "cosine-heatmap",
+            &best,
+        );
         Some(view! { <div inner_html=svg></div> })
     };
 

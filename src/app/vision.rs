@@ -10,7 +10,9 @@ use wasm_bindgen::JsCast;
 
 use super::draw::{DrawPad, PAD};
 use super::fetch::{load_vision, LoadedVision};
-use crate::lens::vision::attribution::{gradient_x_input, integrated_gradients, occlusion, rank_correlation, smoothgrad, vanilla_gradient, Saliency, Target};
+use crate::lens::vision::attribution::{
+    gradient_x_input, integrated_gradients, occlusion, rank_correlation, smoothgrad, vanilla_gradient, Saliency, Target,
+};
 use crate::lens::vision::featvis::{FeatureVis, FeatureVisSettings};
 use crate::lens::vision::mnist::preprocess_drawing;
 use crate::lens::vision::model::{Cnn, VisionHook};
@@ -39,11 +41,15 @@ struct LayerMaps {
 fn analyse(model: &Cnn, image: Vec<f32>) -> Result<Analysis, String> {
     let x = model.image(&image).map_err(|e| e.to_string())?;
     let (logits, cache) = model.run_with_cache(&x).map_err(|e| e.to_string())?;
-    let probs: Vec<f32> = candle_nn::ops::softmax_last_dim(&logits).and_then(|p| p.get(0)?.to_vec1()).map_err(|e| e.to_string())?;
+    let probs: Vec<f32> =
+        candle_nn::ops::softmax_last_dim(&logits).and_then(|p| p.get(0)?.to_vec1()).map_err(|e| e.to_string())?;
     let mut layers = Vec::new();
     for l in 1..=model.cfg.n_conv() {
         let hook = VisionHook::Conv(l);
-        let maps: Vec<Vec<f32>> = (0..model.cfg.channels[l - 1]).map(|c| cache.channel(hook, 0, c)).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+        let maps: Vec<Vec<f32>> = (0..model.cfg.channels[l - 1])
+            .map(|c| cache.channel(hook, 0, c))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
         let max = maps.iter().flatten().fold(0.0f32, |m, &v| m.max(v));
         layers.push(LayerMaps { side: model.cfg.conv_side(l), maps, max });
     }
@@ -60,7 +66,8 @@ enum Method {
 }
 
 impl Method {
-    const ALL: [Method; 5] = [Method::Gradient, Method::GradientXInput, Method::IntegratedGradients, Method::SmoothGrad, Method::Occlusion];
+    const ALL: [Method; 5] =
+        [Method::Gradient, Method::GradientXInput, Method::IntegratedGradients, Method::SmoothGrad, Method::Occlusion];
     fn key(self) -> &'static str {
         match self {
             Method::Gradient => "gradient",
@@ -112,7 +119,11 @@ fn paint(canvas: &web_sys::HtmlCanvasElement, side: usize, values: &[f32], colou
         canvas.set_width(side as u32);
         canvas.set_height(side as u32);
     }
-    let Some(ctx) = canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok()) else { return };
+    let Some(ctx) =
+        canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
+    else {
+        return;
+    };
     let mut data = vec![255u8; side * side * 4];
     for (i, &v) in values.iter().enumerate() {
         let (r, g, b) = match colour {
@@ -142,13 +153,17 @@ fn paint(canvas: &web_sys::HtmlCanvasElement, side: usize, values: &[f32], colou
         data[i * 4 + 1] = g;
         data[i * 4 + 2] = b;
     }
-    if let Ok(img) = web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(&data), side as u32, side as u32) {
+    if let Ok(img) =
+        web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(&data), side as u32, side as u32)
+    {
         let _ = ctx.put_image_data(&img, 0.0, 0.0);
     }
 }
 
 fn paint_id(id: &str, side: usize, values: &[f32], colour: Colour) {
-    if let Some(c) = super::document().get_element_by_id(id).and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok()) {
+    if let Some(c) =
+        super::document().get_element_by_id(id).and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok())
+    {
         paint(&c, side, values, colour);
     }
 }
@@ -192,29 +207,30 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
         if let (Some(m), Some(i)) = (model(), sample.get_untracked()) {
             if i >= m.samples.len() {
                 sample.set(None);
-                input_note.set(Some(format!("There is no test image {i} (the lab ships {}); draw a digit instead.", m.samples.len())));
+                input_note.set(Some(format!(
+                    "There is no test image {i} (the lab ships {}); draw a digit instead.",
+                    m.samples.len()
+                )));
             }
         }
     });
 
-    let on_draw = Callback::new(move |ink: Option<Vec<f32>>| {
-        match ink {
-            None => {
-                drawn.set(None);
-                if sample.get_untracked().is_none() {
-                    analysis.set(None);
-                    input_note.set(Some("Draw a digit: the pad is empty.".into()));
-                }
+    let on_draw = Callback::new(move |ink: Option<Vec<f32>>| match ink {
+        None => {
+            drawn.set(None);
+            if sample.get_untracked().is_none() {
+                analysis.set(None);
+                input_note.set(Some("Draw a digit: the pad is empty.".into()));
             }
-            Some(ink) => match preprocess_drawing(&ink, PAD as usize, PAD as usize) {
-                Ok(img) => {
-                    sample.set(None);
-                    input_note.set(None);
-                    drawn.set(Some(img));
-                }
-                Err(e) => input_note.set(Some(format!("{e}"))),
-            },
         }
+        Some(ink) => match preprocess_drawing(&ink, PAD as usize, PAD as usize) {
+            Ok(img) => {
+                sample.set(None);
+                input_note.set(None);
+                drawn.set(Some(img));
+            }
+            Err(e) => input_note.set(Some(format!("{e}"))),
+        },
     });
 
     // Recompute on every new image; a failure keeps the last analysis on screen.
@@ -232,7 +248,8 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
             }
             Err(e) => input_note.set(Some(format!("The model could not read this image: {e}"))),
         }
-        let q: Vec<(&str, String)> = sample.get_untracked().map(|s| vec![("sample", s.to_string())]).unwrap_or_default();
+        let q: Vec<(&str, String)> =
+            sample.get_untracked().map(|s| vec![("sample", s.to_string())]).unwrap_or_default();
         let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
         super::shell::replace_hash_soon(&crate::routes::section_hash_with("9.2.1", &q));
     });
@@ -266,10 +283,12 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
         }
     });
 
-    let status = move || match state.get() {
+    let status = move || {
+        match state.get() {
         None => Some(view! { <p class="muted" data-testid="lab-loading">"Loading the MNIST model…"</p> }.into_any()),
         Some(Err(e)) => Some(view! { <p class="load-error" data-testid="load-error" role="alert">{format!("The vision lab could not start: {e}")}</p> }.into_any()),
         Some(Ok(_)) => None,
+    }
     };
 
     let probs_view = move || {
@@ -313,7 +332,9 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
             100.0 * (x1 + 1 - x0) as f64 / s,
             100.0 * (y1 + 1 - y0) as f64 / s
         );
-        Some(view! { <div class="rf-box" data-testid="rf-box" data-rf=format!("{y0},{x0},{y1},{x1}") style=style></div> })
+        Some(
+            view! { <div class="rf-box" data-testid="rf-box" data-rf=format!("{y0},{x0},{y1},{x1}") style=style></div> },
+        )
     };
 
     let layers_view = move || {
@@ -354,7 +375,8 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
         let side = m.model.cfg.conv_side(l);
         let fx = (ev.client_x() as f64 - r.left()) / r.width();
         let fy = (ev.client_y() as f64 - r.top()) / r.height();
-        let cell = ((0.0..1.0).contains(&fx) && (0.0..1.0).contains(&fy)).then(|| (l, (fy * side as f64) as usize, (fx * side as f64) as usize));
+        let cell = ((0.0..1.0).contains(&fx) && (0.0..1.0).contains(&fy))
+            .then(|| (l, (fy * side as f64) as usize, (fx * side as f64) as usize));
         if hover.get_untracked() != cell {
             hover.set(cell);
         }
@@ -426,7 +448,8 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
                     // Two steps per frame keep the animation smooth and the page responsive.
                     for _ in 0..2 {
                         if let Err(e) = fv.step() {
-                            fv_error.set(Some(format!("The optimisation diverged ({e}). Reset and try gentler settings.")));
+                            fv_error
+                                .set(Some(format!("The optimisation diverged ({e}). Reset and try gentler settings.")));
                             fv_running.set(false);
                             return;
                         }
@@ -464,7 +487,9 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
         fv_activation.set(None);
         fv_error.set(None);
         let entry = match target {
-            Target::Channel { hook: VisionHook::Conv(l), channel } => m.atlas.as_ref().ok().and_then(|a| a.get(l, channel)).cloned(),
+            Target::Channel { hook: VisionHook::Conv(l), channel } => {
+                m.atlas.as_ref().ok().and_then(|a| a.get(l, channel)).cloned()
+            }
             _ => None,
         };
         fv_preview.set(entry.is_some());
@@ -498,7 +523,8 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
             for start in (0..n).step_by(200) {
                 next_frame().await;
                 let idx: Vec<usize> = (start..(start + 200).min(n)).collect();
-                match crate::lens::vision::units::channel_means(&m.model, &m.samples.subset(&idx), VisionHook::Conv(l)) {
+                match crate::lens::vision::units::channel_means(&m.model, &m.samples.subset(&idx), VisionHook::Conv(l))
+                {
                     Ok(rows) => means.extend(rows),
                     Err(_) => {
                         failed = true;

@@ -94,8 +94,9 @@ pub fn connect(handler: impl Fn(WorkerEvent) + 'static) -> u64 {
             return;
         }
         let tag = CONNS.with(|c| c.borrow_mut().get_mut(&id).and_then(|conn| conn.in_flight.pop_front()));
-        let reply = serde_json::from_str::<LabReply>(&text)
-            .unwrap_or_else(|e| LabReply::Error { message: format!("the page could not read the worker's reply: {e}") });
+        let reply = serde_json::from_str::<LabReply>(&text).unwrap_or_else(|e| LabReply::Error {
+            message: format!("the page could not read the worker's reply: {e}"),
+        });
         if let Some(tag) = tag {
             h(WorkerEvent::Reply(tag, reply));
         }
@@ -122,7 +123,17 @@ pub fn connect(handler: impl Fn(WorkerEvent) + 'static) -> u64 {
     worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     worker.set_onerror(Some(onerror.as_ref().unchecked_ref()));
     CONNS.with(|c| {
-        c.borrow_mut().insert(id, Conn { worker, ready: false, queued: Vec::new(), in_flight: VecDeque::new(), _onmessage: onmessage, _onerror: onerror })
+        c.borrow_mut().insert(
+            id,
+            Conn {
+                worker,
+                ready: false,
+                queued: Vec::new(),
+                in_flight: VecDeque::new(),
+                _onmessage: onmessage,
+                _onerror: onerror,
+            },
+        )
     });
     let h = handler;
     set_timeout(
@@ -131,7 +142,10 @@ pub fn connect(handler: impl Fn(WorkerEvent) + 'static) -> u64 {
             // (A worker that failed earlier is marked ready, so it is not reported twice.)
             if waiting {
                 disconnect(id);
-                h(WorkerEvent::Failed(format!("the training worker did not start within {} s", START_TIMEOUT_MS / 1000)));
+                h(WorkerEvent::Failed(format!(
+                    "the training worker did not start within {} s",
+                    START_TIMEOUT_MS / 1000
+                )));
             }
         },
         START_TIMEOUT_MS,

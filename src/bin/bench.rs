@@ -94,27 +94,55 @@ fn bench_toy() {
     for cfg in [ToyConfig::default(), ToyConfig::twenty_in_five()] {
         let label = format!("n={}, m={}, S={}, batch {}", cfg.n_features, cfg.n_hidden, cfg.sparsity, cfg.batch_size);
         let mut model = ToyModel::new(cfg).unwrap();
-        let (best, median) = best_rate(|k| { model.step(k).unwrap(); }, 500, 10);
+        let (best, median) = best_rate(
+            |k| {
+                model.step(k).unwrap();
+            },
+            500,
+            10,
+        );
         println!("  toy model {label}: best {best:.0} steps/s, median {median:.0}");
     }
     let mut dense = ToyModel::new(ToyConfig { sparsity: 0.0, ..ToyConfig::twenty_in_five() }).unwrap();
-    let (best, median) = best_rate(|k| { dense.step(k).unwrap(); }, 200, 10);
+    let (best, median) = best_rate(
+        |k| {
+            dense.step(k).unwrap();
+        },
+        200,
+        10,
+    );
     println!("  toy model n=20, m=5, S=0 (dense, slowest): best {best:.0} steps/s, median {median:.0}");
 
     let mut toy = ToyModel::new(ToyConfig::default()).unwrap();
     toy.step(5000).unwrap();
     let mut sae = Sae::new(&toy.snapshot(), SaeConfig::default()).unwrap();
-    let (best, median) = best_rate(|k| { sae.step(k).unwrap(); }, 500, 10);
+    let (best, median) = best_rate(
+        |k| {
+            sae.step(k).unwrap();
+        },
+        500,
+        10,
+    );
     println!("  SAE d_sae=10 on m=2, batch 1024: best {best:.0} steps/s, median {median:.0}");
     let s = Instant::now();
     let metrics = sae.metrics();
-    println!("  SAE metrics ({} inputs): {:.2} ms", glassbox::lens::toy::sae::METRIC_SAMPLES, s.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "  SAE metrics ({} inputs): {:.2} ms",
+        glassbox::lens::toy::sae::METRIC_SAMPLES,
+        s.elapsed().as_secs_f64() * 1e3
+    );
     drop(metrics);
 
     let spec = PhaseSpec::default();
     let s = Instant::now();
     phase_cell(&spec, 0, 0).unwrap();
-    println!("  phase-diagram cell ({} restarts x {} steps, batch {}): {:.1} ms", spec.restarts, spec.steps, spec.batch_size, s.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "  phase-diagram cell ({} restarts x {} steps, batch {}): {:.1} ms",
+        spec.restarts,
+        spec.steps,
+        spec.batch_size,
+        s.elapsed().as_secs_f64() * 1e3
+    );
     let s = Instant::now();
     let d = phase_diagram(&spec).unwrap();
     println!(
@@ -130,11 +158,14 @@ fn bench_toy() {
 fn bench_lm(dir: &str) {
     use glassbox::lens::generate::{generate, SampleSettings};
     use glassbox::lens::logit_lens::logit_lens;
-    use glassbox::lens::probe::{probe_layers, probe_recorded, record_probe_data, BuiltinConcept, Concept, ProbeSettings};
+    use glassbox::lens::probe::{
+        probe_layers, probe_recorded, record_probe_data, BuiltinConcept, Concept, ProbeSettings,
+    };
     use glassbox::lens::text::CharVocab;
     let cfg = std::fs::read_to_string(format!("{dir}/config.json")).expect("config.json (train -- moby first)");
     let weights = std::fs::read(format!("{dir}/model.safetensors")).expect("model.safetensors");
-    let vocab = CharVocab::from_json(&std::fs::read_to_string(format!("{dir}/vocab.json")).expect("vocab.json")).expect("vocab loads");
+    let vocab = CharVocab::from_json(&std::fs::read_to_string(format!("{dir}/vocab.json")).expect("vocab.json"))
+        .expect("vocab loads");
     let text = std::fs::read_to_string(format!("{dir}/held_out.txt")).expect("held_out.txt");
     let model = Transformer::from_bytes(&cfg, &weights).expect("model loads");
     println!("moby (character-level GPT, {} layers, d_model {}):", model.cfg.n_layer, model.cfg.n_embd);
@@ -149,7 +180,15 @@ fn bench_lm(dir: &str) {
     let data = record_probe_data(&model, &vocab, &text, &ProbeSettings::default()).unwrap();
     let (m, p90) = median_ms(|| drop(record_probe_data(&model, &vocab, &text, &ProbeSettings::default()).unwrap()), 5);
     println!("  record activations, 5,000 positions:        median {m:.0} ms, p90 {p90:.0} ms");
-    let (m, p90) = median_ms(|| drop(probe_recorded(&data, &concept, &ProbeSettings { shuffled_control: false, ..ProbeSettings::default() }).unwrap()), 5);
+    let (m, p90) = median_ms(
+        || {
+            drop(
+                probe_recorded(&data, &concept, &ProbeSettings { shuffled_control: false, ..ProbeSettings::default() })
+                    .unwrap(),
+            )
+        },
+        5,
+    );
     println!("  train 5 probes on recorded activations:     median {m:.0} ms, p90 {p90:.0} ms");
     let plain = ProbeSettings { shuffled_control: false, ..ProbeSettings::default() };
     let (m, p90) = median_ms(|| drop(probe_layers(&model, &vocab, &text, &concept, &plain).unwrap()), 5);
@@ -167,7 +206,8 @@ fn bench_vision(dir: &str) {
     use glassbox::lens::vision::{integrated_gradients, FeatureVis, FeatureVisSettings, Samples, Target, VisionHook};
     let cfg = std::fs::read_to_string(format!("{dir}/config.json")).expect("config.json (train -- mnist first)");
     let weights = std::fs::read(format!("{dir}/model.safetensors")).expect("model.safetensors");
-    let samples = Samples::from_bytes(&std::fs::read(format!("{dir}/samples.bin")).expect("samples.bin")).expect("samples load");
+    let samples =
+        Samples::from_bytes(&std::fs::read(format!("{dir}/samples.bin")).expect("samples.bin")).expect("samples load");
     let model = glassbox::lens::vision::Cnn::from_bytes(&cfg, &weights).expect("model loads");
     let image = samples.image(0);
     println!("mnist-cnn:");
@@ -175,10 +215,21 @@ fn bench_vision(dir: &str) {
     println!("  prediction (forward, softmax), 1 image:     median {m:.3} ms, p90 {p90:.3} ms");
     let (m, p90) = median_ms(|| drop(model.run_with_cache(&model.image(&image).unwrap()).unwrap()), 500);
     println!("  forward with full cache, 1 image:           median {m:.3} ms, p90 {p90:.3} ms");
-    let mut fv = FeatureVis::new(&model, Target::Channel { hook: VisionHook::Conv(3), channel: 0 }, FeatureVisSettings::default()).unwrap();
-    let (m, p90) = median_ms(|| { fv.step().unwrap(); }, 300);
+    let mut fv = FeatureVis::new(
+        &model,
+        Target::Channel { hook: VisionHook::Conv(3), channel: 0 },
+        FeatureVisSettings::default(),
+    )
+    .unwrap();
+    let (m, p90) = median_ms(
+        || {
+            fv.step().unwrap();
+        },
+        300,
+    );
     println!("  feature-vis step (fwd + bwd + measure):     median {m:.3} ms, p90 {p90:.3} ms");
     let class = samples.labels[0] as usize;
-    let (m, p90) = median_ms(|| drop(integrated_gradients(&model, &image, Target::Class(class), None, 50).unwrap()), 50);
+    let (m, p90) =
+        median_ms(|| drop(integrated_gradients(&model, &image, Target::Class(class), None, 50).unwrap()), 50);
     println!("  integrated gradients, 50 steps (51 grads):  median {m:.3} ms, p90 {p90:.3} ms");
 }

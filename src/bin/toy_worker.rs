@@ -27,8 +27,9 @@ fn main() {
             Some(Err(e)) => LabReply::Error { message: format!("the training worker could not read a request: {e}") },
             None => LabReply::Error { message: "the training worker expects JSON text".into() },
         };
-        let json = serde_json::to_string(&reply)
-            .unwrap_or_else(|e| format!("{{\"type\":\"Error\",\"message\":\"the training worker could not write its reply: {e}\"}}"));
+        let json = serde_json::to_string(&reply).unwrap_or_else(|e| {
+            format!("{{\"type\":\"Error\",\"message\":\"the training worker could not write its reply: {e}\"}}")
+        });
         let _ = out.post_message(&JsValue::from_str(&json));
     });
     scope.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
@@ -39,5 +40,7 @@ fn main() {
 /// Natively this is only a stub (so `cargo test --all-targets` builds every binary).
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
-    eprintln!("toy_worker is the browser's training worker for the superposition lab; Trunk builds it (see index.html).");
+    eprintln!(
+        "toy_worker is the browser's training worker for the superposition lab; Trunk builds it (see index.html)."
+    );
 }

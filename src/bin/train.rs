@@ -78,7 +78,10 @@ fn train_induction_model(args: &[String], dir: &PathBuf) -> Result<(), Box<dyn s
         log_every: 50,
         other_weight: arg(args, "--other-weight", 0.1f32),
     };
-    eprintln!("training the induction model: {} layers, d_model {}, {} heads, vocab {}, {:?}", cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.vocab_size, tc);
+    eprintln!(
+        "training the induction model: {} layers, d_model {}, {} heads, vocab {}, {:?}",
+        cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.vocab_size, tc
+    );
     let start = Instant::now();
     let mut curve: Vec<(usize, f32)> = Vec::new();
     let model = train_induction(cfg.clone(), &tc, |step, loss| {
@@ -99,7 +102,10 @@ fn train_induction_model(args: &[String], dir: &PathBuf) -> Result<(), Box<dyn s
     );
     for (l, row) in m.scores.iter().enumerate() {
         for (h, s) in row.iter().enumerate() {
-            eprintln!("  L{l}H{h}: prev {:.3} induction {:.3} dup {:.3}", s.previous_token, s.induction, s.duplicate_token);
+            eprintln!(
+                "  L{l}H{h}: prev {:.3} induction {:.3} dup {:.3}",
+                s.previous_token, s.induction, s.duplicate_token
+            );
         }
     }
 
@@ -128,7 +134,10 @@ fn train_induction_model(args: &[String], dir: &PathBuf) -> Result<(), Box<dyn s
 fn inspect(dir: &str) -> Result<(), Box<dyn std::error::Error>> {
     use glassbox::lens::induction::{induction_targets, TaskSpec};
     use glassbox::lens::rng::Rng;
-    let model = glassbox::lens::Transformer::from_bytes(&std::fs::read_to_string(format!("{dir}/config.json"))?, &std::fs::read(format!("{dir}/model.safetensors"))?)?;
+    let model = glassbox::lens::Transformer::from_bytes(
+        &std::fs::read_to_string(format!("{dir}/config.json"))?,
+        &std::fs::read(format!("{dir}/model.safetensors"))?,
+    )?;
     let spec = TaskSpec::new(model.cfg.vocab_size, model.cfg.n_positions);
     let mut rng = Rng::new(99);
     let len = 20;
@@ -136,7 +145,8 @@ fn inspect(dir: &str) -> Result<(), Box<dyn std::error::Error>> {
     let (_, cache) = model.run_with_cache(&tokens)?;
     let targets = induction_targets(&tokens);
     // A control: the same layout with no repeat. A model that has not seen the future cannot predict it.
-    let control: Vec<u32> = (0..tokens.len()).map(|i| if i == 0 { 0 } else { rng.range(1, model.cfg.vocab_size - 1) as u32 }).collect();
+    let control: Vec<u32> =
+        (0..tokens.len()).map(|i| if i == 0 { 0 } else { rng.range(1, model.cfg.vocab_size - 1) as u32 }).collect();
     for (name, seq) in [("repeated", &tokens), ("no repeat (control)", &control)] {
         let loss = glassbox::lens::model::per_position_loss(&model.logits(seq)?, seq)?;
         let (a, b) = glassbox::lens::induction::half_losses(&loss, len);

@@ -67,7 +67,14 @@ fn zero() -> f64 {
 }
 
 impl Gpt2Config {
-    pub fn new(vocab_size: usize, n_positions: usize, d_model: usize, n_layer: usize, n_head: usize, attn_only: bool) -> Self {
+    pub fn new(
+        vocab_size: usize,
+        n_positions: usize,
+        d_model: usize,
+        n_layer: usize,
+        n_head: usize,
+        attn_only: bool,
+    ) -> Self {
         Gpt2Config {
             model_type: gpt2(),
             architectures: architectures(),
@@ -138,7 +145,15 @@ mod tests {
     fn round_trips_and_uses_gpt2_keys() {
         let c = Gpt2Config::new(300, 64, 64, 2, 4, true);
         let j = c.to_json();
-        for key in ["\"model_type\": \"gpt2\"", "\"n_embd\": 64", "\"n_layer\": 2", "\"n_head\": 4", "\"n_positions\": 64", "\"vocab_size\": 300", "\"attn_only\": true"] {
+        for key in [
+            "\"model_type\": \"gpt2\"",
+            "\"n_embd\": 64",
+            "\"n_layer\": 2",
+            "\"n_head\": 4",
+            "\"n_positions\": 64",
+            "\"vocab_size\": 300",
+            "\"attn_only\": true",
+        ] {
             assert!(j.contains(key), "{key} missing from {j}");
         }
         assert_eq!(Gpt2Config::from_json(&j).unwrap(), c);

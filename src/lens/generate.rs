@@ -64,7 +64,8 @@ pub fn sampling_distribution(logits: &[f32], temperature: f32, top_k: usize) -> 
         sorted.sort_by(|a, b| b.total_cmp(a));
         sorted[top_k - 1]
     };
-    let scaled: Vec<f32> = logits.iter().map(|&l| if l >= threshold { l / temperature } else { f32::NEG_INFINITY }).collect();
+    let scaled: Vec<f32> =
+        logits.iter().map(|&l| if l >= threshold { l / temperature } else { f32::NEG_INFINITY }).collect();
     softmax(&scaled)
 }
 
@@ -91,7 +92,13 @@ pub fn draw(probs: &[f32], rng: &mut Rng) -> usize {
 /// window, as it did in training). A prompt longer than the context is cut to its last `n_positions` tokens.
 /// `interventions` (e.g. a steering vector) apply at every position, prompt included; they must not be
 /// restricted to a position.
-pub fn generate(model: &Transformer, prompt: &[u32], n_new: usize, settings: &SampleSettings, interventions: &[Intervention]) -> Result<Generated> {
+pub fn generate(
+    model: &Transformer,
+    prompt: &[u32],
+    n_new: usize,
+    settings: &SampleSettings,
+    interventions: &[Intervention],
+) -> Result<Generated> {
     let mut g = Generator::new(model, prompt, settings, interventions)?;
     g.step(model, n_new)?;
     Ok(g.out)
@@ -112,12 +119,19 @@ pub struct Generator {
 
 impl Generator {
     /// Checks the prompt and the interventions; generates nothing yet.
-    pub fn new(model: &Transformer, prompt: &[u32], settings: &SampleSettings, interventions: &[Intervention]) -> Result<Generator> {
+    pub fn new(
+        model: &Transformer,
+        prompt: &[u32],
+        settings: &SampleSettings,
+        interventions: &[Intervention],
+    ) -> Result<Generator> {
         if prompt.is_empty() {
             return Err(LensError::Input("the prompt is empty: type at least one character".into()));
         }
         if interventions.iter().any(|iv| iv.pos.is_some()) {
-            return Err(LensError::Input("an intervention during generation applies at every position; remove its position".into()));
+            return Err(LensError::Input(
+                "an intervention during generation applies at every position; remove its position".into(),
+            ));
         }
         let context: Vec<u32> = prompt[prompt.len().saturating_sub(model.cfg.n_positions)..].to_vec();
         model.check_tokens(&context)?;
@@ -195,8 +209,14 @@ mod tests {
             let f = counts[i] as f32 / n as f32;
             assert!((f - probs[i]).abs() < 0.015, "{i}: {f}");
         }
-        let a: Vec<usize> = { let mut r = Rng::new(9); (0..50).map(|_| draw(&probs, &mut r)).collect() };
-        let b: Vec<usize> = { let mut r = Rng::new(9); (0..50).map(|_| draw(&probs, &mut r)).collect() };
+        let a: Vec<usize> = {
+            let mut r = Rng::new(9);
+            (0..50).map(|_| draw(&probs, &mut r)).collect()
+        };
+        let b: Vec<usize> = {
+            let mut r = Rng::new(9);
+            (0..50).map(|_| draw(&probs, &mut r)).collect()
+        };
         assert_eq!(a, b);
     }
 }

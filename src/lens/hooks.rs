@@ -65,7 +65,18 @@ impl Hook {
         use Hook::*;
         let mut v = vec![Embed, PosEmbed];
         for l in 0..n_layer {
-            v.extend([ResidPre(l), Ln1Scale(l), Ln1Normalized(l), Q(l), K(l), V(l), AttnScores(l), Pattern(l), Z(l), AttnOut(l)]);
+            v.extend([
+                ResidPre(l),
+                Ln1Scale(l),
+                Ln1Normalized(l),
+                Q(l),
+                K(l),
+                V(l),
+                AttnScores(l),
+                Pattern(l),
+                Z(l),
+                AttnOut(l),
+            ]);
             if !attn_only {
                 v.extend([ResidMid(l), Ln2Scale(l), Ln2Normalized(l), MlpPre(l), MlpPost(l), MlpOut(l)]);
             }
@@ -79,8 +90,9 @@ impl Hook {
         use Hook::*;
         match *self {
             Embed | PosEmbed | LnFinalScale | LnFinalNormalized => None,
-            ResidPre(l) | Ln1Scale(l) | Ln1Normalized(l) | Q(l) | K(l) | V(l) | AttnScores(l) | Pattern(l) | Z(l) | AttnOut(l)
-            | ResidMid(l) | Ln2Scale(l) | Ln2Normalized(l) | MlpPre(l) | MlpPost(l) | MlpOut(l) | ResidPost(l) => Some(l),
+            ResidPre(l) | Ln1Scale(l) | Ln1Normalized(l) | Q(l) | K(l) | V(l) | AttnScores(l) | Pattern(l) | Z(l)
+            | AttnOut(l) | ResidMid(l) | Ln2Scale(l) | Ln2Normalized(l) | MlpPre(l) | MlpPost(l) | MlpOut(l)
+            | ResidPost(l) => Some(l),
         }
     }
 
@@ -149,7 +161,8 @@ impl FromStr for Hook {
         let rest = s.strip_prefix("blocks.").ok_or_else(unknown)?;
         let (layer, name) = rest.split_once('.').ok_or_else(unknown)?;
         // Reject "01", "+1" and the like so that parse(print(h)) is the only spelling.
-        if layer.is_empty() || !layer.bytes().all(|b| b.is_ascii_digit()) || (layer.len() > 1 && layer.starts_with('0')) {
+        if layer.is_empty() || !layer.bytes().all(|b| b.is_ascii_digit()) || (layer.len() > 1 && layer.starts_with('0'))
+        {
             return Err(unknown());
         }
         let l: usize = layer.parse().map_err(|_| unknown())?;
@@ -222,7 +235,8 @@ impl ActivationCache {
     }
     /// The attention pattern of one layer, one head and one batch item as a row-major `[q][k]` matrix.
     pub fn pattern(&self, layer: usize, head: usize, batch: usize) -> Result<Vec<Vec<f32>>> {
-        let t = self.get(Hook::Pattern(layer)).ok_or_else(|| LensError::UnknownHook(Hook::Pattern(layer).to_string()))?;
+        let t =
+            self.get(Hook::Pattern(layer)).ok_or_else(|| LensError::UnknownHook(Hook::Pattern(layer).to_string()))?;
         Ok(t.get(batch)?.get(head)?.to_dtype(DType::F32)?.to_vec2()?)
     }
 }
@@ -282,7 +296,8 @@ impl Intervention {
         let dims = x.dims();
         let mut axes: Vec<(usize, usize)> = Vec::new();
         if let Some(h) = self.head {
-            let d = self.hook.head_dim().ok_or_else(|| LensError::Input(format!("{} has no head dimension", self.hook)))?;
+            let d =
+                self.hook.head_dim().ok_or_else(|| LensError::Input(format!("{} has no head dimension", self.hook)))?;
             axes.push((d, h));
         }
         if let Some(p) = self.pos {
@@ -290,7 +305,10 @@ impl Intervention {
         }
         for &(d, i) in &axes {
             if i >= dims[d] {
-                return Err(LensError::Input(format!("index {i} is out of range for dimension {d} of {} (size {})", self.hook, dims[d])));
+                return Err(LensError::Input(format!(
+                    "index {i} is out of range for dimension {d} of {} (size {})",
+                    self.hook, dims[d]
+                )));
             }
         }
         let n: usize = dims.iter().product();
@@ -298,7 +316,8 @@ impl Intervention {
         for d in (0..dims.len().saturating_sub(1)).rev() {
             strides[d] = strides[d + 1] * dims[d + 1];
         }
-        let data: Vec<u8> = (0..n).map(|flat| axes.iter().all(|&(d, i)| (flat / strides[d]) % dims[d] == i) as u8).collect();
+        let data: Vec<u8> =
+            (0..n).map(|flat| axes.iter().all(|&(d, i)| (flat / strides[d]) % dims[d] == i) as u8).collect();
         Ok(Tensor::from_vec(data, dims, x.device())?)
     }
 }
@@ -371,7 +390,16 @@ mod tests {
 
     #[test]
     fn near_misses_do_not_parse() {
-        for s in ["", "blocks", "blocks.x.hook_resid_pre", "blocks.01.hook_resid_pre", "blocks.1.hook_resid", "blocks.-1.attn.hook_q", "hook_embed ", "blocks.1.attn.hook_pattern.x"] {
+        for s in [
+            "",
+            "blocks",
+            "blocks.x.hook_resid_pre",
+            "blocks.01.hook_resid_pre",
+            "blocks.1.hook_resid",
+            "blocks.-1.attn.hook_q",
+            "hook_embed ",
+            "blocks.1.attn.hook_pattern.x",
+        ] {
             assert!(s.parse::<Hook>().is_err(), "{s:?} parsed");
         }
     }

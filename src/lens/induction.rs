@@ -186,14 +186,17 @@ mod tests {
         assert_eq!(induction_targets(&tokens), vec![vec![], vec![], vec![], vec![2], vec![3]]);
         assert_eq!(duplicate_token_targets(&tokens), vec![vec![], vec![], vec![], vec![1], vec![2]]);
         let n = tokens.len();
-        let prev: Vec<Vec<f32>> = (0..n).map(|q| (0..n).map(|k| if q == 0 { (k == 0) as u8 as f32 } else { (k + 1 == q) as u8 as f32 }).collect()).collect();
+        let prev: Vec<Vec<f32>> = (0..n)
+            .map(|q| (0..n).map(|k| if q == 0 { (k == 0) as u8 as f32 } else { (k + 1 == q) as u8 as f32 }).collect())
+            .collect();
         let s = head_scores(&prev, &tokens);
         assert_eq!(s.previous_token, 1.0);
         // A previous-token head attends to q-1, which is the induction target for q=3 (2) and q=4 (3).
         assert_eq!(s.induction, 1.0);
         assert_eq!(s.duplicate_token, 0.0);
         // Uniform causal attention: row q spreads 1/(q+1) on each key.
-        let uni: Vec<Vec<f32>> = (0..n).map(|q| (0..n).map(|k| if k <= q { 1.0 / (q + 1) as f32 } else { 0.0 }).collect()).collect();
+        let uni: Vec<Vec<f32>> =
+            (0..n).map(|q| (0..n).map(|k| if k <= q { 1.0 / (q + 1) as f32 } else { 0.0 }).collect()).collect();
         let s = head_scores(&uni, &tokens);
         let expect_prev = (1.0 / 2.0 + 1.0 / 3.0 + 1.0 / 4.0 + 1.0 / 5.0) / 4.0;
         assert!((s.previous_token - expect_prev).abs() < 1e-6);

@@ -94,8 +94,10 @@ pub fn logit_lens(model: &Transformer, tokens: &[u32], k: usize) -> Result<Logit
     let hooks = resid_hooks(model.cfg.n_layer);
     let mut set = HookSet::cache_only(hooks.clone());
     model.forward(&candle_core::Tensor::from_slice(tokens, (1, tokens.len()), &candle_core::Device::Cpu)?, &mut set)?;
-    let stacked: Vec<candle_core::Tensor> =
-        hooks.iter().map(|h| set.cache.get(*h).cloned().ok_or_else(|| LensError::UnknownHook(h.to_string()))).collect::<Result<_>>()?;
+    let stacked: Vec<candle_core::Tensor> = hooks
+        .iter()
+        .map(|h| set.cache.get(*h).cloned().ok_or_else(|| LensError::UnknownHook(h.to_string())))
+        .collect::<Result<_>>()?;
     // [layers, pos, d_model] -> [layers, pos, vocab] probabilities
     let resid = candle_core::Tensor::cat(&stacked, 0)?;
     let probs = candle_nn::ops::softmax_last_dim(&model.unembed(&resid)?)?;

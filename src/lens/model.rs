@@ -63,8 +63,8 @@ impl KvCache {
 #[derive(Clone, Debug)]
 pub struct Transformer {
     pub cfg: Gpt2Config,
-    wte: Tensor,     // [vocab, d_model]
-    wpe: Tensor,     // [n_positions, d_model]
+    wte: Tensor, // [vocab, d_model]
+    wpe: Tensor, // [n_positions, d_model]
     blocks: Vec<Block>,
     ln_f: LayerNorm,
     lm_head: Tensor, // [vocab, d_model]
@@ -81,7 +81,8 @@ pub struct Transformer {
 /// Which tensors a GPT-2 folder holds, in Hugging Face names, with their shapes.
 pub fn weight_shapes(cfg: &Gpt2Config) -> Vec<(String, Vec<usize>)> {
     let (d, v, p, m) = (cfg.d_model(), cfg.vocab_size, cfg.n_positions, cfg.d_mlp());
-    let mut out = vec![("transformer.wte.weight".to_string(), vec![v, d]), ("transformer.wpe.weight".to_string(), vec![p, d])];
+    let mut out =
+        vec![("transformer.wte.weight".to_string(), vec![v, d]), ("transformer.wpe.weight".to_string(), vec![p, d])];
     for l in 0..cfg.n_layer {
         let h = |s: &str| format!("transformer.h.{l}.{s}");
         out.extend([
@@ -196,7 +197,10 @@ impl Transformer {
                 .or_else(|| name.strip_prefix("transformer.").and_then(|n| map.remove(n)))
                 .ok_or_else(|| LensError::Weights(format!("tensor `{name}` is missing")))?;
             if t.dims() != shape {
-                return Err(LensError::Weights(format!("tensor `{name}` has shape {:?}, expected {shape:?}", t.dims())));
+                return Err(LensError::Weights(format!(
+                    "tensor `{name}` has shape {:?}, expected {shape:?}",
+                    t.dims()
+                )));
             }
             let t = t.to_dtype(DType::F32)?;
             // A corrupt file can hold NaN or infinities that would silently poison every view.
@@ -255,15 +259,16 @@ impl Transformer {
         for (name, shape) in weight_shapes(&cfg) {
             let n: usize = shape.iter().product();
             let is_mlp = name.contains(".mlp.") || name.contains(".ln_2.");
-            let data: Vec<f32> = if name.ends_with("ln_1.weight") || name.ends_with("ln_2.weight") || name.ends_with("ln_f.weight") {
-                vec![1.0; n]
-            } else if name.ends_with(".bias") || (cfg.attn_only && is_mlp) {
-                vec![0.0; n]
-            } else if name.ends_with("c_proj.weight") {
-                (0..n).map(|_| rng.normal() * std_proj).collect()
-            } else {
-                (0..n).map(|_| rng.normal() * 0.02).collect()
-            };
+            let data: Vec<f32> =
+                if name.ends_with("ln_1.weight") || name.ends_with("ln_2.weight") || name.ends_with("ln_f.weight") {
+                    vec![1.0; n]
+                } else if name.ends_with(".bias") || (cfg.attn_only && is_mlp) {
+                    vec![0.0; n]
+                } else if name.ends_with("c_proj.weight") {
+                    (0..n).map(|_| rng.normal() * std_proj).collect()
+                } else {
+                    (0..n).map(|_| rng.normal() * 0.02).collect()
+                };
             let t = Tensor::from_vec(data, shape, &device)?;
             if cfg.attn_only && is_mlp {
                 // Stored (as zeros) for other GPT-2 readers, but never trained.
@@ -285,7 +290,10 @@ impl Transformer {
         let d = self.cfg.d_model();
         let m = self.cfg.d_mlp();
         let device = Device::Cpu;
-        let mut out = vec![("transformer.wte.weight".to_string(), self.wte.clone()), ("transformer.wpe.weight".to_string(), self.wpe.clone())];
+        let mut out = vec![
+            ("transformer.wte.weight".to_string(), self.wte.clone()),
+            ("transformer.wpe.weight".to_string(), self.wpe.clone()),
+        ];
         for (l, b) in self.blocks.iter().enumerate() {
             let h = |s: &str| format!("transformer.h.{l}.{s}");
             out.extend([
@@ -337,7 +345,10 @@ impl Transformer {
             )));
         }
         if let Some(t) = tokens.iter().find(|&&t| t as usize >= self.cfg.vocab_size) {
-            return Err(LensError::Input(format!("token id {t} is outside the vocabulary (size {})", self.cfg.vocab_size)));
+            return Err(LensError::Input(format!(
+                "token id {t} is outside the vocabulary (size {})",
+                self.cfg.vocab_size
+            )));
         }
         Ok(())
     }
@@ -362,7 +373,11 @@ impl Transformer {
         // Tokens already in the cache come first: the new ones sit at positions start..start + pos.
         let start = kv.as_ref().map_or(0, |c| c.len);
         if pos == 0 || start + pos > self.cfg.n_positions {
-            return Err(LensError::Input(format!("sequence length {} is outside 1..={}", start + pos, self.cfg.n_positions)));
+            return Err(LensError::Input(format!(
+                "sequence length {} is outside 1..={}",
+                start + pos,
+                self.cfg.n_positions
+            )));
         }
         if let Some(c) = kv.as_deref_mut() {
             if c.layers.is_empty() {
@@ -392,7 +407,8 @@ impl Transformer {
             hooks.run(Hook::Ln1Scale(l), scale)?;
             let normed = hooks.run(Hook::Ln1Normalized(l), normed)?;
             let qkv = linear(&normed, &block.attn_w, &block.attn_b)?; // [batch, pos, 3 d_model]
-            let split = |i: usize| -> Result<Tensor> { Ok(qkv.narrow(2, i * d, d)?.reshape((batch, pos, n_heads, d_head))?) };
+            let split =
+                |i: usize| -> Result<Tensor> { Ok(qkv.narrow(2, i * d, d)?.reshape((batch, pos, n_heads, d_head))?) };
             let q = hooks.run(Hook::Q(l), split(0)?)?; // [batch, pos, head, d_head]
             let k = hooks.run(Hook::K(l), split(1)?)?;
             let v = hooks.run(Hook::V(l), split(2)?)?;
@@ -410,11 +426,8 @@ impl Transformer {
             let scores = q.matmul(&k.t()?)?; // [batch, head, q, k]
             let scores = if self.cfg.scale_attn_weights { (scores / (d_head as f64).sqrt())? } else { scores };
             let scores = hooks.run(Hook::AttnScores(l), scores.broadcast_add(&mask)?)?;
-            let pattern = if self.autograd {
-                candle_nn::ops::softmax(&scores, D::Minus1)?
-            } else {
-                softmax_rows(&scores)?
-            };
+            let pattern =
+                if self.autograd { candle_nn::ops::softmax(&scores, D::Minus1)? } else { softmax_rows(&scores)? };
             let pattern = hooks.run(Hook::Pattern(l), pattern)?; // [batch, head, q, k]
             let z = pattern.matmul(&v)?.transpose(1, 2)?.contiguous()?; // [batch, pos, head, d_head]
             let z = hooks.run(Hook::Z(l), z)?;
@@ -525,13 +538,16 @@ mod softmax_tests {
 
     #[test]
     fn masked_softmax_equals_candles_and_handles_empty_rows() {
-        let v: Vec<f32> = (0..4 * 8 * 8).map(|i| if (i % 8) > (i / 8) % 8 { f32::NEG_INFINITY } else { ((i * 37) % 23) as f32 * 0.7 - 8.0 }).collect();
+        let v: Vec<f32> = (0..4 * 8 * 8)
+            .map(|i| if (i % 8) > (i / 8) % 8 { f32::NEG_INFINITY } else { ((i * 37) % 23) as f32 * 0.7 - 8.0 })
+            .collect();
         let t = Tensor::from_vec(v, (1, 4, 8, 8), &Device::Cpu).unwrap();
         let a: Vec<f32> = candle_nn::ops::softmax_last_dim(&t).unwrap().flatten_all().unwrap().to_vec1().unwrap();
         let b: Vec<f32> = softmax_rows(&t).unwrap().flatten_all().unwrap().to_vec1().unwrap();
         let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
         assert!(worst < 1e-6, "{worst}");
-        let empty = Tensor::from_vec(vec![f32::NEG_INFINITY, f32::NEG_INFINITY, 1.0, 1.0], (2, 2), &Device::Cpu).unwrap();
+        let empty =
+            Tensor::from_vec(vec![f32::NEG_INFINITY, f32::NEG_INFINITY, 1.0, 1.0], (2, 2), &Device::Cpu).unwrap();
         let out: Vec<f32> = softmax_rows(&empty).unwrap().flatten_all().unwrap().to_vec1().unwrap();
         assert!(out[0].is_nan() && out[1].is_nan() && out[2] == 0.5 && out[3] == 0.5, "{out:?}");
     }

@@ -117,8 +117,9 @@ impl Concept {
                 if pattern.is_empty() {
                     return Err(LensError::Input("the regular expression is empty".into()));
                 }
-                let re = regex_lite::Regex::new(pattern)
-                    .map_err(|e| LensError::Input(format!("the regular expression /{pattern}/ does not compile: {e}")))?;
+                let re = regex_lite::Regex::new(pattern).map_err(|e| {
+                    LensError::Input(format!("the regular expression /{pattern}/ does not compile: {e}"))
+                })?;
                 // Byte offsets of char starts, to turn match spans into character positions.
                 let starts: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
                 let mut labels = vec![Some(false); starts.len()];
@@ -131,7 +132,9 @@ impl Concept {
                 }
                 let positives = labels.iter().filter(|l| **l == Some(true)).count();
                 if positives == 0 {
-                    return Err(LensError::Input(format!("the regular expression /{pattern}/ matches no character of the text")));
+                    return Err(LensError::Input(format!(
+                        "the regular expression /{pattern}/ matches no character of the text"
+                    )));
                 }
                 if positives == labels.len() {
                     return Err(LensError::Input(format!(
@@ -257,7 +260,10 @@ impl LogRegFit {
     pub fn new(x: &[f32], d: usize, y: &[bool], settings: FitSettings) -> Result<LogRegFit> {
         let n = y.len();
         if d == 0 || n == 0 || x.len() != n * d {
-            return Err(LensError::Input(format!("a probe needs n x d features: got {} numbers for {n} labels and d = {d}", x.len())));
+            return Err(LensError::Input(format!(
+                "a probe needs n x d features: got {} numbers for {n} labels and d = {d}",
+                x.len()
+            )));
         }
         let mut mean = vec![0.0f32; d];
         for row in x.chunks_exact(d) {
@@ -308,7 +314,22 @@ impl LogRegFit {
         // Start the bias at the log-odds of the base rate, the best constant predictor.
         let rate = (t.iter().sum::<f32>() / n as f32).clamp(1e-4, 1.0 - 1e-4);
         let (w, b) = (vec![0.0f32; d], (rate / (1.0 - rate)).ln());
-        Ok(LogRegFit { d, mean, std, z, t, step, l2: settings.l2, w_prev: w.clone(), b_prev: b, w, b, k: 1.0, grad: vec![0.0f32; d], done: 0 })
+        Ok(LogRegFit {
+            d,
+            mean,
+            std,
+            z,
+            t,
+            step,
+            l2: settings.l2,
+            w_prev: w.clone(),
+            b_prev: b,
+            w,
+            b,
+            k: 1.0,
+            grad: vec![0.0f32; d],
+            done: 0,
+        })
     }
 
     /// Iterations run so far.
@@ -339,8 +360,9 @@ impl LogRegFit {
             gb *= inv_n;
             // Restart the momentum when the gradient points against the last step (O'Donoghue and Candes
             // 2015, gradient scheme): it needs no loss evaluation, so no logarithms in the loop.
-            let against = self.grad.iter().zip(self.w.iter().zip(&self.w_prev)).map(|(g, (a, p))| g * (a - p)).sum::<f32>()
-                + gb * (self.b - self.b_prev);
+            let against =
+                self.grad.iter().zip(self.w.iter().zip(&self.w_prev)).map(|(g, (a, p))| g * (a - p)).sum::<f32>()
+                    + gb * (self.b - self.b_prev);
             self.w_prev = std::mem::take(&mut self.w);
             self.b_prev = self.b;
             self.w = wy.iter().zip(&self.grad).map(|(wj, g)| wj - self.step * g).collect();
@@ -374,7 +396,14 @@ pub struct ProbeSettings {
 
 impl Default for ProbeSettings {
     fn default() -> Self {
-        ProbeSettings { positions: 5000, test_share: 0.2, fit: FitSettings::default(), shuffled_control: true, random_model_control: false, seed: 1 }
+        ProbeSettings {
+            positions: 5000,
+            test_share: 0.2,
+            fit: FitSettings::default(),
+            shuffled_control: true,
+            random_model_control: false,
+            seed: 1,
+        }
     }
 }
 
@@ -484,7 +513,12 @@ impl ProbeData {
 /// Records the residual stream of every layer over windows of `text` spread across it, about
 /// `settings.positions` positions in all (every character must be in the vocabulary: see
 /// `CharVocab::unknown_chars`). With `settings.random_model_control`, also records a random model's.
-pub fn record_probe_data(model: &Transformer, vocab: &CharVocab, text: &str, settings: &ProbeSettings) -> Result<ProbeData> {
+pub fn record_probe_data(
+    model: &Transformer,
+    vocab: &CharVocab,
+    text: &str,
+    settings: &ProbeSettings,
+) -> Result<ProbeData> {
     let ids = vocab.encode(text)?;
     let wins = windows(ids.len(), model.cfg.n_positions, settings.positions);
     let acts = record_resid(model, &ids, &wins)?;
@@ -501,7 +535,13 @@ pub fn record_probe_data(model: &Transformer, vocab: &CharVocab, text: &str, set
 
 /// Trains and scores a probe per residual layer for `concept` on `text`: `record_probe_data`, then
 /// `probe_recorded`.
-pub fn probe_layers(model: &Transformer, vocab: &CharVocab, text: &str, concept: &Concept, settings: &ProbeSettings) -> Result<ProbeReport> {
+pub fn probe_layers(
+    model: &Transformer,
+    vocab: &CharVocab,
+    text: &str,
+    concept: &Concept,
+    settings: &ProbeSettings,
+) -> Result<ProbeReport> {
     probe_recorded(&record_probe_data(model, vocab, text, settings)?, concept, settings)
 }
 
@@ -618,7 +658,10 @@ impl ProbeJob {
             )));
         }
         if let Some(&l) = layers.iter().find(|&&l| l >= data.acts.acts.len()) {
-            return Err(LensError::Input(format!("there is no residual layer {l}: the model has layers 0 to {}", data.acts.acts.len() - 1)));
+            return Err(LensError::Input(format!(
+                "there is no residual layer {l}: the model has layers 0 to {}",
+                data.acts.acts.len() - 1
+            )));
         }
         let is_test = |w: usize| w % every == every / 2;
         // Row r of the recorded activations is position wins[w].0 + k of the text.
@@ -707,7 +750,6 @@ impl ProbeJob {
         self.current.is_none() && self.todo.is_empty()
     }
 
-
     /// Does about `budget` iterations' worth of work (starting a fit counts as `FIT_SETUP_COST`); true once
     /// every layer is done.
     pub fn step(&mut self, data: &ProbeData, budget: usize) -> Result<bool> {
@@ -720,7 +762,16 @@ impl ProbeJob {
                 let x = &data.acts.acts[layer];
                 let (xtr, xte) = (take_rows(x, d, &self.rows_train), take_rows(x, d, &self.rows_test));
                 let fit = LogRegFit::new(&xtr, d, &self.y_train, self.settings.fit)?;
-                self.current = Some(LayerWork { layer, xtr, xte, kind: FitKind::Real, fit, probe: None, shuffled_accuracy: None, random_model_accuracy: None });
+                self.current = Some(LayerWork {
+                    layer,
+                    xtr,
+                    xte,
+                    kind: FitKind::Real,
+                    fit,
+                    probe: None,
+                    shuffled_accuracy: None,
+                    random_model_accuracy: None,
+                });
                 budget = budget.saturating_sub(FIT_SETUP_COST);
                 continue;
             };
@@ -748,7 +799,11 @@ impl ProbeJob {
             }
             let next = match work.kind {
                 FitKind::Real if self.shuffled.is_some() => Some(FitKind::Shuffled),
-                FitKind::Real | FitKind::Shuffled if self.settings.random_model_control && data.random_acts.is_some() => Some(FitKind::RandomModel),
+                FitKind::Real | FitKind::Shuffled
+                    if self.settings.random_model_control && data.random_acts.is_some() =>
+                {
+                    Some(FitKind::RandomModel)
+                }
                 _ => None,
             };
             budget = budget.saturating_sub(if next.is_some() { FIT_SETUP_COST } else { 0 });
@@ -818,7 +873,9 @@ mod tests {
     #[test]
     fn builtin_labels_on_a_hand_made_text() {
         let chars: Vec<char> = "Ah “Yes, Sir.”\nOk".chars().collect();
-        let on = |c: BuiltinConcept| -> Vec<usize> { c.labels(&chars).iter().enumerate().filter(|(_, l)| **l == Some(true)).map(|(i, _)| i).collect() };
+        let on = |c: BuiltinConcept| -> Vec<usize> {
+            c.labels(&chars).iter().enumerate().filter(|(_, l)| **l == Some(true)).map(|(i, _)| i).collect()
+        };
         assert_eq!(on(BuiltinConcept::SpaceNext), vec![1, 7, 13]);
         assert_eq!(on(BuiltinConcept::CapitalNext), vec![3, 8, 14]);
         assert_eq!(on(BuiltinConcept::InsideQuotes), (3..=12).collect::<Vec<_>>());
@@ -831,7 +888,12 @@ mod tests {
         let l = Concept::Regex("wh[a-z]+".into()).labels("the whale—whose?").unwrap();
         let on: Vec<usize> = l.iter().enumerate().filter(|(_, x)| **x == Some(true)).map(|(i, _)| i).collect();
         assert_eq!(on, vec![4, 5, 6, 7, 8, 10, 11, 12, 13, 14]);
-        for (p, want) in [("(", "does not compile"), ("zebra", "matches no character"), ("(?s).", "matches every character"), ("", "empty")] {
+        for (p, want) in [
+            ("(", "does not compile"),
+            ("zebra", "matches no character"),
+            ("(?s).", "matches every character"),
+            ("", "empty"),
+        ] {
             let e = Concept::Regex(p.into()).labels("the whale").unwrap_err().to_string();
             assert!(e.contains(want), "{p}: {e}");
         }

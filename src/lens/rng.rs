@@ -37,8 +37,14 @@ mod tests {
 
     #[test]
     fn is_deterministic_and_roughly_uniform() {
-        let a: Vec<u64> = { let mut r = Rng::new(7); (0..5).map(|_| r.next_u64()).collect() };
-        let b: Vec<u64> = { let mut r = Rng::new(7); (0..5).map(|_| r.next_u64()).collect() };
+        let a: Vec<u64> = {
+            let mut r = Rng::new(7);
+            (0..5).map(|_| r.next_u64()).collect()
+        };
+        let b: Vec<u64> = {
+            let mut r = Rng::new(7);
+            (0..5).map(|_| r.next_u64()).collect()
+        };
         assert_eq!(a, b);
         let mut r = Rng::new(1);
         let n = 20_000;
@@ -49,7 +55,9 @@ mod tests {
         let var = xs.iter().map(|x| (x - m) * (x - m)).sum::<f32>() / n as f32;
         assert!(m.abs() < 0.03 && (var - 1.0).abs() < 0.05, "{m} {var}");
         let mut counts = [0; 3];
-        for _ in 0..3000 { counts[r.range(4, 6) - 4] += 1; }
+        for _ in 0..3000 {
+            counts[r.range(4, 6) - 4] += 1;
+        }
         assert!(counts.iter().all(|&c| c > 900), "{counts:?}");
     }
 }

@@ -48,13 +48,28 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 impl LmSae {
-    pub fn new(hook: Hook, d_in: usize, d_sae: usize, w_enc: Vec<f32>, b_enc: Vec<f32>, w_dec: Vec<f32>, b_dec: Vec<f32>) -> Result<Self> {
+    pub fn new(
+        hook: Hook,
+        d_in: usize,
+        d_sae: usize,
+        w_enc: Vec<f32>,
+        b_enc: Vec<f32>,
+        w_dec: Vec<f32>,
+        b_dec: Vec<f32>,
+    ) -> Result<Self> {
         if d_in == 0 || d_sae == 0 {
             return Err(LensError::Weights("the SAE needs d_in and d_sae of at least 1".into()));
         }
-        for (name, len, want) in [("W_enc", w_enc.len(), d_in * d_sae), ("b_enc", b_enc.len(), d_sae), ("W_dec", w_dec.len(), d_in * d_sae), ("b_dec", b_dec.len(), d_in)] {
+        for (name, len, want) in [
+            ("W_enc", w_enc.len(), d_in * d_sae),
+            ("b_enc", b_enc.len(), d_sae),
+            ("W_dec", w_dec.len(), d_in * d_sae),
+            ("b_dec", b_dec.len(), d_in),
+        ] {
             if len != want {
-                return Err(LensError::Weights(format!("{name} has {len} values, but d_in = {d_in} and d_sae = {d_sae} need {want}")));
+                return Err(LensError::Weights(format!(
+                    "{name} has {len} values, but d_in = {d_in} and d_sae = {d_sae} need {want}"
+                )));
             }
         }
         if w_enc.iter().chain(&b_enc).chain(&w_dec).chain(&b_dec).any(|v| !v.is_finite()) {
@@ -67,7 +82,8 @@ impl LmSae {
     pub fn from_bytes(config_json: &str, safetensors: &[u8]) -> Result<Self> {
         let cfg: LmSaeConfig = serde_json::from_str(config_json).map_err(|e| LensError::Config(e.to_string()))?;
         let hook: Hook = cfg.hook.parse().map_err(|_| LensError::Config(format!("unknown hook `{}`", cfg.hook)))?;
-        let map = candle_core::safetensors::load_buffer(safetensors, &Device::Cpu).map_err(|e| LensError::Weights(e.to_string()))?;
+        let map = candle_core::safetensors::load_buffer(safetensors, &Device::Cpu)
+            .map_err(|e| LensError::Weights(e.to_string()))?;
         let get = |name: &str, shape: &[usize]| -> Result<Tensor> {
             let t = map.get(name).ok_or_else(|| LensError::Weights(format!("`{name}` is missing")))?;
             if t.dims() != shape {
@@ -213,7 +229,11 @@ pub use super::train::scored_windows;
 
 fn check_width(model: &Transformer, sae: &LmSae) -> Result<()> {
     if sae.d_in != model.cfg.d_model() {
-        return Err(LensError::Input(format!("the SAE reads vectors of {} numbers, but the model's d_model is {}", sae.d_in, model.cfg.d_model())));
+        return Err(LensError::Input(format!(
+            "the SAE reads vectors of {} numbers, but the model's d_model is {}",
+            sae.d_in,
+            model.cfg.d_model()
+        )));
     }
     Ok(())
 }
@@ -230,7 +250,8 @@ pub fn scored_activations(model: &Transformer, hook: Hook, ids: &[u32]) -> Resul
         let tokens = Tensor::from_slice(window, (1, window.len()), &Device::Cpu)?;
         let mut set = HookSet::cache_only(vec![hook]);
         model.forward(&tokens, &mut set)?;
-        let acts: Vec<f32> = set.cache.get(hook).ok_or_else(|| LensError::UnknownHook(hook.to_string()))?.flatten_all()?.to_vec1()?;
+        let acts: Vec<f32> =
+            set.cache.get(hook).ok_or_else(|| LensError::UnknownHook(hook.to_string()))?.flatten_all()?.to_vec1()?;
         out.extend_from_slice(&acts[from * d..]);
     }
     Ok(out)
@@ -331,11 +352,18 @@ pub fn spliced_pass(model: &Transformer, sae: &LmSae, pass: &CleanPass, window: 
 
 /// One scoring window's losses (see `scored_windows`): clean, with the SAE's reconstruction spliced in, and
 /// with `zero_ablate` also with the hook set to zero.
-pub fn window_losses(model: &Transformer, sae: &LmSae, window: &[u32], from: usize, zero_ablate: bool) -> Result<LossTally> {
+pub fn window_losses(
+    model: &Transformer,
+    sae: &LmSae,
+    window: &[u32],
+    from: usize,
+    zero_ablate: bool,
+) -> Result<LossTally> {
     let pass = clean_pass(model, sae, window, from)?;
     let spliced = spliced_pass(model, sae, &pass, window, from)?;
     let zero_ablated = if zero_ablate {
-        let logits = model.forward(&pass.tokens, &mut HookSet::intervening(vec![Intervention::new(sae.hook, Op::Zero)]))?;
+        let logits =
+            model.forward(&pass.tokens, &mut HookSet::intervening(vec![Intervention::new(sae.hook, Op::Zero)]))?;
         summed_loss(&logits, window, from)?.0
     } else {
         0.0
@@ -364,8 +392,12 @@ pub fn logit_effects(model: &Transformer, sae: &LmSae) -> Result<Vec<f32>> {
     check_width(model, sae)?;
     let tensors = model.to_tensors()?;
     let find = |name: &str| tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone());
-    let gamma: Vec<f32> = find("transformer.ln_f.weight").ok_or_else(|| LensError::Weights("ln_f.weight is missing".into()))?.to_vec1()?;
-    let w_u = find("lm_head.weight").or_else(|| find("transformer.wte.weight")).ok_or_else(|| LensError::Weights("no unembedding".into()))?;
+    let gamma: Vec<f32> = find("transformer.ln_f.weight")
+        .ok_or_else(|| LensError::Weights("ln_f.weight is missing".into()))?
+        .to_vec1()?;
+    let w_u = find("lm_head.weight")
+        .or_else(|| find("transformer.wte.weight"))
+        .ok_or_else(|| LensError::Weights("no unembedding".into()))?;
     let w_u: Vec<f32> = w_u.flatten_all()?.to_vec1()?; // [vocab][d_model]
     let d = sae.d_in;
     let vocab = w_u.len() / d;
@@ -504,8 +536,14 @@ impl FeatureIndex {
         let idx: FeatureIndex = serde_json::from_str(text).map_err(|e| LensError::Data(e.to_string()))?;
         for (j, l) in idx.latents.iter().enumerate() {
             for c in &l.contexts {
-                if c.pos >= idx.positions || c.start > c.pos || c.start + c.acts.chars().count() > idx.positions || c.acts.chars().any(|ch| ch.to_digit(16).is_none()) {
-                    return Err(LensError::Data(format!("latent {j} has a context outside the text or with a bad activation string")));
+                if c.pos >= idx.positions
+                    || c.start > c.pos
+                    || c.start + c.acts.chars().count() > idx.positions
+                    || c.acts.chars().any(|ch| ch.to_digit(16).is_none())
+                {
+                    return Err(LensError::Data(format!(
+                        "latent {j} has a context outside the text or with a bad activation string"
+                    )));
                 }
             }
         }
@@ -532,7 +570,13 @@ pub struct SaeTrainConfig {
 /// Trains an SAE on `x` (`rows x d_in`) with Adam; after each step the decoder rows are scaled back to unit
 /// length, so the L1 penalty cannot be dodged by shrinking f and growing W_dec. `progress(step, loss, mse)`
 /// is called every 100 steps and may return false to stop.
-pub fn train_sae(x: &[f32], d_in: usize, hook: Hook, tc: &SaeTrainConfig, mut progress: impl FnMut(usize, f32, f32) -> bool) -> Result<LmSae> {
+pub fn train_sae(
+    x: &[f32],
+    d_in: usize,
+    hook: Hook,
+    tc: &SaeTrainConfig,
+    mut progress: impl FnMut(usize, f32, f32) -> bool,
+) -> Result<LmSae> {
     use candle_nn::{AdamW, Optimizer, ParamsAdamW};
     let rows = x.len() / d_in;
     if rows == 0 || tc.batch == 0 || tc.d_sae == 0 {
@@ -567,7 +611,8 @@ pub fn train_sae(x: &[f32], d_in: usize, hook: Hook, tc: &SaeTrainConfig, mut pr
             batch[b * d_in..(b + 1) * d_in].copy_from_slice(&x[r * d_in..(r + 1) * d_in]);
         }
         let xb = Tensor::from_slice(&batch, (tc.batch, d_in), dev)?;
-        let f = xb.broadcast_sub(b_dec.as_tensor())?.matmul(w_enc.as_tensor())?.broadcast_add(b_enc.as_tensor())?.relu()?;
+        let f =
+            xb.broadcast_sub(b_dec.as_tensor())?.matmul(w_enc.as_tensor())?.broadcast_add(b_enc.as_tensor())?.relu()?;
         let x_hat = f.matmul(w_dec.as_tensor())?.broadcast_add(b_dec.as_tensor())?;
         let mse = (x_hat - &xb)?.sqr()?.sum(1)?.mean_all()?;
         let l1 = f.sum(1)?.mean_all()?;

@@ -55,7 +55,8 @@ pub fn mean_activation(model: &Transformer, contexts: &[Vec<u32>], hook: Hook) -
         model.check_tokens(c)?;
         let mut set = HookSet::cache_only(vec![hook]);
         model.forward(&Tensor::from_slice(c, (1, c.len()), &Device::Cpu)?, &mut set)?;
-        let acts: Vec<Vec<f32>> = set.cache.get(hook).ok_or_else(|| LensError::UnknownHook(hook.to_string()))?.get(0)?.to_vec2()?;
+        let acts: Vec<Vec<f32>> =
+            set.cache.get(hook).ok_or_else(|| LensError::UnknownHook(hook.to_string()))?.get(0)?.to_vec2()?;
         for row in acts {
             for (s, v) in sum.iter_mut().zip(row) {
                 *s += v as f64;
@@ -73,7 +74,9 @@ pub fn mean_activation(model: &Transformer, contexts: &[Vec<u32>], hook: Hook) -
 /// so it can be checked by hand.
 pub fn difference_of_means(positive: &[Vec<f32>], negative: &[Vec<f32>]) -> Result<Vec<f32>> {
     let mean = |set: &[Vec<f32>], name: &str| -> Result<Vec<f32>> {
-        let first = set.first().ok_or_else(|| LensError::Input(format!("the {name} set is empty: give it at least one example")))?;
+        let first = set
+            .first()
+            .ok_or_else(|| LensError::Input(format!("the {name} set is empty: give it at least one example")))?;
         let d = first.len();
         if set.iter().any(|v| v.len() != d) {
             return Err(LensError::Input(format!("the {name} set mixes vectors of different sizes")));
@@ -89,7 +92,12 @@ pub fn difference_of_means(positive: &[Vec<f32>], negative: &[Vec<f32>]) -> Resu
 
 /// The steering vector from two sets of contexts: the mean activation (over all their positions) of the
 /// positive set minus that of the negative set, at `hook`.
-pub fn steering_from_contexts(model: &Transformer, positive: &[Vec<u32>], negative: &[Vec<u32>], hook: Hook) -> Result<SteeringVector> {
+pub fn steering_from_contexts(
+    model: &Transformer,
+    positive: &[Vec<u32>],
+    negative: &[Vec<u32>],
+    hook: Hook,
+) -> Result<SteeringVector> {
     if positive.iter().all(Vec::is_empty) {
         return Err(LensError::Input("the first set of contexts is empty: type at least one line".into()));
     }

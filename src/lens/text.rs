@@ -101,8 +101,12 @@ impl CharVocab {
 
     /// `{char: id}` JSON, the shape of GPT-2's vocab.json.
     pub fn to_json(&self) -> String {
-        let entries: Vec<String> =
-            self.chars.iter().enumerate().map(|(i, c)| format!("  {}: {i}", serde_json::to_string(&c.to_string()).unwrap())).collect();
+        let entries: Vec<String> = self
+            .chars
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("  {}: {i}", serde_json::to_string(&c.to_string()).unwrap()))
+            .collect();
         format!("{{\n{}\n}}\n", entries.join(",\n"))
     }
 
@@ -115,7 +119,9 @@ impl CharVocab {
             let (Some(c), None) = (it.next(), it.next()) else {
                 return Err(LensError::Vocab(format!("`{s}` is not a single character")));
             };
-            let slot = chars.get_mut(id as usize).ok_or_else(|| LensError::Vocab(format!("id {id} of {s:?} is out of range")))?;
+            let slot = chars
+                .get_mut(id as usize)
+                .ok_or_else(|| LensError::Vocab(format!("id {id} of {s:?} is out of range")))?;
             *slot = Some(c);
         }
         let chars: Option<Vec<char>> = chars.into_iter().collect();

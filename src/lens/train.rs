@@ -63,7 +63,11 @@ fn adamw(vars: &[(String, Var)], lr: f64, weight_decay: f64) -> Result<AdamW> {
 
 /// Trains a fresh model on the induction task. `on_log(step, loss)` is called every `log_every` steps
 /// with the mean training loss (on the predictable tokens) since the last call; return false to stop early.
-pub fn train_induction(cfg: Gpt2Config, tc: &TrainConfig, mut on_log: impl FnMut(usize, f32) -> bool) -> Result<Transformer> {
+pub fn train_induction(
+    cfg: Gpt2Config,
+    tc: &TrainConfig,
+    mut on_log: impl FnMut(usize, f32) -> bool,
+) -> Result<Transformer> {
     let mut rng = Rng::new(tc.seed);
     let spec = TaskSpec::new(cfg.vocab_size, cfg.n_positions);
     let (mut model, vars) = Transformer::init(cfg, &mut rng)?;
@@ -132,7 +136,12 @@ impl InductionMetrics {
 }
 
 /// Runs `per_length` random repeated sequences for each repeat length, averaging losses and head scores.
-pub fn evaluate_induction(model: &Transformer, lengths: &[usize], per_length: usize, seed: u64) -> Result<InductionMetrics> {
+pub fn evaluate_induction(
+    model: &Transformer,
+    lengths: &[usize],
+    per_length: usize,
+    seed: u64,
+) -> Result<InductionMetrics> {
     let spec = TaskSpec::new(model.cfg.vocab_size, model.cfg.n_positions);
     let mut rng = Rng::new(seed);
     let (nl, nh) = (model.cfg.n_layer, model.cfg.n_head);
@@ -210,7 +219,10 @@ pub fn train_lm(
     let mut rng = Rng::new(tc.seed);
     let n = cfg.n_positions;
     if train.len() <= n {
-        return Err(super::LensError::Input(format!("the training text has {} tokens, fewer than one window of {n}", train.len())));
+        return Err(super::LensError::Input(format!(
+            "the training text has {} tokens, fewer than one window of {n}",
+            train.len()
+        )));
     }
     let (mut model, vars) = Transformer::init(cfg, &mut rng)?;
     // No weight decay on biases, LayerNorms and embeddings' positions would be the GPT-2 recipe; with a model

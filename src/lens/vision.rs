@@ -20,13 +20,12 @@ pub mod receptive;
 pub mod train;
 pub mod units;
 
-pub use attribution::{
-    gradient_x_input, input_gradient, input_gradient_autograd, integrated_gradients, occlusion, rank_correlation, sanity_cascade, smoothgrad, vanilla_gradient, Saliency,
-    Target,
-};
 pub use atlas::{AtlasEntry, FeatureAtlas};
+pub use attribution::{
+    gradient_x_input, input_gradient, input_gradient_autograd, integrated_gradients, occlusion, rank_correlation,
+    sanity_cascade, smoothgrad, vanilla_gradient, Saliency, Target,
+};
 pub use featvis::{FeatureVis, FeatureVisSettings};
 pub use mnist::{preprocess_drawing, Idx, Samples};
 pub use model::{Cnn, VisionCache, VisionConfig, VisionHook};
 pub use units::{channel_means, circuit, polysemanticity, top_examples, ClassMix, KernelLink};
-

@@ -9,25 +9,28 @@ pub const BOS: &str = "<bos>";
 /// The induction model's words, id = index + 1 (id 0 is `<bos>`). Chosen to be short, common and distinct.
 pub const WORDS: &[&str] = &[
     "the", "cat", "sat", "on", "mat", "dog", "ran", "to", "park", "a", "red", "ball", "big", "small", "tree", "house",
-    "sun", "moon", "star", "sky", "blue", "green", "fish", "bird", "frog", "bear", "fox", "owl", "cow", "pig", "hen", "bee",
-    "ant", "bat", "rat", "elk", "yak", "ape", "cup", "pot", "pan", "jar", "box", "bag", "hat", "cap", "coat", "shoe",
-    "sock", "ring", "key", "door", "wall", "roof", "road", "hill", "lake", "sea", "rain", "snow", "wind", "fire", "ice", "rock",
-    "sand", "leaf", "root", "seed", "rose", "corn", "rice", "bread", "milk", "egg", "cake", "pie", "jam", "tea", "salt", "soup",
-    "apple", "pear", "plum", "lime", "kiwi", "fig", "date", "nut", "bean", "pea", "king", "queen", "boy", "girl", "man", "woman",
-    "baby", "aunt", "uncle", "friend", "doctor", "cook", "pilot", "judge", "nurse", "chef", "poet", "clown", "red", "gold", "pink", "gray",
-    "black", "white", "brown", "old", "new", "hot", "cold", "wet", "dry", "fast", "slow", "loud", "quiet", "soft", "hard", "dark",
-    "light", "tall", "short", "long", "wide", "thin", "fat", "rich", "poor", "happy", "sad", "angry", "calm", "brave", "shy", "kind",
-    "wild", "tame", "clean", "dirty", "empty", "full", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "run", "walk", "jump", "swim", "fly", "sing", "read", "write", "draw", "paint", "cook", "eat", "drink", "sleep", "wake", "sit",
-    "stand", "fall", "climb", "dig", "push", "pull", "open", "close", "give", "take", "make", "break", "find", "lose", "win", "play",
-    "see", "hear", "feel", "smell", "think", "know", "want", "need", "like", "love", "hate", "hope", "wish", "ask", "tell", "say",
-    "in", "at", "by", "for", "from", "with", "under", "over", "near", "far", "up", "down", "into", "out", "off", "past",
-    "and", "or", "but", "so", "if", "then", "when", "while", "is", "was", "are", "were", "be", "has", "had", "did",
-    "not", "no", "yes", "all", "some", "many", "few", "more", "most", "each", "every", "this", "that", "these", "those", "here",
-    "there", "now", "soon", "today", "night", "day", "week", "year", "time", "home", "town", "city", "farm", "shop", "school", "road",
-    "ship", "boat", "car", "bus", "train", "bike", "plane", "map", "book", "pen", "desk", "chair", "bed", "lamp", "clock", "phone",
-    "song", "game", "toy", "gift", "coin", "card", "note", "word", "name", "story", "dream", "idea", "plan", "rule", "team", "club",
-    "river", "ocean", "island", "forest", "desert", "valley", "cave", "bridge", "tower", "castle", "garden", "window", "mirror", "candle", "basket", "ladder",
+    "sun", "moon", "star", "sky", "blue", "green", "fish", "bird", "frog", "bear", "fox", "owl", "cow", "pig", "hen",
+    "bee", "ant", "bat", "rat", "elk", "yak", "ape", "cup", "pot", "pan", "jar", "box", "bag", "hat", "cap", "coat",
+    "shoe", "sock", "ring", "key", "door", "wall", "roof", "road", "hill", "lake", "sea", "rain", "snow", "wind",
+    "fire", "ice", "rock", "sand", "leaf", "root", "seed", "rose", "corn", "rice", "bread", "milk", "egg", "cake",
+    "pie", "jam", "tea", "salt", "soup", "apple", "pear", "plum", "lime", "kiwi", "fig", "date", "nut", "bean", "pea",
+    "king", "queen", "boy", "girl", "man", "woman", "baby", "aunt", "uncle", "friend", "doctor", "cook", "pilot",
+    "judge", "nurse", "chef", "poet", "clown", "red", "gold", "pink", "gray", "black", "white", "brown", "old", "new",
+    "hot", "cold", "wet", "dry", "fast", "slow", "loud", "quiet", "soft", "hard", "dark", "light", "tall", "short",
+    "long", "wide", "thin", "fat", "rich", "poor", "happy", "sad", "angry", "calm", "brave", "shy", "kind", "wild",
+    "tame", "clean", "dirty", "empty", "full", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    "ten", "run", "walk", "jump", "swim", "fly", "sing", "read", "write", "draw", "paint", "cook", "eat", "drink",
+    "sleep", "wake", "sit", "stand", "fall", "climb", "dig", "push", "pull", "open", "close", "give", "take", "make",
+    "break", "find", "lose", "win", "play", "see", "hear", "feel", "smell", "think", "know", "want", "need", "like",
+    "love", "hate", "hope", "wish", "ask", "tell", "say", "in", "at", "by", "for", "from", "with", "under", "over",
+    "near", "far", "up", "down", "into", "out", "off", "past", "and", "or", "but", "so", "if", "then", "when", "while",
+    "is", "was", "are", "were", "be", "has", "had", "did", "not", "no", "yes", "all", "some", "many", "few", "more",
+    "most", "each", "every", "this", "that", "these", "those", "here", "there", "now", "soon", "today", "night", "day",
+    "week", "year", "time", "home", "town", "city", "farm", "shop", "school", "road", "ship", "boat", "car", "bus",
+    "train", "bike", "plane", "map", "book", "pen", "desk", "chair", "bed", "lamp", "clock", "phone", "song", "game",
+    "toy", "gift", "coin", "card", "note", "word", "name", "story", "dream", "idea", "plan", "rule", "team", "club",
+    "river", "ocean", "island", "forest", "desert", "valley", "cave", "bridge", "tower", "castle", "garden", "window",
+    "mirror", "candle", "basket", "ladder",
 ];
 
 #[derive(Clone, Debug)]
@@ -75,7 +78,12 @@ impl Vocab {
 
     /// `{token: id}` JSON, the shape of GPT-2's vocab.json.
     pub fn to_json(&self) -> String {
-        let entries: Vec<String> = self.to_word.iter().enumerate().map(|(i, w)| format!("  {}: {i}", serde_json::to_string(w).unwrap())).collect();
+        let entries: Vec<String> = self
+            .to_word
+            .iter()
+            .enumerate()
+            .map(|(i, w)| format!("  {}: {i}", serde_json::to_string(w).unwrap()))
+            .collect();
         format!("{{\n{}\n}}\n", entries.join(",\n"))
     }
 
@@ -84,7 +92,9 @@ impl Vocab {
         let map: HashMap<String, u32> = serde_json::from_str(text).map_err(|e| LensError::Vocab(e.to_string()))?;
         let mut to_word = vec![String::new(); map.len()];
         for (w, &id) in &map {
-            let slot = to_word.get_mut(id as usize).ok_or_else(|| LensError::Vocab(format!("id {id} of `{w}` is out of range")))?;
+            let slot = to_word
+                .get_mut(id as usize)
+                .ok_or_else(|| LensError::Vocab(format!("id {id} of `{w}` is out of range")))?;
             *slot = w.clone();
         }
         if to_word.iter().any(String::is_empty) {

@@ -123,7 +123,9 @@ pub fn sequences(model: &Transformer, vocab: &Vocab) -> Vec<(String, Vec<u32>)> 
     while repeated.len() < n {
         repeated.push(repeated[repeated.len() - half]);
     }
-    let Tokenized::Ok(short) = vocab.encode(SHORT_TEXT) else { panic!("the shipped vocabulary cannot encode {SHORT_TEXT:?}") };
+    let Tokenized::Ok(short) = vocab.encode(SHORT_TEXT) else {
+        panic!("the shipped vocabulary cannot encode {SHORT_TEXT:?}")
+    };
     vec![("repeated".to_string(), repeated), ("typed".to_string(), short)]
 }
 
@@ -166,10 +168,13 @@ pub fn compute(model: &Transformer, vocab: &Vocab, id: ModelId) -> Fixture {
 
 /// The largest absolute difference; NaN when one side has a NaN the other lacks.
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| if x == y { 0.0 } else { (x - y).abs() })
-        .fold(0.0f32, |m, d| if d.is_nan() || m.is_nan() { f32::NAN } else { m.max(d) })
+    a.iter().zip(b).map(|(x, y)| if x == y { 0.0 } else { (x - y).abs() }).fold(0.0f32, |m, d| {
+        if d.is_nan() || m.is_nan() {
+            f32::NAN
+        } else {
+            m.max(d)
+        }
+    })
 }
 
 fn scores_flat(s: &[Vec<HeadScores>]) -> Vec<f32> {
@@ -193,7 +198,10 @@ pub fn compare(got: &Fixture, want: &Fixture, tol: f32) -> Result<[f32; 3], Vec<
         let too_far = |e: f32| e.is_nan() || e > tol;
         if too_far(d) {
             let at = a.iter().zip(b).position(|(x, y)| x != y && too_far((x - y).abs())).unwrap_or(0);
-            problems.push(format!("{what}: max abs difference {d} > {tol} (first at flat index {at}: {} vs fixture {})", a[at], b[at]));
+            problems.push(format!(
+                "{what}: max abs difference {d} > {tol} (first at flat index {at}: {} vs fixture {})",
+                a[at], b[at]
+            ));
         }
     };
     if (got.n_layer, got.n_head, got.vocab_size) != (want.n_layer, want.n_head, want.vocab_size) {
@@ -208,7 +216,8 @@ pub fn compare(got: &Fixture, want: &Fixture, tol: f32) -> Result<[f32; 3], Vec<
     }
     for (g, w) in got.sequences.iter().zip(&want.sequences) {
         if g.name != w.name || g.tokens != w.tokens {
-            problems.push(format!("sequence `{}` is {:?}, the fixture's `{}` is {:?}", g.name, g.tokens, w.name, w.tokens));
+            problems
+                .push(format!("sequence `{}` is {:?}, the fixture's `{}` is {:?}", g.name, g.tokens, w.name, w.tokens));
             continue;
         }
         check(0, format!("`{}` logits", g.name), &g.logits, &w.logits, &mut problems);
@@ -217,7 +226,13 @@ pub fn compare(got: &Fixture, want: &Fixture, tol: f32) -> Result<[f32; 3], Vec<
                 check(1, format!("`{}` pattern L{l}H{h}", g.name), gp, wp, &mut problems);
             }
         }
-        check(2, format!("`{}` head scores", g.name), &scores_flat(&g.head_scores), &scores_flat(&w.head_scores), &mut problems);
+        check(
+            2,
+            format!("`{}` head scores", g.name),
+            &scores_flat(&g.head_scores),
+            &scores_flat(&w.head_scores),
+            &mut problems,
+        );
     }
     if got.vocab_cases != want.vocab_cases {
         for (g, w) in got.vocab_cases.iter().zip(&want.vocab_cases) {
@@ -226,7 +241,11 @@ pub fn compare(got: &Fixture, want: &Fixture, tol: f32) -> Result<[f32; 3], Vec<
             }
         }
         if got.vocab_cases.len() != want.vocab_cases.len() {
-            problems.push(format!("{} vocabulary cases, the fixture has {}", got.vocab_cases.len(), want.vocab_cases.len()));
+            problems.push(format!(
+                "{} vocabulary cases, the fixture has {}",
+                got.vocab_cases.len(),
+                want.vocab_cases.len()
+            ));
         }
     }
     if problems.is_empty() {
@@ -284,7 +303,8 @@ pub fn to_json(f: &Fixture) -> String {
     for (i, s) in f.sequences.iter().enumerate() {
         writeln!(o, "    {{").unwrap();
         writeln!(o, "      \"name\": {},", str_json(&s.name)).unwrap();
-        writeln!(o, "      \"tokens\": [{}],", s.tokens.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")).unwrap();
+        writeln!(o, "      \"tokens\": [{}],", s.tokens.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "))
+            .unwrap();
         let scores: Vec<String> = s
             .head_scores
             .iter()
@@ -309,7 +329,10 @@ pub fn to_json(f: &Fixture) -> String {
             .patterns
             .iter()
             .map(|layer| {
-                let heads: Vec<String> = layer.iter().map(|p| format!("          {}", nums(p.iter().map(|&x| num(x)), "          "))).collect();
+                let heads: Vec<String> = layer
+                    .iter()
+                    .map(|p| format!("          {}", nums(p.iter().map(|&x| num(x)), "          ")))
+                    .collect();
                 format!("        [\n{}\n        ]", heads.join(",\n"))
             })
             .collect();
@@ -322,8 +345,12 @@ pub fn to_json(f: &Fixture) -> String {
         .vocab_cases
         .iter()
         .map(|c| {
-            let ids = c.ids.as_ref().map_or("null".into(), |v| format!("[{}]", v.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")));
-            let unknown = c.unknown.as_ref().map_or("null".into(), |v| format!("[{}]", v.iter().map(|w| str_json(w)).collect::<Vec<_>>().join(", ")));
+            let ids = c.ids.as_ref().map_or("null".into(), |v| {
+                format!("[{}]", v.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "))
+            });
+            let unknown = c.unknown.as_ref().map_or("null".into(), |v| {
+                format!("[{}]", v.iter().map(|w| str_json(w)).collect::<Vec<_>>().join(", "))
+            });
             format!("    {{\"text\": {}, \"ids\": {ids}, \"unknown\": {unknown}}}", str_json(&c.text))
         })
         .collect();
@@ -334,5 +361,6 @@ pub fn to_json(f: &Fixture) -> String {
 }
 
 pub fn from_json(text: &str) -> Fixture {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{FIXTURE_PATH} is not a readable fixture ({e}); regenerate it with `{REGENERATE}`"))
+    serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("{FIXTURE_PATH} is not a readable fixture ({e}); regenerate it with `{REGENERATE}`"))
 }

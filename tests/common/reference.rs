@@ -79,7 +79,8 @@ impl Ref {
         let n = tokens.len();
         let wte = self.get("transformer.wte.weight");
         let wpe = self.get("transformer.wpe.weight");
-        let mut x: Mat = (0..n).map(|p| (0..d).map(|i| wte[tokens[p] as usize * d + i] + wpe[p * d + i]).collect()).collect();
+        let mut x: Mat =
+            (0..n).map(|p| (0..d).map(|i| wte[tokens[p] as usize * d + i] + wpe[p * d + i]).collect()).collect();
         let mut patterns = Vec::new();
         for l in 0..c.n_layer {
             if let Some((layer, add)) = &edit.add_resid_pre {
@@ -102,7 +103,9 @@ impl Ref {
                 let val = |p: usize, i: usize| qkv[p][2 * d + head * dh + i];
                 let mut pat = vec![vec![0.0f32; n]; n];
                 for qp in 0..n {
-                    let scores: Vec<f32> = (0..=qp).map(|kp| (0..dh).map(|i| q(qp, i) * k(kp, i)).sum::<f32>() / (dh as f32).sqrt()).collect();
+                    let scores: Vec<f32> = (0..=qp)
+                        .map(|kp| (0..dh).map(|i| q(qp, i) * k(kp, i)).sum::<f32>() / (dh as f32).sqrt())
+                        .collect();
                     let m = scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
                     let e: Vec<f32> = scores.iter().map(|s| (s - m).exp()).collect();
                     let sum: f32 = e.iter().sum();
@@ -133,7 +136,8 @@ impl Ref {
         let lnf = self.layer_norm(&x, "transformer.ln_f.weight", "transformer.ln_f.bias");
         let head_name = if c.tie_word_embeddings { "transformer.wte.weight" } else { "lm_head.weight" };
         let lm = self.get(head_name);
-        let logits = lnf.iter().map(|row| (0..v).map(|t| (0..d).map(|i| row[i] * lm[t * d + i]).sum()).collect()).collect();
+        let logits =
+            lnf.iter().map(|row| (0..v).map(|t| (0..d).map(|i| row[i] * lm[t * d + i]).sum()).collect()).collect();
         (logits, patterns)
     }
 }
@@ -150,7 +154,15 @@ pub fn random_model(attn_only: bool, seed: u64) -> (Transformer, Ref) {
         let n: usize = shape.iter().product();
         let zero_mlp = attn_only && (name.contains(".mlp.") || name.contains(".ln_2."));
         let data: Vec<f32> = (0..n)
-            .map(|_| if zero_mlp { 0.0 } else if name.contains("ln_") && name.ends_with("weight") { 1.0 + 0.3 * rng.normal() } else { 0.3 * rng.normal() })
+            .map(|_| {
+                if zero_mlp {
+                    0.0
+                } else if name.contains("ln_") && name.ends_with("weight") {
+                    1.0 + 0.3 * rng.normal()
+                } else {
+                    0.3 * rng.normal()
+                }
+            })
             .collect();
         map.insert(name.clone(), Tensor::from_vec(data.clone(), shape.clone(), &Device::Cpu).unwrap());
         w.insert(name, (shape, data));
@@ -161,10 +173,13 @@ pub fn random_model(attn_only: bool, seed: u64) -> (Transformer, Ref) {
 /// The largest absolute difference between two equally long slices; NaN if either side has a NaN where the
 /// other does not (so that a NaN can never pass a tolerance check).
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| if x == y { 0.0 } else { (x - y).abs() })
-        .fold(0.0f32, |m, d| if d.is_nan() || m.is_nan() { f32::NAN } else { m.max(d) })
+    a.iter().zip(b).map(|(x, y)| if x == y { 0.0 } else { (x - y).abs() }).fold(0.0f32, |m, d| {
+        if d.is_nan() || m.is_nan() {
+            f32::NAN
+        } else {
+            m.max(d)
+        }
+    })
 }
 
 pub fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {

@@ -17,8 +17,16 @@ pub fn assert_default_pair_doubles_its_rate(model: &Transformer, vocab: &CharVoc
     let prompt = vocab.encode(PROMPT).unwrap();
     let settings = SampleSettings { temperature: 0.8, top_k: 0, seed: 11 };
     let plain = vocab.decode(&generate(model, &prompt, 500, &settings, &[]).unwrap().tokens);
-    let steered = vocab.decode(&generate(model, &prompt, 500, &settings, &[vector.intervention(pair.coefficient).unwrap()]).unwrap().tokens);
+    let steered = vocab.decode(
+        &generate(model, &prompt, 500, &settings, &[vector.intervention(pair.coefficient).unwrap()]).unwrap().tokens,
+    );
     let (a, b) = (pair.rate(&plain), pair.rate(&steered));
-    assert!(b >= 2.0 * a.max(0.005), "steering moved the {} rate from {a} to {b} ({}, {})", pair.measure_name, pair.name, vector.hook);
+    assert!(
+        b >= 2.0 * a.max(0.005),
+        "steering moved the {} rate from {a} to {b} ({}, {})",
+        pair.measure_name,
+        pair.name,
+        vector.hook
+    );
     (plain, steered)
 }

@@ -34,7 +34,12 @@ impl VisionModelId {
             }
             format!("{h:016x}")
         };
-        VisionModelId { dir: VISION_MODEL_DIR.into(), config_fnv1a64: h(config.as_bytes()), safetensors_fnv1a64: h(safetensors), samples_fnv1a64: h(samples) }
+        VisionModelId {
+            dir: VISION_MODEL_DIR.into(),
+            config_fnv1a64: h(config.as_bytes()),
+            safetensors_fnv1a64: h(safetensors),
+            samples_fnv1a64: h(samples),
+        }
     }
 }
 
@@ -62,15 +67,29 @@ pub struct VisionFixture {
 fn targets(model: &Cnn, x: &[f32], label: usize) -> Vec<(String, Target)> {
     let (_, cache) = model.run_with_cache(&model.image(x).unwrap()).unwrap();
     let argmax = |v: &[f32]| (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap();
-    let conv3 = cache.get(VisionHook::Conv(3)).unwrap().flatten_from(2).unwrap().mean(2).unwrap().get(0).unwrap().to_vec1::<f32>().unwrap();
+    let conv3 = cache
+        .get(VisionHook::Conv(3))
+        .unwrap()
+        .flatten_from(2)
+        .unwrap()
+        .mean(2)
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
     let c3 = argmax(&conv3);
-    let conv2 = cache.get(VisionHook::Conv(2)).unwrap().get(0).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let conv2 =
+        cache.get(VisionHook::Conv(2)).unwrap().get(0).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
     let u = argmax(&conv2);
     let (c2, y, xx) = (u / 196, (u % 196) / 14, u % 14);
     vec![
         (format!("class {label}"), Target::Class(label)),
         (format!("conv3 channel {c3} mean"), Target::Channel { hook: VisionHook::Conv(3), channel: c3 }),
-        (format!("conv2 channel {c2} at ({y}, {xx})"), Target::Unit { hook: VisionHook::Conv(2), channel: c2, y, x: xx }),
+        (
+            format!("conv2 channel {c2} at ({y}, {xx})"),
+            Target::Unit { hook: VisionHook::Conv(2), channel: c2, y, x: xx },
+        ),
     ]
 }
 
@@ -129,11 +148,20 @@ pub fn compare(got: &VisionFixture, want: &VisionFixture, tol: f32) -> Result<[f
     }
     for (a, b) in got.cases.iter().zip(&want.cases) {
         if a.target != b.target || a.sample != b.sample {
-            check(1, format!("case `{}` of sample {} is `{}` of {} in the fixture", a.target, a.sample, b.target, b.sample), &[], &[0.0]);
+            check(
+                1,
+                format!("case `{}` of sample {} is `{}` of {} in the fixture", a.target, a.sample, b.target, b.sample),
+                &[],
+                &[0.0],
+            );
             continue;
         }
         check(1, format!("value of `{}` on sample {}", a.target, a.sample), &[a.value], &[b.value]);
         check(2, format!("gradient of `{}` on sample {}", a.target, a.sample), &a.gradient, &b.gradient);
     }
-    if problems.is_empty() { Ok(worst) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(worst)
+    } else {
+        Err(problems)
+    }
 }

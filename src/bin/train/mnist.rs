@@ -59,7 +59,12 @@ pub fn train_mnist_model(args: &[String], dir: &Path) -> Result<(), Box<dyn std:
     let seconds = start.elapsed().as_secs_f32();
     let test_accuracy = accuracy(&model, &test)?;
     let train_accuracy = accuracy(&model, &train)?;
-    eprintln!("test accuracy {:.2}% ({} images), train accuracy {:.2}%, {seconds:.0}s", 100.0 * test_accuracy, test.len(), 100.0 * train_accuracy);
+    eprintln!(
+        "test accuracy {:.2}% ({} images), train accuracy {:.2}%, {seconds:.0}s",
+        100.0 * test_accuracy,
+        test.len(),
+        100.0 * train_accuracy
+    );
 
     // A seeded sample of the test set, for the lab's dataset examples (kept in test-set order).
     let mut rng = Rng::new(SAMPLE_SEED);

@@ -92,7 +92,12 @@ pub fn train_moby_model(args: &[String], dir: &Path) -> Result<(), Box<dyn std::
     let mut curve = Vec::new();
     let model = train_lm(cfg.clone(), &tc, &split.train, &split.held_out, |p| {
         match p.held_out_loss {
-            Some(h) => eprintln!("step {:>6}  loss {:.4}  held-out {h:.4}  {:.0}s", p.step, p.train_loss, start.elapsed().as_secs_f32()),
+            Some(h) => eprintln!(
+                "step {:>6}  loss {:.4}  held-out {h:.4}  {:.0}s",
+                p.step,
+                p.train_loss,
+                start.elapsed().as_secs_f32()
+            ),
             None => eprintln!("step {:>6}  loss {:.4}  {:.0}s", p.step, p.train_loss, start.elapsed().as_secs_f32()),
         }
         curve.push(p.clone());
@@ -100,7 +105,11 @@ pub fn train_moby_model(args: &[String], dir: &Path) -> Result<(), Box<dyn std::
     })?;
     let seconds = start.elapsed().as_secs_f32();
     let held = held_out_loss(&model, &split.held_out, 32)?;
-    eprintln!("held-out loss {held:.4} nats per character ({:.3} bits) on {} characters; {seconds:.0}s", held / std::f32::consts::LN_2, split.held_out_len());
+    eprintln!(
+        "held-out loss {held:.4} nats per character ({:.3} bits) on {} characters; {seconds:.0}s",
+        held / std::f32::consts::LN_2,
+        split.held_out_len()
+    );
 
     std::fs::create_dir_all(dir)?;
     write_held_out_text(&text, dir)?;

@@ -8,7 +8,10 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use glassbox::lens::rng::Rng;
-use glassbox::lens::sae::{active_latents, build_index, sae_stats, scored_activations, spliced_losses, train_sae, IndexSettings, SaeTrainConfig};
+use glassbox::lens::sae::{
+    active_latents, build_index, sae_stats, scored_activations, spliced_losses, train_sae, IndexSettings,
+    SaeTrainConfig,
+};
 use glassbox::lens::text::{CharVocab, Split, HELD_OUT_FILE};
 use glassbox::lens::{Hook, HookSet, Transformer};
 
@@ -19,7 +22,13 @@ use super::arg;
 pub const SAE_HOOK: Hook = Hook::ResidPost(2);
 
 /// Activations at `hook` over `windows` random windows of the training stream, `rows x d_model`.
-fn record(model: &Transformer, hook: Hook, train: &[u32], windows: usize, seed: u64) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
+fn record(
+    model: &Transformer,
+    hook: Hook,
+    train: &[u32],
+    windows: usize,
+    seed: u64,
+) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
     let n = model.cfg.n_positions;
     let mut rng = Rng::new(seed);
     let mut out = Vec::new();
@@ -42,7 +51,10 @@ fn record(model: &Transformer, hook: Hook, train: &[u32], windows: usize, seed: 
 
 pub fn train_moby_sae(args: &[String], moby: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(super::moby::fetch()?)?;
-    let model = Transformer::from_bytes(&std::fs::read_to_string(moby.join("config.json"))?, &std::fs::read(moby.join("model.safetensors"))?)?;
+    let model = Transformer::from_bytes(
+        &std::fs::read_to_string(moby.join("config.json"))?,
+        &std::fs::read(moby.join("model.safetensors"))?,
+    )?;
     let vocab = CharVocab::from_json(&std::fs::read_to_string(moby.join("vocab.json"))?)?;
     let split = Split::new(&vocab.encode(&text)?);
     let windows: usize = arg(args, "--windows", 2000usize);
@@ -60,8 +72,13 @@ pub fn train_moby_sae(args: &[String], moby: &Path) -> Result<(), Box<dyn std::e
     let train_x = record(&model, SAE_HOOK, &split.train, windows, tc.seed)?;
     // A separate sample of training windows for the final metrics, so they are not measured on the batches.
     let check_x = record(&model, SAE_HOOK, &split.train, 200, tc.seed + 1000)?;
-    let norm2 = train_x.chunks_exact(d).map(|r| r.iter().map(|v| v * v).sum::<f32>()).sum::<f32>() / (train_x.len() / d) as f32;
-    eprintln!("recorded {} activations of {SAE_HOOK} (mean squared norm {norm2:.2}) in {:.0}s; {tc:?}", train_x.len() / d, start.elapsed().as_secs_f32());
+    let norm2 =
+        train_x.chunks_exact(d).map(|r| r.iter().map(|v| v * v).sum::<f32>()).sum::<f32>() / (train_x.len() / d) as f32;
+    eprintln!(
+        "recorded {} activations of {SAE_HOOK} (mean squared norm {norm2:.2}) in {:.0}s; {tc:?}",
+        train_x.len() / d,
+        start.elapsed().as_secs_f32()
+    );
     let t0 = Instant::now();
     let mut curve = Vec::new();
     let sae = train_sae(&train_x, d, SAE_HOOK, &tc, |step, loss, mse| {

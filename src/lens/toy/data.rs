@@ -50,7 +50,12 @@ pub struct SparseBatch {
 
 impl SparseBatch {
     pub fn with_capacity(n: usize, batch: usize) -> Self {
-        SparseBatch { n, index: Vec::with_capacity(n * batch), value: Vec::with_capacity(n * batch), end: Vec::with_capacity(batch) }
+        SparseBatch {
+            n,
+            index: Vec::with_capacity(n * batch),
+            value: Vec::with_capacity(n * batch),
+            end: Vec::with_capacity(batch),
+        }
     }
 
     /// The sparse form of a dense `batch x n` matrix.

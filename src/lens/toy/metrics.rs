@@ -67,7 +67,11 @@ pub fn represented_count(norms: &[f32]) -> usize {
 /// An angle in [0, 360): `rem_euclid` alone can round a tiny negative angle up to exactly 360.
 fn wrap360(deg: f32) -> f32 {
     let a = deg.rem_euclid(360.0);
-    if a >= 360.0 { 0.0 } else { a }
+    if a >= 360.0 {
+        0.0
+    } else {
+        a
+    }
 }
 
 /// For m = 2: the angle of each column in degrees, in [0, 360), counter-clockwise from the first hidden axis.

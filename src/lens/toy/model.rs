@@ -95,7 +95,10 @@ impl Descent {
         constrain(&mut self.params);
         if let Some(why) = divergence(loss, &self.params) {
             self.params.copy_from_slice(&self.backup);
-            let message = format!("{what} diverged at step {}: {why}. Lower the learning rate (now {lr}) and reset.", self.step + 1);
+            let message = format!(
+                "{what} diverged at step {}: {why}. Lower the learning rate (now {lr}) and reset.",
+                self.step + 1
+            );
             self.status = Status::Diverged { step: self.step + 1, message: message.clone() };
             return Err(LensError::Input(message));
         }
@@ -138,7 +141,16 @@ impl Default for ToyConfig {
     /// The chapter's first picture: five equally important features, sparse enough to share two dimensions
     /// as a pentagon.
     fn default() -> Self {
-        ToyConfig { n_features: 5, n_hidden: 2, sparsity: 0.9, importance_decay: 1.0, importance: None, batch_size: 1024, lr: 0.01, seed: 0 }
+        ToyConfig {
+            n_features: 5,
+            n_hidden: 2,
+            sparsity: 0.9,
+            importance_decay: 1.0,
+            importance: None,
+            batch_size: 1024,
+            lr: 0.01,
+            seed: 0,
+        }
     }
 }
 
@@ -164,7 +176,9 @@ impl ToyConfig {
             ));
         }
         if n > MAX_FEATURES || m > MAX_HIDDEN {
-            return bad(format!("at most {MAX_FEATURES} features and {MAX_HIDDEN} hidden dimensions (got n = {n}, m = {m})"));
+            return bad(format!(
+                "at most {MAX_FEATURES} features and {MAX_HIDDEN} hidden dimensions (got n = {n}, m = {m})"
+            ));
         }
         if !(0.0..1.0).contains(&self.sparsity) {
             return bad(format!(
@@ -208,7 +222,10 @@ pub enum Status {
     Ready,
     /// The loss or a weight stopped being a finite number, or a weight grew past `MAX_WEIGHT`. The
     /// parameters are the last good ones; `reset` starts again.
-    Diverged { step: usize, message: String },
+    Diverged {
+        step: usize,
+        message: String,
+    },
 }
 
 /// A loss curve of bounded length: each entry is the mean loss over `every` consecutive steps, and when the
@@ -351,7 +368,12 @@ impl ToyModel {
     pub fn set_params(&mut self, w: &[f32], b: &[f32]) -> Result<()> {
         let (n, m) = (self.cfg.n_features, self.cfg.n_hidden);
         if w.len() != n * m || b.len() != n {
-            return Err(LensError::Input(format!("W needs {} values and b {n} (got {} and {})", n * m, w.len(), b.len())));
+            return Err(LensError::Input(format!(
+                "W needs {} values and b {n} (got {} and {})",
+                n * m,
+                w.len(),
+                b.len()
+            )));
         }
         self.opt.params[..n * m].copy_from_slice(w);
         self.opt.params[n * m..].copy_from_slice(b);
@@ -429,7 +451,14 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new(n: usize) -> Self {
-        Scratch { gram: vec![0.0; n * n], dgram: vec![0.0; n * n], x: vec![0.0; n], y: vec![0.0; n], gy: vec![0.0; n], coef: vec![0.0; n] }
+        Scratch {
+            gram: vec![0.0; n * n],
+            dgram: vec![0.0; n * n],
+            x: vec![0.0; n],
+            y: vec![0.0; n],
+            gy: vec![0.0; n],
+            coef: vec![0.0; n],
+        }
     }
 }
 
@@ -438,7 +467,15 @@ impl Scratch {
 /// fly, and a feature with y_i ≤ 0 costs only that sum (its output is 0, so it has no gradient, and its loss
 /// is I_i x_i², nonzero only for the active features, added at the end).
 #[inline(always)]
-fn fused<const K: usize>(n: usize, js: [u32; K], vs: [f32; K], s: &mut Scratch, importance: &[f32], b: &[f32], gb: &mut [f32]) -> f32 {
+fn fused<const K: usize>(
+    n: usize,
+    js: [u32; K],
+    vs: [f32; K],
+    s: &mut Scratch,
+    importance: &[f32],
+    b: &[f32],
+    gb: &mut [f32],
+) -> f32 {
     let js = js.map(|j| j as usize);
     let cols: [&[f32]; K] = js.map(|j| &s.gram[j * n..(j + 1) * n]);
     let (b, importance, coef, x, gb) = (&b[..n], &importance[..n], &s.coef[..n], &s.x[..n], &mut gb[..n]);
@@ -508,7 +545,16 @@ fn general(n: usize, idx: &[u32], val: &[f32], s: &mut Scratch, importance: &[f3
 /// `L = (1/batch) Σ_samples Σ_i I_i (x_i - x'_i)²`. This convenience form allocates; training uses
 /// `sparse_loss_and_grad`.
 #[allow(clippy::too_many_arguments)]
-pub fn loss_and_grad(n: usize, m: usize, importance: &[f32], w: &[f32], b: &[f32], x: &[f32], gw: &mut [f32], gb: &mut [f32]) -> f32 {
+pub fn loss_and_grad(
+    n: usize,
+    m: usize,
+    importance: &[f32],
+    w: &[f32],
+    b: &[f32],
+    x: &[f32],
+    gw: &mut [f32],
+    gb: &mut [f32],
+) -> f32 {
     assert!(n > 0 && x.len().is_multiple_of(n));
     let batch = SparseBatch::from_dense(x, n);
     sparse_loss_and_grad(m, importance, w, b, &batch, &mut Scratch::new(n), gw, gb)
@@ -524,7 +570,16 @@ pub fn loss_and_grad(n: usize, m: usize, importance: &[f32], w: &[f32], b: &[f32
 /// and once per batch, since G_ij = W_i · W_j:  dL/dW_i = Σ_j (dL/dG_ij + dL/dG_ji) W_j.
 /// Samples with no active feature all have y = b, so they are counted and handled together.
 #[allow(clippy::too_many_arguments)]
-pub fn sparse_loss_and_grad(m: usize, importance: &[f32], w: &[f32], b: &[f32], x: &SparseBatch, s: &mut Scratch, gw: &mut [f32], gb: &mut [f32]) -> f32 {
+pub fn sparse_loss_and_grad(
+    m: usize,
+    importance: &[f32],
+    w: &[f32],
+    b: &[f32],
+    x: &SparseBatch,
+    s: &mut Scratch,
+    gw: &mut [f32],
+    gb: &mut [f32],
+) -> f32 {
     let n = x.n;
     assert!(m > 0 && w.len() == n * m && b.len() == n && importance.len() == n && gw.len() == n * m && gb.len() == n);
     assert!(s.gram.len() == n * n && s.x.len() == n);

@@ -157,7 +157,11 @@ const EVAL_SAMPLES: usize = 8192;
 /// Trains cell (row, col) and classifies its extra feature.
 pub fn phase_cell(spec: &PhaseSpec, row: usize, col: usize) -> Result<PhaseCell> {
     if row >= spec.densities.len() || col >= spec.importances.len() {
-        return Err(LensError::Input(format!("no cell ({row}, {col}) in a {} x {} diagram", spec.densities.len(), spec.importances.len())));
+        return Err(LensError::Input(format!(
+            "no cell ({row}, {col}) in a {} x {} diagram",
+            spec.densities.len(),
+            spec.importances.len()
+        )));
     }
     let mut best: Option<(f32, ToyModel)> = None;
     let eval_seed = spec.cell_config(row, col, 0).seed ^ 0x5EED_5EED;

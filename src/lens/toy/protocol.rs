@@ -12,17 +12,30 @@ use super::sae::{Sae, SaeConfig, SaeMetrics, SaeSnapshot};
 #[serde(tag = "type")]
 pub enum LabRequest {
     /// Build a toy model (replacing any previous one and its SAE).
-    NewToy { config: ToyConfig },
+    NewToy {
+        config: ToyConfig,
+    },
     /// Train the toy model `steps` more steps.
-    StepToy { steps: usize },
+    StepToy {
+        steps: usize,
+    },
     /// Start the toy model again from its seed.
     ResetToy,
     /// Build an SAE on `toy`, or on the current toy model's present state when `toy` is none.
-    NewSae { config: SaeConfig, toy: Option<ToySnapshot> },
-    StepSae { steps: usize },
+    NewSae {
+        config: SaeConfig,
+        toy: Option<ToySnapshot>,
+    },
+    StepSae {
+        steps: usize,
+    },
     ResetSae,
     /// Train and classify one cell of a phase diagram.
-    PhaseCell { spec: PhaseSpec, row: usize, col: usize },
+    PhaseCell {
+        spec: PhaseSpec,
+        row: usize,
+        col: usize,
+    },
 }
 
 // One reply is built per chunk of steps and posted at once, so the size gap between variants costs nothing.
@@ -31,11 +44,21 @@ pub enum LabRequest {
 #[serde(tag = "type")]
 pub enum LabReply {
     /// The toy model's state; a divergence shows in `snapshot.status`, with the last finite parameters.
-    Toy { snapshot: ToySnapshot, metrics: ToyMetrics },
-    Sae { snapshot: SaeSnapshot, metrics: SaeMetrics },
-    PhaseCell { cell: PhaseCell },
+    Toy {
+        snapshot: ToySnapshot,
+        metrics: ToyMetrics,
+    },
+    Sae {
+        snapshot: SaeSnapshot,
+        metrics: SaeMetrics,
+    },
+    PhaseCell {
+        cell: PhaseCell,
+    },
     /// The request could not be carried out (a bad setting, or no model yet); the message says why.
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// What the worker owns.
@@ -116,7 +139,8 @@ impl LabState {
                 }
                 None => error(NO_SAE),
             },
-            LabRequest::PhaseCell { spec, row, col } => match spec.validate().and_then(|_| phase_cell(&spec, row, col)) {
+            LabRequest::PhaseCell { spec, row, col } => match spec.validate().and_then(|_| phase_cell(&spec, row, col))
+            {
                 Ok(cell) => LabReply::PhaseCell { cell },
                 Err(e) => error(e),
             },

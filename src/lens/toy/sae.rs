@@ -135,7 +135,11 @@ impl Sae {
         toy.config.validate()?;
         let (n, m, d) = (toy.config.n_features, toy.config.n_hidden, cfg.d_sae);
         if toy.w.len() != n * m || m > MAX_HIDDEN {
-            return Err(LensError::Input(format!("the toy model's W has {} values, not n x m = {}", toy.w.len(), n * m)));
+            return Err(LensError::Input(format!(
+                "the toy model's W has {} values, not n x m = {}",
+                toy.w.len(),
+                n * m
+            )));
         }
         let lay = Layout { m, d };
         let mut rng = Rng::new(cfg.seed);
@@ -197,7 +201,10 @@ impl Sae {
     pub fn set_params(&mut self, w_enc: &[f32], b_enc: &[f32], w_dec: &[f32], b_dec: &[f32]) -> Result<()> {
         let l = self.lay;
         if w_enc.len() != l.d * l.m || b_enc.len() != l.d || w_dec.len() != l.d * l.m || b_dec.len() != l.m {
-            return Err(LensError::Input(format!("the SAE has d_sae = {}, m = {}: the parameter lengths do not fit", l.d, l.m)));
+            return Err(LensError::Input(format!(
+                "the SAE has d_sae = {}, m = {}: the parameter lengths do not fit",
+                l.d, l.m
+            )));
         }
         self.opt.params[l.w_enc()].copy_from_slice(w_enc);
         self.opt.params[l.b_enc()].copy_from_slice(b_enc);
@@ -217,7 +224,15 @@ impl Sae {
         for _ in 0..k {
             self.sampler.fill(&mut self.rng, n, &mut self.x);
             hidden(&self.toy.w, n, m, &self.x, &mut self.h);
-            let loss = sae_loss_and_grad(m, self.lay.d, self.cfg.l1, &self.opt.params, &self.h, &mut self.opt.grads, &mut self.f);
+            let loss = sae_loss_and_grad(
+                m,
+                self.lay.d,
+                self.cfg.l1,
+                &self.opt.params,
+                &self.h,
+                &mut self.opt.grads,
+                &mut self.f,
+            );
             // Decoder columns stay unit length: the radial part of their gradient is dropped, and the step is
             // projected back onto the sphere.
             project_out_radial(&self.opt.params[w_dec.clone()], &mut self.opt.grads[w_dec.clone()], m);
@@ -315,9 +330,23 @@ fn normalise_columns(w_dec: &mut [f32], m: usize) {
 ///   dL/dĥ = (2/batch) e;   dL/db_dec += dL/dĥ;   dL/dW_dec_j += f_j dL/dĥ
 ///   dL/df_j = W_dec_j · dL/dĥ + l1/batch, passed to pre_j where f_j > 0
 ///   dL/db_enc_j += dL/dpre_j;   dL/dW_enc_j += dL/dpre_j c;   dL/db_dec -= Σ_j dL/dpre_j W_enc_j
-pub fn sae_loss_and_grad(m: usize, d: usize, l1: f32, params: &[f32], h: &[f32], grads: &mut [f32], f: &mut [f32]) -> f32 {
+pub fn sae_loss_and_grad(
+    m: usize,
+    d: usize,
+    l1: f32,
+    params: &[f32],
+    h: &[f32],
+    grads: &mut [f32],
+    f: &mut [f32],
+) -> f32 {
     let lay = Layout { m, d };
-    assert!(m <= MAX_HIDDEN && params.len() == lay.len() && grads.len() == lay.len() && f.len() == d && h.len().is_multiple_of(m));
+    assert!(
+        m <= MAX_HIDDEN
+            && params.len() == lay.len()
+            && grads.len() == lay.len()
+            && f.len() == d
+            && h.len().is_multiple_of(m)
+    );
     grads.fill(0.0);
     let (w_enc, rest) = params.split_at(d * m);
     let (b_enc, rest) = rest.split_at(d);
@@ -457,7 +486,11 @@ pub fn reconstruction_error(h: &[f32], h_hat: &[f32], m: usize) -> (f32, Option<
 /// and that cosine.
 pub fn best_matches(cos: &[f32], d: usize, n: usize) -> Vec<(usize, f32)> {
     (0..n)
-        .map(|i| (0..d).map(|j| (j, cos[j * n + i])).fold((0, f32::NEG_INFINITY), |best, c| if c.1 > best.1 { c } else { best }))
+        .map(|i| {
+            (0..d)
+                .map(|j| (j, cos[j * n + i]))
+                .fold((0, f32::NEG_INFINITY), |best, c| if c.1 > best.1 { c } else { best })
+        })
         .collect()
 }
 

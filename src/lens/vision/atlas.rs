@@ -45,7 +45,8 @@ impl FeatureAtlas {
             let mut entries = Vec::with_capacity(n);
             for c in 0..n {
                 let settings = FeatureVisSettings { seed: (100 * l + c) as u64, ..FeatureVisSettings::default() };
-                let mut fv = FeatureVis::new(model, Target::Channel { hook: VisionHook::Conv(l), channel: c }, settings)?;
+                let mut fv =
+                    FeatureVis::new(model, Target::Channel { hook: VisionHook::Conv(l), channel: c }, settings)?;
                 let activation = fv.run(steps)?;
                 entries.push(AtlasEntry { activation, pixels: fv.image() });
                 done += 1;

@@ -43,14 +43,16 @@ impl Target {
                 Ok(t.narrow(1, c, 1)?.squeeze(1)?)
             }
             Target::Channel { hook, channel } => {
-                let (_, ch, _, _) = t.dims4().map_err(|_| LensError::Input(format!("{hook} has no channels; use a class target")))?;
+                let (_, ch, _, _) =
+                    t.dims4().map_err(|_| LensError::Input(format!("{hook} has no channels; use a class target")))?;
                 if channel >= ch {
                     return Err(oob(format!("channel {channel}")));
                 }
                 Ok(t.narrow(1, channel, 1)?.flatten_from(1)?.mean(1)?)
             }
             Target::Unit { hook, channel, y, x } => {
-                let (_, ch, h, w) = t.dims4().map_err(|_| LensError::Input(format!("{hook} has no channels; use a class target")))?;
+                let (_, ch, h, w) =
+                    t.dims4().map_err(|_| LensError::Input(format!("{hook} has no channels; use a class target")))?;
                 if channel >= ch || y >= h || x >= w {
                     return Err(oob(format!("unit (channel {channel}, y {y}, x {x})")));
                 }
@@ -119,7 +121,11 @@ pub fn input_gradient(model: &Cnn, x: &Tensor, target: Target) -> Result<(Tensor
                 let k = cfg.kernel_size;
                 let flipped = w.flip(&[2, 3])?.transpose(0, 1)?.contiguous()?;
                 // Plain loops win on the larger maps; on small ones with many channels im2col wins.
-                grad = if grad.dim(2)? >= 14 { conv2d_direct(&grad, &flipped, k - 1 - cfg.padding)? } else { grad.conv2d(&flipped, k - 1 - cfg.padding, 1, 1, 1)? };
+                grad = if grad.dim(2)? >= 14 {
+                    conv2d_direct(&grad, &flipped, k - 1 - cfg.padding)?
+                } else {
+                    grad.conv2d(&flipped, k - 1 - cfg.padding, 1, 1, 1)?
+                };
             }
             VisionHook::Logits => {}
         }
@@ -136,7 +142,11 @@ fn conv2d_direct(x: &Tensor, w: &Tensor, pad: usize) -> Result<Tensor> {
     let (b, ci, h, wd) = x.dims4()?;
     let (co, ci2, k, k2) = w.dims4()?;
     if ci != ci2 || k != k2 || 2 * pad + 1 != k {
-        return Err(LensError::Input(format!("conv2d_direct: input {:?}, kernel {:?}, padding {pad}", x.dims(), w.dims())));
+        return Err(LensError::Input(format!(
+            "conv2d_direct: input {:?}, kernel {:?}, padding {pad}",
+            x.dims(),
+            w.dims()
+        )));
     }
     let xs: Vec<f32> = x.flatten_all()?.to_vec1()?;
     let ws: Vec<f32> = w.flatten_all()?.to_vec1()?;
@@ -174,7 +184,15 @@ fn conv2d_direct(x: &Tensor, w: &Tensor, pad: usize) -> Result<Tensor> {
 }
 
 /// `[b, ch, h, w]` zeros with `value` on `channel` (everywhere, or at one position).
-fn one_hot_channel(b: usize, ch: usize, h: usize, w: usize, channel: usize, at: Option<(usize, usize)>, value: f32) -> Result<Tensor> {
+fn one_hot_channel(
+    b: usize,
+    ch: usize,
+    h: usize,
+    w: usize,
+    channel: usize,
+    at: Option<(usize, usize)>,
+    value: f32,
+) -> Result<Tensor> {
     let mut data = vec![0f32; ch * h * w];
     match at {
         Some((y, x)) => data[channel * h * w + y * w + x] = value,
@@ -229,7 +247,12 @@ fn values_of(model: &Cnn, x: &Tensor, target: Target) -> Result<Vec<f32>> {
 /// The gradient of the target with respect to each pixel (Simonyan et al. 2013).
 pub fn vanilla_gradient(model: &Cnn, image: &[f32], target: Target) -> Result<Saliency> {
     let (v, g) = input_gradient(model, &one(model, image)?, target)?;
-    Ok(Saliency { side: model.cfg.image_size, map: g.flatten_all()?.to_vec1()?, value: v.to_vec1::<f32>()?[0], baseline_value: None })
+    Ok(Saliency {
+        side: model.cfg.image_size,
+        map: g.flatten_all()?.to_vec1()?,
+        value: v.to_vec1::<f32>()?[0],
+        baseline_value: None,
+    })
 }
 
 /// Gradient times input: each pixel's first-order contribution relative to a black image.
@@ -265,7 +288,13 @@ fn gradients(model: &Cnn, images: &[f32], n: usize, target: Target) -> Result<(V
 /// straight path from the baseline to `x`, here with the trapezoid rule over `steps` intervals (`steps + 1`
 /// gradient evaluations). The baseline is a black image unless given. By the completeness axiom the map sums
 /// to `f(x) - f(baseline)`, up to the error of the quadrature.
-pub fn integrated_gradients(model: &Cnn, image: &[f32], target: Target, baseline: Option<&[f32]>, steps: usize) -> Result<Saliency> {
+pub fn integrated_gradients(
+    model: &Cnn,
+    image: &[f32],
+    target: Target,
+    baseline: Option<&[f32]>,
+    steps: usize,
+) -> Result<Saliency> {
     if steps == 0 {
         return Err(LensError::Input("integrated gradients needs at least one step".into()));
     }
@@ -295,10 +324,13 @@ pub fn integrated_gradients(model: &Cnn, image: &[f32], target: Target, baseline
 /// standard deviation `sigma` (in pixel units, where ink is 1) added to every pixel, drawn from `seed`.
 pub fn smoothgrad(model: &Cnn, image: &[f32], target: Target, sigma: f32, n: usize, seed: u64) -> Result<Saliency> {
     if n == 0 || !(sigma >= 0.0 && sigma.is_finite()) {
-        return Err(LensError::Input(format!("SmoothGrad needs n >= 1 and a finite sigma >= 0 (got n {n}, sigma {sigma})")));
+        return Err(LensError::Input(format!(
+            "SmoothGrad needs n >= 1 and a finite sigma >= 0 (got n {n}, sigma {sigma})"
+        )));
     }
     let mut rng = Rng::new(seed);
-    let noisy: Vec<f32> = (0..n).flat_map(|_| image.iter().map(|x| x + sigma * rng.normal()).collect::<Vec<_>>()).collect();
+    let noisy: Vec<f32> =
+        (0..n).flat_map(|_| image.iter().map(|x| x + sigma * rng.normal()).collect::<Vec<_>>()).collect();
     let (_, grads) = gradients(model, &noisy, n, target)?;
     let mut map = vec![0.0f32; image.len()];
     for g in &grads {
@@ -314,10 +346,19 @@ pub fn smoothgrad(model: &Cnn, image: &[f32], target: Target, sigma: f32, n: usi
 /// `stride`, and give each pixel the mean drop of the target over the placements that cover it. The last
 /// placement in each direction is moved to touch the edge so that every pixel is covered.
 /// `baseline_value` is the target with the whole image set to `fill`.
-pub fn occlusion(model: &Cnn, image: &[f32], target: Target, patch: usize, stride: usize, fill: f32) -> Result<Saliency> {
+pub fn occlusion(
+    model: &Cnn,
+    image: &[f32],
+    target: Target,
+    patch: usize,
+    stride: usize,
+    fill: f32,
+) -> Result<Saliency> {
     let s = model.cfg.image_size;
     if patch == 0 || patch > s || stride == 0 {
-        return Err(LensError::Input(format!("occlusion needs 1 <= patch <= {s} and stride >= 1 (got patch {patch}, stride {stride})")));
+        return Err(LensError::Input(format!(
+            "occlusion needs 1 <= patch <= {s} and stride >= 1 (got patch {patch}, stride {stride})"
+        )));
     }
     let mut starts: Vec<usize> = (0..=s - patch).step_by(stride).collect();
     if *starts.last().unwrap() != s - patch {
@@ -338,7 +379,11 @@ pub fn occlusion(model: &Cnn, image: &[f32], target: Target, patch: usize, strid
     let mut values = Vec::with_capacity(n);
     for start in (0..n).step_by(CHUNK) {
         let m = CHUNK.min(n - start);
-        values.extend(values_of(model, &images_tensor(&model.cfg, &batch[start * s * s..(start + m) * s * s], m)?, target)?);
+        values.extend(values_of(
+            model,
+            &images_tensor(&model.cfg, &batch[start * s * s..(start + m) * s * s], m)?,
+            target,
+        )?);
     }
     let (full, blank) = (values[0], values[1]);
     let (mut sum, mut count) = (vec![0.0f32; s * s], vec![0u32; s * s]);
@@ -396,7 +441,11 @@ pub fn rank_correlation(a: &[f32], b: &[f32]) -> f32 {
     let cov: f32 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
     let va: f32 = ra.iter().map(|x| (x - ma).powi(2)).sum();
     let vb: f32 = rb.iter().map(|y| (y - mb).powi(2)).sum();
-    if va == 0.0 || vb == 0.0 { 0.0 } else { cov / (va * vb).sqrt() }
+    if va == 0.0 || vb == 0.0 {
+        0.0
+    } else {
+        cov / (va * vb).sqrt()
+    }
 }
 
 #[cfg(test)]

@@ -81,12 +81,28 @@ impl FeatureVis {
         if model.cfg.in_channels != 1 {
             return Err(LensError::Input("feature visualization here handles one-channel images".into()));
         }
-        if !(settings.lr > 0.0 && settings.lr.is_finite()) || settings.jitter >= s || [settings.l2, settings.tv, settings.blur, settings.init_std].iter().any(|v| !(v.is_finite() && *v >= 0.0)) || settings.blur > 1.0 {
+        if !(settings.lr > 0.0 && settings.lr.is_finite())
+            || settings.jitter >= s
+            || [settings.l2, settings.tv, settings.blur, settings.init_std]
+                .iter()
+                .any(|v| !(v.is_finite() && *v >= 0.0))
+            || settings.blur > 1.0
+        {
             return Err(LensError::Input(format!("feature visualization settings out of range: {settings:?}")));
         }
         let mut rng = Rng::new(settings.seed);
         let p: Vec<f32> = (0..s * s).map(|_| START + settings.init_std * rng.normal()).collect();
-        let mut fv = FeatureVis { model: model.clone(), target, settings, rng, p, m: vec![0.0; s * s], v: vec![0.0; s * s], steps: 0, activation: 0.0 };
+        let mut fv = FeatureVis {
+            model: model.clone(),
+            target,
+            settings,
+            rng,
+            p,
+            m: vec![0.0; s * s],
+            v: vec![0.0; s * s],
+            steps: 0,
+            activation: 0.0,
+        };
         fv.activation = fv.measure()?;
         Ok(fv)
     }
@@ -139,7 +155,9 @@ impl FeatureVis {
             Some(g) => g.flatten_all()?.to_vec1()?,
             None => vec![0.0; s * s],
         };
-        let diverged = |what: &str| LensError::Input(format!("feature visualization diverged at step {}: {what} is not finite", self.steps + 1));
+        let diverged = |what: &str| {
+            LensError::Input(format!("feature visualization diverged at step {}: {what} is not finite", self.steps + 1))
+        };
         if g.iter().any(|v| !v.is_finite()) {
             return Err(diverged("the gradient"));
         }

@@ -22,7 +22,8 @@ impl Idx {
         }
         if bytes[0] != 0 || bytes[1] != 0 {
             // A gzipped file (1f 8b) is the usual mistake: say so.
-            let hint = if bytes[0] == 0x1f && bytes[1] == 0x8b { " (it looks gzipped: decompress it first)" } else { "" };
+            let hint =
+                if bytes[0] == 0x1f && bytes[1] == 0x8b { " (it looks gzipped: decompress it first)" } else { "" };
             return bad(format!("wrong magic number {:02x} {:02x}: not an IDX file{hint}", bytes[0], bytes[1]));
         }
         if bytes[2] != 0x08 {
@@ -42,7 +43,9 @@ impl Idx {
         let body = bytes.len() - header;
         match n {
             Some(n) if n == body => Ok(Idx { dims, data: bytes[header..].to_vec() }),
-            Some(n) if n > body => bad(format!("IDX file is truncated: its header promises {dims:?} = {n} values but {body} follow")),
+            Some(n) if n > body => {
+                bad(format!("IDX file is truncated: its header promises {dims:?} = {n} values but {body} follow"))
+            }
             Some(n) => bad(format!("IDX file has {} bytes after its {dims:?} = {n} values", body - n)),
             None => bad(format!("IDX sizes {dims:?} are too large")),
         }
@@ -85,7 +88,12 @@ impl Samples {
         if lb.dims.len() != 1 || lb.dims[0] != im.dims[0] {
             return Err(LensError::Data(format!("labels: expected [{}], got {:?}", im.dims[0], lb.dims)));
         }
-        let s = Samples { side: im.dims[1], labels: lb.data, pixels: im.data, source_index: (0..im.dims[0] as u32).collect() };
+        let s = Samples {
+            side: im.dims[1],
+            labels: lb.data,
+            pixels: im.data,
+            source_index: (0..im.dims[0] as u32).collect(),
+        };
         s.check_labels()?;
         Ok(s)
     }
@@ -119,11 +127,19 @@ impl Samples {
         let side = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
         let want = 16 + n * (4 + 1 + side * side);
         if bytes.len() != want {
-            return Err(LensError::Data(format!("the sample file should hold {n} images of {side}x{side} in {want} bytes, but has {}", bytes.len())));
+            return Err(LensError::Data(format!(
+                "the sample file should hold {n} images of {side}x{side} in {want} bytes, but has {}",
+                bytes.len()
+            )));
         }
         let idx_end = 16 + 4 * n;
         let source_index = bytes[16..idx_end].chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
-        let s = Samples { side, source_index, labels: bytes[idx_end..idx_end + n].to_vec(), pixels: bytes[idx_end + n..].to_vec() };
+        let s = Samples {
+            side,
+            source_index,
+            labels: bytes[idx_end..idx_end + n].to_vec(),
+            pixels: bytes[idx_end + n..].to_vec(),
+        };
         s.check_labels()?;
         Ok(s)
     }
@@ -177,7 +193,11 @@ pub const MNIST_SIDE: usize = 28;
 /// result is 784 values in [0, 1] with the brightest ink at 1. An image with no ink is an error.
 pub fn preprocess_drawing(pixels: &[f32], width: usize, height: usize) -> Result<Vec<f32>> {
     if width == 0 || height == 0 || pixels.len() != width * height {
-        return Err(LensError::Input(format!("expected {width}x{height} = {} pixel values, got {}", width * height, pixels.len())));
+        return Err(LensError::Input(format!(
+            "expected {width}x{height} = {} pixel values, got {}",
+            width * height,
+            pixels.len()
+        )));
     }
     if pixels.iter().any(|v| !v.is_finite()) {
         return Err(LensError::Input("the drawing contains NaN or infinite values".into()));
@@ -228,7 +248,13 @@ pub fn preprocess_drawing(pixels: &[f32], width: usize, height: usize) -> Result
     // Output pixel (y, x) samples the small image at (y - dy, x - dx), bilinearly, with zeros outside.
     let centre = (MNIST_SIDE / 2) as f32;
     let (dy, dx) = (centre - cy, centre - cx);
-    let at = |y: isize, x: isize| if y >= 0 && x >= 0 && (y as usize) < nh && (x as usize) < nw { small[y as usize * nw + x as usize] } else { 0.0 };
+    let at = |y: isize, x: isize| {
+        if y >= 0 && x >= 0 && (y as usize) < nh && (x as usize) < nw {
+            small[y as usize * nw + x as usize]
+        } else {
+            0.0
+        }
+    };
     let mut out = vec![0.0f32; MNIST_SIDE * MNIST_SIDE];
     for y in 0..MNIST_SIDE {
         for x in 0..MNIST_SIDE {
@@ -236,7 +262,8 @@ pub fn preprocess_drawing(pixels: &[f32], width: usize, height: usize) -> Result
             let (iy, ix) = (py.floor(), px.floor());
             let (ty, tx) = (py - iy, px - ix);
             let (iy, ix) = (iy as isize, ix as isize);
-            let v = (1.0 - ty) * ((1.0 - tx) * at(iy, ix) + tx * at(iy, ix + 1)) + ty * ((1.0 - tx) * at(iy + 1, ix) + tx * at(iy + 1, ix + 1));
+            let v = (1.0 - ty) * ((1.0 - tx) * at(iy, ix) + tx * at(iy, ix + 1))
+                + ty * ((1.0 - tx) * at(iy + 1, ix) + tx * at(iy + 1, ix + 1));
             out[y * MNIST_SIDE + x] = v;
         }
     }

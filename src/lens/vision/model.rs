@@ -70,7 +70,8 @@ impl VisionConfig {
     }
 
     pub fn from_json(text: &str) -> Result<Self> {
-        let cfg: VisionConfig = serde_json::from_str(text).map_err(|e| LensError::Config(format!("not a vision model config ({e})")))?;
+        let cfg: VisionConfig =
+            serde_json::from_str(text).map_err(|e| LensError::Config(format!("not a vision model config ({e})")))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -88,10 +89,17 @@ impl VisionConfig {
             return bad("channels, in_channels and num_classes must be positive".into());
         }
         if self.pool.len() != self.channels.len() {
-            return bad(format!("pool has {} entries but there are {} conv layers", self.pool.len(), self.channels.len()));
+            return bad(format!(
+                "pool has {} entries but there are {} conv layers",
+                self.pool.len(),
+                self.channels.len()
+            ));
         }
         if self.kernel_size == 0 || self.kernel_size % 2 == 0 || 2 * self.padding + 1 != self.kernel_size {
-            return bad(format!("kernel_size {} with padding {} does not keep the image size", self.kernel_size, self.padding));
+            return bad(format!(
+                "kernel_size {} with padding {} does not keep the image size",
+                self.kernel_size, self.padding
+            ));
         }
         if self.side(self.channels.len()) == 0 {
             return bad(format!("a {0}x{0} image is pooled away to nothing", self.image_size));
@@ -125,7 +133,11 @@ impl VisionConfig {
 
     /// Input channels of conv `l` (1-based).
     pub fn conv_in(&self, l: usize) -> usize {
-        if l == 1 { self.in_channels } else { self.channels[l - 2] }
+        if l == 1 {
+            self.in_channels
+        } else {
+            self.channels[l - 2]
+        }
     }
 
     /// Every tensor's PyTorch name and shape.
@@ -205,7 +217,9 @@ impl VisionCache {
         let t = self.get(hook)?;
         let (b, c, _, _) = t.dims4().map_err(|_| LensError::Input(format!("{hook} has no channels")))?;
         if item >= b || channel >= c {
-            return Err(LensError::Input(format!("{hook}: item {item} / channel {channel} is outside {b} items x {c} channels")));
+            return Err(LensError::Input(format!(
+                "{hook}: item {item} / channel {channel} is outside {b} items x {c} channels"
+            )));
         }
         Ok(t.get(item)?.get(channel)?.flatten_all()?.to_vec1()?)
     }
@@ -242,7 +256,10 @@ impl Cnn {
         let mut take = |name: &str, shape: &[usize]| -> Result<Tensor> {
             let t = map.remove(name).ok_or_else(|| LensError::Weights(format!("tensor `{name}` is missing")))?;
             if t.dims() != shape {
-                return Err(LensError::Weights(format!("tensor `{name}` has shape {:?}, expected {shape:?}", t.dims())));
+                return Err(LensError::Weights(format!(
+                    "tensor `{name}` has shape {:?}, expected {shape:?}",
+                    t.dims()
+                )));
             }
             let t = t.to_dtype(DType::F32)?;
             if t.flatten_all()?.to_vec1::<f32>()?.iter().any(|v| !v.is_finite()) {
@@ -302,7 +319,11 @@ impl Cnn {
         for (n, shape) in self.cfg.weight_shapes() {
             if n.split('.').next() == Some(name) {
                 // The bias gets the weight's scale too: a zero bias would leave part of the layer's signal intact.
-                let t = if n.ends_with(".bias") { init_tensor(&format!("{name}.weight"), &[shape[0], 1], rng)?.reshape(shape)? } else { init_tensor(&n, &shape, rng)? };
+                let t = if n.ends_with(".bias") {
+                    init_tensor(&format!("{name}.weight"), &[shape[0], 1], rng)?.reshape(shape)?
+                } else {
+                    init_tensor(&n, &shape, rng)?
+                };
                 map.insert(n, t);
                 found = true;
             }
@@ -333,7 +354,10 @@ impl Cnn {
 
     /// Conv `l`'s kernel `[out, in, k, k]` and bias `[out]` (1-based).
     pub fn conv_weights(&self, l: usize) -> Result<(&Tensor, &Tensor)> {
-        let c = self.convs.get(l.wrapping_sub(1)).ok_or_else(|| LensError::Input(format!("the model has no layer conv{l}")))?;
+        let c = self
+            .convs
+            .get(l.wrapping_sub(1))
+            .ok_or_else(|| LensError::Input(format!("the model has no layer conv{l}")))?;
         Ok((&c.w, &c.b))
     }
 
@@ -347,7 +371,11 @@ impl Cnn {
         let s = self.cfg.image_size;
         match x.dims4() {
             Ok((b, c, h, w)) if b > 0 && c == self.cfg.in_channels && h == s && w == s => Ok(()),
-            _ => Err(LensError::Input(format!("expected images of shape [batch, {}, {s}, {s}], got {:?}", self.cfg.in_channels, x.dims()))),
+            _ => Err(LensError::Input(format!(
+                "expected images of shape [batch, {}, {s}, {s}], got {:?}",
+                self.cfg.in_channels,
+                x.dims()
+            ))),
         }
     }
 
@@ -377,7 +405,9 @@ impl Cnn {
         let logits = flat.matmul(&self.fc_w.t()?)?.broadcast_add(&self.fc_b)?; // [b, classes]
         cache.entries.push((VisionHook::Logits, logits));
         match stop {
-            Some(hook) if hook != VisionHook::Logits => Err(LensError::UnknownHook(format!("{hook} (not computed by this model)"))),
+            Some(hook) if hook != VisionHook::Logits => {
+                Err(LensError::UnknownHook(format!("{hook} (not computed by this model)")))
+            }
             _ => Ok(cache),
         }
     }
@@ -410,7 +440,10 @@ pub fn images_tensor(cfg: &VisionConfig, pixels: &[f32], n: usize) -> Result<Ten
     let s = cfg.image_size;
     let want = n * cfg.in_channels * s * s;
     if pixels.len() != want {
-        return Err(LensError::Input(format!("expected {want} pixel values ({n} images of {s}x{s}), got {}", pixels.len())));
+        return Err(LensError::Input(format!(
+            "expected {want} pixel values ({n} images of {s}x{s}), got {}",
+            pixels.len()
+        )));
     }
     if pixels.iter().any(|v| !v.is_finite()) {
         return Err(LensError::Input("the image contains NaN or infinite values".into()));
@@ -436,7 +469,8 @@ pub fn max_pool2(x: &Tensor) -> Result<Tensor> {
     }
     let (b, c, h, w) = x.dims4()?;
     let (h2, w2) = (h / 2, w / 2);
-    let x = if h % 2 == 1 || w % 2 == 1 { x.narrow(2, 0, 2 * h2)?.narrow(3, 0, 2 * w2)?.contiguous()? } else { x.clone() };
+    let x =
+        if h % 2 == 1 || w % 2 == 1 { x.narrow(2, 0, 2 * h2)?.narrow(3, 0, 2 * w2)?.contiguous()? } else { x.clone() };
     // [b, c, h / 2, w / 2, 4]: each window's four values last.
     let windows = x.reshape((b, c, h2, 2, w2, 2))?.permute((0, 1, 2, 4, 3, 5))?.reshape((b, c, h2, w2, 4))?;
     let plain = windows.detach();
@@ -469,7 +503,11 @@ pub fn max_pool2_backward(x: &Tensor, grad_out: &Tensor) -> Result<Tensor> {
     let (b, c, h, w) = x.dims4()?;
     let (h2, w2) = (h / 2, w / 2);
     if grad_out.dims() != [b, c, h2, w2] {
-        return Err(LensError::Input(format!("pool gradient {:?} does not match input {:?}", grad_out.dims(), x.dims())));
+        return Err(LensError::Input(format!(
+            "pool gradient {:?} does not match input {:?}",
+            grad_out.dims(),
+            x.dims()
+        )));
     }
     let xs: Vec<f32> = x.flatten_all()?.to_vec1()?;
     let gs: Vec<f32> = grad_out.flatten_all()?.to_vec1()?;
@@ -477,7 +515,8 @@ pub fn max_pool2_backward(x: &Tensor, grad_out: &Tensor) -> Result<Tensor> {
     for ((map, dst), g) in xs.chunks_exact(h * w).zip(out.chunks_exact_mut(h * w)).zip(gs.chunks_exact(h2 * w2)) {
         for y in 0..h2 {
             for x in 0..w2 {
-                let idx = [2 * y * w + 2 * x, 2 * y * w + 2 * x + 1, (2 * y + 1) * w + 2 * x, (2 * y + 1) * w + 2 * x + 1];
+                let idx =
+                    [2 * y * w + 2 * x, 2 * y * w + 2 * x + 1, (2 * y + 1) * w + 2 * x, (2 * y + 1) * w + 2 * x + 1];
                 let m = idx.iter().map(|&i| map[i]).fold(f32::NEG_INFINITY, f32::max);
                 let ties = idx.iter().filter(|&&i| map[i] == m).count() as f32;
                 let share = g[y * w2 + x] / ties;
@@ -530,10 +569,24 @@ mod tests {
         let got: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
         let want: Vec<f32> = [(0, 0), (0, 2), (2, 0), (2, 2)]
             .iter()
-            .map(|&(r, c)| [data[r * 5 + c], data[r * 5 + c + 1], data[(r + 1) * 5 + c], data[(r + 1) * 5 + c + 1]].into_iter().fold(f32::MIN, f32::max))
+            .map(|&(r, c)| {
+                [data[r * 5 + c], data[r * 5 + c + 1], data[(r + 1) * 5 + c], data[(r + 1) * 5 + c + 1]]
+                    .into_iter()
+                    .fold(f32::MIN, f32::max)
+            })
             .collect();
         assert_eq!(got, want);
-        let g: Vec<f32> = y.sum_all().unwrap().backward().unwrap().get(x.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let g: Vec<f32> = y
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap()
+            .get(x.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         // Gradient 1 at each window's (unique) maximum, 0 elsewhere, including the dropped row and column.
         // (Ties are checked below.)
         assert_eq!(g.iter().sum::<f32>(), 4.0);
@@ -543,10 +596,21 @@ mod tests {
             assert_eq!(gi, if is_max { 1.0 } else { 0.0 }, "pixel {r},{c}");
         }
         // A window of four equal values (a dark region after ReLU) shares the gradient: 1/4 each.
-        let x = Var::from_tensor(&Tensor::from_vec(vec![0.5f32, 0.5, 0.5, 0.5], (1, 1, 2, 2), &Device::Cpu).unwrap()).unwrap();
+        let x = Var::from_tensor(&Tensor::from_vec(vec![0.5f32, 0.5, 0.5, 0.5], (1, 1, 2, 2), &Device::Cpu).unwrap())
+            .unwrap();
         let y = max_pool2(x.as_tensor()).unwrap();
         assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), [0.5]);
-        let g = y.sum_all().unwrap().backward().unwrap().get(x.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let g = y
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap()
+            .get(x.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         assert_eq!(g, [0.25; 4]);
     }
 
@@ -558,7 +622,18 @@ mod tests {
         let x = Tensor::zeros((2, 1, 28, 28), DType::F32, &Device::Cpu).unwrap();
         let (_, cache) = model.run_with_cache(&x).unwrap();
         let dims: Vec<Vec<usize>> = cache.entries.iter().map(|(_, t)| t.dims().to_vec()).collect();
-        assert_eq!(dims, [vec![2, 8, 28, 28], vec![2, 8, 14, 14], vec![2, 16, 14, 14], vec![2, 16, 7, 7], vec![2, 32, 7, 7], vec![2, 32, 3, 3], vec![2, 10]]);
+        assert_eq!(
+            dims,
+            [
+                vec![2, 8, 28, 28],
+                vec![2, 8, 14, 14],
+                vec![2, 16, 14, 14],
+                vec![2, 16, 7, 7],
+                vec![2, 32, 7, 7],
+                vec![2, 32, 3, 3],
+                vec![2, 10]
+            ]
+        );
     }
 }
 
@@ -573,14 +648,35 @@ mod plain_pool_tests {
         let mut rng = Rng::new(4);
         for (h, w) in [(28, 28), (7, 7), (5, 6), (2, 2)] {
             for ties in [false, true] {
-                let data: Vec<f32> = (0..2 * 3 * h * w).map(|_| if ties { (rng.uniform() * 2.0).floor() } else { rng.normal() }).collect();
+                let data: Vec<f32> = (0..2 * 3 * h * w)
+                    .map(|_| if ties { (rng.uniform() * 2.0).floor() } else { rng.normal() })
+                    .collect();
                 let x = Tensor::from_vec(data, (2, 3, h, w), &Device::Cpu).unwrap();
                 let var = Var::from_tensor(&x).unwrap();
                 let tracked = max_pool2(var.as_tensor()).unwrap();
                 let plain = max_pool2(&x).unwrap();
-                assert_eq!(plain.flatten_all().unwrap().to_vec1::<f32>().unwrap(), tracked.flatten_all().unwrap().to_vec1::<f32>().unwrap());
-                let gout = Tensor::from_vec((0..tracked.elem_count()).map(|_| rng.normal()).collect::<Vec<f32>>(), tracked.dims(), &Device::Cpu).unwrap();
-                let want = (tracked * &gout).unwrap().sum_all().unwrap().backward().unwrap().get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                assert_eq!(
+                    plain.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                    tracked.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+                );
+                let gout = Tensor::from_vec(
+                    (0..tracked.elem_count()).map(|_| rng.normal()).collect::<Vec<f32>>(),
+                    tracked.dims(),
+                    &Device::Cpu,
+                )
+                .unwrap();
+                let want = (tracked * &gout)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap()
+                    .get(var.as_tensor())
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap();
                 let got = max_pool2_backward(&x, &gout).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
                 let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
                 assert!(worst < 1e-6, "{h}x{w} ties {ties}: {worst}");

@@ -37,7 +37,7 @@ mod tests {
     #[test]
     fn receptive_fields_by_hand() {
         let cfg = VisionConfig::mnist(); // 3x3 convs, padding 1, a 2x2 pool after each
-        // conv1: a 3x3 window centred on the cell, clipped at the border.
+                                         // conv1: a 3x3 window centred on the cell, clipped at the border.
         assert_eq!(cfg.receptive_field(1, 0, 0), (0, 0, 1, 1));
         assert_eq!(cfg.receptive_field(1, 5, 7), (4, 6, 6, 8));
         // conv2 reads the 14x14 pool of conv1: cell (y, x) sees pool cells y-1..y+1, i.e. conv1 rows

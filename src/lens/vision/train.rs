@@ -28,7 +28,11 @@ fn shifted(src: &[u8], side: usize, dy: isize, dx: isize, out: &mut Vec<f32>) {
     for y in 0..side as isize {
         for x in 0..side as isize {
             let (sy, sx) = (y - dy, x - dx);
-            let v = if sy >= 0 && sx >= 0 && sy < side as isize && sx < side as isize { src[sy as usize * side + sx as usize] } else { 0 };
+            let v = if sy >= 0 && sx >= 0 && sy < side as isize && sx < side as isize {
+                src[sy as usize * side + sx as usize]
+            } else {
+                0
+            };
             out.push(v as f32 / 255.0);
         }
     }
@@ -36,9 +40,19 @@ fn shifted(src: &[u8], side: usize, dy: isize, dx: isize, out: &mut Vec<f32>) {
 
 /// Trains a fresh model with AdamW on shuffled minibatches. `on_log(step, epoch, mean_loss)` is called every
 /// `log_every` steps with the mean training loss since the last call; return false to stop early.
-pub fn train_cnn(cfg: VisionConfig, tc: &VisionTrainConfig, data: &Samples, mut on_log: impl FnMut(usize, usize, f32) -> bool) -> Result<Cnn> {
+pub fn train_cnn(
+    cfg: VisionConfig,
+    tc: &VisionTrainConfig,
+    data: &Samples,
+    mut on_log: impl FnMut(usize, usize, f32) -> bool,
+) -> Result<Cnn> {
     if data.side != cfg.image_size || data.is_empty() {
-        return Err(LensError::Input(format!("training data holds {} images of side {}, the model reads side {}", data.len(), data.side, cfg.image_size)));
+        return Err(LensError::Input(format!(
+            "training data holds {} images of side {}, the model reads side {}",
+            data.len(),
+            data.side,
+            cfg.image_size
+        )));
     }
     let mut rng = Rng::new(tc.seed);
     let (mut model, vars) = Cnn::init(cfg, &mut rng)?;
@@ -67,7 +81,11 @@ pub fn train_cnn(cfg: VisionConfig, tc: &VisionTrainConfig, data: &Samples, mut 
             let mut ys = Vec::with_capacity(tc.batch);
             for &i in chunk {
                 let s = tc.max_shift as isize;
-                let (dy, dx) = if s > 0 { (rng.range(0, 2 * s as usize) as isize - s, rng.range(0, 2 * s as usize) as isize - s) } else { (0, 0) };
+                let (dy, dx) = if s > 0 {
+                    (rng.range(0, 2 * s as usize) as isize - s, rng.range(0, 2 * s as usize) as isize - s)
+                } else {
+                    (0, 0)
+                };
                 shifted(&data.pixels[i * side * side..(i + 1) * side * side], side, dy, dx, &mut xs);
                 ys.push(data.labels[i] as u32);
             }
