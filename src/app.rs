@@ -1,49 +1,43 @@
-//! The Leptos user interface (wasm32 only). Components stay thin: what they show is computed by plain
-//! functions in `lens` (the engine) or in the `logic` parts of each lab module, which are tested natively.
-mod attention;
-mod charts;
-mod draw;
-mod features;
-mod fetch;
-mod language;
-mod probe;
-mod run;
+//! The Leptos user interface. Two layers, and a rule between them:
+//! - `core`: what every lab uses (model loading, the lab frame, the job runner, URL state, browser helpers,
+//!   charts, the training worker). It never names a lab.
+//! - `labs`: one module per lab, and the registry that maps each section's `LabKind` to its view. A lab imports
+//!   only `app::core`, `lens` and `routes`, never another lab (`tests/boundaries.rs` checks it).
+//!
+//! The plain parts (URL state, each lab's state and rules) build natively and are unit-tested there; the views
+//! build for wasm32 only.
+pub mod core;
+pub mod labs;
+
+#[cfg(target_arch = "wasm32")]
+mod bench;
+#[cfg(target_arch = "wasm32")]
 mod shell;
-mod steer;
-mod toy;
-mod vision;
-mod worker;
 
-use wasm_bindgen::prelude::*;
-
-pub use fetch::bench_forward;
+#[cfg(target_arch = "wasm32")]
+pub use bench::bench_forward;
 
 /// Mounts the app. A panic anywhere afterwards replaces the page with a message and a reload button
 /// instead of leaving a white screen.
+#[cfg(target_arch = "wasm32")]
 pub fn start() {
     install_panic_overlay();
-    if let Some(boot) = document().get_element_by_id("boot") {
+    let doc = core::browser::document();
+    if let Some(boot) = doc.get_element_by_id("boot") {
         boot.remove();
     }
     leptos::mount::mount_to_body(shell::App);
-    if let Some(body) = document().body() {
+    if let Some(body) = doc.body() {
         let _ = body.set_attribute("data-ready", "1");
     }
 }
 
-pub(crate) fn document() -> web_sys::Document {
-    web_sys::window().expect("a window").document().expect("a document")
-}
-
-pub(crate) fn now_ms() -> f64 {
-    web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
-}
-
+#[cfg(target_arch = "wasm32")]
 fn install_panic_overlay() {
     std::panic::set_hook(Box::new(|info| {
         let msg = info.to_string();
-        web_sys::console::error_1(&JsValue::from_str(&format!("glassbox panicked: {msg}")));
-        let doc = document();
+        web_sys::console::error_1(&wasm_bindgen::JsValue::from_str(&format!("glassbox panicked: {msg}")));
+        let doc = core::browser::document();
         if doc.get_element_by_id("fatal-error").is_some() {
             return;
         }
@@ -57,28 +51,11 @@ fn install_panic_overlay() {
              <p>The page hit an internal error and stopped. Your text is not lost if it is in the address bar: \
              reloading brings the section back.</p><pre>{}</pre>\
              <p><button onclick=\"location.reload()\">Reload</button></p></div>",
-            html_escape(&msg)
+            core::format::html_escape(&msg)
         );
         div.set_inner_html(&text);
         if let Some(body) = doc.body() {
             let _ = body.append_child(&div);
         }
     }));
-}
-
-/// A whole number with thousands separators ("12,345"), as the labs print counts.
-pub(crate) fn fmt_int(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
-pub(crate) fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

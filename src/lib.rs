@@ -2,11 +2,11 @@
 //!
 //! `lens` is the engine (models, hooks, interventions, methods); it knows nothing of the browser.
 //! `content` is the chapter text, compiled from `content/*.md` at build time.
-//! `app` is the Leptos user interface, built only for wasm32 and only with the `app` feature (on by
-//! default; the Web Worker binary is built without it).
+//! `app` is the Leptos user interface, built only with the `app` feature (on by default; the Web Worker binary
+//! is built without it). Its views build for wasm32 only; its plain parts (URL state, lab rules) natively too.
 pub mod content;
 pub mod lens;
 pub mod routes;
 
-#[cfg(all(target_arch = "wasm32", feature = "app"))]
+#[cfg(feature = "app")]
 pub mod app;

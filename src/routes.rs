@@ -29,16 +29,7 @@ pub enum LabKind {
 impl LabKind {
     /// Whether the section has a working lab (marked "lab" in the navigation).
     pub fn is_live(self) -> bool {
-        matches!(
-            self,
-            LabKind::Attention
-                | LabKind::Vision
-                | LabKind::Language
-                | LabKind::Probe
-                | LabKind::Steer
-                | LabKind::Superposition
-                | LabKind::Sae
-        )
+        !matches!(self, LabKind::Map | LabKind::Planned(_))
     }
 }
 
@@ -88,7 +79,8 @@ pub const SECTIONS: &[Section] = &[
 /// Where a URL leads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
-    Section { index: usize, query: Vec<(String, String)> },
+    /// A section, with the lab state in `query` (the raw query string; `app::core::url` reads it).
+    Section { index: usize, query: String },
     References,
     NotFound(String),
 }
@@ -98,19 +90,16 @@ pub enum Route {
 pub fn parse_hash(hash: &str) -> Route {
     let path = hash.strip_prefix('#').unwrap_or(hash);
     let path = path.strip_prefix('/').unwrap_or(path);
-    let (path, query) = match path.split_once('?') {
-        Some((p, q)) => (p, parse_query(q)),
-        None => (path, Vec::new()),
-    };
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
     let path = path.trim_end_matches('/');
     if path.is_empty() {
-        return Route::Section { index: 0, query };
+        return Route::Section { index: 0, query: query.to_string() };
     }
     if path == "references" {
         return Route::References;
     }
     match SECTIONS.iter().position(|s| s.slug == path) {
-        Some(index) => Route::Section { index, query },
+        Some(index) => Route::Section { index, query: query.to_string() },
         None => Route::NotFound(path.to_string()),
     }
 }
@@ -120,67 +109,21 @@ pub fn section_hash(index: usize) -> String {
     format!("#/{}", SECTIONS[index].slug)
 }
 
-/// The hash for the section `slug` with lab state (`key=value` pairs, percent-encoded). A lab names its own
-/// section by slug; no query gives the plain section hash.
-pub fn section_hash_with(slug: &str, query: &[(&str, &str)]) -> String {
-    debug_assert!(SECTIONS.iter().any(|s| s.slug == slug), "no section `{slug}`");
-    let mut h = format!("#/{slug}");
-    for (i, (k, v)) in query.iter().enumerate() {
-        h.push(if i == 0 { '?' } else { '&' });
-        h.push_str(&encode(k));
-        h.push('=');
-        h.push_str(&encode(v));
-    }
-    h
-}
-
-pub fn parse_query(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(p), String::new()),
+/// The registry as JSON, for the end-to-end tests (`tests/e2e/sections.json`, kept fresh by a test below):
+/// each section's slug and whether its lab is live, planned, or the chapter map.
+pub fn sections_json() -> String {
+    let rows: Vec<String> = SECTIONS
+        .iter()
+        .map(|s| {
+            let lab = match s.lab {
+                LabKind::Map => "map",
+                LabKind::Planned(_) => "planned",
+                _ => "live",
+            };
+            format!("  {{ \"slug\": \"{}\", \"lab\": \"{lab}\" }}", s.slug)
         })
-        .collect()
-}
-
-/// Percent-encodes everything but unreserved characters; spaces become `+`, which reads better in a shared link.
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// Decodes `encode`'s output. Malformed escapes are kept literally and invalid UTF-8 is replaced,
-/// so a tampered URL still yields a string that the lab can reject with a message.
-pub fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+        .collect();
+    format!("[\n{}\n]\n", rows.join(",\n"))
 }
 
 #[cfg(test)]
@@ -190,38 +133,34 @@ mod tests {
     #[test]
     fn every_slug_round_trips() {
         for (i, _) in SECTIONS.iter().enumerate() {
-            assert_eq!(parse_hash(&section_hash(i)), Route::Section { index: i, query: vec![] });
+            assert_eq!(parse_hash(&section_hash(i)), Route::Section { index: i, query: String::new() });
         }
     }
 
     #[test]
     fn empty_hash_is_overview_and_unknown_is_not_found() {
-        assert_eq!(parse_hash(""), Route::Section { index: 0, query: vec![] });
-        assert_eq!(parse_hash("#/"), Route::Section { index: 0, query: vec![] });
+        assert_eq!(parse_hash(""), Route::Section { index: 0, query: String::new() });
+        assert_eq!(parse_hash("#/"), Route::Section { index: 0, query: String::new() });
         assert_eq!(parse_hash("#/9.9.9"), Route::NotFound("9.9.9".into()));
         assert_eq!(parse_hash("#/references"), Route::References);
     }
 
     #[test]
-    fn query_survives_encoding() {
+    fn the_query_is_passed_on_raw() {
         let i = SECTIONS.iter().position(|s| s.slug == "attention").unwrap();
-        let h = section_hash_with("attention", &[("seq", "the cat & the hat%")]);
-        assert_eq!(section_hash_with("attention", &[]), section_hash(i));
-        assert_eq!(h, "#/attention?seq=the+cat+%26+the+hat%25");
-        match parse_hash(&h) {
-            Route::Section { index, query } => {
-                assert_eq!(index, i);
-                assert_eq!(query, vec![("seq".to_string(), "the cat & the hat%".to_string())]);
-            }
-            r => panic!("{r:?}"),
-        }
+        assert_eq!(parse_hash("#/attention?seq=a+b&x=%25"), Route::Section { index: i, query: "seq=a+b&x=%25".into() });
     }
 
+    /// The end-to-end tests read the section list from `tests/e2e/sections.json`. Like rust-analyzer's
+    /// generated files, this test rewrites it when the registry changed, and fails so that the change is seen.
     #[test]
-    fn tampered_escapes_do_not_panic() {
-        assert_eq!(decode("%"), "%");
-        assert_eq!(decode("%4"), "%4");
-        assert_eq!(decode("%zz"), "%zz");
-        assert_eq!(decode("%FF"), "\u{FFFD}");
+    fn e2e_section_list_is_fresh() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/sections.json");
+        let want = sections_json();
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        if have != want {
+            std::fs::write(path, &want).expect("write tests/e2e/sections.json");
+            panic!("tests/e2e/sections.json was out of date with routes::SECTIONS; it has been rewritten: commit it");
+        }
     }
 }

@@ -3,56 +3,14 @@ use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
+use super::core::browser::{document, go, location_hash, store, stored};
+use super::core::format::parse_share;
 use crate::content;
 use crate::routes::{parse_hash, section_hash, LabKind, Route, SECTIONS};
 
-fn location_hash() -> String {
-    web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default()
-}
-
-pub(crate) fn go(hash: &str) {
-    if let Some(w) = web_sys::window() {
-        let _ = w.location().set_hash(hash);
-    }
-}
-
-/// Replaces the URL's hash without a navigation or a history entry (for lab state such as the typed text).
-pub(crate) fn replace_hash(hash: &str) {
-    if let Some(w) = web_sys::window() {
-        if let Ok(h) = w.history() {
-            let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(hash));
-        }
-    }
-}
-
-/// `replace_hash`, once the calls stop for a moment. Typing fires an update per key, and Chrome's
-/// `history.replaceState` costs several ms a call (and is rate-limited), so the URL follows a little behind.
-pub(crate) fn replace_hash_soon(hash: &str) {
-    thread_local! {
-        static GENERATION: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-    }
-    let gen = GENERATION.with(|g| {
-        g.set(g.get() + 1);
-        g.get()
-    });
-    let hash = hash.to_string();
-    let cb = wasm_bindgen::closure::Closure::once_into_js(move || {
-        // A later call supersedes this one; and if the student has moved to another section meanwhile,
-        // the lab's state must not drag them back.
-        let route = |h: &str| h.split('?').next().unwrap_or("").to_string();
-        let here = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
-        if GENERATION.with(|g| g.get()) == gen && route(&here) == route(&hash) {
-            replace_hash(&hash);
-        }
-    });
-    if let Some(w) = web_sys::window() {
-        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 250);
-    }
-}
-
-fn local_storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok()?
-}
+/// Where the chapter's width (in percent of the split) is remembered across visits, and its bounds.
+const WIDTH_KEY: &str = "glassbox.chapter-width";
+const WIDTH_RANGE: (f64, f64) = (20.0, 75.0);
 
 /// Keys typed into a text field, a slider or the divider belong to that control, not to the page.
 fn key_belongs_to_control(ev: &web_sys::KeyboardEvent) -> bool {
@@ -74,15 +32,17 @@ pub fn App() -> impl IntoView {
     });
 
     // Chapter width in percent of the split, remembered across visits.
-    let saved = local_storage()
-        .and_then(|s| s.get_item("glassbox.chapter-width").ok().flatten())
-        .and_then(|v| v.parse::<f64>().ok());
-    let chapter_width = RwSignal::new(saved.unwrap_or(42.0).clamp(20.0, 75.0));
+    // A corrupt stored value (not a number, out of bounds) is ignored, and not written back until the student
+    // moves the divider.
+    let saved = stored(WIDTH_KEY).and_then(|v| parse_share(&v, WIDTH_RANGE));
+    let chapter_width = RwSignal::new(saved.unwrap_or(42.0));
     let lab_full = RwSignal::new(false);
-    Effect::new(move |_| {
-        if let Some(s) = local_storage() {
-            let _ = s.set_item("glassbox.chapter-width", &format!("{:.1}", chapter_width.get()));
+    Effect::new(move |prev: Option<f64>| {
+        let w = chapter_width.get();
+        if prev.is_some_and(|p| p != w) {
+            store(WIDTH_KEY, &format!("{w:.1}"));
         }
+        w
     });
 
     let step = move |delta: isize| {
@@ -132,7 +92,7 @@ pub fn App() -> impl IntoView {
         Route::References => "References".into(),
         Route::NotFound(_) => "Not found".into(),
     };
-    Effect::new(move |_| crate::app::document().set_title(&format!("{} · Glassbox", title())));
+    Effect::new(move |_| document().set_title(&format!("{} · Glassbox", title())));
 
     view! {
         <div class="app" data-testid="app" class:lab-full=move || lab_full.get() class:dragging=move || dragging.get()>
@@ -154,7 +114,7 @@ pub fn App() -> impl IntoView {
                         Route::Section { index, .. } => (content::section_html(SECTIONS[*index].slug).unwrap_or(""), SECTIONS[*index].lab),
                         _ => (content::references_html(), LabKind::Map),
                     };
-                    let query = match r { Route::Section { query, .. } => query, _ => vec![] };
+                    let query = match r { Route::Section { query, .. } => query, _ => String::new() };
                     view! {
                         <main class="split" node_ref=split_ref style=move || format!("--chapter-width: {:.1}%", chapter_width.get())>
                             <Chapter html=html />
@@ -227,7 +187,7 @@ fn Chapter(html: &'static str) -> impl IntoView {
         let Ok(Some(link)) = el.closest("a.cite") else { return };
         ev.prevent_default();
         let Some(key) = link.get_attribute("data-ref") else { return };
-        if let Some(target) = crate::app::document().get_element_by_id(&format!("ref-{key}")) {
+        if let Some(target) = document().get_element_by_id(&format!("ref-{key}")) {
             let opts = web_sys::ScrollIntoViewOptions::new();
             opts.set_behavior(web_sys::ScrollBehavior::Smooth);
             opts.set_block(web_sys::ScrollLogicalPosition::Center);
@@ -258,25 +218,10 @@ fn NotFound(path: String) -> impl IntoView {
 }
 
 #[component]
-fn Lab(kind: LabKind, query: Vec<(String, String)>) -> impl IntoView {
+fn Lab(kind: LabKind, query: String) -> impl IntoView {
     match kind {
         LabKind::Map => view! { <ChapterMap /> }.into_any(),
-        LabKind::Attention => view! { <crate::app::attention::AttentionLab query=query /> }.into_any(),
-        LabKind::Vision => view! { <crate::app::vision::VisionLab query=query /> }.into_any(),
-        LabKind::Language => view! { <crate::app::language::LanguageLab query=query /> }.into_any(),
-        LabKind::Probe => view! { <crate::app::probe::ProbeLab query=query /> }.into_any(),
-        LabKind::Steer => view! { <crate::app::steer::SteerLab query=query /> }.into_any(),
-        LabKind::Superposition => view! { <crate::app::toy::SuperpositionLab query=query /> }.into_any(),
-        LabKind::Sae => view! { <crate::app::features::SaeLabs query=query /> }.into_any(),
-        LabKind::Planned(what) => view! {
-            <div class="planned" data-testid="lab-planned">
-                <h2>"This lab is not built yet"</h2>
-                <p>"It will bring " {what} "."</p>
-                <p>"Meanwhile the chapter text on the left covers the method, and the "
-                   <a href="#/attention">"attention and induction-head lab"</a> " is live."</p>
-            </div>
-        }
-        .into_any(),
+        kind => super::labs::lab_view(kind, &query),
     }
 }
 

@@ -84,6 +84,15 @@ impl TaskSpec {
 }
 
 /// Rows q: for each query position, the key positions a previous-token head should attend to.
+/// A random run of 8 to 20 words, repeated once, as text for the word-level model (`seed` picks it): the
+/// induction model's home ground, shown when a lab opens without a sequence of its own.
+pub fn random_repeat_text(vocab: &super::vocab::Vocab, n_positions: usize, seed: u64) -> String {
+    let mut rng = Rng::new(seed);
+    let spec = TaskSpec::new(vocab.len(), n_positions);
+    let len = rng.range(8, 20.min(spec.max_repeat));
+    vocab.decode(&spec.repeated_sequence(&mut rng, len))
+}
+
 pub fn previous_token_targets(n: usize) -> Vec<Vec<usize>> {
     (0..n).map(|q| if q == 0 { vec![] } else { vec![q - 1] }).collect()
 }

@@ -54,6 +54,28 @@ impl BuiltinConcept {
         }
     }
 
+    /// A short stable key (`space-next`), for links and file names.
+    pub fn key(self) -> &'static str {
+        match self {
+            BuiltinConcept::SpaceNext => "space-next",
+            BuiltinConcept::CapitalNext => "capital-next",
+            BuiltinConcept::VowelNext => "vowel-next",
+            BuiltinConcept::InsideQuotes => "inside-quotes",
+            BuiltinConcept::InsideWord => "inside-word",
+            BuiltinConcept::LineStart => "line-start",
+        }
+    }
+
+    /// Every concept with its key, as a link's choices.
+    pub fn by_key() -> Vec<(&'static str, BuiltinConcept)> {
+        BuiltinConcept::ALL.into_iter().map(|c| (c.key(), c)).collect()
+    }
+
+    /// The concept with this `key`.
+    pub fn from_key(key: &str) -> Option<BuiltinConcept> {
+        BuiltinConcept::ALL.into_iter().find(|c| c.key() == key)
+    }
+
     pub fn description(self) -> &'static str {
         match self {
             BuiltinConcept::SpaceNext => "the next character is a space or a line break (the word ends here)",

@@ -5,36 +5,27 @@
 //!
 //! Both texts grow a few characters per slice (`lens::generate::Generator`), with a yield to the browser
 //! between slices, so the page shows them as they come and Cancel stops at once.
-use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use super::fetch::{load_char_model, LoadedChar};
-use super::probe::{concept_from_key, concept_key, sentence, train_probes};
-use super::run::{model_status, run_progress, slice, start_when_ready, yield_to_browser, Runs};
-use super::shell::replace_hash_soon;
+use super::{Source, SteerState, COEF_MAX, DEFAULT_SEED, MAX_LAYER};
+use crate::app::core::browser::{now_ms, replace_hash_soon};
+use crate::app::core::format::sentence;
+use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
+use crate::app::core::jobs::{slice, start_when_ready, Jobs};
+use crate::app::core::load::{load_char_model, LoadedChar, Model};
+use crate::app::core::probes::train_probes;
+use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::generate::{Generator, SampleSettings};
 use crate::lens::logit_lens::resid_hook;
 use crate::lens::probe::{BuiltinConcept, Concept};
 use crate::lens::steering::{contexts_from_lines, steering_from_contexts, steering_from_probe, SteeringVector, PAIRS};
 use crate::lens::text::quoted_chars;
 use crate::lens::LensError;
-use crate::routes::section_hash_with;
 
 /// Characters generated on each side.
 const LENGTH: usize = 400;
-const DEFAULT_PROMPT: &str = "It was a clear steel-blue day. The firmaments of air and sea were hardly separable";
-const DEFAULT_SEED: u64 = 11;
 const TEMPERATURE: f32 = 0.8;
-/// The slider's range: far enough either way to break the text.
-const COEF_MAX: f32 = 2.0;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Source {
-    Pair(usize),
-    Custom,
-    Probe(BuiltinConcept),
-}
 
 /// One side's text so far.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -93,80 +84,24 @@ fn check_chars(m: &LoadedChar, text: &str, what: &str) -> Result<(), String> {
 
 #[component]
 pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
-    let model: RwSignal<Option<Result<Arc<LoadedChar>, String>>> = RwSignal::new(None);
-    leptos::task::spawn_local(async move { model.set(Some(load_char_model("moby").await)) });
-
-    // URL state: src=pair&pair=0 | src=custom | src=probe&concept=...; layer; c (coefficient); seed.
-    let q = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-    let mut problems: Vec<String> = Vec::new();
-    let src0 = match q("src").as_deref() {
-        None | Some("pair") => match q("pair").map(|p| p.parse::<usize>().ok().filter(|&i| i < PAIRS.len())) {
-            None => Source::Pair(0),
-            Some(Some(i)) => Source::Pair(i),
-            Some(None) => {
-                problems.push("the pair number is not one of the built-in pairs".into());
-                Source::Pair(0)
-            }
-        },
-        Some("custom") => Source::Custom,
-        Some("probe") => match q("concept") {
-            None => Source::Probe(BuiltinConcept::CapitalNext),
-            Some(k) => concept_from_key(&k).map(Source::Probe).unwrap_or_else(|| {
-                problems.push(format!("“{k}” is not a built-in concept"));
-                Source::Probe(BuiltinConcept::CapitalNext)
-            }),
-        },
-        Some(other) => {
-            problems.push(format!("“{other}” is not a source (pair, custom or probe)"));
-            Source::Pair(0)
-        }
-    };
-    let (def_layer, def_coef) = match src0 {
-        Source::Pair(i) => (PAIRS[i].layer, PAIRS[i].coefficient),
-        Source::Custom => (PAIRS[0].layer, PAIRS[0].coefficient),
-        Source::Probe(_) => (2, 1.0),
-    };
-    let layer0 = match q("layer") {
-        None => def_layer,
-        Some(v) => v.parse::<usize>().ok().filter(|&l| l <= 4).unwrap_or_else(|| {
-            problems.push(format!("layer “{v}” is not between 0 and 4"));
-            def_layer
-        }),
-    };
-    let coef0 = match q("c") {
-        None => def_coef,
-        Some(v) => v.parse::<f32>().ok().filter(|c| c.is_finite() && c.abs() <= COEF_MAX).unwrap_or_else(|| {
-            problems.push(format!("coefficient “{v}” is not a number between −{COEF_MAX} and {COEF_MAX}"));
-            def_coef
-        }),
-    };
-    let seed0 = match q("seed") {
-        None => DEFAULT_SEED,
-        Some(v) => v.parse::<u64>().ok().unwrap_or_else(|| {
-            problems.push(format!("seed “{v}” is not a whole number"));
-            DEFAULT_SEED
-        }),
-    };
-    let url_error = RwSignal::new((!problems.is_empty()).then(|| {
-        format!("The link could not be used as it is ({}), so the lab uses its defaults there.", problems.join("; "))
-    }));
-
-    let source = RwSignal::new(src0);
-    let layer = RwSignal::new(layer0);
-    let coef = RwSignal::new(coef0);
-    let seed = RwSignal::new(seed0);
-    let prompt = RwSignal::new(DEFAULT_PROMPT.to_string());
-    let pos_text = RwSignal::new(PAIRS[0].positive.join("\n"));
-    let neg_text = RwSignal::new(PAIRS[0].negative.join("\n"));
+    let model = Model::new("the Moby-Dick model", || load_char_model("moby"));
+    let (url, problems) = SteerState::from_query(&query);
+    let notes = UrlNotes::new(&problems);
+    let source = RwSignal::new(url.source);
+    let layer = RwSignal::new(url.layer);
+    let coef = RwSignal::new(url.coef);
+    let seed = RwSignal::new(url.seed);
+    let prompt = RwSignal::new(url.prompt);
+    let pos_text = RwSignal::new(url.positive.unwrap_or_else(|| PAIRS[0].positive.join("\n")));
+    let neg_text = RwSignal::new(url.negative.unwrap_or_else(|| PAIRS[0].negative.join("\n")));
 
     let live: RwSignal<Option<(Side, Side)>> = RwSignal::new(None);
     let outcome: RwSignal<Option<Outcome>> = RwSignal::new(None);
     let error: RwSignal<Option<String>> = RwSignal::new(None);
-    let runs = Runs::new();
-    let busy = runs.busy;
+    let jobs = Jobs::new();
     let rev = RwSignal::new(0u32);
 
-    let loaded = move || model.get().and_then(|r| r.ok());
+    let loaded = move || model.get();
 
     let start = move || {
         let Some(m) = loaded() else { return };
@@ -215,29 +150,26 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
             }
         };
         error.set(None);
-        let ticket = runs.begin("finding the direction");
-        let (ls, cs, ss) = (l.to_string(), format!("{c:.2}"), s.to_string());
-        let mut qs: Vec<(&str, &str)> = Vec::new();
-        let pair_s;
-        match src {
-            Source::Pair(i) => {
-                pair_s = i.to_string();
-                qs.extend([("src", "pair"), ("pair", pair_s.as_str())]);
+        let typed = |t: String, dflt: &[&str]| (t != dflt.join("\n")).then_some(t);
+        let state = SteerState {
+            source: src,
+            layer: l,
+            coef: c,
+            seed: s,
+            prompt: p.clone(),
+            positive: typed(pos_text.get_untracked(), PAIRS[0].positive),
+            negative: typed(neg_text.get_untracked(), PAIRS[0].negative),
+        };
+        replace_hash_soon(&section_hash_with("9.3.2", &state.to_query()));
+        jobs.spawn("finding the direction", move |job| async move {
+            if !job.pause("finding the direction", 0.0).await {
+                return;
             }
-            Source::Custom => qs.push(("src", "custom")),
-            Source::Probe(b) => qs.extend([("src", "probe"), ("concept", concept_key(b))]),
-        }
-        qs.extend([("layer", ls.as_str()), ("c", cs.as_str()), ("seed", ss.as_str())]);
-        replace_hash_soon(&section_hash_with("9.3.2", &qs));
-        leptos::task::spawn_local(async move {
-            yield_to_browser().await;
-            let t0 = super::now_ms();
-            let alive = move || runs.alive(ticket);
+            let t0 = now_ms();
             let hook = resid_hook(l);
             let vector: Result<Option<(SteeringVector, String)>, String> = match (src, contexts) {
                 (Source::Probe(b), _) => {
-                    let report = |phase: &'static str, frac: f32| runs.report(ticket, phase, 0.5 * frac);
-                    match train_probes(&m, &Concept::Builtin(b), &[l], false, &report).await {
+                    match train_probes(&m, &Concept::Builtin(b), &[l], false, &job).await {
                         Ok(Some(r)) => {
                             let lp = &r.layers[0];
                             let note = format!(
@@ -273,14 +205,13 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                 }
                 (_, None) => Err("no contexts".into()),
             };
-            if !alive() {
+            if !job.alive() {
                 return;
             }
             let (vector, note) = match vector {
                 Ok(Some(v)) => v,
                 Ok(None) => return,
                 Err(e) => {
-                    runs.finish();
                     error.set(Some(format!("{}. The last result stays on screen.", sentence(&e))));
                     return;
                 }
@@ -288,7 +219,6 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
             let ids = match m.vocab.encode(&p) {
                 Ok(ids) => ids,
                 Err(e) => {
-                    runs.finish();
                     error.set(Some(sentence(&e.to_string())));
                     return;
                 }
@@ -300,7 +230,6 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
             let (mut plain, mut steered) = match gens {
                 Ok(g) => g,
                 Err(e) => {
-                    runs.finish();
                     error.set(Some(sentence(&e.to_string())));
                     return;
                 }
@@ -314,25 +243,21 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                     Ok::<_, LensError>(plain.out.tokens.len() >= LENGTH)
                 });
                 if let Err(e) = stepped {
-                    runs.finish();
                     error.set(Some(sentence(&e.to_string())));
                     return;
                 }
-                if !alive() {
+                if !job.alive() {
                     return;
                 }
-                let done = plain.out.tokens.len() as f32 / LENGTH as f32;
-                runs.report(ticket, "generating", base + (1.0 - base) * done);
                 live.set(Some((
                     Side { text: m.vocab.decode(&plain.out.tokens) },
                     Side { text: m.vocab.decode(&steered.out.tokens) },
                 )));
-                yield_to_browser().await;
-                if !alive() {
+                let done = plain.out.tokens.len() as f32 / LENGTH as f32;
+                if !job.pause("generating", base + (1.0 - base) * done).await {
                     return;
                 }
             }
-            runs.finish();
             live.set(None);
             outcome.set(Some(Outcome {
                 plain: m.vocab.decode(&plain.out.tokens[..LENGTH]),
@@ -342,13 +267,12 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                 coef: c,
                 layer: l,
                 measure: measure_of(src),
-                ms: super::now_ms() - t0,
+                ms: now_ms() - t0,
             }));
             rev.update(|r| *r += 1);
         });
     };
     let cancel = move || {
-        runs.cancel();
         live.set(None);
         error.set(Some("Cancelled. The last result stays on screen.".into()));
     };
@@ -357,7 +281,6 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
     // direction, the layer or the coefficient reruns at once (a run in progress is dropped).
     start_when_ready(move || loaded().is_some(), start);
 
-    let status = model_status(model, "steering");
 
     let set_source = move |v: String| {
         let src = if let Some(i) =
@@ -368,7 +291,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
             Source::Pair(i)
         } else if v == "custom" {
             Source::Custom
-        } else if let Some(c) = v.strip_prefix("probe-").and_then(concept_from_key) {
+        } else if let Some(c) = v.strip_prefix("probe-").and_then(BuiltinConcept::from_key) {
             if !matches!(source.get_untracked(), Source::Probe(_)) {
                 layer.set(2);
                 coef.set(1.0);
@@ -382,7 +305,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
     let source_value = move || match source.get() {
         Source::Pair(i) => format!("pair{i}"),
         Source::Custom => "custom".into(),
-        Source::Probe(c) => format!("probe-{}", concept_key(c)),
+        Source::Probe(c) => format!("probe-{}", BuiltinConcept::key(c)),
     };
     let pair_options = PAIRS
         .iter()
@@ -391,12 +314,12 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
         .collect_view();
     let probe_options = BuiltinConcept::ALL
         .into_iter()
-        .map(|c| view! { <option value=format!("probe-{}", concept_key(c))>{format!("probe direction: {}", c.name())}</option> })
+        .map(|c| view! { <option value=format!("probe-{}", BuiltinConcept::key(c))>{format!("probe direction: {}", c.name())}</option> })
         .collect_view();
     let layer_options =
-        (0..=4usize).map(|l| view! { <option value=l.to_string()>{layer_name(l)}</option> }).collect_view();
+        (0..=MAX_LAYER).map(|l| view! { <option value=l.to_string()>{layer_name(l)}</option> }).collect_view();
 
-    let progress = run_progress(runs, "steer", cancel);
+    let progress = progress_bar(jobs, "steer", cancel);
 
     let sets_view = move || {
         let src = source.get();
@@ -491,9 +414,9 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
     };
 
     view! {
+        <LabFrame notes=notes>
         <div class="steer-lab" data-testid="steer-lab" class:unloaded=move || loaded().is_none()>
-            {status}
-            {move || url_error.get().map(|e| view! { <p class="input-error" data-testid="url-error" role="status">{e}</p> })}
+            {model.status()}
             <div class="lab-body">
                 <section class="panel">
                     <h3>"Steering vector"</h3>
@@ -527,7 +450,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                         <label>"seed " <input type="number" min="0" class="num-input" data-testid="steer-seed"
                             prop:value=move || seed.get().to_string()
                             on:change=move |ev| seed.set(event_target_value(&ev).parse().unwrap_or(DEFAULT_SEED)) /></label>
-                        <button class="primary" data-testid="steer-run" disabled=move || busy.get().is_some() || loaded().is_none()
+                        <button class="primary" data-testid="steer-run" disabled=move || jobs.busy() || loaded().is_none()
                             on:click=move |_| start()>{format!("Generate {LENGTH} characters, with and without")}</button>
                         <span class="muted small">{format!("temperature {TEMPERATURE}")}</span>
                     </div>
@@ -543,5 +466,6 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                 </section>
             </div>
         </div>
+        </LabFrame>
     }
 }

@@ -6,39 +6,22 @@
 //! Everything per latent comes precomputed from `features.json` or is a few dot products, so picking is
 //! instant; the spliced-in loss is measured live on request, one half-window per task, with progress and a
 //! Cancel button. The chosen latent lives in the URL (`#/9.2.5?latent=17`).
-use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use super::fetch::{load_char_sae, LoadedSae};
-use super::fmt_int;
-use super::run::{yield_to_browser, Tickets};
+use super::{Order, SaeState, Tab};
+use crate::app::core::browser::{document, replace_hash, replace_hash_soon};
+use crate::app::core::format::fmt_int;
+use crate::app::core::frame::{LabFrame, UrlNotes};
+use crate::app::core::jobs::Jobs;
+use crate::app::core::load::{load_char_sae, Model};
+use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::sae::{
     clean_pass, dequantise, promoted_and_suppressed, scored_windows, spliced_pass, LatentCard, LossTally,
 };
 
 /// Characters of held-out text the live measurement covers (about 60 windows): a few seconds in the browser.
 const LIVE_CHARS: usize = 4_000;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Order {
-    Density,
-    Index,
-    Peak,
-}
-
-impl Order {
-    fn key(self) -> &'static str {
-        match self {
-            Order::Density => "density",
-            Order::Index => "index",
-            Order::Peak => "peak",
-        }
-    }
-    fn from_key(k: &str) -> Option<Order> {
-        [Order::Density, Order::Index, Order::Peak].into_iter().find(|o| o.key() == k)
-    }
-}
 
 /// The latents in the list's order, dead ones dropped when `hide_dead`.
 fn ordered(cards: &[LatentCard], order: Order, hide_dead: bool) -> Vec<usize> {
@@ -158,26 +141,22 @@ enum Live {
     Failed(String),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Tab {
-    Toy,
-    Features,
-}
-
 /// The 9.2.5 lab: two tabs, the toy SAE (known features) and the feature browser (a real model). Both stay
 /// mounted, so switching keeps the toy SAE's training and the browser's choice. A URL that names a latent
 /// opens the browser.
 #[component]
 pub fn SaeLabs(query: Vec<(String, String)>) -> impl IntoView {
-    let wants_browser = query.iter().any(|(k, v)| k == "latent" || k == "order" || (k == "tab" && v == "features"));
-    let tab = RwSignal::new(if wants_browser { Tab::Features } else { Tab::Toy });
+    let (url, problems) = SaeState::from_query(&query);
+    let notes = UrlNotes::new(&problems);
+    let tab = RwSignal::new(url.tab);
     let visible = Signal::derive(move || tab.get() == Tab::Features);
     let pick = move |t: Tab| {
         tab.set(t);
-        let q: &[(&str, &str)] = if t == Tab::Toy { &[] } else { &[("tab", "features")] };
-        super::shell::replace_hash(&crate::routes::section_hash_with("9.2.5", q));
+        let state = SaeState { tab: t, ..SaeState::default() };
+        replace_hash(&section_hash_with("9.2.5", &state.to_query()));
     };
     view! {
+        <LabFrame notes=notes>
         <div class="lab-tabs" role="tablist">
             <button role="tab" data-testid="tab-toy" class:active=move || tab.get() == Tab::Toy aria-selected=move || if tab.get() == Tab::Toy { "true" } else { "false" }
                 on:click=move |_| pick(Tab::Toy)>"Toy model: known features"</button>
@@ -185,34 +164,30 @@ pub fn SaeLabs(query: Vec<(String, String)>) -> impl IntoView {
                 on:click=move |_| pick(Tab::Features)>"Moby-Dick model: feature browser"</button>
         </div>
         <div style:display=move || if tab.get() == Tab::Toy { "block" } else { "none" }>
-            <crate::app::toy::SaeLab />
+            <super::toy::SaeLab />
         </div>
         <div style:display=move || if tab.get() == Tab::Features { "block" } else { "none" }>
-            <FeatureBrowser query=query visible=visible />
+            <FeatureBrowser url=url visible=visible notes=notes />
         </div>
+        </LabFrame>
     }
 }
 
 #[component]
-pub fn FeatureBrowser(query: Vec<(String, String)>, visible: Signal<bool>) -> impl IntoView {
-    let loaded: RwSignal<Option<Result<Arc<LoadedSae>, String>>> = RwSignal::new(None);
-    leptos::task::spawn_local(async move {
-        let r = load_char_sae("moby").await;
-        let _ = loaded.try_set(Some(r));
-    });
-    let get = move |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.clone());
-    let asked = get("latent");
-    let order = RwSignal::new(get("order").as_deref().and_then(Order::from_key).unwrap_or(Order::Density));
-    let hide_dead = RwSignal::new(false);
+fn FeatureBrowser(url: SaeState, visible: Signal<bool>, notes: UrlNotes) -> impl IntoView {
+    let loaded = Model::new("the Moby-Dick model's sparse autoencoder", || load_char_sae("moby"));
+    let asked = url.latent;
+    let order = RwSignal::new(url.order);
+    let hide_dead = RwSignal::new(url.hide_dead);
     let latent: RwSignal<Option<usize>> = RwSignal::new(None);
-    // A latent in the URL that is not a number or not in the dictionary: say so, and show another.
-    let url_problem: RwSignal<Option<String>> = RwSignal::new(None);
     let live = RwSignal::new(Live::Idle);
-    let live_run = Tickets::new();
+    let live_run = Jobs::new();
+    // A latent typed into the box that is not in the dictionary.
+    let input_problem: RwSignal<Option<String>> = RwSignal::new(None);
 
-    let data = move || loaded.get().and_then(|r| r.ok());
+    let data = move || loaded.get();
     // For event handlers, which must not subscribe to anything.
-    let data_now = move || loaded.get_untracked().and_then(|r| r.ok());
+    let data_now = move || loaded.get_untracked();
 
     // Once loaded, settle the starting latent: the URL's if it is valid, else the densest.
     Effect::new(move |_| {
@@ -222,30 +197,25 @@ pub fn FeatureBrowser(query: Vec<(String, String)>, visible: Signal<bool>) -> im
         }
         let n = d.sae.d_sae;
         let first = ordered(&d.index.latents, Order::Density, false).first().copied().unwrap_or(0);
-        let pick = match asked.as_deref().map(str::trim) {
-            None | Some("") => first,
-            Some(v) => match v.parse::<usize>() {
-                Ok(j) if j < n => j,
-                _ => {
-                    url_problem.set(Some(format!("The address asks for latent “{v}”, but this dictionary has latents 0 to {}. Showing latent {first}, the one that fires most often.", n - 1)));
-                    first
-                }
-            },
+        let pick = match asked {
+            None => first,
+            Some(j) if j < n => j,
+            Some(j) => {
+                notes.add(format!("The link's `latent={j}` is not in this dictionary of latents 0 to {}, so the lab shows latent {first}, the one that fires most often.", n - 1));
+                first
+            }
         };
         latent.set(Some(pick));
     });
 
     // Keep the choice in the URL while the browser's tab is showing.
     Effect::new(move |_| {
-        let (Some(j), o) = (latent.get(), order.get()) else { return };
+        let (Some(j), order, hide_dead) = (latent.get(), order.get(), hide_dead.get()) else { return };
         if !visible.get() {
             return;
         }
-        let js = j.to_string();
-        super::shell::replace_hash_soon(&crate::routes::section_hash_with(
-            "9.2.5",
-            &[("latent", js.as_str()), ("order", o.key())],
-        ));
+        let state = SaeState { tab: Tab::Features, latent: Some(j), order, hide_dead };
+        replace_hash_soon(&section_hash_with("9.2.5", &state.to_query()));
     });
 
     let list =
@@ -257,7 +227,7 @@ pub fn FeatureBrowser(query: Vec<(String, String)>, visible: Signal<bool>) -> im
         let _ = (list.get(), visible.get());
         request_animation_frame(move || {
             use wasm_bindgen::JsCast;
-            let doc = super::document();
+            let doc = document();
             let find = |sel: &str| {
                 doc.query_selector(sel).ok().flatten().and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
             };
@@ -282,61 +252,49 @@ pub fn FeatureBrowser(query: Vec<(String, String)>, visible: Signal<bool>) -> im
         }
         let at = l.iter().position(|&j| j == cur).map(|p| p as isize).unwrap_or(-1);
         let next = (at + delta).rem_euclid(l.len() as isize) as usize;
-        url_problem.set(None);
+        input_problem.set(None);
         latent.set(Some(l[next]));
     };
 
     let start_live = move |_| {
         let Some(d) = data_now() else { return };
-        let ticket = live_run.take();
-        leptos::task::spawn_local(async move {
+        live_run.spawn("measuring the loss", move |job| async move {
             let text: String = d.chars.iter().take(LIVE_CHARS).collect();
             let ids = match d.lm.vocab.encode(&text) {
                 Ok(ids) => ids,
-                Err(e) => {
-                    let _ = live.try_set(Live::Failed(e.to_string()));
-                    return;
-                }
+                Err(e) => return live.set(Live::Failed(e.to_string())),
             };
             let n = d.lm.model.cfg.n_positions;
             let wins = scored_windows(ids.len(), n);
             let total = wins.len();
             let mut tally = LossTally::default();
-            let _ = live.try_set(Live::Running { done: 0, total });
+            live.set(Live::Running { done: 0, total });
             for (k, &(start, from)) in wins.iter().enumerate() {
                 let window = &ids[start..(start + n).min(ids.len())];
-                // Two tasks per window (clean, then spliced), each well under 50 ms, with a yield between.
+                // Two tasks per window (clean, then spliced), each well under 50 ms, with a pause between.
                 let pass = match clean_pass(&d.lm.model, &d.sae, window, from) {
                     Ok(p) => p,
-                    Err(e) => {
-                        let _ = live.try_set(Live::Failed(e.to_string()));
-                        return;
-                    }
+                    Err(e) => return live.set(Live::Failed(e.to_string())),
                 };
-                yield_to_browser().await;
-                if !live_run.is_current(ticket) {
+                if !job.pause("measuring the loss", (2 * k + 1) as f32 / (2 * total) as f32).await {
                     return;
                 }
                 match spliced_pass(&d.lm.model, &d.sae, &pass, window, from) {
                     Ok(s) => {
                         tally.add(LossTally { clean: pass.clean, spliced: s, zero_ablated: 0.0, count: pass.count })
                     }
-                    Err(e) => {
-                        let _ = live.try_set(Live::Failed(e.to_string()));
-                        return;
-                    }
+                    Err(e) => return live.set(Live::Failed(e.to_string())),
                 }
-                let _ = live.try_set(Live::Running { done: k + 1, total });
-                yield_to_browser().await;
-                if !live_run.is_current(ticket) {
+                live.set(Live::Running { done: k + 1, total });
+                if !job.pause("measuring the loss", (k + 1) as f32 / total as f32).await {
                     return;
                 }
             }
-            let _ = live.try_set(Live::Done(tally));
+            live.set(Live::Done(tally));
         });
     };
     let cancel_live = move |_| {
-        live_run.revoke();
+        live_run.cancel();
         live.set(Live::Cancelled);
     };
 
@@ -354,7 +312,7 @@ pub fn FeatureBrowser(query: Vec<(String, String)>, visible: Signal<bool>) -> im
                 view! {
                     <li>
                         <button class="latent-item" class:selected=selected class:dead=dead data-latent=j aria-pressed=move || if selected() { "true" } else { "false" }
-                            on:click=move |_| { url_problem.set(None); latent.set(Some(j)); }>
+                            on:click=move |_| { input_problem.set(None); latent.set(Some(j)); }>
                             <span class="latent-num">{format!("#{j}")}</span>
                             <span class="latent-density">{if dead { "dead".to_string() } else { fmt_pct(card.density) }}</span>
                             <span class="latent-snippet">{label}</span>
@@ -547,19 +505,9 @@ pub fn FeatureBrowser(query: Vec<(String, String)>, visible: Signal<bool>) -> im
     view! {
         <section class="panel feature-browser" data-testid="feature-browser">
             <h3>"Feature browser: an SAE on the Moby-Dick model"</h3>
-            {move || match loaded.get() {
-                None => Some(view! { <p class="lab-status" data-testid="features-loading" role="status">"Loading the language model and its sparse autoencoder…"</p> }.into_any()),
-                Some(Err(e)) => Some(view! {
-                    <div class="load-error" data-testid="features-error" role="alert">
-                        <h3>"The feature browser could not load"</h3>
-                        <p>{e}</p>
-                        <p class="small">"The toy SAE above still works. Reloading the page tries the download again."</p>
-                    </div>
-                }.into_any()),
-                Some(Ok(_)) => None,
-            }}
+            {loaded.status_with("features-loading", "features-error")}
             <p class="small muted">{header}</p>
-            {move || url_problem.get().map(|m| view! { <p class="input-error" data-testid="latent-url-error" role="alert">{m}</p> })}
+            {move || input_problem.get().map(|m| view! { <p class="input-error" data-testid="latent-error" role="alert">{m}</p> })}
             {move || data().map(|_| view! {
                 <div class="feature-controls">
                     <label>"Latent "
@@ -568,8 +516,8 @@ pub fn FeatureBrowser(query: Vec<(String, String)>, visible: Signal<bool>) -> im
                             on:change=move |ev| {
                                 let v = event_target_value(&ev);
                                 match v.trim().parse::<usize>() {
-                                    Ok(j) if j < d_sae_now() => { url_problem.set(None); latent.set(Some(j)); }
-                                    _ => url_problem.set(Some(format!("“{v}” is not a latent: pick a whole number from 0 to {}.", d_sae_now().saturating_sub(1)))),
+                                    Ok(j) if j < d_sae_now() => { input_problem.set(None); latent.set(Some(j)); }
+                                    _ => input_problem.set(Some(format!("“{v}” is not a latent: pick a whole number from 0 to {}.", d_sae_now().saturating_sub(1)))),
                                 }
                             } />
                     </label>
@@ -577,7 +525,7 @@ pub fn FeatureBrowser(query: Vec<(String, String)>, visible: Signal<bool>) -> im
                     <button data-testid="latent-next" on:click=move |_| step(1) title="the next latent in the list's order">"▶"</button>
                     <label>"Order "
                         <select data-testid="latent-order" prop:value=move || order.get().key() on:change=move |ev| {
-                            if let Some(o) = Order::from_key(&event_target_value(&ev)) { order.set(o); }
+                            if let Some((_, o)) = super::ORDERS.iter().find(|(k, _)| *k == event_target_value(&ev)) { order.set(*o); }
                         }>
                             <option value="density">"most frequent first"</option>
                             <option value="peak">"strongest peak first"</option>

@@ -5,19 +5,17 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use super::fetch::{load_char_model, load_model, LoadedChar, LoadedModel};
-use super::shell::replace_hash_soon;
-use crate::lens::generate::{generate, SampleSettings};
+use super::{LanguageState, Sampling, Which, MAX_URL_TEXT};
+use crate::app::core::browser::{now_ms, replace_hash_soon};
+use crate::app::core::frame::{LabFrame, UrlNotes};
+use crate::app::core::jobs::Jobs;
+use crate::app::core::load::{load_char_model, load_model, LoadedChar, LoadedModel, Model};
+use crate::app::core::url::{section_hash_with, UrlState};
+use crate::lens::generate::{Generator, SampleSettings};
+use crate::lens::induction::random_repeat_text;
 use crate::lens::logit_lens::{logit_lens, resid_label, LogitLens};
 use crate::lens::text::quoted_chars;
 use crate::lens::vocab::Tokenized;
-use crate::routes::section_hash_with;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Which {
-    Moby,
-    Induction,
-}
 
 /// One cell of the grid as the view shows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -152,35 +150,32 @@ fn heat_style(p: f32) -> String {
     format!("background: rgba(var(--heat-rgb), {p:.3}); {ink}")
 }
 
-/// The longest text a link carries (`#/9.2.2?text=...`); the grid reads only the last 128 characters anyway,
-/// and a longer text would make an unwieldy URL.
-const MAX_URL_TEXT: usize = 1000;
+/// How many characters one press of Generate adds.
+const GENERATE: usize = 200;
 
-/// The text from the URL, or why it cannot be used (checked against the vocabulary once the model is loaded).
-fn text_from_query(query: &[(String, String)]) -> Result<Option<String>, String> {
-    match query.iter().find(|(k, _)| k == "text").map(|(_, v)| v.clone()) {
-        None => Ok(None),
-        Some(t) if t.is_empty() => Err("The link's text is empty, so the lab starts from its default text.".into()),
-        Some(t) if t.chars().count() > MAX_URL_TEXT => Err(format!(
-            "The link's text is {} characters long, more than the {MAX_URL_TEXT} a link may carry, so the lab starts from its default text.",
-            t.chars().count()
-        )),
-        Some(t) => Ok(Some(t)),
-    }
+fn random_repeat(m: &LoadedModel, seed: u64) -> String {
+    random_repeat_text(&m.vocab, m.model.cfg.n_positions, seed)
 }
 
 #[component]
 pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
-    let (from_url, url_problem) = match text_from_query(&query) {
-        Ok(t) => (t, None),
-        Err(e) => (None, Some(e)),
-    };
-    let url_error: RwSignal<Option<String>> = RwSignal::new(url_problem);
-    let moby: RwSignal<Option<Result<Arc<LoadedChar>, String>>> = RwSignal::new(None);
-    let induction: RwSignal<Option<Result<Arc<LoadedModel>, String>>> = RwSignal::new(None);
-    leptos::task::spawn_local(async move { moby.set(Some(load_char_model("moby").await)) });
-
-    let which = RwSignal::new(Which::Moby);
+    let (url, problems) = LanguageState::from_query(&query);
+    let notes = UrlNotes::new(&problems);
+    let from_url = url.text.clone();
+    let words_from_url = url.words.clone();
+    let moby = Model::new("the Moby-Dick model", || load_char_model("moby"));
+    // The induction model loads only once the student switches to it.
+    let which = RwSignal::new(url.which);
+    let wants_induction = Memo::new(move |before: Option<&bool>| before == Some(&true) || which.get() == Which::Induction);
+    let induction = Model::new("the induction model", move || {
+        let wanted = wants_induction.get();
+        async move {
+            if !wanted {
+                futures::future::pending::<()>().await;
+            }
+            load_model("induction").await
+        }
+    });
     let moby_text = RwSignal::new(String::new());
     let ind_text = RwSignal::new(String::new());
     let last_good: RwSignal<Option<Arc<LensView>>> = RwSignal::new(None);
@@ -188,10 +183,10 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
     let selected: RwSignal<Option<(usize, usize)>> = RwSignal::new(None);
     let rev = RwSignal::new(0u32);
     let last_ms = RwSignal::new(0.0f64);
-    let random_seed = RwSignal::new(super::now_ms() as u64 | 1);
+    let random_seed = RwSignal::new(now_ms() as u64 | 1);
 
-    let moby_model = move || moby.get().and_then(|r| r.ok());
-    let ind_model = move || induction.get().and_then(|r| r.ok());
+    let moby_model = move || moby.get();
+    let ind_model = move || induction.get();
     let text = move || if which.get() == Which::Moby { moby_text } else { ind_text };
 
     Effect::new(move |_| {
@@ -200,7 +195,7 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
                 let start = match &from_url {
                     Some(t) if m.vocab.unknown_chars(t).is_empty() => t.clone(),
                     Some(t) => {
-                        url_error.set(Some(format!("The link's text has characters the model has never seen ({}), so the lab starts from its default text.", quoted_chars(&m.vocab.unknown_chars(t)))));
+                        notes.add(format!("The link's text has characters the model has never seen ({}), so the lab starts from its default text.", quoted_chars(&m.vocab.unknown_chars(t))));
                         default_prompt(&m.held_out)
                     }
                     None => default_prompt(&m.held_out),
@@ -210,16 +205,11 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
         }
     });
     Effect::new(move |_| {
-        if which.get() == Which::Induction && induction.get_untracked().is_none() {
-            leptos::task::spawn_local(async move {
-                let r = load_model("induction").await;
-                if let Ok(m) = &r {
-                    if ind_text.get_untracked().is_empty() {
-                        ind_text.set(super::attention::random_repeat(m, 2024));
-                    }
-                }
-                induction.set(Some(r));
-            });
+        if let Some(m) = ind_model() {
+            if ind_text.get_untracked().is_empty() {
+                let start = words_from_url.clone().unwrap_or_else(|| random_repeat(&m, 2024));
+                ind_text.set(start);
+            }
         }
     });
 
@@ -227,7 +217,7 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
     Effect::new(move |_| {
         let w = which.get();
         let t = text().get();
-        let t0 = super::now_ms();
+        let t0 = now_ms();
         let r = match w {
             Which::Moby => match moby_model() {
                 Some(m) => compute_moby(&m, &t),
@@ -250,28 +240,13 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
                 last_good.set(Some(Arc::new(v)));
                 error.set(None);
                 rev.update(|r| *r += 1);
-                // The Moby-Dick text lives in the URL, so a link reproduces the grid.
-                if w == Which::Moby && t.chars().count() <= MAX_URL_TEXT {
-                    replace_hash_soon(&section_hash_with("9.2.2", &[("text", &t)]));
-                }
             }
             Err(e) => error.set(Some(e)),
         }
-        last_ms.set(super::now_ms() - t0);
+        last_ms.set(now_ms() - t0);
     });
 
-    let status = move || {
-        let s = if which.get() == Which::Moby {
-            moby.get().map(|r| r.map(|_| ()))
-        } else {
-            induction.get().map(|r| r.map(|_| ()))
-        };
-        match s {
-            None => Some(view! { <p class="muted" data-testid="lab-loading">"Loading the model…"</p> }.into_any()),
-            Some(Err(e)) => Some(view! { <p class="load-error" data-testid="load-error" role="alert">{format!("The language lab could not start: {e}")}</p> }.into_any()),
-            Some(Ok(())) => None,
-        }
-    };
+    let status = move || if which.get() == Which::Moby { moby.status().into_any() } else { induction.status().into_any() };
 
     let on_replace = move |_| {
         if let Some(m) = moby_model() {
@@ -281,7 +256,7 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
     let on_random = move |_| {
         if let Some(m) = ind_model() {
             random_seed.update(|s| *s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407));
-            ind_text.set(super::attention::random_repeat(&m, random_seed.get_untracked()));
+            ind_text.set(random_repeat(&m, random_seed.get_untracked()));
         }
     };
 
@@ -384,37 +359,47 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
         })
     };
 
-    // Generation (Moby-Dick model only).
-    let temperature = RwSignal::new(0.8f32);
-    let top_k = RwSignal::new(0usize);
-    let seed = RwSignal::new(1u64);
-    let gen_busy = RwSignal::new(false);
+    // Generation (Moby-Dick model only), a few characters per slice so the page stays responsive.
+    let temperature = RwSignal::new(url.sampling.temperature);
+    let top_k = RwSignal::new(url.sampling.top_k);
+    let seed = RwSignal::new(url.sampling.seed);
+    let gen_jobs = Jobs::new();
     let generated: RwSignal<Option<Result<(Vec<(String, f32)>, f64), String>>> = RwSignal::new(None);
     let on_generate = move |_| {
         let Some(m) = moby_model() else { return };
         let t = moby_text.get_untracked();
-        gen_busy.set(true);
-        leptos::task::spawn_local(async move {
-            super::vision::next_frame().await;
-            let t0 = super::now_ms();
-            let r = (|| {
+        let s = SampleSettings {
+            temperature: temperature.get_untracked(),
+            top_k: top_k.get_untracked(),
+            seed: seed.get_untracked(),
+        };
+        gen_jobs.spawn("generating", move |job| async move {
+            let t0 = now_ms();
+            let start = || -> Result<Generator, String> {
                 if t.is_empty() {
                     return Err("Type a prompt first: generation continues your text.".to_string());
                 }
                 let ids = m.vocab.encode(&t).map_err(|e| format!("The prompt cannot be read: {e}"))?;
-                let ctx = m.model.cfg.n_positions;
-                let ids = &ids[ids.len().saturating_sub(ctx)..];
-                let s = SampleSettings {
-                    temperature: temperature.get_untracked(),
-                    top_k: top_k.get_untracked(),
-                    seed: seed.get_untracked(),
-                };
-                let g = generate(&m.model, ids, 200, &s, &[]).map_err(|e| e.to_string())?;
-                Ok(g.tokens.iter().zip(&g.probs).map(|(&i, &p)| (m.vocab.char(i).to_string(), p)).collect::<Vec<_>>())
-            })();
-            let ms = super::now_ms() - t0;
-            generated.set(Some(r.map(|c| (c, ms))));
-            gen_busy.set(false);
+                Generator::new(&m.model, &ids, &s, &[]).map_err(|e| e.to_string())
+            };
+            let mut gen = match start() {
+                Ok(g) => g,
+                Err(e) => return generated.set(Some(Err(e))),
+            };
+            let r = job.sliced("generating", || {
+                gen.step(&m.model, 4)?;
+                let n = gen.out.tokens.len();
+                Ok::<_, crate::lens::LensError>((n < GENERATE).then_some(n as f32 / GENERATE as f32))
+            });
+            match r.await {
+                Ok(true) => {
+                    let chars = gen.out.tokens.iter().zip(&gen.out.probs);
+                    let chars = chars.map(|(&i, &p)| (m.vocab.char(i).to_string(), p)).collect();
+                    generated.set(Some(Ok((chars, now_ms() - t0))));
+                }
+                Ok(false) => {}
+                Err(e) => generated.set(Some(Err(e.to_string()))),
+            }
         });
     };
     let gen_view = move || match generated.get()? {
@@ -439,9 +424,24 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
         }
     };
 
+    // The URL follows every control.
+    Effect::new(move |_| {
+        let text_of = |t: String, ok: bool| (ok && !t.is_empty() && t.chars().count() <= MAX_URL_TEXT).then_some(t);
+        let state = LanguageState {
+            which: which.get(),
+            text: text_of(moby_text.get(), moby_model().is_some()),
+            words: text_of(ind_text.get(), ind_model().is_some()),
+            sampling: Sampling { temperature: temperature.get(), top_k: top_k.get(), seed: seed.get() },
+        };
+        if moby_model().is_some() || ind_model().is_some() {
+            replace_hash_soon(&section_hash_with("9.2.2", &state.to_query()));
+        }
+    });
+
     let loaded = move || if which.get() == Which::Moby { moby_model().is_some() } else { ind_model().is_some() };
 
     view! {
+        <LabFrame notes=notes>
         <div class="language-lab" data-testid="language-lab" class:unloaded=move || !loaded()>
             <div class="model-switch" role="radiogroup" aria-label="Model">
                 <label><input type="radio" name="lens-model" data-testid="model-moby" prop:checked=move || which.get() == Which::Moby
@@ -450,7 +450,6 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
                     on:change=move |_| which.set(Which::Induction) />" Induction model (words, 2 layers)"</label>
             </div>
             {status}
-            {move || url_error.get().map(|e| view! { <p class="input-error" data-testid="url-error" role="status">{e}</p> })}
             <div class="lab-body">
                 <section class="panel">
                     <label class="input-label" for="lens-input">{move || if which.get() == Which::Moby { "Text (up to 128 characters are read)" } else { "Words (a repeated random sequence shows induction)" }}</label>
@@ -491,8 +490,8 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
                             <label>"seed " <input type="number" min="0" data-testid="gen-seed" class="num-input"
                                 prop:value=move || seed.get().to_string()
                                 on:change=move |ev| seed.set(event_target_value(&ev).parse().unwrap_or(1)) /></label>
-                            <button class="primary" data-testid="gen-btn" on:click=on_generate disabled=move || gen_busy.get()>
-                                {move || if gen_busy.get() { "Generating…" } else { "Generate 200 characters" }}</button>
+                            <button class="primary" data-testid="gen-btn" on:click=on_generate disabled=move || gen_jobs.busy()>
+                                {move || if gen_jobs.busy() { "Generating…" } else { "Generate 200 characters" }}</button>
                         </div>
                         <p class="muted small">"Temperature 0 always takes the most likely character; top-k 0 means no limit. The same seed gives the same text."</p>
                         {gen_view}
@@ -500,5 +499,6 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
                 </Show>
             </div>
         </div>
+        </LabFrame>
     }
 }

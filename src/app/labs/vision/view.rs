@@ -9,7 +9,12 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::draw::{DrawPad, PAD};
-use super::fetch::{load_vision, LoadedVision};
+use super::{Method, VisionState, METHODS};
+use crate::app::core::browser::{canvas_by_id, now_ms, replace_hash_soon};
+use crate::app::core::frame::{LabFrame, UrlNotes};
+use crate::app::core::jobs::Jobs;
+use crate::app::core::load::{load_vision, Model};
+use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::vision::attribution::{
     gradient_x_input, integrated_gradients, occlusion, rank_correlation, smoothgrad, vanilla_gradient, Saliency, Target,
 };
@@ -56,27 +61,12 @@ fn analyse(model: &Cnn, image: Vec<f32>) -> Result<Analysis, String> {
     Ok(Analysis { image, probs, layers })
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Method {
-    Gradient,
-    GradientXInput,
-    IntegratedGradients,
-    SmoothGrad,
-    Occlusion,
+trait MethodView {
+    fn label(self) -> &'static str;
+    fn run(self, model: &Cnn, image: &[f32], target: Target) -> crate::lens::Result<Saliency>;
 }
 
-impl Method {
-    const ALL: [Method; 5] =
-        [Method::Gradient, Method::GradientXInput, Method::IntegratedGradients, Method::SmoothGrad, Method::Occlusion];
-    fn key(self) -> &'static str {
-        match self {
-            Method::Gradient => "gradient",
-            Method::GradientXInput => "gradient-x-input",
-            Method::IntegratedGradients => "integrated-gradients",
-            Method::SmoothGrad => "smoothgrad",
-            Method::Occlusion => "occlusion",
-        }
-    }
+impl MethodView for Method {
     fn label(self) -> &'static str {
         match self {
             Method::Gradient => "Vanilla gradient",
@@ -85,9 +75,6 @@ impl Method {
             Method::SmoothGrad => "SmoothGrad (25 noisy copies)",
             Method::Occlusion => "Occlusion (4×4 patch)",
         }
-    }
-    fn from_key(k: &str) -> Method {
-        Method::ALL.into_iter().find(|m| m.key() == k).unwrap_or(Method::Gradient)
     }
     fn run(self, model: &Cnn, image: &[f32], target: Target) -> crate::lens::Result<Saliency> {
         match self {
@@ -162,7 +149,7 @@ fn paint(canvas: &web_sys::HtmlCanvasElement, side: usize, values: &[f32], colou
 
 fn paint_id(id: &str, side: usize, values: &[f32], colour: Colour) {
     if let Some(c) =
-        super::document().get_element_by_id(id).and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok())
+        canvas_by_id(id)
     {
         paint(&c, side, values, colour);
     }
@@ -172,39 +159,30 @@ fn max_abs(v: &[f32]) -> f32 {
     v.iter().fold(0.0f32, |m, &x| m.max(x.abs()))
 }
 
-/// Resolves on the next animation frame: long loops await it so the page keeps drawing and stays clickable.
-pub(super) async fn next_frame() {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(w) = web_sys::window() {
-            let _ = w.request_animation_frame(&resolve);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
-}
-
 fn argmax(v: &[f32]) -> usize {
     v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0)
 }
 
 #[component]
 pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
-    let state: RwSignal<Option<Result<Arc<LoadedVision>, String>>> = RwSignal::new(None);
-    leptos::task::spawn_local(async move { state.set(Some(load_vision("mnist-cnn").await)) });
-    let model = move || state.get().and_then(|r| r.ok());
+    let state = Model::new("the MNIST model", || load_vision("mnist-cnn"));
+    let model = move || state.get();
+    let (url, problems) = VisionState::from_query(&query);
+    let notes = UrlNotes::new(&problems);
 
     // The image under study: a drawing (preprocessed like MNIST) or a test image from the shipped sample.
-    let from_url = query.iter().find(|(k, _)| k == "sample").and_then(|(_, v)| v.parse::<usize>().ok());
-    let sample: RwSignal<Option<usize>> = RwSignal::new(from_url);
+    let sample: RwSignal<Option<usize>> = RwSignal::new(url.sample);
     let drawn: RwSignal<Option<Vec<f32>>> = RwSignal::new(None);
     let input_note: RwSignal<Option<String>> = RwSignal::new(None);
     let analysis: RwSignal<Option<Arc<Analysis>>> = RwSignal::new(None);
-    let focus: RwSignal<(usize, usize)> = RwSignal::new((3, 0));
+    let focus: RwSignal<(usize, usize)> = RwSignal::new(url.focus);
     let hover: RwSignal<Option<(usize, usize, usize)>> = RwSignal::new(None);
     let rev = RwSignal::new(0u32);
 
-    // A tampered `?sample=` falls back to drawing, with a note.
+    // A tampered `?sample=` falls back to drawing, and a channel that does not exist to the default, with a note.
     Effect::new(move |_| {
-        if let (Some(m), Some(i)) = (model(), sample.get_untracked()) {
+        let Some(m) = model() else { return };
+        if let Some(i) = sample.get_untracked() {
             if i >= m.samples.len() {
                 sample.set(None);
                 input_note.set(Some(format!(
@@ -212,6 +190,12 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
                     m.samples.len()
                 )));
             }
+        }
+        let (l, c) = focus.get_untracked();
+        let channels = m.model.cfg.channels.get(l.wrapping_sub(1)).copied();
+        if channels.is_none_or(|n| c >= n) {
+            notes.add(format!("The link's channel {c} of conv{l} does not exist in this model, so the lab shows conv3 channel 0."));
+            focus.set(VisionState::default().focus);
         }
     });
 
@@ -248,16 +232,12 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
             }
             Err(e) => input_note.set(Some(format!("The model could not read this image: {e}"))),
         }
-        let q: Vec<(&str, String)> =
-            sample.get_untracked().map(|s| vec![("sample", s.to_string())]).unwrap_or_default();
-        let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        super::shell::replace_hash_soon(&crate::routes::section_hash_with("9.2.1", &q));
     });
 
     let pick_sample = move |_| {
         if let Some(m) = model() {
             let n = m.samples.len();
-            let seed = (super::now_ms() as u64).wrapping_mul(2654435761);
+            let seed = (now_ms() as u64).wrapping_mul(2654435761);
             sample.set(Some((seed % n as u64) as usize));
             input_note.set(None);
         }
@@ -282,14 +262,6 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
             }
         }
     });
-
-    let status = move || {
-        match state.get() {
-        None => Some(view! { <p class="muted" data-testid="lab-loading">"Loading the MNIST model…"</p> }.into_any()),
-        Some(Err(e)) => Some(view! { <p class="load-error" data-testid="load-error" role="alert">{format!("The vision lab could not start: {e}")}</p> }.into_any()),
-        Some(Ok(_)) => None,
-    }
-    };
 
     let probs_view = move || {
         let a = analysis.get()?;
@@ -396,7 +368,7 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
     // ---- Feature visualization ----
     let fv_settings = RwSignal::new(FeatureVisSettings::default());
     let fv_target_class: RwSignal<Option<usize>> = RwSignal::new(None);
-    let fv_running = RwSignal::new(false);
+    let fv_jobs = Jobs::new();
     let fv_image: RwSignal<Option<Vec<f32>>> = RwSignal::new(None);
     let fv_activation: RwSignal<Option<f32>> = RwSignal::new(None);
     let fv_steps = RwSignal::new(0usize);
@@ -405,8 +377,6 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
     let fv_error: RwSignal<Option<String>> = RwSignal::new(None);
     // True while the canvas shows the shipped atlas's picture rather than a run of the student's.
     let fv_preview = RwSignal::new(false);
-    // Each run has an id; a run whose id is no longer current stops at its next frame.
-    let fv_run_id = StoredValue::new(0u64);
     let fv_target = move || -> Target {
         match fv_target_class.get() {
             Some(c) => Target::Class(c),
@@ -427,8 +397,6 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
             let Some(m) = model() else { return };
             let target = fv_target();
             let settings = fv_settings.get_untracked();
-            fv_run_id.update_value(|r| *r += 1);
-            let id = fv_run_id.get_value();
             fv_error.set(None);
             let mut fv = match FeatureVis::new(&m.model, target, settings) {
                 Ok(fv) => fv,
@@ -437,39 +405,33 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
                     return;
                 }
             };
-            fv_running.set(true);
             fv_preview.set(false);
             fv_steps.set(0);
             fv_image.set(Some(fv.image()));
             fv_activation.set(Some(fv.activation()));
             fv_start.set(Some(fv.activation()));
-            leptos::task::spawn_local(async move {
+            fv_jobs.spawn("optimising the image", move |job| async move {
                 while fv.steps_done() < FV_STEPS {
                     // Two steps per frame keep the animation smooth and the page responsive.
                     for _ in 0..2 {
                         if let Err(e) = fv.step() {
                             fv_error
                                 .set(Some(format!("The optimisation diverged ({e}). Reset and try gentler settings.")));
-                            fv_running.set(false);
                             return;
                         }
                     }
                     fv_image.set(Some(fv.image()));
                     fv_activation.set(Some(fv.activation()));
                     fv_steps.set(fv.steps_done());
-                    next_frame().await;
-                    if fv_run_id.get_value() != id || !fv_running.get_untracked() {
+                    job.report("optimising the image", fv.steps_done() as f32 / FV_STEPS as f32);
+                    if !job.frame().await {
                         return;
                     }
                 }
-                fv_running.set(false);
             });
         }
     };
-    let stop_fv = move || {
-        fv_run_id.update_value(|r| *r += 1);
-        fv_running.set(false);
-    };
+    let stop_fv = move || fv_jobs.cancel();
     Effect::new(move |_| {
         if let Some(img) = fv_image.get() {
             paint_id("fv-image", 28, &img, Colour::Gray);
@@ -480,8 +442,7 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
     Effect::new(move |_| {
         let target = fv_target();
         let Some(m) = model() else { return };
-        fv_run_id.update_value(|r| *r += 1);
-        fv_running.set(false);
+        fv_jobs.cancel();
         fv_steps.set(0);
         fv_start.set(None);
         fv_activation.set(None);
@@ -501,7 +462,7 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
     // Dataset examples: each channel's mean activation over the shipped test sample, computed once per layer.
     let means_cache: StoredValue<Vec<Option<Arc<Vec<Vec<f32>>>>>, LocalStorage> = StoredValue::new_local(Vec::new());
     let means_rev = RwSignal::new(0u32);
-    let means_busy = RwSignal::new(false);
+    let means_jobs = Jobs::new();
     let means_progress = RwSignal::new(0usize);
     let layer_means = move |l: usize| -> Option<Arc<Vec<Vec<f32>>>> {
         means_rev.track();
@@ -510,18 +471,20 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
     Effect::new(move |_| {
         let Some(m) = model() else { return };
         let (l, _) = focus.get();
-        if layer_means(l).is_some() || means_busy.get_untracked() {
+        if layer_means(l).is_some() {
             return;
         }
-        means_busy.set(true);
         means_progress.set(0);
-        leptos::task::spawn_local(async move {
+        // A newer layer's scan replaces an older one's (`spawn` stops it).
+        means_jobs.spawn("scanning the test images", move |job| async move {
             // In chunks, a frame apart, so the page stays responsive and shows how far the scan has got.
             let n = m.samples.len();
             let mut means: Vec<Vec<f32>> = Vec::with_capacity(n);
             let mut failed = false;
             for start in (0..n).step_by(200) {
-                next_frame().await;
+                if !job.frame().await {
+                    return;
+                }
                 let idx: Vec<usize> = (start..(start + 200).min(n)).collect();
                 match crate::lens::vision::units::channel_means(&m.model, &m.samples.subset(&idx), VisionHook::Conv(l))
                 {
@@ -532,8 +495,8 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
                     }
                 }
                 means_progress.set(means.len());
+                job.report("scanning the test images", means.len() as f32 / n as f32);
             }
-            means_busy.set(false);
             if !failed {
                 means_cache.update_value(|c| {
                     if c.len() <= l {
@@ -674,8 +637,8 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
     };
 
     // ---- Saliency ----
-    let method = RwSignal::new(Method::IntegratedGradients);
-    let sanity: RwSignal<usize> = RwSignal::new(0);
+    let method = RwSignal::new(url.method);
+    let sanity: RwSignal<usize> = RwSignal::new(url.sanity);
     let cascade: StoredValue<Option<Rc<Vec<(String, Cnn)>>>, LocalStorage> = StoredValue::new_local(None);
     let saliency: RwSignal<Option<Result<(Saliency, Option<f32>, f64), String>>> = RwSignal::new(None);
     // Saliency is costlier than a prediction (integrated gradients runs 50 backward passes), so it waits
@@ -686,7 +649,7 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
         let meth = method.get_untracked();
         let level = sanity.get_untracked();
         let target = Target::Class(argmax(&a.probs));
-        let t0 = super::now_ms();
+        let t0 = now_ms();
         let trained = meth.run(&m.model, &a.image, target);
         let result = if level == 0 {
             trained.map(|s| (s, None))
@@ -705,7 +668,7 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
                 (_, None) => Err(crate::lens::LensError::Input("no such randomisation level".into())),
             }
         };
-        let ms = super::now_ms() - t0;
+        let ms = now_ms() - t0;
         saliency.set(Some(result.map(|(s, r)| (s, r, ms)).map_err(|e| e.to_string())));
     };
     Effect::new(move |_| {
@@ -716,7 +679,8 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
         let gen = saliency_gen.get_value();
         set_timeout(
             move || {
-                if saliency_gen.get_value() == gen {
+                // `try_`: the lab may have been left during the pause.
+                if saliency_gen.try_get_value() == Some(gen) {
                     compute_saliency();
                 }
             },
@@ -728,11 +692,19 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
             paint_id("saliency-map", s.side, &s.map, Colour::Diverging(max_abs(&s.map)));
         }
     });
+    // The URL follows the image, the focus and the saliency settings.
+    Effect::new(move |_| {
+        let state = VisionState { sample: sample.get(), focus: focus.get(), method: method.get(), sanity: sanity.get() };
+        if model().is_some() {
+            replace_hash_soon(&section_hash_with("9.2.1", &state.to_query()));
+        }
+    });
     let layer_names = move || model().map(|m| m.model.layer_names()).unwrap_or_default();
 
     view! {
+        <LabFrame notes=notes>
         <div class="vision-lab" data-testid="vision-lab" class:unloaded=move || model().is_none()>
-            {status}
+            {state.status()}
             <div class="lab-body">
             <span class="lab-status" data-testid="lab-status" data-rev=move || rev.get()></span>
             <div class="vis-top">
@@ -791,7 +763,7 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
                             {
                                 let start_fv = start_fv.clone();
                                 let stop_fv = stop_fv.clone();
-                                move || if fv_running.get() {
+                                move || if fv_jobs.busy() {
                                     let stop_fv = stop_fv.clone();
                                     view! { <button data-testid="fv-stop" on:click=move |_| stop_fv()>"Stop"</button> }.into_any()
                                 } else {
@@ -856,14 +828,14 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
                 <h3>"Saliency: which pixels matter " <span class="badge extra-badge">"beyond the chapter"</span></h3>
                 <div class="saliency-controls">
                     <label>"Method "
-                        <select data-testid="saliency-method" on:change=move |ev| method.set(Method::from_key(&event_target_value(&ev)))>
-                            {Method::ALL.into_iter().map(|m| view! { <option value=m.key() selected=m == Method::IntegratedGradients>{m.label()}</option> }).collect_view()}
+                        <select data-testid="saliency-method" on:change=move |ev| method.set(METHODS.iter().find(|(k, _)| *k == event_target_value(&ev)).map(|(_, m)| *m).unwrap_or(Method::Gradient))>
+                            {METHODS.iter().map(|&(k, m)| view! { <option value=k selected=move || method.get() == m>{m.label()}</option> }).collect_view()}
                         </select>
                     </label>
                     <label>" Sanity check: "
                         <select data-testid="sanity-select" on:change=move |ev| sanity.set(event_target_value(&ev).parse().unwrap_or(0))>
-                            <option value="0" selected=true>"trained weights"</option>
-                            {move || layer_names().into_iter().rev().enumerate().map(|(i, n)| view! { <option value=(i + 1).to_string()>{format!("randomised down to {n}")}</option> }).collect_view()}
+                            <option value="0" selected=move || sanity.get() == 0>"trained weights"</option>
+                            {move || layer_names().into_iter().rev().enumerate().map(|(i, n)| view! { <option value=(i + 1).to_string() selected=move || sanity.get() == i + 1>{format!("randomised down to {n}")}</option> }).collect_view()}
                         </select>
                     </label>
                 </div>
@@ -888,5 +860,6 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
             </section>
             </div>
         </div>
+        </LabFrame>
     }
 }

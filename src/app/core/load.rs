@@ -1,15 +1,18 @@
-//! Loading model folders from the page's own origin, once per session, and the benchmark hook.
+//! Loading model folders from the page's own origin, once per session, as a Leptos resource with one loading
+//! view and one error view (with Retry) for every lab.
+//!
+//! Invariant: loading has an end. A folder that does not answer within `LOAD_TIMEOUT_MS` ends in a message
+//! that says so, with Retry; a folder that answers with broken files ends in a message naming the file.
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::thread::LocalKey;
 
+use leptos::prelude::*;
+
 use crate::lens::vocab::Vocab;
 use crate::lens::Transformer;
-use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 
 /// A model with its vocabulary and training report, as shipped under `models/{name}/`.
 pub struct LoadedModel {
@@ -52,25 +55,11 @@ fn model_file_error(base: &str, e: crate::lens::LensError) -> String {
     }
 }
 
-/// The median of a benchmark's timings.
-fn median(mut t: Vec<f64>) -> f64 {
-    t.sort_by(|a, b| a.total_cmp(b));
-    t[t.len() / 2]
-}
-
-/// How long `f` takes, in milliseconds.
-fn time_ms(f: impl FnOnce()) -> f64 {
-    let t0 = super::now_ms();
-    f();
-    super::now_ms() - t0
-}
-
-async fn fetch(url: &str) -> Result<web_sys::Response, String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let resp = JsFuture::from(window.fetch_with_str(url))
+async fn fetch(url: &str) -> Result<gloo_net::http::Response, String> {
+    let resp = gloo_net::http::Request::get(url)
+        .send()
         .await
         .map_err(|_| format!("could not fetch `{url}` (is the server still running?)"))?;
-    let resp: web_sys::Response = resp.dyn_into().map_err(|_| format!("`{url}`: not a response"))?;
     if !resp.ok() {
         return Err(format!("`{url}` could not be loaded (HTTP {})", resp.status()));
     }
@@ -78,19 +67,11 @@ async fn fetch(url: &str) -> Result<web_sys::Response, String> {
 }
 
 async fn fetch_text(url: &str) -> Result<String, String> {
-    let resp = fetch(url).await?;
-    let text = JsFuture::from(resp.text().map_err(|_| format!("`{url}`: no body"))?)
-        .await
-        .map_err(|_| format!("`{url}`: the download broke off"))?;
-    text.as_string().ok_or_else(|| format!("`{url}`: not text"))
+    fetch(url).await?.text().await.map_err(|_| format!("`{url}`: the download broke off"))
 }
 
 async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
-    let resp = fetch(url).await?;
-    let buf = JsFuture::from(resp.array_buffer().map_err(|_| format!("`{url}`: no body"))?)
-        .await
-        .map_err(|_| format!("`{url}`: the download broke off"))?;
-    Ok(js_sys::Uint8Array::new(&buf).to_vec())
+    fetch(url).await?.binary().await.map_err(|_| format!("`{url}`: the download broke off"))
 }
 
 /// Fetches and checks `models/{name}/`; every failure names the file and what is wrong with it.
@@ -155,42 +136,6 @@ pub async fn load_char_model(name: &str) -> Result<Arc<LoadedChar>, String> {
     .await
 }
 
-/// Benchmark hook for `tests/e2e/bench.mjs` (`window.wasmBindings.bench_language`): on the Moby-Dick model,
-/// times generating 200 characters (KV cache, temperature 0.8) and the logit-lens grid on 128 characters.
-#[wasm_bindgen]
-pub fn bench_language(runs: usize) -> String {
-    use crate::lens::generate::{generate, SampleSettings};
-    let Some(m) = LOADED_CHAR.with(|l| l.borrow().get("moby").cloned()) else {
-        return r#"{"error":"the Moby-Dick model is not loaded yet: open #/9.2.2 first"}"#.into();
-    };
-    let runs = runs.max(3);
-    let ctx = m.model.cfg.n_positions;
-    let text: String = m.held_out.chars().filter(|&c| m.vocab.id(c).is_some()).take(ctx).collect();
-    let tokens = m.vocab.encode(&text).expect("known characters");
-    let prompt = &tokens[..32.min(tokens.len())];
-    let gen: Vec<f64> = (0..runs)
-        .map(|i| {
-            time_ms(|| {
-                let s = SampleSettings { temperature: 0.8, top_k: 0, seed: i as u64 + 1 };
-                let _ = generate(&m.model, prompt, 200, &s, &[]).expect("generate");
-            })
-        })
-        .collect();
-    let lens: Vec<f64> = (0..runs)
-        .map(|_| {
-            time_ms(|| {
-                let _ = crate::lens::logit_lens::logit_lens(&m.model, &tokens, 5).expect("lens");
-            })
-        })
-        .collect();
-    format!(
-        r#"{{"generate200_ms":{},"lens128_ms":{},"n_tokens":{},"runs":{runs}}}"#,
-        median(gen),
-        median(lens),
-        tokens.len()
-    )
-}
-
 /// The vision model with the shipped sample of test images (for dataset examples and "pick a test image").
 pub struct LoadedVision {
     pub model: crate::lens::vision::model::Cnn,
@@ -242,120 +187,6 @@ pub async fn load_vision(name: &str) -> Result<Arc<LoadedVision>, String> {
     .await
 }
 
-/// Benchmark hook for `tests/e2e/bench.mjs` (exposed as `window.wasmBindings.bench_forward`): runs the
-/// induction model's forward pass with a full activation cache on `n_tokens` tokens `runs` times.
-#[wasm_bindgen]
-pub fn bench_forward(n_tokens: usize, runs: usize) -> String {
-    let Some(m) = LOADED.with(|l| l.borrow().get("induction").cloned()) else {
-        return r#"{"error":"the induction model is not loaded yet: open #/attention first"}"#.into();
-    };
-    let n = n_tokens.clamp(1, m.model.cfg.n_positions);
-    let tokens: Vec<u32> =
-        (0..n).map(|i| if i == 0 { 0 } else { 1 + (i as u32 * 7919) % (m.model.cfg.vocab_size as u32 - 1) }).collect();
-    let _ = m.model.run_with_cache(&tokens);
-    let mut times: Vec<f64> = (0..runs.max(1))
-        .map(|_| {
-            let t0 = super::now_ms();
-            let _ = m.model.run_with_cache(&tokens).expect("forward");
-            super::now_ms() - t0
-        })
-        .collect();
-    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let median = times[times.len() / 2];
-    let p90 = times[(times.len() * 9 / 10).min(times.len() - 1)];
-    format!(r#"{{"median_ms":{median},"p90_ms":{p90},"runs":{},"n_tokens":{n}}}"#, times.len())
-}
-
-/// Panics on purpose, so that the end-to-end tests can check that a panic shows the error overlay
-/// (with a reload button) instead of a white page.
-#[wasm_bindgen]
-pub fn glassbox_test_panic() {
-    panic!("deliberate panic requested by the end-to-end test");
-}
-
-/// Benchmark hook for `tests/e2e/bench.mjs` (`window.wasmBindings.bench_vision`): on the first shipped test
-/// image, times a prediction with every activation (what the lab does per drawing frame), one
-/// feature-visualization step with the default regularisers, and a 50-step integrated-gradients map.
-#[wasm_bindgen]
-pub fn bench_vision(runs: usize) -> String {
-    use crate::lens::vision::{integrated_gradients, FeatureVis, FeatureVisSettings, Target, VisionHook};
-    let Some(m) = LOADED_VISION.with(|l| l.borrow().get("mnist-cnn").cloned()) else {
-        return r#"{"error":"the MNIST model is not loaded yet: open #/9.2.1 first"}"#.into();
-    };
-    let runs = runs.max(3);
-    let image = m.samples.image(0);
-    let predict: Vec<f64> = (0..runs)
-        .map(|_| {
-            time_ms(|| {
-                let x = m.model.image(&image).expect("image");
-                let _ = m.model.run_with_cache(&x).expect("forward");
-            })
-        })
-        .collect();
-    let target = Target::Channel { hook: VisionHook::Conv(m.model.cfg.n_conv()), channel: 0 };
-    let mut fv = FeatureVis::new(&m.model, target, FeatureVisSettings::default()).expect("feature vis");
-    let _ = fv.step();
-    let fv_step: Vec<f64> = (0..runs)
-        .map(|_| {
-            time_ms(|| {
-                let _ = fv.step();
-            })
-        })
-        .collect();
-    let ig: Vec<f64> = (0..(runs / 4).max(3))
-        .map(|_| {
-            time_ms(|| {
-                let _ = integrated_gradients(&m.model, &image, Target::Class(0), None, 50);
-            })
-        })
-        .collect();
-    format!(
-        r#"{{"predict_ms":{},"fv_step_ms":{},"ig50_ms":{},"runs":{runs}}}"#,
-        median(predict),
-        median(fv_step),
-        median(ig)
-    )
-}
-
-/// Benchmark hook for `tests/e2e/bench.mjs` (`window.wasmBindings.bench_probe`): on the Moby-Dick model, times
-/// recording the residual stream of every layer on the probing lab's 5,000 held-out positions, and training a
-/// probe per layer with its shuffled-label control on them ("space next"), each in one go (the lab runs the
-/// same work in slices between frames). Medians of `runs`.
-#[wasm_bindgen]
-pub fn bench_probe(runs: usize) -> String {
-    use crate::lens::probe::{probe_recorded, record_probe_data, BuiltinConcept, Concept};
-    let Some(m) = LOADED_CHAR.with(|l| l.borrow().get("moby").cloned()) else {
-        return r#"{"error":"the Moby-Dick model is not loaded yet: open #/9.2.3 first"}"#.into();
-    };
-    let settings = super::probe::probe_settings();
-    let concept = Concept::Builtin(BuiltinConcept::SpaceNext);
-    let runs = runs.max(1);
-    let (mut record, mut train, mut positions, mut layers, mut best) = (Vec::new(), Vec::new(), 0, 0, 0.0f32);
-    for _ in 0..runs {
-        let t0 = super::now_ms();
-        let data = match record_probe_data(&m.model, &m.vocab, &m.held_out, &settings) {
-            Ok(d) => d,
-            Err(e) => return format!(r#"{{"error":{:?}}}"#, e.to_string()),
-        };
-        let t1 = super::now_ms();
-        let report = match probe_recorded(&data, &concept, &settings) {
-            Ok(r) => r,
-            Err(e) => return format!(r#"{{"error":{:?}}}"#, e.to_string()),
-        };
-        let t2 = super::now_ms();
-        record.push(t1 - t0);
-        train.push(t2 - t1);
-        positions = data.positions();
-        layers = report.layers.len();
-        best = report.best_layer().test_accuracy;
-    }
-    let (r, t) = (median(record), median(train));
-    format!(
-        r#"{{"record_ms":{r},"train_ms":{t},"total_ms":{},"positions":{positions},"layers":{layers},"best_accuracy":{best},"runs":{runs}}}"#,
-        r + t
-    )
-}
-
 /// The sparse autoencoder shipped with a character-level model (`models/{name}/sae/`), with its feature
 /// index over the model's `held_out.txt` and, per latent, the change it makes to every character's logit.
 pub struct LoadedSae {
@@ -403,4 +234,108 @@ pub async fn load_char_sae(name: &str) -> Result<Arc<LoadedSae>, String> {
         Ok(LoadedSae { lm, sae, index, report, effects, chars })
     })
     .await
+}
+
+/// How long a model folder may take before the lab says that the server does not answer. The largest shipped
+/// folder is about 4 MB, which even a slow classroom network delivers well within this.
+pub const LOAD_TIMEOUT_MS: u32 = 30_000;
+
+/// `fut`, or an error if it has not finished after `LOAD_TIMEOUT_MS`.
+async fn with_timeout<T>(what: &str, fut: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+    use futures::future::{select, Either};
+    let timer = gloo_timers::future::TimeoutFuture::new(LOAD_TIMEOUT_MS);
+    match select(Box::pin(fut), timer).await {
+        Either::Left((r, _)) => r,
+        Either::Right(_) => Err(format!(
+            "{what} did not arrive within {} s: the server does not answer. Check that the site is still served, then retry.",
+            LOAD_TIMEOUT_MS / 1000
+        )),
+    }
+}
+
+/// A model (or any loaded folder) as a resource of the lab that uses it: loading starts when the lab opens,
+/// ends in `Ok` or in an error a student can act on, and can be retried.
+pub struct Model<T: 'static> {
+    res: LocalResource<Result<Arc<T>, String>>,
+    what: &'static str,
+}
+
+impl<T: 'static> Clone for Model<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T: 'static> Copy for Model<T> {}
+
+impl<T: 'static> Model<T> {
+    /// Starts loading `what` ("the Moby-Dick model") with `load`.
+    pub fn new<Fut>(what: &'static str, load: impl Fn() -> Fut + 'static) -> Self
+    where
+        Fut: std::future::Future<Output = Result<Arc<T>, String>> + 'static,
+    {
+        let res = LocalResource::new(move || with_timeout(what, load()));
+        Model { res, what }
+    }
+
+    /// The model once loaded (tracked); `None` while loading or after a failure.
+    pub fn get(self) -> Option<Arc<T>> {
+        self.res.get().and_then(|r| r.ok())
+    }
+
+    /// `get` without tracking.
+    pub fn get_untracked(self) -> Option<Arc<T>> {
+        self.res.get_untracked().and_then(|r| r.ok())
+    }
+
+    /// Whether loading has ended, well or not (tracked).
+    pub fn settled(self) -> bool {
+        self.res.with(|r| r.is_some())
+    }
+
+    pub fn retry(self) {
+        self.res.refetch();
+    }
+
+    /// "Loading…" while it comes, the reason and Retry if it failed, nothing once it is there.
+    pub fn status(self) -> impl IntoView {
+        self.status_with("lab-loading", "load-error")
+    }
+
+    /// `status` with other test ids, for a lab that loads more than one folder.
+    pub fn status_with(self, loading_id: &'static str, error_id: &'static str) -> impl IntoView {
+        move || match self.res.get() {
+            None => Some(
+                view! {
+                    <p class="loading" data-testid=loading_id role="status">
+                        <span class="spinner"></span>{format!("Loading {}…", self.what)}
+                    </p>
+                }
+                .into_any(),
+            ),
+            Some(Err(e)) => Some(
+                view! {
+                    <div class="load-error" data-testid=error_id role="alert">
+                        <h3>{format!("{} could not be loaded", super::format::sentence(self.what))}</h3>
+                        <p>{e}</p>
+                        <p><button data-testid="load-retry" on:click=move |_| self.retry()>"Retry"</button></p>
+                    </div>
+                }
+                .into_any(),
+            ),
+            Some(Ok(_)) => None,
+        }
+    }
+}
+
+/// The session's copy of a folder already loaded, if any (for the benchmark hooks).
+pub fn loaded_model(name: &str) -> Option<Arc<LoadedModel>> {
+    LOADED.with(|c| c.borrow().get(name).cloned())
+}
+
+pub fn loaded_char(name: &str) -> Option<Arc<LoadedChar>> {
+    LOADED_CHAR.with(|c| c.borrow().get(name).cloned())
+}
+
+pub fn loaded_vision(name: &str) -> Option<Arc<LoadedVision>> {
+    LOADED_VISION.with(|c| c.borrow().get(name).cloned())
 }

@@ -5,14 +5,15 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::charts;
-use super::fetch::{load_model, LoadedModel};
-use super::shell::replace_hash_soon;
-use crate::lens::induction::{head_scores, split_half_losses, HeadScores, TaskSpec};
+use super::AttentionState;
+use crate::app::core::browser::{canvas_by_id, document, now_ms, replace_hash_soon};
+use crate::app::core::charts;
+use crate::app::core::frame::{LabFrame, UrlNotes};
+use crate::app::core::load::{load_model, LoadedModel, Model};
+use crate::app::core::url::{section_hash_with, UrlState};
+use crate::lens::induction::{head_scores, random_repeat_text, split_half_losses, HeadScores};
 use crate::lens::model::per_position_loss;
-use crate::lens::rng::Rng;
 use crate::lens::vocab::Tokenized;
-use crate::routes::section_hash_with;
 
 /// Everything the views need from one forward pass, as plain numbers.
 #[derive(Clone, Debug, PartialEq)]
@@ -78,12 +79,8 @@ fn compute(m: &LoadedModel, text: &str) -> Result<LabResult, String> {
     })
 }
 
-/// A random half of `len` words, repeated: the induction model's home ground.
-pub(super) fn random_repeat(m: &LoadedModel, seed: u64) -> String {
-    let mut rng = Rng::new(seed);
-    let spec = TaskSpec::new(m.model.cfg.vocab_size, m.model.cfg.n_positions);
-    let len = rng.range(8, 20.min(spec.max_repeat));
-    m.vocab.decode(&spec.repeated_sequence(&mut rng, len))
+fn random_repeat(m: &LoadedModel, seed: u64) -> String {
+    random_repeat_text(&m.vocab, m.model.cfg.n_positions, seed)
 }
 
 fn best_induction_head(scores: &[Vec<HeadScores>]) -> (usize, usize) {
@@ -106,7 +103,7 @@ fn heat_rgb() -> (u8, u8, u8) {
     }
     RGB.with(|c| {
         *c.get_or_init(|| {
-            let doc = super::document();
+            let doc = document();
             let css = web_sys::window()
                 .and_then(|w| doc.document_element().and_then(|e| w.get_computed_style(&e).ok().flatten()))
                 .and_then(|s| s.get_property_value("--heat-rgb").ok())
@@ -174,28 +171,41 @@ fn fmt_loss(x: f32) -> String {
 
 #[component]
 pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
-    let from_url = query.iter().find(|(k, _)| k == "seq").map(|(_, v)| v.clone());
-    let state: RwSignal<Option<Result<Arc<LoadedModel>, String>>> = RwSignal::new(None);
-    leptos::task::spawn_local(async move { state.set(Some(load_model("induction").await)) });
+    let (url, problems) = AttentionState::from_query(&query);
+    let notes = UrlNotes::new(&problems);
+    let from_url = url.seq.clone();
+    let state = Model::new("the induction model", || load_model("induction"));
 
     let text = RwSignal::new(from_url.clone().unwrap_or_default());
     let last_good: RwSignal<Option<Arc<LabResult>>> = RwSignal::new(None);
     let error: RwSignal<Option<String>> = RwSignal::new(None);
     let rev = RwSignal::new(0u32);
     let selected: RwSignal<Option<(usize, usize)>> = RwSignal::new(None);
+    let url_head = url.head;
     let hover_tok: RwSignal<Option<usize>> = RwSignal::new(None);
     let hover_cell: RwSignal<Option<(usize, usize)>> = RwSignal::new(None);
     let tip_pos = RwSignal::new((0.0f64, 0.0f64));
-    let random_seed = RwSignal::new(super::now_ms() as u64);
+    let random_seed = RwSignal::new(now_ms() as u64);
     let last_ms = RwSignal::new(0.0f64);
 
-    let model = move || state.get().and_then(|r| r.ok());
+    let model = move || state.get();
 
     // Without a sequence in the URL, start from a random repeat so the first view already shows induction.
+    // A head from the URL is checked against the model's shape once it is there.
     Effect::new(move |_| {
         if let Some(m) = model() {
             if text.get_untracked().is_empty() && from_url.is_none() {
                 text.set(random_repeat(&m, 2024));
+            }
+            if let Some((l, h)) = url_head {
+                if l < m.model.cfg.n_layer && h < m.model.cfg.n_head {
+                    selected.set(Some((l, h)));
+                } else {
+                    notes.add(format!(
+                        "The link's head L{l}H{h} does not exist in this model of {} layers × {} heads, so the lab selects the strongest induction head.",
+                        m.model.cfg.n_layer, m.model.cfg.n_head
+                    ));
+                }
             }
         }
     });
@@ -204,7 +214,7 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
     Effect::new(move |_| {
         let t = text.get();
         let Some(m) = model() else { return };
-        let t0 = super::now_ms();
+        let t0 = now_ms();
         match compute(&m, &t) {
             Ok(r) => {
                 if selected.get_untracked().is_none() {
@@ -216,8 +226,16 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
             }
             Err(e) => error.set(Some(e)),
         }
-        last_ms.set(super::now_ms() - t0);
-        replace_hash_soon(&section_hash_with("attention", &[("seq", t.trim())]));
+        last_ms.set(now_ms() - t0);
+    });
+
+    // The URL follows the sequence and the selected head.
+    Effect::new(move |_| {
+        let seq = text.get().trim().to_string();
+        let state = AttentionState { seq: (!seq.is_empty()).then_some(seq), head: selected.get() };
+        if model().is_some() {
+            replace_hash_soon(&section_hash_with("attention", &state.to_query()));
+        }
     });
 
     let sel = move || selected.get().unwrap_or((1, 0));
@@ -231,13 +249,9 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
     Effect::new(move |_| {
         let Some(r) = last_good.get() else { return };
         let rgb = heat_rgb();
-        let doc = super::document();
         for (l, layer) in r.patterns.iter().enumerate() {
             for (h, p) in layer.iter().enumerate() {
-                if let Some(c) = doc
-                    .get_element_by_id(&format!("thumb-{l}-{h}"))
-                    .and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok())
-                {
+                if let Some(c) = canvas_by_id(&format!("thumb-{l}-{h}")) {
                     draw_pattern(&c, p, rgb, (255, 255, 255));
                 }
             }
@@ -248,10 +262,7 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
     let cur_n = Memo::new(move |_| last_good.get().map(|r| r.tokens.len()).unwrap_or(0));
     Effect::new(move |_| {
         let Some(p) = cur_pattern() else { return };
-        if let Some(c) = super::document()
-            .get_element_by_id("pattern-canvas")
-            .and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok())
-        {
+        if let Some(c) = canvas_by_id("pattern-canvas") {
             draw_pattern(&c, &p, heat_rgb(), (241, 245, 249));
         }
     });
@@ -361,7 +372,7 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
         let n = cur_n.get_untracked();
         // Cells are measured on the canvas itself, inside the frame's border.
         let c =
-            super::document().get_element_by_id("pattern-canvas").map(|c| c.get_bounding_client_rect()).unwrap_or(r);
+            document().get_element_by_id("pattern-canvas").map(|c| c.get_bounding_client_rect()).unwrap_or(r);
         let (cx, cy) = (ev.client_x() as f64 - c.left(), ev.client_y() as f64 - c.top());
         let cell = if c.width() > 0.0 && c.height() > 0.0 { cell_at(cx / c.width(), cy / c.height(), n) } else { None };
         if hover_cell.get_untracked() != cell {
@@ -392,17 +403,9 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
     };
 
     view! {
+        <LabFrame notes=notes>
         <div class="attention-lab" class:unloaded=move || model().is_none()>
-            {move || match state.get() {
-                None => view! { <p class="loading" data-testid="lab-loading"><span class="spinner"></span>"Loading the induction model…"</p> }.into_any(),
-                Some(Err(e)) => view! {
-                    <div class="load-error" data-testid="load-error" role="alert">
-                        <h3>"The model could not be loaded"</h3><p>{e}</p>
-                        <p class="muted">"Rebuild the site (see README.md) or check that the files under models/induction/ are intact, then reload."</p>
-                    </div>
-                }.into_any(),
-                Some(Ok(_)) => ().into_any(),
-            }}
+            {state.status()}
             <div class="lab-body">
             <div class="input-row">
                 <label for="seq-input" class="input-label">"Sequence (words from the model's vocabulary, separated by spaces)"</label>
@@ -417,7 +420,8 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
                         {move || last_good.get().map(|r| format!("{} tokens · recomputed in {:.1} ms", r.tokens.len(), last_ms.get()))}
                     </span>
                 </div>
-                {move || error.get().map(|e| view! { <p class="input-error" data-testid="input-error" role="alert">{e}<span class="muted">" Showing the last good sequence."</span></p> })}
+                {move || error.get().map(|e| view! { <p class="input-error" data-testid="input-error" role="alert">{e}
+                    {last_good.with(Option::is_some).then_some(view! { <span class="muted">" Showing the last good sequence."</span> })}</p> })}
             </div>
 
             <div class="token-strip" data-testid="token-strip" aria-label="tokens">{token_strip}</div>
@@ -476,5 +480,6 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
             </details>
             </div>
         </div>
+        </LabFrame>
     }
 }

@@ -5,101 +5,19 @@
 //! Recording and training are split into slices of about 25 ms (`lens::probe::{ProbeRecording, ProbeJob}`)
 //! with a yield to the browser between slices, so the page keeps drawing, shows progress and can cancel.
 //! The recording is kept for the session: a second concept costs only the training.
-use std::cell::RefCell;
-use std::rc::Rc;
-use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use super::fetch::{load_char_model, LoadedChar};
-use super::run::{model_status, run_progress, slice, start_when_ready, yield_to_browser, Runs};
-use super::shell::replace_hash_soon;
+use super::ProbeState;
+use crate::app::core::browser::{now_ms, replace_hash_soon};
+use crate::app::core::format::sentence;
+use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
+use crate::app::core::jobs::{start_when_ready, Jobs};
+use crate::app::core::load::{load_char_model, LoadedChar, Model};
+use crate::app::core::probes::train_probes;
+use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::logit_lens::resid_label;
-use crate::lens::probe::{BuiltinConcept, Concept, ProbeData, ProbeJob, ProbeRecording, ProbeReport, ProbeSettings};
-use crate::routes::section_hash_with;
-
-/// How many positions the lab probes on (the figure the benchmark measures).
-pub(super) const POSITIONS: usize = 5000;
-
-thread_local! {
-    /// The held-out text's residual stream, recorded once per session (both labs use it).
-    static RECORDED: RefCell<Option<Rc<ProbeData>>> = const { RefCell::new(None) };
-}
-
-/// An engine message as a sentence: its first letter in capitals.
-pub(super) fn sentence(e: &str) -> String {
-    let mut c = e.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
-}
-
-/// The URL key of a built-in concept.
-pub(super) fn concept_key(c: BuiltinConcept) -> &'static str {
-    match c {
-        BuiltinConcept::SpaceNext => "space-next",
-        BuiltinConcept::CapitalNext => "capital-next",
-        BuiltinConcept::VowelNext => "vowel-next",
-        BuiltinConcept::InsideQuotes => "inside-quotes",
-        BuiltinConcept::InsideWord => "inside-word",
-        BuiltinConcept::LineStart => "line-start",
-    }
-}
-
-pub(super) fn concept_from_key(k: &str) -> Option<BuiltinConcept> {
-    BuiltinConcept::ALL.into_iter().find(|&c| concept_key(c) == k)
-}
-
-pub(super) fn probe_settings() -> ProbeSettings {
-    ProbeSettings { positions: POSITIONS, ..ProbeSettings::default() }
-}
-
-/// Records (unless already recorded) and trains probes for `layers`, a slice at a time. `report` is told the
-/// phase and the share done after every slice and returns false to stop (Cancel, or the lab was closed):
-/// then the result is `Ok(None)`.
-pub(super) async fn train_probes(
-    m: &LoadedChar,
-    concept: &Concept,
-    layers: &[usize],
-    shuffled_control: bool,
-    report: &dyn Fn(&'static str, f32) -> bool,
-) -> Result<Option<ProbeReport>, String> {
-    // Labels first: a bad regular expression is reported before any recording.
-    concept.labels(&m.held_out).map_err(|e| e.to_string())?;
-    let settings = ProbeSettings { shuffled_control, ..probe_settings() };
-    let data = match RECORDED.with(|r| r.borrow().clone()) {
-        Some(d) => d,
-        None => {
-            let mut rec = ProbeRecording::new(&m.model, &m.vocab, &m.held_out, &settings).map_err(|e| e.to_string())?;
-            loop {
-                let done = slice(|| rec.step(&m.model, 1)).map_err(|e| e.to_string())?;
-                let (a, b) = rec.progress();
-                if !report("recording activations", a as f32 / b.max(1) as f32) {
-                    return Ok(None);
-                }
-                if done {
-                    break;
-                }
-                yield_to_browser().await;
-            }
-            let d = Rc::new(rec.finish());
-            RECORDED.with(|r| *r.borrow_mut() = Some(d.clone()));
-            d
-        }
-    };
-    let mut job = ProbeJob::new(&data, concept, &settings, layers).map_err(|e| e.to_string())?;
-    loop {
-        yield_to_browser().await;
-        let done = slice(|| job.step(&data, 8)).map_err(|e| e.to_string())?;
-        if !report("training probes", job.progress()) {
-            return Ok(None);
-        }
-        if done {
-            return Ok(Some(job.report()));
-        }
-    }
-}
+use crate::lens::probe::{BuiltinConcept, Concept, ProbeReport};
 
 /// An excerpt of the held-out text with the concept's positive characters marked, so the student sees what
 /// the labels mean before trusting a score.
@@ -128,39 +46,21 @@ struct Shown {
 
 #[component]
 pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
-    let model: RwSignal<Option<Result<Arc<LoadedChar>, String>>> = RwSignal::new(None);
-    leptos::task::spawn_local(async move { model.set(Some(load_char_model("moby").await)) });
-
-    // State from the URL: `?concept=space-next` or `?re=...`; anything else is named and replaced by the default.
-    let mut url_problem = None;
-    let q = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-    let (choice0, regex0) = match (q("concept"), q("re")) {
-        (_, Some(re)) if !re.is_empty() && re.chars().count() <= 200 => (Choice::Regex, re),
-        (_, Some(_)) => {
-            url_problem = Some("The link's regular expression is empty or longer than 200 characters, so the lab starts from “space next”.".to_string());
-            (Choice::Builtin(BuiltinConcept::SpaceNext), String::new())
-        }
-        (Some(k), None) => match concept_from_key(&k) {
-            Some(c) => (Choice::Builtin(c), String::new()),
-            None => {
-                url_problem = Some(format!(
-                    "The link asks for a concept “{k}” that the lab does not know, so it starts from “space next”."
-                ));
-                (Choice::Builtin(BuiltinConcept::SpaceNext), String::new())
-            }
-        },
-        (None, None) => (Choice::Builtin(BuiltinConcept::SpaceNext), String::new()),
+    let model = Model::new("the Moby-Dick model", || load_char_model("moby"));
+    let (url, problems) = ProbeState::from_query(&query);
+    let notes = UrlNotes::new(&problems);
+    let (choice0, regex0) = match url.regex {
+        Some(re) => (Choice::Regex, re),
+        None => (Choice::Builtin(url.concept), String::new()),
     };
     let choice = RwSignal::new(choice0);
     let regex = RwSignal::new(if regex0.is_empty() { "the".to_string() } else { regex0 });
     let shown: RwSignal<Option<Shown>> = RwSignal::new(None);
     let error: RwSignal<Option<String>> = RwSignal::new(None);
-    let url_error = RwSignal::new(url_problem);
-    let runs = Runs::new();
-    let busy = runs.busy;
+    let jobs = Jobs::new();
     let rev = RwSignal::new(0u32);
 
-    let loaded = move || model.get().and_then(|r| r.ok());
+    let loaded = move || model.get();
     let concept = move || match choice.get() {
         Choice::Builtin(c) => Concept::Builtin(c),
         Choice::Regex => Concept::Regex(regex.get()),
@@ -170,25 +70,24 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
         let Some(m) = loaded() else { return };
         let c = concept_untracked(choice, regex);
         // The URL follows the concept the student actually ran.
-        let hash = match &c {
-            Concept::Builtin(b) => section_hash_with("9.2.3", &[("concept", concept_key(*b))]),
-            Concept::Regex(p) => section_hash_with("9.2.3", &[("re", p)]),
+        let state = match &c {
+            Concept::Builtin(b) => ProbeState { concept: *b, regex: None },
+            Concept::Regex(p) => ProbeState { regex: Some(p.clone()), ..ProbeState::default() },
         };
-        replace_hash_soon(&hash);
-        let ticket = runs.begin("starting");
-        leptos::task::spawn_local(async move {
-            yield_to_browser().await;
-            let t0 = super::now_ms();
+        replace_hash_soon(&section_hash_with("9.2.3", &state.to_query()));
+        jobs.spawn("starting", move |job| async move {
+            if !job.pause("starting", 0.0).await {
+                return;
+            }
+            let t0 = now_ms();
             let layers: Vec<usize> = (0..=m.model.cfg.n_layer).collect();
-            let report = |phase: &'static str, frac: f32| runs.report(ticket, phase, frac);
-            let r = train_probes(&m, &c, &layers, true, &report).await;
-            if !runs.alive(ticket) {
+            let r = train_probes(&m, &c, &layers, true, &job).await;
+            if !job.alive() {
                 return; // cancelled, or the lab is gone
             }
-            runs.finish();
             match r {
                 Ok(Some(report)) => {
-                    shown.set(Some(Shown { report, ms: super::now_ms() - t0 }));
+                    shown.set(Some(Shown { report, ms: now_ms() - t0 }));
                     error.set(None);
                     rev.update(|r| *r += 1);
                 }
@@ -198,20 +97,18 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
         });
     };
     let cancel = move || {
-        runs.cancel();
         error.set(Some("Cancelled. The last result stays on screen.".into()));
     };
     start_when_ready(move || loaded().is_some(), start);
-    let status = model_status(model, "probing");
 
     let concept_buttons = BuiltinConcept::ALL
         .into_iter()
         .map(|c| {
             view! {
                 <label class="concept-option" title=c.description()>
-                    <input type="radio" name="probe-concept" data-testid="concept" data-key=concept_key(c)
+                    <input type="radio" name="probe-concept" data-testid="concept" data-key=c.key()
                         prop:checked=move || choice.get() == Choice::Builtin(c)
-                        prop:disabled=move || busy.get().is_some()
+                        prop:disabled=move || jobs.busy()
                         on:change=move |_| { choice.set(Choice::Builtin(c)); start(); } />
                     " " {c.name()}
                 </label>
@@ -242,7 +139,7 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
         Some(view! { <p class="probe-excerpt" data-testid="probe-excerpt">{spans}</p> })
     };
 
-    let progress = run_progress(runs, "probe", cancel);
+    let progress = progress_bar(jobs, "probe", cancel);
 
     let results = move || {
         let s = shown.get()?;
@@ -307,9 +204,9 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
     };
 
     view! {
+        <LabFrame notes=notes>
         <div class="probe-lab" data-testid="probe-lab" class:unloaded=move || loaded().is_none()>
-            {status}
-            {move || url_error.get().map(|e| view! { <p class="input-error" data-testid="url-error" role="status">{e}</p> })}
+            {model.status()}
             <div class="lab-body">
                 <section class="panel">
                     <h3>"Concept"</h3>
@@ -318,15 +215,15 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
                         <label class="concept-option">
                             <input type="radio" name="probe-concept" data-testid="concept-regex"
                                 prop:checked=move || choice.get() == Choice::Regex
-                                prop:disabled=move || busy.get().is_some()
+                                prop:disabled=move || jobs.busy()
                                 on:change=move |_| choice.set(Choice::Regex) />
                             " your own: regular expression "
                         </label>
                         <input type="text" class="regex-input" data-testid="regex-input" spellcheck="false" aria-label="Regular expression"
                             prop:value=move || regex.get()
                             on:input=move |ev| { regex.set(event_target_value(&ev)); choice.set(Choice::Regex); }
-                            on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" && busy.get_untracked().is_none() { start(); } />
-                        <button class="primary" data-testid="probe-train" disabled=move || busy.get().is_some() || loaded().is_none()
+                            on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" && !jobs.busy() { start(); } />
+                        <button class="primary" data-testid="probe-train" disabled=move || jobs.busy() || loaded().is_none()
                             on:click=move |_| start()>"Train probes"</button>
                     </div>
                     <p class="muted small" data-testid="concept-description">{description}</p>
@@ -341,6 +238,7 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
                 {results}
             </div>
         </div>
+        </LabFrame>
     }
 }
 
@@ -357,7 +255,7 @@ fn steer_href(c: &Concept, layer: usize) -> Option<String> {
     match c {
         Concept::Builtin(b) => Some(section_hash_with(
             "9.3.2",
-            &[("src", "probe"), ("concept", concept_key(*b)), ("layer", &layer.to_string())],
+            &[("src", "probe"), ("concept", b.key()), ("layer", &layer.to_string())].map(|(k, v)| (k.into(), v.into())),
         )),
         Concept::Regex(_) => None,
     }

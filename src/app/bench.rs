@@ -1,0 +1,170 @@
+//! Benchmark hooks for `tests/e2e/bench.mjs` (`window.wasmBindings.bench_*`), on the models a lab has loaded,
+//! and the deliberate panic the end-to-end tests use to check the error overlay.
+use wasm_bindgen::prelude::*;
+
+use super::core::browser::now_ms;
+use super::core::load::{loaded_char, loaded_model, loaded_vision};
+
+/// The median of a benchmark's timings.
+fn median(mut t: Vec<f64>) -> f64 {
+    t.sort_by(|a, b| a.total_cmp(b));
+    t[t.len() / 2]
+}
+
+/// How long `f` takes, in milliseconds.
+fn time_ms(f: impl FnOnce()) -> f64 {
+    let t0 = now_ms();
+    f();
+    now_ms() - t0
+}
+
+/// Benchmark hook for `tests/e2e/bench.mjs` (`window.wasmBindings.bench_language`): on the Moby-Dick model,
+/// times generating 200 characters (KV cache, temperature 0.8) and the logit-lens grid on 128 characters.
+#[wasm_bindgen]
+pub fn bench_language(runs: usize) -> String {
+    use crate::lens::generate::{generate, SampleSettings};
+    let Some(m) = loaded_char("moby") else {
+        return r#"{"error":"the Moby-Dick model is not loaded yet: open #/9.2.2 first"}"#.into();
+    };
+    let runs = runs.max(3);
+    let ctx = m.model.cfg.n_positions;
+    let text: String = m.held_out.chars().filter(|&c| m.vocab.id(c).is_some()).take(ctx).collect();
+    let tokens = m.vocab.encode(&text).expect("known characters");
+    let prompt = &tokens[..32.min(tokens.len())];
+    let gen: Vec<f64> = (0..runs)
+        .map(|i| {
+            time_ms(|| {
+                let s = SampleSettings { temperature: 0.8, top_k: 0, seed: i as u64 + 1 };
+                let _ = generate(&m.model, prompt, 200, &s, &[]).expect("generate");
+            })
+        })
+        .collect();
+    let lens: Vec<f64> = (0..runs)
+        .map(|_| {
+            time_ms(|| {
+                let _ = crate::lens::logit_lens::logit_lens(&m.model, &tokens, 5).expect("lens");
+            })
+        })
+        .collect();
+    format!(
+        r#"{{"generate200_ms":{},"lens128_ms":{},"n_tokens":{},"runs":{runs}}}"#,
+        median(gen),
+        median(lens),
+        tokens.len()
+    )
+}
+
+/// Benchmark hook for `tests/e2e/bench.mjs` (exposed as `window.wasmBindings.bench_forward`): runs the
+/// induction model's forward pass with a full activation cache on `n_tokens` tokens `runs` times.
+#[wasm_bindgen]
+pub fn bench_forward(n_tokens: usize, runs: usize) -> String {
+    let Some(m) = loaded_model("induction") else {
+        return r#"{"error":"the induction model is not loaded yet: open #/attention first"}"#.into();
+    };
+    let n = n_tokens.clamp(1, m.model.cfg.n_positions);
+    let tokens: Vec<u32> =
+        (0..n).map(|i| if i == 0 { 0 } else { 1 + (i as u32 * 7919) % (m.model.cfg.vocab_size as u32 - 1) }).collect();
+    let _ = m.model.run_with_cache(&tokens);
+    let mut times: Vec<f64> = (0..runs.max(1))
+        .map(|_| {
+            let t0 = now_ms();
+            let _ = m.model.run_with_cache(&tokens).expect("forward");
+            now_ms() - t0
+        })
+        .collect();
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let median = times[times.len() / 2];
+    let p90 = times[(times.len() * 9 / 10).min(times.len() - 1)];
+    format!(r#"{{"median_ms":{median},"p90_ms":{p90},"runs":{},"n_tokens":{n}}}"#, times.len())
+}
+
+/// Panics on purpose, so that the end-to-end tests can check that a panic shows the error overlay
+/// (with a reload button) instead of a white page.
+#[wasm_bindgen]
+pub fn glassbox_test_panic() {
+    panic!("deliberate panic requested by the end-to-end test");
+}
+
+/// Benchmark hook for `tests/e2e/bench.mjs` (`window.wasmBindings.bench_vision`): on the first shipped test
+/// image, times a prediction with every activation (what the lab does per drawing frame), one
+/// feature-visualization step with the default regularisers, and a 50-step integrated-gradients map.
+#[wasm_bindgen]
+pub fn bench_vision(runs: usize) -> String {
+    use crate::lens::vision::{integrated_gradients, FeatureVis, FeatureVisSettings, Target, VisionHook};
+    let Some(m) = loaded_vision("mnist-cnn") else {
+        return r#"{"error":"the MNIST model is not loaded yet: open #/9.2.1 first"}"#.into();
+    };
+    let runs = runs.max(3);
+    let image = m.samples.image(0);
+    let predict: Vec<f64> = (0..runs)
+        .map(|_| {
+            time_ms(|| {
+                let x = m.model.image(&image).expect("image");
+                let _ = m.model.run_with_cache(&x).expect("forward");
+            })
+        })
+        .collect();
+    let target = Target::Channel { hook: VisionHook::Conv(m.model.cfg.n_conv()), channel: 0 };
+    let mut fv = FeatureVis::new(&m.model, target, FeatureVisSettings::default()).expect("feature vis");
+    let _ = fv.step();
+    let fv_step: Vec<f64> = (0..runs)
+        .map(|_| {
+            time_ms(|| {
+                let _ = fv.step();
+            })
+        })
+        .collect();
+    let ig: Vec<f64> = (0..(runs / 4).max(3))
+        .map(|_| {
+            time_ms(|| {
+                let _ = integrated_gradients(&m.model, &image, Target::Class(0), None, 50);
+            })
+        })
+        .collect();
+    format!(
+        r#"{{"predict_ms":{},"fv_step_ms":{},"ig50_ms":{},"runs":{runs}}}"#,
+        median(predict),
+        median(fv_step),
+        median(ig)
+    )
+}
+
+/// Benchmark hook for `tests/e2e/bench.mjs` (`window.wasmBindings.bench_probe`): on the Moby-Dick model, times
+/// recording the residual stream of every layer on the probing lab's 5,000 held-out positions, and training a
+/// probe per layer with its shuffled-label control on them ("space next"), each in one go (the lab runs the
+/// same work in slices between frames). Medians of `runs`.
+#[wasm_bindgen]
+pub fn bench_probe(runs: usize) -> String {
+    use crate::lens::probe::{probe_recorded, record_probe_data, BuiltinConcept, Concept};
+    let Some(m) = loaded_char("moby") else {
+        return r#"{"error":"the Moby-Dick model is not loaded yet: open #/9.2.3 first"}"#.into();
+    };
+    let settings = crate::app::core::probes::probe_settings();
+    let concept = Concept::Builtin(BuiltinConcept::SpaceNext);
+    let runs = runs.max(1);
+    let (mut record, mut train, mut positions, mut layers, mut best) = (Vec::new(), Vec::new(), 0, 0, 0.0f32);
+    for _ in 0..runs {
+        let t0 = now_ms();
+        let data = match record_probe_data(&m.model, &m.vocab, &m.held_out, &settings) {
+            Ok(d) => d,
+            Err(e) => return format!(r#"{{"error":{:?}}}"#, e.to_string()),
+        };
+        let t1 = now_ms();
+        let report = match probe_recorded(&data, &concept, &settings) {
+            Ok(r) => r,
+            Err(e) => return format!(r#"{{"error":{:?}}}"#, e.to_string()),
+        };
+        let t2 = now_ms();
+        record.push(t1 - t0);
+        train.push(t2 - t1);
+        positions = data.positions();
+        layers = report.layers.len();
+        best = report.best_layer().test_accuracy;
+    }
+    let (r, t) = (median(record), median(train));
+    format!(
+        r#"{{"record_ms":{r},"train_ms":{t},"total_ms":{},"positions":{positions},"layers":{layers},"best_accuracy":{best},"runs":{runs}}}"#,
+        r + t
+    )
+}
+

@@ -1,0 +1,84 @@
+//! The few browser services the labs use, in one place: the document, a clock, the URL's hash, stored
+//! preferences, and yielding the thread. Timers and storage come from gloo; what remains is one-line glue.
+use wasm_bindgen::JsCast;
+
+pub fn document() -> web_sys::Document {
+    web_sys::window().expect("a window").document().expect("a document")
+}
+
+/// Milliseconds since the page opened (`performance.now()`), for timings and budgets.
+pub fn now_ms() -> f64 {
+    web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
+}
+
+pub fn location_hash() -> String {
+    web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default()
+}
+
+/// Navigates to `hash` (a new history entry).
+pub fn go(hash: &str) {
+    if let Some(w) = web_sys::window() {
+        let _ = w.location().set_hash(hash);
+    }
+}
+
+/// Replaces the URL's hash without a navigation or a history entry (for lab state such as the typed text).
+pub fn replace_hash(hash: &str) {
+    if let Some(h) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(hash));
+    }
+}
+
+/// `replace_hash`, once the calls stop for a moment. Typing fires an update per key, and Chrome's
+/// `history.replaceState` costs several ms a call (and is rate-limited), so the URL follows a little behind.
+pub fn replace_hash_soon(hash: &str) {
+    thread_local! {
+        static GENERATION: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+    let gen = GENERATION.with(|g| {
+        g.set(g.get() + 1);
+        g.get()
+    });
+    let hash = hash.to_string();
+    gloo_timers::callback::Timeout::new(250, move || {
+        // A later call supersedes this one; and if the student has moved to another section meanwhile,
+        // the lab's state must not drag them back.
+        let route = |h: &str| h.split('?').next().unwrap_or("").to_string();
+        if GENERATION.with(|g| g.get()) == gen && route(&location_hash()) == route(&hash) {
+            replace_hash(&hash);
+        }
+    })
+    .forget();
+}
+
+/// A stored preference, if present and readable.
+pub fn stored(key: &str) -> Option<String> {
+    use gloo_storage::Storage;
+    gloo_storage::LocalStorage::raw().get_item(key).ok().flatten()
+}
+
+/// Stores a preference; a full or disabled storage only loses the preference.
+pub fn store(key: &str, value: &str) {
+    use gloo_storage::Storage;
+    let _ = gloo_storage::LocalStorage::raw().set_item(key, value);
+}
+
+/// Gives the thread back to the browser for a moment (a zero timeout: input, layout and painting run first).
+pub async fn yield_to_browser() {
+    gloo_timers::future::TimeoutFuture::new(0).await;
+}
+
+/// Resolves on the next animation frame, so a result is painted before more work starts.
+pub async fn next_frame() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.request_animation_frame(&resolve);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// The canvas with this id, if it is on the page.
+pub fn canvas_by_id(id: &str) -> Option<web_sys::HtmlCanvasElement> {
+    document().get_element_by_id(id).and_then(|e| e.dyn_into().ok())
+}

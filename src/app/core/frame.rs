@@ -1,0 +1,67 @@
+//! The frame every lab sits in: the problems found in its link, the progress of its job with Cancel, and
+//! the slots later features fill (export, presenter controls). A lab renders `LabFrame` around its panels.
+use leptos::prelude::*;
+
+use super::jobs::Jobs;
+use super::url::UrlProblem;
+
+/// Messages about the lab's link: problems found when it was read, and any the lab finds later (a text with
+/// characters the model does not know, once the model is there).
+#[derive(Clone, Copy)]
+pub struct UrlNotes(RwSignal<Vec<String>>);
+
+impl UrlNotes {
+    pub fn new(problems: &[UrlProblem]) -> Self {
+        UrlNotes(RwSignal::new(problems.iter().map(ToString::to_string).collect()))
+    }
+
+    pub fn add(self, message: String) {
+        self.0.update(|v| v.push(message));
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0.with(Vec::is_empty)
+    }
+
+    /// One box (`data-testid="url-error"`) with a line per problem, nothing for a clean link.
+    pub fn view(self) -> impl IntoView {
+        move || {
+            (!self.is_empty()).then(|| {
+                let lines = self.0.get().into_iter().map(|m| view! { <p>{m}</p> }).collect_view();
+                view! { <div class="input-error url-error" data-testid="url-error" role="status">{lines}</div> }
+            })
+        }
+    }
+}
+
+/// The frame: link problems on top, then the lab, then (while a job runs) its progress with Cancel.
+#[component]
+pub fn LabFrame(notes: UrlNotes, children: Children) -> impl IntoView {
+    view! {
+        <div class="lab-frame" data-testid="lab-frame">
+            <div class="lab-frame-notes">{notes.view()}</div>
+            {children()}
+            // Slots for the classroom layer (export, presenter controls) go here.
+            <div class="lab-frame-tools" data-slot="tools"></div>
+        </div>
+    }
+}
+
+/// The progress bar of `jobs`' job in progress and its Cancel button (`{testid}-progress`, `{testid}-cancel`).
+/// `on_cancel` runs after the job is stopped, for a lab that must also undo something.
+pub fn progress_bar(jobs: Jobs, testid: &'static str, on_cancel: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    move || {
+        jobs.progress().map(|p| {
+            view! {
+                <div class="probe-progress" data-testid=format!("{testid}-progress") role="status">
+                    <progress max="1" value=format!("{:.3}", p.frac)></progress>
+                    <span class="muted small">{format!("{}… {:.0}%", p.phase, 100.0 * p.frac)}</span>
+                    <button data-testid=format!("{testid}-cancel") on:click=move |_| {
+                        jobs.cancel();
+                        on_cancel();
+                    }>"Cancel"</button>
+                </div>
+            }
+        })
+    }
+}

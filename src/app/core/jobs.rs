@@ -1,0 +1,165 @@
+//! The one job runner every lab uses for work longer than a frame: main-thread work cut into slices of
+//! `SLICE_MS` with the browser given the thread between them, progress for the lab frame's bar, and Cancel.
+//!
+//! Invariant: a job stops at its next checkpoint when a newer job starts, when Cancel is pressed, or when the
+//! lab is left (its owner is disposed). After every `await` the job asks `alive()` (the checkpoints do it for
+//! it) and returns if not, so nothing touches a lab's reactive state after the lab is gone: leaving a busy lab
+//! never panics.
+use std::future::Future;
+
+use leptos::prelude::*;
+
+use super::browser::{next_frame, now_ms, yield_to_browser};
+
+/// Main-thread work per slice before the browser gets the thread back: input and painting wait at most this
+/// long, half of the 50 ms that counts as a long task.
+pub const SLICE_MS: f64 = 25.0;
+
+/// What the progress bar shows: the phase and the fraction done.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Progress {
+    pub phase: &'static str,
+    pub frac: f32,
+}
+
+/// A lab's jobs: at most one runs at a time (per `Jobs`; a lab may own several, e.g. one per panel).
+#[derive(Clone, Copy)]
+pub struct Jobs {
+    ticket: StoredValue<u64>,
+    progress: RwSignal<Option<Progress>>,
+}
+
+/// The running job's handle. Dropping it (the job ended, failed or stopped) clears the progress bar if the job
+/// is still the current one.
+pub struct Job {
+    jobs: Jobs,
+    ticket: u64,
+}
+
+impl Jobs {
+    /// Jobs owned by the current component: leaving the lab stops the one in progress.
+    pub fn new() -> Self {
+        let jobs = Jobs { ticket: StoredValue::new(0), progress: RwSignal::new(None) };
+        on_cleanup(move || {
+            let _ = jobs.ticket.try_update_value(|t| *t += 1);
+        });
+        jobs
+    }
+
+    /// Starts a job in `phase` and returns its handle; an older job stops at its next checkpoint.
+    pub fn begin(self, phase: &'static str) -> Job {
+        self.ticket.update_value(|t| *t += 1);
+        self.progress.set(Some(Progress { phase, frac: 0.0 }));
+        Job { jobs: self, ticket: self.ticket.get_value() }
+    }
+
+    /// `begin`, then runs `work` as a task of its own.
+    pub fn spawn<F, Fut>(self, phase: &'static str, work: F)
+    where
+        F: FnOnce(Job) -> Fut,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let fut = work(self.begin(phase));
+        leptos::task::spawn_local(fut);
+    }
+
+    /// Stops the job in progress at its next checkpoint.
+    pub fn cancel(self) {
+        let _ = self.ticket.try_update_value(|t| *t += 1);
+        self.progress.try_set(None);
+    }
+
+    /// The progress of the job in progress, `None` when idle (tracked).
+    pub fn progress(self) -> Option<Progress> {
+        self.progress.get()
+    }
+
+    pub fn busy(self) -> bool {
+        self.progress.with(Option::is_some)
+    }
+}
+
+impl Job {
+    /// Whether the job should go on: it is the newest, not cancelled, and its lab is still open.
+    pub fn alive(&self) -> bool {
+        self.jobs.ticket.try_get_value() == Some(self.ticket)
+    }
+
+    /// Shows the progress; false once the job should stop.
+    pub fn report(&self, phase: &'static str, frac: f32) -> bool {
+        if !self.alive() {
+            return false;
+        }
+        self.jobs.progress.try_set(Some(Progress { phase, frac: frac.clamp(0.0, 1.0) }));
+        true
+    }
+
+    /// A checkpoint: shows the progress, gives the thread back to the browser, and says whether to go on.
+    pub async fn pause(&self, phase: &'static str, frac: f32) -> bool {
+        if !self.report(phase, frac) {
+            return false;
+        }
+        yield_to_browser().await;
+        self.alive()
+    }
+
+    /// A checkpoint that waits for the next frame, so what the job just showed is painted first.
+    pub async fn frame(&self) -> bool {
+        if !self.alive() {
+            return false;
+        }
+        next_frame().await;
+        self.alive()
+    }
+
+    /// Runs `step` (which returns `Some(fraction done)` while there is more, `None` when finished) in slices of
+    /// `SLICE_MS`, pausing between slices. `Ok(true)` when finished, `Ok(false)` when the job was stopped.
+    pub async fn sliced<E>(&self, phase: &'static str, mut step: impl FnMut() -> Result<Option<f32>, E>) -> Result<bool, E> {
+        loop {
+            let t0 = now_ms();
+            let mut frac = 0.0;
+            while now_ms() - t0 < SLICE_MS {
+                match step()? {
+                    Some(f) => frac = f,
+                    None => return Ok(self.alive()),
+                }
+            }
+            if !self.pause(phase, frac).await {
+                return Ok(false);
+            }
+        }
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if self.alive() {
+            self.jobs.progress.try_set(None);
+        }
+    }
+}
+
+/// Calls `start` once, as soon as `ready` becomes true, so the page opens on a result rather than on a button.
+pub fn start_when_ready(ready: impl Fn() -> bool + 'static, start: impl Fn() + 'static) {
+    Effect::new(move |prev: Option<bool>| {
+        let now = ready();
+        if now && prev != Some(true) {
+            start();
+        }
+        now
+    });
+}
+
+/// Calls `step` until it says it is done or a slice's time is up; returns whether the work is done. For work
+/// whose steps report no fraction (the caller pauses between slices itself).
+pub fn slice<E>(mut step: impl FnMut() -> Result<bool, E>) -> Result<bool, E> {
+    let t0 = now_ms();
+    loop {
+        if step()? {
+            return Ok(true);
+        }
+        if now_ms() - t0 >= SLICE_MS {
+            return Ok(false);
+        }
+    }
+}
