@@ -25,7 +25,7 @@ test('9.2.5 feature browser: a latent from the URL shows contexts, histogram, lo
   const [j, l] = alive[Math.floor(alive.length / 3)];
   const page = await openPage(`/#/9.2.5?latent=${j}`, { t });
   const c = await card(page, j);
-  assert.equal(await page.locator('[data-testid=latent-url-error]').count(), 0);
+  assert.equal(await page.locator('[data-testid=url-error]').count(), 0);
   // Contexts: as many as the index holds, each with one shaded span per character and the peak outlined.
   const ctx = c.locator('[data-testid=feature-contexts] > li');
   assert.equal(await ctx.count(), l.contexts.length);
@@ -77,15 +77,17 @@ test('9.2.5 feature browser: a latent from the URL shows contexts, histogram, lo
 test('9.2.5 feature browser: a tampered latent in the URL says so and shows a real latent', TIMEOUT, async (t) => {
   for (const bad of ['99999', 'abc', '-3']) {
     const page = await openPage(`/#/9.2.5?latent=${bad}`, { t });
-    const err = page.locator('[data-testid=latent-url-error]');
+    const err = page.locator('[data-testid=url-error]');
     await err.waitFor({ state: 'visible', timeout: 90_000 });
-    assert.match(await err.textContent(), /latents 0 to 511/);
+    // Every lab's one message names the key; a number outside the dictionary also gives its size.
+    assert.match(await err.textContent(), bad === '99999' ? /`latent=99999`.*latents 0 to 511/ : /`latent=.*` is not a whole number/);
+    await page.locator('[data-testid=feature-card]').waitFor({ timeout: 90_000 });
     assert.equal(await page.locator('[data-testid=feature-card]').count(), 1);
     if (bad === 'abc') await screenshot(page, 'features-bad-url');
-    // Typing a bad number into the box is caught the same way.
+    // Typing a bad number into the box is caught too.
     await page.fill('[data-testid=latent-input]', '7000');
     await page.locator('[data-testid=latent-input]').press('Enter');
-    await eventually(async () => assert.match(await err.textContent(), /not a latent/));
+    await eventually(async () => assert.match(await page.locator('[data-testid=latent-error]').textContent(), /not a latent/));
     assertClean(page);
   }
 });

@@ -14,12 +14,15 @@ export const DIST = path.resolve(process.env.GLASSBOX_DIST ?? path.join(REPO, 'd
 export const SCREENSHOTS = path.join(E2E_DIR, 'screenshots');
 export const CHROMIUM = process.env.GLASSBOX_CHROMIUM ?? '/usr/bin/chromium';
 
-// Reading order, mirrored from src/routes.rs (SECTIONS); `references` is a route outside the list.
-export const SECTIONS = [
-  'overview', '9.1', '9.2.1', 'attention', '9.2.2', '9.2.3', '9.2.4', '9.2.5', '9.3.1', '9.3.2', '9.4', '9.5',
-];
+// The registry (src/routes.rs SECTIONS), in reading order, as `tests/e2e/sections.json`, which a native test
+// (`routes::tests::e2e_section_list_is_fresh`) regenerates whenever the registry changes; `references` is a
+// route outside the list.
+const REGISTRY = JSON.parse(fs.readFileSync(path.join(E2E_DIR, 'sections.json'), 'utf8'));
+export const SECTIONS = REGISTRY.map((s) => s.slug);
 // Sections whose lab is not built yet: the lab pane shows [data-testid=lab-planned].
-export const PLANNED_LABS = ['9.3.1', '9.4', '9.5'];
+export const PLANNED_LABS = REGISTRY.filter((s) => s.lab === 'planned').map((s) => s.slug);
+// Sections with a live lab.
+export const LIVE_LABS = REGISTRY.filter((s) => s.lab === 'live').map((s) => s.slug);
 export const VIEWPORTS = [
   { width: 1280, height: 720 },
   { width: 1920, height: 1080 },

@@ -55,11 +55,12 @@ impl UrlState for SaeState {
     fn read(r: &mut Reader) -> Self {
         let tab = r.choice("tab", Tab::Toy, TABS);
         let order_named = r.raw("order").is_some();
+        let latent_named = r.raw("latent").is_some();
         let latent = r.optional_number("latent", 0..=MAX_LATENT);
         let order = r.choice("order", Order::Density, ORDERS);
         let hide_dead = r.flag("alive", false);
         // A link that names a latent or an order means the browser, as links made before the tab key did.
-        let browser = latent.is_some() || order_named || hide_dead;
+        let browser = latent_named || order_named || hide_dead;
         SaeState { tab: if browser { Tab::Features } else { tab }, latent, order, hide_dead }
     }
 

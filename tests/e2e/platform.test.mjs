@@ -1,0 +1,168 @@
+// The lab platform (issue #12): leaving a busy lab never panics; a copied link reopens each lab with the same
+// state; a download that never answers ends in a message with Retry; a corrupt stored preference is ignored;
+// a seeded random walk of clicks, keys and navigations ends with no panic and no console error.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { LIVE_LABS, SECTIONS, shutdown, openPage, assertClean, eventually, waitRev, rng } from './harness.mjs';
+
+after(shutdown);
+const TIMEOUT = { timeout: 600_000 };
+
+async function noPanic(page, what) {
+  assert.equal(await page.locator('[data-testid=fatal-error]').count(), 0, `panic overlay after ${what}`);
+  assertClean(page);
+}
+
+// Each job of each lab, started, then left after 0 to 400 ms for another section.
+const JOBS = [
+  { name: 'vision: loading', url: '/#/9.2.1', start: async () => {} },
+  { name: 'vision: feature visualization', url: '/#/9.2.1', ready: '[data-testid=fv-run]', start: (p) => p.click('[data-testid=fv-run]') },
+  { name: 'language: generation', url: '/#/9.2.2', ready: '[data-testid=gen-btn]:not([disabled])', start: (p) => p.click('[data-testid=gen-btn]') },
+  { name: 'language: switching model', url: '/#/9.2.2', ready: '[data-testid=model-induction]', start: (p) => p.check('[data-testid=model-induction]') },
+  { name: 'probing: first run', url: '/#/9.2.3', start: async () => {} },
+  { name: 'steering: first run', url: '/#/9.3.2', start: async () => {} },
+  { name: 'superposition: training', url: '/#/9.2.4', start: async () => {} },
+  { name: 'superposition: sweep', url: '/#/9.2.4', ready: '[data-testid=sweep]', start: (p) => p.click('[data-testid=sweep]') },
+  { name: 'feature browser: live loss', url: '/#/9.2.5?latent=5', ready: '[data-testid=measure-loss]', start: (p) => p.click('[data-testid=measure-loss]') },
+];
+
+test('leaving a lab while its job runs never panics', TIMEOUT, async (t) => {
+  for (const job of JOBS) {
+    for (const delay of [0, 60, 400]) {
+      const page = await openPage(job.url, { t });
+      if (job.ready) await page.locator(job.ready).first().waitFor({ timeout: 120_000 });
+      await job.start(page);
+      await new Promise((r) => setTimeout(r, delay));
+      await page.evaluate(() => { location.hash = '#/9.1'; });
+      await page.locator('[data-testid=chapter-map]').waitFor();
+      await new Promise((r) => setTimeout(r, 300));
+      await noPanic(page, `${job.name}, left after ${delay} ms`);
+      await page.context().close();
+    }
+  }
+});
+
+// For each lab: a link with non-default state opens the lab in that state, and the URL it writes back keeps it.
+const LINKS = [
+  { url: '/#/attention?seq=a+b+c+d+a+b+c+d&layer=0&head=2', check: async (p) => {
+    await waitRev(p, 1);
+    assert.equal(await p.inputValue('[data-testid=seq-input]'), 'a b c d a b c d');
+    assert.equal(await p.getAttribute('[data-testid=head-cell][data-layer="0"][data-head="2"]', 'aria-pressed'), 'true');
+  } },
+  { url: '/#/9.2.2?model=moby&text=Call+me+Ishmael.&temp=1.3&topk=5&seed=77', check: async (p) => {
+    await waitRev(p, 1);
+    assert.equal(await p.inputValue('[data-testid=lens-text]'), 'Call me Ishmael.');
+    assert.equal(await p.inputValue('[data-testid=gen-temperature]'), '1.3');
+    assert.equal(await p.inputValue('[data-testid=gen-topk]'), '5');
+    assert.equal(await p.inputValue('[data-testid=gen-seed]'), '77');
+  } },
+  { url: '/#/9.2.3?concept=vowel-next', check: async (p) => {
+    assert.ok(await p.isChecked('[data-testid=concept][data-key=vowel-next]'));
+  } },
+  { url: '/#/9.2.4?nm=20-5&s=0.75&r=0.8&seed=9&lr=0.003', check: async (p) => {
+    await p.locator('[data-testid=toy-lab]').waitFor();
+    assert.equal(await p.inputValue('[data-testid=sparsity]'), '0.75');
+    assert.equal(await p.inputValue('[data-testid=decay]'), '0.8');
+  } },
+  { url: '/#/9.2.5?latent=5&order=peak&alive=1', check: async (p) => {
+    await p.locator('[data-testid=feature-card]').waitFor({ timeout: 120_000 });
+    assert.equal(await p.inputValue('[data-testid=latent-input]'), '5');
+    assert.equal(await p.inputValue('[data-testid=latent-order]'), 'peak');
+    assert.ok(await p.isChecked('[data-testid=hide-dead]'));
+  } },
+  { url: '/#/9.2.1?sample=3&layer=2&ch=5&method=occlusion&sanity=1', check: async (p) => {
+    await waitRev(p, 1);
+    assert.equal(await p.inputValue('[data-testid=saliency-method]'), 'occlusion');
+    assert.equal(await p.inputValue('[data-testid=sanity-select]'), '1');
+  } },
+  { url: '/#/9.3.2?src=probe&concept=capital-next&layer=3&c=1.5&seed=4', check: async (p) => {
+    await p.locator('[data-testid=steer-lab]').waitFor();
+    assert.equal(await p.inputValue('[data-testid=steer-coef]'), '1.5');
+  } },
+];
+
+test('a copied link reopens every lab in the same state, with no problem reported', TIMEOUT, async (t) => {
+  assert.equal(LINKS.length, LIVE_LABS.length, 'one link per live lab');
+  for (const link of LINKS) {
+    const page = await openPage(link.url, { t });
+    await link.check(page);
+    assert.equal(await page.locator('[data-testid=url-error]').count(), 0, `${link.url} reported a problem`);
+    // The URL the lab writes back reopens it the same way.
+    await new Promise((r) => setTimeout(r, 600));
+    const written = page.url();
+    const again = await openPage(written, { t });
+    await link.check(again);
+    assert.equal(await again.locator('[data-testid=url-error]').count(), 0, `${written} reported a problem`);
+    await noPanic(page, link.url);
+    await noPanic(again, written);
+    await page.context().close();
+    await again.context().close();
+  }
+});
+
+test('bad values dropped silently before get the one message naming the key', TIMEOUT, async (t) => {
+  for (const [url, key] of [['/#/9.2.1?sample=abc', 'sample'], ['/#/9.2.4?s=', 's'], ['/#/9.2.4?nm=', 'nm']]) {
+    const page = await openPage(url, { t });
+    const msg = await page.locator('[data-testid=url-error]').textContent();
+    assert.match(msg, new RegExp(`\`${key}=`));
+    await noPanic(page, url);
+    await page.context().close();
+  }
+});
+
+test('a model download that never answers ends in a message with Retry', TIMEOUT, async (t) => {
+  const page = await openPage('/#/9.1', { t });
+  await page.clock.install();
+  let hold = true;
+  await page.route('**/models/induction/model.safetensors', async (route) => {
+    if (hold) return; // never answered
+    await route.continue();
+  });
+  await page.evaluate(() => { location.hash = '#/attention'; });
+  await page.locator('[data-testid=lab-loading]').waitFor();
+  await page.clock.fastForward(31_000);
+  const err = page.locator('[data-testid=load-error]');
+  await err.waitFor();
+  assert.match(await err.textContent(), /within 30 s/);
+  hold = false;
+  await page.unroute('**/models/induction/model.safetensors');
+  await page.click('[data-testid=load-retry]');
+  await page.clock.runFor(1000);
+  await eventually(async () => assert.equal(await page.locator('[data-testid=token]').count() > 0, true), { timeout: 60_000 });
+  assertClean(page, { allow: [/Failed to load resource/] });
+});
+
+test('a corrupt stored chapter width is ignored and not saved back', TIMEOUT, async (t) => {
+  const page = await openPage('/#/9.1', { t });
+  await page.evaluate(() => localStorage.setItem('glassbox.chapter-width', 'NaN'));
+  await page.reload();
+  await page.locator('[data-testid=chapter]').waitFor();
+  const style = await page.getAttribute('main.split', 'style');
+  assert.match(style, /--chapter-width: 42\.0%/);
+  assert.equal(await page.evaluate(() => localStorage.getItem('glassbox.chapter-width')), 'NaN');
+  assertClean(page);
+});
+
+test('a seeded random walk of clicks, keys and navigations ends with no panic and no console error', TIMEOUT, async (t) => {
+  const rand = rng(12);
+  const page = await openPage('/#/overview', { t });
+  const keys = ['n', 'p', 'f', 'ArrowRight', 'ArrowLeft', 'Tab', 'Enter', ' ', 'a'];
+  for (let i = 0; i < 1500; i++) {
+    const r = rand();
+    if (r < 0.08) {
+      const slug = SECTIONS[Math.floor(rand() * SECTIONS.length)];
+      await page.evaluate((s) => { location.hash = `#/${s}`; }, slug);
+    } else if (r < 0.25) {
+      await page.keyboard.press(keys[Math.floor(rand() * keys.length)]);
+    } else {
+      const targets = await page.$$('[data-testid=lab] button:not([disabled]), [data-testid=lab] input, [data-testid=lab] select, nav a');
+      if (targets.length) {
+        const el = targets[Math.floor(rand() * targets.length)];
+        await el.click({ timeout: 500, force: true }).catch(() => {});
+      }
+    }
+    if (i % 100 === 0) await noPanic(page, `step ${i}`);
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  await noPanic(page, 'the random walk');
+});
