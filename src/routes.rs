@@ -80,7 +80,10 @@ pub const SECTIONS: &[Section] = &[
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
     /// A section, with the lab state in `query` (the raw query string; `app::core::url` reads it).
-    Section { index: usize, query: String },
+    Section {
+        index: usize,
+        query: String,
+    },
     References,
     NotFound(String),
 }

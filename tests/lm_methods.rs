@@ -8,7 +8,7 @@ use glassbox::lens::induction::TaskSpec;
 use glassbox::lens::logit_lens::{logit_lens, resid_hook};
 use glassbox::lens::probe::{FitSettings, LogReg};
 use glassbox::lens::rng::Rng;
-use glassbox::lens::steering::{difference_of_means, mean_activation, steering_from_contexts};
+use glassbox::lens::steering::{difference_of_means, mean_activation, steering_from_contexts, ContextMeans};
 use glassbox::lens::{Gpt2Config, KvCache, Transformer};
 
 /// A small randomly initialised model with MLPs, with weights large enough that every layer matters.
@@ -229,6 +229,17 @@ fn difference_of_means_steering_matches_a_hand_computed_mean() {
     assert!(got.vector.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-4));
     let mean_a = mean_activation(&model, &a, hook).unwrap();
     assert_eq!(mean_a.len(), 32);
+    // One context per step, as the browser runs it between frames: the very same vector.
+    let mut job = ContextMeans::new(&model, &a, &b, hook).unwrap();
+    let mut steps = 0;
+    while !job.step(&model, 1).unwrap() {
+        steps += 1;
+        assert!(job.progress() < 1.0);
+    }
+    assert_eq!((steps, job.progress()), (2, 1.0));
+    assert_eq!(job.finish().unwrap(), got);
+    let unfinished = ContextMeans::new(&model, &a, &b, hook).unwrap();
+    assert!(unfinished.finish().is_err());
     let e = steering_from_contexts(&model, &a, &[vec![]], hook).unwrap_err().to_string();
     assert!(e.contains("second set of contexts is empty"), "{e}");
     assert!(steering_from_contexts(&model, &a, &b, Hook::Pattern(0)).is_err());

@@ -167,4 +167,3 @@ pub fn bench_probe(runs: usize) -> String {
         r + t
     )
 }
-

@@ -16,6 +16,6 @@ pub mod load;
 #[cfg(target_arch = "wasm32")]
 pub mod probes;
 #[cfg(target_arch = "wasm32")]
-pub mod worker;
-#[cfg(target_arch = "wasm32")]
 pub mod trainer;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;

@@ -122,6 +122,10 @@ pub enum Concept {
     Regex(String),
 }
 
+/// The largest compiled regular expression a concept may use, in bytes (regex-lite's own measure). Ordinary
+/// patterns (`[A-Z][a-z]+`, `wh(ale|ich)`) take a few kilobytes.
+pub const MAX_REGEX_BYTES: usize = 64 * 1024;
+
 impl Concept {
     pub fn name(&self) -> String {
         match self {
@@ -139,8 +143,18 @@ impl Concept {
                 if pattern.is_empty() {
                     return Err(LensError::Input("the regular expression is empty".into()));
                 }
-                let re = regex_lite::Regex::new(pattern).map_err(|e| {
-                    LensError::Input(format!("the regular expression /{pattern}/ does not compile: {e}"))
+                // The compiled size bounds the matching time (regex-lite's search costs pattern size x text
+                // length), so a counted repetition such as `(a|b){50}{50}` is refused at once instead of
+                // freezing the page for seconds.
+                let re = regex_lite::RegexBuilder::new(pattern).size_limit(MAX_REGEX_BYTES).build().map_err(|e| {
+                    let e = e.to_string();
+                    if e.contains("size limit") || e.contains("exceeds") {
+                        LensError::Input(format!(
+                            "the regular expression /{pattern}/ is too costly to run over the text; use fewer or smaller repetitions"
+                        ))
+                    } else {
+                        LensError::Input(format!("the regular expression /{pattern}/ does not compile: {e}"))
+                    }
                 })?;
                 // Byte offsets of char starts, to turn match spans into character positions.
                 let starts: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
@@ -891,6 +905,28 @@ impl ProbeJob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn costly_patterns_are_refused_and_ordinary_ones_run() {
+        let text = "The whale, the Whale! ab ba";
+        for costly in ["(a|b){50}{50}", "[a-z]{1000}{20}"] {
+            let e = Concept::Regex(costly.into()).labels(text).unwrap_err().to_string();
+            assert!(e.contains("too costly"), "{costly}: {e}");
+        }
+        let labels = Concept::Regex("[Ww]hale".into()).labels(text).unwrap();
+        assert_eq!(labels.iter().filter(|l| **l == Some(true)).count(), 10);
+        let e = Concept::Regex("(".into()).labels(text).unwrap_err().to_string();
+        assert!(e.contains("does not compile"), "{e}");
+    }
+
+    #[test]
+    fn concept_keys_round_trip() {
+        for c in BuiltinConcept::ALL {
+            assert_eq!(BuiltinConcept::from_key(c.key()), Some(c));
+        }
+        assert_eq!(BuiltinConcept::by_key().len(), BuiltinConcept::ALL.len());
+        assert_eq!(BuiltinConcept::from_key("nope"), None);
+    }
 
     #[test]
     fn builtin_labels_on_a_hand_made_text() {

@@ -43,26 +43,31 @@ fn check_resid_hook(model: &Transformer, hook: Hook) -> Result<()> {
     }
 }
 
+/// Adds the activations at `hook` of every position of one context to `sum`, and their number to `count`.
+fn accumulate(model: &Transformer, context: &[u32], hook: Hook, sum: &mut [f64], count: &mut usize) -> Result<()> {
+    // Longer contexts are cut to the model's context, keeping the end.
+    let c = &context[context.len().saturating_sub(model.cfg.n_positions)..];
+    model.check_tokens(c)?;
+    let mut set = HookSet::cache_only(vec![hook]);
+    model.forward(&Tensor::from_slice(c, (1, c.len()), &Device::Cpu)?, &mut set)?;
+    let acts: Vec<Vec<f32>> =
+        set.cache.get(hook).ok_or_else(|| LensError::UnknownHook(hook.to_string()))?.get(0)?.to_vec2()?;
+    for row in acts {
+        for (s, v) in sum.iter_mut().zip(row) {
+            *s += v as f64;
+        }
+        *count += 1;
+    }
+    Ok(())
+}
+
 /// The mean activation at `hook` over every position of every context.
 pub fn mean_activation(model: &Transformer, contexts: &[Vec<u32>], hook: Hook) -> Result<Vec<f32>> {
     check_resid_hook(model, hook)?;
-    let d = model.cfg.d_model();
-    let mut sum = vec![0.0f64; d];
+    let mut sum = vec![0.0f64; model.cfg.d_model()];
     let mut count = 0usize;
     for c in contexts {
-        // Longer contexts are cut to the model's context, keeping the end.
-        let c = &c[c.len().saturating_sub(model.cfg.n_positions)..];
-        model.check_tokens(c)?;
-        let mut set = HookSet::cache_only(vec![hook]);
-        model.forward(&Tensor::from_slice(c, (1, c.len()), &Device::Cpu)?, &mut set)?;
-        let acts: Vec<Vec<f32>> =
-            set.cache.get(hook).ok_or_else(|| LensError::UnknownHook(hook.to_string()))?.get(0)?.to_vec2()?;
-        for row in acts {
-            for (s, v) in sum.iter_mut().zip(row) {
-                *s += v as f64;
-            }
-            count += 1;
-        }
+        accumulate(model, c, hook, &mut sum, &mut count)?;
     }
     if count == 0 {
         return Err(LensError::Input("no context to average over".into()));
@@ -98,16 +103,75 @@ pub fn steering_from_contexts(
     negative: &[Vec<u32>],
     hook: Hook,
 ) -> Result<SteeringVector> {
-    if positive.iter().all(Vec::is_empty) {
-        return Err(LensError::Input("the first set of contexts is empty: type at least one line".into()));
+    let mut job = ContextMeans::new(model, positive, negative, hook)?;
+    while !job.step(model, usize::MAX)? {}
+    job.finish()
+}
+
+/// `steering_from_contexts` a few contexts per `step`, so the browser can run it between frames whatever the
+/// number of contexts; run to the end it gives exactly the same vector.
+pub struct ContextMeans {
+    hook: Hook,
+    /// The positive and the negative set, without empty contexts.
+    sets: [Vec<Vec<u32>>; 2],
+    sums: [Vec<f64>; 2],
+    counts: [usize; 2],
+    /// Contexts done so far, over both sets (the positive set first).
+    done: usize,
+}
+
+impl ContextMeans {
+    /// Checks the hook and the sets; runs nothing yet.
+    pub fn new(model: &Transformer, positive: &[Vec<u32>], negative: &[Vec<u32>], hook: Hook) -> Result<Self> {
+        if positive.iter().all(Vec::is_empty) {
+            return Err(LensError::Input("the first set of contexts is empty: type at least one line".into()));
+        }
+        if negative.iter().all(Vec::is_empty) {
+            return Err(LensError::Input("the second set of contexts is empty: type at least one line".into()));
+        }
+        check_resid_hook(model, hook)?;
+        let keep = |s: &[Vec<u32>]| -> Vec<Vec<u32>> { s.iter().filter(|c| !c.is_empty()).cloned().collect() };
+        let d = model.cfg.d_model();
+        Ok(ContextMeans {
+            hook,
+            sets: [keep(positive), keep(negative)],
+            sums: [vec![0.0; d], vec![0.0; d]],
+            counts: [0, 0],
+            done: 0,
+        })
     }
-    if negative.iter().all(Vec::is_empty) {
-        return Err(LensError::Input("the second set of contexts is empty: type at least one line".into()));
+
+    fn total(&self) -> usize {
+        self.sets[0].len() + self.sets[1].len()
     }
-    let keep = |s: &[Vec<u32>]| -> Vec<Vec<u32>> { s.iter().filter(|c| !c.is_empty()).cloned().collect() };
-    let p = mean_activation(model, &keep(positive), hook)?;
-    let n = mean_activation(model, &keep(negative), hook)?;
-    Ok(SteeringVector { hook, vector: difference_of_means(&[p], &[n])? })
+
+    /// Runs up to `n` more contexts; true once every context has been run.
+    pub fn step(&mut self, model: &Transformer, n: usize) -> Result<bool> {
+        for _ in 0..n {
+            if self.done == self.total() {
+                break;
+            }
+            let (set, i) =
+                if self.done < self.sets[0].len() { (0, self.done) } else { (1, self.done - self.sets[0].len()) };
+            accumulate(model, &self.sets[set][i], self.hook, &mut self.sums[set], &mut self.counts[set])?;
+            self.done += 1;
+        }
+        Ok(self.done == self.total())
+    }
+
+    /// The share of contexts done, in [0, 1].
+    pub fn progress(&self) -> f32 {
+        self.done as f32 / self.total().max(1) as f32
+    }
+
+    /// mean(positive) − mean(negative), once every context has been run.
+    pub fn finish(self) -> Result<SteeringVector> {
+        if self.done < self.total() {
+            return Err(LensError::Input("the steering vector is not finished: run every context first".into()));
+        }
+        let mean = |k: usize| -> Vec<f32> { self.sums[k].iter().map(|s| (s / self.counts[k] as f64) as f32).collect() };
+        Ok(SteeringVector { hook: self.hook, vector: difference_of_means(&[mean(0)], &[mean(1)])? })
+    }
 }
 
 /// The steering vector along a trained probe's direction (un-standardised into activation space), scaled to

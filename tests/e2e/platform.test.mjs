@@ -44,15 +44,15 @@ test('leaving a lab while its job runs never panics', TIMEOUT, async (t) => {
 
 // For each lab: a link with non-default state opens the lab in that state, and the URL it writes back keeps it.
 const LINKS = [
-  { url: '/#/attention?seq=a+b+c+d+a+b+c+d&layer=0&head=2', check: async (p) => {
+  { url: '/#/attention?seq=the+cat+sat+on+the+mat+the+cat+sat+on+the+mat&layer=0&head=2', check: async (p) => {
     await waitRev(p, 1);
-    assert.equal(await p.inputValue('[data-testid=seq-input]'), 'a b c d a b c d');
+    assert.equal(await p.inputValue('[data-testid=seq-input]'), 'the cat sat on the mat the cat sat on the mat');
     assert.equal(await p.getAttribute('[data-testid=head-cell][data-layer="0"][data-head="2"]', 'aria-pressed'), 'true');
   } },
   { url: '/#/9.2.2?model=moby&text=Call+me+Ishmael.&temp=1.3&topk=5&seed=77', check: async (p) => {
     await waitRev(p, 1);
     assert.equal(await p.inputValue('[data-testid=lens-text]'), 'Call me Ishmael.');
-    assert.equal(await p.inputValue('[data-testid=gen-temperature]'), '1.3');
+    assert.equal(Number(await p.inputValue('[data-testid=gen-temperature]')), 1.3);
     assert.equal(await p.inputValue('[data-testid=gen-topk]'), '5');
     assert.equal(await p.inputValue('[data-testid=gen-seed]'), '77');
   } },
@@ -61,8 +61,8 @@ const LINKS = [
   } },
   { url: '/#/9.2.4?nm=20-5&s=0.75&r=0.8&seed=9&lr=0.003', check: async (p) => {
     await p.locator('[data-testid=toy-lab]').waitFor();
-    assert.equal(await p.inputValue('[data-testid=sparsity]'), '0.75');
-    assert.equal(await p.inputValue('[data-testid=decay]'), '0.8');
+    assert.equal(Number(await p.inputValue('[data-testid=sparsity]')), 0.75);
+    assert.equal(Number(await p.inputValue('[data-testid=decay]')), 0.8);
   } },
   { url: '/#/9.2.5?latent=5&order=peak&alive=1', check: async (p) => {
     await p.locator('[data-testid=feature-card]').waitFor({ timeout: 120_000 });
@@ -77,7 +77,8 @@ const LINKS = [
   } },
   { url: '/#/9.3.2?src=probe&concept=capital-next&layer=3&c=1.5&seed=4', check: async (p) => {
     await p.locator('[data-testid=steer-lab]').waitFor();
-    assert.equal(await p.inputValue('[data-testid=steer-coef]'), '1.5');
+    assert.equal(Number(await p.inputValue('[data-testid=steer-coef]')), 1.5);
+    assert.match(await p.textContent('[data-testid=steer-coef-value]'), /\+1\.50/);
   } },
 ];
 

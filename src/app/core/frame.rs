@@ -49,7 +49,11 @@ pub fn LabFrame(notes: UrlNotes, children: Children) -> impl IntoView {
 
 /// The progress bar of `jobs`' job in progress and its Cancel button (`{testid}-progress`, `{testid}-cancel`).
 /// `on_cancel` runs after the job is stopped, for a lab that must also undo something.
-pub fn progress_bar(jobs: Jobs, testid: &'static str, on_cancel: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+pub fn progress_bar(
+    jobs: Jobs,
+    testid: &'static str,
+    on_cancel: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
     move || {
         jobs.progress().map(|p| {
             view! {

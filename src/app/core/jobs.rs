@@ -114,7 +114,11 @@ impl Job {
 
     /// Runs `step` (which returns `Some(fraction done)` while there is more, `None` when finished) in slices of
     /// `SLICE_MS`, pausing between slices. `Ok(true)` when finished, `Ok(false)` when the job was stopped.
-    pub async fn sliced<E>(&self, phase: &'static str, mut step: impl FnMut() -> Result<Option<f32>, E>) -> Result<bool, E> {
+    pub async fn sliced<E>(
+        &self,
+        phase: &'static str,
+        mut step: impl FnMut() -> Result<Option<f32>, E>,
+    ) -> Result<bool, E> {
         loop {
             let t0 = now_ms();
             let mut frac = 0.0;

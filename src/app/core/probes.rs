@@ -62,4 +62,3 @@ pub async fn train_probes(
         }
     }
 }
-

@@ -127,7 +127,8 @@ impl<'a> Reader<'a> {
                 default.to_string()
             }
             Some(v) if v.chars().count() > max_chars => {
-                let why = format!("is {} characters long, more than the {max_chars} a link may carry", v.chars().count());
+                let why =
+                    format!("is {} characters long, more than the {max_chars} a link may carry", v.chars().count());
                 self.problem(key, v, why, describe_default(default));
                 default.to_string()
             }

@@ -1,6 +1,10 @@
 //! The attention lab (primer before 9.2.2): attention patterns and induction heads on the 2-layer
 //! attention-only model. Its URL state: the typed sequence and the selected head.
 use crate::app::core::url::{Reader, UrlState, Writer};
+use crate::lens::induction::{head_scores, split_half_losses, HeadScores};
+use crate::lens::model::per_position_loss;
+use crate::lens::vocab::{Tokenized, Vocab};
+use crate::lens::Transformer;
 
 #[cfg(target_arch = "wasm32")]
 mod view;
@@ -36,6 +40,123 @@ impl UrlState for AttentionState {
     }
 }
 
+/// Everything the views need from one forward pass, as plain numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabResult {
+    pub tokens: Vec<u32>,
+    pub words: Vec<String>,
+    /// `[layer][head][q][k]`
+    pub patterns: Vec<Vec<Vec<Vec<f32>>>>,
+    pub scores: Vec<Vec<HeadScores>>,
+    /// Entry i is the loss of predicting token i + 1.
+    pub loss: Vec<f32>,
+    /// Where the second half starts (in words after `<bos>`), and both halves' mean loss.
+    pub half: usize,
+    pub halves: Option<(f32, f32)>,
+    pub exact_repeat: bool,
+}
+
+/// Tokenises and runs the model; the error is the inline message the student sees.
+pub fn compute(model: &Transformer, vocab: &Vocab, text: &str) -> Result<LabResult, String> {
+    let tokens = match vocab.encode(text) {
+        Tokenized::Ok(t) => t,
+        Tokenized::Unknown(words) => {
+            let w = &words[0];
+            let hint = vocab.suggestions(w, 4);
+            let hint =
+                if hint.is_empty() { String::new() } else { format!(" Known words like it: {}.", hint.join(", ")) };
+            let more = if words.len() > 1 { format!(" (and {} more unknown)", words.len() - 1) } else { String::new() };
+            return Err(format!("“{w}”{more} is not in the model's vocabulary of {} words.{hint}", vocab.len() - 1));
+        }
+    };
+    if tokens.len() == 1 {
+        return Err("Type a few words (or press “Random repeat”): the sequence is empty.".into());
+    }
+    let ctx = model.cfg.n_positions;
+    if tokens.len() > ctx {
+        return Err(format!(
+            "That is {} words, but the model reads at most {} (plus <bos>). Shorten the sequence.",
+            tokens.len() - 1,
+            ctx - 1
+        ));
+    }
+    let (logits, cache) = model.run_with_cache(&tokens).map_err(|e| e.to_string())?;
+    let mut patterns = Vec::with_capacity(model.cfg.n_layer);
+    for l in 0..model.cfg.n_layer {
+        let t = cache.get(crate::lens::Hook::Pattern(l)).ok_or("missing pattern")?;
+        patterns.push(t.get(0).and_then(|t| t.to_vec3::<f32>()).map_err(|e| e.to_string())?);
+    }
+    let scores = patterns.iter().map(|layer| layer.iter().map(|p| head_scores(p, &tokens)).collect()).collect();
+    let loss = per_position_loss(&logits, &tokens).map_err(|e| e.to_string())?;
+    let n_words = tokens.len() - 1;
+    let half = n_words / 2;
+    let exact_repeat = n_words % 2 == 0 && half > 0 && tokens[1..=half] == tokens[half + 1..];
+    let words = tokens.iter().map(|&t| vocab.word(t).to_string()).collect();
+    Ok(LabResult {
+        tokens,
+        words,
+        patterns,
+        scores,
+        halves: split_half_losses(&loss, n_words),
+        loss,
+        half,
+        exact_repeat,
+    })
+}
+
+/// The head with the highest induction score (the last layer's first head if all are zero).
+pub fn best_induction_head(scores: &[Vec<HeadScores>]) -> (usize, usize) {
+    let mut best = (scores.len().saturating_sub(1), 0, f32::MIN);
+    for (l, row) in scores.iter().enumerate() {
+        for (h, s) in row.iter().enumerate() {
+            if s.induction > best.2 {
+                best = (l, h, s.induction);
+            }
+        }
+    }
+    (best.0, best.1)
+}
+
+/// The (q, k) cell under a point at fraction (fx, fy) of an n x n pattern, if it is one a query can see.
+pub fn cell_at(fx: f64, fy: f64, n: usize) -> Option<(usize, usize)> {
+    if !(0.0..1.0).contains(&fx) || !(0.0..1.0).contains(&fy) {
+        return None;
+    }
+    let (q, k) = ((fy * n as f64) as usize, (fx * n as f64) as usize);
+    (k <= q && q < n).then_some((q, k))
+}
+
+/// How a token is marked while the student hovers a token or a pattern cell, in the selected head's pattern.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TokenMark {
+    /// The hovered token attends to this one (weight at least 0.1).
+    pub attended: bool,
+    /// This token attends to the hovered one (weight at least 0.1).
+    pub attending: bool,
+    /// The weight, for shading (0 when unmarked).
+    pub weight: f32,
+    /// This token is the query or the key of the hovered cell.
+    pub linked: bool,
+}
+
+/// The mark of token `pos` in `pattern` (`[q][k]`), given what is hovered.
+pub fn token_mark(pattern: &[Vec<f32>], pos: usize, hover_tok: Option<usize>, hover_cell: Option<(usize, usize)>) -> TokenMark {
+    if let Some((q, k)) = hover_cell {
+        return TokenMark { linked: pos == q || pos == k, ..TokenMark::default() };
+    }
+    match hover_tok {
+        Some(q) if q < pattern.len() && pos <= q => {
+            let w = pattern[q][pos];
+            TokenMark { attended: w >= 0.1, weight: w, ..TokenMark::default() }
+        }
+        Some(k) if k < pattern.len() && pos > k && pos < pattern.len() => {
+            let w = pattern[pos][k];
+            TokenMark { attending: w >= 0.1, weight: w, ..TokenMark::default() }
+        }
+        _ => TokenMark::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +167,56 @@ mod tests {
         let s = AttentionState { seq: Some("the cat & the hat".into()), head: Some((1, 3)) };
         assert_eq!(AttentionState::from_query(&s.to_query()), (s, vec![]));
         assert_eq!(AttentionState::default().to_query(), vec![]);
+    }
+
+    #[test]
+    fn cells_outside_the_causal_triangle_are_not_hovered() {
+        assert_eq!(cell_at(0.1, 0.9, 4), Some((3, 0)));
+        assert_eq!(cell_at(0.9, 0.1, 4), None, "a key after the query");
+        assert_eq!(cell_at(1.0, 0.5, 4), None);
+        assert_eq!(cell_at(-0.1, 0.5, 4), None);
+    }
+
+    #[test]
+    fn tokens_are_marked_by_what_is_hovered() {
+        // Token 2 attends 0.7 to token 0 and 0.3 to itself; token 1 attends 0.05 to token 0.
+        let p = vec![vec![1.0, 0.0, 0.0], vec![0.05, 0.95, 0.0], vec![0.7, 0.0, 0.3]];
+        let m = token_mark(&p, 0, Some(2), None);
+        assert_eq!((m.attended, m.weight), (true, 0.7));
+        assert!(!token_mark(&p, 1, Some(2), None).attended, "weight 0 is not marked");
+        let m = token_mark(&p, 2, Some(0), None);
+        assert_eq!((m.attending, m.weight), (true, 0.7));
+        assert!(!token_mark(&p, 1, Some(0), None).attending, "0.05 is under the threshold");
+        assert!(token_mark(&p, 1, None, Some((2, 1))).linked);
+        assert_eq!(token_mark(&p, 0, None, None), TokenMark::default());
+    }
+
+    #[test]
+    fn the_strongest_induction_head_is_chosen() {
+        let s = |induction: f32| HeadScores { induction, ..HeadScores::default() };
+        assert_eq!(best_induction_head(&[vec![s(0.1), s(0.2)], vec![s(0.9), s(0.3)]]), (1, 0));
+        assert_eq!(best_induction_head(&[]), (0, 0));
+    }
+
+    /// The shipped induction model: a repeated half is predicted far better than the first, and bad input
+    /// gets a message a student can act on.
+    #[test]
+    fn compute_on_the_shipped_model() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/induction");
+        let read = |f: &str| std::fs::read(format!("{dir}/{f}")).unwrap();
+        let model =
+            Transformer::from_bytes(&String::from_utf8(read("config.json")).unwrap(), &read("model.safetensors")).unwrap();
+        let vocab = Vocab::from_json(&String::from_utf8(read("vocab.json")).unwrap()).unwrap();
+        let half = "the cat sat on the mat a red ball big tree";
+        let r = compute(&model, &vocab, &format!("{half} {half}")).unwrap();
+        assert!(r.exact_repeat);
+        assert_eq!(r.words.len(), 23);
+        let (first, second) = r.halves.unwrap();
+        assert!(second < 0.5 * first, "{first} vs {second}");
+        assert!(compute(&model, &vocab, "").unwrap_err().contains("empty"));
+        assert!(compute(&model, &vocab, "the zzzz").unwrap_err().contains("“zzzz”"));
+        let long = vec!["the"; 200].join(" ");
+        assert!(compute(&model, &vocab, &long).unwrap_err().contains("Shorten"));
     }
 
     #[test]

@@ -122,7 +122,8 @@ mod tests {
 
     #[test]
     fn every_source_round_trips() {
-        let sources = [Source::Pair(0), Source::Pair(PAIRS.len() - 1), Source::Custom, Source::Probe(BuiltinConcept::VowelNext)];
+        let sources =
+            [Source::Pair(0), Source::Pair(PAIRS.len() - 1), Source::Custom, Source::Probe(BuiltinConcept::VowelNext)];
         for source in sources {
             let s = SteerState {
                 source,

@@ -51,7 +51,13 @@ pub struct ToyState {
 
 impl Default for ToyState {
     fn default() -> Self {
-        ToyState { preset: Preset::FiveInTwo, sparsity: 0.9, decay: Preset::FiveInTwo.default_decay(), seed: 0, lr: 0.01 }
+        ToyState {
+            preset: Preset::FiveInTwo,
+            sparsity: 0.9,
+            decay: Preset::FiveInTwo.default_decay(),
+            seed: 0,
+            lr: 0.01,
+        }
     }
 }
 

@@ -1,98 +1,21 @@
 //! The first lab: attention patterns and induction heads on a 2-layer attention-only transformer.
-//! Everything recomputes from the typed sequence; the sequence lives in the URL so a link reproduces the view.
+//! Everything recomputes from the typed sequence; the sequence and the selected head live in the URL. The lab
+//! is a handful of panels sharing one `Shared` set of signals; what they show is computed in `super`.
 use std::sync::Arc;
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::AttentionState;
+use super::{best_induction_head, cell_at, compute, token_mark, AttentionState, LabResult};
 use crate::app::core::browser::{canvas_by_id, document, now_ms, replace_hash_soon};
 use crate::app::core::charts;
 use crate::app::core::frame::{LabFrame, UrlNotes};
 use crate::app::core::load::{load_model, LoadedModel, Model};
 use crate::app::core::url::{section_hash_with, UrlState};
-use crate::lens::induction::{head_scores, random_repeat_text, split_half_losses, HeadScores};
-use crate::lens::model::per_position_loss;
-use crate::lens::vocab::Tokenized;
-
-/// Everything the views need from one forward pass, as plain numbers.
-#[derive(Clone, Debug, PartialEq)]
-struct LabResult {
-    tokens: Vec<u32>,
-    words: Vec<String>,
-    /// `[layer][head][q][k]`
-    patterns: Vec<Vec<Vec<Vec<f32>>>>,
-    scores: Vec<Vec<HeadScores>>,
-    /// Entry i is the loss of predicting token i + 1.
-    loss: Vec<f32>,
-    /// Where the second half starts (in words after `<bos>`), and both halves' mean loss.
-    half: usize,
-    halves: Option<(f32, f32)>,
-    exact_repeat: bool,
-}
-
-/// Tokenises and runs the model; the error is the inline message the student sees.
-fn compute(m: &LoadedModel, text: &str) -> Result<LabResult, String> {
-    let tokens = match m.vocab.encode(text) {
-        Tokenized::Ok(t) => t,
-        Tokenized::Unknown(words) => {
-            let w = &words[0];
-            let hint = m.vocab.suggestions(w, 4);
-            let hint =
-                if hint.is_empty() { String::new() } else { format!(" Known words like it: {}.", hint.join(", ")) };
-            let more = if words.len() > 1 { format!(" (and {} more unknown)", words.len() - 1) } else { String::new() };
-            return Err(format!("“{w}”{more} is not in the model's vocabulary of {} words.{hint}", m.vocab.len() - 1));
-        }
-    };
-    if tokens.len() == 1 {
-        return Err("Type a few words (or press “Random repeat”): the sequence is empty.".into());
-    }
-    let ctx = m.model.cfg.n_positions;
-    if tokens.len() > ctx {
-        return Err(format!(
-            "That is {} words, but the model reads at most {} (plus <bos>). Shorten the sequence.",
-            tokens.len() - 1,
-            ctx - 1
-        ));
-    }
-    let (logits, cache) = m.model.run_with_cache(&tokens).map_err(|e| e.to_string())?;
-    let mut patterns = Vec::with_capacity(m.model.cfg.n_layer);
-    for l in 0..m.model.cfg.n_layer {
-        let t = cache.get(crate::lens::Hook::Pattern(l)).ok_or("missing pattern")?;
-        patterns.push(t.get(0).and_then(|t| t.to_vec3::<f32>()).map_err(|e| e.to_string())?);
-    }
-    let scores = patterns.iter().map(|layer| layer.iter().map(|p| head_scores(p, &tokens)).collect()).collect();
-    let loss = per_position_loss(&logits, &tokens).map_err(|e| e.to_string())?;
-    let n_words = tokens.len() - 1;
-    let half = n_words / 2;
-    let exact_repeat = n_words % 2 == 0 && half > 0 && tokens[1..=half] == tokens[half + 1..];
-    let words = tokens.iter().map(|&t| m.vocab.word(t).to_string()).collect();
-    Ok(LabResult {
-        tokens,
-        words,
-        patterns,
-        scores,
-        halves: split_half_losses(&loss, n_words),
-        loss,
-        half,
-        exact_repeat,
-    })
-}
+use crate::lens::induction::random_repeat_text;
 
 fn random_repeat(m: &LoadedModel, seed: u64) -> String {
     random_repeat_text(&m.vocab, m.model.cfg.n_positions, seed)
-}
-
-fn best_induction_head(scores: &[Vec<HeadScores>]) -> (usize, usize) {
-    let mut best = (scores.len().saturating_sub(1), 0, f32::MIN);
-    for (l, row) in scores.iter().enumerate() {
-        for (h, s) in row.iter().enumerate() {
-            if s.induction > best.2 {
-                best = (l, h, s.induction);
-            }
-        }
-    }
-    (best.0, best.1)
 }
 
 /// Heat colour for a weight in [0, 1], from the theme's `--heat-rgb`. Read once: `getComputedStyle` forces a
@@ -156,71 +79,79 @@ fn draw_pattern(canvas: &web_sys::HtmlCanvasElement, pattern: &[Vec<f32>], rgb: 
     }
 }
 
-/// The (q, k) cell under a point at fraction (fx, fy) of an n x n pattern, if it is one a query can see.
-fn cell_at(fx: f64, fy: f64, n: usize) -> Option<(usize, usize)> {
-    if !(0.0..1.0).contains(&fx) || !(0.0..1.0).contains(&fy) {
-        return None;
-    }
-    let (q, k) = ((fy * n as f64) as usize, (fx * n as f64) as usize);
-    (k <= q && q < n).then_some((q, k))
-}
-
 fn fmt_loss(x: f32) -> String {
     format!("{x:.2}")
+}
+
+/// The signals the panels share: the last good result, the selected head and what the pointer is over.
+#[derive(Clone, Copy)]
+struct Shared {
+    last_good: RwSignal<Option<Arc<LabResult>>>,
+    selected: RwSignal<Option<(usize, usize)>>,
+    hover_tok: RwSignal<Option<usize>>,
+    hover_cell: RwSignal<Option<(usize, usize)>>,
+}
+
+impl Shared {
+    fn head(self) -> (usize, usize) {
+        self.selected.get().unwrap_or((1, 0))
+    }
+
+    /// The selected head's pattern in the last good result.
+    fn pattern(self) -> Option<Vec<Vec<f32>>> {
+        let r = self.last_good.get()?;
+        let (l, h) = self.head();
+        r.patterns.get(l)?.get(h).cloned()
+    }
 }
 
 #[component]
 pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
     let (url, problems) = AttentionState::from_query(&query);
     let notes = UrlNotes::new(&problems);
-    let from_url = url.seq.clone();
     let state = Model::new("the induction model", || load_model("induction"));
-
-    let text = RwSignal::new(from_url.clone().unwrap_or_default());
-    let last_good: RwSignal<Option<Arc<LabResult>>> = RwSignal::new(None);
+    let model = move || state.get();
+    let shared = Shared {
+        last_good: RwSignal::new(None),
+        selected: RwSignal::new(None),
+        hover_tok: RwSignal::new(None),
+        hover_cell: RwSignal::new(None),
+    };
+    let text = RwSignal::new(url.seq.clone().unwrap_or_default());
     let error: RwSignal<Option<String>> = RwSignal::new(None);
     let rev = RwSignal::new(0u32);
-    let selected: RwSignal<Option<(usize, usize)>> = RwSignal::new(None);
-    let url_head = url.head;
-    let hover_tok: RwSignal<Option<usize>> = RwSignal::new(None);
-    let hover_cell: RwSignal<Option<(usize, usize)>> = RwSignal::new(None);
-    let tip_pos = RwSignal::new((0.0f64, 0.0f64));
-    let random_seed = RwSignal::new(now_ms() as u64);
     let last_ms = RwSignal::new(0.0f64);
 
-    let model = move || state.get();
-
-    // Without a sequence in the URL, start from a random repeat so the first view already shows induction.
-    // A head from the URL is checked against the model's shape once it is there.
+    // Once the model is there: without a sequence in the URL, start from a random repeat so the first view
+    // already shows induction; a head from the URL is checked against the model's shape.
+    let (from_url, url_head) = (url.seq.is_some(), url.head);
     Effect::new(move |_| {
-        if let Some(m) = model() {
-            if text.get_untracked().is_empty() && from_url.is_none() {
-                text.set(random_repeat(&m, 2024));
-            }
-            if let Some((l, h)) = url_head {
-                if l < m.model.cfg.n_layer && h < m.model.cfg.n_head {
-                    selected.set(Some((l, h)));
-                } else {
-                    notes.add(format!(
-                        "The link's head L{l}H{h} does not exist in this model of {} layers × {} heads, so the lab selects the strongest induction head.",
-                        m.model.cfg.n_layer, m.model.cfg.n_head
-                    ));
-                }
-            }
+        let Some(m) = model() else { return };
+        if text.get_untracked().is_empty() && !from_url {
+            text.set(random_repeat(&m, 2024));
+        }
+        match url_head {
+            Some((l, h)) if l < m.model.cfg.n_layer && h < m.model.cfg.n_head => shared.selected.set(Some((l, h))),
+            Some((l, h)) => notes.add(format!(
+                "The link's head L{l}H{h} does not exist in this model of {} layers × {} heads, so the lab selects the strongest induction head.",
+                m.model.cfg.n_layer, m.model.cfg.n_head
+            )),
+            None => {}
         }
     });
 
-    // Recompute whenever the text or the model changes. A bad input keeps the last good result on screen.
+    // Recompute whenever the text or the model changes (9 ms on a long sequence). A bad input keeps the last
+    // good result on screen.
     Effect::new(move |_| {
         let t = text.get();
         let Some(m) = model() else { return };
         let t0 = now_ms();
-        match compute(&m, &t) {
+        match compute(&m.model, &m.vocab, &t) {
             Ok(r) => {
-                if selected.get_untracked().is_none() {
-                    selected.set(Some(best_induction_head(&r.scores)));
+                if shared.selected.get_untracked().is_none() {
+                    shared.selected.set(Some(best_induction_head(&r.scores)));
                 }
-                last_good.set(Some(Arc::new(r)));
+                shared.last_good.set(Some(Arc::new(r)));
                 error.set(None);
                 rev.update(|r| *r += 1);
             }
@@ -232,22 +163,113 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
     // The URL follows the sequence and the selected head.
     Effect::new(move |_| {
         let seq = text.get().trim().to_string();
-        let state = AttentionState { seq: (!seq.is_empty()).then_some(seq), head: selected.get() };
+        let state = AttentionState { seq: (!seq.is_empty()).then_some(seq), head: shared.selected.get() };
         if model().is_some() {
             replace_hash_soon(&section_hash_with("attention", &state.to_query()));
         }
     });
 
-    let sel = move || selected.get().unwrap_or((1, 0));
-    let cur_pattern = move || -> Option<Vec<Vec<f32>>> {
-        let r = last_good.get()?;
-        let (l, h) = sel();
-        r.patterns.get(l)?.get(h).cloned()
-    };
+    view! {
+        <LabFrame notes=notes>
+        <div class="attention-lab" class:unloaded=move || model().is_none()>
+            {state.status()}
+            <div class="lab-body">
+                <SequenceInput model=state text=text error=error rev=rev last_ms=last_ms shared=shared />
+                <TokenStrip shared=shared />
+                <p class="hint muted">"Hover a token: blue marks what it attends to in the selected head, orange what attends to it."</p>
+                <div class="lab-grid">
+                    <HeadGrid model=state shared=shared />
+                    <PatternPanel shared=shared />
+                </div>
+                <ScoresPanel shared=shared />
+                <LossPanel shared=shared />
+                <TrainingPanel model=state />
+            </div>
+        </div>
+        </LabFrame>
+    }
+}
 
-    // Head-grid thumbnails are canvases redrawn after each result.
+/// The sequence, Random repeat, the status line and the input's message.
+#[component]
+fn SequenceInput(
+    model: Model<LoadedModel>,
+    text: RwSignal<String>,
+    error: RwSignal<Option<String>>,
+    rev: RwSignal<u32>,
+    last_ms: RwSignal<f64>,
+    shared: Shared,
+) -> impl IntoView {
+    let random_seed = RwSignal::new(now_ms() as u64);
+    let on_random = move |_| {
+        if let Some(m) = model.get() {
+            random_seed.update(|s| *s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407));
+            text.set(random_repeat(&m, random_seed.get_untracked()));
+        }
+    };
+    let last_good = shared.last_good;
+    view! {
+        <div class="input-row">
+            <label for="seq-input" class="input-label">"Sequence (words from the model's vocabulary, separated by spaces)"</label>
+            <textarea id="seq-input" data-testid="seq-input" rows="3" spellcheck="false"
+                aria-invalid=move || error.get().is_some().to_string()
+                prop:value=move || text.get()
+                on:input=move |ev| text.set(event_target_value(&ev))></textarea>
+            <div class="input-actions">
+                <button data-testid="random-btn" class="primary" on:click=on_random disabled=move || model.get().is_none()>"Random repeat"</button>
+                <span class="muted" data-testid="lab-status" data-rev=move || rev.get()
+                    data-ms=move || format!("{:.2}", last_ms.get())>
+                    {move || last_good.get().map(|r| format!("{} tokens · recomputed in {:.1} ms", r.tokens.len(), last_ms.get()))}
+                </span>
+            </div>
+            {move || error.get().map(|e| view! { <p class="input-error" data-testid="input-error" role="alert">{e}
+                {last_good.with(Option::is_some).then_some(view! { <span class="muted">" Showing the last good sequence."</span> })}</p> })}
+        </div>
+    }
+}
+
+/// The tokens, marked by what the hovered token attends to (or what attends to it) in the selected head.
+#[component]
+fn TokenStrip(shared: Shared) -> impl IntoView {
+    let mark = move |pos: usize| {
+        shared
+            .pattern()
+            .map(|p| token_mark(&p, pos, shared.hover_tok.get(), shared.hover_cell.get()))
+            .unwrap_or_default()
+    };
+    let tokens = move || {
+        shared.last_good.get().map(|r| {
+            r.words
+                .iter()
+                .enumerate()
+                .map(|(pos, w)| {
+                    let second = pos > 0 && pos > r.half && r.half > 0;
+                    view! {
+                        <span class="token" data-testid="token" data-pos=pos
+                            class:bos=pos == 0 class:second-half=second
+                            class:attended=move || mark(pos).attended
+                            class:attending=move || mark(pos).attending
+                            class:linked=move || mark(pos).linked
+                            style=move || { let w = mark(pos).weight; if w > 0.0 { format!("--w: {w:.3}") } else { String::new() } }
+                            on:mouseenter=move |_| shared.hover_tok.set(Some(pos))
+                            on:mouseleave=move |_| shared.hover_tok.set(None)
+                            title=format!("position {pos}")>
+                            {w.clone()}
+                        </span>
+                    }
+                })
+                .collect_view()
+        })
+    };
+    view! { <div class="token-strip" data-testid="token-strip" aria-label="tokens">{tokens}</div> }
+}
+
+/// Every head as a thumbnail of its pattern, tagged by what its scores say it does; a click selects it.
+#[component]
+fn HeadGrid(model: Model<LoadedModel>, shared: Shared) -> impl IntoView {
+    // The thumbnails are canvases, redrawn after each result.
     Effect::new(move |_| {
-        let Some(r) = last_good.get() else { return };
+        let Some(r) = shared.last_good.get() else { return };
         let rgb = heat_rgb();
         for (l, layer) in r.patterns.iter().enumerate() {
             for (h, p) in layer.iter().enumerate() {
@@ -257,131 +279,128 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
             }
         }
     });
+    let cell = move |l: usize, h: usize| {
+        let score = move || {
+            shared.last_good.get().and_then(|r| r.scores.get(l).and_then(|x| x.get(h)).copied()).unwrap_or_default()
+        };
+        view! {
+            <button class="head-cell" data-testid="head-cell" data-layer=l data-head=h
+                aria-pressed=move || (shared.head() == (l, h)).to_string()
+                title=move || { let s = score(); format!("L{l}H{h}: previous-token {:.2}, induction {:.2}, duplicate-token {:.2}", s.previous_token, s.induction, s.duplicate_token) }
+                on:click=move |_| shared.selected.set(Some((l, h)))>
+                <canvas id=format!("thumb-{l}-{h}") class="thumb" width="1" height="1"></canvas>
+                <span class="head-name">{format!("L{l}H{h}")}</span>
+                <span class="head-tags">
+                    {move || { let s = score(); let mut tags = vec![];
+                        if s.previous_token >= 0.5 { tags.push(view! { <span class="tag prev">"prev"</span> }); }
+                        if s.induction >= 0.5 { tags.push(view! { <span class="tag ind">"induction"</span> }); }
+                        if s.duplicate_token >= 0.5 { tags.push(view! { <span class="tag dup">"dup"</span> }); }
+                        tags }}
+                </span>
+            </button>
+        }
+    };
+    let rows = move || {
+        let m = model.get()?;
+        let (nl, nh) = (m.model.cfg.n_layer, m.model.cfg.n_head);
+        let row = move |l: usize| {
+            let cells = (0..nh).map(|h| cell(l, h)).collect_view();
+            view! { <div class="head-row"><span class="layer-label">{format!("layer {l}")}</span>{cells}</div> }
+        };
+        Some((0..nl).map(row).collect_view())
+    };
+    view! {
+        <section class="panel">
+            <h3>"Heads"</h3>
+            <div class="head-grid" data-testid="head-grid">{rows}</div>
+        </section>
+    }
+}
 
-    // The selected head's pattern, painted on a canvas: a few thousand SVG rects cost tens of ms per update.
-    let cur_n = Memo::new(move |_| last_good.get().map(|r| r.tokens.len()).unwrap_or(0));
+/// The selected head's pattern, large, with the hovered cell outlined and named in a tooltip.
+#[component]
+fn PatternPanel(shared: Shared) -> impl IntoView {
+    let tip_pos = RwSignal::new((0.0f64, 0.0f64));
+    let n = Memo::new(move |_| shared.last_good.get().map(|r| r.tokens.len()).unwrap_or(0));
+    // Painted on a canvas: a few thousand SVG rects cost tens of ms per update.
     Effect::new(move |_| {
-        let Some(p) = cur_pattern() else { return };
+        let Some(p) = shared.pattern() else { return };
         if let Some(c) = canvas_by_id("pattern-canvas") {
             draw_pattern(&c, &p, heat_rgb(), (241, 245, 249));
         }
     });
-
-    let on_random = move |_| {
-        if let Some(m) = model() {
-            random_seed.update(|s| *s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407));
-            text.set(random_repeat(&m, random_seed.get_untracked()));
-        }
-    };
-
-    let token_class = move |pos: usize| -> (bool, bool, f32, bool) {
-        // (attended by the hovered token, attends to the hovered token, weight for shading, highlighted by a cell hover)
-        let Some(r) = last_good.get() else { return (false, false, 0.0, false) };
-        let (l, h) = sel();
-        let Some(p) = r.patterns.get(l).and_then(|x| x.get(h)) else { return (false, false, 0.0, false) };
-        if let Some((q, k)) = hover_cell.get() {
-            return (false, false, 0.0, pos == q || pos == k);
-        }
-        match hover_tok.get() {
-            Some(q) if q < p.len() && pos <= q => {
-                let w = p[q][pos];
-                (w >= 0.1, false, w, false)
-            }
-            Some(k) if k < p.len() && pos > k => {
-                let w = p[pos][k];
-                (false, w >= 0.1, w, false)
-            }
-            _ => (false, false, 0.0, false),
-        }
-    };
-
-    let token_strip = move || {
-        last_good.get().map(|r| {
-            r.words
-                .iter()
-                .enumerate()
-                .map(|(pos, w)| {
-                    let w = w.clone();
-                    let is_bos = pos == 0;
-                    let second = !is_bos && pos > r.half && r.half > 0;
-                    view! {
-                        <span class="token" data-testid="token" data-pos=pos
-                            class:bos=is_bos class:second-half=second
-                            class:attended=move || token_class(pos).0
-                            class:attending=move || token_class(pos).1
-                            class:linked=move || token_class(pos).3
-                            style=move || { let w = token_class(pos).2; if w > 0.0 { format!("--w: {w:.3}") } else { String::new() } }
-                            on:mouseenter=move |_| hover_tok.set(Some(pos))
-                            on:mouseleave=move |_| hover_tok.set(None)
-                            title=move || format!("position {pos}")>
-                            {w}
-                        </span>
-                    }
-                })
-                .collect_view()
-        })
-    };
-
-    let head_grid = move || {
-        let Some(m) = model() else { return None };
-        let (nl, nh) = (m.model.cfg.n_layer, m.model.cfg.n_head);
-        Some(
-            (0..nl)
-                .map(|l| {
-                    let cells = (0..nh)
-                        .map(|h| {
-                            let score = move || {
-                                last_good.get().and_then(|r| r.scores.get(l).and_then(|x| x.get(h)).copied()).unwrap_or_default()
-                            };
-                            view! {
-                                <button class="head-cell" data-testid="head-cell" data-layer=l data-head=h
-                                    aria-pressed=move || (sel() == (l, h)).to_string()
-                                    title=move || { let s = score(); format!("L{l}H{h}: previous-token {:.2}, induction {:.2}, duplicate-token {:.2}", s.previous_token, s.induction, s.duplicate_token) }
-                                    on:click=move |_| selected.set(Some((l, h)))>
-                                    <canvas id=format!("thumb-{l}-{h}") class="thumb" width="1" height="1"></canvas>
-                                    <span class="head-name">{format!("L{l}H{h}")}</span>
-                                    <span class="head-tags">
-                                        {move || { let s = score(); let mut tags = vec![];
-                                            if s.previous_token >= 0.5 { tags.push(view! { <span class="tag prev">"prev"</span> }); }
-                                            if s.induction >= 0.5 { tags.push(view! { <span class="tag ind">"induction"</span> }); }
-                                            if s.duplicate_token >= 0.5 { tags.push(view! { <span class="tag dup">"dup"</span> }); }
-                                            tags }}
-                                    </span>
-                                </button>
-                            }
-                        })
-                        .collect_view();
-                    view! { <div class="head-row"><span class="layer-label">{format!("layer {l}")}</span>{cells}</div> }
-                })
-                .collect_view(),
-        )
-    };
-
-    let tooltip_text = move || -> Option<String> {
-        let (q, k) = hover_cell.get()?;
-        let r = last_good.get()?;
-        let (l, h) = sel();
+    let tooltip = move || -> Option<String> {
+        let (q, k) = shared.hover_cell.get()?;
+        let r = shared.last_good.get()?;
+        let (l, h) = shared.head();
         let w = *r.patterns.get(l)?.get(h)?.get(q)?.get(k)?;
         Some(format!("L{l}H{h} · query {q} “{}” → key {k} “{}”: {w:.3}", r.words.get(q)?, r.words.get(k)?))
     };
-    let on_pattern_move = move |ev: web_sys::MouseEvent| {
+    let on_move = move |ev: web_sys::MouseEvent| {
         let Some(el) = ev.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
         let r = el.get_bounding_client_rect();
-        let (x, y) = (ev.client_x() as f64 - r.left(), ev.client_y() as f64 - r.top());
-        tip_pos.set((x, y));
-        let n = cur_n.get_untracked();
+        tip_pos.set((ev.client_x() as f64 - r.left(), ev.client_y() as f64 - r.top()));
         // Cells are measured on the canvas itself, inside the frame's border.
-        let c =
-            document().get_element_by_id("pattern-canvas").map(|c| c.get_bounding_client_rect()).unwrap_or(r);
+        let c = document().get_element_by_id("pattern-canvas").map(|c| c.get_bounding_client_rect()).unwrap_or(r);
         let (cx, cy) = (ev.client_x() as f64 - c.left(), ev.client_y() as f64 - c.top());
-        let cell = if c.width() > 0.0 && c.height() > 0.0 { cell_at(cx / c.width(), cy / c.height(), n) } else { None };
-        if hover_cell.get_untracked() != cell {
-            hover_cell.set(cell);
+        let size = n.get_untracked();
+        let cell = if c.width() > 0.0 && c.height() > 0.0 { cell_at(cx / c.width(), cy / c.height(), size) } else { None };
+        if shared.hover_cell.get_untracked() != cell {
+            shared.hover_cell.set(cell);
         }
     };
+    let outline = move || {
+        shared.hover_cell.get().map(|(q, k)| {
+            let n = n.get().max(1) as f64;
+            let style = format!(
+                "left: {:.4}%; top: {:.4}%; width: {:.4}%; height: {:.4}%",
+                100.0 * k as f64 / n, 100.0 * q as f64 / n, 100.0 / n, 100.0 / n
+            );
+            view! { <div class="pattern-hl" data-q=q data-k=k style=style></div> }
+        })
+    };
+    let title = move || { let (l, h) = shared.head(); format!("Attention pattern of L{l}H{h}") };
+    let label = move || { let (l, h) = shared.head(); format!("attention pattern of L{l}H{h}: rows are queries, columns are keys") };
+    view! {
+        <section class="panel pattern-panel">
+            <h3 data-testid="pattern-title">{title}</h3>
+            <div class="pattern-wrap">
+                <span class="axis-y">"query (reading) ↓"</span>
+                <div class="pattern-large" data-testid="pattern-large" data-n=move || n.get()
+                    on:mousemove=on_move on:mouseleave=move |_| shared.hover_cell.set(None)>
+                    <canvas id="pattern-canvas" class="pattern-canvas" role="img" aria-label=label></canvas>
+                    {outline}
+                </div>
+                <span class="axis-x">"key (attended to) →"</span>
+                <div class="pattern-tooltip" data-testid="pattern-tooltip" role="tooltip"
+                    class:visible=move || shared.hover_cell.get().is_some()
+                    style=move || { let (x, y) = tip_pos.get(); format!("left: {:.0}px; top: {:.0}px", x + 14.0, y + 14.0) }>
+                    {tooltip}
+                </div>
+            </div>
+        </section>
+    }
+}
 
-    let loss_summary = move || {
-        last_good.get().map(|r| {
+#[component]
+fn ScoresPanel(shared: Shared) -> impl IntoView {
+    let chart = move || shared.last_good.get().map(|r| charts::head_scores_svg(&r.scores, shared.head(), (640, 240)));
+    view! {
+        <section class="panel">
+            <h3>"Head scores"</h3>
+            <p class="legend">
+                <span class="key prev"></span>"previous-token " <span class="key ind"></span>"induction " <span class="key dup"></span>"duplicate-token"
+                <span class="muted">" · mean attention on the key each pattern predicts"</span>
+            </p>
+            <div class="chart" data-testid="head-scores" inner_html=move || chart().unwrap_or_default()></div>
+        </section>
+    }
+}
+
+#[component]
+fn LossPanel(shared: Shared) -> impl IntoView {
+    let summary = move || {
+        shared.last_good.get().map(|r| {
             let (a, b) = r.halves.unwrap_or((f32::NAN, f32::NAN));
             let label = if r.exact_repeat { "repeated half" } else { "second half" };
             let ratio = if a > 0.0 && b.is_finite() { format!("{:.0}%", 100.0 * b / a) } else { "–".into() };
@@ -394,92 +413,29 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
             }
         })
     };
+    let chart = move || shared.last_good.get().map(|r| charts::loss_svg(&r.loss, r.half, r.halves, (640, 220)));
+    view! {
+        <section class="panel">
+            <h3>"Loss at each position"</h3>
+            {summary}
+            <div class="chart" data-testid="loss-chart" inner_html=move || chart().unwrap_or_default()></div>
+        </section>
+    }
+}
 
+#[component]
+fn TrainingPanel(model: Model<LoadedModel>) -> impl IntoView {
     let curve = move || {
-        let m = model()?;
+        let m = model.get()?;
         let c = m.training.as_ref()?.get("curve")?.as_array()?;
         let pts: Vec<(f64, f64)> = c.iter().filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?))).collect();
         (!pts.is_empty()).then(|| charts::curve_svg(&pts, (560, 220)))
     };
-
     view! {
-        <LabFrame notes=notes>
-        <div class="attention-lab" class:unloaded=move || model().is_none()>
-            {state.status()}
-            <div class="lab-body">
-            <div class="input-row">
-                <label for="seq-input" class="input-label">"Sequence (words from the model's vocabulary, separated by spaces)"</label>
-                <textarea id="seq-input" data-testid="seq-input" rows="3" spellcheck="false"
-                    aria-invalid=move || error.get().is_some().to_string()
-                    prop:value=move || text.get()
-                    on:input=move |ev| text.set(event_target_value(&ev))></textarea>
-                <div class="input-actions">
-                    <button data-testid="random-btn" class="primary" on:click=on_random disabled=move || model().is_none()>"Random repeat"</button>
-                    <span class="muted" data-testid="lab-status" data-rev=move || rev.get()
-                        data-ms=move || format!("{:.2}", last_ms.get())>
-                        {move || last_good.get().map(|r| format!("{} tokens · recomputed in {:.1} ms", r.tokens.len(), last_ms.get()))}
-                    </span>
-                </div>
-                {move || error.get().map(|e| view! { <p class="input-error" data-testid="input-error" role="alert">{e}
-                    {last_good.with(Option::is_some).then_some(view! { <span class="muted">" Showing the last good sequence."</span> })}</p> })}
-            </div>
-
-            <div class="token-strip" data-testid="token-strip" aria-label="tokens">{token_strip}</div>
-            <p class="hint muted">"Hover a token: blue marks what it attends to in the selected head, orange what attends to it."</p>
-
-            <div class="lab-grid">
-                <section class="panel">
-                    <h3>"Heads"</h3>
-                    <div class="head-grid" data-testid="head-grid">{head_grid}</div>
-                </section>
-                <section class="panel pattern-panel">
-                    <h3 data-testid="pattern-title">{move || { let (l, h) = sel(); format!("Attention pattern of L{l}H{h}") }}</h3>
-                    <div class="pattern-wrap">
-                        <span class="axis-y">"query (reading) ↓"</span>
-                        <div class="pattern-large" data-testid="pattern-large" data-n=move || cur_n.get()
-                            on:mousemove=on_pattern_move on:mouseleave=move |_| hover_cell.set(None)>
-                            <canvas id="pattern-canvas" class="pattern-canvas" role="img"
-                                aria-label=move || { let (l, h) = sel(); format!("attention pattern of L{l}H{h}: rows are queries, columns are keys") }></canvas>
-                            {move || hover_cell.get().map(|(q, k)| {
-                                let n = cur_n.get().max(1) as f64;
-                                let style = format!("left: {:.4}%; top: {:.4}%; width: {:.4}%; height: {:.4}%", 100.0 * k as f64 / n, 100.0 * q as f64 / n, 100.0 / n, 100.0 / n);
-                                view! { <div class="pattern-hl" data-q=q data-k=k style=style></div> }
-                            })}
-                        </div>
-                        <span class="axis-x">"key (attended to) →"</span>
-                        <div class="pattern-tooltip" data-testid="pattern-tooltip" role="tooltip"
-                            class:visible=move || hover_cell.get().is_some()
-                            style=move || { let (x, y) = tip_pos.get(); format!("left: {:.0}px; top: {:.0}px", x + 14.0, y + 14.0) }>
-                            {tooltip_text}
-                        </div>
-                    </div>
-                </section>
-            </div>
-
-            <section class="panel">
-                <h3>"Head scores"</h3>
-                <p class="legend">
-                    <span class="key prev"></span>"previous-token " <span class="key ind"></span>"induction " <span class="key dup"></span>"duplicate-token"
-                    <span class="muted">" · mean attention on the key each pattern predicts"</span>
-                </p>
-                <div class="chart" data-testid="head-scores"
-                    inner_html=move || last_good.get().map(|r| charts::head_scores_svg(&r.scores, sel(), (640, 240))).unwrap_or_default()></div>
-            </section>
-
-            <section class="panel">
-                <h3>"Loss at each position"</h3>
-                {loss_summary}
-                <div class="chart" data-testid="loss-chart"
-                    inner_html=move || last_good.get().map(|r| charts::loss_svg(&r.loss, r.half, r.halves, (640, 220))).unwrap_or_default()></div>
-            </section>
-
-            <details class="panel">
-                <summary>"How this model was trained"</summary>
-                <p>"Two attention-only layers of four heads, d_model 64, trained from a fixed seed on sequences of random words in which several segments, mostly 2 to 8 words long, reappear at random later offsets. Copied words count fully in the loss and fresh words at a tenth, so the model learns to copy early yet stays unsure where nothing repeats. The sharp drop in the curve is the induction circuit forming."</p>
-                <div class="chart" data-testid="training-curve" inner_html=move || curve().unwrap_or_default()></div>
-            </details>
-            </div>
-        </div>
-        </LabFrame>
+        <details class="panel">
+            <summary>"How this model was trained"</summary>
+            <p>"Two attention-only layers of four heads, d_model 64, trained from a fixed seed on sequences of random words in which several segments, mostly 2 to 8 words long, reappear at random later offsets. Copied words count fully in the loss and fresh words at a tenth, so the model learns to copy early yet stays unsure where nothing repeats. The sharp drop in the curve is the induction circuit forming."</p>
+            <div class="chart" data-testid="training-curve" inner_html=move || curve().unwrap_or_default()></div>
+        </details>
     }
 }

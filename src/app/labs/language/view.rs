@@ -166,7 +166,8 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
     let moby = Model::new("the Moby-Dick model", || load_char_model("moby"));
     // The induction model loads only once the student switches to it.
     let which = RwSignal::new(url.which);
-    let wants_induction = Memo::new(move |before: Option<&bool>| before == Some(&true) || which.get() == Which::Induction);
+    let wants_induction =
+        Memo::new(move |before: Option<&bool>| before == Some(&true) || which.get() == Which::Induction);
     let induction = Model::new("the induction model", move || {
         let wanted = wants_induction.get();
         async move {
@@ -213,40 +214,48 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
         }
     });
 
-    // Recompute on every edit or model switch; a bad input keeps the last good grid.
+    // Recompute on every edit or model switch; a bad input keeps the last good grid. The work runs as a job in
+    // two tasks (the model, then the grid's redraw), each well under 50 ms, after the keystroke's own task; a
+    // newer keystroke drops an older run.
+    let lens_jobs = Jobs::new();
     Effect::new(move |_| {
-        let w = which.get();
-        let t = text().get();
-        let t0 = now_ms();
-        let r = match w {
-            Which::Moby => match moby_model() {
-                Some(m) => compute_moby(&m, &t),
-                None => return,
-            },
-            Which::Induction => match ind_model() {
-                Some(m) => compute_induction(&m, &t),
-                None => return,
-            },
-        };
-        match r {
-            Ok(v) => {
-                let same_shape = last_good
-                    .get_untracked()
-                    .map(|o| o.which == v.which && o.inputs.len() == v.inputs.len())
-                    .unwrap_or(false);
-                if !same_shape {
-                    selected.set(Some((v.cells.len() - 1, v.inputs.len().saturating_sub(2))));
-                }
-                last_good.set(Some(Arc::new(v)));
-                error.set(None);
-                rev.update(|r| *r += 1);
+        let (w, t) = (which.get(), text().get());
+        let (moby_m, ind_m) = (moby_model(), ind_model());
+        lens_jobs.spawn("reading the layers", move |job| async move {
+            if !job.pause("reading the layers", 0.0).await {
+                return;
             }
-            Err(e) => error.set(Some(e)),
-        }
-        last_ms.set(now_ms() - t0);
+            let t0 = now_ms();
+            let r = match (w, moby_m, ind_m) {
+                (Which::Moby, Some(m), _) => compute_moby(&m, &t),
+                (Which::Induction, _, Some(m)) => compute_induction(&m, &t),
+                _ => return,
+            };
+            let ms = now_ms() - t0;
+            if !job.pause("drawing the grid", 0.5).await {
+                return;
+            }
+            match r {
+                Ok(v) => {
+                    let same_shape = last_good
+                        .get_untracked()
+                        .map(|o| o.which == v.which && o.inputs.len() == v.inputs.len())
+                        .unwrap_or(false);
+                    if !same_shape {
+                        selected.set(Some((v.cells.len() - 1, v.inputs.len().saturating_sub(2))));
+                    }
+                    last_good.set(Some(Arc::new(v)));
+                    error.set(None);
+                    rev.update(|r| *r += 1);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+            last_ms.set(ms);
+        });
     });
 
-    let status = move || if which.get() == Which::Moby { moby.status().into_any() } else { induction.status().into_any() };
+    let status =
+        move || if which.get() == Which::Moby { moby.status().into_any() } else { induction.status().into_any() };
 
     let on_replace = move |_| {
         if let Some(m) = moby_model() {

@@ -19,7 +19,7 @@ use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::generate::{Generator, SampleSettings};
 use crate::lens::logit_lens::resid_hook;
 use crate::lens::probe::{BuiltinConcept, Concept};
-use crate::lens::steering::{contexts_from_lines, steering_from_contexts, steering_from_probe, SteeringVector, PAIRS};
+use crate::lens::steering::{contexts_from_lines, steering_from_probe, ContextMeans, SteeringVector, PAIRS};
 use crate::lens::text::quoted_chars;
 use crate::lens::LensError;
 
@@ -189,19 +189,29 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                         Source::Pair(i) => PAIRS[i].name.to_string(),
                         _ => "your first set minus your second".to_string(),
                     };
-                    steering_from_contexts(&m.model, &pc, &nc, hook)
-                        .map(|v| {
-                            Some((
-                                v,
-                                format!(
-                                    "v = mean activation difference “{name}” ({} and {} contexts) at layer {}",
-                                    pc.len(),
-                                    nc.len(),
-                                    layer_name(l)
-                                ),
-                            ))
-                        })
-                        .map_err(|e| e.to_string())
+                    let note = format!(
+                        "v = mean activation difference “{name}” ({} and {} contexts) at layer {}",
+                        pc.len(),
+                        nc.len(),
+                        layer_name(l)
+                    );
+                    // One context per step, however many were typed, so Cancel stays within reach.
+                    match ContextMeans::new(&m.model, &pc, &nc, hook) {
+                        Err(e) => Err(e.to_string()),
+                        Ok(mut means) => {
+                            let run = job
+                                .sliced("finding the direction", || {
+                                    let done = means.step(&m.model, 1)?;
+                                    Ok::<_, LensError>((!done).then(|| 0.5 * means.progress()))
+                                })
+                                .await;
+                            match run {
+                                Ok(true) => means.finish().map(|v| Some((v, note))).map_err(|e| e.to_string()),
+                                Ok(false) => Ok(None),
+                                Err(e) => Err(e.to_string()),
+                            }
+                        }
+                    }
                 }
                 (_, None) => Err("no contexts".into()),
             };
@@ -234,7 +244,8 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
                     return;
                 }
             };
-            let base = if matches!(src, Source::Probe(_)) { 0.5 } else { 0.0 };
+            // The direction took the first half of the bar.
+            let base = 0.5;
             live.set(Some((Side::default(), Side::default())));
             while plain.out.tokens.len() < LENGTH {
                 let stepped = slice(|| {
@@ -280,7 +291,6 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
     // The default comparison runs once the model is there, so the page opens on a result. Changing the
     // direction, the layer or the coefficient reruns at once (a run in progress is dropped).
     start_when_ready(move || loaded().is_some(), start);
-
 
     let set_source = move |v: String| {
         let src = if let Some(i) =

@@ -17,14 +17,11 @@ use crate::lens::toy::model::{ToyConfig, ToySnapshot};
 use crate::lens::toy::phase::{Phase, PhaseCell, PhaseSpec};
 use crate::lens::toy::protocol::{LabReply, LabRequest};
 
-
 #[derive(Clone, Debug, PartialEq)]
 struct ToyView {
     snapshot: ToySnapshot,
     metrics: ToyMetrics,
 }
-
-
 
 /// W's columns as arrows in the plane (m = 2), labelled and coloured by importance.
 fn arrows_svg(v: &ToyView) -> String {
@@ -567,4 +564,3 @@ pub fn SuperpositionLab(query: Vec<(String, String)>) -> impl IntoView {
         </LabFrame>
     }
 }
-

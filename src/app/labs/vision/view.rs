@@ -148,9 +148,7 @@ fn paint(canvas: &web_sys::HtmlCanvasElement, side: usize, values: &[f32], colou
 }
 
 fn paint_id(id: &str, side: usize, values: &[f32], colour: Colour) {
-    if let Some(c) =
-        canvas_by_id(id)
-    {
+    if let Some(c) = canvas_by_id(id) {
         paint(&c, side, values, colour);
     }
 }
@@ -194,7 +192,9 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
         let (l, c) = focus.get_untracked();
         let channels = m.model.cfg.channels.get(l.wrapping_sub(1)).copied();
         if channels.is_none_or(|n| c >= n) {
-            notes.add(format!("The link's channel {c} of conv{l} does not exist in this model, so the lab shows conv3 channel 0."));
+            notes.add(format!(
+                "The link's channel {c} of conv{l} does not exist in this model, so the lab shows conv3 channel 0."
+            ));
             focus.set(VisionState::default().focus);
         }
     });
@@ -694,7 +694,8 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
     });
     // The URL follows the image, the focus and the saliency settings.
     Effect::new(move |_| {
-        let state = VisionState { sample: sample.get(), focus: focus.get(), method: method.get(), sanity: sanity.get() };
+        let state =
+            VisionState { sample: sample.get(), focus: focus.get(), method: method.get(), sanity: sanity.get() };
         if model().is_some() {
             replace_hash_soon(&section_hash_with("9.2.1", &state.to_query()));
         }
