@@ -36,6 +36,12 @@ pub struct Job {
     ticket: u64,
 }
 
+impl Default for Jobs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Jobs {
     /// Jobs owned by the current component: leaving the lab stops the one in progress.
     pub fn new() -> Self {
@@ -76,6 +82,11 @@ impl Jobs {
 
     pub fn busy(self) -> bool {
         self.progress.with(Option::is_some)
+    }
+
+    /// `busy` without tracking, for event handlers and effects that must not subscribe to it.
+    pub fn busy_untracked(self) -> bool {
+        self.progress.with_untracked(Option::is_some)
     }
 }
 

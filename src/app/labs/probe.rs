@@ -38,6 +38,18 @@ impl UrlState for ProbeState {
     }
 }
 
+/// What a run's best layer says, in words: whether the probe beats the majority baseline by a margin, and
+/// whether its shuffled-label control stays near the baseline (else the score may be memorisation).
+pub fn verdict(best: f32, control: Option<f32>, baseline: f32) -> &'static str {
+    if best - baseline < 0.02 {
+        "No layer beats always guessing the majority class by much: the concept is not linearly readable here (or it is too rare to learn from 4,000 examples)."
+    } else if control.is_some_and(|c| c > baseline + 0.05) {
+        "Careful: the shuffled-label control also beats the baseline, so part of the score may be memorisation."
+    } else {
+        "The probe beats both the baseline and the control, so the concept can be read linearly from this layer. That says it is there, not that the model uses it."
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,6 +64,14 @@ mod tests {
         }
         let s = ProbeState { concept: BuiltinConcept::VowelNext, regex: Some("[A-Z]{2,}".into()) };
         assert_eq!(ProbeState::from_query(&s.to_query()), (s, vec![]));
+    }
+
+    #[test]
+    fn the_verdict_weighs_baseline_and_control() {
+        assert!(verdict(0.83, Some(0.82), 0.82).starts_with("No layer"));
+        assert!(verdict(0.92, Some(0.90), 0.82).starts_with("Careful"));
+        assert!(verdict(0.92, Some(0.83), 0.82).starts_with("The probe beats"));
+        assert!(verdict(0.92, None, 0.82).starts_with("The probe beats"));
     }
 
     #[test]

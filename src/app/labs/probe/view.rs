@@ -8,7 +8,7 @@
 
 use leptos::prelude::*;
 
-use super::ProbeState;
+use super::{verdict, ProbeState};
 use crate::app::core::browser::{now_ms, replace_hash_soon};
 use crate::app::core::format::sentence;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
@@ -141,68 +141,6 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
 
     let progress = progress_bar(jobs, "probe", cancel);
 
-    let results = move || {
-        let s = shown.get()?;
-        let r = &s.report;
-        let best = r.best_layer().clone();
-        let lo = r
-            .layers
-            .iter()
-            .flat_map(|l| [l.test_accuracy, l.shuffled_accuracy.unwrap_or(1.0)])
-            .fold(r.baseline, f32::min);
-        let lo = ((lo * 10.0).floor() / 10.0).clamp(0.0, 0.9);
-        let chart = accuracy_chart(r, lo);
-        let rows = r
-            .layers
-            .iter()
-            .map(|l| {
-                let ctrl = l.shuffled_accuracy.unwrap_or(f32::NAN);
-                view! {
-                    <tr data-testid="probe-layer" data-layer=l.layer data-test=format!("{:.4}", l.test_accuracy)
-                        data-train=format!("{:.4}", l.train_accuracy) data-control=format!("{ctrl:.4}") class:best=l.layer == best.layer>
-                        <th scope="row">{resid_label(l.layer)}</th>
-                        <td>{pct(l.test_accuracy)}</td>
-                        <td>{pct(l.train_accuracy)}</td>
-                        <td>{pct(ctrl)}</td>
-                    </tr>
-                }
-            })
-            .collect_view();
-        let lift = best.test_accuracy - r.baseline;
-        let verdict = if lift < 0.02 {
-            "No layer beats always guessing the majority class by much: the concept is not linearly readable here (or it is too rare to learn from 4,000 examples)."
-        } else if best.shuffled_accuracy.is_some_and(|c| c > r.baseline + 0.05) {
-            "Careful: the shuffled-label control also beats the baseline, so part of the score may be memorisation."
-        } else {
-            "The probe beats both the baseline and the control, so the concept can be read linearly from this layer. That says it is there, not that the model uses it."
-        };
-        Some(view! {
-            <section class="panel" data-testid="probe-results" data-best-layer=best.layer data-best=format!("{:.4}", best.test_accuracy)
-                data-baseline=format!("{:.4}", r.baseline) data-control=format!("{:.4}", best.shuffled_accuracy.unwrap_or(f32::NAN))
-                data-ms=format!("{:.0}", s.ms)>
-                <h3>{format!("Held-out accuracy per layer: {}", r.concept)}</h3>
-                <p class="probe-headline" data-testid="probe-headline">
-                    {format!("Best: {} with {} on held-out positions. Always guessing “{}” scores {}; the same probe on shuffled labels scores {}.",
-                        resid_label(best.layer), pct(best.test_accuracy), if r.positive_rate > 0.5 { "yes" } else { "no" }, pct(r.baseline), pct(best.shuffled_accuracy.unwrap_or(f32::NAN)))}
-                </p>
-                <div inner_html=chart></div>
-                <p class="small">{verdict}</p>
-                <table class="probe-table">
-                    <thead><tr><th>"layer"</th><th>"held-out"</th><th>"training"</th><th>"shuffled labels"</th></tr></thead>
-                    <tbody>{rows}</tbody>
-                </table>
-                <p class="muted small" data-testid="probe-status">
-                    {format!("{} training and {} held-out positions ({:.1}% labelled yes), one probe per layer plus its control, in {:.1} s.",
-                        r.n_train, r.n_test, 100.0 * r.positive_rate, s.ms / 1000.0)}
-                </p>
-                {steer_href(&concept_untracked(choice, regex), best.layer).map(|href| view! {
-                    <p class="small"><a data-testid="steer-link" href=href>
-                        {format!("Steer with a probe's direction for this concept at {} (9.3.2) →", resid_label(best.layer))}</a></p>
-                })}
-            </section>
-        })
-    };
-
     view! {
         <LabFrame notes=notes>
         <div class="probe-lab" data-testid="probe-lab" class:unloaded=move || loaded().is_none()>
@@ -235,10 +173,69 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
                         {move || shown.get().map(|s| format!("Last run: {}, {} layers in {:.1} s.", s.report.concept, s.report.layers.len(), s.ms / 1000.0))}
                     </p>
                 </section>
-                {results}
+                <ProbeResults shown=shown choice=choice regex=regex />
             </div>
         </div>
         </LabFrame>
+    }
+}
+
+/// The last run's accuracy per layer against the baseline and the control, with the verdict.
+#[component]
+fn ProbeResults(shown: RwSignal<Option<Shown>>, choice: RwSignal<Choice>, regex: RwSignal<String>) -> impl IntoView {
+    move || {
+        let s = shown.get()?;
+        let r = &s.report;
+        let best = r.best_layer().clone();
+        let lo = r
+            .layers
+            .iter()
+            .flat_map(|l| [l.test_accuracy, l.shuffled_accuracy.unwrap_or(1.0)])
+            .fold(r.baseline, f32::min);
+        let lo = ((lo * 10.0).floor() / 10.0).clamp(0.0, 0.9);
+        let chart = accuracy_chart(r, lo);
+        let rows = r
+            .layers
+            .iter()
+            .map(|l| {
+                let ctrl = l.shuffled_accuracy.unwrap_or(f32::NAN);
+                view! {
+                    <tr data-testid="probe-layer" data-layer=l.layer data-test=format!("{:.4}", l.test_accuracy)
+                        data-train=format!("{:.4}", l.train_accuracy) data-control=format!("{ctrl:.4}") class:best=l.layer == best.layer>
+                        <th scope="row">{resid_label(l.layer)}</th>
+                        <td>{pct(l.test_accuracy)}</td>
+                        <td>{pct(l.train_accuracy)}</td>
+                        <td>{pct(ctrl)}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        let verdict = verdict(best.test_accuracy, best.shuffled_accuracy, r.baseline);
+        Some(view! {
+            <section class="panel" data-testid="probe-results" data-best-layer=best.layer data-best=format!("{:.4}", best.test_accuracy)
+                data-baseline=format!("{:.4}", r.baseline) data-control=format!("{:.4}", best.shuffled_accuracy.unwrap_or(f32::NAN))
+                data-ms=format!("{:.0}", s.ms)>
+                <h3>{format!("Held-out accuracy per layer: {}", r.concept)}</h3>
+                <p class="probe-headline" data-testid="probe-headline">
+                    {format!("Best: {} with {} on held-out positions. Always guessing “{}” scores {}; the same probe on shuffled labels scores {}.",
+                        resid_label(best.layer), pct(best.test_accuracy), if r.positive_rate > 0.5 { "yes" } else { "no" }, pct(r.baseline), pct(best.shuffled_accuracy.unwrap_or(f32::NAN)))}
+                </p>
+                <div inner_html=chart></div>
+                <p class="small">{verdict}</p>
+                <table class="probe-table">
+                    <thead><tr><th>"layer"</th><th>"held-out"</th><th>"training"</th><th>"shuffled labels"</th></tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+                <p class="muted small" data-testid="probe-status">
+                    {format!("{} training and {} held-out positions ({:.1}% labelled yes), one probe per layer plus its control, in {:.1} s.",
+                        r.n_train, r.n_test, 100.0 * r.positive_rate, s.ms / 1000.0)}
+                </p>
+                {steer_href(&concept_untracked(choice, regex), best.layer).map(|href| view! {
+                    <p class="small"><a data-testid="steer-link" href=href>
+                        {format!("Steer with a probe's direction for this concept at {} (9.3.2) →", resid_label(best.layer))}</a></p>
+                })}
+            </section>
+        })
     }
 }
 

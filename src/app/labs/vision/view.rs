@@ -463,6 +463,8 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
     let means_cache: StoredValue<Vec<Option<Arc<Vec<Vec<f32>>>>>, LocalStorage> = StoredValue::new_local(Vec::new());
     let means_rev = RwSignal::new(0u32);
     let means_jobs = Jobs::new();
+    // The layer being scanned: a click on another channel of the same layer must not restart its scan.
+    let scanning: StoredValue<Option<usize>> = StoredValue::new(None);
     let means_progress = RwSignal::new(0usize);
     let layer_means = move |l: usize| -> Option<Arc<Vec<Vec<f32>>>> {
         means_rev.track();
@@ -471,9 +473,10 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
     Effect::new(move |_| {
         let Some(m) = model() else { return };
         let (l, _) = focus.get();
-        if layer_means(l).is_some() {
+        if layer_means(l).is_some() || (means_jobs.busy_untracked() && scanning.get_value() == Some(l)) {
             return;
         }
+        scanning.set_value(Some(l));
         means_progress.set(0);
         // A newer layer's scan replaces an older one's (`spawn` stops it).
         means_jobs.spawn("scanning the test images", move |job| async move {
