@@ -8,10 +8,10 @@ use wasm_bindgen::JsCast;
 use super::charts;
 use super::fetch::{load_model, LoadedModel};
 use super::shell::replace_hash_soon;
-use crate::lens::induction::{head_scores, split_half_losses, HeadScores, TaskSpec};
-use crate::lens::model::per_position_loss;
+use crate::lens::gpt2::model::per_position_loss;
+use crate::lens::gpt2::vocab::Tokenized;
+use crate::lens::methods::induction::{head_scores, split_half_losses, HeadScores, TaskSpec};
 use crate::lens::rng::Rng;
-use crate::lens::vocab::Tokenized;
 use crate::routes::section_hash_with;
 
 /// Everything the views need from one forward pass, as plain numbers.

@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use super::fetch::{load_char_sae, LoadedSae};
 use super::fmt_int;
 use super::run::{yield_to_browser, Tickets};
-use crate::lens::sae::{
+use crate::lens::methods::sae::{
     clean_pass, dequantise, promoted_and_suppressed, scored_windows, spliced_pass, LatentCard, LossTally,
 };
 

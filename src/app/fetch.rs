@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::thread::LocalKey;
 
-use crate::lens::vocab::Vocab;
+use crate::lens::gpt2::vocab::Vocab;
 use crate::lens::Transformer;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -122,7 +122,7 @@ pub async fn load_model(name: &str) -> Result<Arc<LoadedModel>, String> {
 /// (`held_out.txt`) used for default prompts, probes and demos.
 pub struct LoadedChar {
     pub model: Transformer,
-    pub vocab: crate::lens::text::CharVocab,
+    pub vocab: crate::lens::gpt2::text::CharVocab,
     pub held_out: String,
 }
 
@@ -138,8 +138,8 @@ pub async fn load_char_model(name: &str) -> Result<Arc<LoadedChar>, String> {
         let weights = fetch_bytes(&format!("{base}/model.safetensors")).await?;
         let held_out = fetch_text(&format!("{base}/held_out.txt")).await?;
         let model = Transformer::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
-        let vocab =
-            crate::lens::text::CharVocab::from_json(&vocab_text).map_err(|e| format!("`{base}/vocab.json`: {e}"))?;
+        let vocab = crate::lens::gpt2::text::CharVocab::from_json(&vocab_text)
+            .map_err(|e| format!("`{base}/vocab.json`: {e}"))?;
         if vocab.len() != model.cfg.vocab_size {
             return Err(format!(
                 "`{base}/vocab.json` has {} characters but config.json says vocab_size {}",
@@ -159,7 +159,7 @@ pub async fn load_char_model(name: &str) -> Result<Arc<LoadedChar>, String> {
 /// times generating 200 characters (KV cache, temperature 0.8) and the logit-lens grid on 128 characters.
 #[wasm_bindgen]
 pub fn bench_language(runs: usize) -> String {
-    use crate::lens::generate::{generate, SampleSettings};
+    use crate::lens::gpt2::generate::{generate, SampleSettings};
     let Some(m) = LOADED_CHAR.with(|l| l.borrow().get("moby").cloned()) else {
         return r#"{"error":"the Moby-Dick model is not loaded yet: open #/9.2.2 first"}"#.into();
     };
@@ -179,7 +179,7 @@ pub fn bench_language(runs: usize) -> String {
     let lens: Vec<f64> = (0..runs)
         .map(|_| {
             time_ms(|| {
-                let _ = crate::lens::logit_lens::logit_lens(&m.model, &tokens, 5).expect("lens");
+                let _ = crate::lens::methods::logit_lens::logit_lens(&m.model, &tokens, 5).expect("lens");
             })
         })
         .collect();
@@ -193,11 +193,11 @@ pub fn bench_language(runs: usize) -> String {
 
 /// The vision model with the shipped sample of test images (for dataset examples and "pick a test image").
 pub struct LoadedVision {
-    pub model: crate::lens::vision::model::Cnn,
-    pub samples: crate::lens::vision::mnist::Samples,
+    pub model: crate::lens::cnn::model::Cnn,
+    pub samples: crate::lens::cnn::mnist::Samples,
     /// The precomputed feature visualization of every conv channel (`featvis.bin`), shown beside the
     /// circuits' kernels. Optional: without it the lab still works, and `atlas` says why it is missing.
-    pub atlas: Result<crate::lens::vision::FeatureAtlas, String>,
+    pub atlas: Result<crate::lens::methods::atlas::FeatureAtlas, String>,
 }
 
 thread_local! {
@@ -211,9 +211,9 @@ pub async fn load_vision(name: &str) -> Result<Arc<LoadedVision>, String> {
         let weights = fetch_bytes(&format!("{base}/model.safetensors")).await?;
         let samples = fetch_bytes(&format!("{base}/samples.bin")).await?;
         let model =
-            crate::lens::vision::model::Cnn::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
-        let samples = crate::lens::vision::mnist::Samples::from_bytes(&samples)
-            .map_err(|e| format!("`{base}/samples.bin`: {e}"))?;
+            crate::lens::cnn::model::Cnn::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
+        let samples =
+            crate::lens::cnn::mnist::Samples::from_bytes(&samples).map_err(|e| format!("`{base}/samples.bin`: {e}"))?;
         if samples.side != model.cfg.image_size || samples.is_empty() {
             return Err(format!(
                 "`{base}/samples.bin` holds {} images of {}x{}, but the model reads {}x{}",
@@ -225,7 +225,7 @@ pub async fn load_vision(name: &str) -> Result<Arc<LoadedVision>, String> {
             ));
         }
         let atlas = match fetch_bytes(&format!("{base}/featvis.bin")).await {
-            Ok(bytes) => crate::lens::vision::FeatureAtlas::from_bytes(&bytes)
+            Ok(bytes) => crate::lens::methods::atlas::FeatureAtlas::from_bytes(&bytes)
                 .map_err(|e| e.to_string())
                 .and_then(|a| {
                     if a.matches(&model) {
@@ -278,7 +278,9 @@ pub fn glassbox_test_panic() {
 /// feature-visualization step with the default regularisers, and a 50-step integrated-gradients map.
 #[wasm_bindgen]
 pub fn bench_vision(runs: usize) -> String {
-    use crate::lens::vision::{integrated_gradients, FeatureVis, FeatureVisSettings, Target, VisionHook};
+    use crate::lens::cnn::VisionHook;
+    use crate::lens::methods::attribution::{integrated_gradients, Target};
+    use crate::lens::methods::featvis::{FeatureVis, FeatureVisSettings};
     let Some(m) = LOADED_VISION.with(|l| l.borrow().get("mnist-cnn").cloned()) else {
         return r#"{"error":"the MNIST model is not loaded yet: open #/9.2.1 first"}"#.into();
     };
@@ -323,7 +325,7 @@ pub fn bench_vision(runs: usize) -> String {
 /// same work in slices between frames). Medians of `runs`.
 #[wasm_bindgen]
 pub fn bench_probe(runs: usize) -> String {
-    use crate::lens::probe::{probe_recorded, record_probe_data, BuiltinConcept, Concept};
+    use crate::lens::methods::probe::{probe_recorded, record_probe_data, BuiltinConcept, Concept};
     let Some(m) = LOADED_CHAR.with(|l| l.borrow().get("moby").cloned()) else {
         return r#"{"error":"the Moby-Dick model is not loaded yet: open #/9.2.3 first"}"#.into();
     };
@@ -360,8 +362,8 @@ pub fn bench_probe(runs: usize) -> String {
 /// index over the model's `held_out.txt` and, per latent, the change it makes to every character's logit.
 pub struct LoadedSae {
     pub lm: Arc<LoadedChar>,
-    pub sae: crate::lens::sae::LmSae,
-    pub index: crate::lens::sae::FeatureIndex,
+    pub sae: crate::lens::methods::sae::LmSae,
+    pub index: crate::lens::methods::sae::FeatureIndex,
     /// `sae.json`: hook, sizes, training settings and the shipped metrics.
     pub report: serde_json::Value,
     /// `logit_effects`, `d_sae x vocab`.
@@ -383,12 +385,12 @@ pub async fn load_char_sae(name: &str) -> Result<Arc<LoadedSae>, String> {
         let report_text = fetch_text(&format!("{base}/sae.json")).await?;
         let weights = fetch_bytes(&format!("{base}/sae.safetensors")).await?;
         let index_text = fetch_text(&format!("{base}/features.json")).await?;
-        let sae = crate::lens::sae::LmSae::from_bytes(&report_text, &weights).map_err(|e| match e {
+        let sae = crate::lens::methods::sae::LmSae::from_bytes(&report_text, &weights).map_err(|e| match e {
             crate::lens::LensError::Config(_) => format!("`{base}/sae.json`: {e}"),
             _ => format!("`{base}/sae.safetensors`: {e}"),
         })?;
         let report: serde_json::Value = serde_json::from_str(&report_text).map_err(|e| format!("`{base}/sae.json`: {e}"))?;
-        let index = crate::lens::sae::FeatureIndex::from_json(&index_text).map_err(|e| format!("`{base}/features.json`: {e}"))?;
+        let index = crate::lens::methods::sae::FeatureIndex::from_json(&index_text).map_err(|e| format!("`{base}/features.json`: {e}"))?;
         let chars: Vec<char> = lm.held_out.chars().collect();
         if index.latents.len() != sae.d_sae || index.positions != chars.len() {
             return Err(format!(
@@ -399,7 +401,7 @@ pub async fn load_char_sae(name: &str) -> Result<Arc<LoadedSae>, String> {
                 chars.len()
             ));
         }
-        let effects = crate::lens::sae::logit_effects(&lm.model, &sae).map_err(|e| format!("`{base}/sae.safetensors` does not fit the model: {e}"))?;
+        let effects = crate::lens::methods::sae::logit_effects(&lm.model, &sae).map_err(|e| format!("`{base}/sae.safetensors` does not fit the model: {e}"))?;
         Ok(LoadedSae { lm, sae, index, report, effects, chars })
     })
     .await

@@ -7,10 +7,10 @@ use leptos::prelude::*;
 
 use super::fetch::{load_char_model, load_model, LoadedChar, LoadedModel};
 use super::shell::replace_hash_soon;
-use crate::lens::generate::{generate, SampleSettings};
-use crate::lens::logit_lens::{logit_lens, resid_label, LogitLens};
-use crate::lens::text::quoted_chars;
-use crate::lens::vocab::Tokenized;
+use crate::lens::gpt2::generate::{generate, SampleSettings};
+use crate::lens::gpt2::text::quoted_chars;
+use crate::lens::gpt2::vocab::Tokenized;
+use crate::lens::methods::logit_lens::{logit_lens, resid_label, LogitLens};
 use crate::routes::section_hash_with;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! Moby-Dick model's residual stream on 5,000 held-out positions, train a logistic-regression probe per layer
 //! and show held-out accuracy per layer against the majority baseline and a shuffled-label control.
 //!
-//! Recording and training are split into slices of about 25 ms (`lens::probe::{ProbeRecording, ProbeJob}`)
+//! Recording and training are split into slices of about 25 ms (`lens::methods::probe::{ProbeRecording, ProbeJob}`)
 //! with a yield to the browser between slices, so the page keeps drawing, shows progress and can cancel.
 //! The recording is kept for the session: a second concept costs only the training.
 use std::cell::RefCell;
@@ -14,8 +14,10 @@ use leptos::prelude::*;
 use super::fetch::{load_char_model, LoadedChar};
 use super::run::{model_status, run_progress, slice, start_when_ready, yield_to_browser, Runs};
 use super::shell::replace_hash_soon;
-use crate::lens::logit_lens::resid_label;
-use crate::lens::probe::{BuiltinConcept, Concept, ProbeData, ProbeJob, ProbeRecording, ProbeReport, ProbeSettings};
+use crate::lens::methods::logit_lens::resid_label;
+use crate::lens::methods::probe::{
+    BuiltinConcept, Concept, ProbeData, ProbeJob, ProbeRecording, ProbeReport, ProbeSettings,
+};
 use crate::routes::section_hash_with;
 
 /// How many positions the lab probes on (the figure the benchmark measures).

@@ -3,7 +3,7 @@
 //! residual layer times a coefficient while the Moby-Dick model generates. The same prompt and seed are
 //! generated with and without the vector side by side, so the vector is the only difference.
 //!
-//! Both texts grow a few characters per slice (`lens::generate::Generator`), with a yield to the browser
+//! Both texts grow a few characters per slice (`lens::gpt2::generate::Generator`), with a yield to the browser
 //! between slices, so the page shows them as they come and Cancel stops at once.
 use std::sync::Arc;
 
@@ -13,11 +13,13 @@ use super::fetch::{load_char_model, LoadedChar};
 use super::probe::{concept_from_key, concept_key, sentence, train_probes};
 use super::run::{model_status, run_progress, slice, start_when_ready, yield_to_browser, Runs};
 use super::shell::replace_hash_soon;
-use crate::lens::generate::{Generator, SampleSettings};
-use crate::lens::logit_lens::resid_hook;
-use crate::lens::probe::{BuiltinConcept, Concept};
-use crate::lens::steering::{contexts_from_lines, steering_from_contexts, steering_from_probe, SteeringVector, PAIRS};
-use crate::lens::text::quoted_chars;
+use crate::lens::gpt2::generate::{Generator, SampleSettings};
+use crate::lens::gpt2::text::quoted_chars;
+use crate::lens::methods::logit_lens::resid_hook;
+use crate::lens::methods::probe::{BuiltinConcept, Concept};
+use crate::lens::methods::steering::{
+    contexts_from_lines, steering_from_contexts, steering_from_probe, SteeringVector, PAIRS,
+};
 use crate::lens::LensError;
 use crate::routes::section_hash_with;
 

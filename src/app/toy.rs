@@ -1,18 +1,18 @@
 //! The superposition lab (9.2.4) and the toy sparse-autoencoder lab (9.2.5). All training runs in the Web
 //! Worker (`src/bin/toy_worker.rs`, through `super::worker`); the page sends short chunks of steps while
 //! "Train" is on, so Stop is immediate and the page never blocks. This file only draws what the worker's
-//! `LabReply`s say (computed by `lens::toy`).
+//! `LabReply`s say (computed by `lens::toy` and `lens::methods::superposition`).
 use std::sync::Arc;
 
 use leptos::prelude::*;
 
 use super::fmt_int;
 use super::worker::{self, Kind, Tag, WorkerEvent};
-use crate::lens::toy::metrics::{ToyMetrics, REPRESENTED_NORM};
+use crate::lens::methods::superposition::metrics::{ToyMetrics, REPRESENTED_NORM};
+use crate::lens::methods::superposition::phase::{Phase, PhaseCell, PhaseSpec};
+use crate::lens::methods::superposition::sae::{SaeConfig, SaeMetrics, SaeSnapshot, RECOVERY_COSINE};
 use crate::lens::toy::model::{LossLog, Status, ToyConfig, ToySnapshot};
-use crate::lens::toy::phase::{Phase, PhaseCell, PhaseSpec};
 use crate::lens::toy::protocol::{LabReply, LabRequest};
-use crate::lens::toy::sae::{SaeConfig, SaeMetrics, SaeSnapshot, RECOVERY_COSINE};
 
 /// One press of Train runs this many toy-model steps, then pauses (the pentagon needs about 5,000).
 const TOY_BUDGET: usize = 10_000;

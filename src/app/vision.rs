@@ -1,7 +1,8 @@
 //! The vision lab for 9.2.1: draw a digit (or pick a test image) and watch a small MNIST CNN respond:
 //! class probabilities, every layer's feature maps with receptive fields, feature visualization with its
 //! regularisers, the top dataset examples of a channel, its circuit and class mix, and saliency maps with
-//! the weight-randomisation sanity check. All numbers come from `lens::vision`; this file only shows them.
+//! the weight-randomisation sanity check. All numbers come from `lens::cnn` and `lens::methods`; this file only
+//! shows them.
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -10,13 +11,13 @@ use wasm_bindgen::JsCast;
 
 use super::draw::{DrawPad, PAD};
 use super::fetch::{load_vision, LoadedVision};
-use crate::lens::vision::attribution::{
+use crate::lens::cnn::mnist::preprocess_drawing;
+use crate::lens::cnn::model::{Cnn, VisionHook};
+use crate::lens::methods::attribution::{
     gradient_x_input, integrated_gradients, occlusion, rank_correlation, smoothgrad, vanilla_gradient, Saliency, Target,
 };
-use crate::lens::vision::featvis::{FeatureVis, FeatureVisSettings};
-use crate::lens::vision::mnist::preprocess_drawing;
-use crate::lens::vision::model::{Cnn, VisionHook};
-use crate::lens::vision::units::{circuit, polysemanticity, top_examples};
+use crate::lens::methods::featvis::{FeatureVis, FeatureVisSettings};
+use crate::lens::methods::units::{circuit, polysemanticity, top_examples};
 
 /// Steps of one feature-visualization run: what the tests guarantee is enough to beat the dataset.
 const FV_STEPS: usize = 200;
@@ -523,7 +524,7 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
             for start in (0..n).step_by(200) {
                 next_frame().await;
                 let idx: Vec<usize> = (start..(start + 200).min(n)).collect();
-                match crate::lens::vision::units::channel_means(&m.model, &m.samples.subset(&idx), VisionHook::Conv(l))
+                match crate::lens::methods::units::channel_means(&m.model, &m.samples.subset(&idx), VisionHook::Conv(l))
                 {
                     Ok(rows) => means.extend(rows),
                     Err(_) => {
@@ -692,7 +693,7 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
             trained.map(|s| (s, None))
         } else {
             let cas = cascade.with_value(|c| c.clone()).unwrap_or_else(|| {
-                let c = Rc::new(crate::lens::vision::attribution::sanity_cascade(&m.model, 11).unwrap_or_default());
+                let c = Rc::new(crate::lens::methods::attribution::sanity_cascade(&m.model, 11).unwrap_or_default());
                 cascade.set_value(Some(c.clone()));
                 c
             });

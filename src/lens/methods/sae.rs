@@ -225,7 +225,7 @@ pub fn sae_stats(sae: &LmSae, x: &[f32]) -> SaeStats {
 // ---------------------------------------------------------------- windows over a text
 
 /// The loss windows, shared with `train::held_out_loss` so the spliced-in losses are on the trainer's scale.
-pub use super::train::scored_windows;
+pub use crate::lens::gpt2::train::scored_windows;
 
 fn check_width(model: &Transformer, sae: &LmSae) -> Result<()> {
     if sae.d_in != model.cfg.d_model() {

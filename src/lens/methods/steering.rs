@@ -7,10 +7,10 @@
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::hooks::{Hook, HookSet, Intervention, Op};
 use super::probe::LayerProbe;
-use super::text::CharVocab;
-use super::{LensError, Result, Transformer};
+use crate::lens::gpt2::hooks::{Hook, HookSet, Intervention, Op};
+use crate::lens::gpt2::text::CharVocab;
+use crate::lens::{LensError, Result, Transformer};
 
 /// A direction in the residual stream at one hook.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -135,7 +135,7 @@ pub struct SteeringPair {
     pub name: &'static str,
     pub positive: &'static [&'static str],
     pub negative: &'static [&'static str],
-    /// Residual layer in the lab's numbering (see `lens::logit_lens::resid_hook`).
+    /// Residual layer in the lab's numbering (see `lens::methods::logit_lens::resid_hook`).
     pub layer: usize,
     pub coefficient: f32,
     /// What to count in generated text, and how it is described.

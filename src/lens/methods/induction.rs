@@ -8,7 +8,7 @@
 //! on the key positions the pattern predicts. We average over the query positions that have such a key,
 //! which is what its induction-score tutorial does for repeated sequences (rows with no expected key would
 //! only dilute the score).
-use super::rng::Rng;
+use crate::lens::rng::Rng;
 
 /// Parameters of the synthetic induction task.
 #[derive(Clone, Copy, Debug)]

@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use candle_core::{DType, Tensor};
 
-use super::{LensError, Result};
+use crate::lens::{LensError, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Hook {

@@ -5,7 +5,7 @@
 //! stored as a GPT-2-style `vocab.json` (`{"a": 57, ...}`), so a folder stays readable by other tools.
 use std::collections::{BTreeSet, HashMap};
 
-use super::{LensError, Result};
+use crate::lens::{LensError, Result};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct CharVocab {

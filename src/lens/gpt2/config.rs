@@ -2,7 +2,7 @@
 //! TransformerLens read the same folder unchanged.
 use serde::{Deserialize, Serialize};
 
-use super::{LensError, Result};
+use crate::lens::{LensError, Result};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Gpt2Config {

@@ -7,9 +7,10 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var, D};
 
+use super::config::Gpt2Config;
 use super::hooks::{ActivationCache, Hook, HookSet, Intervention};
-use super::rng::Rng;
-use super::{Gpt2Config, LensError, Result};
+use crate::lens::rng::Rng;
+use crate::lens::{LensError, Result};
 
 /// LayerNorm with its affine weight and bias, computed from basic ops so that autograd flows through it.
 #[derive(Clone, Debug)]
