@@ -95,7 +95,7 @@ impl VisionConfig {
                 self.channels.len()
             ));
         }
-        if self.kernel_size == 0 || self.kernel_size % 2 == 0 || 2 * self.padding + 1 != self.kernel_size {
+        if self.kernel_size == 0 || self.kernel_size.is_multiple_of(2) || 2 * self.padding + 1 != self.kernel_size {
             return bad(format!(
                 "kernel_size {} with padding {} does not keep the image size",
                 self.kernel_size, self.padding

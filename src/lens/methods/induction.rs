@@ -159,7 +159,7 @@ mod tests {
             let s = spec.training_sequence(&mut rng);
             assert_eq!(s.len(), 64);
             assert_eq!(s[0], 0);
-            assert!(s[1..].iter().all(|&t| t >= 1 && t < 300));
+            assert!(s[1..].iter().all(|t| (1..300).contains(t)));
             // Some run of at least min_repeat tokens occurs twice.
             let found = (1..64).any(|a| (a + 1..64).any(|b| b + 4 <= 64 && s[a..a + 4] == s[b..b + 4]));
             assert!(found, "{s:?}");

@@ -206,8 +206,8 @@ impl LogReg {
     /// The probe's logit for one activation vector.
     pub fn logit(&self, x: &[f32]) -> f32 {
         let mut s = self.b;
-        for j in 0..self.w.len() {
-            s += self.w[j] * (x[j] - self.mean[j]) / self.std[j];
+        for (j, w) in self.w.iter().enumerate() {
+            s += w * (x[j] - self.mean[j]) / self.std[j];
         }
         s
     }

@@ -419,6 +419,7 @@ pub fn logit_effects(model: &Transformer, sae: &LmSae) -> Result<Vec<f32>> {
 
 /// The `k` highest and `k` lowest entries of one latent's row of `logit_effects`, as (index, value),
 /// highest first and lowest first.
+#[allow(clippy::type_complexity)]
 pub fn promoted_and_suppressed(row: &[f32], k: usize) -> (Vec<(usize, f32)>, Vec<(usize, f32)>) {
     let mut idx: Vec<usize> = (0..row.len()).collect();
     idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));

@@ -149,6 +149,7 @@ impl SteeringPair {
     }
 
     /// The encoded contexts of both sets.
+    #[allow(clippy::type_complexity)]
     pub fn contexts(&self, vocab: &CharVocab) -> Result<(Vec<Vec<u32>>, Vec<Vec<u32>>)> {
         let enc = |s: &[&str]| s.iter().map(|l| vocab.encode(l)).collect::<Result<Vec<_>>>();
         Ok((enc(self.positive)?, enc(self.negative)?))
