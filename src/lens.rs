@@ -1,25 +1,17 @@
 //! The engine: models, hook points, activation caches, interventions and interpretability methods.
 //!
+//! By model family, each with its config, model, data and training: `gpt2` (the language models), `cnn` (the
+//! MNIST CNN) and `toy` (the toy model of superposition). The methods that take models apart live in
+//! `methods`. `error` and `rng` are shared by all of them.
+//!
 //! Invariant: nothing under `lens` knows about the browser (no leptos, web-sys or signals). It builds and
 //! is tested natively and in wasm32, and the same functions serve the app, the training binary and the tests.
-pub mod config;
+pub mod cnn;
 pub mod error;
-pub mod generate;
-pub mod hooks;
-pub mod induction;
-pub mod logit_lens;
-pub mod model;
-pub mod probe;
+pub mod gpt2;
+pub mod methods;
 pub mod rng;
-pub mod sae;
-pub mod steering;
-pub mod text;
 pub mod toy;
-pub mod train;
-pub mod vision;
-pub mod vocab;
 
-pub use config::Gpt2Config;
 pub use error::{LensError, Result};
-pub use hooks::{ActivationCache, Hook, HookSet, Intervention, Op};
-pub use model::{KvCache, Transformer};
+pub use gpt2::{ActivationCache, Gpt2Config, Hook, HookSet, Intervention, KvCache, Op, Transformer};

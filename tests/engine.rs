@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
-use glassbox::lens::model::per_position_loss;
+use glassbox::lens::gpt2::model::per_position_loss;
 use glassbox::lens::{Hook, Intervention, Op, Transformer};
 
 #[path = "common/reference.rs"]

@@ -9,7 +9,7 @@
 //! the shipped MNIST CNN's logits and input gradients.
 use std::path::{Path, PathBuf};
 
-use glassbox::lens::vocab::Vocab;
+use glassbox::lens::gpt2::vocab::Vocab;
 use glassbox::lens::Transformer;
 
 #[path = "common/fixture.rs"]
@@ -103,7 +103,7 @@ fn fixture_agrees_with_the_plain_loop_reference() {
 
 #[test]
 fn native_vision_engine_matches_the_committed_fixture() {
-    use glassbox::lens::vision::{Cnn, Samples};
+    use glassbox::lens::cnn::{Cnn, Samples};
     use vision_fixture::{VisionFixture, VisionModelId, VISION_FIXTURE_PATH, VISION_MODEL_DIR};
     let dir = root().join(VISION_MODEL_DIR);
     let config = String::from_utf8(read(&dir.join("config.json"))).unwrap();

@@ -4,8 +4,8 @@
 //! Must reach: mean loss on the repeated half <= 10% of the first half's; a layer-1 head with induction
 //! score >= 0.7; a layer-0 head with previous-token score >= 0.7 (scores as TransformerLens's head detector,
 //! over the query positions that have an expected key).
-use glassbox::lens::train::evaluate_induction;
-use glassbox::lens::vocab::Vocab;
+use glassbox::lens::gpt2::train::evaluate_induction;
+use glassbox::lens::gpt2::vocab::Vocab;
 use glassbox::lens::{Gpt2Config, Transformer};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/induction");
@@ -32,7 +32,7 @@ fn shipped_files_are_a_gpt2_folder() {
     assert!((0..vocab.len() as u32).all(|i| vocab.word(i) == builtin.word(i)));
     let weights = std::fs::read(format!("{DIR}/model.safetensors")).unwrap();
     let tensors = candle_core::safetensors::load_buffer(&weights, &candle_core::Device::Cpu).unwrap();
-    for (name, shape) in glassbox::lens::model::weight_shapes(&cfg) {
+    for (name, shape) in glassbox::lens::gpt2::model::weight_shapes(&cfg) {
         assert_eq!(tensors.get(&name).map(|t| t.dims().to_vec()), Some(shape), "{name}");
     }
 }

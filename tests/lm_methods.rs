@@ -2,13 +2,13 @@
 //! incremental decoding with a key/value cache, sampling, the logit lens (on a random model and on the
 //! shipped induction model), logistic-regression probes, and difference-of-means steering.
 use candle_core::{Device, Tensor};
-use glassbox::lens::generate::{generate, softmax, SampleSettings};
-use glassbox::lens::hooks::{Hook, HookSet, Intervention, Op};
-use glassbox::lens::induction::TaskSpec;
-use glassbox::lens::logit_lens::{logit_lens, resid_hook};
-use glassbox::lens::probe::{FitSettings, LogReg};
+use glassbox::lens::gpt2::generate::{generate, softmax, SampleSettings};
+use glassbox::lens::gpt2::hooks::{Hook, HookSet, Intervention, Op};
+use glassbox::lens::methods::induction::TaskSpec;
+use glassbox::lens::methods::logit_lens::{logit_lens, resid_hook};
+use glassbox::lens::methods::probe::{FitSettings, LogReg};
+use glassbox::lens::methods::steering::{difference_of_means, mean_activation, steering_from_contexts, ContextMeans};
 use glassbox::lens::rng::Rng;
-use glassbox::lens::steering::{difference_of_means, mean_activation, steering_from_contexts, ContextMeans};
 use glassbox::lens::{Gpt2Config, KvCache, Transformer};
 
 /// A small randomly initialised model with MLPs, with weights large enough that every layer matters.
@@ -267,8 +267,10 @@ fn random_text(n: usize, seed: u64) -> String {
 
 #[test]
 fn chunked_probing_equals_probing_in_one_go() {
-    use glassbox::lens::probe::{probe_recorded, BuiltinConcept, Concept, ProbeJob, ProbeRecording, ProbeSettings};
-    use glassbox::lens::text::CharVocab;
+    use glassbox::lens::gpt2::text::CharVocab;
+    use glassbox::lens::methods::probe::{
+        probe_recorded, BuiltinConcept, Concept, ProbeJob, ProbeRecording, ProbeSettings,
+    };
     let model = random_model(5);
     let vocab = CharVocab::from_text("abcdefghijklmnopqrstu \n");
     assert_eq!(vocab.len(), 23);
@@ -313,7 +315,7 @@ fn chunked_probing_equals_probing_in_one_go() {
 
 #[test]
 fn generating_in_slices_equals_generating_in_one_go() {
-    use glassbox::lens::generate::Generator;
+    use glassbox::lens::gpt2::generate::Generator;
     let model = random_model(7);
     let prompt: Vec<u32> = (0..10).map(|i| (i * 5 % 23) as u32).collect();
     let settings = SampleSettings { temperature: 0.9, top_k: 0, seed: 4 };

@@ -6,11 +6,13 @@
 //! within 5 points of the majority baseline; the default steering pair at least doubling the rate of what it
 //! targets in 500 generated characters, against the same seed unsteered.
 use candle_core::{Device, Tensor};
-use glassbox::lens::hooks::HookSet;
-use glassbox::lens::logit_lens::logit_lens;
-use glassbox::lens::probe::{probe_layers, probe_recorded, record_probe_data, BuiltinConcept, Concept, ProbeSettings};
-use glassbox::lens::text::{split_text, CharVocab, Split, HELD_OUT_FILE, HELD_OUT_SEPARATOR};
-use glassbox::lens::train::held_out_loss;
+use glassbox::lens::gpt2::hooks::HookSet;
+use glassbox::lens::gpt2::text::{split_text, CharVocab, Split, HELD_OUT_FILE, HELD_OUT_SEPARATOR};
+use glassbox::lens::gpt2::train::held_out_loss;
+use glassbox::lens::methods::logit_lens::logit_lens;
+use glassbox::lens::methods::probe::{
+    probe_layers, probe_recorded, record_probe_data, BuiltinConcept, Concept, ProbeSettings,
+};
 use glassbox::lens::{Gpt2Config, KvCache, Transformer};
 
 #[path = "common/steering_check.rs"]
@@ -53,7 +55,7 @@ fn shipped_files_are_a_gpt2_folder_with_the_books_vocabulary() {
     assert_eq!(vocab.len(), cfg.vocab_size);
     let weights = std::fs::read(format!("{DIR}/model.safetensors")).unwrap();
     let tensors = candle_core::safetensors::load_buffer(&weights, &Device::Cpu).unwrap();
-    for (name, shape) in glassbox::lens::model::weight_shapes(&cfg) {
+    for (name, shape) in glassbox::lens::gpt2::model::weight_shapes(&cfg) {
         assert_eq!(tensors.get(&name).map(|t| t.dims().to_vec()), Some(shape), "{name}");
     }
     let (_, held) = split_text(&book);

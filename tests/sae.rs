@@ -1,4 +1,4 @@
-//! The language-model SAE (`lens::sae`): every metric on hand-checkable cases, then the shipped SAE of the
+//! The language-model SAE (`lens::methods::sae`): every metric on hand-checkable cases, then the shipped SAE of the
 //! Moby-Dick model (`public/models/moby/sae/`) checked from its files.
 //!
 //! Shipped targets: on the whole of `held_out.txt`, FVU <= 0.12, L0 between 5 and 40, the loss with the
@@ -7,9 +7,9 @@
 //! shipped weights match `sae.json` within 0.002; the feature index recomputed for a few latents matches
 //! `features.json`.
 use candle_core::{Device, Tensor};
-use glassbox::lens::sae::*;
-use glassbox::lens::text::{CharVocab, HELD_OUT_FILE};
-use glassbox::lens::train::held_out_loss;
+use glassbox::lens::gpt2::text::{CharVocab, HELD_OUT_FILE};
+use glassbox::lens::gpt2::train::held_out_loss;
+use glassbox::lens::methods::sae::*;
 use glassbox::lens::{Hook, Transformer};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/moby");

@@ -1,14 +1,15 @@
-//! The superposition lab's engine (`glassbox::lens::toy`): every metric on hand-made matrices, the
-//! hand-written gradients against candle's autograd, divergence, determinism, rejected settings, and the
-//! results the chapter relies on (the pentagon, two features when dense, the SAE recovering the features,
-//! the phase diagram's three regions).
+//! The superposition lab's engine (`glassbox::lens::toy` and `glassbox::lens::methods::superposition`):
+//! every metric on hand-made matrices, the hand-written gradients against candle's autograd, divergence,
+//! determinism, rejected settings, and the results the chapter relies on (the pentagon, two features when
+//! dense, the SAE recovering the features, the phase diagram's three regions).
 use candle_core::{DType, Device, Tensor, Var};
+use glassbox::lens::methods::superposition::metrics::*;
+use glassbox::lens::methods::superposition::phase::{phase_cell, phase_diagram, SUPERPOSED_INTERFERENCE};
+use glassbox::lens::methods::superposition::sae::*;
+use glassbox::lens::methods::superposition::*;
 use glassbox::lens::rng::Rng;
 use glassbox::lens::toy::data::{FeatureSampler, SparseBatch};
-use glassbox::lens::toy::metrics::*;
 use glassbox::lens::toy::model::{loss_and_grad, LossLog, LOSS_POINTS};
-use glassbox::lens::toy::phase::{phase_cell, phase_diagram, SUPERPOSED_INTERFERENCE};
-use glassbox::lens::toy::sae::*;
 use glassbox::lens::toy::*;
 
 fn close(a: f32, b: f32, tol: f32) -> bool {

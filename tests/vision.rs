@@ -1,4 +1,4 @@
-//! The vision engine (`glassbox::lens::vision`): hand-computable cases for every layer and method, and the
+//! The vision engine (`glassbox::lens::cnn` and its methods): hand-computable cases for every layer and method, and the
 //! shipped MNIST model (`public/models/mnist-cnn/`) meeting its targets.
 //!
 //! The accuracy test reads MNIST's test set from `.cache/mnist/`; fetch it with `bash .ci/fetch-mnist`
@@ -7,12 +7,16 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
+use glassbox::lens::cnn::mnist::centre_of_mass;
+use glassbox::lens::cnn::train::accuracy;
+use glassbox::lens::cnn::*;
+use glassbox::lens::methods::atlas::*;
+use glassbox::lens::methods::attribution::*;
+use glassbox::lens::methods::featvis::FeatureVisSettings;
+use glassbox::lens::methods::featvis::*;
+use glassbox::lens::methods::units::POLYSEMANTIC_MAX_SHARE;
+use glassbox::lens::methods::units::*;
 use glassbox::lens::rng::Rng;
-use glassbox::lens::vision::featvis::FeatureVisSettings;
-use glassbox::lens::vision::mnist::centre_of_mass;
-use glassbox::lens::vision::train::accuracy;
-use glassbox::lens::vision::units::POLYSEMANTIC_MAX_SHARE;
-use glassbox::lens::vision::*;
 use glassbox::lens::LensError;
 
 fn root() -> PathBuf {

@@ -12,8 +12,8 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
+use glassbox::lens::gpt2::vocab::{Tokenized, Vocab};
 use glassbox::lens::rng::Rng;
-use glassbox::lens::vocab::{Tokenized, Vocab};
 use glassbox::lens::{Hook, HookSet, Intervention, LensError, Op, Transformer};
 use wasm_bindgen_test::*;
 
@@ -495,7 +495,7 @@ const CNN_FIXTURE: &str = include_str!("fixtures/mnist_cnn_native.json");
 /// candle's autograd in the browser, equal the native numbers to 1e-4.
 #[wasm_bindgen_test]
 fn cnn_input_gradients_in_wasm_match_the_native_fixture() {
-    use glassbox::lens::vision::{Cnn, Samples};
+    use glassbox::lens::cnn::{Cnn, Samples};
     use vision_fixture::{VisionFixture, VisionModelId};
     let want: VisionFixture = serde_json::from_str(CNN_FIXTURE).expect("the vision fixture parses");
     let id = VisionModelId::of(CNN_CONFIG, CNN_WEIGHTS, CNN_SAMPLES);
@@ -530,11 +530,11 @@ fn cnn_input_gradients_in_wasm_match_the_native_fixture() {
 // checks of the native tests run again on wasm32, from the same shipped files compiled in.
 
 mod moby {
-    use glassbox::lens::generate::{generate, SampleSettings};
-    use glassbox::lens::probe::{probe_recorded, record_probe_data, BuiltinConcept, Concept, ProbeSettings};
-    use glassbox::lens::sae::{spliced_losses, LmSae};
-    use glassbox::lens::text::CharVocab;
-    use glassbox::lens::train::held_out_loss;
+    use glassbox::lens::gpt2::generate::{generate, SampleSettings};
+    use glassbox::lens::gpt2::text::CharVocab;
+    use glassbox::lens::gpt2::train::held_out_loss;
+    use glassbox::lens::methods::probe::{probe_recorded, record_probe_data, BuiltinConcept, Concept, ProbeSettings};
+    use glassbox::lens::methods::sae::{spliced_losses, LmSae};
     use glassbox::lens::Transformer;
     use wasm_bindgen_test::*;
 

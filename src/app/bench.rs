@@ -22,7 +22,7 @@ fn time_ms(f: impl FnOnce()) -> f64 {
 /// times generating 200 characters (KV cache, temperature 0.8) and the logit-lens grid on 128 characters.
 #[wasm_bindgen]
 pub fn bench_language(runs: usize) -> String {
-    use crate::lens::generate::{generate, SampleSettings};
+    use crate::lens::gpt2::generate::{generate, SampleSettings};
     let Some(m) = loaded_char("moby") else {
         return r#"{"error":"the Moby-Dick model is not loaded yet: open #/9.2.2 first"}"#.into();
     };
@@ -42,7 +42,7 @@ pub fn bench_language(runs: usize) -> String {
     let lens: Vec<f64> = (0..runs)
         .map(|_| {
             time_ms(|| {
-                let _ = crate::lens::logit_lens::logit_lens(&m.model, &tokens, 5).expect("lens");
+                let _ = crate::lens::methods::logit_lens::logit_lens(&m.model, &tokens, 5).expect("lens");
             })
         })
         .collect();
@@ -90,7 +90,9 @@ pub fn glassbox_test_panic() {
 /// feature-visualization step with the default regularisers, and a 50-step integrated-gradients map.
 #[wasm_bindgen]
 pub fn bench_vision(runs: usize) -> String {
-    use crate::lens::vision::{integrated_gradients, FeatureVis, FeatureVisSettings, Target, VisionHook};
+    use crate::lens::cnn::VisionHook;
+    use crate::lens::methods::attribution::{integrated_gradients, Target};
+    use crate::lens::methods::featvis::{FeatureVis, FeatureVisSettings};
     let Some(m) = loaded_vision("mnist-cnn") else {
         return r#"{"error":"the MNIST model is not loaded yet: open #/9.2.1 first"}"#.into();
     };
@@ -135,7 +137,7 @@ pub fn bench_vision(runs: usize) -> String {
 /// same work in slices between frames). Medians of `runs`.
 #[wasm_bindgen]
 pub fn bench_probe(runs: usize) -> String {
-    use crate::lens::probe::{probe_recorded, record_probe_data, BuiltinConcept, Concept};
+    use crate::lens::methods::probe::{probe_recorded, record_probe_data, BuiltinConcept, Concept};
     let Some(m) = loaded_char("moby") else {
         return r#"{"error":"the Moby-Dick model is not loaded yet: open #/9.2.3 first"}"#.into();
     };

@@ -4,9 +4,9 @@
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use glassbox::lens::induction::TaskSpec;
+use glassbox::lens::gpt2::train::lm_loss;
+use glassbox::lens::methods::induction::TaskSpec;
 use glassbox::lens::rng::Rng;
-use glassbox::lens::train::lm_loss;
 use glassbox::lens::Transformer;
 
 fn median_ms(mut f: impl FnMut(), runs: usize) -> (f64, f64) {
@@ -88,8 +88,9 @@ fn best_rate(mut f: impl FnMut(usize), chunk: usize, runs: usize) -> (f64, f64) 
 
 /// The superposition lab (one thread): toy-model and SAE training steps per second, and the phase diagram.
 fn bench_toy() {
-    use glassbox::lens::toy::phase::{phase_cell, phase_diagram};
-    use glassbox::lens::toy::{PhaseSpec, Sae, SaeConfig, ToyConfig, ToyModel};
+    use glassbox::lens::methods::superposition::phase::{phase_cell, phase_diagram};
+    use glassbox::lens::methods::superposition::{PhaseSpec, Sae, SaeConfig};
+    use glassbox::lens::toy::{ToyConfig, ToyModel};
     println!("superposition lab (single thread):");
     for cfg in [ToyConfig::default(), ToyConfig::twenty_in_five()] {
         let label = format!("n={}, m={}, S={}, batch {}", cfg.n_features, cfg.n_hidden, cfg.sparsity, cfg.batch_size);
@@ -128,7 +129,7 @@ fn bench_toy() {
     let metrics = sae.metrics();
     println!(
         "  SAE metrics ({} inputs): {:.2} ms",
-        glassbox::lens::toy::sae::METRIC_SAMPLES,
+        glassbox::lens::methods::superposition::sae::METRIC_SAMPLES,
         s.elapsed().as_secs_f64() * 1e3
     );
     drop(metrics);
@@ -156,12 +157,12 @@ fn bench_toy() {
 
 /// The language-model lab's figures on the Moby-Dick model: generation, the logit-lens grid, probes.
 fn bench_lm(dir: &str) {
-    use glassbox::lens::generate::{generate, SampleSettings};
-    use glassbox::lens::logit_lens::logit_lens;
-    use glassbox::lens::probe::{
+    use glassbox::lens::gpt2::generate::{generate, SampleSettings};
+    use glassbox::lens::gpt2::text::CharVocab;
+    use glassbox::lens::methods::logit_lens::logit_lens;
+    use glassbox::lens::methods::probe::{
         probe_layers, probe_recorded, record_probe_data, BuiltinConcept, Concept, ProbeSettings,
     };
-    use glassbox::lens::text::CharVocab;
     let cfg = std::fs::read_to_string(format!("{dir}/config.json")).expect("config.json (train -- moby first)");
     let weights = std::fs::read(format!("{dir}/model.safetensors")).expect("model.safetensors");
     let vocab = CharVocab::from_json(&std::fs::read_to_string(format!("{dir}/vocab.json")).expect("vocab.json"))
@@ -203,12 +204,14 @@ fn bench_lm(dir: &str) {
 
 /// The vision lab's figures: one prediction, one feature-visualization step, a 50-step integrated-gradients map.
 fn bench_vision(dir: &str) {
-    use glassbox::lens::vision::{integrated_gradients, FeatureVis, FeatureVisSettings, Samples, Target, VisionHook};
+    use glassbox::lens::cnn::{Samples, VisionHook};
+    use glassbox::lens::methods::attribution::{integrated_gradients, Target};
+    use glassbox::lens::methods::featvis::{FeatureVis, FeatureVisSettings};
     let cfg = std::fs::read_to_string(format!("{dir}/config.json")).expect("config.json (train -- mnist first)");
     let weights = std::fs::read(format!("{dir}/model.safetensors")).expect("model.safetensors");
     let samples =
         Samples::from_bytes(&std::fs::read(format!("{dir}/samples.bin")).expect("samples.bin")).expect("samples load");
-    let model = glassbox::lens::vision::Cnn::from_bytes(&cfg, &weights).expect("model loads");
+    let model = glassbox::lens::cnn::Cnn::from_bytes(&cfg, &weights).expect("model loads");
     let image = samples.image(0);
     println!("mnist-cnn:");
     let (m, p90) = median_ms(|| drop(model.predict(&image).unwrap()), 500);

@@ -16,8 +16,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use glassbox::lens::train::{evaluate_induction, train_induction, TrainConfig};
-use glassbox::lens::vocab::Vocab;
+use glassbox::lens::gpt2::train::{evaluate_induction, train_induction, TrainConfig};
+use glassbox::lens::gpt2::vocab::Vocab;
 use glassbox::lens::Gpt2Config;
 
 /// The induction model's shape: small enough to train in minutes on 2 cores and run in ~1 ms in a browser.
@@ -132,7 +132,7 @@ fn train_induction_model(args: &[String], dir: &PathBuf) -> Result<(), Box<dyn s
 /// Where each head's attention goes on repeated sequences: to `<bos>`, itself, the previous token,
 /// the induction target, or elsewhere. For checking that a trained model formed clean heads.
 fn inspect(dir: &str) -> Result<(), Box<dyn std::error::Error>> {
-    use glassbox::lens::induction::{induction_targets, TaskSpec};
+    use glassbox::lens::methods::induction::{induction_targets, TaskSpec};
     use glassbox::lens::rng::Rng;
     let model = glassbox::lens::Transformer::from_bytes(
         &std::fs::read_to_string(format!("{dir}/config.json"))?,
@@ -148,8 +148,8 @@ fn inspect(dir: &str) -> Result<(), Box<dyn std::error::Error>> {
     let control: Vec<u32> =
         (0..tokens.len()).map(|i| if i == 0 { 0 } else { rng.range(1, model.cfg.vocab_size - 1) as u32 }).collect();
     for (name, seq) in [("repeated", &tokens), ("no repeat (control)", &control)] {
-        let loss = glassbox::lens::model::per_position_loss(&model.logits(seq)?, seq)?;
-        let (a, b) = glassbox::lens::induction::half_losses(&loss, len);
+        let loss = glassbox::lens::gpt2::model::per_position_loss(&model.logits(seq)?, seq)?;
+        let (a, b) = glassbox::lens::methods::induction::half_losses(&loss, len);
         println!("{name}: first half {a:.3}, second half {b:.3}");
     }
     println!("mean attention over queries in the repeated half (len {len}):");

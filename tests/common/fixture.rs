@@ -10,9 +10,9 @@
 #![allow(dead_code)]
 use std::fmt::Write as _;
 
-use glassbox::lens::induction::{head_scores, HeadScores, TaskSpec};
+use glassbox::lens::gpt2::vocab::{Tokenized, Vocab};
+use glassbox::lens::methods::induction::{head_scores, HeadScores, TaskSpec};
 use glassbox::lens::rng::Rng;
-use glassbox::lens::vocab::{Tokenized, Vocab};
 use glassbox::lens::Transformer;
 use serde::Deserialize;
 
@@ -83,7 +83,7 @@ pub struct SequenceNumbers {
     pub logits: Vec<f32>,
     /// `[layer][head]`, each `[query][key]` flattened row-major (`blocks.{l}.attn.hook_pattern`, batch 0).
     pub patterns: Vec<Vec<Vec<f32>>>,
-    /// `[layer][head]`: `glassbox::lens::induction::head_scores` of each pattern.
+    /// `[layer][head]`: `glassbox::lens::methods::induction::head_scores` of each pattern.
     pub head_scores: Vec<Vec<HeadScores>>,
 }
 

@@ -150,7 +150,7 @@ pub fn random_model(attn_only: bool, seed: u64) -> (Transformer, Ref) {
     let mut rng = Rng::new(seed);
     let mut map = HashMap::new();
     let mut w = HashMap::new();
-    for (name, shape) in glassbox::lens::model::weight_shapes(&cfg) {
+    for (name, shape) in glassbox::lens::gpt2::model::weight_shapes(&cfg) {
         let n: usize = shape.iter().product();
         let zero_mlp = attn_only && (name.contains(".mlp.") || name.contains(".ln_2."));
         let data: Vec<f32> = (0..n)

@@ -1,9 +1,9 @@
 //! The steering target, shared by the native test (`tests/moby_model.rs`) and the same check in
 //! headless Chromium (`tests/web.rs`): the default pair at its default layer and coefficient, 500 characters
 //! with and without steering from one prompt and one seed.
-use glassbox::lens::generate::{generate, SampleSettings};
-use glassbox::lens::steering::PAIRS;
-use glassbox::lens::text::CharVocab;
+use glassbox::lens::gpt2::generate::{generate, SampleSettings};
+use glassbox::lens::gpt2::text::CharVocab;
+use glassbox::lens::methods::steering::PAIRS;
 use glassbox::lens::Transformer;
 
 /// The prompt both generations start from.

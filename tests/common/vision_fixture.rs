@@ -7,7 +7,8 @@
 //!
 //! Included with `#[path = "common/vision_fixture.rs"] mod vision_fixture;`.
 #![allow(dead_code)]
-use glassbox::lens::vision::{input_gradient_autograd, vanilla_gradient, Cnn, Samples, Target, VisionHook};
+use glassbox::lens::cnn::{Cnn, Samples, VisionHook};
+use glassbox::lens::methods::attribution::{input_gradient_autograd, vanilla_gradient, Target};
 use serde::{Deserialize, Serialize};
 
 pub const VISION_FIXTURE_PATH: &str = "tests/fixtures/mnist_cnn_native.json";

@@ -1,7 +1,7 @@
 //! Charts drawn with plotters into SVG strings (no canvas state to manage, crisp on a projector).
 use plotters::prelude::*;
 
-use crate::lens::induction::HeadScores;
+use crate::lens::methods::induction::HeadScores;
 
 pub const BLUE: RGBColor = RGBColor(37, 99, 235);
 pub const ORANGE: RGBColor = RGBColor(217, 119, 6);

@@ -11,7 +11,7 @@ use std::thread::LocalKey;
 
 use leptos::prelude::*;
 
-use crate::lens::vocab::Vocab;
+use crate::lens::gpt2::vocab::Vocab;
 use crate::lens::Transformer;
 
 /// A model with its vocabulary and training report, as shipped under `models/{name}/`.
@@ -103,7 +103,7 @@ pub async fn load_model(name: &str) -> Result<Arc<LoadedModel>, String> {
 /// (`held_out.txt`) used for default prompts, probes and demos.
 pub struct LoadedChar {
     pub model: Transformer,
-    pub vocab: crate::lens::text::CharVocab,
+    pub vocab: crate::lens::gpt2::text::CharVocab,
     pub held_out: String,
 }
 
@@ -120,7 +120,7 @@ pub async fn load_char_model(name: &str) -> Result<Arc<LoadedChar>, String> {
         let held_out = fetch_text(&format!("{base}/held_out.txt")).await?;
         let model = Transformer::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
         let vocab =
-            crate::lens::text::CharVocab::from_json(&vocab_text).map_err(|e| format!("`{base}/vocab.json`: {e}"))?;
+            crate::lens::gpt2::text::CharVocab::from_json(&vocab_text).map_err(|e| format!("`{base}/vocab.json`: {e}"))?;
         if vocab.len() != model.cfg.vocab_size {
             return Err(format!(
                 "`{base}/vocab.json` has {} characters but config.json says vocab_size {}",
@@ -138,11 +138,11 @@ pub async fn load_char_model(name: &str) -> Result<Arc<LoadedChar>, String> {
 
 /// The vision model with the shipped sample of test images (for dataset examples and "pick a test image").
 pub struct LoadedVision {
-    pub model: crate::lens::vision::model::Cnn,
-    pub samples: crate::lens::vision::mnist::Samples,
+    pub model: crate::lens::cnn::model::Cnn,
+    pub samples: crate::lens::cnn::mnist::Samples,
     /// The precomputed feature visualization of every conv channel (`featvis.bin`), shown beside the
     /// circuits' kernels. Optional: without it the lab still works, and `atlas` says why it is missing.
-    pub atlas: Result<crate::lens::vision::FeatureAtlas, String>,
+    pub atlas: Result<crate::lens::methods::atlas::FeatureAtlas, String>,
 }
 
 thread_local! {
@@ -156,8 +156,8 @@ pub async fn load_vision(name: &str) -> Result<Arc<LoadedVision>, String> {
         let weights = fetch_bytes(&format!("{base}/model.safetensors")).await?;
         let samples = fetch_bytes(&format!("{base}/samples.bin")).await?;
         let model =
-            crate::lens::vision::model::Cnn::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
-        let samples = crate::lens::vision::mnist::Samples::from_bytes(&samples)
+            crate::lens::cnn::model::Cnn::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
+        let samples = crate::lens::cnn::mnist::Samples::from_bytes(&samples)
             .map_err(|e| format!("`{base}/samples.bin`: {e}"))?;
         if samples.side != model.cfg.image_size || samples.is_empty() {
             return Err(format!(
@@ -170,7 +170,7 @@ pub async fn load_vision(name: &str) -> Result<Arc<LoadedVision>, String> {
             ));
         }
         let atlas = match fetch_bytes(&format!("{base}/featvis.bin")).await {
-            Ok(bytes) => crate::lens::vision::FeatureAtlas::from_bytes(&bytes)
+            Ok(bytes) => crate::lens::methods::atlas::FeatureAtlas::from_bytes(&bytes)
                 .map_err(|e| e.to_string())
                 .and_then(|a| {
                     if a.matches(&model) {
@@ -191,8 +191,8 @@ pub async fn load_vision(name: &str) -> Result<Arc<LoadedVision>, String> {
 /// index over the model's `held_out.txt` and, per latent, the change it makes to every character's logit.
 pub struct LoadedSae {
     pub lm: Arc<LoadedChar>,
-    pub sae: crate::lens::sae::LmSae,
-    pub index: crate::lens::sae::FeatureIndex,
+    pub sae: crate::lens::methods::sae::LmSae,
+    pub index: crate::lens::methods::sae::FeatureIndex,
     /// `sae.json`: hook, sizes, training settings and the shipped metrics.
     pub report: serde_json::Value,
     /// `logit_effects`, `d_sae x vocab`.
@@ -214,12 +214,12 @@ pub async fn load_char_sae(name: &str) -> Result<Arc<LoadedSae>, String> {
         let report_text = fetch_text(&format!("{base}/sae.json")).await?;
         let weights = fetch_bytes(&format!("{base}/sae.safetensors")).await?;
         let index_text = fetch_text(&format!("{base}/features.json")).await?;
-        let sae = crate::lens::sae::LmSae::from_bytes(&report_text, &weights).map_err(|e| match e {
+        let sae = crate::lens::methods::sae::LmSae::from_bytes(&report_text, &weights).map_err(|e| match e {
             crate::lens::LensError::Config(_) => format!("`{base}/sae.json`: {e}"),
             _ => format!("`{base}/sae.safetensors`: {e}"),
         })?;
         let report: serde_json::Value = serde_json::from_str(&report_text).map_err(|e| format!("`{base}/sae.json`: {e}"))?;
-        let index = crate::lens::sae::FeatureIndex::from_json(&index_text).map_err(|e| format!("`{base}/features.json`: {e}"))?;
+        let index = crate::lens::methods::sae::FeatureIndex::from_json(&index_text).map_err(|e| format!("`{base}/features.json`: {e}"))?;
         let chars: Vec<char> = lm.held_out.chars().collect();
         if index.latents.len() != sae.d_sae || index.positions != chars.len() {
             return Err(format!(
@@ -230,7 +230,7 @@ pub async fn load_char_sae(name: &str) -> Result<Arc<LoadedSae>, String> {
                 chars.len()
             ));
         }
-        let effects = crate::lens::sae::logit_effects(&lm.model, &sae).map_err(|e| format!("`{base}/sae.safetensors` does not fit the model: {e}"))?;
+        let effects = crate::lens::methods::sae::logit_effects(&lm.model, &sae).map_err(|e| format!("`{base}/sae.safetensors` does not fit the model: {e}"))?;
         Ok(LoadedSae { lm, sae, index, report, effects, chars })
     })
     .await

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use super::jobs::{slice, Job};
 use super::load::LoadedChar;
-use crate::lens::probe::{Concept, ProbeData, ProbeJob, ProbeRecording, ProbeReport, ProbeSettings};
+use crate::lens::methods::probe::{Concept, ProbeData, ProbeJob, ProbeRecording, ProbeReport, ProbeSettings};
 
 thread_local! {
     /// The held-out text's residual stream, recorded once per session (both labs use it).

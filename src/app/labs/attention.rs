@@ -1,9 +1,9 @@
 //! The attention lab (primer before 9.2.2): attention patterns and induction heads on the 2-layer
 //! attention-only model. Its URL state: the typed sequence and the selected head.
 use crate::app::core::url::{Reader, UrlState, Writer};
-use crate::lens::induction::{head_scores, split_half_losses, HeadScores};
-use crate::lens::model::per_position_loss;
-use crate::lens::vocab::{Tokenized, Vocab};
+use crate::lens::methods::induction::{head_scores, split_half_losses, HeadScores};
+use crate::lens::gpt2::model::per_position_loss;
+use crate::lens::gpt2::vocab::{Tokenized, Vocab};
 use crate::lens::Transformer;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,7 +1,7 @@
 //! The probing lab (9.2.3): a concept (built-in, or a regular expression over the text), a probe per layer of
 //! the Moby-Dick model against a baseline and a control. Its URL state: the concept.
 use crate::app::core::url::{Reader, UrlState, Writer};
-use crate::lens::probe::BuiltinConcept;
+use crate::lens::methods::probe::BuiltinConcept;
 
 #[cfg(target_arch = "wasm32")]
 mod view;

@@ -2,8 +2,8 @@
 //! direction, added at one layer during generation. Its URL state: the source, layer, coefficient, seed,
 //! prompt and the typed sets.
 use crate::app::core::url::{Reader, UrlState, Writer};
-use crate::lens::probe::BuiltinConcept;
-use crate::lens::steering::PAIRS;
+use crate::lens::methods::probe::BuiltinConcept;
+use crate::lens::methods::steering::PAIRS;
 
 #[cfg(target_arch = "wasm32")]
 mod view;

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use glassbox::lens::cnn::train::{accuracy, train_cnn, VisionTrainConfig};
+use glassbox::lens::cnn::{Samples, VisionConfig};
 use glassbox::lens::rng::Rng;
-use glassbox::lens::vision::train::{accuracy, train_cnn, VisionTrainConfig};
-use glassbox::lens::vision::{Samples, VisionConfig};
 
 use super::arg;
 
@@ -104,9 +104,9 @@ pub fn train_mnist_model(args: &[String], dir: &Path) -> Result<(), Box<dyn std:
 pub const ATLAS_STEPS: usize = 200;
 
 /// Computes the feature-visualization atlas (`featvis.bin`) of the model in `dir`, or of `model` when given.
-pub fn write_atlas(model: &glassbox::lens::vision::Cnn, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+pub fn write_atlas(model: &glassbox::lens::cnn::Cnn, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
-    let atlas = glassbox::lens::vision::FeatureAtlas::compute(model, ATLAS_STEPS, |done, total| {
+    let atlas = glassbox::lens::methods::atlas::FeatureAtlas::compute(model, ATLAS_STEPS, |done, total| {
         eprint!("\rfeature atlas: {done}/{total} channels, {:.0}s", start.elapsed().as_secs_f32());
     })?;
     eprintln!();
@@ -118,7 +118,7 @@ pub fn write_atlas(model: &glassbox::lens::vision::Cnn, dir: &Path) -> Result<()
 pub fn atlas_only(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let config = std::fs::read_to_string(dir.join("config.json"))?;
     let weights = std::fs::read(dir.join("model.safetensors"))?;
-    let model = glassbox::lens::vision::Cnn::from_bytes(&config, &weights)?;
+    let model = glassbox::lens::cnn::Cnn::from_bytes(&config, &weights)?;
     write_atlas(&model, dir)?;
     eprintln!("wrote {}", dir.join("featvis.bin").display());
     Ok(())

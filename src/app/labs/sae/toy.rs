@@ -9,7 +9,7 @@ use crate::app::core::trainer::*;
 use crate::app::core::worker::{self, Kind, WorkerEvent};
 use crate::lens::toy::model::ToyConfig;
 use crate::lens::toy::protocol::{LabReply, LabRequest};
-use crate::lens::toy::sae::{SaeConfig, SaeMetrics, SaeSnapshot, RECOVERY_COSINE};
+use crate::lens::methods::superposition::sae::{SaeConfig, SaeMetrics, SaeSnapshot, RECOVERY_COSINE};
 
 #[derive(Clone, Debug, PartialEq)]
 struct SaeView {

@@ -16,7 +16,7 @@ use crate::app::core::frame::{LabFrame, UrlNotes};
 use crate::app::core::jobs::Jobs;
 use crate::app::core::load::{load_char_sae, Model};
 use crate::app::core::url::{section_hash_with, UrlState};
-use crate::lens::sae::{
+use crate::lens::methods::sae::{
     clean_pass, dequantise, promoted_and_suppressed, scored_windows, spliced_pass, LatentCard, LossTally,
 };
 

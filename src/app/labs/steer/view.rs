@@ -16,11 +16,11 @@ use crate::app::core::jobs::{slice, start_when_ready, Jobs};
 use crate::app::core::load::{load_char_model, LoadedChar, Model};
 use crate::app::core::probes::train_probes;
 use crate::app::core::url::{section_hash_with, UrlState};
-use crate::lens::generate::{Generator, SampleSettings};
-use crate::lens::logit_lens::resid_hook;
-use crate::lens::probe::{BuiltinConcept, Concept};
-use crate::lens::steering::{contexts_from_lines, steering_from_probe, ContextMeans, SteeringVector, PAIRS};
-use crate::lens::text::quoted_chars;
+use crate::lens::gpt2::generate::{Generator, SampleSettings};
+use crate::lens::methods::logit_lens::resid_hook;
+use crate::lens::methods::probe::{BuiltinConcept, Concept};
+use crate::lens::methods::steering::{contexts_from_lines, steering_from_probe, ContextMeans, SteeringVector, PAIRS};
+use crate::lens::gpt2::text::quoted_chars;
 use crate::lens::LensError;
 
 /// Characters generated on each side.

@@ -12,9 +12,9 @@ use crate::app::core::frame::{LabFrame, UrlNotes};
 use crate::app::core::trainer::*;
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::app::core::worker::{self, Kind, Tag, WorkerEvent};
-use crate::lens::toy::metrics::{ToyMetrics, REPRESENTED_NORM};
+use crate::lens::methods::superposition::metrics::{ToyMetrics, REPRESENTED_NORM};
 use crate::lens::toy::model::{ToyConfig, ToySnapshot};
-use crate::lens::toy::phase::{Phase, PhaseCell, PhaseSpec};
+use crate::lens::methods::superposition::phase::{Phase, PhaseCell, PhaseSpec};
 use crate::lens::toy::protocol::{LabReply, LabRequest};
 
 #[derive(Clone, Debug, PartialEq)]

@@ -15,13 +15,13 @@ use crate::app::core::frame::{LabFrame, UrlNotes};
 use crate::app::core::jobs::Jobs;
 use crate::app::core::load::{load_vision, Model};
 use crate::app::core::url::{section_hash_with, UrlState};
-use crate::lens::vision::attribution::{
+use crate::lens::methods::attribution::{
     gradient_x_input, integrated_gradients, occlusion, rank_correlation, smoothgrad, vanilla_gradient, Saliency, Target,
 };
-use crate::lens::vision::featvis::{FeatureVis, FeatureVisSettings};
-use crate::lens::vision::mnist::preprocess_drawing;
-use crate::lens::vision::model::{Cnn, VisionHook};
-use crate::lens::vision::units::{circuit, polysemanticity, top_examples};
+use crate::lens::methods::featvis::{FeatureVis, FeatureVisSettings};
+use crate::lens::cnn::mnist::preprocess_drawing;
+use crate::lens::cnn::model::{Cnn, VisionHook};
+use crate::lens::methods::units::{circuit, polysemanticity, top_examples};
 
 /// Steps of one feature-visualization run: what the tests guarantee is enough to beat the dataset.
 const FV_STEPS: usize = 200;
@@ -489,7 +489,7 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
                     return;
                 }
                 let idx: Vec<usize> = (start..(start + 200).min(n)).collect();
-                match crate::lens::vision::units::channel_means(&m.model, &m.samples.subset(&idx), VisionHook::Conv(l))
+                match crate::lens::methods::units::channel_means(&m.model, &m.samples.subset(&idx), VisionHook::Conv(l))
                 {
                     Ok(rows) => means.extend(rows),
                     Err(_) => {
@@ -658,7 +658,7 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
             trained.map(|s| (s, None))
         } else {
             let cas = cascade.with_value(|c| c.clone()).unwrap_or_else(|| {
-                let c = Rc::new(crate::lens::vision::attribution::sanity_cascade(&m.model, 11).unwrap_or_default());
+                let c = Rc::new(crate::lens::methods::attribution::sanity_cascade(&m.model, 11).unwrap_or_default());
                 cascade.set_value(Some(c.clone()));
                 c
             });

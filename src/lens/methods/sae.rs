@@ -43,6 +43,11 @@ pub struct LmSae {
     pub b_dec: Vec<f32>,
 }
 
+/// The SAE's tensors in file order, with SAELens's names and shapes: the one place the names are written.
+pub fn tensor_shapes(d_in: usize, d_sae: usize) -> [(&'static str, Vec<usize>); 4] {
+    [("W_enc", vec![d_in, d_sae]), ("b_enc", vec![d_sae]), ("W_dec", vec![d_sae, d_in]), ("b_dec", vec![d_in])]
+}
+
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -60,12 +65,9 @@ impl LmSae {
         if d_in == 0 || d_sae == 0 {
             return Err(LensError::Weights("the SAE needs d_in and d_sae of at least 1".into()));
         }
-        for (name, len, want) in [
-            ("W_enc", w_enc.len(), d_in * d_sae),
-            ("b_enc", b_enc.len(), d_sae),
-            ("W_dec", w_dec.len(), d_in * d_sae),
-            ("b_dec", b_dec.len(), d_in),
-        ] {
+        let lens = [w_enc.len(), b_enc.len(), w_dec.len(), b_dec.len()];
+        for ((name, shape), len) in tensor_shapes(d_in, d_sae).into_iter().zip(lens) {
+            let want: usize = shape.iter().product();
             if len != want {
                 return Err(LensError::Weights(format!(
                     "{name} has {len} values, but d_in = {d_in} and d_sae = {d_sae} need {want}"
@@ -92,10 +94,11 @@ impl LmSae {
             Ok(t.to_dtype(DType::F32)?)
         };
         let (d, n) = (cfg.d_in, cfg.d_sae);
-        let w_enc = get("W_enc", &[d, n])?.t()?.contiguous()?.flatten_all()?.to_vec1()?;
-        let b_enc = get("b_enc", &[n])?.to_vec1()?;
-        let w_dec = get("W_dec", &[n, d])?.flatten_all()?.to_vec1()?;
-        let b_dec = get("b_dec", &[d])?.to_vec1()?;
+        let [w_enc, b_enc, w_dec, b_dec] = tensor_shapes(d, n).map(|(name, shape)| get(name, &shape));
+        let w_enc = w_enc?.t()?.contiguous()?.flatten_all()?.to_vec1()?;
+        let b_enc = b_enc?.to_vec1()?;
+        let w_dec = w_dec?.flatten_all()?.to_vec1()?;
+        let b_dec = b_dec?.to_vec1()?;
         LmSae::new(hook, d, n, w_enc, b_enc, w_dec, b_dec)
     }
 
@@ -103,11 +106,12 @@ impl LmSae {
     pub fn tensors(&self) -> Result<Vec<(String, Tensor)>> {
         let (d, n) = (self.d_in, self.d_sae);
         let dev = &Device::Cpu;
+        let [w_enc, b_enc, w_dec, b_dec] = tensor_shapes(d, n).map(|(name, _)| name.to_string());
         Ok(vec![
-            ("W_enc".into(), Tensor::from_slice(&self.w_enc, (n, d), dev)?.t()?.contiguous()?),
-            ("b_enc".into(), Tensor::from_slice(&self.b_enc, n, dev)?),
-            ("W_dec".into(), Tensor::from_slice(&self.w_dec, (n, d), dev)?),
-            ("b_dec".into(), Tensor::from_slice(&self.b_dec, d, dev)?),
+            (w_enc, Tensor::from_slice(&self.w_enc, (n, d), dev)?.t()?.contiguous()?),
+            (b_enc, Tensor::from_slice(&self.b_enc, n, dev)?),
+            (w_dec, Tensor::from_slice(&self.w_dec, (n, d), dev)?),
+            (b_dec, Tensor::from_slice(&self.b_dec, d, dev)?),
         ])
     }
 
@@ -224,8 +228,8 @@ pub fn sae_stats(sae: &LmSae, x: &[f32]) -> SaeStats {
 
 // ---------------------------------------------------------------- windows over a text
 
-/// The loss windows, shared with `train::held_out_loss` so the spliced-in losses are on the trainer's scale.
-pub use super::train::scored_windows;
+/// The loss windows, shared with `gpt2::train::held_out_loss` so the spliced-in losses are on the trainer's scale.
+pub use crate::lens::gpt2::train::scored_windows;
 
 fn check_width(model: &Transformer, sae: &LmSae) -> Result<()> {
     if sae.d_in != model.cfg.d_model() {
@@ -415,6 +419,7 @@ pub fn logit_effects(model: &Transformer, sae: &LmSae) -> Result<Vec<f32>> {
 
 /// The `k` highest and `k` lowest entries of one latent's row of `logit_effects`, as (index, value),
 /// highest first and lowest first.
+#[allow(clippy::type_complexity)]
 pub fn promoted_and_suppressed(row: &[f32], k: usize) -> (Vec<(usize, f32)>, Vec<(usize, f32)>) {
     let mut idx: Vec<usize> = (0..row.len()).collect();
     idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));

@@ -17,10 +17,10 @@
 //! toy model's W (latent j's direction is `w_dec[j * m..(j + 1) * m]`).
 use serde::{Deserialize, Serialize};
 
-use super::data::{hidden, FeatureSampler};
 use super::metrics::{feature_norms, REPRESENTED_NORM};
-use super::model::{Descent, LossLog, Status, ToySnapshot, MAX_BATCH, MAX_HIDDEN};
 use crate::lens::rng::Rng;
+use crate::lens::toy::data::{hidden, FeatureSampler};
+use crate::lens::toy::model::{Descent, LossLog, Status, ToySnapshot, MAX_BATCH, MAX_HIDDEN};
 use crate::lens::{LensError, Result};
 
 /// A true feature counts as recovered when some latent's decoder direction has at least this cosine with it.

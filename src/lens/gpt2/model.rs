@@ -7,9 +7,10 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var, D};
 
+use super::config::Gpt2Config;
 use super::hooks::{ActivationCache, Hook, HookSet, Intervention};
-use super::rng::Rng;
-use super::{Gpt2Config, LensError, Result};
+use crate::lens::rng::Rng;
+use crate::lens::{LensError, Result};
 
 /// LayerNorm with its affine weight and bias, computed from basic ops so that autograd flows through it.
 #[derive(Clone, Debug)]
@@ -74,38 +75,118 @@ pub struct Transformer {
     lm_head_t: Tensor,
     /// Additive causal mask [n_positions, n_positions]: 0 on and below the diagonal, -inf above.
     mask: Tensor,
+    /// Every parameter under its Hugging Face name, in file order (the same tensors as the fields above),
+    /// for `to_tensors`.
+    params: Vec<(String, Tensor)>,
     /// Set while training: softmax then uses ops that autograd can differentiate.
     pub autograd: bool,
 }
 
-/// Which tensors a GPT-2 folder holds, in Hugging Face names, with their shapes.
-pub fn weight_shapes(cfg: &Gpt2Config) -> Vec<(String, Vec<usize>)> {
+/// How `Transformer::init` fills a parameter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// Drawn from N(0, std²) with the seeded `Rng`, element after element in row-major order.
+    Normal(f32),
+    Ones,
+    Zeros,
+}
+
+/// One tensor of a GPT-2 folder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    /// The Hugging Face name, e.g. `transformer.h.0.attn.c_attn.weight`.
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub init: Init,
+    /// The MLP of an attention-only model: written (identity ln_2, zero weights) so that any GPT-2 reader
+    /// computes the same logits, but never read back, used or trained.
+    pub stored_only: bool,
+}
+
+/// The weights as `Transformer` holds them, before the derived tensors (mask, transposed unembedding).
+struct Weights {
+    wte: Tensor,
+    wpe: Tensor,
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+    lm_head: Tensor,
+}
+
+/// The one place where GPT-2's parameters are named. Builds the weights in file order, asking `param` for each
+/// tensor by its Hugging Face name, shape and initialisation, and returns them with every parameter it asked
+/// for, in that order. Loading (`from_tensors`), saving (`to_tensors`), `init` (which draws its random numbers
+/// in this order, so a seed always gives the same model) and `parameters` all go through it.
+fn build(cfg: &Gpt2Config, mut param: impl FnMut(&Param) -> Result<Tensor>) -> Result<(Weights, Vec<(Param, Tensor)>)> {
+    use Init::{Ones, Zeros};
     let (d, v, p, m) = (cfg.d_model(), cfg.vocab_size, cfg.n_positions, cfg.d_mlp());
-    let mut out =
-        vec![("transformer.wte.weight".to_string(), vec![v, d]), ("transformer.wpe.weight".to_string(), vec![p, d])];
+    // GPT-2's initialisation: N(0, 0.02), with the projections into the residual stream scaled by
+    // 1/sqrt(2 n_layer); LayerNorms at identity, biases zero.
+    let normal = Init::Normal(0.02);
+    let proj = Init::Normal(0.02 / (2.0 * cfg.n_layer as f32).sqrt());
+    let mut all = Vec::new();
+    let mut get = |name: String, shape: Vec<usize>, init: Init, stored_only: bool| -> Result<Tensor> {
+        let p = Param { name, shape, init, stored_only };
+        let t = param(&p)?;
+        all.push((p, t.clone()));
+        Ok(t)
+    };
+    let wte = get("transformer.wte.weight".into(), vec![v, d], normal, false)?;
+    let wpe = get("transformer.wpe.weight".into(), vec![p, d], normal, false)?;
+    let mut blocks = Vec::with_capacity(cfg.n_layer);
     for l in 0..cfg.n_layer {
         let h = |s: &str| format!("transformer.h.{l}.{s}");
-        out.extend([
-            (h("ln_1.weight"), vec![d]),
-            (h("ln_1.bias"), vec![d]),
-            (h("attn.c_attn.weight"), vec![d, 3 * d]),
-            (h("attn.c_attn.bias"), vec![3 * d]),
-            (h("attn.c_proj.weight"), vec![d, d]),
-            (h("attn.c_proj.bias"), vec![d]),
-            (h("ln_2.weight"), vec![d]),
-            (h("ln_2.bias"), vec![d]),
-            (h("mlp.c_fc.weight"), vec![d, m]),
-            (h("mlp.c_fc.bias"), vec![m]),
-            (h("mlp.c_proj.weight"), vec![m, d]),
-            (h("mlp.c_proj.bias"), vec![d]),
-        ]);
+        let ln1 = LayerNorm {
+            w: get(h("ln_1.weight"), vec![d], Ones, false)?,
+            b: get(h("ln_1.bias"), vec![d], Zeros, false)?,
+        };
+        let attn_w = get(h("attn.c_attn.weight"), vec![d, 3 * d], normal, false)?;
+        let attn_b = get(h("attn.c_attn.bias"), vec![3 * d], Zeros, false)?;
+        let proj_w = get(h("attn.c_proj.weight"), vec![d, d], proj, false)?;
+        let proj_b = get(h("attn.c_proj.bias"), vec![d], Zeros, false)?;
+        // An attention-only model stores an MLP that adds nothing: identity ln_2, zero weights.
+        let off = cfg.attn_only;
+        let (fc_init, proj_init) = if off { (Zeros, Zeros) } else { (normal, proj) };
+        let mlp = Mlp {
+            ln2: LayerNorm {
+                w: get(h("ln_2.weight"), vec![d], Ones, off)?,
+                b: get(h("ln_2.bias"), vec![d], Zeros, off)?,
+            },
+            fc_w: get(h("mlp.c_fc.weight"), vec![d, m], fc_init, off)?,
+            fc_b: get(h("mlp.c_fc.bias"), vec![m], Zeros, off)?,
+            proj_w: get(h("mlp.c_proj.weight"), vec![m, d], proj_init, off)?,
+            proj_b: get(h("mlp.c_proj.bias"), vec![d], Zeros, off)?,
+        };
+        blocks.push(Block { ln1, attn_w, attn_b, proj_w, proj_b, mlp: (!off).then_some(mlp) });
     }
-    out.push(("transformer.ln_f.weight".to_string(), vec![d]));
-    out.push(("transformer.ln_f.bias".to_string(), vec![d]));
-    if !cfg.tie_word_embeddings {
-        out.push(("lm_head.weight".to_string(), vec![v, d]));
-    }
-    out
+    let ln_f = LayerNorm {
+        w: get("transformer.ln_f.weight".into(), vec![d], Ones, false)?,
+        b: get("transformer.ln_f.bias".into(), vec![d], Zeros, false)?,
+    };
+    let lm_head =
+        if cfg.tie_word_embeddings { wte.clone() } else { get("lm_head.weight".into(), vec![v, d], normal, false)? };
+    Ok((Weights { wte, wpe, blocks, ln_f, lm_head }, all))
+}
+
+/// Every tensor of a GPT-2 folder with `cfg`, in file order: name, shape and initialisation.
+pub fn parameters(cfg: &Gpt2Config) -> Vec<Param> {
+    // `build` only stores what it is given, so one scalar stands in for every tensor.
+    let placeholder = Tensor::new(0f32, &Device::Cpu).expect("a scalar on the CPU");
+    let (_, all) = build(cfg, |_| Ok(placeholder.clone())).expect("placeholders never fail");
+    all.into_iter().map(|(p, _)| p).collect()
+}
+
+/// Which tensors a GPT-2 folder holds, in Hugging Face names, with their shapes.
+pub fn weight_shapes(cfg: &Gpt2Config) -> Vec<(String, Vec<usize>)> {
+    parameters(cfg).into_iter().map(|p| (p.name, p.shape)).collect()
+}
+
+/// A stored-only parameter's constant value (`Init::Ones` or `Init::Zeros`).
+fn constant(p: &Param) -> Result<Tensor> {
+    let device = Device::Cpu;
+    Ok(match p.init {
+        Init::Ones => Tensor::ones(p.shape.as_slice(), DType::F32, &device)?,
+        _ => Tensor::zeros(p.shape.as_slice(), DType::F32, &device)?,
+    })
 }
 
 fn causal_mask(n: usize, device: &Device) -> Result<Tensor> {
@@ -190,7 +271,6 @@ impl Transformer {
     /// Names without the `transformer.` prefix (a bare `GPT2Model`) are accepted too.
     pub fn from_tensors(cfg: Gpt2Config, mut map: HashMap<String, Tensor>) -> Result<Self> {
         cfg.validate()?;
-        let device = Device::Cpu;
         let mut take = |name: &str, shape: &[usize]| -> Result<Tensor> {
             let t = map
                 .remove(name)
@@ -210,35 +290,17 @@ impl Transformer {
             }
             Ok(t)
         };
-        let (d, v, p, m) = (cfg.d_model(), cfg.vocab_size, cfg.n_positions, cfg.d_mlp());
-        let wte = take("transformer.wte.weight", &[v, d])?;
-        let wpe = take("transformer.wpe.weight", &[p, d])?;
-        let mut blocks = Vec::with_capacity(cfg.n_layer);
-        for l in 0..cfg.n_layer {
-            let h = |s: &str| format!("transformer.h.{l}.{s}");
-            let ln1 = LayerNorm { w: take(&h("ln_1.weight"), &[d])?, b: take(&h("ln_1.bias"), &[d])? };
-            let attn_w = take(&h("attn.c_attn.weight"), &[d, 3 * d])?;
-            let attn_b = take(&h("attn.c_attn.bias"), &[3 * d])?;
-            let proj_w = take(&h("attn.c_proj.weight"), &[d, d])?;
-            let proj_b = take(&h("attn.c_proj.bias"), &[d])?;
-            let mlp = if cfg.attn_only {
-                None
-            } else {
-                Some(Mlp {
-                    ln2: LayerNorm { w: take(&h("ln_2.weight"), &[d])?, b: take(&h("ln_2.bias"), &[d])? },
-                    fc_w: take(&h("mlp.c_fc.weight"), &[d, m])?,
-                    fc_b: take(&h("mlp.c_fc.bias"), &[m])?,
-                    proj_w: take(&h("mlp.c_proj.weight"), &[m, d])?,
-                    proj_b: take(&h("mlp.c_proj.bias"), &[d])?,
-                })
-            };
-            blocks.push(Block { ln1, attn_w, attn_b, proj_w, proj_b, mlp });
-        }
-        let ln_f = LayerNorm { w: take("transformer.ln_f.weight", &[d])?, b: take("transformer.ln_f.bias", &[d])? };
-        let lm_head = if cfg.tie_word_embeddings { wte.clone() } else { take("lm_head.weight", &[v, d])? };
-        let mask = causal_mask(p, &device)?;
-        let lm_head_t = lm_head.t()?.contiguous()?.detach();
-        Ok(Transformer { cfg, wte, wpe, blocks, ln_f, lm_head, lm_head_t, mask, autograd: false })
+        let (weights, params) = build(&cfg, |p| if p.stored_only { constant(p) } else { take(&p.name, &p.shape) })?;
+        Self::assemble(cfg, weights, params)
+    }
+
+    /// The model from its weights and the named list `build` made of them.
+    fn assemble(cfg: Gpt2Config, w: Weights, params: Vec<(Param, Tensor)>) -> Result<Self> {
+        let mask = causal_mask(cfg.n_positions, &Device::Cpu)?;
+        let lm_head_t = w.lm_head.t()?.contiguous()?.detach();
+        let params = params.into_iter().map(|(p, t)| (p.name, t)).collect();
+        let Weights { wte, wpe, blocks, ln_f, lm_head } = w;
+        Ok(Transformer { cfg, wte, wpe, blocks, ln_f, lm_head, lm_head_t, mask, params, autograd: false })
     }
 
     /// Loads `config.json` text and `model.safetensors` bytes, as fetched by the app or read from disk.
@@ -252,84 +314,34 @@ impl Transformer {
     /// A freshly initialised model for training, GPT-2 style: N(0, 0.02) weights, residual projections scaled by
     /// 1/sqrt(2 n_layer), LayerNorms at identity. Returns the trainable variables with their HF names.
     pub fn init(cfg: Gpt2Config, rng: &mut Rng) -> Result<(Self, Vec<(String, Var)>)> {
-        let device = Device::Cpu;
-        let std_proj = 0.02 / (2.0 * cfg.n_layer as f32).sqrt();
+        cfg.validate()?;
         let mut vars = Vec::new();
-        let mut map = HashMap::new();
-        for (name, shape) in weight_shapes(&cfg) {
-            let n: usize = shape.iter().product();
-            let is_mlp = name.contains(".mlp.") || name.contains(".ln_2.");
-            let data: Vec<f32> =
-                if name.ends_with("ln_1.weight") || name.ends_with("ln_2.weight") || name.ends_with("ln_f.weight") {
-                    vec![1.0; n]
-                } else if name.ends_with(".bias") || (cfg.attn_only && is_mlp) {
-                    vec![0.0; n]
-                } else if name.ends_with("c_proj.weight") {
-                    (0..n).map(|_| rng.normal() * std_proj).collect()
-                } else {
-                    (0..n).map(|_| rng.normal() * 0.02).collect()
-                };
-            let t = Tensor::from_vec(data, shape, &device)?;
-            if cfg.attn_only && is_mlp {
-                // Stored (as zeros) for other GPT-2 readers, but never trained.
-                map.insert(name, t);
-            } else {
-                let var = Var::from_tensor(&t)?;
-                map.insert(name.clone(), var.as_tensor().clone());
-                vars.push((name, var));
+        let (weights, params) = build(&cfg, |p| {
+            let n = p.shape.iter().product();
+            let data: Vec<f32> = match p.init {
+                Init::Normal(std) => (0..n).map(|_| rng.normal() * std).collect(),
+                Init::Ones => vec![1.0; n],
+                Init::Zeros => vec![0.0; n],
+            };
+            let t = Tensor::from_vec(data, p.shape.as_slice(), &Device::Cpu)?;
+            if p.stored_only {
+                return Ok(t);
             }
-        }
-        let mut model = Self::from_tensors(cfg, map)?;
+            let var = Var::from_tensor(&t)?;
+            vars.push((p.name.clone(), var.clone()));
+            Ok(var.as_tensor().clone())
+        })?;
+        let mut model = Self::assemble(cfg, weights, params)?;
         model.autograd = true;
         Ok((model, vars))
     }
 
-    /// Every weight under its Hugging Face GPT-2 name, ready for `model.safetensors`. Attention-only models
-    /// include their zero MLP weights (and identity ln_2) so that any GPT-2 reader computes the same logits.
+    /// Every weight under its Hugging Face GPT-2 name, in file order, ready for `model.safetensors`.
+    /// Attention-only models include their zero MLP weights (and identity ln_2) so that any GPT-2 reader
+    /// computes the same logits.
     pub fn to_tensors(&self) -> Result<Vec<(String, Tensor)>> {
-        let d = self.cfg.d_model();
-        let m = self.cfg.d_mlp();
-        let device = Device::Cpu;
-        let mut out = vec![
-            ("transformer.wte.weight".to_string(), self.wte.clone()),
-            ("transformer.wpe.weight".to_string(), self.wpe.clone()),
-        ];
-        for (l, b) in self.blocks.iter().enumerate() {
-            let h = |s: &str| format!("transformer.h.{l}.{s}");
-            out.extend([
-                (h("ln_1.weight"), b.ln1.w.clone()),
-                (h("ln_1.bias"), b.ln1.b.clone()),
-                (h("attn.c_attn.weight"), b.attn_w.clone()),
-                (h("attn.c_attn.bias"), b.attn_b.clone()),
-                (h("attn.c_proj.weight"), b.proj_w.clone()),
-                (h("attn.c_proj.bias"), b.proj_b.clone()),
-            ]);
-            match &b.mlp {
-                Some(mlp) => out.extend([
-                    (h("ln_2.weight"), mlp.ln2.w.clone()),
-                    (h("ln_2.bias"), mlp.ln2.b.clone()),
-                    (h("mlp.c_fc.weight"), mlp.fc_w.clone()),
-                    (h("mlp.c_fc.bias"), mlp.fc_b.clone()),
-                    (h("mlp.c_proj.weight"), mlp.proj_w.clone()),
-                    (h("mlp.c_proj.bias"), mlp.proj_b.clone()),
-                ]),
-                None => out.extend([
-                    (h("ln_2.weight"), Tensor::ones(d, DType::F32, &device)?),
-                    (h("ln_2.bias"), Tensor::zeros(d, DType::F32, &device)?),
-                    (h("mlp.c_fc.weight"), Tensor::zeros((d, m), DType::F32, &device)?),
-                    (h("mlp.c_fc.bias"), Tensor::zeros(m, DType::F32, &device)?),
-                    (h("mlp.c_proj.weight"), Tensor::zeros((m, d), DType::F32, &device)?),
-                    (h("mlp.c_proj.bias"), Tensor::zeros(d, DType::F32, &device)?),
-                ]),
-            }
-        }
-        out.push(("transformer.ln_f.weight".to_string(), self.ln_f.w.clone()));
-        out.push(("transformer.ln_f.bias".to_string(), self.ln_f.b.clone()));
-        if !self.cfg.tie_word_embeddings {
-            out.push(("lm_head.weight".to_string(), self.lm_head.clone()));
-        }
         // Detach from any autograd graph and make contiguous for serialisation.
-        out.into_iter().map(|(n, t)| Ok((n, t.detach().contiguous()?))).collect()
+        self.params.iter().map(|(n, t)| Ok((n.clone(), t.detach().contiguous()?))).collect()
     }
 
     /// Checks a token sequence before it reaches the model, with a message a student can act on.
@@ -573,5 +585,73 @@ mod unembedding_tests {
         let want: Vec<f32> = copy.logits(&tokens).unwrap().flatten_all().unwrap().to_vec1().unwrap();
         let worst = live.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(worst < 1e-5, "mid-training evaluation differs by {worst}");
+    }
+}
+
+#[cfg(test)]
+mod parameter_tests {
+    use super::*;
+
+    /// `init` as it was written before the parameter table, by rules on the names: the table must give the
+    /// same numbers from the same draws, in the same order, so that a seed still trains the shipped models
+    /// bit for bit. Also: `to_tensors` writes exactly the table, and the trained variables are its non-stored rows.
+    #[test]
+    fn init_draws_as_the_gpt2_rules_in_file_order() {
+        for (attn_only, tied) in [(true, false), (false, false), (false, true)] {
+            let mut cfg = Gpt2Config::new(11, 8, 16, 2, 2, attn_only);
+            cfg.tie_word_embeddings = tied;
+            let (model, vars) = Transformer::init(cfg.clone(), &mut Rng::new(7)).unwrap();
+            let saved = model.to_tensors().unwrap();
+            let table = parameters(&cfg);
+            let names: Vec<&str> = saved.iter().map(|(n, _)| n.as_str()).collect();
+            let want: Vec<&str> = table.iter().map(|p| p.name.as_str()).collect();
+            assert_eq!(names, want);
+            assert_eq!(names.contains(&"lm_head.weight"), !tied);
+            let trained: Vec<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
+            let want: Vec<&str> = table.iter().filter(|p| !p.stored_only).map(|p| p.name.as_str()).collect();
+            assert_eq!(trained, want);
+
+            let mut rng = Rng::new(7);
+            let std_proj = 0.02 / (2.0 * cfg.n_layer as f32).sqrt();
+            for ((name, t), p) in saved.iter().zip(&table) {
+                assert_eq!(t.dims(), p.shape.as_slice(), "{name}");
+                let n = t.elem_count();
+                let is_mlp = name.contains(".mlp.") || name.contains(".ln_2.");
+                let want: Vec<f32> = if name.ends_with("ln_1.weight")
+                    || name.ends_with("ln_2.weight")
+                    || name.ends_with("ln_f.weight")
+                {
+                    vec![1.0; n]
+                } else if name.ends_with(".bias") || (attn_only && is_mlp) {
+                    vec![0.0; n]
+                } else if name.ends_with("c_proj.weight") {
+                    (0..n).map(|_| rng.normal() * std_proj).collect()
+                } else {
+                    (0..n).map(|_| rng.normal() * 0.02).collect()
+                };
+                let got: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+                assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "{name}");
+            }
+        }
+    }
+
+    /// A folder read back gives the same tensors, in the same order, and an attention-only folder without its
+    /// (stored-only) MLP tensors still loads.
+    #[test]
+    fn saved_tensors_load_back_and_stored_only_ones_are_optional() {
+        let cfg = Gpt2Config::new(11, 8, 16, 2, 2, true);
+        let (model, _) = Transformer::init(cfg.clone(), &mut Rng::new(1)).unwrap();
+        let saved = model.to_tensors().unwrap();
+        let reloaded = Transformer::from_tensors(cfg.clone(), saved.iter().cloned().collect()).unwrap();
+        for ((a, x), (b, y)) in saved.iter().zip(reloaded.to_tensors().unwrap()) {
+            assert_eq!(*a, b);
+            let (x, y): (Vec<f32>, Vec<f32>) =
+                (x.flatten_all().unwrap().to_vec1().unwrap(), y.flatten_all().unwrap().to_vec1().unwrap());
+            assert_eq!(x, y, "{a}");
+        }
+        let stored_only: Vec<String> = parameters(&cfg).into_iter().filter(|p| p.stored_only).map(|p| p.name).collect();
+        assert_eq!(stored_only.len(), 2 * 6);
+        let without = saved.into_iter().filter(|(n, _)| !stored_only.contains(n)).collect();
+        assert!(Transformer::from_tensors(cfg, without).is_ok());
     }
 }

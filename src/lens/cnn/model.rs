@@ -95,7 +95,7 @@ impl VisionConfig {
                 self.channels.len()
             ));
         }
-        if self.kernel_size == 0 || self.kernel_size % 2 == 0 || 2 * self.padding + 1 != self.kernel_size {
+        if self.kernel_size == 0 || self.kernel_size.is_multiple_of(2) || 2 * self.padding + 1 != self.kernel_size {
             return bad(format!(
                 "kernel_size {} with padding {} does not keep the image size",
                 self.kernel_size, self.padding
@@ -140,7 +140,8 @@ impl VisionConfig {
         }
     }
 
-    /// Every tensor's PyTorch name and shape.
+    /// Every tensor's PyTorch name and shape, in file order: the one place the names are written (loading,
+    /// saving and `Cnn::init`, which draws in this order, all follow it).
     pub fn weight_shapes(&self) -> Vec<(String, Vec<usize>)> {
         let k = self.kernel_size;
         let mut out = Vec::new();
@@ -267,14 +268,14 @@ impl Cnn {
             }
             Ok(t)
         };
-        let shapes = cfg.weight_shapes();
+        // `weight_shapes` order: (weight, bias) of conv1, conv2, ..., then fc (see `tensors`).
+        let mut tensors = cfg.weight_shapes().into_iter().map(|(name, shape)| take(&name, &shape));
+        let mut next = || tensors.next().expect("weight_shapes lists every tensor");
         let mut convs = Vec::new();
-        for pair in shapes.chunks(2).take(cfg.n_conv()) {
-            convs.push(Conv { w: take(&pair[0].0, &pair[0].1)?, b: take(&pair[1].0, &pair[1].1)? });
+        for _ in 0..cfg.n_conv() {
+            convs.push(Conv { w: next()?, b: next()? });
         }
-        let n = shapes.len();
-        let fc_w = take(&shapes[n - 2].0, &shapes[n - 2].1)?;
-        let fc_b = take(&shapes[n - 1].0, &shapes[n - 1].1)?;
+        let (fc_w, fc_b) = (next()?, next()?);
         Ok(Cnn { cfg, convs, fc_w, fc_b })
     }
 
@@ -288,14 +289,13 @@ impl Cnn {
 
     /// Every weight under its PyTorch name, detached and contiguous, ready for `model.safetensors`.
     pub fn to_tensors(&self) -> Result<Vec<(String, Tensor)>> {
-        let mut out = Vec::new();
-        for (i, c) in self.convs.iter().enumerate() {
-            out.push((format!("conv{}.weight", i + 1), c.w.clone()));
-            out.push((format!("conv{}.bias", i + 1), c.b.clone()));
-        }
-        out.push(("fc.weight".into(), self.fc_w.clone()));
-        out.push(("fc.bias".into(), self.fc_b.clone()));
-        out.into_iter().map(|(n, t)| Ok((n, t.detach().contiguous()?))).collect()
+        let names = self.cfg.weight_shapes().into_iter().map(|(name, _)| name);
+        names.zip(self.tensors()).map(|(n, t)| Ok((n, t.detach().contiguous()?))).collect()
+    }
+
+    /// Every weight in `VisionConfig::weight_shapes` order, the one list of the names.
+    fn tensors(&self) -> impl Iterator<Item = &Tensor> {
+        self.convs.iter().flat_map(|c| [&c.w, &c.b]).chain([&self.fc_w, &self.fc_b])
     }
 
     /// A fresh model for training: He-normal weights (std sqrt(2 / fan_in), suited to ReLU), zero biases.

@@ -10,7 +10,7 @@
 //! `side * side` pixels as u8 (0 = black, 255 = white).
 use super::attribution::Target;
 use super::featvis::{FeatureVis, FeatureVisSettings};
-use super::model::{Cnn, VisionHook};
+use crate::lens::cnn::model::{Cnn, VisionHook};
 use crate::lens::{LensError, Result};
 
 const MAGIC: &[u8; 4] = b"GBFA";

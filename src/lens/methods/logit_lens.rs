@@ -6,8 +6,8 @@
 //! single batched LayerNorm + matmul.
 use serde::{Deserialize, Serialize};
 
-use super::hooks::{Hook, HookSet};
-use super::{LensError, Result, Transformer};
+use crate::lens::gpt2::hooks::{Hook, HookSet};
+use crate::lens::{LensError, Result, Transformer};
 
 /// The residual stream's layers, numbered as the lab shows them: 0 is the embedding (token + position,
 /// `blocks.0.hook_resid_pre`), and l >= 1 is the stream after block l - 1 (`blocks.{l-1}.hook_resid_post`).

@@ -2,7 +2,7 @@
 //! "the cat sat on the mat" instead of token ids. Stored as a GPT-2-style `vocab.json` ({token: id}).
 use std::collections::HashMap;
 
-use super::{LensError, Result};
+use crate::lens::{LensError, Result};
 
 pub const BOS: &str = "<bos>";
 

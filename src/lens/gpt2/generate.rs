@@ -1,16 +1,16 @@
 //! Sampling text from a model, one token at a time, with a key/value cache so that each new token costs one
 //! position of work instead of a forward pass over the whole context.
 //!
-//! Steering is an ordinary list of interventions (`Op::Add` at a residual hook, see `lens::steering`) applied
+//! Steering is an ordinary list of interventions (`Op::Add` at a residual hook, see `lens::methods::steering`) applied
 //! at every generated position, and the random draws depend only on the seed: two generations from the same
 //! prompt and seed differ only by what the interventions change.
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::hooks::{HookSet, Intervention};
-use super::model::KvCache;
-use super::rng::Rng;
-use super::{LensError, Result, Transformer};
+use super::model::{KvCache, Transformer};
+use crate::lens::rng::Rng;
+use crate::lens::{LensError, Result};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SampleSettings {

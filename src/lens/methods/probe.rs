@@ -1,7 +1,7 @@
 //! Linear probes (Belinkov 2022): is a concept linearly decodable from the residual stream at a layer?
 //!
 //! Steps, as the chapter lists them: pick a concept; label every character position of a text with it;
-//! record the residual stream at every layer (`lens::logit_lens::resid_hook`: layer 0 is the embedding);
+//! record the residual stream at every layer (`lens::methods::logit_lens::resid_hook`: layer 0 is the embedding);
 //! train a logistic-regression probe per layer on most of the positions; report its accuracy on the rest
 //! against two yardsticks: the majority-class baseline and a control. The controls are the same probe trained
 //! on shuffled labels (a probe that is only memorising stays at the baseline there) and, optionally, the same
@@ -10,11 +10,11 @@
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::hooks::{Hook, HookSet};
 use super::logit_lens::resid_hooks;
-use super::rng::Rng;
-use super::text::CharVocab;
-use super::{LensError, Result, Transformer};
+use crate::lens::gpt2::hooks::{Hook, HookSet};
+use crate::lens::gpt2::text::CharVocab;
+use crate::lens::rng::Rng;
+use crate::lens::{LensError, Result, Transformer};
 
 /// Concepts the lab offers, each computed from the text around a position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -242,8 +242,8 @@ impl LogReg {
     /// The probe's logit for one activation vector.
     pub fn logit(&self, x: &[f32]) -> f32 {
         let mut s = self.b;
-        for j in 0..self.w.len() {
-            s += self.w[j] * (x[j] - self.mean[j]) / self.std[j];
+        for (j, w) in self.w.iter().enumerate() {
+            s += w * (x[j] - self.mean[j]) / self.std[j];
         }
         s
     }
@@ -446,7 +446,7 @@ impl Default for ProbeSettings {
 /// One layer's probe and its scores on the held-out positions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerProbe {
-    /// 0 = embedding, l = after block l - 1 (see `lens::logit_lens::resid_hook`).
+    /// 0 = embedding, l = after block l - 1 (see `lens::methods::logit_lens::resid_hook`).
     pub layer: usize,
     pub hook: Hook,
     pub probe: LogReg,

@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use candle_core::{DType, Tensor};
 
-use super::{LensError, Result};
+use crate::lens::{LensError, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Hook {
@@ -116,31 +116,62 @@ impl Hook {
     }
 }
 
+/// Where a hook point sits: once in the model, or in every block (named `blocks.{l}.` + the table's name).
+#[derive(Clone, Copy)]
+enum Site {
+    Model(Hook),
+    Block(fn(usize) -> Hook),
+}
+
+/// Every hook point with its TransformerLens name, in forward order: the one table `Display` and `FromStr` read.
+const NAMES: [(Site, &str); 21] = {
+    use Hook::*;
+    use Site::{Block, Model};
+    [
+        (Model(Embed), "hook_embed"),
+        (Model(PosEmbed), "hook_pos_embed"),
+        (Block(ResidPre), "hook_resid_pre"),
+        (Block(Ln1Scale), "ln1.hook_scale"),
+        (Block(Ln1Normalized), "ln1.hook_normalized"),
+        (Block(Q), "attn.hook_q"),
+        (Block(K), "attn.hook_k"),
+        (Block(V), "attn.hook_v"),
+        (Block(AttnScores), "attn.hook_attn_scores"),
+        (Block(Pattern), "attn.hook_pattern"),
+        (Block(Z), "attn.hook_z"),
+        (Block(AttnOut), "hook_attn_out"),
+        (Block(ResidMid), "hook_resid_mid"),
+        (Block(Ln2Scale), "ln2.hook_scale"),
+        (Block(Ln2Normalized), "ln2.hook_normalized"),
+        (Block(MlpPre), "mlp.hook_pre"),
+        (Block(MlpPost), "mlp.hook_post"),
+        (Block(MlpOut), "hook_mlp_out"),
+        (Block(ResidPost), "hook_resid_post"),
+        (Model(LnFinalScale), "ln_final.hook_scale"),
+        (Model(LnFinalNormalized), "ln_final.hook_normalized"),
+    ]
+};
+
+impl Hook {
+    /// This hook's name in `NAMES` (after `blocks.{l}.` for the per-block ones): the row of the same variant.
+    fn table_name(&self) -> &'static str {
+        let variant = std::mem::discriminant(self);
+        let row = NAMES.iter().find(|(site, _)| {
+            let h = match *site {
+                Site::Model(h) => h,
+                Site::Block(at) => at(0),
+            };
+            std::mem::discriminant(&h) == variant
+        });
+        row.expect("every hook has a row in NAMES").1
+    }
+}
+
 impl fmt::Display for Hook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use Hook::*;
-        match self {
-            Embed => write!(f, "hook_embed"),
-            PosEmbed => write!(f, "hook_pos_embed"),
-            ResidPre(l) => write!(f, "blocks.{l}.hook_resid_pre"),
-            Ln1Scale(l) => write!(f, "blocks.{l}.ln1.hook_scale"),
-            Ln1Normalized(l) => write!(f, "blocks.{l}.ln1.hook_normalized"),
-            Q(l) => write!(f, "blocks.{l}.attn.hook_q"),
-            K(l) => write!(f, "blocks.{l}.attn.hook_k"),
-            V(l) => write!(f, "blocks.{l}.attn.hook_v"),
-            AttnScores(l) => write!(f, "blocks.{l}.attn.hook_attn_scores"),
-            Pattern(l) => write!(f, "blocks.{l}.attn.hook_pattern"),
-            Z(l) => write!(f, "blocks.{l}.attn.hook_z"),
-            AttnOut(l) => write!(f, "blocks.{l}.hook_attn_out"),
-            ResidMid(l) => write!(f, "blocks.{l}.hook_resid_mid"),
-            Ln2Scale(l) => write!(f, "blocks.{l}.ln2.hook_scale"),
-            Ln2Normalized(l) => write!(f, "blocks.{l}.ln2.hook_normalized"),
-            MlpPre(l) => write!(f, "blocks.{l}.mlp.hook_pre"),
-            MlpPost(l) => write!(f, "blocks.{l}.mlp.hook_post"),
-            MlpOut(l) => write!(f, "blocks.{l}.hook_mlp_out"),
-            ResidPost(l) => write!(f, "blocks.{l}.hook_resid_post"),
-            LnFinalScale => write!(f, "ln_final.hook_scale"),
-            LnFinalNormalized => write!(f, "ln_final.hook_normalized"),
+        match self.layer() {
+            Some(l) => write!(f, "blocks.{l}.{}", self.table_name()),
+            None => f.write_str(self.table_name()),
         }
     }
 }
@@ -149,16 +180,14 @@ impl FromStr for Hook {
     type Err = LensError;
 
     fn from_str(s: &str) -> Result<Hook> {
-        use Hook::*;
         let unknown = || LensError::UnknownHook(s.to_string());
-        match s {
-            "hook_embed" => return Ok(Embed),
-            "hook_pos_embed" => return Ok(PosEmbed),
-            "ln_final.hook_scale" => return Ok(LnFinalScale),
-            "ln_final.hook_normalized" => return Ok(LnFinalNormalized),
-            _ => {}
-        }
-        let rest = s.strip_prefix("blocks.").ok_or_else(unknown)?;
+        let Some(rest) = s.strip_prefix("blocks.") else {
+            let model_hook = |(site, name): &(Site, &str)| match site {
+                Site::Model(h) if *name == s => Some(*h),
+                _ => None,
+            };
+            return NAMES.iter().find_map(model_hook).ok_or_else(unknown);
+        };
         let (layer, name) = rest.split_once('.').ok_or_else(unknown)?;
         // Reject "01", "+1" and the like so that parse(print(h)) is the only spelling.
         if layer.is_empty() || !layer.bytes().all(|b| b.is_ascii_digit()) || (layer.len() > 1 && layer.starts_with('0'))
@@ -166,26 +195,11 @@ impl FromStr for Hook {
             return Err(unknown());
         }
         let l: usize = layer.parse().map_err(|_| unknown())?;
-        Ok(match name {
-            "hook_resid_pre" => ResidPre(l),
-            "ln1.hook_scale" => Ln1Scale(l),
-            "ln1.hook_normalized" => Ln1Normalized(l),
-            "attn.hook_q" => Q(l),
-            "attn.hook_k" => K(l),
-            "attn.hook_v" => V(l),
-            "attn.hook_attn_scores" => AttnScores(l),
-            "attn.hook_pattern" => Pattern(l),
-            "attn.hook_z" => Z(l),
-            "hook_attn_out" => AttnOut(l),
-            "hook_resid_mid" => ResidMid(l),
-            "ln2.hook_scale" => Ln2Scale(l),
-            "ln2.hook_normalized" => Ln2Normalized(l),
-            "mlp.hook_pre" => MlpPre(l),
-            "mlp.hook_post" => MlpPost(l),
-            "hook_mlp_out" => MlpOut(l),
-            "hook_resid_post" => ResidPost(l),
-            _ => return Err(unknown()),
-        })
+        let block_hook = |(site, n): &(Site, &str)| match site {
+            Site::Block(at) if *n == name => Some(at(l)),
+            _ => None,
+        };
+        NAMES.iter().find_map(block_hook).ok_or_else(unknown)
     }
 }
 
@@ -389,6 +403,28 @@ mod tests {
     }
 
     #[test]
+    fn the_name_table_has_one_row_per_variant() {
+        // Hook::all lists every variant (layer 0 and 1 for the per-block ones); each must own exactly one row.
+        let hooks = Hook::all(1, false);
+        assert_eq!(hooks.len(), NAMES.len());
+        for h in &hooks {
+            let rows = NAMES
+                .iter()
+                .filter(|(site, _)| match *site {
+                    Site::Model(m) => m == *h,
+                    Site::Block(at) => h.layer() == Some(0) && at(0) == *h,
+                })
+                .count();
+            assert_eq!(rows, 1, "{h:?}");
+        }
+        // Names are unique within each kind of site, so parsing is unambiguous.
+        let mut names: Vec<(bool, &str)> = NAMES.iter().map(|(site, n)| (matches!(site, Site::Block(_)), *n)).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), NAMES.len());
+    }
+
+    #[test]
     fn near_misses_do_not_parse() {
         for s in [
             "",
@@ -399,6 +435,9 @@ mod tests {
             "blocks.-1.attn.hook_q",
             "hook_embed ",
             "blocks.1.attn.hook_pattern.x",
+            "blocks.0.hook_embed",
+            "hook_resid_pre",
+            "blocks.1.ln_final.hook_scale",
         ] {
             assert!(s.parse::<Hook>().is_err(), "{s:?} parsed");
         }

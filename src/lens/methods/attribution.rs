@@ -5,7 +5,7 @@
 //! the same size. Signs are kept: a positive value means "more of this pixel raises the target".
 use candle_core::{Tensor, Var};
 
-use super::model::{images_tensor, Cnn, VisionCache, VisionHook};
+use crate::lens::cnn::model::{images_tensor, Cnn, VisionCache, VisionHook};
 use crate::lens::rng::Rng;
 use crate::lens::{LensError, Result};
 
@@ -110,7 +110,7 @@ pub fn input_gradient(model: &Cnn, x: &Tensor, target: Target) -> Result<(Tensor
             VisionHook::Pool(l) => {
                 // Max-pool: the gradient goes to the window's maxima, shared equally among ties, exactly as
                 // `max_pool2` defines its (sub)gradient.
-                grad = super::model::max_pool2_backward(cache.get(VisionHook::Conv(l))?, &grad)?;
+                grad = crate::lens::cnn::model::max_pool2_backward(cache.get(VisionHook::Conv(l))?, &grad)?;
             }
             VisionHook::Conv(l) => {
                 // ReLU: only where the unit is active (PyTorch's convention at exactly 0).

@@ -5,7 +5,7 @@
 //! stored as a GPT-2-style `vocab.json` (`{"a": 57, ...}`), so a folder stays readable by other tools.
 use std::collections::{BTreeSet, HashMap};
 
-use super::{LensError, Result};
+use crate::lens::{LensError, Result};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct CharVocab {
@@ -226,7 +226,7 @@ mod tests {
         assert_eq!(s.held_out[0][0], (BLOCK * 10) as u32);
         assert_eq!(s.held_out[1][0], (BLOCK * 30) as u32);
         assert_eq!(s.train.len() + s.held_out_len(), ids.len());
-        let text: String = std::iter::repeat("abcd").take(BLOCK * 11 / 4).collect();
+        let text = "abcd".repeat(BLOCK * 11 / 4);
         let (train, held) = split_text(&text);
         assert_eq!(held.len(), 1);
         assert_eq!(train.chars().count() + BLOCK, text.chars().count());

@@ -3,10 +3,11 @@ use candle_core::{Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use serde::{Deserialize, Serialize};
 
-use super::induction::{half_losses, head_scores, HeadScores, TaskSpec};
 use super::model::per_position_loss;
-use super::rng::Rng;
-use super::{Gpt2Config, Result, Transformer};
+use super::{Gpt2Config, Transformer};
+use crate::lens::methods::induction::{half_losses, head_scores, HeadScores, TaskSpec};
+use crate::lens::rng::Rng;
+use crate::lens::Result;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -29,7 +30,7 @@ pub struct TrainConfig {
 /// `weights` `[batch, pos - 1]`, the weighted mean.
 pub fn lm_loss(model: &Transformer, tokens: &Tensor, weights: Option<&Tensor>) -> Result<Tensor> {
     let (b, p) = tokens.dims2()?;
-    let logits = model.forward(tokens, &mut super::HookSet::none())?;
+    let logits = model.forward(tokens, &mut super::hooks::HookSet::none())?;
     let v = model.cfg.vocab_size;
     let pred = logits.narrow(1, 0, p - 1)?.reshape((b * (p - 1), v))?;
     let target = tokens.narrow(1, 1, p - 1)?.flatten_all()?;
@@ -93,7 +94,7 @@ pub fn train_induction(
             acc = 0.0;
             n = 0;
             if !mean.is_finite() {
-                return Err(super::LensError::Input(format!("training diverged at step {step} (loss {mean})")));
+                return Err(crate::lens::LensError::Input(format!("training diverged at step {step} (loss {mean})")));
             }
             if !on_log(step, mean) {
                 break;
@@ -219,7 +220,7 @@ pub fn train_lm(
     let mut rng = Rng::new(tc.seed);
     let n = cfg.n_positions;
     if train.len() <= n {
-        return Err(super::LensError::Input(format!(
+        return Err(crate::lens::LensError::Input(format!(
             "the training text has {} tokens, fewer than one window of {n}",
             train.len()
         )));
@@ -246,7 +247,7 @@ pub fn train_lm(
             let mean = acc / count as f32;
             (acc, count) = (0.0, 0);
             if !mean.is_finite() {
-                return Err(super::LensError::Input(format!("training diverged at step {step} (loss {mean})")));
+                return Err(crate::lens::LensError::Input(format!("training diverged at step {step} (loss {mean})")));
             }
             let held = if step % tc.eval_every == 0 || step == tc.steps {
                 model.autograd = false;
@@ -341,7 +342,7 @@ pub fn held_out_loss(model: &Transformer, blocks: &[Vec<u32>], batch: usize) -> 
         let data: Vec<u32> = windows[i..j].iter().flat_map(|(w, _)| w.iter().copied()).collect();
         model.check_tokens(windows[i].0)?;
         let tokens = Tensor::from_vec(data, (j - i, len), &Device::Cpu)?;
-        let logits = model.forward(&tokens, &mut super::HookSet::none())?;
+        let logits = model.forward(&tokens, &mut super::hooks::HookSet::none())?;
         let logp = candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?;
         let logp: Vec<Vec<Vec<f32>>> = logp.to_vec3()?;
         for (w, (window, from)) in windows[i..j].iter().enumerate() {
@@ -353,7 +354,7 @@ pub fn held_out_loss(model: &Transformer, blocks: &[Vec<u32>], batch: usize) -> 
         i = j;
     }
     if count == 0 {
-        return Err(super::LensError::Input("no held-out predictions to score".into()));
+        return Err(crate::lens::LensError::Input("no held-out predictions to score".into()));
     }
     Ok((total / count as f64) as f32)
 }

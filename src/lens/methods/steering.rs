@@ -7,10 +7,10 @@
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::hooks::{Hook, HookSet, Intervention, Op};
 use super::probe::LayerProbe;
-use super::text::CharVocab;
-use super::{LensError, Result, Transformer};
+use crate::lens::gpt2::hooks::{Hook, HookSet, Intervention, Op};
+use crate::lens::gpt2::text::CharVocab;
+use crate::lens::{LensError, Result, Transformer};
 
 /// A direction in the residual stream at one hook.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -199,7 +199,7 @@ pub struct SteeringPair {
     pub name: &'static str,
     pub positive: &'static [&'static str],
     pub negative: &'static [&'static str],
-    /// Residual layer in the lab's numbering (see `lens::logit_lens::resid_hook`).
+    /// Residual layer in the lab's numbering (see `lens::methods::logit_lens::resid_hook`).
     pub layer: usize,
     pub coefficient: f32,
     /// What to count in generated text, and how it is described.
@@ -213,6 +213,7 @@ impl SteeringPair {
     }
 
     /// The encoded contexts of both sets.
+    #[allow(clippy::type_complexity)]
     pub fn contexts(&self, vocab: &CharVocab) -> Result<(Vec<Vec<u32>>, Vec<Vec<u32>>)> {
         let enc = |s: &[&str]| s.iter().map(|l| vocab.encode(l)).collect::<Result<Vec<_>>>();
         Ok((enc(self.positive)?, enc(self.negative)?))

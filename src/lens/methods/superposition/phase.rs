@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{feature_norms, interference, REPRESENTED_NORM};
-use super::model::{ToyConfig, ToyModel};
+use crate::lens::toy::model::{ToyConfig, ToyModel};
 use crate::lens::{LensError, Result};
 
 /// Interference at or above which a represented feature counts as superposed.

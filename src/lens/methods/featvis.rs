@@ -15,7 +15,7 @@ use candle_core::{Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use super::attribution::Target;
-use super::model::Cnn;
+use crate::lens::cnn::model::Cnn;
 use crate::lens::rng::Rng;
 use crate::lens::{LensError, Result};
 
@@ -122,7 +122,7 @@ impl FeatureVis {
     }
 
     fn measure(&self) -> Result<f32> {
-        let x = super::model::images_tensor(&self.model.cfg, &self.image(), 1)?;
+        let x = crate::lens::cnn::model::images_tensor(&self.model.cfg, &self.image(), 1)?;
         Ok(self.model.target_values(&x, self.target)?.to_vec1::<f32>()?[0])
     }
 

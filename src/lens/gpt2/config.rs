@@ -2,7 +2,7 @@
 //! TransformerLens read the same folder unchanged.
 use serde::{Deserialize, Serialize};
 
-use super::{LensError, Result};
+use crate::lens::{LensError, Result};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Gpt2Config {
@@ -127,7 +127,7 @@ impl Gpt2Config {
         if self.n_embd == 0 || self.n_head == 0 || self.n_layer == 0 || self.vocab_size == 0 || self.n_positions == 0 {
             return bad("n_embd, n_head, n_layer, vocab_size and n_positions must all be positive".into());
         }
-        if self.n_embd % self.n_head != 0 {
+        if !self.n_embd.is_multiple_of(self.n_head) {
             return bad(format!("n_embd ({}) is not divisible by n_head ({})", self.n_embd, self.n_head));
         }
         if self.activation_function != "gelu_new" {

@@ -8,7 +8,7 @@
 //! on the key positions the pattern predicts. We average over the query positions that have such a key,
 //! which is what its induction-score tutorial does for repeated sequences (rows with no expected key would
 //! only dilute the score).
-use super::rng::Rng;
+use crate::lens::rng::Rng;
 
 /// Parameters of the synthetic induction task.
 #[derive(Clone, Copy, Debug)]
@@ -86,7 +86,7 @@ impl TaskSpec {
 /// Rows q: for each query position, the key positions a previous-token head should attend to.
 /// A random run of 8 to 20 words, repeated once, as text for the word-level model (`seed` picks it): the
 /// induction model's home ground, shown when a lab opens without a sequence of its own.
-pub fn random_repeat_text(vocab: &super::vocab::Vocab, n_positions: usize, seed: u64) -> String {
+pub fn random_repeat_text(vocab: &crate::lens::gpt2::vocab::Vocab, n_positions: usize, seed: u64) -> String {
     let mut rng = Rng::new(seed);
     let spec = TaskSpec::new(vocab.len(), n_positions);
     let len = rng.range(8, 20.min(spec.max_repeat));
@@ -168,7 +168,7 @@ mod tests {
             let s = spec.training_sequence(&mut rng);
             assert_eq!(s.len(), 64);
             assert_eq!(s[0], 0);
-            assert!(s[1..].iter().all(|&t| t >= 1 && t < 300));
+            assert!(s[1..].iter().all(|t| (1..300).contains(t)));
             // Some run of at least min_repeat tokens occurs twice.
             let found = (1..64).any(|a| (a + 1..64).any(|b| b + 4 <= 64 && s[a..a + 4] == s[b..b + 4]));
             assert!(found, "{s:?}");

@@ -5,7 +5,7 @@
 //! on a hand-made matrix.
 use serde::{Deserialize, Serialize};
 
-use super::model::ToySnapshot;
+use crate::lens::toy::model::ToySnapshot;
 
 /// A feature counts as represented when its column's norm exceeds this (a learned feature's is close to 1,
 /// an ignored one's close to 0).

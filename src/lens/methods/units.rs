@@ -2,8 +2,8 @@
 //! of those examples (a polysemanticity flag), and the kernels that feed it from the layer below (circuits).
 use serde::{Deserialize, Serialize};
 
-use super::mnist::Samples;
-use super::model::{Cnn, VisionHook};
+use crate::lens::cnn::mnist::Samples;
+use crate::lens::cnn::model::{Cnn, VisionHook};
 use crate::lens::{LensError, Result};
 
 /// Every sample's mean activation per channel at `hook`: `[sample][channel]`. The mean over positions is the

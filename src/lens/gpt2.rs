@@ -1,0 +1,21 @@
+//! GPT-2-style language models: the word-level induction model and the Moby-Dick character model.
+//!
+//! - `config`: `Gpt2Config`, the Hugging Face `config.json` plus our `attn_only` key.
+//! - `model`: `Transformer` (Hugging Face names on disk, every activation through a `HookSet`), `KvCache`
+//!   and `per_position_loss`.
+//! - `hooks`: `Hook` (the TransformerLens hook points), `ActivationCache`, `Intervention` with `Op`, `HookSet`.
+//! - `generate`: sampling and generation, in one go or a few tokens per step.
+//! - `vocab`: the word-level vocabulary of the induction model.
+//! - `text`: the character vocabulary of the Moby-Dick model and its corpus split.
+//! - `train`: the training loops (induction task, language modelling) and the held-out loss.
+pub mod config;
+pub mod generate;
+pub mod hooks;
+pub mod model;
+pub mod text;
+pub mod train;
+pub mod vocab;
+
+pub use config::Gpt2Config;
+pub use hooks::{ActivationCache, Hook, HookSet, Intervention, Op};
+pub use model::{per_position_loss, KvCache, Transformer};

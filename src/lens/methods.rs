@@ -1,0 +1,27 @@
+//! Interpretability methods, each a set of plain functions over a model of `gpt2`, `cnn` or `toy`.
+//!
+//! On language models (`gpt2::Transformer`):
+//! - `logit_lens`: the residual stream of every layer decoded through ln_f and the unembedding.
+//! - `probe`: concepts, recorded activations and logistic-regression probes per layer.
+//! - `steering`: steering vectors (difference of means, a probe's direction) as `Op::Add` interventions.
+//! - `sae`: `LmSae`, a sparse autoencoder on one hook, its spliced-in loss and the feature index.
+//! - `induction`: the induction task (repeated random tokens) and the head-detector scores.
+//!
+//! On the CNN (`cnn::Cnn`):
+//! - `attribution`: input gradients of a `Target`, saliency maps and the weight-randomisation sanity check.
+//! - `featvis`: feature visualization by gradient ascent on the input, one step at a time.
+//! - `atlas`: a precomputed feature visualization of every conv channel (`featvis.bin`).
+//! - `units`: what a channel responds to: top examples, class mix, and the kernels that feed it (circuits).
+//!
+//! On the toy model (`toy::ToyModel`):
+//! - `superposition`: the geometry of W, the phase diagram and a sparse autoencoder on the hidden layer.
+pub mod atlas;
+pub mod attribution;
+pub mod featvis;
+pub mod induction;
+pub mod logit_lens;
+pub mod probe;
+pub mod sae;
+pub mod steering;
+pub mod superposition;
+pub mod units;
