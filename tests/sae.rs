@@ -280,7 +280,7 @@ fn shipped_losses_and_fvu_recompute_from_the_files() {
     assert!((t.clean_loss() - h["loss_clean"].as_f64().unwrap()).abs() < 2e-3);
     assert!((t.spliced_loss() - h["loss_spliced"].as_f64().unwrap()).abs() < 2e-3);
     // The clean half is the same number `train::held_out_loss` gives on the text as one block.
-    let reference = held_out_loss(&model, &[ids.clone()], 16).unwrap() as f64;
+    let reference = held_out_loss(&model, std::slice::from_ref(&ids), 16).unwrap() as f64;
     assert!((t.clean_loss() - reference).abs() < 1e-3, "{} vs held_out_loss {reference}", t.clean_loss());
     // FVU on the first 4,096 characters, from the hook's activations in their scoring windows.
     let n = model.cfg.n_positions;

@@ -319,7 +319,7 @@ fn attributions_of_a_linear_model_are_exact() {
     let occ = occlusion(&model, &x, target, 3, 2, 0.0).unwrap();
     let starts: Vec<usize> = (0..=25).step_by(2).chain([25]).collect();
     let mut want = vec![0.0f32; 784];
-    for i in 0..784 {
+    for (i, w) in want.iter_mut().enumerate() {
         let (py, px) = (i / 28, i % 28);
         let mut drops = vec![];
         for &y0 in &starts {
@@ -331,7 +331,7 @@ fn attributions_of_a_linear_model_are_exact() {
                 }
             }
         }
-        want[i] = drops.iter().sum::<f32>() / drops.len() as f32;
+        *w = drops.iter().sum::<f32>() / drops.len() as f32;
     }
     close(&occ.map, &want, 2e-3, "occlusion 3x3 stride 2");
 

@@ -139,10 +139,10 @@ fn engine_matches_the_plain_loop_reference_on_random_models() {
                 1e-4,
                 &format!("logits (attn_only {attn_only}, seed {seed})"),
             );
-            for l in 0..2 {
-                for h in 0..3 {
+            for (l, heads) in ref_patterns.iter().enumerate().take(2) {
+                for (h, want) in heads.iter().enumerate().take(3) {
                     let p = cache.pattern(l, h, 0).unwrap();
-                    assert_close(&p.concat(), &ref_patterns[l][h].concat(), 1e-4, &format!("pattern L{l}H{h}"));
+                    assert_close(&p.concat(), &want.concat(), 1e-4, &format!("pattern L{l}H{h}"));
                 }
             }
         }
@@ -600,7 +600,7 @@ mod moby {
         let ids = vocab.encode(&HELD_OUT.chars().take(6000).collect::<String>()).unwrap();
         let t = spliced_losses(&model, &sae, &ids, false).unwrap();
         assert_eq!(t.count, ids.len() - 1);
-        let reference = held_out_loss(&model, &[ids.clone()], 16).unwrap() as f64;
+        let reference = held_out_loss(&model, std::slice::from_ref(&ids), 16).unwrap() as f64;
         assert!((t.clean_loss() - reference).abs() < 1e-3, "clean {} vs held_out_loss {reference}", t.clean_loss());
         let h = &report["held_out"];
         let shipped_gap = h["loss_spliced"].as_f64().unwrap() - h["loss_clean"].as_f64().unwrap();

@@ -137,7 +137,8 @@ pub fn compare(got: &VisionFixture, want: &VisionFixture, tol: f32) -> Result<[f
         }
         let d = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
         worst[k] = worst[k].max(d);
-        if !(d <= tol) {
+        // NaN fails too: `d <= tol` is false for it.
+        if d.is_nan() || d > tol {
             problems.push(format!("{what}: max abs difference {d:e}"));
         }
     };

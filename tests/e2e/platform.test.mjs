@@ -9,7 +9,10 @@ after(shutdown);
 const TIMEOUT = { timeout: 600_000 };
 
 async function noPanic(page, what) {
-  assert.equal(await page.locator('[data-testid=fatal-error]').count(), 0, `panic overlay after ${what}`);
+  const overlay = page.locator('[data-testid=fatal-error]');
+  if (await overlay.count()) {
+    assert.fail(`panic overlay after ${what}: ${await overlay.textContent()}\n${page.problems.join('\n')}`);
+  }
   assertClean(page);
 }
 
@@ -146,23 +149,28 @@ test('a corrupt stored chapter width is ignored and not saved back', TIMEOUT, as
 
 test('a seeded random walk of clicks, keys and navigations ends with no panic and no console error', TIMEOUT, async (t) => {
   const rand = rng(12);
+  const log = [];
   const page = await openPage('/#/overview', { t });
   const keys = ['n', 'p', 'f', 'ArrowRight', 'ArrowLeft', 'Tab', 'Enter', ' ', 'a'];
   for (let i = 0; i < 1500; i++) {
     const r = rand();
     if (r < 0.08) {
       const slug = SECTIONS[Math.floor(rand() * SECTIONS.length)];
+      log.push(`go ${slug}`);
       await page.evaluate((s) => { location.hash = `#/${s}`; }, slug);
     } else if (r < 0.25) {
-      await page.keyboard.press(keys[Math.floor(rand() * keys.length)]);
+      const key = keys[Math.floor(rand() * keys.length)];
+      log.push(`key ${key}`);
+      await page.keyboard.press(key);
     } else {
       const targets = await page.$$('[data-testid=lab] button:not([disabled]), [data-testid=lab] input, [data-testid=lab] select, nav a');
       if (targets.length) {
         const el = targets[Math.floor(rand() * targets.length)];
+        log.push(`click ${await el.evaluate((e) => e.dataset.testid || e.tagName + ' ' + (e.textContent || '').slice(0, 30)).catch(() => '?')} on ${new URL(page.url()).hash}`);
         await el.click({ timeout: 500, force: true }).catch(() => {});
       }
     }
-    if (i % 100 === 0) await noPanic(page, `step ${i}`);
+    if (i % 100 === 0) await noPanic(page, `step ${i}; the last steps: ${log.slice(-12).join(' | ')}`);
   }
   await new Promise((r) => setTimeout(r, 500));
   await noPanic(page, 'the random walk');

@@ -3,6 +3,9 @@ use plotters::prelude::*;
 
 use crate::lens::methods::induction::HeadScores;
 
+/// A bar series of the head-scores chart: its colour and the score it shows.
+type Series = (RGBColor, fn(&HeadScores) -> f32);
+
 pub const BLUE: RGBColor = RGBColor(37, 99, 235);
 pub const ORANGE: RGBColor = RGBColor(217, 119, 6);
 pub const PURPLE: RGBColor = RGBColor(124, 58, 237);
@@ -95,7 +98,7 @@ pub fn head_scores_svg(scores: &[Vec<HeadScores>], selected: (usize, usize), siz
                 )))
                 .expect("shade");
         }
-        let series: [(RGBColor, fn(&HeadScores) -> f32); 3] =
+        let series: [Series; 3] =
             [(BLUE, |s| s.previous_token), (ORANGE, |s| s.induction), (PURPLE, |s| s.duplicate_token)];
         for (j, (color, get)) in series.into_iter().enumerate() {
             chart

@@ -119,8 +119,8 @@ pub async fn load_char_model(name: &str) -> Result<Arc<LoadedChar>, String> {
         let weights = fetch_bytes(&format!("{base}/model.safetensors")).await?;
         let held_out = fetch_text(&format!("{base}/held_out.txt")).await?;
         let model = Transformer::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
-        let vocab =
-            crate::lens::gpt2::text::CharVocab::from_json(&vocab_text).map_err(|e| format!("`{base}/vocab.json`: {e}"))?;
+        let vocab = crate::lens::gpt2::text::CharVocab::from_json(&vocab_text)
+            .map_err(|e| format!("`{base}/vocab.json`: {e}"))?;
         if vocab.len() != model.cfg.vocab_size {
             return Err(format!(
                 "`{base}/vocab.json` has {} characters but config.json says vocab_size {}",
@@ -157,8 +157,8 @@ pub async fn load_vision(name: &str) -> Result<Arc<LoadedVision>, String> {
         let samples = fetch_bytes(&format!("{base}/samples.bin")).await?;
         let model =
             crate::lens::cnn::model::Cnn::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
-        let samples = crate::lens::cnn::mnist::Samples::from_bytes(&samples)
-            .map_err(|e| format!("`{base}/samples.bin`: {e}"))?;
+        let samples =
+            crate::lens::cnn::mnist::Samples::from_bytes(&samples).map_err(|e| format!("`{base}/samples.bin`: {e}"))?;
         if samples.side != model.cfg.image_size || samples.is_empty() {
             return Err(format!(
                 "`{base}/samples.bin` holds {} images of {}x{}, but the model reads {}x{}",

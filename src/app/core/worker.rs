@@ -38,7 +38,8 @@ pub struct Tag {
 
 pub enum WorkerEvent {
     Ready,
-    Reply(Tag, LabReply),
+    /// Boxed: a reply is large, the other events small.
+    Reply(Tag, Box<LabReply>),
     Failed(String),
 }
 
@@ -98,7 +99,7 @@ pub fn connect(handler: impl Fn(WorkerEvent) + 'static) -> u64 {
             message: format!("the page could not read the worker's reply: {e}"),
         });
         if let Some(tag) = tag {
-            h(WorkerEvent::Reply(tag, reply));
+            h(WorkerEvent::Reply(tag, Box::new(reply)));
         }
     });
     let h = handler.clone();

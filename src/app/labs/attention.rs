@@ -1,9 +1,9 @@
 //! The attention lab (primer before 9.2.2): attention patterns and induction heads on the 2-layer
 //! attention-only model. Its URL state: the typed sequence and the selected head.
 use crate::app::core::url::{Reader, UrlState, Writer};
-use crate::lens::methods::induction::{head_scores, split_half_losses, HeadScores};
 use crate::lens::gpt2::model::per_position_loss;
 use crate::lens::gpt2::vocab::{Tokenized, Vocab};
+use crate::lens::methods::induction::{head_scores, split_half_losses, HeadScores};
 use crate::lens::Transformer;
 
 #[cfg(target_arch = "wasm32")]
@@ -140,7 +140,12 @@ pub struct TokenMark {
 }
 
 /// The mark of token `pos` in `pattern` (`[q][k]`), given what is hovered.
-pub fn token_mark(pattern: &[Vec<f32>], pos: usize, hover_tok: Option<usize>, hover_cell: Option<(usize, usize)>) -> TokenMark {
+pub fn token_mark(
+    pattern: &[Vec<f32>],
+    pos: usize,
+    hover_tok: Option<usize>,
+    hover_cell: Option<(usize, usize)>,
+) -> TokenMark {
     if let Some((q, k)) = hover_cell {
         return TokenMark { linked: pos == q || pos == k, ..TokenMark::default() };
     }
@@ -205,7 +210,8 @@ mod tests {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/induction");
         let read = |f: &str| std::fs::read(format!("{dir}/{f}")).unwrap();
         let model =
-            Transformer::from_bytes(&String::from_utf8(read("config.json")).unwrap(), &read("model.safetensors")).unwrap();
+            Transformer::from_bytes(&String::from_utf8(read("config.json")).unwrap(), &read("model.safetensors"))
+                .unwrap();
         let vocab = Vocab::from_json(&String::from_utf8(read("vocab.json")).unwrap()).unwrap();
         let half = "the cat sat on the mat a red ball big tree";
         let r = compute(&model, &vocab, &format!("{half} {half}")).unwrap();

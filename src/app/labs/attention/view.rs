@@ -344,7 +344,8 @@ fn PatternPanel(shared: Shared) -> impl IntoView {
         let c = document().get_element_by_id("pattern-canvas").map(|c| c.get_bounding_client_rect()).unwrap_or(r);
         let (cx, cy) = (ev.client_x() as f64 - c.left(), ev.client_y() as f64 - c.top());
         let size = n.get_untracked();
-        let cell = if c.width() > 0.0 && c.height() > 0.0 { cell_at(cx / c.width(), cy / c.height(), size) } else { None };
+        let cell =
+            if c.width() > 0.0 && c.height() > 0.0 { cell_at(cx / c.width(), cy / c.height(), size) } else { None };
         if shared.hover_cell.get_untracked() != cell {
             shared.hover_cell.set(cell);
         }
@@ -354,13 +355,22 @@ fn PatternPanel(shared: Shared) -> impl IntoView {
             let n = n.get().max(1) as f64;
             let style = format!(
                 "left: {:.4}%; top: {:.4}%; width: {:.4}%; height: {:.4}%",
-                100.0 * k as f64 / n, 100.0 * q as f64 / n, 100.0 / n, 100.0 / n
+                100.0 * k as f64 / n,
+                100.0 * q as f64 / n,
+                100.0 / n,
+                100.0 / n
             );
             view! { <div class="pattern-hl" data-q=q data-k=k style=style></div> }
         })
     };
-    let title = move || { let (l, h) = shared.head(); format!("Attention pattern of L{l}H{h}") };
-    let label = move || { let (l, h) = shared.head(); format!("attention pattern of L{l}H{h}: rows are queries, columns are keys") };
+    let title = move || {
+        let (l, h) = shared.head();
+        format!("Attention pattern of L{l}H{h}")
+    };
+    let label = move || {
+        let (l, h) = shared.head();
+        format!("attention pattern of L{l}H{h}: rows are queries, columns are keys")
+    };
     view! {
         <section class="panel pattern-panel">
             <h3 data-testid="pattern-title">{title}</h3>

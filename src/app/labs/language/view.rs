@@ -12,10 +12,10 @@ use crate::app::core::jobs::Jobs;
 use crate::app::core::load::{load_char_model, load_model, LoadedChar, LoadedModel, Model};
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::gpt2::generate::{Generator, SampleSettings};
-use crate::lens::methods::induction::random_repeat_text;
-use crate::lens::methods::logit_lens::{logit_lens, resid_label, LogitLens};
 use crate::lens::gpt2::text::quoted_chars;
 use crate::lens::gpt2::vocab::Tokenized;
+use crate::lens::methods::induction::random_repeat_text;
+use crate::lens::methods::logit_lens::{logit_lens, resid_label, LogitLens};
 
 /// One cell of the grid as the view shows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -149,6 +149,9 @@ fn heat_style(p: f32) -> String {
     let ink = if p > 0.55 { "color: white;" } else { "" };
     format!("background: rgba(var(--heat-rgb), {p:.3}); {ink}")
 }
+
+/// A generation: each character with its probability, and the time taken; or why there is none.
+type Generated = Result<(Vec<(String, f32)>, f64), String>;
 
 /// How many characters one press of Generate adds.
 const GENERATE: usize = 200;
@@ -373,7 +376,7 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
     let top_k = RwSignal::new(url.sampling.top_k);
     let seed = RwSignal::new(url.sampling.seed);
     let gen_jobs = Jobs::new();
-    let generated: RwSignal<Option<Result<(Vec<(String, f32)>, f64), String>>> = RwSignal::new(None);
+    let generated: RwSignal<Option<Generated>> = RwSignal::new(None);
     let on_generate = move |_| {
         let Some(m) = moby_model() else { return };
         let t = moby_text.get_untracked();

@@ -7,9 +7,9 @@ use leptos::prelude::*;
 use crate::app::core::format::fmt_int;
 use crate::app::core::trainer::*;
 use crate::app::core::worker::{self, Kind, WorkerEvent};
+use crate::lens::methods::superposition::sae::{SaeConfig, SaeMetrics, SaeSnapshot, RECOVERY_COSINE};
 use crate::lens::toy::model::ToyConfig;
 use crate::lens::toy::protocol::{LabReply, LabRequest};
-use crate::lens::methods::superposition::sae::{SaeConfig, SaeMetrics, SaeSnapshot, RECOVERY_COSINE};
 
 #[derive(Clone, Debug, PartialEq)]
 struct SaeView {
@@ -52,7 +52,7 @@ pub fn SaeLab() -> impl IntoView {
             tp().stop();
             sp().stop();
         }
-        WorkerEvent::Reply(tag, reply) => match (tag.kind, reply) {
+        WorkerEvent::Reply(tag, reply) => match (tag.kind, *reply) {
             (Kind::NewToy | Kind::StepToy, LabReply::Toy { snapshot, .. }) => {
                 let t = tp();
                 if tag.gen != t.gen.get_value() {

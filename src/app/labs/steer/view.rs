@@ -17,11 +17,14 @@ use crate::app::core::load::{load_char_model, LoadedChar, Model};
 use crate::app::core::probes::train_probes;
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::gpt2::generate::{Generator, SampleSettings};
+use crate::lens::gpt2::text::quoted_chars;
 use crate::lens::methods::logit_lens::resid_hook;
 use crate::lens::methods::probe::{BuiltinConcept, Concept};
 use crate::lens::methods::steering::{contexts_from_lines, steering_from_probe, ContextMeans, SteeringVector, PAIRS};
-use crate::lens::gpt2::text::quoted_chars;
 use crate::lens::LensError;
+
+/// The encoded contexts of the two sets, positive then negative.
+type ContextSets = (Vec<Vec<u32>>, Vec<Vec<u32>>);
 
 /// Characters generated on each side.
 const LENGTH: usize = 400;
@@ -113,7 +116,7 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
             prompt.get_untracked(),
         );
         // Everything a student types is checked before any work, so a bad input keeps the last result.
-        let checked = (|| -> Result<Option<(Vec<Vec<u32>>, Vec<Vec<u32>>)>, String> {
+        let checked = (|| -> Result<Option<ContextSets>, String> {
             if p.trim().is_empty() {
                 return Err("Type a prompt: both generations continue it.".into());
             }

@@ -13,8 +13,8 @@ use crate::app::core::trainer::*;
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::app::core::worker::{self, Kind, Tag, WorkerEvent};
 use crate::lens::methods::superposition::metrics::{ToyMetrics, REPRESENTED_NORM};
-use crate::lens::toy::model::{ToyConfig, ToySnapshot};
 use crate::lens::methods::superposition::phase::{Phase, PhaseCell, PhaseSpec};
+use crate::lens::toy::model::{ToyConfig, ToySnapshot};
 use crate::lens::toy::protocol::{LabReply, LabRequest};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -40,19 +40,19 @@ fn arrows_svg(v: &ToyView) -> String {
         scale
     );
     s += &format!("<line x1=\"{}\" x2=\"{}\" y1=\"{c}\" y2=\"{c}\" stroke=\"#e2e8f0\"/><line y1=\"{}\" y2=\"{}\" x1=\"{c}\" x2=\"{c}\" stroke=\"#e2e8f0\"/>", 10.0, size - 10.0, 10.0, size - 10.0);
-    for i in 0..n {
+    for (i, &importance) in imp.iter().enumerate().take(n) {
         let col = snap.column(i);
         let (x, y) = (col[0] as f64, col[1] as f64);
         let norm = v.metrics.norms[i];
         let angle = (y.atan2(x).to_degrees() + 360.0) % 360.0;
-        let t = if imax > imin { (imp[i] - imin) / (imax - imin) } else { 1.0 };
+        let t = if imax > imin { (importance - imin) / (imax - imin) } else { 1.0 };
         let colour = importance_colour(t);
         let (ex, ey) = (c + x * scale, c - y * scale);
         let width = if norm >= REPRESENTED_NORM { 3.0 } else { 1.5 };
         s += &format!(
             "<line data-testid=\"feature-arrow\" data-feature=\"{i}\" data-norm=\"{norm:.4}\" data-angle=\"{angle:.2}\" x1=\"{c}\" y1=\"{c}\" x2=\"{ex:.1}\" y2=\"{ey:.1}\" stroke=\"{colour}\" stroke-width=\"{width}\" marker-end=\"url(#tip)\"><title>feature {}: length {norm:.2}, importance {:.2}</title></line>",
             i + 1,
-            imp[i]
+            importance
         );
         if norm > 0.15 {
             let len = (x * x + y * y).sqrt().max(1e-9);
@@ -159,7 +159,7 @@ pub fn SuperpositionLab(query: Vec<(String, String)>) -> impl IntoView {
                 if tag.gen != phase_gen.get_value() || !phase_running.get_untracked() {
                     return;
                 }
-                match reply {
+                match *reply {
                     LabReply::PhaseCell { cell } => {
                         let cols = spec_for_handler.importances.len();
                         let idx = cell.row * cols + cell.col;
@@ -183,7 +183,7 @@ pub fn SuperpositionLab(query: Vec<(String, String)>) -> impl IntoView {
             if tag.gen != p.gen.get_value() {
                 return;
             }
-            match reply {
+            match *reply {
                 LabReply::Toy { snapshot, metrics } => {
                     let diverged = diverged_message(&snapshot.status).is_some();
                     let step = snapshot.step;
@@ -259,7 +259,8 @@ pub fn SuperpositionLab(query: Vec<(String, String)>) -> impl IntoView {
         let g = drag_gen.get_value();
         set_timeout(
             move || {
-                if drag_gen.get_value() == g {
+                // `try_`: the lab may have been left while the slider rested.
+                if drag_gen.try_get_value() == Some(g) {
                     rebuild(true);
                 }
             },

@@ -90,9 +90,10 @@ pub fn DrawPad(
             let frame_pending = frame_pending.clone();
             let cb = Closure::once_into_js(move || {
                 frame_pending.set(false);
-                let Some(c) = canvas_ref.get_untracked() else { return };
-                let empty = strokes.with_untracked(|s| s.is_empty());
-                on_change.run(if empty { None } else { ink(&c) });
+                // `try_`: the pad may have been removed (the lab left) before the frame came.
+                let Some(c) = canvas_ref.try_get_untracked().flatten() else { return };
+                let Some(empty) = strokes.try_with_untracked(|s| s.is_empty()) else { return };
+                let _ = on_change.try_run(if empty { None } else { ink(&c) });
             });
             if let Some(w) = web_sys::window() {
                 let _ = w.request_animation_frame(cb.unchecked_ref());

@@ -15,12 +15,12 @@ use crate::app::core::frame::{LabFrame, UrlNotes};
 use crate::app::core::jobs::Jobs;
 use crate::app::core::load::{load_vision, Model};
 use crate::app::core::url::{section_hash_with, UrlState};
+use crate::lens::cnn::mnist::preprocess_drawing;
+use crate::lens::cnn::model::{Cnn, VisionHook};
 use crate::lens::methods::attribution::{
     gradient_x_input, integrated_gradients, occlusion, rank_correlation, smoothgrad, vanilla_gradient, Saliency, Target,
 };
 use crate::lens::methods::featvis::{FeatureVis, FeatureVisSettings};
-use crate::lens::cnn::mnist::preprocess_drawing;
-use crate::lens::cnn::model::{Cnn, VisionHook};
 use crate::lens::methods::units::{circuit, polysemanticity, top_examples};
 
 /// Steps of one feature-visualization run: what the tests guarantee is enough to beat the dataset.
@@ -156,6 +156,13 @@ fn paint_id(id: &str, side: usize, values: &[f32], colour: Colour) {
 fn max_abs(v: &[f32]) -> f32 {
     v.iter().fold(0.0f32, |m, &x| m.max(x.abs()))
 }
+
+/// Each test image's mean activation per channel of one layer (`[image][channel]`).
+type LayerMeans = Arc<Vec<Vec<f32>>>;
+/// The weight-randomisation cascade: a label and the model randomised down to that layer.
+type Cascade = Vec<(String, Cnn)>;
+/// A saliency map with its rank correlation to the trained model's (at a randomisation level) and the time taken.
+type SaliencyResult = Result<(Saliency, Option<f32>, f64), String>;
 
 fn argmax(v: &[f32]) -> usize {
     v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0)
@@ -347,8 +354,11 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
         let side = m.model.cfg.conv_side(l);
         let fx = (ev.client_x() as f64 - r.left()) / r.width();
         let fy = (ev.client_y() as f64 - r.top()) / r.height();
-        let cell = ((0.0..1.0).contains(&fx) && (0.0..1.0).contains(&fy))
-            .then(|| (l, (fy * side as f64) as usize, (fx * side as f64) as usize));
+        let cell = ((0.0..1.0).contains(&fx) && (0.0..1.0).contains(&fy)).then_some((
+            l,
+            (fy * side as f64) as usize,
+            (fx * side as f64) as usize,
+        ));
         if hover.get_untracked() != cell {
             hover.set(cell);
         }
@@ -460,7 +470,7 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
     });
 
     // Dataset examples: each channel's mean activation over the shipped test sample, computed once per layer.
-    let means_cache: StoredValue<Vec<Option<Arc<Vec<Vec<f32>>>>>, LocalStorage> = StoredValue::new_local(Vec::new());
+    let means_cache: StoredValue<Vec<Option<LayerMeans>>, LocalStorage> = StoredValue::new_local(Vec::new());
     let means_rev = RwSignal::new(0u32);
     let means_jobs = Jobs::new();
     // The layer being scanned: a click on another channel of the same layer must not restart its scan.
@@ -642,8 +652,8 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
     // ---- Saliency ----
     let method = RwSignal::new(url.method);
     let sanity: RwSignal<usize> = RwSignal::new(url.sanity);
-    let cascade: StoredValue<Option<Rc<Vec<(String, Cnn)>>>, LocalStorage> = StoredValue::new_local(None);
-    let saliency: RwSignal<Option<Result<(Saliency, Option<f32>, f64), String>>> = RwSignal::new(None);
+    let cascade: StoredValue<Option<Rc<Cascade>>, LocalStorage> = StoredValue::new_local(None);
+    let saliency: RwSignal<Option<SaliencyResult>> = RwSignal::new(None);
     // Saliency is costlier than a prediction (integrated gradients runs 50 backward passes), so it waits
     // until the drawing pauses instead of running on every stroke.
     let saliency_gen = StoredValue::new(0u64);
@@ -765,13 +775,9 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
                         </p>
                         <div class="fv-controls">
                             {
-                                let start_fv = start_fv.clone();
-                                let stop_fv = stop_fv.clone();
                                 move || if fv_jobs.busy() {
-                                    let stop_fv = stop_fv.clone();
                                     view! { <button data-testid="fv-stop" on:click=move |_| stop_fv()>"Stop"</button> }.into_any()
                                 } else {
-                                    let start_fv = start_fv.clone();
                                     view! { <button data-testid="fv-run" class="primary" on:click=move |_| start_fv()>"Visualize"</button> }.into_any()
                                 }
                             }
