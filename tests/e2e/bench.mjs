@@ -5,6 +5,9 @@
 //   (e) the superposition lab (9.2.4): toy-model steps per second through the Web Worker (n=5, m=2, S=0.9,
 //       batch 1024, 10,000 steps from one press of Train), the longest main-thread task meanwhile
 //       (PerformanceObserver 'longtask'), and the 12x12 phase-diagram sweep's wall time
+//   (g) the longest main-thread task in each lab while a student works it (once the model is loaded): typing,
+//       feature visualization and saliency, a 128-character text typed key by key and a generation, probes on a
+//       built-in concept and on costly regular expressions, the SAE's live loss, steering with 2,000 pasted lines
 // Usage: node tests/e2e/bench.mjs [--strict] [--json FILE]
 //   --strict   exit 1 when a figure misses its limit (default: report only)
 //   --json     also write the figures as JSON to FILE
@@ -14,7 +17,7 @@ import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { DIST, launch, shutdown, openPage, waitRev, inductionModel, randomWords, rng } from './harness.mjs';
 
-const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.5, fv_step_ms: 20, predict_per_s: 30, ig50_ms: 150, generate200_ms: 1000, lens128_ms: 50, probe_ms: 2000, toy_steps_per_s: 2000, toy_longtask_ms: 50, sweep_s: 20 };
+const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.5, fv_step_ms: 20, predict_per_s: 30, ig50_ms: 150, generate200_ms: 1000, lens128_ms: 50, probe_ms: 2000, toy_steps_per_s: 2000, toy_longtask_ms: 50, sweep_s: 20, lab_longtask_ms: 50 };
 const FORWARD_TOKENS = 64;
 const FORWARD_RUNS = 200;
 const UPDATES = 50;
@@ -36,6 +39,93 @@ function wasmSizes() {
     const buf = fs.readFileSync(path.join(DIST, f));
     return { file: f, bytes: buf.length, gzip: zlib.gzipSync(buf, { level: 9 }).length };
   });
+}
+
+/** Runs `work` on `page` and returns the longest main-thread task meanwhile (PerformanceObserver 'longtask'). */
+async function longestTask(page, work) {
+  await page.evaluate(() => {
+    window.__lt = [];
+    window.__ltObs?.disconnect();
+    window.__ltObs = new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__lt.push(e.duration); });
+    window.__ltObs.observe({ type: 'longtask' });
+  });
+  await work();
+  await new Promise((r) => setTimeout(r, 300));
+  return page.evaluate(() => ({ max: Math.max(0, ...window.__lt), count: window.__lt.length }));
+}
+
+/** (g) Each lab worked as a student would, after its model has loaded. */
+async function labLongTasks() {
+  const out = {};
+  const idle = (ms) => new Promise((r) => setTimeout(r, ms));
+  {
+    const p = await openPage('/#/attention');
+    await waitRev(p, 1);
+    out.attention = await longestTask(p, async () => {
+      for (let i = 0; i < 10; i++) { await p.fill('[data-testid=seq-input]', `the cat sat on the mat ${'a red ball '.repeat(i)}`); await idle(50); }
+      await p.hover('[data-testid=pattern-large]');
+    });
+  }
+  {
+    const p = await openPage('/#/9.2.1?sample=3');
+    await waitRev(p, 1);
+    out.vision = await longestTask(p, async () => {
+      await p.click('[data-testid=fv-run]');
+      await p.locator('[data-testid=fv-run]').waitFor({ timeout: 60_000 });
+      for (const m of ['gradient', 'smoothgrad', 'occlusion', 'integrated-gradients']) { await p.selectOption('[data-testid=saliency-method]', m); await idle(600); }
+      await p.selectOption('[data-testid=sanity-select]', '1');
+      await idle(1500);
+    });
+  }
+  {
+    const p = await openPage('/#/9.2.2');
+    await waitRev(p, 1);
+    const text = 'Call me Ishmael. Some years ago, never mind how long precisely, having little or no money in my purse, and nothing particular to interest me on shore, I';
+    await p.fill('[data-testid=lens-text]', text.slice(0, 118));
+    await idle(500);
+    out.language = await longestTask(p, async () => {
+      await p.focus('[data-testid=lens-text]');
+      await p.keyboard.press('End');
+      for (const ch of text.slice(118, 128)) { await p.keyboard.type(ch); await idle(30); }
+      await idle(500);
+      await p.click('[data-testid=gen-btn]');
+      await p.locator('[data-testid=gen-text]').waitFor({ timeout: 60_000 });
+    });
+  }
+  {
+    const p = await openPage('/#/9.2.3');
+    await waitRev(p, 1, 180_000);
+    out.probe = await longestTask(p, async () => {
+      for (const re of ['(a|b){50}{50}', '[a-z]{100}{100}', 'wh[a-z]+']) {
+        await p.fill('[data-testid=regex-input]', re);
+        await p.click('[data-testid=probe-train]');
+        await idle(300);
+        await p.locator('[data-testid=probe-train]:not([disabled])').waitFor({ timeout: 120_000 });
+      }
+    });
+  }
+  {
+    const p = await openPage('/#/9.2.5?latent=5');
+    await p.locator('[data-testid=measure-loss]').waitFor({ timeout: 120_000 });
+    out.features = await longestTask(p, async () => {
+      await p.click('[data-testid=measure-loss]');
+      await p.locator('[data-testid=live-loss]').waitFor({ timeout: 120_000 });
+      await p.locator('[data-testid=cancel-loss]').waitFor({ state: 'detached', timeout: 120_000 });
+    });
+  }
+  {
+    const p = await openPage('/#/9.3.2');
+    await waitRev(p, 1, 180_000);
+    const lines = Array.from({ length: 2000 }, (_, i) => (i % 2 ? 'THE WHALE IS HERE' : 'AND THE SEA WAS CALM')).join('\n');
+    out.steer = await longestTask(p, async () => {
+      await p.selectOption('[data-testid=steer-source]', 'custom');
+      await p.locator('[data-testid=set-pos]').fill(lines);
+      const rev = Number(await p.locator('[data-testid=lab-status]').getAttribute('data-rev'));
+      await p.click('[data-testid=steer-run]');
+      await waitRev(p, rev + 1, 180_000);
+    });
+  }
+  return out;
 }
 
 async function main() {
@@ -145,6 +235,7 @@ async function main() {
   }
   const sweepLong = await tpage.evaluate(() => ({ max: Math.max(0, ...window.__longtasks), count: window.__longtasks.length }));
   const toy = { steps_per_s: trained.rate, longtask_train_ms: toyLong.max, longtasks_train: toyLong.count, sweep_s: sweepS, longtask_sweep_ms: sweepLong.max };
+  const labs = await labLongTasks();
   const problems = page.problems.slice().concat(vpage.problems, lpage.problems, ppage.problems, tpage.problems);
   const chromiumVersion = (() => {
     try { return execFileSync(process.env.GLASSBOX_CHROMIUM ?? '/usr/bin/chromium', ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return '?'; }
@@ -185,6 +276,8 @@ async function main() {
       `< ${LIMITS.toy_longtask_ms} ms`, toy.longtask_train_ms < LIMITS.toy_longtask_ms],
     ['phase-diagram sweep, 12x12 cells (worker)', `${toy.sweep_s.toFixed(2)} s (longest main-thread task ${toy.longtask_sweep_ms.toFixed(0)} ms)`,
       `<= ${LIMITS.sweep_s} s`, toy.sweep_s <= LIMITS.sweep_s],
+    ...Object.entries(labs).map(([lab, t]) => [`longest main-thread task while working the ${lab} lab`, `${t.max.toFixed(0)} ms (${t.count} tasks over 50 ms)`,
+      `< ${LIMITS.lab_longtask_ms} ms`, t.max < LIMITS.lab_longtask_ms]),
     [`wasm size, gzip -9 (${mainWasm.file})`, `${(mainWasm.gzip / 1e6).toFixed(3)} MB (raw ${(mainWasm.bytes / 1e6).toFixed(3)} MB)`,
       `<= ${LIMITS.wasm_gzip_mb} MB`, gzipMb <= LIMITS.wasm_gzip_mb],
     ...(workerWasm ? [[`  worker wasm, gzip -9 (${workerWasm.file}, info)`, `${(workerWasm.gzip / 1e6).toFixed(3)} MB (raw ${(workerWasm.bytes / 1e6).toFixed(3)} MB)`, '', null]] : []),
@@ -197,7 +290,7 @@ async function main() {
     console.log(`${a.padEnd(w[0])}  ${b.padEnd(w[1])}  ${c.padEnd(w[2])}  ${ok === null ? '' : ok ? 'PASS' : 'FAIL'}`);
   }
   if (problems.length) console.log(`\npage problems during the bench:\n  ${problems.join('\n  ')}`);
-  const result = { forward, vision, language, probe, toy, update: upd, update_to_frame: frm, wasm: sizes, limits: LIMITS, chromium: chromiumVersion };
+  const result = { forward, vision, language, probe, toy, labs, update: upd, update_to_frame: frm, wasm: sizes, limits: LIMITS, chromium: chromiumVersion };
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(result, null, 2) + '\n');
   const failed = rows.filter((r) => r[3] === false).length;
   console.log(`\n${failed ? `${failed} figure(s) over the limit` : 'all figures within their limits'}`);

@@ -25,6 +25,15 @@ const JOBS = [
   { name: 'probing: first run', url: '/#/9.2.3', start: async () => {} },
   { name: 'steering: first run', url: '/#/9.3.2', start: async () => {} },
   { name: 'superposition: training', url: '/#/9.2.4', start: async () => {} },
+  { name: 'superposition: a slider moved', url: '/#/9.2.4', ready: '[data-testid=sparsity]', start: (p) => p.locator('[data-testid=sparsity]').fill('0.5') },
+  { name: 'vision: drawing', url: '/#/9.2.1', ready: '[data-testid=draw-pad]', start: async (p) => {
+    const b = await p.locator('[data-testid=draw-pad]').boundingBox();
+    await p.mouse.move(b.x + b.width * 0.3, b.y + b.height * 0.2);
+    await p.mouse.down();
+    for (let i = 1; i <= 8; i++) await p.mouse.move(b.x + b.width * 0.5, b.y + b.height * (0.2 + 0.07 * i));
+    await p.mouse.up();
+  } },
+  { name: 'vision: saliency method changed', url: '/#/9.2.1?sample=3', ready: '[data-testid=saliency-method]', start: (p) => p.selectOption('[data-testid=saliency-method]', 'smoothgrad') },
   { name: 'superposition: sweep', url: '/#/9.2.4', ready: '[data-testid=sweep]', start: (p) => p.click('[data-testid=sweep]') },
   { name: 'feature browser: live loss', url: '/#/9.2.5?latent=5', ready: '[data-testid=measure-loss]', start: (p) => p.click('[data-testid=measure-loss]') },
 ];
@@ -152,25 +161,28 @@ test('a seeded random walk of clicks, keys and navigations ends with no panic an
   const log = [];
   const page = await openPage('/#/overview', { t });
   const keys = ['n', 'p', 'f', 'ArrowRight', 'ArrowLeft', 'Tab', 'Enter', ' ', 'a'];
-  for (let i = 0; i < 1500; i++) {
+  const SELECTOR = '[data-testid=lab] button:not([disabled]), [data-testid=lab] input, [data-testid=lab] select, nav a';
+  // The clickable elements are listed again after a navigation and every 25 steps (one round trip each, so
+  // two thousand steps fit in a few minutes); a stale one only makes its click fail.
+  let targets = [];
+  for (let i = 0; i < 2000; i++) {
+    if (i % 25 === 0) targets = await page.$$(SELECTOR);
     const r = rand();
-    if (r < 0.08) {
+    if (r < 0.06) {
       const slug = SECTIONS[Math.floor(rand() * SECTIONS.length)];
       log.push(`go ${slug}`);
       await page.evaluate((s) => { location.hash = `#/${s}`; }, slug);
+      targets = await page.$$(SELECTOR);
     } else if (r < 0.25) {
       const key = keys[Math.floor(rand() * keys.length)];
       log.push(`key ${key}`);
       await page.keyboard.press(key);
-    } else {
-      const targets = await page.$$('[data-testid=lab] button:not([disabled]), [data-testid=lab] input, [data-testid=lab] select, nav a');
-      if (targets.length) {
-        const el = targets[Math.floor(rand() * targets.length)];
-        log.push(`click ${await el.evaluate((e) => e.dataset.testid || e.tagName + ' ' + (e.textContent || '').slice(0, 30)).catch(() => '?')} on ${new URL(page.url()).hash}`);
-        await el.click({ timeout: 500, force: true }).catch(() => {});
-      }
+    } else if (targets.length) {
+      const k = Math.floor(rand() * targets.length);
+      log.push(`click #${k}`);
+      await targets[k].click({ timeout: 300, force: true, noWaitAfter: true }).catch(() => {});
     }
-    if (i % 100 === 0) await noPanic(page, `step ${i}; the last steps: ${log.slice(-12).join(' | ')}`);
+    if (i % 100 === 0) await noPanic(page, `step ${i}; the last steps: ${log.slice(-12).join(' | ')} on ${new URL(page.url()).hash}`);
   }
   await new Promise((r) => setTimeout(r, 500));
   await noPanic(page, 'the random walk');

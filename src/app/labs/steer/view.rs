@@ -8,7 +8,7 @@
 
 use leptos::prelude::*;
 
-use super::{Source, SteerState, COEF_MAX, DEFAULT_SEED, MAX_LAYER};
+use super::{Source, SteerState, COEF_MAX, DEFAULT_SEED, MAX_LAYER, MAX_SET};
 use crate::app::core::browser::{now_ms, replace_hash_soon};
 use crate::app::core::format::sentence;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
@@ -153,7 +153,8 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
             }
         };
         error.set(None);
-        let typed = |t: String, dflt: &[&str]| (t != dflt.join("\n")).then_some(t);
+        // Typed sets travel in the link unless they are too long for one (then the link keeps the pair's).
+        let typed = |t: String, dflt: &[&str]| (t != dflt.join("\n") && t.chars().count() <= MAX_SET).then_some(t);
         let state = SteerState {
             source: src,
             layer: l,
