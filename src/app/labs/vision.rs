@@ -56,7 +56,8 @@ impl UrlState for VisionState {
     fn read(r: &mut Reader) -> Self {
         let d = VisionState::default();
         VisionState {
-            sample: r.optional_number("sample", 0..=MAX_INDEX),
+            // Any whole number: the view knows how many test images there are and says so for one too many.
+            sample: r.optional_number("sample", 0..=usize::MAX),
             focus: (r.number("layer", d.focus.0, 1..=16), r.number("ch", d.focus.1, 0..=MAX_INDEX)),
             method: r.choice("method", d.method, METHODS),
             sanity: r.number("sanity", d.sanity, 0..=64),
@@ -89,5 +90,8 @@ mod tests {
     fn a_bad_sample_is_named_not_dropped() {
         let (s, p) = VisionState::from_query(&parse_query("sample=abc"));
         assert_eq!((s.sample, p[0].key.as_str()), (None, "sample"));
+        // A number past the shipped images is left to the view, which knows how many there are.
+        let (s, p) = VisionState::from_query(&parse_query("sample=999999"));
+        assert_eq!((s.sample, p.len()), (Some(999_999), 0));
     }
 }
