@@ -80,7 +80,7 @@ test('9.2.5 feature browser: a tampered latent in the URL says so and shows a re
     const err = page.locator('[data-testid=url-error]');
     await err.waitFor({ state: 'visible', timeout: 90_000 });
     // Every lab's one message names the key; a number outside the dictionary also gives its size.
-    assert.match(await err.textContent(), bad === '99999' ? /`latent=99999`.*latents 0 to 511/ : /`latent=.*` is not a whole number/);
+    assert.match(await err.textContent(), bad === '99999' ? /“latent=99999”.*latents 0 to 511/ : /“latent=.*” is not a whole number/);
     await page.locator('[data-testid=feature-card]').waitFor({ timeout: 90_000 });
     assert.equal(await page.locator('[data-testid=feature-card]').count(), 1);
     if (bad === 'abc') await screenshot(page, 'features-bad-url');

@@ -117,7 +117,7 @@ test('bad values dropped silently before get the one message naming the key', TI
   for (const [url, key] of [['/#/9.2.1?sample=abc', 'sample'], ['/#/9.2.4?s=', 's'], ['/#/9.2.4?nm=', 'nm']]) {
     const page = await openPage(url, { t });
     const msg = await page.locator('[data-testid=url-error]').textContent();
-    assert.match(msg, new RegExp(`\`${key}=`));
+    assert.match(msg, new RegExp(`“${key}=`));
     await noPanic(page, url);
     await page.context().close();
   }

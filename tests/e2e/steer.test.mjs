@@ -100,7 +100,7 @@ test('a probe direction steers; a tampered link is explained and falls back', TI
 
   const bad = await openPage('/#/9.3.2?src=pair&pair=7&layer=9&c=abc&seed=-1', { t });
   const msg = await bad.locator('[data-testid=url-error]').textContent();
-  for (const part of [/`pair=7` is outside/, /`layer=9` is outside/, /`c=abc` is not a number/, /`seed=-1` is not a whole number/]) assert.match(msg, part);
+  for (const part of [/“pair=7” is outside/, /“layer=9” is outside/, /“c=abc” is not a number/, /“seed=-1” is not a whole number/]) assert.match(msg, part);
   await waitRev(bad, 1, 180_000);
   assert.match((await sides(bad)).note, /SHOUTING minus quiet/);
   assertClean(page);

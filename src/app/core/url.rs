@@ -28,8 +28,8 @@ impl fmt::Display for UrlProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let value = shorten(&self.value, 40);
         match &self.instead {
-            Some(d) => write!(f, "The link's `{}={value}` {}, so the lab uses {d}.", self.key, self.why),
-            None => write!(f, "The link's `{}={value}` {}, so it was ignored.", self.key, self.why),
+            Some(d) => write!(f, "The link's “{}={value}” {}, so the lab uses {d}.", self.key, self.why),
+            None => write!(f, "The link's “{}={value}” {}, so it was ignored.", self.key, self.why),
         }
     }
 }
@@ -168,7 +168,7 @@ impl<'a> Reader<'a> {
         match v.trim().parse::<T>() {
             Ok(x) if range.contains(&x) => Some(x),
             Ok(_) => {
-                let why = format!("is outside {}..{}", range.start(), range.end());
+                let why = format!("is outside {} to {}", range.start(), range.end());
                 self.problem(key, v, why, "its default");
                 None
             }
@@ -188,7 +188,7 @@ impl<'a> Reader<'a> {
             None => {
                 let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
                 let dflt = options.iter().find(|(_, t)| *t == default).map(|(n, _)| *n).unwrap_or("the default");
-                self.problem(key, v, format!("is not one of {}", names.join(", ")), format!("`{dflt}`"));
+                self.problem(key, v, format!("is not one of {}", names.join(", ")), format!("“{dflt}”"));
                 default
             }
         }
@@ -365,10 +365,10 @@ mod tests {
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["text", "layer", "coef", "pick", "on", "seed", "extra"]);
         assert_eq!(problems[1].why, "is not a whole number");
-        assert_eq!(problems[2].why, "is outside -2..2");
-        assert_eq!(problems[3].to_string(), "The link's `pick=zzz` is not one of a, b, so the lab uses `a`.");
-        assert_eq!(problems[6].to_string(), "The link's `extra=1` is not a setting of this lab, so it was ignored.");
-        assert_eq!(problems[0].to_string(), "The link's `text=` is empty, so the lab uses “hello”.");
+        assert_eq!(problems[2].why, "is outside -2 to 2");
+        assert_eq!(problems[3].to_string(), "The link's “pick=zzz” is not one of a, b, so the lab uses “a”.");
+        assert_eq!(problems[6].to_string(), "The link's “extra=1” is not a setting of this lab, so it was ignored.");
+        assert_eq!(problems[0].to_string(), "The link's “text=” is empty, so the lab uses “hello”.");
     }
 
     #[test]

@@ -201,7 +201,7 @@ fn FeatureBrowser(url: SaeState, visible: Signal<bool>, notes: UrlNotes) -> impl
             None => first,
             Some(j) if j < n => j,
             Some(j) => {
-                notes.add(format!("The link's `latent={j}` is not in this dictionary of latents 0 to {}, so the lab shows latent {first}, the one that fires most often.", n - 1));
+                notes.add(format!("The link's “latent={j}” is not in this dictionary of latents 0 to {}, so the lab shows latent {first}, the one that fires most often.", n - 1));
                 first
             }
         };
