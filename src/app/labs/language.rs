@@ -1,6 +1,11 @@
 //! The language-model lab (9.2.2): the logit lens on the Moby-Dick character model or the word-level induction
-//! model, and sampling. Its URL state: the model, each model's text, and the sampling settings.
+//! model, and sampling. Its URL state: the model, each model's text, the selected cell and the sampling
+//! settings. The grid's rules (what a text gives, which cell is selected) are plain functions, tested here.
 use crate::app::core::url::{Reader, UrlState, Writer};
+use crate::lens::gpt2::text::{quoted_chars, CharVocab};
+use crate::lens::gpt2::vocab::{Tokenized, Vocab};
+use crate::lens::methods::logit_lens::{logit_lens, resid_label, LogitLens};
+use crate::lens::Transformer;
 
 #[cfg(target_arch = "wasm32")]
 mod view;
@@ -11,6 +16,12 @@ pub use view::LanguageLab;
 /// would make an unwieldy URL.
 pub const MAX_URL_TEXT: usize = 1000;
 
+/// Largest layer or position a link may name before the grid is known; the view checks the real bounds.
+const MAX_INDEX: usize = 4096;
+
+/// How many characters one press of Generate adds.
+pub const GENERATE: usize = 200;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Which {
     Moby,
@@ -18,6 +29,12 @@ pub enum Which {
 }
 
 const WHICH: &[(&str, Which)] = &[("moby", Which::Moby), ("induction", Which::Induction)];
+
+impl Which {
+    pub fn key(self) -> &'static str {
+        WHICH.iter().find(|(_, w)| *w == self).map(|(k, _)| *k).unwrap_or("moby")
+    }
+}
 
 /// Sampling settings as the controls hold them.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -40,12 +57,14 @@ pub struct LanguageState {
     pub text: Option<String>,
     /// The induction model's words; `None` opens on a random repeat.
     pub words: Option<String>,
+    /// The selected grid cell as (layer, pos); `None` selects the default cell (`default_cell`).
+    pub cell: Option<(usize, usize)>,
     pub sampling: Sampling,
 }
 
 impl Default for LanguageState {
     fn default() -> Self {
-        LanguageState { which: Which::Moby, text: None, words: None, sampling: Sampling::default() }
+        LanguageState { which: Which::Moby, text: None, words: None, cell: None, sampling: Sampling::default() }
     }
 }
 
@@ -56,6 +75,7 @@ impl UrlState for LanguageState {
             which: r.choice("model", Which::Moby, WHICH),
             text: r.optional_text("text", MAX_URL_TEXT),
             words: r.optional_text("words", MAX_URL_TEXT),
+            cell: r.optional_number("layer", 0..=MAX_INDEX).zip(r.optional_number("pos", 0..=MAX_INDEX)),
             sampling: Sampling {
                 temperature: r.number("temp", d.temperature, 0.0..=2.0),
                 top_k: r.number("topk", d.top_k, 0..=100_000),
@@ -69,10 +89,208 @@ impl UrlState for LanguageState {
         w.choice("model", self.which, Which::Moby, WHICH);
         w.optional_text("text", self.text.as_deref());
         w.optional_text("words", self.words.as_deref());
+        w.optional_number("layer", self.cell.map(|c| c.0));
+        w.optional_number("pos", self.cell.map(|c| c.1));
         w.number("temp", self.sampling.temperature, d.temperature);
         w.number("topk", self.sampling.top_k, d.top_k);
         w.number("seed", self.sampling.seed, d.seed);
     }
+}
+
+/// One cell of the grid as the view shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cell {
+    pub top: Vec<(String, f32)>,
+    pub target_prob: Option<f32>,
+    pub target_rank: Option<usize>,
+}
+
+/// The logit lens of one input, decoded into labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LensView {
+    pub which: Which,
+    /// The input token at each position.
+    pub inputs: Vec<String>,
+    /// The true next token after each position (None at the last one).
+    pub next: Vec<Option<String>>,
+    /// `[layer][pos]`
+    pub cells: Vec<Vec<Cell>>,
+    /// Said under the grid, e.g. that only the last 128 characters are read.
+    pub note: Option<String>,
+}
+
+impl LensView {
+    pub fn n_layers(&self) -> usize {
+        self.cells.len()
+    }
+
+    pub fn n_pos(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// The cell selected when a grid first shows: the top layer at the last position that has a true next token.
+    pub fn default_cell(&self) -> (usize, usize) {
+        (self.n_layers().saturating_sub(1), self.n_pos().saturating_sub(2))
+    }
+
+    pub fn contains(&self, (layer, pos): (usize, usize)) -> bool {
+        layer < self.n_layers() && pos < self.n_pos()
+    }
+
+    /// The cell's top-1 guess, its probability and whether it is the true next token (None at the last pos).
+    pub fn top1(&self, layer: usize, pos: usize) -> (String, f32, Option<bool>) {
+        let (top1, p1) = self.cells[layer][pos].top.first().cloned().unwrap_or_default();
+        let correct = self.next[pos].as_ref().map(|n| *n == top1);
+        (top1, p1, correct)
+    }
+
+    /// The hover text of a cell.
+    pub fn cell_title(&self, layer: usize, pos: usize) -> String {
+        let (top1, p1, _) = self.top1(layer, pos);
+        format!("{} at position {pos}: “{top1}” {:.0}%", resid_label(layer), 100.0 * p1)
+    }
+}
+
+/// Which cell to select once `new` replaces `old`: the selection stays while the grid keeps its model and
+/// length (typing in the middle of a text), and goes back to the default cell otherwise.
+pub fn selection_after(old: Option<&LensView>, new: &LensView, selected: Option<(usize, usize)>) -> (usize, usize) {
+    let same_shape = old.is_some_and(|o| o.which == new.which && o.n_pos() == new.n_pos());
+    match selected {
+        Some(c) if same_shape && new.contains(c) => c,
+        _ => new.default_cell(),
+    }
+}
+
+/// The message for a link's cell that the grid does not have.
+pub fn cell_outside(cell: (usize, usize), v: &LensView) -> String {
+    let (l, p) = v.default_cell();
+    format!(
+        "The link's cell (layer {}, position {}) is outside this grid of {} layers × {} positions, so the lab selects layer {l}, position {p}.",
+        cell.0,
+        cell.1,
+        v.n_layers(),
+        v.n_pos()
+    )
+}
+
+/// A character as a grid label: space, newline and tab made visible.
+pub fn show_char(c: char) -> String {
+    match c {
+        ' ' => "␣".into(),
+        '\n' => "↵".into(),
+        '\t' => "⇥".into(),
+        c => c.to_string(),
+    }
+}
+
+fn to_view(lens: &LogitLens, which: Which, label: &dyn Fn(u32) -> String, note: Option<String>) -> LensView {
+    let t = &lens.tokens;
+    LensView {
+        which,
+        inputs: t.iter().map(|&i| label(i)).collect(),
+        next: (0..t.len()).map(|p| t.get(p + 1).map(|&i| label(i))).collect(),
+        cells: lens
+            .cells
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|c| Cell {
+                        top: c.top.iter().map(|&(i, p)| (label(i), p)).collect(),
+                        target_prob: c.target_prob,
+                        target_rank: c.target_rank,
+                    })
+                    .collect()
+            })
+            .collect(),
+        note,
+    }
+}
+
+/// Inline error: the message and whether a "replace unknown characters" button helps.
+pub type InputError = (String, bool);
+
+/// The grid of a text on the character model: at most its context, the last characters kept.
+pub fn compute_moby(model: &Transformer, vocab: &CharVocab, text: &str) -> Result<LensView, InputError> {
+    if text.is_empty() {
+        return Err(("Type some text: the grid needs at least one character.".into(), false));
+    }
+    let unknown = vocab.unknown_chars(text);
+    if !unknown.is_empty() {
+        return Err((format!("The model has never seen {}: replace them (quotes become the book's curly ones, the rest a space) or delete them.", quoted_chars(&unknown)), true));
+    }
+    let ctx = model.cfg.n_positions;
+    let n = text.chars().count();
+    let (text, note) = if n > ctx {
+        let kept: String = text.chars().skip(n - ctx).collect();
+        (kept, Some(format!("The model reads at most {ctx} characters: the grid shows the last {ctx} of your {n}.")))
+    } else {
+        (text.to_string(), None)
+    };
+    let tokens = vocab.encode(&text).map_err(|e| (e.to_string(), true))?;
+    let lens = logit_lens(model, &tokens, 5).map_err(|e| (e.to_string(), false))?;
+    Ok(to_view(&lens, Which::Moby, &|i| show_char(vocab.char(i)), note))
+}
+
+/// The grid of a word sequence on the induction model; too long a sequence is refused, not cut.
+pub fn compute_induction(model: &Transformer, vocab: &Vocab, text: &str) -> Result<LensView, InputError> {
+    let tokens = match vocab.encode(text) {
+        Tokenized::Ok(t) => t,
+        Tokenized::Unknown(words) => {
+            return Err((
+                format!(
+                    "“{}” is not in the induction model's vocabulary of {} words: use “Random repeat” or its words.",
+                    words[0],
+                    vocab.len() - 1
+                ),
+                false,
+            ));
+        }
+    };
+    if tokens.len() <= 1 {
+        return Err(("Type a few words (or press “Random repeat”): the sequence is empty.".into(), false));
+    }
+    let ctx = model.cfg.n_positions;
+    if tokens.len() > ctx {
+        return Err((
+            format!(
+                "That is {} words, but the model reads at most {} (plus <bos>). Shorten the sequence.",
+                tokens.len() - 1,
+                ctx - 1
+            ),
+            false,
+        ));
+    }
+    let lens = logit_lens(model, &tokens, 5).map_err(|e| (e.to_string(), false))?;
+    Ok(to_view(&lens, Which::Induction, &|i| vocab.word(i).to_string(), None))
+}
+
+/// A default prompt: about 100 characters of held-out text starting at a sentence, on one line.
+pub fn default_prompt(held_out: &str) -> String {
+    let start = held_out.find(". ").map(|i| i + 2).unwrap_or(0);
+    let mut out = String::new();
+    for w in held_out[start..].split_whitespace() {
+        if out.chars().count() + w.chars().count() + 1 > 100 {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out
+}
+
+/// Background for a probability: the theme's heat colour with that opacity, white ink once it is dark.
+pub fn heat_style(p: f32) -> String {
+    let p = p.clamp(0.0, 1.0);
+    let ink = if p > 0.55 { "color: white;" } else { "" };
+    format!("background: rgba(var(--heat-rgb), {p:.3}); {ink}")
+}
+
+/// The text the URL keeps for a model's box: none until that model is loaded (the box is still empty), and
+/// none when empty or too long for a link.
+pub fn text_for_url(text: String, loaded: bool) -> Option<String> {
+    (loaded && !text.is_empty() && text.chars().count() <= MAX_URL_TEXT).then_some(text)
 }
 
 #[cfg(test)]
@@ -86,15 +304,17 @@ mod tests {
             which: Which::Induction,
             text: Some("Call me Ishmael.\n".into()),
             words: Some("the cat the cat".into()),
+            cell: Some((2, 17)),
             sampling: Sampling { temperature: 1.3, top_k: 5, seed: 77 },
         };
         assert_eq!(LanguageState::from_query(&s.to_query()), (s, vec![]));
+        assert_eq!(LanguageState::default().to_query(), vec![]);
     }
 
     #[test]
     fn the_old_text_only_link_still_opens() {
         let (s, p) = LanguageState::from_query(&parse_query("text=Call+me"));
-        assert_eq!((s.which, s.text.as_deref(), p.len()), (Which::Moby, Some("Call me"), 0));
+        assert_eq!((s.which, s.text.as_deref(), s.cell, p.len()), (Which::Moby, Some("Call me"), None, 0));
     }
 
     #[test]
@@ -105,5 +325,96 @@ mod tests {
         assert!(p[0].to_string().contains("1001 characters"), "{}", p[0]);
         let (_, p) = LanguageState::from_query(&parse_query("text=&temp=9"));
         assert_eq!(p.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(), ["text", "temp"]);
+    }
+
+    #[test]
+    fn a_bad_cell_is_named_and_dropped() {
+        let (s, p) = LanguageState::from_query(&parse_query("layer=1&pos=x"));
+        assert_eq!(s.cell, None);
+        assert_eq!(p.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(), ["pos"]);
+    }
+
+    fn grid(which: Which, n_layers: usize, n_pos: usize) -> LensView {
+        let cell = Cell { top: vec![("a".into(), 0.5)], target_prob: None, target_rank: None };
+        LensView {
+            which,
+            inputs: vec!["a".into(); n_pos],
+            next: (0..n_pos).map(|p| (p + 1 < n_pos).then(|| "a".to_string())).collect(),
+            cells: vec![vec![cell; n_pos]; n_layers],
+            note: None,
+        }
+    }
+
+    #[test]
+    fn the_selection_stays_while_the_grid_keeps_its_shape() {
+        let (a, b) = (grid(Which::Moby, 5, 10), grid(Which::Moby, 5, 10));
+        assert_eq!(a.default_cell(), (4, 8), "the top layer, the last position with a true next token");
+        assert_eq!(selection_after(Some(&a), &b, Some((1, 3))), (1, 3));
+        assert_eq!(selection_after(None, &b, Some((1, 3))), (4, 8), "the first grid");
+        assert_eq!(selection_after(Some(&a), &grid(Which::Moby, 5, 11), Some((1, 3))), (4, 9), "longer text");
+        assert_eq!(selection_after(Some(&a), &grid(Which::Induction, 3, 10), Some((1, 3))), (2, 8));
+        assert_eq!(grid(Which::Moby, 5, 1).default_cell(), (4, 0), "one position");
+    }
+
+    #[test]
+    fn a_cell_outside_the_grid_is_explained() {
+        let v = grid(Which::Moby, 5, 10);
+        assert!(!v.contains((5, 0)) && !v.contains((0, 10)) && v.contains((4, 9)));
+        let m = cell_outside((7, 2), &v);
+        assert!(m.contains("layer 7, position 2") && m.contains("5 layers × 10 positions"), "{m}");
+        assert!(m.ends_with("layer 4, position 8."), "{m}");
+    }
+
+    #[test]
+    fn top1_is_scored_against_the_true_next_token() {
+        let v = grid(Which::Moby, 2, 3);
+        assert_eq!(v.top1(0, 0), ("a".to_string(), 0.5, Some(true)));
+        assert_eq!(v.top1(1, 2).2, None, "the last position has no next token");
+        assert_eq!(v.cell_title(1, 2), "block 0 at position 2: “a” 50%");
+    }
+
+    #[test]
+    fn labels_and_styles() {
+        assert_eq!([show_char(' '), show_char('\n'), show_char('q')], ["␣", "↵", "q"]);
+        assert_eq!(heat_style(2.0), "background: rgba(var(--heat-rgb), 1.000); color: white;");
+        assert_eq!(heat_style(0.25), "background: rgba(var(--heat-rgb), 0.250); ");
+        assert_eq!(text_for_url("hi".into(), false), None, "not before the model has filled the box");
+        assert_eq!(text_for_url("hi".into(), true).as_deref(), Some("hi"));
+        assert_eq!(text_for_url("x".repeat(MAX_URL_TEXT + 1), true), None);
+    }
+
+    #[test]
+    fn the_default_prompt_starts_at_a_sentence_and_fits_a_line() {
+        let p = default_prompt("end of one. Call me Ishmael. Some years ago, never mind how long precisely, having little or no money in my purse");
+        assert!(p.starts_with("Call me Ishmael."), "{p}");
+        assert!(p.chars().count() <= 100 && !p.contains('\n'), "{p}");
+    }
+
+    fn shipped_moby() -> (Transformer, CharVocab) {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/moby");
+        let read = |f: &str| std::fs::read(format!("{dir}/{f}")).unwrap();
+        let model =
+            Transformer::from_bytes(&String::from_utf8(read("config.json")).unwrap(), &read("model.safetensors"))
+                .unwrap();
+        (model, CharVocab::from_json(&String::from_utf8(read("vocab.json")).unwrap()).unwrap())
+    }
+
+    /// The shipped character model: a grid per layer and position, the last 128 characters of a long text,
+    /// and messages a student can act on.
+    #[test]
+    fn compute_on_the_shipped_moby_model() {
+        let (model, vocab) = shipped_moby();
+        let v = compute_moby(&model, &vocab, "Call me Ishmael.").unwrap();
+        assert_eq!((v.n_layers(), v.n_pos()), (model.cfg.n_layer + 1, 16));
+        assert_eq!(v.inputs[4], "␣");
+        assert_eq!(v.next[0].as_deref(), Some("a"));
+        assert_eq!(v.note, None);
+        let long = "a whale ".repeat(40);
+        let v = compute_moby(&model, &vocab, &long).unwrap();
+        assert_eq!(v.n_pos(), 128);
+        assert!(v.note.unwrap().contains("the last 128 of your 320"));
+        assert!(!compute_moby(&model, &vocab, "").unwrap_err().1, "no replace button for an empty text");
+        let (m, replace) = compute_moby(&model, &vocab, "caf\u{e9} \u{1F40B}").unwrap_err();
+        assert!(replace && m.contains("never seen"), "{m}");
     }
 }
