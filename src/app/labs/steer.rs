@@ -2,8 +2,9 @@
 //! direction, added at one layer during generation. Its URL state: the source, layer, coefficient, seed,
 //! prompt and the typed sets.
 use crate::app::core::url::{Reader, UrlState, Writer};
+use crate::lens::gpt2::text::{quoted_chars, CharVocab};
 use crate::lens::methods::probe::BuiltinConcept;
-use crate::lens::methods::steering::PAIRS;
+use crate::lens::methods::steering::{contexts_from_lines, PAIRS};
 
 #[cfg(target_arch = "wasm32")]
 mod view;
@@ -115,6 +116,143 @@ impl UrlState for SteerState {
     }
 }
 
+/// Characters generated on each side.
+pub const LENGTH: usize = 400;
+pub const TEMPERATURE: f32 = 0.8;
+
+/// The encoded contexts of the two sets, positive then negative.
+pub type ContextSets = (Vec<Vec<u32>>, Vec<Vec<u32>>);
+
+impl Source {
+    /// The direction picker's value for this source.
+    pub fn key(self) -> String {
+        match self {
+            Source::Pair(i) => format!("pair{i}"),
+            Source::Custom => "custom".into(),
+            Source::Probe(c) => format!("probe-{}", BuiltinConcept::key(c)),
+        }
+    }
+
+    /// The source a picker value names, if any.
+    pub fn from_key(v: &str) -> Option<Source> {
+        if let Some(i) = v.strip_prefix("pair").and_then(|i| i.parse::<usize>().ok()).filter(|&i| i < PAIRS.len()) {
+            Some(Source::Pair(i))
+        } else if v == "custom" {
+            Some(Source::Custom)
+        } else {
+            v.strip_prefix("probe-").and_then(BuiltinConcept::from_key).map(Source::Probe)
+        }
+    }
+
+    /// What the rates count: the pair's measure for built-in pairs, capital letters (pair 0's) otherwise.
+    pub fn measure(self) -> usize {
+        match self {
+            Source::Pair(i) => i,
+            _ => 0,
+        }
+    }
+}
+
+/// The layer and coefficient after picking `to` while on `from`: a pair brings its own; the first probe
+/// brings the probes' (later probes keep what the student set); typed sets keep the current ones.
+pub fn settings_after_switch(from: Source, to: Source, current: (usize, f32)) -> (usize, f32) {
+    match to {
+        Source::Pair(_) => to.defaults(),
+        Source::Probe(_) if !matches!(from, Source::Probe(_)) => to.defaults(),
+        _ => current,
+    }
+}
+
+/// A residual layer as the pickers name it: its number and where it sits.
+pub fn layer_name(l: usize) -> String {
+    if l == 0 {
+        "0 · the embedding".into()
+    } else {
+        format!("{l} · after block {}", l - 1)
+    }
+}
+
+/// A text's rate of the measure, as a label and a number.
+pub fn rate_text(measure: usize, s: &str) -> (String, f32) {
+    let p = &PAIRS[measure];
+    let r = p.rate(s);
+    (format!("{}: {:.1}%", p.measure_name, 100.0 * r), r)
+}
+
+/// How the steered text compares with the plain one, in words.
+pub fn ratio_text(measure: usize, plain: &str, steered: &str) -> String {
+    let p = &PAIRS[measure];
+    let (a, b) = (p.rate(plain), p.rate(steered));
+    if a > 0.0 {
+        format!("{:.1}× the unsteered rate of {}", b / a, p.measure_name)
+    } else {
+        format!("unsteered text has no {}", p.measure_name)
+    }
+}
+
+/// The end of the prompt shown greyed before each continuation, so the text reads on from where it starts.
+pub fn prompt_tail(prompt: &str) -> String {
+    let n = prompt.chars().count();
+    let t: String = prompt.chars().skip(n.saturating_sub(40)).collect();
+    if n > 40 {
+        format!("…{t}")
+    } else {
+        t
+    }
+}
+
+/// Checks a typed text against the vocabulary, naming the unknown characters.
+pub fn check_chars(vocab: &CharVocab, text: &str, what: &str) -> Result<(), String> {
+    let unknown = vocab.unknown_chars(text);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "The model has never seen {} in {what}: the book's quotes are curly (“ ” ’); remove or replace them.",
+        quoted_chars(&unknown)
+    ))
+}
+
+/// Everything a student types, checked before any work so that a bad input keeps the last result: the
+/// contexts to average (none for a probe, which trains its own), or the message to show.
+pub fn check_inputs(
+    vocab: &CharVocab,
+    source: Source,
+    prompt: &str,
+    positive: &str,
+    negative: &str,
+) -> Result<Option<ContextSets>, String> {
+    if prompt.trim().is_empty() {
+        return Err("Type a prompt: both generations continue it.".into());
+    }
+    check_chars(vocab, prompt, "the prompt")?;
+    match source {
+        Source::Pair(i) => Ok(Some(PAIRS[i].contexts(vocab).map_err(|e| e.to_string())?)),
+        Source::Custom => {
+            if positive.trim().is_empty() {
+                return Err("The first set (“towards”) is empty: type at least one line, one context per line.".into());
+            }
+            if negative.trim().is_empty() {
+                return Err(
+                    "The second set (“away from”) is empty: type at least one line, one context per line.".into()
+                );
+            }
+            check_chars(vocab, positive, "the first set")?;
+            check_chars(vocab, negative, "the second set")?;
+            let pc = contexts_from_lines(vocab, positive, "first").map_err(|e| e.to_string())?;
+            let nc = contexts_from_lines(vocab, negative, "second").map_err(|e| e.to_string())?;
+            Ok(Some((pc, nc)))
+        }
+        Source::Probe(_) => Ok(None),
+    }
+}
+
+/// A typed set as the link keeps it: not when it is the first pair's (the default), nor when it is too long
+/// for a link (then the link keeps the pair's and the lab says nothing false: the set is still on screen).
+pub fn set_for_url(text: String, pair_default: &[&str]) -> Option<String> {
+    (text != pair_default.join("\n") && text.chars().count() <= MAX_SET).then_some(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +283,59 @@ mod tests {
         assert_eq!(s, SteerState::default());
         let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["pair", "layer", "c", "seed"]);
+    }
+
+    #[test]
+    fn picker_values_name_sources() {
+        for src in [Source::Pair(1), Source::Custom, Source::Probe(BuiltinConcept::VowelNext)] {
+            assert_eq!(Source::from_key(&src.key()), Some(src));
+        }
+        assert_eq!(Source::from_key(&format!("pair{}", PAIRS.len())), None);
+        assert_eq!(Source::from_key("probe-nothing"), None);
+        assert_eq!((Source::Pair(1).measure(), Source::Custom.measure()), (1, 0));
+    }
+
+    #[test]
+    fn switching_sources_sets_layer_and_coefficient() {
+        let probe = Source::Probe(BuiltinConcept::VowelNext);
+        assert_eq!(settings_after_switch(Source::Custom, Source::Pair(1), (0, 0.1)), Source::Pair(1).defaults());
+        assert_eq!(settings_after_switch(Source::Pair(0), probe, (3, -1.0)), (2, 1.0));
+        assert_eq!(settings_after_switch(probe, Source::Probe(BuiltinConcept::CapitalNext), (3, -1.0)), (3, -1.0));
+        assert_eq!(settings_after_switch(Source::Pair(0), Source::Custom, (3, -1.0)), (3, -1.0));
+    }
+
+    #[test]
+    fn words_for_the_result() {
+        assert_eq!(layer_name(0), "0 · the embedding");
+        assert_eq!(layer_name(3), "3 · after block 2");
+        assert_eq!(prompt_tail("short"), "short");
+        let tail = prompt_tail(&"x".repeat(50));
+        assert_eq!((tail.chars().count(), tail.starts_with('…')), (41, true));
+        let measure = PAIRS[0].measure_name;
+        assert!(ratio_text(0, "abc", "ABC").contains(measure), "{}", ratio_text(0, "abc", "ABC"));
+        assert_eq!(ratio_text(0, "", "x"), format!("unsteered text has no {measure}"));
+    }
+
+    #[test]
+    fn typed_sets_travel_in_the_link_unless_default_or_too_long() {
+        let pair = PAIRS[0].positive;
+        assert_eq!(set_for_url(pair.join("\n"), pair), None);
+        assert_eq!(set_for_url("WHALE".into(), pair).as_deref(), Some("WHALE"));
+        assert_eq!(set_for_url("x".repeat(MAX_SET + 1), pair), None);
+    }
+
+    #[test]
+    fn inputs_are_checked_before_any_work() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/moby");
+        let vocab = CharVocab::from_json(&std::fs::read_to_string(format!("{dir}/vocab.json")).unwrap()).unwrap();
+        let ok = check_inputs(&vocab, Source::Custom, "Call me", "THE WHALE\nTHE SEA", "the whale").unwrap().unwrap();
+        assert_eq!((ok.0.len(), ok.1.len()), (2, 1));
+        assert!(check_inputs(&vocab, Source::Probe(BuiltinConcept::VowelNext), "Call", "", "").unwrap().is_none());
+        assert!(check_inputs(&vocab, Source::Pair(0), " ", "", "").unwrap_err().contains("Type a prompt"));
+        assert!(check_inputs(&vocab, Source::Custom, "Call", "\n", "x").unwrap_err().contains("first set"));
+        assert!(check_inputs(&vocab, Source::Custom, "Call", "x", "").unwrap_err().contains("second set"));
+        let e = check_inputs(&vocab, Source::Custom, "Call", "x\u{1F40B}", "y").unwrap_err();
+        assert!(e.contains("in the first set") && e.contains("never seen"), "{e}");
     }
 
     #[test]

@@ -402,6 +402,10 @@ fn GeneratePanel(moby: Model<LoadedChar>, prompt: RwSignal<String>, sampling: Rw
                 Ok(g) => g,
                 Err(e) => return generated.set(Some(Err(e))),
             };
+            // The prompt's pass and the first slice of sampling would make one long task together.
+            if !job.pause("generating", 0.0).await {
+                return;
+            }
             let r = job.sliced("generating", || {
                 gen.step(&m.model, 4)?;
                 let n = gen.out.tokens.len();
