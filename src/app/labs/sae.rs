@@ -3,6 +3,7 @@
 //! latent, order and whether dead latents are hidden.
 use crate::app::core::url::{Reader, UrlState, Writer};
 
+pub mod browser;
 #[cfg(target_arch = "wasm32")]
 mod toy;
 #[cfg(target_arch = "wasm32")]
