@@ -113,6 +113,138 @@ test('a copied link reopens every lab in the same state, with no problem reporte
   }
 });
 
+// For each lab: every control changed through the page as a student would, then the link the lab wrote opened
+// in a fresh page. The state (the controls) and the numbers (what the lab computed) must be the same.
+const rev = async (p) => Number(await p.getAttribute('[data-testid=lab-status]', 'data-rev'));
+/** The values of `selector`'s elements' `attrs`, in document order. */
+const attrs = (p, selector, names) => p.$$eval(selector, (els, ns) => els.map((e) => ns.map((n) => e.getAttribute(n))), names);
+const ROUND_TRIPS = [
+  {
+    lab: 'attention',
+    url: '/#/attention',
+    ready: async (p) => waitRev(p, 1),
+    change: async (p) => {
+      const r = await rev(p);
+      await p.fill('[data-testid=seq-input]', 'the cat sat on the mat the cat sat on the mat');
+      await waitRev(p, r + 1);
+      await p.click('[data-testid=head-grid] [data-testid=head-cell][data-layer="0"][data-head="2"]');
+    },
+    snapshot: async (p) => ({
+      seq: await p.inputValue('[data-testid=seq-input]'),
+      head: await attrs(p, '[data-testid=head-grid] [data-testid=head-cell][aria-pressed="true"]', ['data-layer', 'data-head']),
+      loss: await attrs(p, '[data-testid=loss-summary]', ['data-first-half', 'data-repeat-half']),
+    }),
+  },
+  {
+    lab: 'language',
+    url: '/#/9.2.2',
+    ready: async (p) => waitRev(p, 1),
+    change: async (p) => {
+      const r = await rev(p);
+      await p.fill('[data-testid=lens-text]', 'Call me Ishmael. Some years ago');
+      await waitRev(p, r + 1);
+      await p.click('[data-testid=lens-cell][data-layer="2"][data-pos="5"]');
+      await p.locator('[data-testid=gen-temperature]').fill('1.3');
+      await p.fill('[data-testid=gen-topk]', '5');
+      await p.press('[data-testid=gen-topk]', 'Enter');
+      await p.fill('[data-testid=gen-seed]', '77');
+      await p.press('[data-testid=gen-seed]', 'Enter');
+    },
+    snapshot: async (p) => ({
+      text: await p.inputValue('[data-testid=lens-text]'),
+      moby: await p.isChecked('[data-testid=model-moby]'),
+      sampling: [await p.inputValue('[data-testid=gen-temperature]'), await p.inputValue('[data-testid=gen-topk]'), await p.inputValue('[data-testid=gen-seed]')],
+      cell: await attrs(p, 'td.lens-cell.selected', ['data-layer', 'data-pos', 'data-top1', 'data-p']),
+      top5: await attrs(p, '[data-testid=top5-item]', ['data-token', 'data-p']),
+    }),
+  },
+  {
+    lab: 'probing',
+    url: '/#/9.2.3',
+    ready: async (p) => waitRev(p, 1, 180_000),
+    change: async (p) => {
+      const r = await rev(p);
+      await p.check('[data-testid=concept][data-key=vowel-next]');
+      await waitRev(p, r + 1, 180_000);
+    },
+    snapshot: async (p) => ({
+      concept: await p.isChecked('[data-testid=concept][data-key=vowel-next]'),
+      layers: await attrs(p, '[data-testid=probe-layer]', ['data-layer', 'data-test']),
+      best: await attrs(p, '[data-testid=probe-results]', ['data-best-layer', 'data-best', 'data-baseline', 'data-control']),
+    }),
+  },
+  {
+    lab: 'feature browser',
+    url: '/#/9.2.5?tab=features',
+    ready: async (p) => p.locator('[data-testid=feature-card]').waitFor({ timeout: 120_000 }),
+    change: async (p) => {
+      await p.selectOption('[data-testid=latent-order]', 'peak');
+      await p.check('[data-testid=hide-dead]');
+      await p.fill('[data-testid=latent-input]', '5');
+      await p.press('[data-testid=latent-input]', 'Enter');
+      await p.click('[data-testid=latent-next]');
+      await p.locator('[data-testid=feature-card]:not([data-latent="5"])').waitFor();
+    },
+    snapshot: async (p) => ({
+      latent: await p.inputValue('[data-testid=latent-input]'),
+      order: await p.inputValue('[data-testid=latent-order]'),
+      alive: await p.isChecked('[data-testid=hide-dead]'),
+      card: await attrs(p, '[data-testid=feature-card]', ['data-latent', 'data-dead']),
+      density: await p.textContent('[data-testid=feature-density]'),
+      list: (await attrs(p, '[data-testid=latent-list] [data-latent]', ['data-latent'])).slice(0, 20),
+    }),
+  },
+  {
+    lab: 'steering',
+    url: '/#/9.3.2',
+    ready: async (p) => waitRev(p, 1, 180_000),
+    change: async (p) => {
+      let r = await rev(p);
+      await p.selectOption('[data-testid=steer-source]', 'pair1');
+      await waitRev(p, r + 1, 180_000);
+      r = await rev(p);
+      await p.selectOption('[data-testid=steer-layer]', '3');
+      await waitRev(p, r + 1, 180_000);
+      await p.fill('[data-testid=steer-prompt]', 'Call me Ishmael. Some years ago');
+      await p.fill('[data-testid=steer-seed]', '4');
+      await p.press('[data-testid=steer-seed]', 'Enter');
+      r = await rev(p);
+      await p.locator('[data-testid=steer-coef]').fill('1.5');
+      await p.locator('[data-testid=steer-coef]').dispatchEvent('change');
+      await waitRev(p, r + 1, 180_000);
+    },
+    snapshot: async (p) => ({
+      source: await p.inputValue('[data-testid=steer-source]'),
+      layer: await p.inputValue('[data-testid=steer-layer]'),
+      coef: await p.inputValue('[data-testid=steer-coef]'),
+      prompt: await p.inputValue('[data-testid=steer-prompt]'),
+      seed: await p.inputValue('[data-testid=steer-seed]'),
+      texts: [await p.textContent('[data-testid=steer-text-plain]'), await p.textContent('[data-testid=steer-text-steered]')],
+      rates: await attrs(p, '[data-testid=steer-out]', ['data-side', 'data-rate']),
+    }),
+  },
+];
+
+test('every control changed, the copied link reopens the lab with the same state and the same numbers', TIMEOUT, async (t) => {
+  for (const lab of ROUND_TRIPS) {
+    const page = await openPage(lab.url, { t });
+    await lab.ready(page);
+    await lab.change(page);
+    // The URL follows the controls a moment later (writes are coalesced).
+    await new Promise((r) => setTimeout(r, 800));
+    const before = await lab.snapshot(page);
+    const link = page.url();
+    const fresh = await openPage(link, { t });
+    await lab.ready(fresh);
+    await eventually(async () => assert.deepEqual(await lab.snapshot(fresh), before, `${lab.lab}: ${link}`), { timeout: 30_000 });
+    assert.equal(await fresh.locator('[data-testid=url-error]').count(), 0, `${link} reported a problem`);
+    await noPanic(page, `${lab.lab}: changing every control`);
+    await noPanic(fresh, link);
+    await page.context().close();
+    await fresh.context().close();
+  }
+});
+
 test('bad values dropped silently before get the one message naming the key', TIMEOUT, async (t) => {
   for (const [url, key] of [['/#/9.2.1?sample=abc', 'sample'], ['/#/9.2.4?s=', 's'], ['/#/9.2.4?nm=', 'nm']]) {
     const page = await openPage(url, { t });
