@@ -233,6 +233,10 @@ test('every control changed, the copied link reopens the lab with the same state
     // The URL follows the controls a moment later (writes are coalesced).
     await new Promise((r) => setTimeout(r, 800));
     const before = await lab.snapshot(page);
+    // Nothing compared may be missing, or an empty list would equal an empty list.
+    for (const [k, v] of Object.entries(before)) {
+      assert.ok(v !== null && v !== '' && !(Array.isArray(v) && v.length === 0), `${lab.lab}: nothing found for "${k}"`);
+    }
     const link = page.url();
     const fresh = await openPage(link, { t });
     await lab.ready(fresh);
