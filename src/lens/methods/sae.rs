@@ -332,18 +332,38 @@ pub struct CleanPass {
     replacement: Tensor,
 }
 
-pub fn clean_pass(model: &Transformer, sae: &LmSae, window: &[u32], from: usize) -> Result<CleanPass> {
+/// The clean forward alone, with the hook's activations recorded: `CleanForward::reconstruct` then makes a
+/// `CleanPass` of it. (The browser runs the two as separate tasks; `clean_pass` runs both.)
+pub struct CleanForward {
+    pub clean: f64,
+    pub count: usize,
+    tokens: Tensor,
+    acts: Tensor,
+}
+
+pub fn clean_forward(model: &Transformer, sae: &LmSae, window: &[u32], from: usize) -> Result<CleanForward> {
     check_width(model, sae)?;
     model.check_tokens(window)?;
     let tokens = Tensor::from_slice(window, (1, window.len()), &Device::Cpu)?;
     let mut set = HookSet::cache_only(vec![sae.hook]);
     let logits = model.forward(&tokens, &mut set)?;
     let (clean, count) = summed_loss(&logits, window, from)?;
-    let acts = set.cache.get(sae.hook).ok_or_else(|| LensError::UnknownHook(sae.hook.to_string()))?;
-    let x: Vec<f32> = acts.flatten_all()?.to_vec1()?;
-    let x_hat = sae.decode(&sae.encode(&x));
-    let replacement = Tensor::from_vec(x_hat, acts.shape(), &Device::Cpu)?;
-    Ok(CleanPass { clean, count, tokens, replacement })
+    let acts = set.cache.get(sae.hook).ok_or_else(|| LensError::UnknownHook(sae.hook.to_string()))?.clone();
+    Ok(CleanForward { clean, count, tokens, acts })
+}
+
+impl CleanForward {
+    /// The SAE's reconstruction of the recorded activations, ready to be spliced in.
+    pub fn reconstruct(self, sae: &LmSae) -> Result<CleanPass> {
+        let x: Vec<f32> = self.acts.flatten_all()?.to_vec1()?;
+        let x_hat = sae.decode(&sae.encode(&x));
+        let replacement = Tensor::from_vec(x_hat, self.acts.shape(), &Device::Cpu)?;
+        Ok(CleanPass { clean: self.clean, count: self.count, tokens: self.tokens, replacement })
+    }
+}
+
+pub fn clean_pass(model: &Transformer, sae: &LmSae, window: &[u32], from: usize) -> Result<CleanPass> {
+    clean_forward(model, sae, window, from)?.reconstruct(sae)
 }
 
 /// The second half: the summed loss with the hook replaced by the reconstruction at every position, so the

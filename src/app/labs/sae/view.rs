@@ -23,7 +23,7 @@ use crate::app::core::jobs::{Job, Jobs};
 use crate::app::core::load::{load_char_sae, LoadedSae, Model};
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::methods::sae::{
-    clean_pass, dequantise, promoted_and_suppressed, scored_windows, spliced_pass, LatentCard, LossTally,
+    clean_forward, dequantise, promoted_and_suppressed, scored_windows, spliced_pass, LatentCard, LossTally,
 };
 
 /// The activation histogram as SVG: bars over equal bins of (0, max], counts on a log scale (a few strong
@@ -436,8 +436,8 @@ fn LiveLoss(d: Arc<LoadedSae>) -> impl IntoView {
     }
 }
 
-/// The live measurement: per scoring window, the clean pass and the spliced pass as two tasks (each well
-/// under 50 ms) with the browser given the thread between them.
+/// The live measurement: per scoring window, the clean forward, the SAE's reconstruction and the spliced
+/// forward as three tasks (each well under 50 ms) with the browser given the thread between them.
 async fn measure(job: Job, d: Arc<LoadedSae>, live: RwSignal<Live>) {
     let text: String = d.chars.iter().take(LIVE_CHARS).collect();
     let ids = match d.lm.vocab.encode(&text) {
@@ -449,16 +449,24 @@ async fn measure(job: Job, d: Arc<LoadedSae>, live: RwSignal<Live>) {
     let total = wins.len();
     let mut tally = LossTally::default();
     live.set(Live::Running { done: 0, total });
+    let frac = |k: usize, part: usize| (3 * k + part) as f32 / (3 * total) as f32;
     for (k, &(start, from)) in wins.iter().enumerate() {
-        if !job.pause("measuring the loss", (2 * k) as f32 / (2 * total) as f32).await {
+        if !job.pause("measuring the loss", frac(k, 0)).await {
             return;
         }
         let window = &ids[start..(start + n).min(ids.len())];
-        let pass = match clean_pass(&d.lm.model, &d.sae, window, from) {
+        let forward = match clean_forward(&d.lm.model, &d.sae, window, from) {
+            Ok(f) => f,
+            Err(e) => return live.set(Live::Failed(e.to_string())),
+        };
+        if !job.pause("measuring the loss", frac(k, 1)).await {
+            return;
+        }
+        let pass = match forward.reconstruct(&d.sae) {
             Ok(p) => p,
             Err(e) => return live.set(Live::Failed(e.to_string())),
         };
-        if !job.pause("measuring the loss", (2 * k + 1) as f32 / (2 * total) as f32).await {
+        if !job.pause("measuring the loss", frac(k, 2)).await {
             return;
         }
         match spliced_pass(&d.lm.model, &d.sae, &pass, window, from) {
