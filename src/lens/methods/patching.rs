@@ -324,18 +324,16 @@ impl Metric {
     }
 
     /// The metric for a raw value (see `raw`); only the logit difference is normalised.
-    fn from_raw(self, raw: f32, baseline: &Baseline) -> Result<f32> {
+    fn scale_raw(self, raw: f32, baseline: &Baseline) -> Result<f32> {
         match self {
-            Metric::LogitDiff => {
-                normalised_logit_diff(raw, baseline.clean.logit_diff, baseline.corrupted.logit_diff)
-            }
+            Metric::LogitDiff => normalised_logit_diff(raw, baseline.clean.logit_diff, baseline.corrupted.logit_diff),
             Metric::AnswerProb | Metric::Kl => Ok(raw),
         }
     }
 
     /// The metric of a run with measures `m`.
     pub fn value(self, m: &Measures, baseline: &Baseline) -> Result<f32> {
-        self.from_raw(self.raw(m), baseline)
+        self.scale_raw(self.raw(m), baseline)
     }
 }
 
@@ -499,6 +497,19 @@ impl PatchSweep {
     /// The clean and corrupted runs' measures.
     pub fn baseline(&self) -> &Baseline {
         &self.baseline
+    }
+
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    pub fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    /// The grid's size along `target().axes()`.
+    pub fn dims(&self) -> &[usize] {
+        &self.dims
     }
 
     /// The intervention of the cell at row-major index `flat`.
@@ -691,7 +702,7 @@ impl AttributionPatching {
                 dims.extend(cells.dims());
             }
             for d in cells.flatten_all()?.to_vec1::<f32>()? {
-                values.push(self.metric.from_raw(self.base_raw + d, &self.baseline)?);
+                values.push(self.metric.scale_raw(self.base_raw + d, &self.baseline)?);
             }
         }
         Ok(PatchGrid { target, metric: self.metric, dims, values })
@@ -743,7 +754,9 @@ pub fn correlation(real: &PatchGrid, estimate: &PatchGrid) -> Result<f32> {
         )));
     }
     pearson(&real.values, &estimate.values).ok_or_else(|| {
-        LensError::Input("one of the grids is constant (or has a single cell), so their correlation is undefined".into())
+        LensError::Input(
+            "one of the grids is constant (or has a single cell), so their correlation is undefined".into(),
+        )
     })
 }
 
