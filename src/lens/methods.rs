@@ -20,6 +20,7 @@ pub mod attribution;
 pub mod featvis;
 pub mod induction;
 pub mod logit_lens;
+pub mod patching;
 pub mod probe;
 pub mod sae;
 pub mod steering;
