@@ -6,6 +6,8 @@
 //! - `steering`: steering vectors (difference of means, a probe's direction) as `Op::Add` interventions.
 //! - `sae`: `LmSae`, a sparse autoencoder on one hook, its spliced-in loss and the feature index.
 //! - `induction`: the induction task (repeated random tokens) and the head-detector scores.
+//! - `patching`: activation patching (denoising, noising) over TransformerLens's targets, and attribution
+//!   patching (one forward and one backward pass) beside it.
 //!
 //! On the CNN (`cnn::Cnn`):
 //! - `attribution`: input gradients of a `Target`, saliency maps and the weight-randomisation sanity check.
