@@ -114,6 +114,15 @@ impl ToyTabStep {
             (true, true) => ToyTabStep::TrainSae,
         }
     }
+
+    /// What the progress bar says while the step runs.
+    pub fn phase(self) -> &'static str {
+        match self {
+            ToyTabStep::FinishToy => "training the toy model",
+            ToyTabStep::BuildSae => "building the SAE",
+            ToyTabStep::TrainSae => "training the SAE",
+        }
+    }
 }
 
 /// The toy tab's status line: the toy model's training first, then the SAE's.
@@ -186,6 +195,7 @@ mod tests {
         assert_eq!(ToyTabStep::of(false, true), ToyTabStep::FinishToy);
         assert_eq!(ToyTabStep::of(true, false), ToyTabStep::BuildSae);
         assert_eq!(ToyTabStep::of(true, true), ToyTabStep::TrainSae);
+        assert_eq!(ToyTabStep::BuildSae.phase(), "building the SAE");
     }
 
     #[test]

@@ -55,8 +55,7 @@ impl Tab {
     /// Starts `step` as the tab's job; a newer one replaces it.
     fn start(self, step: ToyTabStep) {
         self.error.set(None);
-        let phase = if step == ToyTabStep::TrainSae { "training the SAE" } else { "training the toy model" };
-        self.jobs.spawn(phase, move |job| async move {
+        self.jobs.spawn(step.phase(), move |job| async move {
             let done = match step {
                 ToyTabStep::FinishToy => self.finish_toy(&job).await,
                 ToyTabStep::BuildSae => self.build_sae(&job).await,
@@ -79,7 +78,7 @@ impl Tab {
         }
         let left = SAE_TOY_STEPS.saturating_sub(self.toy_step.get_untracked());
         let steps = |steps| LabRequest::StepToy { steps };
-        match self.trainer.train(job, "training the toy model", left, steps, move |r| self.show(r)).await? {
+        match self.trainer.train(job, ToyTabStep::FinishToy.phase(), left, steps, move |r| self.show(r)).await? {
             Ok(Ended::Finished) => {
                 self.toy_ready.set(true);
                 self.build_sae(job).await
@@ -99,7 +98,8 @@ impl Tab {
 
     async fn train_sae(self, job: &Job) -> Option<Result<(), String>> {
         let steps = |steps| LabRequest::StepSae { steps };
-        let ended = self.trainer.train(job, "training the SAE", SAE_BUDGET, steps, move |r| self.show(r)).await?;
+        let ended =
+            self.trainer.train(job, ToyTabStep::TrainSae.phase(), SAE_BUDGET, steps, move |r| self.show(r)).await?;
         Some(ended.map(|_| ()))
     }
 }
