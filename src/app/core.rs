@@ -1,7 +1,17 @@
-//! What every lab uses, and nothing that names a lab. `url` and `format` are plain Rust (tested natively);
-//! the rest needs the browser.
+//! What every lab uses, and nothing that names a lab. `url`, `format` and `trainer`'s rules are plain Rust
+//! (tested natively); the rest needs the browser.
 pub mod format;
 pub mod url;
+
+/// The toy labs' training: in the browser all of `trainer.rs`; natively only its plain rules, which the labs'
+/// plain modules use and the native tests check.
+#[cfg(target_arch = "wasm32")]
+pub mod trainer;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod trainer {
+    mod rules;
+    pub use rules::*;
+}
 
 #[cfg(target_arch = "wasm32")]
 pub mod browser;
@@ -15,7 +25,5 @@ pub mod jobs;
 pub mod load;
 #[cfg(target_arch = "wasm32")]
 pub mod probes;
-#[cfg(target_arch = "wasm32")]
-pub mod trainer;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;

@@ -35,6 +35,8 @@ const JOBS = [
   } },
   { name: 'vision: saliency method changed', url: '/#/9.2.1?sample=3', ready: '[data-testid=saliency-method]', start: (p) => p.selectOption('[data-testid=saliency-method]', 'smoothgrad') },
   { name: 'superposition: sweep', url: '/#/9.2.4', ready: '[data-testid=sweep]', start: (p) => p.click('[data-testid=sweep]') },
+  { name: 'toy SAE: training the toy model', url: '/#/9.2.5', start: async () => {} },
+  { name: 'toy SAE: training the SAE', url: '/#/9.2.5', ready: '[data-testid=recovery]', start: (p) => p.click('[data-testid=train]') },
   { name: 'feature browser: live loss', url: '/#/9.2.5?latent=5', ready: '[data-testid=measure-loss]', start: (p) => p.click('[data-testid=measure-loss]') },
 ];
 

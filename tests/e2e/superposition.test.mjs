@@ -133,7 +133,7 @@ test('9.2.4: the 20-in-5 preset and the phase-diagram sweep', TIMEOUT, async (t)
   const at = Number(await page.locator('[data-testid=phase-grid]').getAttribute('data-done'));
   await page.waitForTimeout(500);
   assert.equal(Number(await page.locator('[data-testid=phase-grid]').getAttribute('data-done')), at, 'no cells after Cancel');
-  assert.match(await page.locator('[data-testid=sweep-progress]').textContent(), /cancelled/);
+  assert.match(await page.locator('[data-testid=sweep-summary]').textContent(), /cancelled/);
   assertClean(page);
 });
 

@@ -5,6 +5,9 @@
 //! lab is left (its owner is disposed). After every `await` the job asks `alive()` (the checkpoints do it for
 //! it) and returns if not, so nothing touches a lab's reactive state after the lab is gone: leaving a busy lab
 //! never panics.
+//!
+//! Work that runs in a Web Worker is a job too: its checkpoints are the worker's replies (`Job::wait_for`), so it
+//! has a ticket, progress and Cancel like any other, with nothing to slice on the page.
 use std::future::Future;
 
 use leptos::prelude::*;
@@ -121,6 +124,18 @@ impl Job {
         }
         next_frame().await;
         self.alive()
+    }
+
+    /// A checkpoint at work done outside the page's thread (a Web Worker's reply): waits for `answer`, then
+    /// returns its output if the job should go on. Waiting costs the page nothing, so a job made of such
+    /// checkpoints needs no slices. A stopped job notices when `answer` resolves, so it must resolve soon after
+    /// (a worker answers every request, and leaving the lab terminates the worker, which drops every answer).
+    pub async fn wait_for<T>(&self, answer: impl Future<Output = T>) -> Option<T> {
+        if !self.alive() {
+            return None;
+        }
+        let out = answer.await;
+        self.alive().then_some(out)
     }
 
     /// Runs `step` (which returns `Some(fraction done)` while there is more, `None` when finished) in slices of

@@ -1,166 +1,22 @@
-//! What the two toy-model labs (9.2.4 superposition, 9.2.5's toy SAE) share: the training worker's state,
-//! `Pump` (training in short chunks of worker time, a few requests in flight, so Stop is immediate), the
-//! divergence message, the heatmap and loss charts, and the slider. All training runs in the Web Worker
+//! What the two toy-model labs (9.2.4 superposition, 9.2.5's toy SAE) share. All training runs in the Web Worker
 //! (`src/bin/toy_worker.rs`, through `super::worker`); the page only draws the worker's `LabReply`s.
+//! - `rules` (plain, tested natively): the chunk controller, which replies are drawn, what a reply means for
+//!   the run, and the labs' messages about it.
+//! - `run` (browser): `Trainer`, the worker driven by the lab's jobs (`super::jobs`), and the status line and
+//!   messages both labs show.
+//! - Here: the heatmap and loss charts, and the slider.
+//!
+//! Natively only `rules` is built (see `core.rs`), so the labs' plain modules and tests can use it.
+mod rules;
+mod run;
+
+pub use rules::*;
+pub use run::*;
+
 use leptos::prelude::*;
 
 use super::format::fmt_int;
-use super::worker::{self, Kind, Tag};
-use crate::lens::toy::model::{LossLog, Status};
-use crate::lens::toy::protocol::LabRequest;
-
-/// One press of Train runs this many toy-model steps, then pauses (the pentagon needs about 5,000).
-pub const TOY_BUDGET: usize = 10_000;
-/// Steps the SAE lab trains its toy model for before building the SAE.
-pub const SAE_TOY_STEPS: usize = 5_000;
-/// One press of Train runs this many SAE steps.
-pub const SAE_BUDGET: usize = 3_000;
-/// Work per request, in milliseconds of worker time: short enough that Stop feels immediate.
-pub const CHUNK_MS: f64 = 25.0;
-/// Requests kept in flight while training, so the worker never waits for the page.
-pub const IN_FLIGHT: usize = 2;
-/// The page redraws at most this often while training.
-pub const REDRAW_MS: f64 = 60.0;
-
-pub fn now() -> f64 {
-    super::browser::now_ms()
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum WorkerState {
-    Starting,
-    Ready,
-    Failed(String),
-}
-
-/// Training in chunks: the generation (bumped when the model is rebuilt, so stale replies are ignored),
-/// the chunk size, the steps already asked for, and the throughput of the current run.
-#[derive(Clone, Copy)]
-pub struct Pump {
-    pub conn: u64,
-    pub gen: StoredValue<u64>,
-    pub chunk: StoredValue<usize>,
-    pub in_flight: StoredValue<usize>,
-    pub planned: StoredValue<usize>,
-    pub budget: StoredValue<usize>,
-    pub last_reply: StoredValue<Option<(f64, usize)>>,
-    pub run_start: StoredValue<Option<(f64, usize)>>,
-    pub training: RwSignal<bool>,
-    pub rate: RwSignal<Option<f64>>,
-    pub last_draw: StoredValue<f64>,
-    pub step_kind: Kind,
-}
-
-impl Pump {
-    pub fn new(conn: u64, step_kind: Kind) -> Self {
-        Pump {
-            conn,
-            gen: StoredValue::new(0),
-            chunk: StoredValue::new(50),
-            in_flight: StoredValue::new(0),
-            planned: StoredValue::new(0),
-            budget: StoredValue::new(0),
-            last_reply: StoredValue::new(None),
-            run_start: StoredValue::new(None),
-            training: RwSignal::new(false),
-            rate: RwSignal::new(None),
-            last_draw: StoredValue::new(0.0),
-            step_kind,
-        }
-    }
-
-    /// A new model (or a reset): later replies to older requests are ignored.
-    pub fn rebuild(&self, kind: Kind, request: LabRequest) {
-        self.gen.update_value(|g| *g += 1);
-        self.in_flight.set_value(0);
-        self.planned.set_value(0);
-        self.last_reply.set_value(None);
-        self.run_start.set_value(None);
-        self.rate.set(None);
-        self.training.set(false);
-        worker::send(self.conn, Tag { gen: self.gen.get_value(), kind }, &request);
-    }
-
-    /// Train `budget` more steps from `step`.
-    pub fn start(&self, step: usize, budget: usize) {
-        self.budget.set_value(step + budget);
-        self.planned.set_value(self.planned.get_value().max(step));
-        self.run_start.set_value(Some((now(), step)));
-        self.last_reply.set_value(None);
-        self.training.set(true);
-        self.pump();
-    }
-
-    pub fn stop(&self) {
-        self.training.set(false);
-    }
-
-    pub fn pump(&self) {
-        while self.training.get_untracked() && self.in_flight.get_value() < IN_FLIGHT {
-            let left = self.budget.get_value().saturating_sub(self.planned.get_value());
-            let k = self.chunk.get_value().min(left);
-            if k == 0 {
-                return;
-            }
-            let request = match self.step_kind {
-                Kind::StepSae => LabRequest::StepSae { steps: k },
-                _ => LabRequest::StepToy { steps: k },
-            };
-            if !worker::send(self.conn, Tag { gen: self.gen.get_value(), kind: self.step_kind }, &request) {
-                self.training.set(false);
-                return;
-            }
-            self.in_flight.update_value(|n| *n += 1);
-            self.planned.update_value(|p| *p += k);
-        }
-    }
-
-    /// A reply to a step request of the current generation arrived at `step`; returns whether to redraw now.
-    pub fn on_step(&self, step: usize, diverged: bool) -> bool {
-        self.in_flight.update_value(|n| *n = n.saturating_sub(1));
-        let t = now();
-        if let Some((t0, s0)) = self.last_reply.get_value() {
-            let (dt, ds) = (t - t0, step.saturating_sub(s0));
-            if dt > 1.0 && ds > 0 {
-                // Aim the next chunks at CHUNK_MS of work, smoothly.
-                let want = (ds as f64 * CHUNK_MS / dt).clamp(10.0, 20_000.0);
-                let next = 0.5 * self.chunk.get_value() as f64 + 0.5 * want;
-                self.chunk.set_value(next.round() as usize);
-            }
-        }
-        self.last_reply.set_value(Some((t, step)));
-        if let Some((t0, s0)) = self.run_start.get_value() {
-            if t > t0 && step > s0 {
-                self.rate.set(Some((step - s0) as f64 * 1000.0 / (t - t0)));
-            }
-        }
-        if diverged || step >= self.budget.get_value() {
-            self.training.set(false);
-        }
-        let draw = !self.training.get_untracked() || t - self.last_draw.get_value() >= REDRAW_MS;
-        if self.training.get_untracked() {
-            self.pump();
-        }
-        draw
-    }
-
-    pub fn drew(&self) {
-        self.last_draw.set_value(now());
-    }
-}
-
-pub fn diverged_message(status: &Status) -> Option<String> {
-    match status {
-        Status::Ready => None,
-        // The engine's message already names the step and what to change.
-        Status::Diverged { message, .. } => {
-            let m = message.trim().trim_end_matches('.');
-            let mut c = m.chars();
-            let m = c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default();
-            Some(format!("{m}. The view keeps the last good weights."))
-        }
-    }
-}
+use crate::lens::toy::model::LossLog;
 
 // ---------------------------------------------------------------- drawing (SVG strings)
 

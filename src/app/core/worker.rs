@@ -1,13 +1,18 @@
-//! The page's side of the training worker (`src/bin/toy_worker.rs`): start it, send `LabRequest`s as JSON,
-//! and hand each `LabReply` back with the tag of the request it answers. The worker answers every request
-//! exactly once and in order, so a queue of tags matches replies to requests.
+//! The page's side of the training worker (`src/bin/toy_worker.rs`): start it, send `LabRequest`s as JSON, and
+//! resolve each request's answer with its `LabReply`. The worker answers every request exactly once and in
+//! order, so a queue of answers in flight matches replies to requests. A job awaits its answers as checkpoints
+//! (`core::jobs::Job::wait_for`): a reply nobody waits for any more (its job was stopped) is dropped unread.
 //!
-//! Connections live in a thread-local table keyed by a number, so components hold only a `u64` (which is
+//! Connections live in a thread-local table keyed by a number, so components hold only a `Worker` (which is
 //! `Send`, as Leptos wants) and the worker is terminated when the component is cleaned up.
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
+use futures::channel::oneshot;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -20,36 +25,45 @@ const LOADER: &str = "./toy_worker_loader.js";
 /// How long the worker may take to start before the lab says it failed.
 const START_TIMEOUT_MS: i32 = 30_000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    NewToy,
-    StepToy,
-    NewSae,
-    StepSae,
-    Phase,
-}
-
-/// Which request a reply answers: the lab's run (generation) at the time of sending, and what was asked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Tag {
-    pub gen: u64,
-    pub kind: Kind,
-}
-
+/// What happens to the worker itself; replies go to the answers of `Worker::ask`.
 pub enum WorkerEvent {
     Ready,
-    /// Boxed: a reply is large, the other events small.
-    Reply(Tag, Box<LabReply>),
     Failed(String),
+}
+
+/// A connection to a training worker: only a number, so it is `Copy` and `Send`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Worker(u64);
+
+/// The answer to one request: resolves to its reply, or to `None` if the worker stopped or was disconnected first
+/// (then every answer still awaited resolves, so no job waits for ever).
+pub struct Answer(oneshot::Receiver<LabReply>);
+
+impl Future for Answer {
+    type Output = Option<LabReply>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(Result::ok)
+    }
 }
 
 struct Conn {
     worker: web_sys::Worker,
-    ready: bool,
-    queued: Vec<(Tag, String)>,
-    in_flight: VecDeque<Tag>,
+    state: Life,
+    /// Requests sent before the worker listened, posted once it does.
+    queued: Vec<(oneshot::Sender<LabReply>, String)>,
+    in_flight: VecDeque<oneshot::Sender<LabReply>>,
     _onmessage: Closure<dyn FnMut(web_sys::MessageEvent)>,
     _onerror: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+/// Where a worker is in its life: requests wait while it starts, go out while it listens, and are answered
+/// with nothing at once after it failed (a terminated worker would never answer them).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Life {
+    Starting,
+    Listening,
+    Failed,
 }
 
 thread_local! {
@@ -57,128 +71,136 @@ thread_local! {
     static NEXT_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(1) };
 }
 
-/// Starts a worker; `handler` receives its events. Returns the connection's id (failures arrive as
-/// `WorkerEvent::Failed`, after this returns).
-pub fn connect(handler: impl Fn(WorkerEvent) + 'static) -> u64 {
-    let id = NEXT_ID.with(|n| {
-        let id = n.get();
-        n.set(id + 1);
-        id
-    });
-    let handler: Rc<dyn Fn(WorkerEvent)> = Rc::new(handler);
-    let opts = web_sys::WorkerOptions::new();
-    opts.set_name("glassbox-toy-trainer");
-    let worker = match web_sys::Worker::new_with_options(LOADER, &opts) {
-        Ok(w) => w,
-        Err(e) => {
-            let msg = e.as_string().or_else(|| js_sys::Error::from(e).message().as_string()).unwrap_or_default();
-            let h = handler.clone();
-            set_timeout(move || h(WorkerEvent::Failed(format!("the training worker could not be created ({msg})"))), 0);
-            return id;
-        }
-    };
-    let h = handler.clone();
-    let onmessage = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-        let Some(text) = ev.data().as_string() else { return };
-        if text == READY {
-            CONNS.with(|c| {
-                if let Some(conn) = c.borrow_mut().get_mut(&id) {
-                    conn.ready = true;
-                    for (tag, json) in std::mem::take(&mut conn.queued) {
+impl Worker {
+    /// Starts a worker; `on_event` hears when it listens or fails (a failure arrives after this returns).
+    pub fn connect(on_event: impl Fn(WorkerEvent) + 'static) -> Worker {
+        let id = NEXT_ID.with(|n| {
+            let id = n.get();
+            n.set(id + 1);
+            id
+        });
+        let on_event: Rc<dyn Fn(WorkerEvent)> = Rc::new(on_event);
+        let opts = web_sys::WorkerOptions::new();
+        opts.set_name("glassbox-toy-trainer");
+        let worker = match web_sys::Worker::new_with_options(LOADER, &opts) {
+            Ok(w) => w,
+            Err(e) => {
+                let msg = e.as_string().or_else(|| js_sys::Error::from(e).message().as_string()).unwrap_or_default();
+                let h = on_event.clone();
+                set_timeout(
+                    move || h(WorkerEvent::Failed(format!("the training worker could not be created ({msg})"))),
+                    0,
+                );
+                return Worker(id);
+            }
+        };
+        let h = on_event.clone();
+        let onmessage = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+            let Some(text) = ev.data().as_string() else { return };
+            if text == READY {
+                with_conn(id, |conn| {
+                    conn.state = Life::Listening;
+                    for (answer, json) in std::mem::take(&mut conn.queued) {
                         if conn.worker.post_message(&JsValue::from_str(&json)).is_ok() {
-                            conn.in_flight.push_back(tag);
+                            conn.in_flight.push_back(answer);
                         }
                     }
-                }
+                });
+                h(WorkerEvent::Ready);
+                return;
+            }
+            let Some(answer) = with_conn(id, |conn| conn.in_flight.pop_front()).flatten() else { return };
+            // A reply whose job has stopped is not even read.
+            if answer.is_canceled() {
+                return;
+            }
+            let reply = serde_json::from_str::<LabReply>(&text).unwrap_or_else(|e| LabReply::Error {
+                message: format!("the page could not read the worker's reply: {e}"),
             });
-            h(WorkerEvent::Ready);
-            return;
-        }
-        let tag = CONNS.with(|c| c.borrow_mut().get_mut(&id).and_then(|conn| conn.in_flight.pop_front()));
-        let reply = serde_json::from_str::<LabReply>(&text).unwrap_or_else(|e| LabReply::Error {
-            message: format!("the page could not read the worker's reply: {e}"),
+            let _ = answer.send(reply);
         });
-        if let Some(tag) = tag {
-            h(WorkerEvent::Reply(tag, Box::new(reply)));
-        }
-    });
-    let h = handler.clone();
-    let onerror = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
-        // Handled here: the lab shows the message instead of the console.
-        ev.prevent_default();
-        let detail = ev.dyn_ref::<web_sys::ErrorEvent>().map(|e| e.message()).filter(|m| !m.is_empty());
-        let msg = match detail {
-            Some(m) => format!("the training worker stopped with an error: {m}"),
-            None => format!("the training worker could not be loaded ({LOADER}); was the site built with Trunk?"),
-        };
-        // Stopped but kept in the table: dropping the connection would drop this very closure.
-        CONNS.with(|c| {
-            if let Some(conn) = c.borrow_mut().get_mut(&id) {
+        let h = on_event.clone();
+        let onerror = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
+            // Handled here: the lab shows the message instead of the console.
+            ev.prevent_default();
+            let detail = ev.dyn_ref::<web_sys::ErrorEvent>().map(|e| e.message()).filter(|m| !m.is_empty());
+            let msg = match detail {
+                Some(m) => format!("the training worker stopped with an error: {m}"),
+                None => format!("the training worker could not be loaded ({LOADER}); was the site built with Trunk?"),
+            };
+            // Stopped but kept in the table: dropping the connection would drop this very closure. Dropping the
+            // answers in flight ends the jobs waiting for them.
+            with_conn(id, |conn| {
                 conn.worker.terminate();
-                conn.ready = true;
+                conn.state = Life::Failed;
+                conn.queued.clear();
                 conn.in_flight.clear();
-            }
+            });
+            h(WorkerEvent::Failed(msg));
         });
-        h(WorkerEvent::Failed(msg));
-    });
-    worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
-    worker.set_onerror(Some(onerror.as_ref().unchecked_ref()));
-    CONNS.with(|c| {
-        c.borrow_mut().insert(
-            id,
-            Conn {
-                worker,
-                ready: false,
-                queued: Vec::new(),
-                in_flight: VecDeque::new(),
-                _onmessage: onmessage,
-                _onerror: onerror,
+        worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(onerror.as_ref().unchecked_ref()));
+        CONNS.with(|c| {
+            c.borrow_mut().insert(
+                id,
+                Conn {
+                    worker,
+                    state: Life::Starting,
+                    queued: Vec::new(),
+                    in_flight: VecDeque::new(),
+                    _onmessage: onmessage,
+                    _onerror: onerror,
+                },
+            )
+        });
+        let h = on_event;
+        set_timeout(
+            move || {
+                // (A worker that failed earlier is not reported twice.)
+                if with_conn(id, |conn| conn.state == Life::Starting) == Some(true) {
+                    Worker(id).disconnect();
+                    h(WorkerEvent::Failed(format!(
+                        "the training worker did not start within {} s",
+                        START_TIMEOUT_MS / 1000
+                    )));
+                }
             },
-        )
-    });
-    let h = handler;
-    set_timeout(
-        move || {
-            let waiting = CONNS.with(|c| c.borrow().get(&id).map(|conn| !conn.ready).unwrap_or(false));
-            // (A worker that failed earlier is marked ready, so it is not reported twice.)
-            if waiting {
-                disconnect(id);
-                h(WorkerEvent::Failed(format!(
-                    "the training worker did not start within {} s",
-                    START_TIMEOUT_MS / 1000
-                )));
-            }
-        },
-        START_TIMEOUT_MS,
-    );
-    id
-}
-
-/// Sends `request`; before the worker is ready it waits in a queue. Returns false if the connection is gone.
-pub fn send(id: u64, tag: Tag, request: &LabRequest) -> bool {
-    let Ok(json) = serde_json::to_string(request) else { return false };
-    CONNS.with(|c| {
-        let mut conns = c.borrow_mut();
-        let Some(conn) = conns.get_mut(&id) else { return false };
-        if !conn.ready {
-            conn.queued.push((tag, json));
-            return true;
-        }
-        if conn.worker.post_message(&JsValue::from_str(&json)).is_err() {
-            return false;
-        }
-        conn.in_flight.push_back(tag);
-        true
-    })
-}
-
-/// Terminates the worker and forgets the connection.
-pub fn disconnect(id: u64) {
-    if let Some(conn) = CONNS.with(|c| c.borrow_mut().remove(&id)) {
-        conn.worker.terminate();
-        conn.worker.set_onmessage(None);
-        conn.worker.set_onerror(None);
+            START_TIMEOUT_MS,
+        );
+        Worker(id)
     }
+
+    /// Sends `request` now (before the worker listens it waits in a queue) and returns its answer.
+    pub fn ask(self, request: &LabRequest) -> Answer {
+        let (answer, reply) = oneshot::channel();
+        if let Ok(json) = serde_json::to_string(request) {
+            // A request that cannot go out drops its answer, which resolves to `None`.
+            with_conn(self.0, |conn| match conn.state {
+                Life::Starting => conn.queued.push((answer, json)),
+                Life::Listening => {
+                    if conn.worker.post_message(&JsValue::from_str(&json)).is_ok() {
+                        conn.in_flight.push_back(answer);
+                    }
+                }
+                Life::Failed => {}
+            });
+        }
+        Answer(reply)
+    }
+
+    /// Terminates the worker and forgets the connection; every answer still awaited resolves to `None`.
+    pub fn disconnect(self) {
+        if let Some(conn) = CONNS.with(|c| c.borrow_mut().remove(&self.0)) {
+            conn.worker.terminate();
+            conn.worker.set_onmessage(None);
+            conn.worker.set_onerror(None);
+        }
+    }
+}
+
+/// Runs `f` on connection `id`, if it is still there.
+fn with_conn<R>(id: u64, f: impl FnOnce(&mut Conn) -> R) -> Option<R> {
+    CONNS.with(|c| c.borrow_mut().get_mut(&id).map(f))
 }
 
 fn set_timeout(f: impl FnOnce() + 'static, ms: i32) {

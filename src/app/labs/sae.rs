@@ -1,7 +1,11 @@
 //! The sparse-autoencoder lab (9.2.5): two tabs, the toy SAE (known features, trained in the worker) and the
 //! feature browser of the SAE shipped with the Moby-Dick model. Its URL state: the tab, and the browser's
-//! latent, order and whether dead latents are hidden.
+//! latent, order and whether dead latents are hidden. And the toy tab's plain rules: when the SAE can train, and
+//! what the tab says.
+use crate::app::core::format::fmt_int;
+use crate::app::core::trainer::{status_line, PAUSED};
 use crate::app::core::url::{Reader, UrlState, Writer};
+use crate::lens::methods::superposition::sae::{SaeMetrics, RECOVERY_COSINE};
 
 pub mod browser;
 #[cfg(target_arch = "wasm32")]
@@ -76,6 +80,92 @@ impl UrlState for SaeState {
     }
 }
 
+// ---------------------------------------------------------------- the toy tab
+
+/// Steps the toy tab trains its toy model for before building the SAE (the pentagon needs about 5,000).
+pub const SAE_TOY_STEPS: usize = 5_000;
+/// One press of Train runs this many SAE steps.
+pub const SAE_BUDGET: usize = 3_000;
+/// The L1 coefficient's slider: (min, max, step).
+pub const L1_RANGE: (f32, f32, f32) = (0.0, 0.3, 0.005);
+/// The dictionary sizes offered, with their labels (the toy model has five features).
+pub const DICT_SIZES: &[(usize, &str)] = &[
+    (3, "3 latents (fewer than features)"),
+    (5, "5 latents"),
+    (10, "10 latents"),
+    (20, "20 latents"),
+    (40, "40 latents"),
+];
+
+/// What Train does in the toy tab: the SAE needs a trained toy model first, then an SAE to train.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ToyTabStep {
+    /// Train the toy model the rest of the way (it stopped part-way), then build the SAE.
+    FinishToy,
+    /// Build the SAE (building it failed before).
+    BuildSae,
+    TrainSae,
+}
+
+impl ToyTabStep {
+    pub fn of(toy_ready: bool, sae_built: bool) -> Self {
+        match (toy_ready, sae_built) {
+            (false, _) => ToyTabStep::FinishToy,
+            (true, false) => ToyTabStep::BuildSae,
+            (true, true) => ToyTabStep::TrainSae,
+        }
+    }
+
+    /// What the progress bar says while the step runs.
+    pub fn phase(self) -> &'static str {
+        match self {
+            ToyTabStep::FinishToy => "training the toy model",
+            ToyTabStep::BuildSae => "building the SAE",
+            ToyTabStep::TrainSae => "training the SAE",
+        }
+    }
+}
+
+/// The toy tab's status line: the toy model's training first, then the SAE's.
+pub fn toy_tab_status(
+    toy_step: usize,
+    toy_ready: bool,
+    sae: Option<(usize, Option<f32>)>,
+    training: bool,
+    rate: Option<f64>,
+) -> String {
+    if !toy_ready {
+        let (step, of) = (fmt_int(toy_step), fmt_int(SAE_TOY_STEPS));
+        return if training {
+            format!("Training the toy model first (five features in two dimensions): step {step} of {of}…")
+        } else {
+            format!("The toy model stopped at step {step} of {of}: Train goes on.")
+        };
+    }
+    let Some((step, loss)) = sae else { return "Building the sparse autoencoder…".into() };
+    let idle = if step == 0 { "untrained: press Train" } else { PAUSED };
+    status_line("SAE step", step, loss, training, rate, idle)
+}
+
+/// The dead latents as the metric shows them: "none", or how many and which (counting from 1).
+pub fn dead_text(dead: &[usize]) -> String {
+    if dead.is_empty() {
+        return "none".into();
+    }
+    let which: Vec<String> = dead.iter().map(|d| (d + 1).to_string()).collect();
+    format!("{} ({})", dead.len(), which.join(", "))
+}
+
+/// The cells to frame in the cosine heatmap: (latent, feature) of each recovered feature's best latent.
+pub fn best_matches(m: &SaeMetrics) -> Vec<(usize, usize)> {
+    m.best_latent
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| m.best_cosine[*i] >= RECOVERY_COSINE)
+        .map(|(i, &latent)| (latent, i))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +188,56 @@ mod tests {
         assert_eq!((s.tab, s.latent, p.len()), (Tab::Features, Some(5), 0));
         let (s, p) = SaeState::from_query(&parse_query("latent=abc&tab=features"));
         assert_eq!((s.tab, s.latent, p[0].key.as_str()), (Tab::Features, None, "latent"));
+    }
+
+    #[test]
+    fn train_finishes_the_toy_model_then_builds_then_trains_the_sae() {
+        assert_eq!(ToyTabStep::of(false, false), ToyTabStep::FinishToy);
+        assert_eq!(ToyTabStep::of(false, true), ToyTabStep::FinishToy);
+        assert_eq!(ToyTabStep::of(true, false), ToyTabStep::BuildSae);
+        assert_eq!(ToyTabStep::of(true, true), ToyTabStep::TrainSae);
+        assert_eq!(ToyTabStep::BuildSae.phase(), "building the SAE");
+    }
+
+    #[test]
+    fn the_toy_tab_says_which_model_trains() {
+        assert_eq!(
+            toy_tab_status(1200, false, None, true, None),
+            "Training the toy model first (five features in two dimensions): step 1,200 of 5,000…"
+        );
+        assert_eq!(
+            toy_tab_status(1200, false, None, false, None),
+            "The toy model stopped at step 1,200 of 5,000: Train goes on."
+        );
+        assert_eq!(toy_tab_status(5000, true, None, false, None), "Building the sparse autoencoder…");
+        assert_eq!(toy_tab_status(5000, true, Some((0, None)), false, None), "SAE step 0 · untrained: press Train");
+        assert_eq!(
+            toy_tab_status(5000, true, Some((3000, Some(0.25))), false, None),
+            "SAE step 3,000 · loss 0.25000 · paused: Train goes on"
+        );
+    }
+
+    #[test]
+    fn dead_latents_count_from_one() {
+        assert_eq!(dead_text(&[]), "none");
+        assert_eq!(dead_text(&[0, 4]), "2 (1, 5)");
+    }
+
+    #[test]
+    fn only_recovered_features_are_framed() {
+        let m = SaeMetrics {
+            mse: 0.0,
+            fvu: None,
+            l0: 0.0,
+            density: vec![],
+            dead: vec![],
+            cosine: vec![],
+            best_latent: vec![3, 1, 0],
+            best_cosine: vec![0.95, 0.5, RECOVERY_COSINE],
+            counted: vec![true; 3],
+            recovered: 2,
+            recovery: 2.0 / 3.0,
+        };
+        assert_eq!(best_matches(&m), vec![(3, 0), (0, 2)]);
     }
 }

@@ -1,12 +1,15 @@
-//! The toy sparse-autoencoder tab of 9.2.5: an SAE trained in the worker on the toy model's hidden layer,
-//! where the true features are known, so recovery can be checked.
+//! The toy sparse-autoencoder tab of 9.2.5: an SAE trained in the worker on the toy model's hidden layer, where
+//! the true features are known, so recovery can be checked. One job runner drives the worker
+//! (`core::trainer::Trainer`): first the toy model's training and the SAE's building, then each press of Train;
+//! what the tab says and when it may train are `super`'s plain rules.
 use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use crate::app::core::format::fmt_int;
+use super::{best_matches, dead_text, toy_tab_status, ToyTabStep, DICT_SIZES, L1_RANGE, SAE_BUDGET, SAE_TOY_STEPS};
+use crate::app::core::frame::progress_bar;
+use crate::app::core::jobs::{Job, Jobs};
 use crate::app::core::trainer::*;
-use crate::app::core::worker::{self, Kind, WorkerEvent};
 use crate::lens::methods::superposition::sae::{SaeConfig, SaeMetrics, SaeSnapshot, RECOVERY_COSINE};
 use crate::lens::toy::model::ToyConfig;
 use crate::lens::toy::protocol::{LabReply, LabRequest};
@@ -17,145 +20,178 @@ struct SaeView {
     metrics: SaeMetrics,
 }
 
-#[component]
-pub fn SaeLab() -> impl IntoView {
-    let state = RwSignal::new(WorkerState::Starting);
-    let toy_step = RwSignal::new(0usize);
-    let toy_ready = RwSignal::new(false);
-    let l1 = RwSignal::new(SaeConfig::default().l1);
-    let d_sae = RwSignal::new(SaeConfig::default().d_sae);
-    let sae: RwSignal<Option<Arc<SaeView>>> = RwSignal::new(None);
-    let error: RwSignal<Option<String>> = RwSignal::new(None);
-    let rev = RwSignal::new(0u32);
-    let pending: StoredValue<Option<Arc<SaeView>>> = StoredValue::new(None);
-    let toy_pump: StoredValue<Option<Pump>> = StoredValue::new(None);
-    let sae_pump: StoredValue<Option<Pump>> = StoredValue::new(None);
-    let tp = move || toy_pump.get_value().expect("pump");
-    let sp = move || sae_pump.get_value().expect("pump");
+/// What the panels share: the worker and its job runner, the toy model's progress, the SAE's settings and the
+/// newest SAE the worker sent.
+#[derive(Clone, Copy)]
+struct Tab {
+    trainer: Trainer,
+    jobs: Jobs,
+    toy_step: RwSignal<usize>,
+    toy_ready: RwSignal<bool>,
+    l1: RwSignal<f32>,
+    d_sae: RwSignal<usize>,
+    sae: RwSignal<Option<Arc<SaeView>>>,
+    /// Counts the SAEs drawn (`data-rev`).
+    rev: RwSignal<u32>,
+    error: RwSignal<Option<String>>,
+}
 
-    let new_sae = move || {
-        let config = SaeConfig { l1: l1.get_untracked(), d_sae: d_sae.get_untracked(), ..SaeConfig::default() };
-        error.set(None);
-        sp().rebuild(Kind::NewSae, LabRequest::NewSae { config, toy: None });
-    };
-    let show = move |v: Arc<SaeView>| {
-        sae.set(Some(v));
-        rev.update(|r| *r += 1);
-    };
-
-    let handler = move |ev: WorkerEvent| match ev {
-        WorkerEvent::Ready => {
-            state.set(WorkerState::Ready);
-        }
-        WorkerEvent::Failed(msg) => {
-            state.set(WorkerState::Failed(msg));
-            tp().stop();
-            sp().stop();
-        }
-        WorkerEvent::Reply(tag, reply) => match (tag.kind, *reply) {
-            (Kind::NewToy | Kind::StepToy, LabReply::Toy { snapshot, .. }) => {
-                let t = tp();
-                if tag.gen != t.gen.get_value() {
-                    return;
-                }
-                toy_step.set(snapshot.step);
-                if tag.kind == Kind::StepToy {
-                    t.on_step(snapshot.step, diverged_message(&snapshot.status).is_some());
-                }
-                if snapshot.step >= SAE_TOY_STEPS && !toy_ready.get_untracked() {
-                    toy_ready.set(true);
-                    new_sae();
-                }
-            }
-            (Kind::NewSae | Kind::StepSae, LabReply::Sae { snapshot, metrics }) => {
-                let p = sp();
-                if tag.gen != p.gen.get_value() {
-                    return;
-                }
-                let step = snapshot.step;
-                let diverged = diverged_message(&snapshot.status).is_some();
-                let v = Arc::new(SaeView { snapshot, metrics });
-                let draw = if tag.kind == Kind::StepSae { p.on_step(step, diverged) } else { true };
-                if draw {
-                    pending.set_value(None);
-                    p.drew();
-                    show(v);
-                } else {
-                    pending.set_value(Some(v));
-                }
-            }
-            (kind, LabReply::Error { message }) => {
-                if kind == Kind::StepSae {
-                    sp().on_step(0, true);
-                }
-                sp().stop();
-                tp().stop();
-                error.set(Some(message));
+impl Tab {
+    fn show(self, reply: LabReply) {
+        match reply {
+            LabReply::Toy { snapshot, .. } => self.toy_step.set(snapshot.step),
+            LabReply::Sae { snapshot, metrics } => {
+                self.sae.set(Some(Arc::new(SaeView { snapshot, metrics })));
+                self.rev.update(|r| *r += 1);
             }
             _ => {}
-        },
-    };
-    let conn = worker::connect(handler);
-    toy_pump.set_value(Some(Pump::new(conn, Kind::StepToy)));
-    sae_pump.set_value(Some(Pump::new(conn, Kind::StepSae)));
-    on_cleanup(move || worker::disconnect(conn));
-    Effect::new(move |_| {
-        if !sp().training.get() {
-            if let Some(v) = pending.get_value() {
-                pending.set_value(None);
-                show(v);
+        }
+    }
+
+    fn diverged(self) -> Option<String> {
+        self.sae.with(|v| v.as_ref().and_then(|v| diverged_message(&v.snapshot.status)))
+    }
+
+    /// Starts `step` as the tab's job; a newer one replaces it.
+    fn start(self, step: ToyTabStep) {
+        self.error.set(None);
+        self.jobs.spawn(step.phase(), move |job| async move {
+            let done = match step {
+                ToyTabStep::FinishToy => self.finish_toy(&job).await,
+                ToyTabStep::BuildSae => self.build_sae(&job).await,
+                ToyTabStep::TrainSae => self.train_sae(&job).await,
+            };
+            if let Some(Err(message)) = done {
+                self.error.set(Some(message));
+            }
+        });
+    }
+
+    /// Trains the toy model of 9.2.4's first picture (five features, two dimensions, S = 0.9) up to
+    /// `SAE_TOY_STEPS`, from where it stopped, then builds the SAE on it.
+    async fn finish_toy(self, job: &Job) -> Option<Result<(), String>> {
+        if self.toy_step.get_untracked() == 0 {
+            match self.trainer.ask(job, &LabRequest::NewToy { config: ToyConfig::default() }).await? {
+                Ok(reply) => self.show(reply),
+                Err(message) => return Some(Err(message)),
             }
         }
-    });
-    // First the toy model of 9.2.4's first picture (five features, two dimensions, S = 0.9).
-    tp().rebuild(Kind::NewToy, LabRequest::NewToy { config: ToyConfig::default() });
-    tp().start(0, SAE_TOY_STEPS);
+        let left = SAE_TOY_STEPS.saturating_sub(self.toy_step.get_untracked());
+        let steps = |steps| LabRequest::StepToy { steps };
+        match self.trainer.train(job, ToyTabStep::FinishToy.phase(), left, steps, move |r| self.show(r)).await? {
+            Ok(Ended::Finished) => {
+                self.toy_ready.set(true);
+                self.build_sae(job).await
+            }
+            Ok(Ended::Diverged) => Some(Err("The toy model diverged; reload the page to start again.".into())),
+            Err(message) => Some(Err(message)),
+        }
+    }
 
-    let training = move || sp().training.get();
+    /// A new, untrained SAE with the settings on screen.
+    async fn build_sae(self, job: &Job) -> Option<Result<(), String>> {
+        let config =
+            SaeConfig { l1: self.l1.get_untracked(), d_sae: self.d_sae.get_untracked(), ..SaeConfig::default() };
+        let built = self.trainer.ask(job, &LabRequest::NewSae { config, toy: None }).await?;
+        Some(built.map(|reply| self.show(reply)))
+    }
+
+    async fn train_sae(self, job: &Job) -> Option<Result<(), String>> {
+        let steps = |steps| LabRequest::StepSae { steps };
+        let ended =
+            self.trainer.train(job, ToyTabStep::TrainSae.phase(), SAE_BUDGET, steps, move |r| self.show(r)).await?;
+        Some(ended.map(|_| ()))
+    }
+}
+
+#[component]
+pub fn SaeLab() -> impl IntoView {
+    let tab = Tab {
+        trainer: Trainer::new(),
+        jobs: Jobs::new(),
+        toy_step: RwSignal::new(0),
+        toy_ready: RwSignal::new(false),
+        l1: RwSignal::new(SaeConfig::default().l1),
+        d_sae: RwSignal::new(SaeConfig::default().d_sae),
+        sae: RwSignal::new(None),
+        rev: RwSignal::new(0),
+        error: RwSignal::new(None),
+    };
+    tab.start(ToyTabStep::FinishToy);
+    view! {
+        <div class="toy-lab sae-lab" data-testid="sae-lab">
+            {worker_alert(tab.trainer, "sparse-autoencoder lab")}
+            <SaeControls tab=tab />
+            <section class="panel">
+                <h3>"How good is the dictionary?"</h3>
+                <SaeMetricsView tab=tab />
+            </section>
+            <SaeCharts tab=tab />
+            <aside class="panel planned-note" data-testid="sae-lm-note">
+                "On the toy model we know the true features, which is exactly what a real model never gives us. The other tab applies the same method to the character-level language model, where the only checks are the ones you make by reading."
+            </aside>
+        </div>
+    }
+}
+
+/// The SAE's settings (a change builds a new SAE once the toy model is ready), Train / Stop / Reset, the status
+/// line and the run's messages.
+#[component]
+fn SaeControls(tab: Tab) -> impl IntoView {
+    let rebuild = move || {
+        if tab.toy_ready.get_untracked() {
+            tab.start(ToyTabStep::BuildSae);
+        }
+    };
+    let busy = move || tab.jobs.busy();
     let train = move |_| {
-        if let Some(v) = sae.get_untracked() {
-            if diverged_message(&v.snapshot.status).is_none() {
-                sp().start(v.snapshot.step, SAE_BUDGET);
-            }
+        if tab.diverged().is_none() {
+            tab.start(ToyTabStep::of(tab.toy_ready.get_untracked(), tab.sae.with_untracked(Option::is_some)));
         }
     };
-    let stop = move |_| sp().stop();
-    let reset = move |_| new_sae();
-
-    let status_text = move || {
-        if let WorkerState::Failed(m) = state.get() {
-            return format!("The lab cannot train: {m}.");
-        }
-        if !toy_ready.get() {
-            return format!(
-                "Training the toy model first (five features in two dimensions): step {} of {}…",
-                fmt_int(toy_step.get()),
-                fmt_int(SAE_TOY_STEPS)
-            );
-        }
-        let Some(v) = sae.get() else { return "Building the sparse autoencoder…".into() };
-        let s = &v.snapshot;
-        let loss = s.loss.map(|l| format!(" · loss {l:.5}")).unwrap_or_default();
-        let what = if training() {
-            let rate = sp().rate.get().map(|r| format!(" ({} steps/s)", fmt_int(r as usize))).unwrap_or_default();
-            format!(" · training…{rate}")
-        } else if s.step == 0 {
-            " · untrained: press Train".to_string()
-        } else {
-            " · paused: Train goes on".to_string()
-        };
-        format!("SAE step {}{loss}{what}", fmt_int(s.step))
+    let status = move || {
+        let sae = tab.sae.with(|v| v.as_ref().map(|v| (v.snapshot.step, v.snapshot.loss)));
+        toy_tab_status(tab.toy_step.get(), tab.toy_ready.get(), sae, busy(), tab.trainer.rate.get())
     };
+    let step = Signal::derive(move || tab.sae.with(|v| v.as_ref().map_or(0, |v| v.snapshot.step)));
+    let options =
+        DICT_SIZES.iter().map(|&(n, label)| view! { <option value=n.to_string()>{label}</option> }).collect_view();
+    view! {
+        <section class="panel">
+            <h3>"A sparse autoencoder on the toy model's hidden layer"</h3>
+            <p class="small muted">"The toy model squeezes five sparse features into two dimensions (a pentagon, as in 9.2.4). The SAE sees only those two numbers and must find the five directions again: f = ReLU(W_enc (h − b_dec) + b_enc), ĥ = W_dec f + b_dec, with an L1 penalty on f."</p>
+            <div class="toy-controls">
+                {slider("L1 coefficient λ", tab.l1, L1_RANGE, 3, "l1", Commit::OnRelease, rebuild)}
+                <label>"Dictionary size "
+                    <select data-testid="d-sae" prop:value=move || tab.d_sae.get().to_string() on:change=move |ev| {
+                        if let Ok(v) = event_target_value(&ev).parse::<usize>() {
+                            tab.d_sae.set(v);
+                            rebuild();
+                        }
+                    }>
+                        {options}
+                    </select>
+                </label>
+            </div>
+            <div class="toy-buttons">
+                <button data-testid="train" on:click=train disabled=move || busy() || tab.diverged().is_some() || !tab.trainer.ready()>"Train"</button>
+                <button data-testid="stop" on:click=move |_| tab.jobs.cancel() disabled=move || !busy()>"Stop"</button>
+                <button data-testid="reset" on:click=move |_| rebuild() disabled=move || !tab.toy_ready.get()>"Reset"</button>
+                <RunStatus trainer=tab.trainer step=step training=Signal::derive(busy) rev=tab.rev text=Signal::derive(status) />
+            </div>
+            {progress_bar(tab.jobs, "train", || {})}
+            {run_messages(tab.error, move || tab.diverged())}
+        </section>
+    }
+}
 
-    let metrics_view = move || {
-        let v = sae.get()?;
+/// Recovery, reconstruction error, FVU, L0 and dead latents.
+#[component]
+fn SaeMetricsView(tab: Tab) -> impl IntoView {
+    move || {
+        let v = tab.sae.get()?;
         let m = &v.metrics;
         let counted = m.counted.iter().filter(|c| **c).count();
-        let dead = if m.dead.is_empty() {
-            "none".to_string()
-        } else {
-            format!("{} ({})", m.dead.len(), m.dead.iter().map(|d| (d + 1).to_string()).collect::<Vec<_>>().join(", "))
-        };
         Some(view! {
             <div class="sae-metrics">
                 <div class="metric" data-testid="recovery" data-recovery=format!("{:.4}", m.recovery) data-recovered=m.recovered data-counted=counted>
@@ -175,24 +211,23 @@ pub fn SaeLab() -> impl IntoView {
                     <span class="metric-label">"L0: latents active per input"</span>
                 </div>
                 <div class="metric" data-testid="dead" data-dead=m.dead.len()>
-                    <span class="metric-value">{dead}</span>
+                    <span class="metric-value">{dead_text(&m.dead)}</span>
                     <span class="metric-label">"dead latents (never fire)"</span>
                 </div>
             </div>
         })
-    };
+    }
+}
 
+/// The latents against the true features, and the SAE's loss curve.
+#[component]
+fn SaeCharts(tab: Tab) -> impl IntoView {
+    let sae = tab.sae;
     let cosine_view = move || {
         let v = sae.get()?;
         let m = &v.metrics;
         let (d, n) = (v.snapshot.config.d_sae, v.snapshot.toy.config.n_features);
-        let best: Vec<(usize, usize)> = m
-            .best_latent
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| m.best_cosine[*i] >= RECOVERY_COSINE)
-            .map(|(i, &l)| (l, i))
-            .collect();
+        let best = best_matches(m);
         let svg = heatmap_svg(
             &m.cosine,
             d,
@@ -204,67 +239,19 @@ pub fn SaeLab() -> impl IntoView {
         );
         Some(view! { <div inner_html=svg></div> })
     };
-
     let loss_view = move || sae.get().map(|v| view! { <div inner_html=loss_svg(&v.snapshot.losses)></div> });
-
     view! {
-        <div class="toy-lab sae-lab" data-testid="sae-lab">
-            {move || match state.get() {
-                WorkerState::Failed(m) => Some(view! { <p class="load-error" data-testid="load-error" role="alert">{format!("The sparse-autoencoder lab could not start its training worker: {m}. Reload the page to try again.")}</p> }),
-                _ => None,
-            }}
+        <div class="toy-grid">
             <section class="panel">
-                <h3>"A sparse autoencoder on the toy model's hidden layer"</h3>
-                <p class="small muted">"The toy model squeezes five sparse features into two dimensions (a pentagon, as in 9.2.4). The SAE sees only those two numbers and must find the five directions again: f = ReLU(W_enc (h − b_dec) + b_enc), ĥ = W_dec f + b_dec, with an L1 penalty on f."</p>
-                <div class="toy-controls">
-                    {slider("L1 coefficient λ", l1, (0.0, 0.3, 0.005), 3, "l1", Commit::OnRelease, move || if toy_ready.get_untracked() { new_sae(); })}
-                    <label>"Dictionary size "
-                        <select data-testid="d-sae" prop:value=move || d_sae.get().to_string() on:change=move |ev| {
-                            if let Ok(v) = event_target_value(&ev).parse::<usize>() {
-                                d_sae.set(v);
-                                if toy_ready.get_untracked() { new_sae(); }
-                            }
-                        }>
-                            <option value="3">"3 latents (fewer than features)"</option>
-                            <option value="5">"5 latents"</option>
-                            <option value="10">"10 latents"</option>
-                            <option value="20">"20 latents"</option>
-                            <option value="40">"40 latents"</option>
-                        </select>
-                    </label>
-                </div>
-                <div class="toy-buttons">
-                    <button data-testid="train" on:click=train disabled=move || training() || sae.get().is_none()>"Train"</button>
-                    <button data-testid="stop" on:click=stop disabled=move || !training()>"Stop"</button>
-                    <button data-testid="reset" on:click=reset disabled=move || !toy_ready.get()>"Reset"</button>
-                    <p class="lab-status toy-status" data-testid="lab-status" data-rev=move || rev.get()
-                        data-step=move || sae.get().map(|v| v.snapshot.step).unwrap_or(0)
-                        data-training=move || if training() { "1" } else { "0" }
-                        data-steps-per-s=move || sp().rate.get().map(|r| format!("{r:.0}")).unwrap_or_default()
-                        role="status" aria-live="polite">{status_text}</p>
-                </div>
-                {move || error.get().map(|e| view! { <p class="input-error" data-testid="toy-error" role="alert">{e}</p> })}
-                {move || sae.get().and_then(|v| diverged_message(&v.snapshot.status)).map(|d| view! { <p class="input-error" data-testid="diverged" role="alert">{d}</p> })}
+                <h3>"Latents against the true features"</h3>
+                <p class="small muted">"Cosine between each latent's decoder direction (rows) and each true feature's direction Wᵢ (columns). A framed cell is the best match of a recovered feature."</p>
+                {cosine_view}
             </section>
             <section class="panel">
-                <h3>"How good is the dictionary?"</h3>
-                {metrics_view}
+                <h3>"SAE loss"</h3>
+                <p class="small muted">"Reconstruction error plus λ times the L1 norm of the latents, log scale."</p>
+                {loss_view}
             </section>
-            <div class="toy-grid">
-                <section class="panel">
-                    <h3>"Latents against the true features"</h3>
-                    <p class="small muted">"Cosine between each latent's decoder direction (rows) and each true feature's direction Wᵢ (columns). A framed cell is the best match of a recovered feature."</p>
-                    {cosine_view}
-                </section>
-                <section class="panel">
-                    <h3>"SAE loss"</h3>
-                    <p class="small muted">"Reconstruction error plus λ times the L1 norm of the latents, log scale."</p>
-                    {loss_view}
-                </section>
-            </div>
-            <aside class="panel planned-note" data-testid="sae-lm-note">
-                "On the toy model we know the true features, which is exactly what a real model never gives us. The other tab applies the same method to the character-level language model, where the only checks are the ones you make by reading."
-            </aside>
         </div>
     }
 }
