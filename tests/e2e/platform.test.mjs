@@ -225,6 +225,50 @@ const ROUND_TRIPS = [
       rates: await attrs(p, '[data-testid=steer-out]', ['data-side', 'data-rate']),
     }),
   },
+  {
+    // The toy trains in chunks whose size follows the machine's speed, so where it pauses (and its exact numbers)
+    // varies run to run; the settings and what they give the model (its shape) must match.
+    lab: 'superposition',
+    url: '/#/9.2.4',
+    ready: async (p) => p.locator('[data-testid=norm-row]').first().waitFor({ timeout: 60_000 }),
+    change: async (p) => {
+      await p.selectOption('[data-testid=preset]', '20-5');
+      for (const [id, v] of [['sparsity', 0.75], ['decay', 0.8]]) {
+        await p.locator(`[data-testid=${id}]`).evaluate((el, x) => {
+          el.value = String(x);
+          el.dispatchEvent(new Event('input', { bubbles: true }));
+          el.dispatchEvent(new Event('change', { bubbles: true }));
+        }, v);
+      }
+      await p.fill('[data-testid=seed]', '9');
+      await p.press('[data-testid=seed]', 'Enter');
+      await p.fill('[data-testid=lr]', '0.003');
+      await p.press('[data-testid=lr]', 'Enter');
+      await eventually(async () => assert.equal(await p.locator('[data-testid=norm-row]').count(), 20), { timeout: 60_000 });
+    },
+    snapshot: async (p) => ({
+      controls: [await p.inputValue('[data-testid=preset]'), await p.inputValue('[data-testid=sparsity]'), await p.inputValue('[data-testid=decay]'),
+        await p.inputValue('[data-testid=seed]'), await p.inputValue('[data-testid=lr]')],
+      features: String(await p.locator('[data-testid=norm-row]').count()),
+    }),
+  },
+  {
+    lab: 'toy SAE',
+    url: '/#/9.2.5',
+    ready: async (p) => p.locator('[data-testid=d-sae]').waitFor({ timeout: 60_000 }),
+    change: async (p) => {
+      await p.selectOption('[data-testid=d-sae]', '20');
+      await p.locator('[data-testid=l1]').evaluate((el) => {
+        el.value = '0.05';
+        el.dispatchEvent(new Event('input', { bubbles: true }));
+        el.dispatchEvent(new Event('change', { bubbles: true }));
+      });
+    },
+    snapshot: async (p) => ({
+      toyTab: await p.getAttribute('[data-testid=tab-toy]', 'aria-selected'),
+      settings: [await p.inputValue('[data-testid=d-sae]'), await p.inputValue('[data-testid=l1]')],
+    }),
+  },
 ];
 
 test('every control changed, the copied link reopens the lab with the same state and the same numbers', TIMEOUT, async (t) => {

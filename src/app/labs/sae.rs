@@ -1,11 +1,11 @@
 //! The sparse-autoencoder lab (9.2.5): two tabs, the toy SAE (known features, trained in the worker) and the
-//! feature browser of the SAE shipped with the Moby-Dick model. Its URL state: the tab, and the browser's
-//! latent, order and whether dead latents are hidden. And the toy tab's plain rules: when the SAE can train, and
+//! feature browser of the SAE shipped with the Moby-Dick model. Its URL state: the tab, the toy SAE's L1
+//! coefficient and dictionary size, and the browser's latent, order and whether dead latents are hidden. And the toy tab's plain rules: when the SAE can train, and
 //! what the tab says.
 use crate::app::core::format::fmt_int;
 use crate::app::core::trainer::{status_line, PAUSED};
 use crate::app::core::url::{Reader, UrlState, Writer};
-use crate::lens::methods::superposition::sae::{SaeMetrics, RECOVERY_COSINE};
+use crate::lens::methods::superposition::sae::{SaeConfig, SaeMetrics, RECOVERY_COSINE};
 
 pub mod browser;
 #[cfg(target_arch = "wasm32")]
@@ -48,11 +48,27 @@ pub struct SaeState {
     pub latent: Option<usize>,
     pub order: Order,
     pub hide_dead: bool,
+    /// The toy SAE's settings (kept whichever tab shows).
+    pub toy: ToySae,
+}
+
+/// The toy tab's controls: the L1 coefficient λ and the dictionary size.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ToySae {
+    pub l1: f32,
+    pub d_sae: usize,
+}
+
+impl Default for ToySae {
+    fn default() -> Self {
+        let c = SaeConfig::default();
+        ToySae { l1: c.l1, d_sae: c.d_sae }
+    }
 }
 
 impl Default for SaeState {
     fn default() -> Self {
-        SaeState { tab: Tab::Toy, latent: None, order: Order::Density, hide_dead: false }
+        SaeState { tab: Tab::Toy, latent: None, order: Order::Density, hide_dead: false, toy: ToySae::default() }
     }
 }
 
@@ -64,9 +80,23 @@ impl UrlState for SaeState {
         let latent = r.optional_number("latent", 0..=MAX_LATENT);
         let order = r.choice("order", Order::Density, ORDERS);
         let hide_dead = r.flag("alive", false);
+        let d = ToySae::default();
+        let l1 = r.number("l1", d.l1, L1_RANGE.0..=L1_RANGE.1);
+        let mut d_sae = r.number("dsae", d.d_sae, 1..=usize::MAX);
+        if !DICT_SIZES.iter().any(|&(n, _)| n == d_sae) {
+            let sizes: Vec<String> = DICT_SIZES.iter().map(|(n, _)| n.to_string()).collect();
+            r.problem(
+                "dsae",
+                &d_sae.to_string(),
+                format!("is not one of the sizes offered ({})", sizes.join(", ")),
+                d.d_sae,
+            );
+            d_sae = d.d_sae;
+        }
         // A link that names a latent or an order means the browser, as links made before the tab key did.
         let browser = latent_named || order_named || hide_dead;
-        SaeState { tab: if browser { Tab::Features } else { tab }, latent, order, hide_dead }
+        let tab = if browser { Tab::Features } else { tab };
+        SaeState { tab, latent, order, hide_dead, toy: ToySae { l1, d_sae } }
     }
 
     fn write(&self, w: &mut Writer) {
@@ -77,6 +107,9 @@ impl UrlState for SaeState {
         w.optional_number("latent", self.latent);
         w.choice("order", self.order, Order::Density, ORDERS);
         w.flag("alive", self.hide_dead, false);
+        let d = ToySae::default();
+        w.number("l1", self.toy.l1, d.l1);
+        w.number("dsae", self.toy.d_sae, d.d_sae);
     }
 }
 
@@ -176,7 +209,15 @@ mod tests {
         for s in [
             SaeState::default(),
             SaeState { tab: Tab::Features, ..SaeState::default() },
-            SaeState { tab: Tab::Features, latent: Some(17), order: Order::Peak, hide_dead: true },
+            SaeState {
+                tab: Tab::Features,
+                latent: Some(17),
+                order: Order::Peak,
+                hide_dead: true,
+                ..SaeState::default()
+            },
+            SaeState { toy: ToySae { l1: 0.035, d_sae: 20 }, ..SaeState::default() },
+            SaeState { tab: Tab::Features, latent: Some(3), toy: ToySae { l1: 0.2, d_sae: 3 }, ..SaeState::default() },
         ] {
             assert_eq!(SaeState::from_query(&s.to_query()), (s, vec![]));
         }
@@ -188,6 +229,15 @@ mod tests {
         assert_eq!((s.tab, s.latent, p.len()), (Tab::Features, Some(5), 0));
         let (s, p) = SaeState::from_query(&parse_query("latent=abc&tab=features"));
         assert_eq!((s.tab, s.latent, p[0].key.as_str()), (Tab::Features, None, "latent"));
+    }
+
+    #[test]
+    fn toy_settings_outside_the_offer_are_named() {
+        let (s, p) = SaeState::from_query(&parse_query("dsae=7&l1=0.9"));
+        assert_eq!((s.tab, s.toy), (Tab::Toy, ToySae::default()));
+        let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["l1", "dsae"]);
+        assert!(p[1].to_string().contains("not one of the sizes offered (3, 5, 10, 20, 40)"), "{}", p[1]);
     }
 
     #[test]

@@ -105,14 +105,14 @@ impl Tab {
 }
 
 #[component]
-pub fn SaeLab() -> impl IntoView {
+pub fn SaeLab(l1: RwSignal<f32>, d_sae: RwSignal<usize>) -> impl IntoView {
     let tab = Tab {
         trainer: Trainer::new(),
         jobs: Jobs::new(),
         toy_step: RwSignal::new(0),
         toy_ready: RwSignal::new(false),
-        l1: RwSignal::new(SaeConfig::default().l1),
-        d_sae: RwSignal::new(SaeConfig::default().d_sae),
+        l1,
+        d_sae,
         sae: RwSignal::new(None),
         rev: RwSignal::new(0),
         error: RwSignal::new(None),

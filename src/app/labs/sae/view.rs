@@ -15,8 +15,8 @@ use super::browser::{
     char_label, density_text, fmt_act, live_summary, ordered, parse_latent, shade, show_char, snippet, starting_latent,
     step_in_list, Live, LIVE_CHARS,
 };
-use super::{SaeState, Tab, ORDERS};
-use crate::app::core::browser::{document, replace_hash, replace_hash_soon};
+use super::{SaeState, Tab, ToySae, ORDERS};
+use crate::app::core::browser::{document, replace_hash_soon};
 use crate::app::core::format::fmt_int;
 use crate::app::core::frame::{LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
@@ -84,26 +84,46 @@ pub fn SaeLabs(query: Vec<(String, String)>) -> impl IntoView {
     let notes = UrlNotes::new(&problems);
     let tab = RwSignal::new(url.tab);
     let visible = Signal::derive(move || tab.get() == Tab::Features);
-    let pick = move |t: Tab| {
-        tab.set(t);
-        let state = SaeState { tab: t, ..SaeState::default() };
-        replace_hash(&section_hash_with("9.2.5", &state.to_query()));
+    let toy = ToySettings { l1: RwSignal::new(url.toy.l1), d_sae: RwSignal::new(url.toy.d_sae) };
+    // The toy tab's link (the browser writes its own while it shows).
+    Effect::new(move |_| {
+        if tab.get() == Tab::Toy {
+            let state = SaeState { tab: Tab::Toy, toy: toy.get(), ..SaeState::default() };
+            replace_hash_soon(&section_hash_with("9.2.5", &state.to_query()));
+        }
+    });
+    let tab_button = move |t: Tab, id: &'static str, label: &'static str| {
+        view! {
+            <button role="tab" data-testid=id class:active=move || tab.get() == t aria-selected=move || (tab.get() == t).to_string()
+                on:click=move |_| tab.set(t)>{label}</button>
+        }
     };
     view! {
         <LabFrame notes=notes>
         <div class="lab-tabs" role="tablist">
-            <button role="tab" data-testid="tab-toy" class:active=move || tab.get() == Tab::Toy aria-selected=move || if tab.get() == Tab::Toy { "true" } else { "false" }
-                on:click=move |_| pick(Tab::Toy)>"Toy model: known features"</button>
-            <button role="tab" data-testid="tab-features" class:active=move || tab.get() == Tab::Features aria-selected=move || if tab.get() == Tab::Features { "true" } else { "false" }
-                on:click=move |_| pick(Tab::Features)>"Moby-Dick model: feature browser"</button>
+            {tab_button(Tab::Toy, "tab-toy", "Toy model: known features")}
+            {tab_button(Tab::Features, "tab-features", "Moby-Dick model: feature browser")}
         </div>
         <div style:display=move || if tab.get() == Tab::Toy { "block" } else { "none" }>
-            <super::toy::SaeLab />
+            <super::toy::SaeLab l1=toy.l1 d_sae=toy.d_sae />
         </div>
         <div style:display=move || if tab.get() == Tab::Features { "block" } else { "none" }>
-            <FeatureBrowser url=url visible=visible notes=notes />
+            <FeatureBrowser url=url visible=visible notes=notes toy=toy />
         </div>
         </LabFrame>
+    }
+}
+
+/// The toy tab's settings, owned here so that both tabs' links carry them.
+#[derive(Clone, Copy)]
+struct ToySettings {
+    l1: RwSignal<f32>,
+    d_sae: RwSignal<usize>,
+}
+
+impl ToySettings {
+    fn get(self) -> ToySae {
+        ToySae { l1: self.l1.get(), d_sae: self.d_sae.get() }
     }
 }
 
@@ -128,7 +148,7 @@ impl Browser {
 }
 
 #[component]
-fn FeatureBrowser(url: SaeState, visible: Signal<bool>, notes: UrlNotes) -> impl IntoView {
+fn FeatureBrowser(url: SaeState, visible: Signal<bool>, notes: UrlNotes, toy: ToySettings) -> impl IntoView {
     let loaded = Model::new("the Moby-Dick model's sparse autoencoder", || load_char_sae("moby"));
     let (order, hide_dead) = (RwSignal::new(url.order), RwSignal::new(url.hide_dead));
     let list = Memo::new(move |_| {
@@ -148,11 +168,12 @@ fn FeatureBrowser(url: SaeState, visible: Signal<bool>, notes: UrlNotes) -> impl
             b.latent.set(Some(j));
         }
     });
-    // Keep the choice in the URL while the browser's tab is showing.
+    // Keep the choice in the URL while the browser's tab is showing .
     Effect::new(move |_| {
-        let (Some(j), order, hide_dead) = (b.latent.get(), order.get(), hide_dead.get()) else { return };
+        // Until the SAE is there, the link keeps the latent it asked for.
+        let (latent, order, hide_dead) = (b.latent.get().or(asked), order.get(), hide_dead.get());
         if visible.get() {
-            let state = SaeState { tab: Tab::Features, latent: Some(j), order, hide_dead };
+            let state = SaeState { tab: Tab::Features, latent, order, hide_dead, toy: toy.get() };
             replace_hash_soon(&section_hash_with("9.2.5", &state.to_query()));
         }
     });
