@@ -112,11 +112,17 @@ impl Lab {
         let cfg = &m.model.cfg;
         let shape = ModelShape { samples: m.samples.len(), channels: cfg.channels.clone(), classes: cfg.num_classes };
         let checked = check_link(&self.state_untracked(), &shape);
+        // Only what changed: setting the image again would analyse it again.
+        fn fix<T: PartialEq + Send + Sync + 'static>(signal: RwSignal<T>, value: T) {
+            if signal.with_untracked(|v| *v != value) {
+                signal.set(value);
+            }
+        }
         let s = checked.state;
-        self.sample.set(s.sample);
-        self.focus.set(s.focus);
-        self.sanity.set(s.sanity);
-        self.fv.set(s.fv);
+        fix(self.sample, s.sample);
+        fix(self.focus, s.focus);
+        fix(self.sanity, s.sanity);
+        fix(self.fv, s.fv);
         checked.notes.into_iter().for_each(|n| notes.add(n));
         if checked.input_note.is_some() {
             self.input_note.set(checked.input_note);

@@ -21,7 +21,9 @@ pub fn InputPanel(lab: Lab) -> impl IntoView {
         }
         Some(ink) => match preprocess_drawing(&ink, PAD as usize, PAD as usize) {
             Ok(img) => {
-                lab.sample.set(None);
+                if lab.sample.get_untracked().is_some() {
+                    lab.sample.set(None);
+                }
                 lab.input_note.set(None);
                 lab.drawn.set(Some(img));
             }
