@@ -14,6 +14,8 @@ use crate::lens::methods::units::{top_examples, ChannelScan, ClassMix};
 /// The focused layer and the class mix of each of its channels.
 pub type LayerMix = Memo<Option<(usize, Vec<ClassMix>)>>;
 
+const PHASE: &str = "scanning the test images";
+
 /// Scans the focused layer's channel means when they are not there yet. A newer layer's scan replaces an
 /// older one's; another channel of the layer being scanned does not restart it.
 fn scan_focused_layer(lab: Lab, jobs: Jobs) {
@@ -26,12 +28,16 @@ fn scan_focused_layer(lab: Lab, jobs: Jobs) {
             return;
         }
         scanning.set_value(Some(l));
-        jobs.spawn("scanning the test images", move |job| async move {
+        jobs.spawn(PHASE, move |job| async move {
             let Ok(mut scan) = ChannelScan::new(VisionHook::Conv(l)) else { return };
             let n = m.samples.len();
             let step = || scan.step(&m.model, &m.samples).map(|done| (!done).then(|| scan.done() as f32 / n as f32));
-            // A failure leaves the layer unscanned; focusing it again tries again.
-            if let Ok(true) = job.sliced("scanning the test images", step).await {
+            // The click's task ends before the first slice, and the last slice's before the layer's examples and
+            // class mix render. A failure leaves the layer unscanned; focusing it again tries again.
+            if job.pause(PHASE, 0.0).await
+                && matches!(job.sliced(PHASE, step).await, Ok(true))
+                && job.pause(PHASE, 1.0).await
+            {
                 lab.means.update(|c| {
                     c.resize(c.len().max(l + 1), None);
                     c[l] = Some(Arc::new(scan.finish()));

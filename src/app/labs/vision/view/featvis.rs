@@ -10,6 +10,8 @@ use crate::app::core::jobs::{Jobs, SLICE_MS};
 use crate::app::labs::vision::features::{caption, picture, target_label, FvControls, FvPicture, FvRun, FV_STEPS};
 use crate::lens::methods::featvis::FeatureVis;
 
+const PHASE: &str = "optimising the image";
+
 /// Steps while the slice has room for one more as long as the last: a step takes 10 to 20 ms in a browser, too
 /// long to let a slice overrun by one (as `core::jobs::slice` may) and stay clear of a 50 ms task.
 fn budgeted<E>(mut step: impl FnMut() -> Result<bool, E>) -> Result<bool, E> {
@@ -51,8 +53,13 @@ pub fn FeatureVisPanel(lab: Lab) -> impl IntoView {
         };
         error.set(None);
         run.set(Some(FvRun::new(&fv)));
-        jobs.spawn("optimising the image", move |job| async move {
-            while fv.steps_done() < FV_STEPS {
+        jobs.spawn(PHASE, move |job| async move {
+            // Every slice in a task of its own, the click's first, so the browser paints the image between
+            // them. A new target ends the run.
+            while fv.steps_done() < FV_STEPS
+                && job.pause(PHASE, fv.steps_done() as f32 / FV_STEPS as f32).await
+                && target.get_untracked() == goal
+            {
                 let sliced = budgeted(|| fv.step().map(|_| fv.steps_done() >= FV_STEPS));
                 run.update(|r| {
                     if let Some(r) = r {
@@ -64,11 +71,6 @@ pub fn FeatureVisPanel(lab: Lab) -> impl IntoView {
                     }
                 });
                 if sliced.is_err() {
-                    return;
-                }
-                job.report("optimising the image", fv.steps_done() as f32 / FV_STEPS as f32);
-                // Each slice's image is painted before the next; a new target ends the run.
-                if !job.frame().await || target.get_untracked() != goal {
                     return;
                 }
             }
