@@ -380,6 +380,87 @@ fn sanity_cascade_randomises_from_the_top_cumulatively() {
     }
 }
 
+/// The lab computes every map a few images per step between frames (`SaliencyRun`), the sanity cascade one
+/// layer per step (`SanityCascade`) and the dataset scan a few samples per step (`ChannelScan`): stepped as a
+/// job steps them, each gives exactly what the one-shot function gives, for every method and target kind.
+#[test]
+fn sliced_saliency_cascade_and_scan_equal_the_one_shot_results() {
+    let model = random_model(5);
+    let mut rng = Rng::new(6);
+    let x = random_image(&mut rng);
+    let stepped = |target: Target, method: SaliencyMethod| -> Saliency {
+        let mut run = SaliencyRun::new(&model, &x, target, method).unwrap();
+        let mut last = run.progress();
+        assert_eq!(last, 0.0);
+        while !run.step().unwrap() {
+            assert!(run.progress() > last && run.progress() < 1.0, "{method:?}: progress {last} -> {}", run.progress());
+            last = run.progress();
+        }
+        assert_eq!(run.progress(), 1.0);
+        run.finish().unwrap()
+    };
+    let targets = [
+        Target::Class(3),
+        Target::Channel { hook: VisionHook::Conv(2), channel: 4 },
+        Target::Unit { hook: VisionHook::Pool(1), channel: 1, y: 6, x: 9 },
+    ];
+    for target in targets {
+        let cases: [(SaliencyMethod, Saliency); 5] = [
+            (SaliencyMethod::Gradient, vanilla_gradient(&model, &x, target).unwrap()),
+            (SaliencyMethod::GradientXInput, gradient_x_input(&model, &x, target).unwrap()),
+            (
+                SaliencyMethod::IntegratedGradients { steps: 50 },
+                integrated_gradients(&model, &x, target, None, 50).unwrap(),
+            ),
+            (
+                SaliencyMethod::SmoothGrad { sigma: 0.15, n: 25, seed: 7 },
+                smoothgrad(&model, &x, target, 0.15, 25, 7).unwrap(),
+            ),
+            (
+                SaliencyMethod::Occlusion { patch: 4, stride: 2, fill: 0.0 },
+                occlusion(&model, &x, target, 4, 2, 0.0).unwrap(),
+            ),
+        ];
+        for (method, one_shot) in cases {
+            assert_eq!(stepped(target, method), one_shot, "{method:?} on {target:?}");
+        }
+    }
+    // A run that is not finished says so instead of returning half a map.
+    let mut run =
+        SaliencyRun::new(&model, &x, Target::Class(0), SaliencyMethod::IntegratedGradients { steps: 50 }).unwrap();
+    run.step().unwrap();
+    assert!(err(run.finish()).contains("not finished"));
+    let short = SaliencyRun::new(&model, &x[..100], Target::Class(0), SaliencyMethod::Gradient).map(|_| ());
+    assert!(err(short).contains("784"));
+
+    let whole = sanity_cascade(&model, 11).unwrap();
+    let mut cascade = SanityCascade::new(&model, 11);
+    assert_eq!((cascade.levels().len(), cascade.depth()), (0, 4));
+    for k in 1..=4 {
+        assert_eq!(cascade.step().unwrap(), k == 4);
+        let (name, m) = &cascade.levels()[k - 1];
+        assert_eq!(name, &whole[k - 1].0);
+        assert_eq!(
+            vanilla_gradient(m, &x, Target::Class(1)).unwrap(),
+            vanilla_gradient(&whole[k - 1].1, &x, Target::Class(1)).unwrap(),
+            "level {k}"
+        );
+    }
+
+    let samples = Samples {
+        side: 28,
+        labels: vec![0; 45],
+        pixels: (0..45 * 784).map(|_| (rng.uniform() * 255.0) as u8).collect(),
+        source_index: (0..45).collect(),
+    };
+    let mut scan = ChannelScan::new(VisionHook::Conv(3)).unwrap();
+    while !scan.step(&model, &samples).unwrap() {
+        assert!(scan.done() < 45);
+    }
+    assert_eq!(scan.finish(), channel_means(&model, &samples, VisionHook::Conv(3)).unwrap());
+    assert!(ChannelScan::new(VisionHook::Logits).is_err());
+}
+
 #[test]
 fn units_rank_examples_mix_classes_and_rank_kernels() {
     // Channel 0 is highest on samples 3, 1, 4; channel 1 ties everywhere (sample order decides).

@@ -87,12 +87,15 @@ pub fn glassbox_test_panic() {
 
 /// Benchmark hook for `tests/e2e/bench.mjs` (`window.wasmBindings.bench_vision`): on the first shipped test
 /// image, times a prediction with every activation (what the lab does per drawing frame), one
-/// feature-visualization step with the default regularisers, and a 50-step integrated-gradients map.
+/// feature-visualization step with the default regularisers, and a 50-step integrated-gradients map; and the
+/// steps of what the lab runs as sliced jobs (each saliency method's batches, the sanity cascade's layers, the
+/// dataset scan's batches), median and worst, which must stay well under a slice (`core::jobs::SLICE_MS`).
 #[wasm_bindgen]
 pub fn bench_vision(runs: usize) -> String {
     use crate::lens::cnn::VisionHook;
-    use crate::lens::methods::attribution::{integrated_gradients, Target};
+    use crate::lens::methods::attribution::{integrated_gradients, SaliencyMethod, SaliencyRun, SanityCascade, Target};
     use crate::lens::methods::featvis::{FeatureVis, FeatureVisSettings};
+    use crate::lens::methods::units::ChannelScan;
     let Some(m) = loaded_vision("mnist-cnn") else {
         return r#"{"error":"the MNIST model is not loaded yet: open #/9.2.1 first"}"#.into();
     };
@@ -123,11 +126,51 @@ pub fn bench_vision(runs: usize) -> String {
             })
         })
         .collect();
+    // The steps of each sliced job, as the lab sets them up (each job once: a median and the worst step).
+    let mut saliency_steps = Vec::new();
+    let methods = [
+        SaliencyMethod::Gradient,
+        SaliencyMethod::IntegratedGradients { steps: 50 },
+        SaliencyMethod::SmoothGrad { sigma: 0.15, n: 25, seed: 7 },
+        SaliencyMethod::Occlusion { patch: 4, stride: 2, fill: 0.0 },
+    ];
+    for method in methods {
+        let mut run = SaliencyRun::new(&m.model, &image, Target::Class(0), method).expect("saliency");
+        let mut done = false;
+        while !done {
+            saliency_steps.push(time_ms(|| done = run.step().expect("saliency step")));
+        }
+    }
+    let mut cascade = SanityCascade::new(&m.model, 11);
+    let (mut cascade_steps, mut done) = (Vec::new(), false);
+    while !done {
+        cascade_steps.push(time_ms(|| done = cascade.step().expect("cascade step")));
+    }
+    let mut scan_steps = Vec::new();
+    for l in 1..=m.model.cfg.n_conv() {
+        let mut scan = ChannelScan::new(VisionHook::Conv(l)).expect("scan");
+        let mut done = false;
+        while !done {
+            scan_steps.push(time_ms(|| done = scan.step(&m.model, &m.samples).expect("scan step")));
+        }
+    }
+    let worst = |t: &[f64]| t.iter().copied().fold(0.0, f64::max);
+    let (saliency_max, cascade_max, scan_max) = (worst(&saliency_steps), worst(&cascade_steps), worst(&scan_steps));
     format!(
-        r#"{{"predict_ms":{},"fv_step_ms":{},"ig50_ms":{},"runs":{runs}}}"#,
+        concat!(
+            r#"{{"predict_ms":{},"fv_step_ms":{},"ig50_ms":{},"saliency_step_ms":{},"saliency_step_max_ms":{},"#,
+            r#""cascade_step_ms":{},"cascade_step_max_ms":{},"scan_step_ms":{},"scan_step_max_ms":{},"runs":{}}}"#
+        ),
         median(predict),
         median(fv_step),
-        median(ig)
+        median(ig),
+        median(saliency_steps),
+        saliency_max,
+        median(cascade_steps),
+        cascade_max,
+        median(scan_steps),
+        scan_max,
+        runs
     )
 }
 

@@ -34,6 +34,8 @@ const JOBS = [
     await p.mouse.up();
   } },
   { name: 'vision: saliency method changed', url: '/#/9.2.1?sample=3', ready: '[data-testid=saliency-method]', start: (p) => p.selectOption('[data-testid=saliency-method]', 'smoothgrad') },
+  { name: 'vision: sanity cascade', url: '/#/9.2.1?sample=3&method=occlusion', ready: '[data-testid=saliency-info]', start: (p) => p.selectOption('[data-testid=sanity-select]', '4') },
+  { name: 'vision: channel scan', url: '/#/9.2.1?sample=3', ready: '[data-testid=class-mix]', start: (p) => p.click('[data-testid=act-channel][data-layer="1"][data-channel="2"]') },
   { name: 'superposition: sweep', url: '/#/9.2.4', ready: '[data-testid=sweep]', start: (p) => p.click('[data-testid=sweep]') },
   { name: 'toy SAE: training the toy model', url: '/#/9.2.5', start: async () => {} },
   { name: 'toy SAE: training the SAE', url: '/#/9.2.5', ready: '[data-testid=recovery]', start: (p) => p.click('[data-testid=train]') },
@@ -84,10 +86,16 @@ const LINKS = [
     assert.equal(await p.inputValue('[data-testid=latent-order]'), 'peak');
     assert.ok(await p.isChecked('[data-testid=hide-dead]'));
   } },
-  { url: '/#/9.2.1?sample=3&layer=2&ch=5&method=occlusion&sanity=1', check: async (p) => {
+  { url: '/#/9.2.1?sample=3&layer=2&ch=5&method=occlusion&sanity=1&fv-class=4&fv-jitter=0&fv-tv=0', check: async (p) => {
     await waitRev(p, 1);
     assert.equal(await p.inputValue('[data-testid=saliency-method]'), 'occlusion');
     assert.equal(await p.inputValue('[data-testid=sanity-select]'), '1');
+    assert.equal(await p.textContent('[data-testid=focus-title]'), 'conv2 channel 5');
+    assert.equal(await p.inputValue('[data-testid=fv-target]'), '4');
+    assert.deepEqual(
+      await Promise.all(['fv-jitter', 'fv-l2', 'fv-tv', 'fv-blur'].map((k) => p.isChecked(`[data-testid=${k}]`))),
+      [false, true, false, true],
+    );
   } },
   { url: '/#/9.3.2?src=probe&concept=capital-next&layer=3&c=1.5&seed=4', check: async (p) => {
     await p.locator('[data-testid=steer-lab]').waitFor();

@@ -175,6 +175,36 @@ test('integrated gradients on the page satisfy completeness; the sanity check ch
   assertClean(page);
 });
 
+test('feature-visualization controls go into the URL; a saliency job shows progress and can be cancelled', TIMEOUT, async (t) => {
+  const page = await openLab(t, '/#/9.2.1?sample=0');
+  const info = page.locator('[data-testid=saliency-info]');
+  await eventually(async () => assert.ok(await info.isVisible()));
+  await page.uncheck('[data-testid=fv-blur]');
+  await page.selectOption('[data-testid=fv-target]', '3');
+  await eventually(async () => {
+    const q = new URL(page.url()).hash;
+    assert.match(q, /fv-blur=0/);
+    assert.match(q, /fv-class=3/);
+  });
+  // A class target has no precomputed picture; a run maximises the logit.
+  await page.click('[data-testid=fv-run]');
+  await eventually(async () => assert.ok(Number(await page.locator('[data-testid=fv-activation]').getAttribute('data-steps')) >= 5));
+  await page.click('[data-testid=fv-stop]');
+
+  const before = await info.getAttribute('data-sum');
+  await page.selectOption('[data-testid=saliency-method]', 'smoothgrad');
+  await page.selectOption('[data-testid=sanity-select]', '4');
+  await page.locator('[data-testid=saliency-progress]').waitFor();
+  await page.click('[data-testid=saliency-cancel]');
+  await eventually(async () => assert.match(await page.locator('[data-testid=saliency-stale]').textContent(), /cancelled/));
+  assert.equal(await info.getAttribute('data-sum'), before, 'the last map stays on screen');
+  // The next change computes again, and the note goes.
+  await page.selectOption('[data-testid=sanity-select]', '1');
+  await eventually(async () => assert.match(await info.textContent(), /Rank correlation/), { timeout: 30_000 });
+  assert.equal(await page.locator('[data-testid=saliency-stale]').count(), 0);
+  assertClean(page);
+});
+
 test('a tampered sample in the URL says so and leaves the pad usable', TIMEOUT, async (t) => {
   const page = await openLab(t, '/#/9.2.1?sample=999999');
   await eventually(async () => assert.match(await page.locator('[data-testid=input-note]').textContent(), /no test image 999999/i));

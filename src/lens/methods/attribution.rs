@@ -236,52 +236,252 @@ pub struct Saliency {
     pub baseline_value: Option<f32>,
 }
 
-fn one(model: &Cnn, image: &[f32]) -> Result<Tensor> {
-    images_tensor(&model.cfg, image, 1)
-}
-
 fn values_of(model: &Cnn, x: &Tensor, target: Target) -> Result<Vec<f32>> {
     Ok(model.target_values(x, target)?.to_vec1()?)
 }
 
+/// A saliency method with its settings: what `SaliencyRun` computes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SaliencyMethod {
+    /// `vanilla_gradient`.
+    Gradient,
+    /// `gradient_x_input`.
+    GradientXInput,
+    /// `integrated_gradients` from a black image.
+    IntegratedGradients { steps: usize },
+    /// `smoothgrad`.
+    SmoothGrad { sigma: f32, n: usize, seed: u64 },
+    /// `occlusion`.
+    Occlusion { patch: usize, stride: usize, fill: f32 },
+}
+
+/// Images per step of a `SaliencyRun` whose images need a gradient (a forward and a backward pass each)...
+const GRADIENTS_PER_STEP: usize = 4;
+/// ... and whose images need only the target's value (occlusion). A step stays a few milliseconds in a
+/// browser, so a job can cut a map into slices of about 25 ms.
+const VALUES_PER_STEP: usize = 16;
+
+/// How a method turns its images' values and gradients into a map.
+enum Reduce {
+    Gradient,
+    GradientXInput,
+    /// The trapezoid weights along the path from `baseline` over `steps` intervals.
+    Integrated {
+        steps: usize,
+        baseline: Vec<f32>,
+    },
+    /// The mean of `n` gradients; the target's value on the clean image, measured up front.
+    Smooth {
+        n: usize,
+        value: f32,
+    },
+    /// The placements of the patch; the batch's first two images are the whole image and the blank one.
+    Occlusion {
+        patch: usize,
+        places: Vec<(usize, usize)>,
+    },
+}
+
+/// One saliency map computed a few images at a time (`step`), so that the browser can compute it between
+/// frames. Every method is a batch of images whose target values (and for all but occlusion, gradients) are
+/// reduced to a map; a step takes the next fixed handful, so the map does not depend on how the steps are
+/// spread over time. The one-shot functions (`vanilla_gradient`, ...) run the same steps to the end, so both
+/// give identical maps.
+pub struct SaliencyRun {
+    model: Cnn,
+    target: Target,
+    image: Vec<f32>,
+    /// The images the method evaluates, concatenated.
+    batch: Vec<f32>,
+    n: usize,
+    /// Whether the batch needs gradients, or only values.
+    gradients: bool,
+    done: usize,
+    values: Vec<f32>,
+    /// The running weighted sum of the gradients (every method but occlusion).
+    sum: Vec<f32>,
+    reduce: Reduce,
+}
+
+impl SaliencyRun {
+    /// A run of `method` on one image (`image_size`² values, row-major, in [0, 1]).
+    pub fn new(model: &Cnn, image: &[f32], target: Target, method: SaliencyMethod) -> Result<Self> {
+        match method {
+            SaliencyMethod::Gradient => Self::with(model, image, target, image.to_vec(), 1, true, Reduce::Gradient),
+            SaliencyMethod::GradientXInput => {
+                Self::with(model, image, target, image.to_vec(), 1, true, Reduce::GradientXInput)
+            }
+            SaliencyMethod::IntegratedGradients { steps } => Self::integrated(model, image, target, None, steps),
+            SaliencyMethod::SmoothGrad { sigma, n, seed } => Self::smooth(model, image, target, sigma, n, seed),
+            SaliencyMethod::Occlusion { patch, stride, fill } => {
+                Self::occlusion(model, image, target, patch, stride, fill)
+            }
+        }
+    }
+
+    fn with(
+        model: &Cnn,
+        image: &[f32],
+        target: Target,
+        batch: Vec<f32>,
+        n: usize,
+        gradients: bool,
+        reduce: Reduce,
+    ) -> Result<Self> {
+        images_tensor(&model.cfg, image, 1)?; // the image's size and values, checked before any work
+        let sum = vec![0.0; if gradients { image.len() } else { 0 }];
+        let (model, image) = (model.clone(), image.to_vec());
+        Ok(SaliencyRun { model, target, image, batch, n, gradients, done: 0, values: Vec::new(), sum, reduce })
+    }
+
+    fn integrated(model: &Cnn, image: &[f32], target: Target, baseline: Option<&[f32]>, steps: usize) -> Result<Self> {
+        if steps == 0 {
+            return Err(LensError::Input("integrated gradients needs at least one step".into()));
+        }
+        let base = baseline.map(<[f32]>::to_vec).unwrap_or_else(|| vec![0.0; image.len()]);
+        if base.len() != image.len() {
+            return Err(LensError::Input(format!("the baseline has {} values, the image {}", base.len(), image.len())));
+        }
+        let mut path = Vec::with_capacity((steps + 1) * image.len());
+        for k in 0..=steps {
+            let a = k as f32 / steps as f32;
+            path.extend(image.iter().zip(&base).map(|(x, b)| b + a * (x - b)));
+        }
+        Self::with(model, image, target, path, steps + 1, true, Reduce::Integrated { steps, baseline: base })
+    }
+
+    fn smooth(model: &Cnn, image: &[f32], target: Target, sigma: f32, n: usize, seed: u64) -> Result<Self> {
+        if n == 0 || !(sigma >= 0.0 && sigma.is_finite()) {
+            return Err(LensError::Input(format!(
+                "SmoothGrad needs n >= 1 and a finite sigma >= 0 (got n {n}, sigma {sigma})"
+            )));
+        }
+        let mut rng = Rng::new(seed);
+        let noisy: Vec<f32> =
+            (0..n).flat_map(|_| image.iter().map(|x| x + sigma * rng.normal()).collect::<Vec<_>>()).collect();
+        let value = values_of(model, &images_tensor(&model.cfg, image, 1)?, target)?[0];
+        Self::with(model, image, target, noisy, n, true, Reduce::Smooth { n, value })
+    }
+
+    fn occlusion(model: &Cnn, image: &[f32], target: Target, patch: usize, stride: usize, fill: f32) -> Result<Self> {
+        let s = model.cfg.image_size;
+        images_tensor(&model.cfg, image, 1)?;
+        if patch == 0 || patch > s || stride == 0 {
+            return Err(LensError::Input(format!(
+                "occlusion needs 1 <= patch <= {s} and stride >= 1 (got patch {patch}, stride {stride})"
+            )));
+        }
+        let mut starts: Vec<usize> = (0..=s - patch).step_by(stride).collect();
+        if *starts.last().unwrap() != s - patch {
+            starts.push(s - patch);
+        }
+        let places: Vec<(usize, usize)> = starts.iter().flat_map(|&y| starts.iter().map(move |&x| (y, x))).collect();
+        let mut batch = Vec::with_capacity((places.len() + 2) * image.len());
+        batch.extend_from_slice(image);
+        batch.extend(std::iter::repeat_n(fill, image.len()));
+        for &(y0, x0) in &places {
+            let mut im = image.to_vec();
+            for y in y0..y0 + patch {
+                im[y * s + x0..y * s + x0 + patch].fill(fill);
+            }
+            batch.extend(im);
+        }
+        let n = places.len() + 2;
+        Self::with(model, image, target, batch, n, false, Reduce::Occlusion { patch, places })
+    }
+
+    /// Evaluates the next few images; `Ok(true)` once every image is done.
+    pub fn step(&mut self) -> Result<bool> {
+        if self.done < self.n {
+            let px = self.image.len();
+            let m = if self.gradients { GRADIENTS_PER_STEP } else { VALUES_PER_STEP }.min(self.n - self.done);
+            let x = images_tensor(&self.model.cfg, &self.batch[self.done * px..(self.done + m) * px], m)?;
+            if self.gradients {
+                let (v, g) = input_gradient(&self.model, &x, self.target)?;
+                self.values.extend(v.to_vec1::<f32>()?);
+                for (i, row) in g.reshape((m, px))?.to_vec2::<f32>()?.into_iter().enumerate() {
+                    self.add_gradient(self.done + i, &row);
+                }
+            } else {
+                self.values.extend(values_of(&self.model, &x, self.target)?);
+            }
+            self.done += m;
+        }
+        Ok(self.done == self.n)
+    }
+
+    /// Adds the `k`-th image's gradient to the running sum, with its weight.
+    fn add_gradient(&mut self, k: usize, g: &[f32]) {
+        match self.reduce {
+            Reduce::Integrated { steps, .. } => {
+                let w = if k == 0 || k == steps { 0.5 } else { 1.0 } / steps as f32;
+                for (a, gi) in self.sum.iter_mut().zip(g) {
+                    *a += w * gi;
+                }
+            }
+            Reduce::Smooth { n, .. } => {
+                for (a, gi) in self.sum.iter_mut().zip(g) {
+                    *a += gi / n as f32;
+                }
+            }
+            Reduce::Gradient | Reduce::GradientXInput => self.sum.copy_from_slice(g),
+            Reduce::Occlusion { .. } => {}
+        }
+    }
+
+    /// The fraction of the images done.
+    pub fn progress(&self) -> f32 {
+        self.done as f32 / self.n as f32
+    }
+
+    /// The map, once `step` has said it is done.
+    pub fn finish(self) -> Result<Saliency> {
+        if self.done < self.n {
+            return Err(LensError::Input(format!("the saliency map is not finished ({} of {})", self.done, self.n)));
+        }
+        let side = self.model.cfg.image_size;
+        let (image, values, sum) = (self.image, self.values, self.sum);
+        let (map, value, baseline_value) = match self.reduce {
+            Reduce::Gradient => (sum, values[0], None),
+            Reduce::GradientXInput => (sum.iter().zip(&image).map(|(g, x)| g * x).collect(), values[0], None),
+            Reduce::Integrated { steps, baseline } => {
+                let map = sum.iter().zip(image.iter().zip(&baseline)).map(|(g, (x, b))| g * (x - b)).collect();
+                (map, values[steps], Some(values[0]))
+            }
+            Reduce::Smooth { value, .. } => (sum, value, None),
+            Reduce::Occlusion { patch, places } => {
+                let (full, blank) = (values[0], values[1]);
+                let (mut total, mut count) = (vec![0.0f32; side * side], vec![0u32; side * side]);
+                for (&(y0, x0), v) in places.iter().zip(&values[2..]) {
+                    for y in y0..y0 + patch {
+                        for x in x0..x0 + patch {
+                            total[y * side + x] += full - v;
+                            count[y * side + x] += 1;
+                        }
+                    }
+                }
+                let map = total.iter().zip(&count).map(|(a, &c)| a / c.max(1) as f32).collect();
+                (map, full, Some(blank))
+            }
+        };
+        Ok(Saliency { side, map, value, baseline_value })
+    }
+
+    /// Every step at once.
+    pub fn run(mut self) -> Result<Saliency> {
+        while !self.step()? {}
+        self.finish()
+    }
+}
+
 /// The gradient of the target with respect to each pixel (Simonyan et al. 2013).
 pub fn vanilla_gradient(model: &Cnn, image: &[f32], target: Target) -> Result<Saliency> {
-    let (v, g) = input_gradient(model, &one(model, image)?, target)?;
-    Ok(Saliency {
-        side: model.cfg.image_size,
-        map: g.flatten_all()?.to_vec1()?,
-        value: v.to_vec1::<f32>()?[0],
-        baseline_value: None,
-    })
+    SaliencyRun::new(model, image, target, SaliencyMethod::Gradient)?.run()
 }
 
 /// Gradient times input: each pixel's first-order contribution relative to a black image.
 pub fn gradient_x_input(model: &Cnn, image: &[f32], target: Target) -> Result<Saliency> {
-    let mut s = vanilla_gradient(model, image, target)?;
-    for (a, x) in s.map.iter_mut().zip(image) {
-        *a *= x;
-    }
-    Ok(s)
-}
-
-/// How many images go through the model at once in the batched methods: enough to amortise the per-op
-/// overhead, small enough to keep memory modest in a browser tab.
-const CHUNK: usize = 64;
-
-/// Gradients `[n][pixels]` of the target at each of `images` (concatenated), computed in chunks.
-fn gradients(model: &Cnn, images: &[f32], n: usize, target: Target) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
-    let px = images.len() / n.max(1);
-    let (mut values, mut grads) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for start in (0..n).step_by(CHUNK) {
-        let m = CHUNK.min(n - start);
-        let x = images_tensor(&model.cfg, &images[start * px..(start + m) * px], m)?;
-        let (v, g) = input_gradient(model, &x, target)?;
-        values.extend(v.to_vec1::<f32>()?);
-        for row in g.reshape((m, px))?.to_vec2::<f32>()? {
-            grads.push(row);
-        }
-    }
-    Ok((values, grads))
+    SaliencyRun::new(model, image, target, SaliencyMethod::GradientXInput)?.run()
 }
 
 /// Integrated gradients (Sundararajan et al. 2017): `(x - baseline)` times the gradient averaged along the
@@ -295,51 +495,13 @@ pub fn integrated_gradients(
     baseline: Option<&[f32]>,
     steps: usize,
 ) -> Result<Saliency> {
-    if steps == 0 {
-        return Err(LensError::Input("integrated gradients needs at least one step".into()));
-    }
-    let black = vec![0.0; image.len()];
-    let base = baseline.unwrap_or(&black);
-    if base.len() != image.len() {
-        return Err(LensError::Input(format!("the baseline has {} values, the image {}", base.len(), image.len())));
-    }
-    let mut path = Vec::with_capacity((steps + 1) * image.len());
-    for k in 0..=steps {
-        let a = k as f32 / steps as f32;
-        path.extend(image.iter().zip(base).map(|(x, b)| b + a * (x - b)));
-    }
-    let (values, grads) = gradients(model, &path, steps + 1, target)?;
-    let mut avg = vec![0.0f32; image.len()];
-    for (k, g) in grads.iter().enumerate() {
-        let w = if k == 0 || k == steps { 0.5 } else { 1.0 } / steps as f32;
-        for (a, gi) in avg.iter_mut().zip(g) {
-            *a += w * gi;
-        }
-    }
-    let map = avg.iter().zip(image.iter().zip(base)).map(|(g, (x, b))| g * (x - b)).collect();
-    Ok(Saliency { side: model.cfg.image_size, map, value: values[steps], baseline_value: Some(values[0]) })
+    SaliencyRun::integrated(model, image, target, baseline, steps)?.run()
 }
 
 /// SmoothGrad (Smilkov et al. 2017): the gradient averaged over `n` copies of the image with Gaussian noise of
 /// standard deviation `sigma` (in pixel units, where ink is 1) added to every pixel, drawn from `seed`.
 pub fn smoothgrad(model: &Cnn, image: &[f32], target: Target, sigma: f32, n: usize, seed: u64) -> Result<Saliency> {
-    if n == 0 || !(sigma >= 0.0 && sigma.is_finite()) {
-        return Err(LensError::Input(format!(
-            "SmoothGrad needs n >= 1 and a finite sigma >= 0 (got n {n}, sigma {sigma})"
-        )));
-    }
-    let mut rng = Rng::new(seed);
-    let noisy: Vec<f32> =
-        (0..n).flat_map(|_| image.iter().map(|x| x + sigma * rng.normal()).collect::<Vec<_>>()).collect();
-    let (_, grads) = gradients(model, &noisy, n, target)?;
-    let mut map = vec![0.0f32; image.len()];
-    for g in &grads {
-        for (m, gi) in map.iter_mut().zip(g) {
-            *m += gi / n as f32;
-        }
-    }
-    let value = values_of(model, &one(model, image)?, target)?[0];
-    Ok(Saliency { side: model.cfg.image_size, map, value, baseline_value: None })
+    SaliencyRun::smooth(model, image, target, sigma, n, seed)?.run()
 }
 
 /// Occlusion (Zeiler & Fergus 2014): slide a `patch` x `patch` square of value `fill` over the image with
@@ -354,64 +516,51 @@ pub fn occlusion(
     stride: usize,
     fill: f32,
 ) -> Result<Saliency> {
-    let s = model.cfg.image_size;
-    if patch == 0 || patch > s || stride == 0 {
-        return Err(LensError::Input(format!(
-            "occlusion needs 1 <= patch <= {s} and stride >= 1 (got patch {patch}, stride {stride})"
-        )));
-    }
-    let mut starts: Vec<usize> = (0..=s - patch).step_by(stride).collect();
-    if *starts.last().unwrap() != s - patch {
-        starts.push(s - patch);
-    }
-    let places: Vec<(usize, usize)> = starts.iter().flat_map(|&y| starts.iter().map(move |&x| (y, x))).collect();
-    let mut batch = Vec::with_capacity((places.len() + 2) * image.len());
-    batch.extend_from_slice(image);
-    batch.extend(std::iter::repeat_n(fill, image.len()));
-    for &(y0, x0) in &places {
-        let mut im = image.to_vec();
-        for y in y0..y0 + patch {
-            im[y * s + x0..y * s + x0 + patch].fill(fill);
-        }
-        batch.extend(im);
-    }
-    let n = places.len() + 2;
-    let mut values = Vec::with_capacity(n);
-    for start in (0..n).step_by(CHUNK) {
-        let m = CHUNK.min(n - start);
-        values.extend(values_of(
-            model,
-            &images_tensor(&model.cfg, &batch[start * s * s..(start + m) * s * s], m)?,
-            target,
-        )?);
-    }
-    let (full, blank) = (values[0], values[1]);
-    let (mut sum, mut count) = (vec![0.0f32; s * s], vec![0u32; s * s]);
-    for (&(y0, x0), v) in places.iter().zip(&values[2..]) {
-        for y in y0..y0 + patch {
-            for x in x0..x0 + patch {
-                sum[y * s + x] += full - v;
-                count[y * s + x] += 1;
-            }
-        }
-    }
-    let map = sum.iter().zip(&count).map(|(a, &c)| a / c.max(1) as f32).collect();
-    Ok(Saliency { side: s, map, value: full, baseline_value: Some(blank) })
+    SaliencyRun::occlusion(model, image, target, patch, stride, fill)?.run()
 }
 
-/// The cascading randomisation sanity check (Adebayo et al. 2018): copies of the model with its layers
-/// re-drawn at random from the top down, cumulatively. Entry `i` is `(name, model)` where `name` is the
-/// deepest layer randomised so far: first `fc`, then `fc` and `conv3`, and so on down to every layer.
-/// A saliency method whose maps barely change along the cascade is not explaining what the model learned.
-pub fn sanity_cascade(model: &Cnn, seed: u64) -> Result<Vec<(String, Cnn)>> {
-    let mut rng = Rng::new(seed);
-    let mut current = model.clone();
-    let mut out = Vec::new();
-    for name in model.layer_names().into_iter().rev() {
-        current = current.with_random_layer(&name, &mut rng)?;
-        out.push((name, current.clone()));
+/// The cascading randomisation sanity check (Adebayo et al. 2018) built one layer per `step`: copies of the
+/// model with its layers re-drawn at random from the top down, cumulatively. Level `k` (from 1) is the model
+/// with its top `k` layers random: first `fc`, then `fc` and `conv3`, and so on down to every layer. A
+/// saliency method whose maps barely change along the cascade is not explaining what the model learned.
+pub struct SanityCascade {
+    rng: Rng,
+    /// The layers still to randomise, the next one last.
+    todo: Vec<String>,
+    levels: Vec<(String, Cnn)>,
+    current: Cnn,
+}
+
+impl SanityCascade {
+    pub fn new(model: &Cnn, seed: u64) -> Self {
+        SanityCascade { rng: Rng::new(seed), todo: model.layer_names(), levels: Vec::new(), current: model.clone() }
     }
-    Ok(out)
+
+    /// Randomises the next layer down; `Ok(true)` once every layer is random.
+    pub fn step(&mut self) -> Result<bool> {
+        if let Some(name) = self.todo.pop() {
+            self.current = self.current.with_random_layer(&name, &mut self.rng)?;
+            self.levels.push((name, self.current.clone()));
+        }
+        Ok(self.todo.is_empty())
+    }
+
+    /// The levels built so far: `(deepest layer randomised, model)`, from the top down.
+    pub fn levels(&self) -> &[(String, Cnn)] {
+        &self.levels
+    }
+
+    /// The number of levels when every layer is random.
+    pub fn depth(&self) -> usize {
+        self.levels.len() + self.todo.len()
+    }
+}
+
+/// The whole cascade at once: entry `i` is `(name, model)` where `name` is the deepest layer randomised so far.
+pub fn sanity_cascade(model: &Cnn, seed: u64) -> Result<Vec<(String, Cnn)>> {
+    let mut cascade = SanityCascade::new(model, seed);
+    while !cascade.step()? {}
+    Ok(cascade.levels)
 }
 
 /// Spearman rank correlation of the absolute values of two maps: the similarity measure Adebayo et al. use

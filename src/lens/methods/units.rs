@@ -10,17 +10,50 @@ use crate::lens::{LensError, Result};
 /// same measure as `Target::Channel`, so "top examples" and "feature visualization" rank by one number.
 /// Compute it once per layer and reuse it: it runs the model over the whole sample set.
 pub fn channel_means(model: &Cnn, samples: &Samples, hook: VisionHook) -> Result<Vec<Vec<f32>>> {
-    if hook == VisionHook::Logits {
-        return Err(LensError::Input("logits have no channels; pick a conv or pool layer".into()));
+    let mut scan = ChannelScan::new(hook)?;
+    while !scan.step(model, samples)? {}
+    Ok(scan.finish())
+}
+
+/// Samples per step of a `ChannelScan`: a few milliseconds of forward passes in a browser.
+const SCAN_STEP: usize = 20;
+
+/// `channel_means` a few samples per `step`, so a browser can scan the sample set between frames. The steps
+/// take fixed batches, so the result is `channel_means`'s, however the steps are spread over time.
+pub struct ChannelScan {
+    hook: VisionHook,
+    means: Vec<Vec<f32>>,
+}
+
+impl ChannelScan {
+    pub fn new(hook: VisionHook) -> Result<Self> {
+        if hook == VisionHook::Logits {
+            return Err(LensError::Input("logits have no channels; pick a conv or pool layer".into()));
+        }
+        Ok(ChannelScan { hook, means: Vec::new() })
     }
-    let mut out = Vec::with_capacity(samples.len());
-    let idx: Vec<usize> = (0..samples.len()).collect();
-    for chunk in idx.chunks(250) {
-        let cache = model.forward_to(&samples.batch(chunk)?, Some(hook))?;
-        let t = cache.get(hook)?;
-        out.extend(t.flatten_from(2)?.mean(2)?.to_vec2::<f32>()?); // [b, c]
+
+    /// Runs the next few samples; `Ok(true)` once every sample is done.
+    pub fn step(&mut self, model: &Cnn, samples: &Samples) -> Result<bool> {
+        let start = self.means.len();
+        if start < samples.len() {
+            let idx: Vec<usize> = (start..(start + SCAN_STEP).min(samples.len())).collect();
+            let cache = model.forward_to(&samples.batch(&idx)?, Some(self.hook))?;
+            self.means.extend(cache.get(self.hook)?.flatten_from(2)?.mean(2)?.to_vec2::<f32>()?);
+            // [b, c]
+        }
+        Ok(self.means.len() == samples.len())
     }
-    Ok(out)
+
+    /// How many samples are done.
+    pub fn done(&self) -> usize {
+        self.means.len()
+    }
+
+    /// `[sample][channel]` for the samples done.
+    pub fn finish(self) -> Vec<Vec<f32>> {
+        self.means
+    }
 }
 
 /// The `k` samples on which `channel` is most active, best first: `(sample index, mean activation)`.

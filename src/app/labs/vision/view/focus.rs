@@ -1,0 +1,73 @@
+//! The channel in focus: its map for the current image (hover a cell for its value and receptive field),
+//! its feature visualization, its top test images and class mix, and the circuit that feeds it.
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::circuit::CircuitPanel;
+use super::dataset::{DatasetPanel, MixOverview};
+use super::featvis::FeatureVisPanel;
+use super::paint::{paint_id, Colour};
+use super::Lab;
+use crate::app::labs::vision::analysis::{cell_text, hover_cell};
+use crate::lens::methods::units::polysemanticity;
+
+#[component]
+pub fn FocusPanel(lab: Lab) -> impl IntoView {
+    // The class mix of every channel in the focused layer, so polysemantic channels stand out at a glance.
+    let layer_mix = Memo::new(move |_| {
+        let l = lab.focus.get().0;
+        let (means, m) = (lab.layer_means(l)?, lab.loaded()?);
+        polysemanticity(&means, &m.samples.labels, 20).ok().map(|v| (l, v))
+    });
+    view! {
+        <section class="panel focus-panel">
+            <h3 data-testid="focus-title">{move || { let (l, c) = lab.focus.get(); format!("conv{l} channel {c}") }}</h3>
+            <div class="focus-grid">
+                <FocusMap lab=lab />
+                <FeatureVisPanel lab=lab />
+                <DatasetPanel lab=lab layer_mix=layer_mix />
+            </div>
+            <h4>"Class mix across the layer"</h4>
+            <MixOverview lab=lab layer_mix=layer_mix />
+            <h4>"Circuit: what feeds it"</h4>
+            <p class="muted small">"Its 3×3 kernels from the strongest channels of the layer below (red excites, blue inhibits), each beside a feature visualization of that source channel, strongest first. Click a source channel to follow the circuit down."</p>
+            <CircuitPanel lab=lab />
+        </section>
+    }
+}
+
+/// The focused channel's map, large; the cell under the pointer shows its value here and its receptive field
+/// over the input.
+#[component]
+fn FocusMap(lab: Lab) -> impl IntoView {
+    Effect::new(move |_| {
+        let Some(a) = lab.current() else { return };
+        if let Some((map, side, max)) = a.map(lab.focus.get()) {
+            paint_id("focus-map", side, map, Colour::Heat(max));
+        }
+    });
+    let on_move = move |ev: web_sys::MouseEvent| {
+        let Some(m) = lab.model.get_untracked() else { return };
+        let Some(el) = ev.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
+        let r = el.get_bounding_client_rect();
+        let l = lab.focus.get_untracked().0;
+        let fx = (ev.client_x() as f64 - r.left()) / r.width();
+        let fy = (ev.client_y() as f64 - r.top()) / r.height();
+        let cell = hover_cell(l, m.model.cfg.conv_side(l), fx, fy);
+        if lab.hover.get_untracked() != cell {
+            lab.hover.set(cell);
+        }
+    };
+    let value = move || {
+        let (a, cell) = (lab.current()?, lab.hover.get()?);
+        cell_text(&a, lab.focus.get(), cell)
+    };
+    view! {
+        <div>
+            <h4>"Its map for this image"</h4>
+            <canvas id="focus-map" class="focus-map" data-testid="focus-map" width="1" height="1"
+                on:mousemove=on_move on:mouseleave=move |_| lab.hover.set(None)></canvas>
+            <p class="muted small" data-testid="focus-value">{move || value().unwrap_or_else(|| "Hover the map.".into())}</p>
+        </div>
+    }
+}
