@@ -179,3 +179,56 @@ fn the_checks_see_an_offence() {
     assert!(!src.contains("labs::steer"));
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The longest a function under `src/app/` may be: a component longer than this is several panels (issue #12:
+/// "no component function over ~150 lines").
+const MAX_FN_LINES: usize = 150;
+
+/// Every function's name and length in lines, from its `fn` line to the `}` at the same indentation. (Text, not
+/// a parser: rustfmt's layout makes the closing brace's indentation reliable.)
+fn function_lengths(src: &str) -> Vec<(String, usize, usize)> {
+    let lines: Vec<&str> = src.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let t = l.trim_start();
+        let indent = l.len() - t.len();
+        let sig = ["pub fn ", "pub(crate) fn ", "pub(super) fn ", "fn ", "async fn ", "pub async fn "]
+            .iter()
+            .find_map(|p| t.strip_prefix(p));
+        let Some(rest) = sig else { continue };
+        let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        let close = format!("{}}}", " ".repeat(indent));
+        if let Some(end) =
+            lines[i + 1..].iter().position(|x| x.starts_with(&close) && x.trim_end().len() <= close.len() + 1)
+        {
+            out.push((name, i + 1, end + 2));
+        }
+    }
+    out
+}
+
+#[test]
+fn no_function_in_the_app_is_over_150_lines() {
+    let mut longest = (String::new(), 0);
+    let mut offences = Vec::new();
+    for f in rust_files(&root().join("src/app")) {
+        for (name, line, len) in function_lengths(&fs::read_to_string(&f).unwrap()) {
+            let at = format!("{}:{line} {name}", f.strip_prefix(root()).unwrap().display());
+            if len > longest.1 {
+                longest = (at.clone(), len);
+            }
+            if len > MAX_FN_LINES {
+                offences.push(format!("{at}: {len} lines"));
+            }
+        }
+    }
+    println!("the longest function under src/app: {} ({} lines)", longest.0, longest.1);
+    assert!(offences.is_empty(), "split these into smaller panels or plain functions:\n{}", offences.join("\n"));
+}
+
+#[test]
+fn function_lengths_are_measured_to_the_closing_brace() {
+    let src = "fn a() {\n    x();\n}\n\n    pub fn b(\n        y: u8,\n    ) -> u8 {\n        y\n    }\n";
+    let got = function_lengths(src);
+    assert_eq!(got, [("a".to_string(), 1, 3), ("b".to_string(), 5, 5)]);
+}
