@@ -234,6 +234,32 @@ const ROUND_TRIPS = [
     }),
   },
   {
+    lab: 'vision',
+    url: '/#/9.2.1',
+    ready: async (p) => p.locator('[data-testid=sample-btn]').waitFor({ timeout: 60_000 }),
+    change: async (p) => {
+      await p.click('[data-testid=sample-btn]');
+      await waitRev(p, 1);
+      await p.click('[data-testid=act-channel][data-layer="2"][data-channel="5"]');
+      await p.selectOption('[data-testid=saliency-method]', 'occlusion');
+      await p.selectOption('[data-testid=sanity-select]', '1');
+      await p.selectOption('[data-testid=fv-target]', '4');
+      await p.uncheck('[data-testid=fv-jitter]');
+      await p.uncheck('[data-testid=fv-tv]');
+      await p.locator('[data-testid=saliency-info]').waitFor({ timeout: 60_000 });
+      await p.locator('[data-testid=saliency-stale]').waitFor({ state: 'detached', timeout: 60_000 }).catch(() => {});
+    },
+    snapshot: async (p) => ({
+      sample: await p.textContent('[data-testid=sample-label]'),
+      focus: await p.textContent('[data-testid=focus-title]'),
+      saliency: [await p.inputValue('[data-testid=saliency-method]'), await p.inputValue('[data-testid=sanity-select]')],
+      fv: [await p.inputValue('[data-testid=fv-target]'),
+        ...(await Promise.all(['fv-jitter', 'fv-l2', 'fv-tv', 'fv-blur'].map(async (k) => String(await p.isChecked(`[data-testid=${k}]`)))))],
+      prediction: await attrs(p, '[data-testid=prob]', ['data-class', 'data-p']),
+      map: await attrs(p, '[data-testid=saliency-info]', ['data-sum', 'data-value', 'data-baseline']),
+    }),
+  },
+  {
     // The toy trains in chunks whose size follows the machine's speed, so where it pauses (and its exact numbers)
     // varies run to run; the settings and what they give the model (its shape) must match.
     lab: 'superposition',
