@@ -192,10 +192,25 @@ test('feature-visualization controls go into the URL; a saliency job shows progr
   await page.click('[data-testid=fv-stop]');
 
   const before = await info.getAttribute('data-sum');
-  await page.selectOption('[data-testid=saliency-method]', 'smoothgrad');
-  await page.selectOption('[data-testid=sanity-select]', '4');
-  await page.locator('[data-testid=saliency-progress]').waitFor();
-  await page.click('[data-testid=saliency-cancel]');
+  // Both changes and the Cancel in one go inside the page: on a fast machine the job (a few slices) could end
+  // between two Playwright round trips, leaving nothing to cancel. The page gets the thread between slices, so
+  // polling with zero-delay timers finds the bar while the job still runs.
+  const cancelled = await page.evaluate(async () => {
+    const set = (id, v) => {
+      const s = document.querySelector(`[data-testid=${id}]`);
+      s.value = v;
+      s.dispatchEvent(new Event('change', { bubbles: true }));
+    };
+    set('saliency-method', 'smoothgrad');
+    set('sanity-select', '4');
+    for (let i = 0; i < 2000; i++) {
+      const b = document.querySelector('[data-testid=saliency-cancel]');
+      if (b) { b.click(); return true; }
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    return false;
+  });
+  assert.ok(cancelled, 'the saliency job showed its Cancel button');
   await eventually(async () => assert.match(await page.locator('[data-testid=saliency-stale]').textContent(), /cancelled/));
   assert.equal(await info.getAttribute('data-sum'), before, 'the last map stays on screen');
   // The next change computes again, and the note goes.
