@@ -331,3 +331,51 @@ fn generating_in_slices_equals_generating_in_one_go() {
         assert_eq!(g.out, whole);
     }
 }
+
+#[test]
+fn a_forward_pass_taken_block_by_block_equals_the_whole_pass() {
+    use glassbox::lens::Stepped;
+    let model = random_model(3);
+    let tokens: Vec<u32> = (0..20u32).map(|i| (i * 11 + 2) % 23).collect();
+    let hooks = vec![resid_hook(0), resid_hook(2), Hook::Pattern(1)];
+    let mut whole_set = HookSet::cache_only(hooks.clone());
+    let whole = model.forward(&Tensor::from_slice(&tokens, (1, 20), &Device::Cpu).unwrap(), &mut whole_set).unwrap();
+    let mut stepped = Stepped::new(&model, &tokens, HookSet::cache_only(hooks.clone())).unwrap();
+    // One step per block, then one for the unembedding.
+    let mut steps = 1;
+    while !stepped.step(&model).unwrap() {
+        steps += 1;
+        assert!(stepped.progress(&model) < 1.0);
+    }
+    assert_eq!(steps, model.cfg.n_layer + 1);
+    let (logits, set) = stepped.finish().unwrap();
+    assert_eq!(max_diff(&rows(&logits), &rows(&whole)), 0.0);
+    for h in hooks {
+        let (a, b) = (set.cache.get(h).unwrap(), whole_set.cache.get(h).unwrap());
+        let (a, b): (Vec<f32>, Vec<f32>) = (a.flatten_all().unwrap().to_vec1().unwrap(), b.flatten_all().unwrap().to_vec1().unwrap());
+        assert_eq!(a, b, "{h}");
+    }
+    // Asking for the logits early is an error, not a panic.
+    assert!(Stepped::new(&model, &tokens, HookSet::none()).unwrap().finish().is_err());
+}
+
+#[test]
+fn generation_takes_a_prefill_one_block_per_piece() {
+    use glassbox::lens::gpt2::generate::Generator;
+    let model = random_model(8);
+    let prompt: Vec<u32> = (0..12).map(|i| (i * 3 % 23) as u32).collect();
+    let settings = SampleSettings { temperature: 0.7, top_k: 0, seed: 2 };
+    let whole = generate(&model, &prompt, 40, &settings, &[]).unwrap();
+    let mut g = Generator::new(&model, &prompt, &settings, &[]).unwrap();
+    // The prompt: one piece per block, the last of which also samples the first token.
+    let first: Vec<bool> = (0..model.cfg.n_layer).map(|_| g.advance(&model).unwrap()).collect();
+    assert_eq!(first, [vec![false; model.cfg.n_layer - 1], vec![true]].concat());
+    // Then one token per piece until the 24-position context is full, where a slide re-reads 18 tokens.
+    let mut pieces = model.cfg.n_layer;
+    while g.out.tokens.len() < 40 {
+        g.advance(&model).unwrap();
+        pieces += 1;
+    }
+    assert!(pieces > 40, "a slide's prefill is cut into blocks too");
+    assert_eq!(g.out, whole);
+}

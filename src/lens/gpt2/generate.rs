@@ -8,7 +8,7 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::hooks::{HookSet, Intervention};
-use super::model::{KvCache, Transformer};
+use super::model::{KvCache, Pass, Transformer};
 use crate::lens::rng::Rng;
 use crate::lens::{LensError, Result};
 
@@ -114,6 +114,8 @@ pub struct Generator {
     kv: KvCache,
     /// The tokens not yet run through the model: at first the whole prompt.
     pending: Vec<u32>,
+    /// `pending` part-way through the model (a prefill taken a block per `advance`), with its hooks.
+    prefill: Option<(Pass, HookSet)>,
     pub out: Generated,
 }
 
@@ -142,35 +144,62 @@ impl Generator {
             context,
             rng: Rng::new(settings.seed),
             kv: KvCache::new(),
+            prefill: None,
             out: Generated { tokens: Vec::new(), probs: Vec::new(), sample_probs: Vec::new() },
         })
     }
 
     /// Generates `n` more tokens.
     pub fn step(&mut self, model: &Transformer, n: usize) -> Result<()> {
-        let n_ctx = model.cfg.n_positions;
-        let keep = (n_ctx * 3 / 4).max(1);
-        for _ in 0..n {
-            if self.kv.len() + self.pending.len() > n_ctx {
-                // Slide: restart the cache from the most recent `keep` tokens.
-                self.context.drain(..self.context.len() - keep);
-                self.kv = KvCache::new();
-                self.pending = self.context.clone();
+        let mut made = 0;
+        while made < n {
+            if self.advance(model)? {
+                made += 1;
             }
-            let tokens = Tensor::from_slice(&self.pending, (1, self.pending.len()), &Device::Cpu)?;
-            let mut hooks = HookSet::intervening(self.interventions.clone());
-            let logits = model.forward_cached(&tokens, &mut self.kv, &mut hooks)?; // [1, new, vocab]
-            let last: Vec<f32> = logits.get(0)?.get(self.pending.len() - 1)?.to_vec1()?;
-            let dist = sampling_distribution(&last, self.settings.temperature, self.settings.top_k);
-            let t = draw(&dist, &mut self.rng);
-            let p = softmax(&last)[t];
-            self.out.tokens.push(t as u32);
-            self.out.probs.push(p);
-            self.out.sample_probs.push(dist[t]);
-            self.context.push(t as u32);
-            self.pending = vec![t as u32];
         }
         Ok(())
+    }
+
+    /// Does the next piece of work and says whether it produced a token. A piece is one whole token when the
+    /// model sees one new position, or one block of a prefill (the prompt, or the context kept after a slide),
+    /// which costs about `pos` times more: cut so, no piece grows with the context's length times the depth,
+    /// and the browser's main thread can give the thread back between pieces.
+    pub fn advance(&mut self, model: &Transformer) -> Result<bool> {
+        let (mut pass, mut hooks) = match self.prefill.take() {
+            Some(p) => p,
+            None => {
+                let n_ctx = model.cfg.n_positions;
+                if self.kv.len() + self.pending.len() > n_ctx {
+                    // Slide: restart the cache from the most recent `keep` tokens.
+                    let keep = (n_ctx * 3 / 4).max(1);
+                    self.context.drain(..self.context.len() - keep);
+                    self.kv = KvCache::new();
+                    self.pending = self.context.clone();
+                }
+                let tokens = Tensor::from_slice(&self.pending, (1, self.pending.len()), &Device::Cpu)?;
+                let mut hooks = HookSet::intervening(self.interventions.clone());
+                (model.begin(&tokens, Some(&mut self.kv), &mut hooks)?, hooks)
+            }
+        };
+        if self.pending.len() > 1 {
+            if !model.block(&mut pass, Some(&mut self.kv), &mut hooks)? {
+                self.prefill = Some((pass, hooks));
+                return Ok(false);
+            }
+        } else {
+            while !model.block(&mut pass, Some(&mut self.kv), &mut hooks)? {}
+        }
+        let logits = model.end(pass, Some(&mut self.kv), &mut hooks)?; // [1, new, vocab]
+        let last: Vec<f32> = logits.get(0)?.get(self.pending.len() - 1)?.to_vec1()?;
+        let dist = sampling_distribution(&last, self.settings.temperature, self.settings.top_k);
+        let t = draw(&dist, &mut self.rng);
+        let p = softmax(&last)[t];
+        self.out.tokens.push(t as u32);
+        self.out.probs.push(p);
+        self.out.sample_probs.push(dist[t]);
+        self.context.push(t as u32);
+        self.pending = vec![t as u32];
+        Ok(true)
     }
 }
 

@@ -61,6 +61,73 @@ impl KvCache {
     }
 }
 
+/// A forward pass between its pieces (`Transformer::begin`, `block`, `end`): the residual stream after the
+/// blocks run so far.
+#[derive(Debug)]
+pub struct Pass {
+    resid: Tensor, // [batch, pos, d_model]
+    /// The next block to run.
+    layer: usize,
+    batch: usize,
+    pos: usize,
+    /// Where the new tokens start (the tokens already in the key/value cache).
+    start: usize,
+    mask: Tensor, // [pos, start + pos]
+}
+
+impl Pass {
+    /// Blocks run so far.
+    pub fn layers_done(&self) -> usize {
+        self.layer
+    }
+}
+
+/// A forward pass that owns its hooks, taken a block at a time (`step`), for work that must give the thread
+/// back between blocks. Its logits and hooks (with the cache) equal `forward`'s.
+pub struct Stepped {
+    pass: Option<Pass>,
+    logits: Option<Tensor>,
+    pub hooks: HookSet,
+}
+
+impl Stepped {
+    /// Embeds `tokens` (one sequence); nothing else runs yet.
+    pub fn new(model: &Transformer, tokens: &[u32], mut hooks: HookSet) -> Result<Stepped> {
+        model.check_tokens(tokens)?;
+        let t = Tensor::from_slice(tokens, (1, tokens.len()), &Device::Cpu)?;
+        let pass = model.begin(&t, None, &mut hooks)?;
+        Ok(Stepped { pass: Some(pass), logits: None, hooks })
+    }
+
+    /// Runs one block, or the unembedding after the last; true once the logits are ready.
+    pub fn step(&mut self, model: &Transformer) -> Result<bool> {
+        let Some(mut pass) = self.pass.take() else { return Ok(true) };
+        if pass.layer < model.cfg.n_layer {
+            model.block(&mut pass, None, &mut self.hooks)?;
+            self.pass = Some(pass);
+            return Ok(false);
+        }
+        self.logits = Some(model.end(pass, None, &mut self.hooks)?);
+        Ok(true)
+    }
+
+    /// The share of the pass done, in [0, 1].
+    pub fn progress(&self, model: &Transformer) -> f32 {
+        match &self.pass {
+            Some(p) => p.layer as f32 / (model.cfg.n_layer + 1) as f32,
+            None => 1.0,
+        }
+    }
+
+    /// The logits `[1, pos, vocab]` and the hooks (with their cache), once `step` has returned true.
+    pub fn finish(self) -> Result<(Tensor, HookSet)> {
+        match self.logits {
+            Some(l) => Ok((l, self.hooks)),
+            None => Err(LensError::Input("the forward pass is not finished: step it to the end first".into())),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Transformer {
     pub cfg: Gpt2Config,
@@ -381,6 +448,16 @@ impl Transformer {
     }
 
     fn forward_inner(&self, tokens: &Tensor, mut kv: Option<&mut KvCache>, hooks: &mut HookSet) -> Result<Tensor> {
+        let mut pass = self.begin(tokens, kv.as_deref_mut(), hooks)?;
+        while !self.block(&mut pass, kv.as_deref_mut(), hooks)? {}
+        self.end(pass, kv, hooks)
+    }
+
+    /// The first piece of a forward pass taken a piece at a time: checks the length and embeds `tokens`
+    /// `[batch, pos]`. Then call `block` until it returns true and finish with `end`, passing the same `kv` and
+    /// `hooks` every time. The pieces are the very code `forward` runs, so the result is the same; the browser's
+    /// main thread uses them to give the thread back between blocks (no task then grows with depth x length).
+    pub fn begin(&self, tokens: &Tensor, kv: Option<&mut KvCache>, hooks: &mut HookSet) -> Result<Pass> {
         let (batch, pos) = tokens.dims2()?;
         // Tokens already in the cache come first: the new ones sit at positions start..start + pos.
         let start = kv.as_ref().map_or(0, |c| c.len);
@@ -391,7 +468,7 @@ impl Transformer {
                 self.cfg.n_positions
             )));
         }
-        if let Some(c) = kv.as_deref_mut() {
+        if let Some(c) = kv {
             if c.layers.is_empty() {
                 c.layers = vec![None; self.cfg.n_layer];
             }
@@ -400,71 +477,83 @@ impl Transformer {
             }
             c.batch = batch;
         }
-        let (d, n_heads, d_head) = (self.cfg.d_model(), self.cfg.n_head, self.cfg.d_head());
-        let eps = self.cfg.layer_norm_epsilon;
-
+        let d = self.cfg.d_model();
         let embed = self.wte.index_select(&tokens.flatten_all()?, 0)?.reshape((batch, pos, d))?;
         let embed = hooks.run(Hook::Embed, embed)?; // [batch, pos, d_model]
         let pos_embed = self.wpe.narrow(0, start, pos)?.unsqueeze(0)?.broadcast_as((batch, pos, d))?.contiguous()?;
         let pos_embed = hooks.run(Hook::PosEmbed, pos_embed)?;
-        let mut resid = (embed + pos_embed)?;
+        let resid = (embed + pos_embed)?;
         // Rows: the new queries; columns: every key so far. [pos, start + pos]
         let mask = self.mask.narrow(0, start, pos)?.narrow(1, 0, start + pos)?;
+        Ok(Pass { resid, layer: 0, batch, pos, start, mask })
+    }
 
-        for (l, block) in self.blocks.iter().enumerate() {
-            resid = hooks.run(Hook::ResidPre(l), resid)?;
+    /// Runs the next block of `pass`; true once every block has run (then call `end`).
+    pub fn block(&self, pass: &mut Pass, kv: Option<&mut KvCache>, hooks: &mut HookSet) -> Result<bool> {
+        let l = pass.layer;
+        let Some(block) = self.blocks.get(l) else { return Ok(true) };
+        let (batch, pos) = (pass.batch, pass.pos);
+        let (d, n_heads, d_head) = (self.cfg.d_model(), self.cfg.n_head, self.cfg.d_head());
+        let eps = self.cfg.layer_norm_epsilon;
+        let mut resid = hooks.run(Hook::ResidPre(l), pass.resid.clone())?;
 
-            // Attention: x = x + attn(ln1(x))
-            let (scale, normed) = block.ln1.forward(&resid, eps)?;
-            hooks.run(Hook::Ln1Scale(l), scale)?;
-            let normed = hooks.run(Hook::Ln1Normalized(l), normed)?;
-            let qkv = linear(&normed, &block.attn_w, &block.attn_b)?; // [batch, pos, 3 d_model]
-            let split =
-                |i: usize| -> Result<Tensor> { Ok(qkv.narrow(2, i * d, d)?.reshape((batch, pos, n_heads, d_head))?) };
-            let q = hooks.run(Hook::Q(l), split(0)?)?; // [batch, pos, head, d_head]
-            let k = hooks.run(Hook::K(l), split(1)?)?;
-            let v = hooks.run(Hook::V(l), split(2)?)?;
-            let q = q.transpose(1, 2)?.contiguous()?; // [batch, head, pos, d_head]
-            let mut k = k.transpose(1, 2)?.contiguous()?;
-            let mut v = v.transpose(1, 2)?.contiguous()?;
-            if let Some(c) = kv.as_deref_mut() {
-                // Prepend the cached keys and values: [batch, head, start + pos, d_head].
-                if let Some((k0, v0)) = &c.layers[l] {
-                    k = Tensor::cat(&[k0, &k], 2)?;
-                    v = Tensor::cat(&[v0, &v], 2)?;
-                }
-                c.layers[l] = Some((k.clone(), v.clone()));
-            }
-            let scores = q.matmul(&k.t()?)?; // [batch, head, q, k]
-            let scores = if self.cfg.scale_attn_weights { (scores / (d_head as f64).sqrt())? } else { scores };
-            let scores = hooks.run(Hook::AttnScores(l), scores.broadcast_add(&mask)?)?;
-            let pattern =
-                if self.autograd { candle_nn::ops::softmax(&scores, D::Minus1)? } else { softmax_rows(&scores)? };
-            let pattern = hooks.run(Hook::Pattern(l), pattern)?; // [batch, head, q, k]
-            let z = pattern.matmul(&v)?.transpose(1, 2)?.contiguous()?; // [batch, pos, head, d_head]
-            let z = hooks.run(Hook::Z(l), z)?;
-            let attn_out = linear(&z.reshape((batch, pos, d))?, &block.proj_w, &block.proj_b)?;
-            let attn_out = hooks.run(Hook::AttnOut(l), attn_out)?;
-            resid = (resid + attn_out)?;
-
-            // MLP: x = x + mlp(ln2(x))
-            if let Some(mlp) = &block.mlp {
-                resid = hooks.run(Hook::ResidMid(l), resid)?;
-                let (scale, normed) = mlp.ln2.forward(&resid, eps)?;
-                hooks.run(Hook::Ln2Scale(l), scale)?;
-                let normed = hooks.run(Hook::Ln2Normalized(l), normed)?;
-                let pre = hooks.run(Hook::MlpPre(l), linear(&normed, &mlp.fc_w, &mlp.fc_b)?)?; // [batch, pos, d_mlp]
-                let post = hooks.run(Hook::MlpPost(l), gelu_new_fast(&pre)?)?;
-                let mlp_out = hooks.run(Hook::MlpOut(l), linear(&post, &mlp.proj_w, &mlp.proj_b)?)?;
-                resid = (resid + mlp_out)?;
-            }
-            resid = hooks.run(Hook::ResidPost(l), resid)?;
-        }
-
+        // Attention: x = x + attn(ln1(x))
+        let (scale, normed) = block.ln1.forward(&resid, eps)?;
+        hooks.run(Hook::Ln1Scale(l), scale)?;
+        let normed = hooks.run(Hook::Ln1Normalized(l), normed)?;
+        let qkv = linear(&normed, &block.attn_w, &block.attn_b)?; // [batch, pos, 3 d_model]
+        let split = |i: usize| -> Result<Tensor> { Ok(qkv.narrow(2, i * d, d)?.reshape((batch, pos, n_heads, d_head))?) };
+        let q = hooks.run(Hook::Q(l), split(0)?)?; // [batch, pos, head, d_head]
+        let k = hooks.run(Hook::K(l), split(1)?)?;
+        let v = hooks.run(Hook::V(l), split(2)?)?;
+        let q = q.transpose(1, 2)?.contiguous()?; // [batch, head, pos, d_head]
+        let mut k = k.transpose(1, 2)?.contiguous()?;
+        let mut v = v.transpose(1, 2)?.contiguous()?;
         if let Some(c) = kv {
-            c.len = start + pos;
+            // Prepend the cached keys and values: [batch, head, start + pos, d_head].
+            if let Some((k0, v0)) = &c.layers[l] {
+                k = Tensor::cat(&[k0, &k], 2)?;
+                v = Tensor::cat(&[v0, &v], 2)?;
+            }
+            c.layers[l] = Some((k.clone(), v.clone()));
         }
-        let (scale, normed) = self.ln_f.forward(&resid, eps)?;
+        let scores = q.matmul(&k.t()?)?; // [batch, head, q, k]
+        let scores = if self.cfg.scale_attn_weights { (scores / (d_head as f64).sqrt())? } else { scores };
+        let scores = hooks.run(Hook::AttnScores(l), scores.broadcast_add(&pass.mask)?)?;
+        let pattern = if self.autograd { candle_nn::ops::softmax(&scores, D::Minus1)? } else { softmax_rows(&scores)? };
+        let pattern = hooks.run(Hook::Pattern(l), pattern)?; // [batch, head, q, k]
+        let z = pattern.matmul(&v)?.transpose(1, 2)?.contiguous()?; // [batch, pos, head, d_head]
+        let z = hooks.run(Hook::Z(l), z)?;
+        let attn_out = linear(&z.reshape((batch, pos, d))?, &block.proj_w, &block.proj_b)?;
+        let attn_out = hooks.run(Hook::AttnOut(l), attn_out)?;
+        resid = (resid + attn_out)?;
+
+        // MLP: x = x + mlp(ln2(x))
+        if let Some(mlp) = &block.mlp {
+            resid = hooks.run(Hook::ResidMid(l), resid)?;
+            let (scale, normed) = mlp.ln2.forward(&resid, eps)?;
+            hooks.run(Hook::Ln2Scale(l), scale)?;
+            let normed = hooks.run(Hook::Ln2Normalized(l), normed)?;
+            let pre = hooks.run(Hook::MlpPre(l), linear(&normed, &mlp.fc_w, &mlp.fc_b)?)?; // [batch, pos, d_mlp]
+            let post = hooks.run(Hook::MlpPost(l), gelu_new_fast(&pre)?)?;
+            let mlp_out = hooks.run(Hook::MlpOut(l), linear(&post, &mlp.proj_w, &mlp.proj_b)?)?;
+            resid = (resid + mlp_out)?;
+        }
+        pass.resid = hooks.run(Hook::ResidPost(l), resid)?;
+        pass.layer += 1;
+        Ok(pass.layer == self.blocks.len())
+    }
+
+    /// The last piece: the final LayerNorm and the unembedding, logits `[batch, pos, vocab]`.
+    pub fn end(&self, pass: Pass, kv: Option<&mut KvCache>, hooks: &mut HookSet) -> Result<Tensor> {
+        if pass.layer < self.blocks.len() {
+            return Err(LensError::Input("the forward pass has blocks left to run".into()));
+        }
+        let (batch, pos, d) = (pass.batch, pass.pos, self.cfg.d_model());
+        if let Some(c) = kv {
+            c.len = pass.start + pos;
+        }
+        let (scale, normed) = self.ln_f.forward(&pass.resid, self.cfg.layer_norm_epsilon)?;
         hooks.run(Hook::LnFinalScale, scale)?;
         let normed = hooks.run(Hook::LnFinalNormalized, normed)?;
         let logits = normed.reshape((batch * pos, d))?.matmul(&self.unembedding()?)?;
