@@ -14,4 +14,4 @@ pub mod rng;
 pub mod toy;
 
 pub use error::{LensError, Result};
-pub use gpt2::{ActivationCache, Gpt2Config, Hook, HookSet, Intervention, KvCache, Op, Transformer};
+pub use gpt2::{ActivationCache, Gpt2Config, Hook, HookSet, Intervention, KvCache, Op, Stepped, Transformer};

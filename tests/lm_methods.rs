@@ -238,6 +238,14 @@ fn difference_of_means_steering_matches_a_hand_computed_mean() {
     }
     assert_eq!((steps, job.progress()), (2, 1.0));
     assert_eq!(job.finish().unwrap(), got);
+    // A block per piece: resid_hook(2) is recorded by the second block, so each context takes two pieces.
+    let mut job = ContextMeans::new(&model, &a, &b, hook).unwrap();
+    let mut pieces = 1;
+    while !job.advance(&model).unwrap() {
+        pieces += 1;
+    }
+    assert_eq!(pieces, 2 * 3);
+    assert_eq!(job.finish().unwrap(), got);
     let unfinished = ContextMeans::new(&model, &a, &b, hook).unwrap();
     assert!(unfinished.finish().is_err());
     let e = steering_from_contexts(&model, &a, &[vec![]], hook).unwrap_err().to_string();
@@ -352,7 +360,8 @@ fn a_forward_pass_taken_block_by_block_equals_the_whole_pass() {
     assert_eq!(max_diff(&rows(&logits), &rows(&whole)), 0.0);
     for h in hooks {
         let (a, b) = (set.cache.get(h).unwrap(), whole_set.cache.get(h).unwrap());
-        let (a, b): (Vec<f32>, Vec<f32>) = (a.flatten_all().unwrap().to_vec1().unwrap(), b.flatten_all().unwrap().to_vec1().unwrap());
+        let (a, b): (Vec<f32>, Vec<f32>) =
+            (a.flatten_all().unwrap().to_vec1().unwrap(), b.flatten_all().unwrap().to_vec1().unwrap());
         assert_eq!(a, b, "{h}");
     }
     // Asking for the logits early is an error, not a panic.

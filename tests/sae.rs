@@ -342,3 +342,26 @@ fn logit_effects_match_the_models_own_final_layer_norm() {
         }
     }
 }
+
+#[test]
+fn a_window_measured_in_pieces_equals_window_losses() {
+    let (model, vocab, sae, _, held) = shipped();
+    let ids = vocab.encode(&held).unwrap();
+    let n = model.cfg.n_positions;
+    for (start, from) in scored_windows(300, n) {
+        let window = &ids[start..(start + n).min(300)];
+        let whole = window_losses(&model, &sae, window, from, false).unwrap();
+        let mut run = WindowRun::new(&model, &sae, window, from).unwrap();
+        let mut pieces = 1;
+        let got = loop {
+            match run.step(&model, &sae).unwrap() {
+                Some(t) => break t,
+                None => pieces += 1,
+            }
+        };
+        // A block per piece in each pass (and the unembedding), and one for the reconstruction.
+        assert_eq!(pieces, 2 * (model.cfg.n_layer + 1) + 1);
+        assert_eq!(got, whole);
+        assert!(run.step(&model, &sae).is_err(), "a finished window says so");
+    }
+}

@@ -1,6 +1,7 @@
-//! What every lab uses, and nothing that names a lab. `url`, `format` and `trainer`'s rules are plain Rust
+//! What every lab uses, and nothing that names a lab. `url`, `format`, `slices` and `trainer`'s rules are plain Rust
 //! (tested natively); the rest needs the browser.
 pub mod format;
+pub mod slices;
 pub mod url;
 
 /// The toy labs' training: in the browser all of `trainer.rs`; natively only its plain rules, which the labs'

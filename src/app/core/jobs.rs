@@ -16,7 +16,7 @@ use super::browser::{next_frame, now_ms, yield_to_browser};
 
 /// Main-thread work per slice before the browser gets the thread back: input and painting wait at most this
 /// long, half of the 50 ms that counts as a long task.
-pub const SLICE_MS: f64 = 25.0;
+pub use super::slices::{SliceBudget, SLICE_MS};
 
 /// What the progress bar shows: the phase and the fraction done.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -139,17 +139,21 @@ impl Job {
     }
 
     /// Runs `step` (which returns `Some(fraction done)` while there is more, `None` when finished) in slices of
-    /// `SLICE_MS`, pausing between slices. `Ok(true)` when finished, `Ok(false)` when the job was stopped.
+    /// `SLICE_MS` (a step starts only if the longest step so far still fits: see `slices`), pausing between
+    /// slices. `Ok(true)` when finished, `Ok(false)` when the job was stopped.
     pub async fn sliced<E>(
         &self,
         phase: &'static str,
         mut step: impl FnMut() -> Result<Option<f32>, E>,
     ) -> Result<bool, E> {
+        let mut budget = SliceBudget::new(now_ms());
         loop {
-            let t0 = now_ms();
             let mut frac = 0.0;
-            while now_ms() - t0 < SLICE_MS {
-                match step()? {
+            while budget.fits(now_ms()) {
+                let began = now_ms();
+                let more = step()?;
+                budget.ran(began, now_ms());
+                match more {
                     Some(f) => frac = f,
                     None => return Ok(self.alive()),
                 }
@@ -157,6 +161,7 @@ impl Job {
             if !self.pause(phase, frac).await {
                 return Ok(false);
             }
+            budget.next_slice(now_ms());
         }
     }
 }
@@ -180,16 +185,18 @@ pub fn start_when_ready(ready: impl Fn() -> bool + 'static, start: impl Fn() + '
     });
 }
 
-/// Calls `step` until it says it is done or a slice's time is up; returns whether the work is done. For work
-/// whose steps report no fraction (the caller pauses between slices itself).
-pub fn slice<E>(mut step: impl FnMut() -> Result<bool, E>) -> Result<bool, E> {
-    let t0 = now_ms();
-    loop {
-        if step()? {
+/// Calls `step` until it says it is done or the slice's time is up (`budget`, kept by the caller across slices:
+/// call `budget.next_slice` after each pause); returns whether the work is done. For work whose steps report no
+/// fraction (the caller pauses between slices itself).
+pub fn slice<E>(budget: &mut SliceBudget, mut step: impl FnMut() -> Result<bool, E>) -> Result<bool, E> {
+    budget.next_slice(now_ms());
+    while budget.fits(now_ms()) {
+        let began = now_ms();
+        let done = step()?;
+        budget.ran(began, now_ms());
+        if done {
             return Ok(true);
         }
-        if now_ms() - t0 >= SLICE_MS {
-            return Ok(false);
-        }
     }
+    Ok(false)
 }

@@ -4,8 +4,8 @@
 use crate::app::core::url::{Reader, UrlState, Writer};
 use crate::lens::gpt2::text::{quoted_chars, CharVocab};
 use crate::lens::gpt2::vocab::{Tokenized, Vocab};
-use crate::lens::methods::logit_lens::{logit_lens, resid_label, LogitLens};
-use crate::lens::Transformer;
+use crate::lens::methods::logit_lens::{resid_label, LensRun, LogitLens};
+use crate::lens::{LensError, Transformer};
 
 #[cfg(target_arch = "wasm32")]
 mod view;
@@ -211,57 +211,102 @@ pub type InputError = (String, bool);
 
 /// The grid of a text on the character model: at most its context, the last characters kept.
 pub fn compute_moby(model: &Transformer, vocab: &CharVocab, text: &str) -> Result<LensView, InputError> {
-    if text.is_empty() {
-        return Err(("Type some text: the grid needs at least one character.".into(), false));
-    }
-    let unknown = vocab.unknown_chars(text);
-    if !unknown.is_empty() {
-        return Err((format!("The model has never seen {}: replace them (quotes become the book's curly ones, the rest a space) or delete them.", quoted_chars(&unknown)), true));
-    }
-    let ctx = model.cfg.n_positions;
-    let n = text.chars().count();
-    let (text, note) = if n > ctx {
-        let kept: String = text.chars().skip(n - ctx).collect();
-        (kept, Some(format!("The model reads at most {ctx} characters: the grid shows the last {ctx} of your {n}.")))
-    } else {
-        (text.to_string(), None)
-    };
-    let tokens = vocab.encode(&text).map_err(|e| (e.to_string(), true))?;
-    let lens = logit_lens(model, &tokens, 5).map_err(|e| (e.to_string(), false))?;
-    Ok(to_view(&lens, Which::Moby, &|i| show_char(vocab.char(i)), note))
+    LensJob::moby(model, vocab, text)?.run_to_end(model, &|i| show_char(vocab.char(i)))
 }
 
 /// The grid of a word sequence on the induction model; too long a sequence is refused, not cut.
 pub fn compute_induction(model: &Transformer, vocab: &Vocab, text: &str) -> Result<LensView, InputError> {
-    let tokens = match vocab.encode(text) {
-        Tokenized::Ok(t) => t,
-        Tokenized::Unknown(words) => {
+    LensJob::induction(model, vocab, text)?.run_to_end(model, &|i| vocab.word(i).to_string())
+}
+
+/// A grid on its way: the input checked, the forward pass run a block per `step` (so the browser can give the
+/// thread back in between), then read and labelled by `finish`. The same grid as `compute_moby` and
+/// `compute_induction`, which run it in one go.
+pub struct LensJob {
+    run: LensRun,
+    which: Which,
+    note: Option<String>,
+}
+
+fn model_error(e: LensError) -> InputError {
+    (e.to_string(), false)
+}
+
+impl LensJob {
+    fn new(model: &Transformer, tokens: &[u32], which: Which, note: Option<String>) -> Result<Self, InputError> {
+        Ok(LensJob { run: LensRun::new(model, tokens, 5).map_err(model_error)?, which, note })
+    }
+
+    /// Runs the next block; `Some(share done)` while there is more.
+    pub fn step(&mut self, model: &Transformer) -> Result<Option<f32>, InputError> {
+        let done = self.run.step(model).map_err(model_error)?;
+        Ok((!done).then(|| self.run.progress(model)))
+    }
+
+    /// The grid, labelled by `label` (a token's text), once `step` has returned `None`.
+    pub fn finish(self, model: &Transformer, label: &dyn Fn(u32) -> String) -> Result<LensView, InputError> {
+        let lens = self.run.finish(model).map_err(model_error)?;
+        Ok(to_view(&lens, self.which, label, self.note))
+    }
+
+    fn run_to_end(mut self, model: &Transformer, label: &dyn Fn(u32) -> String) -> Result<LensView, InputError> {
+        while self.step(model)?.is_some() {}
+        self.finish(model, label)
+    }
+
+    /// Checks a text for the character model (at most its context, the last characters kept).
+    pub fn moby(model: &Transformer, vocab: &CharVocab, text: &str) -> Result<Self, InputError> {
+        if text.is_empty() {
+            return Err(("Type some text: the grid needs at least one character.".into(), false));
+        }
+        let unknown = vocab.unknown_chars(text);
+        if !unknown.is_empty() {
+            return Err((format!("The model has never seen {}: replace them (quotes become the book's curly ones, the rest a space) or delete them.", quoted_chars(&unknown)), true));
+        }
+        let ctx = model.cfg.n_positions;
+        let n = text.chars().count();
+        let (text, note) = if n > ctx {
+            let kept: String = text.chars().skip(n - ctx).collect();
+            (
+                kept,
+                Some(format!("The model reads at most {ctx} characters: the grid shows the last {ctx} of your {n}.")),
+            )
+        } else {
+            (text.to_string(), None)
+        };
+        let tokens = vocab.encode(&text).map_err(|e| (e.to_string(), true))?;
+        LensJob::new(model, &tokens, Which::Moby, note)
+    }
+
+    /// Checks a word sequence for the induction model; too long a sequence is refused, not cut.
+    pub fn induction(model: &Transformer, vocab: &Vocab, text: &str) -> Result<Self, InputError> {
+        let tokens = match vocab.encode(text) {
+            Tokenized::Ok(t) => t,
+            Tokenized::Unknown(words) => {
+                let n = vocab.len() - 1;
+                let msg = format!(
+                    "“{}” is not in the induction model's vocabulary of {n} words: use “Random repeat” or its words.",
+                    words[0]
+                );
+                return Err((msg, false));
+            }
+        };
+        if tokens.len() <= 1 {
+            return Err(("Type a few words (or press “Random repeat”): the sequence is empty.".into(), false));
+        }
+        let ctx = model.cfg.n_positions;
+        if tokens.len() > ctx {
             return Err((
                 format!(
-                    "“{}” is not in the induction model's vocabulary of {} words: use “Random repeat” or its words.",
-                    words[0],
-                    vocab.len() - 1
+                    "That is {} words, but the model reads at most {} (plus <bos>). Shorten the sequence.",
+                    tokens.len() - 1,
+                    ctx - 1
                 ),
                 false,
             ));
         }
-    };
-    if tokens.len() <= 1 {
-        return Err(("Type a few words (or press “Random repeat”): the sequence is empty.".into(), false));
+        LensJob::new(model, &tokens, Which::Induction, None)
     }
-    let ctx = model.cfg.n_positions;
-    if tokens.len() > ctx {
-        return Err((
-            format!(
-                "That is {} words, but the model reads at most {} (plus <bos>). Shorten the sequence.",
-                tokens.len() - 1,
-                ctx - 1
-            ),
-            false,
-        ));
-    }
-    let lens = logit_lens(model, &tokens, 5).map_err(|e| (e.to_string(), false))?;
-    Ok(to_view(&lens, Which::Induction, &|i| vocab.word(i).to_string(), None))
 }
 
 /// A default prompt: about 100 characters of held-out text starting at a sentence, on one line.

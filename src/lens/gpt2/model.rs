@@ -502,7 +502,8 @@ impl Transformer {
         hooks.run(Hook::Ln1Scale(l), scale)?;
         let normed = hooks.run(Hook::Ln1Normalized(l), normed)?;
         let qkv = linear(&normed, &block.attn_w, &block.attn_b)?; // [batch, pos, 3 d_model]
-        let split = |i: usize| -> Result<Tensor> { Ok(qkv.narrow(2, i * d, d)?.reshape((batch, pos, n_heads, d_head))?) };
+        let split =
+            |i: usize| -> Result<Tensor> { Ok(qkv.narrow(2, i * d, d)?.reshape((batch, pos, n_heads, d_head))?) };
         let q = hooks.run(Hook::Q(l), split(0)?)?; // [batch, pos, head, d_head]
         let k = hooks.run(Hook::K(l), split(1)?)?;
         let v = hooks.run(Hook::V(l), split(2)?)?;

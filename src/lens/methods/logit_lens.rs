@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::lens::gpt2::hooks::{Hook, HookSet};
-use crate::lens::{LensError, Result, Transformer};
+use crate::lens::{LensError, Result, Stepped, Transformer};
 
 /// The residual stream's layers, numbered as the lab shows them: 0 is the embedding (token + position,
 /// `blocks.0.hook_resid_pre`), and l >= 1 is the stream after block l - 1 (`blocks.{l-1}.hook_resid_post`).
@@ -87,13 +87,48 @@ impl LogitLens {
 
 /// Runs the logit lens on one token sequence, keeping the `k` best guesses per cell.
 pub fn logit_lens(model: &Transformer, tokens: &[u32], k: usize) -> Result<LogitLens> {
-    if k == 0 {
-        return Err(LensError::Input("ask for at least one guess per cell (k >= 1)".into()));
+    let mut run = LensRun::new(model, tokens, k)?;
+    while !run.step(model)? {}
+    run.finish(model)
+}
+
+/// `logit_lens` a block at a time (`step`), so the browser can give the thread back between blocks; `finish`
+/// then reads the layers. The same numbers as `logit_lens`.
+pub struct LensRun {
+    tokens: Vec<u32>,
+    k: usize,
+    forward: Stepped,
+}
+
+impl LensRun {
+    /// Checks `k` and the tokens and embeds them.
+    pub fn new(model: &Transformer, tokens: &[u32], k: usize) -> Result<Self> {
+        if k == 0 {
+            return Err(LensError::Input("ask for at least one guess per cell (k >= 1)".into()));
+        }
+        let forward = Stepped::new(model, tokens, HookSet::cache_only(resid_hooks(model.cfg.n_layer)))?;
+        Ok(LensRun { tokens: tokens.to_vec(), k, forward })
     }
-    model.check_tokens(tokens)?;
+
+    /// Runs the next block; true once the forward pass is done.
+    pub fn step(&mut self, model: &Transformer) -> Result<bool> {
+        self.forward.step(model)
+    }
+
+    /// The share of the forward pass done, in [0, 1].
+    pub fn progress(&self, model: &Transformer) -> f32 {
+        self.forward.progress(model)
+    }
+
+    /// Every layer's guesses, once `step` has returned true.
+    pub fn finish(self, model: &Transformer) -> Result<LogitLens> {
+        let (_, set) = self.forward.finish()?;
+        lens_from_cache(model, &self.tokens, self.k, &set)
+    }
+}
+
+fn lens_from_cache(model: &Transformer, tokens: &[u32], k: usize, set: &HookSet) -> Result<LogitLens> {
     let hooks = resid_hooks(model.cfg.n_layer);
-    let mut set = HookSet::cache_only(hooks.clone());
-    model.forward(&candle_core::Tensor::from_slice(tokens, (1, tokens.len()), &candle_core::Device::Cpu)?, &mut set)?;
     let stacked: Vec<candle_core::Tensor> = hooks
         .iter()
         .map(|h| set.cache.get(*h).cloned().ok_or_else(|| LensError::UnknownHook(h.to_string())))

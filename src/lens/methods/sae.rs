@@ -19,7 +19,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::lens::rng::Rng;
-use crate::lens::{Hook, HookSet, Intervention, LensError, Op, Result, Transformer};
+use crate::lens::{Hook, HookSet, Intervention, LensError, Op, Result, Stepped, Transformer};
 
 /// What `sae.json` must hold to rebuild the SAE (it holds more: the training settings and metrics).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -332,38 +332,75 @@ pub struct CleanPass {
     replacement: Tensor,
 }
 
-/// The clean forward alone, with the hook's activations recorded: `CleanForward::reconstruct` then makes a
-/// `CleanPass` of it. (The browser runs the two as separate tasks; `clean_pass` runs both.)
-pub struct CleanForward {
-    pub clean: f64,
-    pub count: usize,
-    tokens: Tensor,
-    acts: Tensor,
+/// `window_losses` without the zero ablation, in pieces: each `step` runs one block of the clean pass, or the
+/// SAE's reconstruction of the recorded activations, or one block of the spliced pass, so the browser can give
+/// the thread back between pieces whatever the model's depth. The same figures as `window_losses` (tested).
+pub struct WindowRun {
+    window: Vec<u32>,
+    from: usize,
+    phase: Option<Phase>,
 }
 
-pub fn clean_forward(model: &Transformer, sae: &LmSae, window: &[u32], from: usize) -> Result<CleanForward> {
+enum Phase {
+    Clean(Stepped),
+    Reconstruct { clean: f64, count: usize, acts: Tensor },
+    Spliced { clean: f64, count: usize, forward: Stepped },
+}
+
+impl WindowRun {
+    /// Checks the SAE against the model and the window; embeds the window.
+    pub fn new(model: &Transformer, sae: &LmSae, window: &[u32], from: usize) -> Result<Self> {
+        check_width(model, sae)?;
+        let forward = Stepped::new(model, window, HookSet::cache_only(vec![sae.hook]))?;
+        Ok(WindowRun { window: window.to_vec(), from, phase: Some(Phase::Clean(forward)) })
+    }
+
+    /// Runs the next piece; the window's losses once the last piece has run.
+    pub fn step(&mut self, model: &Transformer, sae: &LmSae) -> Result<Option<LossTally>> {
+        let phase = self.phase.take().ok_or_else(|| LensError::Input("this window is already measured".into()))?;
+        let (next, done) = match phase {
+            Phase::Clean(mut forward) => {
+                if !forward.step(model)? {
+                    (Phase::Clean(forward), None)
+                } else {
+                    let (logits, set) = forward.finish()?;
+                    let (clean, count) = summed_loss(&logits, &self.window, self.from)?;
+                    let acts = set.cache.get(sae.hook).ok_or_else(|| LensError::UnknownHook(sae.hook.to_string()))?;
+                    (Phase::Reconstruct { clean, count, acts: acts.clone() }, None)
+                }
+            }
+            Phase::Reconstruct { clean, count, acts } => {
+                let x: Vec<f32> = acts.flatten_all()?.to_vec1()?;
+                let x_hat = Tensor::from_vec(sae.decode(&sae.encode(&x)), acts.shape(), &Device::Cpu)?;
+                let iv = Intervention::new(sae.hook, Op::Replace(x_hat));
+                let forward = Stepped::new(model, &self.window, HookSet::intervening(vec![iv]))?;
+                (Phase::Spliced { clean, count, forward }, None)
+            }
+            Phase::Spliced { clean, count, mut forward } => {
+                if !forward.step(model)? {
+                    (Phase::Spliced { clean, count, forward }, None)
+                } else {
+                    let spliced = summed_loss(&forward.finish()?.0, &self.window, self.from)?.0;
+                    return Ok(Some(LossTally { clean, spliced, zero_ablated: 0.0, count }));
+                }
+            }
+        };
+        self.phase = Some(next);
+        Ok(done)
+    }
+}
+
+pub fn clean_pass(model: &Transformer, sae: &LmSae, window: &[u32], from: usize) -> Result<CleanPass> {
     check_width(model, sae)?;
     model.check_tokens(window)?;
     let tokens = Tensor::from_slice(window, (1, window.len()), &Device::Cpu)?;
     let mut set = HookSet::cache_only(vec![sae.hook]);
     let logits = model.forward(&tokens, &mut set)?;
     let (clean, count) = summed_loss(&logits, window, from)?;
-    let acts = set.cache.get(sae.hook).ok_or_else(|| LensError::UnknownHook(sae.hook.to_string()))?.clone();
-    Ok(CleanForward { clean, count, tokens, acts })
-}
-
-impl CleanForward {
-    /// The SAE's reconstruction of the recorded activations, ready to be spliced in.
-    pub fn reconstruct(self, sae: &LmSae) -> Result<CleanPass> {
-        let x: Vec<f32> = self.acts.flatten_all()?.to_vec1()?;
-        let x_hat = sae.decode(&sae.encode(&x));
-        let replacement = Tensor::from_vec(x_hat, self.acts.shape(), &Device::Cpu)?;
-        Ok(CleanPass { clean: self.clean, count: self.count, tokens: self.tokens, replacement })
-    }
-}
-
-pub fn clean_pass(model: &Transformer, sae: &LmSae, window: &[u32], from: usize) -> Result<CleanPass> {
-    clean_forward(model, sae, window, from)?.reconstruct(sae)
+    let acts = set.cache.get(sae.hook).ok_or_else(|| LensError::UnknownHook(sae.hook.to_string()))?;
+    let x: Vec<f32> = acts.flatten_all()?.to_vec1()?;
+    let replacement = Tensor::from_vec(sae.decode(&sae.encode(&x)), acts.shape(), &Device::Cpu)?;
+    Ok(CleanPass { clean, count, tokens, replacement })
 }
 
 /// The second half: the summed loss with the hook replaced by the reconstruction at every position, so the

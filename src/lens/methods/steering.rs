@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::probe::LayerProbe;
 use crate::lens::gpt2::hooks::{Hook, HookSet, Intervention, Op};
+use crate::lens::gpt2::model::Pass;
 use crate::lens::gpt2::text::CharVocab;
 use crate::lens::{LensError, Result, Transformer};
 
@@ -45,20 +46,58 @@ fn check_resid_hook(model: &Transformer, hook: Hook) -> Result<()> {
 
 /// Adds the activations at `hook` of every position of one context to `sum`, and their number to `count`.
 fn accumulate(model: &Transformer, context: &[u32], hook: Hook, sum: &mut [f64], count: &mut usize) -> Result<()> {
-    // Longer contexts are cut to the model's context, keeping the end.
-    let c = &context[context.len().saturating_sub(model.cfg.n_positions)..];
-    model.check_tokens(c)?;
-    let mut set = HookSet::cache_only(vec![hook]);
-    model.forward(&Tensor::from_slice(c, (1, c.len()), &Device::Cpu)?, &mut set)?;
-    let acts: Vec<Vec<f32>> =
-        set.cache.get(hook).ok_or_else(|| LensError::UnknownHook(hook.to_string()))?.get(0)?.to_vec2()?;
-    for row in acts {
-        for (s, v) in sum.iter_mut().zip(row) {
-            *s += v as f64;
-        }
-        *count += 1;
+    let mut run = ContextRun::new(model, context, hook)?;
+    while !run.block(model)? {}
+    run.add_to(sum, count)
+}
+
+/// One context on its way to `hook`: the pass stops at the block that records it (the later blocks cannot change
+/// it), and runs a block per call so a caller can give the thread back in between.
+struct ContextRun {
+    hook: Hook,
+    pass: Pass,
+    set: HookSet,
+}
+
+impl ContextRun {
+    fn new(model: &Transformer, context: &[u32], hook: Hook) -> Result<Self> {
+        // Longer contexts are cut to the model's context, keeping the end.
+        let c = &context[context.len().saturating_sub(model.cfg.n_positions)..];
+        model.check_tokens(c)?;
+        let mut set = HookSet::cache_only(vec![hook]);
+        let pass = model.begin(&Tensor::from_slice(c, (1, c.len()), &Device::Cpu)?, None, &mut set)?;
+        Ok(ContextRun { hook, pass, set })
     }
-    Ok(())
+
+    /// Runs one block; true once the hook has been recorded.
+    fn block(&mut self, model: &Transformer) -> Result<bool> {
+        if self.set.cache.get(self.hook).is_some() {
+            return Ok(true);
+        }
+        let last = model.block(&mut self.pass, None, &mut self.set)?;
+        match self.set.cache.get(self.hook) {
+            Some(_) => Ok(true),
+            None if last => Err(LensError::UnknownHook(self.hook.to_string())),
+            None => Ok(false),
+        }
+    }
+
+    fn add_to(&self, sum: &mut [f64], count: &mut usize) -> Result<()> {
+        let acts: Vec<Vec<f32>> = self
+            .set
+            .cache
+            .get(self.hook)
+            .ok_or_else(|| LensError::UnknownHook(self.hook.to_string()))?
+            .get(0)?
+            .to_vec2()?;
+        for row in acts {
+            for (s, v) in sum.iter_mut().zip(row) {
+                *s += v as f64;
+            }
+            *count += 1;
+        }
+        Ok(())
+    }
 }
 
 /// The mean activation at `hook` over every position of every context.
@@ -118,6 +157,8 @@ pub struct ContextMeans {
     counts: [usize; 2],
     /// Contexts done so far, over both sets (the positive set first).
     done: usize,
+    /// The next context, part-way through the model.
+    current: Option<ContextRun>,
 }
 
 impl ContextMeans {
@@ -138,6 +179,7 @@ impl ContextMeans {
             sums: [vec![0.0; d], vec![0.0; d]],
             counts: [0, 0],
             done: 0,
+            current: None,
         })
     }
 
@@ -147,15 +189,31 @@ impl ContextMeans {
 
     /// Runs up to `n` more contexts; true once every context has been run.
     pub fn step(&mut self, model: &Transformer, n: usize) -> Result<bool> {
-        for _ in 0..n {
-            if self.done == self.total() {
-                break;
-            }
-            let (set, i) =
-                if self.done < self.sets[0].len() { (0, self.done) } else { (1, self.done - self.sets[0].len()) };
-            accumulate(model, &self.sets[set][i], self.hook, &mut self.sums[set], &mut self.counts[set])?;
-            self.done += 1;
+        let target = self.done.saturating_add(n).min(self.total());
+        while self.done < target {
+            self.advance(model)?;
         }
+        Ok(self.done == self.total())
+    }
+
+    /// Runs one block of the next context (a context of the whole model's length costs one pass; cut so, a piece
+    /// stays small whatever was typed); true once every context has been run.
+    pub fn advance(&mut self, model: &Transformer) -> Result<bool> {
+        if self.done == self.total() {
+            return Ok(true);
+        }
+        let (set, i) =
+            if self.done < self.sets[0].len() { (0, self.done) } else { (1, self.done - self.sets[0].len()) };
+        let mut run = match self.current.take() {
+            Some(r) => r,
+            None => ContextRun::new(model, &self.sets[set][i], self.hook)?,
+        };
+        if !run.block(model)? {
+            self.current = Some(run);
+            return Ok(false);
+        }
+        run.add_to(&mut self.sums[set], &mut self.counts[set])?;
+        self.done += 1;
         Ok(self.done == self.total())
     }
 

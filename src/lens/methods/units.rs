@@ -16,7 +16,7 @@ pub fn channel_means(model: &Cnn, samples: &Samples, hook: VisionHook) -> Result
 }
 
 /// Samples per step of a `ChannelScan`: a few milliseconds of forward passes in a browser.
-const SCAN_STEP: usize = 20;
+const SCAN_STEP: usize = 8;
 
 /// `channel_means` a few samples per `step`, so a browser can scan the sample set between frames. The steps
 /// take fixed batches, so the result is `channel_means`'s, however the steps are spread over time.

@@ -6,18 +6,19 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use super::{
-    cell_outside, compute_induction, compute_moby, default_prompt, heat_style, selection_after, show_char,
-    text_for_url, InputError, LanguageState, LensView, Sampling, Which, GENERATE,
+    cell_outside, default_prompt, heat_style, selection_after, show_char, text_for_url, InputError, LanguageState,
+    LensJob, LensView, Sampling, Which, GENERATE,
 };
 use crate::app::core::browser::{now_ms, replace_hash_soon};
 use crate::app::core::frame::{LabFrame, UrlNotes};
-use crate::app::core::jobs::Jobs;
+use crate::app::core::jobs::{Job, Jobs};
 use crate::app::core::load::{load_char_model, load_model, LoadedChar, LoadedModel, Model};
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::gpt2::generate::{Generator, SampleSettings};
 use crate::lens::gpt2::text::quoted_chars;
 use crate::lens::methods::induction::random_repeat_text;
 use crate::lens::methods::logit_lens::resid_label;
+use crate::lens::Transformer;
 
 /// A generation: each character with its probability, and the time taken; or why there is none.
 type Generated = Result<(Vec<(String, f32)>, f64), String>;
@@ -133,6 +134,24 @@ fn random_repeat(m: &LoadedModel, seed: u64) -> String {
     random_repeat_text(&m.vocab, m.model.cfg.n_positions, seed)
 }
 
+/// Runs a checked grid a block per slice; `None` when the job was stopped on the way.
+async fn run_job(
+    job: &Job,
+    model: &Transformer,
+    checked: Result<LensJob, InputError>,
+    label: &dyn Fn(u32) -> String,
+) -> Option<Result<LensView, InputError>> {
+    let mut lens = match checked {
+        Ok(l) => l,
+        Err(e) => return Some(Err(e)),
+    };
+    match job.sliced("reading the layers", || lens.step(model)).await {
+        Ok(true) => Some(lens.finish(model, label)),
+        Ok(false) => None,
+        Err(e) => Some(Err(e)),
+    }
+}
+
 /// Recomputes the grid on every edit or model switch; a bad input keeps the last good grid. The work runs as
 /// a job in two tasks (the model, then the grid's redraw), each well under 50 ms, after the keystroke's own
 /// task; a newer keystroke drops an older run. The link's cell is selected on the first grid if it fits.
@@ -156,10 +175,17 @@ fn run_lens(
             }
             let t0 = now_ms();
             let r = match (w, moby_m, ind_m) {
-                (Which::Moby, Some(m), _) => compute_moby(&m.model, &m.vocab, &t),
-                (Which::Induction, _, Some(m)) => compute_induction(&m.model, &m.vocab, &t),
+                (Which::Moby, Some(m), _) => {
+                    let label = |i: u32| show_char(m.vocab.char(i));
+                    run_job(&job, &m.model, LensJob::moby(&m.model, &m.vocab, &t), &label).await
+                }
+                (Which::Induction, _, Some(m)) => {
+                    let label = |i: u32| m.vocab.word(i).to_string();
+                    run_job(&job, &m.model, LensJob::induction(&m.model, &m.vocab, &t), &label).await
+                }
                 _ => return,
             };
+            let Some(r) = r else { return };
             let ms = now_ms() - t0;
             if !job.pause("drawing the grid", 0.5).await {
                 return;
@@ -402,12 +428,9 @@ fn GeneratePanel(moby: Model<LoadedChar>, prompt: RwSignal<String>, sampling: Rw
                 Ok(g) => g,
                 Err(e) => return generated.set(Some(Err(e))),
             };
-            // The prompt's pass and the first slice of sampling would make one long task together.
-            if !job.pause("generating", 0.0).await {
-                return;
-            }
+            // A piece is one token, or one block of the prompt's pass (or of a slide's), so a slice stays short.
             let r = job.sliced("generating", || {
-                gen.step(&m.model, 4)?;
+                gen.advance(&m.model)?;
                 let n = gen.out.tokens.len();
                 Ok::<_, crate::lens::LensError>((n < GENERATE).then_some(n as f32 / GENERATE as f32))
             });

@@ -23,8 +23,9 @@ use crate::app::core::jobs::{Job, Jobs};
 use crate::app::core::load::{load_char_sae, LoadedSae, Model};
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::methods::sae::{
-    clean_forward, dequantise, promoted_and_suppressed, scored_windows, spliced_pass, LatentCard, LossTally,
+    dequantise, promoted_and_suppressed, scored_windows, LatentCard, LossTally, WindowRun,
 };
+use crate::lens::LensError;
 
 /// The activation histogram as SVG: bars over equal bins of (0, max], counts on a log scale (a few strong
 /// activations would vanish next to many weak ones on a linear one).
@@ -470,31 +471,28 @@ async fn measure(job: Job, d: Arc<LoadedSae>, live: RwSignal<Live>) {
     let total = wins.len();
     let mut tally = LossTally::default();
     live.set(Live::Running { done: 0, total });
-    let frac = |k: usize, part: usize| (3 * k + part) as f32 / (3 * total) as f32;
     for (k, &(start, from)) in wins.iter().enumerate() {
-        if !job.pause("measuring the loss", frac(k, 0)).await {
-            return;
-        }
         let window = &ids[start..(start + n).min(ids.len())];
-        let forward = match clean_forward(&d.lm.model, &d.sae, window, from) {
-            Ok(f) => f,
+        let mut run = match WindowRun::new(&d.lm.model, &d.sae, window, from) {
+            Ok(r) => r,
             Err(e) => return live.set(Live::Failed(e.to_string())),
         };
-        if !job.pause("measuring the loss", frac(k, 1)).await {
-            return;
-        }
-        let pass = match forward.reconstruct(&d.sae) {
-            Ok(p) => p,
+        // A piece is a block of the clean or the spliced pass, or the reconstruction in between.
+        let frac = k as f32 / total as f32;
+        let sliced = job.sliced("measuring the loss", || {
+            Ok::<_, LensError>(match run.step(&d.lm.model, &d.sae)? {
+                Some(t) => {
+                    tally.add(t);
+                    None
+                }
+                None => Some(frac),
+            })
+        });
+        match sliced.await {
+            Ok(true) => live.set(Live::Running { done: k + 1, total }),
+            Ok(false) => return,
             Err(e) => return live.set(Live::Failed(e.to_string())),
-        };
-        if !job.pause("measuring the loss", frac(k, 2)).await {
-            return;
         }
-        match spliced_pass(&d.lm.model, &d.sae, &pass, window, from) {
-            Ok(s) => tally.add(LossTally { clean: pass.clean, spliced: s, zero_ablated: 0.0, count: pass.count }),
-            Err(e) => return live.set(Live::Failed(e.to_string())),
-        }
-        live.set(Live::Running { done: k + 1, total });
     }
     live.set(Live::Done(tally));
 }

@@ -17,7 +17,7 @@ use super::{
 use crate::app::core::browser::{now_ms, replace_hash_soon};
 use crate::app::core::format::sentence;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
-use crate::app::core::jobs::{slice, start_when_ready, Job, Jobs};
+use crate::app::core::jobs::{slice, start_when_ready, Job, Jobs, SliceBudget};
 use crate::app::core::load::{load_char_model, LoadedChar, Model};
 use crate::app::core::probes::train_probes;
 use crate::app::core::url::{section_hash_with, UrlState};
@@ -170,11 +170,17 @@ async fn run(job: Job, m: Arc<LoadedChar>, s: SteerState, contexts: Option<Conte
     if !job.pause("generating", base).await {
         return;
     }
-    while plain.out.tokens.len() < LENGTH {
-        let stepped = slice(|| {
-            plain.step(&m.model, 2)?;
-            steered.step(&m.model, 2)?;
-            Ok::<_, LensError>(plain.out.tokens.len() >= LENGTH)
+    let mut budget = SliceBudget::new(now_ms());
+    let left = |g: &Generator| g.out.tokens.len() < LENGTH;
+    while left(&plain) || left(&steered) {
+        // The two texts take turns, a piece each (a token, or a block of a prefill after the context slides).
+        let stepped = slice(&mut budget, || {
+            if left(&plain) && plain.out.tokens.len() <= steered.out.tokens.len() {
+                plain.advance(&m.model)?;
+            } else if left(&steered) {
+                steered.advance(&m.model)?;
+            }
+            Ok::<_, LensError>(!left(&plain) && !left(&steered))
         });
         if let Err(e) = stepped {
             return fail(e);
@@ -183,7 +189,7 @@ async fn run(job: Job, m: Arc<LoadedChar>, s: SteerState, contexts: Option<Conte
             return;
         }
         st.live.set(Some((m.vocab.decode(&plain.out.tokens), m.vocab.decode(&steered.out.tokens))));
-        let done = plain.out.tokens.len() as f32 / LENGTH as f32;
+        let done = (plain.out.tokens.len() + steered.out.tokens.len()) as f32 / (2 * LENGTH) as f32;
         if !job.pause("generating", base + (1.0 - base) * done).await {
             return;
         }
@@ -235,10 +241,10 @@ async fn find_vector(
         nc.len(),
         layer_name(l)
     );
-    // One context per step, however many were typed, so Cancel stays within reach.
+    // A block of one context per step, however many and however long the contexts, so Cancel stays within reach.
     let mut means = ContextMeans::new(&m.model, &pc, &nc, resid_hook(l)).map_err(|e| e.to_string())?;
     let run = job.sliced("finding the direction", || {
-        let done = means.step(&m.model, 1)?;
+        let done = means.advance(&m.model)?;
         Ok::<_, LensError>((!done).then(|| 0.5 * means.progress()))
     });
     match run.await.map_err(|e| e.to_string())? {

@@ -6,27 +6,11 @@ use leptos::prelude::*;
 use super::paint::{paint_id, Colour};
 use super::Lab;
 use crate::app::core::browser::now_ms;
-use crate::app::core::jobs::{Jobs, SLICE_MS};
+use crate::app::core::jobs::{slice, Jobs, SliceBudget};
 use crate::app::labs::vision::features::{caption, picture, target_label, FvControls, FvPicture, FvRun, FV_STEPS};
 use crate::lens::methods::featvis::FeatureVis;
 
 const PHASE: &str = "optimising the image";
-
-/// Steps while the slice has room for one more as long as the last: a step takes 10 to 20 ms in a browser, too
-/// long to let a slice overrun by one (as `core::jobs::slice` may) and stay clear of a 50 ms task.
-fn budgeted<E>(mut step: impl FnMut() -> Result<bool, E>) -> Result<bool, E> {
-    let t0 = now_ms();
-    loop {
-        let t = now_ms();
-        if step()? {
-            return Ok(true);
-        }
-        let now = now_ms();
-        if (now - t0) + (now - t) > SLICE_MS {
-            return Ok(false);
-        }
-    }
-}
 
 #[component]
 pub fn FeatureVisPanel(lab: Lab) -> impl IntoView {
@@ -54,13 +38,14 @@ pub fn FeatureVisPanel(lab: Lab) -> impl IntoView {
         error.set(None);
         run.set(Some(FvRun::new(&fv)));
         jobs.spawn(PHASE, move |job| async move {
+            let mut budget = SliceBudget::new(now_ms());
             // Every slice in a task of its own, the click's first, so the browser paints the image between
             // them. A new target ends the run.
             while fv.steps_done() < FV_STEPS
                 && job.pause(PHASE, fv.steps_done() as f32 / FV_STEPS as f32).await
                 && target.get_untracked() == goal
             {
-                let sliced = budgeted(|| fv.step().map(|_| fv.steps_done() >= FV_STEPS));
+                let sliced = slice(&mut budget, || fv.step().map(|_| fv.steps_done() >= FV_STEPS));
                 run.update(|r| {
                     if let Some(r) = r {
                         r.update(&fv);
