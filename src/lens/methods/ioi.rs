@@ -115,6 +115,8 @@ pub const PREFIXES: &[&str] = &[
 
 /// The most leading clauses a prompt gets.
 pub const MAX_PREFIX: usize = 3;
+/// The most clauses a training story gets between an IOI introduction and its ending.
+pub const MAX_MIDDLE: usize = 2;
 
 /// The introductions of IOI templates: `[A]` is the first name mentioned, `[B]` the second; `[PLACE]` and
 /// `[OBJECT]` are filled from the lists. Their lengths and shapes differ (the names side by side or apart, early
@@ -273,7 +275,9 @@ pub fn vocab() -> Vocab {
         add(base);
     });
     PEOPLE.iter().for_each(|&w| add(w));
-    for text in INTROS.iter().chain(ACTIONS).chain(OTHER_SENTENCES).chain(PREFIXES) {
+    for text in
+        INTROS.iter().chain(ACTIONS).chain(THREE_INTROS).chain(THREE_ACTIONS).chain(OTHER_SENTENCES).chain(PREFIXES)
+    {
         text.split_whitespace().for_each(&mut add);
     }
     let map: serde_json::Map<String, serde_json::Value> =
@@ -323,8 +327,12 @@ pub struct Fill {
     pub place: usize,
     pub object: usize,
     pub verb: usize,
-    /// Indices into `PREFIXES`, in order.
+    /// Indices into `PREFIXES`, in order: the leading clauses.
     pub prefix: Vec<usize>,
+    /// Indices into `PREFIXES`: clauses between the introduction and the ending, which move the names away
+    /// from the answer (none in the standard prompts).
+    #[serde(default)]
+    pub middle: Vec<usize>,
 }
 
 impl Fill {
@@ -345,7 +353,14 @@ impl Fill {
             object: rng.range(0, OBJECTS.len() - 1),
             verb: rng.range(0, VERBS.len() - 1),
             prefix: (0..n_prefix).map(|_| rng.range(0, PREFIXES.len() - 1)).collect(),
+            middle: vec![],
         }
+    }
+
+    /// The same fill with `k` random clauses between the introduction and the ending.
+    pub fn with_middle(mut self, rng: &mut Rng, k: usize) -> Fill {
+        self.middle = (0..k).map(|_| rng.range(0, PREFIXES.len() - 1)).collect();
+        self
     }
 
     /// The prompt's words, without `<bos>`, ending just before the answer.
@@ -356,7 +371,8 @@ impl Fill {
         };
         let mut out: Vec<&'static str> = self.prefix.iter().flat_map(|&p| PREFIXES[p].split_whitespace()).collect();
         let (intro, action) = (INTROS[self.template / ACTIONS.len()], ACTIONS[self.template % ACTIONS.len()]);
-        for w in intro.split_whitespace().chain(action.split_whitespace()) {
+        let middle = self.middle.iter().flat_map(|&p| PREFIXES[p].split_whitespace());
+        for w in intro.split_whitespace().chain(middle).chain(action.split_whitespace()) {
             out.push(match w {
                 "[A]" => NAMES[first],
                 "[B]" => NAMES[second],
@@ -456,58 +472,147 @@ pub fn prompts(vocab: &Vocab, templates: Part, pairs: Part, n: usize, seed: u64)
     (0..n).map(|_| Fill::sample(&mut rng, templates, pairs, None).prompt(vocab)).collect()
 }
 
-/// The same as `prompts` with exactly `prefix` leading clauses each.
-pub fn prompts_with_prefix(
+/// The same as `prompts` with exactly `prefix` leading clauses each (random when None) and `middle` clauses
+/// between the introduction and the ending.
+pub fn prompts_with(
     vocab: &Vocab,
     templates: Part,
     pairs: Part,
     n: usize,
     seed: u64,
-    prefix: usize,
+    prefix: Option<usize>,
+    middle: usize,
 ) -> Vec<IoiPrompt> {
     let mut rng = Rng::new(seed);
-    (0..n).map(|_| Fill::sample(&mut rng, templates, pairs, Some(prefix)).prompt(vocab)).collect()
+    (0..n)
+        .map(|_| Fill::sample(&mut rng, templates, pairs, prefix).with_middle(&mut rng, middle).prompt(vocab))
+        .collect()
 }
 
-/// A training story: name-free leading clauses, then an IOI sentence with its answer (`answer` is the answer's
-/// position in `tokens`) or another sentence (`answer` None), ending with ".".
+/// A training story: name-free leading clauses, then an IOI sentence with its answer or another sentence,
+/// ending with ".".
 #[derive(Clone, Debug, PartialEq)]
 pub struct Story {
     pub tokens: Vec<u32>,
+    /// The answer's position in `tokens`, for an IOI sentence (None for the others).
     pub answer: Option<usize>,
+    /// The other names of an IOI sentence (the repeated ones), each once.
+    pub distractors: Vec<u32>,
 }
 
-/// A random training story: an IOI sentence from training templates and training name pairs with probability
-/// `p_ioi`, else one of `OTHER_SENTENCES` (two names from a training pair).
-pub fn training_story(vocab: &Vocab, rng: &mut Rng, p_ioi: f32) -> Story {
+/// The mix of training stories.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Mix {
+    /// The share of IOI sentences; the others are `OTHER_SENTENCES`.
+    pub p_ioi: f32,
+    /// Among IOI sentences, the share with three names (`THREE_INTROS`): two of them come back, the answer is
+    /// the third. There the most recent name is not the only repeated one, so "avoid the last name" fails and
+    /// only "the name that appears once" works.
+    pub p_three: f32,
+    /// The share of IOI sentences with 1 to `MAX_MIDDLE` name-free clauses between the introduction and the
+    /// ending, so that the distance from the names to the answer varies within a template too.
+    pub p_middle: f32,
+}
+
+/// Introductions of three-name IOI sentences (training only): `[A]`, `[B]`, `[C]` in a random order.
+pub const THREE_INTROS: &[&str] = &[
+    "[A] , [B] and [C] went to the [PLACE] .",
+    "when [A] , [B] and [C] got to the [PLACE] ,",
+    "[A] met [B] and [C] at the [PLACE] .",
+    "at the [PLACE] , [A] , [B] and [C] had fun .",
+    "[A] , [B] and [C] were working at the [PLACE] . later ,",
+    "after [A] , [B] and [C] left the [PLACE] ,",
+];
+
+/// Endings of three-name IOI sentences: `[S]` and `[T]` are the two names that come back.
+pub const THREE_ACTIONS: &[&str] = &[
+    "[S] and [T] [GAVE] a [OBJECT] to",
+    "[S] and [T] decided to [GIVE] the [OBJECT] to",
+    "then [S] and [T] [GAVE] a [OBJECT] to",
+];
+
+/// Random words for the list slots of `text`, and `names` for its name slots, as tokens appended to `tokens`.
+fn fill_text(vocab: &Vocab, rng: &mut Rng, text: &str, names: &[(&str, usize)], tokens: &mut Vec<u32>) {
     let id = |w: &str| vocab.id(w).unwrap_or_else(|| panic!("`{w}` is in the IOI vocabulary"));
-    if rng.uniform() < p_ioi {
-        let p = Fill::sample(rng, Part::Train, Part::Train, None).prompt(vocab);
-        let mut tokens = p.tokens;
-        tokens.push(p.io);
-        tokens.push(id("."));
-        return Story { answer: Some(tokens.len() - 2), tokens };
-    }
-    let n_prefix = rng.range(0, MAX_PREFIX);
-    let mut tokens = vec![0u32];
-    for _ in 0..n_prefix {
-        tokens.extend(PREFIXES[rng.range(0, PREFIXES.len() - 1)].split_whitespace().map(id));
-    }
-    let (a, b) = sample_pair(rng, Part::Train);
     let (place, object) = (rng.range(0, PLACES.len() - 1), rng.range(0, OBJECTS.len() - 1));
     let (verb, person) = (rng.range(0, VERBS.len() - 1), rng.range(0, PEOPLE.len() - 1));
-    for w in OTHER_SENTENCES[rng.range(0, OTHER_SENTENCES.len() - 1)].split_whitespace() {
-        tokens.push(id(match w {
-            "[A]" => NAMES[a],
-            "[B]" => NAMES[b],
+    for w in text.split_whitespace() {
+        let word = match w {
             "[PLACE]" => PLACES[place],
             "[OBJECT]" => OBJECTS[object],
             "[GAVE]" => VERBS[verb].0,
+            "[GIVE]" => VERBS[verb].1,
             "[PERSON]" => PEOPLE[person],
-            w => w,
-        }));
+            w => names.iter().find(|(slot, _)| *slot == w).map(|&(_, n)| NAMES[n]).unwrap_or(w),
+        };
+        tokens.push(id(word));
     }
-    Story { tokens, answer: None }
+}
+
+/// `<bos>` and 0 to `MAX_PREFIX` random leading clauses.
+fn random_prefix(vocab: &Vocab, rng: &mut Rng) -> Vec<u32> {
+    let mut tokens = vec![0u32];
+    for _ in 0..rng.range(0, MAX_PREFIX) {
+        let clause = PREFIXES[rng.range(0, PREFIXES.len() - 1)];
+        fill_text(vocab, rng, clause, &[], &mut tokens);
+    }
+    tokens
+}
+
+/// A random training story from training templates and training name pairs (every pair of names in it is a
+/// training pair): an IOI sentence with probability `mix.p_ioi` (with three names with probability
+/// `mix.p_three`), else one of `OTHER_SENTENCES`.
+pub fn training_story(vocab: &Vocab, rng: &mut Rng, mix: Mix) -> Story {
+    let dot = vocab.id(".").expect("`.` is in the IOI vocabulary");
+    if rng.uniform() < mix.p_ioi && rng.uniform() >= mix.p_three {
+        let mut fill = Fill::sample(rng, Part::Train, Part::Train, None);
+        if rng.uniform() < mix.p_middle {
+            let k = rng.range(1, MAX_MIDDLE);
+            fill = fill.with_middle(rng, k);
+        }
+        let p = fill.prompt(vocab);
+        let mut tokens = p.tokens;
+        tokens.extend([p.io, dot]);
+        return Story { answer: Some(tokens.len() - 2), tokens, distractors: vec![p.s] };
+    }
+    let mut tokens = random_prefix(vocab, rng);
+    if rng.uniform() < mix.p_ioi {
+        // Three names, pairwise from training pairs; the intro names them in a random order.
+        let (a, b) = sample_pair(rng, Part::Train);
+        let c = loop {
+            let c = rng.range(0, NAMES.len() - 1);
+            if c != a && c != b && pair_part(a, c) == Part::Train && pair_part(b, c) == Part::Train {
+                break c;
+            }
+        };
+        let mut order = [a, b, c];
+        for i in (1..3).rev() {
+            order.swap(i, rng.range(0, i));
+        }
+        let answer = order[rng.range(0, 2)];
+        let mut back: Vec<usize> = order.iter().copied().filter(|&n| n != answer).collect();
+        if rng.uniform() < 0.5 {
+            back.reverse();
+        }
+        let names = [("[A]", order[0]), ("[B]", order[1]), ("[C]", order[2]), ("[S]", back[0]), ("[T]", back[1])];
+        let (intro, action) =
+            (THREE_INTROS[rng.range(0, THREE_INTROS.len() - 1)], THREE_ACTIONS[rng.range(0, THREE_ACTIONS.len() - 1)]);
+        fill_text(vocab, rng, intro, &names, &mut tokens);
+        if rng.uniform() < mix.p_middle {
+            for _ in 0..rng.range(1, MAX_MIDDLE) {
+                let clause = PREFIXES[rng.range(0, PREFIXES.len() - 1)];
+                fill_text(vocab, rng, clause, &[], &mut tokens);
+            }
+        }
+        fill_text(vocab, rng, action, &names, &mut tokens);
+        let id = |n: usize| vocab.id(NAMES[n]).expect("names are in the IOI vocabulary");
+        tokens.extend([id(answer), dot]);
+        return Story { answer: Some(tokens.len() - 2), tokens, distractors: back.into_iter().map(id).collect() };
+    }
+    let (a, b) = sample_pair(rng, Part::Train);
+    let text = OTHER_SENTENCES[rng.range(0, OTHER_SENTENCES.len() - 1)];
+    fill_text(vocab, rng, text, &[("[A]", a), ("[B]", b)], &mut tokens);
+    Story { tokens, answer: None, distractors: vec![] }
 }
 
 /// What the evaluation measures at the last position of each prompt.
@@ -542,6 +647,35 @@ pub fn evaluate(model: &Transformer, prompts: &[IoiPrompt]) -> Result<IoiMetrics
         m.io_prob += (last[p.io as usize] - max).exp() / z;
     }
     let n = prompts.len() as f32;
+    m.accuracy /= n;
+    m.logit_diff /= n;
+    m.top1 /= n;
+    m.io_prob /= n;
+    Ok(m)
+}
+
+/// `evaluate` on IOI stories (see `training_story`), cut just before their answer: the answer's logit against
+/// the largest of its distractors'. Stories without an answer are skipped.
+pub fn evaluate_stories(model: &Transformer, stories: &[Story]) -> Result<IoiMetrics> {
+    let mut m = IoiMetrics::default();
+    for s in stories {
+        let Some(a) = s.answer else { continue };
+        let logits = model.logits(&s.tokens[..a])?; // [1, pos, vocab]
+        let last: Vec<f32> = logits.get(0)?.get(a - 1)?.to_vec1()?;
+        let answer = last[s.tokens[a] as usize];
+        let wrong = s.distractors.iter().map(|&d| last[d as usize]).fold(f32::NEG_INFINITY, f32::max);
+        let max = last.iter().fold(f32::NEG_INFINITY, |x, &y| x.max(y));
+        let z: f32 = last.iter().map(|&v| (v - max).exp()).sum();
+        m.prompts += 1;
+        m.accuracy += (answer > wrong) as u8 as f32;
+        m.logit_diff += answer - wrong;
+        m.top1 += (answer >= max) as u8 as f32;
+        m.io_prob += (answer - max).exp() / z;
+    }
+    if m.prompts == 0 {
+        return Err(LensError::Input("no IOI stories to evaluate".into()));
+    }
+    let n = m.prompts as f32;
     m.accuracy /= n;
     m.logit_diff /= n;
     m.top1 /= n;
@@ -591,7 +725,7 @@ mod tests {
 
     fn fill(template: usize, order: Order, prefix: Vec<usize>) -> Fill {
         // io = mary (0), s = john (1), store, bottle, gave.
-        Fill { template, order, io: 0, s: 1, place: 0, object: 0, verb: 0, prefix }
+        Fill { template, order, io: 0, s: 1, place: 0, object: 0, verb: 0, prefix, middle: vec![] }
     }
 
     #[test]
@@ -612,6 +746,12 @@ mod tests {
         assert_eq!(shifted.prefix_tokens, 3);
         assert_eq!((shifted.io_pos, shifted.s1_pos, shifted.s2_pos), (5, 7, 13));
         assert!(shifted.text.starts_with("on monday , when mary"));
+        // Middle clauses move the subject's second mention and the end, not the introduction.
+        let mut middle = fill(0, Order::Abba, vec![3]);
+        middle.middle = vec![0]; // "it was a sunny day ."
+        let middle = middle.prompt(&v);
+        assert_eq!((middle.io_pos, middle.s1_pos, middle.s2_pos), (5, 7, 19));
+        assert!(middle.text.contains("store , it was a sunny day . john gave"));
         // The base form of the verb.
         assert_eq!(
             fill(2 * ACTIONS.len() + 2, Order::Baba, vec![]).prompt(&v).text,
@@ -636,7 +776,9 @@ mod tests {
                 assert!(p.s1_pos < p.s2_pos && p.io_pos < p.s2_pos);
                 assert_eq!(p.io_pos < p.s1_pos, order == Order::Abba, "{}", p.text);
                 assert_eq!(v.word(*p.tokens.last().unwrap()), "to");
-                assert!(p.tokens.len() <= 48, "{} tokens", p.tokens.len());
+                assert!(p.tokens.len() + 2 <= 64, "{} tokens", p.tokens.len());
+                let long = f.clone().with_middle(&mut rng, MAX_MIDDLE).prompt(&v);
+                assert!(long.tokens.len() + 2 <= 64, "{} tokens", long.tokens.len());
                 // Vocab::encode reads the text back to the same tokens.
                 assert_eq!(v.encode(&p.text), crate::lens::gpt2::vocab::Tokenized::Ok(p.tokens.clone()));
             }
@@ -665,21 +807,24 @@ mod tests {
         }
         let mut rng = Rng::new(2);
         for _ in 0..500 {
-            let s = training_story(&v, &mut rng, 0.5);
-            let names: Vec<usize> =
+            let s = training_story(&v, &mut rng, Mix { p_ioi: 0.6, p_three: 0.3, p_middle: 0.5 });
+            let mut distinct: Vec<usize> =
                 s.tokens.iter().filter_map(|&t| NAMES.iter().position(|&n| n == v.word(t))).collect();
-            let mut distinct = names.clone();
             distinct.sort();
             distinct.dedup();
-            assert!(distinct.len() <= 2);
-            if distinct.len() == 2 {
-                assert_eq!(pair_part(distinct[0], distinct[1]), Part::Train);
+            assert!(distinct.len() <= 3);
+            for (i, &a) in distinct.iter().enumerate() {
+                assert!(distinct[i + 1..].iter().all(|&b| pair_part(a, b) == Part::Train));
             }
             if let Some(a) = s.answer {
-                // The answer is the name that appears once before it.
-                let before = &s.tokens[..a];
-                assert_eq!(before.iter().filter(|&&t| t == s.tokens[a]).count(), 1);
+                // The answer is the one name that appears once before it; the distractors appear twice.
+                let count = |t: u32| s.tokens[..a].iter().filter(|&&x| x == t).count();
+                assert_eq!(count(s.tokens[a]), 1);
+                assert!(!s.distractors.is_empty() && s.distractors.iter().all(|&d| count(d) == 2));
+                assert_eq!(distinct.len(), s.distractors.len() + 1);
+                assert_eq!(v.word(s.tokens[a - 1]), "to");
                 assert_eq!(v.word(s.tokens[a + 1]), ".");
+                assert_eq!(a + 2, s.tokens.len());
             }
         }
     }
