@@ -21,6 +21,10 @@ use crate::lens::methods::patching::{activation_patching, Direction, Metric, Pat
 use crate::lens::rng::Rng;
 use crate::lens::{LensError, Result, Transformer};
 
+/// The chapter's example as a student types it (capitals, the comma against "store"). `Vocab::encode` and
+/// `tokenizer.json` both read it as template 0 in the BABA order (the subject, John, first), Mary the answer.
+pub const CHAPTER_PROMPT: &str = "When John and Mary went to the store, John gave a bottle to";
+
 /// One-token first names. Each also appears in training; it is the *pairs* that are held out.
 pub const NAMES: &[&str] = &[
     "mary", "john", "alice", "bob", "tom", "anna", "james", "sarah", "david", "emma", "paul", "kate", "mark", "lucy",
@@ -285,10 +289,10 @@ pub fn vocab() -> Vocab {
     Vocab::from_json(&serde_json::Value::Object(map).to_string()).expect("the IOI word list is a valid vocabulary")
 }
 
-/// A Hugging Face `tokenizers` file (`tokenizer.json`) with the same ids as `vocab`: a WordLevel model, a
-/// Lowercase normalizer and a WhitespaceSplit pre-tokenizer (split on whitespace only, as `Vocab::encode` does,
-/// so punctuation is typed with spaces around it), and a post-processor that puts `<bos>` first, as
-/// `Vocab::encode` does. An unknown word is an error there as here: `<unk>` is named but not in the vocabulary.
+/// A Hugging Face `tokenizers` file (`tokenizer.json`) with the same ids as `vocab`, reading text as
+/// `Vocab::encode` does: a Lowercase normalizer, the Whitespace pre-tokenizer (words and punctuation apart, so
+/// "store," is "store" then ","; `vocab::split_words`), a WordLevel model and a post-processor that puts `<bos>`
+/// first. An unknown word is an error there as here: `<unk>` is named but not in the vocabulary.
 pub fn tokenizer_json(vocab: &Vocab) -> serde_json::Value {
     use serde_json::json;
     let ids: serde_json::Map<String, serde_json::Value> =
@@ -303,7 +307,7 @@ pub fn tokenizer_json(vocab: &Vocab) -> serde_json::Value {
             "normalized": false, "special": true
         }],
         "normalizer": { "type": "Lowercase" },
-        "pre_tokenizer": { "type": "WhitespaceSplit" },
+        "pre_tokenizer": { "type": "Whitespace" },
         "post_processor": {
             "type": "TemplateProcessing",
             "single": [bos, { "Sequence": { "id": "A", "type_id": 0 } }],
@@ -845,6 +849,18 @@ mod tests {
     }
 
     #[test]
+    fn the_chapter_prompt_reads_as_template_0() {
+        let v = vocab();
+        let p = fill(0, Order::Baba, vec![]).prompt(&v);
+        assert_eq!(v.encode(CHAPTER_PROMPT), crate::lens::gpt2::vocab::Tokenized::Ok(p.tokens.clone()));
+        assert_eq!((v.word(p.io), v.word(p.s)), ("mary", "john"));
+        // Every word of the vocabulary is one piece for the pre-tokenizer, so it can be typed.
+        for i in 1..v.len() as u32 {
+            assert_eq!(crate::lens::gpt2::vocab::split_words(v.word(i)), [v.word(i)]);
+        }
+    }
+
+    #[test]
     fn vocabulary_and_tokenizer_agree() {
         let v = vocab();
         assert!(v.len() > 200 && v.len() < 400, "{}", v.len());
@@ -856,5 +872,7 @@ mod tests {
             assert_eq!(v.id(w), Some(id.as_u64().unwrap() as u32));
         }
         assert_eq!(t["model"]["type"], "WordLevel");
+        assert_eq!(t["normalizer"]["type"], "Lowercase");
+        assert_eq!(t["pre_tokenizer"]["type"], "Whitespace");
     }
 }
