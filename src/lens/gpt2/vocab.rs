@@ -33,6 +33,42 @@ pub const WORDS: &[&str] = &[
     "mirror", "candle", "basket", "ladder",
 ];
 
+/// The pieces of `text` as the `Whitespace` pre-tokenizer of Hugging Face `tokenizers` cuts them (its pattern
+/// `\w+|[^\w\s]+`): runs of letters, digits and `_`, and runs of other characters that are not spaces. So
+/// "the store, john" is "the", "store", ",", "john", and a model folder's `tokenizer.json` with that
+/// pre-tokenizer reads typed text as `Vocab::encode` does.
+pub fn split_words(text: &str) -> Vec<&str> {
+    let kind = |c: char| {
+        if c.is_whitespace() {
+            0
+        } else if c.is_alphanumeric() || c == '_' {
+            1
+        } else {
+            2
+        }
+    };
+    let mut out = Vec::new();
+    let mut start: Option<(usize, u8)> = None;
+    for (i, c) in text.char_indices() {
+        let k = kind(c);
+        match start {
+            Some((_, sk)) if sk == k => {}
+            _ => {
+                if let Some((s, _)) = start.take() {
+                    out.push(&text[s..i]);
+                }
+                if k != 0 {
+                    start = Some((i, k));
+                }
+            }
+        }
+    }
+    if let Some((s, _)) = start {
+        out.push(&text[s..]);
+    }
+    out
+}
+
 #[derive(Clone, Debug)]
 pub struct Vocab {
     to_id: HashMap<String, u32>,
@@ -103,11 +139,12 @@ impl Vocab {
         Ok(Self::from_words(to_word))
     }
 
-    /// Splits on whitespace, lower-cases, and prepends `<bos>`. Unknown words are all reported at once.
+    /// Splits into words and punctuation (`split_words`), lower-cases, and prepends `<bos>`. Unknown words are
+    /// all reported at once.
     pub fn encode(&self, text: &str) -> Tokenized {
         let mut ids = vec![0u32];
         let mut unknown = Vec::new();
-        for w in text.split_whitespace() {
+        for w in split_words(text) {
             let lw = w.to_lowercase();
             match self.id(&lw) {
                 Some(id) if id != 0 => ids.push(id),
@@ -160,8 +197,24 @@ mod tests {
         assert_eq!(ids.len(), 4);
         assert_eq!(ids[0], 0);
         assert_eq!(v.decode(&ids), "the cat sat");
-        assert_eq!(v.encode("the zzzqx cat <bos> zzzqx"), Tokenized::Unknown(vec!["zzzqx".into(), "<bos>".into()]));
+        // `<bos>` cannot be typed: its brackets are punctuation, and no word of the list.
+        let unknown = ["zzzqx", "<", "bos", ">"].map(String::from).to_vec();
+        assert_eq!(v.encode("the zzzqx cat <bos> zzzqx"), Tokenized::Unknown(unknown));
         assert_eq!(v.encode(""), Tokenized::Ok(vec![0]));
+    }
+
+    #[test]
+    fn splits_words_and_punctuation_as_the_whitespace_pre_tokenizer_does() {
+        assert_eq!(
+            split_words("When John and Mary went to the store, John gave a bottle to"),
+            ["When", "John", "and", "Mary", "went", "to", "the", "store", ",", "John", "gave", "a", "bottle", "to"]
+        );
+        assert_eq!(
+            split_words("  it's 10:30...  ok_2 é!\n"),
+            ["it", "'", "s", "10", ":", "30", "...", "ok_2", "é", "!"]
+        );
+        assert_eq!(split_words("a , b ."), ["a", ",", "b", "."]);
+        assert!(split_words(" \t\n").is_empty());
     }
 
     #[test]
