@@ -47,6 +47,8 @@ fn main() {
     let (m, p90) = median_ms(|| drop(model.logits(&tokens).unwrap()), 300);
     println!("forward without hooks, 64 tokens:   median {m:.3} ms, p90 {p90:.3} ms");
 
+    bench_acdc(&model, &spec);
+
     // Training step cost, for planning training runs.
     let (mut train_model, vars) = Transformer::init(model.cfg.clone(), &mut rng).unwrap();
     train_model.autograd = true;
@@ -69,6 +71,35 @@ fn main() {
     bench_vision("public/models/mnist-cnn");
     bench_lm("public/models/moby");
     bench_toy();
+}
+
+/// ACDC on the induction model: one τ to the end (the browser's budget is 5 s, wasm runs ~2-3x slower), and its
+/// longest step (one edge tried), which must fit in a main-thread slice.
+fn bench_acdc(model: &Transformer, spec: &TaskSpec) {
+    use glassbox::lens::methods::acdc::{AcdcEvent, AcdcRun, KlPositions};
+    use glassbox::lens::methods::patching::PatchInput;
+    let mut rng = Rng::new(1);
+    let len = 31;
+    let clean = spec.repeated_sequence(&mut rng, len);
+    let corrupted = spec.repeated_sequence(&mut rng, len);
+    let input = PatchInput::new(clean.clone(), corrupted, clean[1], clean[2]);
+    let mut longest = 0.0f64;
+    let (m, p90) = median_ms(
+        || {
+            let mut run = AcdcRun::with_positions(model, &input, 1e-2, KlPositions::From(len + 1)).unwrap();
+            loop {
+                let s = Instant::now();
+                let done = run.step().unwrap() == AcdcEvent::Finished;
+                longest = longest.max(s.elapsed().as_secs_f64() * 1e3);
+                if done {
+                    break;
+                }
+            }
+            drop(run.finish().unwrap());
+        },
+        20,
+    );
+    println!("ACDC, 63 tokens, 81 edges, τ = 1e-2:  median {m:.1} ms, p90 {p90:.1} ms; longest step {longest:.2} ms");
 }
 
 /// Best rate over `runs` timed chunks of `chunk` calls, after a warm-up chunk: the machine may be shared,

@@ -10,6 +10,8 @@
 //!   evaluation (accuracy, logit difference IO − S) and head patching against the ABC corruption.
 //! - `patching`: activation patching (denoising, noising) over TransformerLens's targets, and attribution
 //!   patching (one forward and one backward pass) beside it.
+//! - `acdc`: automatic circuit discovery (ACDC): edges of the residual stream patched one by one, kept when the
+//!   KL from the clean model rises by more than τ.
 //!
 //! On the CNN (`cnn::Cnn`):
 //! - `attribution`: input gradients of a `Target`, saliency maps and the weight-randomisation sanity check.
@@ -19,6 +21,7 @@
 //!
 //! On the toy model (`toy::ToyModel`):
 //! - `superposition`: the geometry of W, the phase diagram and a sparse autoencoder on the hidden layer.
+pub mod acdc;
 pub mod atlas;
 pub mod attribution;
 pub mod featvis;

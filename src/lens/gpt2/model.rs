@@ -128,6 +128,56 @@ impl Stepped {
     }
 }
 
+/// One block's attention taken apart by head, as TransformerLens's `use_split_qkv_input` and `use_attn_result`
+/// expose it: every head reads its query, key and value from its own copy of the residual stream
+/// (`blocks.{l}.hook_q_input` and so on, each through ln1) and writes its own result (`attn.hook_result`, its z
+/// through its rows of the output projection, without the bias). Given the same residual stream everywhere, the
+/// results plus `b_o` sum to `hook_attn_out`. Edge patching (ACDC) builds each input from chosen senders.
+#[derive(Clone, Debug)]
+pub struct SplitAttention {
+    ln1: LayerNorm,
+    eps: f64,
+    w: Tensor,   // [3, head, d_model, d_head]: W_Q, W_K, W_V
+    b: Tensor,   // [3, head, 1, d_head]
+    w_o: Tensor, // [head, d_head, d_model]
+    /// The output projection's bias `[d_model]`: added once per layer, not per head.
+    pub b_o: Tensor,
+    /// sqrt(d_head) when the model scales its scores.
+    scale: Option<f64>,
+    mask: Tensor, // [n_positions, n_positions]
+}
+
+impl SplitAttention {
+    /// The results of `heads` (one sequence), each from its own inputs: `inputs` `[3, heads.len(), pos, d_model]`
+    /// holds the query, key and value inputs of each listed head, in that order. Returns `[heads.len(), pos, d_model]`.
+    pub fn results(&self, heads: &[usize], inputs: &Tensor) -> Result<Tensor> {
+        let (three, n, pos, d) = inputs.dims4()?;
+        if three != 3 || n != heads.len() {
+            return Err(LensError::Input(format!(
+                "expected q, k and v inputs for {} heads, got shape {:?}",
+                heads.len(),
+                inputs.dims()
+            )));
+        }
+        let d_head = self.w.dim(3)?;
+        let idx = Tensor::from_vec(heads.iter().map(|&h| h as u32).collect::<Vec<_>>(), n, inputs.device())?;
+        let w = self.w.index_select(&idx, 1)?.reshape((3 * n, d, d_head))?;
+        let b = self.b.index_select(&idx, 1)?.reshape((3 * n, 1, d_head))?;
+        let (_, normed) = self.ln1.forward(inputs, self.eps)?;
+        let qkv = normed.reshape((3 * n, pos, d))?.matmul(&w)?.broadcast_add(&b)?; // [3 head, pos, d_head]
+        let (q, k, v) = (qkv.narrow(0, 0, n)?, qkv.narrow(0, n, n)?, qkv.narrow(0, 2 * n, n)?.contiguous()?);
+        let scores = q.contiguous()?.matmul(&k.t()?)?; // [head, q, k]
+        let scores = match self.scale {
+            Some(s) => (scores / s)?,
+            None => scores,
+        };
+        let mask = self.mask.narrow(0, 0, pos)?.narrow(1, 0, pos)?;
+        let pattern = softmax_rows(&scores.broadcast_add(&mask)?)?;
+        let z = pattern.matmul(&v)?; // [head, pos, d_head]
+        Ok(z.matmul(&self.w_o.index_select(&idx, 0)?)?) // [head, pos, d_model]
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Transformer {
     pub cfg: Gpt2Config,
@@ -583,6 +633,49 @@ impl Transformer {
         let mut out = dims;
         *out.last_mut().unwrap() = self.cfg.vocab_size;
         Ok(logits.reshape(out)?)
+    }
+
+    /// The embedding of one sequence, token plus position, `[1, pos, d_model]`: the residual stream entering block 0
+    /// (`blocks.0.hook_resid_pre`), computed by the same code as `forward`'s first piece.
+    pub fn embedding(&self, tokens: &[u32]) -> Result<Tensor> {
+        Ok(self.begin(&self.tokens_tensor(tokens)?, None, &mut HookSet::none())?.resid)
+    }
+
+    /// Block `layer`'s attention taken apart by head (see `SplitAttention`).
+    pub fn split_attention(&self, layer: usize) -> Result<SplitAttention> {
+        let block = self.block_at(layer)?;
+        let (d, n_heads, d_head) = (self.cfg.d_model(), self.cfg.n_head, self.cfg.d_head());
+        // c_attn's columns are Q | K | V, each head-major: [d_model, 3, head, d_head] -> [3, head, d_model, d_head].
+        let w = block.attn_w.reshape((d, 3, n_heads, d_head))?.permute((1, 2, 0, 3))?.contiguous()?;
+        let b = block.attn_b.reshape((3, n_heads, 1, d_head))?;
+        // c_proj's rows are the heads' z, head-major: [head, d_head, d_model].
+        let w_o = block.proj_w.reshape((n_heads, d_head, d))?;
+        let scale = self.cfg.scale_attn_weights.then(|| (d_head as f64).sqrt());
+        Ok(SplitAttention {
+            ln1: block.ln1.clone(),
+            eps: self.cfg.layer_norm_epsilon,
+            w,
+            b,
+            w_o,
+            b_o: block.proj_b.clone(),
+            scale,
+            mask: self.mask.clone(),
+        })
+    }
+
+    /// Block `layer`'s MLP on its own input `x` `[1, pos, d_model]` (ln2, then the MLP): its output `[1, pos, d_model]`,
+    /// `blocks.{layer}.hook_mlp_out`. None for an attention-only model.
+    pub fn mlp_out(&self, layer: usize, x: &Tensor) -> Result<Option<Tensor>> {
+        let Some(mlp) = &self.block_at(layer)?.mlp else { return Ok(None) };
+        let (_, normed) = mlp.ln2.forward(x, self.cfg.layer_norm_epsilon)?;
+        let post = gelu_new_fast(&linear(&normed, &mlp.fc_w, &mlp.fc_b)?)?; // [1, pos, d_mlp]
+        Ok(Some(linear(&post, &mlp.proj_w, &mlp.proj_b)?))
+    }
+
+    fn block_at(&self, layer: usize) -> Result<&Block> {
+        self.blocks.get(layer).ok_or_else(|| {
+            LensError::Input(format!("layer {layer} does not exist: the model has {} layers", self.blocks.len()))
+        })
     }
 
     fn tokens_tensor(&self, tokens: &[u32]) -> Result<Tensor> {

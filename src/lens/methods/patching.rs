@@ -274,7 +274,8 @@ fn last_row(logits: &Tensor) -> Result<Vec<f32>> {
     Ok(logits.get(0)?.get(pos - 1)?.to_dtype(DType::F32)?.to_vec1()?)
 }
 
-fn log_softmax(row: &[f32]) -> Vec<f64> {
+/// The log-probabilities of one row of logits, in f64.
+pub fn log_softmax(row: &[f32]) -> Vec<f64> {
     let max = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
     let lse = max + row.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln();
     row.iter().map(|&v| v as f64 - lse).collect()
@@ -284,12 +285,18 @@ fn log_softmax(row: &[f32]) -> Vec<f64> {
 pub fn measures(logits: &Tensor, answer: u32, wrong: u32, clean_log_probs: &[f64]) -> Result<Measures> {
     let row = last_row(logits)?;
     let lp = log_softmax(&row);
-    let kl: f64 = clean_log_probs.iter().zip(&lp).map(|(&c, &p)| c.exp() * (c - p)).sum();
+    let kl = kl_divergence(clean_log_probs, &lp);
     Ok(Measures {
         logit_diff: row[answer as usize] - row[wrong as usize],
         answer_prob: lp[answer as usize].exp() as f32,
-        kl: kl.max(0.0) as f32,
+        kl: kl as f32,
     })
+}
+
+/// KL(p ‖ q) in nats from two rows of log-probabilities, clamped at 0 (rounding can take a zero KL below it).
+pub fn kl_divergence(p_log: &[f64], q_log: &[f64]) -> f64 {
+    let kl: f64 = p_log.iter().zip(q_log).map(|(&p, &q)| p.exp() * (p - q)).sum();
+    kl.max(0.0)
 }
 
 /// How a patched run is scored.
