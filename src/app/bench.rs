@@ -212,3 +212,97 @@ pub fn bench_probe(runs: usize) -> String {
         r + t
     )
 }
+
+/// Benchmark hook for `tests/e2e/bench.mjs` (`window.wasmBindings.bench_patching`): on the IOI model, the chapter's
+/// sentence against the same sentence with other names (ABC), denoising with the normalised logit difference:
+/// each target's whole map (medians of `runs`), all of them in a row, and attribution patching of every target.
+#[wasm_bindgen]
+pub fn bench_patching(runs: usize) -> String {
+    use crate::lens::gpt2::vocab::Tokenized;
+    use crate::lens::methods::ioi::CHAPTER_PROMPT;
+    use crate::lens::methods::patching::{
+        activation_patching, targets, AttributionPatching, Direction, Metric, PatchInput,
+    };
+    let Some(m) = loaded_model("ioi") else {
+        return r#"{"error":"the IOI model is not loaded yet: open #/9.3.1 first"}"#.into();
+    };
+    let encode = |text: &str| match m.vocab.encode(text) {
+        Tokenized::Ok(t) => Ok(t),
+        Tokenized::Unknown(w) => Err(format!("unknown words {w:?}")),
+    };
+    let corrupted = CHAPTER_PROMPT.replace("John", "Alice").replace("Mary", "Bob");
+    let (clean, corrupted) = match (encode(CHAPTER_PROMPT), encode(&corrupted)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return format!(r#"{{"error":{e:?}}}"#),
+    };
+    let (Some(answer), Some(wrong)) = (m.vocab.id("mary"), m.vocab.id("john")) else {
+        return r#"{"error":"the IOI vocabulary has no mary or john"}"#.into();
+    };
+    let input = PatchInput::new(clean, corrupted, answer, wrong);
+    let runs = runs.max(1);
+    let mut per_target = Vec::new();
+    for t in targets(&m.model) {
+        let times: Vec<f64> = (0..runs)
+            .map(|_| {
+                time_ms(|| {
+                    activation_patching(&m.model, &input, t, Direction::Denoising).expect("patching");
+                })
+            })
+            .collect();
+        per_target.push(format!(r#""{}":{}"#, t.name(), median(times)));
+    }
+    let attribution: Vec<f64> = (0..runs)
+        .map(|_| {
+            time_ms(|| {
+                AttributionPatching::new(&m.model, &input, Direction::Denoising, Metric::LogitDiff)
+                    .expect("attribution");
+            })
+        })
+        .collect();
+    format!(
+        r#"{{"targets_ms":{{{}}},"attribution_ms":{},"n_tokens":{},"runs":{runs}}}"#,
+        per_target.join(","),
+        median(attribution),
+        input.len()
+    )
+}
+
+/// Benchmark hook for `tests/e2e/bench.mjs` (`window.wasmBindings.bench_acdc`): ACDC on the induction model, as the
+/// native bench runs it (31 random tokens repeated against another such sequence, KL over the repeated half,
+/// τ = 1e-2): the whole run and its longest step (one edge tried), medians of `runs`.
+#[wasm_bindgen]
+pub fn bench_acdc(runs: usize) -> String {
+    use crate::lens::methods::acdc::{AcdcEvent, AcdcRun, KlPositions};
+    use crate::lens::methods::induction::TaskSpec;
+    use crate::lens::methods::patching::PatchInput;
+    use crate::lens::rng::Rng;
+    let Some(m) = loaded_model("induction") else {
+        return r#"{"error":"the induction model is not loaded yet: open #/attention first"}"#.into();
+    };
+    let spec = TaskSpec::new(m.model.cfg.vocab_size, m.model.cfg.n_positions);
+    let mut rng = Rng::new(1);
+    let len = 31;
+    let clean = spec.repeated_sequence(&mut rng, len);
+    let corrupted = spec.repeated_sequence(&mut rng, len);
+    let input = PatchInput::new(clean.clone(), corrupted, clean[1], clean[2]);
+    let (mut whole, mut longest, mut kept) = (Vec::new(), 0.0f64, 0);
+    for _ in 0..runs.max(1) {
+        let t0 = now_ms();
+        let mut run = match AcdcRun::with_positions(&m.model, &input, 1e-2, KlPositions::From(len + 1)) {
+            Ok(r) => r,
+            Err(e) => return format!(r#"{{"error":{:?}}}"#, e.to_string()),
+        };
+        longest = longest.max(now_ms() - t0);
+        loop {
+            let s = now_ms();
+            let done = run.step().expect("acdc step") == AcdcEvent::Finished;
+            longest = longest.max(now_ms() - s);
+            if done {
+                break;
+            }
+        }
+        kept = run.finish().expect("circuit").edges.len();
+        whole.push(now_ms() - t0);
+    }
+    format!(r#"{{"acdc_ms":{},"longest_step_ms":{longest},"edges_kept":{kept},"runs":{}}}"#, median(whole), runs.max(1))
+}
