@@ -52,9 +52,10 @@ pub fn nice_step(span: f64, target: usize) -> f64 {
     nice * mag
 }
 
-/// The multiples of `step` within [lo, hi] (ends included, up to rounding).
+/// The multiples of `step` within [lo, hi], ends included up to rounding: a millionth of a step, so an end that
+/// came from an `f32` (0.8f32 is 0.800000012) still gets its tick.
 fn multiples(lo: f64, hi: f64, step: f64) -> Vec<f64> {
-    let (a, b) = ((lo / step - 1e-9).ceil() as i64, (hi / step + 1e-9).floor() as i64);
+    let (a, b) = ((lo / step - 1e-6).ceil() as i64, (hi / step + 1e-6).floor() as i64);
     // Rounded to the step's decimals, so 3 × 0.1 is 0.3 and not 0.30000000000000004.
     let scale = 10f64.powi(decimals(step) as i32);
     (a..=b).map(|k| (k as f64 * step * scale).round() / scale).collect()
@@ -149,12 +150,13 @@ impl Axis {
     }
 
     /// Counts up to `peak` on the scale of `log_count`. Ticks at 0 and the powers of ten, and at the peak when
-    /// it is not crowded by one.
+    /// it is not crowded by one; 1 is left out when it would crowd 0 (within 15% of the axis, from a peak of 100).
     pub fn log_counts(peak: u32) -> Axis {
         let peak = peak.max(1);
         let at = |c: u32| log_count(c, peak);
         let mut counts = vec![0];
-        counts.extend(std::iter::successors(Some(1u32), |c| c.checked_mul(10)).take_while(|&c| c <= peak));
+        let powers = std::iter::successors(Some(1u32), |c| c.checked_mul(10)).take_while(|&c| c <= peak);
+        counts.extend(powers.filter(|&c| c > 1 || at(1) >= 0.15));
         if peak >= 2 * counts.last().copied().unwrap_or(1) {
             counts.push(peak);
         }
@@ -412,6 +414,7 @@ mod tests {
     fn percent_bands_and_decades() {
         assert_eq!(labels(&Axis::percent(0.8, 1.0)), ["80%", "85%", "90%", "95%", "100%"]);
         assert_eq!(labels(&Axis::percent(0.5, 1.0)), ["50%", "60%", "70%", "80%", "90%", "100%"]);
+        assert_eq!(labels(&Axis::percent(0.8f32 as f64, 1.0))[0], "80%");
         let a = Axis::bands(vec!["L0H0".into(), String::new(), "L1H0".into()]);
         assert_eq!((a.lo, a.hi), (0.0, 3.0));
         assert_eq!(ats(&a), [0.5, 2.5]);
@@ -431,8 +434,9 @@ mod tests {
         assert_eq!(ats(&a)[0], 0.0);
         assert_eq!(ats(&a)[3], 1.0);
         assert!((ats(&a)[2] - 11f64.ln() / 28f64.ln()).abs() < 1e-12);
-        // 1,500 is too close to 1,000 to label both.
-        assert_eq!(labels(&Axis::log_counts(1500)), ["0", "1", "10", "100", "1,000"]);
+        // 1,500 is too close to 1,000 to label both, and 1 too close to 0.
+        assert_eq!(labels(&Axis::log_counts(1500)), ["0", "10", "100", "1,000"]);
+        assert_eq!(labels(&Axis::log_counts(99)), ["0", "1", "10", "99"]);
         assert_eq!(labels(&Axis::log_counts(0)), ["0", "1"]);
     }
 
