@@ -44,7 +44,7 @@ fn histogram(card: &LatentCard) -> impl IntoView {
         .collect();
     let x = Axis::linear(0.0, card.max as f64, 5).onto(0.0, bins as f64).titled("activation");
     view! {
-        <BarChart groups=groups x=x y=Axis::log_counts(peak).titled("characters") size=(420.0, 200.0) pad=0.0
+        <BarChart groups=groups x=x y=Axis::log_counts(peak).titled("characters") size=(300.0, 190.0) pad=0.0
             class="feat-hist" testid="feature-histogram" label="histogram of the latent's nonzero activations" />
     }
 }
