@@ -1,5 +1,6 @@
-//! What every lab uses, and nothing that names a lab. `url`, `format`, `slices` and `trainer`'s rules are plain Rust
-//! (tested natively); the rest needs the browser.
+//! What every lab uses, and nothing that names a lab. `url`, `format`, `slices`, the geometry of `charts` and
+//! `trainer`'s rules are plain Rust (tested natively); the rest needs the browser.
+pub mod charts;
 pub mod format;
 pub mod slices;
 pub mod url;
@@ -16,8 +17,6 @@ pub mod trainer {
 
 #[cfg(target_arch = "wasm32")]
 pub mod browser;
-#[cfg(target_arch = "wasm32")]
-pub mod charts;
 #[cfg(target_arch = "wasm32")]
 pub mod frame;
 #[cfg(target_arch = "wasm32")]

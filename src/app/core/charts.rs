@@ -1,173 +1,495 @@
-//! Charts drawn with plotters into SVG strings (no canvas state to manage, crisp on a projector).
-use plotters::prelude::*;
+//! Charts, drawn one way: Leptos `view!` SVG components. The geometry is plain Rust that builds natively and is
+//! unit-tested there: axes with nice ticks and the plot area (this file), colour maps, and each chart as a list
+//! of `Mark`s (`plot` for bars and lines, `grid` for heat grids and arrows). `view` (wasm32) renders marks with
+//! one `view!` per kind of mark, so every chart shares the code that builds and updates them, and the
+//! framework builds the markup: no string escaping and no `inner_html`. Colours that carry data are
+//! `fill`/`stroke` attributes; everything else (ink, grid, type, series colours) is a CSS class.
+use std::fmt;
 
-use crate::lens::methods::induction::HeadScores;
+use super::format::fmt_int;
 
-/// A bar series of the head-scores chart: its colour and the score it shows.
-type Series = (RGBColor, fn(&HeadScores) -> f32);
+// Public, though only the components use their functions: natively, where the components are not built, they
+// are still the API the unit tests check, not dead code.
+pub mod grid;
+pub mod plot;
+#[cfg(target_arch = "wasm32")]
+mod view;
 
-pub const BLUE: RGBColor = RGBColor(37, 99, 235);
-pub const ORANGE: RGBColor = RGBColor(217, 119, 6);
-pub const PURPLE: RGBColor = RGBColor(124, 58, 237);
-const GRID: RGBColor = RGBColor(203, 213, 225);
-const INK: RGBColor = RGBColor(30, 41, 59);
+pub use grid::{Arrow, Cell, Heat};
+pub use plot::{Bar, Rule};
+#[cfg(target_arch = "wasm32")]
+pub use view::{Arrows, BarChart, HeatGrid, Legend, LineChart};
 
-fn font(size: u32) -> TextStyle<'static> {
-    ("sans-serif", size).into_font().color(&INK)
+/// Average width of a tick label's character at the charts' 13 px, to leave room for the labels.
+pub const CHAR_W: f64 = 7.5;
+
+// ---------------------------------------------------------------- numbers
+
+/// A coordinate for an SVG attribute: one decimal, no trailing ".0" ("12", "3.5").
+pub fn num(v: f64) -> String {
+    let r = (v * 10.0).round() / 10.0;
+    if r == r.trunc() {
+        format!("{}", r as i64)
+    } else {
+        format!("{r:.1}")
+    }
 }
 
-type Chart<'a, 'b> = ChartContext<
-    'a,
-    SVGBackend<'b>,
-    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
->;
-
-/// A chart with described axes on `root`, shared by the loss and training-curve charts. `x_label` formats the
-/// x tick labels.
-fn described_chart<'a, 'b>(
-    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
-    x: std::ops::Range<f64>,
-    y: std::ops::Range<f64>,
-    (x_desc, y_desc): (&str, &str),
-    x_label: &dyn Fn(&f64) -> String,
-) -> Chart<'a, 'b> {
-    let mut chart = ChartBuilder::on(root)
-        .margin(8)
-        .x_label_area_size(30)
-        .y_label_area_size(40)
-        .build_cartesian_2d(x, y)
-        .expect("chart");
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .light_line_style(GRID.mix(0.4))
-        .bold_line_style(GRID)
-        .x_desc(x_desc)
-        .y_desc(y_desc)
-        .axis_desc_style(font(13))
-        .x_label_style(font(12))
-        .y_label_style(font(12))
-        .x_label_formatter(x_label)
-        .draw()
-        .expect("mesh");
-    chart
+/// A step of 1, 2 or 5 times a power of ten that cuts `span` into about `target` parts.
+pub fn nice_step(span: f64, target: usize) -> f64 {
+    let raw = span.abs().max(1e-12) / target.max(1) as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let f = raw / mag;
+    let nice = if f <= 1.0 + 1e-9 {
+        1.0
+    } else if f <= 2.0 + 1e-9 {
+        2.0
+    } else if f <= 5.0 + 1e-9 {
+        5.0
+    } else {
+        10.0
+    };
+    nice * mag
 }
 
-/// Grouped bars: for every head, its previous-token, induction and duplicate-token scores.
-pub fn head_scores_svg(scores: &[Vec<HeadScores>], selected: (usize, usize), size: (u32, u32)) -> String {
-    let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
-        let heads: Vec<(usize, usize, HeadScores)> = scores
-            .iter()
+/// The multiples of `step` within [lo, hi], ends included up to rounding: a millionth of a step, so an end that
+/// came from an `f32` (0.8f32 is 0.800000012) still gets its tick.
+fn multiples(lo: f64, hi: f64, step: f64) -> Vec<f64> {
+    let (a, b) = ((lo / step - 1e-6).ceil() as i64, (hi / step + 1e-6).floor() as i64);
+    // Rounded to the step's decimals, so 3 × 0.1 is 0.3 and not 0.30000000000000004.
+    let scale = 10f64.powi(decimals(step) as i32);
+    (a..=b).map(|k| (k as f64 * step * scale).round() / scale).collect()
+}
+
+/// Decimals a label needs to tell ticks `step` apart.
+fn decimals(step: f64) -> usize {
+    (-(step.log10() + 1e-9).floor()).max(0.0) as usize
+}
+
+/// A tick's label: whole numbers with thousands separators ("8,000"), otherwise the step's decimals ("0.25").
+pub fn tick_label(v: f64, step: f64) -> String {
+    match decimals(step) {
+        0 if v < 0.0 => format!("−{}", fmt_int((-v).round() as usize)),
+        0 => fmt_int(v.round() as usize),
+        d => format!("{:.*}", d, v + 0.0).replace('-', "−"),
+    }
+}
+
+/// A power of ten as a label: plain between 0.001 and 1,000, else "10⁻⁵".
+pub fn decade_label(k: i32) -> String {
+    match k {
+        0..=3 => fmt_int(10usize.pow(k as u32)),
+        -3..=-1 => format!("{:.*}", (-k) as usize, 10f64.powi(k)),
+        _ => {
+            const SUP: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
+            let digits: String = k.unsigned_abs().to_string().bytes().map(|b| SUP[(b - b'0') as usize]).collect();
+            format!("10{}{digits}", if k < 0 { "⁻" } else { "" })
+        }
+    }
+}
+
+// ---------------------------------------------------------------- axes
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tick {
+    /// Where, in the axis' own units.
+    pub at: f64,
+    pub label: String,
+}
+
+/// One axis: its domain, labelled ticks inside it, and its title ("" for none). Bar charts count x in bands:
+/// group i spans [i, i + 1].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Axis {
+    pub lo: f64,
+    pub hi: f64,
+    pub ticks: Vec<Tick>,
+    pub title: String,
+}
+
+impl Axis {
+    /// [lo, hi] with about `target` nice ticks inside it.
+    pub fn linear(lo: f64, hi: f64, target: usize) -> Axis {
+        let step = nice_step(hi - lo, target);
+        let ticks = multiples(lo, hi, step).into_iter().map(|v| Tick { at: v, label: tick_label(v, step) }).collect();
+        Axis { lo, hi, ticks, title: String::new() }
+    }
+
+    /// From 0 up to the first nice tick at or above `max`, so the top of the data has a labelled line.
+    pub fn from_zero(max: f64, target: usize) -> Axis {
+        let max = if max.is_finite() && max > 0.0 { max } else { 1.0 };
+        let step = nice_step(max, target);
+        Axis::linear(0.0, (max / step - 1e-9).ceil() * step, target)
+    }
+
+    /// Shares in [lo, hi] labelled as percentages ("80%").
+    pub fn percent(lo: f64, hi: f64) -> Axis {
+        let mut a = Axis::linear(lo, hi, 5);
+        for t in &mut a.ticks {
+            t.label = format!("{:.0}%", 100.0 * t.at);
+        }
+        a
+    }
+
+    /// Groups along x, one band each, labelled at their centres (a blank label is left out).
+    pub fn bands(labels: Vec<String>) -> Axis {
+        let hi = labels.len() as f64;
+        let ticks = labels
+            .into_iter()
             .enumerate()
-            .flat_map(|(l, row)| row.iter().enumerate().map(move |(h, s)| (l, h, *s)))
+            .filter(|(_, l)| !l.is_empty())
+            .map(|(i, label)| Tick { at: i as f64 + 0.5, label })
             .collect();
-        let n = heads.len().max(1) as f64;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(8)
-            .x_label_area_size(28)
-            .y_label_area_size(36)
-            .build_cartesian_2d(0f64..n, 0f64..1f64)
-            .expect("chart");
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(GRID.mix(0.4))
-            .bold_line_style(GRID)
-            .y_labels(5)
-            .y_label_style(font(13))
-            .x_labels(heads.len())
-            .x_label_style(font(13))
-            .x_label_formatter(&|x| {
-                let i = (*x - 0.5).round() as usize;
-                heads
-                    .get(i)
-                    .filter(|_| (x.fract() - 0.5).abs() < 1e-6)
-                    .map(|(l, h, _)| format!("L{l}H{h}"))
-                    .unwrap_or_default()
-            })
-            .draw()
-            .expect("mesh");
-        // Shade the selected head.
-        if let Some(i) = heads.iter().position(|(l, h, _)| (*l, *h) == selected) {
-            chart
-                .draw_series(std::iter::once(Rectangle::new(
-                    [(i as f64, 0.0), (i as f64 + 1.0, 1.0)],
-                    RGBColor(241, 245, 249).filled(),
-                )))
-                .expect("shade");
-        }
-        let series: [Series; 3] =
-            [(BLUE, |s| s.previous_token), (ORANGE, |s| s.induction), (PURPLE, |s| s.duplicate_token)];
-        for (j, (color, get)) in series.into_iter().enumerate() {
-            chart
-                .draw_series(heads.iter().enumerate().map(|(i, (_, _, s))| {
-                    let x0 = i as f64 + 0.12 + j as f64 * 0.26;
-                    Rectangle::new([(x0, 0.0), (x0 + 0.24, get(s).clamp(0.0, 1.0) as f64)], color.filled())
-                }))
-                .expect("bars");
-        }
-        root.present().expect("present");
+        Axis { lo: 0.0, hi, ticks, title: String::new() }
     }
-    out
+
+    /// log10 of the values, from 10^lo to 10^hi, a tick at every power of ten.
+    pub fn decades(lo: i32, hi: i32) -> Axis {
+        let ticks = (lo..=hi).map(|k| Tick { at: k as f64, label: decade_label(k) }).collect();
+        Axis { lo: lo as f64, hi: hi as f64, ticks, title: String::new() }
+    }
+
+    /// Counts up to `peak` on the scale of `log_count`. Ticks at 0 and the powers of ten, and at the peak when
+    /// it is not crowded by one; 1 is left out when it would crowd 0 (within 15% of the axis, from a peak of 100).
+    pub fn log_counts(peak: u32) -> Axis {
+        let peak = peak.max(1);
+        let at = |c: u32| log_count(c, peak);
+        let mut counts = vec![0];
+        let powers = std::iter::successors(Some(1u32), |c| c.checked_mul(10)).take_while(|&c| c <= peak);
+        counts.extend(powers.filter(|&c| c > 1 || at(1) >= 0.15));
+        if peak >= 2 * counts.last().copied().unwrap_or(1) {
+            counts.push(peak);
+        }
+        let ticks = counts.into_iter().map(|c| Tick { at: at(c), label: fmt_int(c as usize) }).collect();
+        Axis { lo: 0.0, hi: 1.0, ticks, title: String::new() }
+    }
+
+    /// The same axis drawn over [lo, hi] in other units (a histogram's activation axis over its bins).
+    pub fn onto(mut self, lo: f64, hi: f64) -> Axis {
+        let s = Linear::new((self.lo, self.hi), (lo, hi));
+        for t in &mut self.ticks {
+            t.at = s.at(t.at);
+        }
+        Axis { lo, hi, ..self }
+    }
+
+    pub fn titled(self, title: &str) -> Axis {
+        Axis { title: title.into(), ..self }
+    }
+
+    /// The widest tick label, in characters.
+    fn widest(&self) -> usize {
+        self.ticks.iter().map(|t| t.label.chars().count()).max().unwrap_or(0)
+    }
 }
 
-/// Per-position loss as bars, with the second half shaded, and the mean of each half as a line.
-pub fn loss_svg(loss: &[f32], half: usize, halves: Option<(f32, f32)>, size: (u32, u32)) -> String {
-    let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
-        let n = loss.len().max(1) as f64;
-        let ymax = loss.iter().cloned().fold(1.0f32, f32::max) as f64 * 1.08;
-        let mut chart =
-            described_chart(&root, 0f64..n, 0f64..ymax, ("position of the predicted token", "loss (nats)"), &|x| {
-                format!("{}", *x as usize + 1)
-            });
-        if half > 0 && (half as f64) < n {
-            chart
-                .draw_series(std::iter::once(Rectangle::new(
-                    [(half as f64, 0.0), (n, ymax)],
-                    RGBColor(255, 247, 237).filled(),
-                )))
-                .expect("shade");
-        }
-        chart
-            .draw_series(loss.iter().enumerate().map(|(i, &l)| {
-                let color = if half > 0 && i >= half { ORANGE } else { BLUE };
-                Rectangle::new([(i as f64 + 0.1, 0.0), (i as f64 + 0.9, l.max(0.0) as f64)], color.filled())
-            }))
-            .expect("bars");
-        if let Some((a, b)) = halves {
-            let style = ShapeStyle { color: INK.to_rgba(), filled: false, stroke_width: 2 };
-            chart
-                .draw_series(std::iter::once(PathElement::new(vec![(1.0, a as f64), (half as f64, a as f64)], style)))
-                .expect("mean");
-            chart
-                .draw_series(std::iter::once(PathElement::new(
-                    vec![(half as f64 + 1.0, b as f64), (n, b as f64)],
-                    style,
-                )))
-                .expect("mean");
-        }
-        root.present().expect("present");
-    }
-    out
+/// A count on a log scale that keeps 0, for counts that span orders of magnitude (a histogram's few strong
+/// activations would vanish next to its many weak ones on a linear scale): log(1 + c) / log(1 + peak), so 0
+/// is at 0 and the peak at 1.
+pub fn log_count(c: u32, peak: u32) -> f64 {
+    (1.0 + c as f64).ln() / (1.0 + peak.max(1) as f64).ln()
 }
 
-/// The training curve (loss against step).
-pub fn curve_svg(curve: &[(f64, f64)], size: (u32, u32)) -> String {
-    let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
-        let xmax = curve.last().map(|c| c.0).unwrap_or(1.0).max(1.0);
-        let ymax = curve.iter().map(|c| c.1).fold(0.1, f64::max) * 1.05;
-        let mut chart =
-            described_chart(&root, 0f64..xmax, 0f64..ymax, ("training step", "loss on repeated tokens"), &|x| {
-                format!("{x:.0}")
-            });
-        chart.draw_series(LineSeries::new(curve.iter().copied(), BLUE.stroke_width(2))).expect("line");
-        root.present().expect("present");
+// ---------------------------------------------------------------- the plot area
+
+/// A linear map from a domain to a range (pixels); a domain of zero width maps to the range's middle.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Linear {
+    d: (f64, f64),
+    r: (f64, f64),
+}
+
+impl Linear {
+    pub fn new(d: (f64, f64), r: (f64, f64)) -> Linear {
+        Linear { d, r }
     }
-    out
+
+    pub fn at(&self, v: f64) -> f64 {
+        let span = self.d.1 - self.d.0;
+        if span.abs() < 1e-12 {
+            return (self.r.0 + self.r.1) / 2.0;
+        }
+        self.r.0 + (v - self.d.0) / span * (self.r.1 - self.r.0)
+    }
+}
+
+/// An SVG of `width` x `height` with room around the plot for tick labels and axis titles.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Plot {
+    pub width: f64,
+    pub height: f64,
+    pub left: f64,
+    pub right: f64,
+    pub top: f64,
+    pub bottom: f64,
+}
+
+impl Plot {
+    /// Margins fitted to the axes: the widest y label and the y title on the left, x labels and title below.
+    pub fn new((width, height): (f64, f64), x: &Axis, y: &Axis) -> Plot {
+        let titled = |a: &Axis| if a.title.is_empty() { 0.0 } else { 22.0 };
+        let left = 10.0 + CHAR_W * y.widest() as f64 + titled(y);
+        let bottom = 6.0 + if x.ticks.is_empty() { 0.0 } else { 20.0 } + titled(x);
+        // Half the last x label may stick out past the plot's right edge.
+        let last = x.ticks.last().map(|t| t.label.chars().count()).unwrap_or(0);
+        let right = (CHAR_W * last as f64 / 2.0).max(12.0);
+        Plot { width, height, left, right, top: 10.0, bottom }
+    }
+
+    pub fn x(&self, axis: &Axis) -> Linear {
+        Linear::new((axis.lo, axis.hi), (self.left, self.width - self.right))
+    }
+
+    pub fn y(&self, axis: &Axis) -> Linear {
+        Linear::new((axis.lo, axis.hi), (self.height - self.bottom, self.top))
+    }
+
+    pub fn view_box(&self) -> String {
+        format!("0 0 {} {}", num(self.width), num(self.height))
+    }
+}
+
+/// An SVG path through `points`, already in pixels.
+pub fn line_path(points: &[(f64, f64)]) -> String {
+    let mut d = String::new();
+    for (i, &(x, y)) in points.iter().enumerate() {
+        d += if i == 0 { "M" } else { "L" };
+        d += &format!("{},{}", num(x), num(y));
+    }
+    d
+}
+
+// ---------------------------------------------------------------- colours
+
+/// A colour, printed as `#rrggbb`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rgb(pub u8, pub u8, pub u8);
+
+impl fmt::Display for Rgb {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "#{:02x}{:02x}{:02x}", self.0, self.1, self.2)
+    }
+}
+
+pub const WHITE: Rgb = Rgb(255, 255, 255);
+/// The ends of the diverging scale: negative blue, positive red.
+pub const NEGATIVE: Rgb = Rgb(30, 90, 200);
+pub const POSITIVE: Rgb = Rgb(200, 30, 45);
+/// The ends of the sequential scale: light teal (least) to deep violet (most).
+pub const LEAST: Rgb = Rgb(45, 170, 160);
+pub const MOST: Rgb = Rgb(91, 33, 182);
+
+/// `a` at t = 0 to `b` at t = 1 (t clamped).
+pub fn mix(a: Rgb, b: Rgb, t: f32) -> Rgb {
+    let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) };
+    let m = |x: u8, y: u8| (x as f32 + (y as f32 - x as f32) * t).round() as u8;
+    Rgb(m(a.0, b.0), m(a.1, b.1), m(a.2, b.2))
+}
+
+/// Diverging colour for `v` on a scale of ±`max_abs`: white at 0, blue below, red above.
+pub fn diverging(v: f32, max_abs: f32) -> Rgb {
+    let a = if max_abs > 0.0 { v / max_abs } else { 0.0 };
+    mix(WHITE, if a < 0.0 { NEGATIVE } else { POSITIVE }, a.abs())
+}
+
+/// Sequential colour for t in [0, 1].
+pub fn sequential(t: f32) -> Rgb {
+    mix(LEAST, MOST, t)
+}
+
+// ---------------------------------------------------------------- marks
+
+/// What a chart is drawn with: plain data, so a chart's drawing is tested natively. Three kinds only, each
+/// rendered by one `view!` in `view`: lines, curves, circles and arrowheads are all paths.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mark {
+    /// A label at `at`: `anchor` is `start`, `middle` or `end`; `dy` moves it off its baseline ("0.35em"
+    /// centres it on y); `turn` rotates it a quarter turn about `at`, for a y axis title that reads upwards.
+    Text {
+        class: &'static str,
+        at: (f64, f64),
+        anchor: &'static str,
+        dy: &'static str,
+        turn: bool,
+        text: String,
+    },
+    /// A rectangle (x, y, width, height), coloured by its class or by `fill` when the colour carries data.
+    Rect {
+        class: String,
+        rect: (f64, f64, f64, f64),
+        fill: Option<String>,
+        title: Option<String>,
+    },
+    Path(Path),
+}
+
+/// A path, coloured by its class or by `fill` and `stroke` when the colour carries data, with an optional
+/// tooltip and, for an arrow's shaft, the data attributes the end-to-end tests read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Path {
+    pub class: String,
+    pub d: String,
+    pub fill: Option<String>,
+    pub stroke: Option<String>,
+    pub title: Option<String>,
+    pub data: Option<ArrowData>,
+}
+
+/// An arrow's `data-testid`, index (`data-feature`), length (`data-norm`) and angle in degrees (`data-angle`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArrowData {
+    pub testid: &'static str,
+    pub index: usize,
+    pub norm: String,
+    pub angle: String,
+}
+
+impl Mark {
+    /// A label that is not turned.
+    pub fn text(class: &'static str, at: (f64, f64), anchor: &'static str, dy: &'static str, text: String) -> Mark {
+        Mark::Text { class, at, anchor, dy, turn: false, text }
+    }
+
+    /// A path coloured by its class.
+    pub fn path(class: impl Into<String>, d: String) -> Mark {
+        Mark::Path(Path { class: class.into(), d, ..Path::default() })
+    }
+
+    /// A straight line.
+    pub fn line(class: impl Into<String>, from: (f64, f64), to: (f64, f64)) -> Mark {
+        Mark::path(class, line_path(&[from, to]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(a: &Axis) -> Vec<&str> {
+        a.ticks.iter().map(|t| t.label.as_str()).collect()
+    }
+
+    fn ats(a: &Axis) -> Vec<f64> {
+        a.ticks.iter().map(|t| t.at).collect()
+    }
+
+    #[test]
+    fn steps_are_one_two_or_five_times_a_power_of_ten() {
+        assert_eq!(nice_step(1.0, 5), 0.2);
+        assert_eq!(nice_step(6.0, 6), 1.0);
+        assert_eq!(nice_step(8000.0, 5), 2000.0);
+        assert_eq!(nice_step(0.6, 6), 0.1);
+        assert_eq!(nice_step(0.35, 5), 0.1);
+        assert_eq!(nice_step(30.0, 5), 10.0);
+    }
+
+    #[test]
+    fn linear_ticks_stay_inside_and_print_their_decimals() {
+        let a = Axis::linear(0.0, 1.0, 5);
+        assert_eq!(labels(&a), ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]);
+        assert_eq!(ats(&a), [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
+        // An activation axis up to 0.63: at most about six parts, so steps of 0.2; ticks stop at 0.6, the
+        // domain does not.
+        let a = Axis::linear(0.0, 0.63, 6);
+        assert_eq!(labels(&a), ["0.0", "0.2", "0.4", "0.6"]);
+        assert_eq!(a.hi, 0.63);
+        assert_eq!(labels(&Axis::linear(0.0, 8000.0, 5)), ["0", "2,000", "4,000", "6,000", "8,000"]);
+        assert_eq!(labels(&Axis::linear(-1.0, 1.0, 4)), ["−1.0", "−0.5", "0.0", "0.5", "1.0"]);
+    }
+
+    #[test]
+    fn from_zero_ends_on_a_tick_above_the_data() {
+        let a = Axis::from_zero(5.9, 6);
+        assert_eq!((a.lo, a.hi), (0.0, 6.0));
+        assert_eq!(labels(&a), ["0", "1", "2", "3", "4", "5", "6"]);
+        let a = Axis::from_zero(0.43, 5);
+        assert_eq!(a.hi, 0.5);
+        assert_eq!(labels(&a), ["0.0", "0.1", "0.2", "0.3", "0.4", "0.5"]);
+        // Nothing to show still gives a usable axis.
+        assert_eq!(Axis::from_zero(0.0, 5).hi, 1.0);
+        assert_eq!(Axis::from_zero(f64::NAN, 5).hi, 1.0);
+    }
+
+    #[test]
+    fn percent_bands_and_decades() {
+        assert_eq!(labels(&Axis::percent(0.8, 1.0)), ["80%", "85%", "90%", "95%", "100%"]);
+        assert_eq!(labels(&Axis::percent(0.5, 1.0)), ["50%", "60%", "70%", "80%", "90%", "100%"]);
+        assert_eq!(labels(&Axis::percent(0.8f32 as f64, 1.0))[0], "80%");
+        let a = Axis::bands(vec!["L0H0".into(), String::new(), "L1H0".into()]);
+        assert_eq!((a.lo, a.hi), (0.0, 3.0));
+        assert_eq!(ats(&a), [0.5, 2.5]);
+        assert_eq!(labels(&a), ["L0H0", "L1H0"]);
+        let a = Axis::decades(-3, 0);
+        assert_eq!(labels(&a), ["0.001", "0.01", "0.1", "1"]);
+        assert_eq!(ats(&a), [-3.0, -2.0, -1.0, 0.0]);
+        assert_eq!(decade_label(-5), "10⁻⁵");
+        assert_eq!(decade_label(4), "10⁴");
+        assert_eq!(decade_label(3), "1,000");
+    }
+
+    #[test]
+    fn log_counts_keep_zero_and_label_the_peak_when_there_is_room() {
+        let a = Axis::log_counts(27);
+        assert_eq!(labels(&a), ["0", "1", "10", "27"]);
+        assert_eq!(ats(&a)[0], 0.0);
+        assert_eq!(ats(&a)[3], 1.0);
+        assert!((ats(&a)[2] - 11f64.ln() / 28f64.ln()).abs() < 1e-12);
+        // 1,500 is too close to 1,000 to label both, and 1 too close to 0.
+        assert_eq!(labels(&Axis::log_counts(1500)), ["0", "10", "100", "1,000"]);
+        assert_eq!(labels(&Axis::log_counts(99)), ["0", "1", "10", "99"]);
+        assert_eq!(labels(&Axis::log_counts(0)), ["0", "1"]);
+    }
+
+    #[test]
+    fn an_axis_maps_onto_bins() {
+        // Activations 0 to 0.5 over 10 bins: 0.1 is at the end of bin 2.
+        let a = Axis::linear(0.0, 0.5, 5).onto(0.0, 10.0);
+        assert_eq!((a.lo, a.hi), (0.0, 10.0));
+        assert_eq!(ats(&a), [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+        assert_eq!(labels(&a)[1], "0.1");
+    }
+
+    #[test]
+    fn scales_map_the_domain_ends_to_the_range_ends() {
+        let s = Linear::new((0.0, 10.0), (40.0, 540.0));
+        assert_eq!((s.at(0.0), s.at(10.0), s.at(5.0)), (40.0, 540.0, 290.0));
+        // y grows downwards: the domain's top is the range's start.
+        let plot = Plot { width: 560.0, height: 240.0, left: 50.0, right: 12.0, top: 10.0, bottom: 30.0 };
+        let y = Axis::from_zero(1.0, 5);
+        assert_eq!((plot.y(&y).at(0.0), plot.y(&y).at(1.0)), (210.0, 10.0));
+        assert_eq!(Linear::new((3.0, 3.0), (0.0, 100.0)).at(3.0), 50.0);
+        assert_eq!(plot.view_box(), "0 0 560 240");
+    }
+
+    #[test]
+    fn margins_fit_the_labels_and_titles() {
+        let x = Axis::bands(vec!["a".into(); 4]);
+        let y = Axis::from_zero(6.0, 6).titled("loss (nats)");
+        let p = Plot::new((560.0, 240.0), &x, &y);
+        // One-character y labels plus the rotated title; x labels but no x title.
+        assert_eq!((p.left, p.bottom, p.right, p.top), (10.0 + 7.5 + 22.0, 26.0, 12.0, 10.0));
+        let p = Plot::new((560.0, 240.0), &Axis::linear(0.0, 8000.0, 5).titled("step"), &Axis::percent(0.8, 1.0));
+        assert_eq!((p.left, p.bottom, p.right), (10.0 + 7.5 * 4.0, 48.0, 7.5 * 5.0 / 2.0));
+    }
+
+    #[test]
+    fn paths_and_coordinates_print_short() {
+        assert_eq!(num(12.0), "12");
+        assert_eq!(num(3.46), "3.5");
+        assert_eq!(num(-0.04), "0");
+        assert_eq!(line_path(&[(0.0, 10.0), (5.0, 2.54), (10.25, 0.0)]), "M0,10L5,2.5L10.3,0");
+        assert_eq!(line_path(&[]), "");
+    }
+
+    #[test]
+    fn colour_maps() {
+        assert_eq!(diverging(0.0, 1.0), WHITE);
+        assert_eq!(diverging(1.0, 1.0), POSITIVE);
+        assert_eq!(diverging(-3.0, 1.0), NEGATIVE);
+        assert_eq!(diverging(0.5, 0.0), WHITE);
+        assert_eq!(sequential(0.0), LEAST);
+        assert_eq!(sequential(1.0), MOST);
+        assert_eq!(mix(Rgb(0, 0, 0), Rgb(255, 100, 10), 0.5), Rgb(128, 50, 5));
+        assert_eq!(Rgb(37, 99, 235).to_string(), "#2563eb");
+    }
 }

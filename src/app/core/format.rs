@@ -27,7 +27,7 @@ pub fn parse_share(s: &str, range: (f64, f64)) -> Option<f64> {
     s.trim().parse::<f64>().ok().filter(|w| w.is_finite() && (range.0..=range.1).contains(w))
 }
 
-/// Escapes text for HTML built as a string (the panic overlay, SVG labels).
+/// Escapes text for HTML built as a string (the panic overlay).
 pub fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

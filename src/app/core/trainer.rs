@@ -4,7 +4,7 @@
 //!   the run, and the labs' messages about it.
 //! - `run` (browser): `Trainer`, the worker driven by the lab's jobs (`super::jobs`), and the status line and
 //!   messages both labs show.
-//! - Here: the heatmap and loss charts, and the slider.
+//! - Here: the loss chart, and the slider.
 //!
 //! Natively only `rules` is built (see `core.rs`), so the labs' plain modules and tests can use it.
 mod rules;
@@ -15,143 +15,27 @@ pub use run::*;
 
 use leptos::prelude::*;
 
-use super::format::fmt_int;
+use super::charts::{Axis, LineChart};
 use crate::lens::toy::model::LossLog;
 
-// ---------------------------------------------------------------- drawing (SVG strings)
-
-/// Diverging colour: negative blue, zero white, positive red, for `v / max_abs` in [-1, 1].
-pub fn diverging(v: f32, max_abs: f32) -> String {
-    let a = if max_abs > 0.0 { (v / max_abs).clamp(-1.0, 1.0) } else { 0.0 };
-    let (c, a) = if a >= 0.0 { ((200.0, 30.0, 45.0), a) } else { ((30.0, 90.0, 200.0), -a) };
-    let mix = |x: f32| (255.0 - a * (255.0 - x)) as u8;
-    format!("rgb({},{},{})", mix(c.0), mix(c.1), mix(c.2))
-}
-
-/// Importance colour: light teal (least important) to deep violet (most).
-pub fn importance_colour(t: f32) -> String {
-    let t = t.clamp(0.0, 1.0);
-    let lerp = |a: f32, b: f32| (a + (b - a) * t) as u8;
-    format!("rgb({},{},{})", lerp(45.0, 91.0), lerp(170.0, 33.0), lerp(160.0, 182.0))
-}
-
-/// A heatmap as SVG: `values` row-major `rows x cols`, coloured on one diverging scale.
-pub fn heatmap_svg(
-    values: &[f32],
-    rows: usize,
-    cols: usize,
-    row_label: &dyn Fn(usize) -> String,
-    col_label: &dyn Fn(usize) -> String,
-    testid: &str,
-    highlight: &[(usize, usize)],
-) -> String {
-    let max_abs = values.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-    let cell = if rows.max(cols) <= 6 {
-        36.0
-    } else if rows.max(cols) <= 12 {
-        24.0
-    } else {
-        15.0
-    };
-    let (left, top) = (34.0, 22.0);
-    let (w, h) = (left + cell * cols as f64 + 4.0, top + cell * rows as f64 + 4.0);
-    let mut s = format!(
-        "<svg class=\"heatmap\" data-testid=\"{testid}\" data-max-abs=\"{max_abs:.4}\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" font-size=\"11\">"
-    );
-    let label_every = if cols > 12 { 2 } else { 1 };
-    for c in 0..cols {
-        if c % label_every == 0 {
-            s += &format!(
-                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#475569\">{}</text>",
-                left + cell * (c as f64 + 0.5),
-                top - 6.0,
-                col_label(c)
-            );
-        }
-    }
-    for r in 0..rows {
-        if r % label_every == 0 || rows <= 12 {
-            s += &format!(
-                "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#475569\">{}</text>",
-                left - 5.0,
-                top + cell * (r as f64 + 0.5) + 4.0,
-                row_label(r)
-            );
-        }
-        for c in 0..cols {
-            let v = values[r * cols + c];
-            s += &format!(
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\" stroke=\"#e2e8f0\" stroke-width=\"0.5\"><title>{} · {}: {v:.3}</title></rect>",
-                left + cell * c as f64,
-                top + cell * r as f64,
-                cell,
-                cell,
-                diverging(v, max_abs),
-                row_label(r),
-                col_label(c)
-            );
-        }
-    }
-    for &(r, c) in highlight {
-        s += &format!(
-            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"none\" stroke=\"#1e293b\" stroke-width=\"2\"/>",
-            left + cell * c as f64 + 1.0,
-            top + cell * r as f64 + 1.0,
-            cell - 2.0,
-            cell - 2.0
-        );
-    }
-    s += "</svg>";
-    s
-}
-
-/// A loss curve on a log scale: one point per `every` steps.
-pub fn loss_svg(log: &LossLog) -> String {
-    let (w, h, left, bottom) = (360.0, 150.0, 44.0, 24.0);
-    let vals: Vec<(f64, f64)> = log
+/// The loss on a log scale, one point per `log.every` steps.
+pub fn loss_chart(log: &LossLog) -> impl IntoView {
+    let points: Vec<(f64, f64)> = log
         .values
         .iter()
         .enumerate()
         .filter(|(_, v)| v.is_finite() && **v > 0.0)
         .map(|(i, v)| (((i + 1) * log.every) as f64, (*v as f64).log10()))
         .collect();
-    let mut s = format!("<svg class=\"loss-chart\" data-testid=\"loss-chart\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"training loss\" font-size=\"11\">");
-    if vals.len() >= 2 {
-        let xmax = vals.last().map(|v| v.0).unwrap_or(1.0).max(1.0);
-        let ymin = vals.iter().map(|v| v.1).fold(f64::INFINITY, f64::min).floor();
-        let ymax = vals.iter().map(|v| v.1).fold(f64::NEG_INFINITY, f64::max).ceil().max(ymin + 1.0);
-        let x = |v: f64| left + (w - left - 8.0) * v / xmax;
-        let y = |v: f64| 6.0 + (h - bottom - 6.0) * (ymax - v) / (ymax - ymin);
-        let mut d = ymin;
-        while d <= ymax + 1e-9 {
-            s += &format!(
-                "<line x1=\"{left}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#e2e8f0\"/>",
-                w - 8.0,
-                y(d),
-                y(d)
-            );
-            s += &format!(
-                "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#475569\">1e{}</text>",
-                left - 4.0,
-                y(d) + 4.0,
-                d as i32
-            );
-            d += 1.0;
-        }
-        let pts: Vec<String> = vals.iter().map(|&(a, b)| format!("{:.1},{:.1}", x(a), y(b))).collect();
-        s += &format!("<polyline points=\"{}\" fill=\"none\" stroke=\"#2563eb\" stroke-width=\"2\"/>", pts.join(" "));
-        s += &format!("<text x=\"{left}\" y=\"{}\" fill=\"#475569\">0</text>", h - 6.0);
-        s += &format!(
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#475569\">step {}</text>",
-            w - 8.0,
-            h - 6.0,
-            fmt_int(xmax as usize)
-        );
-    } else {
-        s += &format!("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#64748b\">The loss curve appears once training starts.</text>", w / 2.0, h / 2.0);
+    let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min).floor();
+    let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max).ceil();
+    let (lo, hi) = if points.is_empty() { (-2, 0) } else { (lo as i32, (hi as i32).max(lo as i32 + 1)) };
+    let steps = points.last().map(|p| p.0).unwrap_or(1.0);
+    view! {
+        <LineChart lines=vec![(points, "blue")] x=Axis::from_zero(steps, 5).titled("training step")
+            y=Axis::decades(lo, hi).titled("loss") size=(420.0, 220.0) class="loss-chart" testid="loss-chart"
+            empty="The loss curve appears once training starts." label="training loss, log scale" />
     }
-    s += "</svg>";
-    s
 }
 
 /// When a slider hands its value on to training.

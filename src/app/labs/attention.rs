@@ -1,5 +1,6 @@
 //! The attention lab (primer before 9.2.2): attention patterns and induction heads on the 2-layer
 //! attention-only model. Its URL state: the typed sequence and the selected head.
+use crate::app::core::charts::{Axis, Bar, Rule};
 use crate::app::core::url::{Reader, UrlState, Writer};
 use crate::lens::gpt2::model::per_position_loss;
 use crate::lens::gpt2::vocab::{Tokenized, Vocab};
@@ -117,6 +118,57 @@ pub fn best_induction_head(scores: &[Vec<HeadScores>]) -> (usize, usize) {
     (best.0, best.1)
 }
 
+/// The head-scores chart: a group per head (labelled `L{layer}H{head}`, in layer order) with its
+/// previous-token, induction and duplicate-token scores, coloured as the legend says.
+pub fn score_bars(scores: &[Vec<HeadScores>]) -> (Vec<Vec<Bar>>, Axis) {
+    let mut groups = Vec::new();
+    let mut names = Vec::new();
+    for (layer, row) in scores.iter().enumerate() {
+        for (head, s) in row.iter().enumerate() {
+            let name = format!("L{layer}H{head}");
+            let bar = |v: f32, class, what| Bar { value: v as f64, class, title: format!("{name} {what}: {v:.2}") };
+            groups.push(vec![
+                bar(s.previous_token, "blue", "previous-token"),
+                bar(s.induction, "orange", "induction"),
+                bar(s.duplicate_token, "violet", "duplicate-token"),
+            ]);
+            names.push(name);
+        }
+    }
+    (groups, Axis::bands(names))
+}
+
+/// Where head (layer, head) sits among the groups of `score_bars`.
+pub fn head_index(scores: &[Vec<HeadScores>], (layer, head): (usize, usize)) -> Option<usize> {
+    let row = scores.get(layer)?;
+    (head < row.len()).then(|| scores[..layer].iter().map(Vec::len).sum::<usize>() + head)
+}
+
+/// The loss chart: a bar per predicted token (the second half in the second colour), labelled by position at 1
+/// and every fifth, and each half's mean as a line over its half.
+pub fn loss_bars(r: &LabResult) -> (Vec<Vec<Bar>>, Axis, Vec<Rule>) {
+    let second = |i: usize| r.half > 0 && i >= r.half;
+    let groups = r
+        .loss
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| {
+            let class = if second(i) { "orange" } else { "blue" };
+            vec![Bar { value: l as f64, class, title: format!("position {}: {l:.2} nats", i + 1) }]
+        })
+        .collect();
+    let labels = (1..=r.loss.len()).map(|p| if p == 1 || p % 5 == 0 { p.to_string() } else { String::new() });
+    let (n, half) = (r.loss.len() as f64, r.half as f64);
+    let rules = match r.halves {
+        Some((a, b)) if r.half > 0 => vec![
+            Rule { from: 0.0, to: half, value: a as f64, class: "ink", title: format!("first half: mean {a:.2} nats") },
+            Rule { from: half, to: n, value: b as f64, class: "ink", title: format!("second half: mean {b:.2} nats") },
+        ],
+        _ => Vec::new(),
+    };
+    (groups, Axis::bands(labels.collect()), rules)
+}
+
 /// The (q, k) cell under a point at fraction (fx, fy) of an n x n pattern, if it is one a query can see.
 pub fn cell_at(fx: f64, fy: f64, n: usize) -> Option<(usize, usize)> {
     if !(0.0..1.0).contains(&fx) || !(0.0..1.0).contains(&fy) {
@@ -172,6 +224,35 @@ mod tests {
         let s = AttentionState { seq: Some("the cat & the hat".into()), head: Some((1, 3)) };
         assert_eq!(AttentionState::from_query(&s.to_query()), (s, vec![]));
         assert_eq!(AttentionState::default().to_query(), vec![]);
+    }
+
+    #[test]
+    fn chart_bars_follow_the_heads_and_positions() {
+        let s = |p: f32, i: f32| HeadScores { previous_token: p, induction: i, duplicate_token: 0.0 };
+        let scores = vec![vec![s(0.9, 0.0), s(0.1, 0.0)], vec![s(0.0, 0.8), s(0.0, 0.2)]];
+        let (groups, x) = score_bars(&scores);
+        assert_eq!(groups.len(), 4);
+        assert_eq!(x.ticks.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(), ["L0H0", "L0H1", "L1H0", "L1H1"]);
+        assert_eq!((groups[2][1].value as f32, groups[2][1].class), (0.8, "orange"));
+        assert_eq!(groups[2][1].title, "L1H0 induction: 0.80");
+        assert_eq!(head_index(&scores, (1, 1)), Some(3));
+        assert_eq!(head_index(&scores, (1, 2)), None);
+        assert_eq!(head_index(&scores, (2, 0)), None);
+
+        let r = LabResult {
+            tokens: vec![],
+            words: vec![],
+            patterns: vec![],
+            scores,
+            loss: vec![5.0; 12],
+            half: 6,
+            halves: Some((5.0, 0.5)),
+            exact_repeat: true,
+        };
+        let (groups, x, rules) = loss_bars(&r);
+        assert_eq!(groups.iter().map(|g| g[0].class).collect::<Vec<_>>()[5..7], ["blue", "orange"]);
+        assert_eq!(x.ticks.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(), ["1", "5", "10"]);
+        assert_eq!((rules[1].from, rules[1].to, rules[1].value), (6.0, 12.0, 0.5));
     }
 
     #[test]

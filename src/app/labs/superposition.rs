@@ -1,10 +1,11 @@
 //! The superposition lab (9.2.4): the toy model of superposition trained live in the worker, and the phase
 //! diagram. Its URL state (the preset, sparsity, importance decay, seed and learning rate) and its plain rules:
 //! the model the controls describe, the sweep's cells, and what the panels say.
+use crate::app::core::charts::{Cell, Heat};
 use crate::app::core::trainer::{status_line, PAUSED};
 use crate::app::core::url::{Reader, UrlState, Writer};
 use crate::lens::methods::superposition::metrics::AngleGap;
-use crate::lens::methods::superposition::phase::{PhaseCell, PhaseSpec};
+use crate::lens::methods::superposition::phase::{Phase, PhaseCell, PhaseSpec};
 use crate::lens::toy::model::ToyConfig;
 use crate::lens::toy::protocol::LabRequest;
 
@@ -197,6 +198,40 @@ pub fn sweep_summary(done: usize, total: usize, running: bool, seconds: Option<f
     }
 }
 
+/// The phase diagram as a heat grid, row by row (densities down, the extra feature's importance across): each
+/// cell coloured by its phase (the colours of the legend under it) or pale while not computed yet. Density is
+/// labelled every other row and importance every third column, and always at the last.
+pub fn phase_heat(spec: &PhaseSpec, cells: &[Option<PhaseCell>]) -> Heat {
+    let (rows, cols) = (spec.densities.len(), spec.importances.len());
+    let cell = |c: &Option<PhaseCell>| match c {
+        None => Cell { fill: "#f1f5f9".into(), title: "not computed yet".into() },
+        Some(c) => {
+            let (fill, name) = match c.phase {
+                Phase::Ignored => ("#cbd5e1", "ignored"),
+                Phase::Dedicated => ("#2563eb", "its own dimension"),
+                Phase::Superposed => ("#d97706", "superposed"),
+            };
+            let title = format!(
+                "density {:.3}, relative importance {:.2}: {name} (length {:.2})",
+                c.density, c.importance, c.norm
+            );
+            Cell { fill: fill.into(), title }
+        }
+    };
+    let shown = |i: usize, every: usize, n: usize| i.is_multiple_of(every) || i + 1 == n;
+    let row_labels = (spec.densities.iter().enumerate())
+        .map(|(r, &d)| match shown(r, 2, rows) {
+            true if d >= 0.1 => format!("{d:.2}"),
+            true => format!("{d:.3}"),
+            false => String::new(),
+        })
+        .collect();
+    let col_labels = (spec.importances.iter().enumerate())
+        .map(|(k, imp)| if shown(k, 3, cols) { format!("{imp:.1}") } else { String::new() })
+        .collect();
+    Heat { rows, cols, cells: cells.iter().map(cell).collect(), row_labels, col_labels, outlined: vec![], key: None }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,5 +333,36 @@ mod tests {
         assert_eq!(sweep_summary(144, 144, false, Some(3.71)), "all 144 cells in 3.7 s");
         assert_eq!(sweep_summary(57, 144, false, None), "cancelled at 57 / 144 cells");
         assert_eq!(sweep_summary(0, 144, false, None), "");
+    }
+
+    #[test]
+    fn the_phase_grid_colours_cells_by_phase_and_thins_its_labels() {
+        let spec = PhaseSpec::default();
+        let mut cells = vec![None; spec.cells()];
+        let done = |phase| PhaseCell {
+            row: 0,
+            col: 0,
+            density: 1.0,
+            importance: 0.5,
+            phase,
+            norm: 0.9,
+            interference: 0.0,
+            loss: 0.0,
+            w: vec![],
+            b: vec![],
+        };
+        cells[0] = Some(done(Phase::Dedicated));
+        cells[1] = Some(done(Phase::Superposed));
+        let h = phase_heat(&spec, &cells);
+        assert_eq!((h.rows, h.cols, h.cells.len()), (12, 12, 144));
+        assert_eq!([&h.cells[0].fill, &h.cells[1].fill, &h.cells[2].fill], ["#2563eb", "#d97706", "#f1f5f9"]);
+        assert_eq!(h.cells[0].title, "density 1.000, relative importance 0.50: its own dimension (length 0.90)");
+        assert_eq!(h.cells[2].title, "not computed yet");
+        // Rows 0, 2, ..., 10 and the last; columns 0, 3, 6, 9 and the last.
+        let named =
+            |ls: &[String]| ls.iter().enumerate().filter(|(_, l)| !l.is_empty()).map(|(i, _)| i).collect::<Vec<_>>();
+        assert_eq!(named(&h.row_labels), [0, 2, 4, 6, 8, 10, 11]);
+        assert_eq!(named(&h.col_labels), [0, 3, 6, 9, 11]);
+        assert_eq!((h.row_labels[0].as_str(), h.row_labels[11].as_str()), ("1.00", "0.010"));
     }
 }

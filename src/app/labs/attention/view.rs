@@ -6,9 +6,11 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::{best_induction_head, cell_at, compute, token_mark, AttentionState, LabResult};
+use super::{
+    best_induction_head, cell_at, compute, head_index, loss_bars, score_bars, token_mark, AttentionState, LabResult,
+};
 use crate::app::core::browser::{canvas_by_id, document, now_ms, replace_hash_soon};
-use crate::app::core::charts;
+use crate::app::core::charts::{Axis, BarChart, Legend, LineChart};
 use crate::app::core::frame::{LabFrame, UrlNotes};
 use crate::app::core::load::{load_model, LoadedModel, Model};
 use crate::app::core::url::{section_hash_with, UrlState};
@@ -394,15 +396,23 @@ fn PatternPanel(shared: Shared) -> impl IntoView {
 
 #[component]
 fn ScoresPanel(shared: Shared) -> impl IntoView {
-    let chart = move || shared.last_good.get().map(|r| charts::head_scores_svg(&r.scores, shared.head(), (640, 240)));
+    // A new head only moves the shaded band: Leptos updates the attributes that changed, not the whole chart.
+    let chart = move || {
+        shared.last_good.get().map(|r| {
+            let (groups, x) = score_bars(&r.scores);
+            let band = head_index(&r.scores, shared.head()).map(|i| (i as f64, i as f64 + 1.0));
+            view! {
+                <BarChart groups=groups x=x y=Axis::linear(0.0, 1.0, 5).titled("score") size=(560.0, 240.0)
+                    shade=band label="previous-token, induction and duplicate-token score of every head" />
+            }
+        })
+    };
     view! {
         <section class="panel">
             <h3>"Head scores"</h3>
-            <p class="legend">
-                <span class="key prev"></span>"previous-token " <span class="key ind"></span>"induction " <span class="key dup"></span>"duplicate-token"
-                <span class="muted">" · mean attention on the key each pattern predicts"</span>
-            </p>
-            <div class="chart" data-testid="head-scores" inner_html=move || chart().unwrap_or_default()></div>
+            <Legend items=vec![("blue", "previous-token"), ("orange", "induction"), ("violet", "duplicate-token")]
+                note="mean attention on the key each pattern predicts" />
+            <div class="chart" data-testid="head-scores">{chart}</div>
         </section>
     }
 }
@@ -423,12 +433,23 @@ fn LossPanel(shared: Shared) -> impl IntoView {
             }
         })
     };
-    let chart = move || shared.last_good.get().map(|r| charts::loss_svg(&r.loss, r.half, r.halves, (640, 220)));
+    let chart = move || {
+        shared.last_good.get().map(|r| {
+            let (groups, x, rules) = loss_bars(&r);
+            let max = r.loss.iter().fold(0.0f32, |m, &l| m.max(l)) as f64;
+            let second = (r.half > 0 && r.half < r.loss.len()).then_some((r.half as f64, r.loss.len() as f64));
+            view! {
+                <BarChart groups=groups x=x.titled("position of the predicted token")
+                    y=Axis::from_zero(max, 6).titled("loss (nats)") size=(560.0, 240.0) rules=rules
+                    shade=second class="loss-bars" label="loss at each position, with each half's mean" />
+            }
+        })
+    };
     view! {
         <section class="panel">
             <h3>"Loss at each position"</h3>
             {summary}
-            <div class="chart" data-testid="loss-chart" inner_html=move || chart().unwrap_or_default()></div>
+            <div class="chart" data-testid="loss-chart">{chart}</div>
         </section>
     }
 }
@@ -439,13 +460,21 @@ fn TrainingPanel(model: Model<LoadedModel>) -> impl IntoView {
         let m = model.get()?;
         let c = m.training.as_ref()?.get("curve")?.as_array()?;
         let pts: Vec<(f64, f64)> = c.iter().filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?))).collect();
-        (!pts.is_empty()).then(|| charts::curve_svg(&pts, (560, 220)))
+        let xmax = pts.iter().fold(1.0f64, |m, p| m.max(p.0));
+        let ymax = pts.iter().fold(0.1f64, |m, p| m.max(p.1));
+        (!pts.is_empty()).then(|| {
+            view! {
+                <LineChart lines=vec![(pts, "blue")] x=Axis::from_zero(xmax, 6).titled("training step")
+                    y=Axis::from_zero(ymax, 6).titled("loss on repeated tokens") size=(560.0, 240.0)
+                    label="training curve: loss on repeated tokens against the training step" />
+            }
+        })
     };
     view! {
         <details class="panel">
             <summary>"How this model was trained"</summary>
             <p>"Two attention-only layers of four heads, d_model 64, trained from a fixed seed on sequences of random words in which several segments, mostly 2 to 8 words long, reappear at random later offsets. Copied words count fully in the loss and fresh words at a tenth, so the model learns to copy early yet stays unsure where nothing repeats. The sharp drop in the curve is the induction circuit forming."</p>
-            <div class="chart" data-testid="training-curve" inner_html=move || curve().unwrap_or_default()></div>
+            <div class="chart" data-testid="training-curve">{curve}</div>
         </details>
     }
 }

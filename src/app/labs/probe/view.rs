@@ -10,6 +10,7 @@ use leptos::prelude::*;
 
 use super::{verdict, ProbeState};
 use crate::app::core::browser::{now_ms, replace_hash_soon};
+use crate::app::core::charts::{Axis, Bar, BarChart, Legend, Rule};
 use crate::app::core::format::sentence;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
 use crate::app::core::jobs::{start_when_ready, Jobs};
@@ -220,7 +221,7 @@ fn ProbeResults(shown: RwSignal<Option<Shown>>, choice: RwSignal<Choice>, regex:
                     {format!("Best: {} with {} on held-out positions. Always guessing “{}” scores {}; the same probe on shuffled labels scores {}.",
                         resid_label(best.layer), pct(best.test_accuracy), if r.positive_rate > 0.5 { "yes" } else { "no" }, pct(r.baseline), pct(best.shuffled_accuracy.unwrap_or(f32::NAN)))}
                 </p>
-                <div inner_html=chart></div>
+                {chart}
                 <p class="small">{verdict}</p>
                 <table class="probe-table">
                     <thead><tr><th>"layer"</th><th>"held-out"</th><th>"training"</th><th>"shuffled labels"</th></tr></thead>
@@ -266,73 +267,35 @@ fn pct(x: f32) -> String {
     }
 }
 
-/// Grouped bars per layer (probe, shuffled-label control) over the baseline as a dashed line, as SVG.
-fn accuracy_chart(r: &ProbeReport, lo: f32) -> String {
-    let (w, h) = (560.0f32, 220.0f32);
-    let (left, right, top, bottom) = (44.0f32, 10.0f32, 28.0f32, 22.0f32);
-    let n = r.layers.len().max(1) as f32;
-    let band = (w - left - right) / n;
-    let y = |a: f32| top + (h - top - bottom) * (1.0 - ((a - lo) / (1.0 - lo)).clamp(0.0, 1.0));
-    let mut s = format!(
-        r##"<svg class="probe-chart" data-testid="probe-chart" viewBox="0 0 {w} {h}" role="img" aria-label="held-out accuracy per layer">"##
-    );
-    let mut t = lo;
-    while t <= 1.0001 {
-        let yy = y(t);
-        s += &format!(
-            r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e2e8f0"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end" fill="#64748b">{:.0}%</text>"##,
-            w - right,
-            left - 4.0,
-            yy + 4.0,
-            100.0 * t
-        );
-        t += 0.1;
+/// Grouped bars per layer (probe, shuffled-label control) over the majority baseline as a dashed line; the
+/// accuracy axis starts at `lo`, so the differences that matter are not squeezed into the top of the chart.
+fn accuracy_chart(r: &ProbeReport, lo: f32) -> impl IntoView {
+    let bar = |a: f32, class, layer: usize, what| Bar {
+        value: a as f64,
+        class,
+        title: format!("{}: {what} {:.1}%", resid_label(layer), 100.0 * a),
+    };
+    let groups = r
+        .layers
+        .iter()
+        .map(|l| {
+            vec![
+                bar(l.test_accuracy, "blue", l.layer, "probe"),
+                bar(l.shuffled_accuracy.unwrap_or(lo), "grey", l.layer, "shuffled-label control"),
+            ]
+        })
+        .collect();
+    let x = Axis::bands(r.layers.iter().map(|l| resid_label(l.layer)).collect());
+    let baseline = Rule {
+        from: 0.0,
+        to: r.layers.len() as f64,
+        value: r.baseline as f64,
+        class: "orange dashed",
+        title: format!("majority baseline {:.1}%", 100.0 * r.baseline),
+    };
+    view! {
+        <Legend items=vec![("blue", "probe"), ("grey", "shuffled-label control"), ("rule orange", "majority baseline")] />
+        <BarChart groups=groups x=x y=Axis::percent(lo as f64, 1.0).titled("held-out accuracy") size=(560.0, 240.0)
+            rules=vec![baseline] pad=0.14 class="probe-chart" testid="probe-chart" label="held-out accuracy per layer" />
     }
-    for (i, l) in r.layers.iter().enumerate() {
-        let x0 = left + band * i as f32;
-        let bw = band * 0.34;
-        let bars = [
-            (l.test_accuracy, "#2563eb", "probe"),
-            (l.shuffled_accuracy.unwrap_or(lo), "#94a3b8", "shuffled-label control"),
-        ];
-        for (k, (a, colour, what)) in bars.iter().enumerate() {
-            let x = x0 + band * 0.14 + k as f32 * (bw + 4.0);
-            let yy = y(*a);
-            s += &format!(
-                r##"<rect x="{x:.1}" y="{yy:.1}" width="{bw:.1}" height="{:.1}" fill="{colour}"><title>{}: {what} {:.1}%</title></rect>"##,
-                (h - bottom - yy).max(0.0),
-                resid_label(l.layer),
-                100.0 * a
-            );
-        }
-        s += &format!(
-            r##"<text x="{:.1}" y="{}" font-size="12" text-anchor="middle" fill="#1e293b">{}</text>"##,
-            x0 + band / 2.0,
-            h - bottom + 16.0,
-            resid_label(l.layer)
-        );
-    }
-    let yb = y(r.baseline);
-    s += &format!(
-        r##"<line x1="{left}" x2="{}" y1="{yb:.1}" y2="{yb:.1}" stroke="#d97706" stroke-width="2" stroke-dasharray="6 4"/>"##,
-        w - right
-    );
-    s += &format!(
-        r##"<g font-size="11"><rect x="{left}" y="{}" width="10" height="10" fill="#2563eb"/><text x="{}" y="{}">probe</text><rect x="{}" y="{}" width="10" height="10" fill="#94a3b8"/><text x="{}" y="{}">shuffled-label control</text><line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#d97706" stroke-width="2" stroke-dasharray="6 4"/><text x="{}" y="{}">majority baseline</text></g>"##,
-        4.0,
-        left + 14.0,
-        13.0,
-        left + 70.0,
-        4.0,
-        left + 84.0,
-        13.0,
-        left + 230.0,
-        left + 254.0,
-        9.0,
-        9.0,
-        left + 258.0,
-        13.0
-    );
-    s += "</svg>";
-    s
 }

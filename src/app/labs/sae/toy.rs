@@ -7,6 +7,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use super::{best_matches, dead_text, toy_tab_status, ToyTabStep, DICT_SIZES, L1_RANGE, SAE_BUDGET, SAE_TOY_STEPS};
+use crate::app::core::charts::{Heat, HeatGrid};
 use crate::app::core::frame::progress_bar;
 use crate::app::core::jobs::{Job, Jobs};
 use crate::app::core::trainer::*;
@@ -228,18 +229,14 @@ fn SaeCharts(tab: Tab) -> impl IntoView {
         let m = &v.metrics;
         let (d, n) = (v.snapshot.config.d_sae, v.snapshot.toy.config.n_features);
         let best = best_matches(m);
-        let svg = heatmap_svg(
-            &m.cosine,
-            d,
-            n,
-            &|r| format!("L{}", r + 1),
-            &|c| format!("f{}", c + 1),
-            "cosine-heatmap",
-            &best,
-        );
-        Some(view! { <div inner_html=svg></div> })
+        let heat = Heat {
+            outlined: best,
+            ..Heat::diverging(&m.cosine, (d, n), &|r| format!("L{}", r + 1), &|c| format!("f{}", c + 1))
+        };
+        let label = "cosine between each latent's decoder direction and each true feature's direction";
+        Some(view! { <HeatGrid heat=heat testid="cosine-heatmap" label=label /> })
     };
-    let loss_view = move || sae.get().map(|v| view! { <div inner_html=loss_svg(&v.snapshot.losses)></div> });
+    let loss_view = move || sae.get().map(|v| loss_chart(&v.snapshot.losses));
     view! {
         <div class="toy-grid">
             <section class="panel">

@@ -17,6 +17,7 @@ use super::browser::{
 };
 use super::{SaeState, Tab, ToySae, ORDERS};
 use crate::app::core::browser::{document, replace_hash_soon};
+use crate::app::core::charts::{log_count, Axis, Bar, BarChart};
 use crate::app::core::format::fmt_int;
 use crate::app::core::frame::{LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
@@ -27,53 +28,26 @@ use crate::lens::methods::sae::{
 };
 use crate::lens::LensError;
 
-/// The activation histogram as SVG: bars over equal bins of (0, max], counts on a log scale (a few strong
+/// The activation histogram: bars over equal bins of (0, max], counts on a log scale (a few strong
 /// activations would vanish next to many weak ones on a linear one).
-fn histogram_svg(card: &LatentCard) -> String {
-    let (w, h, left, bottom, top) = (420.0f32, 150.0f32, 44.0f32, 30.0f32, 8.0f32);
+fn histogram(card: &LatentCard) -> impl IntoView {
     let bins = card.hist.len().max(1);
-    let peak = card.hist.iter().copied().max().unwrap_or(0).max(1) as f32;
-    let ly = |c: u32| if c == 0 { 0.0 } else { (1.0 + c as f32).log10() / (1.0 + peak).log10() };
-    let bw = (w - left - 8.0) / bins as f32;
-    let mut s = format!(
-        r#"<svg class="feat-hist" data-testid="feature-histogram" viewBox="0 0 {w} {h}" width="100%" role="img" aria-label="histogram of the latent's nonzero activations">"#
-    );
-    let base = h - bottom;
-    s += &format!(r##"<line x1="{left}" y1="{base}" x2="{}" y2="{base}" stroke="#888"/>"##, w - 8.0);
-    for (i, &c) in card.hist.iter().enumerate() {
-        let bh = ly(c) * (base - top);
-        let x = left + i as f32 * bw;
-        s += &format!(
-            r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{bh:.1}" fill="#2f6fb0"><title>{} to {}: {} characters</title></rect>"##,
-            x + 0.5,
-            base - bh,
-            (bw - 1.0).max(0.5),
-            fmt_act(card.max * i as f32 / bins as f32),
-            fmt_act(card.max * (i + 1) as f32 / bins as f32),
-            c
-        );
+    let peak = card.hist.iter().copied().max().unwrap_or(0);
+    let edge = |i: usize| fmt_act(card.max * i as f32 / bins as f32);
+    let groups = card
+        .hist
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let title = format!("{} to {}: {} characters", edge(i), edge(i + 1), fmt_int(c as usize));
+            vec![Bar { value: log_count(c, peak), class: "blue", title }]
+        })
+        .collect();
+    let x = Axis::linear(0.0, card.max as f64, 5).onto(0.0, bins as f64).titled("activation");
+    view! {
+        <BarChart groups=groups x=x y=Axis::log_counts(peak).titled("characters") size=(300.0, 190.0) pad=0.0
+            class="feat-hist" testid="feature-histogram" label="histogram of the latent's nonzero activations" />
     }
-    s += &format!(r##"<text x="{left}" y="{}" font-size="12" fill="#555">0</text>"##, h - 12.0);
-    s += &format!(
-        r##"<text x="{}" y="{}" font-size="12" fill="#555" text-anchor="end">{}</text>"##,
-        w - 8.0,
-        h - 12.0,
-        fmt_act(card.max)
-    );
-    s += &format!(
-        r##"<text x="{}" y="{}" font-size="12" fill="#555" text-anchor="middle">activation</text>"##,
-        left + (w - left) / 2.0,
-        h - 12.0
-    );
-    s += &format!(
-        r##"<text x="{}" y="{}" font-size="12" fill="#555" text-anchor="end">{}</text>"##,
-        left - 4.0,
-        top + 10.0,
-        fmt_int(peak as usize)
-    );
-    s += &format!(r##"<text x="{}" y="{base}" font-size="12" fill="#555" text-anchor="end">0</text>"##, left - 4.0);
-    s += "</svg>";
-    s
 }
 
 /// The 9.2.5 lab: two tabs, the toy SAE (known features) and the feature browser (a real model). Both stay
@@ -327,7 +301,7 @@ fn FeatureCard(d: Arc<LoadedSae>, j: usize) -> impl IntoView {
             .map(|(c, e)| view! { <li class=format!("logit-chip {cls}")><span class="chip-char">{char_label(vocab[c])}</span><span class="chip-val">{format!("{e:+.2}")}</span></li> })
             .collect_view()
     };
-    let hist = histogram_svg(&card);
+    let hist = histogram(&card);
     Some(view! {
         <div class="feature-card" data-testid="feature-card" data-latent=j data-dead=if dead { "1" } else { "0" }>
             <h4>{format!("Latent {j}")} {dead.then(|| view! { <span class="dead-badge">"dead"</span> })}</h4>
@@ -345,7 +319,7 @@ fn FeatureCard(d: Arc<LoadedSae>, j: usize) -> impl IntoView {
                 <section>
                     <h5>"Activation histogram"</h5>
                     <p class="small muted">"How strongly it fires when it fires (counts on a log scale)."</p>
-                    <div inner_html=hist></div>
+                    {hist}
                 </section>
                 <section data-testid="feature-logits">
                     <h5>"Next characters it pushes"</h5>

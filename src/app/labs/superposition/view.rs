@@ -7,16 +7,17 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use super::{
-    cell_index, cell_request, gaps_text, model_status, sharing_colour, sweep_summary, Preset, Settings, ToyState,
-    TOY_BUDGET,
+    cell_index, cell_request, gaps_text, model_status, phase_heat, sharing_colour, sweep_summary, Preset, Settings,
+    ToyState, TOY_BUDGET,
 };
 use crate::app::core::browser::{now_ms, replace_hash_soon};
+use crate::app::core::charts::{sequential, Arrow, Arrows, Heat, HeatGrid};
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
 use crate::app::core::trainer::*;
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::methods::superposition::metrics::{ToyMetrics, REPRESENTED_NORM};
-use crate::lens::methods::superposition::phase::{Phase, PhaseCell, PhaseSpec};
+use crate::lens::methods::superposition::phase::{PhaseCell, PhaseSpec};
 use crate::lens::toy::model::{ToyConfig, ToySnapshot};
 use crate::lens::toy::protocol::{LabReply, LabRequest};
 
@@ -27,48 +28,34 @@ struct ToyView {
 }
 
 /// W's columns as arrows in the plane (m = 2), labelled and coloured by importance.
-fn arrows_svg(v: &ToyView) -> String {
+fn feature_arrows(v: &ToyView) -> impl IntoView {
     let snap = &v.snapshot;
-    let n = snap.config.n_features;
     let imp = snap.config.importances();
     let imax = imp.iter().cloned().fold(0.0f32, f32::max).max(1e-6);
     let imin = imp.iter().cloned().fold(f32::INFINITY, f32::min);
-    let rmax = v.metrics.norms.iter().cloned().fold(1.0f32, f32::max) as f64 * 1.12;
-    let (size, c) = (340.0, 170.0);
-    let scale = (c - 26.0) / rmax;
-    let mut s = format!("<svg class=\"arrows\" data-testid=\"feature-arrows\" viewBox=\"0 0 {size} {size}\" role=\"img\" aria-label=\"each feature's direction in the two hidden dimensions\" font-size=\"13\">");
-    s += "<defs><marker id=\"tip\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"context-stroke\"/></marker></defs>";
-    s += &format!(
-        "<circle cx=\"{c}\" cy=\"{c}\" r=\"{:.1}\" fill=\"none\" stroke=\"#cbd5e1\" stroke-dasharray=\"4 4\"/>",
-        scale
-    );
-    s += &format!("<line x1=\"{}\" x2=\"{}\" y1=\"{c}\" y2=\"{c}\" stroke=\"#e2e8f0\"/><line y1=\"{}\" y2=\"{}\" x1=\"{c}\" x2=\"{c}\" stroke=\"#e2e8f0\"/>", 10.0, size - 10.0, 10.0, size - 10.0);
-    for (i, &importance) in imp.iter().enumerate().take(n) {
-        let col = snap.column(i);
-        let (x, y) = (col[0] as f64, col[1] as f64);
-        let norm = v.metrics.norms[i];
-        let angle = (y.atan2(x).to_degrees() + 360.0) % 360.0;
-        let t = if imax > imin { (importance - imin) / (imax - imin) } else { 1.0 };
-        let colour = importance_colour(t);
-        let (ex, ey) = (c + x * scale, c - y * scale);
-        let width = if norm >= REPRESENTED_NORM { 3.0 } else { 1.5 };
-        s += &format!(
-            "<line data-testid=\"feature-arrow\" data-feature=\"{i}\" data-norm=\"{norm:.4}\" data-angle=\"{angle:.2}\" x1=\"{c}\" y1=\"{c}\" x2=\"{ex:.1}\" y2=\"{ey:.1}\" stroke=\"{colour}\" stroke-width=\"{width}\" marker-end=\"url(#tip)\"><title>feature {}: length {norm:.2}, importance {:.2}</title></line>",
-            i + 1,
-            importance
-        );
-        if norm > 0.15 {
-            let len = (x * x + y * y).sqrt().max(1e-9);
-            let (lx, ly) = (ex + 14.0 * x / len, ey - 14.0 * y / len);
-            s += &format!(
-                "<text x=\"{lx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#1e293b\" font-weight=\"600\">{}</text>",
-                ly + 4.0,
-                i + 1
-            );
-        }
+    let arrows = imp
+        .iter()
+        .enumerate()
+        .take(snap.config.n_features)
+        .map(|(i, &importance)| {
+            let col = snap.column(i);
+            let norm = v.metrics.norms[i];
+            let t = if imax > imin { (importance - imin) / (imax - imin) } else { 1.0 };
+            Arrow {
+                x: col[0] as f64,
+                y: col[1] as f64,
+                colour: sequential(t).to_string(),
+                bold: norm >= REPRESENTED_NORM,
+                label: if norm > 0.15 { (i + 1).to_string() } else { String::new() },
+                title: format!("feature {}: length {norm:.2}, importance {importance:.2}", i + 1),
+            }
+        })
+        .collect();
+    let extent = v.metrics.norms.iter().cloned().fold(1.0f32, f32::max) as f64 * 1.12;
+    view! {
+        <Arrows arrows=arrows extent=extent testid="feature-arrows" item="feature-arrow"
+            label="each feature's direction in the two hidden dimensions" />
     }
-    s += "</svg>";
-    s
 }
 
 // ---------------------------------------------------------------- 9.2.4
@@ -274,7 +261,7 @@ fn ArrowsPanel(lab: Lab) -> impl IntoView {
     let arrows = move || {
         let v = toy.get()?;
         Some(if v.snapshot.config.n_hidden == 2 {
-            view! { <div class="arrows-wrap" inner_html=arrows_svg(&v)></div> }.into_any()
+            view! { <div class="arrows-wrap">{feature_arrows(&v)}</div> }.into_any()
         } else {
             view! { <p class="muted small arrows-note">{format!("With m = {} hidden dimensions the arrows would need {} dimensions to draw; the matrices below show the same geometry.", v.snapshot.config.n_hidden, v.snapshot.config.n_hidden)}</p> }.into_any()
         })
@@ -348,17 +335,17 @@ fn MatricesAndLoss(lab: Lab) -> impl IntoView {
         let v = toy.get()?;
         let n = v.snapshot.config.n_features;
         let label = |i: usize| format!("{}", i + 1);
-        let gram = heatmap_svg(&v.metrics.gram, n, n, &label, &label, "gram-heatmap", &[]);
-        let b = heatmap_svg(&v.metrics.b, n, 1, &label, &|_| "b".into(), "bias-heatmap", &[]);
+        let gram = Heat::diverging(&v.metrics.gram, (n, n), &label, &label);
+        let b = Heat::diverging(&v.metrics.b, (n, 1), &label, &|_| "b".into());
         Some(view! {
             <div class="heatmaps">
-                <figure><div inner_html=gram></div><figcaption class="small muted">"WᵀW: the diagonal is each feature's squared length; off the diagonal, how much two features overlap."</figcaption></figure>
-                <figure><div inner_html=b></div><figcaption class="small muted">"b, the bias"</figcaption></figure>
+                <figure><HeatGrid heat=gram testid="gram-heatmap" label="WᵀW" /><figcaption class="small muted">"WᵀW: the diagonal is each feature's squared length; off the diagonal, how much two features overlap."</figcaption></figure>
+                <figure><HeatGrid heat=b testid="bias-heatmap" label="b, the bias" /><figcaption class="small muted">"b, the bias"</figcaption></figure>
             </div>
         })
     };
 
-    let loss_view = move || toy.get().map(|v| view! { <div inner_html=loss_svg(&v.snapshot.losses)></div> });
+    let loss_view = move || toy.get().map(|v| loss_chart(&v.snapshot.losses));
     view! {
         <div class="toy-grid">
             <section class="panel">
@@ -410,64 +397,13 @@ fn PhasePanel(lab: Lab) -> impl IntoView {
 
     let phase_view = move || {
         let cells = phase_cells.get();
-        let spec = PhaseSpec::default();
-        let (rows, cols) = (spec.densities.len(), spec.importances.len());
-        let cell = 22.0;
-        let (left, top) = (52.0, 8.0);
-        let (w, h) = (left + cell * cols as f64 + 8.0, top + cell * rows as f64 + 40.0);
-        let done = cells.iter().filter(|c| c.is_some()).count();
-        let mut s = format!("<svg class=\"phase-grid\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"phase diagram\" font-size=\"11\">");
-        for (i, c) in cells.iter().enumerate() {
-            let (r, k) = (i / cols, i % cols);
-            let (fill, title) = match c {
-                None => ("#f1f5f9".to_string(), "not computed yet".to_string()),
-                Some(c) => {
-                    let (fill, name) = match c.phase {
-                        Phase::Ignored => ("#cbd5e1", "ignored"),
-                        Phase::Dedicated => ("#2563eb", "its own dimension"),
-                        Phase::Superposed => ("#d97706", "superposed"),
-                    };
-                    (
-                        fill.to_string(),
-                        format!(
-                            "density {:.3}, relative importance {:.2}: {name} (length {:.2})",
-                            c.density, c.importance, c.norm
-                        ),
-                    )
-                }
-            };
-            s += &format!(
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{cell}\" height=\"{cell}\" fill=\"{fill}\" stroke=\"#fff\"><title>{title}</title></rect>",
-                left + cell * k as f64,
-                top + cell * r as f64
-            );
-        }
-        for (r, d) in spec.densities.iter().enumerate() {
-            if r % 2 == 0 || r == rows - 1 {
-                s += &format!(
-                    "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#475569\">{}</text>",
-                    left - 4.0,
-                    top + cell * (r as f64 + 0.5) + 4.0,
-                    if *d >= 0.1 { format!("{d:.2}") } else { format!("{d:.3}") }
-                );
-            }
-        }
-        for (k, imp) in spec.importances.iter().enumerate() {
-            if k % 3 == 0 || k == cols - 1 {
-                s += &format!(
-                    "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#475569\">{imp:.1}</text>",
-                    left + cell * (k as f64 + 0.5),
-                    top + cell * rows as f64 + 14.0
-                );
-            }
-        }
-        s += &format!("<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#1e293b\">relative importance of the extra feature →</text>", left + cell * cols as f64 / 2.0, top + cell * rows as f64 + 32.0);
-        s += "</svg>";
+        let (done, total) = (cells.iter().filter(|c| c.is_some()).count(), cells.len());
+        let heat = phase_heat(&PhaseSpec::default(), &cells);
         let secs = phase_secs.get();
         view! {
-            <div class="phase-wrap">
-                <div class="phase-axis small muted">"density ↓"</div>
-                <div data-testid="phase-grid" data-done=done data-total=cells.len() data-seconds=secs.map(|s| format!("{s:.2}")).unwrap_or_default() inner_html=s></div>
+            <div class="phase-wrap" data-testid="phase-grid" data-done=done data-total=total data-seconds=secs.map(|s| format!("{s:.2}")).unwrap_or_default()>
+                <HeatGrid heat=heat cell=28.0 x_title="relative importance of the extra feature →" y_title="density"
+                    label="phase diagram: what becomes of the extra feature at each density and relative importance" />
             </div>
         }
     };

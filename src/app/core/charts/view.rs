@@ -1,0 +1,164 @@
+//! The chart components. Each turns its props into marks (plain, in `plot` and `grid`) and hands them to
+//! `chart`, the one SVG, which renders each kind of mark with one `view!`. So all charts share one Leptos type
+//! per kind of mark and the .wasm carries the code that builds and updates each once; a `view!` per chart,
+//! axis and label would bring its own copy of that code each time.
+use std::sync::Arc;
+
+use leptos::either::EitherOf3;
+use leptos::prelude::*;
+use leptos::svg;
+
+use super::{grid, num, plot, Arrow, Axis, Bar, Heat, Mark, Path, Plot, Rule};
+
+/// Every attribute value is an `Arc<str>`: a page's static parts are turned into owned views (`into_any`), which
+/// makes a `&str` or `String` attribute an `Arc<str>` one, a second Leptos type with its own code. Starting
+/// from `Arc<str>` keeps one type, however a chart is placed.
+type Str = Arc<str>;
+
+fn s(v: impl Into<Str>) -> Str {
+    v.into()
+}
+
+fn n(v: f64) -> Str {
+    num(v).into()
+}
+
+/// The `<svg>` of a chart: its CSS class, size in its own units, test id and accessible name. `natural` also
+/// sets its width and height, so it keeps its size instead of filling the panel (CSS may still shrink it).
+struct Frame {
+    class: String,
+    size: (f64, f64),
+    natural: bool,
+    testid: Option<&'static str>,
+    label: String,
+}
+
+#[inline(never)]
+fn mark(m: Mark) -> impl IntoView {
+    let tip = |t: Option<String>| t.map(|t| svg::title().child(t));
+    match m {
+        Mark::Text { class, at, anchor, dy, turn, text } => {
+            let transform = turn.then(|| s(format!("rotate(-90 {} {})", num(at.0), num(at.1))));
+            EitherOf3::A(view! {
+                <text class=s(class) x=n(at.0) y=n(at.1) dy=s(dy) text-anchor=s(anchor) transform=transform>{text}</text>
+            })
+        }
+        Mark::Rect { class, rect: (x, y, w, h), fill, title } => EitherOf3::B(view! {
+            <rect class=s(class) x=n(x) y=n(y) width=n(w) height=n(h) fill=fill.map(s)>{tip(title)}</rect>
+        }),
+        Mark::Path(Path { class, d, fill, stroke, title, data }) => {
+            let (testid, index, norm, angle) = match data {
+                Some(a) => (Some(s(a.testid)), Some(a.index), Some(s(a.norm)), Some(s(a.angle))),
+                None => (None, None, None, None),
+            };
+            EitherOf3::C(view! {
+                <path class=s(class) d=s(d) fill=fill.map(s) stroke=stroke.map(s) data-testid=testid data-feature=index
+                    data-norm=norm data-angle=angle>{tip(title)}</path>
+            })
+        }
+    }
+}
+
+/// The one SVG every chart is, its marks in order (later ones on top).
+#[inline(never)]
+fn chart(frame: Frame, marks: Vec<Mark>) -> AnyView {
+    let (w, h) = frame.size;
+    let (width, height) = if frame.natural { (Some(n(w)), Some(n(h))) } else { (None, None) };
+    view! {
+        <svg class=s(frame.class) data-testid=frame.testid.map(s) viewBox=s(format!("0 0 {} {}", num(w), num(h)))
+            width=width height=height role=s("img") aria-label=s(frame.label)>
+            {marks.into_iter().map(mark).collect_view()}
+        </svg>
+    }
+    .into_any()
+}
+
+/// Bars in groups along x (heads, positions, layers, histogram bins): `groups[i]` stand side by side in band i
+/// with `pad` of the band free at each end (0 for a histogram). `rules` are horizontal lines (means, a
+/// baseline); `shade` is a range of bands shaded behind everything (the selected head, the second half).
+#[component]
+pub fn BarChart(
+    groups: Vec<Vec<Bar>>,
+    x: Axis,
+    y: Axis,
+    /// The SVG's size in its own units; CSS scales it to the panel.
+    size: (f64, f64),
+    #[prop(into)] label: String,
+    #[prop(optional)] rules: Vec<Rule>,
+    #[prop(optional_no_strip)] shade: Option<(f64, f64)>,
+    #[prop(default = 0.12)] pad: f64,
+    #[prop(optional)] class: &'static str,
+    #[prop(optional)] testid: Option<&'static str>,
+) -> impl IntoView {
+    let plot = Plot::new(size, &x, &y);
+    let marks = plot::bars(&plot, (&x, &y), groups, rules, shade, pad);
+    chart(Frame { class: format!("chart-svg {class}"), size, natural: false, testid, label }, marks)
+}
+
+/// Lines over two axes (training curves, loss logs): each is its points in axis units and its series' CSS
+/// class. Until some line has two points, `empty` says why there is nothing to see.
+#[component]
+pub fn LineChart(
+    lines: Vec<(Vec<(f64, f64)>, &'static str)>,
+    x: Axis,
+    y: Axis,
+    /// The SVG's size in its own units; CSS scales it to the panel.
+    size: (f64, f64),
+    #[prop(into)] label: String,
+    #[prop(optional)] empty: &'static str,
+    #[prop(optional)] class: &'static str,
+    #[prop(optional)] testid: Option<&'static str>,
+) -> impl IntoView {
+    let plot = Plot::new(size, &x, &y);
+    let marks = plot::lines(&plot, &x, &y, lines, empty);
+    chart(Frame { class: format!("chart-svg {class}"), size, natural: false, testid, label }, marks)
+}
+
+/// A grid of coloured cells at their natural size, `cell` pixels a side (by default `Heat::cell_size`); CSS only
+/// shrinks a grid that does not fit. An x title makes the column labels an axis under the grid.
+#[component]
+pub fn HeatGrid(
+    heat: Heat,
+    #[prop(into)] label: String,
+    #[prop(optional)] x_title: &'static str,
+    #[prop(optional)] y_title: &'static str,
+    #[prop(optional)] cell: Option<f64>,
+    #[prop(optional)] testid: Option<&'static str>,
+) -> impl IntoView {
+    let cell = cell.unwrap_or_else(|| heat.cell_size());
+    let (size, marks) = heat.marks(cell, x_title, y_title);
+    chart(Frame { class: "chart-svg heat-grid".into(), size, natural: true, testid, label }, marks)
+}
+
+/// Directions in a plane as arrows from the centre of a square of `size` pixels, scaled so that `extent` data
+/// units reach the edge, over the unit circle. Each shaft carries `data-testid=item`, its index as
+/// `data-feature`, and its `data-norm` and `data-angle` (degrees) for the tests.
+#[component]
+pub fn Arrows(
+    arrows: Vec<Arrow>,
+    extent: f64,
+    #[prop(into)] label: String,
+    #[prop(default = 340.0)] size: f64,
+    testid: &'static str,
+    item: &'static str,
+) -> impl IntoView {
+    let marks = grid::arrows(arrows, size, extent, item);
+    chart(
+        Frame { class: "chart-svg arrows".into(), size: (size, size), natural: false, testid: Some(testid), label },
+        marks,
+    )
+}
+
+/// A chart's key, in the page's own type so it wraps and reads at text size: a swatch (a series' CSS class
+/// such as `blue`, or `rule orange` for a dashed line) and a name for each series, then an optional note.
+#[component]
+pub fn Legend(items: Vec<(&'static str, &'static str)>, #[prop(optional)] note: &'static str) -> impl IntoView {
+    let items = items
+        .into_iter()
+        .map(|(class, name)| {
+            view! { <span class=s("legend-item")><span class=s(format!("key {class}"))></span>{name.to_string()}</span> }
+        })
+        .collect_view();
+    let note = (!note.is_empty()).then(|| view! { <span class=s("muted")>{note.to_string()}</span> });
+    view! { <p class=s("legend")>{items}{note}</p> }
+}
