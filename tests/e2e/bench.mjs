@@ -8,6 +8,8 @@
 //   (g) the longest main-thread task in each lab while a student works it (once the model is loaded): typing,
 //       feature visualization and saliency, a 128-character text typed key by key and a generation, probes on a
 //       built-in concept and on costly regular expressions, the SAE's live loss, steering with 2,000 pasted lines
+//   (h) patching on the IOI model: each target's map, all targets in a row, attribution patching; ACDC on the
+//       induction model (window.wasmBindings.bench_patching, bench_acdc)
 // Usage: node tests/e2e/bench.mjs [--strict] [--json FILE]
 //   --strict   exit 1 when a figure misses its limit (default: report only)
 //   --json     also write the figures as JSON to FILE
@@ -17,7 +19,7 @@ import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { DIST, launch, shutdown, openPage, waitRev, inductionModel, randomWords, rng } from './harness.mjs';
 
-const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.5, fv_step_ms: 20, predict_per_s: 30, ig50_ms: 150, generate200_ms: 1000, lens128_ms: 50, probe_ms: 2000, toy_steps_per_s: 2000, toy_longtask_ms: 50, sweep_s: 20, lab_longtask_ms: 50 };
+const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.5, fv_step_ms: 20, predict_per_s: 30, ig50_ms: 150, generate200_ms: 1000, lens128_ms: 50, probe_ms: 2000, patch_target_ms: 300, patch_sweep_ms: 2000, attribution_ms: 100, acdc_ms: 5000, toy_steps_per_s: 2000, toy_longtask_ms: 50, sweep_s: 20, lab_longtask_ms: 50 };
 const FORWARD_TOKENS = 64;
 const FORWARD_RUNS = 200;
 const UPDATES = 50;
@@ -196,6 +198,22 @@ async function main() {
   await lpage.waitForFunction(() => typeof window.wasmBindings?.bench_language === 'function', null, { timeout: 30_000 });
   const language = JSON.parse(await lpage.evaluate(() => window.wasmBindings.bench_language(9)));
   if (language.error) throw new Error(language.error);
+  // (h) patching on the IOI model (9.3.1 loads it) and ACDC on the induction model (the attention page has it).
+  const loadedThen = async (pg, f, what) => {
+    const end = Date.now() + 120_000;
+    for (;;) {
+      const r = JSON.parse(await pg.evaluate(f));
+      if (!r.error) return r;
+      if (!/not loaded yet/.test(r.error) || Date.now() > end) throw new Error(`${what}: ${r.error}`);
+      await new Promise((ok) => setTimeout(ok, 1000));
+    }
+  };
+  const acdc = await loadedThen(page, () => window.wasmBindings.bench_acdc(5), 'ACDC');
+  const patchPage = await openPage('/#/9.3.1');
+  await loadedThen(patchPage, () => window.wasmBindings.bench_patching(1), 'patching');
+  const patching = await loadedThen(patchPage, () => window.wasmBindings.bench_patching(5), 'patching');
+  patching.sweep_ms = Object.values(patching.targets_ms).reduce((a, b) => a + b, 0);
+  patching.slowest = Object.entries(patching.targets_ms).reduce((a, b) => (b[1] > a[1] ? b : a));
   // (f) the probing lab: its own first run (sliced, in the page), then the same work in one go in wasm.
   const ppage = await openPage('/#/9.2.3');
   await waitRev(ppage, 1, 180_000);
@@ -238,7 +256,7 @@ async function main() {
   const sweepLong = await tpage.evaluate(() => ({ max: Math.max(0, ...window.__longtasks), count: window.__longtasks.length }));
   const toy = { steps_per_s: trained.rate, longtask_train_ms: toyLong.max, longtasks_train: toyLong.count, sweep_s: sweepS, longtask_sweep_ms: sweepLong.max };
   const labs = await labLongTasks();
-  const problems = page.problems.slice().concat(vpage.problems, lpage.problems, ppage.problems, tpage.problems);
+  const problems = page.problems.slice().concat(vpage.problems, lpage.problems, ppage.problems, tpage.problems, patchPage.problems);
   const chromiumVersion = (() => {
     try { return execFileSync(process.env.GLASSBOX_CHROMIUM ?? '/usr/bin/chromium', ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return '?'; }
   })();
@@ -272,6 +290,14 @@ async function main() {
     [`probing: ${probe.layers} layers on ${probe.positions} positions, record + train with controls (wasm)`, `median ${probe.total_ms.toFixed(0)} ms (record ${probe.record_ms.toFixed(0)} + train ${probe.train_ms.toFixed(0)}), ${probe.runs} runs`,
       `<= ${LIMITS.probe_ms} ms (median)`, probe.total_ms <= LIMITS.probe_ms],
     ['  ... the lab\'s own run, in slices between frames (info)', `${probe.in_page_ms.toFixed(0)} ms`, '', null],
+    [`patching: slowest target map on the IOI model, ${patching.n_tokens} tokens (wasm)`, `median ${patching.slowest[1].toFixed(1)} ms (${patching.slowest[0]})`,
+      `<= ${LIMITS.patch_target_ms} ms (median)`, patching.slowest[1] <= LIMITS.patch_target_ms],
+    [`patching: every target's map in a row (${Object.keys(patching.targets_ms).length} targets, wasm)`, `${patching.sweep_ms.toFixed(0)} ms`,
+      `<= ${LIMITS.patch_sweep_ms} ms`, patching.sweep_ms <= LIMITS.patch_sweep_ms],
+    ['patching: attribution patching, every target (wasm)', `median ${patching.attribution_ms.toFixed(1)} ms`,
+      `<= ${LIMITS.attribution_ms} ms (median)`, patching.attribution_ms <= LIMITS.attribution_ms],
+    [`ACDC on the induction model, τ = 1e-2 (wasm)`, `median ${acdc.acdc_ms.toFixed(0)} ms, ${acdc.edges_kept} edges kept; longest step ${acdc.longest_step_ms.toFixed(1)} ms`,
+      `<= ${LIMITS.acdc_ms} ms (median)`, acdc.acdc_ms <= LIMITS.acdc_ms],
     ['toy model steps/s via the worker (n=5, m=2, batch 1024)', `${toy.steps_per_s.toFixed(0)} steps/s over 10,000 steps`,
       `>= ${LIMITS.toy_steps_per_s} steps/s`, toy.steps_per_s >= LIMITS.toy_steps_per_s],
     ['  longest main-thread task while training', `${toy.longtask_train_ms.toFixed(0)} ms (${toy.longtasks_train} tasks over 50 ms)`,
@@ -292,7 +318,7 @@ async function main() {
     console.log(`${a.padEnd(w[0])}  ${b.padEnd(w[1])}  ${c.padEnd(w[2])}  ${ok === null ? '' : ok ? 'PASS' : 'FAIL'}`);
   }
   if (problems.length) console.log(`\npage problems during the bench:\n  ${problems.join('\n  ')}`);
-  const result = { forward, vision, language, probe, toy, labs, update: upd, update_to_frame: frm, wasm: sizes, limits: LIMITS, chromium: chromiumVersion };
+  const result = { forward, vision, language, probe, patching, acdc, toy, labs, update: upd, update_to_frame: frm, wasm: sizes, limits: LIMITS, chromium: chromiumVersion };
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(result, null, 2) + '\n');
   const failed = rows.filter((r) => r[3] === false).length;
   console.log(`\n${failed ? `${failed} figure(s) over the limit` : 'all figures within their limits'}`);
