@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
-import { DIST, launch, shutdown, openPage, waitRev, inductionModel, randomWords, rng } from './harness.mjs';
+import { DIST, PLANNED_LABS, launch, shutdown, openPage, waitRev, inductionModel, randomWords, rng } from './harness.mjs';
 
 const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.5, fv_step_ms: 20, predict_per_s: 30, ig50_ms: 150, generate200_ms: 1000, lens128_ms: 50, probe_ms: 2000, patch_target_ms: 300, patch_sweep_ms: 2000, attribution_ms: 100, acdc_ms: 5000, toy_steps_per_s: 2000, toy_longtask_ms: 50, sweep_s: 20, lab_longtask_ms: 50 };
 const FORWARD_TOKENS = 64;
@@ -209,11 +209,15 @@ async function main() {
     }
   };
   const acdc = await loadedThen(page, () => window.wasmBindings.bench_acdc(5), 'ACDC');
-  const patchPage = await openPage('/#/9.3.1');
-  await loadedThen(patchPage, () => window.wasmBindings.bench_patching(1), 'patching');
-  const patching = await loadedThen(patchPage, () => window.wasmBindings.bench_patching(5), 'patching');
-  patching.sweep_ms = Object.values(patching.targets_ms).reduce((a, b) => a + b, 0);
-  patching.slowest = Object.entries(patching.targets_ms).reduce((a, b) => (b[1] > a[1] ? b : a));
+  // Until the 9.3.1 lab is live nothing loads the IOI model in the page: its rows then say so.
+  const patchPage = PLANNED_LABS.includes('9.3.1') ? null : await openPage('/#/9.3.1');
+  let patching = null;
+  if (patchPage) {
+    await loadedThen(patchPage, () => window.wasmBindings.bench_patching(1), 'patching');
+    patching = await loadedThen(patchPage, () => window.wasmBindings.bench_patching(5), 'patching');
+    patching.sweep_ms = Object.values(patching.targets_ms).reduce((a, b) => a + b, 0);
+    patching.slowest = Object.entries(patching.targets_ms).reduce((a, b) => (b[1] > a[1] ? b : a));
+  }
   // (f) the probing lab: its own first run (sliced, in the page), then the same work in one go in wasm.
   const ppage = await openPage('/#/9.2.3');
   await waitRev(ppage, 1, 180_000);
@@ -256,7 +260,7 @@ async function main() {
   const sweepLong = await tpage.evaluate(() => ({ max: Math.max(0, ...window.__longtasks), count: window.__longtasks.length }));
   const toy = { steps_per_s: trained.rate, longtask_train_ms: toyLong.max, longtasks_train: toyLong.count, sweep_s: sweepS, longtask_sweep_ms: sweepLong.max };
   const labs = await labLongTasks();
-  const problems = page.problems.slice().concat(vpage.problems, lpage.problems, ppage.problems, tpage.problems, patchPage.problems);
+  const problems = page.problems.slice().concat(vpage.problems, lpage.problems, ppage.problems, tpage.problems, patchPage?.problems ?? []);
   const chromiumVersion = (() => {
     try { return execFileSync(process.env.GLASSBOX_CHROMIUM ?? '/usr/bin/chromium', ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return '?'; }
   })();
@@ -290,12 +294,14 @@ async function main() {
     [`probing: ${probe.layers} layers on ${probe.positions} positions, record + train with controls (wasm)`, `median ${probe.total_ms.toFixed(0)} ms (record ${probe.record_ms.toFixed(0)} + train ${probe.train_ms.toFixed(0)}), ${probe.runs} runs`,
       `<= ${LIMITS.probe_ms} ms (median)`, probe.total_ms <= LIMITS.probe_ms],
     ['  ... the lab\'s own run, in slices between frames (info)', `${probe.in_page_ms.toFixed(0)} ms`, '', null],
-    [`patching: slowest target map on the IOI model, ${patching.n_tokens} tokens (wasm)`, `median ${patching.slowest[1].toFixed(1)} ms (${patching.slowest[0]})`,
-      `<= ${LIMITS.patch_target_ms} ms (median)`, patching.slowest[1] <= LIMITS.patch_target_ms],
-    [`patching: every target's map in a row (${Object.keys(patching.targets_ms).length} targets, wasm)`, `${patching.sweep_ms.toFixed(0)} ms`,
-      `<= ${LIMITS.patch_sweep_ms} ms`, patching.sweep_ms <= LIMITS.patch_sweep_ms],
-    ['patching: attribution patching, every target (wasm)', `median ${patching.attribution_ms.toFixed(1)} ms`,
-      `<= ${LIMITS.attribution_ms} ms (median)`, patching.attribution_ms <= LIMITS.attribution_ms],
+    ...(patching ? [
+      [`patching: slowest target map on the IOI model, ${patching.n_tokens} tokens (wasm)`, `median ${patching.slowest[1].toFixed(1)} ms (${patching.slowest[0]})`,
+        `<= ${LIMITS.patch_target_ms} ms (median)`, patching.slowest[1] <= LIMITS.patch_target_ms],
+      [`patching: every target's map in a row (${Object.keys(patching.targets_ms).length} targets, wasm)`, `${patching.sweep_ms.toFixed(0)} ms`,
+        `<= ${LIMITS.patch_sweep_ms} ms`, patching.sweep_ms <= LIMITS.patch_sweep_ms],
+      ['patching: attribution patching, every target (wasm)', `median ${patching.attribution_ms.toFixed(1)} ms`,
+        `<= ${LIMITS.attribution_ms} ms (median)`, patching.attribution_ms <= LIMITS.attribution_ms],
+    ] : [['patching on the IOI model', 'not measured: the 9.3.1 lab is not live yet', '', null]]),
     [`ACDC on the induction model, τ = 1e-2 (wasm)`, `median ${acdc.acdc_ms.toFixed(0)} ms, ${acdc.edges_kept} edges kept; longest step ${acdc.longest_step_ms.toFixed(1)} ms`,
       `<= ${LIMITS.acdc_ms} ms (median)`, acdc.acdc_ms <= LIMITS.acdc_ms],
     ['toy model steps/s via the worker (n=5, m=2, batch 1024)', `${toy.steps_per_s.toFixed(0)} steps/s over 10,000 steps`,
