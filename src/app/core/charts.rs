@@ -350,6 +350,11 @@ impl Mark {
         Mark::Text { class, at, anchor, dy, turn: false, text }
     }
 
+    /// A y axis's title, centred at `at` and turned to read upwards.
+    pub fn y_title(at: (f64, f64), text: String) -> Mark {
+        Mark::Text { class: "axis-title", at, anchor: "middle", dy: "0", turn: true, text }
+    }
+
     /// A path coloured by its class.
     pub fn path(class: impl Into<String>, d: String) -> Mark {
         Mark::Path(Path { class: class.into(), d, ..Path::default() })

@@ -107,15 +107,7 @@ impl Heat {
             marks.push(Mark::text("axis-title", (left + grid_w / 2.0, size.1 - 7.0), "middle", "0", x_title.into()));
         }
         if !y_title.is_empty() {
-            let at = (16.0, top + grid_h / 2.0);
-            marks.push(Mark::Text {
-                class: "axis-title",
-                at,
-                anchor: "middle",
-                dy: "0",
-                turn: true,
-                text: y_title.into(),
-            });
+            marks.push(Mark::y_title((16.0, top + grid_h / 2.0), y_title.into()));
         }
         if let Some(m) = self.key {
             let (kx, step) = (left + grid_w + 16.0, key_h / KEY_STEPS as f64);
