@@ -185,8 +185,8 @@ pub fn start_when_ready(ready: impl Fn() -> bool + 'static, start: impl Fn() + '
     });
 }
 
-/// Calls `step` until it says it is done or the slice's time is up (`budget`, kept by the caller across slices:
-/// call `budget.next_slice` after each pause); returns whether the work is done. For work whose steps report no
+/// Starts a new slice of `budget` (kept by the caller across slices, so it remembers the longest step) and calls
+/// `step` until it says it is done or the slice's time is up; returns whether the work is done. For work whose steps report no
 /// fraction (the caller pauses between slices itself).
 pub fn slice<E>(budget: &mut SliceBudget, mut step: impl FnMut() -> Result<bool, E>) -> Result<bool, E> {
     budget.next_slice(now_ms());

@@ -365,14 +365,11 @@ impl WindowRun {
                 } else {
                     let (logits, set) = forward.finish()?;
                     let (clean, count) = summed_loss(&logits, &self.window, self.from)?;
-                    let acts = set.cache.get(sae.hook).ok_or_else(|| LensError::UnknownHook(sae.hook.to_string()))?;
-                    (Phase::Reconstruct { clean, count, acts: acts.clone() }, None)
+                    (Phase::Reconstruct { clean, count, acts: recorded(&set, sae.hook)?.clone() }, None)
                 }
             }
             Phase::Reconstruct { clean, count, acts } => {
-                let x: Vec<f32> = acts.flatten_all()?.to_vec1()?;
-                let x_hat = Tensor::from_vec(sae.decode(&sae.encode(&x)), acts.shape(), &Device::Cpu)?;
-                let iv = Intervention::new(sae.hook, Op::Replace(x_hat));
+                let iv = Intervention::new(sae.hook, Op::Replace(reconstruction(sae, &acts)?));
                 let forward = Stepped::new(model, &self.window, HookSet::intervening(vec![iv]))?;
                 (Phase::Spliced { clean, count, forward }, None)
             }
@@ -397,10 +394,19 @@ pub fn clean_pass(model: &Transformer, sae: &LmSae, window: &[u32], from: usize)
     let mut set = HookSet::cache_only(vec![sae.hook]);
     let logits = model.forward(&tokens, &mut set)?;
     let (clean, count) = summed_loss(&logits, window, from)?;
-    let acts = set.cache.get(sae.hook).ok_or_else(|| LensError::UnknownHook(sae.hook.to_string()))?;
-    let x: Vec<f32> = acts.flatten_all()?.to_vec1()?;
-    let replacement = Tensor::from_vec(sae.decode(&sae.encode(&x)), acts.shape(), &Device::Cpu)?;
+    let replacement = reconstruction(sae, recorded(&set, sae.hook)?)?;
     Ok(CleanPass { clean, count, tokens, replacement })
+}
+
+/// The activations a pass recorded at `hook`.
+fn recorded(set: &HookSet, hook: Hook) -> Result<&Tensor> {
+    set.cache.get(hook).ok_or_else(|| LensError::UnknownHook(hook.to_string()))
+}
+
+/// The SAE's reconstruction of recorded activations, in their shape: what the spliced pass puts in their place.
+fn reconstruction(sae: &LmSae, acts: &Tensor) -> Result<Tensor> {
+    let x: Vec<f32> = acts.flatten_all()?.to_vec1()?;
+    Ok(Tensor::from_vec(sae.decode(&sae.encode(&x)), acts.shape(), &Device::Cpu)?)
 }
 
 /// The second half: the summed loss with the hook replaced by the reconstruction at every position, so the
