@@ -8,15 +8,17 @@
 //!
 //! Work that runs in a Web Worker is a job too: its checkpoints are the worker's replies (`Job::wait_for`), so it
 //! has a ticket, progress and Cancel like any other, with nothing to slice on the page.
+use std::cell::Cell;
 use std::future::Future;
 
 use leptos::prelude::*;
 
 use super::browser::{next_frame, now_ms, yield_to_browser};
 
+use super::slices::SliceBudget;
 /// Main-thread work per slice before the browser gets the thread back: input and painting wait at most this
 /// long, half of the 50 ms that counts as a long task.
-pub use super::slices::{SliceBudget, SLICE_MS};
+pub use super::slices::SLICE_MS;
 
 /// What the progress bar shows: the phase and the fraction done.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -34,9 +36,14 @@ pub struct Jobs {
 
 /// The running job's handle. Dropping it (the job ended, failed or stopped) clears the progress bar if the job
 /// is still the current one.
+///
+/// The job keeps one slice clock for all its work: a slice starts when the job last got the thread back (it
+/// began, or resumed after a checkpoint), so two pieces of work run back to back in one task (one window's
+/// measurement ending, the next one's beginning) share the slice instead of each taking a whole one.
 pub struct Job {
     jobs: Jobs,
     ticket: u64,
+    budget: Cell<SliceBudget>,
 }
 
 impl Default for Jobs {
@@ -59,7 +66,7 @@ impl Jobs {
     pub fn begin(self, phase: &'static str) -> Job {
         self.ticket.update_value(|t| *t += 1);
         self.progress.set(Some(Progress { phase, frac: 0.0 }));
-        Job { jobs: self, ticket: self.ticket.get_value() }
+        Job { jobs: self, ticket: self.ticket.get_value(), budget: Cell::new(SliceBudget::new(now_ms())) }
     }
 
     /// `begin`, then runs `work` as a task of its own.
@@ -114,7 +121,7 @@ impl Job {
             return false;
         }
         yield_to_browser().await;
-        self.alive()
+        self.resumed()
     }
 
     /// A checkpoint that waits for the next frame, so what the job just showed is painted first.
@@ -123,7 +130,7 @@ impl Job {
             return false;
         }
         next_frame().await;
-        self.alive()
+        self.resumed()
     }
 
     /// A checkpoint at work done outside the page's thread (a Web Worker's reply): waits for `answer`, then
@@ -135,33 +142,61 @@ impl Job {
             return None;
         }
         let out = answer.await;
-        self.alive().then_some(out)
+        self.resumed().then_some(out)
+    }
+
+    /// Back from giving the thread away: a new slice starts now. Whether to go on.
+    fn resumed(&self) -> bool {
+        self.update_budget(|b| b.next_slice(now_ms()));
+        self.alive()
+    }
+
+    fn update_budget(&self, f: impl FnOnce(&mut SliceBudget)) {
+        let mut b = self.budget.get();
+        f(&mut b);
+        self.budget.set(b);
+    }
+
+    /// Calls `step` while the current slice has room for it (the first step of a slice always runs), until it
+    /// says it is done; whether the work is done. For work that reports no fraction: the caller pauses between
+    /// slices itself.
+    pub fn slice<E>(&self, mut step: impl FnMut() -> Result<bool, E>) -> Result<bool, E> {
+        while self.budget.get().fits(now_ms()) {
+            let began = now_ms();
+            let done = step();
+            self.update_budget(|b| b.ran(began, now_ms()));
+            if done? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Runs `step` (which returns `Some(fraction done)` while there is more, `None` when finished) in slices of
     /// `SLICE_MS` (a step starts only if the longest step so far still fits: see `slices`), pausing between
-    /// slices. `Ok(true)` when finished, `Ok(false)` when the job was stopped.
+    /// slices. The first slice is what is left of the current one. `Ok(true)` when finished, `Ok(false)` when the job was stopped.
     pub async fn sliced<E>(
         &self,
         phase: &'static str,
         mut step: impl FnMut() -> Result<Option<f32>, E>,
     ) -> Result<bool, E> {
-        let mut budget = SliceBudget::new(now_ms());
         loop {
-            let mut frac = 0.0;
-            while budget.fits(now_ms()) {
-                let began = now_ms();
-                let more = step()?;
-                budget.ran(began, now_ms());
-                match more {
-                    Some(f) => frac = f,
-                    None => return Ok(self.alive()),
-                }
+            let mut frac = None;
+            let done = self.slice(|| {
+                Ok(match step()? {
+                    Some(f) => {
+                        frac = Some(f);
+                        false
+                    }
+                    None => true,
+                })
+            })?;
+            if done {
+                return Ok(self.alive());
             }
-            if !self.pause(phase, frac).await {
+            if !self.pause(phase, frac.unwrap_or(0.0)).await {
                 return Ok(false);
             }
-            budget.next_slice(now_ms());
         }
     }
 }
@@ -183,20 +218,4 @@ pub fn start_when_ready(ready: impl Fn() -> bool + 'static, start: impl Fn() + '
         }
         now
     });
-}
-
-/// Starts a new slice of `budget` (kept by the caller across slices, so it remembers the longest step) and calls
-/// `step` until it says it is done or the slice's time is up; returns whether the work is done. For work whose steps report no
-/// fraction (the caller pauses between slices itself).
-pub fn slice<E>(budget: &mut SliceBudget, mut step: impl FnMut() -> Result<bool, E>) -> Result<bool, E> {
-    budget.next_slice(now_ms());
-    while budget.fits(now_ms()) {
-        let began = now_ms();
-        let done = step()?;
-        budget.ran(began, now_ms());
-        if done {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }

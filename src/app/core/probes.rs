@@ -4,8 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use super::browser::now_ms;
-use super::jobs::{slice, Job, SliceBudget};
+use super::jobs::Job;
 use super::load::LoadedChar;
 use crate::lens::methods::probe::{Concept, ProbeData, ProbeJob, ProbeRecording, ProbeReport, ProbeSettings};
 
@@ -38,9 +37,8 @@ pub async fn train_probes(
         Some(d) => d,
         None => {
             let mut rec = ProbeRecording::new(&m.model, &m.vocab, &m.held_out, &settings).map_err(|e| e.to_string())?;
-            let mut budget = SliceBudget::new(now_ms());
             loop {
-                let done = slice(&mut budget, || rec.step(&m.model, 1)).map_err(|e| e.to_string())?;
+                let done = job.slice(|| rec.step(&m.model, 1)).map_err(|e| e.to_string())?;
                 let (a, b) = rec.progress();
                 if done {
                     break;
@@ -55,12 +53,11 @@ pub async fn train_probes(
         }
     };
     let mut fit = ProbeJob::new(&data, concept, &settings, layers).map_err(|e| e.to_string())?;
-    let mut budget = SliceBudget::new(now_ms());
     loop {
         if !job.pause("training probes", fit.progress()).await {
             return Ok(None);
         }
-        if slice(&mut budget, || fit.step(&data, 8)).map_err(|e| e.to_string())? {
+        if job.slice(|| fit.step(&data, 8)).map_err(|e| e.to_string())? {
             return Ok(Some(fit.report()));
         }
     }

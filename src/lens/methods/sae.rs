@@ -333,7 +333,7 @@ pub struct CleanPass {
 }
 
 /// `window_losses` without the zero ablation, in pieces: each `step` runs one block of the clean pass, or the
-/// SAE's reconstruction of the recorded activations, or one block of the spliced pass, so the browser can give
+/// SAE's reconstruction of `RECONSTRUCT_ROWS` of the recorded positions, or one block of the spliced pass, so the browser can give
 /// the thread back between pieces whatever the model's depth. The same figures as `window_losses` (tested).
 pub struct WindowRun {
     window: Vec<u32>,
@@ -343,9 +343,24 @@ pub struct WindowRun {
 
 enum Phase {
     Clean(Stepped),
-    Reconstruct { clean: f64, count: usize, acts: Tensor },
-    Spliced { clean: f64, count: usize, forward: Stepped },
+    /// The recorded activations (`[1, pos, d_model]`) and their reconstruction so far, `RECONSTRUCT_ROWS`
+    /// positions a piece: encoding all 128 positions at once is as long as two blocks.
+    Reconstruct {
+        clean: f64,
+        count: usize,
+        shape: candle_core::Shape,
+        x: Vec<f32>,
+        out: Vec<f32>,
+    },
+    Spliced {
+        clean: f64,
+        count: usize,
+        forward: Stepped,
+    },
 }
+
+/// Positions the SAE encodes and decodes per piece of a `WindowRun`.
+pub const RECONSTRUCT_ROWS: usize = 32;
 
 impl WindowRun {
     /// Checks the SAE against the model and the window; embeds the window.
@@ -365,13 +380,23 @@ impl WindowRun {
                 } else {
                     let (logits, set) = forward.finish()?;
                     let (clean, count) = summed_loss(&logits, &self.window, self.from)?;
-                    (Phase::Reconstruct { clean, count, acts: recorded(&set, sae.hook)?.clone() }, None)
+                    let acts = recorded(&set, sae.hook)?;
+                    let (shape, x) = (acts.shape().clone(), acts.flatten_all()?.to_vec1()?);
+                    (Phase::Reconstruct { clean, count, shape, out: Vec::with_capacity(x.len()), x }, None)
                 }
             }
-            Phase::Reconstruct { clean, count, acts } => {
-                let iv = Intervention::new(sae.hook, Op::Replace(reconstruction(sae, &acts)?));
-                let forward = Stepped::new(model, &self.window, HookSet::intervening(vec![iv]))?;
-                (Phase::Spliced { clean, count, forward }, None)
+            Phase::Reconstruct { clean, count, shape, x, mut out } => {
+                let rows = RECONSTRUCT_ROWS * sae.d_in;
+                let next = &x[out.len()..(out.len() + rows).min(x.len())];
+                out.extend(sae.decode(&sae.encode(next)));
+                if out.len() < x.len() {
+                    (Phase::Reconstruct { clean, count, shape, x, out }, None)
+                } else {
+                    let replacement = Tensor::from_vec(out, shape, &Device::Cpu)?;
+                    let iv = Intervention::new(sae.hook, Op::Replace(replacement));
+                    let forward = Stepped::new(model, &self.window, HookSet::intervening(vec![iv]))?;
+                    (Phase::Spliced { clean, count, forward }, None)
+                }
             }
             Phase::Spliced { clean, count, mut forward } => {
                 if !forward.step(model)? {

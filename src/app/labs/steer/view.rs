@@ -17,7 +17,7 @@ use super::{
 use crate::app::core::browser::{now_ms, replace_hash_soon};
 use crate::app::core::format::sentence;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
-use crate::app::core::jobs::{slice, start_when_ready, Job, Jobs, SliceBudget};
+use crate::app::core::jobs::{start_when_ready, Job, Jobs};
 use crate::app::core::load::{load_char_model, LoadedChar, Model};
 use crate::app::core::probes::train_probes;
 use crate::app::core::url::{section_hash_with, UrlState};
@@ -170,11 +170,10 @@ async fn run(job: Job, m: Arc<LoadedChar>, s: SteerState, contexts: Option<Conte
     if !job.pause("generating", base).await {
         return;
     }
-    let mut budget = SliceBudget::new(now_ms());
     let left = |g: &Generator| g.out.tokens.len() < LENGTH;
     while left(&plain) || left(&steered) {
         // The two texts take turns, a piece each (a token, or a block of a prefill after the context slides).
-        let stepped = slice(&mut budget, || {
+        let stepped = job.slice(|| {
             if left(&plain) && plain.out.tokens.len() <= steered.out.tokens.len() {
                 plain.advance(&m.model)?;
             } else if left(&steered) {

@@ -5,8 +5,7 @@ use leptos::prelude::*;
 
 use super::paint::{paint_id, Colour};
 use super::Lab;
-use crate::app::core::browser::now_ms;
-use crate::app::core::jobs::{slice, Jobs, SliceBudget};
+use crate::app::core::jobs::Jobs;
 use crate::app::labs::vision::features::{caption, picture, target_label, FvControls, FvPicture, FvRun, FV_STEPS};
 use crate::lens::methods::featvis::FeatureVis;
 
@@ -38,14 +37,13 @@ pub fn FeatureVisPanel(lab: Lab) -> impl IntoView {
         error.set(None);
         run.set(Some(FvRun::new(&fv)));
         jobs.spawn(PHASE, move |job| async move {
-            let mut budget = SliceBudget::new(now_ms());
             // Every slice in a task of its own, the click's first, so the browser paints the image between
             // them. A new target ends the run.
             while fv.steps_done() < FV_STEPS
                 && job.pause(PHASE, fv.steps_done() as f32 / FV_STEPS as f32).await
                 && target.get_untracked() == goal
             {
-                let sliced = slice(&mut budget, || fv.step().map(|_| fv.steps_done() >= FV_STEPS));
+                let sliced = job.slice(|| fv.step().map(|_| fv.steps_done() >= FV_STEPS));
                 run.update(|r| {
                     if let Some(r) = r {
                         r.update(&fv);
