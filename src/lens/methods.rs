@@ -6,6 +6,8 @@
 //! - `steering`: steering vectors (difference of means, a probe's direction) as `Op::Add` interventions.
 //! - `sae`: `LmSae`, a sparse autoencoder on one hook, its spliced-in loss and the feature index.
 //! - `induction`: the induction task (repeated random tokens) and the head-detector scores.
+//! - `ioi`: the indirect-object-identification task (templates, names, the train/held-out split), its
+//!   evaluation (accuracy, logit difference IO − S) and head patching against the ABC corruption.
 //! - `patching`: activation patching (denoising, noising) over TransformerLens's targets, and attribution
 //!   patching (one forward and one backward pass) beside it.
 //!
@@ -21,6 +23,7 @@ pub mod atlas;
 pub mod attribution;
 pub mod featvis;
 pub mod induction;
+pub mod ioi;
 pub mod logit_lens;
 pub mod patching;
 pub mod probe;
