@@ -42,8 +42,8 @@ test('9.3.1: the chapter sentence through every target, metric and direction, a 
   await after_(page, () => page.fill('[data-testid=patch-clean]', SENTENCE));
   const summary = await page.locator('[data-testid=patch-summary]');
   assert.ok(Number(await summary.getAttribute('data-clean')) > Number(await summary.getAttribute('data-corrupted')) + 1);
-  assert.equal(await page.getAttribute('[data-testid=patch-answer]', 'placeholder'), 'mary (from the prompts)');
-  assert.equal(await page.getAttribute('[data-testid=patch-wrong]', 'placeholder'), 'john (from the prompts)');
+  assert.equal(await page.getAttribute('[data-testid=patch-answer]', 'placeholder'), 'mary');
+  assert.equal(await page.getAttribute('[data-testid=patch-wrong]', 'placeholder'), 'john');
 
   // resid_pre, denoising, the normalised logit difference: 3 layers × 15 tokens. A position the corruption left
   // alone patches in the same embedding (exactly 0); the indirect object's restores most of the answer.
@@ -167,7 +167,7 @@ test('the induction model: a repeated sequence against its second half drawn aga
   const clean = (await page.inputValue('[data-testid=patch-clean]')).split(' ');
   assert.equal(clean.length, 20);
   assert.deepEqual(clean.slice(0, 10), clean.slice(10));
-  assert.equal(await page.getAttribute('[data-testid=patch-answer]', 'placeholder'), `${clean[0]} (from the prompts)`);
+  assert.equal(await page.getAttribute('[data-testid=patch-answer]', 'placeholder'), clean[0]);
   const g = await grid(page);
   assert.deepEqual([g.rows, g.cols], [2, 4]);
   // Noising: losing a layer-1 head (an induction head) breaks most of the answer; no layer-0 head matters as much.

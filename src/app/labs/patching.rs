@@ -650,13 +650,17 @@ pub fn fmt_value(metric: Metric, v: f32) -> String {
     }
 }
 
-/// A value inside a heatmap cell, short enough for a narrow column: ".87", "-.13", "1.00", "12".
+/// A value inside a heatmap cell, short enough for a narrow column: ".87", "-.13", "1.00", "12", "0".
 pub fn fmt_cell(v: f32) -> String {
     if !v.is_finite() {
         return "–".into();
     }
     if v.abs() >= 9.995 {
         return format!("{v:.0}");
+    }
+    // "-.00" and ".00" would only add noise: what rounds to zero prints as 0.
+    if v.abs() < 0.005 {
+        return "0".into();
     }
     let s = format!("{v:.2}");
     s.replacen("0.", ".", usize::from(s.starts_with("0.") || s.starts_with("-0.")))
@@ -928,8 +932,8 @@ mod tests {
         assert_eq!(cell_place(Target::HeadOutByPos, &[0, 2, 1], &toks), "layer 0, head 1, pos 2 (“john”)");
         assert_eq!(fmt_value(Metric::AnswerProb, 0.25), "25.0%");
         assert_eq!(fmt_value(Metric::LogitDiff, -0.126), "-0.13");
-        let cells: Vec<String> = [0.871, -0.126, 1.0, 0.0, 12.4, f32::NAN].into_iter().map(fmt_cell).collect();
-        assert_eq!(cells, [".87", "-.13", "1.00", ".00", "12", "–"]);
+        let cells: Vec<String> = [0.871, -0.126, 1.0, 0.0, -0.004, 12.4, f32::NAN].into_iter().map(fmt_cell).collect();
+        assert_eq!(cells, [".87", "-.13", "1.00", "0", "0", "12", "–"]);
         assert_eq!(
             (cell_key(&[1, 4, 2]), parse_cell("1.4.2", Target::HeadOutByPos)),
             ("1.4.2".into(), Some(vec![1, 4, 2]))

@@ -471,7 +471,7 @@ fn PromptPanel(
     };
     let typed = move || lab.corruption.get() == Corruption::Typed;
     let placeholder = move |f: fn(&Prepared) -> &String, what: &str| match ok() {
-        Some(p) => format!("{} (from the prompts)", f(&p)),
+        Some(p) => f(&p).clone(),
         None => what.to_string(),
     };
     view! {
