@@ -62,7 +62,7 @@ fn batch(
     let len = stories.iter().map(|s| s.tokens.len()).max().unwrap_or(2);
     let (mut data, mut weights) = (Vec::with_capacity(tc.batch * len), Vec::with_capacity(tc.batch * (len - 1)));
     for s in &stories {
-        data.extend(s.tokens.iter().copied().chain(std::iter::repeat(0).take(len - s.tokens.len())));
+        data.extend(s.tokens.iter().copied().chain(std::iter::repeat_n(0, len - s.tokens.len())));
         // Prediction i targets token i + 1.
         weights.extend((1..len).map(|t| {
             if t >= s.tokens.len() {

@@ -240,7 +240,7 @@ pub fn template_part(t: usize) -> Part {
 /// pair, so it does not depend on any seed.
 pub fn pair_part(a: usize, b: usize) -> Part {
     let (lo, hi) = (a.min(b) as u64, a.max(b) as u64);
-    if Rng::new(0x10_1000 + lo * 1000 + hi).next_u64() % HELD_OUT_PAIR_ONE_IN == 0 {
+    if Rng::new(0x10_1000 + lo * 1000 + hi).next_u64().is_multiple_of(HELD_OUT_PAIR_ONE_IN) {
         Part::HeldOut
     } else {
         Part::Train
@@ -263,7 +263,8 @@ pub fn name_pairs(part: Part) -> Vec<(usize, usize)> {
 pub fn vocab() -> Vocab {
     let mut words: Vec<&str> = vec![BOS];
     let mut add = |w: &'static str| {
-        if !(w.starts_with('[') && w.ends_with(']')) && !words.contains(&w) {
+        let slot = w.starts_with('[') && w.ends_with(']');
+        if !slot && !words.contains(&w) {
             words.push(w);
         }
     };
