@@ -433,9 +433,9 @@ fn ModelSwitch(lab: Lab) -> impl IntoView {
     view! {
         <div class="model-switch" role="radiogroup" aria-label="Model">
             <label><input type="radio" name="patch-model" data-testid="model-ioi" prop:checked=move || lab.which.get() == Which::Ioi
-                on:change=move |_| set(Which::Ioi) />" IOI model (who gets the bottle? 3 layers)"</label>
+                on:change=move |_| set(Which::Ioi) />" IOI model (3 layers)"</label>
             <label><input type="radio" name="patch-model" data-testid="model-induction" prop:checked=move || lab.which.get() == Which::Induction
-                on:change=move |_| set(Which::Induction) />" Induction model (copies what came next last time, 2 layers)"</label>
+                on:change=move |_| set(Which::Induction) />" Induction model (2 layers)"</label>
         </div>
     }
 }
@@ -477,7 +477,7 @@ fn PromptPanel(
     view! {
         <section class="panel patch-prompts">
             <label class="input-label" for="patch-clean">"Clean prompt: the model gives the answer"</label>
-            <textarea id="patch-clean" rows="1" spellcheck="false" data-testid="patch-clean"
+            <textarea id="patch-clean" rows="2" spellcheck="false" data-testid="patch-clean"
                 prop:value=move || lab.clean().get() on:input=move |ev| lab.clean_of(lab.which.get_untracked()).set(event_target_value(&ev))></textarea>
             <div class="gen-controls">
                 <label>"Corruption "
@@ -491,7 +491,7 @@ fn PromptPanel(
                 </Show>
             </div>
             <label class="input-label" for="patch-corrupted">"Corrupted prompt: the same length, a different answer"</label>
-            <textarea id="patch-corrupted" rows="1" spellcheck="false" data-testid="patch-corrupted" readonly=move || !typed()
+            <textarea id="patch-corrupted" rows="2" spellcheck="false" data-testid="patch-corrupted" readonly=move || !typed()
                 class:derived=move || !typed()
                 prop:value=move || if typed() { lab.corrupted.get() } else { ok().map(|p| p.corrupted_text.clone()).unwrap_or_default() }
                 on:input=move |ev| lab.corrupted.set(event_target_value(&ev))></textarea>
@@ -621,7 +621,7 @@ fn ResultPanel(lab: Lab) -> impl IntoView {
             <Show when=move || lab.shown.with(Option::is_some) fallback=|| view! { <p class="muted">"The first result appears here."</p> }>
                 <Summary lab=lab />
                 <Legend lab=lab scale=scale />
-                <div class="patch-maps" class:two=move || lab.shown.get().is_some_and(|o| o.estimate.is_some())>
+                <div class="patch-maps">
                     <div>
                         <h4>"Activation patching: one patched run per cell"</h4>
                         <Heatmap data=data(false) hover=lab.hover pinned=lab.pinned testid="heat-real" />
