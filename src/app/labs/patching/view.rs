@@ -346,7 +346,8 @@ async fn run(
     } else {
         None
     };
-    if !job.alive() {
+    // Drawing the heatmaps gets a task of its own, apart from the last slice or the attribution pass.
+    if !job.pause("drawing", 1.0).await {
         return;
     }
     // The link's cell is selected on the first result if it lies in the grid.
