@@ -16,6 +16,8 @@ pub enum LabKind {
     Language,
     /// Linear probes per layer on the character model, against a baseline and a control (9.2.3).
     Probe,
+    /// Activation and attribution patching on the IOI and induction models (9.3.1).
+    Patching,
     /// Steering vectors added to the residual stream during generation (9.3.2).
     Steer,
     /// Toy models of superposition trained live in a Web Worker, with the phase diagram (9.2.4).
@@ -65,12 +67,7 @@ pub const SECTIONS: &[Section] = &[
     s("9.2.3", "9.2.3", "Probing classifiers", LabKind::Probe),
     s("9.2.4", "9.2.4", "Superposition", LabKind::Superposition),
     s("9.2.5", "9.2.5", "Sparse autoencoders", LabKind::Sae),
-    s(
-        "9.3.1",
-        "9.3.1",
-        "Activation patching",
-        LabKind::Planned("activation patching over layers, heads and positions"),
-    ),
+    s("9.3.1", "9.3.1", "Activation patching", LabKind::Patching),
     s("9.3.2", "9.3.2", "Activation steering", LabKind::Steer),
     s("9.4", "9.4", "Automating interpretability: ACDC", LabKind::Planned("automatic circuit discovery")),
     s("9.5", "9.5", "Critiques of interpretability", LabKind::Planned("a gallery of each method's failure modes")),

@@ -6,6 +6,7 @@
 //! (wasm32 only) with its components. A lab imports `app::core`, `lens` and `routes`, never another lab.
 pub mod attention;
 pub mod language;
+pub mod patching;
 pub mod probe;
 pub mod sae;
 pub mod steer;
@@ -23,6 +24,7 @@ pub fn lab_view(kind: crate::routes::LabKind, query: &str) -> leptos::prelude::A
         LabKind::Vision => view! { <vision::VisionLab query=q /> }.into_any(),
         LabKind::Language => view! { <language::LanguageLab query=q /> }.into_any(),
         LabKind::Probe => view! { <probe::ProbeLab query=q /> }.into_any(),
+        LabKind::Patching => view! { <patching::PatchingLab query=q /> }.into_any(),
         LabKind::Steer => view! { <steer::SteerLab query=q /> }.into_any(),
         LabKind::Superposition => view! { <superposition::SuperpositionLab query=q /> }.into_any(),
         LabKind::Sae => view! { <sae::SaeLabs query=q /> }.into_any(),

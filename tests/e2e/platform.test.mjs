@@ -24,6 +24,8 @@ const JOBS = [
   { name: 'language: switching model', url: '/#/9.2.2', ready: '[data-testid=model-induction]', start: (p) => p.check('[data-testid=model-induction]') },
   { name: 'probing: first run', url: '/#/9.2.3', start: async () => {} },
   { name: 'steering: first run', url: '/#/9.3.2', start: async () => {} },
+  { name: 'patching: first sweep', url: '/#/9.3.1', start: async () => {} },
+  { name: 'patching: per-position heads', url: '/#/9.3.1', ready: '[data-testid=heat-real]', start: (p) => p.selectOption('[data-testid=patch-target]', 'head_out_pos') },
   { name: 'superposition: training', url: '/#/9.2.4', start: async () => {} },
   { name: 'superposition: a slider moved', url: '/#/9.2.4', ready: '[data-testid=sparsity]', start: (p) => p.locator('[data-testid=sparsity]').fill('0.5') },
   { name: 'vision: drawing', url: '/#/9.2.1', ready: '[data-testid=draw-pad]', start: async (p) => {
@@ -96,6 +98,15 @@ const LINKS = [
       await Promise.all(['fv-jitter', 'fv-l2', 'fv-tv', 'fv-blur'].map((k) => p.isChecked(`[data-testid=${k}]`))),
       [false, true, false, true],
     );
+  } },
+  { url: '/#/9.3.1?corr=swap&target=head_out&dir=noising&metric=kl&cell=2.1&attr=1', check: async (p) => {
+    await waitRev(p, 1, 120_000);
+    assert.equal(await p.inputValue('[data-testid=patch-corruption]'), 'swap');
+    assert.equal(await p.inputValue('[data-testid=patch-target]'), 'head_out');
+    assert.ok(await p.isChecked('[data-testid=dir-noising]'));
+    assert.equal(await p.inputValue('[data-testid=patch-metric]'), 'kl');
+    assert.ok(await p.isChecked('[data-testid=patch-attribution]'));
+    assert.equal(await p.getAttribute('[data-testid=cell-detail]', 'data-cell'), '2.1');
   } },
   { url: '/#/9.3.2?src=probe&concept=capital-next&layer=3&c=1.5&seed=4', check: async (p) => {
     await p.locator('[data-testid=steer-lab]').waitFor();
@@ -231,6 +242,39 @@ const ROUND_TRIPS = [
       seed: await p.inputValue('[data-testid=steer-seed]'),
       texts: [await p.textContent('[data-testid=steer-text-plain]'), await p.textContent('[data-testid=steer-text-steered]')],
       rates: await attrs(p, '[data-testid=steer-out]', ['data-side', 'data-rate']),
+    }),
+  },
+  {
+    lab: 'patching',
+    url: '/#/9.3.1',
+    ready: async (p) => waitRev(p, 1, 120_000),
+    change: async (p) => {
+      const step = async (change) => {
+        const r = await rev(p);
+        await change();
+        await waitRev(p, r + 1, 120_000);
+      };
+      await step(() => p.fill('[data-testid=patch-clean]', 'When Anna and Tom went to the park, Tom gave a ball to'));
+      // Typed starts from what the corruption made, and "tom" is the wrong token the prompt gives: no new run.
+      await p.selectOption('[data-testid=patch-corruption]', 'typed');
+      await p.fill('[data-testid=patch-wrong]', 'tom');
+      await step(() => p.fill('[data-testid=patch-corrupted]', 'When Anna and Tom went to the park, Anna gave a ball to'));
+      await step(() => p.selectOption('[data-testid=patch-target]', 'attn_out'));
+      await step(() => p.check('[data-testid=dir-noising]'));
+      await step(() => p.selectOption('[data-testid=patch-metric]', 'answer_prob'));
+      await step(() => p.check('[data-testid=patch-attribution]'));
+      await p.click('[data-testid=heat-real] td[data-cell="1.2"]');
+      await p.mouse.move(0, 0);
+    },
+    snapshot: async (p) => ({
+      prompts: [await p.inputValue('[data-testid=patch-clean]'), await p.inputValue('[data-testid=patch-corrupted]'),
+        await p.inputValue('[data-testid=patch-answer]') || '(from the prompts)', await p.inputValue('[data-testid=patch-wrong]')],
+      settings: [await p.inputValue('[data-testid=patch-corruption]'), await p.inputValue('[data-testid=patch-target]'),
+        String(await p.isChecked('[data-testid=dir-noising]')), await p.inputValue('[data-testid=patch-metric]'),
+        String(await p.isChecked('[data-testid=patch-attribution]'))],
+      cell: await attrs(p, '[data-testid=cell-detail]', ['data-cell', 'data-value']),
+      grid: await attrs(p, '[data-testid=heat-real] td[data-cell]', ['data-cell', 'data-value']),
+      agreement: await attrs(p, '[data-testid=agreement]', ['data-corr']),
     }),
   },
   {
