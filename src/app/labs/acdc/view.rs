@@ -201,8 +201,8 @@ fn Controls(st: Acdc, start: impl Fn() + Copy + Send + Sync + 'static, busy: Sig
     };
     view! {
         <div class="gen-controls">
-            {radio(Which::Ioi, " IOI model (3 layers × 4 heads)")}
-            {radio(Which::Induction, " induction model (2 layers × 4 heads)")}
+            {radio(Which::Ioi, " IOI model")}
+            {radio(Which::Induction, " induction model")}
         </div>
         <div class="gen-controls acdc-tau">
             <label title="An edge stays only if removing it raises the KL by more than τ.">"threshold τ "
