@@ -24,6 +24,8 @@ pub enum LabKind {
     Superposition,
     /// A sparse autoencoder on the toy model, checked against the true features (9.2.5).
     Sae,
+    /// ACDC pruning the IOI or induction model's graph edge by edge, with the threshold on a slider (9.4).
+    Acdc,
     /// Not built yet: the pane says so plainly and names the issue that will bring it.
     Planned(&'static str),
 }
@@ -69,7 +71,7 @@ pub const SECTIONS: &[Section] = &[
     s("9.2.5", "9.2.5", "Sparse autoencoders", LabKind::Sae),
     s("9.3.1", "9.3.1", "Activation patching", LabKind::Patching),
     s("9.3.2", "9.3.2", "Activation steering", LabKind::Steer),
-    s("9.4", "9.4", "Automating interpretability: ACDC", LabKind::Planned("automatic circuit discovery")),
+    s("9.4", "9.4", "Automating interpretability: ACDC", LabKind::Acdc),
     s("9.5", "9.5", "Critiques of interpretability", LabKind::Planned("a gallery of each method's failure modes")),
 ];
 

@@ -4,6 +4,7 @@
 //!
 //! Each lab module holds its URL state (`UrlState`) and plain rules, tested natively, and a `view` submodule
 //! (wasm32 only) with its components. A lab imports `app::core`, `lens` and `routes`, never another lab.
+pub mod acdc;
 pub mod attention;
 pub mod language;
 pub mod patching;
@@ -28,6 +29,7 @@ pub fn lab_view(kind: crate::routes::LabKind, query: &str) -> leptos::prelude::A
         LabKind::Steer => view! { <steer::SteerLab query=q /> }.into_any(),
         LabKind::Superposition => view! { <superposition::SuperpositionLab query=q /> }.into_any(),
         LabKind::Sae => view! { <sae::SaeLabs query=q /> }.into_any(),
+        LabKind::Acdc => view! { <acdc::AcdcLab query=q /> }.into_any(),
         LabKind::Planned(what) => view! {
             <div class="planned" data-testid="lab-planned">
                 <h2>"This lab is not built yet"</h2>

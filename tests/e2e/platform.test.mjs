@@ -41,6 +41,8 @@ const JOBS = [
   { name: 'superposition: sweep', url: '/#/9.2.4', ready: '[data-testid=sweep]', start: (p) => p.click('[data-testid=sweep]') },
   { name: 'toy SAE: training the toy model', url: '/#/9.2.5', start: async () => {} },
   { name: 'toy SAE: training the SAE', url: '/#/9.2.5', ready: '[data-testid=recovery]', start: (p) => p.click('[data-testid=train]') },
+  { name: 'acdc: first run', url: '/#/9.4', start: async () => {} },
+  { name: 'acdc: τ moved', url: '/#/9.4?model=induction', ready: '[data-testid=acdc-summary]', start: (p) => p.locator('[data-testid=acdc-tau]').fill('-3') },
   { name: 'feature browser: live loss', url: '/#/9.2.5?latent=5', ready: '[data-testid=measure-loss]', start: (p) => p.click('[data-testid=measure-loss]') },
 ];
 
@@ -62,6 +64,11 @@ test('leaving a lab while its job runs never panics', TIMEOUT, async (t) => {
 
 // For each lab: a link with non-default state opens the lab in that state, and the URL it writes back keeps it.
 const LINKS = [
+  { url: '/#/9.4?model=induction&tau=0.1&seed=3', check: async (p) => {
+    await waitRev(p, 1, 120_000);
+    assert.ok(await p.isChecked('[data-testid=acdc-model-induction]'));
+    assert.equal(await p.getAttribute('[data-testid=acdc-summary]', 'data-tau'), '0.1');
+  } },
   { url: '/#/attention?seq=the+cat+sat+on+the+mat+the+cat+sat+on+the+mat&layer=0&head=2', check: async (p) => {
     await waitRev(p, 1);
     assert.equal(await p.inputValue('[data-testid=seq-input]'), 'the cat sat on the mat the cat sat on the mat');
@@ -140,6 +147,29 @@ const rev = async (p) => Number(await p.getAttribute('[data-testid=lab-status]',
 /** The values of `selector`'s elements' `attrs`, in document order. */
 const attrs = (p, selector, names) => p.$$eval(selector, (els, ns) => els.map((e) => ns.map((n) => e.getAttribute(n))), names);
 const ROUND_TRIPS = [
+  {
+    lab: 'acdc',
+    url: '/#/9.4',
+    ready: async (p) => waitRev(p, 1, 120_000),
+    change: async (p) => {
+      let r = await rev(p);
+      await p.check('[data-testid=acdc-model-induction]');
+      await waitRev(p, r + 1, 120_000);
+      r = await rev(p);
+      await p.click('[data-testid=acdc-new-seq]');
+      await waitRev(p, r + 1, 120_000);
+      r = await rev(p);
+      await p.locator('[data-testid=acdc-tau]').fill('-1');
+      await p.locator('[data-testid=acdc-tau]').dispatchEvent('change');
+      await waitRev(p, r + 1, 120_000);
+    },
+    snapshot: async (p) => ({
+      induction: await p.isChecked('[data-testid=acdc-model-induction]'),
+      tau: await p.inputValue('[data-testid=acdc-tau]'),
+      circuit: await attrs(p, '[data-testid=acdc-summary]', ['data-kept', 'data-kl', 'data-tau']),
+      heads: await attrs(p, '[data-testid=acdc-head-link]', ['href']),
+    }),
+  },
   {
     lab: 'attention',
     url: '/#/attention',

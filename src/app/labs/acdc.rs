@@ -1,0 +1,453 @@
+//! The ACDC lab (9.4): automatic circuit discovery on the IOI model (the chapter's sentence against its ABC
+//! corruption, both names replaced) or on the induction model (a repeated random sequence against another one),
+//! with the pruning drawn edge by edge and the threshold τ on a log-scale slider. Its URL state: the model, τ,
+//! the two IOI prompts and the induction sequences' seed. The plain rules live here: the prompts' checks, the
+//! slider's scale, the pruning's record for the animation, the heads' names and links; `layout.rs` places the
+//! graph.
+use std::collections::{HashSet, VecDeque};
+
+use crate::app::core::url::{section_hash_with, Reader, UrlState, Writer};
+use crate::lens::gpt2::vocab::{Tokenized, Vocab};
+use crate::lens::methods::acdc::{AcdcEvent, AcdcGraph, Edge, KlPositions, Node};
+use crate::lens::methods::induction::TaskSpec;
+use crate::lens::methods::ioi::{CHAPTER_PROMPT, NAMES};
+use crate::lens::methods::patching::PatchInput;
+use crate::lens::rng::Rng;
+
+pub mod layout;
+#[cfg(target_arch = "wasm32")]
+mod view;
+#[cfg(target_arch = "wasm32")]
+pub use view::AcdcLab;
+
+/// The chapter's sentence with both names replaced (the ABC corruption): the same words and positions, and no
+/// clue to who gets the bottle.
+pub const DEFAULT_CORRUPTED: &str = "When Alice and Bob went to the store, Alice gave a bottle to";
+/// The longest prompt a link carries.
+pub const MAX_PROMPT: usize = 400;
+/// The induction sequences: `<bos>` + `INDUCTION_LEN` random words, then the same again (63 of the model's 64
+/// positions), as the engine's tests recover the induction circuit.
+pub const INDUCTION_LEN: usize = 31;
+pub const DEFAULT_SEED: u64 = 1;
+/// The slider's range in log10 τ, and its step.
+pub const LOG_TAU_MIN: f32 = -4.0;
+pub const LOG_TAU_MAX: f32 = 0.0;
+pub const LOG_TAU_STEP: f32 = 0.25;
+/// How many tried edges the side list shows.
+pub const LOG_LEN: usize = 8;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    Ioi,
+    Induction,
+}
+
+pub const WHICH: &[(&str, Which)] = &[("ioi", Which::Ioi), ("induction", Which::Induction)];
+
+impl Which {
+    /// The folder under `models/`.
+    pub fn folder(self) -> &'static str {
+        match self {
+            Which::Ioi => "ioi",
+            Which::Induction => "induction",
+        }
+    }
+
+    /// The threshold a model opens at: a circuit of a dozen or two edges that keeps the clean behaviour.
+    pub fn default_tau(self) -> f32 {
+        match self {
+            Which::Ioi => 0.01,
+            Which::Induction => 0.032,
+        }
+    }
+
+    /// Where the KL is measured: the IOI answer's position, or the repeated half, where induction predicts.
+    pub fn kl_positions(self) -> KlPositions {
+        match self {
+            Which::Ioi => KlPositions::Last,
+            Which::Induction => KlPositions::From(INDUCTION_LEN + 1),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AcdcState {
+    pub which: Which,
+    pub tau: f32,
+    pub clean: String,
+    pub corrupted: String,
+    pub seed: u64,
+}
+
+impl Default for AcdcState {
+    fn default() -> Self {
+        AcdcState {
+            which: Which::Ioi,
+            tau: Which::Ioi.default_tau(),
+            clean: CHAPTER_PROMPT.into(),
+            corrupted: DEFAULT_CORRUPTED.into(),
+            seed: DEFAULT_SEED,
+        }
+    }
+}
+
+impl UrlState for AcdcState {
+    fn read(r: &mut Reader) -> Self {
+        let which = r.choice("model", Which::Ioi, WHICH);
+        let tau_range = 10f32.powf(LOG_TAU_MIN)..=10f32.powf(LOG_TAU_MAX);
+        AcdcState {
+            which,
+            tau: r.number("tau", which.default_tau(), tau_range),
+            clean: r.text("clean", CHAPTER_PROMPT, MAX_PROMPT),
+            corrupted: r.text("corrupt", DEFAULT_CORRUPTED, MAX_PROMPT),
+            seed: r.number("seed", DEFAULT_SEED, 0..=u64::MAX),
+        }
+    }
+
+    fn write(&self, w: &mut Writer) {
+        w.choice("model", self.which, Which::Ioi, WHICH);
+        w.number("tau", self.tau, self.which.default_tau());
+        w.text("clean", &self.clean, CHAPTER_PROMPT);
+        w.text("corrupt", &self.corrupted, DEFAULT_CORRUPTED);
+        w.number("seed", self.seed, DEFAULT_SEED);
+    }
+}
+
+/// The slider's position (log10 τ) for a threshold.
+pub fn slider_of_tau(tau: f32) -> f32 {
+    tau.log10().clamp(LOG_TAU_MIN, LOG_TAU_MAX)
+}
+
+/// The threshold at a slider position, to two significant digits (so the link reads `tau=0.018`).
+pub fn tau_of_slider(log_tau: f32) -> f32 {
+    let tau = 10f32.powf(log_tau.clamp(LOG_TAU_MIN, LOG_TAU_MAX));
+    format!("{tau:.1e}").parse().unwrap_or(tau)
+}
+
+/// τ as the lab prints it.
+pub fn tau_text(tau: f32) -> String {
+    if tau >= 0.01 {
+        format!("{tau}")
+    } else {
+        format!("{tau:.1e}")
+    }
+}
+
+/// A prompt as the IOI model reads it, or the message naming the first unknown word.
+fn encode(vocab: &Vocab, text: &str, which: &str) -> Result<Vec<u32>, String> {
+    match vocab.encode(text) {
+        Tokenized::Ok(t) if t.len() > 1 => Ok(t),
+        Tokenized::Ok(_) => Err(format!("The {which} prompt is empty: type a sentence.")),
+        Tokenized::Unknown(words) => {
+            let hint = vocab.suggestions(&words[0], 4);
+            let hint =
+                if hint.is_empty() { String::new() } else { format!(" Known words like it: {}.", hint.join(", ")) };
+            Err(format!(
+                "“{}” in the {which} prompt is not in the IOI model's vocabulary of {} words.{hint}",
+                words[0],
+                vocab.len() - 1
+            ))
+        }
+    }
+}
+
+/// The IOI prompts as patching's input, checked before any work so that a bad one keeps the last graph: known
+/// words, the same length, not the same, at most `n_positions` tokens, and a clean prompt with two names, one
+/// said once (the answer, the indirect object) and one more often (the subject, the wrong answer).
+pub fn ioi_input(vocab: &Vocab, n_positions: usize, clean: &str, corrupted: &str) -> Result<PatchInput, String> {
+    let c = encode(vocab, clean, "clean")?;
+    let x = encode(vocab, corrupted, "corrupted")?;
+    if c.len() > n_positions {
+        return Err(format!(
+            "The clean prompt has {} words; the model reads at most {}.",
+            c.len() - 1,
+            n_positions - 1
+        ));
+    }
+    if c.len() != x.len() {
+        return Err(format!(
+            "The clean prompt has {} words and the corrupted one {}: ACDC swaps activations position by position, \
+             so both need the same number of words (punctuation counts as a word).",
+            c.len() - 1,
+            x.len() - 1
+        ));
+    }
+    if c == x {
+        return Err("The two prompts are the same: change the names in the corrupted one.".into());
+    }
+    let names: Vec<u32> = NAMES.iter().filter_map(|n| vocab.id(n)).collect();
+    let count = |t: u32| c.iter().filter(|&&u| u == t).count();
+    let in_clean: Vec<u32> = names.into_iter().filter(|&t| count(t) > 0).collect();
+    let once: Vec<u32> = in_clean.iter().copied().filter(|&t| count(t) == 1).collect();
+    let more: Vec<u32> = in_clean.iter().copied().filter(|&t| count(t) > 1).collect();
+    match (once.as_slice(), more.as_slice()) {
+        (&[io], &[s]) => Ok(PatchInput::new(c, x, io, s)),
+        _ => Err("The clean prompt needs two names, one said once (the answer) and one said twice, like the \
+                  chapter's sentence."
+            .into()),
+    }
+}
+
+/// The induction task: a repeated random sequence (clean) against another one (corrupted), both drawn from
+/// `seed`; the answer at the last position is what induction predicts there (the repeat's next word).
+pub fn induction_input(vocab_size: usize, n_positions: usize, seed: u64) -> PatchInput {
+    let spec = TaskSpec::new(vocab_size, n_positions);
+    let mut rng = Rng::new(seed);
+    let clean = spec.repeated_sequence(&mut rng, INDUCTION_LEN);
+    let corrupted = spec.repeated_sequence(&mut rng, INDUCTION_LEN);
+    PatchInput::new(clean.clone(), corrupted, clean[1], clean[2])
+}
+
+/// A head as the attention and patching labs name it.
+pub fn head_name(layer: usize, head: usize) -> String {
+    format!("L{layer}H{head}")
+}
+
+/// Where a head of the circuit is shown on its own: the attention lab for the induction model (it serves that
+/// model; the head selected, on the same clean sequence), the patching section for the IOI model.
+pub fn head_link(which: Which, layer: usize, head: usize, clean_words: &str) -> String {
+    match which {
+        Which::Induction => section_hash_with(
+            "attention",
+            &[
+                ("seq".into(), clean_words.into()),
+                ("layer".into(), layer.to_string()),
+                ("head".into(), head.to_string()),
+            ],
+        ),
+        Which::Ioi => section_hash_with("9.3.1", &[]),
+    }
+}
+
+/// What happened to an edge so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EdgeStatus {
+    Untried,
+    /// Tried, and its removal raised the KL by more than τ.
+    Kept,
+    /// Tried and removed.
+    Removed,
+    /// Removed untried: its receiver fed nothing left.
+    Skipped,
+}
+
+/// One tried edge, for the side list.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tried {
+    pub edge: Edge,
+    pub kl_before: f32,
+    pub kl_after: f32,
+    pub kept: bool,
+}
+
+/// The pruning so far, as the animation draws it: each edge's status in ACDC's order, the edge tried next, and
+/// the last tried edges (newest first).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pruning {
+    pub graph: AcdcGraph,
+    pub edges: Vec<Edge>,
+    pub status: Vec<EdgeStatus>,
+    /// The index of the next edge to decide (`edges.len()` at the end).
+    pub next: usize,
+    pub log: VecDeque<Tried>,
+}
+
+impl Pruning {
+    pub fn new(graph: AcdcGraph) -> Self {
+        let edges = graph.edges();
+        Pruning { graph, status: vec![EdgeStatus::Untried; edges.len()], edges, next: 0, log: VecDeque::new() }
+    }
+
+    /// Records one step of the run; steps come in the run's order, the order of `edges`.
+    pub fn apply(&mut self, event: &AcdcEvent) {
+        match *event {
+            AcdcEvent::EdgeTried { sender, receiver, kl_before, kl_after, kept } => {
+                debug_assert_eq!(self.edges.get(self.next), Some(&Edge::new(sender, receiver)));
+                self.status[self.next] = if kept { EdgeStatus::Kept } else { EdgeStatus::Removed };
+                self.next += 1;
+                self.log.push_front(Tried { edge: Edge::new(sender, receiver), kl_before, kl_after, kept });
+                self.log.truncate(LOG_LEN);
+            }
+            AcdcEvent::ReceiverSkipped { edges, .. } => {
+                for s in &mut self.status[self.next..self.next + edges] {
+                    *s = EdgeStatus::Skipped;
+                }
+                self.next += edges;
+            }
+            AcdcEvent::Finished => {}
+        }
+    }
+
+    /// The edge being tried: the next one, while any is left.
+    pub fn current(&self) -> Option<Edge> {
+        self.edges.get(self.next).copied()
+    }
+
+    /// The edges still present: kept or not tried yet.
+    pub fn present(&self) -> usize {
+        self.status.iter().filter(|s| matches!(s, EdgeStatus::Untried | EdgeStatus::Kept)).count()
+    }
+}
+
+/// How an edge is drawn (its CSS class): while the run goes, kept edges stay, removed ones fade and untried
+/// ones wait; once it is done, the circuit's edges stand out (a kept edge with no path to the logits is not in
+/// the circuit).
+pub fn edge_look(p: &Pruning, i: usize, circuit: Option<&HashSet<Edge>>) -> &'static str {
+    if p.next < p.edges.len() {
+        match p.status[i] {
+            EdgeStatus::Untried => "untried",
+            EdgeStatus::Kept => "kept",
+            EdgeStatus::Removed | EdgeStatus::Skipped => "removed",
+        }
+    } else if circuit.is_some_and(|c| c.contains(&p.edges[i])) {
+        "circuit"
+    } else {
+        "removed"
+    }
+}
+
+/// A node's short label in the drawing: `L1H3` for a head, `MLP 0`, `embed`, `logits`.
+pub fn node_label(node: Node) -> String {
+    match node {
+        Node::Head { layer, head } => head_name(layer, head),
+        Node::Mlp(l) => format!("MLP {l}"),
+        n => n.to_string(),
+    }
+}
+
+/// An edge as the side list prints it: `a0.2 → a1.1.v`.
+pub fn edge_text(edge: Edge) -> String {
+    format!("{} → {}", edge.sender, edge.receiver)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::core::url::parse_query;
+    use crate::lens::methods::acdc::AcdcRun;
+    use crate::lens::Transformer;
+
+    fn shipped(name: &str) -> (Transformer, Vocab) {
+        let dir = format!("{}/public/models/{name}", env!("CARGO_MANIFEST_DIR"));
+        let cfg = std::fs::read_to_string(format!("{dir}/config.json")).unwrap();
+        let weights = std::fs::read(format!("{dir}/model.safetensors")).unwrap();
+        let vocab = Vocab::from_json(&std::fs::read_to_string(format!("{dir}/vocab.json")).unwrap()).unwrap();
+        (Transformer::from_bytes(&cfg, &weights).unwrap(), vocab)
+    }
+
+    #[test]
+    fn every_control_round_trips_and_defaults_are_not_written() {
+        assert!(AcdcState::default().to_query().is_empty());
+        let s = AcdcState {
+            which: Which::Induction,
+            tau: tau_of_slider(-1.75),
+            clean: "When Tom and Anna went to the park, Tom gave a ball to".into(),
+            corrupted: "When Sam and Ivy went to the park, Sam gave a ball to".into(),
+            seed: 7,
+        };
+        assert_eq!(AcdcState::from_query(&s.to_query()), (s, vec![]));
+        // A model's own default τ is not written either.
+        let ind = AcdcState { which: Which::Induction, tau: Which::Induction.default_tau(), ..Default::default() };
+        assert_eq!(ind.to_query(), vec![("model".to_string(), "induction".to_string())]);
+    }
+
+    #[test]
+    fn a_tampered_link_names_every_bad_key() {
+        let (s, p) = AcdcState::from_query(&parse_query("model=gpt4&tau=5&clean=&seed=-1"));
+        assert_eq!(s, AcdcState::default());
+        let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["model", "tau", "clean", "seed"]);
+        let (s, p) = AcdcState::from_query(&parse_query("model=induction&tau=abc"));
+        assert_eq!((s.which, s.tau, p.len()), (Which::Induction, Which::Induction.default_tau(), 1));
+    }
+
+    #[test]
+    fn the_slider_is_log_scale_with_round_thresholds() {
+        assert_eq!(tau_of_slider(-2.0), 0.01);
+        assert_eq!(tau_of_slider(LOG_TAU_MIN), 1e-4);
+        assert_eq!(tau_of_slider(LOG_TAU_MAX), 1.0);
+        assert_eq!(tau_of_slider(-1.75), 0.018);
+        assert_eq!(tau_of_slider(-9.0), 1e-4, "clamped");
+        // Every slider position maps to a τ that maps back to the same position (to the slider's step).
+        let steps = ((LOG_TAU_MAX - LOG_TAU_MIN) / LOG_TAU_STEP).round() as usize;
+        for i in 0..=steps {
+            let x = LOG_TAU_MIN + i as f32 * LOG_TAU_STEP;
+            assert!((slider_of_tau(tau_of_slider(x)) - x).abs() < LOG_TAU_STEP / 2.0, "{x}");
+        }
+        // Both defaults sit on the slider's grid.
+        for w in [Which::Ioi, Which::Induction] {
+            let x = slider_of_tau(w.default_tau());
+            assert_eq!(tau_of_slider((x / LOG_TAU_STEP).round() * LOG_TAU_STEP), w.default_tau());
+        }
+        assert_eq!((tau_text(0.032), tau_text(0.0018)), ("0.032".to_string(), "1.8e-3".to_string()));
+    }
+
+    #[test]
+    fn ioi_prompts_are_checked_before_any_work() {
+        let (model, vocab) = shipped("ioi");
+        let n = model.cfg.n_positions;
+        let input = ioi_input(&vocab, n, CHAPTER_PROMPT, DEFAULT_CORRUPTED).unwrap();
+        assert_eq!((input.answer, input.wrong), (vocab.id("mary").unwrap(), vocab.id("john").unwrap()));
+        assert_eq!(input.clean.len(), input.corrupted.len());
+        let err = |c: &str, x: &str| ioi_input(&vocab, n, c, x).unwrap_err();
+        assert!(err("When Jon and Mary went", "When Alice and Bob went").to_lowercase().contains("“jon”"));
+        assert!(err(CHAPTER_PROMPT, "When Alice and Bob went to the store").contains("same number of words"));
+        assert!(err(CHAPTER_PROMPT, CHAPTER_PROMPT).contains("the same"));
+        assert!(err(" ", DEFAULT_CORRUPTED).contains("empty"));
+        let no_repeat = "When John and Mary went to the store, Alice gave a bottle to";
+        assert!(err(no_repeat, DEFAULT_CORRUPTED).contains("two names"));
+    }
+
+    #[test]
+    fn the_induction_pair_is_two_different_repeats() {
+        let input = induction_input(318, 64, 3);
+        let n = INDUCTION_LEN;
+        assert_eq!(input.clean.len(), 2 * n + 1);
+        assert_eq!(input.clean[1..=n], input.clean[n + 1..]);
+        assert_eq!(input.corrupted[1..=n], input.corrupted[n + 1..]);
+        assert_ne!(input.clean, input.corrupted);
+        assert_eq!(input, induction_input(318, 64, 3), "the seed decides");
+    }
+
+    #[test]
+    fn the_pruning_record_follows_the_run_to_its_circuit() {
+        let (model, vocab) = shipped("ioi");
+        let input = ioi_input(&vocab, model.cfg.n_positions, CHAPTER_PROMPT, DEFAULT_CORRUPTED).unwrap();
+        let mut run = AcdcRun::new(&model, &input, Which::Ioi.default_tau()).unwrap();
+        let mut p = Pruning::new(run.graph());
+        assert_eq!((p.present(), p.current()), (p.edges.len(), Some(p.edges[0])));
+        assert_eq!(edge_look(&p, 0, None), "untried");
+        loop {
+            let event = run.step().unwrap();
+            p.apply(&event);
+            assert_eq!(p.next, run.decided().0);
+            if event == AcdcEvent::Finished {
+                break;
+            }
+        }
+        assert!(p.current().is_none() && p.status.iter().all(|&s| s != EdgeStatus::Untried));
+        assert!(p.log.len() == LOG_LEN && p.log.iter().all(|t| t.kept == (t.kl_after - t.kl_before > run.tau())));
+        let circuit = run.finish().unwrap();
+        // The circuit's edges were all kept; kept edges with no path to the logits are dropped at the end.
+        let kept: Vec<Edge> =
+            p.edges.iter().zip(&p.status).filter(|(_, &s)| s == EdgeStatus::Kept).map(|(e, _)| *e).collect();
+        assert!(circuit.edge_set().iter().all(|e| kept.contains(e)));
+        assert_eq!(p.present(), kept.len());
+        let set = circuit.edge_set();
+        for (i, e) in p.edges.iter().enumerate() {
+            assert_eq!(edge_look(&p, i, Some(&set)) == "circuit", set.contains(e));
+        }
+        assert!(!circuit.edges.is_empty() && circuit.edges.len() < 30, "{} edges", circuit.edges.len());
+        assert!(circuit.logit_diff.unwrap() > 0.5, "{:?}", circuit.logit_diff);
+    }
+
+    #[test]
+    fn heads_are_named_and_linked_as_the_other_labs_do() {
+        assert_eq!(head_name(1, 3), "L1H3");
+        assert_eq!(node_label(Node::Head { layer: 2, head: 0 }), "L2H0");
+        assert_eq!(node_label(Node::Mlp(1)), "MLP 1");
+        assert_eq!(head_link(Which::Induction, 1, 3, "a b a b"), "#/attention?seq=a+b+a+b&layer=1&head=3");
+        assert_eq!(head_link(Which::Ioi, 1, 3, ""), "#/9.3.1");
+        assert_eq!(edge_text(Edge::new(Node::Embed, Node::Logits)), "embed → logits");
+    }
+}

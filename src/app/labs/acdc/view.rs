@@ -1,0 +1,393 @@
+//! The ACDC lab (9.4): ACDC prunes the model's graph edge by edge while the drawing follows, the edge being
+//! tried highlighted, removed edges fading out; then the circuit it found, its KL and faithfulness, and its
+//! heads with links to where each is shown on its own.
+//!
+//! One edge is one `AcdcRun::step` (a pass from its receiver on, a few ms); the run goes through
+//! `Job::sliced`, so the drawing advances a few edges per slice and Cancel stops it at once.
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use leptos::prelude::*;
+
+use super::layout::{Layout, BOX_H, BOX_W, WIDTH};
+use super::{
+    edge_look, edge_text, head_link, head_name, induction_input, ioi_input, node_label, slider_of_tau, tau_of_slider,
+    tau_text, AcdcState, Pruning, Which, LOG_TAU_MAX, LOG_TAU_MIN, LOG_TAU_STEP,
+};
+use crate::app::core::browser::{now_ms, replace_hash_soon};
+use crate::app::core::format::sentence;
+use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
+use crate::app::core::jobs::{Job, Jobs};
+use crate::app::core::load::{load_model, LoadedModel, Model};
+use crate::app::core::url::{section_hash_with, UrlState};
+use crate::lens::methods::acdc::{AcdcEvent, AcdcRun, Circuit, Edge, Node, Qkv};
+use crate::lens::methods::patching::PatchInput;
+use crate::lens::LensError;
+
+/// A finished run.
+#[derive(Clone, Debug, PartialEq)]
+struct Outcome {
+    which: Which,
+    circuit: Circuit,
+    /// The clean prompt's words, for the links to the attention lab.
+    clean_words: String,
+    ms: f64,
+}
+
+/// What the panels share: the controls' values, the pruning in progress and what the last run found.
+#[derive(Clone, Copy)]
+struct Acdc {
+    which: RwSignal<Which>,
+    tau: RwSignal<f32>,
+    clean: RwSignal<String>,
+    corrupted: RwSignal<String>,
+    seed: RwSignal<u64>,
+    pruning: RwSignal<Option<Pruning>>,
+    outcome: RwSignal<Option<Outcome>>,
+    error: RwSignal<Option<String>>,
+    rev: RwSignal<u32>,
+}
+
+impl Acdc {
+    fn url_state(self) -> AcdcState {
+        AcdcState {
+            which: self.which.get_untracked(),
+            tau: self.tau.get_untracked(),
+            clean: self.clean.get_untracked(),
+            corrupted: self.corrupted.get_untracked(),
+            seed: self.seed.get_untracked(),
+        }
+    }
+}
+
+/// A model that loads only once the student picks it (and stays loaded).
+fn lazy_model(which: RwSignal<Which>, w: Which, what: &'static str) -> Model<LoadedModel> {
+    let wanted = Memo::new(move |before: Option<&bool>| before == Some(&true) || which.get() == w);
+    Model::new(what, move || {
+        let wanted = wanted.get();
+        async move {
+            if !wanted {
+                futures::future::pending::<()>().await;
+            }
+            load_model(w.folder()).await
+        }
+    })
+}
+
+#[component]
+pub fn AcdcLab(query: Vec<(String, String)>) -> impl IntoView {
+    let (url, problems) = AcdcState::from_query(&query);
+    let notes = UrlNotes::new(&problems);
+    let st = Acdc {
+        which: RwSignal::new(url.which),
+        tau: RwSignal::new(url.tau),
+        clean: RwSignal::new(url.clean),
+        corrupted: RwSignal::new(url.corrupted),
+        seed: RwSignal::new(url.seed),
+        pruning: RwSignal::new(None),
+        outcome: RwSignal::new(None),
+        error: RwSignal::new(None),
+        rev: RwSignal::new(0),
+    };
+    let ioi = lazy_model(st.which, Which::Ioi, "the IOI model");
+    let induction = lazy_model(st.which, Which::Induction, "the induction model");
+    let model = move |w: Which| if w == Which::Ioi { ioi } else { induction };
+    let jobs = Jobs::new();
+
+    let start = move || {
+        let w = st.which.get_untracked();
+        let Some(m) = model(w).get_untracked() else { return };
+        let state = st.url_state();
+        let cfg = &m.model.cfg;
+        // The prompts are checked before any work, so a bad one keeps the last graph.
+        let input = match w {
+            Which::Ioi => ioi_input(&m.vocab, cfg.n_positions, &state.clean, &state.corrupted),
+            Which::Induction => Ok(induction_input(cfg.vocab_size, cfg.n_positions, state.seed)),
+        };
+        let input = match input {
+            Ok(i) => i,
+            Err(e) => return st.error.set(Some(format!("{e} The last graph stays on screen."))),
+        };
+        st.error.set(None);
+        replace_hash_soon(&section_hash_with("9.4", &state.to_query()));
+        jobs.spawn("pruning edges", move |job| run(job, m, w, input, state.tau, st));
+    };
+    let cancel = move || st.error.set(Some("Cancelled: the drawing stops where ACDC was.".into()));
+
+    // The lab opens on a run, and switching model runs again once that model is there.
+    Effect::new(move |before: Option<(Which, bool)>| {
+        let now = (st.which.get(), model(st.which.get()).get().is_some());
+        if now.1 && before != Some(now) {
+            start();
+        }
+        now
+    });
+
+    view! {
+        <LabFrame notes=notes>
+        <div class="acdc-lab" data-testid="acdc-lab">
+            {move || model(st.which.get()).status()}
+            <div class="lab-body">
+                <section class="panel acdc-controls">
+                    <h3>"ACDC"</h3>
+                    <Controls st=st start=start busy=Signal::derive(move || jobs.busy()) />
+                    {progress_bar(jobs, "acdc", cancel)}
+                    {move || st.error.get().map(|e| view! { <p class="input-error" data-testid="input-error" role="status">{e}</p> })}
+                    <Summary st=st />
+                    <p class="muted small" data-testid="lab-status" data-rev=move || st.rev.get()>
+                        {move || st.outcome.get().map(|o| format!("Last run: {} edges tried in {:.1} s.", o.circuit.total_edges, o.ms / 1000.0))}
+                    </p>
+                </section>
+                <section class="panel acdc-graph-panel" data-testid="acdc-panel">
+                    <Graph st=st />
+                    <EdgeLog st=st />
+                </section>
+            </div>
+        </div>
+        </LabFrame>
+    }
+}
+
+/// One run: ACDC stepped edge by edge in slices, the drawing updated at every step, then the circuit.
+async fn run(job: Job, m: Arc<LoadedModel>, which: Which, input: PatchInput, tau: f32, st: Acdc) {
+    if !job.pause("pruning edges", 0.0).await {
+        return;
+    }
+    let t0 = now_ms();
+    let fail = move |e: String| {
+        st.error.try_set(Some(format!("{}. The last graph stays on screen.", sentence(&e))));
+    };
+    let mut acdc = match AcdcRun::with_positions(&m.model, &input, tau, which.kl_positions()) {
+        Ok(r) => r,
+        Err(e) => return fail(e.to_string()),
+    };
+    st.pruning.set(Some(Pruning::new(acdc.graph())));
+    let stepped: Result<bool, LensError> = job
+        .sliced("pruning edges", || {
+            let event = acdc.step()?;
+            if event == AcdcEvent::Finished {
+                return Ok(None);
+            }
+            st.pruning.try_update(|p| p.as_mut().map(|p| p.apply(&event)));
+            Ok(Some(acdc.progress()))
+        })
+        .await;
+    match stepped {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => return fail(e.to_string()),
+    }
+    let circuit = match acdc.finish() {
+        Ok(c) => c,
+        Err(e) => return fail(e.to_string()),
+    };
+    let clean_words = m.vocab.decode(&input.clean);
+    st.outcome.set(Some(Outcome { which, circuit, clean_words, ms: now_ms() - t0 }));
+    st.rev.update(|r| *r += 1);
+}
+
+/// The model switch, τ (reruns when let go), and the prompts (typed for IOI, drawn for induction).
+#[component]
+fn Controls(st: Acdc, start: impl Fn() + Copy + Send + Sync + 'static, busy: Signal<bool>) -> impl IntoView {
+    let pick = move |w: Which| {
+        st.which.set(w);
+        st.tau.set(w.default_tau());
+    };
+    let radio = move |w: Which, label: &'static str| {
+        view! {
+            <label><input type="radio" name="acdc-model" data-testid=format!("acdc-model-{}", w.folder())
+                prop:checked=move || st.which.get() == w on:change=move |_| pick(w) />{label}</label>
+        }
+    };
+    view! {
+        <div class="gen-controls">
+            {radio(Which::Ioi, " IOI model")}
+            {radio(Which::Induction, " induction model")}
+        </div>
+        <div class="gen-controls acdc-tau">
+            <label title="An edge stays only if removing it raises the KL by more than τ.">"threshold τ "
+                <input type="range" min=LOG_TAU_MIN.to_string() max=LOG_TAU_MAX.to_string() step=LOG_TAU_STEP.to_string()
+                    data-testid="acdc-tau" prop:value=move || slider_of_tau(st.tau.get()).to_string()
+                    on:input=move |ev| if let Ok(x) = event_target_value(&ev).parse() { st.tau.set(tau_of_slider(x)) }
+                    on:change=move |_| start() />
+                <output data-testid="acdc-tau-value">{move || format!(" {} nats", tau_text(st.tau.get()))}</output>
+            </label>
+        </div>
+        {move || match st.which.get() {
+            Which::Ioi => view! { <IoiPrompts st=st start=start busy=busy /> }.into_any(),
+            Which::Induction => view! {
+                <p class="small">"Clean: a random sequence of 31 words, then the same again. Corrupted: another such sequence. The KL is measured over the repeated half, where induction predicts."</p>
+                <div class="gen-controls">
+                    <button data-testid="acdc-new-seq" disabled=move || busy.get()
+                        on:click=move |_| { st.seed.update(|s| *s += 1); start(); }>"Another pair of sequences"</button>
+                    <span class="muted small">{move || format!("seed {}", st.seed.get())}</span>
+                </div>
+            }
+            .into_any(),
+        }}
+    }
+}
+
+/// The clean and corrupted IOI prompts, and the run button.
+#[component]
+fn IoiPrompts(st: Acdc, start: impl Fn() + Copy + Send + Sync + 'static, busy: Signal<bool>) -> impl IntoView {
+    view! {
+        <label class="input-label" for="acdc-clean">"Clean prompt (the answer is the name said once)"</label>
+        <input id="acdc-clean" class="text-input" spellcheck="false" data-testid="acdc-clean"
+            prop:value=move || st.clean.get() on:input=move |ev| st.clean.set(event_target_value(&ev)) />
+        <label class="input-label" for="acdc-corrupt">"Corrupted prompt (both names replaced)"</label>
+        <input id="acdc-corrupt" class="text-input" spellcheck="false" data-testid="acdc-corrupt"
+            prop:value=move || st.corrupted.get() on:input=move |ev| st.corrupted.set(event_target_value(&ev)) />
+        <div class="gen-controls">
+            <button class="primary" data-testid="acdc-run" disabled=move || busy.get() on:click=move |_| start()>"Run ACDC"</button>
+        </div>
+    }
+}
+
+/// The graph: every edge as a curve under the boxes, the edge being tried drawn on top.
+#[component]
+fn Graph(st: Acdc) -> impl IntoView {
+    let graph = Memo::new(move |_| st.pruning.with(|p| p.as_ref().map(|p| p.graph)));
+    let circuit: Memo<Option<(HashSet<Edge>, Vec<Node>)>> =
+        Memo::new(move |_| st.outcome.with(|o| o.as_ref().map(|o| (o.circuit.edge_set(), o.circuit.nodes.clone()))));
+    let look = move |i: usize| {
+        st.pruning.with(|p| {
+            let c = circuit.read();
+            p.as_ref()
+                .filter(|p| i < p.edges.len())
+                .map(|p| edge_look(p, i, c.as_ref().map(|c| &c.0)))
+                .unwrap_or("untried")
+        })
+    };
+    let done = move || st.pruning.with(|p| p.as_ref().is_some_and(|p| p.current().is_none()));
+    let in_circuit = move |n: Node| circuit.with(|c| c.as_ref().is_some_and(|c| c.1.contains(&n)));
+    move || {
+        let layout = Layout::new(graph.get()?);
+        let edges = layout.graph.edges();
+        let paths = edges
+            .iter()
+            .enumerate()
+            .map(|(i, &e)| view! { <path class=move || format!("acdc-edge {}", look(i)) d=layout.edge_path(e) data-testid="acdc-edge" data-look=move || look(i) /> })
+            .collect_view();
+        let trying = {
+            let layout = layout.clone();
+            move || {
+                st.pruning
+                    .with(|p| p.as_ref().and_then(Pruning::current))
+                    .map(|e| layout.edge_path(e))
+                    .unwrap_or_default()
+            }
+        };
+        let boxes = layout
+            .boxes()
+            .into_iter()
+            .map(|b| {
+                let node = b.node;
+                let ports = matches!(node, Node::Head { .. }).then(|| head_ports(&layout, node));
+                view! {
+                    <g class="acdc-node" data-testid="acdc-node" data-node=node.to_string()
+                        class:dim=move || done() && !in_circuit(node)>
+                        <rect x=b.x - BOX_W / 2.0 y=b.y - BOX_H / 2.0 width=BOX_W height=BOX_H rx="5" />
+                        <text x=b.x y=b.y - if ports.is_some() { 2.0 } else { -4.0 } text-anchor="middle">{node_label(node)}</text>
+                        {ports}
+                    </g>
+                }
+            })
+            .collect_view();
+        Some(view! {
+            <svg class="acdc-graph" data-testid="acdc-graph" viewBox=format!("0 0 {WIDTH} {}", layout.height)
+                role="img" aria-label="The model's graph: every edge from a sender to a receiver">
+                <g class="acdc-edges">{paths}</g>
+                <path class="acdc-edge trying" data-testid="acdc-trying" d=trying />
+                {boxes}
+            </svg>
+        })
+    }
+}
+
+/// A head's three input ports along its box's bottom edge, lettered q, k, v.
+fn head_ports(layout: &Layout, head: Node) -> impl IntoView {
+    let Node::Head { layer, head } = head else { unreachable!("ports belong to heads") };
+    Qkv::ALL
+        .iter()
+        .zip(["q", "k", "v"])
+        .map(|(&input, letter)| {
+            let (x, y) = layout.in_point(Node::HeadInput { layer, head, input });
+            view! {
+                <circle class="acdc-port" cx=x cy=y r="3" />
+                <text class="acdc-port-letter" x=x y=y - 4.0 text-anchor="middle">{letter}</text>
+            }
+        })
+        .collect_view()
+}
+
+/// The last tried edges, newest first: the KL with and without each, and whether it stayed.
+#[component]
+fn EdgeLog(st: Acdc) -> impl IntoView {
+    let rows = move || {
+        st.pruning.with(|p| {
+            p.as_ref()
+                .map(|p| p.log.iter().copied().collect::<Vec<_>>())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| {
+                    let verdict = if t.kept { "kept" } else { "removed" };
+                    view! {
+                        <li class=format!("acdc-log-item {verdict}") data-testid="acdc-log-item" data-kept=t.kept.to_string()>
+                            <span class="acdc-log-edge">{edge_text(t.edge)}</span>
+                            <span class="acdc-log-kl">{format!("KL {:.4} → {:.4}", t.kl_before, t.kl_after)}</span>
+                            <span class="acdc-log-verdict">{verdict}</span>
+                        </li>
+                    }
+                })
+                .collect_view()
+        })
+    };
+    view! {
+        <div class="acdc-log">
+            <h4>"Last edges tried"</h4>
+            <ol data-testid="acdc-log">{rows}</ol>
+            <p class="muted small">"Receivers are visited from the logits down; an edge is removed (patched to the corrupted run) and stays removed if the KL rose by at most τ."</p>
+        </div>
+    }
+}
+
+/// What the last run found: edges kept, the circuit's KL and faithfulness, and its heads with their links.
+#[component]
+fn Summary(st: Acdc) -> impl IntoView {
+    move || {
+        let o = st.outcome.get()?;
+        let c = &o.circuit;
+        let faith = match c.logit_diff {
+            Some(f) => format!(
+                "{:.0}% of the full model's logit difference (normalised: 0 = corrupted run, 1 = clean)",
+                100.0 * f
+            ),
+            None => "not defined: the corruption leaves the logit difference unchanged".into(),
+        };
+        let heads: Vec<(usize, usize)> = c
+            .nodes
+            .iter()
+            .filter_map(|n| if let Node::Head { layer, head } = *n { Some((layer, head)) } else { None })
+            .collect();
+        let where_to =
+            if o.which == Which::Induction { "its attention pattern" } else { "activation patching (9.3.1)" };
+        let links = heads
+            .iter()
+            .map(|&(l, h)| {
+                let href = head_link(o.which, l, h, &o.clean_words);
+                view! { <li><a data-testid="acdc-head-link" href=href title=format!("a{l}.{h}: {where_to}")>{head_name(l, h)}</a><span class="muted small">{format!(" a{l}.{h}")}</span></li> }
+            })
+            .collect_view();
+        Some(view! {
+            <div class="acdc-summary" data-testid="acdc-summary" data-kept=c.edges.len() data-kl=c.kl.to_string()
+                data-faith=c.logit_diff.map(|f| f.to_string()).unwrap_or_default() data-tau=c.tau.to_string()>
+                <p><strong>{format!("{} of {} edges kept", c.edges.len(), c.total_edges)}</strong>{format!(" at τ = {}", tau_text(c.tau))}</p>
+                <p class="small">{format!("KL(clean ‖ circuit) = {:.4} nats (the corrupted run: {:.2})", c.kl, c.kl_corrupted)}</p>
+                <p class="small">{format!("Faithfulness: {faith}.")}</p>
+                <p class="small">{format!("Heads in the circuit ({}; each links to {where_to}):", heads.len())}</p>
+                <ul class="acdc-heads">{links}</ul>
+            </div>
+        })
+    }
+}
