@@ -5,17 +5,21 @@
 //! - a hand-built two-layer model with a planted circuit: ACDC keeps exactly its three edges;
 //! - τ = 0 keeps exactly the edges whose removal raises the KL, a huge τ removes every edge;
 //! - the stepped run: progress, events and errors;
-//! - on the shipped induction model, a sweep of τ against a hand-labelled induction circuit: ROC AUC ≥ 0.9.
+//! - on the shipped induction model, a sweep of τ against a hand-labelled induction circuit: ROC AUC ≥ 0.9;
+//! - on the shipped IOI model, the 9.4 lab's default: a small circuit as faithful as the clean run, holding the
+//!   heads that head patching finds, and a head that KL keeps and the logit difference would not.
 use std::collections::{HashMap, HashSet};
 
 use candle_core::{Device, Tensor};
 use glassbox::lens::gpt2::hooks::{Hook, Intervention, Op};
 use glassbox::lens::gpt2::train::evaluate_induction;
+use glassbox::lens::gpt2::vocab::{Tokenized, Vocab};
 use glassbox::lens::methods::acdc::{
     acdc, roc_auc, roc_point, AcdcEvent, AcdcGraph, AcdcRun, Circuit, Edge, KlPositions, Node, Qkv,
 };
 use glassbox::lens::methods::induction::TaskSpec;
-use glassbox::lens::methods::patching::{last_log_probs, measures, PatchInput};
+use glassbox::lens::methods::ioi;
+use glassbox::lens::methods::patching::{last_log_probs, measures, Direction, Metric, PatchInput, PatchSweep, Target};
 use glassbox::lens::rng::Rng;
 use glassbox::lens::{Gpt2Config, Transformer};
 
@@ -437,4 +441,73 @@ fn acdc_recovers_the_induction_circuit() {
         circuit.total_edges,
         start.elapsed().as_secs_f64() * 1e3
     );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The shipped IOI model: what the 9.4 lab shows by default, and what the chapter's text says of it.
+// ---------------------------------------------------------------------------------------------------------------
+
+/// The chapter's sentence against the same sentence with both names replaced (ABC), as the lab opens.
+fn ioi_chapter_input() -> (Transformer, PatchInput) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/ioi");
+    let cfg = std::fs::read_to_string(format!("{dir}/config.json")).expect("the IOI model is shipped");
+    let model = Transformer::from_bytes(&cfg, &std::fs::read(format!("{dir}/model.safetensors")).unwrap()).unwrap();
+    let vocab = Vocab::from_json(&std::fs::read_to_string(format!("{dir}/vocab.json")).unwrap()).unwrap();
+    let ids = |text: &str| match vocab.encode(text) {
+        Tokenized::Ok(ids) => ids,
+        Tokenized::Unknown(w) => panic!("unknown words {w:?}"),
+    };
+    let clean = ids(ioi::CHAPTER_PROMPT);
+    let corrupted = ids("When Alice and Bob went to the store, Alice gave a bottle to");
+    let input = PatchInput::new(clean, corrupted, vocab.id("mary").unwrap(), vocab.id("john").unwrap());
+    (model, input)
+}
+
+fn head(layer: usize, head: usize) -> Node {
+    Node::Head { layer, head }
+}
+
+#[test]
+fn acdc_on_the_ioi_model_keeps_a_small_faithful_circuit_and_what_kl_sees_beyond_the_logit_difference() {
+    let (model, input) = ioi_chapter_input();
+    // At the lab's default τ: a small circuit that alone reproduces the clean run.
+    let c = acdc(&model, &input, 0.01).unwrap();
+    let heads: Vec<Node> = c.nodes.iter().copied().filter(|n| matches!(n, Node::Head { .. })).collect();
+    eprintln!(
+        "IOI, τ = 0.01: {} of {} edges, heads {heads:?}, KL {:.4} (corrupted run {:.2}), normalised LD {:?}",
+        c.edges.len(),
+        c.total_edges,
+        c.kl,
+        c.kl_corrupted,
+        c.logit_diff
+    );
+    assert!(c.edges.len() <= 20 && c.total_edges == 193, "{} of {} edges", c.edges.len(), c.total_edges);
+    assert!(c.kl < 0.01 && c.kl_corrupted > 5.0, "KL {} against {}", c.kl, c.kl_corrupted);
+    let ld = c.logit_diff.unwrap();
+    assert!((0.8..=1.3).contains(&ld), "the circuit's normalised logit difference is {ld}");
+
+    // The heads that head patching by logit difference singles out on this prompt are in it, reaching the logits.
+    let patch = |direction| {
+        let mut sweep = PatchSweep::new(&model, &input, Target::HeadOut, direction).unwrap();
+        while !sweep.step(&model, 8).unwrap() {}
+        let result = sweep.finish().unwrap();
+        (result.grid(Metric::LogitDiff).unwrap().rows(), result.grid(Metric::Kl).unwrap().rows())
+    };
+    let (ld_rows, kl_rows) = patch(Direction::Denoising);
+    for (l, h) in [(0, 3), (1, 3)] {
+        assert!(ld_rows[l][h] > 0.5, "denoising L{l}H{h} restores {}", ld_rows[l][h]);
+        assert!(heads.contains(&head(l, h)), "L{l}H{h} is not in the circuit");
+    }
+    assert!(c.edges.iter().any(|e| e.sender == head(1, 3) && e.receiver == Node::Logits));
+    // L1H1 barely moves the logit difference when patched, yet ACDC keeps its edge to the logits: it changes the
+    // whole next-word distribution (the names it promotes), which KL measures and Mary-minus-John cannot see.
+    assert!(ld_rows[1][1].abs() < 0.2, "L1H1's logit difference {}", ld_rows[1][1]);
+    assert!(kl_rows[1][1] < 0.5 * c.kl_corrupted, "denoising L1H1 leaves KL {}", kl_rows[1][1]);
+    assert!(c.edges.iter().any(|e| e.sender == head(1, 1) && e.receiver == Node::Logits));
+
+    // A higher τ keeps fewer edges; at 0.32 the circuit has lost part of the logit difference.
+    let high = acdc(&model, &input, 0.32).unwrap();
+    eprintln!("IOI, τ = 0.32: {} edges, KL {:.3}, normalised LD {:?}", high.edges.len(), high.kl, high.logit_diff);
+    assert!(high.edges.len() < c.edges.len());
+    assert!(high.kl > c.kl && high.logit_diff.unwrap() < ld);
 }
