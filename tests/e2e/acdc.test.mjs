@@ -54,6 +54,22 @@ test('9.4 opens on ACDC on the IOI model, draws the circuit, and τ changes how 
   assertClean(page);
 });
 
+test('an IOI head of the circuit links to its cell of the patching lab, on the same prompts', TIMEOUT, async (t) => {
+  const page = await openPage('/#/9.4', { t });
+  await waitRev(page, 1, 120_000);
+  // The chapter's text quotes the default run: 14 of 193 edges (tests/acdc.rs checks the same natively).
+  assert.equal((await summary(page)).kept, 14);
+  const link = page.locator('[data-testid=acdc-head-link]', { hasText: 'L1H3' });
+  assert.match(await link.getAttribute('href'), /^#\/9\.3\.1\?corr=typed&corrupted=When\+Alice\+and\+Bob.*&target=head_out&cell=1\.3$/);
+  await link.click();
+  await eventually(async () => assert.equal(await page.locator('[data-testid=patch-target]').inputValue(), 'head_out'));
+  const detail = page.locator('[data-testid=cell-detail]');
+  await eventually(async () => assert.equal(await detail.getAttribute('data-cell'), '1.3'), { timeout: 120_000 });
+  assert.equal(await page.locator('[data-testid=patch-corruption]').inputValue(), 'typed');
+  assert.match(await page.locator('[data-testid=patch-corrupted]').inputValue(), /^When Alice and Bob went to the store, Alice gave/);
+  assertClean(page);
+});
+
 test('the induction model: its circuit links each head to the attention lab; Cancel stops a run', TIMEOUT, async (t) => {
   const page = await openPage('/#/9.4?model=induction', { t });
   await waitRev(page, 1, 120_000);

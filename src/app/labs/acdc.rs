@@ -77,6 +77,8 @@ pub struct AcdcState {
     pub clean: String,
     pub corrupted: String,
     pub seed: u64,
+    /// Draw the run one edge per frame (a few seconds), or as fast as it goes.
+    pub watch: bool,
 }
 
 impl Default for AcdcState {
@@ -87,6 +89,7 @@ impl Default for AcdcState {
             clean: CHAPTER_PROMPT.into(),
             corrupted: DEFAULT_CORRUPTED.into(),
             seed: DEFAULT_SEED,
+            watch: true,
         }
     }
 }
@@ -101,6 +104,7 @@ impl UrlState for AcdcState {
             clean: r.text("clean", CHAPTER_PROMPT, MAX_PROMPT),
             corrupted: r.text("corrupt", DEFAULT_CORRUPTED, MAX_PROMPT),
             seed: r.number("seed", DEFAULT_SEED, 0..=u64::MAX),
+            watch: r.flag("watch", true),
         }
     }
 
@@ -110,6 +114,7 @@ impl UrlState for AcdcState {
         w.text("clean", &self.clean, CHAPTER_PROMPT);
         w.text("corrupt", &self.corrupted, DEFAULT_CORRUPTED);
         w.number("seed", self.seed, DEFAULT_SEED);
+        w.flag("watch", self.watch, true);
     }
 }
 
@@ -203,20 +208,30 @@ pub fn head_name(layer: usize, head: usize) -> String {
     format!("L{layer}H{head}")
 }
 
-/// Where a head of the circuit is shown on its own: the attention lab for the induction model (it serves that
-/// model; the head selected, on the same clean sequence), the patching section for the IOI model.
-pub fn head_link(which: Which, layer: usize, head: usize, clean_words: &str) -> String {
-    match which {
-        Which::Induction => section_hash_with(
-            "attention",
-            &[
-                ("seq".into(), clean_words.into()),
-                ("layer".into(), layer.to_string()),
-                ("head".into(), head.to_string()),
-            ],
-        ),
-        Which::Ioi => section_hash_with("9.3.1", &[]),
-    }
+/// Where a head of the circuit is shown on its own: for the induction model, the attention lab (it serves that
+/// model) with the head selected on the same clean sequence (`clean`, its words); for the IOI model, the patching
+/// lab's head-output map on the same two prompts with the head's cell selected, so patching can check ACDC.
+pub fn head_link(which: Which, layer: usize, head: usize, clean: &str, corrupted: &str) -> String {
+    let pairs: Vec<(String, String)> = match which {
+        Which::Induction => {
+            vec![("seq".into(), clean.into()), ("layer".into(), layer.to_string()), ("head".into(), head.to_string())]
+        }
+        Which::Ioi => {
+            // The patching lab opens on the chapter's sentence, so only another clean prompt is written.
+            let clean = (clean != CHAPTER_PROMPT).then(|| ("clean".to_string(), clean.to_string()));
+            clean
+                .into_iter()
+                .chain([
+                    ("corr".into(), "typed".into()),
+                    ("corrupted".into(), corrupted.into()),
+                    ("target".into(), "head_out".into()),
+                    ("cell".into(), format!("{layer}.{head}")),
+                ])
+                .collect()
+        }
+    };
+    let section = if which == Which::Induction { "attention" } else { "9.3.1" };
+    section_hash_with(section, &pairs)
 }
 
 /// What happened to an edge so far.
@@ -344,6 +359,7 @@ mod tests {
             clean: "When Tom and Anna went to the park, Tom gave a ball to".into(),
             corrupted: "When Sam and Ivy went to the park, Sam gave a ball to".into(),
             seed: 7,
+            watch: false,
         };
         assert_eq!(AcdcState::from_query(&s.to_query()), (s, vec![]));
         // A model's own default τ is not written either.
@@ -353,10 +369,10 @@ mod tests {
 
     #[test]
     fn a_tampered_link_names_every_bad_key() {
-        let (s, p) = AcdcState::from_query(&parse_query("model=gpt4&tau=5&clean=&seed=-1"));
+        let (s, p) = AcdcState::from_query(&parse_query("model=gpt4&tau=5&clean=&seed=-1&watch=2"));
         assert_eq!(s, AcdcState::default());
         let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
-        assert_eq!(keys, ["model", "tau", "clean", "seed"]);
+        assert_eq!(keys, ["model", "tau", "clean", "seed", "watch"]);
         let (s, p) = AcdcState::from_query(&parse_query("model=induction&tau=abc"));
         assert_eq!((s.which, s.tau, p.len()), (Which::Induction, Which::Induction.default_tau(), 1));
     }
@@ -446,8 +462,16 @@ mod tests {
         assert_eq!(head_name(1, 3), "L1H3");
         assert_eq!(node_label(Node::Head { layer: 2, head: 0 }), "L2H0");
         assert_eq!(node_label(Node::Mlp(1)), "MLP 1");
-        assert_eq!(head_link(Which::Induction, 1, 3, "a b a b"), "#/attention?seq=a+b+a+b&layer=1&head=3");
-        assert_eq!(head_link(Which::Ioi, 1, 3, ""), "#/9.3.1");
+        assert_eq!(head_link(Which::Induction, 1, 3, "a b a b", ""), "#/attention?seq=a+b+a+b&layer=1&head=3");
+        assert_eq!(
+            head_link(Which::Ioi, 1, 3, CHAPTER_PROMPT, "When Alice and Bob went"),
+            "#/9.3.1?corr=typed&corrupted=When+Alice+and+Bob+went&target=head_out&cell=1.3"
+        );
+        // Another clean prompt is carried (the e2e test follows a link into the patching lab).
+        assert_eq!(
+            head_link(Which::Ioi, 0, 2, "When Tom and Ann sat", "When Sam and Ivy sat"),
+            "#/9.3.1?clean=When+Tom+and+Ann+sat&corr=typed&corrupted=When+Sam+and+Ivy+sat&target=head_out&cell=0.2"
+        );
         assert_eq!(edge_text(Edge::new(Node::Embed, Node::Logits)), "embed → logits");
     }
 }

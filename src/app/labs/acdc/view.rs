@@ -29,8 +29,8 @@ use crate::lens::LensError;
 struct Outcome {
     which: Which,
     circuit: Circuit,
-    /// The clean prompt's words, for the links to the attention lab.
-    clean_words: String,
+    /// The clean and corrupted prompts, for the heads' links (see `head_link`).
+    prompts: (String, String),
     ms: f64,
 }
 
@@ -42,6 +42,7 @@ struct Acdc {
     clean: RwSignal<String>,
     corrupted: RwSignal<String>,
     seed: RwSignal<u64>,
+    watch: RwSignal<bool>,
     pruning: RwSignal<Option<Pruning>>,
     outcome: RwSignal<Option<Outcome>>,
     error: RwSignal<Option<String>>,
@@ -56,6 +57,7 @@ impl Acdc {
             clean: self.clean.get_untracked(),
             corrupted: self.corrupted.get_untracked(),
             seed: self.seed.get_untracked(),
+            watch: self.watch.get_untracked(),
         }
     }
 }
@@ -84,6 +86,7 @@ pub fn AcdcLab(query: Vec<(String, String)>) -> impl IntoView {
         clean: RwSignal::new(url.clean),
         corrupted: RwSignal::new(url.corrupted),
         seed: RwSignal::new(url.seed),
+        watch: RwSignal::new(url.watch),
         pruning: RwSignal::new(None),
         outcome: RwSignal::new(None),
         error: RwSignal::new(None),
@@ -110,7 +113,12 @@ pub fn AcdcLab(query: Vec<(String, String)>) -> impl IntoView {
         };
         st.error.set(None);
         replace_hash_soon(&section_hash_with("9.4", &state.to_query()));
-        jobs.spawn("pruning edges", move |job| run(job, m, w, input, state.tau, st));
+        // What a head's link carries: the IOI prompts as typed, the induction sequence's words.
+        let prompts = match w {
+            Which::Ioi => (state.clean.clone(), state.corrupted.clone()),
+            Which::Induction => (m.vocab.decode(&input.clean), String::new()),
+        };
+        jobs.spawn("pruning edges", move |job| run(job, m, w, input, prompts, (state.tau, state.watch), st));
     };
     let cancel = move || st.error.set(Some("Cancelled: the drawing stops where ACDC was.".into()));
 
@@ -149,7 +157,15 @@ pub fn AcdcLab(query: Vec<(String, String)>) -> impl IntoView {
 }
 
 /// One run: ACDC stepped edge by edge in slices, the drawing updated at every step, then the circuit.
-async fn run(job: Job, m: Arc<LoadedModel>, which: Which, input: PatchInput, tau: f32, st: Acdc) {
+async fn run(
+    job: Job,
+    m: Arc<LoadedModel>,
+    which: Which,
+    input: PatchInput,
+    prompts: (String, String),
+    (tau, watch): (f32, bool),
+    st: Acdc,
+) {
     if !job.pause("pruning edges", 0.0).await {
         return;
     }
@@ -162,16 +178,30 @@ async fn run(job: Job, m: Arc<LoadedModel>, which: Which, input: PatchInput, tau
         Err(e) => return fail(e.to_string()),
     };
     st.pruning.set(Some(Pruning::new(acdc.graph())));
-    let stepped: Result<bool, LensError> = job
-        .sliced("pruning edges", || {
-            let event = acdc.step()?;
-            if event == AcdcEvent::Finished {
-                return Ok(None);
+    let mut step = || {
+        let event = acdc.step()?;
+        if event == AcdcEvent::Finished {
+            return Ok(None);
+        }
+        st.pruning.try_update(|p| p.as_mut().map(|p| p.apply(&event)));
+        Ok(Some(acdc.progress()))
+    };
+    let stepped: Result<bool, LensError> = if watch {
+        // One edge (or one skipped receiver) per frame: a few seconds for the IOI graph's 193 edges.
+        loop {
+            match step() {
+                Ok(Some(frac)) => {
+                    if !(job.report("pruning edges", frac) && job.frame().await) {
+                        break Ok(false);
+                    }
+                }
+                Ok(None) => break Ok(job.alive()),
+                Err(e) => break Err(e),
             }
-            st.pruning.try_update(|p| p.as_mut().map(|p| p.apply(&event)));
-            Ok(Some(acdc.progress()))
-        })
-        .await;
+        }
+    } else {
+        job.sliced("pruning edges", step).await
+    };
     match stepped {
         Ok(true) => {}
         Ok(false) => return,
@@ -181,8 +211,7 @@ async fn run(job: Job, m: Arc<LoadedModel>, which: Which, input: PatchInput, tau
         Ok(c) => c,
         Err(e) => return fail(e.to_string()),
     };
-    let clean_words = m.vocab.decode(&input.clean);
-    st.outcome.set(Some(Outcome { which, circuit, clean_words, ms: now_ms() - t0 }));
+    st.outcome.set(Some(Outcome { which, circuit, prompts, ms: now_ms() - t0 }));
     st.rev.update(|r| *r += 1);
 }
 
@@ -211,6 +240,13 @@ fn Controls(st: Acdc, start: impl Fn() + Copy + Send + Sync + 'static, busy: Sig
                     on:input=move |ev| if let Ok(x) = event_target_value(&ev).parse() { st.tau.set(tau_of_slider(x)) }
                     on:change=move |_| start() />
                 <output data-testid="acdc-tau-value">{move || format!(" {} nats", tau_text(st.tau.get()))}</output>
+            </label>
+            <label title="One edge per frame, so you can follow the pruning; unticked, a run takes a fraction of a second.">
+                <input type="checkbox" data-testid="acdc-watch" prop:checked=move || st.watch.get()
+                    on:change=move |ev| {
+                        st.watch.set(event_target_checked(&ev));
+                        replace_hash_soon(&section_hash_with("9.4", &st.url_state().to_query()));
+                    } />" watch edge by edge"
             </label>
         </div>
         {move || match st.which.get() {
@@ -375,7 +411,7 @@ fn Summary(st: Acdc) -> impl IntoView {
         let links = heads
             .iter()
             .map(|&(l, h)| {
-                let href = head_link(o.which, l, h, &o.clean_words);
+                let href = head_link(o.which, l, h, &o.prompts.0, &o.prompts.1);
                 view! { <li><a data-testid="acdc-head-link" href=href title=format!("a{l}.{h}: {where_to}")>{head_name(l, h)}</a><span class="muted small">{format!(" a{l}.{h}")}</span></li> }
             })
             .collect_view();
