@@ -5,7 +5,8 @@
 //! committed numbers (to 1e-5) from the same model files, and fails with the command above when they differ —
 //! after retraining the model, or after a change to the engine that moves its numbers.
 //!
-//! The same holds for the vision fixture `tests/fixtures/mnist_cnn_native.json` (`tests/common/vision_fixture.rs`):
+//! The same holds for the patching fixture `tests/fixtures/ioi_native.json` (`tests/common/patch_fixture.rs`):
+//! activation and attribution patching and ACDC on the shipped IOI model; and for the vision fixture `tests/fixtures/mnist_cnn_native.json` (`tests/common/vision_fixture.rs`):
 //! the shipped MNIST CNN's logits and input gradients.
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,8 @@ use glassbox::lens::Transformer;
 
 #[path = "common/fixture.rs"]
 mod fixture;
+#[path = "common/patch_fixture.rs"]
+mod patch_fixture;
 #[path = "common/reference.rs"]
 mod reference;
 #[path = "common/vision_fixture.rs"]
@@ -143,5 +146,50 @@ fn native_vision_engine_matches_the_committed_fixture() {
     let hand = vision_fixture::compute(&model, &samples, id);
     if let Err(problems) = vision_fixture::compare(&hand, &want, 1e-5) {
         panic!("the hand-written backward pass differs from the autograd fixture:\n  {}", problems.join("\n  "));
+    }
+}
+
+#[test]
+fn native_patching_and_acdc_match_the_committed_fixture() {
+    use patch_fixture::{PatchFixture, FIXTURE_PATH as PATCH_FIXTURE, MODEL_DIR as IOI_DIR};
+    let dir = root().join(IOI_DIR);
+    let config = String::from_utf8(read(&dir.join("config.json"))).unwrap();
+    let weights = read(&dir.join("model.safetensors"));
+    let vocab_json = String::from_utf8(read(&dir.join("vocab.json"))).unwrap();
+    let model = Transformer::from_bytes(&config, &weights).unwrap();
+    let vocab = Vocab::from_json(&vocab_json).unwrap();
+    let files = [config.as_bytes(), weights.as_slice(), vocab_json.as_bytes()].map(fixture::fnv1a64);
+    let got = patch_fixture::compute(&model, &vocab, files);
+    let path = root().join(PATCH_FIXTURE);
+
+    if std::env::var_os("GLASSBOX_WRITE_FIXTURES").is_some_and(|v| v == "1") {
+        let text = serde_json::to_string(&got).unwrap();
+        let back: PatchFixture = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, got, "the fixture does not read back exactly");
+        std::fs::write(&path, &text).unwrap();
+        eprintln!("wrote {} ({} bytes)", path.display(), text.len());
+        return;
+    }
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {} ({e}); write it with `{REGENERATE}`", path.display()));
+    let want: PatchFixture = serde_json::from_str(&text).unwrap();
+    let ids = |f: &PatchFixture| [f.config_fnv1a64.clone(), f.safetensors_fnv1a64.clone(), f.vocab_fnv1a64.clone()];
+    assert!(
+        ids(&got) == ids(&want),
+        "STALE FIXTURE: the files in {IOI_DIR} are not the ones {PATCH_FIXTURE} was written from; regenerate it with \
+         `{REGENERATE}` (and commit it)"
+    );
+    // The maps must hold real effects for the comparison to mean anything: in both directions, some head's output
+    // moves the logit difference by more than half its range.
+    let strong =
+        |m: &&patch_fixture::Map| m.target == "attn_head_out_all_pos" && m.values.iter().any(|v| v.abs() > 0.5);
+    assert_eq!(got.real.iter().filter(strong).count(), 2, "the head-output maps are all but zero");
+    match patch_fixture::compare(&got, &want, 1e-5) {
+        Ok(worst) => eprintln!("native vs patching fixture: largest difference {worst:e}"),
+        Err(problems) => panic!(
+            "STALE FIXTURE: the native engine no longer computes the numbers in {PATCH_FIXTURE} (tolerance 1e-5):\n  {}\n\
+             if the change is intended, regenerate it with `{REGENERATE}` (and commit it)",
+            problems.join("\n  ")
+        ),
     }
 }

@@ -6,7 +6,8 @@
 //! The shipped model (`public/models/induction/`) and the native fixture (`tests/fixtures/induction_native.json`,
 //! written by `tests/fixtures.rs`) are compiled in, so the browser needs no server. Each test runs what the
 //! native tests run, now on wasm32: the same fixture computation (`tests/common/fixture.rs`) and the same
-//! plain-loop reference (`tests/common/reference.rs`).
+//! plain-loop reference (`tests/common/reference.rs`). The IOI model's patching and ACDC numbers
+//! (`tests/fixtures/ioi_native.json`, `tests/common/patch_fixture.rs`) are checked the same way.
 #![cfg(target_arch = "wasm32")]
 
 use std::collections::HashMap;
@@ -19,6 +20,8 @@ use wasm_bindgen_test::*;
 
 #[path = "common/fixture.rs"]
 mod fixture;
+#[path = "common/patch_fixture.rs"]
+mod patch_fixture;
 #[path = "common/reference.rs"]
 mod reference;
 #[path = "common/steering_check.rs"]
@@ -609,5 +612,43 @@ mod moby {
             gap > 0.0 && gap < 2.0 * shipped_gap,
             "splicing costs {gap} nats here, {shipped_gap} over the whole text"
         );
+    }
+}
+
+/// Activation patching, attribution patching and ACDC on the shipped IOI model, against the native numbers in
+/// `tests/fixtures/ioi_native.json` (written by `tests/fixtures.rs` from `tests/common/patch_fixture.rs`).
+mod ioi {
+    use glassbox::lens::gpt2::vocab::Vocab;
+    use glassbox::lens::Transformer;
+    use wasm_bindgen_test::*;
+
+    use super::fixture::{fnv1a64, REGENERATE};
+    use super::patch_fixture::{self, PatchFixture};
+
+    macro_rules! ioi {
+        ($file:literal) => {
+            concat!("../public/models/ioi/", $file)
+        };
+    }
+    const CONFIG: &str = include_str!(ioi!("config.json"));
+    const WEIGHTS: &[u8] = include_bytes!(ioi!("model.safetensors"));
+    const VOCAB: &str = include_str!(ioi!("vocab.json"));
+    const FIXTURE: &str = include_str!("fixtures/ioi_native.json");
+
+    #[wasm_bindgen_test]
+    fn patching_and_acdc_reproduce_the_native_fixture() {
+        let want: PatchFixture = serde_json::from_str(FIXTURE).unwrap();
+        let files = [CONFIG.as_bytes(), WEIGHTS, VOCAB.as_bytes()].map(fnv1a64);
+        assert!(
+            files == [want.config_fnv1a64.clone(), want.safetensors_fnv1a64.clone(), want.vocab_fnv1a64.clone()],
+            "STALE FIXTURE: public/models/ioi is not the model tests/fixtures/ioi_native.json was written from; \
+             regenerate it natively with `{REGENERATE}`"
+        );
+        let model = Transformer::from_bytes(CONFIG, WEIGHTS).unwrap();
+        let vocab = Vocab::from_json(VOCAB).unwrap();
+        let got = patch_fixture::compute(&model, &vocab, files);
+        if let Err(problems) = patch_fixture::compare(&got, &want, super::WASM_TOL) {
+            panic!("wasm differs from the native patching fixture:\n  {}", problems.join("\n  "));
+        }
     }
 }

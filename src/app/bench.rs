@@ -3,7 +3,7 @@
 use wasm_bindgen::prelude::*;
 
 use super::core::browser::now_ms;
-use super::core::load::{loaded_char, loaded_model, loaded_vision};
+use super::core::load::{loaded_char, loaded_model, loaded_vision, LoadedModel};
 
 /// The median of a benchmark's timings.
 fn median(mut t: Vec<f64>) -> f64 {
@@ -213,32 +213,36 @@ pub fn bench_probe(runs: usize) -> String {
     )
 }
 
-/// Benchmark hook for `tests/e2e/bench.mjs` (`window.wasmBindings.bench_patching`): on the IOI model, the chapter's
-/// sentence against the same sentence with other names (ABC), denoising with the normalised logit difference:
-/// each target's whole map (medians of `runs`), all of them in a row, and attribution patching of every target.
-#[wasm_bindgen]
-pub fn bench_patching(runs: usize) -> String {
+/// The chapter's sentence against the same sentence with other names (ABC), on the IOI model: what the 9.3.1 and
+/// 9.4 labs open on.
+fn ioi_chapter_input(m: &LoadedModel) -> Result<crate::lens::methods::patching::PatchInput, String> {
     use crate::lens::gpt2::vocab::Tokenized;
     use crate::lens::methods::ioi::CHAPTER_PROMPT;
-    use crate::lens::methods::patching::{
-        activation_patching, targets, AttributionPatching, Direction, Metric, PatchInput,
-    };
-    let Some(m) = loaded_model("ioi") else {
-        return r#"{"error":"the IOI model is not loaded yet: open #/9.3.1 first"}"#.into();
-    };
     let encode = |text: &str| match m.vocab.encode(text) {
         Tokenized::Ok(t) => Ok(t),
         Tokenized::Unknown(w) => Err(format!("unknown words {w:?}")),
     };
     let corrupted = CHAPTER_PROMPT.replace("John", "Alice").replace("Mary", "Bob");
-    let (clean, corrupted) = match (encode(CHAPTER_PROMPT), encode(&corrupted)) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return format!(r#"{{"error":{e:?}}}"#),
-    };
+    let (clean, corrupted) = (encode(CHAPTER_PROMPT)?, encode(&corrupted)?);
     let (Some(answer), Some(wrong)) = (m.vocab.id("mary"), m.vocab.id("john")) else {
-        return r#"{"error":"the IOI vocabulary has no mary or john"}"#.into();
+        return Err("the IOI vocabulary has no mary or john".into());
     };
-    let input = PatchInput::new(clean, corrupted, answer, wrong);
+    Ok(crate::lens::methods::patching::PatchInput::new(clean, corrupted, answer, wrong))
+}
+
+/// Benchmark hook for `tests/e2e/bench.mjs` (`window.wasmBindings.bench_patching`): on the IOI model, the chapter's
+/// sentence against the same sentence with other names (ABC), denoising with the normalised logit difference:
+/// each target's whole map (medians of `runs`), all of them in a row, and attribution patching of every target.
+#[wasm_bindgen]
+pub fn bench_patching(runs: usize) -> String {
+    use crate::lens::methods::patching::{activation_patching, targets, AttributionPatching, Direction, Metric};
+    let Some(m) = loaded_model("ioi") else {
+        return r#"{"error":"the IOI model is not loaded yet: open #/9.3.1 first"}"#.into();
+    };
+    let input = match ioi_chapter_input(&m) {
+        Ok(i) => i,
+        Err(e) => return format!(r#"{{"error":{e:?}}}"#),
+    };
     let runs = runs.max(1);
     let mut per_target = Vec::new();
     for t in targets(&m.model) {
@@ -267,28 +271,36 @@ pub fn bench_patching(runs: usize) -> String {
     )
 }
 
-/// Benchmark hook for `tests/e2e/bench.mjs` (`window.wasmBindings.bench_acdc`): ACDC on the induction model, as the
-/// native bench runs it (31 random tokens repeated against another such sequence, KL over the repeated half,
-/// τ = 1e-2): the whole run and its longest step (one edge tried), medians of `runs`.
+/// Benchmark hook for `tests/e2e/bench.mjs` (`window.wasmBindings.bench_acdc`): ACDC as the 9.4 lab runs it, on
+/// `model`: `induction` as the native bench runs it (31 random tokens repeated against another such sequence, KL
+/// over the repeated half, τ = 1e-2), or `ioi` (the chapter's sentence against other names, KL at the last
+/// position, τ = 1e-2): the whole run and its longest step (one edge tried), medians of `runs`.
 #[wasm_bindgen]
-pub fn bench_acdc(runs: usize) -> String {
+pub fn bench_acdc(model: &str, runs: usize) -> String {
     use crate::lens::methods::acdc::{AcdcEvent, AcdcRun, KlPositions};
     use crate::lens::methods::induction::TaskSpec;
     use crate::lens::methods::patching::PatchInput;
     use crate::lens::rng::Rng;
-    let Some(m) = loaded_model("induction") else {
-        return r#"{"error":"the induction model is not loaded yet: open #/attention first"}"#.into();
+    let Some(m) = loaded_model(model) else {
+        return format!(r#"{{"error":"the {model} model is not loaded yet: open its lab first"}}"#);
     };
-    let spec = TaskSpec::new(m.model.cfg.vocab_size, m.model.cfg.n_positions);
-    let mut rng = Rng::new(1);
-    let len = 31;
-    let clean = spec.repeated_sequence(&mut rng, len);
-    let corrupted = spec.repeated_sequence(&mut rng, len);
-    let input = PatchInput::new(clean.clone(), corrupted, clean[1], clean[2]);
+    let (input, positions) = if model == "ioi" {
+        match ioi_chapter_input(&m) {
+            Ok(i) => (i, KlPositions::Last),
+            Err(e) => return format!(r#"{{"error":{e:?}}}"#),
+        }
+    } else {
+        let spec = TaskSpec::new(m.model.cfg.vocab_size, m.model.cfg.n_positions);
+        let mut rng = Rng::new(1);
+        let len = 31;
+        let clean = spec.repeated_sequence(&mut rng, len);
+        let corrupted = spec.repeated_sequence(&mut rng, len);
+        (PatchInput::new(clean.clone(), corrupted, clean[1], clean[2]), KlPositions::From(len + 1))
+    };
     let (mut whole, mut longest, mut kept) = (Vec::new(), 0.0f64, 0);
     for _ in 0..runs.max(1) {
         let t0 = now_ms();
-        let mut run = match AcdcRun::with_positions(&m.model, &input, 1e-2, KlPositions::From(len + 1)) {
+        let mut run = match AcdcRun::with_positions(&m.model, &input, 1e-2, positions) {
             Ok(r) => r,
             Err(e) => return format!(r#"{{"error":{:?}}}"#, e.to_string()),
         };

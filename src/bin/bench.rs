@@ -68,6 +68,7 @@ fn main() {
     println!("training forward+backward:          median {m:.3} ms");
     drop(vars);
 
+    bench_ioi("public/models/ioi");
     bench_vision("public/models/mnist-cnn");
     bench_lm("public/models/moby");
     bench_toy();
@@ -100,6 +101,63 @@ fn bench_acdc(model: &Transformer, spec: &TaskSpec) {
         20,
     );
     println!("ACDC, 63 tokens, 81 edges, τ = 1e-2:  median {m:.1} ms, p90 {p90:.1} ms; longest step {longest:.2} ms");
+}
+
+/// The 9.3.1 and 9.4 labs' work on the IOI model: the chapter's sentence against other names (ABC), each
+/// target's patching map (denoising), attribution patching of every target, and ACDC at the lab's τ.
+fn bench_ioi(dir: &str) {
+    use glassbox::lens::gpt2::vocab::{Tokenized, Vocab};
+    use glassbox::lens::methods::acdc::{AcdcEvent, AcdcRun, KlPositions};
+    use glassbox::lens::methods::ioi::CHAPTER_PROMPT;
+    use glassbox::lens::methods::patching::{
+        activation_patching, targets, AttributionPatching, Direction, Metric, PatchInput,
+    };
+    let cfg = std::fs::read_to_string(format!("{dir}/config.json")).expect("the IOI model is shipped");
+    let model = Transformer::from_bytes(&cfg, &std::fs::read(format!("{dir}/model.safetensors")).unwrap()).unwrap();
+    let vocab = Vocab::from_json(&std::fs::read_to_string(format!("{dir}/vocab.json")).unwrap()).unwrap();
+    let ids = |text: &str| match vocab.encode(text) {
+        Tokenized::Ok(ids) => ids,
+        Tokenized::Unknown(w) => panic!("unknown words {w:?}"),
+    };
+    let corrupted = CHAPTER_PROMPT.replace("John", "Alice").replace("Mary", "Bob");
+    let input =
+        PatchInput::new(ids(CHAPTER_PROMPT), ids(&corrupted), vocab.id("mary").unwrap(), vocab.id("john").unwrap());
+    println!("ioi ({} layers x {} heads, {} tokens):", model.cfg.n_layer, model.cfg.n_head, input.len());
+    let mut all = 0.0;
+    let mut slowest = ("", 0.0);
+    for t in targets(&model) {
+        let (m, _) = median_ms(|| drop(activation_patching(&model, &input, t, Direction::Denoising).unwrap()), 10);
+        all += m;
+        if m > slowest.1 {
+            slowest = (t.name(), m);
+        }
+    }
+    println!("  patching, slowest target map:               median {:.1} ms ({})", slowest.1, slowest.0);
+    println!("  patching, every target's map in a row:      {all:.0} ms");
+    let (m, p90) = median_ms(
+        || drop(AttributionPatching::new(&model, &input, Direction::Denoising, Metric::LogitDiff).unwrap()),
+        10,
+    );
+    println!("  attribution patching, every target:         median {m:.1} ms, p90 {p90:.1} ms");
+    let mut longest = 0.0f64;
+    let (m, p90) = median_ms(
+        || {
+            let mut run = AcdcRun::with_positions(&model, &input, 1e-2, KlPositions::Last).unwrap();
+            loop {
+                let s = Instant::now();
+                let done = run.step().unwrap() == AcdcEvent::Finished;
+                longest = longest.max(s.elapsed().as_secs_f64() * 1e3);
+                if done {
+                    break;
+                }
+            }
+            drop(run.finish().unwrap());
+        },
+        10,
+    );
+    println!(
+        "  ACDC, 193 edges, τ = 1e-2:                  median {m:.1} ms, p90 {p90:.1} ms; longest step {longest:.2} ms"
+    );
 }
 
 /// Best rate over `runs` timed chunks of `chunk` calls, after a warm-up chunk: the machine may be shared,
