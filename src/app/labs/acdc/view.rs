@@ -141,13 +141,16 @@ pub fn AcdcLab(query: Vec<(String, String)>) -> impl IntoView {
                     <Controls st=st start=start busy=Signal::derive(move || jobs.busy()) />
                     {progress_bar(jobs, "acdc", cancel)}
                     {move || st.error.get().map(|e| view! { <p class="input-error" data-testid="input-error" role="status">{e}</p> })}
+                </section>
+                // The graph right under the controls, so the pruning is in view while it runs (on a projector too).
+                <section class="panel acdc-graph-panel" data-testid="acdc-panel">
+                    <Graph st=st />
+                </section>
+                <section class="panel acdc-result">
                     <Summary st=st />
                     <p class="muted small" data-testid="lab-status" data-rev=move || st.rev.get()>
                         {move || st.outcome.get().map(|o| format!("Last run: {} edges tried in {:.1} s.", o.circuit.total_edges, o.ms / 1000.0))}
                     </p>
-                </section>
-                <section class="panel acdc-graph-panel" data-testid="acdc-panel">
-                    <Graph st=st />
                     <EdgeLog st=st />
                 </section>
             </div>
