@@ -159,12 +159,15 @@ const ROUND_TRIPS = [
       await p.click('[data-testid=acdc-new-seq]');
       await waitRev(p, r + 1, 120_000);
       r = await rev(p);
+      await p.uncheck('[data-testid=acdc-watch]');
+      r = await rev(p);
       await p.locator('[data-testid=acdc-tau]').fill('-1');
       await p.locator('[data-testid=acdc-tau]').dispatchEvent('change');
       await waitRev(p, r + 1, 120_000);
     },
     snapshot: async (p) => ({
       induction: await p.isChecked('[data-testid=acdc-model-induction]'),
+      watch: await p.isChecked('[data-testid=acdc-watch]'),
       tau: await p.inputValue('[data-testid=acdc-tau]'),
       circuit: await attrs(p, '[data-testid=acdc-summary]', ['data-kept', 'data-kl', 'data-tau']),
       heads: await attrs(p, '[data-testid=acdc-head-link]', ['href']),
