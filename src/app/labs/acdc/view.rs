@@ -289,15 +289,27 @@ fn Graph(st: Acdc) -> impl IntoView {
     let graph = Memo::new(move |_| st.pruning.with(|p| p.as_ref().map(|p| p.graph)));
     let circuit: Memo<Option<(HashSet<Edge>, Vec<Node>)>> =
         Memo::new(move |_| st.outcome.with(|o| o.as_ref().map(|o| (o.circuit.edge_set(), o.circuit.nodes.clone()))));
-    let look = move |i: usize| {
+    // One signal per edge, set only when that edge's look changes: a step of the run touches one or a few
+    // edges, so a frame of the animation updates those paths and not all 193 (which cost ~50 ms a frame).
+    let looks: StoredValue<Vec<RwSignal<&'static str>>> = StoredValue::new(Vec::new());
+    Effect::new(move |_| {
+        let c = circuit.read();
         st.pruning.with(|p| {
-            let c = circuit.read();
-            p.as_ref()
-                .filter(|p| i < p.edges.len())
-                .map(|p| edge_look(p, i, c.as_ref().map(|c| &c.0)))
-                .unwrap_or("untried")
-        })
-    };
+            let Some(p) = p.as_ref() else { return };
+            looks.update_value(|ls| {
+                if ls.len() != p.edges.len() {
+                    *ls = (0..p.edges.len()).map(|_| RwSignal::new("untried")).collect();
+                }
+                for (i, l) in ls.iter().enumerate() {
+                    let new = edge_look(p, i, c.as_ref().map(|c| &c.0));
+                    if l.get_untracked() != new {
+                        l.set(new);
+                    }
+                }
+            });
+        });
+    });
+    let look = move |i: usize| looks.with_value(|ls| ls.get(i).copied()).map_or("untried", |l| l.get());
     let done = move || st.pruning.with(|p| p.as_ref().is_some_and(|p| p.current().is_none()));
     let in_circuit = move |n: Node| circuit.with(|c| c.as_ref().is_some_and(|c| c.1.contains(&n)));
     move || {
