@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use candle_core::{Device, Tensor};
 use glassbox::lens::gpt2::hooks::{Hook, Intervention, Op};
 use glassbox::lens::gpt2::train::evaluate_induction;
-use glassbox::lens::gpt2::vocab::{Tokenized, Vocab};
+use glassbox::lens::gpt2::vocab::Vocab;
 use glassbox::lens::methods::acdc::{
     acdc, roc_auc, roc_point, AcdcEvent, AcdcGraph, AcdcRun, Circuit, Edge, KlPositions, Node, Qkv,
 };
@@ -453,13 +453,7 @@ fn ioi_chapter_input() -> (Transformer, PatchInput) {
     let cfg = std::fs::read_to_string(format!("{dir}/config.json")).expect("the IOI model is shipped");
     let model = Transformer::from_bytes(&cfg, &std::fs::read(format!("{dir}/model.safetensors")).unwrap()).unwrap();
     let vocab = Vocab::from_json(&std::fs::read_to_string(format!("{dir}/vocab.json")).unwrap()).unwrap();
-    let ids = |text: &str| match vocab.encode(text) {
-        Tokenized::Ok(ids) => ids,
-        Tokenized::Unknown(w) => panic!("unknown words {w:?}"),
-    };
-    let clean = ids(ioi::CHAPTER_PROMPT);
-    let corrupted = ids("When Alice and Bob went to the store, Alice gave a bottle to");
-    let input = PatchInput::new(clean, corrupted, vocab.id("mary").unwrap(), vocab.id("john").unwrap());
+    let input = ioi::chapter_input(&vocab).unwrap();
     (model, input)
 }
 

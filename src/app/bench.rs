@@ -3,7 +3,7 @@
 use wasm_bindgen::prelude::*;
 
 use super::core::browser::now_ms;
-use super::core::load::{loaded_char, loaded_model, loaded_vision, LoadedModel};
+use super::core::load::{loaded_char, loaded_model, loaded_vision};
 
 /// The median of a benchmark's timings.
 fn median(mut t: Vec<f64>) -> f64 {
@@ -213,23 +213,6 @@ pub fn bench_probe(runs: usize) -> String {
     )
 }
 
-/// The chapter's sentence against the same sentence with other names (ABC), on the IOI model: what the 9.3.1 and
-/// 9.4 labs open on.
-fn ioi_chapter_input(m: &LoadedModel) -> Result<crate::lens::methods::patching::PatchInput, String> {
-    use crate::lens::gpt2::vocab::Tokenized;
-    use crate::lens::methods::ioi::CHAPTER_PROMPT;
-    let encode = |text: &str| match m.vocab.encode(text) {
-        Tokenized::Ok(t) => Ok(t),
-        Tokenized::Unknown(w) => Err(format!("unknown words {w:?}")),
-    };
-    let corrupted = CHAPTER_PROMPT.replace("John", "Alice").replace("Mary", "Bob");
-    let (clean, corrupted) = (encode(CHAPTER_PROMPT)?, encode(&corrupted)?);
-    let (Some(answer), Some(wrong)) = (m.vocab.id("mary"), m.vocab.id("john")) else {
-        return Err("the IOI vocabulary has no mary or john".into());
-    };
-    Ok(crate::lens::methods::patching::PatchInput::new(clean, corrupted, answer, wrong))
-}
-
 /// Benchmark hook for `tests/e2e/bench.mjs` (`window.wasmBindings.bench_patching`): on the IOI model, the chapter's
 /// sentence against the same sentence with other names (ABC), denoising with the normalised logit difference:
 /// each target's whole map (medians of `runs`), all of them in a row, and attribution patching of every target.
@@ -239,9 +222,9 @@ pub fn bench_patching(runs: usize) -> String {
     let Some(m) = loaded_model("ioi") else {
         return r#"{"error":"the IOI model is not loaded yet: open #/9.3.1 first"}"#.into();
     };
-    let input = match ioi_chapter_input(&m) {
+    let input = match crate::lens::methods::ioi::chapter_input(&m.vocab) {
         Ok(i) => i,
-        Err(e) => return format!(r#"{{"error":{e:?}}}"#),
+        Err(e) => return format!(r#"{{"error":{:?}}}"#, e.to_string()),
     };
     let runs = runs.max(1);
     let mut per_target = Vec::new();
@@ -285,9 +268,9 @@ pub fn bench_acdc(model: &str, runs: usize) -> String {
         return format!(r#"{{"error":"the {model} model is not loaded yet: open its lab first"}}"#);
     };
     let (input, positions) = if model == "ioi" {
-        match ioi_chapter_input(&m) {
+        match crate::lens::methods::ioi::chapter_input(&m.vocab) {
             Ok(i) => (i, KlPositions::Last),
-            Err(e) => return format!(r#"{{"error":{e:?}}}"#),
+            Err(e) => return format!(r#"{{"error":{:?}}}"#, e.to_string()),
         }
     } else {
         let spec = TaskSpec::new(m.model.cfg.vocab_size, m.model.cfg.n_positions);

@@ -77,51 +77,28 @@ fn main() {
 /// ACDC on the induction model: one τ to the end (the browser's budget is 5 s, wasm runs ~2-3x slower), and its
 /// longest step (one edge tried), which must fit in a main-thread slice.
 fn bench_acdc(model: &Transformer, spec: &TaskSpec) {
-    use glassbox::lens::methods::acdc::{AcdcEvent, AcdcRun, KlPositions};
+    use glassbox::lens::methods::acdc::KlPositions;
     use glassbox::lens::methods::patching::PatchInput;
     let mut rng = Rng::new(1);
     let len = 31;
     let clean = spec.repeated_sequence(&mut rng, len);
     let corrupted = spec.repeated_sequence(&mut rng, len);
     let input = PatchInput::new(clean.clone(), corrupted, clean[1], clean[2]);
-    let mut longest = 0.0f64;
-    let (m, p90) = median_ms(
-        || {
-            let mut run = AcdcRun::with_positions(model, &input, 1e-2, KlPositions::From(len + 1)).unwrap();
-            loop {
-                let s = Instant::now();
-                let done = run.step().unwrap() == AcdcEvent::Finished;
-                longest = longest.max(s.elapsed().as_secs_f64() * 1e3);
-                if done {
-                    break;
-                }
-            }
-            drop(run.finish().unwrap());
-        },
-        20,
-    );
+    let (m, p90, longest) = time_acdc(model, &input, KlPositions::From(len + 1), 20);
     println!("ACDC, 63 tokens, 81 edges, τ = 1e-2:  median {m:.1} ms, p90 {p90:.1} ms; longest step {longest:.2} ms");
 }
 
 /// The 9.3.1 and 9.4 labs' work on the IOI model: the chapter's sentence against other names (ABC), each
 /// target's patching map (denoising), attribution patching of every target, and ACDC at the lab's τ.
 fn bench_ioi(dir: &str) {
-    use glassbox::lens::gpt2::vocab::{Tokenized, Vocab};
-    use glassbox::lens::methods::acdc::{AcdcEvent, AcdcRun, KlPositions};
-    use glassbox::lens::methods::ioi::CHAPTER_PROMPT;
-    use glassbox::lens::methods::patching::{
-        activation_patching, targets, AttributionPatching, Direction, Metric, PatchInput,
-    };
+    use glassbox::lens::gpt2::vocab::Vocab;
+    use glassbox::lens::methods::acdc::KlPositions;
+    use glassbox::lens::methods::ioi::chapter_input;
+    use glassbox::lens::methods::patching::{activation_patching, targets, AttributionPatching, Direction, Metric};
     let cfg = std::fs::read_to_string(format!("{dir}/config.json")).expect("the IOI model is shipped");
     let model = Transformer::from_bytes(&cfg, &std::fs::read(format!("{dir}/model.safetensors")).unwrap()).unwrap();
     let vocab = Vocab::from_json(&std::fs::read_to_string(format!("{dir}/vocab.json")).unwrap()).unwrap();
-    let ids = |text: &str| match vocab.encode(text) {
-        Tokenized::Ok(ids) => ids,
-        Tokenized::Unknown(w) => panic!("unknown words {w:?}"),
-    };
-    let corrupted = CHAPTER_PROMPT.replace("John", "Alice").replace("Mary", "Bob");
-    let input =
-        PatchInput::new(ids(CHAPTER_PROMPT), ids(&corrupted), vocab.id("mary").unwrap(), vocab.id("john").unwrap());
+    let input = chapter_input(&vocab).unwrap();
     println!("ioi ({} layers x {} heads, {} tokens):", model.cfg.n_layer, model.cfg.n_head, input.len());
     let mut all = 0.0;
     let mut slowest = ("", 0.0);
@@ -139,10 +116,25 @@ fn bench_ioi(dir: &str) {
         10,
     );
     println!("  attribution patching, every target:         median {m:.1} ms, p90 {p90:.1} ms");
+    let (m, p90, longest) = time_acdc(&model, &input, KlPositions::Last, 10);
+    println!(
+        "  ACDC, 193 edges, τ = 1e-2:                  median {m:.1} ms, p90 {p90:.1} ms; longest step {longest:.2} ms"
+    );
+}
+
+/// ACDC at τ = 1e-2 to the end, `runs` times: the median and p90 of the whole run (ms), and its longest step
+/// (one edge tried), which must fit in a main-thread slice.
+fn time_acdc(
+    model: &Transformer,
+    input: &glassbox::lens::methods::patching::PatchInput,
+    positions: glassbox::lens::methods::acdc::KlPositions,
+    runs: usize,
+) -> (f64, f64, f64) {
+    use glassbox::lens::methods::acdc::{AcdcEvent, AcdcRun};
     let mut longest = 0.0f64;
     let (m, p90) = median_ms(
         || {
-            let mut run = AcdcRun::with_positions(&model, &input, 1e-2, KlPositions::Last).unwrap();
+            let mut run = AcdcRun::with_positions(model, input, 1e-2, positions).unwrap();
             loop {
                 let s = Instant::now();
                 let done = run.step().unwrap() == AcdcEvent::Finished;
@@ -153,11 +145,9 @@ fn bench_ioi(dir: &str) {
             }
             drop(run.finish().unwrap());
         },
-        10,
+        runs,
     );
-    println!(
-        "  ACDC, 193 edges, τ = 1e-2:                  median {m:.1} ms, p90 {p90:.1} ms; longest step {longest:.2} ms"
-    );
+    (m, p90, longest)
 }
 
 /// Best rate over `runs` timed chunks of `chunk` calls, after a warm-up chunk: the machine may be shared,

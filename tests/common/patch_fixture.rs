@@ -9,19 +9,15 @@
 //!
 //! Included with `#[path = "common/patch_fixture.rs"] mod patch_fixture;`; not every test crate uses every item.
 #![allow(dead_code)]
-use glassbox::lens::gpt2::vocab::{Tokenized, Vocab};
+use glassbox::lens::gpt2::vocab::Vocab;
 use glassbox::lens::methods::acdc::{acdc, KlPositions};
-use glassbox::lens::methods::ioi::CHAPTER_PROMPT;
-use glassbox::lens::methods::patching::{
-    activation_patching, targets, AttributionPatching, Direction, Metric, PatchInput,
-};
+use glassbox::lens::methods::ioi::chapter_input;
+use glassbox::lens::methods::patching::{activation_patching, targets, AttributionPatching, Direction, Metric};
 use glassbox::lens::Transformer;
 use serde::{Deserialize, Serialize};
 
 pub const FIXTURE_PATH: &str = "tests/fixtures/ioi_native.json";
 pub const MODEL_DIR: &str = "public/models/ioi";
-/// The chapter's sentence with both names replaced (the ABC corruption), as the 9.4 lab opens.
-pub const CORRUPTED: &str = "When Alice and Bob went to the store, Alice gave a bottle to";
 /// ACDC's threshold: the 9.4 lab's default on the IOI model.
 pub const TAU: f32 = 0.01;
 
@@ -53,18 +49,8 @@ pub struct PatchFixture {
     pub acdc_logit_diff: f32,
 }
 
-/// The chapter's input on this vocabulary.
-pub fn chapter_input(vocab: &Vocab) -> PatchInput {
-    let ids = |text: &str| match vocab.encode(text) {
-        Tokenized::Ok(ids) => ids,
-        Tokenized::Unknown(w) => panic!("the IOI vocabulary lacks {w:?}"),
-    };
-    let (answer, wrong) = (vocab.id("mary").unwrap(), vocab.id("john").unwrap());
-    PatchInput::new(ids(CHAPTER_PROMPT), ids(CORRUPTED), answer, wrong)
-}
-
 pub fn compute(model: &Transformer, vocab: &Vocab, files: [String; 3]) -> PatchFixture {
-    let input = chapter_input(vocab);
+    let input = chapter_input(vocab).unwrap();
     let mut real = Vec::new();
     let mut attribution = Vec::new();
     for direction in [Direction::Denoising, Direction::Noising] {

@@ -277,6 +277,30 @@ impl<T: 'static> Model<T> {
         Model { res, what }
     }
 
+    /// `new`, but nothing is fetched until `wanted()` first turns true (a lab offering a second model loads it
+    /// only once the student picks it); from then on the model stays, whatever `wanted` says later.
+    pub fn when_wanted<Fut>(
+        what: &'static str,
+        wanted: impl Fn() -> bool + Send + Sync + 'static,
+        load: impl Fn() -> Fut + 'static,
+    ) -> Self
+    where
+        Fut: std::future::Future<Output = Result<Arc<T>, String>> + 'static,
+    {
+        let once = Memo::new(move |before: Option<&bool>| before == Some(&true) || wanted());
+        Model::new(what, move || {
+            let go = once.get();
+            // Not polled (so nothing is fetched) until wanted.
+            let fut = load();
+            async move {
+                if !go {
+                    futures::future::pending::<()>().await;
+                }
+                fut.await
+            }
+        })
+    }
+
     /// The model once loaded (tracked); `None` while loading or after a failure.
     pub fn get(self) -> Option<Arc<T>> {
         self.res.get().and_then(|r| r.ok())

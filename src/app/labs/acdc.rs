@@ -10,7 +10,7 @@ use crate::app::core::url::{section_hash_with, Reader, UrlState, Writer};
 use crate::lens::gpt2::vocab::{Tokenized, Vocab};
 use crate::lens::methods::acdc::{AcdcEvent, AcdcGraph, Edge, KlPositions, Node};
 use crate::lens::methods::induction::TaskSpec;
-use crate::lens::methods::ioi::{CHAPTER_PROMPT, NAMES};
+use crate::lens::methods::ioi::{CHAPTER_CORRUPTED, CHAPTER_PROMPT, NAMES};
 use crate::lens::methods::patching::PatchInput;
 use crate::lens::rng::Rng;
 
@@ -20,9 +20,8 @@ mod view;
 #[cfg(target_arch = "wasm32")]
 pub use view::AcdcLab;
 
-/// The chapter's sentence with both names replaced (the ABC corruption): the same words and positions, and no
-/// clue to who gets the bottle.
-pub const DEFAULT_CORRUPTED: &str = "When Alice and Bob went to the store, Alice gave a bottle to";
+/// The corrupted prompt the lab opens on: the chapter's sentence with both names replaced.
+pub const DEFAULT_CORRUPTED: &str = CHAPTER_CORRUPTED;
 /// The longest prompt a link carries.
 pub const MAX_PROMPT: usize = 400;
 /// The induction sequences: `<bos>` + `INDUCTION_LEN` random words, then the same again (63 of the model's 64

@@ -24,6 +24,21 @@ use crate::lens::{LensError, Result, Transformer};
 /// The chapter's example as a student types it (capitals, the comma against "store"). `Vocab::encode` and
 /// `tokenizer.json` both read it as template 0 in the BABA order (the subject, John, first), Mary the answer.
 pub const CHAPTER_PROMPT: &str = "When John and Mary went to the store, John gave a bottle to";
+/// The chapter's sentence with both names replaced (the ABC corruption): the same words and positions, and no
+/// clue to who gets the bottle. The 9.4 lab opens on it; the benches and the fixtures use it too.
+pub const CHAPTER_CORRUPTED: &str = "When Alice and Bob went to the store, Alice gave a bottle to";
+
+/// `CHAPTER_PROMPT` against `CHAPTER_CORRUPTED` on `vocab`: "mary" is the answer and "john" the wrong one.
+pub fn chapter_input(vocab: &Vocab) -> Result<PatchInput> {
+    let ids = |text: &str| match vocab.encode(text) {
+        crate::lens::gpt2::vocab::Tokenized::Ok(ids) => Ok(ids),
+        crate::lens::gpt2::vocab::Tokenized::Unknown(w) => {
+            Err(LensError::Input(format!("the vocabulary lacks {}", w.join(", "))))
+        }
+    };
+    let word = |w: &str| vocab.id(w).ok_or_else(|| LensError::Input(format!("the vocabulary lacks {w}")));
+    Ok(PatchInput::new(ids(CHAPTER_PROMPT)?, ids(CHAPTER_CORRUPTED)?, word("mary")?, word("john")?))
+}
 
 /// One-token first names. Each also appears in training; it is the *pairs* that are held out.
 pub const NAMES: &[&str] = &[

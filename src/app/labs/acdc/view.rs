@@ -62,18 +62,9 @@ impl Acdc {
     }
 }
 
-/// A model that loads only once the student picks it (and stays loaded).
+/// A model folder that loads only once the student picks it (and then stays loaded).
 fn lazy_model(which: RwSignal<Which>, w: Which, what: &'static str) -> Model<LoadedModel> {
-    let wanted = Memo::new(move |before: Option<&bool>| before == Some(&true) || which.get() == w);
-    Model::new(what, move || {
-        let wanted = wanted.get();
-        async move {
-            if !wanted {
-                futures::future::pending::<()>().await;
-            }
-            load_model(w.folder()).await
-        }
-    })
+    Model::when_wanted(what, move || which.get() == w, move || load_model(w.folder()))
 }
 
 #[component]
@@ -290,16 +281,18 @@ fn Graph(st: Acdc) -> impl IntoView {
     let circuit: Memo<Option<(HashSet<Edge>, Vec<Node>)>> =
         Memo::new(move |_| st.outcome.with(|o| o.as_ref().map(|o| (o.circuit.edge_set(), o.circuit.nodes.clone()))));
     // One signal per edge, set only when that edge's look changes: a step of the run touches one or a few
-    // edges, so a frame of the animation updates those paths and not all 193 (which cost ~50 ms a frame).
-    let looks: StoredValue<Vec<RwSignal<&'static str>>> = StoredValue::new(Vec::new());
+    // edges, so a frame of the animation updates those paths and not all 193 (which cost ~50 ms a frame). The
+    // list itself is a signal, so the paths follow when another model's graph brings a new list; its items are
+    // Arc signals, made in the effect (whose owner would dispose plain ones when it runs again).
+    let looks: RwSignal<Vec<ArcRwSignal<&'static str>>> = RwSignal::new(Vec::new());
     Effect::new(move |_| {
         let c = circuit.read();
         st.pruning.with(|p| {
             let Some(p) = p.as_ref() else { return };
-            looks.update_value(|ls| {
-                if ls.len() != p.edges.len() {
-                    *ls = (0..p.edges.len()).map(|_| RwSignal::new("untried")).collect();
-                }
+            if looks.with_untracked(Vec::len) != p.edges.len() {
+                looks.set((0..p.edges.len()).map(|_| ArcRwSignal::new("untried")).collect());
+            }
+            looks.with_untracked(|ls| {
                 for (i, l) in ls.iter().enumerate() {
                     let new = edge_look(p, i, c.as_ref().map(|c| &c.0));
                     if l.get_untracked() != new {
@@ -309,7 +302,7 @@ fn Graph(st: Acdc) -> impl IntoView {
             });
         });
     });
-    let look = move |i: usize| looks.with_value(|ls| ls.get(i).copied()).map_or("untried", |l| l.get());
+    let look = move |i: usize| looks.with(|ls| ls.get(i).cloned()).map_or("untried", |l| l.get());
     let done = move || st.pruning.with(|p| p.as_ref().is_some_and(|p| p.current().is_none()));
     let in_circuit = move |n: Node| circuit.with(|c| c.as_ref().is_some_and(|c| c.1.contains(&n)));
     move || {

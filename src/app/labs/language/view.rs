@@ -41,17 +41,8 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
     let moby = Model::new("the Moby-Dick model", || load_char_model("moby"));
     // The induction model loads only once the student switches to it.
     let which = RwSignal::new(url.which);
-    let wants_induction =
-        Memo::new(move |before: Option<&bool>| before == Some(&true) || which.get() == Which::Induction);
-    let induction = Model::new("the induction model", move || {
-        let wanted = wants_induction.get();
-        async move {
-            if !wanted {
-                futures::future::pending::<()>().await;
-            }
-            load_model("induction").await
-        }
-    });
+    let induction =
+        Model::when_wanted("the induction model", move || which.get() == Which::Induction, || load_model("induction"));
     let moby_text = RwSignal::new(String::new());
     let ind_text = RwSignal::new(String::new());
     let grid = Grid {

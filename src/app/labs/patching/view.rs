@@ -114,18 +114,9 @@ fn default_clean(which: Which, m: &LoadedModel, seed: u64) -> String {
     }
 }
 
-/// A model folder that loads only once the student asks for it.
+/// A model folder that loads only once the student picks it (and then stays loaded).
 fn lazy_model(which: RwSignal<Which>, me: Which, what: &'static str) -> Model<LoadedModel> {
-    let wanted = Memo::new(move |before: Option<&bool>| before == Some(&true) || which.get() == me);
-    Model::new(what, move || {
-        let wanted = wanted.get();
-        async move {
-            if !wanted {
-                futures::future::pending::<()>().await;
-            }
-            load_model(me.folder()).await
-        }
-    })
+    Model::when_wanted(what, move || which.get() == me, move || load_model(me.folder()))
 }
 
 #[component]
