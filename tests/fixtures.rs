@@ -6,8 +6,9 @@
 //! after retraining the model, or after a change to the engine that moves its numbers.
 //!
 //! The same holds for the patching fixture `tests/fixtures/ioi_native.json` (`tests/common/patch_fixture.rs`):
-//! activation and attribution patching and ACDC on the shipped IOI model; and for the vision fixture `tests/fixtures/mnist_cnn_native.json` (`tests/common/vision_fixture.rs`):
-//! the shipped MNIST CNN's logits and input gradients.
+//! activation and attribution patching and ACDC on the shipped IOI model; and for the vision fixture
+//! `tests/fixtures/mnist_cnn_native.json` (`tests/common/vision_fixture.rs`): the shipped MNIST CNN's logits and
+//! input gradients.
 use std::path::{Path, PathBuf};
 
 use glassbox::lens::gpt2::vocab::Vocab;

@@ -174,7 +174,8 @@ impl Job {
 
     /// Runs `step` (which returns `Some(fraction done)` while there is more, `None` when finished) in slices of
     /// `SLICE_MS` (a step starts only if the longest step so far still fits: see `slices`), pausing between
-    /// slices. The first slice is what is left of the current one. `Ok(true)` when finished, `Ok(false)` when the job was stopped.
+    /// slices. The first slice is what is left of the current one. `Ok(true)` when finished, `Ok(false)` when the
+    /// job was stopped.
     pub async fn sliced<E>(
         &self,
         phase: &'static str,
