@@ -1,7 +1,8 @@
-//! What every lab uses, and nothing that names a lab. `url`, `format`, `slices`, the geometry of `charts` and
+//! What every lab uses, and nothing that names a lab. `url`, `format`, `models`, `slices`, the geometry of `charts` and
 //! `trainer`'s rules are plain Rust (tested natively); the rest needs the browser.
 pub mod charts;
 pub mod format;
+pub mod models;
 pub mod slices;
 pub mod url;
 

@@ -11,6 +11,7 @@ use std::thread::LocalKey;
 
 use leptos::prelude::*;
 
+use super::models::TaskModel;
 use crate::lens::gpt2::vocab::Vocab;
 use crate::lens::Transformer;
 
@@ -279,26 +280,44 @@ impl<T: 'static> Model<T> {
 
     /// `new`, but nothing is fetched until `wanted()` first turns true (a lab offering a second model loads it
     /// only once the student picks it); from then on the model stays, whatever `wanted` says later.
+    ///
+    /// One future waits for the go, then loads: the resource does not re-run on `wanted`. A resource awaits its
+    /// current future before it runs a new one, so a "not yet" future that never ends would hold the real load
+    /// back until the timeout ended it (a model picked after opening the lab took 30 s to appear). The wait is
+    /// outside the timeout, which counts only the download.
     pub fn when_wanted<Fut>(
         what: &'static str,
-        wanted: impl Fn() -> bool + Send + Sync + 'static,
+        wanted: impl Fn() -> bool + 'static,
         load: impl Fn() -> Fut + 'static,
     ) -> Self
     where
         Fut: std::future::Future<Output = Result<Arc<T>, String>> + 'static,
     {
-        let once = Memo::new(move |before: Option<&bool>| before == Some(&true) || wanted());
-        Model::new(what, move || {
-            let go = once.get();
-            // Not polled (so nothing is fetched) until wanted.
+        let (go, gone) = futures::channel::oneshot::channel::<()>();
+        let go = std::cell::Cell::new(Some(go));
+        Effect::new(move |_| {
+            if wanted() {
+                if let Some(go) = go.take() {
+                    let _ = go.send(());
+                }
+            }
+        });
+        // Taken by the first run; a retry finds it gone and loads at once.
+        let gone = std::cell::Cell::new(Some(gone));
+        let res = LocalResource::new(move || {
+            let wait = gone.take();
             let fut = load();
             async move {
-                if !go {
-                    futures::future::pending::<()>().await;
+                if let Some(wait) = wait {
+                    // Err only if the lab is gone before the model was wanted: then nothing is fetched.
+                    if wait.await.is_err() {
+                        futures::future::pending::<()>().await;
+                    }
                 }
-                fut.await
+                with_timeout(what, fut).await
             }
-        })
+        });
+        Model { res, what }
     }
 
     /// The model once loaded (tracked); `None` while loading or after a failure.
@@ -347,6 +366,35 @@ impl<T: 'static> Model<T> {
                 .into_any(),
             ),
             Some(Ok(_)) => None,
+        }
+    }
+}
+
+/// The two task models of a lab that offers both (see `models`): each is fetched only once `shown` first names
+/// it, and then stays.
+#[derive(Clone, Copy)]
+pub struct TaskModels {
+    shown: RwSignal<TaskModel>,
+    ioi: Model<LoadedModel>,
+    induction: Model<LoadedModel>,
+}
+
+impl TaskModels {
+    pub fn new(shown: RwSignal<TaskModel>) -> Self {
+        let lazy =
+            |me: TaskModel| Model::when_wanted(me.what(), move || shown.get() == me, move || load_model(me.folder()));
+        TaskModels { shown, ioi: lazy(TaskModel::Ioi), induction: lazy(TaskModel::Induction) }
+    }
+
+    /// The model `shown` names (tracked).
+    pub fn shown(self) -> Model<LoadedModel> {
+        self.of(self.shown.get())
+    }
+
+    pub fn of(self, model: TaskModel) -> Model<LoadedModel> {
+        match model {
+            TaskModel::Ioi => self.ioi,
+            TaskModel::Induction => self.induction,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! read on each patched run; attribution patching beside it. Its URL state, the corruptions, the checks of what
 //! a student types, the words for a cell and the CSV live here, plain and tested natively; the colour scale and
 //! the heatmap's layout are in `heat`.
+use crate::app::core::models::{TaskModel, TASK_MODELS};
 use crate::app::core::url::{Reader, UrlState, Writer};
 use crate::lens::gpt2::vocab::{Tokenized, Vocab};
 use crate::lens::methods::induction::TaskSpec;
@@ -29,34 +30,16 @@ pub const MAX_WORD: usize = 40;
 pub const REPEAT_LEN: usize = 10;
 pub const DEFAULT_SEED: u64 = 1;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Which {
-    Ioi,
-    Induction,
+/// The corruptions `model` offers, the first being its default.
+pub fn corruptions(model: TaskModel) -> &'static [(&'static str, Corruption)] {
+    match model {
+        TaskModel::Ioi => &[("names", Corruption::Names), ("swap", Corruption::Swap), ("typed", Corruption::Typed)],
+        TaskModel::Induction => &[("redraw", Corruption::Redraw), ("typed", Corruption::Typed)],
+    }
 }
 
-const WHICH: &[(&str, Which)] = &[("ioi", Which::Ioi), ("induction", Which::Induction)];
-
-impl Which {
-    /// The folder under `models/`.
-    pub fn folder(self) -> &'static str {
-        match self {
-            Which::Ioi => "ioi",
-            Which::Induction => "induction",
-        }
-    }
-
-    /// The corruptions this model offers, the first being its default.
-    pub fn corruptions(self) -> &'static [(&'static str, Corruption)] {
-        match self {
-            Which::Ioi => &[("names", Corruption::Names), ("swap", Corruption::Swap), ("typed", Corruption::Typed)],
-            Which::Induction => &[("redraw", Corruption::Redraw), ("typed", Corruption::Typed)],
-        }
-    }
-
-    pub fn default_corruption(self) -> Corruption {
-        self.corruptions()[0].1
-    }
+pub fn default_corruption(model: TaskModel) -> Corruption {
+    corruptions(model)[0].1
 }
 
 /// How the corrupted prompt is made from the clean one.
@@ -202,7 +185,7 @@ pub fn direction_label(d: Direction) -> &'static str {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PatchState {
-    pub which: Which,
+    pub which: TaskModel,
     /// The clean prompt; `None` opens on the model's default (the chapter's sentence, or a repeated sequence).
     pub clean: Option<String>,
     pub corruption: Corruption,
@@ -225,7 +208,7 @@ pub struct PatchState {
 impl Default for PatchState {
     fn default() -> Self {
         PatchState {
-            which: Which::Ioi,
+            which: TaskModel::Ioi,
             clean: None,
             corruption: Corruption::Names,
             corrupted: None,
@@ -255,9 +238,9 @@ pub fn parse_cell(s: &str, target: Target) -> Option<Vec<usize>> {
 impl UrlState for PatchState {
     fn read(r: &mut Reader) -> Self {
         let d = PatchState::default();
-        let which = r.choice("model", d.which, WHICH);
+        let which = r.choice("model", d.which, TASK_MODELS);
         let clean = r.optional_text("clean", MAX_TEXT);
-        let corruption = r.choice("corr", which.default_corruption(), which.corruptions());
+        let corruption = r.choice("corr", default_corruption(which), corruptions(which));
         let corrupted = r.optional_text("corrupted", MAX_TEXT);
         let target = r.choice("target", d.target, TARGETS);
         let cell = r.raw("cell").and_then(|v| {
@@ -290,9 +273,9 @@ impl UrlState for PatchState {
 
     fn write(&self, w: &mut Writer) {
         let d = PatchState::default();
-        w.choice("model", self.which, d.which, WHICH);
+        w.choice("model", self.which, d.which, TASK_MODELS);
         w.optional_text("clean", self.clean.as_deref());
-        w.choice("corr", self.corruption, self.which.default_corruption(), self.which.corruptions());
+        w.choice("corr", self.corruption, default_corruption(self.which), corruptions(self.which));
         if self.corruption == Corruption::Typed {
             w.optional_text("corrupted", self.corrupted.as_deref());
         }
@@ -520,7 +503,7 @@ impl From<String> for InputProblem {
 /// What the student typed and chose, as `prepare` reads it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Typed<'a> {
-    pub which: Which,
+    pub which: TaskModel,
     pub clean: &'a str,
     pub corruption: Corruption,
     pub corrupted: &'a str,
@@ -563,22 +546,22 @@ pub fn prepare(model: &Transformer, vocab: &Vocab, t: &Typed) -> Result<Prepared
             .into());
     }
     let answer = match (t.answer.trim(), t.which) {
-        ("", Which::Ioi) => ioi_roles(vocab, &clean).map(|r| r.0).ok_or_else(|| {
+        ("", TaskModel::Ioi) => ioi_roles(vocab, &clean).map(|r| r.0).ok_or_else(|| {
             "Type the answer and the wrong token: the clean prompt has no name that appears once beside one that \
              appears twice, so the lab cannot pick them."
                 .to_string()
         })?,
-        ("", Which::Induction) => induction_answer(&clean).ok_or_else(|| {
+        ("", TaskModel::Induction) => induction_answer(&clean).ok_or_else(|| {
             "Type the answer: the clean prompt's last word does not appear earlier, so induction predicts nothing."
                 .to_string()
         })?,
         (a, _) => single_token(vocab, a, "answer")?,
     };
     let wrong = match (t.wrong.trim(), t.which) {
-        ("", Which::Ioi) => ioi_roles(vocab, &clean)
+        ("", TaskModel::Ioi) => ioi_roles(vocab, &clean)
             .map(|r| r.1)
             .ok_or_else(|| "Type the wrong token: the clean prompt has no name that appears twice.".to_string())?,
-        ("", Which::Induction) => top_other(model, &corrupted, answer)?,
+        ("", TaskModel::Induction) => top_other(model, &corrupted, answer)?,
         (w, _) => single_token(vocab, w, "wrong token")?,
     };
     if answer == wrong {
@@ -735,7 +718,7 @@ mod tests {
     fn state_round_trips_and_defaults_write_nothing() {
         assert!(PatchState::default().to_query().is_empty());
         let s = PatchState {
-            which: Which::Ioi,
+            which: TaskModel::Ioi,
             clean: Some("When Anna and Tom went to the park, Tom gave a ball to".into()),
             corruption: Corruption::Typed,
             corrupted: Some("When Anna and Tom went to the park, Anna gave a ball to".into()),
@@ -749,7 +732,7 @@ mod tests {
             attribution: true,
         };
         assert_eq!(PatchState::from_query(&s.to_query()), (s, vec![]));
-        let ind = PatchState { which: Which::Induction, corruption: Corruption::Redraw, ..PatchState::default() };
+        let ind = PatchState { which: TaskModel::Induction, corruption: Corruption::Redraw, ..PatchState::default() };
         assert_eq!(ind.to_query(), vec![("model".to_string(), "induction".to_string())]);
         assert_eq!(PatchState::from_query(&ind.to_query()), (ind, vec![]));
         // A typed corrupted prompt travels only with the typed corruption.
@@ -859,17 +842,17 @@ mod tests {
         Some((Transformer::from_bytes(&cfg, &w).unwrap(), Vocab::from_json(&v).unwrap()))
     }
 
-    fn typed(which: Which, clean: &str, corruption: Corruption) -> Typed<'_> {
+    fn typed(which: TaskModel, clean: &str, corruption: Corruption) -> Typed<'_> {
         Typed { which, clean, corruption, corrupted: "", answer: "", wrong: "", seed: 1 }
     }
 
     #[test]
     fn prepare_checks_everything_the_student_types() {
         let Some((m, v)) = shipped("ioi") else { return };
-        let p = prepare(&m, &v, &typed(Which::Ioi, IOI_PROMPT, Corruption::Names)).unwrap();
+        let p = prepare(&m, &v, &typed(TaskModel::Ioi, IOI_PROMPT, Corruption::Names)).unwrap();
         assert_eq!((p.answer.as_str(), p.wrong.as_str()), ("mary", "john"));
         assert_eq!((p.input.len(), p.clean_words[4].as_str()), (15, "mary"));
-        let mut t = typed(Which::Ioi, IOI_PROMPT, Corruption::Typed);
+        let mut t = typed(TaskModel::Ioi, IOI_PROMPT, Corruption::Typed);
         t.corrupted = "When John and Mary went to the store, John gave the bottle back to";
         let e = prepare(&m, &v, &t).unwrap_err();
         assert!(e.message.contains("15 tokens and the corrupted prompt 16"), "{}", e.message);
@@ -887,9 +870,9 @@ mod tests {
         t.wrong = "";
         let p = prepare(&m, &v, &t).unwrap();
         assert_eq!(p.corrupted_text, t.corrupted);
-        let e = prepare(&m, &v, &typed(Which::Ioi, "the store", Corruption::Names)).unwrap_err();
+        let e = prepare(&m, &v, &typed(TaskModel::Ioi, "the store", Corruption::Names)).unwrap_err();
         assert!(e.message.contains("no name"), "{}", e.message);
-        let e = prepare(&m, &v, &typed(Which::Ioi, "mary went to the store", Corruption::Typed)).unwrap_err();
+        let e = prepare(&m, &v, &typed(TaskModel::Ioi, "mary went to the store", Corruption::Typed)).unwrap_err();
         assert!(e.message.contains("corrupted prompt is empty"), "{}", e.message);
     }
 
@@ -897,7 +880,7 @@ mod tests {
     fn the_induction_default_answers_by_copying() {
         let Some((m, v)) = shipped("induction") else { return };
         let clean = v.decode(&repeated_sequence(m.cfg.vocab_size, m.cfg.n_positions, 1));
-        let p = prepare(&m, &v, &typed(Which::Induction, &clean, Corruption::Redraw)).unwrap();
+        let p = prepare(&m, &v, &typed(TaskModel::Induction, &clean, Corruption::Redraw)).unwrap();
         assert_eq!(p.answer, p.clean_words[1]);
         assert_ne!(p.answer, p.wrong);
         // The clean run predicts the copied word; the corrupted run prefers its own guess.

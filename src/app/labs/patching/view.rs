@@ -14,15 +14,17 @@ use leptos::prelude::*;
 use super::heat::{layout, Heat, Scale};
 use super::heatmap::{Heatmap, HeatmapData};
 use super::{
-    cell_outside, cell_place, check_gap, csv, csv_name, direction_label, direction_option, disagreements, fmt_value,
-    legend_note, metric_label, metric_option, patch_sentence, prepare, repeated_sequence, target_label, target_option,
-    Corruption, InputProblem, PatchState, Prepared, Typed, Which, IOI_PROMPT, METRICS, TARGETS,
+    cell_outside, cell_place, check_gap, corruptions, csv, csv_name, default_corruption, direction_label,
+    direction_option, disagreements, fmt_value, legend_note, metric_label, metric_option, patch_sentence, prepare,
+    repeated_sequence, target_label, target_option, Corruption, InputProblem, PatchState, Prepared, Typed, IOI_PROMPT,
+    METRICS, TARGETS,
 };
 use crate::app::core::browser::{document, now_ms, replace_hash_soon};
 use crate::app::core::format::sentence;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
-use crate::app::core::load::{load_model, LoadedModel, Model};
+use crate::app::core::load::{LoadedModel, Model, TaskModels};
+use crate::app::core::models::TaskModel;
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::methods::patching::{
     correlation, AttributionPatching, Baseline, Direction, Metric, PatchGrid, PatchInput, PatchResult, PatchSweep,
@@ -70,7 +72,7 @@ struct Problem {
 /// What the panels share.
 #[derive(Clone, Copy)]
 struct Lab {
-    which: RwSignal<Which>,
+    which: RwSignal<TaskModel>,
     ioi_clean: RwSignal<String>,
     ind_clean: RwSignal<String>,
     /// Whether the induction box has been filled once its model came (its default needs the vocabulary).
@@ -97,8 +99,8 @@ impl Lab {
         self.clean_of(self.which.get())
     }
 
-    fn clean_of(self, w: Which) -> RwSignal<String> {
-        if w == Which::Ioi {
+    fn clean_of(self, w: TaskModel) -> RwSignal<String> {
+        if w == TaskModel::Ioi {
             self.ioi_clean
         } else {
             self.ind_clean
@@ -107,16 +109,13 @@ impl Lab {
 }
 
 /// The model's default clean prompt: the chapter's sentence, or a repeated random sequence from `seed`.
-fn default_clean(which: Which, m: &LoadedModel, seed: u64) -> String {
+fn default_clean(which: TaskModel, m: &LoadedModel, seed: u64) -> String {
     match which {
-        Which::Ioi => IOI_PROMPT.to_string(),
-        Which::Induction => m.vocab.decode(&repeated_sequence(m.model.cfg.vocab_size, m.model.cfg.n_positions, seed)),
+        TaskModel::Ioi => IOI_PROMPT.to_string(),
+        TaskModel::Induction => {
+            m.vocab.decode(&repeated_sequence(m.model.cfg.vocab_size, m.model.cfg.n_positions, seed))
+        }
     }
-}
-
-/// A model folder that loads only once the student picks it (and then stays loaded).
-fn lazy_model(which: RwSignal<Which>, me: Which, what: &'static str) -> Model<LoadedModel> {
-    Model::when_wanted(what, move || which.get() == me, move || load_model(me.folder()))
 }
 
 #[component]
@@ -124,12 +123,12 @@ pub fn PatchingLab(query: Vec<(String, String)>) -> impl IntoView {
     let (url, problems) = PatchState::from_query(&query);
     let notes = UrlNotes::new(&problems);
     let which = RwSignal::new(url.which);
-    let ioi = lazy_model(which, Which::Ioi, "the IOI model");
-    let induction = lazy_model(which, Which::Induction, "the induction model");
+    let models = TaskModels::new(which);
+    let (ioi, induction) = (models.of(TaskModel::Ioi), models.of(TaskModel::Induction));
     let lab = Lab {
         which,
         ioi_clean: RwSignal::new(
-            url.clean.clone().filter(|_| url.which == Which::Ioi).unwrap_or_else(|| IOI_PROMPT.into()),
+            url.clean.clone().filter(|_| url.which == TaskModel::Ioi).unwrap_or_else(|| IOI_PROMPT.into()),
         ),
         ind_clean: RwSignal::new(String::new()),
         ind_filled: RwSignal::new(false),
@@ -148,16 +147,17 @@ pub fn PatchingLab(query: Vec<(String, String)>) -> impl IntoView {
         problem: RwSignal::new(None),
         rev: RwSignal::new(0),
     };
-    let model = move |w: Which| if w == Which::Ioi { ioi.get() } else { induction.get() };
+    let model = move |w: TaskModel| if w == TaskModel::Ioi { ioi.get() } else { induction.get() };
 
     // The induction box starts from the link's sequence or a repeated random one once its model is there (the
     // default needs its vocabulary); the IOI box starts from the link's prompt or the chapter's sentence.
-    let from_url = url.clean.clone().filter(|_| url.which == Which::Induction);
+    let from_url = url.clean.clone().filter(|_| url.which == TaskModel::Induction);
     Effect::new(move |_| {
         let Some(m) = induction.get() else { return };
         if !lab.ind_filled.get_untracked() {
-            lab.ind_clean
-                .set(from_url.clone().unwrap_or_else(|| default_clean(Which::Induction, &m, lab.seed.get_untracked())));
+            lab.ind_clean.set(
+                from_url.clone().unwrap_or_else(|| default_clean(TaskModel::Induction, &m, lab.seed.get_untracked())),
+            );
             lab.ind_filled.set(true);
         }
     });
@@ -165,7 +165,7 @@ pub fn PatchingLab(query: Vec<(String, String)>) -> impl IntoView {
     let prepared = Memo::new(move |_| {
         let w = lab.which.get();
         let m = model(w)?;
-        if w == Which::Induction && !lab.ind_filled.get() {
+        if w == TaskModel::Induction && !lab.ind_filled.get() {
             return None;
         }
         let clean = lab.clean().get();
@@ -216,7 +216,7 @@ pub fn PatchingLab(query: Vec<(String, String)>) -> impl IntoView {
         }))
     };
     let status =
-        move || if which.get() == Which::Ioi { ioi.status().into_any() } else { induction.status().into_any() };
+        move || if which.get() == TaskModel::Ioi { ioi.status().into_any() } else { induction.status().into_any() };
     let loaded = move || model(which.get()).is_some();
     view! {
         <LabFrame notes=notes>
@@ -253,7 +253,7 @@ fn write_url(
 ) {
     Effect::new(move |_| {
         let w = lab.which.get();
-        let Some(m) = (if w == Which::Ioi { ioi.get() } else { induction.get() }) else { return };
+        let Some(m) = (if w == TaskModel::Ioi { ioi.get() } else { induction.get() }) else { return };
         prepared.track();
         let (clean, seed) = (lab.clean().get(), lab.seed.get());
         let some = |s: String| (!s.trim().is_empty()).then_some(s);
@@ -414,9 +414,9 @@ fn estimate(
 /// Switching the model starts from its default prompt, corruption and tokens.
 #[component]
 fn ModelSwitch(lab: Lab) -> impl IntoView {
-    let set = move |w: Which| {
+    let set = move |w: TaskModel| {
         lab.which.set(w);
-        lab.corruption.set(w.default_corruption());
+        lab.corruption.set(default_corruption(w));
         lab.corrupted.set(String::new());
         lab.answer.set(String::new());
         lab.wrong.set(String::new());
@@ -424,10 +424,10 @@ fn ModelSwitch(lab: Lab) -> impl IntoView {
     };
     view! {
         <div class="model-switch" role="radiogroup" aria-label="Model">
-            <label><input type="radio" name="patch-model" data-testid="model-ioi" prop:checked=move || lab.which.get() == Which::Ioi
-                on:change=move |_| set(Which::Ioi) />" IOI model (3 layers)"</label>
-            <label><input type="radio" name="patch-model" data-testid="model-induction" prop:checked=move || lab.which.get() == Which::Induction
-                on:change=move |_| set(Which::Induction) />" Induction model (2 layers)"</label>
+            <label><input type="radio" name="patch-model" data-testid="model-ioi" prop:checked=move || lab.which.get() == TaskModel::Ioi
+                on:change=move |_| set(TaskModel::Ioi) />" IOI model (3 layers)"</label>
+            <label><input type="radio" name="patch-model" data-testid="model-induction" prop:checked=move || lab.which.get() == TaskModel::Induction
+                on:change=move |_| set(TaskModel::Induction) />" Induction model (2 layers)"</label>
         </div>
     }
 }
@@ -441,7 +441,7 @@ fn PromptPanel(
 ) -> impl IntoView {
     let ok = move || prepared.get().and_then(Result::ok);
     let set_corruption = move |v: String| {
-        let Some(&(_, c)) = lab.which.get_untracked().corruptions().iter().find(|(k, _)| *k == v) else { return };
+        let Some(&(_, c)) = corruptions(lab.which.get_untracked()).iter().find(|(k, _)| *k == v) else { return };
         // The typed box starts from what the corruption made, so a student edits rather than retypes.
         if c == Corruption::Typed && lab.corrupted.get_untracked().is_empty() {
             if let Some(p) = ok() {
@@ -453,13 +453,13 @@ fn PromptPanel(
     let again = move |_| {
         let seed = lab.seed.get_untracked().wrapping_add(1);
         lab.seed.set(seed);
-        if let (Which::Induction, Some(m)) = (lab.which.get_untracked(), model.get_untracked()) {
-            lab.ind_clean.set(default_clean(Which::Induction, &m, seed));
+        if let (TaskModel::Induction, Some(m)) = (lab.which.get_untracked(), model.get_untracked()) {
+            lab.ind_clean.set(default_clean(TaskModel::Induction, &m, seed));
         }
     };
     let options = move || {
         let w = lab.which.get();
-        w.corruptions().iter().map(|(k, c)| view! { <option value=*k>{c.label()}</option> }).collect_view()
+        corruptions(w).iter().map(|(k, c)| view! { <option value=*k>{c.label()}</option> }).collect_view()
     };
     let typed = move || lab.corruption.get() == Corruption::Typed;
     let placeholder = move |f: fn(&Prepared) -> &String, what: &str| match ok() {
@@ -478,7 +478,7 @@ fn PromptPanel(
                 </label>
                 <Show when=move || !typed()>
                     <button data-testid="patch-again" on:click=again>
-                        {move || if lab.which.get() == Which::Ioi { "Other names" } else { "New random sequence" }}
+                        {move || if lab.which.get() == TaskModel::Ioi { "Other names" } else { "New random sequence" }}
                     </button>
                 </Show>
             </div>
