@@ -54,12 +54,17 @@ test('9.4 opens on ACDC on the IOI model, draws the circuit, and τ changes how 
   assertClean(page);
 });
 
-test('an IOI head of the circuit links to its cell of the patching lab, on the same prompts', TIMEOUT, async (t) => {
+test('an IOI head of the circuit links to its cell of the patching lab and to its pattern, on the same prompts', TIMEOUT, async (t) => {
   const page = await openPage('/#/9.4', { t });
   await waitRev(page, 1, 120_000);
   // The chapter's text quotes the default run: 14 of 193 edges (tests/acdc.rs checks the same natively).
   assert.equal((await summary(page)).kept, 14);
-  const link = page.locator('[data-testid=acdc-head-link]', { hasText: 'L1H3' });
+  const head = page.locator('[data-testid=acdc-head][data-head="1.3"]');
+  const pattern = await head.locator('[data-testid=acdc-pattern-link]').getAttribute('href');
+  assert.match(pattern, /^#\/attention\?model=ioi&seq=When\+John\+and\+Mary.*&layer=1&head=3$/);
+  const link = head.locator('[data-testid=acdc-head-link]');
+  await head.scrollIntoViewIfNeeded();
+  await screenshot(page, 'acdc-ioi-heads');
   assert.match(await link.getAttribute('href'), /^#\/9\.3\.1\?corr=typed&corrupted=When\+Alice\+and\+Bob.*&target=head_out&cell=1\.3$/);
   await link.click();
   await eventually(async () => assert.equal(await page.locator('[data-testid=patch-target]').inputValue(), 'head_out'));
@@ -67,17 +72,27 @@ test('an IOI head of the circuit links to its cell of the patching lab, on the s
   await eventually(async () => assert.equal(await detail.getAttribute('data-cell'), '1.3'), { timeout: 120_000 });
   assert.equal(await page.locator('[data-testid=patch-corruption]').inputValue(), 'typed');
   assert.match(await page.locator('[data-testid=patch-corrupted]').inputValue(), /^When Alice and Bob went to the store, Alice gave/);
+
+  // The pattern link: the attention lab on the IOI model, the clean prompt, the head selected.
+  await page.evaluate((h) => { location.hash = h; }, pattern);
+  await eventually(async () => {
+    assert.ok(await page.isChecked('[data-testid=attention-model-ioi]'));
+    assert.equal(await page.inputValue('[data-testid=seq-input]'), 'When John and Mary went to the store, John gave a bottle to');
+    assert.equal(await page.locator('[data-testid=head-cell][data-layer="1"][data-head="3"]').getAttribute('aria-pressed'), 'true');
+  }, { timeout: 60_000 });
   assertClean(page);
 });
 
-test('the induction model: its circuit links each head to the attention lab; Cancel stops a run', TIMEOUT, async (t) => {
+test('the induction model: its circuit links each head to its pattern and its patching map; Cancel stops a run', TIMEOUT, async (t) => {
   const page = await openPage('/#/9.4?model=induction', { t });
   await waitRev(page, 1, 120_000);
   const s = await summary(page);
   assert.equal((await looks(page)).length, 81);
   assert.ok(s.kept > 0 && s.kept < 40, `${s.kept} edges kept`);
-  const href = await page.getAttribute('[data-testid=acdc-head-link] >> nth=0', 'href');
-  assert.match(href, /^#\/attention\?seq=.+&layer=\d&head=\d$/);
+  const pattern = await page.getAttribute('[data-testid=acdc-pattern-link] >> nth=0', 'href');
+  assert.match(pattern, /^#\/attention\?seq=.+&layer=\d&head=\d$/);
+  const patching = await page.getAttribute('[data-testid=acdc-head-link] >> nth=0', 'href');
+  assert.match(patching, /^#\/9\.3\.1\?model=induction&clean=.+&corr=typed&corrupted=.+&target=head_out&cell=\d\.\d$/);
   await screenshot(page, 'acdc-induction');
 
   // Cancel as soon as a run starts: the progress goes away and nothing breaks.

@@ -198,6 +198,44 @@ test('the URL carries the sequence and restores it', TIMEOUT, async (t) => {
   assertClean(page2);
 });
 
+test('the IOI model: the chapter sentence, 3 x 4 heads, the link carries the model; switching back', TIMEOUT, async (t) => {
+  const page = await openLab(t);
+  const rev = await labRev(page);
+  await page.check('[data-testid=attention-model-ioi]');
+  await waitRevAfter(page, rev, 60_000);
+  await eventually(async () => {
+    assert.equal(await page.inputValue(INPUT), 'When John and Mary went to the store, John gave a bottle to');
+    assert.deepEqual((await tokenTexts(page)).slice(1, 9), ['when', 'john', 'and', 'mary', 'went', 'to', 'the', 'store']);
+    assert.equal(await page.locator('[data-testid=head-cell]').count(), 12, 'three layers of four heads');
+  });
+  const cell = page.locator('[data-testid=head-cell][data-layer="2"][data-head="1"]');
+  await cell.click();
+  await eventually(async () => {
+    assert.equal(await cell.getAttribute('aria-pressed'), 'true');
+    assert.match(page.url(), /#\/attention\?model=ioi&seq=When\+John.*&layer=2&head=1$/);
+  });
+  await eventually(async () => assert.match(await page.locator('[data-testid=training-curve]').innerHTML(), /<svg/));
+  await screenshot(page, 'attention-ioi');
+
+  // The link opens on the same model, sentence and head.
+  const page2 = await openLab(t, page.url());
+  await eventually(async () => {
+    assert.ok(await page2.isChecked('[data-testid=attention-model-ioi]'));
+    assert.equal(await page2.locator('[data-testid=head-cell][data-layer="2"][data-head="1"]').getAttribute('aria-pressed'), 'true');
+  });
+
+  // Back to the induction model: its own default (a random repeat) and 2 x 4 heads; the link drops the model.
+  await page.check('[data-testid=attention-model-induction]');
+  await eventually(async () => {
+    assert.equal(await page.locator('[data-testid=head-cell]').count(), 8);
+    const words = (await tokenTexts(page)).slice(1);
+    assert.ok(words.length > 4 && words.every((w) => model.words.includes(w)), 'an induction sequence');
+    assert.doesNotMatch(page.url(), /model=/);
+  });
+  assertClean(page);
+  assertClean(page2);
+});
+
 test('a tampered URL shows an inline error, not a blank page', TIMEOUT, async (t) => {
   const page = await openPage('/#/attention?seq=%ZZ%%', { t });
   await eventually(async () => {

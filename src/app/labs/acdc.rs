@@ -6,6 +6,7 @@
 //! graph.
 use std::collections::{HashSet, VecDeque};
 
+use crate::app::core::models::{TaskModel, TASK_MODELS};
 use crate::app::core::url::{section_hash_with, Reader, UrlState, Writer};
 use crate::lens::gpt2::vocab::{Tokenized, Vocab};
 use crate::lens::methods::acdc::{AcdcEvent, AcdcGraph, Edge, KlPositions, Node};
@@ -35,43 +36,25 @@ pub const LOG_TAU_STEP: f32 = 0.25;
 /// How many tried edges the side list shows.
 pub const LOG_LEN: usize = 8;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Which {
-    Ioi,
-    Induction,
+/// The threshold a model opens at: a circuit of a dozen or two edges that keeps the clean behaviour.
+pub fn default_tau(model: TaskModel) -> f32 {
+    match model {
+        TaskModel::Ioi => 0.01,
+        TaskModel::Induction => 0.032,
+    }
 }
 
-pub const WHICH: &[(&str, Which)] = &[("ioi", Which::Ioi), ("induction", Which::Induction)];
-
-impl Which {
-    /// The folder under `models/`.
-    pub fn folder(self) -> &'static str {
-        match self {
-            Which::Ioi => "ioi",
-            Which::Induction => "induction",
-        }
-    }
-
-    /// The threshold a model opens at: a circuit of a dozen or two edges that keeps the clean behaviour.
-    pub fn default_tau(self) -> f32 {
-        match self {
-            Which::Ioi => 0.01,
-            Which::Induction => 0.032,
-        }
-    }
-
-    /// Where the KL is measured: the IOI answer's position, or the repeated half, where induction predicts.
-    pub fn kl_positions(self) -> KlPositions {
-        match self {
-            Which::Ioi => KlPositions::Last,
-            Which::Induction => KlPositions::From(INDUCTION_LEN + 1),
-        }
+/// Where the KL is measured: the IOI answer's position, or the repeated half, where induction predicts.
+pub fn kl_positions(model: TaskModel) -> KlPositions {
+    match model {
+        TaskModel::Ioi => KlPositions::Last,
+        TaskModel::Induction => KlPositions::From(INDUCTION_LEN + 1),
     }
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AcdcState {
-    pub which: Which,
+    pub which: TaskModel,
     pub tau: f32,
     pub clean: String,
     pub corrupted: String,
@@ -83,8 +66,8 @@ pub struct AcdcState {
 impl Default for AcdcState {
     fn default() -> Self {
         AcdcState {
-            which: Which::Ioi,
-            tau: Which::Ioi.default_tau(),
+            which: TaskModel::Ioi,
+            tau: default_tau(TaskModel::Ioi),
             clean: CHAPTER_PROMPT.into(),
             corrupted: DEFAULT_CORRUPTED.into(),
             seed: DEFAULT_SEED,
@@ -95,11 +78,11 @@ impl Default for AcdcState {
 
 impl UrlState for AcdcState {
     fn read(r: &mut Reader) -> Self {
-        let which = r.choice("model", Which::Ioi, WHICH);
+        let which = r.choice("model", TaskModel::Ioi, TASK_MODELS);
         let tau_range = 10f32.powf(LOG_TAU_MIN)..=10f32.powf(LOG_TAU_MAX);
         AcdcState {
             which,
-            tau: r.number("tau", which.default_tau(), tau_range),
+            tau: r.number("tau", default_tau(which), tau_range),
             clean: r.text("clean", CHAPTER_PROMPT, MAX_PROMPT),
             corrupted: r.text("corrupt", DEFAULT_CORRUPTED, MAX_PROMPT),
             seed: r.number("seed", DEFAULT_SEED, 0..=u64::MAX),
@@ -108,8 +91,8 @@ impl UrlState for AcdcState {
     }
 
     fn write(&self, w: &mut Writer) {
-        w.choice("model", self.which, Which::Ioi, WHICH);
-        w.number("tau", self.tau, self.which.default_tau());
+        w.choice("model", self.which, TaskModel::Ioi, TASK_MODELS);
+        w.number("tau", self.tau, default_tau(self.which));
         w.text("clean", &self.clean, CHAPTER_PROMPT);
         w.text("corrupt", &self.corrupted, DEFAULT_CORRUPTED);
         w.number("seed", self.seed, DEFAULT_SEED);
@@ -207,30 +190,38 @@ pub fn head_name(layer: usize, head: usize) -> String {
     format!("L{layer}H{head}")
 }
 
-/// Where a head of the circuit is shown on its own: for the induction model, the attention lab (it serves that
-/// model) with the head selected on the same clean sequence (`clean`, its words); for the IOI model, the patching
-/// lab's head-output map on the same two prompts with the head's cell selected, so patching can check ACDC.
-pub fn head_link(which: Which, layer: usize, head: usize, clean: &str, corrupted: &str) -> String {
-    let pairs: Vec<(String, String)> = match which {
-        Which::Induction => {
-            vec![("seq".into(), clean.into()), ("layer".into(), layer.to_string()), ("head".into(), head.to_string())]
-        }
-        Which::Ioi => {
-            // The patching lab opens on the chapter's sentence, so only another clean prompt is written.
-            let clean = (clean != CHAPTER_PROMPT).then(|| ("clean".to_string(), clean.to_string()));
-            clean
-                .into_iter()
-                .chain([
-                    ("corr".into(), "typed".into()),
-                    ("corrupted".into(), corrupted.into()),
-                    ("target".into(), "head_out".into()),
-                    ("cell".into(), format!("{layer}.{head}")),
-                ])
-                .collect()
-        }
-    };
-    let section = if which == Which::Induction { "attention" } else { "9.3.1" };
-    section_hash_with(section, &pairs)
+/// Where a head of the circuit is shown on its own, on the prompts ACDC ran on (`clean`, `corrupted`: as typed,
+/// or the induction sequences' words): its attention pattern in the attention lab, and the patching lab's
+/// head-output map with its cell selected, so patching can check what ACDC kept. Keys a lab would read as its
+/// default (the IOI model, the chapter's sentence) are left out, so the links stay short.
+pub fn head_links(model: TaskModel, layer: usize, head: usize, clean: &str, corrupted: &str) -> HeadLinks {
+    let pair = |k: &str, v: String| (k.to_string(), v);
+    let mut pattern = Vec::new();
+    if model != TaskModel::Induction {
+        pattern.push(pair("model", model.folder().into()));
+    }
+    pattern.extend([pair("seq", clean.into()), pair("layer", layer.to_string()), pair("head", head.to_string())]);
+    let mut patching = Vec::new();
+    if model != TaskModel::Ioi {
+        patching.push(pair("model", model.folder().into()));
+    }
+    if !(model == TaskModel::Ioi && clean == CHAPTER_PROMPT) {
+        patching.push(pair("clean", clean.into()));
+    }
+    patching.extend([
+        pair("corr", "typed".into()),
+        pair("corrupted", corrupted.into()),
+        pair("target", "head_out".into()),
+        pair("cell", format!("{layer}.{head}")),
+    ]);
+    HeadLinks { pattern: section_hash_with("attention", &pattern), patching: section_hash_with("9.3.1", &patching) }
+}
+
+/// The two links of `head_links`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeadLinks {
+    pub pattern: String,
+    pub patching: String,
 }
 
 /// What happened to an edge so far.
@@ -338,7 +329,10 @@ pub fn edge_text(edge: Edge) -> String {
 mod tests {
     use super::*;
     use crate::app::core::url::parse_query;
+    use crate::app::labs::attention::AttentionState;
+    use crate::app::labs::patching::PatchState;
     use crate::lens::methods::acdc::AcdcRun;
+    use crate::lens::methods::patching::Target;
     use crate::lens::Transformer;
 
     fn shipped(name: &str) -> (Transformer, Vocab) {
@@ -353,7 +347,7 @@ mod tests {
     fn every_control_round_trips_and_defaults_are_not_written() {
         assert!(AcdcState::default().to_query().is_empty());
         let s = AcdcState {
-            which: Which::Induction,
+            which: TaskModel::Induction,
             tau: tau_of_slider(-1.75),
             clean: "When Tom and Anna went to the park, Tom gave a ball to".into(),
             corrupted: "When Sam and Ivy went to the park, Sam gave a ball to".into(),
@@ -362,7 +356,8 @@ mod tests {
         };
         assert_eq!(AcdcState::from_query(&s.to_query()), (s, vec![]));
         // A model's own default τ is not written either.
-        let ind = AcdcState { which: Which::Induction, tau: Which::Induction.default_tau(), ..Default::default() };
+        let ind =
+            AcdcState { which: TaskModel::Induction, tau: default_tau(TaskModel::Induction), ..Default::default() };
         assert_eq!(ind.to_query(), vec![("model".to_string(), "induction".to_string())]);
     }
 
@@ -373,7 +368,7 @@ mod tests {
         let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["model", "tau", "clean", "seed", "watch"]);
         let (s, p) = AcdcState::from_query(&parse_query("model=induction&tau=abc"));
-        assert_eq!((s.which, s.tau, p.len()), (Which::Induction, Which::Induction.default_tau(), 1));
+        assert_eq!((s.which, s.tau, p.len()), (TaskModel::Induction, default_tau(TaskModel::Induction), 1));
     }
 
     #[test]
@@ -390,9 +385,9 @@ mod tests {
             assert!((slider_of_tau(tau_of_slider(x)) - x).abs() < LOG_TAU_STEP / 2.0, "{x}");
         }
         // Both defaults sit on the slider's grid.
-        for w in [Which::Ioi, Which::Induction] {
-            let x = slider_of_tau(w.default_tau());
-            assert_eq!(tau_of_slider((x / LOG_TAU_STEP).round() * LOG_TAU_STEP), w.default_tau());
+        for w in [TaskModel::Ioi, TaskModel::Induction] {
+            let x = slider_of_tau(default_tau(w));
+            assert_eq!(tau_of_slider((x / LOG_TAU_STEP).round() * LOG_TAU_STEP), default_tau(w));
         }
         assert_eq!((tau_text(0.032), tau_text(0.0018)), ("0.032".to_string(), "1.8e-3".to_string()));
     }
@@ -428,7 +423,7 @@ mod tests {
     fn the_pruning_record_follows_the_run_to_its_circuit() {
         let (model, vocab) = shipped("ioi");
         let input = ioi_input(&vocab, model.cfg.n_positions, CHAPTER_PROMPT, DEFAULT_CORRUPTED).unwrap();
-        let mut run = AcdcRun::new(&model, &input, Which::Ioi.default_tau()).unwrap();
+        let mut run = AcdcRun::new(&model, &input, default_tau(TaskModel::Ioi)).unwrap();
         let mut p = Pruning::new(run.graph());
         assert_eq!((p.present(), p.current()), (p.edges.len(), Some(p.edges[0])));
         assert_eq!(edge_look(&p, 0, None), "untried");
@@ -461,16 +456,29 @@ mod tests {
         assert_eq!(head_name(1, 3), "L1H3");
         assert_eq!(node_label(Node::Head { layer: 2, head: 0 }), "L2H0");
         assert_eq!(node_label(Node::Mlp(1)), "MLP 1");
-        assert_eq!(head_link(Which::Induction, 1, 3, "a b a b", ""), "#/attention?seq=a+b+a+b&layer=1&head=3");
+        let ind = head_links(TaskModel::Induction, 1, 3, "a b a b", "c d c d");
+        assert_eq!(ind.pattern, "#/attention?seq=a+b+a+b&layer=1&head=3");
         assert_eq!(
-            head_link(Which::Ioi, 1, 3, CHAPTER_PROMPT, "When Alice and Bob went"),
-            "#/9.3.1?corr=typed&corrupted=When+Alice+and+Bob+went&target=head_out&cell=1.3"
+            ind.patching,
+            "#/9.3.1?model=induction&clean=a+b+a+b&corr=typed&corrupted=c+d+c+d&target=head_out&cell=1.3"
         );
+        let ioi = head_links(TaskModel::Ioi, 1, 3, CHAPTER_PROMPT, "When Alice and Bob went");
+        assert_eq!(ioi.patching, "#/9.3.1?corr=typed&corrupted=When+Alice+and+Bob+went&target=head_out&cell=1.3");
+        assert!(ioi.pattern.starts_with("#/attention?model=ioi&seq=When+John+and+Mary"), "{}", ioi.pattern);
+        assert!(ioi.pattern.ends_with("&layer=1&head=3"), "{}", ioi.pattern);
         // Another clean prompt is carried (the e2e test follows a link into the patching lab).
         assert_eq!(
-            head_link(Which::Ioi, 0, 2, "When Tom and Ann sat", "When Sam and Ivy sat"),
+            head_links(TaskModel::Ioi, 0, 2, "When Tom and Ann sat", "When Sam and Ivy sat").patching,
             "#/9.3.1?clean=When+Tom+and+Ann+sat&corr=typed&corrupted=When+Sam+and+Ivy+sat&target=head_out&cell=0.2"
         );
+        // Each link reads back as the state it means.
+        let query = |link: &str| parse_query(link.split_once('?').unwrap().1);
+        let (p, problems) = PatchState::from_query(&query(&ind.patching));
+        assert!(problems.is_empty());
+        assert_eq!((p.which, p.cell, p.target), (TaskModel::Induction, Some(vec![1, 3]), Target::HeadOut));
+        let (a, problems) = AttentionState::from_query(&query(&ioi.pattern));
+        assert!(problems.is_empty());
+        assert_eq!((a.model, a.head, a.seq.as_deref()), (TaskModel::Ioi, Some((1, 3)), Some(CHAPTER_PROMPT)));
         assert_eq!(edge_text(Edge::new(Node::Embed, Node::Logits)), "embed → logits");
     }
 }

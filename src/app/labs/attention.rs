@@ -1,6 +1,8 @@
 //! The attention lab (primer before 9.2.2): attention patterns and induction heads on the 2-layer
-//! attention-only model. Its URL state: the typed sequence and the selected head.
+//! attention-only model, or the patterns of the IOI model (the ACDC lab links its heads here). Its URL state:
+//! the model, the typed sequence and the selected head.
 use crate::app::core::charts::{Axis, Bar, Rule};
+use crate::app::core::models::{TaskModel, TASK_MODELS};
 use crate::app::core::url::{Reader, UrlState, Writer};
 use crate::lens::gpt2::model::per_position_loss;
 use crate::lens::gpt2::vocab::{Tokenized, Vocab};
@@ -18,23 +20,32 @@ pub const MAX_URL_SEQ: usize = 2000;
 /// Largest layer or head number a link may name before the model is known; the view checks the real bounds.
 const MAX_INDEX: usize = 63;
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AttentionState {
-    /// The sequence; `None` opens on a random repeat.
+    pub model: TaskModel,
+    /// The sequence; `None` opens on the model's default (a random repeat, or the chapter's IOI sentence).
     pub seq: Option<String>,
     /// The selected head; `None` selects the strongest induction head.
     pub head: Option<(usize, usize)>,
 }
 
+impl Default for AttentionState {
+    fn default() -> Self {
+        AttentionState { model: TaskModel::Induction, seq: None, head: None }
+    }
+}
+
 impl UrlState for AttentionState {
     fn read(r: &mut Reader) -> Self {
+        let model = r.choice("model", TaskModel::Induction, TASK_MODELS);
         let seq = r.optional_text("seq", MAX_URL_SEQ);
         let layer = r.optional_number("layer", 0..=MAX_INDEX);
         let head = r.optional_number("head", 0..=MAX_INDEX);
-        AttentionState { seq, head: layer.zip(head) }
+        AttentionState { model, seq, head: layer.zip(head) }
     }
 
     fn write(&self, w: &mut Writer) {
+        w.choice("model", self.model, TaskModel::Induction, TASK_MODELS);
         w.optional_text("seq", self.seq.as_deref());
         w.optional_number("layer", self.head.map(|h| h.0));
         w.optional_number("head", self.head.map(|h| h.1));
@@ -103,6 +114,17 @@ pub fn compute(model: &Transformer, vocab: &Vocab, text: &str) -> Result<LabResu
         half,
         exact_repeat,
     })
+}
+
+/// A model's training curve from its `training.json`, as (step, loss) points. The induction model writes each
+/// point as `[step, loss]`, the IOI model as `{"step": .., "loss": ..}`; both are read.
+pub fn training_curve(training: &serde_json::Value) -> Vec<(f64, f64)> {
+    let point = |p: &serde_json::Value| match p {
+        serde_json::Value::Array(a) => Some((a.first()?.as_f64()?, a.get(1)?.as_f64()?)),
+        serde_json::Value::Object(o) => Some((o.get("step")?.as_f64()?, o.get("loss")?.as_f64()?)),
+        _ => None,
+    };
+    training.get("curve").and_then(|c| c.as_array()).map(|c| c.iter().filter_map(point).collect()).unwrap_or_default()
 }
 
 /// The head with the highest induction score (the last layer's first head if all are zero).
@@ -221,9 +243,27 @@ mod tests {
 
     #[test]
     fn state_round_trips() {
-        let s = AttentionState { seq: Some("the cat & the hat".into()), head: Some((1, 3)) };
+        let s =
+            AttentionState { model: TaskModel::Induction, seq: Some("the cat & the hat".into()), head: Some((1, 3)) };
         assert_eq!(AttentionState::from_query(&s.to_query()), (s, vec![]));
         assert_eq!(AttentionState::default().to_query(), vec![]);
+        let ioi = AttentionState { model: TaskModel::Ioi, seq: None, head: Some((2, 0)) };
+        assert_eq!(ioi.to_query()[0], ("model".to_string(), "ioi".to_string()));
+        assert_eq!(AttentionState::from_query(&ioi.to_query()), (ioi, vec![]));
+        // An unknown model is named and the lab opens on the induction model.
+        let (s, problems) = AttentionState::from_query(&parse_query("model=gpt9&layer=1&head=2"));
+        assert_eq!((s.model, s.head), (TaskModel::Induction, Some((1, 2))));
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].key, "model");
+    }
+
+    #[test]
+    fn both_models_training_curves_are_read() {
+        let induction = serde_json::json!({ "curve": [[0, 5.5], [100, 2.25]] });
+        assert_eq!(training_curve(&induction), vec![(0.0, 5.5), (100.0, 2.25)]);
+        let ioi = serde_json::json!({ "curve": [{ "step": 50, "loss": 5.0, "held_out": null }, { "step": 100 }] });
+        assert_eq!(training_curve(&ioi), vec![(50.0, 5.0)]);
+        assert!(training_curve(&serde_json::json!({})).is_empty());
     }
 
     #[test]

@@ -11,14 +11,15 @@ use leptos::prelude::*;
 
 use super::layout::{Layout, BOX_H, BOX_W, WIDTH};
 use super::{
-    edge_look, edge_text, head_link, head_name, induction_input, ioi_input, node_label, slider_of_tau, tau_of_slider,
-    tau_text, AcdcState, Pruning, Which, LOG_TAU_MAX, LOG_TAU_MIN, LOG_TAU_STEP,
+    default_tau, edge_look, edge_text, head_links, head_name, induction_input, ioi_input, kl_positions, node_label,
+    slider_of_tau, tau_of_slider, tau_text, AcdcState, Pruning, Tried, LOG_TAU_MAX, LOG_TAU_MIN, LOG_TAU_STEP,
 };
 use crate::app::core::browser::{now_ms, replace_hash_soon};
 use crate::app::core::format::sentence;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
-use crate::app::core::load::{load_model, LoadedModel, Model};
+use crate::app::core::load::{LoadedModel, TaskModels};
+use crate::app::core::models::TaskModel;
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::methods::acdc::{AcdcEvent, AcdcRun, Circuit, Edge, Node, Qkv};
 use crate::lens::methods::patching::PatchInput;
@@ -27,9 +28,9 @@ use crate::lens::LensError;
 /// A finished run.
 #[derive(Clone, Debug, PartialEq)]
 struct Outcome {
-    which: Which,
+    which: TaskModel,
     circuit: Circuit,
-    /// The clean and corrupted prompts, for the heads' links (see `head_link`).
+    /// The clean and corrupted prompts, for the heads' links (see `head_links`).
     prompts: (String, String),
     ms: f64,
 }
@@ -37,7 +38,7 @@ struct Outcome {
 /// What the panels share: the controls' values, the pruning in progress and what the last run found.
 #[derive(Clone, Copy)]
 struct Acdc {
-    which: RwSignal<Which>,
+    which: RwSignal<TaskModel>,
     tau: RwSignal<f32>,
     clean: RwSignal<String>,
     corrupted: RwSignal<String>,
@@ -62,11 +63,6 @@ impl Acdc {
     }
 }
 
-/// A model folder that loads only once the student picks it (and then stays loaded).
-fn lazy_model(which: RwSignal<Which>, w: Which, what: &'static str) -> Model<LoadedModel> {
-    Model::when_wanted(what, move || which.get() == w, move || load_model(w.folder()))
-}
-
 #[component]
 pub fn AcdcLab(query: Vec<(String, String)>) -> impl IntoView {
     let (url, problems) = AcdcState::from_query(&query);
@@ -83,9 +79,8 @@ pub fn AcdcLab(query: Vec<(String, String)>) -> impl IntoView {
         error: RwSignal::new(None),
         rev: RwSignal::new(0),
     };
-    let ioi = lazy_model(st.which, Which::Ioi, "the IOI model");
-    let induction = lazy_model(st.which, Which::Induction, "the induction model");
-    let model = move |w: Which| if w == Which::Ioi { ioi } else { induction };
+    let models = TaskModels::new(st.which);
+    let model = move |w: TaskModel| models.of(w);
     let jobs = Jobs::new();
 
     let start = move || {
@@ -95,8 +90,8 @@ pub fn AcdcLab(query: Vec<(String, String)>) -> impl IntoView {
         let cfg = &m.model.cfg;
         // The prompts are checked before any work, so a bad one keeps the last graph.
         let input = match w {
-            Which::Ioi => ioi_input(&m.vocab, cfg.n_positions, &state.clean, &state.corrupted),
-            Which::Induction => Ok(induction_input(cfg.vocab_size, cfg.n_positions, state.seed)),
+            TaskModel::Ioi => ioi_input(&m.vocab, cfg.n_positions, &state.clean, &state.corrupted),
+            TaskModel::Induction => Ok(induction_input(cfg.vocab_size, cfg.n_positions, state.seed)),
         };
         let input = match input {
             Ok(i) => i,
@@ -106,15 +101,15 @@ pub fn AcdcLab(query: Vec<(String, String)>) -> impl IntoView {
         replace_hash_soon(&section_hash_with("9.4", &state.to_query()));
         // What a head's link carries: the IOI prompts as typed, the induction sequence's words.
         let prompts = match w {
-            Which::Ioi => (state.clean.clone(), state.corrupted.clone()),
-            Which::Induction => (m.vocab.decode(&input.clean), String::new()),
+            TaskModel::Ioi => (state.clean.clone(), state.corrupted.clone()),
+            TaskModel::Induction => (m.vocab.decode(&input.clean), m.vocab.decode(&input.corrupted)),
         };
         jobs.spawn("pruning edges", move |job| run(job, m, w, input, prompts, (state.tau, state.watch), st));
     };
     let cancel = move || st.error.set(Some("Cancelled: the drawing stops where ACDC was.".into()));
 
     // The lab opens on a run, and switching model runs again once that model is there.
-    Effect::new(move |before: Option<(Which, bool)>| {
+    Effect::new(move |before: Option<(TaskModel, bool)>| {
         let now = (st.which.get(), model(st.which.get()).get().is_some());
         if now.1 && before != Some(now) {
             start();
@@ -154,7 +149,7 @@ pub fn AcdcLab(query: Vec<(String, String)>) -> impl IntoView {
 async fn run(
     job: Job,
     m: Arc<LoadedModel>,
-    which: Which,
+    which: TaskModel,
     input: PatchInput,
     prompts: (String, String),
     (tau, watch): (f32, bool),
@@ -167,7 +162,7 @@ async fn run(
     let fail = move |e: String| {
         st.error.try_set(Some(format!("{}. The last graph stays on screen.", sentence(&e))));
     };
-    let mut acdc = match AcdcRun::with_positions(&m.model, &input, tau, which.kl_positions()) {
+    let mut acdc = match AcdcRun::with_positions(&m.model, &input, tau, kl_positions(which)) {
         Ok(r) => r,
         Err(e) => return fail(e.to_string()),
     };
@@ -212,11 +207,11 @@ async fn run(
 /// The model switch, τ (reruns when let go), and the prompts (typed for IOI, drawn for induction).
 #[component]
 fn Controls(st: Acdc, start: impl Fn() + Copy + Send + Sync + 'static, busy: Signal<bool>) -> impl IntoView {
-    let pick = move |w: Which| {
+    let pick = move |w: TaskModel| {
         st.which.set(w);
-        st.tau.set(w.default_tau());
+        st.tau.set(default_tau(w));
     };
-    let radio = move |w: Which, label: &'static str| {
+    let radio = move |w: TaskModel, label: &'static str| {
         view! {
             <label><input type="radio" name="acdc-model" data-testid=format!("acdc-model-{}", w.folder())
                 prop:checked=move || st.which.get() == w on:change=move |_| pick(w) />{label}</label>
@@ -224,8 +219,8 @@ fn Controls(st: Acdc, start: impl Fn() + Copy + Send + Sync + 'static, busy: Sig
     };
     view! {
         <div class="gen-controls">
-            {radio(Which::Ioi, " IOI model")}
-            {radio(Which::Induction, " induction model")}
+            {radio(TaskModel::Ioi, " IOI model")}
+            {radio(TaskModel::Induction, " induction model")}
         </div>
         <div class="gen-controls acdc-tau">
             <label title="An edge stays only if removing it raises the KL by more than τ.">"threshold τ "
@@ -244,8 +239,8 @@ fn Controls(st: Acdc, start: impl Fn() + Copy + Send + Sync + 'static, busy: Sig
             </label>
         </div>
         {move || match st.which.get() {
-            Which::Ioi => view! { <IoiPrompts st=st start=start busy=busy /> }.into_any(),
-            Which::Induction => view! {
+            TaskModel::Ioi => view! { <IoiPrompts st=st start=start busy=busy /> }.into_any(),
+            TaskModel::Induction => view! {
                 <p class="small">"Clean: a random sequence of 31 words, then the same again. Corrupted: another such sequence. The KL is measured over the repeated half, where induction predicts."</p>
                 <div class="gen-controls">
                     <button data-testid="acdc-new-seq" disabled=move || busy.get()
@@ -368,29 +363,25 @@ fn head_ports(layout: &Layout, head: Node) -> impl IntoView {
 /// The last tried edges, newest first: the KL with and without each, and whether it stayed.
 #[component]
 fn EdgeLog(st: Acdc) -> impl IntoView {
-    let rows = move || {
-        st.pruning.with(|p| {
-            p.as_ref()
-                .map(|p| p.log.iter().copied().collect::<Vec<_>>())
-                .unwrap_or_default()
-                .into_iter()
-                .map(|t| {
-                    let verdict = if t.kept { "kept" } else { "removed" };
-                    view! {
-                        <li class=format!("acdc-log-item {verdict}") data-testid="acdc-log-item" data-kept=t.kept.to_string()>
-                            <span class="acdc-log-edge">{edge_text(t.edge)}</span>
-                            <span class="acdc-log-kl">{format!("KL {:.4} → {:.4}", t.kl_before, t.kl_after)}</span>
-                            <span class="acdc-log-verdict">{verdict}</span>
-                        </li>
-                    }
-                })
-                .collect_view()
-        })
+    // Keyed, so each frame of the animation adds one row and drops one instead of rebuilding the list (whose text
+    // layout cost more than the step itself). An edge is tried once per run; its KLs tell runs apart.
+    let rows =
+        move || st.pruning.with(|p| p.as_ref().map(|p| p.log.iter().copied().collect::<Vec<_>>()).unwrap_or_default());
+    let key = |t: &Tried| (t.edge, t.kl_before.to_bits(), t.kl_after.to_bits());
+    let row = |t: Tried| {
+        let verdict = if t.kept { "kept" } else { "removed" };
+        view! {
+            <li class=format!("acdc-log-item {verdict}") data-testid="acdc-log-item" data-kept=t.kept.to_string()>
+                <span class="acdc-log-edge">{edge_text(t.edge)}</span>
+                <span class="acdc-log-kl">{format!("KL {:.4} → {:.4}", t.kl_before, t.kl_after)}</span>
+                <span class="acdc-log-verdict">{verdict}</span>
+            </li>
+        }
     };
     view! {
         <div class="acdc-log">
             <h4>"Last edges tried"</h4>
-            <ol data-testid="acdc-log">{rows}</ol>
+            <ol data-testid="acdc-log"><For each=rows key=key children=row /></ol>
             <p class="muted small">"Receivers are visited from the logits down; an edge is removed (patched to the corrupted run) and stays removed if the KL rose by at most τ."</p>
         </div>
     }
@@ -414,13 +405,20 @@ fn Summary(st: Acdc) -> impl IntoView {
             .iter()
             .filter_map(|n| if let Node::Head { layer, head } = *n { Some((layer, head)) } else { None })
             .collect();
-        let where_to =
-            if o.which == Which::Induction { "its attention pattern" } else { "activation patching (9.3.1)" };
         let links = heads
             .iter()
             .map(|&(l, h)| {
-                let href = head_link(o.which, l, h, &o.prompts.0, &o.prompts.1);
-                view! { <li><a data-testid="acdc-head-link" href=href title=format!("a{l}.{h}: {where_to}")>{head_name(l, h)}</a><span class="muted small">{format!(" a{l}.{h}")}</span></li> }
+                let links = head_links(o.which, l, h, &o.prompts.0, &o.prompts.1);
+                view! {
+                    <li data-testid="acdc-head" data-head=format!("{l}.{h}")>
+                        <strong>{head_name(l, h)}</strong><span class="muted small">{format!(" a{l}.{h} · ")}</span>
+                        <a data-testid="acdc-pattern-link" href=links.pattern
+                            title=format!("{}'s attention pattern on the clean prompt (attention lab)", head_name(l, h))>"pattern"</a>
+                        <span class="muted small">" · "</span>
+                        <a data-testid="acdc-head-link" href=links.patching
+                            title=format!("patching {}'s output on these prompts (9.3.1)", head_name(l, h))>"patching"</a>
+                    </li>
+                }
             })
             .collect_view();
         Some(view! {
@@ -429,7 +427,7 @@ fn Summary(st: Acdc) -> impl IntoView {
                 <p><strong>{format!("{} of {} edges kept", c.edges.len(), c.total_edges)}</strong>{format!(" at τ = {}", tau_text(c.tau))}</p>
                 <p class="small">{format!("KL(clean ‖ circuit) = {:.4} nats (the corrupted run: {:.2})", c.kl, c.kl_corrupted)}</p>
                 <p class="small">{format!("Faithfulness: {faith}.")}</p>
-                <p class="small">{format!("Heads in the circuit ({}; each links to {where_to}):", heads.len())}</p>
+                <p class="small">{format!("Heads in the circuit ({}), each with its attention pattern and its patching result on these prompts:", heads.len())}</p>
                 <ul class="acdc-heads">{links}</ul>
             </div>
         })

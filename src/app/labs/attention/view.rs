@@ -7,17 +7,28 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::{
-    best_induction_head, cell_at, compute, head_index, loss_bars, score_bars, token_mark, AttentionState, LabResult,
+    best_induction_head, cell_at, compute, head_index, loss_bars, score_bars, token_mark, training_curve,
+    AttentionState, LabResult,
 };
 use crate::app::core::browser::{canvas_by_id, document, now_ms, replace_hash_soon};
 use crate::app::core::charts::{Axis, BarChart, Legend, LineChart};
 use crate::app::core::frame::{LabFrame, UrlNotes};
-use crate::app::core::load::{load_model, LoadedModel, Model};
+use crate::app::core::load::{LoadedModel, TaskModels};
+use crate::app::core::models::TaskModel;
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::methods::induction::random_repeat_text;
+use crate::lens::methods::ioi::CHAPTER_PROMPT;
 
 fn random_repeat(m: &LoadedModel, seed: u64) -> String {
     random_repeat_text(&m.vocab, m.model.cfg.n_positions, seed)
+}
+
+/// What a model opens on: a random repeat shows induction at once; the IOI model, the chapter's sentence.
+fn default_text(which: TaskModel, m: &LoadedModel) -> String {
+    match which {
+        TaskModel::Induction => random_repeat(m, 2024),
+        TaskModel::Ioi => CHAPTER_PROMPT.to_string(),
+    }
 }
 
 /// Heat colour for a weight in [0, 1], from the theme's `--heat-rgb`. Read once: `getComputedStyle` forces a
@@ -111,8 +122,9 @@ impl Shared {
 pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
     let (url, problems) = AttentionState::from_query(&query);
     let notes = UrlNotes::new(&problems);
-    let state = Model::new("the induction model", || load_model("induction"));
-    let model = move || state.get();
+    let which = RwSignal::new(url.model);
+    let models = TaskModels::new(which);
+    let model = move || models.shown().get();
     let shared = Shared {
         last_good: RwSignal::new(None),
         selected: RwSignal::new(None),
@@ -124,15 +136,15 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
     let rev = RwSignal::new(0u32);
     let last_ms = RwSignal::new(0.0f64);
 
-    // Once the model is there: without a sequence in the URL, start from a random repeat so the first view
-    // already shows induction; a head from the URL is checked against the model's shape.
-    let (from_url, url_head) = (url.seq.is_some(), url.head);
+    // Once the model is there (first, and after each switch): an empty sequence starts from the model's default;
+    // a head from the URL is checked against the first model's shape, once.
+    let url_head = StoredValue::new(url.head);
     Effect::new(move |_| {
         let Some(m) = model() else { return };
-        if text.get_untracked().is_empty() && !from_url {
-            text.set(random_repeat(&m, 2024));
+        if text.get_untracked().trim().is_empty() {
+            text.set(default_text(which.get_untracked(), &m));
         }
-        match url_head {
+        match url_head.try_update_value(Option::take).flatten() {
             Some((l, h)) if l < m.model.cfg.n_layer && h < m.model.cfg.n_head => shared.selected.set(Some((l, h))),
             Some((l, h)) => notes.add(format!(
                 "The link's head L{l}H{h} does not exist in this model of {} layers × {} heads, so the lab selects the strongest induction head.",
@@ -141,6 +153,17 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
             None => {}
         }
     });
+    // Switching the model starts from its default sequence and its strongest induction head.
+    let switch = move |w: TaskModel| {
+        if which.get_untracked() == w {
+            return;
+        }
+        shared.selected.set(None);
+        shared.last_good.set(None);
+        error.set(None);
+        text.set(models.of(w).get_untracked().map(|m| default_text(w, &m)).unwrap_or_default());
+        which.set(w);
+    };
 
     // Recompute whenever the text or the model changes (9 ms on a long sequence). A bad input keeps the last
     // good result on screen.
@@ -165,7 +188,8 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
     // The URL follows the sequence and the selected head.
     Effect::new(move |_| {
         let seq = text.get().trim().to_string();
-        let state = AttentionState { seq: (!seq.is_empty()).then_some(seq), head: shared.selected.get() };
+        let state =
+            AttentionState { model: which.get(), seq: (!seq.is_empty()).then_some(seq), head: shared.selected.get() };
         if model().is_some() {
             replace_hash_soon(&section_hash_with("attention", &state.to_query()));
         }
@@ -174,18 +198,18 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
     view! {
         <LabFrame notes=notes>
         <div class="attention-lab" class:unloaded=move || model().is_none()>
-            {state.status()}
+            {move || models.shown().status()}
             <div class="lab-body">
-                <SequenceInput model=state text=text error=error rev=rev last_ms=last_ms shared=shared />
+                <SequenceInput model=models which=which switch=switch text=text error=error rev=rev last_ms=last_ms shared=shared />
                 <TokenStrip shared=shared />
                 <p class="hint muted">"Hover a token: blue marks what it attends to in the selected head, orange what attends to it."</p>
                 <div class="lab-grid">
-                    <HeadGrid model=state shared=shared />
+                    <HeadGrid model=models shared=shared />
                     <PatternPanel shared=shared />
                 </div>
                 <ScoresPanel shared=shared />
                 <LossPanel shared=shared />
-                <TrainingPanel model=state />
+                <TrainingPanel model=models which=which />
             </div>
         </div>
         </LabFrame>
@@ -195,7 +219,9 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
 /// The sequence, Random repeat, the status line and the input's message.
 #[component]
 fn SequenceInput(
-    model: Model<LoadedModel>,
+    model: TaskModels,
+    which: RwSignal<TaskModel>,
+    switch: impl Fn(TaskModel) + Copy + Send + Sync + 'static,
     text: RwSignal<String>,
     error: RwSignal<Option<String>>,
     rev: RwSignal<u32>,
@@ -204,13 +230,23 @@ fn SequenceInput(
 ) -> impl IntoView {
     let random_seed = RwSignal::new(now_ms() as u64);
     let on_random = move |_| {
-        if let Some(m) = model.get() {
+        if let Some(m) = model.shown().get() {
             random_seed.update(|s| *s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407));
             text.set(random_repeat(&m, random_seed.get_untracked()));
         }
     };
     let last_good = shared.last_good;
+    let radio = move |w: TaskModel, label: &'static str| {
+        view! {
+            <label><input type="radio" name="attention-model" data-testid=format!("attention-model-{}", w.folder())
+                prop:checked=move || which.get() == w on:change=move |_| switch(w) />{label}</label>
+        }
+    };
     view! {
+        <div class="model-switch" role="radiogroup" aria-label="Model">
+            {radio(TaskModel::Induction, " Induction model (2 layers)")}
+            {radio(TaskModel::Ioi, " IOI model (3 layers, 9.3.1)")}
+        </div>
         <div class="input-row">
             <label for="seq-input" class="input-label">"Sequence (words from the model's vocabulary, separated by spaces)"</label>
             <textarea id="seq-input" data-testid="seq-input" rows="3" spellcheck="false"
@@ -218,7 +254,7 @@ fn SequenceInput(
                 prop:value=move || text.get()
                 on:input=move |ev| text.set(event_target_value(&ev))></textarea>
             <div class="input-actions">
-                <button data-testid="random-btn" class="primary" on:click=on_random disabled=move || model.get().is_none()>"Random repeat"</button>
+                <button data-testid="random-btn" class="primary" on:click=on_random disabled=move || model.shown().get().is_none()>"Random repeat"</button>
                 <span class="muted" data-testid="lab-status" data-rev=move || rev.get()
                     data-ms=move || format!("{:.2}", last_ms.get())>
                     {move || last_good.get().map(|r| format!("{} tokens · recomputed in {:.1} ms", r.tokens.len(), last_ms.get()))}
@@ -268,7 +304,7 @@ fn TokenStrip(shared: Shared) -> impl IntoView {
 
 /// Every head as a thumbnail of its pattern, tagged by what its scores say it does; a click selects it.
 #[component]
-fn HeadGrid(model: Model<LoadedModel>, shared: Shared) -> impl IntoView {
+fn HeadGrid(model: TaskModels, shared: Shared) -> impl IntoView {
     // The thumbnails are canvases, redrawn after each result.
     Effect::new(move |_| {
         let Some(r) = shared.last_good.get() else { return };
@@ -303,7 +339,7 @@ fn HeadGrid(model: Model<LoadedModel>, shared: Shared) -> impl IntoView {
         }
     };
     let rows = move || {
-        let m = model.get()?;
+        let m = model.shown().get()?;
         let (nl, nh) = (m.model.cfg.n_layer, m.model.cfg.n_head);
         let row = move |l: usize| {
             let cells = (0..nh).map(|h| cell(l, h)).collect_view();
@@ -455,25 +491,35 @@ fn LossPanel(shared: Shared) -> impl IntoView {
 }
 
 #[component]
-fn TrainingPanel(model: Model<LoadedModel>) -> impl IntoView {
+fn TrainingPanel(model: TaskModels, which: RwSignal<TaskModel>) -> impl IntoView {
     let curve = move || {
-        let m = model.get()?;
-        let c = m.training.as_ref()?.get("curve")?.as_array()?;
-        let pts: Vec<(f64, f64)> = c.iter().filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?))).collect();
+        let m = model.shown().get()?;
+        let pts = training_curve(m.training.as_ref()?);
         let xmax = pts.iter().fold(1.0f64, |m, p| m.max(p.0));
         let ymax = pts.iter().fold(0.1f64, |m, p| m.max(p.1));
+        let (what, label) = match which.get() {
+            TaskModel::Induction => {
+                ("loss on repeated tokens", "training curve: loss on repeated tokens against the training step")
+            }
+            TaskModel::Ioi => ("training loss", "training curve: loss against the training step"),
+        };
         (!pts.is_empty()).then(|| {
             view! {
                 <LineChart lines=vec![(pts, "blue")] x=Axis::from_zero(xmax, 6).titled("training step")
-                    y=Axis::from_zero(ymax, 6).titled("loss on repeated tokens") size=(560.0, 240.0)
-                    label="training curve: loss on repeated tokens against the training step" />
+                    y=Axis::from_zero(ymax, 6).titled(what) size=(560.0, 240.0) label=label />
             }
         })
+    };
+    let about = move || {
+        match which.get() {
+        TaskModel::Induction => "Two attention-only layers of four heads, d_model 64, trained from a fixed seed on sequences of random words in which several segments, mostly 2 to 8 words long, reappear at random later offsets. Copied words count fully in the loss and fresh words at a tenth, so the model learns to copy early yet stays unsure where nothing repeats. The sharp drop in the curve is the induction circuit forming.",
+        TaskModel::Ioi => "Three attention-only layers of four heads, d_model 64, trained from a fixed seed on sentences in which two people are introduced and one of them is named again; the next word should be the other one. Names, places, sentence templates, the order of the names and the number of leading clauses all vary, so the model cannot answer by position: it has to find the name that appears once. 9.3.1 patches it and 9.4 prunes it to a circuit.",
+    }
     };
     view! {
         <details class="panel">
             <summary>"How this model was trained"</summary>
-            <p>"Two attention-only layers of four heads, d_model 64, trained from a fixed seed on sequences of random words in which several segments, mostly 2 to 8 words long, reappear at random later offsets. Copied words count fully in the loss and fresh words at a tenth, so the model learns to copy early yet stays unsure where nothing repeats. The sharp drop in the curve is the induction circuit forming."</p>
+            <p>{about}</p>
             <div class="chart" data-testid="training-curve">{curve}</div>
         </details>
     }
