@@ -6,6 +6,7 @@
 //!     cargo run --release --bin train -- ioi [--steps N] [--seed S] [--batch B] [--lr LR] [--wd WD] [--layers L]
 //!         [--heads H] [--d-model D] [--mlp] [--p-ioi P] [--p-three P] [--p-middle P] [--answer-weight W]
 //!         [--eval-only]   # indirect object identification into public/models/ioi/
+//!     cargo run --release --bin train -- glassbox   # the hand-built model (no training) into public/models/glassbox/
 //!     cargo run --release --bin train -- mnist [--epochs E] [--seed S] [--batch B] [--lr LR] [--wd WD] [--shift P]
 //!     cargo run --release --bin train -- mnist-atlas   # only recompute featvis.bin from the shipped CNN
 //!     cargo run --release --bin train -- fetch-mnist   # only fetch MNIST into .cache/mnist/ (bash .ci/fetch-mnist)
@@ -48,6 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "induction" => train_induction_model(&args, &out.join("induction")),
         "inspect" => inspect(args.get(1).map(String::as_str).unwrap_or("public/models/induction")),
         "ioi" => ioi::train_ioi_model(&args, &out.join("ioi")),
+        "glassbox" => glassbox_model::write_glassbox_model(&out.join("glassbox")),
         "mnist" => mnist::train_mnist_model(&args, &out.join("mnist-cnn")),
         "mnist-atlas" => mnist::atlas_only(&out.join("mnist-cnn")),
         "fetch-mnist" => mnist::fetch().map(|_| ()),
@@ -55,11 +57,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "fetch-moby" => moby::fetch().map(|_| ()),
         "moby-text" => moby::held_out_text_only(&out.join("moby")),
         "moby-sae" => moby_sae::train_moby_sae(&args, &out.join("moby")),
-        other => Err(format!("unknown model `{other}`; known: induction, ioi, mnist, moby (and the commands inspect, fetch-mnist, fetch-moby, moby-text, moby-sae, mnist-atlas)").into()),
+        other => Err(format!("unknown model `{other}`; known: induction, ioi, glassbox, mnist, moby (and the commands inspect, fetch-mnist, fetch-moby, moby-text, moby-sae, mnist-atlas)").into()),
     }
 }
 
 // The crate root sits in src/bin/, so name the file: it lives beside this one in train/.
+#[path = "train/glassbox.rs"]
+mod glassbox_model;
 #[path = "train/ioi.rs"]
 mod ioi;
 #[path = "train/mnist.rs"]

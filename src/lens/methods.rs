@@ -5,6 +5,8 @@
 //! - `probe`: concepts, recorded activations and logistic-regression probes per layer.
 //! - `steering`: steering vectors (difference of means, a probe's direction) as `Op::Add` interventions.
 //! - `sae`: `LmSae`, a sparse autoencoder on one hook, its spliced-in loss and the feature index.
+//! - `glassbox`: a two-layer attention-only GPT-2 whose weights are set by hand (no training), so its circuit is
+//!   known exactly: the ground truth the other methods are scored against.
 //! - `induction`: the induction task (repeated random tokens) and the head-detector scores.
 //! - `ioi`: the indirect-object-identification task (templates, names, the train/held-out split), its
 //!   evaluation (accuracy, logit difference IO − S) and head patching against the ABC corruption.
@@ -25,6 +27,7 @@ pub mod acdc;
 pub mod atlas;
 pub mod attribution;
 pub mod featvis;
+pub mod glassbox;
 pub mod induction;
 pub mod ioi;
 pub mod logit_lens;
