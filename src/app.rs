@@ -30,6 +30,7 @@ pub fn start() {
     if let Some(body) = doc.body() {
         let _ = body.set_attribute("data-ready", "1");
     }
+    core::warm::soon();
 }
 
 #[cfg(target_arch = "wasm32")]

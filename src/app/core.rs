@@ -27,4 +27,6 @@ pub mod load;
 #[cfg(target_arch = "wasm32")]
 pub mod probes;
 #[cfg(target_arch = "wasm32")]
+pub mod warm;
+#[cfg(target_arch = "wasm32")]
 pub mod worker;

@@ -42,3 +42,42 @@ pub fn lab_view(kind: crate::routes::LabKind, query: &str) -> leptos::prelude::A
         LabKind::Map => ().into_any(),
     }
 }
+
+/// Links between labs: they are written by one lab and read by another, so they are checked here, where both are
+/// known (a lab itself names no other lab; `tests/boundaries.rs`).
+#[cfg(test)]
+mod tests {
+    use super::acdc::head_links;
+    use super::attention::AttentionState;
+    use super::patching::PatchState;
+    use crate::app::core::models::TaskModel;
+    use crate::app::core::url::{parse_query, UrlState};
+    use crate::lens::methods::ioi::{CHAPTER_CORRUPTED, CHAPTER_PROMPT};
+    use crate::lens::methods::patching::{Direction, Target};
+
+    fn query(link: &str) -> Vec<(String, String)> {
+        parse_query(link.split_once('?').expect("a link with a query").1)
+    }
+
+    #[test]
+    fn an_acdc_head_link_opens_each_lab_on_that_head_and_those_prompts() {
+        let ind = head_links(TaskModel::Induction, 1, 3, "a b a b", "c d c d");
+        let (p, problems) = PatchState::from_query(&query(&ind.patching));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!((p.which, p.cell, p.target), (TaskModel::Induction, Some(vec![1, 3]), Target::HeadOut));
+        assert_eq!((p.clean.as_deref(), p.corrupted.as_deref()), (Some("a b a b"), Some("c d c d")));
+        assert_eq!(p.direction, Direction::Denoising);
+        let (a, problems) = AttentionState::from_query(&query(&ind.pattern));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!((a.model, a.head, a.seq.as_deref()), (TaskModel::Induction, Some((1, 3)), Some("a b a b")));
+
+        let ioi = head_links(TaskModel::Ioi, 2, 1, CHAPTER_PROMPT, CHAPTER_CORRUPTED);
+        let (p, problems) = PatchState::from_query(&query(&ioi.patching));
+        assert!(problems.is_empty(), "{problems:?}");
+        // The patching lab's default clean prompt is the chapter's sentence, so the link leaves it out.
+        assert_eq!((p.which, p.clean, p.corrupted.as_deref()), (TaskModel::Ioi, None, Some(CHAPTER_CORRUPTED)));
+        let (a, problems) = AttentionState::from_query(&query(&ioi.pattern));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!((a.model, a.head, a.seq.as_deref()), (TaskModel::Ioi, Some((2, 1)), Some(CHAPTER_PROMPT)));
+    }
+}

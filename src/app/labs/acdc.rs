@@ -329,10 +329,7 @@ pub fn edge_text(edge: Edge) -> String {
 mod tests {
     use super::*;
     use crate::app::core::url::parse_query;
-    use crate::app::labs::attention::AttentionState;
-    use crate::app::labs::patching::PatchState;
     use crate::lens::methods::acdc::AcdcRun;
-    use crate::lens::methods::patching::Target;
     use crate::lens::Transformer;
 
     fn shipped(name: &str) -> (Transformer, Vocab) {
@@ -471,14 +468,6 @@ mod tests {
             head_links(TaskModel::Ioi, 0, 2, "When Tom and Ann sat", "When Sam and Ivy sat").patching,
             "#/9.3.1?clean=When+Tom+and+Ann+sat&corr=typed&corrupted=When+Sam+and+Ivy+sat&target=head_out&cell=0.2"
         );
-        // Each link reads back as the state it means.
-        let query = |link: &str| parse_query(link.split_once('?').unwrap().1);
-        let (p, problems) = PatchState::from_query(&query(&ind.patching));
-        assert!(problems.is_empty());
-        assert_eq!((p.which, p.cell, p.target), (TaskModel::Induction, Some(vec![1, 3]), Target::HeadOut));
-        let (a, problems) = AttentionState::from_query(&query(&ioi.pattern));
-        assert!(problems.is_empty());
-        assert_eq!((a.model, a.head, a.seq.as_deref()), (TaskModel::Ioi, Some((1, 3)), Some(CHAPTER_PROMPT)));
         assert_eq!(edge_text(Edge::new(Node::Embed, Node::Logits)), "embed → logits");
     }
 }

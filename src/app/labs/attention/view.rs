@@ -8,7 +8,7 @@ use wasm_bindgen::JsCast;
 
 use super::{
     best_induction_head, cell_at, compute, head_index, loss_bars, score_bars, token_mark, training_curve,
-    AttentionState, LabResult,
+    AttentionState, LabResult, TokenMark,
 };
 use crate::app::core::browser::{canvas_by_id, document, now_ms, replace_hash_soon};
 use crate::app::core::charts::{Axis, BarChart, Legend, LineChart};
@@ -110,11 +110,10 @@ impl Shared {
         self.selected.get().unwrap_or((1, 0))
     }
 
-    /// The selected head's pattern in the last good result.
-    fn pattern(self) -> Option<Vec<Vec<f32>>> {
-        let r = self.last_good.get()?;
+    /// `f` of the selected head's pattern in the last good result (tracked; borrowed, not copied).
+    fn with_pattern<R>(self, f: impl FnOnce(&[Vec<f32>]) -> R) -> Option<R> {
         let (l, h) = self.head();
-        r.patterns.get(l)?.get(h).cloned()
+        self.last_good.with(|r| r.as_ref()?.patterns.get(l)?.get(h).map(|p| f(p)))
     }
 }
 
@@ -269,12 +268,16 @@ fn SequenceInput(
 /// The tokens, marked by what the hovered token attends to (or what attends to it) in the selected head.
 #[component]
 fn TokenStrip(shared: Shared) -> impl IntoView {
-    let mark = move |pos: usize| {
+    // Every token's mark at once, and only when the pattern or the pointer changes: each token then reads its
+    // own entry (before, each of its five attributes copied the whole pattern, 300 copies per update).
+    let marks = Memo::new(move |_| {
+        let n = shared.last_good.with(|r| r.as_ref().map_or(0, |r| r.words.len()));
+        let (tok, cell) = (shared.hover_tok.get(), shared.hover_cell.get());
         shared
-            .pattern()
-            .map(|p| token_mark(&p, pos, shared.hover_tok.get(), shared.hover_cell.get()))
-            .unwrap_or_default()
-    };
+            .with_pattern(|p| (0..n).map(|pos| token_mark(p, pos, tok, cell)).collect::<Vec<_>>())
+            .unwrap_or_else(|| vec![TokenMark::default(); n])
+    });
+    let mark = move |pos: usize| marks.with(|m| m.get(pos).copied().unwrap_or_default());
     let tokens = move || {
         shared.last_good.get().map(|r| {
             r.words
@@ -362,10 +365,12 @@ fn PatternPanel(shared: Shared) -> impl IntoView {
     let n = Memo::new(move |_| shared.last_good.get().map(|r| r.tokens.len()).unwrap_or(0));
     // Painted on a canvas: a few thousand SVG rects cost tens of ms per update.
     Effect::new(move |_| {
-        let Some(p) = shared.pattern() else { return };
-        if let Some(c) = canvas_by_id("pattern-canvas") {
-            draw_pattern(&c, &p, heat_rgb(), (241, 245, 249));
-        }
+        // The pattern is read first, so the effect tracks it even while the canvas is not there yet.
+        shared.with_pattern(|p| {
+            if let Some(c) = canvas_by_id("pattern-canvas") {
+                draw_pattern(&c, p, heat_rgb(), (241, 245, 249));
+            }
+        });
     });
     let tooltip = move || -> Option<String> {
         let (q, k) = shared.hover_cell.get()?;
