@@ -341,21 +341,24 @@ fn generating_in_slices_equals_generating_in_one_go() {
 }
 
 #[test]
-fn a_forward_pass_taken_block_by_block_equals_the_whole_pass() {
+fn a_forward_pass_taken_half_a_block_at_a_time_equals_the_whole_pass() {
     use glassbox::lens::Stepped;
     let model = random_model(3);
+    assert!(!model.cfg.attn_only, "the test needs blocks with an MLP half");
     let tokens: Vec<u32> = (0..20u32).map(|i| (i * 11 + 2) % 23).collect();
-    let hooks = vec![resid_hook(0), resid_hook(2), Hook::Pattern(1)];
+    let hooks = vec![resid_hook(0), resid_hook(2), Hook::Pattern(1), Hook::ResidMid(1), Hook::MlpOut(2)];
     let mut whole_set = HookSet::cache_only(hooks.clone());
     let whole = model.forward(&Tensor::from_slice(&tokens, (1, 20), &Device::Cpu).unwrap(), &mut whole_set).unwrap();
     let mut stepped = Stepped::new(&model, &tokens, HookSet::cache_only(hooks.clone())).unwrap();
-    // One step per block, then one for the unembedding.
-    let mut steps = 1;
+    // Two steps per block (its attention, then its MLP), then one for the unembedding; progress only grows.
+    let (mut steps, mut last) = (1, 0.0);
     while !stepped.step(&model).unwrap() {
         steps += 1;
-        assert!(stepped.progress(&model) < 1.0);
+        let p = stepped.progress(&model);
+        assert!(p > last && p < 1.0, "progress {p} after {last}");
+        last = p;
     }
-    assert_eq!(steps, model.cfg.n_layer + 1);
+    assert_eq!(steps, 2 * model.cfg.n_layer + 1);
     let (logits, set) = stepped.finish().unwrap();
     assert_eq!(max_diff(&rows(&logits), &rows(&whole)), 0.0);
     for h in hooks {

@@ -359,8 +359,8 @@ fn a_window_measured_in_pieces_equals_window_losses() {
                 None => pieces += 1,
             }
         };
-        // A block per piece in each pass (and the unembedding), and the reconstruction a few positions a piece.
-        assert_eq!(pieces, 2 * (model.cfg.n_layer + 1) + window.len().div_ceil(RECONSTRUCT_ROWS));
+        // Half a block per piece in each pass (and the unembedding), and the reconstruction a few positions a piece.
+        assert_eq!(pieces, 2 * (2 * model.cfg.n_layer + 1) + window.len().div_ceil(RECONSTRUCT_ROWS));
         assert_eq!(got, whole);
         assert!(run.step(&model, &sae).is_err(), "a finished window says so");
     }

@@ -68,6 +68,8 @@ pub struct Pass {
     resid: Tensor, // [batch, pos, d_model]
     /// The next block to run.
     layer: usize,
+    /// Whether that block's attention has run (`resid` is then its `resid_mid`): see `Transformer::half_block`.
+    mid: bool,
     batch: usize,
     pos: usize,
     /// Where the new tokens start (the tokens already in the key/value cache).
@@ -82,8 +84,9 @@ impl Pass {
     }
 }
 
-/// A forward pass that owns its hooks, taken a block at a time (`step`), for work that must give the thread
-/// back between blocks. Its logits and hooks (with the cache) equal `forward`'s.
+/// A forward pass that owns its hooks, taken half a block at a time (`step`: a block's attention, then its MLP),
+/// for work that must give the thread back between pieces. Its logits and hooks (with the cache) equal
+/// `forward`'s.
 pub struct Stepped {
     pass: Option<Pass>,
     logits: Option<Tensor>,
@@ -99,11 +102,12 @@ impl Stepped {
         Ok(Stepped { pass: Some(pass), logits: None, hooks })
     }
 
-    /// Runs one block, or the unembedding after the last; true once the logits are ready.
+    /// Runs half a block (see `Transformer::half_block`), or the unembedding after the last; true once the
+    /// logits are ready.
     pub fn step(&mut self, model: &Transformer) -> Result<bool> {
         let Some(mut pass) = self.pass.take() else { return Ok(true) };
         if pass.layer < model.cfg.n_layer {
-            model.block(&mut pass, None, &mut self.hooks)?;
+            model.half_block(&mut pass, &mut self.hooks)?;
             self.pass = Some(pass);
             return Ok(false);
         }
@@ -114,7 +118,7 @@ impl Stepped {
     /// The share of the pass done, in [0, 1].
     pub fn progress(&self, model: &Transformer) -> f32 {
         match &self.pass {
-            Some(p) => p.layer as f32 / (model.cfg.n_layer + 1) as f32,
+            Some(p) => (p.layer as f32 + if p.mid { 0.5 } else { 0.0 }) / (model.cfg.n_layer + 1) as f32,
             None => 1.0,
         }
     }
@@ -535,17 +539,37 @@ impl Transformer {
         let resid = (embed + pos_embed)?;
         // Rows: the new queries; columns: every key so far. [pos, start + pos]
         let mask = self.mask.narrow(0, start, pos)?.narrow(1, 0, start + pos)?;
-        Ok(Pass { resid, layer: 0, batch, pos, start, mask })
+        Ok(Pass { resid, layer: 0, mid: false, batch, pos, start, mask })
     }
 
     /// Runs the next block of `pass`; true once every block has run (then call `end`).
     pub fn block(&self, pass: &mut Pass, kv: Option<&mut KvCache>, hooks: &mut HookSet) -> Result<bool> {
+        if !pass.mid {
+            self.attention_half(pass, kv, hooks)?;
+        }
+        self.mlp_half(pass, hooks)
+    }
+
+    /// The next half of the current block: its attention, or its MLP once the attention has run (a block
+    /// without an MLP is finished in one call). Returns true once the last block is done. Half a block of the
+    /// Moby model over 128 positions is 5–12 ms in a browser, where a whole block could exceed a slice.
+    pub fn half_block(&self, pass: &mut Pass, hooks: &mut HookSet) -> Result<bool> {
+        let has_mlp = self.blocks.get(pass.layer).is_some_and(|b| b.mlp.is_some());
+        if pass.mid || !has_mlp {
+            return self.block(pass, None, hooks);
+        }
+        self.attention_half(pass, None, hooks)?;
+        Ok(false)
+    }
+
+    /// A block's attention: `resid_pre` through `attn_out`, leaving `resid_mid` (before its hook) in the pass.
+    fn attention_half(&self, pass: &mut Pass, kv: Option<&mut KvCache>, hooks: &mut HookSet) -> Result<()> {
         let l = pass.layer;
-        let Some(block) = self.blocks.get(l) else { return Ok(true) };
+        let Some(block) = self.blocks.get(l) else { return Ok(()) };
         let (batch, pos) = (pass.batch, pass.pos);
         let (d, n_heads, d_head) = (self.cfg.d_model(), self.cfg.n_head, self.cfg.d_head());
         let eps = self.cfg.layer_norm_epsilon;
-        let mut resid = hooks.run(Hook::ResidPre(l), pass.resid.clone())?;
+        let resid = hooks.run(Hook::ResidPre(l), pass.resid.clone())?;
 
         // Attention: x = x + attn(ln1(x))
         let (scale, normed) = block.ln1.forward(&resid, eps)?;
@@ -577,8 +601,17 @@ impl Transformer {
         let z = hooks.run(Hook::Z(l), z)?;
         let attn_out = linear(&z.reshape((batch, pos, d))?, &block.proj_w, &block.proj_b)?;
         let attn_out = hooks.run(Hook::AttnOut(l), attn_out)?;
-        resid = (resid + attn_out)?;
+        pass.resid = (resid + attn_out)?;
+        pass.mid = true;
+        Ok(())
+    }
 
+    /// A block's MLP (if it has one) after its attention: `resid_mid` through `resid_post`; then the next block.
+    fn mlp_half(&self, pass: &mut Pass, hooks: &mut HookSet) -> Result<bool> {
+        let l = pass.layer;
+        let Some(block) = self.blocks.get(l) else { return Ok(true) };
+        let eps = self.cfg.layer_norm_epsilon;
+        let mut resid = pass.resid.clone();
         // MLP: x = x + mlp(ln2(x))
         if let Some(mlp) = &block.mlp {
             resid = hooks.run(Hook::ResidMid(l), resid)?;
@@ -592,6 +625,7 @@ impl Transformer {
         }
         pass.resid = hooks.run(Hook::ResidPost(l), resid)?;
         pass.layer += 1;
+        pass.mid = false;
         Ok(pass.layer == self.blocks.len())
     }
 

@@ -258,7 +258,7 @@ pub enum SaliencyMethod {
 /// Images per step of a `SaliencyRun` whose images need a gradient (a forward and a backward pass each)...
 const GRADIENTS_PER_STEP: usize = 2;
 /// ... and whose images need only the target's value (occlusion). A step stays a few milliseconds in a
-/// browser, so a job can cut a map into slices of about 25 ms.
+/// browser, so a job's slices stay short.
 const VALUES_PER_STEP: usize = 8;
 
 /// How a method turns its images' values and gradients into a map.

@@ -332,8 +332,8 @@ pub struct CleanPass {
     replacement: Tensor,
 }
 
-/// `window_losses` without the zero ablation, in pieces: each `step` runs one block of the clean pass, or the
-/// SAE's reconstruction of `RECONSTRUCT_ROWS` of the recorded positions, or one block of the spliced pass, so the
+/// `window_losses` without the zero ablation, in pieces: each `step` runs half a block of the clean pass, or the
+/// SAE's reconstruction of `RECONSTRUCT_ROWS` of the recorded positions, or half a block of the spliced pass, so the
 /// browser can give the thread back between pieces whatever the model's depth. The same figures as `window_losses` (tested).
 pub struct WindowRun {
     window: Vec<u32>,

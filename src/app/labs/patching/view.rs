@@ -3,7 +3,7 @@
 //! attribution against real patching, CSV). The rules live in `super` and `super::heat` (plain, tested natively).
 //!
 //! Every change of an input or a setting reruns at once through the job runner: the clean and corrupted runs,
-//! then one patched run per cell in slices of about 25 ms. Results are kept per target and direction for the
+//! then one patched run per cell in slices of about 16 ms. Results are kept per target and direction for the
 //! current prompts, so switching back, or switching the metric, costs no model run. Bad input shows its
 //! message and the last result stays.
 use std::collections::HashMap;

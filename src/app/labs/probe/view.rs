@@ -2,7 +2,7 @@
 //! Moby-Dick model's residual stream on 5,000 held-out positions, train a logistic-regression probe per layer
 //! and show held-out accuracy per layer against the majority baseline and a shuffled-label control.
 //!
-//! Recording and training are split into slices of about 25 ms (`lens::probe::{ProbeRecording, ProbeJob}`)
+//! Recording and training are split into slices of about 16 ms (`lens::probe::{ProbeRecording, ProbeJob}`)
 //! with a yield to the browser between slices, so the page keeps drawing, shows progress and can cancel.
 //! The recording is kept for the session: a second concept costs only the training.
 

@@ -451,7 +451,7 @@ async fn measure(job: Job, d: Arc<LoadedSae>, live: RwSignal<Live>) {
             Ok(r) => r,
             Err(e) => return live.set(Live::Failed(e.to_string())),
         };
-        // A piece is a block of the clean or the spliced pass, or the reconstruction in between.
+        // A piece is half a block of the clean or the spliced pass, or the reconstruction in between.
         let frac = k as f32 / total as f32;
         let sliced = job.sliced("measuring the loss", || {
             Ok::<_, LensError>(match run.step(&d.lm.model, &d.sae)? {
