@@ -29,6 +29,25 @@ pub fn induction_config(vocab_size: usize) -> Gpt2Config {
     Gpt2Config::new(vocab_size, 64, 64, 2, 4, true)
 }
 
+/// Writes a word-level model folder as the app and Hugging Face read it: `config.json`, `vocab.json`, a
+/// `tokenizer.json` (word level, `Whitespace` pre-tokenizer) and `model.safetensors` under GPT-2 names. The
+/// caller adds its `training.json`.
+fn write_word_model(
+    dir: &std::path::Path,
+    cfg: &Gpt2Config,
+    vocab: &Vocab,
+    model: &glassbox::lens::Transformer,
+) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("config.json"), cfg.to_json())?;
+    std::fs::write(dir.join("vocab.json"), vocab.to_json())?;
+    let tokenizer = glassbox::lens::methods::ioi::tokenizer_json(vocab);
+    std::fs::write(dir.join("tokenizer.json"), serde_json::to_string_pretty(&tokenizer)? + "\n")?;
+    let tensors: HashMap<String, candle_core::Tensor> = model.to_tensors()?.into_iter().collect();
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+    Ok(())
+}
+
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
     args.iter()
         .position(|a| a == name)

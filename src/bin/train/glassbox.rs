@@ -3,12 +3,10 @@
 //! folder like the trained ones: `config.json`, `model.safetensors` (Hugging Face names), `vocab.json`
 //! (`{word: id}`), `tokenizer.json` (Hugging Face `tokenizers`, same ids) and `training.json`, which says the
 //! model is hand-built, gives each head's role and the figures `tests/glassbox.rs` measures.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use candle_core::Tensor;
 use glassbox::lens::methods::glassbox::{self as hand_built, ROLES};
-use glassbox::lens::methods::ioi;
 
 pub fn write_glassbox_model(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let cfg = hand_built::config();
@@ -32,12 +30,7 @@ pub fn write_glassbox_model(dir: &Path) -> Result<(), Box<dyn std::error::Error>
         figures.acdc_auc
     );
 
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("config.json"), cfg.to_json())?;
-    std::fs::write(dir.join("vocab.json"), vocab.to_json())?;
-    std::fs::write(dir.join("tokenizer.json"), serde_json::to_string_pretty(&ioi::tokenizer_json(&vocab))? + "\n")?;
-    let tensors: HashMap<String, Tensor> = model.to_tensors()?.into_iter().collect();
-    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+    super::write_word_model(dir, &cfg, &vocab, &model)?;
     let report = serde_json::json!({
         "model": "glassbox",
         "hand_built": true,

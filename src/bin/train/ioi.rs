@@ -5,7 +5,6 @@
 //!
 //! Training stories are name-free leading clauses then an IOI sentence (training templates, training name
 //! pairs) or another sentence, with the next-token loss on every token and the IOI answer weighted more.
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -243,12 +242,7 @@ pub fn train_ioi_model(args: &[String], dir: &Path) -> Result<(), Box<dyn std::e
     eprintln!("trained in {seconds:.0}s wall-clock, {:.0}s of CPU", cpu.unwrap_or(f32::NAN));
     let figures = measure(&model, &vocab)?;
 
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("config.json"), cfg.to_json())?;
-    std::fs::write(dir.join("vocab.json"), vocab.to_json())?;
-    std::fs::write(dir.join("tokenizer.json"), serde_json::to_string_pretty(&ioi::tokenizer_json(&vocab))? + "\n")?;
-    let tensors: HashMap<String, Tensor> = model.to_tensors()?.into_iter().collect();
-    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+    super::write_word_model(dir, &cfg, &vocab, &model)?;
     let mut report = serde_json::json!({
         "model": "ioi",
         "task": "indirect object identification (Wang et al. 2023): name-free leading clauses (0 to 3), then an IOI sentence from the training templates with a training name pair in either order (ABBA, BABA), or (p_three of the IOI sentences) three names of which two come back, with (p_middle) 1 or 2 name-free clauses between the introduction and the ending, or (1 - p_ioi) another sentence with one or two names and no indirect object to find; next-token loss on every token, the IOI answer weighted answer_weight",
