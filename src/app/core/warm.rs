@@ -31,14 +31,18 @@ pub fn soon() {
         TimeoutFuture::new(START_MS).await;
         let mut cfg = Gpt2Config::new(VOCAB, N_POS, D_MODEL, 1, 4, false);
         cfg.n_inner = Some(4 * D_MODEL);
-        let Ok((model, _vars)) = Transformer::init(cfg, &mut Rng::new(7)) else { return };
+        let Ok((mut model, _vars)) = Transformer::init(cfg, &mut Rng::new(7)) else { return };
         let tokens: Vec<u32> = (0..N_POS as u32).map(|i| (i * 7) % VOCAB as u32).collect();
         for round in 0..ROUNDS {
             TimeoutFuture::new(GAP_MS).await;
-            // Forward with every activation cached (what the labs' views read), and now and then a backward
-            // pass (feature visualization, saliency, attribution patching and the probes take gradients).
+            // Forward with every activation cached, on the inference path the labs' views take (`init` turns
+            // autograd on, which swaps in candle's softmax and a view of the unembedding), and now and then a
+            // backward pass (feature visualization, saliency, attribution patching and the probes take
+            // gradients).
+            model.autograd = false;
             let _ = model.run_with_cache(&tokens);
             if round % 3 == 0 {
+                model.autograd = true;
                 let _ = model.logits(&tokens).and_then(|l| l.sum_all().and_then(|s| s.backward()).map_err(Into::into));
             }
         }
