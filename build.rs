@@ -111,6 +111,14 @@ fn build(content_dir: &Path) -> Result<String, Vec<String>> {
             r.key, r.label, r.html, r.cited_in
         );
     }
+    rs.push_str("];\n\npub static PREDICTS: &[Predict] = &[\n");
+    for p in &chapter.predicts {
+        let _ = writeln!(
+            rs,
+            "    Predict {{ id: {:?}, section: {:?}, in_lab: {}, question: {:?}, choices: &{:?}, answer: {}, reveal: {:?} }},",
+            p.id, p.section, p.in_lab, p.question, p.choices, p.answer, p.reveal
+        );
+    }
     rs.push_str("];\n\n");
     let _ = writeln!(rs, "static REFERENCES_HTML: &str = {:?};", chapter.references_html);
     Ok(rs)

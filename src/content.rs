@@ -20,7 +20,68 @@ pub struct Reference {
     pub cited_in: &'static [&'static str],
 }
 
+/// A prediction exercise (`:::predict` in the chapter, `:::card` in a lab): the student commits to a choice
+/// before the reveal is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Predict {
+    /// Unique in the chapter; the key of the student's answer in their stored progress.
+    pub id: &'static str,
+    /// The slug of the section it belongs to.
+    pub section: &'static str,
+    /// Shown by the section's lab beside a live run (`:::card`), not in the chapter.
+    pub in_lab: bool,
+    /// HTML blocks.
+    pub question: &'static str,
+    /// Inline HTML, one per choice.
+    pub choices: &'static [&'static str],
+    /// The index of the right choice.
+    pub answer: usize,
+    /// HTML blocks shown once the student has committed (for a card: once its run has finished).
+    pub reveal: &'static str,
+}
+
 include!(concat!(env!("OUT_DIR"), "/content.rs"));
+
+/// A piece of a section's HTML: text, or the place of a prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece {
+    Html(&'static str),
+    Predict(&'static Predict),
+}
+
+/// The slot the compiler leaves for a `:::predict` (as `compile::predict_slot` writes it).
+const SLOT_START: &str = "<div class=\"predict-slot\" data-predict=\"";
+const SLOT_END: &str = "\"></div>\n";
+
+/// A section's HTML cut at its predictions' slots, so the chapter pane can put a live control in each.
+pub fn section_pieces(slug: &str) -> Vec<Piece> {
+    let Some(mut rest) = section_html(slug) else { return Vec::new() };
+    let mut pieces = Vec::new();
+    while let Some(i) = rest.find(SLOT_START) {
+        let after = &rest[i + SLOT_START.len()..];
+        let Some(j) = after.find(SLOT_END) else { break };
+        let Some(p) = predict(&after[..j]) else { break };
+        if i > 0 {
+            pieces.push(Piece::Html(&rest[..i]));
+        }
+        pieces.push(Piece::Predict(p));
+        rest = &after[j + SLOT_END.len()..];
+    }
+    if !rest.is_empty() {
+        pieces.push(Piece::Html(rest));
+    }
+    pieces
+}
+
+/// A prediction by id.
+pub fn predict(id: &str) -> Option<&'static Predict> {
+    PREDICTS.iter().find(|p| p.id == id)
+}
+
+/// The predictions of a section, in reading order (its chapter's and its lab's).
+pub fn section_predicts(slug: &str) -> impl Iterator<Item = &'static Predict> + '_ {
+    PREDICTS.iter().filter(move |p| p.section == slug)
+}
 
 // The compiler itself, for its unit tests (build.rs includes the same file).
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -176,6 +237,28 @@ mod tests {
         assert!(olsson.html.contains("Induction Heads"));
         assert!(olsson.cited_in.contains(&"attention"));
         assert!(reference("degrave2021").unwrap().cited_in.contains(&"9.1"));
+    }
+
+    #[test]
+    fn every_prediction_has_one_place() {
+        for s in SECTIONS {
+            let pieces = section_pieces(s.slug);
+            let rebuilt: String = pieces
+                .iter()
+                .map(|p| match p {
+                    Piece::Html(h) => h.to_string(),
+                    Piece::Predict(p) => format!("{SLOT_START}{}{SLOT_END}", p.id),
+                })
+                .collect();
+            assert_eq!(rebuilt, html(s.slug), "{}: the pieces are the whole section", s.slug);
+            for p in section_predicts(s.slug) {
+                let placed = pieces.iter().filter(|x| matches!(x, Piece::Predict(q) if q.id == p.id)).count();
+                assert_eq!(placed, usize::from(!p.in_lab), "{}: `{}` placed {placed} times", s.slug, p.id);
+                assert!(!p.in_lab || s.lab.is_live(), "{}: a `:::card` needs a live lab to show it", s.slug);
+                assert!(p.answer < p.choices.len() && p.choices.len() >= 2, "{}", p.id);
+            }
+        }
+        assert_eq!(PREDICTS.iter().filter(|p| !SECTIONS.iter().any(|s| s.slug == p.section)).count(), 0);
     }
 
     #[test]

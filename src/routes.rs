@@ -26,6 +26,8 @@ pub enum LabKind {
     Sae,
     /// ACDC pruning the IOI or induction model's graph edge by edge, with the threshold on a slider (9.4).
     Acdc,
+    /// One experiment per caveat, each with a prediction to commit to before the run (9.5).
+    Critiques,
     /// Not built yet: the pane says so plainly and names the issue that will bring it.
     Planned(&'static str),
 }
@@ -72,7 +74,7 @@ pub const SECTIONS: &[Section] = &[
     s("9.3.1", "9.3.1", "Activation patching", LabKind::Patching),
     s("9.3.2", "9.3.2", "Activation steering", LabKind::Steer),
     s("9.4", "9.4", "Automating interpretability: ACDC", LabKind::Acdc),
-    s("9.5", "9.5", "Critiques of interpretability", LabKind::Planned("a gallery of each method's failure modes")),
+    s("9.5", "9.5", "Critiques of interpretability", LabKind::Critiques),
 ];
 
 /// Where a URL leads.

@@ -1,8 +1,9 @@
-//! What every lab uses, and nothing that names a lab. `url`, `format`, `models`, `slices`, the geometry of `charts` and
+//! What every lab uses, and nothing that names a lab. `url`, `format`, `models`, `progress`, `slices`, the geometry of `charts` and
 //! `trainer`'s rules are plain Rust (tested natively); the rest needs the browser.
 pub mod charts;
 pub mod format;
 pub mod models;
+pub mod progress;
 pub mod slices;
 pub mod url;
 
@@ -24,6 +25,8 @@ pub mod frame;
 pub mod jobs;
 #[cfg(target_arch = "wasm32")]
 pub mod load;
+#[cfg(target_arch = "wasm32")]
+pub mod predict;
 #[cfg(target_arch = "wasm32")]
 pub mod probes;
 #[cfg(target_arch = "wasm32")]

@@ -6,6 +6,7 @@
 //! (wasm32 only) with its components. A lab imports `app::core`, `lens` and `routes`, never another lab.
 pub mod acdc;
 pub mod attention;
+pub mod critiques;
 pub mod language;
 pub mod patching;
 pub mod probe;
@@ -30,6 +31,7 @@ pub fn lab_view(kind: crate::routes::LabKind, query: &str) -> leptos::prelude::A
         LabKind::Superposition => view! { <superposition::SuperpositionLab query=q /> }.into_any(),
         LabKind::Sae => view! { <sae::SaeLabs query=q /> }.into_any(),
         LabKind::Acdc => view! { <acdc::AcdcLab query=q /> }.into_any(),
+        LabKind::Critiques => view! { <critiques::CritiquesLab query=q /> }.into_any(),
         LabKind::Planned(what) => view! {
             <div class="planned" data-testid="lab-planned">
                 <h2>"This lab is not built yet"</h2>

@@ -5,7 +5,8 @@ use wasm_bindgen::JsCast;
 
 use super::core::browser::{document, go, location_hash, store, stored};
 use super::core::format::parse_share;
-use crate::content;
+use super::core::predict::{section_mark, ChapterPredict, Predictions, ResetProgress};
+use crate::content::{self, Piece};
 use crate::routes::{parse_hash, section_hash, LabKind, Route, SECTIONS};
 
 /// Where the chapter's width (in percent of the split) is remembered across visits, and its bounds.
@@ -23,6 +24,7 @@ fn key_belongs_to_control(ev: &web_sys::KeyboardEvent) -> bool {
 
 #[component]
 pub fn App() -> impl IntoView {
+    Predictions::provide();
     let hash = RwSignal::new(location_hash());
     let _ = window_event_listener(ev::hashchange, move |_| hash.set(location_hash()));
     let route = Memo::new(move |_| parse_hash(&hash.get()));
@@ -110,14 +112,14 @@ pub fn App() -> impl IntoView {
             {move || match route.get() {
                 Route::NotFound(path) => view! { <NotFound path=path /> }.into_any(),
                 r => {
-                    let (html, lab) = match &r {
-                        Route::Section { index, .. } => (content::section_html(SECTIONS[*index].slug).unwrap_or(""), SECTIONS[*index].lab),
-                        _ => (content::references_html(), LabKind::Map),
+                    let (pieces, lab) = match &r {
+                        Route::Section { index, .. } => (content::section_pieces(SECTIONS[*index].slug), SECTIONS[*index].lab),
+                        _ => (vec![Piece::Html(content::references_html())], LabKind::Map),
                     };
                     let query = match r { Route::Section { query, .. } => query, _ => String::new() };
                     view! {
                         <main class="split" node_ref=split_ref style=move || format!("--chapter-width: {:.1}%", chapter_width.get())>
-                            <Chapter html=html />
+                            <Chapter pieces=pieces />
                             <div class="divider" data-testid="divider" role="separator" aria-orientation="vertical"
                                 aria-label="Drag to resize the chapter and the lab" tabindex="0"
                                 aria-valuemin="20" aria-valuemax="75" aria-valuenow=move || format!("{:.0}", chapter_width.get())
@@ -160,6 +162,7 @@ fn Nav(current: Memo<Option<usize>>, route: Memo<Route>) -> impl IntoView {
                     <span class="name">{s.title}
                         {s.beyond_chapter.then(|| view! { " " <span class="badge" title="Goes beyond the chapter">"extra"</span> })}
                         {s.lab.is_live().then(|| view! { " " <span class="badge lab-badge" title="Has a live lab">"lab"</span> })}
+                        " " {section_mark(s.slug)}
                     </span>
                 </a>
             </li>
@@ -174,14 +177,16 @@ fn Nav(current: Memo<Option<usize>>, route: Memo<Route>) -> impl IntoView {
                     aria-current=move || matches!(route.get(), Route::References).then_some("page")>
                     <span class="num"></span><span class="name">"References"</span></a></li>
             </ul>
+            <ResetProgress />
             <p class="keys">"Keys: " <kbd>"n"</kbd> " / " <kbd>"p"</kbd> " next / previous, " <kbd>"f"</kbd> " full-width lab"</p>
         </nav>
     }
 }
 
-/// The chapter pane. Citation links scroll to their reference in this pane instead of changing the route.
+/// The chapter pane: the section's HTML with a live control in the place of each prediction. Citation links
+/// scroll to their reference in this pane instead of changing the route.
 #[component]
-fn Chapter(html: &'static str) -> impl IntoView {
+fn Chapter(pieces: Vec<Piece>) -> impl IntoView {
     let on_click = move |ev: web_sys::MouseEvent| {
         let Some(el) = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
         let Ok(Some(link)) = el.closest("a.cite") else { return };
@@ -202,7 +207,14 @@ fn Chapter(html: &'static str) -> impl IntoView {
             }
         }
     };
-    view! { <article class="chapter" data-testid="chapter" inner_html=html on:click=on_click></article> }
+    let pieces = pieces
+        .into_iter()
+        .map(|piece| match piece {
+            Piece::Html(html) => view! { <div class="chunk" inner_html=html></div> }.into_any(),
+            Piece::Predict(p) => view! { <ChapterPredict p=p /> }.into_any(),
+        })
+        .collect_view();
+    view! { <article class="chapter" data-testid="chapter" on:click=on_click>{pieces}</article> }
 }
 
 #[component]

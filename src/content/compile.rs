@@ -21,6 +21,12 @@
 //!   `:::technical Title` -> `<details class="technical"><summary>Title</summary>…</details>`,
 //!   `:::note [Title]` -> `<aside class="note">…</aside>`,
 //!   `:::beyond [Title]` -> `<aside class="beyond"><p class="aside-label">Beyond the chapter…</p>…</aside>`.
+//! - A prediction exercise, `:::predict ID` (shown in the chapter where it stands) or `:::card ID` (shown by
+//!   the section's lab beside a live run, and not in the chapter), at the top level only and with no block
+//!   inside. Its Markdown is the question, then the choices as the block's first ordered list (2 to 6 items,
+//!   one line each, the right one ending in ` (*)`), then the reveal. `ID` is `[a-z0-9-]+`, unique in the
+//!   chapter. The chapter gets `<div class="predict-slot" data-predict="ID"></div>` in its place (a `:::card`
+//!   gets nothing), and `Chapter::predicts` the compiled parts, which the app renders as a control.
 //!
 //! Errors name the file and the line, and stop the build: broken text should never reach a student.
 //!
@@ -57,8 +63,33 @@ pub struct Chapter {
     pub references: Vec<Reference>,
     /// The references page: every reference with links to the sections that cite it.
     pub references_html: String,
+    /// Every `:::predict` and `:::card`, in reading order.
+    pub predicts: Vec<Predict>,
     /// Problems that do not stop the build (a reference nobody cites).
     pub warnings: Vec<String>,
+}
+
+/// One prediction exercise, compiled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predict {
+    pub id: String,
+    /// The slug of the section it is written in.
+    pub section: String,
+    /// `:::card`: the lab shows it beside its live run; `:::predict`: the chapter shows it.
+    pub in_lab: bool,
+    /// The question, as HTML blocks.
+    pub question: String,
+    /// Each choice as inline HTML, without the answer mark.
+    pub choices: Vec<String>,
+    /// The index of the right choice.
+    pub answer: usize,
+    /// What is shown once the student has committed, as HTML blocks.
+    pub reveal: String,
+}
+
+/// The slot a `:::predict` leaves in its section's HTML; the app puts the control there.
+pub fn predict_slot(id: &str) -> String {
+    format!("<div class=\"predict-slot\" data-predict=\"{id}\"></div>\n")
 }
 
 pub struct Reference {
@@ -84,6 +115,7 @@ pub fn compile(
     let labels: HashMap<String, String> = refs.iter().map(|r| (r.key.clone(), r.label.clone())).collect();
 
     let mut html_sections: Vec<(String, String)> = Vec::new();
+    let mut predicts: Vec<Predict> = Vec::new();
     let mut cited_in: HashMap<String, Vec<String>> = HashMap::new();
     for source in sections {
         let name = source.name;
@@ -92,8 +124,15 @@ pub fn compile(
         }
         let blocks = parse_blocks(name, source.text, &mut errors);
         let mut ctx = RenderCtx::new(name, &labels, &math);
+        ctx.slug = source.slug.to_string();
         let mut html = String::new();
         ctx.render_blocks(&blocks, &mut html);
+        for p in std::mem::take(&mut ctx.predicts) {
+            if predicts.iter().any(|q| q.id == p.id) {
+                errors.push(format!("{name}: the prediction id `{}` is used twice in the chapter", p.id));
+            }
+            predicts.push(p);
+        }
         if !ctx.cited.is_empty() {
             let mut keys = ctx.cited.clone();
             keys.sort_by_key(|k| sort_key(&labels[k]));
@@ -139,7 +178,7 @@ pub fn compile(
         full.push_str("</li>\n");
     }
     full.push_str("</ol></section>\n");
-    Ok(Chapter { sections: html_sections, references: all, references_html: full, warnings })
+    Ok(Chapter { sections: html_sections, references: all, references_html: full, predicts, warnings })
 }
 
 fn math_converter() -> LatexToMathML {
@@ -197,13 +236,15 @@ fn sort_key(label: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Block directives (:::technical, :::note, :::beyond)
+// Block directives (:::technical, :::note, :::beyond, :::predict, :::card)
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
     Technical,
     Note,
     Beyond,
+    /// A prediction exercise; `in_lab` for `:::card`.
+    Predict { in_lab: bool },
 }
 
 #[derive(Debug)]
@@ -253,7 +294,9 @@ fn parse_blocks(name: &str, text: &str, errors: &mut Vec<String>) -> Vec<Block> 
     for (i, line) in text.lines().enumerate() {
         let lineno = i + 1;
         let trimmed = line.trim();
+        let depth = stack.len();
         let top = stack.last_mut().expect("the file's own frame is never popped");
+        let in_predict = matches!(top.kind, Some((Kind::Predict { .. }, _, _)));
         if let Some(f) = &fence {
             if trimmed.starts_with(f.as_str()) {
                 fence = None;
@@ -293,13 +336,30 @@ fn parse_blocks(name: &str, text: &str, errors: &mut Vec<String>) -> Vec<Block> 
             "technical" => Kind::Technical,
             "note" => Kind::Note,
             "beyond" => Kind::Beyond,
+            "predict" => Kind::Predict { in_lab: false },
+            "card" => Kind::Predict { in_lab: true },
             other => {
                 errors.push(format!(
-                    "{name}:{lineno}: unknown block `:::{other}` (known: `:::technical Title`, `:::note`, `:::beyond`)"
+                    "{name}:{lineno}: unknown block `:::{other}` (known: `:::technical Title`, `:::note`, `:::beyond`, \
+                     `:::predict ID`, `:::card ID`)"
                 ));
                 continue;
             }
         };
+        if let Kind::Predict { .. } = kind {
+            let word = kind_word(kind);
+            if depth > 1 {
+                errors.push(format!("{name}:{lineno}: `:::{word}` must be at the top level, not inside another block"));
+            }
+            if title.is_empty() || !title.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+                errors.push(format!(
+                    "{name}:{lineno}: `:::{word}` needs an id of lower-case letters, digits and `-`: `:::{word} my-question`"
+                ));
+            }
+        }
+        if in_predict {
+            errors.push(format!("{name}:{lineno}: a `:::predict` or `:::card` block cannot hold another block"));
+        }
         if kind == Kind::Technical && title.is_empty() {
             errors.push(format!(
                 "{name}:{lineno}: `:::technical` needs a title: `:::technical Title of the technical part`"
@@ -326,6 +386,8 @@ fn kind_word(kind: Kind) -> &'static str {
         Kind::Technical => "technical",
         Kind::Note => "note",
         Kind::Beyond => "beyond",
+        Kind::Predict { in_lab: false } => "predict",
+        Kind::Predict { in_lab: true } => "card",
     }
 }
 
@@ -368,6 +430,9 @@ struct RenderCtx<'r> {
     cited: Vec<String>,
     heading_ids: BTreeSet<String>,
     errors: Vec<String>,
+    /// The section's slug, for the predictions it compiles.
+    slug: String,
+    predicts: Vec<Predict>,
 }
 
 impl<'r> RenderCtx<'r> {
@@ -379,6 +444,8 @@ impl<'r> RenderCtx<'r> {
             cited: Vec::new(),
             heading_ids: BTreeSet::new(),
             errors: Vec::new(),
+            slug: String::new(),
+            predicts: Vec::new(),
         }
     }
 
@@ -411,6 +478,22 @@ impl<'r> RenderCtx<'r> {
                             self.render_blocks(children, out);
                             out.push_str("</aside>\n");
                         }
+                        Kind::Predict { in_lab } => {
+                            let md = match children.as_slice() {
+                                [Block::Markdown { text, line }] => Some((text.as_str(), *line)),
+                                _ => None,
+                            };
+                            let Some((md, md_line)) = md else {
+                                self.errors.push(format!("{}:{line}: the `:::{}` block is empty", self.name, kind_word(*kind)));
+                                continue;
+                            };
+                            if let Some(p) = self.predict(title, *in_lab, md, md_line, *line) {
+                                if !in_lab {
+                                    out.push_str(&predict_slot(&p.id));
+                                }
+                                self.predicts.push(p);
+                            }
+                        }
                         Kind::Beyond => {
                             out.push_str("<aside class=\"beyond\">\n<p class=\"aside-label\">Beyond the chapter");
                             if !title_html.is_empty() {
@@ -424,6 +507,78 @@ impl<'r> RenderCtx<'r> {
                 }
             }
         }
+    }
+
+    /// A prediction block's Markdown (starting at line `md_line`; the block opened at `line`): the question
+    /// before the first ordered list, the list's items as choices, and the reveal after it.
+    fn predict(&mut self, id: &str, in_lab: bool, md: &str, md_line: usize, line: usize) -> Option<Predict> {
+        let line_at = |offset: usize| md_line + md[..offset].matches('\n').count();
+        let mut list: Option<std::ops::Range<usize>> = None;
+        let mut items: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut depth = 0usize;
+        for (event, range) in Parser::new_ext(md, Self::options()).into_offset_iter() {
+            match event {
+                Event::Start(Tag::List(first)) => {
+                    if depth == 0 && list.is_none() && first.is_some() {
+                        list = Some(range);
+                    }
+                    depth += 1;
+                }
+                Event::End(TagEnd::List(_)) => depth -= 1,
+                Event::Start(Tag::Item) if depth == 1 && list.as_ref().is_some_and(|l| l.contains(&range.start)) => {
+                    items.push(range)
+                }
+                _ => {}
+            }
+        }
+        let word = kind_word(Kind::Predict { in_lab });
+        let Some(list) = list else {
+            self.errors.push(format!("{}:{line}: `:::{word} {id}` has no ordered list of choices (`1. …`)", self.name));
+            return None;
+        };
+        let mut choices = Vec::new();
+        let mut answers = Vec::new();
+        for (k, item) in items.iter().enumerate() {
+            let text = md[item.clone()].trim();
+            let text = text.trim_start_matches(|c: char| c.is_ascii_digit()).trim_start_matches(['.', ')']).trim();
+            let (text, right) = match text.strip_suffix("(*)") {
+                Some(t) => (t.trim_end(), true),
+                None => (text, false),
+            };
+            if right {
+                answers.push(k);
+            }
+            if text.contains('\n') {
+                self.errors.push(format!("{}:{}: a choice must be one line", self.name, line_at(item.start)));
+            }
+            choices.push(self.render_inline(text, line_at(item.start)));
+        }
+        if !(2..=6).contains(&choices.len()) || answers.len() != 1 {
+            self.errors.push(format!(
+                "{}:{line}: `:::{word} {id}` needs 2 to 6 choices with exactly one marked ` (*)` (found {} choices, {} marked)",
+                self.name,
+                choices.len(),
+                answers.len()
+            ));
+            return None;
+        }
+        let (before, after) = (&md[..list.start], &md[list.end..]);
+        if before.trim().is_empty() || after.trim().is_empty() {
+            self.errors.push(format!(
+                "{}:{line}: `:::{word} {id}` needs a question before its choices and a reveal after them",
+                self.name
+            ));
+            return None;
+        }
+        Some(Predict {
+            id: id.to_string(),
+            section: self.slug.clone(),
+            in_lab,
+            question: self.render_markdown(before, md_line),
+            choices,
+            answer: answers[0],
+            reveal: self.render_markdown(after, line_at(list.end)),
+        })
     }
 
     /// Markdown that starts at line `line` of the file.
@@ -712,6 +867,45 @@ mod tests {
             "<h1>T</h1>\n<details class=\"technical\"><summary>Outer</summary>\n<p>A.</p>\n\
              <aside class=\"note\">\n<p>B.</p>\n</aside>\n<p>C.</p>\n</details>\n"
         );
+    }
+
+    const PREDICT: &str = "# T\n\nBefore.\n\n:::predict lens-first\nWhich *layer* first?\n\n1. The embedding\n2. Layer $2$ (*)\n3. None\n\nLayer 2, see [the lab](#/9.2.2?text=a).\n:::\n\nAfter.\n";
+
+    #[test]
+    fn a_prediction_compiles_to_its_parts_and_leaves_a_slot() {
+        let c = one(PREDICT).unwrap();
+        let h = &c.sections[0].1;
+        assert_eq!(h, "<h1>T</h1>\n<p>Before.</p>\n<div class=\"predict-slot\" data-predict=\"lens-first\"></div>\n<p>After.</p>\n");
+        let [p] = c.predicts.as_slice() else { panic!("{:?}", c.predicts) };
+        assert_eq!((p.id.as_str(), p.section.as_str(), p.in_lab, p.answer), ("lens-first", "s", false, 1));
+        assert_eq!(p.question, "<p>Which <em>layer</em> first?</p>\n");
+        assert_eq!(p.choices[0], "The embedding");
+        assert!(p.choices[1].starts_with("Layer <math") && !p.choices[1].contains("(*)"), "{}", p.choices[1]);
+        assert_eq!(p.choices[2], "None");
+        assert_eq!(p.reveal, "<p>Layer 2, see <a href=\"#/9.2.2?text=a\">the lab</a>.</p>\n");
+    }
+
+    #[test]
+    fn a_card_is_compiled_but_left_out_of_the_chapter() {
+        let c = one(&PREDICT.replace(":::predict", ":::card")).unwrap();
+        assert_eq!(c.sections[0].1, "<h1>T</h1>\n<p>Before.</p>\n<p>After.</p>\n");
+        assert!(c.predicts[0].in_lab);
+    }
+
+    #[test]
+    fn prediction_errors_name_file_and_line() {
+        let e = errors("# T\n:::predict x\nQ?\n\n1. a\n2. b\n\nR.\n:::\n");
+        assert!(e[0].starts_with("content/s.md:2: `:::predict x` needs 2 to 6 choices with exactly one marked"), "{e:?}");
+        let e = errors("# T\n:::predict x\nQ?\n\n1. a (*)\n2. b\n:::\n");
+        assert!(e[0].contains("needs a question before its choices and a reveal after them"), "{e:?}");
+        let e = errors("# T\n:::predict x\nQ?\n\n- a (*)\n- b\n\nR.\n:::\n");
+        assert!(e[0].contains("has no ordered list of choices"), "{e:?}");
+        let e = errors("# T\n:::note\n:::predict x\nQ?\n\n1. a (*)\n2. b\n\nR.\n:::\n:::\n");
+        assert!(e[0].starts_with("content/s.md:3: `:::predict` must be at the top level"), "{e:?}");
+        let e = errors("# T\n:::predict Bad_Id\nQ?\n\n1. a (*)\n2. b\n\nR.\n:::\n");
+        assert!(e[0].contains("needs an id of lower-case letters"), "{e:?}");
+        let twice = format!("{PREDICT}\n{}", &PREDICT[4..]);
+        assert!(errors(&twice).iter().any(|e| e.contains("`lens-first` is used twice")), "{:?}", errors(&twice));
     }
 
     #[test]

@@ -43,6 +43,11 @@ const JOBS = [
   { name: 'toy SAE: training the SAE', url: '/#/9.2.5', ready: '[data-testid=recovery]', start: (p) => p.click('[data-testid=train]') },
   { name: 'acdc: first run', url: '/#/9.4', start: async () => {} },
   { name: 'acdc: τ moved', url: '/#/9.4?model=induction', ready: '[data-testid=acdc-summary]', start: (p) => p.locator('[data-testid=acdc-tau]').fill('-3') },
+  { name: 'critiques: the random-network probe', url: '/#/9.5', ready: '[data-testid=predict-critique-random-probe-1]', start: async (p) => {
+    await p.check('[data-testid=predict-critique-random-probe-1]');
+    await p.click('[data-testid=predict-critique-random-probe-commit]');
+    await p.click('[data-testid=critique-card][data-card=random-probe] [data-testid=critique-run]');
+  } },
   { name: 'feature browser: live loss', url: '/#/9.2.5?latent=5', ready: '[data-testid=measure-loss]', start: (p) => p.click('[data-testid=measure-loss]') },
 ];
 
@@ -64,6 +69,9 @@ test('leaving a lab while its job runs never panics', TIMEOUT, async (t) => {
 
 // For each lab: a link with non-default state opens the lab in that state, and the URL it writes back keeps it.
 const LINKS = [
+  { url: '/#/9.5?card=random-probe', check: async (p) => {
+    await p.locator('[data-testid=critique-card].focused[data-card=random-probe]').waitFor();
+  } },
   { url: '/#/9.4?model=induction&tau=0.1&seed=3', check: async (p) => {
     await waitRev(p, 1, 120_000);
     assert.ok(await p.isChecked('[data-testid=acdc-model-induction]'));

@@ -63,6 +63,12 @@ pub fn store(key: &str, value: &str) {
     let _ = gloo_storage::LocalStorage::raw().set_item(key, value);
 }
 
+/// Removes a stored preference.
+pub fn forget(key: &str) {
+    use gloo_storage::Storage;
+    let _ = gloo_storage::LocalStorage::raw().remove_item(key);
+}
+
 /// Gives the thread back to the browser for a moment (a zero timeout: input, layout and painting run first).
 pub async fn yield_to_browser() {
     gloo_timers::future::TimeoutFuture::new(0).await;

@@ -27,6 +27,16 @@ pub fn parse_share(s: &str, range: (f64, f64)) -> Option<f64> {
     s.trim().parse::<f64>().ok().filter(|w| w.is_finite() && (range.0..=range.1).contains(w))
 }
 
+/// A share as a whole percentage ("71%"); a share that rounds to zero is "0%", never "-0%".
+pub fn pct(share: f32) -> String {
+    let v = (100.0 * share).round();
+    if v == 0.0 {
+        "0%".into()
+    } else {
+        format!("{v:.0}%")
+    }
+}
+
 /// Escapes text for HTML built as a string (the panic overlay).
 pub fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
@@ -35,6 +45,11 @@ pub fn html_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentages() {
+        assert_eq!([pct(0.714), pct(-0.001), pct(1.0), pct(-0.2)], ["71%", "0%", "100%", "-20%"]);
+    }
 
     #[test]
     fn thousands_separators() {

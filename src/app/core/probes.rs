@@ -2,15 +2,40 @@
 //! probe direction (9.3.2): the held-out text's residual stream is recorded once per session, then a probe
 //! per layer is trained in slices between frames.
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::jobs::Job;
 use super::load::LoadedChar;
 use crate::lens::methods::probe::{Concept, ProbeData, ProbeJob, ProbeRecording, ProbeReport, ProbeSettings};
+use crate::lens::rng::Rng;
+use crate::lens::Transformer;
+
+/// Which network the probes read: the trained Moby-Dick model, or a random one of its shape (never trained,
+/// drawn from a seed), the control for "does the probe find what training put there".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Net {
+    Trained,
+    Random(u64),
+}
 
 thread_local! {
-    /// The held-out text's residual stream, recorded once per session (both labs use it).
-    static RECORDED: RefCell<Option<Rc<ProbeData>>> = const { RefCell::new(None) };
+    /// The held-out text's residual stream per network, recorded once per session (the labs share it).
+    static RECORDED: RefCell<HashMap<Net, Rc<ProbeData>>> = RefCell::new(HashMap::new());
+    /// Random networks, drawn once per seed.
+    static RANDOM: RefCell<HashMap<u64, Rc<Transformer>>> = RefCell::new(HashMap::new());
+}
+
+/// The random network of `seed` with the trained model's shape.
+fn random_net(m: &LoadedChar, seed: u64) -> Result<Rc<Transformer>, String> {
+    if let Some(net) = RANDOM.with(|r| r.borrow().get(&seed).cloned()) {
+        return Ok(net);
+    }
+    let (mut net, _) = Transformer::init(m.model.cfg.clone(), &mut Rng::new(seed)).map_err(|e| e.to_string())?;
+    net.autograd = false;
+    let net = Rc::new(net);
+    RANDOM.with(|r| r.borrow_mut().insert(seed, net.clone()));
+    Ok(net)
 }
 
 /// How many positions the lab probes on (the figure the benchmark measures).
@@ -30,15 +55,32 @@ pub async fn train_probes(
     shuffled_control: bool,
     job: &Job,
 ) -> Result<Option<ProbeReport>, String> {
+    train_probes_on(m, Net::Trained, concept, layers, shuffled_control, job).await
+}
+
+/// `train_probes` on the trained model or on a random network of its shape.
+pub async fn train_probes_on(
+    m: &LoadedChar,
+    net: Net,
+    concept: &Concept,
+    layers: &[usize],
+    shuffled_control: bool,
+    job: &Job,
+) -> Result<Option<ProbeReport>, String> {
     // Labels first: a bad regular expression is reported before any recording.
     concept.labels(&m.held_out).map_err(|e| e.to_string())?;
     let settings = ProbeSettings { shuffled_control, ..probe_settings() };
-    let data = match RECORDED.with(|r| r.borrow().clone()) {
+    let data = match RECORDED.with(|r| r.borrow().get(&net).cloned()) {
         Some(d) => d,
         None => {
-            let mut rec = ProbeRecording::new(&m.model, &m.vocab, &m.held_out, &settings).map_err(|e| e.to_string())?;
+            let random = match net {
+                Net::Trained => None,
+                Net::Random(seed) => Some(random_net(m, seed)?),
+            };
+            let model = random.as_deref().unwrap_or(&m.model);
+            let mut rec = ProbeRecording::new(model, &m.vocab, &m.held_out, &settings).map_err(|e| e.to_string())?;
             loop {
-                let done = job.slice(|| rec.step(&m.model, 1)).map_err(|e| e.to_string())?;
+                let done = job.slice(|| rec.step(model, 1)).map_err(|e| e.to_string())?;
                 let (a, b) = rec.progress();
                 if done {
                     break;
@@ -48,7 +90,7 @@ pub async fn train_probes(
                 }
             }
             let d = Rc::new(rec.finish());
-            RECORDED.with(|r| *r.borrow_mut() = Some(d.clone()));
+            RECORDED.with(|r| r.borrow_mut().insert(net, d.clone()));
             d
         }
     };

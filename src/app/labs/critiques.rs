@@ -1,0 +1,320 @@
+//! 9.5 Critiques: one card per caveat. Each card asks a question (its `:::card` in `content/9.5.md`), takes
+//! the student's prediction, runs the experiment live on a shipped model, and then reveals its reading.
+//!
+//! This module holds the cards, the lab's URL state and each experiment's findings as plain data computed by
+//! plain functions (tested natively against the shipped models); `view` runs them as jobs and draws them.
+use crate::app::core::url::{Reader, UrlState, Writer};
+use crate::lens::methods::glassbox::{self, Role, ROLES};
+use crate::lens::methods::induction::{head_scores, HeadScores};
+use crate::lens::methods::patching::{Metric, PatchResult};
+use crate::lens::methods::probe::ProbeReport;
+use crate::lens::{LensError, Transformer};
+
+#[cfg(target_arch = "wasm32")]
+mod view;
+#[cfg(target_arch = "wasm32")]
+pub use view::CritiquesLab;
+
+/// The experiments, in the order the lab shows them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Card {
+    /// Attention patterns against patching, on the glassbox model (whose heads' roles are known).
+    Attention,
+    /// Activation patching read with two metrics and in both directions, on the IOI model.
+    Metric,
+    /// A probe trained on a randomly initialised network (Hewitt & Liang 2019).
+    RandomProbe,
+}
+
+impl Card {
+    pub const ALL: [Card; 3] = [Card::Attention, Card::Metric, Card::RandomProbe];
+
+    /// The card's key in links (`#/9.5?card=metric`), and its `:::card critique-{key}` in `content/9.5.md`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Card::Attention => "attention",
+            Card::Metric => "metric",
+            Card::RandomProbe => "random-probe",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Card::Attention => "A sharp attention pattern is not an important head",
+            Card::Metric => "Patching answers depend on the metric and the direction",
+            Card::RandomProbe => "A probe can succeed on a network that learned nothing",
+        }
+    }
+
+    /// The model the experiment runs on, as the card names it.
+    pub fn model(self) -> &'static str {
+        match self {
+            Card::Attention => "glassbox model (hand-built)",
+            Card::Metric => "IOI model",
+            Card::RandomProbe => "Moby-Dick model, and a random one of its shape",
+        }
+    }
+
+    /// The id of the card's prediction in the chapter's content.
+    pub fn predict_id(self) -> String {
+        format!("critique-{}", self.key())
+    }
+
+    fn choices() -> Vec<(&'static str, Card)> {
+        Card::ALL.iter().map(|&c| (c.key(), c)).collect()
+    }
+}
+
+/// The lab's state in the URL: the card a link points at (scrolled to and outlined), if any.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CritiquesState {
+    pub card: Option<Card>,
+}
+
+impl UrlState for CritiquesState {
+    fn read(r: &mut Reader) -> Self {
+        let raw = r.raw("card");
+        let card = match raw {
+            None => None,
+            Some(v) => match Card::choices().into_iter().find(|(k, _)| *k == v) {
+                Some((_, c)) => Some(c),
+                None => {
+                    let keys: Vec<&str> = Card::ALL.iter().map(|c| c.key()).collect();
+                    r.problem("card", v, format!("is not one of {}", keys.join(", ")), "no card in particular");
+                    None
+                }
+            },
+        };
+        CritiquesState { card }
+    }
+
+    fn write(&self, w: &mut Writer) {
+        w.optional_text("card", self.card.map(Card::key));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Card 1: attention against patching, on the glassbox model
+
+/// The seed of the glassbox card's sequences: the one its `training.json` figures use.
+pub const GLASSBOX_SEED: u64 = glassbox::SEED;
+
+/// One head of the glassbox model: what its attention pattern looks like, what patching says it does, and
+/// what it was built to do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeadFinding {
+    pub layer: usize,
+    pub head: usize,
+    /// The detector scores of its pattern on the clean sequence.
+    pub scores: HeadScores,
+    /// Share of the clean logit difference lost when this head's output alone comes from the corrupted run
+    /// (noising: 1 − the normalised logit difference), in [0, 1] or a little outside.
+    pub lost: f32,
+    /// What the head was built to do.
+    pub role: Role,
+}
+
+impl HeadFinding {
+    /// The pattern's most telling score: its name and value.
+    pub fn pattern(&self) -> (&'static str, f32) {
+        let s = self.scores;
+        [("previous-token", s.previous_token), ("induction", s.induction), ("duplicate-token", s.duplicate_token)]
+            .into_iter()
+            .fold(("none", 0.0), |best, (n, v)| if v > best.1 { (n, v) } else { best })
+    }
+
+    /// A sharp pattern: one detector scores at least 0.5.
+    pub fn looks_busy(&self) -> bool {
+        self.pattern().1 >= 0.5
+    }
+
+    /// Patching finds it matters: it loses at least a fifth of the answer.
+    pub fn matters(&self) -> bool {
+        self.lost >= 0.2
+    }
+
+    /// The head as the labs name it.
+    pub fn name(&self) -> String {
+        format!("L{}H{}", self.layer, self.head)
+    }
+}
+
+/// The clean sequence's head scores and the noising result: one finding per head, layer by layer.
+pub fn head_findings(model: &Transformer, clean: &[u32], noising: &PatchResult) -> Result<Vec<HeadFinding>, LensError> {
+    let (_, cache) = model.run_with_cache(clean)?;
+    let lost = noising.grid(Metric::LogitDiff)?.rows();
+    let mut out = Vec::new();
+    for (layer, roles) in ROLES.iter().enumerate() {
+        for (head, &role) in roles.iter().enumerate() {
+            let scores = head_scores(&cache.pattern(layer, head, 0)?, clean);
+            out.push(HeadFinding { layer, head, scores, lost: 1.0 - lost[layer][head], role });
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Card 2: one patching experiment, two metrics, two directions (IOI model)
+
+/// One head under head-output patching, read four ways.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MetricRow {
+    pub layer: usize,
+    pub head: usize,
+    /// Denoising (clean head into the corrupted run), normalised logit difference: 1 = fully restored.
+    pub denoise_ld: f32,
+    /// Denoising, the answer's probability.
+    pub denoise_prob: f32,
+    /// Noising (corrupted head into the clean run), normalised logit difference: 0 = fully broken.
+    pub noise_ld: f32,
+    /// Noising, the answer's probability.
+    pub noise_prob: f32,
+}
+
+/// Every head's four readings, from a denoising and a noising head-output sweep of the same prompts.
+pub fn metric_rows(denoising: &PatchResult, noising: &PatchResult) -> Result<Vec<MetricRow>, LensError> {
+    let grid = |r: &PatchResult, m: Metric| r.grid(m).map(|g| g.rows());
+    let (dl, dp) = (grid(denoising, Metric::LogitDiff)?, grid(denoising, Metric::AnswerProb)?);
+    let (nl, np) = (grid(noising, Metric::LogitDiff)?, grid(noising, Metric::AnswerProb)?);
+    let mut out = Vec::new();
+    for layer in 0..dl.len() {
+        for head in 0..dl[layer].len() {
+            out.push(MetricRow {
+                layer,
+                head,
+                denoise_ld: dl[layer][head],
+                denoise_prob: dp[layer][head],
+                noise_ld: nl[layer][head],
+                noise_prob: np[layer][head],
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The head that each reading ranks first: the largest effect (denoising: the highest value; noising: the
+/// lowest, i.e. the most broken). In the order denoise_ld, denoise_prob, noise_ld, noise_prob.
+pub fn top_heads(rows: &[MetricRow]) -> [(usize, usize); 4] {
+    let best = |key: &dyn Fn(&MetricRow) -> f32| {
+        let r = rows.iter().max_by(|a, b| key(a).total_cmp(&key(b))).expect("a model has heads");
+        (r.layer, r.head)
+    };
+    [best(&|r| r.denoise_ld), best(&|r| r.denoise_prob), best(&|r| -r.noise_ld), best(&|r| -r.noise_prob)]
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Card 3: a probe on a random network
+
+/// The probe card's concept: whether the next character is a space (a word ends here).
+pub const PROBE_CONCEPT: crate::lens::methods::probe::BuiltinConcept =
+    crate::lens::methods::probe::BuiltinConcept::SpaceNext;
+
+/// The seed of the random network (the same shape as the Moby-Dick model, never trained).
+pub const RANDOM_SEED: u64 = 7;
+
+/// One layer's accuracies: the random network's probe and the trained model's.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProbeRow {
+    pub layer: usize,
+    pub random: f32,
+    pub trained: f32,
+}
+
+/// The random and trained networks' probes side by side, and the majority baseline both must beat.
+pub fn probe_rows(random: &ProbeReport, trained: &ProbeReport) -> (Vec<ProbeRow>, f32) {
+    let rows = random
+        .layers
+        .iter()
+        .zip(&trained.layers)
+        .map(|(r, t)| ProbeRow { layer: r.layer, random: r.test_accuracy, trained: t.test_accuracy })
+        .collect();
+    (rows, random.baseline)
+}
+
+/// The random network's best margin over the majority baseline, in percentage points.
+pub fn random_margin(rows: &[ProbeRow], baseline: f32) -> f32 {
+    100.0 * (rows.iter().map(|r| r.random).fold(0.0, f32::max) - baseline)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::predict;
+    use crate::lens::methods::glassbox::patch_input;
+    use crate::lens::methods::patching::{activation_patching, Direction, Target};
+
+    #[test]
+    fn every_card_has_its_question_in_the_chapter() {
+        for c in Card::ALL {
+            let p = predict(&c.predict_id()).unwrap_or_else(|| panic!("no `:::card {}` in content/9.5.md", c.predict_id()));
+            assert!(p.in_lab && p.section == "9.5", "{}", p.id);
+        }
+    }
+
+    #[test]
+    fn a_link_names_one_card_and_a_bad_one_is_reported() {
+        for c in Card::ALL {
+            let s = CritiquesState { card: Some(c) };
+            assert_eq!(CritiquesState::from_query(&s.to_query()), (s, vec![]));
+        }
+        let (s, problems) = CritiquesState::from_query(&[("card".into(), "nope".into())]);
+        assert_eq!(s, CritiquesState::default());
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].to_string().contains("“card=nope” is not one of attention, metric, random-probe"));
+    }
+
+    /// The glassbox card finds what the model was built to do: every head's pattern is sharp, and only the
+    /// previous-token and induction heads matter under patching.
+    #[test]
+    fn the_glassbox_card_shows_busy_heads_that_do_nothing() {
+        let model = glassbox::model().unwrap();
+        let input = patch_input(glassbox::PATCH_HALF, GLASSBOX_SEED);
+        let noising = activation_patching(&model, &input, Target::HeadOut, Direction::Noising).unwrap();
+        let found = head_findings(&model, &input.clean, &noising).unwrap();
+        assert_eq!(found.len(), 4);
+        for f in &found {
+            assert_eq!(f.matters(), f.role.in_circuit(), "{}: lost {}", f.name(), f.lost);
+        }
+        let decoy = found.iter().find(|f| f.role == Role::DuplicateTokenDecoy).unwrap();
+        assert!(decoy.looks_busy() && decoy.pattern().0 == "duplicate-token", "{:?}", decoy.scores);
+        assert!(decoy.lost.abs() < 1e-3, "{}", decoy.lost);
+        let induction = found.iter().find(|f| f.role == Role::Induction).unwrap();
+        assert!((induction.lost - 1.0).abs() < 1e-3 && induction.pattern().0 == "induction");
+    }
+
+    fn ioi() -> (Transformer, crate::lens::methods::patching::PatchInput) {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/ioi");
+        let read = |f: &str| std::fs::read(format!("{dir}/{f}")).unwrap();
+        let model = Transformer::from_bytes(&String::from_utf8(read("config.json")).unwrap(), &read("model.safetensors"));
+        let vocab = crate::lens::gpt2::vocab::Vocab::from_json(&String::from_utf8(read("vocab.json")).unwrap()).unwrap();
+        (model.unwrap(), crate::lens::methods::ioi::chapter_input(&vocab).unwrap())
+    }
+
+    #[test]
+    fn the_metric_card_on_the_ioi_model() {
+        let (model, input) = ioi();
+        let sweep = |d| activation_patching(&model, &input, Target::HeadOut, d).unwrap();
+        let rows = metric_rows(&sweep(Direction::Denoising), &sweep(Direction::Noising)).unwrap();
+        for r in &rows {
+            eprintln!(
+                "L{}H{}: denoise ld {:.3} p {:.3} | noise ld {:.3} p {:.3}",
+                r.layer, r.head, r.denoise_ld, r.denoise_prob, r.noise_ld, r.noise_prob
+            );
+        }
+        eprintln!("{:?}", top_heads(&rows));
+    }
+
+    #[test]
+    fn top_heads_rank_by_effect() {
+        let row = |layer, head, v: f32| MetricRow {
+            layer,
+            head,
+            denoise_ld: v,
+            denoise_prob: 1.0 - v,
+            noise_ld: v,
+            noise_prob: 1.0 - v,
+        };
+        let rows = [row(0, 0, 0.2), row(0, 1, 0.9)];
+        assert_eq!(top_heads(&rows), [(0, 1), (0, 0), (0, 0), (0, 1)]);
+    }
+}

@@ -1,0 +1,277 @@
+//! The 9.5 lab: a column of cards. Each card shows its question, takes the student's prediction, and only
+//! then offers its run; the reading (the card's reveal) appears once the run has finished. A run is a job of
+//! its own (progress, Cancel), loading its model when first run.
+use leptos::prelude::*;
+
+use super::{
+    head_findings, metric_rows, probe_rows, random_margin, top_heads, Card, CritiquesState, HeadFinding, MetricRow,
+    ProbeRow, GLASSBOX_SEED, PROBE_CONCEPT, RANDOM_SEED,
+};
+use crate::app::core::browser::{document, replace_hash_soon};
+use crate::app::core::format::pct;
+use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
+use crate::app::core::jobs::{Job, Jobs};
+use crate::app::core::load::{load_char_model, load_model, with_timeout};
+use crate::app::core::predict::{PredictChoices, Predictions};
+use crate::app::core::probes::{train_probes_on, Net};
+use crate::app::core::url::{section_hash_with, UrlState};
+use crate::content;
+use crate::lens::methods::glassbox;
+use crate::lens::methods::ioi::chapter_input;
+use crate::lens::methods::patching::{Direction, PatchResult, PatchSweep, Target};
+use crate::lens::methods::probe::Concept;
+use crate::lens::Transformer;
+
+/// What a finished run found, one variant per card.
+#[derive(Clone, Debug, PartialEq)]
+enum Finding {
+    Attention(Vec<HeadFinding>),
+    Metric(Vec<MetricRow>),
+    Probe { rows: Vec<ProbeRow>, baseline: f32 },
+}
+
+#[component]
+pub fn CritiquesLab(query: Vec<(String, String)>) -> impl IntoView {
+    let (state, problems) = CritiquesState::from_query(&query);
+    let notes = UrlNotes::new(&problems);
+    let focus = RwSignal::new(state.card);
+    // The link names a card: keep it in the URL and bring the card into view once drawn.
+    Effect::new(move |_| {
+        let s = CritiquesState { card: focus.get() };
+        replace_hash_soon(&section_hash_with("9.5", &s.to_query()));
+    });
+    if let Some(card) = state.card {
+        request_animation_frame(move || {
+            if let Some(el) = document().get_element_by_id(&format!("card-{}", card.key())) {
+                el.scroll_into_view();
+            }
+        });
+    }
+    let rev = RwSignal::new(0u32);
+    view! {
+        <LabFrame notes=notes>
+            <div class="critiques" data-testid="critiques-lab">
+                <p class="muted small" data-testid="lab-status" data-rev=move || rev.get()>
+                    "Commit to a prediction on a card, then run its experiment."
+                </p>
+                {Card::ALL.into_iter().map(|card| view! { <CardView card=card focus=focus rev=rev /> }).collect_view()}
+            </div>
+        </LabFrame>
+    }
+}
+
+/// One card: question and prediction, then Run, progress, the finding and the reveal.
+#[component]
+fn CardView(card: Card, focus: RwSignal<Option<Card>>, rev: RwSignal<u32>) -> impl IntoView {
+    let p = content::predict(&card.predict_id()).expect("every card's question is in content/9.5.md (a native test)");
+    let store = Predictions::get();
+    let committed = move || store.answer(p.id).is_some();
+    let jobs = Jobs::new();
+    let finding = RwSignal::new(None::<Finding>);
+    let error = RwSignal::new(None::<String>);
+    let revealed = Signal::derive(move || committed() && finding.with(Option::is_some));
+    let run = move |_| {
+        focus.set(Some(card));
+        error.set(None);
+        jobs.spawn("starting", move |job| async move {
+            let out = match card {
+                Card::Attention => run_attention(&job).await,
+                Card::Metric => run_metric(&job).await,
+                Card::RandomProbe => run_probe(&job).await,
+            };
+            if !job.alive() {
+                return;
+            }
+            match out {
+                Ok(Some(f)) => {
+                    finding.set(Some(f));
+                    rev.update(|r| *r += 1);
+                }
+                Ok(None) => {}
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let state = move || {
+        if finding.with(Option::is_some) {
+            "revealed"
+        } else if committed() {
+            "committed"
+        } else {
+            "open"
+        }
+    };
+    view! {
+        <article class="critique-card" id=format!("card-{}", card.key()) data-testid="critique-card"
+            data-card=card.key() data-state=state class:focused=move || focus.get() == Some(card)>
+            <header class="critique-head">
+                <h3>{card.title()}</h3>
+                <span class="badge model-badge">{card.model()}</span>
+            </header>
+            <PredictChoices p=p revealed=revealed />
+            {move || committed().then(|| view! {
+                <p class="critique-run">
+                    <button class="primary" data-testid="critique-run" disabled=move || jobs.busy() on:click=run>
+                        {move || if finding.with(Option::is_some) { "Run it again" } else { "Run the experiment" }}
+                    </button>
+                </p>
+            })}
+            {progress_bar(jobs, "critique", || {})}
+            {move || error.get().map(|e| view! { <p class="input-error" role="alert" data-testid="critique-error">{e}</p> })}
+            {move || finding.get().map(finding_view)}
+            {move || revealed.get().then(|| view! {
+                <div class="predict-reveal" data-testid="predict-reveal" inner_html=p.reveal></div>
+            })}
+        </article>
+    }
+}
+
+/// A head-output patching sweep in slices; `None` when stopped.
+async fn sweep(
+    job: &Job,
+    model: &Transformer,
+    input: &crate::lens::methods::patching::PatchInput,
+    direction: Direction,
+    phase: &'static str,
+) -> Result<Option<PatchResult>, String> {
+    let mut s = PatchSweep::new(model, input, Target::HeadOut, direction).map_err(|e| e.to_string())?;
+    let n = model.cfg.n_layer * model.cfg.n_head;
+    let mut done = 0;
+    let ok = job
+        .sliced(phase, || {
+            let finished = s.step(model, 1)?;
+            done += 1;
+            Ok::<_, crate::lens::LensError>((!finished).then_some(done as f32 / n as f32))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    if !ok {
+        return Ok(None);
+    }
+    s.finish().map(Some).map_err(|e| e.to_string())
+}
+
+async fn run_attention(job: &Job) -> Result<Option<Finding>, String> {
+    job.report("loading the glassbox model", 0.0);
+    let Some(m) = job.wait_for(with_timeout("The glassbox model", load_model("glassbox"))).await else { return Ok(None) };
+    let m = m?;
+    let input = glassbox::patch_input(glassbox::PATCH_HALF, GLASSBOX_SEED);
+    let Some(noising) = sweep(job, &m.model, &input, Direction::Noising, "patching each head").await? else {
+        return Ok(None);
+    };
+    let found = head_findings(&m.model, &input.clean, &noising).map_err(|e| e.to_string())?;
+    Ok(Some(Finding::Attention(found)))
+}
+
+async fn run_metric(job: &Job) -> Result<Option<Finding>, String> {
+    job.report("loading the IOI model", 0.0);
+    let Some(m) = job.wait_for(with_timeout("The IOI model", load_model("ioi"))).await else { return Ok(None) };
+    let m = m?;
+    let input = chapter_input(&m.vocab).map_err(|e| e.to_string())?;
+    let Some(denoising) = sweep(job, &m.model, &input, Direction::Denoising, "denoising each head").await? else {
+        return Ok(None);
+    };
+    let Some(noising) = sweep(job, &m.model, &input, Direction::Noising, "noising each head").await? else {
+        return Ok(None);
+    };
+    Ok(Some(Finding::Metric(metric_rows(&denoising, &noising).map_err(|e| e.to_string())?)))
+}
+
+async fn run_probe(job: &Job) -> Result<Option<Finding>, String> {
+    job.report("loading the Moby-Dick model", 0.0);
+    let Some(m) = job.wait_for(with_timeout("The Moby-Dick model", load_char_model("moby"))).await else {
+        return Ok(None);
+    };
+    let m = m?;
+    let concept = Concept::Builtin(PROBE_CONCEPT);
+    let layers: Vec<usize> = (0..=m.model.cfg.n_layer).collect();
+    let Some(random) = train_probes_on(&m, Net::Random(RANDOM_SEED), &concept, &layers, false, job).await? else {
+        return Ok(None);
+    };
+    let Some(trained) = train_probes_on(&m, Net::Trained, &concept, &layers, false, job).await? else {
+        return Ok(None);
+    };
+    let (rows, baseline) = probe_rows(&random, &trained);
+    Ok(Some(Finding::Probe { rows, baseline }))
+}
+
+fn finding_view(f: Finding) -> AnyView {
+    match f {
+        Finding::Attention(heads) => attention_table(heads).into_any(),
+        Finding::Metric(rows) => metric_table(rows).into_any(),
+        Finding::Probe { rows, baseline } => probe_table(rows, baseline).into_any(),
+    }
+}
+
+fn attention_table(heads: Vec<HeadFinding>) -> impl IntoView {
+    let row = |h: HeadFinding| {
+        let (kind, score) = h.pattern();
+        view! {
+            <tr data-testid="finding-row" data-head=format!("{}.{}", h.layer, h.head)
+                class:busy=h.looks_busy() class:matters=h.matters()>
+                <th scope="row">{h.name()}</th>
+                <td>{format!("{kind} {score:.2}")}</td>
+                <td class="num">{pct(h.lost)}</td>
+                <td>{h.role.name()}</td>
+            </tr>
+        }
+    };
+    view! {
+        <table class="finding" data-testid="finding">
+            <caption>"Each head: its attention pattern on a repeated sequence, and the share of the answer lost when its output is patched from an unrelated sequence"</caption>
+            <thead><tr><th>"head"</th><th>"pattern (best detector score)"</th><th>"answer lost"</th><th>"built to be"</th></tr></thead>
+            <tbody>{heads.into_iter().map(row).collect_view()}</tbody>
+        </table>
+    }
+}
+
+fn metric_table(rows: Vec<MetricRow>) -> impl IntoView {
+    let top = top_heads(&rows);
+    let mark = move |k: usize, r: &MetricRow| top[k] == (r.layer, r.head);
+    let row = move |r: MetricRow| {
+        let cell = move |k: usize, v: f32| view! { <td class="num" class:top=mark(k, &r)>{format!("{v:.2}")}</td> };
+        view! {
+            <tr data-testid="finding-row" data-head=format!("{}.{}", r.layer, r.head)>
+                <th scope="row">{format!("L{}H{}", r.layer, r.head)}</th>
+                {cell(0, r.denoise_ld)}{cell(1, r.denoise_prob)}{cell(2, r.noise_ld)}{cell(3, r.noise_prob)}
+            </tr>
+        }
+    };
+    let names: Vec<String> = top.iter().map(|(l, h)| format!("L{l}H{h}")).collect();
+    view! {
+        <table class="finding" data-testid="finding">
+            <caption>"Head-output patching on the chapter's sentence. Denoising: 1 = the clean answer restored. Noising: 0 = the answer broken. The most important head of each column is outlined."</caption>
+            <thead>
+                <tr><th></th><th colspan="2">"denoising"</th><th colspan="2">"noising"</th></tr>
+                <tr><th>"head"</th><th>"logit diff."</th><th>"probability"</th><th>"logit diff."</th><th>"probability"</th></tr>
+            </thead>
+            <tbody>{rows.into_iter().map(row).collect_view()}</tbody>
+        </table>
+        <p class="small" data-testid="finding-summary">
+            {format!("Most important head: {} and {} when denoising, {} and {} when noising.", names[0], names[1], names[2], names[3])}
+        </p>
+    }
+}
+
+fn probe_table(rows: Vec<ProbeRow>, baseline: f32) -> impl IntoView {
+    let margin = random_margin(&rows, baseline);
+    let row = |r: ProbeRow| {
+        view! {
+            <tr data-testid="finding-row" data-layer=r.layer.to_string()>
+                <th scope="row">{if r.layer == 0 { "embed".to_string() } else { format!("after block {}", r.layer - 1) }}</th>
+                <td class="num">{pct(r.random)}</td>
+                <td class="num">{pct(r.trained)}</td>
+            </tr>
+        }
+    };
+    view! {
+        <table class="finding" data-testid="finding">
+            <caption>"Test accuracy of a linear probe for “the next character is a space”, layer by layer"</caption>
+            <thead><tr><th>"layer"</th><th>"random network"</th><th>"trained model"</th></tr></thead>
+            <tbody>{rows.into_iter().map(row).collect_view()}</tbody>
+        </table>
+        <p class="small" data-testid="finding-summary" data-margin=format!("{margin:.1}")>
+            {format!("Always answering “no” scores {}. The random network's best probe beats that by {margin:.1} points.", pct(baseline))}
+        </p>
+    }
+}

@@ -1,0 +1,126 @@
+// The critiques lab (/#/9.5) and predict-then-reveal: on each card a prediction is committed before the run is
+// offered, the run shows its finding and then the reveal; predictions survive a reload, show in the navigation's
+// count, and go away with "Reset my progress". No console error.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, shutdown, openPage, assertClean, screenshot, eventually, waitRev, labRev } from './harness.mjs';
+
+const TIMEOUT = { timeout: 240_000 };
+before(launch);
+after(shutdown);
+
+const card = (page, key) => page.locator(`[data-testid=critique-card][data-card="${key}"]`);
+
+/** Commits choice `k` on a card (or a chapter exercise) whose prediction id is `id`. */
+async function predict(page, id, k) {
+  await page.check(`[data-testid=predict-${id}-${k}]`);
+  await page.click(`[data-testid=predict-${id}-commit]`);
+}
+
+async function runCard(page, key, id, choice) {
+  const c = card(page, key);
+  assert.equal(await c.locator('[data-testid=critique-run]').count(), 0, `${key}: no run before a prediction`);
+  assert.ok(await page.isDisabled(`[data-testid=predict-${id}-commit]`), 'commit waits for a choice');
+  await predict(page, id, choice);
+  assert.equal(await c.getAttribute('data-state'), 'committed');
+  assert.equal(await c.locator('[data-testid=predict-reveal]').count(), 0, `${key}: no reveal before the run`);
+  const prev = await labRev(page);
+  await c.locator('[data-testid=critique-run]').click();
+  await waitRev(page, prev + 1, 120_000);
+  await eventually(async () => assert.equal(await c.getAttribute('data-state'), 'revealed'));
+  assert.ok(await c.locator('[data-testid=predict-reveal]').isVisible());
+  assert.ok(await c.locator('.predict-choice.mine').count() === 1);
+  assert.ok(await c.locator('.predict-choice.right').count() === 1);
+  return c;
+}
+
+test('9.5: each card takes a prediction, runs, and reveals a finding that shows the failure', TIMEOUT, async (t) => {
+  const page = await openPage('/#/9.5', { t });
+  await page.locator('[data-testid=critiques-lab]').waitFor();
+  assert.equal(await page.locator('[data-testid=critique-card]').count(), 3);
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '0/3');
+
+  // Attention against patching on the glassbox model: the decoy L1H1 looks busy and loses nothing.
+  let c = await runCard(page, 'attention', 'critique-attention', 0);
+  const decoy = c.locator('[data-testid=finding-row][data-head="1.1"]');
+  assert.match(await decoy.textContent(), /duplicate-token 1\.00/);
+  assert.match(await decoy.textContent(), /\b0%/);
+  assert.ok(await c.locator('.predict-choice.wrong').count() === 1, 'choice 0 was wrong and is marked so');
+  assert.equal(await c.locator('[data-testid=finding-row].matters').count(), 2);
+
+  // Two metrics and two directions on the IOI model.
+  c = await runCard(page, 'metric', 'critique-metric', 1);
+  assert.equal(await c.locator('[data-testid=finding-row]').count(), 12);
+  assert.match(await c.locator('[data-testid=finding-summary]').textContent(), /Most important head: L\dH\d/);
+
+  // A probe on a random network beats the majority baseline by at least 10 points.
+  c = await runCard(page, 'random-probe', 'critique-random-probe', 1);
+  const margin = Number(await c.locator('[data-testid=finding-summary]').getAttribute('data-margin'));
+  assert.ok(margin >= 10, `random network's margin ${margin}`);
+  assert.equal(await c.locator('[data-testid=finding-row]').count(), 5);
+  await screenshot(page, 'critiques');
+
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '3/3');
+  // The predictions survive a reload (the runs do not: a card shows its committed prediction and Run again).
+  await page.reload();
+  await page.locator('[data-testid=critiques-lab]').waitFor();
+  assert.equal(await card(page, 'attention').getAttribute('data-state'), 'committed');
+  assert.ok(await page.isChecked('[data-testid=predict-critique-attention-0]'));
+  assert.ok(await page.isDisabled('[data-testid=predict-critique-attention-1]'), 'a committed prediction is final');
+  assertClean(page);
+});
+
+test('a chapter exercise reveals once committed, counts in the navigation, and resets', TIMEOUT, async (t) => {
+  const page = await openPage('/#/9.5', { t });
+  await page.locator('[data-testid=critiques-lab]').waitFor();
+  await predict(page, 'critique-metric', 0);
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '1/3');
+  // The chapter's own exercises (`:::predict`): the first one found in any section.
+  const withExercise = await page.evaluate(async () => {
+    for (const a of document.querySelectorAll('[data-testid=nav] a[data-section]')) {
+      const count = a.querySelector('[data-testid=predict-count]');
+      if (count && a.dataset.section !== '9.5') return a.dataset.section;
+    }
+    return null;
+  });
+  if (withExercise) {
+    await page.evaluate((s) => { location.hash = `#/${s}`; }, withExercise);
+    const ex = page.locator('[data-testid=predict]').first();
+    await ex.waitFor();
+    const id = await ex.getAttribute('data-predict');
+    assert.equal(await ex.getAttribute('data-state'), 'open');
+    assert.equal(await ex.locator('[data-testid=predict-reveal]').count(), 0);
+    await predict(page, id, 0);
+    assert.equal(await ex.getAttribute('data-state'), 'revealed');
+    assert.ok(await ex.locator('[data-testid=predict-reveal]').isVisible());
+    await screenshot(page, 'predict-revealed');
+    await page.reload();
+    await page.locator(`[data-testid=predict][data-predict="${id}"][data-state=revealed]`).waitFor();
+  }
+  // Reset asks once more, then forgets everything, here and after a reload.
+  await page.click('[data-testid=reset-progress]');
+  await page.click('[data-testid=reset-progress-confirm]');
+  assert.equal(await page.locator('[data-testid=reset-progress]').count(), 0);
+  await page.evaluate(() => { location.hash = '#/9.5'; });
+  await page.locator('[data-testid=critiques-lab]').waitFor();
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '0/3');
+  await page.reload();
+  await page.locator('[data-testid=critiques-lab]').waitFor();
+  assert.equal(await card(page, 'metric').getAttribute('data-state'), 'open');
+  assert.equal(await page.evaluate(() => localStorage.getItem('glassbox.predictions')), null);
+  assertClean(page);
+});
+
+test('a corrupt stored progress is ignored, and a bad card in a link is reported', TIMEOUT, async (t) => {
+  const page = await openPage('/#/9.5?card=nope', { t });
+  await page.locator('[data-testid=critiques-lab]').waitFor();
+  assert.match(await page.textContent('[data-testid=url-error]'), /card=nope/);
+  await page.evaluate(() => localStorage.setItem('glassbox.predictions', '{"critique-attention": 99, "x": '));
+  await page.reload();
+  await page.locator('[data-testid=critiques-lab]').waitFor();
+  assert.equal(await card(page, 'attention').getAttribute('data-state'), 'open');
+  const focused = await openPage('/#/9.5?card=metric', { t });
+  await focused.locator('[data-testid=critique-card].focused[data-card=metric]').waitFor();
+  assertClean(page);
+  assertClean(focused);
+});
