@@ -2,6 +2,7 @@
 //!
 //! On language models (`gpt2::Transformer`):
 //! - `logit_lens`: the residual stream of every layer decoded through ln_f and the unembedding.
+//! - `tuned_lens`: the same through a learned affine translator per layer, trained to match the final layer.
 //! - `probe`: concepts, recorded activations and logistic-regression probes per layer.
 //! - `steering`: steering vectors (difference of means, a probe's direction) as `Op::Add` interventions.
 //! - `sae`: `LmSae`, a sparse autoencoder on one hook, its spliced-in loss and the feature index.
@@ -36,4 +37,5 @@ pub mod probe;
 pub mod sae;
 pub mod steering;
 pub mod superposition;
+pub mod tuned_lens;
 pub mod units;

@@ -563,6 +563,93 @@ pub fn sanity_cascade(model: &Cnn, seed: u64) -> Result<Vec<(String, Cnn)>> {
     Ok(cascade.levels)
 }
 
+/// The sanity check's figure for one image and method, in steps: the map on the trained model, then after each
+/// level of the `SanityCascade` its Spearman rank correlation (`rank_correlation`, of absolute values) with that
+/// first map. A `step` is one `SaliencyRun` step or one layer randomised, so the browser can run it between
+/// frames; `sanity_correlations` runs it to the end.
+pub struct SanityCorrelations {
+    image: Vec<f32>,
+    target: Target,
+    method: SaliencyMethod,
+    cascade: SanityCascade,
+    /// The map being computed: the trained model's first, then each level's.
+    run: Option<SaliencyRun>,
+    original: Option<Vec<f32>>,
+    correlations: Vec<(String, f32)>,
+}
+
+impl SanityCorrelations {
+    pub fn new(model: &Cnn, image: &[f32], target: Target, method: SaliencyMethod, seed: u64) -> Result<Self> {
+        Ok(SanityCorrelations {
+            image: image.to_vec(),
+            target,
+            method,
+            cascade: SanityCascade::new(model, seed),
+            run: Some(SaliencyRun::new(model, image, target, method)?),
+            original: None,
+            correlations: Vec::new(),
+        })
+    }
+
+    /// Computes part of a map, or randomises the next layer and starts its map; `Ok(true)` once every level
+    /// has its correlation.
+    pub fn step(&mut self) -> Result<bool> {
+        let Some(run) = &mut self.run else {
+            if self.cascade.step()? && self.correlations.len() == self.cascade.depth() {
+                return Ok(true);
+            }
+            let (_, model) = self.cascade.levels().last().expect("a cascade step adds a level");
+            self.run = Some(SaliencyRun::new(model, &self.image, self.target, self.method)?);
+            return Ok(false);
+        };
+        if !run.step()? {
+            return Ok(false);
+        }
+        let map = self.run.take().expect("a run is in progress").finish()?.map;
+        match &self.original {
+            None => self.original = Some(map),
+            Some(original) => {
+                let (name, _) = self.cascade.levels().last().expect("a level's map follows its randomisation");
+                self.correlations.push((name.clone(), rank_correlation(original, &map)));
+            }
+        }
+        Ok(self.correlations.len() == self.cascade.depth())
+    }
+
+    /// The share of the maps done, in [0, 1].
+    pub fn progress(&self) -> f32 {
+        let maps = self.cascade.depth() + 1;
+        let done = self.correlations.len() + self.original.is_some() as usize;
+        let current = self.run.as_ref().map_or(0.0, SaliencyRun::progress);
+        ((done as f32 + current) / maps as f32).min(1.0)
+    }
+
+    /// `(deepest layer randomised, correlation with the trained model's map)` for the levels done so far, from
+    /// the top layer down.
+    pub fn correlations(&self) -> &[(String, f32)] {
+        &self.correlations
+    }
+
+    /// The trained model's map, once computed.
+    pub fn original(&self) -> Option<&[f32]> {
+        self.original.as_deref()
+    }
+}
+
+/// The sanity check's figure in one go: for each level of the cascade (top layer down to every layer random),
+/// the rank correlation of `method`'s map on `image` with its map on the trained model.
+pub fn sanity_correlations(
+    model: &Cnn,
+    image: &[f32],
+    target: Target,
+    method: SaliencyMethod,
+    seed: u64,
+) -> Result<Vec<(String, f32)>> {
+    let mut s = SanityCorrelations::new(model, image, target, method, seed)?;
+    while !s.step()? {}
+    Ok(s.correlations)
+}
+
 /// Spearman rank correlation of the absolute values of two maps: the similarity measure Adebayo et al. use
 /// to compare a saliency map before and after randomisation (1 = same ranking of pixels).
 pub fn rank_correlation(a: &[f32], b: &[f32]) -> f32 {

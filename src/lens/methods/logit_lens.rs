@@ -4,6 +4,7 @@
 //!
 //! One forward pass records the residual stream at every layer; the decode of all layers and positions is a
 //! single batched LayerNorm + matmul.
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::lens::gpt2::hooks::{Hook, HookSet};
@@ -122,20 +123,46 @@ impl LensRun {
 
     /// Every layer's guesses, once `step` has returned true.
     pub fn finish(self, model: &Transformer) -> Result<LogitLens> {
+        let (tokens, k) = (self.tokens.clone(), self.k);
+        decode_resid(model, &tokens, k, &self.finish_resid(model)?)
+    }
+
+    /// The residual stream of every layer, `[n_layer + 1, pos, d_model]`, once `step` has returned true: what
+    /// `finish` decodes, for lenses that translate it first (`tuned_lens`).
+    pub fn finish_resid(self, model: &Transformer) -> Result<Tensor> {
         let (_, set) = self.forward.finish()?;
-        lens_from_cache(model, &self.tokens, self.k, &set)
+        let stacked: Vec<Tensor> = resid_hooks(model.cfg.n_layer)
+            .iter()
+            .map(|h| set.cache.get(*h).cloned().ok_or_else(|| LensError::UnknownHook(h.to_string())))
+            .collect::<Result<_>>()?;
+        Ok(Tensor::cat(&stacked, 0)?)
+    }
+
+    /// The tokens being read.
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    /// The number of guesses kept per cell.
+    pub fn k(&self) -> usize {
+        self.k
     }
 }
 
-fn lens_from_cache(model: &Transformer, tokens: &[u32], k: usize, set: &HookSet) -> Result<LogitLens> {
+/// Decodes a residual stream of every layer, `resid` `[n_layer + 1, pos, d_model]`, through ln_f and the
+/// unembedding, keeping the `k` best guesses per cell. The logit lens is this on the stream as recorded.
+pub fn decode_resid(model: &Transformer, tokens: &[u32], k: usize, resid: &Tensor) -> Result<LogitLens> {
     let hooks = resid_hooks(model.cfg.n_layer);
-    let stacked: Vec<candle_core::Tensor> = hooks
-        .iter()
-        .map(|h| set.cache.get(*h).cloned().ok_or_else(|| LensError::UnknownHook(h.to_string())))
-        .collect::<Result<_>>()?;
+    let (layers, pos, _) = resid.dims3()?;
+    if layers != hooks.len() || pos != tokens.len() {
+        return Err(LensError::Input(format!(
+            "expected the residual stream of {} layers at {} positions, got {layers} x {pos}",
+            hooks.len(),
+            tokens.len()
+        )));
+    }
     // [layers, pos, d_model] -> [layers, pos, vocab] probabilities
-    let resid = candle_core::Tensor::cat(&stacked, 0)?;
-    let probs = candle_nn::ops::softmax_last_dim(&model.unembed(&resid)?)?;
+    let probs = candle_nn::ops::softmax_last_dim(&model.unembed(resid)?)?;
     let probs: Vec<Vec<Vec<f32>>> = probs.to_vec3()?;
     let k = k.min(model.cfg.vocab_size);
     let cells = probs

@@ -14,7 +14,7 @@ use super::logit_lens::resid_hooks;
 use crate::lens::gpt2::hooks::{Hook, HookSet};
 use crate::lens::gpt2::text::CharVocab;
 use crate::lens::rng::Rng;
-use crate::lens::{LensError, Result, Transformer};
+use crate::lens::{Gpt2Config, LensError, Result, Transformer};
 
 /// Concepts the lab offers, each computed from the text around a position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -489,7 +489,7 @@ pub struct Activations {
 /// Windows of the model's context over `ids`, non-overlapping and spread evenly over the whole text, enough to
 /// cover about `max_positions` positions (all of them when the text is shorter). Spreading them keeps rare
 /// concepts (quotations, say) from missing just because the start of the text has none.
-fn windows(ids_len: usize, n_ctx: usize, max_positions: usize) -> Vec<(usize, usize)> {
+pub(crate) fn windows(ids_len: usize, n_ctx: usize, max_positions: usize) -> Vec<(usize, usize)> {
     if ids_len <= n_ctx {
         return vec![(0, ids_len)];
     }
@@ -540,6 +540,11 @@ pub struct ProbeData {
 }
 
 impl ProbeData {
+    /// The text the activations were recorded on.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// How many positions were recorded.
     pub fn positions(&self) -> usize {
         self.wins.iter().map(|w| w.1).sum()
@@ -684,6 +689,25 @@ impl ProbeJob {
     /// `layers` are residual layers (0 = embedding).
     pub fn new(data: &ProbeData, concept: &Concept, settings: &ProbeSettings, layers: &[usize]) -> Result<ProbeJob> {
         let labels = concept.labels(&data.text)?;
+        ProbeJob::with_labels(data, concept.name(), &labels, settings, layers)
+    }
+
+    /// `new` with labels made elsewhere, one per character of the recorded text (`ProbeData::text`), such as a
+    /// concept's control task (`control_task_labels`); `name` names them in the report and in messages.
+    pub fn with_labels(
+        data: &ProbeData,
+        name: String,
+        labels: &[Option<bool>],
+        settings: &ProbeSettings,
+        layers: &[usize],
+    ) -> Result<ProbeJob> {
+        let n_chars = data.text.chars().count();
+        if labels.len() != n_chars {
+            return Err(LensError::Input(format!(
+                "{name} has {} labels for a text of {n_chars} characters",
+                labels.len()
+            )));
+        }
         let wins = &data.wins;
         // Whole windows go to the test set, spread like the windows themselves: about one in 1 / test_share.
         let every = (1.0 / settings.test_share.clamp(0.05, 0.5)).round() as usize;
@@ -719,7 +743,6 @@ impl ProbeJob {
                 row += 1;
             }
         }
-        let name = concept.name();
         for (set, ys) in [("training", &y_train), ("test", &y_test)] {
             let pos = ys.iter().filter(|&&b| b).count();
             if pos == 0 || pos == ys.len() {
@@ -902,6 +925,87 @@ impl ProbeJob {
     }
 }
 
+/// The labels of Hewitt and Liang's (2019) control task for `concept` on `text`: every character *type* gets a
+/// fixed random label, drawn from `seed`, so that about the same share of positions is positive as for the
+/// concept itself (the positions where the concept is undefined stay unlabelled). The labels follow nothing
+/// but the current character's identity, so a probe that scores well on them is reading token identity; one
+/// that scores well on the concept but not on its control has found more than that. Types are given labels in
+/// a seeded order, each made positive while that brings the positive count closer to the concept's.
+pub fn control_task_labels(concept: &Concept, text: &str, seed: u64) -> Result<Vec<Option<bool>>> {
+    let real = concept.labels(text)?;
+    let chars: Vec<char> = text.chars().collect();
+    // Each type's count over the labelled positions, in the order of the characters (not of a hash map), so the
+    // draw below depends only on the text and the seed.
+    let mut counts: std::collections::BTreeMap<char, usize> = std::collections::BTreeMap::new();
+    for (c, l) in chars.iter().zip(&real) {
+        if l.is_some() {
+            *counts.entry(*c).or_default() += 1;
+        }
+    }
+    let mut types: Vec<(char, usize)> = counts.into_iter().collect();
+    let mut rng = Rng::new(seed ^ 0xC0_47_01);
+    for i in (1..types.len()).rev() {
+        types.swap(i, rng.range(0, i));
+    }
+    let target = real.iter().filter(|l| **l == Some(true)).count();
+    let (mut positive, mut chosen) = (0usize, std::collections::BTreeSet::new());
+    for (c, n) in types {
+        // Take the type if the count then lands nearer the target: positive + n - target < target - positive.
+        if 2 * positive + n < 2 * target {
+            positive += n;
+            chosen.insert(c);
+        }
+    }
+    Ok(chars.iter().zip(&real).map(|(c, l)| l.map(|_| chosen.contains(c))).collect())
+}
+
+/// The name a control task's report carries.
+pub fn control_task_name(concept: &Concept) -> String {
+    format!("control task for {}", concept.name())
+}
+
+/// A `ProbeJob` on `concept`'s control task (`control_task_labels` drawn from `settings.seed`), to be stepped
+/// like any other.
+pub fn control_task_job(
+    data: &ProbeData,
+    concept: &Concept,
+    settings: &ProbeSettings,
+    layers: &[usize],
+) -> Result<ProbeJob> {
+    let labels = control_task_labels(concept, &data.text, settings.seed)?;
+    ProbeJob::with_labels(data, control_task_name(concept), &labels, settings, layers)
+}
+
+/// Probes every layer on `concept`'s control task in one go (`control_task_job` to the end).
+pub fn probe_control_task(data: &ProbeData, concept: &Concept, settings: &ProbeSettings) -> Result<ProbeReport> {
+    let layers: Vec<usize> = (0..data.acts.acts.len()).collect();
+    let mut job = control_task_job(data, concept, settings, &layers)?;
+    while !job.step(data, usize::MAX)? {}
+    Ok(job.report())
+}
+
+/// Hewitt and Liang's selectivity per layer: test accuracy on the concept minus test accuracy on its control
+/// task, `(layer, selectivity)` for the layers both reports hold. Near zero means the probe could have scored
+/// as well by memorising which characters are positive.
+pub fn selectivity(concept: &ProbeReport, control: &ProbeReport) -> Vec<(usize, f32)> {
+    concept
+        .layers
+        .iter()
+        .filter_map(|c| {
+            let k = control.layers.iter().find(|k| k.layer == c.layer)?;
+            Some((c.layer, c.test_accuracy - k.test_accuracy))
+        })
+        .collect()
+}
+
+/// A randomly initialised model of `cfg`'s shape, drawn from `seed`: the weights the random-model control of
+/// `record_probe_data` uses with the same seed, as plain tensors (no training variables), so it can be recorded
+/// with `ProbeRecording` and probed with `ProbeJob` like the trained model.
+pub fn random_model(cfg: &Gpt2Config, seed: u64) -> Result<Transformer> {
+    let (random, _) = Transformer::init(cfg.clone(), &mut Rng::new(seed))?;
+    Transformer::from_tensors(cfg.clone(), random.to_tensors()?.into_iter().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -917,6 +1021,26 @@ mod tests {
         assert_eq!(labels.iter().filter(|l| **l == Some(true)).count(), 10);
         let e = Concept::Regex("(".into()).labels(text).unwrap_err().to_string();
         assert!(e.contains("does not compile"), "{e}");
+    }
+
+    #[test]
+    fn control_task_labels_follow_the_character_and_match_the_positive_rate() {
+        let text = "the whale, the sea; a ship\nand the whale again. Call me Ishmael.".repeat(4);
+        let concept = Concept::Builtin(BuiltinConcept::SpaceNext);
+        let real = concept.labels(&text).unwrap();
+        let control = control_task_labels(&concept, &text, 7).unwrap();
+        assert_eq!(control, control_task_labels(&concept, &text, 7).unwrap(), "a seed gives the same labels");
+        assert_ne!(control, control_task_labels(&concept, &text, 8).unwrap());
+        let chars: Vec<char> = text.chars().collect();
+        let mut label_of = std::collections::HashMap::new();
+        for ((c, r), k) in chars.iter().zip(&real).zip(&control) {
+            assert_eq!(r.is_some(), k.is_some(), "the control labels the same positions");
+            if let Some(k) = k {
+                assert_eq!(*label_of.entry(*c).or_insert(*k), *k, "one label per character type");
+            }
+        }
+        let rate = |ls: &[Option<bool>]| ls.iter().filter(|l| **l == Some(true)).count() as f32 / ls.len() as f32;
+        assert!((rate(&real) - rate(&control)).abs() < 0.06, "{} vs {}", rate(&real), rate(&control));
     }
 
     #[test]
