@@ -244,7 +244,9 @@ enum Kind {
     Note,
     Beyond,
     /// A prediction exercise; `in_lab` for `:::card`.
-    Predict { in_lab: bool },
+    Predict {
+        in_lab: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -484,7 +486,11 @@ impl<'r> RenderCtx<'r> {
                                 _ => None,
                             };
                             let Some((md, md_line)) = md else {
-                                self.errors.push(format!("{}:{line}: the `:::{}` block is empty", self.name, kind_word(*kind)));
+                                self.errors.push(format!(
+                                    "{}:{line}: the `:::{}` block is empty",
+                                    self.name,
+                                    kind_word(*kind)
+                                ));
                                 continue;
                             };
                             if let Some(p) = self.predict(title, *in_lab, md, md_line, *line) {
@@ -895,7 +901,10 @@ mod tests {
     #[test]
     fn prediction_errors_name_file_and_line() {
         let e = errors("# T\n:::predict x\nQ?\n\n1. a\n2. b\n\nR.\n:::\n");
-        assert!(e[0].starts_with("content/s.md:2: `:::predict x` needs 2 to 6 choices with exactly one marked"), "{e:?}");
+        assert!(
+            e[0].starts_with("content/s.md:2: `:::predict x` needs 2 to 6 choices with exactly one marked"),
+            "{e:?}"
+        );
         let e = errors("# T\n:::predict x\nQ?\n\n1. a (*)\n2. b\n:::\n");
         assert!(e[0].contains("needs a question before its choices and a reveal after them"), "{e:?}");
         let e = errors("# T\n:::predict x\nQ?\n\n- a (*)\n- b\n\nR.\n:::\n");

@@ -242,7 +242,10 @@ pub async fn load_char_sae(name: &str) -> Result<Arc<LoadedSae>, String> {
 pub const LOAD_TIMEOUT_MS: u32 = 30_000;
 
 /// `fut`, or an error if it has not finished after `LOAD_TIMEOUT_MS`.
-pub async fn with_timeout<T>(what: &str, fut: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+pub async fn with_timeout<T>(
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
     use futures::future::{select, Either};
     let timer = gloo_timers::future::TimeoutFuture::new(LOAD_TIMEOUT_MS);
     match select(Box::pin(fut), timer).await {

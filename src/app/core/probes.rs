@@ -7,8 +7,9 @@ use std::rc::Rc;
 
 use super::jobs::Job;
 use super::load::LoadedChar;
-use crate::lens::methods::probe::{Concept, ProbeData, ProbeJob, ProbeRecording, ProbeReport, ProbeSettings};
-use crate::lens::rng::Rng;
+use crate::lens::methods::probe::{
+    random_model, Concept, ProbeData, ProbeJob, ProbeRecording, ProbeReport, ProbeSettings,
+};
 use crate::lens::Transformer;
 
 /// Which network the probes read: the trained Moby-Dick model, or a random one of its shape (never trained,
@@ -31,9 +32,7 @@ fn random_net(m: &LoadedChar, seed: u64) -> Result<Rc<Transformer>, String> {
     if let Some(net) = RANDOM.with(|r| r.borrow().get(&seed).cloned()) {
         return Ok(net);
     }
-    let (mut net, _) = Transformer::init(m.model.cfg.clone(), &mut Rng::new(seed)).map_err(|e| e.to_string())?;
-    net.autograd = false;
-    let net = Rc::new(net);
+    let net = Rc::new(random_model(&m.model.cfg, seed).map_err(|e| e.to_string())?);
     RANDOM.with(|r| r.borrow_mut().insert(seed, net.clone()));
     Ok(net)
 }

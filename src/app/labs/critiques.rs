@@ -205,12 +205,14 @@ pub fn top_heads(rows: &[MetricRow]) -> [(usize, usize); 4] {
 // ---------------------------------------------------------------------------------------------------------
 // Card 3: a probe on a random network
 
-/// The probe card's concept: whether the next character is a space (a word ends here).
+/// The probe card's concept: whether the current character is a letter. On a random network its probe beats
+/// the majority baseline by 20 points (`tests/critiques.rs`); "space next" gains only 2, "vowel next" 5.
 pub const PROBE_CONCEPT: crate::lens::methods::probe::BuiltinConcept =
-    crate::lens::methods::probe::BuiltinConcept::SpaceNext;
+    crate::lens::methods::probe::BuiltinConcept::InsideWord;
 
-/// The seed of the random network (the same shape as the Moby-Dick model, never trained).
-pub const RANDOM_SEED: u64 = 7;
+/// The seed of the random network (the same shape as the Moby-Dick model, never trained): the probing
+/// settings' own, as `tests/critiques.rs` measures it.
+pub const RANDOM_SEED: u64 = 1;
 
 /// One layer's accuracies: the random network's probe and the trained model's.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -246,7 +248,8 @@ mod tests {
     #[test]
     fn every_card_has_its_question_in_the_chapter() {
         for c in Card::ALL {
-            let p = predict(&c.predict_id()).unwrap_or_else(|| panic!("no `:::card {}` in content/9.5.md", c.predict_id()));
+            let p =
+                predict(&c.predict_id()).unwrap_or_else(|| panic!("no `:::card {}` in content/9.5.md", c.predict_id()));
             assert!(p.in_lab && p.section == "9.5", "{}", p.id);
         }
     }
@@ -285,8 +288,10 @@ mod tests {
     fn ioi() -> (Transformer, crate::lens::methods::patching::PatchInput) {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/ioi");
         let read = |f: &str| std::fs::read(format!("{dir}/{f}")).unwrap();
-        let model = Transformer::from_bytes(&String::from_utf8(read("config.json")).unwrap(), &read("model.safetensors"));
-        let vocab = crate::lens::gpt2::vocab::Vocab::from_json(&String::from_utf8(read("vocab.json")).unwrap()).unwrap();
+        let model =
+            Transformer::from_bytes(&String::from_utf8(read("config.json")).unwrap(), &read("model.safetensors"));
+        let vocab =
+            crate::lens::gpt2::vocab::Vocab::from_json(&String::from_utf8(read("vocab.json")).unwrap()).unwrap();
         (model.unwrap(), crate::lens::methods::ioi::chapter_input(&vocab).unwrap())
     }
 
@@ -301,7 +306,13 @@ mod tests {
                 r.layer, r.head, r.denoise_ld, r.denoise_prob, r.noise_ld, r.noise_prob
             );
         }
-        eprintln!("{:?}", top_heads(&rows));
+        // What the card's reveal says: L0H3 leads three readings, but noising read by probability names L1H1,
+        // which the logit difference calls harmless; L1H3 restores most of the logit difference and none of
+        // the probability.
+        assert_eq!(top_heads(&rows), [(0, 3), (0, 3), (0, 3), (1, 1)]);
+        let head = |l, h| rows.iter().find(|r| (r.layer, r.head) == (l, h)).unwrap();
+        assert!(head(1, 1).noise_ld > 0.95 && head(1, 1).noise_prob < 0.01, "{:?}", head(1, 1));
+        assert!(head(1, 3).denoise_ld > 0.6 && head(1, 3).denoise_prob < 0.01, "{:?}", head(1, 3));
     }
 
     #[test]

@@ -153,7 +153,9 @@ async fn sweep(
 
 async fn run_attention(job: &Job) -> Result<Option<Finding>, String> {
     job.report("loading the glassbox model", 0.0);
-    let Some(m) = job.wait_for(with_timeout("The glassbox model", load_model("glassbox"))).await else { return Ok(None) };
+    let Some(m) = job.wait_for(with_timeout("The glassbox model", load_model("glassbox"))).await else {
+        return Ok(None);
+    };
     let m = m?;
     let input = glassbox::patch_input(glassbox::PATCH_HALF, GLASSBOX_SEED);
     let Some(noising) = sweep(job, &m.model, &input, Direction::Noising, "patching each head").await? else {
@@ -266,12 +268,12 @@ fn probe_table(rows: Vec<ProbeRow>, baseline: f32) -> impl IntoView {
     };
     view! {
         <table class="finding" data-testid="finding">
-            <caption>"Test accuracy of a linear probe for “the next character is a space”, layer by layer"</caption>
+            <caption>"Test accuracy of a linear probe for “the current character is a letter”, layer by layer"</caption>
             <thead><tr><th>"layer"</th><th>"random network"</th><th>"trained model"</th></tr></thead>
             <tbody>{rows.into_iter().map(row).collect_view()}</tbody>
         </table>
         <p class="small" data-testid="finding-summary" data-margin=format!("{margin:.1}")>
-            {format!("Always answering “no” scores {}. The random network's best probe beats that by {margin:.1} points.", pct(baseline))}
+            {format!("Always giving the more common answer (“a letter”) scores {}. The random network's best probe beats that by {margin:.1} points.", pct(baseline))}
         </p>
     }
 }
