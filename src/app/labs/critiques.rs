@@ -24,10 +24,14 @@ pub enum Card {
     Metric,
     /// A probe trained on a randomly initialised network (Hewitt & Liang 2019).
     RandomProbe,
+    /// The saliency sanity check (Adebayo et al. 2018): maps after the CNN's weights are randomised.
+    Saliency,
+    /// The logit lens against a tuned lens trained in the browser (Belrose et al. 2023).
+    TunedLens,
 }
 
 impl Card {
-    pub const ALL: [Card; 3] = [Card::Attention, Card::Metric, Card::RandomProbe];
+    pub const ALL: [Card; 5] = [Card::Attention, Card::Metric, Card::RandomProbe, Card::Saliency, Card::TunedLens];
 
     /// The card's key in links (`#/9.5?card=metric`), and its `:::card critique-{key}` in `content/9.5.md`.
     pub fn key(self) -> &'static str {
@@ -35,6 +39,8 @@ impl Card {
             Card::Attention => "attention",
             Card::Metric => "metric",
             Card::RandomProbe => "random-probe",
+            Card::Saliency => "saliency",
+            Card::TunedLens => "tuned-lens",
         }
     }
 
@@ -43,6 +49,8 @@ impl Card {
             Card::Attention => "A sharp attention pattern is not an important head",
             Card::Metric => "Patching answers depend on the metric and the direction",
             Card::RandomProbe => "A probe can succeed on a network that learned nothing",
+            Card::Saliency => "A saliency map can survive the loss of everything the model learned",
+            Card::TunedLens => "The logit lens misreads early layers; a tuned lens reads more",
         }
     }
 
@@ -52,6 +60,8 @@ impl Card {
             Card::Attention => "glassbox model (hand-built)",
             Card::Metric => "IOI model",
             Card::RandomProbe => "Moby-Dick model, and a random one of its shape",
+            Card::Saliency => "MNIST CNN",
+            Card::TunedLens => "Moby-Dick model",
         }
     }
 
@@ -238,6 +248,60 @@ pub fn random_margin(rows: &[ProbeRow], baseline: f32) -> f32 {
     100.0 * (rows.iter().map(|r| r.random).fold(0.0, f32::max) - baseline)
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Card 4: the saliency sanity check
+
+/// How many of the shipped MNIST samples the saliency card averages over, and the randomisation's seed (what
+/// `tests/critiques.rs` measures).
+pub const SALIENCY_IMAGES: usize = 8;
+pub const SALIENCY_SEED: u64 = 5;
+
+/// One level of the cascade: the deepest layer randomised so far (from the top down) and each method's mean
+/// rank correlation with its map on the trained model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SaliencyRow {
+    pub level: String,
+    pub gradient: f32,
+    pub gradient_x_input: f32,
+}
+
+/// Accumulates one image's correlations (`SanityCorrelations::correlations`) into the running means.
+pub fn add_correlations(means: &mut Vec<(String, f32)>, levels: &[(String, f32)], images: usize) {
+    if means.is_empty() {
+        means.extend(levels.iter().map(|(n, _)| (n.clone(), 0.0)));
+    }
+    for ((_, sum), (_, r)) in means.iter_mut().zip(levels) {
+        *sum += r / images as f32;
+    }
+}
+
+/// Both methods' means side by side, level by level.
+pub fn saliency_rows(gradient: &[(String, f32)], gradient_x_input: &[(String, f32)]) -> Vec<SaliencyRow> {
+    gradient
+        .iter()
+        .zip(gradient_x_input)
+        .map(|((level, g), (_, gx))| SaliencyRow { level: level.clone(), gradient: *g, gradient_x_input: *gx })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Card 5: the tuned lens
+
+/// The tuned lens's settings for the card: the engine's defaults (400 seeded minibatch steps over about 2,400
+/// positions of held-out text), which `tests/tuned_lens.rs` measures.
+pub fn tuned_lens_settings() -> crate::lens::methods::tuned_lens::TunedLensSettings {
+    crate::lens::methods::tuned_lens::TunedLensSettings::default()
+}
+
+/// A residual layer's name as the language labs print it.
+pub fn layer_name(layer: usize) -> String {
+    if layer == 0 {
+        "embed".into()
+    } else {
+        format!("after block {}", layer - 1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,7 +327,9 @@ mod tests {
         let (s, problems) = CritiquesState::from_query(&[("card".into(), "nope".into())]);
         assert_eq!(s, CritiquesState::default());
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].to_string().contains("“card=nope” is not one of attention, metric, random-probe"));
+        assert!(problems[0]
+            .to_string()
+            .contains("“card=nope” is not one of attention, metric, random-probe, saliency, tuned-lens"));
     }
 
     /// The glassbox card finds what the model was built to do: every head's pattern is sharp, and only the
@@ -313,6 +379,17 @@ mod tests {
         let head = |l, h| rows.iter().find(|r| (r.layer, r.head) == (l, h)).unwrap();
         assert!(head(1, 1).noise_ld > 0.95 && head(1, 1).noise_prob < 0.01, "{:?}", head(1, 1));
         assert!(head(1, 3).denoise_ld > 0.6 && head(1, 3).denoise_prob < 0.01, "{:?}", head(1, 3));
+    }
+
+    #[test]
+    fn saliency_means_average_each_level_over_the_images() {
+        let mut means = Vec::new();
+        add_correlations(&mut means, &[("fc".into(), 0.5), ("conv3".into(), 0.2)], 2);
+        add_correlations(&mut means, &[("fc".into(), 0.3), ("conv3".into(), 0.0)], 2);
+        assert_eq!(means, vec![("fc".to_string(), 0.4), ("conv3".to_string(), 0.1)]);
+        let rows = saliency_rows(&means, &[("fc".into(), 0.9), ("conv3".into(), 0.8)]);
+        assert_eq!(rows[1], SaliencyRow { level: "conv3".into(), gradient: 0.1, gradient_x_input: 0.8 });
+        assert_eq!((layer_name(0), layer_name(3)), ("embed".to_string(), "after block 2".to_string()));
     }
 
     #[test]
