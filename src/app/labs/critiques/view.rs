@@ -4,23 +4,26 @@
 use leptos::prelude::*;
 
 use super::{
-    head_findings, metric_rows, probe_rows, random_margin, top_heads, Card, CritiquesState, HeadFinding, MetricRow,
-    ProbeRow, GLASSBOX_SEED, PROBE_CONCEPT, RANDOM_SEED,
+    add_correlations, head_findings, layer_name, metric_rows, probe_rows, random_margin, saliency_rows, top_heads,
+    tuned_lens_settings, Card, CritiquesState, HeadFinding, MetricRow, ProbeRow, SaliencyRow, GLASSBOX_SEED,
+    PROBE_CONCEPT, RANDOM_SEED, SALIENCY_IMAGES, SALIENCY_SEED,
 };
 use crate::app::core::browser::{document, replace_hash_soon};
 use crate::app::core::format::pct;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
-use crate::app::core::load::{load_char_model, load_model, with_timeout};
+use crate::app::core::load::{load_char_model, load_model, load_vision, with_timeout};
 use crate::app::core::predict::{PredictChoices, Predictions};
 use crate::app::core::probes::{train_probes_on, Net};
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::content;
+use crate::lens::methods::attribution::{SaliencyMethod, SanityCorrelations, Target as SaliencyTarget};
 use crate::lens::methods::glassbox;
 use crate::lens::methods::ioi::chapter_input;
 use crate::lens::methods::patching::{Direction, PatchResult, PatchSweep, Target};
 use crate::lens::methods::probe::Concept;
-use crate::lens::Transformer;
+use crate::lens::methods::tuned_lens::{LensComparison, TunedLens, TunedLensRecording, TunedLensTraining};
+use crate::lens::{LensError, Transformer};
 
 /// What a finished run found, one variant per card.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,6 +31,8 @@ enum Finding {
     Attention(Vec<HeadFinding>),
     Metric(Vec<MetricRow>),
     Probe { rows: Vec<ProbeRow>, baseline: f32 },
+    Saliency(Vec<SaliencyRow>),
+    Lens(Vec<LensComparison>),
 }
 
 #[component]
@@ -78,6 +83,8 @@ fn CardView(card: Card, focus: RwSignal<Option<Card>>, rev: RwSignal<u32>) -> im
                 Card::Attention => run_attention(&job).await,
                 Card::Metric => run_metric(&job).await,
                 Card::RandomProbe => run_probe(&job).await,
+                Card::Saliency => run_saliency(&job).await,
+                Card::TunedLens => run_tuned_lens(&job).await,
             };
             if !job.alive() {
                 return;
@@ -197,11 +204,147 @@ async fn run_probe(job: &Job) -> Result<Option<Finding>, String> {
     Ok(Some(Finding::Probe { rows, baseline }))
 }
 
+async fn run_saliency(job: &Job) -> Result<Option<Finding>, String> {
+    job.report("loading the MNIST CNN", 0.0);
+    let Some(v) = job.wait_for(with_timeout("The MNIST CNN", load_vision("mnist-cnn"))).await else { return Ok(None) };
+    let v = v?;
+    let images = SALIENCY_IMAGES.min(v.samples.labels.len());
+    let mut means = [Vec::new(), Vec::new()];
+    for (k, method) in [SaliencyMethod::Gradient, SaliencyMethod::GradientXInput].into_iter().enumerate() {
+        for i in 0..images {
+            let target = SaliencyTarget::Class(v.samples.labels[i] as usize);
+            let mut run = SanityCorrelations::new(&v.model, &v.samples.image(i), target, method, SALIENCY_SEED)
+                .map_err(|e| e.to_string())?;
+            let done = (k * images + i) as f32;
+            let ok = job
+                .sliced("randomising the layers", || {
+                    let finished = run.step()?;
+                    let frac = (done + run.progress()) / (2 * images) as f32;
+                    Ok::<_, LensError>((!finished).then_some(frac))
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            if !ok {
+                return Ok(None);
+            }
+            add_correlations(&mut means[k], run.correlations(), images);
+        }
+    }
+    Ok(Some(Finding::Saliency(saliency_rows(&means[0], &means[1]))))
+}
+
+async fn run_tuned_lens(job: &Job) -> Result<Option<Finding>, String> {
+    job.report("loading the Moby-Dick model", 0.0);
+    let Some(m) = job.wait_for(with_timeout("The Moby-Dick model", load_char_model("moby"))).await else {
+        return Ok(None);
+    };
+    let m = m?;
+    let model = &m.model;
+    let settings = tuned_lens_settings();
+    let err = |e: LensError| e.to_string();
+    // A third of the progress bar for recording, a half for training, the rest for scoring.
+    let mut rec = TunedLensRecording::new(model, &m.vocab, &m.held_out, &settings).map_err(err)?;
+    let ok = job
+        .sliced("recording the residual stream", || {
+            let finished = rec.step(model)?;
+            Ok::<_, LensError>((!finished).then(|| rec.progress(model) / 3.0))
+        })
+        .await
+        .map_err(err)?;
+    if !ok {
+        return Ok(None);
+    }
+    let data = rec.finish(model).map_err(err)?;
+    let mut training = TunedLensTraining::new(model, &data, &settings).map_err(err)?;
+    let ok = job
+        .sliced("training the translators", || {
+            let finished = training.step()?;
+            Ok::<_, LensError>((!finished).then(|| 1.0 / 3.0 + training.progress() / 2.0))
+        })
+        .await
+        .map_err(err)?;
+    if !ok {
+        return Ok(None);
+    }
+    let tuned = training.finish().map_err(err)?;
+    let logit = TunedLens::identity(model).map_err(err)?;
+    // One lens at one layer per step: each reads every held-out position.
+    let n = model.cfg.n_layer + 1;
+    let mut scores = Vec::new();
+    let ok = job
+        .sliced("scoring both lenses", || {
+            let k = scores.len();
+            let lens = if k % 2 == 0 { &logit } else { &tuned };
+            scores.push(lens.layer_score(model, &data, k / 2)?);
+            Ok::<_, LensError>((scores.len() < 2 * n).then(|| 5.0 / 6.0 + scores.len() as f32 / (12 * n) as f32))
+        })
+        .await
+        .map_err(err)?;
+    if !ok {
+        return Ok(None);
+    }
+    let rows = scores.chunks(2).enumerate().map(|(layer, s)| LensComparison { layer, logit: s[0], tuned: s[1] });
+    Ok(Some(Finding::Lens(rows.collect())))
+}
+
 fn finding_view(f: Finding) -> AnyView {
     match f {
         Finding::Attention(heads) => attention_table(heads).into_any(),
         Finding::Metric(rows) => metric_table(rows).into_any(),
         Finding::Probe { rows, baseline } => probe_table(rows, baseline).into_any(),
+        Finding::Saliency(rows) => saliency_table(rows).into_any(),
+        Finding::Lens(rows) => lens_table(rows).into_any(),
+    }
+}
+
+fn saliency_table(rows: Vec<SaliencyRow>) -> impl IntoView {
+    let row = |r: SaliencyRow| {
+        view! {
+            <tr data-testid="finding-row" data-level=r.level.clone()>
+                <th scope="row">{format!("down to {}", r.level)}</th>
+                <td class="num">{format!("{:.2}", r.gradient)}</td>
+                <td class="num">{format!("{:.2}", r.gradient_x_input)}</td>
+            </tr>
+        }
+    };
+    let last = rows.last().map(|r| (r.gradient, r.gradient_x_input)).unwrap_or_default();
+    view! {
+        <table class="finding" data-testid="finding">
+            <caption>{format!("Rank correlation with the trained model's map, mean over {SALIENCY_IMAGES} digits, as the layers are randomised from the top down (1 = the same map)")}</caption>
+            <thead><tr><th>"layers randomised"</th><th>"gradient"</th><th>"gradient × input"</th></tr></thead>
+            <tbody>{rows.into_iter().map(row).collect_view()}</tbody>
+        </table>
+        <p class="small" data-testid="finding-summary" data-gradient=format!("{:.3}", last.0) data-gxi=format!("{:.3}", last.1)>
+            {format!("With every layer random: gradient {:.2}, gradient × input {:.2}.", last.0, last.1)}
+        </p>
+    }
+}
+
+fn lens_table(rows: Vec<LensComparison>) -> impl IntoView {
+    let first = rows.first().map(|r| (r.logit.top1, r.tuned.top1)).unwrap_or_default();
+    let row = |r: LensComparison| {
+        view! {
+            <tr data-testid="finding-row" data-layer=r.layer.to_string()>
+                <th scope="row">{layer_name(r.layer)}</th>
+                <td class="num">{pct(r.logit.top1)}</td>
+                <td class="num">{pct(r.tuned.top1)}</td>
+                <td class="num">{format!("{:.2}", r.logit.kl)}</td>
+                <td class="num">{format!("{:.2}", r.tuned.kl)}</td>
+            </tr>
+        }
+    };
+    view! {
+        <table class="finding" data-testid="finding">
+            <caption>"On held-out text: how often each lens's top guess is the model's final one, and its KL divergence from the final distribution (nats)"</caption>
+            <thead>
+                <tr><th></th><th colspan="2">"agrees with the model"</th><th colspan="2">"KL from the model"</th></tr>
+                <tr><th>"layer"</th><th>"logit lens"</th><th>"tuned lens"</th><th>"logit lens"</th><th>"tuned lens"</th></tr>
+            </thead>
+            <tbody>{rows.into_iter().map(row).collect_view()}</tbody>
+        </table>
+        <p class="small" data-testid="finding-summary" data-logit=format!("{:.3}", first.0) data-tuned=format!("{:.3}", first.1)>
+            {format!("At the embedding the logit lens agrees with the model {}, the tuned lens {}.", pct(first.0), pct(first.1))}
+        </p>
     }
 }
 
