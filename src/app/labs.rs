@@ -82,4 +82,61 @@ mod tests {
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!((a.model, a.head, a.seq.as_deref()), (TaskModel::Ioi, Some((2, 1)), Some(CHAPTER_PROMPT)));
     }
+
+    /// The problems a lab finds in a link's query, by the section's lab.
+    fn lab_problems(kind: crate::routes::LabKind, q: &[(String, String)]) -> Vec<crate::app::core::url::UrlProblem> {
+        use crate::routes::LabKind;
+        match kind {
+            LabKind::Attention => AttentionState::from_query(q).1,
+            LabKind::Vision => super::vision::VisionState::from_query(q).1,
+            LabKind::Language => super::language::LanguageState::from_query(q).1,
+            LabKind::Probe => super::probe::ProbeState::from_query(q).1,
+            LabKind::Patching => PatchState::from_query(q).1,
+            LabKind::Steer => super::steer::SteerState::from_query(q).1,
+            LabKind::Superposition => super::superposition::ToyState::from_query(q).1,
+            LabKind::Sae => super::sae::SaeState::from_query(q).1,
+            LabKind::Acdc => super::acdc::AcdcState::from_query(q).1,
+            LabKind::Critiques => super::critiques::CritiquesState::from_query(q).1,
+            LabKind::Map | LabKind::Planned(_) => {
+                if q.is_empty() {
+                    vec![]
+                } else {
+                    panic!("a link gives state to a section without a lab")
+                }
+            }
+        }
+    }
+
+    /// Every link in the chapter that opens a section (its text, its exercises' questions and reveals) names a
+    /// section that exists and opens its lab with no problem reported.
+    #[test]
+    fn every_link_in_the_chapter_opens_its_lab_cleanly() {
+        use crate::content::{section_html, PREDICTS};
+        use crate::routes::{parse_hash, Route, SECTIONS};
+        let mut texts: Vec<(String, &str)> =
+            SECTIONS.iter().map(|s| (s.slug.to_string(), section_html(s.slug).unwrap())).collect();
+        for p in PREDICTS {
+            texts.push((p.id.to_string(), p.question));
+            texts.push((p.id.to_string(), p.reveal));
+            texts.extend(p.choices.iter().map(|c| (p.id.to_string(), *c)));
+        }
+        let mut links = 0;
+        for (whose, html) in texts {
+            for (i, _) in html.match_indices("href=\"#/") {
+                let href = &html[i + 7..];
+                let href = &href[..href.find('"').unwrap()];
+                let href = href.replace("&amp;", "&");
+                match parse_hash(&href) {
+                    Route::Section { index, query } => {
+                        let problems = lab_problems(SECTIONS[index].lab, &parse_query(&query));
+                        assert!(problems.is_empty(), "{whose}: {href}: {problems:?}");
+                    }
+                    Route::References => {}
+                    Route::NotFound(p) => panic!("{whose}: {href} leads nowhere ({p})"),
+                }
+                links += 1;
+            }
+        }
+        assert!(links > 20, "only {links} links found");
+    }
 }

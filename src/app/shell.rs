@@ -3,7 +3,7 @@ use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::core::browser::{document, go, location_hash, store, stored};
+use super::core::browser::{document, follow_citation, go, location_hash, store, stored};
 use super::core::format::parse_share;
 use super::core::predict::{section_mark, ChapterPredict, Predictions, ResetProgress};
 use crate::content::{self, Piece};
@@ -187,26 +187,6 @@ fn Nav(current: Memo<Option<usize>>, route: Memo<Route>) -> impl IntoView {
 /// scroll to their reference in this pane instead of changing the route.
 #[component]
 fn Chapter(pieces: Vec<Piece>) -> impl IntoView {
-    let on_click = move |ev: web_sys::MouseEvent| {
-        let Some(el) = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
-        let Ok(Some(link)) = el.closest("a.cite") else { return };
-        ev.prevent_default();
-        let Some(key) = link.get_attribute("data-ref") else { return };
-        if let Some(target) = document().get_element_by_id(&format!("ref-{key}")) {
-            let opts = web_sys::ScrollIntoViewOptions::new();
-            opts.set_behavior(web_sys::ScrollBehavior::Smooth);
-            opts.set_block(web_sys::ScrollLogicalPosition::Center);
-            target.scroll_into_view_with_scroll_into_view_options(&opts);
-            let _ = target.class_list().add_1("flash");
-            let t = target.clone();
-            let cb = wasm_bindgen::closure::Closure::once_into_js(move || {
-                let _ = t.class_list().remove_1("flash");
-            });
-            if let Some(w) = web_sys::window() {
-                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 1600);
-            }
-        }
-    };
     let pieces = pieces
         .into_iter()
         .map(|piece| match piece {
@@ -214,7 +194,7 @@ fn Chapter(pieces: Vec<Piece>) -> impl IntoView {
             Piece::Predict(p) => view! { <ChapterPredict p=p /> }.into_any(),
         })
         .collect_view();
-    view! { <article class="chapter" data-testid="chapter" on:click=on_click>{pieces}</article> }
+    view! { <article class="chapter" data-testid="chapter" on:click=follow_citation>{pieces}</article> }
 }
 
 #[component]

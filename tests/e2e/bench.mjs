@@ -8,6 +8,7 @@
 //   (g) the longest main-thread task in each lab while a student works it (once the model is loaded): typing,
 //       feature visualization and saliency, a 128-character text typed key by key and a generation, probes on a
 //       built-in concept and on costly regular expressions, the SAE's live loss, steering with 2,000 pasted lines
+//   (i) each 9.5 card's run, from the click to its reveal (models already loaded), and the longest task meanwhile
 //   (h) patching on the IOI model: each target's map, all targets in a row, attribution patching; ACDC on the
 //       induction model (window.wasmBindings.bench_patching, bench_acdc)
 // Usage: node tests/e2e/bench.mjs [--strict] [--json FILE]
@@ -19,7 +20,7 @@ import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { DIST, PLANNED_LABS, launch, shutdown, openPage, waitRev, inductionModel, randomWords, rng } from './harness.mjs';
 
-const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.5, fv_step_ms: 20, predict_per_s: 30, ig50_ms: 150, generate200_ms: 1000, lens128_ms: 50, probe_ms: 2000, patch_target_ms: 300, patch_sweep_ms: 2000, attribution_ms: 100, acdc_ms: 5000, acdc_ioi_ms: 60000, toy_steps_per_s: 2000, toy_longtask_ms: 50, sweep_s: 20, lab_longtask_ms: 50, largest_function_kb: 64 };
+const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.5, fv_step_ms: 20, predict_per_s: 30, ig50_ms: 150, generate200_ms: 1000, lens128_ms: 50, probe_ms: 2000, patch_target_ms: 300, patch_sweep_ms: 2000, attribution_ms: 100, acdc_ms: 5000, acdc_ioi_ms: 60000, toy_steps_per_s: 2000, toy_longtask_ms: 50, sweep_s: 20, lab_longtask_ms: 50, largest_function_kb: 64, critique_s: 3, critique_lens_s: 10 };
 const FORWARD_TOKENS = 64;
 const FORWARD_RUNS = 200;
 const UPDATES = 50;
@@ -86,10 +87,34 @@ async function longestTask(page, work) {
   return page.evaluate(() => ({ max: Math.max(0, ...window.__lt), count: window.__lt.length }));
 }
 
+/** (i) Each 9.5 card run twice, timed from the click to the reveal: the first run also loads its model from the
+ *  page's origin (and records activations it keeps), the second starts with them there. */
+const critiqueTimes = {};
+async function critiqueCards(out) {
+  const p = await openPage('/#/9.5');
+  await p.locator('[data-testid=critiques-lab]').waitFor();
+  const keys = await p.$$eval('[data-testid=critique-card]', (cs) => cs.map((c) => c.dataset.card));
+  out.critiques = await longestTask(p, async () => {
+    for (const key of keys) {
+      const card = p.locator(`[data-testid=critique-card][data-card="${key}"]`);
+      await p.check(`[data-testid=predict-critique-${key}-0]`);
+      await p.click(`[data-testid=predict-critique-${key}-commit]`);
+      for (let run = 0; run < 2; run++) {
+        const rev = Number(await p.locator('[data-testid=lab-status]').getAttribute('data-rev'));
+        const t0 = Date.now();
+        await card.locator('[data-testid=critique-run]').click();
+        await waitRev(p, rev + 1, 180_000);
+        (critiqueTimes[key] ??= []).push((Date.now() - t0) / 1000);
+      }
+    }
+  });
+}
+
 /** (g) Each lab worked as a student would, after its model has loaded. */
 async function labLongTasks() {
   const out = {};
   const idle = (ms) => new Promise((r) => setTimeout(r, ms));
+  await critiqueCards(out);
   {
     const p = await openPage('/#/attention');
     await waitRev(p, 1);
@@ -377,6 +402,10 @@ async function main() {
       `<= ${LIMITS.sweep_s} s`, toy.sweep_s <= LIMITS.sweep_s],
     ...Object.entries(labs).map(([lab, t]) => [`longest main-thread task while working the ${lab} lab`, `${t.max.toFixed(0)} ms (${t.count} tasks over 50 ms)`,
       `< ${LIMITS.lab_longtask_ms} ms`, t.max < LIMITS.lab_longtask_ms]),
+    ...Object.entries(critiqueTimes).map(([key, [first, again]]) => {
+      const limit = key === 'tuned-lens' ? LIMITS.critique_lens_s : LIMITS.critique_s;
+      return [`9.5 card "${key}": click to reveal, first run (again)`, `${first.toFixed(2)} s (${again.toFixed(2)} s)`, `<= ${limit} s`, first <= limit];
+    }),
     [`wasm size, gzip -9 (${mainWasm.file})`, `${(mainWasm.gzip / 1e6).toFixed(3)} MB (raw ${(mainWasm.bytes / 1e6).toFixed(3)} MB)`,
       `<= ${LIMITS.wasm_gzip_mb} MB`, gzipMb <= LIMITS.wasm_gzip_mb],
     [`  largest function in it (compiled on its first call, on the main thread)`, `${(mainWasm.largest.bytes / 1024).toFixed(1)} KB (function ${mainWasm.largest.index})`,
@@ -391,7 +420,7 @@ async function main() {
     console.log(`${a.padEnd(w[0])}  ${b.padEnd(w[1])}  ${c.padEnd(w[2])}  ${ok === null ? '' : ok ? 'PASS' : 'FAIL'}`);
   }
   if (problems.length) console.log(`\npage problems during the bench:\n  ${problems.join('\n  ')}`);
-  const result = { forward, vision, language, probe, patching, acdc, toy, labs, update: upd, update_to_frame: frm, wasm: sizes, limits: LIMITS, chromium: chromiumVersion };
+  const result = { forward, vision, language, probe, patching, acdc, toy, labs, critiques: critiqueTimes, update: upd, update_to_frame: frm, wasm: sizes, limits: LIMITS, chromium: chromiumVersion };
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(result, null, 2) + '\n');
   const failed = rows.filter((r) => r[3] === false).length;
   console.log(`\n${failed ? `${failed} figure(s) over the limit` : 'all figures within their limits'}`);

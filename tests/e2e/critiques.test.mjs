@@ -37,14 +37,14 @@ async function runCard(page, key, id, choice) {
 test('9.5: each card takes a prediction, runs, and reveals a finding that shows the failure', TIMEOUT, async (t) => {
   const page = await openPage('/#/9.5', { t });
   await page.locator('[data-testid=critiques-lab]').waitFor();
-  assert.equal(await page.locator('[data-testid=critique-card]').count(), 3);
-  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '0/3');
+  assert.equal(await page.locator('[data-testid=critique-card]').count(), 5);
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '0/5');
 
   // Attention against patching on the glassbox model: the decoy L1H1 looks busy and loses nothing.
   let c = await runCard(page, 'attention', 'critique-attention', 0);
   const decoy = c.locator('[data-testid=finding-row][data-head="1.1"]');
-  assert.match(await decoy.textContent(), /duplicate-token 1\.00/);
-  assert.match(await decoy.textContent(), /\b0%/);
+  assert.equal(await decoy.locator('td').nth(0).textContent(), 'duplicate-token 1.00');
+  assert.equal(await decoy.locator('td').nth(1).textContent(), '0%');
   assert.ok(await c.locator('.predict-choice.wrong').count() === 1, 'choice 0 was wrong and is marked so');
   assert.equal(await c.locator('[data-testid=finding-row].matters').count(), 2);
 
@@ -58,9 +58,22 @@ test('9.5: each card takes a prediction, runs, and reveals a finding that shows 
   const margin = Number(await c.locator('[data-testid=finding-summary]').getAttribute('data-margin'));
   assert.ok(margin >= 10, `random network's margin ${margin}`);
   assert.equal(await c.locator('[data-testid=finding-row]').count(), 5);
+
+  // The saliency sanity check: gradient x input survives randomisation, the plain gradient much less.
+  c = await runCard(page, 'saliency', 'critique-saliency', 1);
+  const sal = c.locator('[data-testid=finding-summary]');
+  const [grad, gxi] = [Number(await sal.getAttribute('data-gradient')), Number(await sal.getAttribute('data-gxi'))];
+  assert.ok(gxi > 0.9 && grad < gxi - 0.25, `gradient ${grad}, gradient x input ${gxi}`);
+
+  // The tuned lens, trained in the page, reads the embedding far better than the logit lens.
+  c = await runCard(page, 'tuned-lens', 'critique-tuned-lens', 1);
+  const lens = c.locator('[data-testid=finding-summary]');
+  const [logit, tuned] = [Number(await lens.getAttribute('data-logit')), Number(await lens.getAttribute('data-tuned'))];
+  assert.ok(logit < 0.15 && tuned > logit + 0.25, `top-1 agreement at the embedding: logit ${logit}, tuned ${tuned}`);
+  assert.equal(await c.locator('[data-testid=finding-row]').count(), 5);
   await screenshot(page, 'critiques');
 
-  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '3/3');
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '5/5');
   // The predictions survive a reload (the runs do not: a card shows its committed prediction and Run again).
   await page.reload();
   await page.locator('[data-testid=critiques-lab]').waitFor();
@@ -74,7 +87,7 @@ test('a chapter exercise reveals once committed, counts in the navigation, and r
   const page = await openPage('/#/9.5', { t });
   await page.locator('[data-testid=critiques-lab]').waitFor();
   await predict(page, 'critique-metric', 0);
-  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '1/3');
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '1/5');
   // The chapter's own exercises (`:::predict`): the first one found in any section.
   const withExercise = await page.evaluate(async () => {
     for (const a of document.querySelectorAll('[data-testid=nav] a[data-section]')) {
@@ -103,7 +116,7 @@ test('a chapter exercise reveals once committed, counts in the navigation, and r
   assert.equal(await page.locator('[data-testid=reset-progress]').count(), 0);
   await page.evaluate(() => { location.hash = '#/9.5'; });
   await page.locator('[data-testid=critiques-lab]').waitFor();
-  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '0/3');
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '0/5');
   await page.reload();
   await page.locator('[data-testid=critiques-lab]').waitFor();
   assert.equal(await card(page, 'metric').getAttribute('data-state'), 'open');

@@ -63,6 +63,30 @@ pub fn store(key: &str, value: &str) {
     let _ = gloo_storage::LocalStorage::raw().set_item(key, value);
 }
 
+/// A click on a citation (`a.cite`, in the chapter or in an exercise shown by a lab) scrolls the chapter pane to
+/// its reference and flashes it, instead of changing the route (`#ref-KEY` is not a section).
+pub fn follow_citation(ev: web_sys::MouseEvent) {
+    use wasm_bindgen::JsCast;
+    let Some(el) = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
+    let Ok(Some(link)) = el.closest("a.cite") else { return };
+    ev.prevent_default();
+    let Some(key) = link.get_attribute("data-ref") else { return };
+    if let Some(target) = document().get_element_by_id(&format!("ref-{key}")) {
+        let opts = web_sys::ScrollIntoViewOptions::new();
+        opts.set_behavior(web_sys::ScrollBehavior::Smooth);
+        opts.set_block(web_sys::ScrollLogicalPosition::Center);
+        target.scroll_into_view_with_scroll_into_view_options(&opts);
+        let _ = target.class_list().add_1("flash");
+        let t = target.clone();
+        let cb = wasm_bindgen::closure::Closure::once_into_js(move || {
+            let _ = t.class_list().remove_1("flash");
+        });
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 1600);
+        }
+    }
+}
+
 /// Removes a stored preference.
 pub fn forget(key: &str) {
     use gloo_storage::Storage;

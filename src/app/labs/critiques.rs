@@ -49,7 +49,7 @@ impl Card {
             Card::Attention => "A sharp attention pattern is not an important head",
             Card::Metric => "Patching answers depend on the metric and the direction",
             Card::RandomProbe => "A probe can succeed on a network that learned nothing",
-            Card::Saliency => "A saliency map can survive the loss of everything the model learned",
+            Card::Saliency => "A saliency map can outlive everything the model learned",
             Card::TunedLens => "The logit lens misreads early layers; a tuned lens reads more",
         }
     }

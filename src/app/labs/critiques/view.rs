@@ -8,7 +8,7 @@ use super::{
     tuned_lens_settings, Card, CritiquesState, HeadFinding, MetricRow, ProbeRow, SaliencyRow, GLASSBOX_SEED,
     PROBE_CONCEPT, RANDOM_SEED, SALIENCY_IMAGES, SALIENCY_SEED,
 };
-use crate::app::core::browser::{document, replace_hash_soon};
+use crate::app::core::browser::{document, follow_citation, replace_hash_soon};
 use crate::app::core::format::pct;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
@@ -110,7 +110,7 @@ fn CardView(card: Card, focus: RwSignal<Option<Card>>, rev: RwSignal<u32>) -> im
     };
     view! {
         <article class="critique-card" id=format!("card-{}", card.key()) data-testid="critique-card"
-            data-card=card.key() data-state=state class:focused=move || focus.get() == Some(card)>
+            data-card=card.key() data-state=state class:focused=move || focus.get() == Some(card) on:click=follow_citation>
             <header class="critique-head">
                 <h3>{card.title()}</h3>
                 <span class="badge model-badge">{card.model()}</span>
