@@ -520,17 +520,21 @@ fn sae_without_sparsity_reconstructs_perfectly_but_misses_a_feature() {
 /// The patching lab's default input: the chapter's sentence against other names, as `#/9.3.1` opens it.
 fn patching_lab_ioi_input() -> (Transformer, PatchInput) {
     let (model, vocab) = (lm("ioi"), words("ioi"));
-    let typed = Typed {
+    let input = prepare(&model, &vocab, &ioi_names(PatchState::default().seed)).unwrap().input;
+    (model, input)
+}
+
+/// The chapter's sentence with the "other names" corruption drawn from `seed`, as the lab types it.
+fn ioi_names(seed: u64) -> Typed<'static> {
+    Typed {
         which: TaskModel::Ioi,
         clean: IOI_PROMPT,
         corruption: Corruption::Names,
         corrupted: "",
         answer: "",
         wrong: "",
-        seed: PatchState::default().seed,
-    };
-    let input = prepare(&model, &vocab, &typed).unwrap().input;
-    (model, input)
+        seed,
+    }
 }
 
 fn sweep(model: &Transformer, input: &PatchInput, target: Target, direction: Direction) -> PatchResult {
@@ -544,16 +548,7 @@ fn patching_resid_pre_at_layer_0_restores_at_mary_and_at_the_second_john() {
     let state = PatchState { cell: Some(vec![0, 10]), ..PatchState::default() };
     exercise("patch-resid-names", 2, "9.3.1", &state);
     let (model, vocab) = (lm("ioi"), words("ioi"));
-    let typed = Typed {
-        which: TaskModel::Ioi,
-        clean: IOI_PROMPT,
-        corruption: Corruption::Names,
-        corrupted: "",
-        answer: "",
-        wrong: "",
-        seed: state.seed,
-    };
-    let p = prepare(&model, &vocab, &typed).unwrap();
+    let p = prepare(&model, &vocab, &ioi_names(state.seed)).unwrap();
     assert_eq!(
         (p.clean_words[4].as_str(), p.clean_words[10].as_str(), p.clean_words[2].as_str()),
         ("mary", "john", "john")
