@@ -259,7 +259,7 @@ fn tau_zero_keeps_every_edge_that_raises_the_kl_and_a_huge_tau_none() {
     let (mut tried, mut kept) = (0, 0);
     loop {
         match run.step().unwrap() {
-            AcdcEvent::EdgeTried { sender, receiver, kl_before, kl_after, kept: k } => {
+            AcdcEvent::EdgeTried { sender, receiver, before: kl_before, after: kl_after, kept: k } => {
                 assert_eq!(k, kl_after > kl_before, "{sender} -> {receiver}: {kl_before} -> {kl_after}");
                 tried += 1;
                 kept += k as usize;

@@ -8,9 +8,14 @@
 //! - Saliency sanity check (Adebayo et al. 2018): after every layer of the MNIST CNN is re-drawn at random,
 //!   gradient × input still ranks pixels much as on the trained model (the input's ink dominates it), while
 //!   the plain gradient does not.
+//! - Steering breaks the text: the default steering pair swept over its coefficient (`SteeringSweep`, stepped as
+//!   the browser runs it) raises the share of capitals from under 1 % to over 90 %, while the unsteered model's
+//!   loss on the steered text climbs from 1.3 to 4 nats per character; stepped equals one go, and the steps'
+//!   native times are printed.
 //!
 //! `--nocapture` prints every figure.
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use glassbox::lens::cnn::mnist::Samples;
 use glassbox::lens::cnn::model::Cnn;
@@ -20,6 +25,7 @@ use glassbox::lens::methods::probe::{
     control_task_job, probe_control_task, probe_recorded, random_model, record_probe_data, selectivity, BuiltinConcept,
     Concept, ProbeData, ProbeJob, ProbeRecording, ProbeReport, ProbeSettings,
 };
+use glassbox::lens::methods::steering::{steering_sweep, SteeringSweep, SweepSettings, PAIRS};
 use glassbox::lens::Transformer;
 
 const MOBY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/moby");
@@ -182,4 +188,86 @@ fn gradient_x_input_survives_full_randomisation_while_the_gradient_does_not() {
     let one_go = sanity_correlations(&model, &image, target, SaliencyMethod::GradientXInput, 5).unwrap();
     assert_eq!(s.correlations(), one_go.as_slice());
     assert_eq!(s.original().map(<[f32]>::len), Some(image.len()));
+}
+
+// ---- steering that breaks the text ----------------------------------------------------------------------
+
+/// The steering lab's default prompt.
+const PROMPT: &str = "It was a clear steel-blue day. The firmaments of air and sea were hardly separable";
+
+/// One stepped sweep: its points, each step's time in ms and the progress after each step.
+fn timed_sweep(model: &Transformer, sweep: &mut SteeringSweep) -> (Vec<f64>, Vec<f32>) {
+    let (mut times, mut progress) = (Vec::new(), vec![sweep.progress()]);
+    loop {
+        let t = Instant::now();
+        let done = sweep.step(model).unwrap();
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        progress.push(sweep.progress());
+        if done {
+            return (times, progress);
+        }
+    }
+}
+
+#[test]
+fn steering_harder_hits_the_target_more_often_and_breaks_the_text() {
+    let (model, vocab, _) = moby();
+    let pair = &PAIRS[0];
+    let vector = pair.steering_vector(model, vocab).unwrap();
+    let settings = SweepSettings::default();
+    // Three runs, each step's time the fastest of the three: the machine is shared, and a step preempted by
+    // another process says nothing of the step.
+    let mut fastest: Vec<f64> = Vec::new();
+    let mut points = Vec::new();
+    for _ in 0..3 {
+        let mut sweep = SteeringSweep::new(model, vocab, &vector, pair.measure, PROMPT, &settings).unwrap();
+        let (times, progress) = timed_sweep(model, &mut sweep);
+        assert!(progress.windows(2).all(|w| w[0] <= w[1]) && progress.last() == Some(&1.0), "{progress:?}");
+        fastest = if fastest.is_empty() { times } else { fastest.iter().zip(&times).map(|(a, b)| a.min(*b)).collect() };
+        points = sweep.finish().unwrap();
+    }
+    let longest = fastest.iter().cloned().fold(0.0, f64::max);
+    let total: f64 = fastest.iter().sum();
+    eprintln!(
+        "{} at {} ({} characters per coefficient, temperature {}, seed {}): {} steps, longest {longest:.2} ms, total {total:.0} ms",
+        pair.name,
+        vector.hook,
+        settings.n_chars,
+        settings.sample.temperature,
+        settings.sample.seed,
+        fastest.len()
+    );
+    for p in &points {
+        eprintln!(
+            "  coef {:>4}: {} {:.3}, loss {:.2} nats/char  {:?}",
+            p.coef, pair.measure_name, p.target_rate, p.loss, p.text
+        );
+    }
+    // Measured: capitals 0.8 % → 3.3 % → 72 % → 94 % → 95 % → 97.5 % over coefficients 0, 0.3, 0.6, 1, 1.5, 2;
+    // the unsteered model's loss on the text 1.31 → 1.75 → 2.93 → 2.88 → 3.22 → 4.03 nats per character. The pair's
+    // own coefficient (0.3) still reads as English; from 0.6 the target is hit at the cost of the words.
+    let (plain, last) = (&points[0], points.last().unwrap());
+    assert_eq!(plain.coef, 0.0);
+    assert!(points.windows(2).all(|w| w[0].target_rate <= w[1].target_rate), "the target rate falls somewhere");
+    assert!(last.target_rate >= 0.9 && plain.target_rate < 0.05, "{} → {}", plain.target_rate, last.target_rate);
+    assert!(points.iter().all(|p| p.loss <= last.loss), "the largest coefficient's text is not the most costly");
+    for p in &points[1..] {
+        let ratio = p.loss / plain.loss;
+        if p.coef <= pair.coefficient {
+            assert!(ratio < 1.5, "coef {}: loss {:.2}× the unsteered text's", p.coef, ratio);
+        } else {
+            assert!(ratio >= 2.0, "coef {}: loss only {:.2}× the unsteered text's", p.coef, ratio);
+        }
+    }
+    assert!(last.loss >= 2.5 * plain.loss, "{} against {}", last.loss, plain.loss);
+    assert!(total < 3000.0, "{total} ms natively");
+
+    // Stepped equals one go; bad settings are errors a student can act on.
+    assert_eq!(points, steering_sweep(model, vocab, &vector, pair.measure, PROMPT, &settings).unwrap());
+    let bad = |s: SweepSettings| {
+        SteeringSweep::new(model, vocab, &vector, pair.measure, PROMPT, &s).err().unwrap().to_string()
+    };
+    assert!(bad(SweepSettings { n_chars: 128, ..settings.clone() }).contains("between 1 and 127"));
+    assert!(bad(SweepSettings { coefficients: vec![], ..settings.clone() }).contains("no coefficient"));
+    assert!(bad(SweepSettings { coefficients: vec![f32::NAN], ..settings }).contains("must be a number"));
 }

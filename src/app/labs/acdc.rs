@@ -266,7 +266,7 @@ impl Pruning {
     /// Records one step of the run; steps come in the run's order, the order of `edges`.
     pub fn apply(&mut self, event: &AcdcEvent) {
         match *event {
-            AcdcEvent::EdgeTried { sender, receiver, kl_before, kl_after, kept } => {
+            AcdcEvent::EdgeTried { sender, receiver, before: kl_before, after: kl_after, kept } => {
                 debug_assert_eq!(self.edges.get(self.next), Some(&Edge::new(sender, receiver)));
                 self.status[self.next] = if kept { EdgeStatus::Kept } else { EdgeStatus::Removed };
                 self.next += 1;

@@ -18,12 +18,17 @@
 //! **The algorithm.** Receivers are visited in reverse topological order, from the logits back to the first
 //! layer's inputs (ACDC's order: logits; then, from the last layer down, the MLP's input, then every head's value,
 //! key and query inputs). For each incoming edge (nearest sender first, the embedding last), ACDC removes it
-//! (patches it to corrupted) and measures KL(clean model ‖ circuit); it stays removed when the KL rose by at most
-//! τ, and is put back otherwise. A receiver whose node no longer feeds anything present is skipped, its edges
+//! (patches it to corrupted) and measures the circuit by its metric; it stays removed when the metric rose by at
+//! most τ, and is put back otherwise. A receiver whose node no longer feeds anything present is skipped, its edges
 //! removed untried (nothing downstream reads it). At the end, nodes with no path to the logits are dropped.
 //!
 //! Ties count as removal (ACDC removes on a strict "rise < τ"): with τ = 0 exactly the edges whose removal raises
-//! the KL stay, instead of every edge that changes nothing as well.
+//! the metric stay, instead of every edge that changes nothing as well.
+//!
+//! **The metric** (`AcdcMetric`) is something ACDC drives down: by default KL(clean model ‖ circuit) at
+//! `KlPositions`; for IOI the authors also run it on the logit difference, negated so that lower is better, which
+//! makes an edge's effect the *drop* in the logit difference its removal causes. Which metric is chosen changes
+//! which edges survive: KL sees the whole next-token distribution, the logit difference only two of its logits.
 //!
 //! `AcdcRun` takes one edge per `step`, so the browser can run it between frames; `acdc` runs it to the end.
 //! Trying an edge recomputes only what it can change: the receiver's head (or MLP, or the unembedding) and the
@@ -232,12 +237,35 @@ pub enum KlPositions {
     From(usize),
 }
 
+/// What ACDC drives down; an edge's effect is the metric's rise when the edge is removed, and the edge stays in
+/// the circuit only when that rise is more than τ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AcdcMetric {
+    /// KL(clean model ‖ circuit) at the run's `KlPositions`, in nats: 0 for the full circuit. ACDC's `kl_div`.
+    #[default]
+    Kl,
+    /// −(logit(answer) − logit(wrong)) at the last position, in raw logits (not normalised), as ACDC's
+    /// `logit_diff_metric` for IOI: the full circuit scores minus the clean logit difference. An edge's effect
+    /// is then how much its removal *lowers* the logit difference; the test is signed (the authors' default, without
+    /// `--abs-value-threshold`), so an edge whose removal raises the logit difference is always removed.
+    LogitDiff,
+}
+
+impl fmt::Display for AcdcMetric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AcdcMetric::Kl => "KL divergence",
+            AcdcMetric::LogitDiff => "logit difference",
+        })
+    }
+}
+
 /// What one `AcdcRun::step` did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum AcdcEvent {
-    /// One edge removed and the circuit measured: `kl_before` is the circuit's KL with the edge, `kl_after`
-    /// without; it stays only if the KL rose by more than τ.
-    EdgeTried { sender: Node, receiver: Node, kl_before: f32, kl_after: f32, kept: bool },
+    /// One edge removed and the circuit measured by the run's `AcdcMetric`: `before` with the edge, `after`
+    /// without; it stays only if the metric rose by more than τ.
+    EdgeTried { sender: Node, receiver: Node, before: f32, after: f32, kept: bool },
     /// A receiver whose node feeds nothing left in the circuit: its `edges` were removed without a trial.
     ReceiverSkipped { receiver: Node, edges: usize },
     /// Every receiver has been visited.
@@ -249,7 +277,7 @@ pub enum AcdcEvent {
 pub struct CircuitEdge {
     pub sender: Node,
     pub receiver: Node,
-    /// The KL's rise when the edge was removed (more than τ, or it would not be here).
+    /// The metric's rise when the edge was removed (more than τ, or it would not be here).
     pub effect: f32,
 }
 
@@ -257,6 +285,9 @@ pub struct CircuitEdge {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Circuit {
     pub tau: f32,
+    /// The metric the edges were judged by (`kl` and `logit_diff` below are reported whichever it was).
+    #[serde(default)]
+    pub metric: AcdcMetric,
     pub kl_positions: KlPositions,
     /// The kept edges, in the order they were tried.
     pub edges: Vec<CircuitEdge>,
@@ -265,8 +296,8 @@ pub struct Circuit {
     pub nodes: Vec<Node>,
     /// How many edges the full graph has.
     pub total_edges: usize,
-    /// ACDC's metric on the circuit alone (every other edge patched to corrupted): KL(clean ‖ circuit) at
-    /// `kl_positions`, in nats.
+    /// KL(clean ‖ circuit) at `kl_positions` of the circuit alone (every other edge patched to corrupted), in
+    /// nats: ACDC's default metric.
     pub kl: f32,
     /// The same KL for the corrupted run (the empty circuit), for scale.
     pub kl_corrupted: f32,
@@ -312,6 +343,7 @@ pub struct AcdcRun {
     model: Transformer,
     graph: AcdcGraph,
     tau: f32,
+    metric: AcdcMetric,
     kl_positions: KlPositions,
     input: PatchInput,
     splits: Vec<SplitAttention>,
@@ -330,12 +362,14 @@ pub struct AcdcRun {
     kl_corrupted: f32,
     /// The edges removed so far.
     removed: HashSet<Edge>,
-    /// Every edge's rise in KL when it was tried (None until then), in `edges` order.
+    /// Every edge's rise in the metric when it was tried (None until then), in `edges` order.
     effects: Vec<Option<f32>>,
     edges: Vec<Edge>,
     /// The next edge to decide (an index into `edges`).
     next: usize,
-    /// The current circuit's KL and last-position logits `[1, 1, vocab]`.
+    /// The current circuit's metric, its KL (the same number when the metric is KL) and its last-position logits
+    /// `[1, 1, vocab]`.
+    score: f32,
     kl: f32,
     last_logits: Tensor,
 }
@@ -353,6 +387,18 @@ impl AcdcRun {
         input: &PatchInput,
         tau: f32,
         kl_positions: KlPositions,
+    ) -> Result<Self> {
+        Self::with_metric(model, input, tau, kl_positions, AcdcMetric::Kl)
+    }
+
+    /// ACDC with threshold `tau` on `metric`. The KL is measured at `kl_positions` whichever the metric (with
+    /// `LogitDiff` it is reported, not used to decide); the logit difference is read at the last position.
+    pub fn with_metric(
+        model: &Transformer,
+        input: &PatchInput,
+        tau: f32,
+        kl_positions: KlPositions,
+        metric: AcdcMetric,
     ) -> Result<Self> {
         input.check(model)?;
         if !(tau >= 0.0 && tau.is_finite()) {
@@ -387,6 +433,7 @@ impl AcdcRun {
             model: model.clone(),
             graph,
             tau,
+            metric,
             kl_positions,
             input: input.clone(),
             splits,
@@ -402,6 +449,7 @@ impl AcdcRun {
             effects: vec![None; edges.len()],
             edges,
             next: 0,
+            score: 0.0,
             kl: 0.0,
             last_logits: clean_logits,
         };
@@ -414,7 +462,7 @@ impl AcdcRun {
         outputs[0] = model.embedding(&input.clean)?.squeeze(0)?;
         let logits = run.circuit_pass(&mut outputs, Start::All, &HashSet::new())?;
         run.outputs = outputs;
-        run.kl = run.kl_of(&logits)?;
+        (run.score, run.kl) = run.measure(&logits)?;
         run.last_logits = last_row(&logits)?;
         Ok(run)
     }
@@ -428,9 +476,18 @@ impl AcdcRun {
         self.tau
     }
 
+    pub fn metric(&self) -> AcdcMetric {
+        self.metric
+    }
+
     /// The current circuit's KL (every edge removed so far patched to corrupted).
     pub fn kl(&self) -> f32 {
         self.kl
+    }
+
+    /// The current circuit's metric: its KL, or minus its logit difference (see `AcdcMetric`).
+    pub fn score(&self) -> f32 {
+        self.score
     }
 
     /// The edges decided so far (tried or skipped), and in all.
@@ -464,19 +521,19 @@ impl AcdcRun {
         self.removed.insert(edge);
         let mut outputs = self.outputs.clone();
         let logits = self.circuit_pass(&mut outputs, Start::of(receiver), &self.removed)?;
-        let kl_after = self.kl_of(&logits)?;
-        let kl_before = self.kl;
-        self.effects[self.next] = Some(kl_after - kl_before);
-        let kept = kl_after - kl_before > self.tau;
+        let (after, kl_after) = self.measure(&logits)?;
+        let before = self.score;
+        self.effects[self.next] = Some(after - before);
+        let kept = after - before > self.tau;
         if kept {
             self.removed.remove(&edge);
         } else {
             self.outputs = outputs;
-            self.kl = kl_after;
+            (self.score, self.kl) = (after, kl_after);
             self.last_logits = last_row(&logits)?;
         }
         self.next += 1;
-        Ok(AcdcEvent::EdgeTried { sender: edge.sender, receiver, kl_before, kl_after, kept })
+        Ok(AcdcEvent::EdgeTried { sender: edge.sender, receiver, before, after, kept })
     }
 
     /// Whether a node has a present edge out of it (the logits always count as used).
@@ -536,6 +593,7 @@ impl AcdcRun {
             normalised_logit_diff(m.logit_diff, self.clean.logit_diff, self.corrupted_measures.logit_diff).ok();
         Ok(Circuit {
             tau: self.tau,
+            metric: self.metric,
             kl_positions: self.kl_positions,
             edges,
             nodes,
@@ -677,6 +735,20 @@ impl AcdcRun {
     fn scored_rows(&self, x: &Tensor) -> Result<Tensor> {
         let idx: Vec<u32> = self.positions.iter().map(|&p| p as u32).collect();
         Ok(x.index_select(&Tensor::from_vec(idx, self.positions.len(), &Device::Cpu)?, 0)?)
+    }
+
+    /// The circuit's metric and its KL, from its logits at the scored positions `[positions, vocab]` (the last
+    /// of which is the prompt's last position, where the logit difference is read).
+    fn measure(&self, logits: &Tensor) -> Result<(f32, f32)> {
+        let kl = self.kl_of(logits)?;
+        match self.metric {
+            AcdcMetric::Kl => Ok((kl, kl)),
+            AcdcMetric::LogitDiff => {
+                let last: Vec<f32> = logits.get(logits.dim(0)? - 1)?.to_vec1()?;
+                let logit_diff = last[self.input.answer as usize] - last[self.input.wrong as usize];
+                Ok((-logit_diff, kl))
+            }
+        }
     }
 
     /// Mean KL(clean ‖ circuit) over the scored positions, from the circuit's logits there `[positions, vocab]`.

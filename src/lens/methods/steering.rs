@@ -4,12 +4,17 @@
 //!
 //! A steering vector is applied through the ordinary intervention mechanism (`Op::Add` at its hook), so the
 //! same code path serves patching, ablation and steering.
+//!
+//! `SteeringSweep` (for the 9.5 critiques) runs one vector at several coefficients and measures both sides of the
+//! trade: how often the generated text shows the target, and how much that text costs the unsteered model (its
+//! mean loss on it), which climbs once the steering breaks the text.
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::probe::LayerProbe;
+use crate::lens::gpt2::generate::{Generator, SampleSettings};
 use crate::lens::gpt2::hooks::{Hook, HookSet, Intervention, Op};
-use crate::lens::gpt2::model::Pass;
+use crate::lens::gpt2::model::{per_position_loss, Pass, Stepped};
 use crate::lens::gpt2::text::CharVocab;
 use crate::lens::{LensError, Result, Transformer};
 
@@ -284,9 +289,14 @@ impl SteeringPair {
 
     /// The share of the characters of `text` that `measure` picks out.
     pub fn rate(&self, text: &str) -> f32 {
-        let n = text.chars().count().max(1);
-        text.chars().filter(|&c| (self.measure)(c)).count() as f32 / n as f32
+        target_rate(self.measure, text)
     }
+}
+
+/// The share of the characters of `text` that `measure` picks out (0 for no text).
+pub fn target_rate(measure: fn(char) -> bool, text: &str) -> f32 {
+    let n = text.chars().count().max(1);
+    text.chars().filter(|&c| measure(c)).count() as f32 / n as f32
 }
 
 fn is_capital(c: char) -> bool {
@@ -339,6 +349,213 @@ pub const PAIRS: &[SteeringPair] = &[
         measure_name: "digits",
     },
 ];
+
+// ---------------------------------------------------------------- a sweep over the coefficient (9.5 critiques)
+
+/// What a `SteeringSweep` runs: the coefficients in the order they are run (put 0 first to have the unsteered
+/// text's figures), how many characters each generation makes, and the sampling, with one seed for every
+/// coefficient so the texts differ only by the steering.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepSettings {
+    pub coefficients: Vec<f32>,
+    pub n_chars: usize,
+    pub sample: SampleSettings,
+}
+
+impl Default for SweepSettings {
+    /// Six coefficients up to the steering lab's largest (2), 120 characters each, sampled as the lab samples
+    /// (temperature 0.8, seed 11): about a second of work in the browser.
+    fn default() -> Self {
+        SweepSettings {
+            coefficients: vec![0.0, 0.3, 0.6, 1.0, 1.5, 2.0],
+            n_chars: 120,
+            sample: SampleSettings { temperature: 0.8, top_k: 0, seed: 11 },
+        }
+    }
+}
+
+/// One coefficient's generation and what it cost.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepPoint {
+    pub coef: f32,
+    /// The share of generated characters in the target class (`target_rate`).
+    pub target_rate: f32,
+    /// The unsteered model's mean loss on the generated characters, in nats per character.
+    pub loss: f32,
+    /// The generated text (prompt excluded).
+    pub text: String,
+}
+
+/// Where the current coefficient is.
+enum Phase {
+    /// Generating with the steering, one piece per step.
+    Generate(Generator),
+    /// The unsteered model scoring the text (half a block per step), and the tokens it scores.
+    Score(Stepped, Vec<u32>),
+}
+
+/// A coefficient sweep in small steps: for each coefficient, generate `n_chars` characters with the steering
+/// (a `Generator::advance` per step), then run the *unsteered* model over the prompt and that text (half a block
+/// per step) and take its mean loss on the generated part. Run to the end it gives what `steering_sweep` gives.
+pub struct SteeringSweep {
+    vector: SteeringVector,
+    measure: fn(char) -> bool,
+    vocab: CharVocab,
+    prompt: Vec<u32>,
+    settings: SweepSettings,
+    /// The current coefficient's work; None once every coefficient is done.
+    phase: Option<Phase>,
+    /// Half blocks and the unembedding: the steps one scoring pass takes.
+    score_steps: usize,
+    /// Steps of the current scoring pass done so far.
+    scored: usize,
+    points: Vec<SweepPoint>,
+}
+
+impl SteeringSweep {
+    /// Checks the vector, the prompt and the settings; starts the first coefficient's generation (nothing runs
+    /// yet). `measure` picks out the target characters (a `SteeringPair`'s `measure`).
+    pub fn new(
+        model: &Transformer,
+        vocab: &CharVocab,
+        vector: &SteeringVector,
+        measure: fn(char) -> bool,
+        prompt: &str,
+        settings: &SweepSettings,
+    ) -> Result<Self> {
+        check_resid_hook(model, vector.hook)?;
+        if vector.vector.len() != model.cfg.d_model() {
+            return Err(LensError::Input(format!(
+                "the steering vector has {} numbers but the model's residual stream has {}",
+                vector.vector.len(),
+                model.cfg.d_model()
+            )));
+        }
+        let Some(&first) = settings.coefficients.first() else {
+            return Err(LensError::Input("the sweep has no coefficient: give at least one".into()));
+        };
+        if let Some(c) = settings.coefficients.iter().find(|c| !c.is_finite()) {
+            return Err(LensError::Input(format!("every coefficient must be a number, got {c}")));
+        }
+        // The scoring pass sees the last n_positions tokens; each generated character needs one before it there.
+        let n_ctx = model.cfg.n_positions;
+        if settings.n_chars == 0 || settings.n_chars >= n_ctx {
+            return Err(LensError::Input(format!(
+                "generate between 1 and {} characters per coefficient (the model reads {n_ctx} at a time), not {}",
+                n_ctx - 1,
+                settings.n_chars
+            )));
+        }
+        let prompt = vocab.encode(prompt)?;
+        let mut sweep = SteeringSweep {
+            vector: vector.clone(),
+            measure,
+            vocab: vocab.clone(),
+            prompt,
+            settings: settings.clone(),
+            phase: None,
+            score_steps: 2 * model.cfg.n_layer + 1,
+            scored: 0,
+            points: Vec::new(),
+        };
+        sweep.phase = Some(Phase::Generate(sweep.generator(model, first)?));
+        Ok(sweep)
+    }
+
+    /// A generator of the prompt's continuation with the vector added `coef` times.
+    fn generator(&self, model: &Transformer, coef: f32) -> Result<Generator> {
+        Generator::new(model, &self.prompt, &self.settings.sample, &[self.vector.intervention(coef)?])
+    }
+
+    /// Does one piece of work: a generation piece (a token, or one block of a prefill) or half a block of the
+    /// scoring pass. True once every coefficient is done.
+    pub fn step(&mut self, model: &Transformer) -> Result<bool> {
+        let n_chars = self.settings.n_chars;
+        self.phase = match self.phase.take() {
+            None => return Ok(true),
+            Some(Phase::Generate(mut g)) => {
+                g.advance(model)?;
+                if g.out.tokens.len() < n_chars {
+                    Some(Phase::Generate(g))
+                } else {
+                    // prompt + text, cut to the model's context: [<= n_positions]
+                    let mut tokens = self.prompt.clone();
+                    tokens.extend(&g.out.tokens);
+                    let window = tokens.split_off(tokens.len().saturating_sub(model.cfg.n_positions));
+                    self.scored = 0;
+                    Some(Phase::Score(Stepped::new(model, &window, HookSet::none())?, window))
+                }
+            }
+            Some(Phase::Score(mut pass, window)) => {
+                self.scored += 1;
+                if !pass.step(model)? {
+                    Some(Phase::Score(pass, window))
+                } else {
+                    self.points.push(self.point(pass, &window)?);
+                    match self.settings.coefficients.get(self.points.len()) {
+                        Some(&coef) => Some(Phase::Generate(self.generator(model, coef)?)),
+                        None => None,
+                    }
+                }
+            }
+        };
+        Ok(self.phase.is_none())
+    }
+
+    /// The current coefficient's point from its finished scoring pass over `window` (its last `n_chars` tokens
+    /// are the generated text).
+    fn point(&self, pass: Stepped, window: &[u32]) -> Result<SweepPoint> {
+        let (logits, _) = pass.finish()?; // [1, window, vocab]
+        let losses = per_position_loss(&logits, window)?; // [window - 1]: entry i predicts window[i + 1]
+        let n = self.settings.n_chars;
+        let loss = losses[losses.len() - n..].iter().map(|&l| l as f64).sum::<f64>() / n as f64;
+        let text = self.vocab.decode(&window[window.len() - n..]);
+        let coef = self.settings.coefficients[self.points.len()];
+        Ok(SweepPoint { coef, target_rate: target_rate(self.measure, &text), loss: loss as f32, text })
+    }
+
+    /// The share of the work done, in [0, 1] (generated characters and scoring steps, coefficient by coefficient).
+    pub fn progress(&self) -> f32 {
+        let per = (self.settings.n_chars + self.score_steps) as f32;
+        let within = match &self.phase {
+            None => 0.0,
+            Some(Phase::Generate(g)) => g.out.tokens.len() as f32,
+            Some(Phase::Score(..)) => (self.settings.n_chars + self.scored) as f32,
+        };
+        (self.points.len() as f32 + within / per) / self.settings.coefficients.len() as f32
+    }
+
+    /// The points finished so far, in the order of the coefficients.
+    pub fn points(&self) -> &[SweepPoint] {
+        &self.points
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.phase.is_none()
+    }
+
+    /// Every coefficient's point, once the sweep is finished.
+    pub fn finish(self) -> Result<Vec<SweepPoint>> {
+        if !self.is_finished() {
+            return Err(LensError::Input("the sweep is not finished: step it until every coefficient is done".into()));
+        }
+        Ok(self.points)
+    }
+}
+
+/// `SteeringSweep` run to the end.
+pub fn steering_sweep(
+    model: &Transformer,
+    vocab: &CharVocab,
+    vector: &SteeringVector,
+    measure: fn(char) -> bool,
+    prompt: &str,
+    settings: &SweepSettings,
+) -> Result<Vec<SweepPoint>> {
+    let mut sweep = SteeringSweep::new(model, vocab, vector, measure, prompt, settings)?;
+    while !sweep.step(model)? {}
+    sweep.finish()
+}
 
 #[cfg(test)]
 mod tests {
