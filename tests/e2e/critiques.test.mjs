@@ -37,8 +37,8 @@ async function runCard(page, key, id, choice) {
 test('9.5: each card takes a prediction, runs, and reveals a finding that shows the failure', TIMEOUT, async (t) => {
   const page = await openPage('/#/9.5', { t });
   await page.locator('[data-testid=critiques-lab]').waitFor();
-  assert.equal(await page.locator('[data-testid=critique-card]').count(), 5);
-  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '0/5');
+  assert.equal(await page.locator('[data-testid=critique-card]').count(), 7);
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '0/7');
 
   // Attention against patching on the glassbox model: the decoy L1H1 looks busy and loses nothing.
   let c = await runCard(page, 'attention', 'critique-attention', 0);
@@ -52,6 +52,12 @@ test('9.5: each card takes a prediction, runs, and reveals a finding that shows 
   c = await runCard(page, 'metric', 'critique-metric', 1);
   assert.equal(await c.locator('[data-testid=finding-row]').count(), 12);
   assert.match(await c.locator('[data-testid=finding-summary]').textContent(), /Most important head: L\dH\d/);
+
+  // ACDC with two metrics: a dozen edges each, and heads only one of them keeps.
+  c = await runCard(page, 'acdc-metric', 'critique-acdc-metric', 1);
+  const acdc = c.locator('[data-testid=finding-summary]');
+  assert.equal(await acdc.getAttribute('data-only-kl'), 'L1H1');
+  assert.equal(await acdc.getAttribute('data-only-ld'), 'L2H0,L2H2');
 
   // A probe on a random network beats the majority baseline by at least 10 points.
   c = await runCard(page, 'random-probe', 'critique-random-probe', 1);
@@ -71,9 +77,16 @@ test('9.5: each card takes a prediction, runs, and reveals a finding that shows 
   const [logit, tuned] = [Number(await lens.getAttribute('data-logit')), Number(await lens.getAttribute('data-tuned'))];
   assert.ok(logit < 0.15 && tuned > logit + 0.25, `top-1 agreement at the embedding: logit ${logit}, tuned ${tuned}`);
   assert.equal(await c.locator('[data-testid=finding-row]').count(), 5);
+
+  // Steering swept: capitals rise with the coefficient, and the loss of the text more than doubles.
+  c = await runCard(page, 'steering', 'critique-steering', 1);
+  const pts = await c.locator('[data-testid=finding-row]').evaluateAll((rs) => rs.map((r) => ({ rate: Number(r.dataset.rate), loss: Number(r.dataset.loss) })));
+  assert.equal(pts.length, 6);
+  assert.ok(pts[0].rate < 0.05 && pts[5].rate > 0.9, JSON.stringify(pts));
+  assert.ok(pts[5].loss > 2 * pts[0].loss, JSON.stringify(pts));
   await screenshot(page, 'critiques');
 
-  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '5/5');
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '7/7');
   // The predictions survive a reload (the runs do not: a card shows its committed prediction and Run again).
   await page.reload();
   await page.locator('[data-testid=critiques-lab]').waitFor();
@@ -87,7 +100,7 @@ test('a chapter exercise reveals once committed, counts in the navigation, and r
   const page = await openPage('/#/9.5', { t });
   await page.locator('[data-testid=critiques-lab]').waitFor();
   await predict(page, 'critique-metric', 0);
-  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '1/5');
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '1/7');
   // The chapter's own exercises (`:::predict`): the first one found in any section.
   const withExercise = await page.evaluate(async () => {
     for (const a of document.querySelectorAll('[data-testid=nav] a[data-section]')) {
@@ -116,7 +129,7 @@ test('a chapter exercise reveals once committed, counts in the navigation, and r
   assert.equal(await page.locator('[data-testid=reset-progress]').count(), 0);
   await page.evaluate(() => { location.hash = '#/9.5'; });
   await page.locator('[data-testid=critiques-lab]').waitFor();
-  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '0/5');
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '0/7');
   await page.reload();
   await page.locator('[data-testid=critiques-lab]').waitFor();
   assert.equal(await card(page, 'metric').getAttribute('data-state'), 'open');

@@ -4,10 +4,12 @@
 //! This module holds the cards, the lab's URL state and each experiment's findings as plain data computed by
 //! plain functions (tested natively against the shipped models); `view` runs them as jobs and draws them.
 use crate::app::core::url::{Reader, UrlState, Writer};
+use crate::lens::methods::acdc::{AcdcMetric, Circuit, Node};
 use crate::lens::methods::glassbox::{self, Role, ROLES};
 use crate::lens::methods::induction::{head_scores, HeadScores};
 use crate::lens::methods::patching::{Metric, PatchResult};
 use crate::lens::methods::probe::ProbeReport;
+use crate::lens::methods::steering::{SteeringPair, SweepSettings, PAIRS};
 use crate::lens::{LensError, Transformer};
 
 #[cfg(target_arch = "wasm32")]
@@ -28,10 +30,22 @@ pub enum Card {
     Saliency,
     /// The logit lens against a tuned lens trained in the browser (Belrose et al. 2023).
     TunedLens,
+    /// Steering swept over its coefficient: the target rate against the loss of the steered text.
+    Steering,
+    /// ACDC run with two metrics (KL divergence, logit difference) on the IOI model.
+    AcdcMetric,
 }
 
 impl Card {
-    pub const ALL: [Card; 5] = [Card::Attention, Card::Metric, Card::RandomProbe, Card::Saliency, Card::TunedLens];
+    pub const ALL: [Card; 7] = [
+        Card::Attention,
+        Card::Metric,
+        Card::AcdcMetric,
+        Card::RandomProbe,
+        Card::Saliency,
+        Card::TunedLens,
+        Card::Steering,
+    ];
 
     /// The card's key in links (`#/9.5?card=metric`), and its `:::card critique-{key}` in `content/9.5.md`.
     pub fn key(self) -> &'static str {
@@ -41,6 +55,8 @@ impl Card {
             Card::RandomProbe => "random-probe",
             Card::Saliency => "saliency",
             Card::TunedLens => "tuned-lens",
+            Card::Steering => "steering",
+            Card::AcdcMetric => "acdc-metric",
         }
     }
 
@@ -51,6 +67,8 @@ impl Card {
             Card::RandomProbe => "A probe can succeed on a network that learned nothing",
             Card::Saliency => "A saliency map can outlive everything the model learned",
             Card::TunedLens => "The logit lens misreads early layers; a tuned lens reads more",
+            Card::Steering => "Steering hits its target by breaking the text",
+            Card::AcdcMetric => "The circuit ACDC finds depends on the metric it keeps",
         }
     }
 
@@ -62,6 +80,8 @@ impl Card {
             Card::RandomProbe => "Moby-Dick model, and a random one of its shape",
             Card::Saliency => "MNIST CNN",
             Card::TunedLens => "Moby-Dick model",
+            Card::Steering => "Moby-Dick model",
+            Card::AcdcMetric => "IOI model",
         }
     }
 
@@ -285,6 +305,61 @@ pub fn saliency_rows(gradient: &[(String, f32)], gradient_x_input: &[(String, f3
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Card 3: ACDC with two metrics (IOI model)
+
+/// The thresholds at which both metrics keep about a dozen edges of the IOI model's 193 on the chapter's
+/// sentence (`tests/critiques_acdc.rs`): KL divergence in nats (the 9.4 lab's default), logit difference in
+/// logits.
+pub const ACDC_RUNS: [(AcdcMetric, f32); 2] = [(AcdcMetric::Kl, 0.01), (AcdcMetric::LogitDiff, 0.1)];
+
+/// One ACDC run as the card shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AcdcFinding {
+    pub metric: AcdcMetric,
+    pub tau: f32,
+    pub edges: usize,
+    /// The heads with a path to the logits, as the labs name them (`L1H3`), in forward order.
+    pub heads: Vec<String>,
+    /// KL(clean ‖ circuit) at the answer's position, nats, and the normalised logit difference.
+    pub kl: f32,
+    pub logit_diff: Option<f32>,
+}
+
+impl AcdcFinding {
+    pub fn of(c: &Circuit) -> AcdcFinding {
+        let heads = c
+            .nodes
+            .iter()
+            .filter_map(|n| match *n {
+                Node::Head { layer, head } => Some(format!("L{layer}H{head}")),
+                _ => None,
+            })
+            .collect();
+        AcdcFinding { metric: c.metric, tau: c.tau, edges: c.edges.len(), heads, kl: c.kl, logit_diff: c.logit_diff }
+    }
+}
+
+/// The heads only one of two runs keeps: (only in `a`, only in `b`).
+pub fn head_difference(a: &AcdcFinding, b: &AcdcFinding) -> (Vec<String>, Vec<String>) {
+    let only = |x: &AcdcFinding, y: &AcdcFinding| x.heads.iter().filter(|h| !y.heads.contains(h)).cloned().collect();
+    (only(a, b), only(b, a))
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Card 7: steering swept over its coefficient
+
+/// The pair the sweep steers with: the steering lab's default ("SHOUTING minus quiet", after block 0).
+pub fn steering_pair() -> &'static SteeringPair {
+    &PAIRS[0]
+}
+
+/// The sweep's settings: the engine's defaults (coefficients 0 to 2, 120 characters each, seeded), which
+/// `tests/critiques.rs` measures.
+pub fn sweep_settings() -> SweepSettings {
+    SweepSettings::default()
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Card 5: the tuned lens
 
 /// The tuned lens's settings for the card: the engine's defaults (400 seeded minibatch steps over about 2,400
@@ -327,9 +402,9 @@ mod tests {
         let (s, problems) = CritiquesState::from_query(&[("card".into(), "nope".into())]);
         assert_eq!(s, CritiquesState::default());
         assert_eq!(problems.len(), 1);
-        assert!(problems[0]
-            .to_string()
-            .contains("“card=nope” is not one of attention, metric, random-probe, saliency, tuned-lens"));
+        assert!(problems[0].to_string().contains(
+            "“card=nope” is not one of attention, metric, acdc-metric, random-probe, saliency, tuned-lens, steering"
+        ));
     }
 
     /// The glassbox card finds what the model was built to do: every head's pattern is sharp, and only the
@@ -390,6 +465,27 @@ mod tests {
         let rows = saliency_rows(&means, &[("fc".into(), 0.9), ("conv3".into(), 0.8)]);
         assert_eq!(rows[1], SaliencyRow { level: "conv3".into(), gradient: 0.1, gradient_x_input: 0.8 });
         assert_eq!((layer_name(0), layer_name(3)), ("embed".to_string(), "after block 2".to_string()));
+    }
+
+    #[test]
+    fn the_acdc_card_finds_different_heads_with_each_metric() {
+        let (model, input) = ioi();
+        let found: Vec<AcdcFinding> = ACDC_RUNS
+            .iter()
+            .map(|&(metric, tau)| {
+                let positions = crate::lens::methods::acdc::KlPositions::Last;
+                let mut run =
+                    crate::lens::methods::acdc::AcdcRun::with_metric(&model, &input, tau, positions, metric).unwrap();
+                while run.step().unwrap() != crate::lens::methods::acdc::AcdcEvent::Finished {}
+                AcdcFinding::of(&run.finish().unwrap())
+            })
+            .collect();
+        // What the card's reveal says: about a dozen edges each, four heads in common, L1H1 only by KL and
+        // two layer-2 heads only by the logit difference.
+        assert_eq!((found[0].edges, found[1].edges), (14, 12));
+        let (kl_only, ld_only) = head_difference(&found[0], &found[1]);
+        assert_eq!((kl_only, ld_only), (vec!["L1H1".to_string()], vec!["L2H0".to_string(), "L2H2".to_string()]));
+        assert!(found[1].kl > 5.0 && found[0].kl < 0.01, "{} {}", found[0].kl, found[1].kl);
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod view;
 #[cfg(target_arch = "wasm32")]
 pub use view::SteerLab;
 
-pub const DEFAULT_PROMPT: &str = "It was a clear steel-blue day. The firmaments of air and sea were hardly separable";
+pub use crate::lens::methods::steering::DEFAULT_PROMPT;
 pub const DEFAULT_SEED: u64 = 11;
 /// The slider's range: far enough either way to break the text.
 pub const COEF_MAX: f32 = 2.0;

@@ -306,6 +306,9 @@ fn is_digit(c: char) -> bool {
     c.is_ascii_digit()
 }
 
+/// The prompt the steering lab opens on (and the critiques lab's sweep generates from): a line of the book.
+pub const DEFAULT_PROMPT: &str = "It was a clear steel-blue day. The firmaments of air and sea were hardly separable";
+
 /// The lab's built-in pairs; the first is the default.
 pub const PAIRS: &[SteeringPair] = &[
     SteeringPair {

@@ -4,9 +4,10 @@
 use leptos::prelude::*;
 
 use super::{
-    add_correlations, head_findings, layer_name, metric_rows, probe_rows, random_margin, saliency_rows, top_heads,
-    tuned_lens_settings, Card, CritiquesState, HeadFinding, MetricRow, ProbeRow, SaliencyRow, GLASSBOX_SEED,
-    PROBE_CONCEPT, RANDOM_SEED, SALIENCY_IMAGES, SALIENCY_SEED,
+    add_correlations, head_difference, head_findings, layer_name, metric_rows, probe_rows, random_margin,
+    saliency_rows, steering_pair, sweep_settings, top_heads, tuned_lens_settings, AcdcFinding, Card, CritiquesState,
+    HeadFinding, MetricRow, ProbeRow, SaliencyRow, ACDC_RUNS, GLASSBOX_SEED, PROBE_CONCEPT, RANDOM_SEED,
+    SALIENCY_IMAGES, SALIENCY_SEED,
 };
 use crate::app::core::browser::{document, follow_citation, replace_hash_soon};
 use crate::app::core::format::pct;
@@ -17,11 +18,13 @@ use crate::app::core::predict::{PredictChoices, Predictions};
 use crate::app::core::probes::{train_probes_on, Net};
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::content;
+use crate::lens::methods::acdc::{AcdcEvent, AcdcMetric, AcdcRun, KlPositions};
 use crate::lens::methods::attribution::{SaliencyMethod, SanityCorrelations, Target as SaliencyTarget};
 use crate::lens::methods::glassbox;
 use crate::lens::methods::ioi::chapter_input;
 use crate::lens::methods::patching::{Direction, PatchResult, PatchSweep, Target};
 use crate::lens::methods::probe::Concept;
+use crate::lens::methods::steering::{ContextMeans, SteeringSweep, SweepPoint, DEFAULT_PROMPT};
 use crate::lens::methods::tuned_lens::{LensComparison, TunedLens, TunedLensRecording, TunedLensTraining};
 use crate::lens::{LensError, Transformer};
 
@@ -33,6 +36,8 @@ enum Finding {
     Probe { rows: Vec<ProbeRow>, baseline: f32 },
     Saliency(Vec<SaliencyRow>),
     Lens(Vec<LensComparison>),
+    Sweep(Vec<SweepPoint>),
+    Acdc(Vec<AcdcFinding>),
 }
 
 #[component]
@@ -85,6 +90,8 @@ fn CardView(card: Card, focus: RwSignal<Option<Card>>, rev: RwSignal<u32>) -> im
                 Card::RandomProbe => run_probe(&job).await,
                 Card::Saliency => run_saliency(&job).await,
                 Card::TunedLens => run_tuned_lens(&job).await,
+                Card::Steering => run_steering(&job).await,
+                Card::AcdcMetric => run_acdc(&job).await,
             };
             if !job.alive() {
                 return;
@@ -287,6 +294,69 @@ async fn run_tuned_lens(job: &Job) -> Result<Option<Finding>, String> {
     Ok(Some(Finding::Lens(rows.collect())))
 }
 
+async fn run_acdc(job: &Job) -> Result<Option<Finding>, String> {
+    job.report("loading the IOI model", 0.0);
+    let Some(m) = job.wait_for(with_timeout("The IOI model", load_model("ioi"))).await else { return Ok(None) };
+    let m = m?;
+    let input = chapter_input(&m.vocab).map_err(|e| e.to_string())?;
+    let mut found = Vec::new();
+    for (k, &(metric, tau)) in ACDC_RUNS.iter().enumerate() {
+        let mut run =
+            AcdcRun::with_metric(&m.model, &input, tau, KlPositions::Last, metric).map_err(|e| e.to_string())?;
+        let phase = if metric == AcdcMetric::Kl { "ACDC by KL divergence" } else { "ACDC by logit difference" };
+        let ok = job
+            .sliced(phase, || {
+                let finished = run.step()? == AcdcEvent::Finished;
+                Ok::<_, LensError>((!finished).then(|| (k as f32 + run.progress()) / ACDC_RUNS.len() as f32))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        if !ok {
+            return Ok(None);
+        }
+        found.push(AcdcFinding::of(&run.finish().map_err(|e| e.to_string())?));
+    }
+    Ok(Some(Finding::Acdc(found)))
+}
+
+async fn run_steering(job: &Job) -> Result<Option<Finding>, String> {
+    job.report("loading the Moby-Dick model", 0.0);
+    let Some(m) = job.wait_for(with_timeout("The Moby-Dick model", load_char_model("moby"))).await else {
+        return Ok(None);
+    };
+    let m = m?;
+    let model = &m.model;
+    let err = |e: LensError| e.to_string();
+    // The steering vector first (a tenth of the bar), one block of one context per step, then the sweep.
+    let pair = steering_pair();
+    let (positive, negative) = pair.contexts(&m.vocab).map_err(err)?;
+    let mut means = ContextMeans::new(model, &positive, &negative, pair.hook()).map_err(err)?;
+    let ok = job
+        .sliced("the steering vector", || {
+            let finished = means.advance(model)?;
+            Ok::<_, LensError>((!finished).then(|| means.progress() / 10.0))
+        })
+        .await
+        .map_err(err)?;
+    if !ok {
+        return Ok(None);
+    }
+    let vector = means.finish().map_err(err)?;
+    let mut sweep =
+        SteeringSweep::new(model, &m.vocab, &vector, pair.measure, DEFAULT_PROMPT, &sweep_settings()).map_err(err)?;
+    let ok = job
+        .sliced("generating at each coefficient", || {
+            let finished = sweep.step(model)?;
+            Ok::<_, LensError>((!finished).then(|| 0.1 + 0.9 * sweep.progress()))
+        })
+        .await
+        .map_err(err)?;
+    if !ok {
+        return Ok(None);
+    }
+    Ok(Some(Finding::Sweep(sweep.finish().map_err(err)?)))
+}
+
 fn finding_view(f: Finding) -> AnyView {
     match f {
         Finding::Attention(heads) => attention_table(heads).into_any(),
@@ -294,6 +364,62 @@ fn finding_view(f: Finding) -> AnyView {
         Finding::Probe { rows, baseline } => probe_table(rows, baseline).into_any(),
         Finding::Saliency(rows) => saliency_table(rows).into_any(),
         Finding::Lens(rows) => lens_table(rows).into_any(),
+        Finding::Sweep(points) => sweep_table(points).into_any(),
+        Finding::Acdc(runs) => acdc_table(runs).into_any(),
+    }
+}
+
+fn acdc_table(runs: Vec<AcdcFinding>) -> impl IntoView {
+    let (only_a, only_b) = head_difference(&runs[0], &runs[1]);
+    let row = |r: AcdcFinding| {
+        let ld = r.logit_diff.map_or("–".to_string(), |v| format!("{v:.2}"));
+        view! {
+            <tr data-testid="finding-row" data-metric=r.metric.to_string() data-edges=r.edges.to_string()>
+                <th scope="row">{format!("{}, τ = {}", r.metric, r.tau)}</th>
+                <td class="num">{r.edges}</td>
+                <td>{r.heads.join(", ")}</td>
+                <td class="num">{format!("{:.2}", r.kl)}</td>
+                <td class="num">{ld}</td>
+            </tr>
+        }
+    };
+    let summary = format!(
+        "Only by {}: {}. Only by {}: {}.",
+        runs[0].metric,
+        if only_a.is_empty() { "none".to_string() } else { only_a.join(", ") },
+        runs[1].metric,
+        if only_b.is_empty() { "none".to_string() } else { only_b.join(", ") }
+    );
+    view! {
+        <table class="finding" data-testid="finding">
+            <caption>"ACDC on the chapter's sentence with each metric: the edges kept, the heads in the circuit, and how the circuit alone does (KL divergence from the model in nats; logit difference, 1 = the model's)"</caption>
+            <thead><tr><th>"metric"</th><th>"edges"</th><th>"heads"</th><th>"KL"</th><th>"logit diff."</th></tr></thead>
+            <tbody>{runs.into_iter().map(row).collect_view()}</tbody>
+        </table>
+        <p class="small" data-testid="finding-summary" data-only-kl=only_a.join(",") data-only-ld=only_b.join(",")>{summary}</p>
+    }
+}
+
+fn sweep_table(points: Vec<SweepPoint>) -> impl IntoView {
+    let plain = points.first().map_or(f32::NAN, |p| p.loss);
+    let row = |p: SweepPoint| {
+        let sample: String = p.text.chars().take(48).map(|c| if c == '\n' { '⏎' } else { c }).collect();
+        view! {
+            <tr data-testid="finding-row" data-coef=p.coef.to_string() data-rate=format!("{:.3}", p.target_rate)
+                data-loss=format!("{:.3}", p.loss)>
+                <th scope="row">{format!("{}", p.coef)}</th>
+                <td class="num">{pct(p.target_rate)}</td>
+                <td class="num">{format!("{:.2}", p.loss)}</td>
+                <td class="sample"><code>{format!("{sample}…")}</code></td>
+            </tr>
+        }
+    };
+    view! {
+        <table class="finding" data-testid="finding">
+            <caption>{format!("“{}” after block 0, 120 characters at each coefficient: the share of capitals, and the unsteered model's loss on the text (nats per character; {plain:.2} unsteered)", steering_pair().name)}</caption>
+            <thead><tr><th>"coefficient"</th><th>"capitals"</th><th>"loss"</th><th>"the text begins"</th></tr></thead>
+            <tbody>{points.into_iter().map(row).collect_view()}</tbody>
+        </table>
     }
 }
 
