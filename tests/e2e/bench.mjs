@@ -94,20 +94,26 @@ async function critiqueCards(out) {
   const p = await openPage('/#/9.5');
   await p.locator('[data-testid=critiques-lab]').waitFor();
   const keys = await p.$$eval('[data-testid=critique-card]', (cs) => cs.map((c) => c.dataset.card));
-  out.critiques = await longestTask(p, async () => {
-    for (const key of keys) {
-      const card = p.locator(`[data-testid=critique-card][data-card="${key}"]`);
-      await p.check(`[data-testid=predict-critique-${key}-0]`);
-      await p.click(`[data-testid=predict-critique-${key}-commit]`);
+  const all = { max: 0, count: 0 };
+  for (const key of keys) {
+    const card = p.locator(`[data-testid=critique-card][data-card="${key}"]`);
+    await p.check(`[data-testid=predict-critique-${key}-0]`);
+    await p.click(`[data-testid=predict-critique-${key}-commit]`);
+    const times = [];
+    const lt = await longestTask(p, async () => {
       for (let run = 0; run < 2; run++) {
         const rev = Number(await p.locator('[data-testid=lab-status]').getAttribute('data-rev'));
         const t0 = Date.now();
         await card.locator('[data-testid=critique-run]').click();
         await waitRev(p, rev + 1, 180_000);
-        (critiqueTimes[key] ??= []).push((Date.now() - t0) / 1000);
+        times.push((Date.now() - t0) / 1000);
       }
-    }
-  });
+    });
+    critiqueTimes[key] = { times, longest_task_ms: lt.max };
+    all.max = Math.max(all.max, lt.max);
+    all.count += lt.count;
+  }
+  out.critiques = all;
 }
 
 /** (g) Each lab worked as a student would, after its model has loaded. */
@@ -402,9 +408,10 @@ async function main() {
       `<= ${LIMITS.sweep_s} s`, toy.sweep_s <= LIMITS.sweep_s],
     ...Object.entries(labs).map(([lab, t]) => [`longest main-thread task while working the ${lab} lab`, `${t.max.toFixed(0)} ms (${t.count} tasks over 50 ms)`,
       `< ${LIMITS.lab_longtask_ms} ms`, t.max < LIMITS.lab_longtask_ms]),
-    ...Object.entries(critiqueTimes).map(([key, [first, again]]) => {
+    ...Object.entries(critiqueTimes).map(([key, { times: [first, again], longest_task_ms: lt }]) => {
       const limit = key === 'tuned-lens' ? LIMITS.critique_lens_s : LIMITS.critique_s;
-      return [`9.5 card "${key}": click to reveal, first run (again)`, `${first.toFixed(2)} s (${again.toFixed(2)} s)`, `<= ${limit} s`, first <= limit];
+      return [`9.5 card "${key}": click to reveal, first run (again)`, `${first.toFixed(2)} s (${again.toFixed(2)} s), longest task ${lt.toFixed(0)} ms`,
+        `<= ${limit} s`, first <= limit];
     }),
     [`wasm size, gzip -9 (${mainWasm.file})`, `${(mainWasm.gzip / 1e6).toFixed(3)} MB (raw ${(mainWasm.bytes / 1e6).toFixed(3)} MB)`,
       `<= ${LIMITS.wasm_gzip_mb} MB`, gzipMb <= LIMITS.wasm_gzip_mb],
