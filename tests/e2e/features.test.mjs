@@ -54,9 +54,16 @@ test('9.2.5 feature browser: a latent from the URL shows contexts, histogram, lo
   await card(page, k);
 
   // The spliced-in loss, measured live with progress; Cancel stops it; a full run gives both numbers.
-  await page.click('[data-testid=measure-loss]');
-  await eventually(async () => assert.equal(await page.locator('[data-testid=live-loss]').getAttribute('data-state'), 'running'));
-  await page.click('[data-testid=cancel-loss]');
+  // Cancel is pressed from inside the page on the first frame that shows it: the run takes about a second, less
+  // than a round trip of clicks from the test may need.
+  await page.evaluate(() => new Promise((resolve) => {
+    document.querySelector('[data-testid=measure-loss]').click();
+    const tick = () => {
+      const cancel = document.querySelector('[data-testid=cancel-loss]');
+      if (cancel) { cancel.click(); resolve(); } else requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  }));
   await eventually(async () => assert.equal(await page.locator('[data-testid=live-loss]').getAttribute('data-state'), 'cancelled'));
   await page.click('[data-testid=measure-loss]');
   const live = page.locator('[data-testid=live-loss]');

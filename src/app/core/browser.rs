@@ -93,25 +93,15 @@ pub fn forget(key: &str) {
     let _ = gloo_storage::LocalStorage::raw().remove_item(key);
 }
 
-/// Gives the thread back to the browser for a moment: input, layout and painting run first, then the work goes
-/// on. `scheduler.yield()` (Chromium 129 and later) queues the rest of the work ahead of other tasks, with no
-/// delay; a zero timeout, the fallback, waits at least 4 ms once timeouts nest five deep, which a job of many
-/// slices always does (the probing lab's run took 2.0 s in slices for 0.9 s of work).
+/// Gives the thread back to the browser for a moment (a zero timeout: input, layout and painting run first).
+///
+/// Tried and set aside: `scheduler.yield()` resumes the work ahead of rendering (Chromium then drew a frame
+/// only every 100 ms during a job, and a feature visualization was over before its first frames were shown);
+/// waiting for the next animation frame paces a job at one slice per frame, which is slow when the slice
+/// budget holds a single short step. The zero timeout (at least 4 ms once timeouts nest) keeps both the
+/// frames and the pace the labs were tuned for.
 pub async fn yield_to_browser() {
-    match scheduler_yield() {
-        Some(promise) => {
-            let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
-        }
-        None => gloo_timers::future::TimeoutFuture::new(0).await,
-    }
-}
-
-/// `scheduler.yield()`'s promise, where the browser has it (web-sys has no binding for the Scheduler API yet).
-fn scheduler_yield() -> Option<js_sys::Promise> {
-    let window = web_sys::window()?;
-    let scheduler = js_sys::Reflect::get(&window, &"scheduler".into()).ok().filter(|s| s.is_object())?;
-    let yield_fn = js_sys::Reflect::get(&scheduler, &"yield".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
-    yield_fn.call0(&scheduler).ok()?.dyn_into::<js_sys::Promise>().ok()
+    gloo_timers::future::TimeoutFuture::new(0).await;
 }
 
 /// Resolves on the next animation frame, so a result is painted before more work starts.

@@ -22,7 +22,7 @@ pub enum Net {
 
 thread_local! {
     /// The held-out text's residual stream per network, recorded once per session (the labs share it).
-    static RECORDED: RefCell<HashMap<Net, Rc<ProbeData>>> = RefCell::new(HashMap::new());
+    static RECORDED: RefCell<HashMap<(Net, usize), Rc<ProbeData>>> = RefCell::new(HashMap::new());
     /// Random networks, drawn once per seed.
     static RANDOM: RefCell<HashMap<u64, Rc<Transformer>>> = RefCell::new(HashMap::new());
 }
@@ -54,13 +54,15 @@ pub async fn train_probes(
     shuffled_control: bool,
     job: &Job,
 ) -> Result<Option<ProbeReport>, String> {
-    train_probes_on(m, Net::Trained, concept, layers, shuffled_control, job).await
+    train_probes_on(m, Net::Trained, POSITIONS, concept, layers, shuffled_control, job).await
 }
 
-/// `train_probes` on the trained model or on a random network of its shape.
+/// `train_probes` on the trained model or on a random network of its shape, over the first `positions` labelled
+/// positions (each network's recording is kept per number of positions).
 pub async fn train_probes_on(
     m: &LoadedChar,
     net: Net,
+    positions: usize,
     concept: &Concept,
     layers: &[usize],
     shuffled_control: bool,
@@ -68,8 +70,8 @@ pub async fn train_probes_on(
 ) -> Result<Option<ProbeReport>, String> {
     // Labels first: a bad regular expression is reported before any recording.
     concept.labels(&m.held_out).map_err(|e| e.to_string())?;
-    let settings = ProbeSettings { shuffled_control, ..probe_settings() };
-    let data = match RECORDED.with(|r| r.borrow().get(&net).cloned()) {
+    let settings = ProbeSettings { shuffled_control, positions, ..probe_settings() };
+    let data = match RECORDED.with(|r| r.borrow().get(&(net, positions)).cloned()) {
         Some(d) => d,
         None => {
             let random = match net {
@@ -89,7 +91,7 @@ pub async fn train_probes_on(
                 }
             }
             let d = Rc::new(rec.finish());
-            RECORDED.with(|r| r.borrow_mut().insert(net, d.clone()));
+            RECORDED.with(|r| r.borrow_mut().insert((net, positions), d.clone()));
             d
         }
     };

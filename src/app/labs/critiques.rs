@@ -244,6 +244,10 @@ pub const PROBE_CONCEPT: crate::lens::methods::probe::BuiltinConcept =
 /// settings' own, as `tests/critiques.rs` measures it.
 pub const RANDOM_SEED: u64 = 1;
 
+/// How many labelled positions of the held-out text the card probes on: half the 9.2.3 lab's, so that
+/// recording both networks and training both sets of probes fits the card's 3 s.
+pub const PROBE_POSITIONS: usize = 2500;
+
 /// One layer's accuracies: the random network's probe and the trained model's.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ProbeRow {
@@ -486,6 +490,33 @@ mod tests {
         let (kl_only, ld_only) = head_difference(&found[0], &found[1]);
         assert_eq!((kl_only, ld_only), (vec!["L1H1".to_string()], vec!["L2H0".to_string(), "L2H2".to_string()]));
         assert!(found[1].kl > 5.0 && found[0].kl < 0.01, "{} {}", found[0].kl, found[1].kl);
+    }
+
+    /// The probe card as the page runs it (its positions, its seed, no shuffled control): the random network's
+    /// probe beats the majority baseline by at least ten points, and does about as well as the trained model's.
+    #[test]
+    fn the_probe_card_finds_letters_in_a_random_network() {
+        use crate::lens::gpt2::text::{CharVocab, HELD_OUT_FILE};
+        use crate::lens::methods::probe::{probe_recorded, random_model, record_probe_data, Concept, ProbeSettings};
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/moby");
+        let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).unwrap();
+        let weights = std::fs::read(format!("{dir}/model.safetensors")).unwrap();
+        let model = Transformer::from_bytes(&read("config.json"), &weights).unwrap();
+        let vocab = CharVocab::from_json(&read("vocab.json")).unwrap();
+        let text = read(HELD_OUT_FILE);
+        let settings =
+            ProbeSettings { positions: PROBE_POSITIONS, shuffled_control: false, ..ProbeSettings::default() };
+        let concept = Concept::Builtin(PROBE_CONCEPT);
+        let report = |m: &Transformer| {
+            probe_recorded(&record_probe_data(m, &vocab, &text, &settings).unwrap(), &concept, &settings).unwrap()
+        };
+        let random = random_model(&model.cfg, RANDOM_SEED).unwrap();
+        let (rows, baseline) = probe_rows(&report(&random), &report(&model));
+        let margin = random_margin(&rows, baseline);
+        let best_trained = rows.iter().map(|r| r.trained).fold(0.0, f32::max);
+        eprintln!("baseline {baseline:.3}, random margin {margin:.1} points, {rows:?}");
+        assert!(margin >= 10.0 && best_trained >= 0.97, "margin {margin}, trained {best_trained}");
+        assert!(rows.iter().map(|r| r.random).fold(0.0, f32::max) > best_trained - 0.03);
     }
 
     #[test]

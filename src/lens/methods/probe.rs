@@ -193,21 +193,83 @@ pub struct LogReg {
     pub b: f32,
 }
 
-/// Dot product with eight accumulators, so the compiler can keep several lanes busy without fast-math.
+/// Dot product with eight accumulators, so several lanes stay busy without fast-math. Lane j sums the products
+/// of elements j, j + 8, j + 16, … in order, then the lanes are added 0 to 7 and the remainder last, on every
+/// target, so native and wasm give the same bits.
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for j in 0..8 {
-            acc[j] += x[j] * y[j];
-        }
-    }
+    let acc = lanes::dot8(ca, cb);
     let mut s: f32 = acc.iter().sum();
     for (x, y) in ra.iter().zip(rb) {
         s += x * y;
     }
     s
+}
+
+/// `g += r * x`, element by element.
+fn axpy(g: &mut [f32], r: f32, x: &[f32]) {
+    lanes::axpy(g, r, x);
+}
+
+/// The two loops probe training spends its time in. The browser build is at opt-level "s" (see ARCHITECTURE.md),
+/// where LLVM does not vectorise them, so there they are written with WebAssembly SIMD (four lanes per `v128`,
+/// the same arithmetic in the same order); elsewhere plain loops, which opt-level 3 vectorises.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod lanes {
+    use core::arch::wasm32::{f32x4, f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat, v128};
+    use std::slice::ChunksExact;
+
+    fn load(x: &[f32]) -> v128 {
+        f32x4(x[0], x[1], x[2], x[3])
+    }
+
+    fn lanes(v: v128) -> [f32; 4] {
+        [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)]
+    }
+
+    pub fn dot8(a: ChunksExact<f32>, b: ChunksExact<f32>) -> [f32; 8] {
+        let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        for (x, y) in a.zip(b) {
+            lo = f32x4_add(lo, f32x4_mul(load(&x[..4]), load(&y[..4])));
+            hi = f32x4_add(hi, f32x4_mul(load(&x[4..]), load(&y[4..])));
+        }
+        let (lo, hi) = (lanes(lo), lanes(hi));
+        [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]]
+    }
+
+    pub fn axpy(g: &mut [f32], r: f32, x: &[f32]) {
+        let rv = f32x4_splat(r);
+        let mut gc = g.chunks_exact_mut(4);
+        let mut xc = x.chunks_exact(4);
+        for (gi, xi) in (&mut gc).zip(&mut xc) {
+            gi.copy_from_slice(&lanes(f32x4_add(load(gi), f32x4_mul(rv, load(xi)))));
+        }
+        for (gi, xi) in gc.into_remainder().iter_mut().zip(xc.remainder()) {
+            *gi += r * xi;
+        }
+    }
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+mod lanes {
+    use std::slice::ChunksExact;
+
+    pub fn dot8(a: ChunksExact<f32>, b: ChunksExact<f32>) -> [f32; 8] {
+        let mut acc = [0.0f32; 8];
+        for (x, y) in a.zip(b) {
+            for j in 0..8 {
+                acc[j] += x[j] * y[j];
+            }
+        }
+        acc
+    }
+
+    pub fn axpy(g: &mut [f32], r: f32, x: &[f32]) {
+        for (gi, xi) in g.iter_mut().zip(x) {
+            *gi += r * xi;
+        }
+    }
 }
 
 fn sigmoid(z: f32) -> f32 {
@@ -330,9 +392,7 @@ impl LogRegFit {
             let mut u = vec![0.0f32; d];
             for row in z.chunks_exact(d) {
                 let s = dot(row, &v);
-                for (uj, r) in u.iter_mut().zip(row) {
-                    *uj += s * r;
-                }
+                axpy(&mut u, s, row);
             }
             let norm = dot(&u, &u).sqrt() / n as f32;
             if norm <= 0.0 {
@@ -386,9 +446,7 @@ impl LogRegFit {
             for (row, &ti) in self.z.chunks_exact(d).zip(&self.t) {
                 let r = sigmoid(dot(row, &wy) + by) - ti;
                 gb += r;
-                for (g, x) in self.grad.iter_mut().zip(row) {
-                    *g += r * x;
-                }
+                axpy(&mut self.grad, r, row);
             }
             let inv_n = 1.0 / n as f32;
             let l2 = self.l2;

@@ -6,8 +6,8 @@ use leptos::prelude::*;
 use super::{
     add_correlations, head_difference, head_findings, layer_name, metric_rows, probe_rows, random_margin,
     saliency_rows, steering_pair, sweep_settings, top_heads, tuned_lens_settings, AcdcFinding, Card, CritiquesState,
-    HeadFinding, MetricRow, ProbeRow, SaliencyRow, ACDC_RUNS, GLASSBOX_SEED, PROBE_CONCEPT, RANDOM_SEED,
-    SALIENCY_IMAGES, SALIENCY_SEED,
+    HeadFinding, MetricRow, ProbeRow, SaliencyRow, ACDC_RUNS, GLASSBOX_SEED, PROBE_CONCEPT, PROBE_POSITIONS,
+    RANDOM_SEED, SALIENCY_IMAGES, SALIENCY_SEED,
 };
 use crate::app::core::browser::{document, follow_citation, replace_hash_soon};
 use crate::app::core::format::pct;
@@ -201,10 +201,12 @@ async fn run_probe(job: &Job) -> Result<Option<Finding>, String> {
     let m = m?;
     let concept = Concept::Builtin(PROBE_CONCEPT);
     let layers: Vec<usize> = (0..=m.model.cfg.n_layer).collect();
-    let Some(random) = train_probes_on(&m, Net::Random(RANDOM_SEED), &concept, &layers, false, job).await? else {
+    let Some(random) =
+        train_probes_on(&m, Net::Random(RANDOM_SEED), PROBE_POSITIONS, &concept, &layers, false, job).await?
+    else {
         return Ok(None);
     };
-    let Some(trained) = train_probes_on(&m, Net::Trained, &concept, &layers, false, job).await? else {
+    let Some(trained) = train_probes_on(&m, Net::Trained, PROBE_POSITIONS, &concept, &layers, false, job).await? else {
         return Ok(None);
     };
     let (rows, baseline) = probe_rows(&random, &trained);
