@@ -196,6 +196,7 @@ pub struct LogReg {
 /// Dot product with eight accumulators, so several lanes stay busy without fast-math. Lane j sums the products
 /// of elements j, j + 8, j + 16, … in order, then the lanes are added 0 to 7 and the remainder last, on every
 /// target, so native and wasm give the same bits.
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ra, rb) = (ca.remainder(), cb.remainder());
@@ -208,6 +209,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// `g += r * x`, element by element.
+#[inline(always)]
 fn axpy(g: &mut [f32], r: f32, x: &[f32]) {
     lanes::axpy(g, r, x);
 }
@@ -217,33 +219,56 @@ fn axpy(g: &mut [f32], r: f32, x: &[f32]) {
 /// the same arithmetic in the same order); elsewhere plain loops, which opt-level 3 vectorises.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod lanes {
-    use core::arch::wasm32::{f32x4, f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat, v128};
+    use core::arch::wasm32::{f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat, v128, v128_load, v128_store};
     use std::slice::ChunksExact;
 
-    fn load(x: &[f32]) -> v128 {
-        f32x4(x[0], x[1], x[2], x[3])
+    // Loads and stores by pointer: built from four indexed elements instead, at opt-level "s" they stayed four
+    // bounds-checked scalar moves per vector, and the loops ran slower than plain scalar code.
+    #[inline(always)]
+    fn load(x: &[f32; 4]) -> v128 {
+        // SAFETY: `x` is four readable f32s (16 bytes); `v128_load` has no alignment requirement.
+        unsafe { v128_load(x.as_ptr().cast()) }
     }
 
-    fn lanes(v: v128) -> [f32; 4] {
-        [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)]
+    #[inline(always)]
+    fn store(g: &mut [f32; 4], v: v128) {
+        // SAFETY: `g` is four writable f32s (16 bytes); `v128_store` has no alignment requirement.
+        unsafe { v128_store(g.as_mut_ptr().cast(), v) }
     }
 
+    #[inline(always)]
+    fn four(x: &[f32]) -> &[f32; 4] {
+        x.try_into().expect("a chunk of four")
+    }
+
+    #[inline(always)]
     pub fn dot8(a: ChunksExact<f32>, b: ChunksExact<f32>) -> [f32; 8] {
         let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
         for (x, y) in a.zip(b) {
-            lo = f32x4_add(lo, f32x4_mul(load(&x[..4]), load(&y[..4])));
-            hi = f32x4_add(hi, f32x4_mul(load(&x[4..]), load(&y[4..])));
+            lo = f32x4_add(lo, f32x4_mul(load(four(&x[..4])), load(four(&y[..4]))));
+            hi = f32x4_add(hi, f32x4_mul(load(four(&x[4..])), load(four(&y[4..]))));
         }
-        let (lo, hi) = (lanes(lo), lanes(hi));
+        let lane = |v: v128| {
+            [
+                f32x4_extract_lane::<0>(v),
+                f32x4_extract_lane::<1>(v),
+                f32x4_extract_lane::<2>(v),
+                f32x4_extract_lane::<3>(v),
+            ]
+        };
+        let (lo, hi) = (lane(lo), lane(hi));
         [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]]
     }
 
+    #[inline(always)]
     pub fn axpy(g: &mut [f32], r: f32, x: &[f32]) {
         let rv = f32x4_splat(r);
         let mut gc = g.chunks_exact_mut(4);
         let mut xc = x.chunks_exact(4);
         for (gi, xi) in (&mut gc).zip(&mut xc) {
-            gi.copy_from_slice(&lanes(f32x4_add(load(gi), f32x4_mul(rv, load(xi)))));
+            let gi: &mut [f32; 4] = gi.try_into().expect("a chunk of four");
+            let v = f32x4_add(load(gi), f32x4_mul(rv, load(four(xi))));
+            store(gi, v);
         }
         for (gi, xi) in gc.into_remainder().iter_mut().zip(xc.remainder()) {
             *gi += r * xi;
