@@ -18,4 +18,4 @@ pub mod vocab;
 
 pub use config::Gpt2Config;
 pub use hooks::{ActivationCache, Hook, HookSet, Intervention, Op};
-pub use model::{per_position_loss, KvCache, Pass, SplitAttention, Stepped, Transformer};
+pub use model::{per_position_loss, KvCache, Pass, RandomInit, SplitAttention, Stepped, Transformer};

@@ -7,9 +7,8 @@ use std::rc::Rc;
 
 use super::jobs::Job;
 use super::load::LoadedChar;
-use crate::lens::methods::probe::{
-    random_model, Concept, ProbeData, ProbeJob, ProbeRecording, ProbeReport, ProbeSettings,
-};
+use crate::lens::gpt2::RandomInit;
+use crate::lens::methods::probe::{Concept, ProbeData, ProbeJob, ProbeRecording, ProbeReport, ProbeSettings};
 use crate::lens::Transformer;
 
 /// Which network the probes read: the trained Moby-Dick model, or a random one of its shape (never trained,
@@ -27,14 +26,25 @@ thread_local! {
     static RANDOM: RefCell<HashMap<u64, Rc<Transformer>>> = RefCell::new(HashMap::new());
 }
 
-/// The random network of `seed` with the trained model's shape.
-fn random_net(m: &LoadedChar, seed: u64) -> Result<Rc<Transformer>, String> {
+/// The random network of `seed` with the trained model's shape, drawn a parameter per step (in one call it was
+/// a 55 ms task); `Ok(None)` when the job is stopped.
+async fn random_net(m: &LoadedChar, seed: u64, job: &Job) -> Result<Option<Rc<Transformer>>, String> {
     if let Some(net) = RANDOM.with(|r| r.borrow().get(&seed).cloned()) {
-        return Ok(net);
+        return Ok(Some(net));
     }
-    let net = Rc::new(random_model(&m.model.cfg, seed).map_err(|e| e.to_string())?);
+    let mut init = RandomInit::new(m.model.cfg.clone(), seed).map_err(|e| e.to_string())?;
+    loop {
+        let done = job.slice(|| Ok::<_, String>(init.step()))?;
+        if done {
+            break;
+        }
+        if !job.pause("drawing a random network", init.progress()).await {
+            return Ok(None);
+        }
+    }
+    let net = Rc::new(init.finish().map_err(|e| e.to_string())?);
     RANDOM.with(|r| r.borrow_mut().insert(seed, net.clone()));
-    Ok(net)
+    Ok(Some(net))
 }
 
 /// How many positions the lab probes on (the figure the benchmark measures).
@@ -76,7 +86,10 @@ pub async fn train_probes_on(
         None => {
             let random = match net {
                 Net::Trained => None,
-                Net::Random(seed) => Some(random_net(m, seed)?),
+                Net::Random(seed) => match random_net(m, seed, job).await? {
+                    Some(net) => Some(net),
+                    None => return Ok(None),
+                },
             };
             let model = random.as_deref().unwrap_or(&m.model);
             let mut rec = ProbeRecording::new(model, &m.vocab, &m.held_out, &settings).map_err(|e| e.to_string())?;

@@ -224,6 +224,59 @@ pub struct Param {
     pub stored_only: bool,
 }
 
+/// `Transformer::init`'s draws, one parameter per `step`, then the model as plain tensors. For the browser: a
+/// model of the Moby-Dick model's shape is about 800,000 normal draws (each a logarithm, a square root and a
+/// cosine), a 55 ms task in one call; a step draws one parameter (at most 65,536 numbers).
+pub struct RandomInit {
+    cfg: Gpt2Config,
+    rng: Rng,
+    /// Each parameter's size and fill, in file order (`build`'s order, which `init` draws in).
+    specs: Vec<(usize, Init)>,
+    drawn: Vec<Vec<f32>>,
+}
+
+impl RandomInit {
+    pub fn new(cfg: Gpt2Config, seed: u64) -> Result<Self> {
+        cfg.validate()?;
+        let mut specs = Vec::new();
+        // The parameter table, walked once with empty placeholders to learn its order, sizes and fills.
+        build(&cfg, |p| {
+            specs.push((p.shape.iter().product(), p.init));
+            Ok(Tensor::zeros(p.shape.as_slice(), DType::F32, &Device::Cpu)?)
+        })?;
+        Ok(RandomInit { cfg, rng: Rng::new(seed), specs, drawn: Vec::new() })
+    }
+
+    /// Draws the next parameter; true once every parameter is drawn.
+    pub fn step(&mut self) -> bool {
+        if let Some(&(n, init)) = self.specs.get(self.drawn.len()) {
+            self.drawn.push(match init {
+                Init::Normal(std) => (0..n).map(|_| self.rng.normal() * std).collect(),
+                Init::Ones => vec![1.0; n],
+                Init::Zeros => vec![0.0; n],
+            });
+        }
+        self.drawn.len() == self.specs.len()
+    }
+
+    /// The share of the parameters drawn.
+    pub fn progress(&self) -> f32 {
+        self.drawn.len() as f32 / self.specs.len().max(1) as f32
+    }
+
+    pub fn finish(self) -> Result<Transformer> {
+        if self.drawn.len() < self.specs.len() {
+            return Err(LensError::Input("the random model is not drawn yet: step it to the end first".into()));
+        }
+        let mut drawn = self.drawn.into_iter();
+        let (weights, params) = build(&self.cfg, |p| {
+            let data = drawn.next().expect("one drawn parameter per parameter of the table");
+            Ok(Tensor::from_vec(data, p.shape.as_slice(), &Device::Cpu)?)
+        })?;
+        Transformer::assemble(self.cfg, weights, params)
+    }
+}
+
 /// The weights as `Transformer` holds them, before the derived tensors (mask, transposed unembedding).
 struct Weights {
     wte: Tensor,
@@ -455,6 +508,14 @@ impl Transformer {
         let mut model = Self::assemble(cfg, weights, params)?;
         model.autograd = true;
         Ok((model, vars))
+    }
+
+    /// A randomly initialised model drawn as `init` draws it from `Rng::new(seed)`, as plain tensors (no
+    /// training variables, autograd off): the same numbers as `init`, in one go (`RandomInit` in steps).
+    pub fn random(cfg: Gpt2Config, seed: u64) -> Result<Self> {
+        let mut r = RandomInit::new(cfg, seed)?;
+        while !r.step() {}
+        r.finish()
     }
 
     /// Every weight under its Hugging Face GPT-2 name, in file order, ready for `model.safetensors`.
@@ -870,5 +931,38 @@ mod parameter_tests {
         assert_eq!(stored_only.len(), 2 * 6);
         let without = saved.into_iter().filter(|(n, _)| !stored_only.contains(n)).collect();
         assert!(Transformer::from_tensors(cfg, without).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod random_init_tests {
+    use super::*;
+    use crate::lens::rng::Rng;
+
+    /// Drawn a parameter per step, the random model has exactly `init`'s numbers for the same seed, every
+    /// weight (MLP and attention-only alike), and it predicts the same.
+    #[test]
+    fn stepped_random_init_is_init() {
+        for attn_only in [false, true] {
+            let cfg = Gpt2Config::new(11, 8, 16, 2, 2, attn_only);
+            let (init, _) = Transformer::init(cfg.clone(), &mut Rng::new(5)).unwrap();
+            let mut stepped = RandomInit::new(cfg.clone(), 5).unwrap();
+            let mut steps = 0;
+            while !stepped.step() {
+                steps += 1;
+                assert!(stepped.progress() < 1.0);
+            }
+            assert!(steps > 10, "one parameter per step");
+            let random = stepped.finish().unwrap();
+            assert!(!random.autograd);
+            for ((a, ta), (b, tb)) in init.to_tensors().unwrap().iter().zip(random.to_tensors().unwrap().iter()) {
+                assert_eq!(a, b);
+                let (x, y): (Vec<f32>, Vec<f32>) =
+                    (ta.flatten_all().unwrap().to_vec1().unwrap(), tb.flatten_all().unwrap().to_vec1().unwrap());
+                assert_eq!(x, y, "{a}");
+            }
+            assert_eq!(Transformer::random(cfg, 5).unwrap().to_tensors().unwrap().len(), init.params.len());
+        }
+        assert!(RandomInit::new(Gpt2Config::new(11, 8, 16, 1, 2, true), 1).unwrap().finish().is_err());
     }
 }

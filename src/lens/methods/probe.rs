@@ -1085,8 +1085,7 @@ pub fn selectivity(concept: &ProbeReport, control: &ProbeReport) -> Vec<(usize, 
 /// `record_probe_data` uses with the same seed, as plain tensors (no training variables), so it can be recorded
 /// with `ProbeRecording` and probed with `ProbeJob` like the trained model.
 pub fn random_model(cfg: &Gpt2Config, seed: u64) -> Result<Transformer> {
-    let (random, _) = Transformer::init(cfg.clone(), &mut Rng::new(seed))?;
-    Transformer::from_tensors(cfg.clone(), random.to_tensors()?.into_iter().collect())
+    Transformer::random(cfg.clone(), seed)
 }
 
 #[cfg(test)]
