@@ -22,16 +22,12 @@ pub enum Net {
 thread_local! {
     /// The held-out text's residual stream per network, recorded once per session (the labs share it).
     static RECORDED: RefCell<HashMap<(Net, usize), Rc<ProbeData>>> = RefCell::new(HashMap::new());
-    /// Random networks, drawn once per seed.
-    static RANDOM: RefCell<HashMap<u64, Rc<Transformer>>> = RefCell::new(HashMap::new());
 }
 
 /// The random network of `seed` with the trained model's shape, drawn a parameter per step (in one call it was
-/// a 55 ms task); `Ok(None)` when the job is stopped.
-async fn random_net(m: &LoadedChar, seed: u64, job: &Job) -> Result<Option<Rc<Transformer>>, String> {
-    if let Some(net) = RANDOM.with(|r| r.borrow().get(&seed).cloned()) {
-        return Ok(Some(net));
-    }
+/// a 55 ms task); `Ok(None)` when the job is stopped. Only its recording is kept: the network is not needed
+/// once its activations are.
+async fn random_net(m: &LoadedChar, seed: u64, job: &Job) -> Result<Option<Transformer>, String> {
     let mut init = RandomInit::new(m.model.cfg.clone(), seed).map_err(|e| e.to_string())?;
     loop {
         let done = job.slice(|| Ok::<_, String>(init.step()))?;
@@ -42,9 +38,7 @@ async fn random_net(m: &LoadedChar, seed: u64, job: &Job) -> Result<Option<Rc<Tr
             return Ok(None);
         }
     }
-    let net = Rc::new(init.finish().map_err(|e| e.to_string())?);
-    RANDOM.with(|r| r.borrow_mut().insert(seed, net.clone()));
-    Ok(Some(net))
+    init.finish().map(Some).map_err(|e| e.to_string())
 }
 
 /// How many positions the lab probes on (the figure the benchmark measures).
@@ -91,7 +85,7 @@ pub async fn train_probes_on(
                     None => return Ok(None),
                 },
             };
-            let model = random.as_deref().unwrap_or(&m.model);
+            let model = random.as_ref().unwrap_or(&m.model);
             let mut rec = ProbeRecording::new(model, &m.vocab, &m.held_out, &settings).map_err(|e| e.to_string())?;
             loop {
                 let done = job.slice(|| rec.step(model, 1)).map_err(|e| e.to_string())?;

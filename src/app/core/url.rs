@@ -182,16 +182,24 @@ impl<'a> Reader<'a> {
 
     /// One of named options (`("moby", Which::Moby)`).
     pub fn choice<T: Copy + PartialEq>(&mut self, key: &str, default: T, options: &[(&str, T)]) -> T {
-        let Some(v) = self.raw(key) else { return default };
-        match options.iter().find(|(name, _)| *name == v) {
-            Some((_, t)) => *t,
-            None => {
-                let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-                let dflt = options.iter().find(|(_, t)| *t == default).map(|(n, _)| *n).unwrap_or("the default");
-                self.problem(key, v, format!("is not one of {}", names.join(", ")), format!("“{dflt}”"));
-                default
-            }
+        let dflt = options.iter().find(|(_, t)| *t == default).map(|(n, _)| *n).unwrap_or("the default");
+        self.one_of(key, options, format!("“{dflt}”")).unwrap_or(default)
+    }
+
+    /// One of named options, or `None` when absent or not one of them (a problem is recorded for the latter).
+    pub fn optional_choice<T: Copy>(&mut self, key: &str, options: &[(&str, T)]) -> Option<T> {
+        self.one_of(key, options, "its default".to_string())
+    }
+
+    /// The option named by `key`'s value; an unknown name is a problem, with `instead` said in its place.
+    fn one_of<T: Copy>(&mut self, key: &str, options: &[(&str, T)], instead: String) -> Option<T> {
+        let v = self.raw(key)?;
+        let found = options.iter().find(|(name, _)| *name == v).map(|(_, t)| *t);
+        if found.is_none() {
+            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+            self.problem(key, v, format!("is not one of {}", names.join(", ")), instead);
         }
+        found
     }
 
     /// `1` or `0`.
@@ -369,6 +377,23 @@ mod tests {
         assert_eq!(problems[3].to_string(), "The link's “pick=zzz” is not one of a, b, so the lab uses “a”.");
         assert_eq!(problems[6].to_string(), "The link's “extra=1” is not a setting of this lab, so it was ignored.");
         assert_eq!(problems[0].to_string(), "The link's “text=” is empty, so the lab uses “hello”.");
+    }
+
+    #[test]
+    fn an_optional_choice_is_absent_named_or_reported() {
+        let options = [("a", 1), ("b", 2)];
+        let read = |q: &str| {
+            let pairs = pairs(q);
+            let mut r = Reader::new(&pairs);
+            let v = r.optional_choice("k", &options);
+            (v, r.finish().iter().map(ToString::to_string).collect::<Vec<_>>())
+        };
+        assert_eq!(read(""), (None, vec![]));
+        assert_eq!(read("k=b"), (Some(2), vec![]));
+        assert_eq!(
+            read("k=c"),
+            (None, vec!["The link's “k=c” is not one of a, b, so the lab uses its default.".into()])
+        );
     }
 
     #[test]

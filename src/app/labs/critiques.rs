@@ -103,19 +103,7 @@ pub struct CritiquesState {
 
 impl UrlState for CritiquesState {
     fn read(r: &mut Reader) -> Self {
-        let raw = r.raw("card");
-        let card = match raw {
-            None => None,
-            Some(v) => match Card::choices().into_iter().find(|(k, _)| *k == v) {
-                Some((_, c)) => Some(c),
-                None => {
-                    let keys: Vec<&str> = Card::ALL.iter().map(|c| c.key()).collect();
-                    r.problem("card", v, format!("is not one of {}", keys.join(", ")), "no card in particular");
-                    None
-                }
-            },
-        };
-        CritiquesState { card }
+        CritiquesState { card: r.optional_choice("card", &Card::choices()) }
     }
 
     fn write(&self, w: &mut Writer) {
