@@ -3,6 +3,7 @@
 pub mod charts;
 pub mod format;
 pub mod models;
+pub mod offline;
 pub mod progress;
 pub mod slices;
 pub mod url;
@@ -29,6 +30,8 @@ pub mod load;
 pub mod predict;
 #[cfg(target_arch = "wasm32")]
 pub mod probes;
+#[cfg(target_arch = "wasm32")]
+pub mod service_worker;
 #[cfg(target_arch = "wasm32")]
 pub mod warm;
 #[cfg(target_arch = "wasm32")]

@@ -6,6 +6,7 @@ use wasm_bindgen::JsCast;
 use super::core::browser::{document, follow_citation, go, location_hash, store, stored};
 use super::core::format::parse_share;
 use super::core::predict::{section_mark, ChapterPredict, Predictions, ResetProgress};
+use super::core::service_worker::OfflineStatus;
 use crate::content::{self, Piece};
 use crate::routes::{parse_hash, section_hash, LabKind, Route, SECTIONS};
 
@@ -178,6 +179,7 @@ fn Nav(current: Memo<Option<usize>>, route: Memo<Route>) -> impl IntoView {
                     <span class="num"></span><span class="name">"References"</span></a></li>
             </ul>
             <ResetProgress />
+            <OfflineStatus />
             <p class="keys">"Keys: " <kbd>"n"</kbd> " / " <kbd>"p"</kbd> " next / previous, " <kbd>"f"</kbd> " full-width lab"</p>
         </nav>
     }

@@ -89,20 +89,27 @@ export function appUrl(u) {
  * @param {import('node:test').TestContext} [opts.t] closes the context when the test ends
  * @param {{width:number,height:number}} [opts.viewport]
  * @param {boolean} [opts.wait=true] wait for ready
+ * @param {boolean} [opts.offlineCopy=false] let the site register its service worker (blocked by default: it
+ *   would save the whole build in every context, and `page.route` does not see requests a worker answers)
+ * @param {import('playwright-core').BrowserContext} [opts.context] open the page in this context
  */
 export async function openPage(url, opts = {}) {
-  const { t, viewport = VIEWPORTS[0], wait = true } = opts;
+  const { t, viewport = VIEWPORTS[0], wait = true, offlineCopy = false } = opts;
   if (!browser) await launch();
-  const context = await browser.newContext({ viewport, deviceScaleFactor: 1 });
+  const context =
+    opts.context ??
+    (await browser.newContext({ viewport, deviceScaleFactor: 1, serviceWorkers: offlineCopy ? 'allow' : 'block' }));
   contexts.add(context);
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
   page.setDefaultNavigationTimeout(60_000);
-  const origin = new URL(server.url).origin;
+  const origin = new URL(appUrl(url)).origin;
   const problems = [];
   page.problems = problems;
   page.on('console', (msg) => {
     const type = msg.type();
+    // Playwright's own notice that it blocked the site's service worker (`offlineCopy: false`), not the app's.
+    if (type === 'warning' && msg.text() === 'Service Worker registration blocked by Playwright') return;
     if (type === 'error' || type === 'warning') {
       const loc = msg.location();
       const where = loc?.url ? ` (${loc.url}:${loc.lineNumber})` : '';

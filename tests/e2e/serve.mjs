@@ -12,6 +12,7 @@ export const MIME = {
   '.wasm': 'application/wasm',
   '.css': 'text/css; charset=utf-8',
   '.json': 'application/json',
+  '.webmanifest': 'application/manifest+json',
   '.svg': 'image/svg+xml',
   '.png': 'image/png',
   '.ico': 'image/x-icon',
@@ -24,11 +25,12 @@ export const MIME = {
 /**
  * Serve `distDir` on 127.0.0.1 at a random free port.
  * @param {string} distDir
+ * @param {{requireIndex?: boolean}} [opts] `requireIndex: false` serves a folder that holds the site in a sub-folder
  * @returns {Promise<{url: string, port: number, close: () => Promise<void>, requests: string[]}>}
  */
-export async function startServer(distDir) {
+export async function startServer(distDir, { requireIndex = true } = {}) {
   const root = path.resolve(distDir);
-  if (!fs.existsSync(path.join(root, 'index.html'))) {
+  if (requireIndex && !fs.existsSync(path.join(root, 'index.html'))) {
     throw new Error(`${root}/index.html not found: build the app first (trunk build --release)`);
   }
   const requests = [];
