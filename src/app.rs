@@ -51,10 +51,19 @@ fn install_panic_overlay() {
             "<div class=\"fatal-box\"><h1>Something broke in the playground</h1>\
              <p>The page hit an internal error and stopped. Your text is not lost if it is in the address bar: \
              reloading brings the section back.</p><pre>{}</pre>\
-             <p><button onclick=\"location.reload()\">Reload</button></p></div>",
+             <p><button id=\"fatal-reload\">Reload</button></p></div>",
             core::format::html_escape(&msg)
         );
         div.set_inner_html(&text);
+        // A listener, not an `onclick` attribute: the page's Content-Security-Policy forbids inline handlers.
+        if let Some(button) = div.query_selector("#fatal-reload").ok().flatten() {
+            let reload = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(|| {
+                let _ = web_sys::window().expect("a window").location().reload();
+            });
+            let _ =
+                button.add_event_listener_with_callback("click", wasm_bindgen::JsCast::unchecked_ref(reload.as_ref()));
+            reload.forget();
+        }
         if let Some(body) = doc.body() {
             let _ = body.append_child(&div);
         }

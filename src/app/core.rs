@@ -4,6 +4,7 @@ pub mod charts;
 pub mod format;
 pub mod models;
 pub mod offline;
+pub mod presenter;
 pub mod progress;
 pub mod slices;
 pub mod url;

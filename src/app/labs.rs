@@ -15,6 +15,79 @@ pub mod steer;
 pub mod superposition;
 pub mod vision;
 
+/// Presenter mode's steps for each lab: what a facilitator walks a room through, in order, each a state of the
+/// lab as its URL query (every one opens its lab with no URL problem: a native test below).
+pub fn steps(kind: crate::routes::LabKind) -> &'static [crate::app::core::presenter::Step] {
+    use crate::app::core::presenter::Step;
+    use crate::routes::LabKind;
+    // The chapter's repeated sequence, with more of the attention lab's state after it.
+    macro_rules! repeated {
+        ($rest:literal) => {
+            concat!(
+                "seq=snow+plan+hear+tame+seed+pink+basket+plum+town+desk+snow+plan+hear+tame+seed+pink+basket+plum+town+desk",
+                $rest
+            )
+        };
+    }
+    match kind {
+        LabKind::Attention => &[
+            Step { title: "Words repeated: look at all the heads", query: repeated!("") },
+            Step { title: "A previous-token head: each word looks one back", query: repeated!("&layer=0&head=1") },
+            Step { title: "An induction head: look at what followed last time", query: repeated!("&layer=1&head=1") },
+            Step {
+                title: "The same idea in the IOI model",
+                query: "model=ioi&seq=When+John+and+Mary+went+to+the+store%2C+John+gave+a+bottle+to&layer=1&head=3",
+            },
+        ],
+        LabKind::Vision => &[
+            Step { title: "A test digit and what the network says", query: "sample=0" },
+            Step { title: "Saliency: gradient × input", query: "sample=0&method=gradient-x-input" },
+            Step { title: "Sanity check: the same map with the weights randomised", query: "sample=0&method=gradient-x-input&sanity=4" },
+        ],
+        LabKind::Language => &[
+            Step { title: "The logit lens on Moby-Dick", query: "" },
+            Step {
+                title: "Repeated words in the induction model",
+                query: "model=induction&words=snow+plan+hear+tame+seed+pink+basket+plum+town+desk+snow+plan+hear+tame+seed+pink+basket+plum+town+desk",
+            },
+        ],
+        LabKind::Probe => &[
+            Step { title: "Probing for “a space comes next”", query: "" },
+            Step { title: "Probing for “inside quotes”", query: "concept=inside-quotes" },
+        ],
+        LabKind::Patching => &[
+            Step { title: "Patching the residual stream", query: "" },
+            Step { title: "Patching each head's values", query: "target=v" },
+            Step { title: "The induction model, head by head, noising", query: "model=induction&target=head_out&dir=noising" },
+        ],
+        LabKind::Steer => &[
+            Step { title: "No steering", query: "c=0" },
+            Step { title: "Steered", query: "c=1" },
+            Step { title: "Steered at an earlier layer", query: "layer=0&c=1" },
+        ],
+        LabKind::Superposition => &[
+            Step { title: "Dense features: no superposition", query: "s=0" },
+            Step { title: "Sparsity 0.7", query: "s=0.7" },
+            Step { title: "Sparsity 0.9: features share dimensions", query: "s=0.9" },
+        ],
+        LabKind::Sae => &[
+            Step { title: "A sparse autoencoder on the toy model", query: "" },
+            Step { title: "Without the sparsity penalty", query: "l1=0" },
+            Step { title: "One latent of the Moby-Dick SAE", query: "latent=304" },
+        ],
+        LabKind::Acdc => &[
+            Step { title: "ACDC on the IOI model", query: "" },
+            Step { title: "ACDC on the induction model", query: "model=induction" },
+        ],
+        LabKind::Critiques => &[
+            Step { title: "A sharp pattern is not an important head", query: "card=attention" },
+            Step { title: "The metric changes the answer", query: "card=metric" },
+            Step { title: "A probe on a network that learned nothing", query: "card=random-probe" },
+        ],
+        LabKind::Map | LabKind::Planned(_) => &[],
+    }
+}
+
 /// The lab of a section, mounted with the raw query of its URL.
 #[cfg(target_arch = "wasm32")]
 pub fn lab_view(kind: crate::routes::LabKind, query: &str) -> leptos::prelude::AnyView {
@@ -103,6 +176,21 @@ mod tests {
                 } else {
                     panic!("a link gives state to a section without a lab")
                 }
+            }
+        }
+    }
+
+    /// Every presenter step opens its lab with no URL problem, and every live lab has at least two.
+    #[test]
+    fn every_presenter_step_opens_its_lab_cleanly() {
+        use crate::app::core::url::parse_query;
+        use crate::routes::SECTIONS;
+        for s in SECTIONS {
+            let steps = super::steps(s.lab);
+            assert_eq!(s.lab.is_live(), steps.len() >= 2, "{}: {} steps", s.slug, steps.len());
+            for step in steps {
+                let problems = lab_problems(s.lab, &parse_query(step.query));
+                assert!(problems.is_empty(), "{} step “{}”: {problems:?}", s.slug, step.title);
             }
         }
     }

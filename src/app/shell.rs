@@ -6,7 +6,10 @@ use wasm_bindgen::JsCast;
 use super::core::browser::{document, follow_citation, go, location_hash, store, stored};
 use super::core::format::parse_share;
 use super::core::predict::{section_mark, ChapterPredict, Predictions, ResetProgress};
+use super::core::presenter::{self, next_step, step_hash, toggle_hash, Presenting};
 use super::core::service_worker::OfflineStatus;
+use super::core::url::set_shell_keys;
+use super::labs::steps;
 use crate::content::{self, Piece};
 use crate::routes::{parse_hash, section_hash, LabKind, Route, SECTIONS};
 
@@ -48,23 +51,78 @@ pub fn App() -> impl IntoView {
         w
     });
 
+    // Presenter mode: `present=1` (and `step=K`) in the section's query. The shell's keys, never the lab's.
+    let presenting = Memo::new(move |_| match route.get() {
+        Route::Section { index, query } => presenter::split(&query, steps(SECTIONS[index].lab).len()).0,
+        _ => Presenting::default(),
+    });
     let step = move |delta: isize| {
         let i = current.get_untracked().unwrap_or(0) as isize + delta;
         if (0..SECTIONS.len() as isize).contains(&i) {
-            go(&section_hash(i as usize));
+            let i = i as usize;
+            // In presenter mode the next section opens in presenter mode too, at its first step if it has any.
+            match presenting.get_untracked().on {
+                true if !steps(SECTIONS[i].lab).is_empty() => {
+                    go(&step_hash(SECTIONS[i].slug, steps(SECTIONS[i].lab), 0))
+                }
+                true => go(&toggle_hash(SECTIONS[i].slug, "", true)),
+                false => go(&section_hash(i)),
+            }
+        }
+    };
+    // A lab's next step, or at its end the next section (what a presenter's clicker sends: PageDown, →).
+    let present_step = move |delta: isize| {
+        let (Some(i), p) = (current.get_untracked(), presenting.get_untracked()) else { return };
+        let lab_steps = steps(SECTIONS[i].lab);
+        match next_step(p.step, delta, lab_steps.len()) {
+            Some(k) => go(&step_hash(SECTIONS[i].slug, lab_steps, k)),
+            None => step(delta),
+        }
+    };
+    let toggle_presenting = move || {
+        if let Route::Section { index, query } = route.get_untracked() {
+            let p = presenting.get_untracked();
+            let (_, lab_query) = presenter::split(&query, steps(SECTIONS[index].lab).len());
+            go(&toggle_hash(SECTIONS[index].slug, &lab_query, !p.on));
         }
     };
     let _ = window_event_listener(ev::keydown, move |ev: web_sys::KeyboardEvent| {
-        if ev.ctrl_key() || ev.meta_key() || ev.alt_key() || key_belongs_to_control(&ev) {
+        if ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
             return;
         }
-        match ev.key().as_str() {
+        let key = ev.key();
+        // Presenting, the stepping keys work from a focused button too (the one just clicked keeps the focus).
+        let on_button = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlButtonElement>().ok()).is_some();
+        if presenting.get_untracked().on && (on_button || !key_belongs_to_control(&ev)) {
+            match key.as_str() {
+                "ArrowRight" | "PageDown" => present_step(1),
+                "ArrowLeft" | "PageUp" => present_step(-1),
+                "Escape" | "s" => toggle_presenting(),
+                "n" => step(1),
+                "p" => step(-1),
+                _ => return,
+            }
+            ev.prevent_default();
+            return;
+        }
+        if key_belongs_to_control(&ev) {
+            return;
+        }
+        match key.as_str() {
             "n" | "ArrowRight" => step(1),
             "p" | "ArrowLeft" => step(-1),
             "f" => lab_full.update(|f| *f = !*f),
+            "s" => toggle_presenting(),
             _ => return,
         }
         ev.prevent_default();
+    });
+    // The laser pointer: a bright dot that follows the pointer in presenter mode, for the back of the room.
+    let laser = RwSignal::new(None::<(i32, i32)>);
+    let _ = window_event_listener(ev::pointermove, move |ev: web_sys::PointerEvent| {
+        if presenting.get_untracked().on {
+            laser.set(Some((ev.client_x(), ev.client_y())));
+        }
     });
 
     // Dragging the divider: pointer position over the split sets the chapter's share.
@@ -98,12 +156,22 @@ pub fn App() -> impl IntoView {
     Effect::new(move |_| document().set_title(&format!("{} · Glassbox", title())));
 
     view! {
-        <div class="app" data-testid="app" class:lab-full=move || lab_full.get() class:dragging=move || dragging.get()>
+        <div class="app" data-testid="app" class:lab-full=move || lab_full.get() class:dragging=move || dragging.get()
+            class:presenter=move || presenting.get().on>
+            {move || presenting.get().on.then(|| laser.get().map(|(x, y)| view! {
+                <div class="laser" data-testid="laser" aria-hidden="true"
+                    style=format!("transform: translate({}px, {}px)", x - 14, y - 14)></div>
+            }))}
             <header class="topbar">
                 <a class="brand" href="#/overview">"Glassbox"</a>
                 <span class="tagline">"an interpretability playground"</span>
                 <span class="crumb">{title}</span>
                 <span class="spacer"></span>
+                <button data-testid="present-toggle" class="ghost" aria-pressed=move || presenting.get().on.to_string()
+                    title="Presenter mode: large type, the lab alone, its steps on → and ← (s; Esc leaves)"
+                    on:click=move |_| toggle_presenting()>
+                    {move || if presenting.get().on { "Leave presenter mode" } else { "Present" }}
+                </button>
                 <button data-testid="prev" class="ghost" title="Previous section (p or ←)"
                     disabled=move || current.get().is_none_or(|i| i == 0) on:click=move |_| step(-1)>"← Prev"</button>
                 <button data-testid="next" class="ghost" title="Next section (n or →)"
@@ -117,7 +185,11 @@ pub fn App() -> impl IntoView {
                         Route::Section { index, .. } => (content::section_pieces(SECTIONS[*index].slug), SECTIONS[*index].lab),
                         _ => (vec![Piece::Html(content::references_html())], LabKind::Map),
                     };
+                    let slug = match &r { Route::Section { index, .. } => SECTIONS[*index].slug, _ => "" };
                     let query = match r { Route::Section { query, .. } => query, _ => String::new() };
+                    // The shell's keys come off before the lab reads its query, and ride along on what it writes.
+                    let (p, query) = presenter::split(&query, steps(lab).len());
+                    set_shell_keys(p.keys());
                     view! {
                         <main class="split" node_ref=split_ref style=move || format!("--chapter-width: {:.1}%", chapter_width.get())>
                             <Chapter pieces=pieces />
@@ -140,6 +212,7 @@ pub fn App() -> impl IntoView {
                                         {move || if lab_full.get() { "Show the chapter" } else { "Full width" }}
                                     </button>
                                 </div>
+                                {p.on.then(|| view! { <PresenterBar slug=slug lab=lab presenting=p /> })}
                                 <Lab kind=lab query=query />
                             </section>
                         </main>
@@ -180,7 +253,7 @@ fn Nav(current: Memo<Option<usize>>, route: Memo<Route>) -> impl IntoView {
             </ul>
             <ResetProgress />
             <OfflineStatus />
-            <p class="keys">"Keys: " <kbd>"n"</kbd> " / " <kbd>"p"</kbd> " next / previous, " <kbd>"f"</kbd> " full-width lab"</p>
+            <p class="keys">"Keys: " <kbd>"n"</kbd> " / " <kbd>"p"</kbd> " next / previous, " <kbd>"f"</kbd> " full-width lab, " <kbd>"s"</kbd> " presenter mode"</p>
         </nav>
     }
 }
@@ -208,6 +281,39 @@ fn NotFound(path: String) -> impl IntoView {
             <p><a href="#/overview" class="button">"Back to the overview"</a></p>
             <p class="muted">"Or pick a section from the list on the left."</p>
         </main>
+    }
+}
+
+/// Presenter mode's bar above the lab: the step shown, and buttons to step and to leave.
+#[component]
+fn PresenterBar(slug: &'static str, lab: LabKind, presenting: Presenting) -> impl IntoView {
+    let lab_steps = steps(lab);
+    let n = lab_steps.len();
+    let label = match presenting.step {
+        Some(k) => format!("Step {} of {n}: {}", k + 1, lab_steps[k].title),
+        None if n > 0 => format!("{n} steps: press → to begin"),
+        None => "No steps here: → goes to the next section".to_string(),
+    };
+    let go_step = move |delta: isize| {
+        if let Some(k) = next_step(presenting.step, delta, n) {
+            go(&step_hash(slug, lab_steps, k));
+        }
+    };
+    let leave = move |_| {
+        let (_, q) =
+            presenter::split(&location_hash().split_once('?').map(|(_, q)| q.to_string()).unwrap_or_default(), n);
+        go(&toggle_hash(slug, &q, false));
+    };
+    view! {
+        <div class="presenter-bar" data-testid="presenter-bar" data-step=presenting.step.map(|k| k + 1).unwrap_or(0)>
+            <button data-testid="present-prev" disabled=next_step(presenting.step, -1, n).is_none()
+                on:click=move |_| go_step(-1) title="Previous step (← or Page Up)">"←"</button>
+            <span class="presenter-step" aria-live="polite">{label}</span>
+            <button data-testid="present-next" disabled=next_step(presenting.step, 1, n).is_none()
+                on:click=move |_| go_step(1) title="Next step (→ or Page Down)">"→"</button>
+            <span class="spacer"></span>
+            <button class="ghost" data-testid="present-leave" on:click=leave title="Leave presenter mode (Esc)">"Leave (Esc)"</button>
+        </div>
     }
 }
 

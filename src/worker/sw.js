@@ -1,7 +1,7 @@
 // The service worker: keeps a copy of the whole site, so that after one visit the playground opens, reloads
 // and runs every lab with no network at all (a classroom with no internet).
 //
-// `BUILD` (above this code in the built `sw.js`, written by src/worker/precache.sh) lists every file of this
+// `BUILD` (above this code in the built `sw.js`, written by src/worker/post_build.mjs) lists every file of this
 // build with its size, and a version. The files go into one cache per build, `glassbox-<version>`:
 // - install: fetch every file into this build's cache, telling the open pages how far it has got; a file whose
 //   size is not the size built is refused (a truncated download must not be kept as the offline copy);

@@ -34,10 +34,10 @@ function copyOfDist() {
   return dir;
 }
 
-/** Rewrites the copy's service worker as `trunk build` does after a change (src/worker/precache.sh). */
+/** Rewrites the copy's service worker as `trunk build` does after a change (src/worker/post_build.mjs). */
 function rebuildWorker(dir) {
-  execFileSync('sh', [path.join(REPO, 'src/worker/precache.sh')], {
-    env: { ...process.env, TRUNK_STAGING_DIR: dir, TRUNK_SOURCE_DIR: REPO },
+  execFileSync(process.execPath, [path.join(REPO, 'src/worker/post_build.mjs')], {
+    env: { ...process.env, TRUNK_STAGING_DIR: dir },
     stdio: 'pipe',
   });
 }

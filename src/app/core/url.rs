@@ -52,13 +52,25 @@ pub fn encode_query(pairs: &[(String, String)]) -> String {
     form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
 }
 
-/// The hash of section `slug` with lab state: `#/slug` or `#/slug?k=v&...`.
+thread_local! {
+    /// Keys of the shell's own (presenter mode: `present`, `step`) that ride along on every URL a lab writes.
+    static SHELL_KEYS: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Sets the shell's keys that `section_hash_with` appends to every lab URL (empty: none).
+pub fn set_shell_keys(keys: Vec<(String, String)>) {
+    SHELL_KEYS.with(|k| *k.borrow_mut() = keys);
+}
+
+/// The hash of section `slug` with lab state: `#/slug` or `#/slug?k=v&...`, plus the shell's keys, if any.
 pub fn section_hash_with(slug: &str, pairs: &[(String, String)]) -> String {
     debug_assert!(crate::routes::SECTIONS.iter().any(|s| s.slug == slug), "no section `{slug}`");
+    let mut pairs = pairs.to_vec();
+    SHELL_KEYS.with(|k| pairs.extend(k.borrow().iter().cloned()));
     if pairs.is_empty() {
         format!("#/{slug}")
     } else {
-        format!("#/{slug}?{}", encode_query(pairs))
+        format!("#/{slug}?{}", encode_query(&pairs))
     }
 }
 
@@ -298,6 +310,17 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_shell_keys_ride_along_on_every_lab_url() {
+        let pairs = vec![("s".to_string(), "0.7".to_string())];
+        assert_eq!(section_hash_with("9.2.4", &pairs), "#/9.2.4?s=0.7");
+        set_shell_keys(vec![("present".into(), "1".into()), ("step".into(), "2".into())]);
+        assert_eq!(section_hash_with("9.2.4", &pairs), "#/9.2.4?s=0.7&present=1&step=2");
+        assert_eq!(section_hash_with("9.2.4", &[]), "#/9.2.4?present=1&step=2");
+        set_shell_keys(Vec::new());
+        assert_eq!(section_hash_with("9.2.4", &[]), "#/9.2.4");
+    }
     use super::*;
 
     #[derive(Clone, Copy, Debug, PartialEq)]
