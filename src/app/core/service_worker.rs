@@ -1,5 +1,5 @@
 //! The offline copy in the browser: registers the service worker (`src/worker/sw.js`, completed with the build's
-//! file list by `src/worker/precache.sh`) and shows what it says in the navigation (`OfflineStatus`). The rules
+//! file list by `src/worker/post_build.mjs`) and shows what it says in the navigation (`OfflineStatus`). The rules
 //! of what is shown are plain Rust in `offline`.
 use std::cell::{Cell, RefCell};
 
