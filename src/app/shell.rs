@@ -3,7 +3,7 @@ use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::core::browser::{document, follow_citation, go, location_hash, store, stored};
+use super::core::browser::{document, follow_citation, go, location_hash, replace_hash, store, stored};
 use super::core::format::parse_share;
 use super::core::predict::{section_mark, ChapterPredict, Predictions, ResetProgress};
 use super::core::presenter::{self, next_step, step_hash, toggle_hash, Presenting};
@@ -60,10 +60,13 @@ pub fn App() -> impl IntoView {
         let i = current.get_untracked().unwrap_or(0) as isize + delta;
         if (0..SECTIONS.len() as isize).contains(&i) {
             let i = i as usize;
-            // In presenter mode the next section opens in presenter mode too, at its first step if it has any.
+            // In presenter mode the next section opens in presenter mode too, at its first step if it has any (its
+            // last, going back, as slides do).
+            let lab_steps = steps(SECTIONS[i].lab);
             match presenting.get_untracked().on {
-                true if !steps(SECTIONS[i].lab).is_empty() => {
-                    go(&step_hash(SECTIONS[i].slug, steps(SECTIONS[i].lab), 0))
+                true if !lab_steps.is_empty() => {
+                    let k = if delta < 0 { lab_steps.len() - 1 } else { 0 };
+                    go(&step_hash(SECTIONS[i].slug, lab_steps, k))
                 }
                 true => go(&toggle_hash(SECTIONS[i].slug, "", true)),
                 false => go(&section_hash(i)),
@@ -190,6 +193,14 @@ pub fn App() -> impl IntoView {
                     // The shell's keys come off before the lab reads its query, and ride along on what it writes.
                     let (p, query) = presenter::split(&query, steps(lab).len());
                     set_shell_keys(p.keys());
+                    let query = match p.step {
+                        // A step named alone opens that step's state, and the address says so (a link to copy).
+                        Some(k) if query.is_empty() && !steps(lab)[k].query.is_empty() => {
+                            replace_hash(&step_hash(slug, steps(lab), k));
+                            presenter::lab_query(p, query, steps(lab))
+                        }
+                        _ => query,
+                    };
                     view! {
                         <main class="split" node_ref=split_ref style=move || format!("--chapter-width: {:.1}%", chapter_width.get())>
                             <Chapter pieces=pieces />

@@ -105,6 +105,9 @@ test('the full-width button hides the chapter pane and brings it back', TIMEOUT,
   assert.ok(await chapter.isVisible(), 'chapter pane not visible at first');
   await full.click();
   await eventually(async () => assert.equal(await chapter.isVisible(), false, 'chapter pane still visible after lab-full'));
+  // The lab takes the whole width under the top bar (it once fell into the hidden chapter's zero-width column).
+  const width = (await page.locator('[data-testid=lab]').boundingBox()).width;
+  assert.ok(width >= 1200, `the lab is ${width}px wide at 1280px`);
   await full.click();
   await eventually(async () => assert.ok(await chapter.isVisible(), 'chapter pane did not come back'));
   assertClean(page);

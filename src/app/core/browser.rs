@@ -40,11 +40,14 @@ pub fn replace_hash_soon(hash: &str) {
         g.get()
     });
     let hash = hash.to_string();
+    let at_call = location_hash();
     gloo_timers::callback::Timeout::new(250, move || {
-        // A later call supersedes this one; and if the student has moved to another section meanwhile,
-        // the lab's state must not drag them back.
-        let route = |h: &str| h.split('?').next().unwrap_or("").to_string();
-        if GENERATION.with(|g| g.get()) == gen && route(&location_hash()) == route(&hash) {
+        // A later call supersedes this one; and if the page has navigated meanwhile (another section, or the same
+        // lab in another state: a chapter link, a presenter step), the old lab's state must not overwrite the new
+        // address. Nothing else changes the hash between the call and now, so any change is a navigation. (The
+        // navigation's own `hashchange` may still be queued: replacing the hash now would make the app read the
+        // old lab's address instead.)
+        if GENERATION.with(|g| g.get()) == gen && location_hash() == at_call {
             replace_hash(&hash);
         }
     })

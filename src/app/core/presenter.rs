@@ -61,6 +61,15 @@ pub fn split(query: &str, n_steps: usize) -> (Presenting, String) {
     (presenting, encode_query(&lab))
 }
 
+/// The query the lab opens with: its own keys, or, when a link names a step and nothing else (a facilitator's
+/// hand-written `?present=1&step=2`), that step's state.
+pub fn lab_query(presenting: Presenting, lab_query: String, steps: &[Step]) -> String {
+    match presenting.step {
+        Some(k) if lab_query.is_empty() => steps[k].query.to_string(),
+        _ => lab_query,
+    }
+}
+
 /// The hash that shows step `k` (0-based) of section `slug`'s lab in presenter mode.
 pub fn step_hash(slug: &str, steps: &[Step], k: usize) -> String {
     let mut pairs = parse_query(steps[k].query);
@@ -121,6 +130,16 @@ mod tests {
         assert_eq!((p.step, lab.as_str()), (Some(0), "layer=0&head=1"));
         assert_eq!(toggle_hash("9.1", "", true), "#/9.1?present=1");
         assert_eq!(toggle_hash("9.2.4", "s=0.7", false), "#/9.2.4?s=0.7");
+    }
+
+    #[test]
+    fn a_step_named_alone_opens_its_state() {
+        let (p, q) = split("present=1&step=2", 2);
+        assert_eq!(lab_query(p, q, &STEPS), "layer=1&head=1");
+        let (p, q) = split("layer=0&head=0&present=1&step=2", 2);
+        assert_eq!(lab_query(p, q, &STEPS), "layer=0&head=0", "the link's own state wins");
+        let (p, q) = split("present=1", 2);
+        assert_eq!(lab_query(p, q, &STEPS), "");
     }
 
     #[test]
