@@ -16,15 +16,16 @@
 //! `--nocapture` prints the scorecard.
 use glassbox::app::labs::critiques::scorecard::{
     acdc_score, attention_score, known_codes, lens_probabilities, lens_tokens, logit_lens_score, patching_score,
-    precision_recall, probe_score, probe_sequences, record_prev_probe, sae_config, sae_match, sae_rows, sae_score,
-    sae_training, Method, PrevProbeData, Score, Verdict, ACDC_TAU, PROBE_SEQUENCES, SAE_PRECISION, SAE_RECALL,
+    precision_recall, probe_score, probe_sequences, record_prev_probe, sae_config, sae_match, sae_match_from, sae_rows,
+    sae_score, sae_training, Method, PrevProbeData, SaeTally, Score, Verdict, ACDC_TAU, PROBE_SEQUENCES, SAE_PRECISION,
+    SAE_RECALL, SAE_SCORE_ROWS,
 };
 use glassbox::app::labs::critiques::{head_findings, GLASSBOX_SEED};
 use glassbox::lens::methods::acdc::{AcdcEvent, AcdcRun};
 use glassbox::lens::methods::glassbox::{self as gb, patch_input, repeat_positions, PATCH_HALF};
 use glassbox::lens::methods::patching::{activation_patching, Direction, Metric, Target};
 use glassbox::lens::methods::probe::FitSettings;
-use glassbox::lens::methods::sae::{SaeTrainConfig, SaeTraining};
+use glassbox::lens::methods::sae::{sae_stats, SaeTrainConfig, SaeTraining};
 use glassbox::lens::Hook;
 use glassbox::lens::Transformer;
 
@@ -65,7 +66,19 @@ fn scorecard(model: &Transformer) -> Vec<Score> {
     while !sae.is_done() {
         sae.step(&rows).unwrap();
     }
-    let sae = sae_match(&sae.finish().unwrap(), &rows);
+    let sae = sae.finish().unwrap();
+    // Scored a chunk of rows per step, as the page does: the same as in one go, and the FVU as `sae_stats`'s.
+    let mut tally = SaeTally::default();
+    let mut steps = 1;
+    while !tally.step(&sae, &rows) {
+        steps += 1;
+    }
+    assert_eq!(steps, rows.len().div_ceil(data.d_model * SAE_SCORE_ROWS));
+    let m = sae_match_from(&sae, &rows, &tally);
+    assert_eq!(m, sae_match(&sae, &rows));
+    let stats = sae_stats(&sae, &rows);
+    assert!((m.fvu - stats.fvu).abs() < 1e-4 && m.live == sae.d_sae - stats.dead, "{m:?} {stats:?}");
+    let sae = m;
     vec![
         attention_score(&heads),
         patching_score(Method::Noising, &grid(&noising)),

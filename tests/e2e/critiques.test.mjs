@@ -63,8 +63,7 @@ test('9.5: each card takes a prediction, runs, and reveals a finding that shows 
   assert.deepEqual(edges, [16, 14, 9, 35, 12, 8]);
   const dropped = await c.locator('[data-testid=tau-step]').evaluateAll((rs) => rs.map((r) => Number(r.dataset.dropped)));
   assert.deepEqual(dropped, [2, 5, 23, 4]);
-  await c.locator('[data-testid=finding-tau]').scrollIntoViewIfNeeded();
-  await screenshot(page, 'critiques-acdc-tau');
+  await screenshot(page, 'critiques-acdc-tau', c.locator('[data-testid=finding-tau]'));
 
   // A probe on a random network beats the majority baseline by at least 10 points.
   c = await runCard(page, 'random-probe', 'critique-random-probe', 1);
@@ -75,8 +74,7 @@ test('9.5: each card takes a prediction, runs, and reveals a finding that shows 
   const probeSummary = c.locator('[data-testid=finding-summary]');
   const [selRandom, selTrained] = [Number(await probeSummary.getAttribute('data-sel-random')), Number(await probeSummary.getAttribute('data-sel-trained'))];
   assert.ok(selRandom <= 0.5 && selTrained >= selRandom + 5, `selectivity: random ${selRandom}, trained ${selTrained} points`);
-  await c.locator('[data-testid=finding]').scrollIntoViewIfNeeded();
-  await screenshot(page, 'critiques-probe-selectivity');
+  await screenshot(page, 'critiques-probe-selectivity', c.locator('[data-testid=finding]'));
 
   // The saliency sanity check: gradient x input survives randomisation, the plain gradient much less.
   c = await runCard(page, 'saliency', 'critique-saliency', 1);
@@ -104,8 +102,7 @@ test('9.5: each card takes a prediction, runs, and reveals a finding that shows 
   assert.equal(await c.locator('[data-testid=finding-summary]').getAttribute('data-verdicts'),
     'attention:gets-wrong,noising:recovers,denoising:misses,acdc:recovers,logit-lens:recovers,probe:recovers,sae:gets-wrong');
   assert.match(await c.locator('[data-testid=finding-row][data-method=sae]').textContent(), /69 of 69 codes found/);
-  await c.locator('[data-testid=finding]').scrollIntoViewIfNeeded();
-  await screenshot(page, 'critiques-scorecard');
+  await screenshot(page, 'critiques-scorecard', c.locator('[data-testid=finding]'));
   await screenshot(page, 'critiques');
 
   assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '8/8');

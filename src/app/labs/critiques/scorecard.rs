@@ -145,11 +145,7 @@ fn heads_where(f: impl Fn(Role) -> bool) -> HashSet<(usize, usize)> {
 
 /// The known answer for a head-level method: the circuit's heads, and the decoys beside them.
 fn heads_truth() -> String {
-    format!(
-        "{} carry the prediction; {} are decoys",
-        head_list(&circuit_heads()),
-        head_list(&heads_where(|r| !r.in_circuit()))
-    )
+    format!("circuit: {}; decoys: {}", head_list(&circuit_heads()), head_list(&heads_where(|r| !r.in_circuit())))
 }
 
 /// The detector an attention pattern of this role should light up (`HeadFinding::pattern`'s names); None for a
@@ -497,11 +493,44 @@ impl SaeMatch {
     }
 }
 
-pub fn sae_match(sae: &LmSae, rows: &[f32]) -> SaeMatch {
+/// How many rows `SaeTally::step` encodes and decodes at a time (a few milliseconds in the browser).
+pub const SAE_SCORE_ROWS: usize = 64;
+
+/// An SAE run over the rows a chunk at a time: which latents fire on some row, and the squared error of the
+/// reconstruction so far.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SaeTally {
+    pub live: Vec<bool>,
+    pub sq_err: f64,
+    pub next: usize,
+}
+
+impl SaeTally {
+    /// Encodes and decodes the next `SAE_SCORE_ROWS` rows; true once every row is done.
+    pub fn step(&mut self, sae: &LmSae, rows: &[f32]) -> bool {
+        let d = sae.d_in;
+        let n = rows.len() / d;
+        if self.live.len() != sae.d_sae {
+            self.live = vec![false; sae.d_sae];
+        }
+        let end = (self.next + SAE_SCORE_ROWS).min(n);
+        let x = &rows[self.next * d..end * d];
+        let f = sae.encode(x);
+        for row in f.chunks_exact(sae.d_sae) {
+            self.live.iter_mut().zip(row).for_each(|(l, a)| *l |= *a > 0.0);
+        }
+        let x_hat = sae.decode(&f);
+        self.sq_err += x.iter().zip(&x_hat).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>();
+        self.next = end;
+        self.next >= n
+    }
+}
+
+/// The SAE against the known codes once `tally` has run over `rows`.
+pub fn sae_match_from(sae: &LmSae, rows: &[f32], tally: &SaeTally) -> SaeMatch {
     let d = sae.d_in;
     let codes = known_codes(rows, d);
-    let stats = crate::lens::methods::sae::sae_stats(sae, rows);
-    let live: Vec<usize> = (0..sae.d_sae).filter(|&j| stats.density[j] > 0.0).collect();
+    let live: Vec<usize> = (0..sae.d_sae).filter(|&j| tally.live.get(j) == Some(&true)).collect();
     // Decoder rows and known directions are unit length: the cosine is the dot product.
     let cos = |j: usize, v: &[f32]| sae.direction(j).iter().zip(v).map(|(a, b)| a * b).sum::<f32>();
     let best = |j: usize| codes.iter().map(|(_, v)| cos(j, v)).fold(f32::NEG_INFINITY, f32::max);
@@ -515,7 +544,21 @@ pub fn sae_match(sae: &LmSae, rows: &[f32]) -> SaeMatch {
             None => found.push((name, hit, 1)),
         }
     }
-    SaeMatch { found, live: live.len(), matched, fvu: stats.fvu }
+    // FVU: the squared error over the squared deviation from the mean row.
+    let n = (rows.len() / d).max(1);
+    let mut mean = vec![0.0f64; d];
+    for row in rows.chunks_exact(d) {
+        mean.iter_mut().zip(row).for_each(|(m, v)| *m += *v as f64 / n as f64);
+    }
+    let var: f64 = rows.chunks_exact(d).flat_map(|r| r.iter().zip(&mean).map(|(v, m)| (*v as f64 - m).powi(2))).sum();
+    SaeMatch { found, live: live.len(), matched, fvu: (tally.sq_err / var.max(1e-12)) as f32 }
+}
+
+/// `sae_match_from` after a tally over every row in one go.
+pub fn sae_match(sae: &LmSae, rows: &[f32]) -> SaeMatch {
+    let mut tally = SaeTally::default();
+    while !tally.step(sae, rows) {}
+    sae_match_from(sae, rows, &tally)
 }
 
 /// The SAE: whether its latents are the stream's known directions, all of them and only them.

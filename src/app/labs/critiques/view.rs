@@ -5,7 +5,8 @@ use leptos::prelude::*;
 
 use super::scorecard::{
     acdc_score, attention_score, lens_probabilities, lens_tokens, logit_lens_score, patching_score, probe_score,
-    probe_sequences, sae_match, sae_rows, sae_score, sae_training, Method, PrevProbeData, Score, Verdict, ACDC_TAU,
+    probe_sequences, sae_match_from, sae_rows, sae_score, sae_training, Method, PrevProbeData, SaeTally, Score,
+    Verdict, ACDC_TAU,
 };
 use super::{
     acdc_runs, add_correlations, best_selectivity, head_difference, head_findings, layer_name, metric_pair,
@@ -401,12 +402,12 @@ fn acdc_table(runs: Vec<AcdcFinding>) -> impl IntoView {
             </tr>
         }
     };
-    let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+    let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ").replace("->", "→") };
     let step = move |s: TauStep| {
         view! {
             <tr data-testid="tau-step" data-metric=s.metric.to_string() data-dropped=s.dropped.len().to_string()
                 data-added=s.added.len().to_string()>
-                <th scope="row">{format!("{}: τ {} → {}", s.metric, s.from, s.to)}</th>
+                <th scope="row">{format!("{}: {} → {}", short_metric(s.metric), s.from, s.to)}</th>
                 <td>{list(&s.dropped)}</td>
                 <td>{list(&s.added)}</td>
             </tr>
@@ -414,7 +415,7 @@ fn acdc_table(runs: Vec<AcdcFinding>) -> impl IntoView {
     };
     let (a, b) = (ACDC_RUNS[0], ACDC_RUNS[1]);
     let summary = format!(
-        "At the outlined thresholds (τ = {} and {}): only by {}: {}. Only by {}: {}.",
+        "At the highlighted thresholds (τ = {} and {}): only by {}: {}. Only by {}: {}.",
         a.1,
         b.1,
         a.0,
@@ -424,16 +425,24 @@ fn acdc_table(runs: Vec<AcdcFinding>) -> impl IntoView {
     );
     view! {
         <table class="finding" data-testid="finding">
-            <caption>"ACDC on the chapter's sentence with each metric at three thresholds: the edges kept, the heads in the circuit, and how the circuit alone does (KL divergence from the model in nats; logit difference, 1 = the model's)"</caption>
+            <caption>"ACDC on the chapter's sentence with each metric at three thresholds: the edges kept, the heads in the circuit, and how the circuit alone does (KL divergence from the model in nats; logit difference, 1 = the model's). The two runs compared below are highlighted."</caption>
             <thead><tr><th>"metric"</th><th>"edges"</th><th>"heads"</th><th>"KL"</th><th>"logit diff."</th></tr></thead>
             <tbody>{runs.into_iter().map(row).collect_view()}</tbody>
         </table>
         <table class="finding" data-testid="finding-tau">
             <caption>"What raising τ changes: the edges each step drops, and any it keeps that the lower τ had dropped"</caption>
-            <thead><tr><th>"step"</th><th>"edges dropped"</th><th>"edges added"</th></tr></thead>
+            <thead><tr><th>"τ"</th><th>"edges dropped"</th><th>"added"</th></tr></thead>
             <tbody>{steps.into_iter().map(step).collect_view()}</tbody>
         </table>
         <p class="small" data-testid="finding-summary" data-only-kl=only_a.join(",") data-only-ld=only_b.join(",")>{summary}</p>
+    }
+}
+
+/// A metric's name in the narrow column of the τ steps.
+fn short_metric(m: AcdcMetric) -> &'static str {
+    match m {
+        AcdcMetric::Kl => "KL",
+        AcdcMetric::LogitDiff => "logit diff.",
     }
 }
 
@@ -640,13 +649,12 @@ async fn run_scorecard(job: &Job) -> Result<Option<Finding>, String> {
     scores.push(logit_lens_score(&lens_probabilities(model, &lens_tokens()).map_err(err)?));
     // The probe: record a sequence per step, then fit each layer's probe a few iterations per step.
     let seqs = probe_sequences();
-    let mut data = PrevProbeData::default();
+    let (mut data, mut recorded) = (PrevProbeData::default(), 0);
     let ok = job
         .sliced("recording for the probe", || {
-            let k = data.y_train.len() + data.y_test.len();
-            let k = k / (seqs[0].len() - 2);
-            data.record(model, k, &seqs[k])?;
-            Ok::<_, LensError>((k + 1 < seqs.len()).then(|| (k + 1) as f32 / seqs.len() as f32))
+            data.record(model, recorded, &seqs[recorded])?;
+            recorded += 1;
+            Ok::<_, LensError>((recorded < seqs.len()).then(|| recorded as f32 / seqs.len() as f32))
         })
         .await
         .map_err(err)?;
@@ -690,7 +698,16 @@ async fn run_scorecard(job: &Job) -> Result<Option<Finding>, String> {
     if !ok {
         return Ok(None);
     }
-    scores.push(sae_score(&sae_match(&sae.finish().map_err(err)?, &rows)));
+    let sae = sae.finish().map_err(err)?;
+    let mut tally = SaeTally::default();
+    let ok = job
+        .sliced("scoring the latents", || Ok::<_, LensError>((!tally.step(&sae, &rows)).then_some(1.0)))
+        .await
+        .map_err(err)?;
+    if !ok {
+        return Ok(None);
+    }
+    scores.push(sae_score(&sae_match_from(&sae, &rows, &tally)));
     Ok(Some(Finding::Scorecard(scores)))
 }
 
