@@ -103,6 +103,13 @@ test('9.5: each card takes a prediction, runs, and reveals a finding that shows 
     'attention:gets-wrong,noising:recovers,denoising:misses,acdc:recovers,logit-lens:recovers,probe:recovers,sae:gets-wrong');
   assert.match(await c.locator('[data-testid=finding-row][data-method=sae]').textContent(), /69 of 69 codes found/);
   await screenshot(page, 'critiques-scorecard', c.locator('[data-testid=finding]'));
+  // Cancel stops a run again: the bar goes, the last finding stays, and nothing is reported as an error.
+  await c.locator('[data-testid=critique-run]').click();
+  await c.locator('[data-testid=critique-cancel]').click({ timeout: 5_000 });
+  await c.locator('[data-testid=critique-progress]').waitFor({ state: 'detached' });
+  assert.equal(await c.locator('[data-testid=critique-error]').count(), 0);
+  assert.equal(await c.getAttribute('data-state'), 'revealed');
+  assert.equal(await c.locator('[data-testid=finding-row]').count(), 7);
   await screenshot(page, 'critiques');
 
   assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '8/8');
