@@ -170,8 +170,10 @@ fn verdicts_follow_precision_and_recall() {
     assert_eq!(logit_lens_score(&[0.9, 0.9, 0.9]).verdict, Verdict::GetsWrong);
     assert_eq!(logit_lens_score(&[0.1, 0.1, 0.1]).verdict, Verdict::Misses);
     assert_eq!(probe_score(&[0.5, 0.99, 0.99], 0.5).verdict, Verdict::Recovers);
-    // An empty recording scores as nothing learned rather than failing.
+    // An empty recording scores as nothing learned rather than failing; a sequence too short to have a previous
+    // word is an error, not a panic.
     assert_eq!(PrevProbeData::default().baseline(), 0.0);
+    assert!(PrevProbeData::default().record(&gb::model().unwrap(), 0, &[0, 1]).is_err());
 }
 
 /// The SAE's verdict is not one seed's luck: at other seeds it finds every code too, and blends codes in about as

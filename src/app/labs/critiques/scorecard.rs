@@ -333,6 +333,9 @@ pub struct PrevProbeData {
 impl PrevProbeData {
     /// Records sequence number `k` of `probe_sequences` (every `PROBE_TEST_EVERY`-th is held out).
     pub fn record(&mut self, model: &Transformer, k: usize, tokens: &[u32]) -> Result<()> {
+        if tokens.len() < 3 {
+            return Err(LensError::Input("the previous-word probe needs sequences of at least 3 tokens".into()));
+        }
         let layers = model.cfg.n_layer + 1;
         let d = model.cfg.d_model();
         self.d_model = d;
