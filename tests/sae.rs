@@ -201,6 +201,41 @@ fn training_recovers_a_sparse_code() {
     }
 }
 
+/// `SaeTraining` a step at a time (as the 9.5 scorecard trains in the browser) gives `train_sae`'s SAE exactly,
+/// and `train_sae`'s progress stops it early.
+#[test]
+fn stepped_training_is_train_sae() {
+    let mut rng = glassbox::lens::rng::Rng::new(9);
+    let d = 6;
+    let x: Vec<f32> = (0..600 * d).map(|_| if rng.uniform() < 0.2 { rng.uniform() } else { 0.0 }).collect();
+    let tc = SaeTrainConfig { d_sae: 5, l1: 0.05, lr: 1e-2, batch: 32, steps: 250, l1_warmup: 20, seed: 3 };
+    let weights = |s: LmSae| (s.w_enc, s.b_enc, s.w_dec, s.b_dec);
+    let one_go = weights(train_sae(&x, d, Hook::ResidPost(0), &tc, |_, _, _| true).unwrap());
+    let mut t = SaeTraining::new(&x, d, Hook::ResidPost(0), &tc).unwrap();
+    while !t.is_done() {
+        t.step(&x).unwrap();
+    }
+    assert_eq!((t.steps_done(), t.progress()), (250, 1.0));
+    assert_eq!(weights(t.finish().unwrap()), one_go);
+    // Stopped at the first report (step 100): the same as 100 steps.
+    let mut seen = Vec::new();
+    let stopped = weights(
+        train_sae(&x, d, Hook::ResidPost(0), &tc, |step, _, _| {
+            seen.push(step);
+            false
+        })
+        .unwrap(),
+    );
+    let mut t = SaeTraining::new(&x, d, Hook::ResidPost(0), &tc).unwrap();
+    for _ in 0..100 {
+        t.step(&x).unwrap();
+    }
+    assert_eq!((seen, weights(t.finish().unwrap())), (vec![100], stopped));
+    // Other rows than it started with, or none at all, are errors.
+    assert!(t.step(&x[..d]).is_err());
+    assert!(SaeTraining::new(&[], d, Hook::ResidPost(0), &tc).is_err());
+}
+
 // ---------------------------------------------------------------- the shipped SAE
 
 fn shipped() -> (Transformer, CharVocab, LmSae, serde_json::Value, String) {

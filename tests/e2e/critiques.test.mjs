@@ -37,8 +37,8 @@ async function runCard(page, key, id, choice) {
 test('9.5: each card takes a prediction, runs, and reveals a finding that shows the failure', TIMEOUT, async (t) => {
   const page = await openPage('/#/9.5', { t });
   await page.locator('[data-testid=critiques-lab]').waitFor();
-  assert.equal(await page.locator('[data-testid=critique-card]').count(), 7);
-  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '0/7');
+  assert.equal(await page.locator('[data-testid=critique-card]').count(), 8);
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '0/8');
 
   // Attention against patching on the glassbox model: the decoy L1H1 looks busy and loses nothing.
   let c = await runCard(page, 'attention', 'critique-attention', 0);
@@ -58,12 +58,23 @@ test('9.5: each card takes a prediction, runs, and reveals a finding that shows 
   const acdc = c.locator('[data-testid=finding-summary]');
   assert.equal(await acdc.getAttribute('data-only-kl'), 'L1H1');
   assert.equal(await acdc.getAttribute('data-only-ld'), 'L2H0,L2H2');
+  // ... and three thresholds per metric: the circuit shrinks as τ rises, by the edges each step names.
+  const edges = await c.locator('[data-testid=finding-row]').evaluateAll((rs) => rs.map((r) => Number(r.dataset.edges)));
+  assert.deepEqual(edges, [16, 14, 9, 35, 12, 8]);
+  const dropped = await c.locator('[data-testid=tau-step]').evaluateAll((rs) => rs.map((r) => Number(r.dataset.dropped)));
+  assert.deepEqual(dropped, [2, 5, 23, 4]);
+  await screenshot(page, 'critiques-acdc-tau', c.locator('[data-testid=finding-tau]'));
 
   // A probe on a random network beats the majority baseline by at least 10 points.
   c = await runCard(page, 'random-probe', 'critique-random-probe', 1);
   const margin = Number(await c.locator('[data-testid=finding-summary]').getAttribute('data-margin'));
   assert.ok(margin >= 10, `random network's margin ${margin}`);
   assert.equal(await c.locator('[data-testid=finding-row]').count(), 5);
+  // ... and its control task: the random network's probe is no more selective than memorising characters.
+  const probeSummary = c.locator('[data-testid=finding-summary]');
+  const [selRandom, selTrained] = [Number(await probeSummary.getAttribute('data-sel-random')), Number(await probeSummary.getAttribute('data-sel-trained'))];
+  assert.ok(selRandom <= 0.5 && selTrained >= selRandom + 5, `selectivity: random ${selRandom}, trained ${selTrained} points`);
+  await screenshot(page, 'critiques-probe-selectivity', c.locator('[data-testid=finding]'));
 
   // The saliency sanity check: gradient x input survives randomisation, the plain gradient much less.
   c = await runCard(page, 'saliency', 'critique-saliency', 1);
@@ -84,9 +95,24 @@ test('9.5: each card takes a prediction, runs, and reveals a finding that shows 
   assert.equal(pts.length, 6);
   assert.ok(pts[0].rate < 0.05 && pts[5].rate > 0.9, JSON.stringify(pts));
   assert.ok(pts[5].loss > 2 * pts[0].loss, JSON.stringify(pts));
+
+  // Every method on the glassbox model, scored against its known mechanism.
+  c = await runCard(page, 'scorecard', 'critique-scorecard', 1);
+  assert.equal(await c.locator('[data-testid=finding-row]').count(), 7);
+  assert.equal(await c.locator('[data-testid=finding-summary]').getAttribute('data-verdicts'),
+    'attention:gets-wrong,noising:recovers,denoising:misses,acdc:recovers,logit-lens:recovers,probe:recovers,sae:gets-wrong');
+  assert.match(await c.locator('[data-testid=finding-row][data-method=sae]').textContent(), /69 of 69 codes found/);
+  await screenshot(page, 'critiques-scorecard', c.locator('[data-testid=finding]'));
+  // Cancel stops a run again: the bar goes, the last finding stays, and nothing is reported as an error.
+  await c.locator('[data-testid=critique-run]').click();
+  await c.locator('[data-testid=critique-cancel]').click({ timeout: 5_000 });
+  await c.locator('[data-testid=critique-progress]').waitFor({ state: 'detached' });
+  assert.equal(await c.locator('[data-testid=critique-error]').count(), 0);
+  assert.equal(await c.getAttribute('data-state'), 'revealed');
+  assert.equal(await c.locator('[data-testid=finding-row]').count(), 7);
   await screenshot(page, 'critiques');
 
-  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '7/7');
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '8/8');
   // The predictions survive a reload (the runs do not: a card shows its committed prediction and Run again).
   await page.reload();
   await page.locator('[data-testid=critiques-lab]').waitFor();
@@ -100,7 +126,7 @@ test('a chapter exercise reveals once committed, counts in the navigation, and r
   const page = await openPage('/#/9.5', { t });
   await page.locator('[data-testid=critiques-lab]').waitFor();
   await predict(page, 'critique-metric', 0);
-  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '1/7');
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '1/8');
   // The chapter's own exercises (`:::predict`): the first one found in any section.
   const withExercise = await page.evaluate(async () => {
     for (const a of document.querySelectorAll('[data-testid=nav] a[data-section]')) {
@@ -129,7 +155,7 @@ test('a chapter exercise reveals once committed, counts in the navigation, and r
   assert.equal(await page.locator('[data-testid=reset-progress]').count(), 0);
   await page.evaluate(() => { location.hash = '#/9.5'; });
   await page.locator('[data-testid=critiques-lab]').waitFor();
-  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '0/7');
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '0/8');
   await page.reload();
   await page.locator('[data-testid=critiques-lab]').waitFor();
   assert.equal(await card(page, 'metric').getAttribute('data-state'), 'open');

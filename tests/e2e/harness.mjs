@@ -162,14 +162,16 @@ export function assertClean(page, { allow = [] } = {}) {
   assert.deepEqual(left, [], `the page was not clean:\n  ${left.join('\n  ')}`);
 }
 
-/** Save tests/e2e/screenshots/{name}-{w}x{h}.png at 1280x720 and 1920x1080, then restore the viewport. */
-export async function screenshot(page, name) {
+/** Save tests/e2e/screenshots/{name}-{w}x{h}.png at 1280x720 and 1920x1080, then restore the viewport. With
+ *  `focus` (a locator), it is scrolled into view at each size, so the shot shows it. */
+export async function screenshot(page, name, focus = null) {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   const before = page.viewportSize();
   const files = [];
   for (const vp of VIEWPORTS) {
     await page.setViewportSize(vp);
     await settle(page);
+    if (focus) await focus.scrollIntoViewIfNeeded();
     const file = path.join(SCREENSHOTS, `${name}-${vp.width}x${vp.height}.png`);
     await page.screenshot({ path: file });
     files.push(file);

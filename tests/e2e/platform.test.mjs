@@ -48,11 +48,17 @@ const JOBS = [
     await p.click('[data-testid=predict-critique-random-probe-commit]');
     await p.click('[data-testid=critique-card][data-card=random-probe] [data-testid=critique-run]');
   } },
+  { name: 'critiques: the glassbox scorecard', url: '/#/9.5', ready: '[data-testid=predict-critique-scorecard-1]', start: async (p) => {
+    await p.check('[data-testid=predict-critique-scorecard-1]');
+    await p.click('[data-testid=predict-critique-scorecard-commit]');
+    await p.click('[data-testid=critique-card][data-card=scorecard] [data-testid=critique-run]');
+  } },
   { name: 'feature browser: live loss', url: '/#/9.2.5?latent=5', ready: '[data-testid=measure-loss]', start: (p) => p.click('[data-testid=measure-loss]') },
 ];
 
 test('leaving a lab while its job runs never panics', TIMEOUT, async (t) => {
-  for (const job of JOBS) {
+  // JOBS_MATCHING=text runs only the jobs whose name contains it (e.g. after changing one lab).
+  for (const job of JOBS.filter((j) => !process.env.JOBS_MATCHING || j.name.includes(process.env.JOBS_MATCHING))) {
     for (const delay of [0, 60, 400]) {
       const page = await openPage(job.url, { t });
       if (job.ready) await page.locator(job.ready).first().waitFor({ timeout: 120_000 });

@@ -8,7 +8,9 @@ use std::rc::Rc;
 use super::jobs::Job;
 use super::load::LoadedChar;
 use crate::lens::gpt2::RandomInit;
-use crate::lens::methods::probe::{Concept, ProbeData, ProbeJob, ProbeRecording, ProbeReport, ProbeSettings};
+use crate::lens::methods::probe::{
+    control_task_job, Concept, ProbeData, ProbeJob, ProbeRecording, ProbeReport, ProbeSettings,
+};
 use crate::lens::Transformer;
 
 /// Which network the probes read: the trained Moby-Dick model, or a random one of its shape (never trained,
@@ -75,39 +77,71 @@ pub async fn train_probes_on(
     // Labels first: a bad regular expression is reported before any recording.
     concept.labels(&m.held_out).map_err(|e| e.to_string())?;
     let settings = ProbeSettings { shuffled_control, positions, ..probe_settings() };
-    let data = match RECORDED.with(|r| r.borrow().get(&(net, positions)).cloned()) {
-        Some(d) => d,
-        None => {
-            let random = match net {
-                Net::Trained => None,
-                Net::Random(seed) => match random_net(m, seed, job).await? {
-                    Some(net) => Some(net),
-                    None => return Ok(None),
-                },
-            };
-            let model = random.as_ref().unwrap_or(&m.model);
-            let mut rec = ProbeRecording::new(model, &m.vocab, &m.held_out, &settings).map_err(|e| e.to_string())?;
-            loop {
-                let done = job.slice(|| rec.step(model, 1)).map_err(|e| e.to_string())?;
-                let (a, b) = rec.progress();
-                if done {
-                    break;
-                }
-                if !job.pause("recording activations", a as f32 / b.max(1) as f32).await {
-                    return Ok(None);
-                }
-            }
-            let d = Rc::new(rec.finish());
-            RECORDED.with(|r| r.borrow_mut().insert((net, positions), d.clone()));
-            d
-        }
+    let Some(data) = recorded(m, net, &settings, job).await? else { return Ok(None) };
+    let fit = ProbeJob::new(&data, concept, &settings, layers).map_err(|e| e.to_string())?;
+    fit_probes(fit, &data, job).await
+}
+
+/// `train_probes_on` for `concept`'s control task (Hewitt & Liang 2019; `probe::control_task_job`: a fixed
+/// random label per character, drawn from the probing settings' seed), on the same recording.
+pub async fn train_control_probes_on(
+    m: &LoadedChar,
+    net: Net,
+    positions: usize,
+    concept: &Concept,
+    layers: &[usize],
+    job: &Job,
+) -> Result<Option<ProbeReport>, String> {
+    concept.labels(&m.held_out).map_err(|e| e.to_string())?;
+    let settings = ProbeSettings { shuffled_control: false, positions, ..probe_settings() };
+    let Some(data) = recorded(m, net, &settings, job).await? else { return Ok(None) };
+    let fit = control_task_job(&data, concept, &settings, layers).map_err(|e| e.to_string())?;
+    fit_probes(fit, &data, job).await
+}
+
+/// The held-out text's residual stream on `net` over `settings.positions` positions: recorded a window per step
+/// unless this session already has it; `Ok(None)` when the job is stopped.
+async fn recorded(
+    m: &LoadedChar,
+    net: Net,
+    settings: &ProbeSettings,
+    job: &Job,
+) -> Result<Option<Rc<ProbeData>>, String> {
+    let positions = settings.positions;
+    if let Some(d) = RECORDED.with(|r| r.borrow().get(&(net, positions)).cloned()) {
+        return Ok(Some(d));
+    }
+    let random = match net {
+        Net::Trained => None,
+        Net::Random(seed) => match random_net(m, seed, job).await? {
+            Some(net) => Some(net),
+            None => return Ok(None),
+        },
     };
-    let mut fit = ProbeJob::new(&data, concept, &settings, layers).map_err(|e| e.to_string())?;
+    let model = random.as_ref().unwrap_or(&m.model);
+    let mut rec = ProbeRecording::new(model, &m.vocab, &m.held_out, settings).map_err(|e| e.to_string())?;
+    loop {
+        let done = job.slice(|| rec.step(model, 1)).map_err(|e| e.to_string())?;
+        let (a, b) = rec.progress();
+        if done {
+            break;
+        }
+        if !job.pause("recording activations", a as f32 / b.max(1) as f32).await {
+            return Ok(None);
+        }
+    }
+    let d = Rc::new(rec.finish());
+    RECORDED.with(|r| r.borrow_mut().insert((net, positions), d.clone()));
+    Ok(Some(d))
+}
+
+/// Steps `fit` to the end in slices; `Ok(None)` when the job is stopped.
+async fn fit_probes(mut fit: ProbeJob, data: &ProbeData, job: &Job) -> Result<Option<ProbeReport>, String> {
     loop {
         if !job.pause("training probes", fit.progress()).await {
             return Ok(None);
         }
-        if job.slice(|| fit.step(&data, 8)).map_err(|e| e.to_string())? {
+        if job.slice(|| fit.step(data, 8)).map_err(|e| e.to_string())? {
             return Ok(Some(fit.report()));
         }
     }

@@ -13,8 +13,8 @@
 //! `b_dec`), so the file reads the same elsewhere. In memory both matrices are stored latent-major
 //! (`w_enc[j * d_in..]` is latent j's encoder row), which makes encoding one vector a run of dot products.
 //!
-//! Inference is plain f32 loops, so it runs unchanged in the browser; training (native, `train -- moby-sae`)
-//! uses candle's autograd.
+//! Inference is plain f32 loops, so it runs unchanged in the browser; training uses candle's autograd (natively
+//! for the shipped SAE, `train -- moby-sae`; in the browser, a step at a time, for the 9.5 scorecard's small one).
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
@@ -644,7 +644,7 @@ impl FeatureIndex {
     }
 }
 
-// ---------------------------------------------------------------- training (native)
+// ---------------------------------------------------------------- training
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SaeTrainConfig {
@@ -662,7 +662,7 @@ pub struct SaeTrainConfig {
 
 /// Trains an SAE on `x` (`rows x d_in`) with Adam; after each step the decoder rows are scaled back to unit
 /// length, so the L1 penalty cannot be dodged by shrinking f and growing W_dec. `progress(step, loss, mse)`
-/// is called every 100 steps and may return false to stop.
+/// is called every 100 steps and may return false to stop. `SaeTraining` a step at a time.
 pub fn train_sae(
     x: &[f32],
     d_in: usize,
@@ -670,59 +670,116 @@ pub fn train_sae(
     tc: &SaeTrainConfig,
     mut progress: impl FnMut(usize, f32, f32) -> bool,
 ) -> Result<LmSae> {
-    use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-    let rows = x.len() / d_in;
-    if rows == 0 || tc.batch == 0 || tc.d_sae == 0 {
-        return Err(LensError::Input("training an SAE needs activations, a batch and a dictionary".into()));
-    }
-    let dev = &Device::Cpu;
-    let mut rng = Rng::new(tc.seed);
-    let n = tc.d_sae;
-    // Decoder rows: random unit directions; encoder tied to them at the start; b_dec the data's mean, so the
-    // first reconstructions are the mean rather than the origin.
-    let mut dec: Vec<f32> = (0..n * d_in).map(|_| rng.normal()).collect();
-    for row in dec.chunks_exact_mut(d_in) {
-        let norm = dot(row, row).sqrt().max(1e-6);
-        row.iter_mut().for_each(|v| *v /= norm);
-    }
-    let mut mean = vec![0.0f32; d_in];
-    for row in x.chunks_exact(d_in) {
-        for (m, v) in mean.iter_mut().zip(row) {
-            *m += v / rows as f32;
+    let mut t = SaeTraining::new(x, d_in, hook, tc)?;
+    while !t.is_done() {
+        let (loss, mse) = t.step(x)?;
+        let step = t.steps_done();
+        if (step % 100 == 0 || step == tc.steps) && !progress(step, loss.to_scalar::<f32>()?, mse.to_scalar::<f32>()?) {
+            break;
         }
     }
-    let w_dec = Var::from_tensor(&Tensor::from_vec(dec, (n, d_in), dev)?)?;
-    let w_enc = Var::from_tensor(&w_dec.as_tensor().t()?.contiguous()?)?;
-    let b_enc = Var::from_tensor(&Tensor::zeros(n, DType::F32, dev)?)?;
-    let b_dec = Var::from_tensor(&Tensor::from_vec(mean, d_in, dev)?)?;
-    let params = ParamsAdamW { lr: tc.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
-    let mut opt = AdamW::new(vec![w_enc.clone(), b_enc.clone(), w_dec.clone(), b_dec.clone()], params)?;
-    let mut batch = vec![0.0f32; tc.batch * d_in];
-    for step in 1..=tc.steps {
-        for b in 0..tc.batch {
-            let r = rng.range(0, rows - 1);
-            batch[b * d_in..(b + 1) * d_in].copy_from_slice(&x[r * d_in..(r + 1) * d_in]);
+    t.finish()
+}
+
+/// `train_sae` a step at a time, so the browser can train between frames: `new`, `step` until `is_done`,
+/// `finish`; the same SAE as `train_sae` on the same data and settings.
+pub struct SaeTraining {
+    tc: SaeTrainConfig,
+    d_in: usize,
+    hook: Hook,
+    rows: usize,
+    rng: Rng,
+    w_enc: Var,
+    b_enc: Var,
+    w_dec: Var,
+    b_dec: Var,
+    opt: candle_nn::AdamW,
+    batch: Vec<f32>,
+    step: usize,
+}
+
+impl SaeTraining {
+    /// Draws the decoder (random unit rows), ties the encoder to it and starts `b_dec` at the data's mean.
+    pub fn new(x: &[f32], d_in: usize, hook: Hook, tc: &SaeTrainConfig) -> Result<Self> {
+        use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+        let rows = x.len().checked_div(d_in).unwrap_or(0);
+        if rows == 0 || tc.batch == 0 || tc.d_sae == 0 {
+            return Err(LensError::Input("training an SAE needs activations, a batch and a dictionary".into()));
         }
-        let xb = Tensor::from_slice(&batch, (tc.batch, d_in), dev)?;
-        let f =
-            xb.broadcast_sub(b_dec.as_tensor())?.matmul(w_enc.as_tensor())?.broadcast_add(b_enc.as_tensor())?.relu()?;
-        let x_hat = f.matmul(w_dec.as_tensor())?.broadcast_add(b_dec.as_tensor())?;
-        let mse = (x_hat - &xb)?.sqr()?.sum(1)?.mean_all()?;
-        let l1 = f.sum(1)?.mean_all()?;
-        let lambda = tc.l1 as f64 * (step as f64 / tc.l1_warmup.max(1) as f64).min(1.0);
-        let loss = (&mse + (l1 * lambda)?)?;
-        opt.backward_step(&loss)?;
-        let w = w_dec.as_tensor();
-        let norms = w.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-6, f64::INFINITY)?;
-        w_dec.set(&w.broadcast_div(&norms)?)?;
-        if step % 100 == 0 || step == tc.steps {
-            let (l, m) = (loss.to_scalar::<f32>()?, mse.to_scalar::<f32>()?);
-            if !progress(step, l, m) {
-                break;
+        let dev = &Device::Cpu;
+        let mut rng = Rng::new(tc.seed);
+        let n = tc.d_sae;
+        // Decoder rows: random unit directions; encoder tied to them at the start; b_dec the data's mean, so the
+        // first reconstructions are the mean rather than the origin.
+        let mut dec: Vec<f32> = (0..n * d_in).map(|_| rng.normal()).collect();
+        for row in dec.chunks_exact_mut(d_in) {
+            let norm = dot(row, row).sqrt().max(1e-6);
+            row.iter_mut().for_each(|v| *v /= norm);
+        }
+        let mut mean = vec![0.0f32; d_in];
+        for row in x.chunks_exact(d_in) {
+            for (m, v) in mean.iter_mut().zip(row) {
+                *m += v / rows as f32;
             }
         }
+        let w_dec = Var::from_tensor(&Tensor::from_vec(dec, (n, d_in), dev)?)?;
+        let w_enc = Var::from_tensor(&w_dec.as_tensor().t()?.contiguous()?)?;
+        let b_enc = Var::from_tensor(&Tensor::zeros(n, DType::F32, dev)?)?;
+        let b_dec = Var::from_tensor(&Tensor::from_vec(mean, d_in, dev)?)?;
+        let params = ParamsAdamW { lr: tc.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
+        let opt = AdamW::new(vec![w_enc.clone(), b_enc.clone(), w_dec.clone(), b_dec.clone()], params)?;
+        let batch = vec![0.0f32; tc.batch * d_in];
+        Ok(SaeTraining { tc: tc.clone(), d_in, hook, rows, rng, w_enc, b_enc, w_dec, b_dec, opt, batch, step: 0 })
     }
-    let v = |t: &Var| -> Result<Vec<f32>> { Ok(t.as_tensor().flatten_all()?.to_vec1()?) };
-    let w_enc_rows = w_enc.as_tensor().t()?.contiguous()?.flatten_all()?.to_vec1()?;
-    LmSae::new(hook, d_in, n, w_enc_rows, v(&b_enc)?, v(&w_dec)?, v(&b_dec)?)
+
+    /// One step of Adam on a minibatch drawn from `x` (the rows `new` was given): the loss and the MSE, as
+    /// scalar tensors.
+    pub fn step(&mut self, x: &[f32]) -> Result<(Tensor, Tensor)> {
+        use candle_nn::Optimizer;
+        let (d_in, tc) = (self.d_in, &self.tc);
+        if x.len() != self.rows * d_in {
+            return Err(LensError::Input("an SAE trains on the rows it was started with".into()));
+        }
+        self.step += 1;
+        for b in 0..tc.batch {
+            let r = self.rng.range(0, self.rows - 1);
+            self.batch[b * d_in..(b + 1) * d_in].copy_from_slice(&x[r * d_in..(r + 1) * d_in]);
+        }
+        let xb = Tensor::from_slice(&self.batch, (tc.batch, d_in), &Device::Cpu)?;
+        let f = xb
+            .broadcast_sub(self.b_dec.as_tensor())?
+            .matmul(self.w_enc.as_tensor())?
+            .broadcast_add(self.b_enc.as_tensor())?
+            .relu()?;
+        let x_hat = f.matmul(self.w_dec.as_tensor())?.broadcast_add(self.b_dec.as_tensor())?;
+        let mse = (x_hat - &xb)?.sqr()?.sum(1)?.mean_all()?;
+        let l1 = f.sum(1)?.mean_all()?;
+        let lambda = tc.l1 as f64 * (self.step as f64 / tc.l1_warmup.max(1) as f64).min(1.0);
+        let loss = (&mse + (l1 * lambda)?)?;
+        self.opt.backward_step(&loss)?;
+        let w = self.w_dec.as_tensor();
+        let norms = w.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-6, f64::INFINITY)?;
+        self.w_dec.set(&w.broadcast_div(&norms)?)?;
+        Ok((loss, mse))
+    }
+
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.step >= self.tc.steps
+    }
+
+    /// Share of the steps done.
+    pub fn progress(&self) -> f32 {
+        self.step as f32 / self.tc.steps.max(1) as f32
+    }
+
+    /// The SAE as trained so far.
+    pub fn finish(&self) -> Result<LmSae> {
+        let v = |t: &Var| -> Result<Vec<f32>> { Ok(t.as_tensor().flatten_all()?.to_vec1()?) };
+        let w_enc_rows = self.w_enc.as_tensor().t()?.contiguous()?.flatten_all()?.to_vec1()?;
+        LmSae::new(self.hook, self.d_in, self.tc.d_sae, w_enc_rows, v(&self.b_enc)?, v(&self.w_dec)?, v(&self.b_dec)?)
+    }
 }

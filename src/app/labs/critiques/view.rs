@@ -3,11 +3,16 @@
 //! its own (progress, Cancel), loading its model when first run.
 use leptos::prelude::*;
 
+use super::scorecard::{
+    acdc_score, attention_score, lens_probabilities, lens_tokens, logit_lens_score, patching_score, probe_score,
+    probe_sequences, sae_match_from, sae_rows, sae_score, sae_training, Method, PrevProbeData, SaeTally, Score,
+    Verdict, ACDC_TAU,
+};
 use super::{
-    add_correlations, head_difference, head_findings, layer_name, metric_rows, probe_rows, random_margin,
-    saliency_rows, steering_pair, sweep_settings, top_heads, tuned_lens_settings, AcdcFinding, Card, CritiquesState,
-    HeadFinding, MetricRow, ProbeRow, SaliencyRow, ACDC_RUNS, GLASSBOX_SEED, PROBE_CONCEPT, PROBE_POSITIONS,
-    RANDOM_SEED, SALIENCY_IMAGES, SALIENCY_SEED,
+    acdc_runs, add_correlations, best_selectivity, head_difference, head_findings, layer_name, metric_pair,
+    metric_rows, probe_rows, random_margin, saliency_rows, steering_pair, sweep_settings, tau_steps, top_heads,
+    tuned_lens_settings, AcdcFinding, Card, CritiquesState, HeadFinding, MetricRow, ProbeRow, SaliencyRow, TauStep,
+    ACDC_RUNS, GLASSBOX_SEED, PROBE_CONCEPT, PROBE_POSITIONS, RANDOM_SEED, SALIENCY_IMAGES, SALIENCY_SEED,
 };
 use crate::app::core::browser::{document, follow_citation, replace_hash_soon};
 use crate::app::core::format::pct;
@@ -15,15 +20,16 @@ use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
 use crate::app::core::load::{load_char_model, load_model, load_vision, with_timeout};
 use crate::app::core::predict::{PredictChoices, Predictions};
-use crate::app::core::probes::{train_probes_on, Net};
+use crate::app::core::probes::{train_control_probes_on, train_probes_on, Net};
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::content;
 use crate::lens::methods::acdc::{AcdcEvent, AcdcMetric, AcdcRun, KlPositions};
 use crate::lens::methods::attribution::{SaliencyMethod, SanityCorrelations, Target as SaliencyTarget};
 use crate::lens::methods::glassbox;
 use crate::lens::methods::ioi::chapter_input;
-use crate::lens::methods::patching::{Direction, PatchResult, PatchSweep, Target};
+use crate::lens::methods::patching::{Direction, Metric, PatchResult, PatchSweep, Target};
 use crate::lens::methods::probe::Concept;
+use crate::lens::methods::probe::FitSettings;
 use crate::lens::methods::steering::{ContextMeans, SteeringSweep, SweepPoint, DEFAULT_PROMPT};
 use crate::lens::methods::tuned_lens::{LensComparison, TunedLens, TunedLensRecording, TunedLensTraining};
 use crate::lens::{LensError, Transformer};
@@ -38,6 +44,7 @@ enum Finding {
     Lens(Vec<LensComparison>),
     Sweep(Vec<SweepPoint>),
     Acdc(Vec<AcdcFinding>),
+    Scorecard(Vec<Score>),
 }
 
 #[component]
@@ -92,6 +99,7 @@ fn CardView(card: Card, focus: RwSignal<Option<Card>>, rev: RwSignal<u32>) -> im
                 Card::TunedLens => run_tuned_lens(&job).await,
                 Card::Steering => run_steering(&job).await,
                 Card::AcdcMetric => run_acdc(&job).await,
+                Card::Scorecard => run_scorecard(&job).await,
             };
             if !job.alive() {
                 return;
@@ -201,15 +209,19 @@ async fn run_probe(job: &Job) -> Result<Option<Finding>, String> {
     let m = m?;
     let concept = Concept::Builtin(PROBE_CONCEPT);
     let layers: Vec<usize> = (0..=m.model.cfg.n_layer).collect();
-    let Some(random) =
-        train_probes_on(&m, Net::Random(RANDOM_SEED), PROBE_POSITIONS, &concept, &layers, false, job).await?
-    else {
-        return Ok(None);
-    };
-    let Some(trained) = train_probes_on(&m, Net::Trained, PROBE_POSITIONS, &concept, &layers, false, job).await? else {
-        return Ok(None);
-    };
-    let (rows, baseline) = probe_rows(&random, &trained);
+    // Each network's probes on the concept, then on its control task (the same recording).
+    let mut reports = Vec::new();
+    for net in [Net::Random(RANDOM_SEED), Net::Trained] {
+        let Some(real) = train_probes_on(&m, net, PROBE_POSITIONS, &concept, &layers, false, job).await? else {
+            return Ok(None);
+        };
+        let Some(control) = train_control_probes_on(&m, net, PROBE_POSITIONS, &concept, &layers, job).await? else {
+            return Ok(None);
+        };
+        reports.push((real, control));
+    }
+    let [(random, random_control), (trained, trained_control)] = <[_; 2]>::try_from(reports).expect("two networks");
+    let (rows, baseline) = probe_rows(&random, &trained, &random_control, &trained_control);
     Ok(Some(Finding::Probe { rows, baseline }))
 }
 
@@ -301,15 +313,16 @@ async fn run_acdc(job: &Job) -> Result<Option<Finding>, String> {
     let Some(m) = job.wait_for(with_timeout("The IOI model", load_model("ioi"))).await else { return Ok(None) };
     let m = m?;
     let input = chapter_input(&m.vocab).map_err(|e| e.to_string())?;
+    let runs = acdc_runs();
     let mut found = Vec::new();
-    for (k, &(metric, tau)) in ACDC_RUNS.iter().enumerate() {
+    for (k, &(metric, tau)) in runs.iter().enumerate() {
         let mut run =
             AcdcRun::with_metric(&m.model, &input, tau, KlPositions::Last, metric).map_err(|e| e.to_string())?;
         let phase = if metric == AcdcMetric::Kl { "ACDC by KL divergence" } else { "ACDC by logit difference" };
         let ok = job
             .sliced(phase, || {
                 let finished = run.step()? == AcdcEvent::Finished;
-                Ok::<_, LensError>((!finished).then(|| (k as f32 + run.progress()) / ACDC_RUNS.len() as f32))
+                Ok::<_, LensError>((!finished).then(|| (k as f32 + run.progress()) / runs.len() as f32))
             })
             .await
             .map_err(|e| e.to_string())?;
@@ -368,15 +381,19 @@ fn finding_view(f: Finding) -> AnyView {
         Finding::Lens(rows) => lens_table(rows).into_any(),
         Finding::Sweep(points) => sweep_table(points).into_any(),
         Finding::Acdc(runs) => acdc_table(runs).into_any(),
+        Finding::Scorecard(scores) => scorecard_table(scores).into_any(),
     }
 }
 
 fn acdc_table(runs: Vec<AcdcFinding>) -> impl IntoView {
-    let (only_a, only_b) = head_difference(&runs[0], &runs[1]);
+    let (only_a, only_b) = metric_pair(&runs).map(|[a, b]| head_difference(a, b)).unwrap_or_default();
+    let steps = tau_steps(&runs);
     let row = |r: AcdcFinding| {
         let ld = r.logit_diff.map_or("–".to_string(), |v| format!("{v:.2}"));
+        let pair = ACDC_RUNS.contains(&(r.metric, r.tau));
         view! {
-            <tr data-testid="finding-row" data-metric=r.metric.to_string() data-edges=r.edges.to_string()>
+            <tr data-testid="finding-row" data-metric=r.metric.to_string() data-tau=r.tau.to_string()
+                data-edges=r.edges.to_string() class:top=pair>
                 <th scope="row">{format!("{}, τ = {}", r.metric, r.tau)}</th>
                 <td class="num">{r.edges}</td>
                 <td>{r.heads.join(", ")}</td>
@@ -385,20 +402,47 @@ fn acdc_table(runs: Vec<AcdcFinding>) -> impl IntoView {
             </tr>
         }
     };
+    let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ").replace("->", "→") };
+    let step = move |s: TauStep| {
+        view! {
+            <tr data-testid="tau-step" data-metric=s.metric.to_string() data-dropped=s.dropped.len().to_string()
+                data-added=s.added.len().to_string()>
+                <th scope="row">{format!("{}: {} → {}", short_metric(s.metric), s.from, s.to)}</th>
+                <td>{list(&s.dropped)}</td>
+                <td>{list(&s.added)}</td>
+            </tr>
+        }
+    };
+    let (a, b) = (ACDC_RUNS[0], ACDC_RUNS[1]);
     let summary = format!(
-        "Only by {}: {}. Only by {}: {}.",
-        runs[0].metric,
-        if only_a.is_empty() { "none".to_string() } else { only_a.join(", ") },
-        runs[1].metric,
-        if only_b.is_empty() { "none".to_string() } else { only_b.join(", ") }
+        "At the highlighted thresholds (τ = {} and {}): only by {}: {}. Only by {}: {}.",
+        a.1,
+        b.1,
+        a.0,
+        list(&only_a),
+        b.0,
+        list(&only_b)
     );
     view! {
         <table class="finding" data-testid="finding">
-            <caption>"ACDC on the chapter's sentence with each metric: the edges kept, the heads in the circuit, and how the circuit alone does (KL divergence from the model in nats; logit difference, 1 = the model's)"</caption>
+            <caption>"ACDC on the chapter's sentence with each metric at three thresholds: the edges kept, the heads in the circuit, and how the circuit alone does (KL divergence from the model in nats; logit difference, 1 = the model's). The two runs compared below are highlighted."</caption>
             <thead><tr><th>"metric"</th><th>"edges"</th><th>"heads"</th><th>"KL"</th><th>"logit diff."</th></tr></thead>
             <tbody>{runs.into_iter().map(row).collect_view()}</tbody>
         </table>
+        <table class="finding" data-testid="finding-tau">
+            <caption>"What raising τ changes: the edges each step drops, and any it keeps that the lower τ had dropped"</caption>
+            <thead><tr><th>"τ"</th><th>"edges dropped"</th><th>"added"</th></tr></thead>
+            <tbody>{steps.into_iter().map(step).collect_view()}</tbody>
+        </table>
         <p class="small" data-testid="finding-summary" data-only-kl=only_a.join(",") data-only-ld=only_b.join(",")>{summary}</p>
+    }
+}
+
+/// A metric's name in the narrow column of the τ steps.
+fn short_metric(m: AcdcMetric) -> &'static str {
+    match m {
+        AcdcMetric::Kl => "KL",
+        AcdcMetric::LogitDiff => "logit diff.",
     }
 }
 
@@ -528,23 +572,172 @@ fn metric_table(rows: Vec<MetricRow>) -> impl IntoView {
 
 fn probe_table(rows: Vec<ProbeRow>, baseline: f32) -> impl IntoView {
     let margin = random_margin(&rows, baseline);
-    let row = |r: ProbeRow| {
+    let (sel_random, sel_trained) = best_selectivity(&rows);
+    let points = |v: f32| format!("{:+.1}", 100.0 * v);
+    let row = move |r: ProbeRow| {
         view! {
-            <tr data-testid="finding-row" data-layer=r.layer.to_string()>
-                <th scope="row">{if r.layer == 0 { "embed".to_string() } else { format!("after block {}", r.layer - 1) }}</th>
+            <tr data-testid="finding-row" data-layer=r.layer.to_string()
+                data-sel-random=format!("{:.3}", r.random_selectivity()) data-sel-trained=format!("{:.3}", r.trained_selectivity())>
+                <th scope="row">{layer_name(r.layer)}</th>
                 <td class="num">{pct(r.random)}</td>
+                <td class="num">{points(r.random_selectivity())}</td>
                 <td class="num">{pct(r.trained)}</td>
+                <td class="num">{points(r.trained_selectivity())}</td>
             </tr>
         }
     };
     view! {
         <table class="finding" data-testid="finding">
-            <caption>"Test accuracy of a linear probe for “the current character is a letter”, layer by layer"</caption>
-            <thead><tr><th>"layer"</th><th>"random network"</th><th>"trained model"</th></tr></thead>
+            <caption>"Test accuracy of a linear probe for “the current character is a letter”, layer by layer, and its selectivity: that accuracy minus the same probe's accuracy on a control task (a fixed random label for each character), in points"</caption>
+            <thead>
+                <tr><th></th><th colspan="2">"random network"</th><th colspan="2">"trained model"</th></tr>
+                <tr><th>"layer"</th><th>"accuracy"</th><th>"selectivity"</th><th>"accuracy"</th><th>"selectivity"</th></tr>
+            </thead>
             <tbody>{rows.into_iter().map(row).collect_view()}</tbody>
         </table>
-        <p class="small" data-testid="finding-summary" data-margin=format!("{margin:.1}")>
-            {format!("Always giving the more common answer (“a letter”) scores {}. The random network's best probe beats that by {margin:.1} points.", pct(baseline))}
+        <p class="small" data-testid="finding-summary" data-margin=format!("{margin:.1}")
+            data-sel-random=format!("{sel_random:.1}") data-sel-trained=format!("{sel_trained:.1}")>
+            {format!("Always giving the more common answer (“a letter”) scores {}. The random network's best probe beats that by {margin:.1} points. Best selectivity: random network {sel_random:+.1} points, trained model {sel_trained:+.1}.", pct(baseline))}
         </p>
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The glassbox scorecard
+
+async fn run_scorecard(job: &Job) -> Result<Option<Finding>, String> {
+    job.report("loading the glassbox model", 0.0);
+    let Some(m) = job.wait_for(with_timeout("The glassbox model", load_model("glassbox"))).await else {
+        return Ok(None);
+    };
+    let m = m?;
+    let model = &m.model;
+    let err = |e: LensError| e.to_string();
+    // Patching each head both ways (attention patterns are read off the clean run alongside).
+    let input = glassbox::patch_input(glassbox::PATCH_HALF, GLASSBOX_SEED);
+    let Some(noising) = sweep(job, model, &input, Direction::Noising, "patching each head (noising)").await? else {
+        return Ok(None);
+    };
+    let Some(denoising) = sweep(job, model, &input, Direction::Denoising, "patching each head (denoising)").await?
+    else {
+        return Ok(None);
+    };
+    let heads = head_findings(model, &input.clean, &noising).map_err(err)?;
+    let grid = |r: &PatchResult| r.grid(Metric::LogitDiff).map(|g| g.rows()).map_err(err);
+    let mut scores = vec![
+        attention_score(&heads),
+        patching_score(Method::Noising, &grid(&noising)?),
+        patching_score(Method::Denoising, &grid(&denoising)?),
+    ];
+    // ACDC, an edge per step.
+    let mut run = AcdcRun::with_positions(model, &input, ACDC_TAU, glassbox::repeat_positions(&input)).map_err(err)?;
+    let ok = job
+        .sliced("ACDC", || {
+            let finished = run.step()? == AcdcEvent::Finished;
+            Ok::<_, LensError>((!finished).then(|| run.progress()))
+        })
+        .await
+        .map_err(err)?;
+    if !ok {
+        return Ok(None);
+    }
+    scores.push(acdc_score(&run.finish().map_err(err)?));
+    // The logit lens: one forward pass of 21 positions.
+    if !job.pause("the logit lens", 0.0).await {
+        return Ok(None);
+    }
+    scores.push(logit_lens_score(&lens_probabilities(model, &lens_tokens()).map_err(err)?));
+    // The probe: record a sequence per step, then fit each layer's probe a few iterations per step.
+    let seqs = probe_sequences();
+    let (mut data, mut recorded) = (PrevProbeData::default(), 0);
+    let ok = job
+        .sliced("recording for the probe", || {
+            data.record(model, recorded, &seqs[recorded])?;
+            recorded += 1;
+            Ok::<_, LensError>((recorded < seqs.len()).then(|| recorded as f32 / seqs.len() as f32))
+        })
+        .await
+        .map_err(err)?;
+    if !ok {
+        return Ok(None);
+    }
+    let layers = model.cfg.n_layer + 1;
+    let iterations = FitSettings::default().iterations;
+    let (mut accuracies, mut fit) = (Vec::new(), None);
+    let ok = job
+        .sliced("training the probes", || {
+            let layer = accuracies.len();
+            match fit.as_mut() {
+                None => fit = Some(data.fit(layer)?),
+                Some(f) => {
+                    f.run(10);
+                    if f.iterations() >= iterations {
+                        accuracies.push(data.accuracy(layer, &f.probe()));
+                        fit = None;
+                    }
+                }
+            }
+            Ok::<_, LensError>((accuracies.len() < layers).then(|| accuracies.len() as f32 / layers as f32))
+        })
+        .await
+        .map_err(err)?;
+    if !ok {
+        return Ok(None);
+    }
+    scores.push(probe_score(&accuracies, data.baseline()));
+    // The SAE on the probe's recording after block 0, a step of Adam per slice step.
+    let rows = sae_rows(&data);
+    let mut sae = sae_training(&rows, data.d_model).map_err(err)?;
+    let ok = job
+        .sliced("training the sparse autoencoder", || {
+            sae.step(&rows)?;
+            Ok::<_, LensError>((!sae.is_done()).then(|| sae.progress()))
+        })
+        .await
+        .map_err(err)?;
+    if !ok {
+        return Ok(None);
+    }
+    let sae = sae.finish().map_err(err)?;
+    let mut tally = SaeTally::default();
+    let ok = job
+        .sliced("scoring the latents", || Ok::<_, LensError>((!tally.step(&sae, &rows)).then_some(1.0)))
+        .await
+        .map_err(err)?;
+    if !ok {
+        return Ok(None);
+    }
+    scores.push(sae_score(&sae_match_from(&sae, &rows, &tally)));
+    Ok(Some(Finding::Scorecard(scores)))
+}
+
+fn scorecard_table(scores: Vec<Score>) -> impl IntoView {
+    let count = |v: Verdict| scores.iter().filter(|s| s.verdict == v).count();
+    let summary = format!(
+        "Recovers: {}. Misses: {}. Gets wrong: {}.",
+        count(Verdict::Recovers),
+        count(Verdict::Misses),
+        count(Verdict::GetsWrong)
+    );
+    let verdicts =
+        scores.iter().map(|s| format!("{}:{}", s.method.key(), s.verdict.name().replace(' ', "-"))).collect::<Vec<_>>();
+    let row = |s: Score| {
+        let verdict = s.verdict.name().replace(' ', "-");
+        view! {
+            <tr data-testid="finding-row" data-method=s.method.key() data-verdict=verdict.clone()>
+                <th scope="row">{s.method.name()}</th>
+                <td>{s.claim}<br /><span class="muted small">{s.numbers}</span></td>
+                <td>{s.truth}</td>
+                <td class=format!("verdict verdict-{verdict}")>{s.verdict.name()}</td>
+            </tr>
+        }
+    };
+    view! {
+        <table class="finding scorecard" data-testid="finding">
+            <caption>"Each method run on the glassbox model: what it claims (with the numbers behind it), what the model was built to do, and the verdict"</caption>
+            <thead><tr><th>"method"</th><th>"claims"</th><th>"known answer"</th><th>"verdict"</th></tr></thead>
+            <tbody>{scores.into_iter().map(row).collect_view()}</tbody>
+        </table>
+        <p class="small" data-testid="finding-summary" data-verdicts=verdicts.join(",")>{summary}</p>
     }
 }
