@@ -12,6 +12,7 @@ use crate::lens::methods::probe::ProbeReport;
 use crate::lens::methods::steering::{SteeringPair, SweepSettings, PAIRS};
 use crate::lens::{LensError, Transformer};
 
+pub mod polysemantic;
 pub mod sae;
 #[cfg(target_arch = "wasm32")]
 mod view;
