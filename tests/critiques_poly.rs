@@ -59,4 +59,7 @@ fn the_card_picks_a_channel_that_looks_like_a_7_and_fires_on_no_7() {
     assert!(atlas.get(LAYER, 11).unwrap().activation > best, "{best}");
     assert_eq!(f.top[0].1, best);
     assert!(f.top.iter().all(|t| t.2 as usize == 2 || t.2 == 6 || t.2 == 0));
+    // The reveal: 19 of conv3's 32 channels have no class above 60% of their top 20 (flagged in 9.2.1).
+    assert_eq!(mixes.iter().filter(|m| m.polysemantic).count(), 19);
+    assert_eq!((samples.len(), TOP), (2_000, 20));
 }

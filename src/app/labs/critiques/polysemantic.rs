@@ -51,28 +51,38 @@ pub struct ChannelReading {
     pub mix: ClassMix,
 }
 
-/// Every channel of `LAYER` read: its visualization from `atlas`, its class mix from `mixes` (`polysemanticity`
-/// over the layer's channel means, `TOP` examples).
-pub fn channel_readings(model: &Cnn, atlas: &FeatureAtlas, mixes: &[ClassMix]) -> Result<Vec<ChannelReading>> {
-    let mut out = Vec::with_capacity(mixes.len());
-    let mut tvs = Vec::with_capacity(mixes.len());
-    for mix in mixes {
-        let e = atlas.get(LAYER, mix.channel).ok_or_else(|| {
-            LensError::Data(format!("featvis.bin has no picture of conv{LAYER} channel {}", mix.channel))
-        })?;
-        let p = model.predict(&e.pixels)?;
-        let (read_as, prob) = p.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
-        let tv = total_variation(&e.pixels, atlas.side);
-        tvs.push(tv);
-        out.push(ChannelReading { channel: mix.channel, tv, read_as, prob, clean: false, mix: mix.clone() });
+/// One channel of `LAYER` read: its visualization from `atlas` (what the CNN reads it as, its total variation)
+/// and its class mix (`polysemanticity` over the layer's channel means, `TOP` examples). `clean` is left false:
+/// it depends on the whole layer (`mark_clean`).
+pub fn read_channel(model: &Cnn, atlas: &FeatureAtlas, mix: &ClassMix) -> Result<ChannelReading> {
+    let e = atlas
+        .get(LAYER, mix.channel)
+        .ok_or_else(|| LensError::Data(format!("featvis.bin has no picture of conv{LAYER} channel {}", mix.channel)))?;
+    let p = model.predict(&e.pixels)?;
+    let (read_as, prob) = p.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+    let tv = total_variation(&e.pixels, atlas.side);
+    Ok(ChannelReading { channel: mix.channel, tv, read_as, prob, clean: false, mix: mix.clone() })
+}
+
+/// Marks the clean channels of a layer: total variation at most the k-th smallest (k = a quarter of the
+/// channels, `SMOOTH_SHARE`) and read as one digit (`READ_PROB`).
+pub fn mark_clean(readings: &mut [ChannelReading]) {
+    let mut tvs: Vec<f32> = readings.iter().map(|r| r.tv).collect();
+    if tvs.is_empty() {
+        return;
     }
-    // The smooth quarter: at most the k-th smallest total variation, k = a quarter of the channels.
     tvs.sort_by(f32::total_cmp);
-    let k = ((tvs.len() as f32 * SMOOTH_SHARE).round() as usize).clamp(1, tvs.len().max(1));
-    let cut = tvs.get(k - 1).copied().unwrap_or(f32::MAX);
-    for r in &mut out {
+    let k = ((tvs.len() as f32 * SMOOTH_SHARE).round() as usize).clamp(1, tvs.len());
+    let cut = tvs[k - 1];
+    for r in readings {
         r.clean = r.tv <= cut && r.prob >= READ_PROB;
     }
+}
+
+/// Every channel of the layer read and marked.
+pub fn channel_readings(model: &Cnn, atlas: &FeatureAtlas, mixes: &[ClassMix]) -> Result<Vec<ChannelReading>> {
+    let mut out = mixes.iter().map(|m| read_channel(model, atlas, m)).collect::<Result<Vec<_>>>()?;
+    mark_clean(&mut out);
     Ok(out)
 }
 

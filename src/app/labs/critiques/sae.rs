@@ -2,7 +2,7 @@
 //! gap, a latent whose top contexts mislead, and the L1 trade-off swept live. Plain data from plain functions,
 //! tested natively in `tests/critiques_sae.rs`.
 use crate::lens::gpt2::text::CharVocab;
-use crate::lens::methods::sae::{promoted_and_suppressed, FeatureIndex, LossTally, ReconTally, SaeStats};
+use crate::lens::methods::sae::{promoted_and_suppressed, FeatureIndex, LmSae, LossTally, ReconTally};
 
 // ---------------------------------------------------------------------------------------------------------
 // The reconstruction gap
@@ -88,8 +88,10 @@ pub struct MisleadingLatent {
     pub promoted: Vec<(char, f32)>,
     pub suppressed: Vec<(char, f32)>,
     pub snippets: Vec<Snippet>,
-    /// How many latents' contexts agree on a next character (the candidates the rule chose from).
+    /// How many latents' contexts agree on a next character (the candidates the rule chose from), and for
+    /// how many of them that character is the one the direct effect raises most.
     pub candidates: usize,
+    pub first_ranked: usize,
 }
 
 /// Characters shown before and after the peak in a snippet.
@@ -112,7 +114,7 @@ pub fn misleading_latent(
         return None;
     }
     let mut best: Option<(usize, usize, char)> = None; // (rank, latent, next)
-    let mut candidates = 0;
+    let (mut candidates, mut first_ranked) = (0, 0);
     for (j, card) in index.latents.iter().enumerate() {
         if card.contexts.len() < AGREE {
             continue;
@@ -126,6 +128,7 @@ pub fn misleading_latent(
         candidates += 1;
         let row = &effects[j * v..(j + 1) * v];
         let rank = row.iter().filter(|&&x| x > row[id as usize]).count() + 1;
+        first_ranked += (rank == 1) as usize;
         if best.is_none_or(|(r, _, _)| rank > r) {
             best = Some((rank, j, c));
         }
@@ -154,6 +157,7 @@ pub fn misleading_latent(
         suppressed: named(bottom),
         snippets,
         candidates,
+        first_ranked,
     })
 }
 
@@ -234,9 +238,23 @@ pub struct L1Point {
 }
 
 impl L1Point {
-    pub fn of(l1: f32, s: &SaeStats) -> L1Point {
-        L1Point { l1, l0: s.l0, fvu: s.fvu, dead: s.dead, d_sae: s.density.len() }
+    pub fn of(l1: f32, t: &ReconTally) -> L1Point {
+        L1Point { l1, l0: t.l0(), fvu: t.fvu(), dead: t.dead(), d_sae: t.counts.len() }
     }
+}
+
+/// Rows of the scoring sample encoded and decoded per piece (a few milliseconds in a browser).
+pub const SCORE_ROWS: usize = 64;
+
+/// Scores `SCORE_ROWS` rows of `x` (`rows x d_in`) from row `next` into `tally`; the next row to score (the
+/// number of rows once all are scored). Scoring every piece gives `sae_stats`'s figures (tested).
+pub fn score_rows(sae: &LmSae, x: &[f32], tally: &mut ReconTally, next: usize) -> usize {
+    let rows = x.len() / sae.d_in.max(1);
+    let end = (next + SCORE_ROWS).min(rows);
+    let piece = &x[next * sae.d_in..end * sae.d_in];
+    let f = sae.encode(piece);
+    tally.add(piece, &f, &sae.decode(&f));
+    end
 }
 
 /// The sweep read as the card's reveal states it: L0 falls and FVU rises at every larger λ.

@@ -3,6 +3,8 @@
 //! its own (progress, Cancel), loading its model when first run.
 use leptos::prelude::*;
 
+mod features;
+
 use super::{
     add_correlations, head_difference, head_findings, layer_name, metric_rows, probe_rows, random_margin,
     saliency_rows, steering_pair, sweep_settings, top_heads, tuned_lens_settings, AcdcFinding, Card, CritiquesState,
@@ -33,11 +35,22 @@ use crate::lens::{LensError, Transformer};
 enum Finding {
     Attention(Vec<HeadFinding>),
     Metric(Vec<MetricRow>),
-    Probe { rows: Vec<ProbeRow>, baseline: f32 },
+    Probe {
+        rows: Vec<ProbeRow>,
+        baseline: f32,
+    },
     Saliency(Vec<SaliencyRow>),
     Lens(Vec<LensComparison>),
     Sweep(Vec<SweepPoint>),
     Acdc(Vec<AcdcFinding>),
+    SaeGap {
+        gap: super::sae::GapFinding,
+        shipped: Option<(u64, u64)>,
+    },
+    SaeLatent(super::sae::MisleadingLatent),
+    SaeL1(Vec<super::sae::L1Point>),
+    /// The channel, and its top examples' images.
+    Poly(super::polysemantic::PolyFinding, Vec<Vec<f32>>),
 }
 
 #[component]
@@ -92,6 +105,10 @@ fn CardView(card: Card, focus: RwSignal<Option<Card>>, rev: RwSignal<u32>) -> im
                 Card::TunedLens => run_tuned_lens(&job).await,
                 Card::Steering => run_steering(&job).await,
                 Card::AcdcMetric => run_acdc(&job).await,
+                Card::SaeGap => features::run_sae_gap(&job).await,
+                Card::SaeLatent => features::run_sae_latent(&job).await,
+                Card::SaeL1 => features::run_sae_l1(&job).await,
+                Card::Polysemantic => features::run_polysemantic(&job).await,
             };
             if !job.alive() {
                 return;
@@ -368,6 +385,10 @@ fn finding_view(f: Finding) -> AnyView {
         Finding::Lens(rows) => lens_table(rows).into_any(),
         Finding::Sweep(points) => sweep_table(points).into_any(),
         Finding::Acdc(runs) => acdc_table(runs).into_any(),
+        Finding::SaeGap { gap, shipped } => features::gap_table(gap, shipped).into_any(),
+        Finding::SaeLatent(l) => features::latent_view(l).into_any(),
+        Finding::SaeL1(points) => features::l1_view(points).into_any(),
+        Finding::Poly(f, images) => features::poly_view(f, images).into_any(),
     }
 }
 
