@@ -253,8 +253,8 @@ pub fn latent_view(l: MisleadingLatent) -> impl IntoView {
         chars(&l.suppressed),
     );
     view! {
-        <table class="finding" data-testid="finding">
-            <caption>{format!("Latent {}'s top contexts in the held-out text: the character where it peaks is marked, what follows is in bold", l.latent)}</caption>
+        <p class="small muted">{format!("Latent {}'s eight top contexts in the held-out text: the character where it peaks is highlighted, what follows it is in bold.", l.latent)}</p>
+        <table class="finding snippets" data-testid="finding">
             <tbody>{l.snippets.iter().map(snippet).collect_view()}</tbody>
         </table>
         <p class="small" data-testid="finding-summary" data-latent=l.latent.to_string() data-next=l.next.to_string()
@@ -326,7 +326,7 @@ fn digit(values: Vec<f32>, side: usize, class: &'static str, title: String) -> i
 
 pub fn poly_view(f: PolyFinding, images: Vec<Vec<f32>>) -> impl IntoView {
     let r = &f.reading;
-    let classes: Vec<String> = f.classes().iter().map(|(c, n)| format!("{n} × {c}")).collect();
+    let classes: Vec<String> = f.classes().iter().map(|(c, n)| format!("{c}s: {n}")).collect();
     let summary = format!(
         "conv3 channel {}: its picture is among the smoothest quarter of the layer's and the CNN reads it as a {} with probability {:.2} ({} of the {} channels pass both tests; this one has the most mixed top digits). Its top {} test digits: {}. Digits of the class it reads as: {}.",
         r.channel,
