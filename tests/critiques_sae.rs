@@ -1,9 +1,9 @@
 //! The 9.5 lab's sparse-autoencoder cards on the shipped Moby-Dick model and its SAE (`public/models/moby/sae/`),
 //! computed through the same sliced API the page runs (`WindowRun`, `ActivationRecording`, `SaeTraining`).
 //!
-//! - The reconstruction gap: on the first 2,000 held-out characters the SAE explains about 93% of the variance
-//!   (FVU about 0.07), yet with its reconstruction spliced in the loss rises by about 7% (the card's answer:
-//!   5 to 15%), while against zero-ablation about 97% "of the loss" is recovered; a dozen or so latents never
+//! - The reconstruction gap: on the first 1,500 held-out characters the SAE explains about 93% of the variance
+//!   (FVU about 0.07), yet with its reconstruction spliced in the loss rises by about 8% (the card's answer:
+//!   5 to 15%), while against zero-ablation about 97% "of the loss" is recovered; nearly twenty latents never
 //!   fire on those characters though none is dead on the whole held-out text (`sae.json`). The gap on all the held-out text (`sae.json`) is what
 //!   the model gained over roughly its last thousand training steps (`training.json`).
 //! - A misleading latent, chosen by the card's rule: latent 270, whose eight top contexts all peak right before
@@ -132,20 +132,20 @@ fn the_gap_card_a_good_reconstruction_still_costs_the_model() {
         t.elapsed().as_millis()
     );
     // The card's question: about 93% of the variance explained (FVU about 0.07), and yet the loss is not
-    // "nearly unchanged": the right choice is 5-15%, about 7% (1.41 to 1.51 nats).
+    // "nearly unchanged": the right choice is 5-15%, about 8% (1.42 to 1.52 nats).
     assert!((g.fvu - 0.07).abs() < 0.006 && (g.explained() - 0.93).abs() < 0.006, "{g:?}");
     assert!(g.rise() > 0.05 && g.rise() < 0.15, "the card's answer is 5-15%: {}", g.rise());
-    assert!((g.rise() - 0.07).abs() < 0.006, "about 7%: {}", g.rise());
-    assert!((g.clean - 1.41).abs() < 0.005 && (g.spliced - 1.51).abs() < 0.005, "{g:?}");
+    assert!((g.rise() - 0.08).abs() < 0.006, "about 8%: {}", g.rise());
+    assert!((g.clean - 1.42).abs() < 0.005 && (g.spliced - 1.52).abs() < 0.005, "{g:?}");
     // Against zeroing (about 4.9 nats) about 97% "recovered".
     assert!((g.zero_ablated - 4.9).abs() < 0.05 && (g.recovered - 0.97).abs() < 0.005, "{g:?}");
     assert!(g.l0 > 5.0 && g.l0 < 40.0, "{}", g.l0);
     assert_eq!((g.positions, g.d_sae), (ids.len(), 512));
-    assert_eq!(GAP_CHARS, 2_000);
-    // A dozen or so latents silent on 2,000 characters, none on all 59,863.
+    assert_eq!(GAP_CHARS, 1_500);
+    // Nearly twenty latents silent on 1,500 characters, none on all 59,863.
     let shipped = &m.report["held_out"];
     assert_eq!((shipped["dead"].as_u64(), shipped["positions"].as_u64()), (Some(0), Some(59_863)));
-    assert!((9..=16).contains(&g.dead), "{} latents silent on {} positions", g.dead, g.positions);
+    assert!((15..=20).contains(&g.dead), "{} latents silent on {} positions", g.dead, g.positions);
     // On all the held-out text, 8% (1.51 to 1.64).
     let (clean, spliced) = (shipped["loss_clean"].as_f64().unwrap(), shipped["loss_spliced"].as_f64().unwrap());
     assert!((clean - 1.51).abs() < 0.005 && (spliced - 1.64).abs() < 0.005 && (spliced / clean - 1.08).abs() < 0.005);
@@ -240,11 +240,11 @@ fn the_l1_sweep_trades_sparsity_for_reconstruction() {
     assert!(trade_off_holds(&points), "{points:?}");
     let (first, last) = (&points[0], points.last().unwrap());
     assert!(last.dead > first.dead, "{points:?}");
-    // The card's figures: λ 0.3, 1, 3, 10 on 2,048 + 1,024 characters, 256 latents, 150 steps; L0 from almost 90
-    // to about 6, FVU from about 0.05 to about 0.3, over a third of the latents dead at λ = 10.
+    // The card's figures: λ 0.3, 1, 3, 10 on 1,536 + 512 characters, 256 latents, 100 steps; L0 from over 90 to
+    // about 6, FVU from about 0.05 to about 0.3, over a third of the latents dead at λ = 10.
     assert_eq!(s.l1, vec![0.3, 1.0, 3.0, 10.0]);
-    assert_eq!((s.train_chars, s.test_chars, s.d_sae, s.steps), (2_048, 1_024, 256, 150));
-    assert!(first.l0 > 80.0 && first.l0 < 90.0 && (last.l0 - 6.0).abs() < 1.0, "{points:?}");
+    assert_eq!((s.train_chars, s.test_chars, s.d_sae, s.steps), (1_536, 512, 256, 100));
+    assert!(first.l0 > 90.0 && first.l0 < 100.0 && (last.l0 - 6.0).abs() < 1.0, "{points:?}");
     assert!((first.fvu - 0.05).abs() < 0.01 && (last.fvu - 0.3).abs() < 0.03, "{points:?}");
     assert!(3 * last.dead > last.d_sae && last.dead < last.d_sae / 2, "{points:?}");
 }

@@ -110,8 +110,8 @@ test('9.5 feature cards: the SAE\'s gap, a misleading latent, the L1 sweep and a
   assert.ok(fvu > 0.06 && fvu < 0.08, `fvu ${fvu}`);
   assert.ok(rise > 0.05 && rise < 0.15, `rise ${rise}`);
   assert.ok(recovered > 0.95 && recovered < 0.99, `recovered ${recovered}`);
-  assert.ok(dead >= 9 && dead <= 16, `dead ${dead}`);
-  assert.equal(await num(s, 'positions'), 2000);
+  assert.ok(dead >= 14 && dead <= 22, `dead ${dead}`);
+  assert.equal(await num(s, 'positions'), 1500);
   const losses = await c.locator('[data-testid=finding-row]').evaluateAll((rs) => rs.map((r) => Number(r.dataset.loss)));
   assert.ok(losses.length === 3 && losses[0] < losses[1] && losses[1] < losses[2], JSON.stringify(losses));
   assert.ok(await c.locator('.predict-choice.wrong').count() === 1, 'choice 0 was wrong and is marked so');

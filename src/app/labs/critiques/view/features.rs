@@ -1,18 +1,18 @@
 //! The runs and findings of the cards on features: the Moby-Dick SAE's reconstruction gap, a misleading latent,
-//! the L1 sweep, and a polysemantic channel of the MNIST CNN. Every number comes from `super::super::sae` and
-//! `super::super::polysemantic` (plain, tested natively); each run is sliced through the job system.
+//! the L1 sweep, and a polysemantic channel of the MNIST CNN. Every number comes from `crate::app::labs::critiques::sae` and
+//! `crate::app::labs::critiques::polysemantic` (plain, tested natively); each run is sliced through the job system.
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::super::polysemantic::{mark_clean, pick, read_channel, PolyFinding, LAYER, TOP};
-use super::super::sae::{
-    misleading_latent, score_rows, show_char, show_text, GapFinding, L1Point, L1Sweep, MisleadingLatent, GAP_CHARS,
-};
 use super::Finding;
 use crate::app::core::charts::{Axis, LineChart};
 use crate::app::core::format::{fmt_int, pct};
 use crate::app::core::jobs::Job;
 use crate::app::core::load::{load_char_sae, load_vision, with_timeout, LoadedSae};
+use crate::app::labs::critiques::polysemantic::{mark_clean, pick, read_channel, PolyFinding, LAYER, TOP};
+use crate::app::labs::critiques::sae::{
+    misleading_latent, score_rows, show_char, show_text, GapFinding, L1Point, L1Sweep, MisleadingLatent, GAP_CHARS,
+};
 use crate::lens::cnn::model::VisionHook;
 use crate::lens::methods::sae::{scored_windows, ActivationRecording, LossTally, ReconTally, SaeTraining, WindowRun};
 use crate::lens::methods::units::{polysemanticity, top_examples, ChannelScan};
@@ -230,7 +230,7 @@ pub fn gap_table(g: GapFinding, shipped: Option<(u64, u64)>) -> impl IntoView {
 }
 
 pub fn latent_view(l: MisleadingLatent) -> impl IntoView {
-    let snippet = |s: &super::super::sae::Snippet| {
+    let snippet = |s: &crate::app::labs::critiques::sae::Snippet| {
         view! {
             <tr data-testid="finding-row">
                 <td class="sample"><code>{show_text(&s.before)}<mark>{show_char(s.peak)}</mark><strong>{show_text(&s.after)}</strong></code></td>
@@ -280,7 +280,7 @@ pub fn l1_view(points: Vec<L1Point>) -> impl IntoView {
             </tr>
         }
     };
-    let holds = super::super::sae::trade_off_holds(&points);
+    let holds = crate::app::labs::critiques::sae::trade_off_holds(&points);
     view! {
         <table class="finding" data-testid="finding">
             <caption>{format!("Four SAEs of {} latents, each trained here for {} steps on {} held-out characters, scored on the next {}", s.d_sae, s.steps, fmt_int(s.train_chars), fmt_int(s.test_chars))}</caption>
