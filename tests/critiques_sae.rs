@@ -9,7 +9,7 @@
 //! - A misleading latent, chosen by the card's rule: latent 270, whose eight top contexts all peak right before
 //!   an "e" (seven of them on the "g" of "strange"), while its direct logit effect ranks "e" 68th of 83.
 //! - The L1 trade-off: four small SAEs trained live at λ = 0.3, 1, 3, 10: L0 falls and FVU rises at every step,
-//!   and over a third of the latents are dead at λ = 10.
+//!   and almost a third of the latents are dead at λ = 10.
 //!
 //! `--nocapture` prints every figure and the native step times.
 use std::sync::OnceLock;
@@ -240,13 +240,13 @@ fn the_l1_sweep_trades_sparsity_for_reconstruction() {
     assert!(trade_off_holds(&points), "{points:?}");
     let (first, last) = (&points[0], points.last().unwrap());
     assert!(last.dead > first.dead, "{points:?}");
-    // The card's figures: λ 0.3, 1, 3, 10 on 1,536 + 512 characters, 256 latents, 100 steps; L0 from over 90 to
-    // about 6, FVU from about 0.05 to about 0.3, over a third of the latents dead at λ = 10.
+    // The card's figures: λ 0.3, 1, 3, 10 on 1,024 + 512 characters, 256 latents, 80 steps; L0 from over 90 to
+    // about 7, FVU from about 0.05 to about 0.33, almost a third of the latents dead at λ = 10.
     assert_eq!(s.l1, vec![0.3, 1.0, 3.0, 10.0]);
-    assert_eq!((s.train_chars, s.test_chars, s.d_sae, s.steps), (1_536, 512, 256, 100));
-    assert!(first.l0 > 90.0 && first.l0 < 100.0 && (last.l0 - 6.0).abs() < 1.0, "{points:?}");
-    assert!((first.fvu - 0.05).abs() < 0.01 && (last.fvu - 0.3).abs() < 0.03, "{points:?}");
-    assert!(3 * last.dead > last.d_sae && last.dead < last.d_sae / 2, "{points:?}");
+    assert_eq!((s.train_chars, s.test_chars, s.d_sae, s.steps), (1_024, 512, 256, 80));
+    assert!(first.l0 > 90.0 && first.l0 < 100.0 && (last.l0 - 7.0).abs() < 1.0, "{points:?}");
+    assert!((first.fvu - 0.05).abs() < 0.01 && (last.fvu - 0.33).abs() < 0.02, "{points:?}");
+    assert!((70..=90).contains(&last.dead) && last.d_sae == 256, "almost a third: {points:?}");
 }
 
 #[test]

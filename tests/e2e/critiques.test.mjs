@@ -131,7 +131,7 @@ test('9.5 feature cards: the SAE\'s gap, a misleading latent, the L1 sweep and a
   const pts = await c.locator('[data-testid=finding-row]').evaluateAll((rs) => rs.map((r) => ({ l1: Number(r.dataset.l1), l0: Number(r.dataset.l0), fvu: Number(r.dataset.fvu), dead: Number(r.dataset.dead) })));
   assert.deepEqual(pts.map((p) => p.l1), [0.3, 1, 3, 10]);
   for (let i = 1; i < pts.length; i++) assert.ok(pts[i].l0 < pts[i - 1].l0 && pts[i].fvu > pts[i - 1].fvu, JSON.stringify(pts));
-  assert.ok(pts[0].l0 > 70 && pts[3].l0 < 10 && pts[3].dead > 256 / 3, JSON.stringify(pts));
+  assert.ok(pts[0].l0 > 70 && pts[3].l0 < 10 && pts[3].dead > 256 / 4, JSON.stringify(pts));
   assert.equal(await c.locator('[data-testid=finding-summary]').getAttribute('data-holds'), 'true');
   assert.equal(await c.locator('[data-testid=l1-chart]').count(), 1);
 

@@ -332,8 +332,9 @@ pub fn scored_activations(model: &Transformer, hook: Hook, ids: &[u32]) -> Resul
     Ok(out)
 }
 
-/// `scored_activations` in pieces: each `step` runs half a block of one scoring window's pass (stopping at
-/// nothing: the hook may be anywhere), so the browser can record between frames. The same numbers (tested).
+/// `scored_activations` in pieces: each `step` runs half a block of one scoring window's pass, which stops as soon
+/// as the hook is recorded (the blocks after it are not needed), so the browser can record between frames. The
+/// same numbers (tested).
 pub struct ActivationRecording {
     hook: Hook,
     ids: Vec<u32>,
@@ -358,12 +359,17 @@ impl ActivationRecording {
             Some(p) => p,
             None => Stepped::new(model, window, HookSet::cache_only(vec![self.hook]))?,
         };
-        if !pass.step(model)? {
-            self.pass = Some(pass);
-            return Ok(false);
+        if pass.hooks.cache.get(self.hook).is_none() {
+            let finished = pass.step(model)?;
+            if pass.hooks.cache.get(self.hook).is_none() {
+                if finished {
+                    return Err(LensError::UnknownHook(self.hook.to_string()));
+                }
+                self.pass = Some(pass);
+                return Ok(false);
+            }
         }
-        let (_, set) = pass.finish()?;
-        let acts: Vec<f32> = recorded(&set, self.hook)?.flatten_all()?.to_vec1()?;
+        let acts: Vec<f32> = recorded(&pass.hooks, self.hook)?.flatten_all()?.to_vec1()?;
         self.out.extend_from_slice(&acts[from * model.cfg.d_model()..]);
         self.next += 1;
         Ok(self.next == self.windows.len())
