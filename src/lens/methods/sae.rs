@@ -18,6 +18,7 @@
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
+use crate::lens::gpt2::model::Pass;
 use crate::lens::rng::Rng;
 use crate::lens::{Hook, HookSet, Intervention, LensError, Op, Result, Stepped, Transformer};
 
@@ -464,6 +465,10 @@ pub struct WindowRun {
     window: Vec<u32>,
     from: usize,
     phase: Option<Phase>,
+    /// For an SAE on `blocks.{l}.hook_resid_post`, the clean pass right after block l: the spliced and the
+    /// zero-ablated passes go on from there with the residual stream replaced, instead of running blocks 0..=l
+    /// again (the same numbers: those blocks see only the clean tokens).
+    after_hook: Option<Pass>,
     /// Also run the pass with the hook set to zero (`with_zero_ablation`).
     zero: bool,
     stats: ReconTally,
@@ -501,7 +506,8 @@ impl WindowRun {
         check_width(model, sae)?;
         let forward = Stepped::new(model, window, HookSet::cache_only(vec![sae.hook]))?;
         let stats = ReconTally::new(sae.d_in, sae.d_sae);
-        Ok(WindowRun { window: window.to_vec(), from, phase: Some(Phase::Clean(forward)), zero: false, stats })
+        let phase = Some(Phase::Clean(forward));
+        Ok(WindowRun { window: window.to_vec(), from, phase, after_hook: None, zero: false, stats })
     }
 
     /// The same run with a fourth pass, the hook set to zero, for `LossTally::zero_ablated` (as
@@ -522,7 +528,13 @@ impl WindowRun {
         let phase = self.phase.take().ok_or_else(|| LensError::Input("this window is already measured".into()))?;
         let (next, done) = match phase {
             Phase::Clean(mut forward) => {
-                if !forward.step(model)? {
+                let finished = forward.step(model)?;
+                if let (Hook::ResidPost(l), Some(p)) = (sae.hook, forward.pass()) {
+                    if self.after_hook.is_none() && p.layers_done() == l + 1 && !p.mid_block() {
+                        self.after_hook = Some(p.clone());
+                    }
+                }
+                if !finished {
                     (Phase::Clean(forward), None)
                 } else {
                     let (logits, set) = forward.finish()?;
@@ -546,8 +558,7 @@ impl WindowRun {
                     (Phase::Reconstruct { clean, count, shape, x, out }, None)
                 } else {
                     let replacement = Tensor::from_vec(out, shape, &Device::Cpu)?;
-                    let iv = Intervention::new(sae.hook, Op::Replace(replacement));
-                    let forward = Stepped::new(model, &self.window, HookSet::intervening(vec![iv]))?;
+                    let forward = self.replaced(model, sae.hook, Op::Replace(replacement))?;
                     (Phase::Spliced { clean, count, forward }, None)
                 }
             }
@@ -560,8 +571,7 @@ impl WindowRun {
                     if !self.zero {
                         return Ok(Some(tally));
                     }
-                    let iv = Intervention::new(sae.hook, Op::Zero);
-                    let forward = Stepped::new(model, &self.window, HookSet::intervening(vec![iv]))?;
+                    let forward = self.replaced(model, sae.hook, Op::Zero)?;
                     (Phase::Zero { tally, forward }, None)
                 }
             }
@@ -576,6 +586,20 @@ impl WindowRun {
         };
         self.phase = Some(next);
         Ok(done)
+    }
+}
+
+impl WindowRun {
+    /// A pass with `op` at the SAE's hook: from the point after the hook when the clean pass kept it, else from
+    /// the start with the op as an intervention.
+    fn replaced(&self, model: &Transformer, hook: Hook, op: Op) -> Result<Stepped> {
+        match (&self.after_hook, op) {
+            (Some(p), Op::Replace(t)) => Ok(Stepped::resume(p.with_resid(t)?, HookSet::cache_only(vec![]))),
+            (Some(p), Op::Zero) => {
+                Ok(Stepped::resume(p.with_resid(p.resid().zeros_like()?)?, HookSet::cache_only(vec![])))
+            }
+            (_, op) => Stepped::new(model, &self.window, HookSet::intervening(vec![Intervention::new(hook, op)])),
+        }
     }
 }
 
