@@ -63,7 +63,7 @@ fn scorecard(model: &Transformer) -> Vec<Score> {
     assert_eq!(accuracies, data.accuracies().unwrap(), "sliced fits are the one-go fits");
     let rows = sae_rows(&data);
     let mut sae = sae_training(&rows, data.d_model).unwrap();
-    while !sae.is_done() {
+    while !sae.done() {
         sae.step(&rows).unwrap();
     }
     let sae = sae.finish().unwrap();
@@ -187,7 +187,7 @@ fn the_sae_finds_every_code_and_blends_some_at_every_seed() {
     for seed in [2, 3] {
         let tc = SaeTrainConfig { seed, ..sae_config() };
         let mut t = SaeTraining::new(&rows, data.d_model, Hook::ResidPost(0), &tc).unwrap();
-        while !t.is_done() {
+        while !t.done() {
             t.step(&rows).unwrap();
         }
         let m = sae_match(&t.finish().unwrap(), &rows);

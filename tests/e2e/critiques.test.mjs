@@ -37,8 +37,9 @@ async function runCard(page, key, id, choice) {
 test('9.5: each card takes a prediction, runs, and reveals a finding that shows the failure', TIMEOUT, async (t) => {
   const page = await openPage('/#/9.5', { t });
   await page.locator('[data-testid=critiques-lab]').waitFor();
-  assert.equal(await page.locator('[data-testid=critique-card]').count(), 8);
-  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '0/8');
+  const N = await page.locator('[data-testid=critique-card]').count();
+  assert.ok(N >= 11, `${N} cards`);
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), `0/${N}`);
 
   // Attention against patching on the glassbox model: the decoy L1H1 looks busy and loses nothing.
   let c = await runCard(page, 'attention', 'critique-attention', 0);
@@ -112,7 +113,8 @@ test('9.5: each card takes a prediction, runs, and reveals a finding that shows 
   assert.equal(await c.locator('[data-testid=finding-row]').count(), 7);
   await screenshot(page, 'critiques');
 
-  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '8/8');
+  // The feature cards (SAE and polysemantic channel) have a test of their own below.
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), `8/${N}`);
   // The predictions survive a reload (the runs do not: a card shows its committed prediction and Run again).
   await page.reload();
   await page.locator('[data-testid=critiques-lab]').waitFor();
@@ -122,11 +124,71 @@ test('9.5: each card takes a prediction, runs, and reveals a finding that shows 
   assertClean(page);
 });
 
+test('9.5 feature cards: the SAE\'s gap, a misleading latent, the L1 sweep and a polysemantic channel', TIMEOUT, async (t) => {
+  const page = await openPage('/#/9.5?card=sae-gap', { t });
+  await page.locator('[data-testid=critiques-lab]').waitFor();
+
+  // The reconstruction gap: FVU about 0.07, and still the loss rises by 5-15%; 97% "recovered"; silent latents.
+  let c = await runCard(page, 'sae-gap', 'critique-sae-gap', 0);
+  let s = c.locator('[data-testid=finding-summary]');
+  const num = async (loc, k) => Number(await loc.getAttribute(`data-${k}`));
+  const [fvu, rise, recovered, dead] = [await num(s, 'fvu'), await num(s, 'rise'), await num(s, 'recovered'), await num(s, 'dead')];
+  assert.ok(fvu > 0.06 && fvu < 0.08, `fvu ${fvu}`);
+  assert.ok(rise > 0.05 && rise < 0.15, `rise ${rise}`);
+  assert.ok(recovered > 0.95 && recovered < 0.99, `recovered ${recovered}`);
+  assert.ok(dead >= 14 && dead <= 22, `dead ${dead}`);
+  assert.equal(await num(s, 'positions'), 1500);
+  const losses = await c.locator('[data-testid=finding-row]').evaluateAll((rs) => rs.map((r) => Number(r.dataset.loss)));
+  assert.ok(losses.length === 3 && losses[0] < losses[1] && losses[1] < losses[2], JSON.stringify(losses));
+  assert.ok(await c.locator('.predict-choice.wrong').count() === 1, 'choice 0 was wrong and is marked so');
+
+  // The misleading latent: latent 270's contexts all come before an "e", which its direct effect ranks 68th of 83.
+  c = await runCard(page, 'sae-latent', 'critique-sae-latent', 2);
+  s = c.locator('[data-testid=finding-summary]');
+  assert.equal(await s.getAttribute('data-latent'), '270');
+  assert.equal(await s.getAttribute('data-next'), 'e');
+  assert.equal(await num(s, 'rank'), 68);
+  assert.ok((await num(s, 'effect')) < 0);
+  assert.equal(await c.locator('[data-testid=finding-row]').count(), 8);
+  assert.equal(await c.locator('[data-testid=finding-row] mark').first().textContent(), 's');
+
+  // The L1 sweep, trained in the page: L0 falls and FVU rises with every larger coefficient.
+  c = await runCard(page, 'sae-l1', 'critique-sae-l1', 1);
+  const pts = await c.locator('[data-testid=finding-row]').evaluateAll((rs) => rs.map((r) => ({ l1: Number(r.dataset.l1), l0: Number(r.dataset.l0), fvu: Number(r.dataset.fvu), dead: Number(r.dataset.dead) })));
+  assert.deepEqual(pts.map((p) => p.l1), [0.3, 1, 3, 10]);
+  for (let i = 1; i < pts.length; i++) assert.ok(pts[i].l0 < pts[i - 1].l0 && pts[i].fvu > pts[i - 1].fvu, JSON.stringify(pts));
+  assert.ok(pts[0].l0 > 70 && pts[3].l0 < 10 && pts[3].dead > 256 / 4, JSON.stringify(pts));
+  assert.equal(await c.locator('[data-testid=finding-summary]').getAttribute('data-holds'), 'true');
+  assert.equal(await c.locator('[data-testid=l1-chart]').count(), 1);
+
+  // A polysemantic channel: its picture reads as a 7, and none of its top 20 digits is a 7.
+  c = await runCard(page, 'polysemantic', 'critique-polysemantic', 2);
+  s = c.locator('[data-testid=finding-summary]');
+  assert.equal(await s.getAttribute('data-channel'), '11');
+  assert.equal(await s.getAttribute('data-read-as'), '7');
+  assert.ok((await num(s, 'prob')) > 0.99);
+  assert.equal(await s.getAttribute('data-of-read-class'), '0');
+  const classes = await c.locator('[data-testid=finding-row]').evaluateAll((rs) => rs.map((r) => r.dataset.class));
+  assert.equal(classes.length, 20);
+  assert.deepEqual([...new Set(classes)].sort(), ['0', '2', '6']);
+  await c.scrollIntoViewIfNeeded();
+  await screenshot(page, 'critiques-features');
+
+  // A run can be cancelled: the card keeps its committed prediction and shows no error.
+  const again = card(page, 'sae-l1');
+  await again.locator('[data-testid=critique-run]').click();
+  await again.locator('[data-testid=critique-cancel]').click();
+  await again.locator('[data-testid=critique-progress]').waitFor({ state: 'detached' });
+  assert.equal(await again.locator('[data-testid=critique-error]').count(), 0);
+  assertClean(page);
+});
+
 test('a chapter exercise reveals once committed, counts in the navigation, and resets', TIMEOUT, async (t) => {
   const page = await openPage('/#/9.5', { t });
   await page.locator('[data-testid=critiques-lab]').waitFor();
+  const N = await page.locator('[data-testid=critique-card]').count();
   await predict(page, 'critique-metric', 0);
-  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '1/8');
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), `1/${N}`);
   // The chapter's own exercises (`:::predict`): the first one found in any section.
   const withExercise = await page.evaluate(async () => {
     for (const a of document.querySelectorAll('[data-testid=nav] a[data-section]')) {
@@ -155,7 +217,7 @@ test('a chapter exercise reveals once committed, counts in the navigation, and r
   assert.equal(await page.locator('[data-testid=reset-progress]').count(), 0);
   await page.evaluate(() => { location.hash = '#/9.5'; });
   await page.locator('[data-testid=critiques-lab]').waitFor();
-  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), '0/8');
+  assert.equal(await page.textContent('[data-testid=nav] a[data-section="9.5"] [data-testid=predict-count]'), `0/${N}`);
   await page.reload();
   await page.locator('[data-testid=critiques-lab]').waitFor();
   assert.equal(await card(page, 'metric').getAttribute('data-state'), 'open');

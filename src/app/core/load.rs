@@ -220,7 +220,11 @@ pub async fn load_char_sae(name: &str) -> Result<Arc<LoadedSae>, String> {
             _ => format!("`{base}/sae.safetensors`: {e}"),
         })?;
         let report: serde_json::Value = serde_json::from_str(&report_text).map_err(|e| format!("`{base}/sae.json`: {e}"))?;
+        // Reading the index and computing the logit effects are a few tens of milliseconds each in a browser: the
+        // page gets the thread between them, so loading leaves no long task.
+        crate::app::core::browser::yield_to_browser().await;
         let index = crate::lens::methods::sae::FeatureIndex::from_json(&index_text).map_err(|e| format!("`{base}/features.json`: {e}"))?;
+        crate::app::core::browser::yield_to_browser().await;
         let chars: Vec<char> = lm.held_out.chars().collect();
         if index.latents.len() != sae.d_sae || index.positions != chars.len() {
             return Err(format!(

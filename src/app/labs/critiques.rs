@@ -12,6 +12,8 @@ use crate::lens::methods::probe::{selectivity, ProbeReport};
 use crate::lens::methods::steering::{SteeringPair, SweepSettings, PAIRS};
 use crate::lens::{LensError, Transformer};
 
+pub mod polysemantic;
+pub mod sae;
 pub mod scorecard;
 #[cfg(target_arch = "wasm32")]
 mod view;
@@ -35,12 +37,20 @@ pub enum Card {
     Steering,
     /// ACDC run with two metrics (KL divergence, logit difference) on the IOI model.
     AcdcMetric,
+    /// The Moby-Dick SAE's reconstruction gap: the loss with its reconstruction spliced in, and dead latents.
+    SaeGap,
+    /// An SAE latent whose top contexts suggest one thing and whose logit effect another.
+    SaeLatent,
+    /// Small SAEs trained live at several L1 coefficients: sparsity against reconstruction.
+    SaeL1,
+    /// A polysemantic channel of the MNIST CNN: a clean feature visualization, mixed top examples.
+    Polysemantic,
     /// Every method run on the glassbox model and scored against its known mechanism (`scorecard`).
     Scorecard,
 }
 
 impl Card {
-    pub const ALL: [Card; 8] = [
+    pub const ALL: [Card; 12] = [
         Card::Attention,
         Card::Metric,
         Card::AcdcMetric,
@@ -48,6 +58,10 @@ impl Card {
         Card::Saliency,
         Card::TunedLens,
         Card::Steering,
+        Card::SaeGap,
+        Card::SaeLatent,
+        Card::SaeL1,
+        Card::Polysemantic,
         Card::Scorecard,
     ];
 
@@ -61,6 +75,10 @@ impl Card {
             Card::TunedLens => "tuned-lens",
             Card::Steering => "steering",
             Card::AcdcMetric => "acdc-metric",
+            Card::SaeGap => "sae-gap",
+            Card::SaeLatent => "sae-latent",
+            Card::SaeL1 => "sae-l1",
+            Card::Polysemantic => "polysemantic",
             Card::Scorecard => "scorecard",
         }
     }
@@ -74,6 +92,10 @@ impl Card {
             Card::TunedLens => "The logit lens misreads early layers; a tuned lens reads more",
             Card::Steering => "Steering hits its target by breaking the text",
             Card::AcdcMetric => "The circuit ACDC finds depends on the metric it keeps",
+            Card::SaeGap => "A good reconstruction can still cost the model",
+            Card::SaeLatent => "A latent's top contexts are not what it does",
+            Card::SaeL1 => "Sparser dictionaries reconstruct worse",
+            Card::Polysemantic => "A clean picture can hide a mixed channel",
             Card::Scorecard => "Every method against a known answer",
         }
     }
@@ -88,6 +110,9 @@ impl Card {
             Card::TunedLens => "Moby-Dick model",
             Card::Steering => "Moby-Dick model",
             Card::AcdcMetric => "IOI model",
+            Card::SaeGap | Card::SaeLatent => "Moby-Dick model and its SAE",
+            Card::SaeL1 => "Moby-Dick model, SAEs trained here",
+            Card::Polysemantic => "MNIST CNN",
             Card::Scorecard => "glassbox model (hand-built)",
         }
     }
@@ -500,7 +525,8 @@ mod tests {
         assert_eq!(s, CritiquesState::default());
         assert_eq!(problems.len(), 1);
         assert!(problems[0].to_string().contains(
-            "“card=nope” is not one of attention, metric, acdc-metric, random-probe, saliency, tuned-lens, steering, scorecard"
+            "“card=nope” is not one of attention, metric, acdc-metric, random-probe, saliency, tuned-lens, steering, \
+             sae-gap, sae-latent, sae-l1, polysemantic, scorecard"
         ));
     }
 

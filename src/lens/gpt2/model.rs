@@ -62,8 +62,8 @@ impl KvCache {
 }
 
 /// A forward pass between its pieces (`Transformer::begin`, `block`, `end`): the residual stream after the
-/// blocks run so far.
-#[derive(Debug)]
+/// blocks run so far. A clone shares its tensors, so a pass can be resumed from the same point more than once.
+#[derive(Clone, Debug)]
 pub struct Pass {
     resid: Tensor, // [batch, pos, d_model]
     /// The next block to run.
@@ -81,6 +81,29 @@ impl Pass {
     /// Blocks run so far.
     pub fn layers_done(&self) -> usize {
         self.layer
+    }
+
+    /// Whether the next block's attention has run (the pass stands between its two halves).
+    pub fn mid_block(&self) -> bool {
+        self.mid
+    }
+
+    /// The same pass with its residual stream replaced by `resid` (same shape): what the later blocks see when
+    /// an intervention replaces `blocks.{l}.hook_resid_post` at the point the pass stands at.
+    pub fn with_resid(&self, resid: Tensor) -> Result<Pass> {
+        if resid.dims() != self.resid.dims() {
+            return Err(LensError::Input(format!(
+                "a residual stream of shape {:?} cannot stand in for one of shape {:?}",
+                resid.dims(),
+                self.resid.dims()
+            )));
+        }
+        Ok(Pass { resid, ..self.clone() })
+    }
+
+    /// The residual stream where the pass stands, `[batch, pos, d_model]`.
+    pub fn resid(&self) -> &Tensor {
+        &self.resid
     }
 }
 
@@ -100,6 +123,17 @@ impl Stepped {
         let t = Tensor::from_slice(tokens, (1, tokens.len()), &Device::Cpu)?;
         let pass = model.begin(&t, None, &mut hooks)?;
         Ok(Stepped { pass: Some(pass), logits: None, hooks })
+    }
+
+    /// Goes on from `pass` (one sequence, from `Transformer::begin` or a `Stepped`'s `pass`), with `hooks` on the
+    /// pieces still to run.
+    pub fn resume(pass: Pass, hooks: HookSet) -> Stepped {
+        Stepped { pass: Some(pass), logits: None, hooks }
+    }
+
+    /// Where the pass stands, until the unembedding has run.
+    pub fn pass(&self) -> Option<&Pass> {
+        self.pass.as_ref()
     }
 
     /// Runs half a block (see `Transformer::half_block`), or the unembedding after the last; true once the

@@ -18,6 +18,7 @@
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
+use crate::lens::gpt2::model::Pass;
 use crate::lens::rng::Rng;
 use crate::lens::{Hook, HookSet, Intervention, LensError, Op, Result, Stepped, Transformer};
 
@@ -226,6 +227,77 @@ pub fn sae_stats(sae: &LmSae, x: &[f32]) -> SaeStats {
     }
 }
 
+/// `sae_stats`'s figures gathered a few rows at a time (the browser reconstructs a window in pieces): sums from
+/// which MSE, FVU, L0 and the dead latents follow for every row added so far.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReconTally {
+    pub rows: usize,
+    /// Σ ||x - x̂||² over the rows.
+    sq_err: f64,
+    /// Per input dimension, Σ x; and Σ ||x||² (FVU's denominator is Σ ||x||² - rows ||mean||²).
+    sum: Vec<f64>,
+    sum_sq: f64,
+    /// Per latent, the rows on which it is active.
+    pub counts: Vec<usize>,
+}
+
+impl ReconTally {
+    pub fn new(d_in: usize, d_sae: usize) -> Self {
+        ReconTally { sum: vec![0.0; d_in], counts: vec![0; d_sae], ..ReconTally::default() }
+    }
+
+    /// Adds rows: `x` and `x_hat` are `rows x d_in`, `f` (the latents) `rows x d_sae`.
+    pub fn add(&mut self, x: &[f32], f: &[f32], x_hat: &[f32]) {
+        let d = self.sum.len().max(1);
+        for (row, rec) in x.chunks_exact(d).zip(x_hat.chunks_exact(d)) {
+            for ((s, v), r) in self.sum.iter_mut().zip(row).zip(rec) {
+                *s += *v as f64;
+                self.sum_sq += (*v as f64).powi(2);
+                self.sq_err += ((v - r) as f64).powi(2);
+            }
+            self.rows += 1;
+        }
+        for row in f.chunks_exact(self.counts.len().max(1)) {
+            for (c, a) in self.counts.iter_mut().zip(row) {
+                *c += (*a > 0.0) as usize;
+            }
+        }
+    }
+
+    /// Another tally's rows (same sizes) added to this one's.
+    pub fn merge(&mut self, other: &ReconTally) {
+        self.rows += other.rows;
+        self.sq_err += other.sq_err;
+        self.sum_sq += other.sum_sq;
+        self.sum.iter_mut().zip(&other.sum).for_each(|(a, b)| *a += b);
+        self.counts.iter_mut().zip(&other.counts).for_each(|(a, b)| *a += b);
+    }
+
+    pub fn mse(&self) -> f32 {
+        (self.sq_err / self.rows.max(1) as f64) as f32
+    }
+
+    /// As `fvu`: NaN when the rows do not vary.
+    pub fn fvu(&self) -> f32 {
+        let n = self.rows.max(1) as f64;
+        let var = self.sum_sq - self.sum.iter().map(|s| s * s / n).sum::<f64>();
+        if var > 0.0 {
+            (self.sq_err / var) as f32
+        } else {
+            f32::NAN
+        }
+    }
+
+    pub fn l0(&self) -> f32 {
+        self.counts.iter().sum::<usize>() as f32 / self.rows.max(1) as f32
+    }
+
+    /// Latents active on none of the rows.
+    pub fn dead(&self) -> usize {
+        self.counts.iter().filter(|&&c| c == 0).count()
+    }
+}
+
 // ---------------------------------------------------------------- windows over a text
 
 /// The loss windows, shared with `gpt2::train::held_out_loss` so the spliced-in losses are on the trainer's scale.
@@ -259,6 +331,60 @@ pub fn scored_activations(model: &Transformer, hook: Hook, ids: &[u32]) -> Resul
         out.extend_from_slice(&acts[from * d..]);
     }
     Ok(out)
+}
+
+/// `scored_activations` in pieces: each `step` runs half a block of one scoring window's pass, which stops as soon
+/// as the hook is recorded (the blocks after it are not needed), so the browser can record between frames. The
+/// same numbers (tested).
+pub struct ActivationRecording {
+    hook: Hook,
+    ids: Vec<u32>,
+    windows: Vec<(usize, usize)>,
+    next: usize,
+    pass: Option<Stepped>,
+    out: Vec<f32>,
+}
+
+impl ActivationRecording {
+    pub fn new(model: &Transformer, hook: Hook, ids: &[u32]) -> Result<Self> {
+        let windows = scored_windows(ids.len(), model.cfg.n_positions);
+        Ok(ActivationRecording { hook, ids: ids.to_vec(), windows, next: 0, pass: None, out: Vec::new() })
+    }
+
+    /// Runs the next piece; `Ok(true)` once every window is recorded.
+    pub fn step(&mut self, model: &Transformer) -> Result<bool> {
+        let n = model.cfg.n_positions;
+        let Some(&(start, from)) = self.windows.get(self.next) else { return Ok(true) };
+        let window = &self.ids[start..(start + n).min(self.ids.len())];
+        let mut pass = match self.pass.take() {
+            Some(p) => p,
+            None => Stepped::new(model, window, HookSet::cache_only(vec![self.hook]))?,
+        };
+        if pass.hooks.cache.get(self.hook).is_none() {
+            let finished = pass.step(model)?;
+            if pass.hooks.cache.get(self.hook).is_none() {
+                if finished {
+                    return Err(LensError::UnknownHook(self.hook.to_string()));
+                }
+                self.pass = Some(pass);
+                return Ok(false);
+            }
+        }
+        let acts: Vec<f32> = recorded(&pass.hooks, self.hook)?.flatten_all()?.to_vec1()?;
+        self.out.extend_from_slice(&acts[from * model.cfg.d_model()..]);
+        self.next += 1;
+        Ok(self.next == self.windows.len())
+    }
+
+    /// Share of the windows recorded, 0 to 1.
+    pub fn progress(&self) -> f32 {
+        self.next as f32 / self.windows.len().max(1) as f32
+    }
+
+    /// `len x d_model`, as `scored_activations`.
+    pub fn finish(self) -> Vec<f32> {
+        self.out
+    }
 }
 
 /// Per row of `x` (`rows x d_in`), the SAE's active latents as `(latent, activation)`.
@@ -339,6 +465,13 @@ pub struct WindowRun {
     window: Vec<u32>,
     from: usize,
     phase: Option<Phase>,
+    /// For an SAE on `blocks.{l}.hook_resid_post`, the clean pass right after block l: the spliced and the
+    /// zero-ablated passes go on from there with the residual stream replaced, instead of running blocks 0..=l
+    /// again (the same numbers: those blocks see only the clean tokens).
+    after_hook: Option<Pass>,
+    /// Also run the pass with the hook set to zero (`with_zero_ablation`).
+    zero: bool,
+    stats: ReconTally,
 }
 
 enum Phase {
@@ -357,6 +490,11 @@ enum Phase {
         count: usize,
         forward: Stepped,
     },
+    /// The pass with the hook set to zero, after the spliced one.
+    Zero {
+        tally: LossTally,
+        forward: Stepped,
+    },
 }
 
 /// Positions the SAE encodes and decodes per piece of a `WindowRun`.
@@ -367,7 +505,22 @@ impl WindowRun {
     pub fn new(model: &Transformer, sae: &LmSae, window: &[u32], from: usize) -> Result<Self> {
         check_width(model, sae)?;
         let forward = Stepped::new(model, window, HookSet::cache_only(vec![sae.hook]))?;
-        Ok(WindowRun { window: window.to_vec(), from, phase: Some(Phase::Clean(forward)) })
+        let stats = ReconTally::new(sae.d_in, sae.d_sae);
+        let phase = Some(Phase::Clean(forward));
+        Ok(WindowRun { window: window.to_vec(), from, phase, after_hook: None, zero: false, stats })
+    }
+
+    /// The same run with a fourth pass, the hook set to zero, for `LossTally::zero_ablated` (as
+    /// `window_losses` with `zero_ablate`).
+    pub fn with_zero_ablation(mut self) -> Self {
+        self.zero = true;
+        self
+    }
+
+    /// The reconstruction's quality on the window's scored positions (those from `from`, as
+    /// `scored_activations` keeps them), complete once the reconstruction has run.
+    pub fn stats(&self) -> &ReconTally {
+        &self.stats
     }
 
     /// Runs the next piece; the window's losses once the last piece has run.
@@ -375,7 +528,13 @@ impl WindowRun {
         let phase = self.phase.take().ok_or_else(|| LensError::Input("this window is already measured".into()))?;
         let (next, done) = match phase {
             Phase::Clean(mut forward) => {
-                if !forward.step(model)? {
+                let finished = forward.step(model)?;
+                if let (Hook::ResidPost(l), Some(p)) = (sae.hook, forward.pass()) {
+                    if self.after_hook.is_none() && p.layers_done() == l + 1 && !p.mid_block() {
+                        self.after_hook = Some(p.clone());
+                    }
+                }
+                if !finished {
                     (Phase::Clean(forward), None)
                 } else {
                     let (logits, set) = forward.finish()?;
@@ -387,14 +546,19 @@ impl WindowRun {
             }
             Phase::Reconstruct { clean, count, shape, x, mut out } => {
                 let rows = RECONSTRUCT_ROWS * sae.d_in;
+                let first = out.len() / sae.d_in;
                 let next = &x[out.len()..(out.len() + rows).min(x.len())];
-                out.extend(sae.decode(&sae.encode(next)));
+                let f = sae.encode(next);
+                let x_hat = sae.decode(&f);
+                // Only the scored rows count in the statistics (the whole window is still spliced).
+                let skip = self.from.saturating_sub(first).min(next.len() / sae.d_in);
+                self.stats.add(&next[skip * sae.d_in..], &f[skip * sae.d_sae..], &x_hat[skip * sae.d_in..]);
+                out.extend(x_hat);
                 if out.len() < x.len() {
                     (Phase::Reconstruct { clean, count, shape, x, out }, None)
                 } else {
                     let replacement = Tensor::from_vec(out, shape, &Device::Cpu)?;
-                    let iv = Intervention::new(sae.hook, Op::Replace(replacement));
-                    let forward = Stepped::new(model, &self.window, HookSet::intervening(vec![iv]))?;
+                    let forward = self.replaced(model, sae.hook, Op::Replace(replacement))?;
                     (Phase::Spliced { clean, count, forward }, None)
                 }
             }
@@ -403,12 +567,39 @@ impl WindowRun {
                     (Phase::Spliced { clean, count, forward }, None)
                 } else {
                     let spliced = summed_loss(&forward.finish()?.0, &self.window, self.from)?.0;
-                    return Ok(Some(LossTally { clean, spliced, zero_ablated: 0.0, count }));
+                    let tally = LossTally { clean, spliced, zero_ablated: 0.0, count };
+                    if !self.zero {
+                        return Ok(Some(tally));
+                    }
+                    let forward = self.replaced(model, sae.hook, Op::Zero)?;
+                    (Phase::Zero { tally, forward }, None)
+                }
+            }
+            Phase::Zero { mut tally, mut forward } => {
+                if !forward.step(model)? {
+                    (Phase::Zero { tally, forward }, None)
+                } else {
+                    tally.zero_ablated = summed_loss(&forward.finish()?.0, &self.window, self.from)?.0;
+                    return Ok(Some(tally));
                 }
             }
         };
         self.phase = Some(next);
         Ok(done)
+    }
+}
+
+impl WindowRun {
+    /// A pass with `op` at the SAE's hook: from the point after the hook when the clean pass kept it, else from
+    /// the start with the op as an intervention.
+    fn replaced(&self, model: &Transformer, hook: Hook, op: Op) -> Result<Stepped> {
+        match (&self.after_hook, op) {
+            (Some(p), Op::Replace(t)) => Ok(Stepped::resume(p.with_resid(t)?, HookSet::cache_only(vec![]))),
+            (Some(p), Op::Zero) => {
+                Ok(Stepped::resume(p.with_resid(p.resid().zeros_like()?)?, HookSet::cache_only(vec![])))
+            }
+            (_, op) => Stepped::new(model, &self.window, HookSet::intervening(vec![Intervention::new(hook, op)])),
+        }
     }
 }
 
@@ -662,7 +853,7 @@ pub struct SaeTrainConfig {
 
 /// Trains an SAE on `x` (`rows x d_in`) with Adam; after each step the decoder rows are scaled back to unit
 /// length, so the L1 penalty cannot be dodged by shrinking f and growing W_dec. `progress(step, loss, mse)`
-/// is called every 100 steps and may return false to stop. `SaeTraining` a step at a time.
+/// is called every 100 steps and may return false to stop. `SaeTraining` is the same a step at a time.
 pub fn train_sae(
     x: &[f32],
     d_in: usize,
@@ -671,18 +862,17 @@ pub fn train_sae(
     mut progress: impl FnMut(usize, f32, f32) -> bool,
 ) -> Result<LmSae> {
     let mut t = SaeTraining::new(x, d_in, hook, tc)?;
-    while !t.is_done() {
+    while !t.done() {
         let (loss, mse) = t.step(x)?;
-        let step = t.steps_done();
-        if (step % 100 == 0 || step == tc.steps) && !progress(step, loss.to_scalar::<f32>()?, mse.to_scalar::<f32>()?) {
+        if (t.steps_done() % 100 == 0 || t.done()) && !progress(t.steps_done(), loss, mse) {
             break;
         }
     }
     t.finish()
 }
 
-/// `train_sae` a step at a time, so the browser can train between frames: `new`, `step` until `is_done`,
-/// `finish`; the same SAE as `train_sae` on the same data and settings.
+/// `train_sae` in pieces, one Adam step per `step`, so a browser can train between frames; the same seed gives
+/// the same SAE either way (the same draws in the same order).
 pub struct SaeTraining {
     tc: SaeTrainConfig,
     d_in: usize,
@@ -699,18 +889,17 @@ pub struct SaeTraining {
 }
 
 impl SaeTraining {
-    /// Draws the decoder (random unit rows), ties the encoder to it and starts `b_dec` at the data's mean.
+    /// Draws the starting dictionary for `x` (`rows x d_in`): decoder rows random unit directions, the encoder
+    /// tied to them, b_dec the data's mean, so the first reconstructions are the mean rather than the origin.
     pub fn new(x: &[f32], d_in: usize, hook: Hook, tc: &SaeTrainConfig) -> Result<Self> {
         use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-        let rows = x.len().checked_div(d_in).unwrap_or(0);
+        let rows = x.len() / d_in.max(1);
         if rows == 0 || tc.batch == 0 || tc.d_sae == 0 {
             return Err(LensError::Input("training an SAE needs activations, a batch and a dictionary".into()));
         }
         let dev = &Device::Cpu;
         let mut rng = Rng::new(tc.seed);
         let n = tc.d_sae;
-        // Decoder rows: random unit directions; encoder tied to them at the start; b_dec the data's mean, so the
-        // first reconstructions are the mean rather than the origin.
         let mut dec: Vec<f32> = (0..n * d_in).map(|_| rng.normal()).collect();
         for row in dec.chunks_exact_mut(d_in) {
             let norm = dot(row, row).sqrt().max(1e-6);
@@ -732,13 +921,25 @@ impl SaeTraining {
         Ok(SaeTraining { tc: tc.clone(), d_in, hook, rows, rng, w_enc, b_enc, w_dec, b_dec, opt, batch, step: 0 })
     }
 
-    /// One step of Adam on a minibatch drawn from `x` (the rows `new` was given): the loss and the MSE, as
-    /// scalar tensors.
-    pub fn step(&mut self, x: &[f32]) -> Result<(Tensor, Tensor)> {
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    pub fn done(&self) -> bool {
+        self.step >= self.tc.steps
+    }
+
+    /// Share of the steps done, 0 to 1.
+    pub fn progress(&self) -> f32 {
+        self.step as f32 / self.tc.steps.max(1) as f32
+    }
+
+    /// One Adam step on a random batch of `x` (the rows `new` saw); the step's loss and MSE.
+    pub fn step(&mut self, x: &[f32]) -> Result<(f32, f32)> {
         use candle_nn::Optimizer;
         let (d_in, tc) = (self.d_in, &self.tc);
         if x.len() != self.rows * d_in {
-            return Err(LensError::Input("an SAE trains on the rows it was started with".into()));
+            return Err(LensError::Input("an SAE trains on the activations it started with".into()));
         }
         self.step += 1;
         for b in 0..tc.batch {
@@ -746,34 +947,19 @@ impl SaeTraining {
             self.batch[b * d_in..(b + 1) * d_in].copy_from_slice(&x[r * d_in..(r + 1) * d_in]);
         }
         let xb = Tensor::from_slice(&self.batch, (tc.batch, d_in), &Device::Cpu)?;
-        let f = xb
-            .broadcast_sub(self.b_dec.as_tensor())?
-            .matmul(self.w_enc.as_tensor())?
-            .broadcast_add(self.b_enc.as_tensor())?
-            .relu()?;
-        let x_hat = f.matmul(self.w_dec.as_tensor())?.broadcast_add(self.b_dec.as_tensor())?;
+        let (w_enc, b_enc, w_dec, b_dec) = (&self.w_enc, &self.b_enc, &self.w_dec, &self.b_dec);
+        let f =
+            xb.broadcast_sub(b_dec.as_tensor())?.matmul(w_enc.as_tensor())?.broadcast_add(b_enc.as_tensor())?.relu()?;
+        let x_hat = f.matmul(w_dec.as_tensor())?.broadcast_add(b_dec.as_tensor())?;
         let mse = (x_hat - &xb)?.sqr()?.sum(1)?.mean_all()?;
         let l1 = f.sum(1)?.mean_all()?;
         let lambda = tc.l1 as f64 * (self.step as f64 / tc.l1_warmup.max(1) as f64).min(1.0);
         let loss = (&mse + (l1 * lambda)?)?;
         self.opt.backward_step(&loss)?;
-        let w = self.w_dec.as_tensor();
+        let w = w_dec.as_tensor();
         let norms = w.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-6, f64::INFINITY)?;
-        self.w_dec.set(&w.broadcast_div(&norms)?)?;
-        Ok((loss, mse))
-    }
-
-    pub fn steps_done(&self) -> usize {
-        self.step
-    }
-
-    pub fn is_done(&self) -> bool {
-        self.step >= self.tc.steps
-    }
-
-    /// Share of the steps done.
-    pub fn progress(&self) -> f32 {
-        self.step as f32 / self.tc.steps.max(1) as f32
+        w_dec.set(&w.broadcast_div(&norms)?)?;
+        Ok((loss.to_scalar::<f32>()?, mse.to_scalar::<f32>()?))
     }
 
     /// The SAE as trained so far.

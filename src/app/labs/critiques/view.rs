@@ -3,6 +3,8 @@
 //! its own (progress, Cancel), loading its model when first run.
 use leptos::prelude::*;
 
+mod features;
+
 use super::scorecard::{
     acdc_score, attention_score, lens_probabilities, lens_tokens, logit_lens_score, patching_score, probe_score,
     probe_sequences, sae_match_from, sae_rows, sae_score, sae_training, Method, PrevProbeData, SaeTally, Score,
@@ -39,11 +41,22 @@ use crate::lens::{LensError, Transformer};
 enum Finding {
     Attention(Vec<HeadFinding>),
     Metric(Vec<MetricRow>),
-    Probe { rows: Vec<ProbeRow>, baseline: f32 },
+    Probe {
+        rows: Vec<ProbeRow>,
+        baseline: f32,
+    },
     Saliency(Vec<SaliencyRow>),
     Lens(Vec<LensComparison>),
     Sweep(Vec<SweepPoint>),
     Acdc(Vec<AcdcFinding>),
+    SaeGap {
+        gap: super::sae::GapFinding,
+        shipped: Option<(u64, u64)>,
+    },
+    SaeLatent(super::sae::MisleadingLatent),
+    SaeL1(Vec<super::sae::L1Point>),
+    /// The channel, and its top examples' images.
+    Poly(super::polysemantic::PolyFinding, Vec<Vec<f32>>),
     Scorecard(Vec<Score>),
 }
 
@@ -99,6 +112,10 @@ fn CardView(card: Card, focus: RwSignal<Option<Card>>, rev: RwSignal<u32>) -> im
                 Card::TunedLens => run_tuned_lens(&job).await,
                 Card::Steering => run_steering(&job).await,
                 Card::AcdcMetric => run_acdc(&job).await,
+                Card::SaeGap => features::run_sae_gap(&job).await,
+                Card::SaeLatent => features::run_sae_latent(&job).await,
+                Card::SaeL1 => features::run_sae_l1(&job).await,
+                Card::Polysemantic => features::run_polysemantic(&job).await,
                 Card::Scorecard => run_scorecard(&job).await,
             };
             if !job.alive() {
@@ -381,6 +398,10 @@ fn finding_view(f: Finding) -> AnyView {
         Finding::Lens(rows) => lens_table(rows).into_any(),
         Finding::Sweep(points) => sweep_table(points).into_any(),
         Finding::Acdc(runs) => acdc_table(runs).into_any(),
+        Finding::SaeGap { gap, shipped } => features::gap_table(gap, shipped).into_any(),
+        Finding::SaeLatent(l) => features::latent_view(l).into_any(),
+        Finding::SaeL1(points) => features::l1_view(points).into_any(),
+        Finding::Poly(f, images) => features::poly_view(f, images).into_any(),
         Finding::Scorecard(scores) => scorecard_table(scores).into_any(),
     }
 }
@@ -691,7 +712,7 @@ async fn run_scorecard(job: &Job) -> Result<Option<Finding>, String> {
     let ok = job
         .sliced("training the sparse autoencoder", || {
             sae.step(&rows)?;
-            Ok::<_, LensError>((!sae.is_done()).then(|| sae.progress()))
+            Ok::<_, LensError>((!sae.done()).then(|| sae.progress()))
         })
         .await
         .map_err(err)?;
