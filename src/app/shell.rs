@@ -56,77 +56,8 @@ pub fn App() -> impl IntoView {
         Route::Section { index, query } => presenter::split(&query, steps(SECTIONS[index].lab).len()).0,
         _ => Presenting::default(),
     });
-    let step = move |delta: isize| {
-        let i = current.get_untracked().unwrap_or(0) as isize + delta;
-        if (0..SECTIONS.len() as isize).contains(&i) {
-            let i = i as usize;
-            // In presenter mode the next section opens in presenter mode too, at its first step if it has any (its
-            // last, going back, as slides do).
-            let lab_steps = steps(SECTIONS[i].lab);
-            match presenting.get_untracked().on {
-                true if !lab_steps.is_empty() => {
-                    let k = if delta < 0 { lab_steps.len() - 1 } else { 0 };
-                    go(&step_hash(SECTIONS[i].slug, lab_steps, k))
-                }
-                true => go(&toggle_hash(SECTIONS[i].slug, "", true)),
-                false => go(&section_hash(i)),
-            }
-        }
-    };
-    // A lab's next step, or at its end the next section (what a presenter's clicker sends: PageDown, →).
-    let present_step = move |delta: isize| {
-        let (Some(i), p) = (current.get_untracked(), presenting.get_untracked()) else { return };
-        let lab_steps = steps(SECTIONS[i].lab);
-        match next_step(p.step, delta, lab_steps.len()) {
-            Some(k) => go(&step_hash(SECTIONS[i].slug, lab_steps, k)),
-            None => step(delta),
-        }
-    };
-    let toggle_presenting = move || {
-        if let Route::Section { index, query } = route.get_untracked() {
-            let p = presenting.get_untracked();
-            let (_, lab_query) = presenter::split(&query, steps(SECTIONS[index].lab).len());
-            go(&toggle_hash(SECTIONS[index].slug, &lab_query, !p.on));
-        }
-    };
-    let _ = window_event_listener(ev::keydown, move |ev: web_sys::KeyboardEvent| {
-        if ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
-            return;
-        }
-        let key = ev.key();
-        // Presenting, the stepping keys work from a focused button too (the one just clicked keeps the focus).
-        let on_button = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlButtonElement>().ok()).is_some();
-        if presenting.get_untracked().on && (on_button || !key_belongs_to_control(&ev)) {
-            match key.as_str() {
-                "ArrowRight" | "PageDown" => present_step(1),
-                "ArrowLeft" | "PageUp" => present_step(-1),
-                "Escape" | "s" => toggle_presenting(),
-                "n" => step(1),
-                "p" => step(-1),
-                _ => return,
-            }
-            ev.prevent_default();
-            return;
-        }
-        if key_belongs_to_control(&ev) {
-            return;
-        }
-        match key.as_str() {
-            "n" | "ArrowRight" => step(1),
-            "p" | "ArrowLeft" => step(-1),
-            "f" => lab_full.update(|f| *f = !*f),
-            "s" => toggle_presenting(),
-            _ => return,
-        }
-        ev.prevent_default();
-    });
-    // The laser pointer: a bright dot that follows the pointer in presenter mode, for the back of the room.
-    let laser = RwSignal::new(None::<(i32, i32)>);
-    let _ = window_event_listener(ev::pointermove, move |ev: web_sys::PointerEvent| {
-        if presenting.get_untracked().on {
-            laser.set(Some((ev.client_x(), ev.client_y())));
-        }
-    });
+    let nav = Navigation { route, current, presenting };
+    listen_for_keys(nav, lab_full);
 
     // Dragging the divider: pointer position over the split sets the chapter's share.
     let split_ref = NodeRef::<leptos::html::Main>::new();
@@ -161,10 +92,7 @@ pub fn App() -> impl IntoView {
     view! {
         <div class="app" data-testid="app" class:lab-full=move || lab_full.get() class:dragging=move || dragging.get()
             class:presenter=move || presenting.get().on>
-            {move || presenting.get().on.then(|| laser.get().map(|(x, y)| view! {
-                <div class="laser" data-testid="laser" aria-hidden="true"
-                    style=format!("transform: translate({}px, {}px)", x - 14, y - 14)></div>
-            }))}
+            <Laser on=Signal::derive(move || presenting.get().on) />
             <header class="topbar">
                 <a class="brand" href="#/overview">"Glassbox"</a>
                 <span class="tagline">"an interpretability playground"</span>
@@ -172,13 +100,13 @@ pub fn App() -> impl IntoView {
                 <span class="spacer"></span>
                 <button data-testid="present-toggle" class="ghost" aria-pressed=move || presenting.get().on.to_string()
                     title="Presenter mode: large type, the lab alone, its steps on → and ← (s; Esc leaves)"
-                    on:click=move |_| toggle_presenting()>
+                    on:click=move |_| nav.toggle_presenting()>
                     {move || if presenting.get().on { "Leave presenter mode" } else { "Present" }}
                 </button>
                 <button data-testid="prev" class="ghost" title="Previous section (p or ←)"
-                    disabled=move || current.get().is_none_or(|i| i == 0) on:click=move |_| step(-1)>"← Prev"</button>
+                    disabled=move || current.get().is_none_or(|i| i == 0) on:click=move |_| nav.step(-1)>"← Prev"</button>
                 <button data-testid="next" class="ghost" title="Next section (n or →)"
-                    disabled=move || current.get().is_none_or(|i| i + 1 >= SECTIONS.len()) on:click=move |_| step(1)>"Next →"</button>
+                    disabled=move || current.get().is_none_or(|i| i + 1 >= SECTIONS.len()) on:click=move |_| nav.step(1)>"Next →"</button>
             </header>
             <Nav current=current route=route />
             {move || match route.get() {
@@ -292,6 +220,111 @@ fn NotFound(path: String) -> impl IntoView {
             <p><a href="#/overview" class="button">"Back to the overview"</a></p>
             <p class="muted">"Or pick a section from the list on the left."</p>
         </main>
+    }
+}
+
+/// Where the page is, for moving on from it: sections, presenter steps, presenter mode on and off.
+#[derive(Clone, Copy)]
+struct Navigation {
+    route: Memo<Route>,
+    current: Memo<Option<usize>>,
+    presenting: Memo<Presenting>,
+}
+
+impl Navigation {
+    /// The section `delta` away. In presenter mode it opens in presenter mode too, at its first step if it has
+    /// any (its last, going back, as slides do).
+    fn step(self, delta: isize) {
+        let i = self.current.get_untracked().unwrap_or(0) as isize + delta;
+        if !(0..SECTIONS.len() as isize).contains(&i) {
+            return;
+        }
+        let i = i as usize;
+        let lab_steps = steps(SECTIONS[i].lab);
+        match self.presenting.get_untracked().on {
+            true if !lab_steps.is_empty() => {
+                let k = if delta < 0 { lab_steps.len() - 1 } else { 0 };
+                go(&step_hash(SECTIONS[i].slug, lab_steps, k))
+            }
+            true => go(&toggle_hash(SECTIONS[i].slug, "", true)),
+            false => go(&section_hash(i)),
+        }
+    }
+
+    /// A lab's step `delta` away, or past its ends the next section (what a presenter's clicker sends).
+    fn present_step(self, delta: isize) {
+        let (Some(i), p) = (self.current.get_untracked(), self.presenting.get_untracked()) else { return };
+        let lab_steps = steps(SECTIONS[i].lab);
+        match next_step(p.step, delta, lab_steps.len()) {
+            Some(k) => go(&step_hash(SECTIONS[i].slug, lab_steps, k)),
+            None => self.step(delta),
+        }
+    }
+
+    /// Presenter mode on or off, the lab's state kept.
+    fn toggle_presenting(self) {
+        if let Route::Section { index, query } = self.route.get_untracked() {
+            let p = self.presenting.get_untracked();
+            let (_, lab_query) = presenter::split(&query, steps(SECTIONS[index].lab).len());
+            go(&toggle_hash(SECTIONS[index].slug, &lab_query, !p.on));
+        }
+    }
+}
+
+/// The page's keys: n / p (and the arrows) for sections, f for full width, s for presenter mode; presenting,
+/// the arrows and Page Up / Down step through the lab's steps and Esc leaves.
+fn listen_for_keys(nav: Navigation, lab_full: RwSignal<bool>) {
+    let _ = window_event_listener(ev::keydown, move |ev: web_sys::KeyboardEvent| {
+        if ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
+            return;
+        }
+        let key = ev.key();
+        // Presenting, the stepping keys work from a focused button too (the one just clicked keeps the focus).
+        let on_button = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlButtonElement>().ok()).is_some();
+        if nav.presenting.get_untracked().on && (on_button || !key_belongs_to_control(&ev)) {
+            match key.as_str() {
+                "ArrowRight" | "PageDown" => nav.present_step(1),
+                "ArrowLeft" | "PageUp" => nav.present_step(-1),
+                "Escape" | "s" => nav.toggle_presenting(),
+                "n" => nav.step(1),
+                "p" => nav.step(-1),
+                _ => return,
+            }
+            ev.prevent_default();
+            return;
+        }
+        if key_belongs_to_control(&ev) {
+            return;
+        }
+        match key.as_str() {
+            "n" | "ArrowRight" => nav.step(1),
+            "p" | "ArrowLeft" => nav.step(-1),
+            "f" => lab_full.update(|f| *f = !*f),
+            "s" => nav.toggle_presenting(),
+            _ => return,
+        }
+        ev.prevent_default();
+    });
+}
+
+/// The laser pointer: a bright dot that follows the pointer in presenter mode, for the back of the room.
+#[component]
+fn Laser(on: Signal<bool>) -> impl IntoView {
+    let at = RwSignal::new(None::<(i32, i32)>);
+    let _ = window_event_listener(ev::pointermove, move |ev: web_sys::PointerEvent| {
+        if on.get_untracked() {
+            at.set(Some((ev.client_x(), ev.client_y())));
+        }
+    });
+    move || {
+        on.get().then(|| {
+            at.get().map(|(x, y)| {
+                view! {
+                    <div class="laser" data-testid="laser" aria-hidden="true"
+                        style=format!("transform: translate({}px, {}px)", x - 14, y - 14)></div>
+                }
+            })
+        })
     }
 }
 
