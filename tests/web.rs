@@ -585,6 +585,36 @@ mod moby {
         assert!((shuffled - r.baseline).abs() <= 0.05, "control {shuffled} vs baseline {}", r.baseline);
     }
 
+    /// The 9.5 probe card in the browser, where probe training runs on wasm SIMD lanes and the random network is
+    /// drawn by `RandomInit`: a probe on the never-trained network still beats the majority baseline by at least
+    /// 10 points, and selectivity against the control task sets the trained model at least 5 points above it
+    /// (native: 19 points; -0.6 against +5.7).
+    #[wasm_bindgen_test]
+    fn random_network_probe_beats_the_baseline_but_is_not_selective() {
+        use glassbox::app::labs::critiques::{
+            best_selectivity, probe_rows, random_margin, PROBE_CONCEPT, PROBE_POSITIONS, RANDOM_SEED,
+        };
+        use glassbox::lens::methods::probe::{probe_control_task, random_model};
+        let (model, vocab) = shipped();
+        let settings =
+            ProbeSettings { positions: PROBE_POSITIONS, shuffled_control: false, ..ProbeSettings::default() };
+        let concept = Concept::Builtin(PROBE_CONCEPT);
+        let reports = |m: &Transformer| {
+            let data = record_probe_data(m, &vocab, HELD_OUT, &settings).unwrap();
+            (
+                probe_recorded(&data, &concept, &settings).unwrap(),
+                probe_control_task(&data, &concept, &settings).unwrap(),
+            )
+        };
+        let random = random_model(&model.cfg, RANDOM_SEED).unwrap();
+        let ((random, random_control), (trained, trained_control)) = (reports(&random), reports(&model));
+        let (rows, baseline) = probe_rows(&random, &trained, &random_control, &trained_control);
+        let margin = random_margin(&rows, baseline);
+        let (sel_random, sel_trained) = best_selectivity(&rows);
+        assert!(margin >= 10.0, "random network {margin:.1} points over the baseline {baseline:.3}");
+        assert!(sel_trained >= sel_random + 5.0, "selectivity {sel_random:.1} / {sel_trained:.1} points");
+    }
+
     /// The default steering pair at least doubles the rate of capitals over 500 characters from the same seed.
     #[wasm_bindgen_test]
     fn default_steering_pair_doubles_its_target_rate() {
