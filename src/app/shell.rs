@@ -3,7 +3,7 @@ use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::core::browser::{document, follow_citation, go, location_hash, replace_hash, store, stored};
+use super::core::browser::{document, follow_citation, go, location_hash, navigated, replace_hash, store, stored};
 use super::core::format::parse_share;
 use super::core::predict::{section_mark, ChapterPredict, Predictions, ResetProgress};
 use super::core::presenter::{self, next_step, step_hash, toggle_hash, Presenting};
@@ -30,7 +30,10 @@ fn key_belongs_to_control(ev: &web_sys::KeyboardEvent) -> bool {
 pub fn App() -> impl IntoView {
     Predictions::provide();
     let hash = RwSignal::new(location_hash());
-    let _ = window_event_listener(ev::hashchange, move |_| hash.set(location_hash()));
+    let _ = window_event_listener(ev::hashchange, move |_| {
+        navigated();
+        hash.set(location_hash());
+    });
     let route = Memo::new(move |_| parse_hash(&hash.get()));
     let current = Memo::new(move |_| match route.get() {
         Route::Section { index, .. } => Some(index),
@@ -56,7 +59,7 @@ pub fn App() -> impl IntoView {
         Route::Section { index, query } => presenter::split(&query, steps(SECTIONS[index].lab).len()).0,
         _ => Presenting::default(),
     });
-    let nav = Navigation { route, current, presenting };
+    let nav = Navigation;
     listen_for_keys(nav, lab_full);
 
     // Dragging the divider: pointer position over the split sets the chapter's share.
@@ -223,25 +226,35 @@ fn NotFound(path: String) -> impl IntoView {
     }
 }
 
-/// Where the page is, for moving on from it: sections, presenter steps, presenter mode on and off.
+/// Moving on from where the page is: sections, presenter steps, presenter mode on and off. Each reads the
+/// address itself rather than the route signal, which lags until the `hashchange` is handled: two quick key
+/// presses must move twice from where the first one went.
 #[derive(Clone, Copy)]
-struct Navigation {
-    route: Memo<Route>,
-    current: Memo<Option<usize>>,
-    presenting: Memo<Presenting>,
-}
+struct Navigation;
 
 impl Navigation {
+    /// The section and presenter mode the address says now.
+    fn here(self) -> Option<(usize, String, Presenting)> {
+        match parse_hash(&location_hash()) {
+            Route::Section { index, query } => {
+                let (p, lab_query) = presenter::split(&query, steps(SECTIONS[index].lab).len());
+                Some((index, lab_query, p))
+            }
+            _ => None,
+        }
+    }
+
     /// The section `delta` away. In presenter mode it opens in presenter mode too, at its first step if it has
     /// any (its last, going back, as slides do).
     fn step(self, delta: isize) {
-        let i = self.current.get_untracked().unwrap_or(0) as isize + delta;
+        let (current, presenting) = self.here().map(|(i, _, p)| (i, p)).unwrap_or((0, Presenting::default()));
+        let i = current as isize + delta;
         if !(0..SECTIONS.len() as isize).contains(&i) {
             return;
         }
         let i = i as usize;
         let lab_steps = steps(SECTIONS[i].lab);
-        match self.presenting.get_untracked().on {
+        match presenting.on {
             true if !lab_steps.is_empty() => {
                 let k = if delta < 0 { lab_steps.len() - 1 } else { 0 };
                 go(&step_hash(SECTIONS[i].slug, lab_steps, k))
@@ -253,7 +266,7 @@ impl Navigation {
 
     /// A lab's step `delta` away, or past its ends the next section (what a presenter's clicker sends).
     fn present_step(self, delta: isize) {
-        let (Some(i), p) = (self.current.get_untracked(), self.presenting.get_untracked()) else { return };
+        let Some((i, _, p)) = self.here() else { return };
         let lab_steps = steps(SECTIONS[i].lab);
         match next_step(p.step, delta, lab_steps.len()) {
             Some(k) => go(&step_hash(SECTIONS[i].slug, lab_steps, k)),
@@ -263,11 +276,13 @@ impl Navigation {
 
     /// Presenter mode on or off, the lab's state kept.
     fn toggle_presenting(self) {
-        if let Route::Section { index, query } = self.route.get_untracked() {
-            let p = self.presenting.get_untracked();
-            let (_, lab_query) = presenter::split(&query, steps(SECTIONS[index].lab).len());
-            go(&toggle_hash(SECTIONS[index].slug, &lab_query, !p.on));
+        if let Some((i, lab_query, p)) = self.here() {
+            go(&toggle_hash(SECTIONS[i].slug, &lab_query, !p.on));
         }
+    }
+
+    fn presenting(self) -> bool {
+        self.here().is_some_and(|(_, _, p)| p.on)
     }
 }
 
@@ -281,7 +296,7 @@ fn listen_for_keys(nav: Navigation, lab_full: RwSignal<bool>) {
         let key = ev.key();
         // Presenting, the stepping keys work from a focused button too (the one just clicked keeps the focus).
         let on_button = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlButtonElement>().ok()).is_some();
-        if nav.presenting.get_untracked().on && (on_button || !key_belongs_to_control(&ev)) {
+        if nav.presenting() && (on_button || !key_belongs_to_control(&ev)) {
             match key.as_str() {
                 "ArrowRight" | "PageDown" => nav.present_step(1),
                 "ArrowLeft" | "PageUp" => nav.present_step(-1),

@@ -40,7 +40,9 @@
     function (e) {
       var t = e.target;
       if (t && t !== window && (t.tagName === 'SCRIPT' || t.tagName === 'LINK')) {
-        var file = (t.src || t.href || '').split('/').pop() || 'the app\u2019s code';
+        // The inline loader reports its import's failure as its own: name the file it imports.
+        var imported = !t.src && !t.href && (t.textContent.match(/from\s+['"]([^'"]+)['"]/) || [])[1];
+        var file = (t.src || t.href || imported || '').split('/').pop() || 'the app\u2019s code';
         show('The playground could not load one of its files', file + ' did not load.', copy_advice);
       } else if (t === window || !t) {
         show('The playground could not start', String((e.error && e.error.message) || e.message), copy_advice);

@@ -15,8 +15,20 @@ pub fn location_hash() -> String {
     web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default()
 }
 
+thread_local! {
+    /// Bumped by every navigation: when it starts (`go`) and when the page has taken it in (`navigated`, from
+    /// the shell's `hashchange` listener). A lab's delayed URL write from before either is stale.
+    static NAVIGATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The shell has taken in a change of the hash (its `hashchange` listener calls this).
+pub fn navigated() {
+    NAVIGATIONS.with(|n| n.set(n.get() + 1));
+}
+
 /// Navigates to `hash` (a new history entry).
 pub fn go(hash: &str) {
+    navigated();
     if let Some(w) = web_sys::window() {
         let _ = w.location().set_hash(hash);
     }
@@ -40,14 +52,13 @@ pub fn replace_hash_soon(hash: &str) {
         g.get()
     });
     let hash = hash.to_string();
-    let at_call = location_hash();
+    let at_call = (location_hash(), NAVIGATIONS.with(|n| n.get()));
     gloo_timers::callback::Timeout::new(250, move || {
-        // A later call supersedes this one; and if the page has navigated meanwhile (another section, or the same
-        // lab in another state: a chapter link, a presenter step), the old lab's state must not overwrite the new
-        // address. Nothing else changes the hash between the call and now, so any change is a navigation. (The
-        // navigation's own `hashchange` may still be queued: replacing the hash now would make the app read the
-        // old lab's address instead.)
-        if GENERATION.with(|g| g.get()) == gen && location_hash() == at_call {
+        // A later call supersedes this one; and if the page has navigated since (another section, or the same lab
+        // in another state: a chapter link, a presenter step), the old lab's state must not overwrite the new
+        // address. Both checks are needed: a link or the back button changes the hash without `go`, and a lab
+        // about to be replaced can still call this between `go` and the `hashchange` that replaces it.
+        if GENERATION.with(|g| g.get()) == gen && (location_hash(), NAVIGATIONS.with(|n| n.get())) == at_call {
             replace_hash(&hash);
         }
     })
