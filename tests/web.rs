@@ -591,23 +591,9 @@ mod moby {
     /// (native: 19 points; -0.6 against +5.7).
     #[wasm_bindgen_test]
     fn random_network_probe_beats_the_baseline_but_is_not_selective() {
-        use glassbox::app::labs::critiques::{
-            best_selectivity, probe_rows, random_margin, PROBE_CONCEPT, PROBE_POSITIONS, RANDOM_SEED,
-        };
-        use glassbox::lens::methods::probe::{probe_control_task, random_model};
+        use glassbox::app::labs::critiques::{best_selectivity, probe_card_reports, probe_rows, random_margin};
         let (model, vocab) = shipped();
-        let settings =
-            ProbeSettings { positions: PROBE_POSITIONS, shuffled_control: false, ..ProbeSettings::default() };
-        let concept = Concept::Builtin(PROBE_CONCEPT);
-        let reports = |m: &Transformer| {
-            let data = record_probe_data(m, &vocab, HELD_OUT, &settings).unwrap();
-            (
-                probe_recorded(&data, &concept, &settings).unwrap(),
-                probe_control_task(&data, &concept, &settings).unwrap(),
-            )
-        };
-        let random = random_model(&model.cfg, RANDOM_SEED).unwrap();
-        let ((random, random_control), (trained, trained_control)) = (reports(&random), reports(&model));
+        let [random, random_control, trained, trained_control] = probe_card_reports(&model, &vocab, HELD_OUT).unwrap();
         let (rows, baseline) = probe_rows(&random, &trained, &random_control, &trained_control);
         let margin = random_margin(&rows, baseline);
         let (sel_random, sel_trained) = best_selectivity(&rows);

@@ -331,6 +331,28 @@ pub fn best_selectivity(rows: &[ProbeRow]) -> (f32, f32) {
     (best(ProbeRow::random_selectivity), best(ProbeRow::trained_selectivity))
 }
 
+/// The probe card's experiment in one go, as the page runs it in slices (its positions, its seed, no shuffled
+/// control, the control task from the probing settings' seed): the reports of the random network and the
+/// trained model, on the concept and on its control task, in that order. For the native and in-browser tests.
+pub fn probe_card_reports(
+    model: &Transformer,
+    vocab: &crate::lens::gpt2::text::CharVocab,
+    text: &str,
+) -> Result<[ProbeReport; 4], LensError> {
+    use crate::lens::methods::probe::{
+        probe_control_task, probe_recorded, random_model, record_probe_data, Concept, ProbeSettings,
+    };
+    let settings = ProbeSettings { positions: PROBE_POSITIONS, shuffled_control: false, ..ProbeSettings::default() };
+    let concept = Concept::Builtin(PROBE_CONCEPT);
+    let reports = |m: &Transformer| -> Result<(ProbeReport, ProbeReport), LensError> {
+        let data = record_probe_data(m, vocab, text, &settings)?;
+        Ok((probe_recorded(&data, &concept, &settings)?, probe_control_task(&data, &concept, &settings)?))
+    };
+    let (random, random_control) = reports(&random_model(&model.cfg, RANDOM_SEED)?)?;
+    let (trained, trained_control) = reports(model)?;
+    Ok([random, random_control, trained, trained_control])
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Card 4: the saliency sanity check
 
@@ -617,27 +639,13 @@ mod tests {
     #[test]
     fn the_probe_card_finds_letters_in_a_random_network() {
         use crate::lens::gpt2::text::{CharVocab, HELD_OUT_FILE};
-        use crate::lens::methods::probe::{
-            probe_control_task, probe_recorded, random_model, record_probe_data, Concept, ProbeSettings,
-        };
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/moby");
         let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).unwrap();
         let weights = std::fs::read(format!("{dir}/model.safetensors")).unwrap();
         let model = Transformer::from_bytes(&read("config.json"), &weights).unwrap();
         let vocab = CharVocab::from_json(&read("vocab.json")).unwrap();
-        let text = read(HELD_OUT_FILE);
-        let settings =
-            ProbeSettings { positions: PROBE_POSITIONS, shuffled_control: false, ..ProbeSettings::default() };
-        let concept = Concept::Builtin(PROBE_CONCEPT);
-        let reports = |m: &Transformer| {
-            let data = record_probe_data(m, &vocab, &text, &settings).unwrap();
-            (
-                probe_recorded(&data, &concept, &settings).unwrap(),
-                probe_control_task(&data, &concept, &settings).unwrap(),
-            )
-        };
-        let random = random_model(&model.cfg, RANDOM_SEED).unwrap();
-        let ((random, random_control), (trained, trained_control)) = (reports(&random), reports(&model));
+        let [random, random_control, trained, trained_control] =
+            probe_card_reports(&model, &vocab, &read(HELD_OUT_FILE)).unwrap();
         let (rows, baseline) = probe_rows(&random, &trained, &random_control, &trained_control);
         let margin = random_margin(&rows, baseline);
         let best_trained = rows.iter().map(|r| r.trained).fold(0.0, f32::max);
