@@ -122,16 +122,13 @@ pub fn App() -> impl IntoView {
                     let slug = match &r { Route::Section { index, .. } => SECTIONS[*index].slug, _ => "" };
                     let query = match r { Route::Section { query, .. } => query, _ => String::new() };
                     // The shell's keys come off before the lab reads its query, and ride along on what it writes.
-                    let (p, query) = presenter::split(&query, steps(lab).len());
+                    let (p, own) = presenter::split(&query, steps(lab).len());
                     set_shell_keys(p.keys());
-                    let query = match p.step {
-                        // A step named alone opens that step's state, and the address says so (a link to copy).
-                        Some(k) if query.is_empty() && !steps(lab)[k].query.is_empty() => {
-                            replace_hash(&step_hash(slug, steps(lab), k));
-                            presenter::lab_query(p, query, steps(lab))
-                        }
-                        _ => query,
-                    };
+                    let query = presenter::lab_query(p, own.clone(), steps(lab));
+                    if let (Some(k), true) = (p.step, query != own) {
+                        // A step named alone opened that step's state: the address says so (a link to copy).
+                        replace_hash(&step_hash(slug, steps(lab), k));
+                    }
                     view! {
                         <main class="split" node_ref=split_ref style=move || format!("--chapter-width: {:.1}%", chapter_width.get())>
                             <Chapter pieces=pieces />
@@ -154,7 +151,7 @@ pub fn App() -> impl IntoView {
                                         {move || if lab_full.get() { "Show the chapter" } else { "Full width" }}
                                     </button>
                                 </div>
-                                {p.on.then(|| view! { <PresenterBar slug=slug lab=lab presenting=p /> })}
+                                {p.on.then(|| view! { <PresenterBar lab=lab presenting=p /> })}
                                 <Lab kind=lab query=query />
                             </section>
                         </main>
@@ -343,9 +340,9 @@ fn Laser(on: Signal<bool>) -> impl IntoView {
     }
 }
 
-/// Presenter mode's bar above the lab: the step shown, and buttons to step and to leave.
+/// Presenter mode's bar above the lab: the step shown, and buttons to step and to leave (what the keys do).
 #[component]
-fn PresenterBar(slug: &'static str, lab: LabKind, presenting: Presenting) -> impl IntoView {
+fn PresenterBar(lab: LabKind, presenting: Presenting) -> impl IntoView {
     let lab_steps = steps(lab);
     let n = lab_steps.len();
     let label = match presenting.step {
@@ -353,25 +350,17 @@ fn PresenterBar(slug: &'static str, lab: LabKind, presenting: Presenting) -> imp
         None if n > 0 => format!("{n} steps: press → to begin"),
         None => "No steps here: → goes to the next section".to_string(),
     };
-    let go_step = move |delta: isize| {
-        if let Some(k) = next_step(presenting.step, delta, n) {
-            go(&step_hash(slug, lab_steps, k));
-        }
-    };
-    let leave = move |_| {
-        let (_, q) =
-            presenter::split(&location_hash().split_once('?').map(|(_, q)| q.to_string()).unwrap_or_default(), n);
-        go(&toggle_hash(slug, &q, false));
-    };
+    // The buttons are disabled at the lab's ends, so they never carry on into another section as the keys do.
     view! {
         <div class="presenter-bar" data-testid="presenter-bar" data-step=presenting.step.map(|k| k + 1).unwrap_or(0)>
             <button data-testid="present-prev" disabled=next_step(presenting.step, -1, n).is_none()
-                on:click=move |_| go_step(-1) title="Previous step (← or Page Up)">"←"</button>
+                on:click=move |_| Navigation.present_step(-1) title="Previous step (← or Page Up)">"←"</button>
             <span class="presenter-step" aria-live="polite">{label}</span>
             <button data-testid="present-next" disabled=next_step(presenting.step, 1, n).is_none()
-                on:click=move |_| go_step(1) title="Next step (→ or Page Down)">"→"</button>
+                on:click=move |_| Navigation.present_step(1) title="Next step (→ or Page Down)">"→"</button>
             <span class="spacer"></span>
-            <button class="ghost" data-testid="present-leave" on:click=leave title="Leave presenter mode (Esc)">"Leave (Esc)"</button>
+            <button class="ghost" data-testid="present-leave" on:click=move |_| Navigation.toggle_presenting()
+                title="Leave presenter mode (Esc)">"Leave (Esc)"</button>
         </div>
     }
 }

@@ -247,7 +247,7 @@ async function offlineVisits() {
     const page = await context.newPage();
     const t = Date.now();
     await page.goto(`${server.url}/#/${slug}`);
-    await page.waitForFunction(() => Number(document.querySelector('[data-testid=lab-status]')?.dataset.rev) >= 1, null, { timeout: 60_000 });
+    await waitRev(page, 1);
     repeat[slug] = (Date.now() - t) / 1000;
     await page.close();
   }

@@ -5,7 +5,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { spawn, execFileSync } from 'node:child_process';
-import { REPO, shutdown, openPage, assertClean } from './harness.mjs';
+import { REPO, shutdown, openPage, assertClean, waitRev } from './harness.mjs';
 
 const TIMEOUT = { timeout: 600_000 };
 let child = null;
@@ -58,8 +58,6 @@ test('the classroom program serves the site, read-only, with the right types, an
   assert.ok(Number(head.headers.get('content-length')) > 100_000);
 
   const page = await openPage(`${url}/#/9.2.2`, { t });
-  await page.waitForFunction(() => Number(document.querySelector('[data-testid=lab-status]')?.dataset.rev) >= 1, null, {
-    timeout: 120_000,
-  });
+  await waitRev(page, 1, 120_000);
   assertClean(page);
 });

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { DIST, REPO, SECTIONS, LIVE_LABS, shutdown, openPage, assertClean, waitReady, eventually } from './harness.mjs';
+import { DIST, REPO, SECTIONS, LIVE_LABS, shutdown, openPage, assertClean, waitReady, waitRev, eventually } from './harness.mjs';
 import { startServer } from './serve.mjs';
 
 const TIMEOUT = { timeout: 600_000 };
@@ -63,14 +63,7 @@ async function labWorks(page, slug) {
   }
   // The vision lab waits for a digit: ask for a test image.
   if (slug === '9.2.1') await page.click('[data-testid=sample-btn]');
-  try {
-    await page.waitForFunction(() => Number(document.querySelector('[data-testid=lab-status]')?.dataset.rev) >= 1, null, {
-      timeout: 120_000,
-    });
-  } catch (e) {
-    const lab = await page.evaluate(() => document.querySelector('[data-testid=lab-frame]')?.innerText?.slice(0, 600) ?? '(no lab)');
-    throw new Error(`${slug}: no lab result\n${lab}\nproblems: ${page.problems.join('\n')}\n${e.message}`);
-  }
+  await waitRev(page, 1, 120_000);
 }
 
 test('after one visit, with the server gone and the network cut, every section opens, reloads and runs its lab', TIMEOUT, async (t) => {

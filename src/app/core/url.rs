@@ -310,6 +310,7 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn the_shell_keys_ride_along_on_every_lab_url() {
@@ -321,7 +322,6 @@ mod tests {
         set_shell_keys(Vec::new());
         assert_eq!(section_hash_with("9.2.4", &[]), "#/9.2.4");
     }
-    use super::*;
 
     #[derive(Clone, Copy, Debug, PartialEq)]
     enum Pick {
