@@ -88,10 +88,27 @@ async function longestTask(page, work) {
     window.__ltObs?.disconnect();
     window.__ltObs = new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__lt.push(e.duration); });
     window.__ltObs.observe({ type: 'longtask' });
+    // The gaps between painted frames: yielding between slices must let the page paint, not only run tasks.
+    window.__gaps = [];
+    window.__gapRun = (window.__gapRun ?? 0) + 1;
+    const run = window.__gapRun;
+    let last = performance.now();
+    const tick = (t) => {
+      if (window.__gapRun !== run) return;
+      window.__gaps.push(t - last);
+      last = t;
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
   });
   await work();
   await new Promise((r) => setTimeout(r, 300));
-  return page.evaluate(() => ({ max: Math.max(0, ...window.__lt), count: window.__lt.length }));
+  return page.evaluate(() => {
+    window.__gapRun += 1;
+    const gaps = window.__gaps.slice().sort((a, b) => a - b);
+    const p95 = gaps.length ? gaps[Math.min(gaps.length - 1, Math.floor(0.95 * gaps.length))] : 0;
+    return { max: Math.max(0, ...window.__lt), count: window.__lt.length, frame_gap_p95_ms: p95, frame_gap_max_ms: Math.max(0, ...gaps) };
+  });
 }
 
 /** (i) Each 9.5 card run twice, timed from the click to the reveal: the first run also loads its model from the
@@ -117,7 +134,7 @@ async function critiqueCards(out) {
         times.push((Date.now() - t0) / 1000);
       }
     });
-    critiqueTimes[key] = { times, longest_task_ms: lt.max };
+    critiqueTimes[key] = { times, longest_task_ms: lt.max, frame_gap_p95_ms: lt.frame_gap_p95_ms, frame_gap_max_ms: lt.frame_gap_max_ms };
     all.max = Math.max(all.max, lt.max);
     all.count += lt.count;
   }
@@ -261,9 +278,9 @@ async function critiquesAlone() {
   const out = {};
   await critiqueCards(out);
   await shutdown();
-  for (const [key, { times: [first, again], longest_task_ms: lt }] of Object.entries(critiqueTimes)) {
+  for (const [key, { times: [first, again], longest_task_ms: lt, frame_gap_p95_ms: gap95, frame_gap_max_ms: gapMax }] of Object.entries(critiqueTimes)) {
     const limit = key === 'tuned-lens' ? LIMITS.critique_lens_s : LIMITS.critique_s;
-    console.log(`9.5 card "${key}": click to reveal, first run (again) ${first.toFixed(2)} s (${again.toFixed(2)} s), longest task ${lt.toFixed(0)} ms  <= ${limit} s  ${first <= limit && lt < LIMITS.lab_longtask_ms ? 'PASS' : 'FAIL'}`);
+    console.log(`9.5 card "${key}": click to reveal, first run (again) ${first.toFixed(2)} s (${again.toFixed(2)} s), longest task ${lt.toFixed(0)} ms, frame gap p95 ${gap95.toFixed(0)} ms (max ${gapMax.toFixed(0)})  <= ${limit} s  ${first <= limit && lt < LIMITS.lab_longtask_ms ? 'PASS' : 'FAIL'}`);
   }
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify({ critiques: critiqueTimes, limits: LIMITS }, null, 2) + '\n');
 }

@@ -107,15 +107,28 @@ pub fn forget(key: &str) {
     let _ = gloo_storage::LocalStorage::raw().remove_item(key);
 }
 
-/// Gives the thread back to the browser for a moment (a zero timeout: input, layout and painting run first).
+/// Gives the thread back to the browser for a moment: a message posted to ourselves on a `MessageChannel`
+/// is a new task, so input, layout and painting due before it run first.
 ///
 /// Tried and set aside: `scheduler.yield()` resumes the work ahead of rendering (Chromium then drew a frame
 /// only every 100 ms during a job, and a feature visualization was over before its first frames were shown);
 /// waiting for the next animation frame paces a job at one slice per frame, which is slow when the slice
-/// budget holds a single short step. The zero timeout (at least 4 ms once timeouts nest) keeps both the
-/// frames and the pace the labs were tuned for.
+/// budget holds a single short step; a zero timeout is clamped to at least 4 ms once timeouts nest, which
+/// took a quarter of every 16 ms slice's time (the probing lab's recording ran at half its one-go speed).
 pub async fn yield_to_browser() {
-    gloo_timers::future::TimeoutFuture::new(0).await;
+    let Ok(channel) = web_sys::MessageChannel::new() else {
+        // No channel (never seen in a browser that runs the app): the timeout still yields.
+        gloo_timers::future::TimeoutFuture::new(0).await;
+        return;
+    };
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        channel.port1().set_onmessage(Some(&resolve));
+        let _ = channel.port2().post_message(&wasm_bindgen::JsValue::NULL);
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    // Closed, so the ports (and the handler they hold) are let go.
+    channel.port1().close();
+    channel.port2().close();
 }
 
 /// Resolves on the next animation frame, so a result is painted before more work starts.
