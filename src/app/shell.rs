@@ -62,6 +62,21 @@ pub fn App() -> impl IntoView {
     let nav = Navigation;
     listen_for_keys(nav, lab_full);
 
+    // Narrow screens (tablets in portrait, phones; `style/main.css` under 900 px): the section list is a drawer
+    // behind a Contents button, closed by any navigation, and the chapter and the lab are two panes with a switch
+    // between them. A link that carries a lab's settings opens on the lab, any other on the chapter.
+    let nav_open = RwSignal::new(false);
+    Effect::new(move |_| {
+        route.track();
+        nav_open.set(false);
+    });
+    let show_lab = RwSignal::new(matches!(route.get_untracked(), Route::Section { query, .. } if !query.is_empty()));
+    let _ = window_event_listener(ev::keydown, move |ev: web_sys::KeyboardEvent| {
+        if ev.key() == "Escape" && nav_open.get_untracked() {
+            nav_open.set(false);
+        }
+    });
+
     // Dragging the divider: pointer position over the split sets the chapter's share.
     let split_ref = NodeRef::<leptos::html::Main>::new();
     let dragging = RwSignal::new(false);
@@ -94,9 +109,13 @@ pub fn App() -> impl IntoView {
 
     view! {
         <div class="app" data-testid="app" class:lab-full=move || lab_full.get() class:dragging=move || dragging.get()
-            class:presenter=move || presenting.get().on>
+            class:presenter=move || presenting.get().on class:nav-open=move || nav_open.get()>
             <Laser on=Signal::derive(move || presenting.get().on) />
             <header class="topbar">
+                <button class="ghost menu-toggle" data-testid="menu-toggle" aria-controls="nav"
+                    aria-expanded=move || nav_open.get().to_string() on:click=move |_| nav_open.update(|o| *o = !*o)>
+                    <span aria-hidden="true">"☰ "</span>"Contents"
+                </button>
                 <a class="brand" href="#/overview">"Glassbox"</a>
                 <span class="tagline">"an interpretability playground"</span>
                 <span class="crumb">{title}</span>
@@ -106,12 +125,19 @@ pub fn App() -> impl IntoView {
                     on:click=move |_| nav.toggle_presenting()>
                     {move || if presenting.get().on { "Leave presenter mode" } else { "Present" }}
                 </button>
-                <button data-testid="prev" class="ghost" title="Previous section (p or ←)"
-                    disabled=move || current.get().is_none_or(|i| i == 0) on:click=move |_| nav.step(-1)>"← Prev"</button>
-                <button data-testid="next" class="ghost" title="Next section (n or →)"
-                    disabled=move || current.get().is_none_or(|i| i + 1 >= SECTIONS.len()) on:click=move |_| nav.step(1)>"Next →"</button>
+                <button data-testid="prev" class="ghost" title="Previous section (p or ←)" aria-label="Previous section"
+                    disabled=move || current.get().is_none_or(|i| i == 0) on:click=move |_| nav.step(-1)>
+                    "←"<span class="btn-word">" Prev"</span>
+                </button>
+                <button data-testid="next" class="ghost" title="Next section (n or →)" aria-label="Next section"
+                    disabled=move || current.get().is_none_or(|i| i + 1 >= SECTIONS.len()) on:click=move |_| nav.step(1)>
+                    <span class="btn-word">"Next "</span>"→"
+                </button>
             </header>
             <Nav current=current route=route />
+            {move || nav_open.get().then(|| view! {
+                <div class="nav-backdrop" data-testid="nav-backdrop" aria-hidden="true" on:click=move |_| nav_open.set(false)></div>
+            })}
             {move || match route.get() {
                 Route::NotFound(path) => view! { <NotFound path=path /> }.into_any(),
                 r => {
@@ -130,7 +156,14 @@ pub fn App() -> impl IntoView {
                         replace_hash(&step_hash(slug, steps(lab), k));
                     }
                     view! {
-                        <main class="split" node_ref=split_ref style=move || format!("--chapter-width: {:.1}%", chapter_width.get())>
+                        <main class="split" node_ref=split_ref style=move || format!("--chapter-width: {:.1}%", chapter_width.get())
+                            class:show-lab=move || show_lab.get() class:show-chapter=move || !show_lab.get()>
+                            <div class="pane-switch" data-testid="pane-switch" role="group" aria-label="Show the chapter or the lab">
+                                <button data-testid="show-chapter" aria-pressed=move || (!show_lab.get()).to_string()
+                                    on:click=move |_| show_lab.set(false)>"Chapter"</button>
+                                <button data-testid="show-lab" aria-pressed=move || show_lab.get().to_string()
+                                    on:click=move |_| show_lab.set(true)>"Lab"</button>
+                            </div>
                             <Chapter pieces=pieces />
                             <div class="divider" data-testid="divider" role="separator" aria-orientation="vertical"
                                 aria-label="Drag to resize the chapter and the lab" tabindex="0"
@@ -182,7 +215,7 @@ fn Nav(current: Memo<Option<usize>>, route: Memo<Route>) -> impl IntoView {
         }
     };
     view! {
-        <nav class="nav" data-testid="nav" aria-label="Chapter sections">
+        <nav class="nav" id="nav" data-testid="nav" aria-label="Chapter sections">
             <p class="nav-head">"Chapter 9 · Interpretability"</p>
             <ul>{(0..SECTIONS.len()).map(item).collect_view()}</ul>
             <ul class="nav-foot">
