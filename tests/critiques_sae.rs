@@ -41,7 +41,7 @@ fn moby() -> &'static Moby {
         Moby {
             model: Transformer::from_bytes(&s("config.json"), &read("model.safetensors")).unwrap(),
             vocab: CharVocab::from_json(&s("vocab.json")).unwrap(),
-            sae: LmSae::from_bytes(&s("sae/sae.json"), &read("sae/sae.safetensors")).unwrap(),
+            sae: LmSae::from_bytes(&s("sae/sae.json"), &read("sae/sae_weights.safetensors")).unwrap(),
             index: FeatureIndex::from_json(&s("sae/features.json")).unwrap(),
             report: serde_json::from_str(&s("sae/sae.json")).unwrap(),
             text: s(HELD_OUT_FILE),

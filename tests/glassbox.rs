@@ -11,13 +11,13 @@
 use std::collections::{HashMap, HashSet};
 
 use candle_core::Tensor;
+use glassbox::lens::gpt2::hf::word_tokenizer_json as tokenizer_json;
 use glassbox::lens::gpt2::hooks::Hook;
 use glassbox::lens::gpt2::model::per_position_loss;
 use glassbox::lens::gpt2::vocab::Vocab;
 use glassbox::lens::methods::acdc::{roc_auc, AcdcGraph, Edge, RocPoint};
 use glassbox::lens::methods::glassbox::{self as hand_built, Role, ROLES};
 use glassbox::lens::methods::induction::{half_losses, head_scores, HeadScores};
-use glassbox::lens::methods::ioi::tokenizer_json;
 use glassbox::lens::methods::patching::{Direction, PatchInput};
 use glassbox::lens::rng::Rng;
 use glassbox::lens::{Gpt2Config, Transformer};

@@ -7,8 +7,11 @@ is "store" then ","), the chapter's sentence gives the ids the Rust test expects
 and an unknown word is an error (as in `Vocab::encode`). It is not part of the test command (that would need
 Python on every machine); run it with
 
-    python3 -m venv /tmp/hftok && /tmp/hftok/bin/pip install tokenizers
+    python3 -m venv /tmp/hftok && /tmp/hftok/bin/pip install tokenizers transformers
     /tmp/hftok/bin/python tests/hf_tokenizer_check.py [public/models/ioi]
+
+With `transformers` installed (no PyTorch needed) it also opens every shipped transformer folder with
+`AutoTokenizer.from_pretrained` and compares the ids with vocab.json's.
 """
 import json
 import re
@@ -69,5 +72,36 @@ def main():
     print(f"{len(vocab)} tokens agree")
 
 
+def auto_tokenizers():
+    """`AutoTokenizer.from_pretrained(dir)` on every shipped transformer folder (needs `transformers`, not torch):
+    each reads its tokenizer.json through tokenizer_config.json and gives vocab.json's ids."""
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        print("transformers is not installed: AutoTokenizer not checked")
+        return
+    samples = {
+        "induction": "the cat sat on the mat",
+        "ioi": "When John and Mary went to the store, John gave a bottle to",
+        "glassbox": None,
+        "moby": "Call me Ishmael.\nSome years ago",
+    }
+    for name, text in samples.items():
+        model_dir = f"public/models/{name}"
+        vocab = json.load(open(f"{model_dir}/vocab.json"))
+        tok = AutoTokenizer.from_pretrained(model_dir)
+        assert len(tok) == len(vocab), (name, len(tok), len(vocab))
+        if name == "moby":
+            want = [vocab[c] for c in text]
+        else:
+            if text is None:
+                text = " ".join(w for w in list(vocab)[1:6])
+            want = [vocab["<bos>"]] + [vocab[w] for w in re.findall(r"\w+|[^\w\s]+", text.lower())]
+        ids = tok(text)["input_ids"]
+        assert ids == want, (name, ids, want)
+        print(f"ok: AutoTokenizer reads {model_dir} ({len(ids)} ids)")
+
+
 if __name__ == "__main__":
     main()
+    auto_tokenizers()

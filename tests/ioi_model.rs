@@ -58,7 +58,7 @@ fn vocab_and_tokenizer_agree() {
     assert_eq!(tok["added_tokens"][0]["id"], 0);
     assert_eq!(tok["post_processor"]["special_tokens"]["<bos>"]["ids"][0], 0);
     // The shipped file is what the code writes today.
-    assert_eq!(tok, ioi::tokenizer_json(&vocab));
+    assert_eq!(tok, glassbox::lens::gpt2::hf::word_tokenizer_json(&vocab));
 }
 
 #[test]

@@ -249,7 +249,7 @@ fn shipped() -> (Transformer, CharVocab, LmSae, serde_json::Value, String) {
         std::fs::read_to_string(format!("{DIR}/sae/sae.json")).expect("public/models/moby/sae/sae.json is shipped");
     let sae = LmSae::from_bytes(
         &cfg,
-        &std::fs::read(format!("{DIR}/sae/sae.safetensors")).expect("sae.safetensors is shipped"),
+        &std::fs::read(format!("{DIR}/sae/sae_weights.safetensors")).expect("sae_weights.safetensors is shipped"),
     )
     .unwrap();
     let held = std::fs::read_to_string(format!("{DIR}/{HELD_OUT_FILE}")).unwrap();
@@ -275,7 +275,7 @@ fn shipped_files_fit_the_model_and_the_budget() {
     let idx = shipped_index();
     assert_eq!(idx.latents.len(), sae.d_sae);
     assert_eq!(idx.positions, held.chars().count());
-    let bytes: u64 = ["sae.json", "sae.safetensors", "features.json"]
+    let bytes: u64 = ["sae.json", "sae_weights.safetensors", "features.json"]
         .iter()
         .map(|f| std::fs::metadata(format!("{DIR}/sae/{f}")).unwrap().len())
         .sum();

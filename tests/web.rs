@@ -546,7 +546,7 @@ mod moby {
     const VOCAB: &str = include_str!("../public/models/moby/vocab.json");
     const HELD_OUT: &str = include_str!("../public/models/moby/held_out.txt");
     const SAE_JSON: &str = include_str!("../public/models/moby/sae/sae.json");
-    const SAE_WEIGHTS: &[u8] = include_bytes!("../public/models/moby/sae/sae.safetensors");
+    const SAE_WEIGHTS: &[u8] = include_bytes!("../public/models/moby/sae/sae_weights.safetensors");
 
     fn shipped() -> (Transformer, CharVocab) {
         (Transformer::from_bytes(CONFIG, WEIGHTS).unwrap(), CharVocab::from_json(VOCAB).unwrap())

@@ -93,47 +93,13 @@ pub fn App() -> impl IntoView {
     });
     let _ = window_event_listener(ev::pointerup, move |_| dragging.set(false));
 
-    let title = move || match route.get() {
-        Route::Section { index, .. } => {
-            let s = &SECTIONS[index];
-            if s.number.is_empty() {
-                s.title.to_string()
-            } else {
-                format!("{} {}", s.number, s.title)
-            }
-        }
-        Route::References => "References".into(),
-        Route::NotFound(_) => "Not found".into(),
-    };
-    Effect::new(move |_| document().set_title(&format!("{} · Glassbox", title())));
+    Effect::new(move |_| document().set_title(&format!("{} · Glassbox", page_title(&route.get()))));
 
     view! {
         <div class="app" data-testid="app" class:lab-full=move || lab_full.get() class:dragging=move || dragging.get()
             class:presenter=move || presenting.get().on class:nav-open=move || nav_open.get()>
             <Laser on=Signal::derive(move || presenting.get().on) />
-            <header class="topbar">
-                <button class="ghost menu-toggle" data-testid="menu-toggle" aria-controls="nav"
-                    aria-expanded=move || nav_open.get().to_string() on:click=move |_| nav_open.update(|o| *o = !*o)>
-                    <span aria-hidden="true">"☰ "</span>"Contents"
-                </button>
-                <a class="brand" href="#/overview">"Glassbox"</a>
-                <span class="tagline">"an interpretability playground"</span>
-                <span class="crumb">{title}</span>
-                <span class="spacer"></span>
-                <button data-testid="present-toggle" class="ghost" aria-pressed=move || presenting.get().on.to_string()
-                    title="Presenter mode: large type, the lab alone, its steps on → and ← (s; Esc leaves)"
-                    on:click=move |_| nav.toggle_presenting()>
-                    {move || if presenting.get().on { "Leave presenter mode" } else { "Present" }}
-                </button>
-                <button data-testid="prev" class="ghost" title="Previous section (p or ←)" aria-label="Previous section"
-                    disabled=move || current.get().is_none_or(|i| i == 0) on:click=move |_| nav.step(-1)>
-                    "←"<span class="btn-word">" Prev"</span>
-                </button>
-                <button data-testid="next" class="ghost" title="Next section (n or →)" aria-label="Next section"
-                    disabled=move || current.get().is_none_or(|i| i + 1 >= SECTIONS.len()) on:click=move |_| nav.step(1)>
-                    <span class="btn-word">"Next "</span>"→"
-                </button>
-            </header>
+            <TopBar route=route current=current presenting=presenting nav_open=nav_open />
             <Nav current=current route=route />
             {move || nav_open.get().then(|| view! {
                 <div class="nav-backdrop" data-testid="nav-backdrop" aria-hidden="true" on:click=move |_| nav_open.set(false)></div>
@@ -193,6 +159,59 @@ pub fn App() -> impl IntoView {
                 }
             }}
         </div>
+    }
+}
+
+/// The heading of a route: the section's number and title, or the page's name.
+fn page_title(route: &Route) -> String {
+    match route {
+        Route::Section { index, .. } => {
+            let s = &SECTIONS[*index];
+            if s.number.is_empty() {
+                s.title.to_string()
+            } else {
+                format!("{} {}", s.number, s.title)
+            }
+        }
+        Route::References => "References".into(),
+        Route::NotFound(_) => "Not found".into(),
+    }
+}
+
+/// The top bar: the Contents button (narrow screens only), the name, where the student is, presenter mode and
+/// the previous / next section.
+#[component]
+fn TopBar(
+    route: Memo<Route>,
+    current: Memo<Option<usize>>,
+    presenting: Memo<Presenting>,
+    nav_open: RwSignal<bool>,
+) -> impl IntoView {
+    let nav = Navigation;
+    view! {
+        <header class="topbar">
+            <button class="ghost menu-toggle" data-testid="menu-toggle" aria-controls="nav"
+                aria-expanded=move || nav_open.get().to_string() on:click=move |_| nav_open.update(|o| *o = !*o)>
+                <span aria-hidden="true">"☰ "</span>"Contents"
+            </button>
+            <a class="brand" href="#/overview">"Glassbox"</a>
+            <span class="tagline">"an interpretability playground"</span>
+            <span class="crumb">{move || page_title(&route.get())}</span>
+            <span class="spacer"></span>
+            <button data-testid="present-toggle" class="ghost" aria-pressed=move || presenting.get().on.to_string()
+                title="Presenter mode: large type, the lab alone, its steps on → and ← (s; Esc leaves)"
+                on:click=move |_| nav.toggle_presenting()>
+                {move || if presenting.get().on { "Leave presenter mode" } else { "Present" }}
+            </button>
+            <button data-testid="prev" class="ghost" title="Previous section (p or ←)" aria-label="Previous section"
+                disabled=move || current.get().is_none_or(|i| i == 0) on:click=move |_| nav.step(-1)>
+                "←"<span class="btn-word">" Prev"</span>
+            </button>
+            <button data-testid="next" class="ghost" title="Next section (n or →)" aria-label="Next section"
+                disabled=move || current.get().is_none_or(|i| i + 1 >= SECTIONS.len()) on:click=move |_| nav.step(1)>
+                <span class="btn-word">"Next "</span>"→"
+            </button>
+        </header>
     }
 }
 

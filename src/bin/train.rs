@@ -20,8 +20,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use glassbox::lens::gpt2::hf;
 use glassbox::lens::gpt2::train::{evaluate_induction, train_induction, TrainConfig};
-use glassbox::lens::gpt2::vocab::Vocab;
+use glassbox::lens::gpt2::vocab::{Vocab, BOS};
 use glassbox::lens::Gpt2Config;
 
 /// The induction model's shape: small enough to train in minutes on 2 cores and run in ~1 ms in a browser.
@@ -30,8 +31,8 @@ pub fn induction_config(vocab_size: usize) -> Gpt2Config {
 }
 
 /// Writes a word-level model folder as the app and Hugging Face read it: `config.json`, `vocab.json`, a
-/// `tokenizer.json` (word level, `Whitespace` pre-tokenizer) and `model.safetensors` under GPT-2 names. The
-/// caller adds its `training.json`.
+/// `tokenizer.json` (word level, `Whitespace` pre-tokenizer) with its `tokenizer_config.json`, and
+/// `model.safetensors` under GPT-2 names. The caller adds its `training.json`.
 fn write_word_model(
     dir: &std::path::Path,
     cfg: &Gpt2Config,
@@ -41,10 +42,51 @@ fn write_word_model(
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("config.json"), cfg.to_json())?;
     std::fs::write(dir.join("vocab.json"), vocab.to_json())?;
-    let tokenizer = glassbox::lens::methods::ioi::tokenizer_json(vocab);
-    std::fs::write(dir.join("tokenizer.json"), serde_json::to_string_pretty(&tokenizer)? + "\n")?;
+    write_hf_tokenizer(dir, cfg.n_positions, &hf::word_tokenizer_json(vocab), Some(BOS))?;
     let tensors: HashMap<String, candle_core::Tensor> = model.to_tensors()?.into_iter().collect();
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+    Ok(())
+}
+
+/// Writes `tokenizer.json` and `tokenizer_config.json` (`lens::gpt2::hf`) into a model folder, so
+/// `AutoTokenizer.from_pretrained(dir)` reads it with the ids the app uses.
+pub fn write_hf_tokenizer(
+    dir: &std::path::Path,
+    n_positions: usize,
+    tokenizer: &serde_json::Value,
+    bos: Option<&str>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::write(dir.join("tokenizer.json"), serde_json::to_string_pretty(tokenizer)? + "\n")?;
+    let config = hf::tokenizer_config_json(n_positions, bos);
+    std::fs::write(dir.join("tokenizer_config.json"), serde_json::to_string_pretty(&config)? + "\n")?;
+    Ok(())
+}
+
+/// `train -- hf-files`: rewrites the tokenizer files of every shipped transformer folder from its `vocab.json`
+/// and `config.json`, and the Moby-Dick SAE's SAELens `cfg.json` from its `sae.json`, without training anything (for folders trained before the files existed, or after a change
+/// to `lens::gpt2::hf`).
+fn write_hf_files(out: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    for name in ["induction", "ioi", "glassbox", "moby"] {
+        let dir = out.join(name);
+        let cfg = Gpt2Config::from_json(&std::fs::read_to_string(dir.join("config.json"))?)?;
+        let vocab_text = std::fs::read_to_string(dir.join("vocab.json"))?;
+        if name == "moby" {
+            let vocab = glassbox::lens::gpt2::text::CharVocab::from_json(&vocab_text)?;
+            write_hf_tokenizer(&dir, cfg.n_positions, &hf::char_tokenizer_json(&vocab), None)?;
+        } else {
+            let vocab = Vocab::from_json(&vocab_text)?;
+            write_hf_tokenizer(&dir, cfg.n_positions, &hf::word_tokenizer_json(&vocab), Some(BOS))?;
+        }
+        eprintln!("{}: tokenizer.json, tokenizer_config.json", dir.display());
+    }
+    // The Moby-Dick SAE's SAELens `cfg.json`, from the hook and sizes in its `sae.json`.
+    let sae_dir = out.join("moby").join("sae");
+    let sae: glassbox::lens::methods::sae::LmSaeConfig =
+        serde_json::from_str(&std::fs::read_to_string(sae_dir.join("sae.json"))?)?;
+    let moby = Gpt2Config::from_json(&std::fs::read_to_string(out.join("moby").join("config.json"))?)?;
+    let cfg = sae.saelens_cfg("moby", moby.n_positions);
+    std::fs::write(sae_dir.join("cfg.json"), serde_json::to_string_pretty(&cfg)? + "\n")?;
+    eprintln!("{}: cfg.json", sae_dir.display());
     Ok(())
 }
 
@@ -76,7 +118,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "fetch-moby" => moby::fetch().map(|_| ()),
         "moby-text" => moby::held_out_text_only(&out.join("moby")),
         "moby-sae" => moby_sae::train_moby_sae(&args, &out.join("moby")),
-        other => Err(format!("unknown model `{other}`; known: induction, ioi, glassbox, mnist, moby (and the commands inspect, fetch-mnist, fetch-moby, moby-text, moby-sae, mnist-atlas)").into()),
+        "hf-files" => write_hf_files(&out),
+        other => Err(format!("unknown model `{other}`; known: induction, ioi, glassbox, mnist, moby (and the commands inspect, fetch-mnist, fetch-moby, moby-text, moby-sae, mnist-atlas, hf-files)").into()),
     }
 }
 

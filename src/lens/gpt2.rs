@@ -5,11 +5,13 @@
 //!   and `per_position_loss`.
 //! - `hooks`: `Hook` (the TransformerLens hook points), `ActivationCache`, `Intervention` with `Op`, `HookSet`.
 //! - `generate`: sampling and generation, in one go or a few tokens per step.
+//! - `hf`: the tokenizer files Hugging Face readers need (`tokenizer.json`, `tokenizer_config.json`).
 //! - `vocab`: the word-level vocabulary of the induction model.
 //! - `text`: the character vocabulary of the Moby-Dick model and its corpus split.
 //! - `train`: the training loops (induction task, language modelling) and the held-out loss.
 pub mod config;
 pub mod generate;
+pub mod hf;
 pub mod hooks;
 pub mod model;
 pub mod text;

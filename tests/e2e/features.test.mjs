@@ -102,7 +102,7 @@ test('9.2.5 feature browser: a tampered latent in the URL says so and shows a re
 test('9.2.5 feature browser: a failed or corrupt download names the file and leaves the toy lab working', TIMEOUT, async (t) => {
   const cases = [
     { file: 'features.json', fulfil: { status: 404, body: 'gone' }, says: /features\.json.*404/ },
-    { file: 'sae.safetensors', fulfil: { status: 200, body: 'not a safetensors file' }, says: /sae\.safetensors/ },
+    { file: 'sae_weights.safetensors', fulfil: { status: 200, body: 'not a safetensors file' }, says: /sae_weights\.safetensors/ },
     { file: 'features.json', fulfil: { status: 200, body: '{"positions": 5}' }, says: /features\.json/ },
   ];
   for (const c of cases) {
@@ -117,7 +117,7 @@ test('9.2.5 feature browser: a failed or corrupt download names the file and lea
     }, { timeout: 60_000 });
     await page.click('[data-testid=tab-toy]');
     await page.locator('[data-testid=sae-lab]').waitFor({ state: 'visible' });
-    if (c.file === 'sae.safetensors') {
+    if (c.file === 'sae_weights.safetensors') {
       await page.click('[data-testid=tab-features]');
       await screenshot(page, 'features-broken');
     }

@@ -213,11 +213,11 @@ pub async fn load_char_sae(name: &str) -> Result<Arc<LoadedSae>, String> {
     load_once(&LOADED_SAE, name, |model_base| async move {
         let base = format!("{model_base}/sae");
         let report_text = fetch_text(&format!("{base}/sae.json")).await?;
-        let weights = fetch_bytes(&format!("{base}/sae.safetensors")).await?;
+        let weights = fetch_bytes(&format!("{base}/sae_weights.safetensors")).await?;
         let index_text = fetch_text(&format!("{base}/features.json")).await?;
         let sae = crate::lens::methods::sae::LmSae::from_bytes(&report_text, &weights).map_err(|e| match e {
             crate::lens::LensError::Config(_) => format!("`{base}/sae.json`: {e}"),
-            _ => format!("`{base}/sae.safetensors`: {e}"),
+            _ => format!("`{base}/sae_weights.safetensors`: {e}"),
         })?;
         let report: serde_json::Value = serde_json::from_str(&report_text).map_err(|e| format!("`{base}/sae.json`: {e}"))?;
         // Reading the index and computing the logit effects are a few tens of milliseconds each in a browser: the
@@ -235,7 +235,7 @@ pub async fn load_char_sae(name: &str) -> Result<Arc<LoadedSae>, String> {
                 chars.len()
             ));
         }
-        let effects = crate::lens::methods::sae::logit_effects(&lm.model, &sae).map_err(|e| format!("`{base}/sae.safetensors` does not fit the model: {e}"))?;
+        let effects = crate::lens::methods::sae::logit_effects(&lm.model, &sae).map_err(|e| format!("`{base}/sae_weights.safetensors` does not fit the model: {e}"))?;
         Ok(LoadedSae { lm, sae, index, report, effects, chars })
     })
     .await

@@ -1,6 +1,7 @@
 //! `train -- moby`: the character-level GPT of the language-model lab, trained on the text of Moby-Dick and
 //! written to `public/models/moby/`: `config.json`, `model.safetensors` (Hugging Face GPT-2 names),
-//! `vocab.json` (`{char: id}`) and `training.json` (settings, seed, time, curve, held-out loss).
+//! `vocab.json` (`{char: id}`), `tokenizer.json` and `tokenizer_config.json` (Hugging Face, same ids) and
+//! `training.json` (settings, seed, time, curve, held-out loss).
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -115,6 +116,7 @@ pub fn train_moby_model(args: &[String], dir: &Path) -> Result<(), Box<dyn std::
     write_held_out_text(&text, dir)?;
     std::fs::write(dir.join("config.json"), cfg.to_json())?;
     std::fs::write(dir.join("vocab.json"), vocab.to_json())?;
+    crate::write_hf_tokenizer(dir, cfg.n_positions, &glassbox::lens::gpt2::hf::char_tokenizer_json(&vocab), None)?;
     let tensors: HashMap<String, candle_core::Tensor> = model.to_tensors()?.into_iter().collect();
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
     let report = serde_json::json!({

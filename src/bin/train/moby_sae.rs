@@ -1,7 +1,8 @@
 //! `train -- moby-sae`: a sparse autoencoder on one residual-stream hook of the shipped Moby-Dick model,
 //! trained on activations from the book's training split and written to `public/models/moby/sae/`:
-//! `sae.safetensors` (SAELens names), `sae.json` (hook, sizes, settings, metrics) and `features.json` (the
-//! feature browser's index over `held_out.txt`: per latent density, histogram and top contexts).
+//! `sae_weights.safetensors` (SAELens names) with SAELens's `cfg.json`, `sae.json` (hook, sizes, settings,
+//! metrics) and `features.json` (the feature browser's index over `held_out.txt`: per latent density, histogram
+//! and top contexts).
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
@@ -113,7 +114,7 @@ pub fn train_moby_sae(args: &[String], moby: &Path) -> Result<(), Box<dyn std::e
     let dir = moby.join("sae");
     std::fs::create_dir_all(&dir)?;
     let tensors: HashMap<String, Tensor> = sae.tensors()?.into_iter().collect();
-    candle_core::safetensors::save(&tensors, dir.join("sae.safetensors"))?;
+    candle_core::safetensors::save(&tensors, dir.join("sae_weights.safetensors"))?;
     let cfg = sae.config();
     let report = serde_json::json!({
         "hook": cfg.hook,
@@ -139,6 +140,8 @@ pub fn train_moby_sae(args: &[String], moby: &Path) -> Result<(), Box<dyn std::e
         },
     });
     std::fs::write(dir.join("sae.json"), serde_json::to_string_pretty(&report)?)?;
+    let saelens = cfg.saelens_cfg("moby", model.cfg.n_positions);
+    std::fs::write(dir.join("cfg.json"), serde_json::to_string_pretty(&saelens)? + "\n")?;
     std::fs::write(dir.join("features.json"), serde_json::to_string(&index)?)?;
     eprintln!("wrote {}", dir.display());
     Ok(())

@@ -337,36 +337,6 @@ pub fn vocab() -> Vocab {
     Vocab::from_json(&serde_json::Value::Object(map).to_string()).expect("the IOI word list is a valid vocabulary")
 }
 
-/// A Hugging Face `tokenizers` file (`tokenizer.json`) with the same ids as `vocab`, reading text as
-/// `Vocab::encode` does: a Lowercase normalizer, the Whitespace pre-tokenizer (words and punctuation apart, so
-/// "store," is "store" then ","; `vocab::split_words`), a WordLevel model and a post-processor that puts `<bos>`
-/// first. An unknown word is an error there as here: `<unk>` is named but not in the vocabulary.
-pub fn tokenizer_json(vocab: &Vocab) -> serde_json::Value {
-    use serde_json::json;
-    let ids: serde_json::Map<String, serde_json::Value> =
-        (0..vocab.len() as u32).map(|i| (vocab.word(i).to_string(), json!(i))).collect();
-    let bos = json!({ "SpecialToken": { "id": BOS, "type_id": 0 } });
-    json!({
-        "version": "1.0",
-        "truncation": null,
-        "padding": null,
-        "added_tokens": [{
-            "id": 0, "content": BOS, "single_word": false, "lstrip": false, "rstrip": false,
-            "normalized": false, "special": true
-        }],
-        "normalizer": { "type": "Lowercase" },
-        "pre_tokenizer": { "type": "Whitespace" },
-        "post_processor": {
-            "type": "TemplateProcessing",
-            "single": [bos, { "Sequence": { "id": "A", "type_id": 0 } }],
-            "pair": [bos, { "Sequence": { "id": "A", "type_id": 0 } }, { "Sequence": { "id": "B", "type_id": 1 } }],
-            "special_tokens": { BOS: { "id": BOS, "ids": [0], "tokens": [BOS] } }
-        },
-        "decoder": null,
-        "model": { "type": "WordLevel", "vocab": ids, "unk_token": "<unk>" }
-    })
-}
-
 /// What fills a template: indices into the word lists and the leading clauses.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fill {
@@ -913,7 +883,7 @@ mod tests {
         let v = vocab();
         assert!(v.len() > 200 && v.len() < 400, "{}", v.len());
         assert_eq!(v.word(0), BOS);
-        let t = tokenizer_json(&v);
+        let t = crate::lens::gpt2::hf::word_tokenizer_json(&v);
         let ids = t["model"]["vocab"].as_object().unwrap();
         assert_eq!(ids.len(), v.len());
         for (w, id) in ids {

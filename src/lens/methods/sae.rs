@@ -31,6 +31,43 @@ pub struct LmSaeConfig {
     pub d_sae: usize,
 }
 
+impl LmSaeConfig {
+    /// The `cfg.json` SAELens writes beside `sae_weights.safetensors`, so `SAE.load_from_disk(dir)` reads the
+    /// folder: our SAE is SAELens's "standard" one (ReLU, `b_dec` subtracted from the input, no activation
+    /// normalisation). The keys are both the flat ones of SAELens 3–5 (`hook_name`, `hook_layer`, ...) and its
+    /// version 6's `metadata` object; each version ignores the other's. `model_name` is the folder's name.
+    pub fn saelens_cfg(&self, model_name: &str, context_size: usize) -> serde_json::Value {
+        let layer = self.hook.parse::<Hook>().ok().and_then(|h| h.layer());
+        let about = serde_json::json!({
+            "model_name": model_name,
+            "hook_name": self.hook,
+            "hook_layer": layer,
+            "hook_head_index": null,
+            "context_size": context_size,
+            "prepend_bos": false,
+            "model_from_pretrained_kwargs": {},
+        });
+        let mut cfg = serde_json::json!({
+            "architecture": "standard",
+            "d_in": self.d_in,
+            "d_sae": self.d_sae,
+            "dtype": "float32",
+            "device": "cpu",
+            "activation_fn_str": "relu",
+            "activation_fn_kwargs": {},
+            "apply_b_dec_to_input": true,
+            "finetuning_scaling_factor": false,
+            "normalize_activations": "none",
+            "reshape_activations": "none",
+            "metadata": about.clone(),
+        });
+        if let (Some(flat), Some(about)) = (cfg.as_object_mut(), about.as_object()) {
+            flat.extend(about.clone());
+        }
+        cfg
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct LmSae {
     pub hook: Hook,
