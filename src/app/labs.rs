@@ -120,6 +120,35 @@ pub fn lab_view(kind: crate::routes::LabKind, query: &str) -> leptos::prelude::A
 
 /// Links between labs: they are written by one lab and read by another, so they are checked here, where both are
 /// known (a lab itself names no other lab; `tests/boundaries.rs`).
+/// What a section's lab makes of a link's query: the problems it reports (an empty list for a clean link). A
+/// section without a lab reports every key as unused. Plain Rust, for the tests and the fuzz harness
+/// (`tests/fuzz.rs`): the views read their state the same way, through `UrlState::from_query`.
+pub fn read_link(kind: crate::routes::LabKind, q: &[(String, String)]) -> Vec<crate::app::core::url::UrlProblem> {
+    use crate::app::core::url::{UrlProblem, UrlState};
+    use crate::routes::LabKind;
+    match kind {
+        LabKind::Attention => attention::AttentionState::from_query(q).1,
+        LabKind::Vision => vision::VisionState::from_query(q).1,
+        LabKind::Language => language::LanguageState::from_query(q).1,
+        LabKind::Probe => probe::ProbeState::from_query(q).1,
+        LabKind::Patching => patching::PatchState::from_query(q).1,
+        LabKind::Steer => steer::SteerState::from_query(q).1,
+        LabKind::Superposition => superposition::ToyState::from_query(q).1,
+        LabKind::Sae => sae::SaeState::from_query(q).1,
+        LabKind::Acdc => acdc::AcdcState::from_query(q).1,
+        LabKind::Critiques => critiques::CritiquesState::from_query(q).1,
+        LabKind::Map | LabKind::Planned(_) => q
+            .iter()
+            .map(|(k, v)| UrlProblem {
+                key: k.clone(),
+                value: v.clone(),
+                why: "this section has no lab to set".into(),
+                instead: None,
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::acdc::head_links;
@@ -156,30 +185,6 @@ mod tests {
         assert_eq!((a.model, a.head, a.seq.as_deref()), (TaskModel::Ioi, Some((2, 1)), Some(CHAPTER_PROMPT)));
     }
 
-    /// The problems a lab finds in a link's query, by the section's lab.
-    fn lab_problems(kind: crate::routes::LabKind, q: &[(String, String)]) -> Vec<crate::app::core::url::UrlProblem> {
-        use crate::routes::LabKind;
-        match kind {
-            LabKind::Attention => AttentionState::from_query(q).1,
-            LabKind::Vision => super::vision::VisionState::from_query(q).1,
-            LabKind::Language => super::language::LanguageState::from_query(q).1,
-            LabKind::Probe => super::probe::ProbeState::from_query(q).1,
-            LabKind::Patching => PatchState::from_query(q).1,
-            LabKind::Steer => super::steer::SteerState::from_query(q).1,
-            LabKind::Superposition => super::superposition::ToyState::from_query(q).1,
-            LabKind::Sae => super::sae::SaeState::from_query(q).1,
-            LabKind::Acdc => super::acdc::AcdcState::from_query(q).1,
-            LabKind::Critiques => super::critiques::CritiquesState::from_query(q).1,
-            LabKind::Map | LabKind::Planned(_) => {
-                if q.is_empty() {
-                    vec![]
-                } else {
-                    panic!("a link gives state to a section without a lab")
-                }
-            }
-        }
-    }
-
     /// Every presenter step opens its lab with no URL problem, and every live lab has at least two.
     #[test]
     fn every_presenter_step_opens_its_lab_cleanly() {
@@ -189,7 +194,7 @@ mod tests {
             let steps = super::steps(s.lab);
             assert_eq!(s.lab.is_live(), steps.len() >= 2, "{}: {} steps", s.slug, steps.len());
             for step in steps {
-                let problems = lab_problems(s.lab, &parse_query(step.query));
+                let problems = super::read_link(s.lab, &parse_query(step.query));
                 assert!(problems.is_empty(), "{} step “{}”: {problems:?}", s.slug, step.title);
             }
         }
@@ -216,7 +221,7 @@ mod tests {
                 let href = href.replace("&amp;", "&");
                 match parse_hash(&href) {
                     Route::Section { index, query } => {
-                        let problems = lab_problems(SECTIONS[index].lab, &parse_query(&query));
+                        let problems = super::read_link(SECTIONS[index].lab, &parse_query(&query));
                         assert!(problems.is_empty(), "{whose}: {href}: {problems:?}");
                     }
                     Route::References => {}

@@ -88,6 +88,19 @@ impl VisionConfig {
         if self.channels.is_empty() || self.channels.contains(&0) || self.in_channels == 0 || self.num_classes == 0 {
             return bad("channels, in_channels and num_classes must be positive".into());
         }
+        // Upper bounds before any size is multiplied out (a tampered `channels` or `image_size` would overflow
+        // `fc_in` or allocate without end): far above what this playground's CNNs use.
+        let widest = self.channels.iter().chain([&self.in_channels, &self.num_classes]).max().copied().unwrap_or(0);
+        if self.channels.len() > 64 || widest > 4096 || self.image_size > 1024 || self.kernel_size > 31 {
+            return bad(format!(
+                "this playground runs at most 64 conv layers, 4,096 channels or classes, 1,024x1,024 images and \
+                 31-wide kernels; the config has {} layers, {widest} channels or classes, {2}x{2} images and \
+                 {1}-wide kernels",
+                self.channels.len(),
+                self.kernel_size,
+                self.image_size,
+            ));
+        }
         if self.pool.len() != self.channels.len() {
             return bad(format!(
                 "pool has {} entries but there are {} conv layers",
@@ -546,6 +559,16 @@ fn init_tensor(name: &str, shape: &[usize], rng: &mut Rng) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refuses_sizes_that_would_overflow() {
+        // From the fuzz harness (`tests/fuzz.rs`): a huge channel count overflowed `fc_in`'s multiplication.
+        let mut c = VisionConfig::mnist();
+        c.channels[2] = usize::MAX / 2;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("at most 64 conv layers"), "{e}");
+        assert!(VisionConfig::mnist().validate().is_ok());
+    }
 
     #[test]
     fn hook_names_round_trip() {

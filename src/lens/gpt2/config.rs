@@ -66,6 +66,13 @@ fn zero() -> f64 {
     0.0
 }
 
+/// The largest config `Gpt2Config::validate` accepts, per key.
+pub const MAX_LAYERS: usize = 256;
+pub const MAX_HEADS: usize = 256;
+pub const MAX_WIDTH: usize = 16_384;
+pub const MAX_VOCAB: usize = 1 << 20;
+pub const MAX_POSITIONS: usize = 8_192;
+
 impl Gpt2Config {
     pub fn new(
         vocab_size: usize,
@@ -127,6 +134,21 @@ impl Gpt2Config {
         if self.n_embd == 0 || self.n_head == 0 || self.n_layer == 0 || self.vocab_size == 0 || self.n_positions == 0 {
             return bad("n_embd, n_head, n_layer, vocab_size and n_positions must all be positive".into());
         }
+        // Upper bounds, checked before anything is allocated from these numbers (a layer list, the causal mask of
+        // n_positions² floats): far above GPT-2's largest (48 layers, 1,600 wide, 50,257 words, 1,024
+        // positions), far below what would exhaust memory on a mistyped or tampered file.
+        for (key, value, max) in [
+            ("n_layer", self.n_layer, MAX_LAYERS),
+            ("n_head", self.n_head, MAX_HEADS),
+            ("n_embd", self.n_embd, MAX_WIDTH),
+            ("n_inner", self.n_inner.unwrap_or(0), 4 * MAX_WIDTH),
+            ("vocab_size", self.vocab_size, MAX_VOCAB),
+            ("n_positions", self.n_positions, MAX_POSITIONS),
+        ] {
+            if value > max {
+                return bad(format!("{key} is {value}, more than the {max} this playground can run"));
+            }
+        }
         if !self.n_embd.is_multiple_of(self.n_head) {
             return bad(format!("n_embd ({}) is not divisible by n_head ({})", self.n_embd, self.n_head));
         }
@@ -140,6 +162,20 @@ impl Gpt2Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refuses_sizes_beyond_the_bounds_before_allocating() {
+        // From the fuzz harness (`tests/fuzz.rs`): 2^31 layers made the model builder reserve 192 GiB.
+        let mut c = Gpt2Config::new(11, 8, 8, 2, 2, false);
+        c.n_layer = 1 << 31;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("n_layer is 2147483648"), "{e}");
+        let mut c = Gpt2Config::new(11, 8, 8, 2, 2, false);
+        c.n_positions = MAX_POSITIONS + 1;
+        assert!(c.validate().unwrap_err().to_string().contains("n_positions"));
+        c.n_positions = MAX_POSITIONS;
+        assert!(c.validate().is_ok());
+    }
 
     #[test]
     fn round_trips_and_uses_gpt2_keys() {
