@@ -137,11 +137,7 @@ fn rows(d: &HeatmapData) -> impl IntoView {
                 .enumerate()
                 .map(|(c, cell)| {
                     let v = cell.value;
-                    let style = format!(
-                        "background: {}; color: {}",
-                        d.scale.css(v),
-                        if d.scale.dark(v) { "#fff" } else { "#111" }
-                    );
+                    let style = format!("background: {}; color: {}", d.scale.css(v), d.scale.ink(v));
                     let aria =
                         format!("{}, {} {}: {v:.3}", row.label, h.col_axis, h.cols.get(c).cloned().unwrap_or_default());
                     view! {
