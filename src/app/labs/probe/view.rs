@@ -137,7 +137,9 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
                 view! { <span class:label-on=on>{s}</span> }
             })
             .collect_view();
-        Some(view! { <p class="probe-excerpt" data-testid="probe-excerpt">{spans}</p> })
+        Some(
+            view! { <p class="probe-excerpt" data-testid="probe-excerpt" tabindex="0" role="region" aria-label="excerpt with the concept's characters marked (scrolls)">{spans}</p> },
+        )
     };
 
     let progress = progress_bar(jobs, "probe", cancel);
