@@ -385,10 +385,10 @@ fn PresenterBar(lab: LabKind, presenting: Presenting) -> impl IntoView {
     view! {
         <div class="presenter-bar" data-testid="presenter-bar" data-step=presenting.step.map(|k| k + 1).unwrap_or(0)>
             <button data-testid="present-prev" disabled=next_step(presenting.step, -1, n).is_none()
-                on:click=move |_| Navigation.present_step(-1) title="Previous step (← or Page Up)">"←"</button>
+                on:click=move |_| Navigation.present_step(-1) title="Previous step (← or Page Up)" aria-label="previous step">"←"</button>
             <span class="presenter-step" aria-live="polite">{label}</span>
             <button data-testid="present-next" disabled=next_step(presenting.step, 1, n).is_none()
-                on:click=move |_| Navigation.present_step(1) title="Next step (→ or Page Down)">"→"</button>
+                on:click=move |_| Navigation.present_step(1) title="Next step (→ or Page Down)" aria-label="next step">"→"</button>
             <span class="spacer"></span>
             <button class="ghost" data-testid="present-leave" on:click=move |_| Navigation.toggle_presenting()
                 title="Leave presenter mode (Esc)">"Leave (Esc)"</button>

@@ -102,3 +102,137 @@ test('axe, presenter mode: the attention lab has no serious or critical violatio
   report('attention (presenter)', v);
   assert.equal(v.length, 0, explain('attention (presenter)', v));
 });
+
+// ---- Keyboard paths: every lab's pointer-only parts, worked with the keyboard alone ----
+
+const focused = (page) => page.evaluate(() => {
+  const e = document.activeElement;
+  return e ? { testid: e.dataset.testid ?? null, ...e.dataset } : null;
+});
+
+test('keyboard: the SAE feature browser is one tab stop; arrows, Home and End move, Enter picks', TIMEOUT, async (t) => {
+  const page = await openPage('/#/9.2.5?latent=5', { t });
+  await page.locator('[data-testid=feature-card][data-latent="5"]').waitFor({ timeout: 90_000 });
+  const list = page.locator('[data-testid=latent-list]');
+  assert.ok((await list.locator('.latent-item').count()) >= 500, 'the whole dictionary is listed');
+  assert.equal(await list.locator('.latent-item[tabindex="0"]').count(), 1, 'one item in the Tab order');
+  assert.equal(await list.locator('.latent-item[tabindex="0"]').getAttribute('data-latent'), '5', 'the tab stop is the chosen latent');
+  // Tab from the button before the list lands on the chosen latent; one more Tab leaves the list.
+  await page.focus('[data-testid=hide-dead]');
+  await page.keyboard.press('Tab');
+  assert.equal((await focused(page)).latent, '5');
+  const order = await list.locator('.latent-item').evaluateAll((es) => es.map((e) => e.dataset.latent));
+  const at = order.indexOf('5');
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowDown');
+  assert.equal((await focused(page)).latent, order[at + 2]);
+  await page.keyboard.press('Enter');
+  await page.locator(`[data-testid=feature-card][data-latent="${order[at + 2]}"]`).waitFor();
+  await page.keyboard.press('End');
+  assert.equal((await focused(page)).latent, order[order.length - 1]);
+  await page.keyboard.press('Home');
+  assert.equal((await focused(page)).latent, order[0]);
+  await page.keyboard.press('Space');
+  await page.locator(`[data-testid=feature-card][data-latent="${order[0]}"]`).waitFor();
+  assert.equal(await list.locator('.latent-item[tabindex="0"]').count(), 1, 'still one tab stop');
+  await page.keyboard.press('Tab');
+  assert.equal((await focused(page)).latent, undefined, 'one Tab leaves the list');
+  assertClean(page);
+});
+
+test('keyboard: the logit-lens grid has one tab stop, arrows move between cells, Enter picks', TIMEOUT, async (t) => {
+  const page = await openPage('/#/9.2.2', { t });
+  await waitRev(page, 1, 120_000);
+  const grid = page.locator('[data-testid=lens-grid]');
+  assert.equal(await grid.locator('td[tabindex="0"]').count(), 1);
+  const layers = Number(await grid.getAttribute('data-layers'));
+  await grid.locator('td[tabindex="0"]').focus();
+  assert.deepEqual(await focused(page).then((f) => [f.layer, f.pos]), [String(layers - 1), '0']);
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowDown');
+  assert.deepEqual(await focused(page).then((f) => [f.layer, f.pos]), [String(layers - 2), '2']);
+  await page.keyboard.press('Enter');
+  await eventually(async () => assert.match(await page.locator('[data-testid=lens-detail] h3').textContent(), /position 2/));
+  assert.equal(await grid.locator('td[tabindex="0"]').count(), 1, 'the tab stop moved with the focus');
+  assertClean(page);
+});
+
+test('keyboard: attention tokens and the pattern answer the arrows as the pointer does', TIMEOUT, async (t) => {
+  const page = await openPage('/#/attention', { t });
+  await waitRev(page, 1, 120_000);
+  const strip = page.locator('[data-testid=token-strip]');
+  assert.equal(await strip.locator('[data-testid=token][tabindex="0"]').count(), 1);
+  await strip.locator('[data-testid=token][tabindex="0"]').focus();
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowRight');
+  assert.equal((await focused(page)).pos, '2');
+  // Focusing a token marks what it attends to, as hovering does.
+  await eventually(async () => assert.ok(await strip.locator('.token.attended').count() > 0, 'attended tokens marked'));
+  await page.locator('[data-testid=pattern-large]').focus();
+  const hl = page.locator('.pattern-hl');
+  await eventually(async () => assert.deepEqual([await hl.getAttribute('data-q'), await hl.getAttribute('data-k')], ['0', '0']));
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowRight');
+  await eventually(async () => assert.deepEqual([await hl.getAttribute('data-q'), await hl.getAttribute('data-k')], ['2', '1']));
+  assert.match(await page.locator('[data-testid=pattern-tooltip]').textContent(), /query 2 .* key 1/);
+  // Heads are buttons: Tab to one and press Enter.
+  await page.locator('[data-testid=head-cell][data-layer="1"][data-head="2"]').focus();
+  await page.keyboard.press('Enter');
+  await eventually(async () => assert.equal(await page.locator('[data-testid=head-cell][data-layer="1"][data-head="2"]').getAttribute('aria-pressed'), 'true'));
+  assertClean(page);
+});
+
+test('keyboard: 9.2.1 loads an example, picks a channel and reads its map cell by cell', TIMEOUT, async (t) => {
+  const page = await openPage('/#/9.2.1', { t });
+  await page.locator('[data-testid=sample-btn]').waitFor({ state: 'visible', timeout: 60_000 });
+  await page.focus('[data-testid=sample-btn]');
+  await page.keyboard.press('Enter');
+  await page.locator('[data-testid=prediction]').waitFor();
+  const ch = page.locator('[data-testid=act-channel]').nth(3);
+  await ch.focus();
+  await page.keyboard.press('Enter');
+  await eventually(async () => assert.equal(await ch.getAttribute('aria-pressed'), 'true'));
+  await page.locator('[data-testid=focus-map]').focus();
+  const value = page.locator('[data-testid=focus-value]');
+  await eventually(async () => assert.match(await value.textContent(), /row 0, column 0/));
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowDown');
+  await eventually(async () => assert.match(await value.textContent(), /row 1, column 1/));
+  await page.locator('[data-testid=rf-box]').waitFor();
+  assertClean(page);
+});
+
+test('theme: the switch sets dark or light over the system, and keeps it across a reload', TIMEOUT, async (t) => {
+  const page = await openPage('/#/attention', { t });
+  const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const light = await bg();
+  await page.selectOption('[data-testid=theme-switch]', 'dark');
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
+  const dark = await bg();
+  assert.notEqual(dark, light);
+  const lum = (c) => c.match(/\d+/g).slice(0, 3).map(Number).reduce((a, b) => a + b, 0);
+  assert.ok(lum(dark) < 120, `a dark background: ${dark}`);
+  await page.reload();
+  await page.waitForFunction(() => document.body?.dataset.ready === '1');
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
+  assert.equal(await page.inputValue('[data-testid=theme-switch]'), 'dark');
+  // "System" leaves it to prefers-color-scheme (light in this context).
+  await page.selectOption('[data-testid=theme-switch]', 'system');
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme ?? null), null);
+  assert.equal(await bg(), light);
+  assertClean(page);
+});
+
+test('reduced motion: transitions and animations stop', TIMEOUT, async (t) => {
+  const ctx = await context('light');
+  t.after(() => ctx.close().catch(() => {}));
+  const page = await openPage('/#/attention', { context: ctx });
+  const duration = () => page.evaluate(() => getComputedStyle(document.querySelector('[data-testid=token]')).transitionDuration);
+  await waitRev(page, 1, 120_000);
+  assert.equal(await duration(), '0.08s');
+  await page.emulateMedia({ reducedMotion: 'reduce' });
+  assert.ok(parseFloat(await duration()) < 0.001, `transition under reduced motion: ${await duration()}`);
+  assertClean(page);
+});

@@ -134,7 +134,7 @@ pub fn AcdcLab(query: Vec<(String, String)>) -> impl IntoView {
                 </section>
                 <section class="panel acdc-result">
                     <Summary st=st />
-                    <p class="muted small" data-testid="lab-status" data-rev=move || st.rev.get()>
+                    <p class="muted small" data-testid="lab-status" role="status" data-rev=move || st.rev.get()>
                         {move || st.outcome.get().map(|o| format!("Last run: {} edges tried in {:.1} s.", o.circuit.total_edges, o.ms / 1000.0))}
                     </p>
                     <EdgeLog st=st />

@@ -510,7 +510,8 @@ fn LossPanel(shared: Shared) -> impl IntoView {
     view! {
         <section class="panel">
             <h3>"Loss at each position"</h3>
-            {summary}
+            // A live region that stays in place while its text changes, so screen readers announce each new result.
+            <div role="status">{summary}</div>
             <div class="chart" data-testid="loss-chart">{chart}</div>
         </section>
     }

@@ -258,7 +258,7 @@ fn TextPanel(
                 on:input=move |ev| text.get_untracked().set(event_target_value(&ev))></textarea>
             <div class="input-actions">
                 {move || (which.get() == Which::Induction).then(|| view! { <button data-testid="random-btn" class="primary" on:click=on_random>"Random repeat"</button> })}
-                <span class="muted" data-testid="lab-status" data-rev=move || grid.rev.get() data-ms=move || format!("{:.2}", grid.last_ms.get())>
+                <span class="muted" data-testid="lab-status" role="status" data-rev=move || grid.rev.get() data-ms=move || format!("{:.2}", grid.last_ms.get())>
                     {move || format!("grid computed in {:.0} ms", grid.last_ms.get())}
                 </span>
             </div>

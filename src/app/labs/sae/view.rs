@@ -402,7 +402,7 @@ fn Quality(d: Arc<LoadedSae>) -> impl IntoView {
                     {recovered}
                 </div>
             })}
-            <LiveLoss d=d.clone() />
+            <div role="status"><LiveLoss d=d.clone() /></div>
         </section>
     }
 }

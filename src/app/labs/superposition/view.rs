@@ -285,7 +285,7 @@ fn ArrowsPanel(lab: Lab) -> impl IntoView {
         <section class="panel">
             <h3>"Each feature's direction (columns of W)"</h3>
             {arrows}
-            {summary}
+            <div role="status">{summary}</div>
         </section>
     }
 }
