@@ -318,7 +318,9 @@ impl Navigation {
 /// the arrows and Page Up / Down step through the lab's steps and Esc leaves.
 fn listen_for_keys(nav: Navigation, lab_full: RwSignal<bool>) {
     let _ = window_event_listener(ev::keydown, move |ev: web_sys::KeyboardEvent| {
-        if ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
+        // A widget that used the key (a roving list or grid moving its focus) prevented its default: the arrows
+        // are then that widget's, not the page's.
+        if ev.ctrl_key() || ev.meta_key() || ev.alt_key() || ev.default_prevented() {
             return;
         }
         let key = ev.key();

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { shutdown, launch, openPage, assertClean, settle, waitRev, LIVE_LABS, SECTIONS, VIEWPORTS } from './harness.mjs';
+import { shutdown, launch, openPage, assertClean, settle, waitRev, eventually, LIVE_LABS, SECTIONS, VIEWPORTS } from './harness.mjs';
 
 after(shutdown);
 const TIMEOUT = { timeout: 600_000 };
@@ -146,14 +146,18 @@ test('keyboard: the logit-lens grid has one tab stop, arrows move between cells,
   const grid = page.locator('[data-testid=lens-grid]');
   assert.equal(await grid.locator('td[tabindex="0"]').count(), 1);
   const layers = Number(await grid.getAttribute('data-layers'));
+  // The tab stop is the selected cell (the lab opens on one).
+  assert.ok(await grid.locator('td[tabindex="0"]').evaluate((e) => e.classList.contains('selected')));
   await grid.locator('td[tabindex="0"]').focus();
+  await page.keyboard.press('Control+Home');
   assert.deepEqual(await focused(page).then((f) => [f.layer, f.pos]), [String(layers - 1), '0']);
   await page.keyboard.press('ArrowRight');
   await page.keyboard.press('ArrowRight');
   await page.keyboard.press('ArrowDown');
   assert.deepEqual(await focused(page).then((f) => [f.layer, f.pos]), [String(layers - 2), '2']);
   await page.keyboard.press('Enter');
-  await eventually(async () => assert.match(await page.locator('[data-testid=lens-detail] h3').textContent(), /position 2/));
+  await eventually(async () => assert.match(await page.locator('[data-testid=lens-detail] h3').textContent(), /position 2 /));
+  assert.match(page.url(), /#\/9\.2\.2/, 'the arrows stayed in the grid (the page\'s own arrow keys change section)');
   assert.equal(await grid.locator('td[tabindex="0"]').count(), 1, 'the tab stop moved with the focus');
   assertClean(page);
 });
@@ -167,6 +171,7 @@ test('keyboard: attention tokens and the pattern answer the arrows as the pointe
   await page.keyboard.press('ArrowRight');
   await page.keyboard.press('ArrowRight');
   assert.equal((await focused(page)).pos, '2');
+  assert.match(page.url(), /#\/attention/, 'the arrows stayed in the strip');
   // Focusing a token marks what it attends to, as hovering does.
   await eventually(async () => assert.ok(await strip.locator('.token.attended').count() > 0, 'attended tokens marked'));
   await page.locator('[data-testid=pattern-large]').focus();

@@ -543,7 +543,7 @@ fn SettingsPanel(lab: Lab, attn_only: Signal<bool>) -> impl IntoView {
                 </div>
                 <span>"Score"</span>
                 <div>
-                    <select data-testid="patch-metric" prop:value=move || super::metric_key(lab.metric.get())
+                    <select data-testid="patch-metric" aria-label="metric" prop:value=move || super::metric_key(lab.metric.get())
                         on:change=move |ev| if let Some(&(_, m)) = METRICS.iter().find(|(k, _)| *k == event_target_value(&ev)) { lab.metric.set(m) }>
                         {metric_options}
                     </select>
