@@ -330,6 +330,14 @@ pub fn sequential(t: f32) -> Rgb {
     along(&VIRIDIS, t)
 }
 
+/// The highlighter for marking characters in running text by a magnitude t in [0, 1]: one hue from near-white
+/// to a strong orange, so the value is carried by lightness alone (readable whatever the reader's colour vision),
+/// and weak marks stay faint, where viridis would start every mark at its darkest. Solid colours, so the ink
+/// `ink_on` picks for them holds in either theme.
+pub fn highlight(t: f32) -> Rgb {
+    mix(Rgb(253, 236, 214), Rgb(224, 112, 20), t)
+}
+
 /// WCAG relative luminance of a colour (0 black to 1 white).
 pub fn luminance(c: Rgb) -> f32 {
     let f = |x: u8| {
@@ -569,6 +577,8 @@ mod tests {
         let steps: Vec<f32> = (0..=100).map(|i| i as f32 / 100.0).collect();
         let seq: Vec<f32> = steps.iter().map(|&t| luminance(sequential(t))).collect();
         assert!(seq.windows(2).all(|w| w[1] >= w[0]), "viridis lightness: {seq:?}");
+        let marks: Vec<f32> = steps.iter().map(|&t| luminance(highlight(t))).collect();
+        assert!(marks.windows(2).all(|w| w[1] <= w[0]), "highlight lightness: {marks:?}");
         for sign in [1.0f32, -1.0] {
             let side: Vec<f32> = steps.iter().map(|&t| luminance(diverging(sign * t, 1.0))).collect();
             assert!(side.windows(2).all(|w| w[1] <= w[0]), "diverging side {sign}: {side:?}");
@@ -585,7 +595,7 @@ mod tests {
         // Text on any colour of either map reaches AA (4.5:1) with the ink chosen for it.
         for i in 0..=100 {
             let t = i as f32 / 100.0;
-            for bg in [sequential(t), diverging(t, 1.0), diverging(-t, 1.0)] {
+            for bg in [sequential(t), diverging(t, 1.0), diverging(-t, 1.0), highlight(t)] {
                 assert!(contrast(bg, ink_on(bg)) >= 4.5, "{bg} with {}", ink_on(bg));
             }
         }
