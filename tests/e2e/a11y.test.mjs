@@ -105,6 +105,15 @@ test('axe, presenter mode: the attention lab has no serious or critical violatio
 
 // ---- Keyboard paths: every lab's pointer-only parts, worked with the keyboard alone ----
 
+/** The focused element's outline: a keyboard user must see where the focus is, on a projector too. */
+async function assertFocusRing(page) {
+  const o = await page.evaluate(() => {
+    const s = getComputedStyle(document.activeElement);
+    return { width: parseFloat(s.outlineWidth), style: s.outlineStyle };
+  });
+  assert.ok(o.style !== 'none' && o.width >= 3, `focus ring: ${JSON.stringify(o)}`);
+}
+
 const focused = (page) => page.evaluate(() => {
   const e = document.activeElement;
   return e ? { testid: e.dataset.testid ?? null, ...e.dataset } : null;
@@ -121,6 +130,7 @@ test('keyboard: the SAE feature browser is one tab stop; arrows, Home and End mo
   await page.focus('[data-testid=hide-dead]');
   await page.keyboard.press('Tab');
   assert.equal((await focused(page)).latent, '5');
+  await assertFocusRing(page);
   const order = await list.locator('.latent-item').evaluateAll((es) => es.map((e) => e.dataset.latent));
   const at = order.indexOf('5');
   await page.keyboard.press('ArrowDown');
@@ -155,6 +165,7 @@ test('keyboard: the logit-lens grid has one tab stop, arrows move between cells,
   await page.keyboard.press('ArrowRight');
   await page.keyboard.press('ArrowDown');
   assert.deepEqual(await focused(page).then((f) => [f.layer, f.pos]), [String(layers - 2), '2']);
+  await assertFocusRing(page);
   await page.keyboard.press('Enter');
   await eventually(async () => assert.match(await page.locator('[data-testid=lens-detail] h3').textContent(), /position 2 /));
   assert.match(page.url(), /#\/9\.2\.2/, 'the arrows stayed in the grid (the page\'s own arrow keys change section)');
@@ -172,6 +183,7 @@ test('keyboard: attention tokens and the pattern answer the arrows as the pointe
   await page.keyboard.press('ArrowRight');
   assert.equal((await focused(page)).pos, '2');
   assert.match(page.url(), /#\/attention/, 'the arrows stayed in the strip');
+  await assertFocusRing(page);
   // Focusing a token marks what it attends to, as hovering does.
   await eventually(async () => assert.ok(await strip.locator('.token.attended').count() > 0, 'attended tokens marked'));
   await page.locator('[data-testid=pattern-large]').focus();
@@ -200,6 +212,7 @@ test('keyboard: 9.2.1 loads an example, picks a channel and reads its map cell b
   await page.keyboard.press('Enter');
   await eventually(async () => assert.equal(await ch.getAttribute('aria-pressed'), 'true'));
   await page.locator('[data-testid=focus-map]').focus();
+  await assertFocusRing(page);
   const value = page.locator('[data-testid=focus-value]');
   await eventually(async () => assert.match(await value.textContent(), /row 0, column 0/));
   await page.keyboard.press('ArrowRight');
