@@ -179,7 +179,7 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
             <div class="lab-body">
                 <SequenceInput model=models which=which switch=switch text=text error=error rev=rev last_ms=last_ms shared=shared />
                 <TokenStrip shared=shared />
-                <p class="hint muted">"Hover a token: blue marks what it attends to in the selected head, orange what attends to it."</p>
+                <p class="hint muted">"Hover a token (or Tab to the tokens and use the arrow keys): blue marks what it attends to in the selected head, orange what attends to it."</p>
                 <div class="lab-grid">
                     <HeadGrid model=models shared=shared />
                     <PatternPanel shared=shared />

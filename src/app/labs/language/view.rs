@@ -109,7 +109,7 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
                 <TextPanel which=which text=Signal::derive(text) moby=moby induction=induction grid=grid />
                 <section class="panel">
                     <h3>"Logit lens: the top guess read off each layer"</h3>
-                    <p class="muted small">"Rows are layers of the residual stream, columns are positions. Each cell shows the most likely next token if the model stopped there; the brighter the colour (dark violet to yellow), the surer it is. Outlined cells match the true next token. Click a cell."</p>
+                    <p class="muted small">"Rows are layers of the residual stream, columns are positions. Each cell shows the most likely next token if the model stopped there; the brighter the colour (dark violet to yellow), the surer it is. Outlined cells match the true next token. Click a cell, or Tab into the grid, move with the arrow keys and press Enter."</p>
                     <LensGrid grid=grid />
                 </section>
                 <CellDetail grid=grid />
