@@ -32,7 +32,7 @@ async function context(colorScheme) {
 
 /** Open `url`, wait for the lab's first result (sections with a live lab), and return axe's serious/critical
  *  violations as { id, impact, help, nodes: [{ target, summary }] }. */
-async function audit(t, url, { colorScheme = 'light', live = true } = {}) {
+async function audit(t, url, { colorScheme = 'light', live = true, then = null } = {}) {
   const ctx = await context(colorScheme);
   t.after(() => ctx.close().catch(() => {}));
   const page = await openPage(url, { context: ctx });
@@ -45,6 +45,8 @@ async function audit(t, url, { colorScheme = 'light', live = true } = {}) {
   // The critiques lab (9.5) runs nothing until asked: its cards are its first result.
   if (url.startsWith('/#/9.5')) await page.locator('[data-testid=critiques-lab]').waitFor({ timeout: 60_000 });
   else if (live) await waitRev(page, 1, 120_000);
+  // A state reached by the keyboard (a focused cell with its tooltip, a picked latent) is audited too.
+  if (then) await then(page);
   await settle(page);
   await page.addScriptTag({ content: AXE });
   const results = await page.evaluate(async (tags) => {
@@ -102,6 +104,36 @@ test('axe, presenter mode: the attention lab has no serious or critical violatio
   report('attention (presenter)', v);
   assert.equal(v.length, 0, explain('attention (presenter)', v));
 });
+
+// States the keyboard opens: the attention pattern's focused cell and tooltip with a token marked, a picked
+// logit-lens cell, the feature browser's list with a card, in both themes.
+const STATES = [
+  { name: 'attention, focused pattern cell', url: '/#/attention', then: async (page) => {
+    await page.locator('[data-testid=token][tabindex="0"]').focus();
+    await page.keyboard.press('ArrowRight');
+    await page.locator('[data-testid=pattern-large]').focus();
+    await page.keyboard.press('ArrowDown');
+    await page.locator('[data-testid=pattern-tooltip].visible').waitFor();
+  } },
+  { name: '9.2.2, picked cell', url: '/#/9.2.2', then: async (page) => {
+    await page.locator('[data-testid=lens-grid] td[tabindex="0"]').focus();
+    await page.keyboard.press('Control+Home');
+    await page.keyboard.press('Enter');
+    await page.locator('[data-testid=lens-detail]').waitFor();
+  } },
+  { name: '9.2.5 feature browser', url: '/#/9.2.5?latent=5', live: false, then: async (page) => {
+    await page.locator('[data-testid=feature-card][data-latent="5"]').waitFor({ timeout: 90_000 });
+  } },
+];
+for (const scheme of ['light', 'dark']) {
+  for (const st of STATES) {
+    test(`axe, ${scheme}: ${st.name} has no serious or critical violation`, TIMEOUT, async (t) => {
+      const v = await audit(t, st.url, { colorScheme: scheme, live: st.live ?? true, then: st.then });
+      report(`${st.name} (${scheme})`, v);
+      assert.equal(v.length, 0, explain(`${st.name} (${scheme})`, v));
+    });
+  }
+}
 
 // ---- Keyboard paths: every lab's pointer-only parts, worked with the keyboard alone ----
 
