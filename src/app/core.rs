@@ -1,12 +1,14 @@
-//! What every lab uses, and nothing that names a lab. `url`, `format`, `models`, `progress`, `slices`, the geometry of `charts` and
+//! What every lab uses, and nothing that names a lab. `url`, `format`, `keys`, `models`, `progress`, `slices`, `theme`, the geometry of `charts` and
 //! `trainer`'s rules are plain Rust (tested natively); the rest needs the browser.
 pub mod charts;
 pub mod format;
+pub mod keys;
 pub mod models;
 pub mod offline;
 pub mod presenter;
 pub mod progress;
 pub mod slices;
+pub mod theme;
 pub mod url;
 
 /// The toy labs' training: in the browser all of `trainer.rs`; natively only its plain rules, which the labs'

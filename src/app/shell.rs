@@ -3,11 +3,14 @@ use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::core::browser::{document, follow_citation, go, location_hash, navigated, replace_hash, store, stored};
+use super::core::browser::{
+    apply_theme, document, follow_citation, go, location_hash, navigated, replace_hash, store, stored,
+};
 use super::core::format::parse_share;
 use super::core::predict::{section_mark, ChapterPredict, Predictions, ResetProgress};
 use super::core::presenter::{self, next_step, step_hash, toggle_hash, Presenting};
 use super::core::service_worker::OfflineStatus;
+use super::core::theme::{self, Theme};
 use super::core::url::set_shell_keys;
 use super::labs::steps;
 use crate::content::{self, Piece};
@@ -242,10 +245,38 @@ fn Nav(current: Memo<Option<usize>>, route: Memo<Route>) -> impl IntoView {
                     aria-current=move || matches!(route.get(), Route::References).then_some("page")>
                     <span class="num"></span><span class="name">"References"</span></a></li>
             </ul>
+            <ThemeSwitch />
             <ResetProgress />
             <OfflineStatus />
             <p class="keys">"Keys: " <kbd>"n"</kbd> " / " <kbd>"p"</kbd> " next / previous, " <kbd>"f"</kbd> " full-width lab, " <kbd>"s"</kbd> " presenter mode"</p>
         </nav>
+    }
+}
+
+/// Light, dark or the system's theme, kept across visits. Applied at once on start, so a stored choice holds
+/// from the first screen on.
+#[component]
+fn ThemeSwitch() -> impl IntoView {
+    let theme = RwSignal::new(stored(theme::KEY).map(|v| Theme::parse(&v)).unwrap_or_default());
+    Effect::new(move |prev: Option<Theme>| {
+        let t = theme.get();
+        apply_theme(t);
+        if prev.is_some_and(|p| p != t) {
+            store(theme::KEY, t.key());
+        }
+        t
+    });
+    let options = Theme::ALL
+        .into_iter()
+        .map(|t| view! { <option value=t.key() selected=move || theme.get() == t>{t.label()}</option> })
+        .collect_view();
+    view! {
+        <p class="theme-switch">
+            <label>"Theme "
+                <select data-testid="theme-switch" prop:value=move || theme.get().key()
+                    on:change=move |ev| theme.set(Theme::parse(&event_target_value(&ev)))>{options}</select>
+            </label>
+        </p>
     }
 }
 
@@ -339,7 +370,9 @@ impl Navigation {
 /// the arrows and Page Up / Down step through the lab's steps and Esc leaves.
 fn listen_for_keys(nav: Navigation, lab_full: RwSignal<bool>) {
     let _ = window_event_listener(ev::keydown, move |ev: web_sys::KeyboardEvent| {
-        if ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
+        // A widget that used the key (a roving list or grid moving its focus) prevented its default: the arrows
+        // are then that widget's, not the page's.
+        if ev.ctrl_key() || ev.meta_key() || ev.alt_key() || ev.default_prevented() {
             return;
         }
         let key = ev.key();
@@ -406,10 +439,10 @@ fn PresenterBar(lab: LabKind, presenting: Presenting) -> impl IntoView {
     view! {
         <div class="presenter-bar" data-testid="presenter-bar" data-step=presenting.step.map(|k| k + 1).unwrap_or(0)>
             <button data-testid="present-prev" disabled=next_step(presenting.step, -1, n).is_none()
-                on:click=move |_| Navigation.present_step(-1) title="Previous step (← or Page Up)">"←"</button>
+                on:click=move |_| Navigation.present_step(-1) title="Previous step (← or Page Up)" aria-label="previous step">"←"</button>
             <span class="presenter-step" aria-live="polite">{label}</span>
             <button data-testid="present-next" disabled=next_step(presenting.step, 1, n).is_none()
-                on:click=move |_| Navigation.present_step(1) title="Next step (→ or Page Down)">"→"</button>
+                on:click=move |_| Navigation.present_step(1) title="Next step (→ or Page Down)" aria-label="next step">"→"</button>
             <span class="spacer"></span>
             <button class="ghost" data-testid="present-leave" on:click=move |_| Navigation.toggle_presenting()
                 title="Leave presenter mode (Esc)">"Leave (Esc)"</button>

@@ -65,6 +65,23 @@ pub fn replace_hash_soon(hash: &str) {
     .forget();
 }
 
+/// Whether the student asked the system for less motion (`prefers-reduced-motion: reduce`): smooth scrolling
+/// and optional animations are then skipped (the stylesheet stops CSS transitions under the same query).
+pub fn reduced_motion() -> bool {
+    web_sys::window()
+        .and_then(|w| w.match_media("(prefers-reduced-motion: reduce)").ok().flatten())
+        .is_some_and(|m| m.matches())
+}
+
+/// Applies a colour theme to the page (`html[data-theme]`, which `style/main.css` reads).
+pub fn apply_theme(theme: super::theme::Theme) {
+    let Some(root) = document().document_element() else { return };
+    let _ = match theme.attribute() {
+        Some(v) => root.set_attribute("data-theme", v),
+        None => root.remove_attribute("data-theme"),
+    };
+}
+
 /// A stored preference, if present and readable.
 pub fn stored(key: &str) -> Option<String> {
     use gloo_storage::Storage;
@@ -87,7 +104,11 @@ pub fn follow_citation(ev: web_sys::MouseEvent) {
     let Some(key) = link.get_attribute("data-ref") else { return };
     if let Some(target) = document().get_element_by_id(&format!("ref-{key}")) {
         let opts = web_sys::ScrollIntoViewOptions::new();
-        opts.set_behavior(web_sys::ScrollBehavior::Smooth);
+        opts.set_behavior(if reduced_motion() {
+            web_sys::ScrollBehavior::Auto
+        } else {
+            web_sys::ScrollBehavior::Smooth
+        });
         opts.set_block(web_sys::ScrollLogicalPosition::Center);
         target.scroll_into_view_with_scroll_into_view_options(&opts);
         let _ = target.class_list().add_1("flash");

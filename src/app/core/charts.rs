@@ -271,13 +271,38 @@ impl fmt::Display for Rgb {
     }
 }
 
+impl Rgb {
+    pub fn into_array(self) -> [u8; 3] {
+        [self.0, self.1, self.2]
+    }
+}
+
 pub const WHITE: Rgb = Rgb(255, 255, 255);
-/// The ends of the diverging scale: negative blue, positive red.
-pub const NEGATIVE: Rgb = Rgb(30, 90, 200);
-pub const POSITIVE: Rgb = Rgb(200, 30, 45);
-/// The ends of the sequential scale: light teal (least) to deep violet (most).
-pub const LEAST: Rgb = Rgb(45, 170, 160);
-pub const MOST: Rgb = Rgb(91, 33, 182);
+pub const BLACK: Rgb = Rgb(0, 0, 0);
+/// The ends of the diverging scale: negative blue, positive orange (ColorBrewer's RdBu blue and PuOr orange
+/// halves): blue against orange stays apart under every common colour-vision deficiency, where blue against red
+/// is weak for some readers.
+pub const NEGATIVE: Rgb = Rgb(33, 102, 172);
+pub const POSITIVE: Rgb = Rgb(179, 88, 6);
+/// The diverging scale's stops from 0 out to each end, so lightness falls evenly on both sides.
+const NEGATIVE_STOPS: [Rgb; 4] = [WHITE, Rgb(146, 197, 222), Rgb(67, 147, 195), NEGATIVE];
+const POSITIVE_STOPS: [Rgb; 4] = [WHITE, Rgb(253, 184, 99), Rgb(224, 130, 20), POSITIVE];
+/// Viridis (matplotlib's perceptually uniform, colour-blind-safe map) at nine even stops, used for every
+/// magnitude: its lightness rises monotonically from dark violet (least) to yellow (most).
+const VIRIDIS: [Rgb; 9] = [
+    Rgb(68, 1, 84),
+    Rgb(72, 40, 120),
+    Rgb(62, 73, 137),
+    Rgb(49, 104, 142),
+    Rgb(38, 130, 142),
+    Rgb(31, 158, 137),
+    Rgb(53, 183, 121),
+    Rgb(110, 206, 88),
+    Rgb(253, 231, 37),
+];
+/// The ends of the sequential scale.
+pub const LEAST: Rgb = VIRIDIS[0];
+pub const MOST: Rgb = VIRIDIS[8];
 
 /// `a` at t = 0 to `b` at t = 1 (t clamped).
 pub fn mix(a: Rgb, b: Rgb, t: f32) -> Rgb {
@@ -286,15 +311,59 @@ pub fn mix(a: Rgb, b: Rgb, t: f32) -> Rgb {
     Rgb(m(a.0, b.0), m(a.1, b.1), m(a.2, b.2))
 }
 
-/// Diverging colour for `v` on a scale of ±`max_abs`: white at 0, blue below, red above.
-pub fn diverging(v: f32, max_abs: f32) -> Rgb {
-    let a = if max_abs > 0.0 { v / max_abs } else { 0.0 };
-    mix(WHITE, if a < 0.0 { NEGATIVE } else { POSITIVE }, a.abs())
+/// `t` in [0, 1] along evenly spaced `stops`, linearly between neighbours.
+fn along(stops: &[Rgb], t: f32) -> Rgb {
+    let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) };
+    let x = t * (stops.len() - 1) as f32;
+    let i = (x.floor() as usize).min(stops.len() - 2);
+    mix(stops[i], stops[i + 1], x - i as f32)
 }
 
-/// Sequential colour for t in [0, 1].
+/// Diverging colour for `v` on a scale of ±`max_abs`: white at 0, blue below, orange above.
+pub fn diverging(v: f32, max_abs: f32) -> Rgb {
+    let a = if max_abs > 0.0 { v / max_abs } else { 0.0 };
+    along(if a < 0.0 { &NEGATIVE_STOPS } else { &POSITIVE_STOPS }, a.abs())
+}
+
+/// Sequential colour (viridis) for a magnitude t in [0, 1].
 pub fn sequential(t: f32) -> Rgb {
-    mix(LEAST, MOST, t)
+    along(&VIRIDIS, t)
+}
+
+/// The highlighter for marking characters in running text by a magnitude t in [0, 1]: one hue from near-white
+/// to a strong orange, so the value is carried by lightness alone (readable whatever the reader's colour vision),
+/// and weak marks stay faint, where viridis would start every mark at its darkest. Solid colours, so the ink
+/// `ink_on` picks for them holds in either theme.
+pub fn highlight(t: f32) -> Rgb {
+    mix(Rgb(253, 236, 214), Rgb(224, 112, 20), t)
+}
+
+/// WCAG relative luminance of a colour (0 black to 1 white).
+pub fn luminance(c: Rgb) -> f32 {
+    let f = |x: u8| {
+        let x = x as f32 / 255.0;
+        if x <= 0.039_28 {
+            x / 12.92
+        } else {
+            ((x + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * f(c.0) + 0.7152 * f(c.1) + 0.0722 * f(c.2)
+}
+
+/// WCAG contrast ratio between two colours (1 to 21).
+pub fn contrast(a: Rgb, b: Rgb) -> f32 {
+    let (x, y) = (luminance(a), luminance(b));
+    (x.max(y) + 0.05) / (x.min(y) + 0.05)
+}
+
+/// The ink (black or white) that reads best on `bg`: text on a data colour always reaches 4.5:1.
+pub fn ink_on(bg: Rgb) -> Rgb {
+    if contrast(bg, BLACK) >= contrast(bg, WHITE) {
+        BLACK
+    } else {
+        WHITE
+    }
 }
 
 // ---------------------------------------------------------------- marks
@@ -494,7 +563,43 @@ mod tests {
         assert_eq!(diverging(0.5, 0.0), WHITE);
         assert_eq!(sequential(0.0), LEAST);
         assert_eq!(sequential(1.0), MOST);
+        assert_eq!(sequential(f32::NAN), LEAST);
+        assert_eq!(sequential(0.5), Rgb(38, 130, 142), "the middle stop of viridis");
         assert_eq!(mix(Rgb(0, 0, 0), Rgb(255, 100, 10), 0.5), Rgb(128, 50, 5));
         assert_eq!(Rgb(37, 99, 235).to_string(), "#2563eb");
+    }
+
+    /// Lightness must carry the value: a map read in grey (or by a reader who cannot tell its hues apart) still
+    /// orders its values. Sampled finely, viridis grows lighter all the way, and each side of the diverging map
+    /// grows darker away from white.
+    #[test]
+    fn lightness_is_monotone_along_every_map() {
+        let steps: Vec<f32> = (0..=100).map(|i| i as f32 / 100.0).collect();
+        let seq: Vec<f32> = steps.iter().map(|&t| luminance(sequential(t))).collect();
+        assert!(seq.windows(2).all(|w| w[1] >= w[0]), "viridis lightness: {seq:?}");
+        let marks: Vec<f32> = steps.iter().map(|&t| luminance(highlight(t))).collect();
+        assert!(marks.windows(2).all(|w| w[1] <= w[0]), "highlight lightness: {marks:?}");
+        for sign in [1.0f32, -1.0] {
+            let side: Vec<f32> = steps.iter().map(|&t| luminance(diverging(sign * t, 1.0))).collect();
+            assert!(side.windows(2).all(|w| w[1] <= w[0]), "diverging side {sign}: {side:?}");
+        }
+        // The two diverging ends are about equally dark, so neither sign looks stronger.
+        let (n, p) = (luminance(NEGATIVE), luminance(POSITIVE));
+        assert!((n - p).abs() < 0.05, "ends' luminance {n} and {p}");
+    }
+
+    #[test]
+    fn contrast_and_ink_follow_wcag() {
+        assert!((contrast(BLACK, WHITE) - 21.0).abs() < 1e-3);
+        assert!((contrast(WHITE, WHITE) - 1.0).abs() < 1e-6);
+        // Text on any colour of either map reaches AA (4.5:1) with the ink chosen for it.
+        for i in 0..=100 {
+            let t = i as f32 / 100.0;
+            for bg in [sequential(t), diverging(t, 1.0), diverging(-t, 1.0), highlight(t)] {
+                assert!(contrast(bg, ink_on(bg)) >= 4.5, "{bg} with {}", ink_on(bg));
+            }
+        }
+        assert_eq!(ink_on(LEAST), WHITE);
+        assert_eq!(ink_on(MOST), BLACK);
     }
 }

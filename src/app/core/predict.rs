@@ -67,7 +67,7 @@ pub fn PredictChoices(p: &'static Predict, #[prop(into)] revealed: Signal<bool>)
         let mine = move || committed() == Some(k);
         let right = move || revealed.get() && committed().is_some() && k == p.answer;
         view! {
-            <li class="predict-choice" class:mine=mine class:right=right
+            <li class="predict-choice" role="none" class:mine=mine class:right=right
                 class:wrong=move || mine() && revealed.get() && k != p.answer>
                 <label>
                     <input type="radio" name=name.clone() value=k.to_string()

@@ -325,6 +325,16 @@ pub fn edge_text(edge: Edge) -> String {
     format!("{} → {}", edge.sender, edge.receiver)
 }
 
+/// Whether the pruning is shown edge by edge: the link's `watch` when it says so; otherwise on, unless the
+/// student asked the system for reduced motion, where the animation is needless (one tick brings it back).
+pub fn watch_at_start(url_watch: bool, in_link: bool, reduced_motion: bool) -> bool {
+    if in_link {
+        url_watch
+    } else {
+        url_watch && !reduced_motion
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,5 +479,13 @@ mod tests {
             "#/9.3.1?clean=When+Tom+and+Ann+sat&corr=typed&corrupted=When+Sam+and+Ivy+sat&target=head_out&cell=0.2"
         );
         assert_eq!(edge_text(Edge::new(Node::Embed, Node::Logits)), "embed → logits");
+    }
+
+    #[test]
+    fn reduced_motion_turns_the_edge_by_edge_pruning_off_unless_the_link_asks() {
+        assert!(watch_at_start(true, false, false), "the default: watch");
+        assert!(!watch_at_start(true, false, true), "reduced motion: no animation by default");
+        assert!(watch_at_start(true, true, true), "a link's watch=1 is kept");
+        assert!(!watch_at_start(false, true, false), "a link's watch=0 is kept");
     }
 }

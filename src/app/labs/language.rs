@@ -1,6 +1,7 @@
 //! The language-model lab (9.2.2): the logit lens on the Moby-Dick character model or the word-level induction
 //! model, and sampling. Its URL state: the model, each model's text, the selected cell and the sampling
 //! settings. The grid's rules (what a text gives, which cell is selected) are plain functions, tested here.
+use crate::app::core::charts::{ink_on, sequential};
 use crate::app::core::url::{Reader, UrlState, Writer};
 use crate::lens::gpt2::text::{quoted_chars, CharVocab};
 use crate::lens::gpt2::vocab::{Tokenized, Vocab};
@@ -325,11 +326,10 @@ pub fn default_prompt(held_out: &str) -> String {
     out
 }
 
-/// Background for a probability: the theme's heat colour with that opacity, white ink once it is dark.
+/// Background for a probability on the app's magnitude map (viridis), with the ink that reads on it (4.5:1).
 pub fn heat_style(p: f32) -> String {
-    let p = p.clamp(0.0, 1.0);
-    let ink = if p > 0.55 { "color: white;" } else { "" };
-    format!("background: rgba(var(--heat-rgb), {p:.3}); {ink}")
+    let bg = sequential(p.clamp(0.0, 1.0));
+    format!("background: {bg}; color: {}", ink_on(bg))
 }
 
 /// The text the URL keeps for a model's box: none until that model is loaded (the box is still empty), and
@@ -421,8 +421,9 @@ mod tests {
     #[test]
     fn labels_and_styles() {
         assert_eq!([show_char(' '), show_char('\n'), show_char('q')], ["␣", "↵", "q"]);
-        assert_eq!(heat_style(2.0), "background: rgba(var(--heat-rgb), 1.000); color: white;");
-        assert_eq!(heat_style(0.25), "background: rgba(var(--heat-rgb), 0.250); ");
+        assert_eq!(heat_style(2.0), "background: #fde725; color: #000000");
+        assert_eq!(heat_style(0.0), "background: #440154; color: #ffffff");
+        assert_eq!(heat_style(0.25), format!("background: {}; color: #ffffff", sequential(0.25)));
         assert_eq!(text_for_url("hi".into(), false), None, "not before the model has filled the box");
         assert_eq!(text_for_url("hi".into(), true).as_deref(), Some("hi"));
         assert_eq!(text_for_url("x".repeat(MAX_URL_TEXT + 1), true), None);

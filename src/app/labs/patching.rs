@@ -653,14 +653,14 @@ pub fn fmt_cell(v: f32) -> String {
 pub fn legend_note(metric: Metric, direction: Direction) -> &'static str {
     match (metric, direction) {
         (Metric::LogitDiff, Direction::Denoising) => {
-            "Blue near 1: this piece alone brings the clean answer back. White: no effect. Red: it pushes the answer further away."
+            "Orange near 1: this piece alone brings the clean answer back. White: no effect. Blue: it pushes the answer further away."
         }
         (Metric::LogitDiff, Direction::Noising) => {
-            "Blue near 1: the clean answer survives losing this piece. Pale, near 0: losing it breaks the answer as the corruption does."
+            "Orange near 1: the clean answer survives losing this piece. Pale, near 0: losing it breaks the answer as the corruption does."
         }
-        (Metric::AnswerProb, _) => "The darker, the more likely the answer on the patched run.",
+        (Metric::AnswerProb, _) => "From dark violet (0) to yellow (1): the brighter, the more likely the answer on the patched run.",
         (Metric::Kl, _) => {
-            "White: the patched run predicts what the clean run does. The darker, the further its prediction from the clean run's."
+            "Dark violet: the patched run predicts what the clean run does. The brighter (towards yellow), the further its prediction from the clean run's."
         }
     }
 }

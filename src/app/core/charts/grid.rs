@@ -1,5 +1,5 @@
 //! Heat grids (matrices such as WᵀW, the phase diagram) and arrows in a plane, as marks.
-use super::{diverging, line_path, mix, num, ArrowData, Mark, Path, CHAR_W, NEGATIVE, POSITIVE, WHITE};
+use super::{diverging, line_path, num, ArrowData, Mark, Path, CHAR_W};
 
 /// One cell of a heat grid: its colour and its tooltip.
 #[derive(Clone, Debug, PartialEq)]
@@ -113,7 +113,8 @@ impl Heat {
             let (kx, step) = (left + grid_w + 16.0, key_h / KEY_STEPS as f64);
             for j in 0..KEY_STEPS {
                 let t = 1.0 - 2.0 * j as f32 / (KEY_STEPS - 1) as f32;
-                let fill = mix(WHITE, if t < 0.0 { NEGATIVE } else { POSITIVE }, t.abs()).to_string();
+                // The key is the scale itself, so it cannot drift from the cells' colours.
+                let fill = diverging(t, 1.0).to_string();
                 let rect = (kx, top + step * j as f64, 12.0, step);
                 marks.push(Mark::Rect { class: "key".into(), rect, fill: Some(fill), title: None });
             }
@@ -224,6 +225,7 @@ pub fn arrow_scale(size: f64, extent: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::core::charts::{NEGATIVE, POSITIVE};
 
     fn fills(marks: &[Mark], class: &str) -> Vec<String> {
         marks
@@ -242,7 +244,7 @@ mod tests {
         let fills: Vec<&str> = h.cells.iter().map(|c| c.fill.as_str()).collect();
         assert_eq!(fills[1], NEGATIVE.to_string());
         assert_eq!(fills[2], "#ffffff");
-        assert_eq!(fills[0], mix(WHITE, POSITIVE, 0.5).to_string());
+        assert_eq!(fills[0], diverging(0.5, 1.0).to_string());
         assert_eq!(h.cells[1].title, "r0 · c1: -2.000");
         assert_eq!(h.row_labels, ["r0", "r1"]);
         // Past 12 rows every other label is left out.
@@ -279,7 +281,7 @@ mod tests {
         assert!(marks.contains(&Mark::text("tick", (38.0, 15.0), "middle", "0", "f0".into())));
         // The key: nine steps from the positive end through white to the negative end, 90 px tall at least.
         let key = fills(&marks, "key");
-        assert_eq!((key.len(), key[0].as_str(), key[4].as_str()), (9, "#c81e2d", "#ffffff"));
+        assert_eq!((key.len(), key[0].as_str(), key[4].as_str()), (9, POSITIVE.to_string().as_str(), "#ffffff"));
         assert_eq!(key[8], NEGATIVE.to_string());
         assert_eq!((w, h_px), (23.0 + 90.0 + 6.0 + 30.0 + 37.5, 22.0 + 90.0 + 6.0));
     }

@@ -14,7 +14,7 @@ use super::{
     default_tau, edge_look, edge_text, head_links, head_name, induction_input, ioi_input, kl_positions, node_label,
     slider_of_tau, tau_of_slider, tau_text, AcdcState, Pruning, Tried, LOG_TAU_MAX, LOG_TAU_MIN, LOG_TAU_STEP,
 };
-use crate::app::core::browser::{now_ms, replace_hash_soon};
+use crate::app::core::browser::{now_ms, reduced_motion, replace_hash_soon};
 use crate::app::core::format::sentence;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
@@ -73,7 +73,11 @@ pub fn AcdcLab(query: Vec<(String, String)>) -> impl IntoView {
         clean: RwSignal::new(url.clean),
         corrupted: RwSignal::new(url.corrupted),
         seed: RwSignal::new(url.seed),
-        watch: RwSignal::new(url.watch),
+        watch: RwSignal::new(super::watch_at_start(
+            url.watch,
+            query.iter().any(|(k, _)| k == "watch"),
+            reduced_motion(),
+        )),
         pruning: RwSignal::new(None),
         outcome: RwSignal::new(None),
         error: RwSignal::new(None),
@@ -134,7 +138,7 @@ pub fn AcdcLab(query: Vec<(String, String)>) -> impl IntoView {
                 </section>
                 <section class="panel acdc-result">
                     <Summary st=st />
-                    <p class="muted small" data-testid="lab-status" data-rev=move || st.rev.get()>
+                    <p class="muted small" data-testid="lab-status" role="status" data-rev=move || st.rev.get()>
                         {move || st.outcome.get().map(|o| format!("Last run: {} edges tried in {:.1} s.", o.circuit.total_edges, o.ms / 1000.0))}
                     </p>
                     <EdgeLog st=st />

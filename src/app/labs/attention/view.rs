@@ -11,8 +11,9 @@ use super::{
     AttentionState, LabResult, TokenMark,
 };
 use crate::app::core::browser::{canvas_by_id, document, now_ms, replace_hash_soon};
-use crate::app::core::charts::{Axis, BarChart, Legend, LineChart};
+use crate::app::core::charts::{sequential, Axis, BarChart, Legend, LineChart};
 use crate::app::core::frame::{LabFrame, UrlNotes};
+use crate::app::core::keys;
 use crate::app::core::load::{LoadedModel, TaskModels};
 use crate::app::core::models::TaskModel;
 use crate::app::core::url::{section_hash_with, UrlState};
@@ -31,31 +32,9 @@ fn default_text(which: TaskModel, m: &LoadedModel) -> String {
     }
 }
 
-/// Heat colour for a weight in [0, 1], from the theme's `--heat-rgb`. Read once: `getComputedStyle` forces a
-/// style recalculation of the whole page, which cost more than the model itself when done on every update.
-fn heat_rgb() -> (u8, u8, u8) {
-    thread_local! {
-        static RGB: std::cell::OnceCell<(u8, u8, u8)> = const { std::cell::OnceCell::new() };
-    }
-    RGB.with(|c| {
-        *c.get_or_init(|| {
-            let doc = document();
-            let css = web_sys::window()
-                .and_then(|w| doc.document_element().and_then(|e| w.get_computed_style(&e).ok().flatten()))
-                .and_then(|s| s.get_property_value("--heat-rgb").ok())
-                .unwrap_or_default();
-            let parts: Vec<u8> = css.split(',').filter_map(|p| p.trim().parse().ok()).collect();
-            match parts[..] {
-                [r, g, b] => (r, g, b),
-                _ => (37, 99, 235),
-            }
-        })
-    })
-}
-
 /// Paints a pattern one pixel per (q, k) cell; CSS scales it up without smoothing. Cells above the diagonal
 /// (keys a query may not see) are painted `masked`, so the causal triangle stays visible.
-fn draw_pattern(canvas: &web_sys::HtmlCanvasElement, pattern: &[Vec<f32>], rgb: (u8, u8, u8), masked: (u8, u8, u8)) {
+fn draw_pattern(canvas: &web_sys::HtmlCanvasElement, pattern: &[Vec<f32>], masked: (u8, u8, u8)) {
     let n = pattern.len() as u32;
     if n == 0 {
         return;
@@ -76,10 +55,9 @@ fn draw_pattern(canvas: &web_sys::HtmlCanvasElement, pattern: &[Vec<f32>], rgb: 
             let px = if k > q {
                 masked
             } else {
-                // Blend from white so that zero reads as paper, one as full colour.
-                let a = w.clamp(0.0, 1.0);
-                let mix = |c: u8| (255.0 - a * (255.0 - c as f32)) as u8;
-                (mix(rgb.0), mix(rgb.1), mix(rgb.2))
+                // The app's magnitude map (viridis): lightness carries the weight for every reader.
+                let c = sequential(w);
+                (c.0, c.1, c.2)
             };
             data[i] = px.0;
             data[i + 1] = px.1;
@@ -201,7 +179,7 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
             <div class="lab-body">
                 <SequenceInput model=models which=which switch=switch text=text error=error rev=rev last_ms=last_ms shared=shared />
                 <TokenStrip shared=shared />
-                <p class="hint muted">"Hover a token: blue marks what it attends to in the selected head, orange what attends to it."</p>
+                <p class="hint muted">"Hover a token (or Tab to the tokens and use the arrow keys): blue marks what it attends to in the selected head, orange what attends to it."</p>
                 <div class="lab-grid">
                     <HeadGrid model=models shared=shared />
                     <PatternPanel shared=shared />
@@ -278,6 +256,20 @@ fn TokenStrip(shared: Shared) -> impl IntoView {
             .unwrap_or_else(|| vec![TokenMark::default(); n])
     });
     let mark = move |pos: usize| marks.with(|m| m.get(pos).copied().unwrap_or_default());
+    // Keyboard: the strip is one tab stop (roving tabindex); focusing a token marks it as hovering does, and the
+    // arrows, Home and End move along the tokens.
+    let stop = RwSignal::new(0usize);
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        let n = shared.last_good.with_untracked(|r| r.as_ref().map_or(0, |r| r.words.len()));
+        let Some(next) = keys::list_move(&ev.key(), stop.get_untracked(), n, 8, false) else { return };
+        ev.prevent_default();
+        stop.set(next);
+        if let Ok(Some(e)) = document().query_selector(&format!("[data-testid=token][data-pos=\"{next}\"]")) {
+            if let Ok(e) = e.dyn_into::<web_sys::HtmlElement>() {
+                let _ = e.focus();
+            }
+        }
+    };
     let tokens = move || {
         shared.last_good.get().map(|r| {
             r.words
@@ -294,6 +286,9 @@ fn TokenStrip(shared: Shared) -> impl IntoView {
                             style=move || { let w = mark(pos).weight; if w > 0.0 { format!("--w: {w:.3}") } else { String::new() } }
                             on:mouseenter=move |_| shared.hover_tok.set(Some(pos))
                             on:mouseleave=move |_| shared.hover_tok.set(None)
+                            tabindex=move || keys::roving_tabindex(pos, stop.get())
+                            on:focus=move |_| { stop.set(pos); shared.hover_tok.set(Some(pos)) }
+                            on:blur=move |_| shared.hover_tok.set(None)
                             title=format!("position {pos}")>
                             {w.clone()}
                         </span>
@@ -302,7 +297,8 @@ fn TokenStrip(shared: Shared) -> impl IntoView {
                 .collect_view()
         })
     };
-    view! { <div class="token-strip" data-testid="token-strip" aria-label="tokens">{tokens}</div> }
+    view! { <div class="token-strip" data-testid="token-strip" on:keydown=on_key role="group"
+    aria-label="tokens: focus one with Tab and the arrow keys to see its attention in the selected head">{tokens}</div> }
 }
 
 /// Every head as a thumbnail of its pattern, tagged by what its scores say it does; a click selects it.
@@ -311,11 +307,10 @@ fn HeadGrid(model: TaskModels, shared: Shared) -> impl IntoView {
     // The thumbnails are canvases, redrawn after each result.
     Effect::new(move |_| {
         let Some(r) = shared.last_good.get() else { return };
-        let rgb = heat_rgb();
         for (l, layer) in r.patterns.iter().enumerate() {
             for (h, p) in layer.iter().enumerate() {
                 if let Some(c) = canvas_by_id(&format!("thumb-{l}-{h}")) {
-                    draw_pattern(&c, p, rgb, (255, 255, 255));
+                    draw_pattern(&c, p, (255, 255, 255));
                 }
             }
         }
@@ -368,7 +363,7 @@ fn PatternPanel(shared: Shared) -> impl IntoView {
         // The pattern is read first, so the effect tracks it even while the canvas is not there yet.
         shared.with_pattern(|p| {
             if let Some(c) = canvas_by_id("pattern-canvas") {
-                draw_pattern(&c, p, heat_rgb(), (241, 245, 249));
+                draw_pattern(&c, p, (241, 245, 249));
             }
         });
     });
@@ -391,6 +386,29 @@ fn PatternPanel(shared: Shared) -> impl IntoView {
             if c.width() > 0.0 && c.height() > 0.0 { cell_at(cx / c.width(), cy / c.height(), size) } else { None };
         if shared.hover_cell.get_untracked() != cell {
             shared.hover_cell.set(cell);
+        }
+    };
+    // Keyboard: the pattern is one tab stop; focus outlines a cell (the diagonal's first), the arrows move it and
+    // the tooltip names it, as the pointer does.
+    let tip_at = move |(q, k): (usize, usize)| {
+        let el = document().get_element_by_id("pattern-canvas");
+        if let Some(r) = el.map(|c| c.get_bounding_client_rect()) {
+            let size = n.get_untracked().max(1) as f64;
+            tip_pos.set(((k as f64 + 1.0) * r.width() / size, (q as f64 + 1.0) * r.height() / size));
+        }
+    };
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        let size = n.get_untracked();
+        let at = shared.hover_cell.get_untracked().unwrap_or((0, 0));
+        let Some(cell) = keys::grid_move(&ev.key(), ev.ctrl_key(), at, (size, size)) else { return };
+        ev.prevent_default();
+        tip_at(cell);
+        shared.hover_cell.set(Some(cell));
+    };
+    let on_focus = move |_| {
+        if shared.hover_cell.get_untracked().is_none() && n.get_untracked() > 0 {
+            tip_at((0, 0));
+            shared.hover_cell.set(Some((0, 0)));
         }
     };
     let outline = move || {
@@ -420,12 +438,15 @@ fn PatternPanel(shared: Shared) -> impl IntoView {
             <div class="pattern-wrap">
                 <span class="axis-y">"query (reading) ↓"</span>
                 <div class="pattern-large" data-testid="pattern-large" data-n=move || n.get()
-                    on:mousemove=on_move on:mouseleave=move |_| shared.hover_cell.set(None)>
+                    on:mousemove=on_move on:mouseleave=move |_| shared.hover_cell.set(None)
+                    tabindex="0" on:keydown=on_key on:focus=on_focus on:blur=move |_| shared.hover_cell.set(None)
+                    role="group" aria-label="attention pattern: arrow keys move from cell to cell"
+                    aria-describedby="pattern-tip">
                     <canvas id="pattern-canvas" class="pattern-canvas" role="img" aria-label=label></canvas>
                     {outline}
                 </div>
                 <span class="axis-x">"key (attended to) →"</span>
-                <div class="pattern-tooltip" data-testid="pattern-tooltip" role="tooltip"
+                <div class="pattern-tooltip" data-testid="pattern-tooltip" role="tooltip" id="pattern-tip" aria-live="polite"
                     class:visible=move || shared.hover_cell.get().is_some()
                     style=move || { let (x, y) = tip_pos.get(); format!("left: {:.0}px; top: {:.0}px", x + 14.0, y + 14.0) }>
                     {tooltip}
@@ -489,7 +510,8 @@ fn LossPanel(shared: Shared) -> impl IntoView {
     view! {
         <section class="panel">
             <h3>"Loss at each position"</h3>
-            {summary}
+            // A live region that stays in place while its text changes, so screen readers announce each new result.
+            <div role="status">{summary}</div>
             <div class="chart" data-testid="loss-chart">{chart}</div>
         </section>
     }

@@ -12,6 +12,7 @@ use super::{
 use crate::app::core::browser::{now_ms, replace_hash_soon};
 use crate::app::core::frame::{LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
+use crate::app::core::keys;
 use crate::app::core::load::{load_char_model, load_model, LoadedChar, LoadedModel, Model};
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::gpt2::generate::{Generator, SampleSettings};
@@ -108,7 +109,7 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
                 <TextPanel which=which text=Signal::derive(text) moby=moby induction=induction grid=grid />
                 <section class="panel">
                     <h3>"Logit lens: the top guess read off each layer"</h3>
-                    <p class="muted small">"Rows are layers of the residual stream, columns are positions. Each cell shows the most likely next token if the model stopped there; the deeper the colour, the surer it is. Outlined cells match the true next token. Click a cell."</p>
+                    <p class="muted small">"Rows are layers of the residual stream, columns are positions. Each cell shows the most likely next token if the model stopped there; the brighter the colour (dark violet to yellow), the surer it is. Outlined cells match the true next token. Click a cell, or Tab into the grid, move with the arrow keys and press Enter."</p>
                     <LensGrid grid=grid />
                 </section>
                 <CellDetail grid=grid />
@@ -257,7 +258,7 @@ fn TextPanel(
                 on:input=move |ev| text.get_untracked().set(event_target_value(&ev))></textarea>
             <div class="input-actions">
                 {move || (which.get() == Which::Induction).then(|| view! { <button data-testid="random-btn" class="primary" on:click=on_random>"Random repeat"</button> })}
-                <span class="muted" data-testid="lab-status" data-rev=move || grid.rev.get() data-ms=move || format!("{:.2}", grid.last_ms.get())>
+                <span class="muted" data-testid="lab-status" role="status" data-rev=move || grid.rev.get() data-ms=move || format!("{:.2}", grid.last_ms.get())>
                     {move || format!("grid computed in {:.0} ms", grid.last_ms.get())}
                 </span>
             </div>
@@ -302,8 +303,44 @@ fn LensGrid(grid: Grid) -> impl IntoView {
             grid.selected.set(Some((l, p)));
         }
     };
+    // Keyboard: one tab stop in the grid (WAI-ARIA's data grid); the arrows, Home and End move the focus from
+    // cell to cell, Enter or Space picks the focused cell, as a click does.
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        use wasm_bindgen::JsCast;
+        let Some(cell) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) else { return };
+        let num = |k: &str| cell.get_attribute(k).and_then(|v| v.parse::<usize>().ok());
+        let (Some(l), Some(p), Some(v)) = (num("data-layer"), num("data-pos"), grid.last_good.get_untracked()) else {
+            return;
+        };
+        let key = ev.key();
+        if keys::activates(&key) {
+            ev.prevent_default();
+            grid.selected.set(Some((l, p)));
+            return;
+        }
+        // Rows run from the top layer down, so the grid's row of layer l is n_layers - 1 - l.
+        let top = v.n_layers().saturating_sub(1);
+        let Some((row, col)) = keys::grid_move(&key, ev.ctrl_key(), (top - l, p), (v.n_layers(), v.n_pos())) else {
+            return;
+        };
+        ev.prevent_default();
+        let next = table
+            .get_untracked()
+            .and_then(|t| {
+                t.query_selector(&format!("td[data-layer=\"{}\"][data-pos=\"{col}\"]", top - row)).ok().flatten()
+            })
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+        if let Some(next) = next {
+            cell.set_tab_index(-1);
+            next.set_tab_index(0);
+            let _ = next.focus();
+        }
+    };
     let rows = move || {
         let v = grid.last_good.get()?;
+        // The tab stop starts on the selected cell, else the output layer's first position.
+        let stop =
+            grid.selected.get_untracked().filter(|c| v.contains(*c)).unwrap_or((v.n_layers().saturating_sub(1), 0));
         let header = v.inputs.iter().enumerate().map(|(p, s)| view! { <th class="lens-input" data-testid="lens-input" title=format!("position {p}")>{s.clone()}</th> }).collect_view();
         let next_row =
             v.next.iter().map(|s| view! { <td class="lens-next">{s.clone().unwrap_or_default()}</td> }).collect_view();
@@ -318,6 +355,7 @@ fn LensGrid(grid: Grid) -> impl IntoView {
                         let text = top1.clone();
                         view! {
                             <td class=class data-testid="lens-cell" data-layer=l data-pos=p data-top1=top1
+                                tabindex=if (l, p) == stop { "0" } else { "-1" }
                                 data-p=format!("{p1:.4}") data-correct=correct.map(|c| if c { "1" } else { "0" }).unwrap_or("")
                                 style=heat_style(p1) title=v.cell_title(l, p)>{text}</td>
                         }
@@ -339,7 +377,8 @@ fn LensGrid(grid: Grid) -> impl IntoView {
     view! {
         <Show when=move || grid.last_good.with(Option::is_some)>
             <div class="lens-scroll">
-                <table class="lens-grid" data-testid="lens-grid" node_ref=table on:click=on_click
+                <table class="lens-grid" data-testid="lens-grid" node_ref=table on:click=on_click on:keydown=on_key
+                    aria-label="logit lens: the top guess at each layer (rows) and position (columns); arrow keys move, Enter picks a cell"
                     data-layers=move || shape(LensView::n_layers) data-positions=move || shape(LensView::n_pos) data-which=which>
                     {rows}
                 </table>

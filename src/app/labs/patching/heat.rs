@@ -1,5 +1,6 @@
 //! The heatmap's plain side: which value goes in which row and column, and the colour scale with its legend.
 //! The component in `heatmap.rs` only draws what these give.
+use crate::app::core::charts::{diverging, ink_on, sequential, Rgb};
 use crate::lens::methods::patching::{unravel, Metric, PatchGrid};
 
 /// One cell: its index along each axis of the target, and its value.
@@ -62,20 +63,14 @@ pub fn layout(grid: &PatchGrid, tokens: &[String]) -> Heat {
     Heat { col_axis, row_axis, cols, rows }
 }
 
-/// Red (negative) through white to blue (positive), ColorBrewer's RdBu ends.
-const NEGATIVE: [f32; 3] = [178.0, 24.0, 43.0];
-const POSITIVE: [f32; 3] = [33.0, 102.0, 172.0];
-/// Orange-brown for the KL: a distance, the darker the further from the clean run.
-const DISTANCE: [f32; 3] = [166.0, 54.0, 3.0];
-const WHITE: [f32; 3] = [255.0, 255.0, 255.0];
-
-/// How values map to colours.
+/// How values map to colours: the app's two colour-blind-safe maps (`app::core::charts`), so a cell here reads
+/// as a cell in every other lab.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Scale {
-    /// Centred at 0: white at 0, red below, blue above, full colour at ±`max`.
+    /// Centred at 0: white at 0, blue below, orange above, full colour at ±`max`.
     Diverging { max: f32 },
-    /// White at 0, full `end` colour at `max`.
-    Sequential { max: f32, end: [f32; 3] },
+    /// A magnitude from 0 to `max` on viridis (dark violet to yellow).
+    Sequential { max: f32 },
 }
 
 impl Scale {
@@ -85,21 +80,23 @@ impl Scale {
         let max_abs = values.iter().filter(|v| v.is_finite()).fold(0.0f32, |m, v| m.max(v.abs()));
         match metric {
             Metric::LogitDiff => Scale::Diverging { max: max_abs.max(1.0) },
-            Metric::AnswerProb => Scale::Sequential { max: 1.0, end: POSITIVE },
-            Metric::Kl => Scale::Sequential { max: max_abs.max(1e-3), end: DISTANCE },
+            Metric::AnswerProb => Scale::Sequential { max: 1.0 },
+            Metric::Kl => Scale::Sequential { max: max_abs.max(1e-3) },
+        }
+    }
+
+    fn colour(self, v: f32) -> Rgb {
+        let v = if v.is_finite() { v } else { 0.0 };
+        match self {
+            Scale::Diverging { max } => diverging(v, max),
+            Scale::Sequential { max } => sequential((v / max).clamp(0.0, 1.0)),
         }
     }
 
     /// The colour of `v`, as r, g, b.
     pub fn rgb(self, v: f32) -> [u8; 3] {
-        let v = if v.is_finite() { v } else { 0.0 };
-        let (t, end) = match self {
-            Scale::Diverging { max } if v < 0.0 => ((-v / max).min(1.0), NEGATIVE),
-            Scale::Diverging { max } => ((v / max).min(1.0), POSITIVE),
-            Scale::Sequential { max, end } => ((v / max).clamp(0.0, 1.0), end),
-        };
-        let mix = |i: usize| (WHITE[i] + (end[i] - WHITE[i]) * t).round() as u8;
-        [mix(0), mix(1), mix(2)]
+        let Rgb(r, g, b) = self.colour(v);
+        [r, g, b]
     }
 
     pub fn css(self, v: f32) -> String {
@@ -107,10 +104,9 @@ impl Scale {
         format!("rgb({r}, {g}, {b})")
     }
 
-    /// Whether text on `v`'s colour should be white (the colour is dark).
-    pub fn dark(self, v: f32) -> bool {
-        let [r, g, b] = self.rgb(v);
-        0.299 * r as f32 + 0.587 * g as f32 + 0.114 * b as f32 <= 140.0
+    /// The ink for text on `v`'s colour (black or white, whichever reaches 4.5:1).
+    pub fn ink(self, v: f32) -> String {
+        ink_on(self.colour(v)).to_string()
     }
 
     /// The legend's ends and middle: (value, its label).
@@ -179,26 +175,26 @@ mod tests {
         let s = Scale::for_grid(Metric::LogitDiff, &[0.2, -0.5, 0.9]);
         assert_eq!(s, Scale::Diverging { max: 1.0 });
         assert_eq!(s.rgb(0.0), [255, 255, 255]);
-        assert_eq!(s.rgb(1.0), [33, 102, 172]);
-        assert_eq!(s.rgb(-1.0), [178, 24, 43]);
+        assert_eq!(s.rgb(1.0), [179, 88, 6]);
+        assert_eq!(s.rgb(-1.0), [33, 102, 172]);
         assert_eq!(s.rgb(-3.0), s.rgb(-1.0));
         assert_eq!(s.rgb(f32::NAN), [255, 255, 255]);
-        // Halfway is halfway to white.
-        assert_eq!(s.rgb(0.5), [144, 179, 214]);
-        assert!(s.dark(1.0) && !s.dark(0.1));
+        assert_eq!(s.rgb(0.5), diverging(0.5, 1.0).into_array());
+        assert_eq!((s.ink(1.0).as_str(), s.ink(0.1).as_str()), ("#ffffff", "#000000"));
         assert_eq!(Scale::for_grid(Metric::LogitDiff, &[2.5, -0.1]), Scale::Diverging { max: 2.5 });
         assert_eq!(s.ticks().map(|t| t.1), ["-1.00".to_string(), "0".into(), "1.00".into()]);
-        assert!(s.gradient().starts_with("linear-gradient(to right, rgb(178, 24, 43), rgb(255, 255, 255)"));
+        assert!(s.gradient().starts_with("linear-gradient(to right, rgb(33, 102, 172), rgb(255, 255, 255)"));
     }
 
     #[test]
-    fn probabilities_and_kl_run_from_white() {
+    fn probabilities_and_kl_run_along_viridis() {
         let p = Scale::for_grid(Metric::AnswerProb, &[0.1]);
-        assert_eq!((p.rgb(0.0), p.rgb(1.0), p.rgb(-0.2)), ([255, 255, 255], [33, 102, 172], [255, 255, 255]));
+        assert_eq!((p.rgb(0.0), p.rgb(1.0), p.rgb(-0.2)), ([68, 1, 84], [253, 231, 37], [68, 1, 84]));
         let k = Scale::for_grid(Metric::Kl, &[0.5, 2.0]);
-        assert_eq!(k, Scale::Sequential { max: 2.0, end: DISTANCE });
-        assert_eq!(k.rgb(2.0), [166, 54, 3]);
+        assert_eq!(k, Scale::Sequential { max: 2.0 });
+        assert_eq!(k.rgb(2.0), [253, 231, 37]);
+        assert_eq!(k.rgb(1.0), sequential(0.5).into_array());
         assert_eq!(k.ticks()[1].0, 1.0);
-        assert_eq!(Scale::for_grid(Metric::Kl, &[0.0]), Scale::Sequential { max: 1e-3, end: DISTANCE });
+        assert_eq!(Scale::for_grid(Metric::Kl, &[0.0]), Scale::Sequential { max: 1e-3 });
     }
 }

@@ -12,6 +12,7 @@ use wasm_bindgen::JsCast;
 
 use super::heat::{Heat, Scale};
 use super::{cell_key, fmt_cell};
+use crate::app::core::keys;
 
 /// What one heatmap shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,7 +30,7 @@ fn cell_at(target: Option<web_sys::EventTarget>) -> Option<(web_sys::Element, Ve
     Some((el, cell))
 }
 
-fn index(el: &web_sys::Element, key: &str) -> Option<i64> {
+fn index(el: &web_sys::Element, key: &str) -> Option<usize> {
     el.get_attribute(key)?.parse().ok()
 }
 
@@ -68,17 +69,13 @@ pub fn Heatmap(
     let on_key = move |ev: leptos::ev::KeyboardEvent| {
         let Some((el, cell)) = cell_at(ev.target()) else { return };
         let (r, c) = (index(&el, "data-r").unwrap_or(0), index(&el, "data-c").unwrap_or(0));
-        let (r, c) = match ev.key().as_str() {
-            "ArrowUp" => (r - 1, c),
-            "ArrowDown" => (r + 1, c),
-            "ArrowLeft" => (r, c - 1),
-            "ArrowRight" => (r, c + 1),
-            "Enter" | " " => {
-                ev.prevent_default();
-                return pinned.set(Some(cell));
-            }
-            _ => return,
-        };
+        if keys::activates(&ev.key()) {
+            ev.prevent_default();
+            return pinned.set(Some(cell));
+        }
+        // The app's grid rule (core::keys): arrows clamped at the edges, Home/End along the row, Ctrl for corners.
+        let size = data.with_untracked(|d| d.as_ref().map_or((0, 0), |d| (d.heat.rows.len(), d.heat.cols.len())));
+        let Some((r, c)) = keys::grid_move(&ev.key(), ev.ctrl_key(), (r, c), size) else { return };
         // Inside the grid the arrows move between cells; they must not also turn the page (the shell's keys).
         ev.prevent_default();
         ev.stop_propagation();
@@ -137,11 +134,7 @@ fn rows(d: &HeatmapData) -> impl IntoView {
                 .enumerate()
                 .map(|(c, cell)| {
                     let v = cell.value;
-                    let style = format!(
-                        "background: {}; color: {}",
-                        d.scale.css(v),
-                        if d.scale.dark(v) { "#fff" } else { "#111" }
-                    );
+                    let style = format!("background: {}; color: {}", d.scale.css(v), d.scale.ink(v));
                     let aria =
                         format!("{}, {} {}: {v:.3}", row.label, h.col_axis, h.cols.get(c).cloned().unwrap_or_default());
                     view! {

@@ -532,7 +532,7 @@ fn SettingsPanel(lab: Lab, attn_only: Signal<bool>) -> impl IntoView {
             <div class="patch-settings-grid">
                 <span>"Patch"</span>
                 <div>
-                    <select data-testid="patch-target" prop:value=move || super::target_key(lab.target.get())
+                    <select data-testid="patch-target" aria-label="what to patch" prop:value=move || super::target_key(lab.target.get())
                         on:change=move |ev| set_target(event_target_value(&ev))>{target_options}</select>
                     <p class="muted small">{move || target_label(lab.target.get())}</p>
                 </div>
@@ -543,7 +543,7 @@ fn SettingsPanel(lab: Lab, attn_only: Signal<bool>) -> impl IntoView {
                 </div>
                 <span>"Score"</span>
                 <div>
-                    <select data-testid="patch-metric" prop:value=move || super::metric_key(lab.metric.get())
+                    <select data-testid="patch-metric" aria-label="metric" prop:value=move || super::metric_key(lab.metric.get())
                         on:change=move |ev| if let Some(&(_, m)) = METRICS.iter().find(|(k, _)| *k == event_target_value(&ev)) { lab.metric.set(m) }>
                         {metric_options}
                     </select>

@@ -137,7 +137,9 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
                 view! { <span class:label-on=on>{s}</span> }
             })
             .collect_view();
-        Some(view! { <p class="probe-excerpt" data-testid="probe-excerpt">{spans}</p> })
+        Some(
+            view! { <p class="probe-excerpt" data-testid="probe-excerpt" tabindex="0" role="region" aria-label="excerpt with the concept's characters marked (scrolls)">{spans}</p> },
+        )
     };
 
     let progress = progress_bar(jobs, "probe", cancel);
@@ -170,7 +172,7 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
                     <p class="muted small">"Highlighted characters are labelled “yes”. Each probe reads the residual stream at one position and guesses the label there."</p>
                     {progress}
                     {move || error.get().map(|e| view! { <p class="input-error" data-testid="input-error" role="status">{e}</p> })}
-                    <p class="muted small" data-testid="lab-status" data-rev=move || rev.get()>
+                    <p class="muted small" data-testid="lab-status" role="status" data-rev=move || rev.get()>
                         {move || shown.get().map(|s| format!("Last run: {}, {} layers in {:.1} s.", s.report.concept, s.report.layers.len(), s.ms / 1000.0))}
                     </p>
                 </section>

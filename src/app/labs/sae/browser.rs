@@ -1,6 +1,7 @@
 //! The feature browser's rules, plain and tested natively: the list's order, moving through it, the latent a
 //! link or the number box names, and the words and shades the card shows.
 use super::Order;
+use crate::app::core::charts::{highlight, ink_on};
 use crate::app::core::format::fmt_int;
 use crate::lens::methods::sae::{LatentCard, LossTally};
 
@@ -115,10 +116,9 @@ pub fn density_text(card: &LatentCard, positions: usize) -> String {
 /// A context character's shading and hover text for `a`, its activation as a share of the latent's maximum.
 pub fn shade(a: f32) -> (String, String) {
     if a > 0.0 {
-        (
-            format!("background: rgba(232, 119, 34, {:.2})", 0.12 + 0.88 * a),
-            format!("about {:.0}% of the latent's maximum", 100.0 * a),
-        )
+        // The app's highlighter for text (one hue, lightness carries the value), with ink that reads on it.
+        let bg = highlight(0.12 + 0.88 * a.min(1.0));
+        (format!("background: {bg}; color: {}", ink_on(bg)), format!("about {:.0}% of the latent's maximum", 100.0 * a))
     } else {
         (String::new(), "inactive (or below 3% of the maximum)".to_string())
     }
@@ -206,7 +206,8 @@ mod tests {
             density_text(&card(50, 0.05, 1.0), 1000),
             "Fires on 50 characters of 1,000 (5.00%, about 1 in 20); strongest activation 1.0."
         );
-        assert_eq!(shade(0.5).0, "background: rgba(232, 119, 34, 0.56)");
+        assert_eq!(shade(0.5).0, format!("background: {}; color: #000000", highlight(0.56)));
+        assert_eq!(shade(1.0).0, "background: #e07014; color: #000000");
         assert!(shade(0.0).0.is_empty());
         assert_eq!([show_char('\n'), char_label(' ')], ["↵", "␣ space"]);
     }

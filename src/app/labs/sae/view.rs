@@ -21,6 +21,7 @@ use crate::app::core::charts::{log_count, Axis, Bar, BarChart};
 use crate::app::core::format::fmt_int;
 use crate::app::core::frame::{LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
+use crate::app::core::keys;
 use crate::app::core::load::{load_char_sae, LoadedSae, Model};
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::methods::sae::{
@@ -230,8 +231,8 @@ fn LatentControls(b: Browser, d_sae: usize) -> impl IntoView {
                 <input type="number" min="0" max=d_sae.saturating_sub(1) data-testid="latent-input" class="latent-input"
                     prop:value=move || b.latent.get().map(|j| j.to_string()).unwrap_or_default() on:change=on_typed />
             </label>
-            <button data-testid="latent-prev" on:click=move |_| step(-1) title="the previous latent in the list's order">"◀"</button>
-            <button data-testid="latent-next" on:click=move |_| step(1) title="the next latent in the list's order">"▶"</button>
+            <button data-testid="latent-prev" on:click=move |_| step(-1) title="the previous latent in the list's order" aria-label="previous latent">"◀"</button>
+            <button data-testid="latent-next" on:click=move |_| step(1) title="the next latent in the list's order" aria-label="next latent">"▶"</button>
             <label>"Order "
                 <select data-testid="latent-order" prop:value=move || b.order.get().key() on:change=on_order>
                     <option value="density">"most frequent first"</option>
@@ -248,6 +249,31 @@ fn LatentControls(b: Browser, d_sae: usize) -> impl IntoView {
 /// Every latent with its density and a snippet around its peak.
 #[component]
 fn LatentList(b: Browser) -> impl IntoView {
+    // One tab stop for the whole list (WAI-ARIA's roving tabindex): Tab enters on the chosen latent and leaves in
+    // one press; the arrows, Home, End and Page Up/Down move the focus; Enter or Space picks, as a click does.
+    let focus = RwSignal::new(None::<usize>);
+    Effect::new(move |_| focus.set(b.latent.get()));
+    let stop = Memo::new(move |_| {
+        let list = b.list.get();
+        focus.get().filter(|j| list.contains(j)).or_else(|| list.first().copied())
+    });
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        let list = b.list.get_untracked();
+        let at = stop.get_untracked().and_then(|j| list.iter().position(|&x| x == j)).unwrap_or(0);
+        let Some(next) = keys::list_move(&ev.key(), at, list.len(), 10, false) else { return };
+        ev.prevent_default();
+        let j = list[next];
+        focus.set(Some(j));
+        use wasm_bindgen::JsCast;
+        if let Some(e) = document()
+            .query_selector(&format!("[data-testid=latent-list] [data-latent=\"{j}\"]"))
+            .ok()
+            .flatten()
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            let _ = e.focus();
+        }
+    };
     move || {
         let d = b.loaded.get()?;
         let items = b
@@ -263,6 +289,7 @@ fn LatentList(b: Browser) -> impl IntoView {
                 view! {
                     <li>
                         <button class="latent-item" class:selected=selected class:dead=dead data-latent=j aria-pressed=move || if selected() { "true" } else { "false" }
+                            tabindex=move || if stop.get() == Some(j) { "0" } else { "-1" }
                             on:click=move |_| b.pick(j)>
                             <span class="latent-num">{format!("#{j}")}</span>
                             <span class="latent-density">{density}</span>
@@ -272,7 +299,8 @@ fn LatentList(b: Browser) -> impl IntoView {
                 }
             })
             .collect_view();
-        Some(view! { <ul class="latent-list" data-testid="latent-list">{items}</ul> })
+        Some(view! { <ul class="latent-list" data-testid="latent-list" on:keydown=on_key
+        aria-label="latents: arrow keys move, Enter picks">{items}</ul> })
     }
 }
 
@@ -374,7 +402,7 @@ fn Quality(d: Arc<LoadedSae>) -> impl IntoView {
                     {recovered}
                 </div>
             })}
-            <LiveLoss d=d.clone() />
+            <div role="status"><LiveLoss d=d.clone() /></div>
         </section>
     }
 }

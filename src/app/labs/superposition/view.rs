@@ -44,7 +44,8 @@ fn feature_arrows(v: &ToyView) -> impl IntoView {
             Arrow {
                 x: col[0] as f64,
                 y: col[1] as f64,
-                colour: sequential(t).to_string(),
+                // Viridis stops short of its yellow end, which would vanish on white paper.
+                colour: sequential(0.8 * t).to_string(),
                 bold: norm >= REPRESENTED_NORM,
                 label: if norm > 0.15 { (i + 1).to_string() } else { String::new() },
                 title: format!("feature {}: length {norm:.2}, importance {importance:.2}", i + 1),
@@ -284,7 +285,7 @@ fn ArrowsPanel(lab: Lab) -> impl IntoView {
         <section class="panel">
             <h3>"Each feature's direction (columns of W)"</h3>
             {arrows}
-            {summary}
+            <div role="status">{summary}</div>
         </section>
     }
 }

@@ -210,7 +210,7 @@ pub fn DrawPad(
             <div class="draw-tools">
                 <button data-testid="draw-undo" title="Undo the last stroke (Ctrl+Z)" disabled=empty on:click=move |_| undo()>"Undo"</button>
                 <button data-testid="draw-clear" disabled=empty on:click=move |_| clear()>"Clear"</button>
-                {move || empty().then(|| view! { <span class="muted draw-hint">"Draw a digit 0–9 with the mouse, a pen or a finger."</span> })}
+                {move || empty().then(|| view! { <span class="muted draw-hint">"Draw a digit 0–9 with the mouse, a pen or a finger, or load a test image with the button below."</span> })}
             </div>
         </div>
     }

@@ -17,7 +17,7 @@ pub fn ActivationsPanel(lab: Lab) -> impl IntoView {
     view! {
         <section class="panel">
             <h3>"Activations"</h3>
-            <p class="muted small">"Every channel of every conv layer (after ReLU), darker = stronger. Click a channel to study it below; hover its large map to see which input pixels that cell can see."</p>
+            <p class="muted small">"Every channel of every conv layer (after ReLU), dark violet = weak, yellow = strong. Click a channel (or Tab to it and press Enter) to study it below; hover its large map (or focus it and use the arrow keys) to see which input pixels that cell can see."</p>
             <div class="act-layers">{layers}</div>
         </section>
     }

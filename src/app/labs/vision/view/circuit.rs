@@ -81,7 +81,7 @@ fn link_view(lab: Lab, l: usize, i: usize, link: KernelLink, source: Option<Vec<
         <figure class="kernel" data-testid="circuit-link" data-from=link.from>
             <div class="kernel-pair">
                 {has_source.then(|| view! { <canvas id=src_id class="src-canvas" data-testid="circuit-source" title=src_title width="1" height="1"></canvas> })}
-                <canvas id=id class="kernel-canvas" title="3×3 kernel: red excites, blue inhibits" width="1" height="1"></canvas>
+                <canvas id=id class="kernel-canvas" title="3×3 kernel: orange excites, blue inhibits" width="1" height="1"></canvas>
             </div>
             <figcaption>
                 {caption}

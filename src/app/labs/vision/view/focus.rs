@@ -8,6 +8,7 @@ use super::dataset::{DatasetPanel, MixOverview};
 use super::featvis::FeatureVisPanel;
 use super::paint::{paint_id, Colour};
 use super::Lab;
+use crate::app::core::keys;
 use crate::app::labs::vision::analysis::{cell_text, hover_cell};
 use crate::lens::methods::units::polysemanticity;
 
@@ -30,7 +31,7 @@ pub fn FocusPanel(lab: Lab) -> impl IntoView {
             <h4>"Class mix across the layer"</h4>
             <MixOverview lab=lab layer_mix=layer_mix />
             <h4>"Circuit: what feeds it"</h4>
-            <p class="muted small">"Its 3×3 kernels from the strongest channels of the layer below (red excites, blue inhibits), each beside a feature visualization of that source channel, strongest first. Click a source channel to follow the circuit down."</p>
+            <p class="muted small">"Its 3×3 kernels from the strongest channels of the layer below (orange excites, blue inhibits), each beside a feature visualization of that source channel, strongest first. Click a source channel to follow the circuit down."</p>
             <CircuitPanel lab=lab />
         </section>
     }
@@ -58,6 +59,22 @@ fn FocusMap(lab: Lab) -> impl IntoView {
             lab.hover.set(cell);
         }
     };
+    // Keyboard: the map is a tab stop; focus picks its top-left cell and the arrows move the cell, so the value
+    // and the receptive field show without a pointer.
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        let Some(m) = lab.model.get_untracked() else { return };
+        let l = lab.focus.get_untracked().0;
+        let side = m.model.cfg.conv_side(l);
+        let at = lab.hover.get_untracked().filter(|h| h.0 == l).map_or((0, 0), |(_, y, x)| (y, x));
+        let Some((y, x)) = keys::grid_move(&ev.key(), ev.ctrl_key(), at, (side, side)) else { return };
+        ev.prevent_default();
+        lab.hover.set(Some((l, y, x)));
+    };
+    let on_focus = move |_| {
+        if lab.model.get_untracked().is_some() && lab.hover.get_untracked().is_none() {
+            lab.hover.set(Some((lab.focus.get_untracked().0, 0, 0)));
+        }
+    };
     let value = move || {
         let (a, cell) = (lab.current()?, lab.hover.get()?);
         cell_text(&a, lab.focus.get(), cell)
@@ -66,8 +83,10 @@ fn FocusMap(lab: Lab) -> impl IntoView {
         <div>
             <h4>"Its map for this image"</h4>
             <canvas id="focus-map" class="focus-map" data-testid="focus-map" width="1" height="1"
-                on:mousemove=on_move on:mouseleave=move |_| lab.hover.set(None)></canvas>
-            <p class="muted small" data-testid="focus-value">{move || value().unwrap_or_else(|| "Hover the map.".into())}</p>
+                on:mousemove=on_move on:mouseleave=move |_| lab.hover.set(None)
+                tabindex="0" role="img" aria-label=move || { let (l, c) = lab.focus.get(); format!("map of conv{l} channel {c}; arrow keys move from cell to cell") }
+                aria-describedby="focus-value" on:keydown=on_key on:focus=on_focus on:blur=move |_| lab.hover.set(None)></canvas>
+            <p class="muted small" data-testid="focus-value" id="focus-value" aria-live="polite">{move || value().unwrap_or_else(|| "Hover the map, or focus it and use the arrow keys.".into())}</p>
         </div>
     }
 }

@@ -85,6 +85,12 @@ pub fn SeenPanel(lab: Lab) -> impl IntoView {
             </div>
             <p class="muted small">"Your drawing, cropped, scaled to 20 px and centred by its centre of mass in 28×28, as MNIST was made."</p>
             <Probabilities lab=lab />
+            // The answer, said again in a live region that stays in place, so a screen reader announces each new one.
+            <p class="sr-only" role="status">{move || {
+                let (a, m) = (lab.current()?, lab.loaded()?);
+                let best = a.predicted();
+                Some(format!("The network reads {} ({:.0}% sure)", class_label(&m.model.cfg.labels, best), 100.0 * a.probs[best]))
+            }}</p>
             {move || lab.current().is_none().then(|| view! { <p class="muted" data-testid="empty-hint">"Draw a digit or pick a test image to see the network's answer."</p> })}
         </section>
     }

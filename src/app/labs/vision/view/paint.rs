@@ -2,41 +2,31 @@
 use wasm_bindgen::JsCast;
 
 use crate::app::core::browser::canvas_by_id;
+use crate::app::core::charts::{diverging, sequential};
 
 #[derive(Clone, Copy, PartialEq)]
 pub enum Colour {
     /// 0 black .. 1 white, like MNIST.
     Gray,
-    /// 0 paper .. `max` full heat colour.
+    /// 0 .. `max` along viridis (dark violet to yellow).
     Heat(f32),
-    /// Negative blue, zero white, positive red, symmetric around `max_abs`.
+    /// Negative blue, zero white, positive orange, symmetric around `max_abs`.
     Diverging(f32),
-}
-
-/// `t` of the way from paper (white) to `rgb`.
-fn towards(t: f32, (r, g, b): (f32, f32, f32)) -> (u8, u8, u8) {
-    let mix = |c: f32| (255.0 - t * (255.0 - c)) as u8;
-    (mix(r), mix(g), mix(b))
 }
 
 impl Colour {
     fn rgb(self, v: f32) -> (u8, u8, u8) {
-        match self {
+        let c = match self {
             Colour::Gray => {
                 let g = (v.clamp(0.0, 1.0) * 255.0) as u8;
-                (g, g, g)
+                return (g, g, g);
             }
-            // Paper to a deep orange: easy to read on a projector.
-            Colour::Heat(max) => towards(if max > 0.0 { (v / max).clamp(0.0, 1.0) } else { 0.0 }, (194.0, 65.0, 12.0)),
-            Colour::Diverging(max_abs) => {
-                let a = if max_abs > 0.0 { (v / max_abs).clamp(-1.0, 1.0) } else { 0.0 };
-                if a >= 0.0 {
-                    towards(a, (200.0, 30.0, 45.0))
-                } else {
-                    towards(-a, (30.0, 90.0, 200.0))
-                }
-            }
-        }
+            // The app's two colour-blind-safe maps (app::core::charts): viridis for a magnitude, blue-white-orange
+            // for a signed value.
+            Colour::Heat(max) => sequential(if max > 0.0 { (v / max).clamp(0.0, 1.0) } else { 0.0 }),
+            Colour::Diverging(max_abs) => diverging(v, max_abs),
+        };
+        (c.0, c.1, c.2)
     }
 }
 
