@@ -206,11 +206,11 @@ fn TopBar(
                 on:click=move |_| nav.toggle_presenting()>
                 {move || if presenting.get().on { "Leave presenter mode" } else { "Present" }}
             </button>
-            <button data-testid="prev" class="ghost" title="Previous section (p or ←)" aria-label="Previous section"
+            <button data-testid="prev" class="ghost" title="Previous section (p or ←)"
                 disabled=move || current.get().is_none_or(|i| i == 0) on:click=move |_| nav.step(-1)>
                 "←"<span class="btn-word">" Prev"</span>
             </button>
-            <button data-testid="next" class="ghost" title="Next section (n or →)" aria-label="Next section"
+            <button data-testid="next" class="ghost" title="Next section (n or →)"
                 disabled=move || current.get().is_none_or(|i| i + 1 >= SECTIONS.len()) on:click=move |_| nav.step(1)>
                 <span class="btn-word">"Next "</span>"→"
             </button>
