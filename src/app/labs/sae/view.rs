@@ -74,7 +74,7 @@ pub fn SaeLabs(query: Vec<(String, String)>) -> impl IntoView {
         }
     };
     view! {
-        <LabFrame notes=notes>
+        <LabFrame notes=notes model="moby, with its sparse autoencoder (SAE tab); the toy tab trains its own">
         <div class="lab-tabs" role="tablist">
             {tab_button(Tab::Toy, "tab-toy", "Toy model: known features")}
             {tab_button(Tab::Features, "tab-features", "Moby-Dick model: feature browser")}

@@ -1,6 +1,8 @@
 //! The channel in focus: its map for the current image (hover a cell for its value and receptive field),
 //! its feature visualization, its top test images and class mix, and the circuit that feeds it.
 use leptos::prelude::*;
+
+use crate::app::core::export::CanvasExport;
 use wasm_bindgen::JsCast;
 
 use super::circuit::CircuitPanel;
@@ -67,6 +69,7 @@ fn FocusMap(lab: Lab) -> impl IntoView {
             <h4>"Its map for this image"</h4>
             <canvas id="focus-map" class="focus-map" data-testid="focus-map" width="1" height="1"
                 on:mousemove=on_move on:mouseleave=move |_| lab.hover.set(None)></canvas>
+            <CanvasExport selector="#focus-map" what="focus map" />
             <p class="muted small" data-testid="focus-value">{move || value().unwrap_or_else(|| "Hover the map.".into())}</p>
         </div>
     }
