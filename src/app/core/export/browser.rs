@@ -584,7 +584,7 @@ pub fn TableCsv(#[prop(optional, into)] what: String) -> impl IntoView {
         }
     };
     view! {
-        <div class="export-bar" role="group" aria-label="Export this table">
+        <div class="export-bar" role="group" aria-label="Export this table" data-testid="table-export">
             <span class="export-label">"Export"</span>
             <button type="button" class="export-btn" data-testid="export-csv" on:click=on_csv>"CSV"</button>
         </div>

@@ -454,7 +454,8 @@ fn ScoresPanel(shared: Shared) -> impl IntoView {
             let band = head_index(&r.scores, shared.head()).map(|i| (i as f64, i as f64 + 1.0));
             view! {
                 <BarChart groups=groups x=x y=Axis::linear(0.0, 1.0, 5).titled("score") size=(560.0, 240.0)
-                    shade=band label="previous-token, induction and duplicate-token score of every head" />
+                    shade=band label="previous-token, induction and duplicate-token score of every head"
+                    series=vec!["previous-token", "induction", "duplicate-token"] testid="head-score-chart" />
             }
         })
     };

@@ -298,6 +298,7 @@ fn accuracy_chart(r: &ProbeReport, lo: f32) -> impl IntoView {
     view! {
         <Legend items=vec![("blue", "probe"), ("grey", "shuffled-label control"), ("rule orange", "majority baseline")] />
         <BarChart groups=groups x=x y=Axis::percent(lo as f64, 1.0).titled("held-out accuracy") size=(560.0, 240.0)
-            rules=vec![baseline] pad=0.14 class="probe-chart" testid="probe-chart" label="held-out accuracy per layer" />
+            rules=vec![baseline] pad=0.14 class="probe-chart" testid="probe-chart" label="held-out accuracy per layer"
+            series=vec!["probe", "shuffled-label control"] />
     }
 }

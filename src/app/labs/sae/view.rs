@@ -15,7 +15,7 @@ use super::browser::{
     char_label, density_text, fmt_act, live_summary, ordered, parse_latent, shade, show_char, snippet, starting_latent,
     step_in_list, Live, LIVE_CHARS,
 };
-use super::{SaeState, Tab, ToySae, ORDERS};
+use super::{histogram_table, SaeState, Tab, ToySae, ORDERS};
 use crate::app::core::browser::{document, replace_hash_soon};
 use crate::app::core::charts::{log_count, Axis, Bar, BarChart};
 use crate::app::core::format::fmt_int;
@@ -44,8 +44,9 @@ fn histogram(card: &LatentCard) -> impl IntoView {
         })
         .collect();
     let x = Axis::linear(0.0, card.max as f64, 5).onto(0.0, bins as f64).titled("activation");
+    let table = histogram_table(&card.hist, card.max);
     view! {
-        <BarChart groups=groups x=x y=Axis::log_counts(peak).titled("characters") size=(300.0, 190.0) pad=0.0
+        <BarChart groups=groups x=x y=Axis::log_counts(peak).titled("characters") size=(300.0, 190.0) pad=0.0 table=table
             class="feat-hist" testid="feature-histogram" label="histogram of the latent's nonzero activations" />
     }
 }
