@@ -67,9 +67,12 @@ impl Datum {
         }
     }
 
-    /// As shown in a table on the page: at most four decimals, trailing zeros dropped ("0.8125", "12", "−0.5").
+    /// As shown in a table on the page: at most four decimals, trailing zeros dropped ("0.8125", "12", "−0.5"),
+    /// and a value too small for them in scientific notation ("2.0e−6").
     pub fn shown(&self) -> String {
         match self {
+            // Too small for four decimals but not zero (a probability of 2e-6): in scientific notation.
+            Datum::Num(v) if *v != 0.0 && v.abs() < 5e-5 => format!("{v:.1e}").replace('-', "−"),
             Datum::Num(v) if v.is_finite() => {
                 let s = format!("{:.4}", v + 0.0);
                 let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { &s };
@@ -384,7 +387,9 @@ mod tests {
         assert_eq!(Datum::Num(0.812345).shown(), "0.8123");
         assert_eq!(Datum::Num(12.0).shown(), "12");
         assert_eq!(Datum::Num(-0.5).shown(), "−0.5");
-        assert_eq!(Datum::Num(-0.00001).shown(), "0");
+        assert_eq!(Datum::Num(-0.00001).shown(), "−1.0e−5");
+        assert_eq!(Datum::Num(0.00006).shown(), "0.0001");
+        assert_eq!(Datum::Num(-0.0).shown(), "0");
         assert_eq!(Datum::from(0.1f32), Datum::Num(0.1));
         assert_eq!(Datum::from(0.1f32).csv(), "0.1");
     }

@@ -10,6 +10,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::{datum_from_text, file_name, lab_json, to_csv, DataTable, Datum, Meta};
 use crate::app::core::browser::document;
+use crate::app::core::charts::num;
 
 // ---------------------------------------------------------------- the lab's context
 
@@ -18,19 +19,29 @@ use crate::app::core::browser::document;
 #[derive(Clone, Copy)]
 pub struct ExportContext {
     model: Signal<String>,
-    charts: StoredValue<Vec<(u64, DataTable)>>,
+    charts: StoredValue<Vec<(u64, Chart)>>,
     numbers: Option<Callback<(), Option<Value>>>,
+    /// The charts (by name) whose table the student opened: a chart redrawn while training keeps it open.
+    open: StoredValue<Vec<String>>,
+}
+
+/// A chart's numbers: fixed when it was drawn, or read when asked (a figure that changes in place).
+#[derive(Clone)]
+enum Chart {
+    Drawn(DataTable),
+    Live(Callback<(), Option<DataTable>>),
 }
 
 impl ExportContext {
     pub fn provide(model: Signal<String>, numbers: Option<Callback<(), Option<Value>>>) -> Self {
-        let ctx = ExportContext { model, charts: StoredValue::new(Vec::new()), numbers };
+        let ctx =
+            ExportContext { model, charts: StoredValue::new(Vec::new()), numbers, open: StoredValue::new(Vec::new()) };
         provide_context(ctx);
         ctx
     }
 
     /// Lists `table` among the lab's charts until the calling chart is disposed.
-    fn register(self, table: DataTable) {
+    fn register(self, table: Chart) {
         thread_local! {
             static NEXT: Cell<u64> = const { Cell::new(0) };
         }
@@ -125,6 +136,9 @@ const STYLE_PROPS: [&str; 12] = [
 
 const SVG_NS: &str = "http://www.w3.org/2000/svg";
 
+/// The narrowest an exported image is, in CSS pixels: room for a readable caption line (about 70 characters).
+const MIN_CAPTION_W: f64 = 440.0;
+
 /// Copies the computed `STYLE_PROPS` of `from` onto `to` as a `style` attribute.
 fn inline_style(from: &web_sys::Element, to: &web_sys::Element) {
     let Some(style) = web_sys::window().and_then(|w| w.get_computed_style(from).ok().flatten()) else { return };
@@ -157,16 +171,15 @@ pub fn standalone_svg(svg: &web_sys::Element, meta: &Meta, what: &str) -> Option
             }
         }
     }
-    let lines = caption_lines(meta, what, w);
+    // A narrow chart (a single column) is widened on the right, so its caption can be read.
+    let full_w = w.max(MIN_CAPTION_W);
+    let lines = caption_lines(meta, what, full_w);
     let line_h = 15.0;
     let full_h = h + 10.0 + line_h * lines.len() as f64;
-    for (k, v) in [("width", w), ("height", full_h)] {
-        let _ = copy.set_attribute(k, &crate::app::core::charts::num(v));
+    for (k, v) in [("width", full_w), ("height", full_h)] {
+        let _ = copy.set_attribute(k, &num(v));
     }
-    let _ = copy.set_attribute(
-        "viewBox",
-        &format!("0 0 {} {}", crate::app::core::charts::num(w), crate::app::core::charts::num(full_h)),
-    );
+    let _ = copy.set_attribute("viewBox", &format!("0 0 {} {}", num(full_w), num(full_h)));
     let _ = copy.remove_attribute("class");
     let _ = copy.remove_attribute("data-testid");
 
@@ -182,7 +195,7 @@ pub fn standalone_svg(svg: &web_sys::Element, meta: &Meta, what: &str) -> Option
     for (i, line) in lines.iter().enumerate() {
         let t = svg_el("text")?;
         let y = h + 6.0 + line_h * (i as f64 + 1.0) - 3.0;
-        for (k, v) in [("x", "4".to_string()), ("y", crate::app::core::charts::num(y))] {
+        for (k, v) in [("x", "4".to_string()), ("y", num(y))] {
             let _ = t.set_attribute(k, &v);
         }
         let _ = t.set_attribute("style", "font-family:sans-serif;font-size:11px;fill:#555555");
@@ -190,7 +203,7 @@ pub fn standalone_svg(svg: &web_sys::Element, meta: &Meta, what: &str) -> Option
         let _ = copy.append_child(&t);
     }
     let text = web_sys::XmlSerializer::new().ok()?.serialize_to_string(&copy).ok()?;
-    Some((text, w, full_h))
+    Some((text, full_w, full_h))
 }
 
 /// The chart's size in its own units, from its `viewBox`.
@@ -281,7 +294,7 @@ pub fn download_canvas_png(ctx: Option<ExportContext>, source: &web_sys::HtmlCan
     let meta = meta_now(ctx);
     let (sw, sh) = (source.width().max(1) as f64, source.height().max(1) as f64);
     let scale = (280.0 / sw.min(sh)).ceil().max(1.0);
-    let (w, h) = ((sw * scale).max(360.0), sh * scale);
+    let (w, h) = ((sw * scale).max(MIN_CAPTION_W), sh * scale);
     let lines = caption_lines(&meta, what, w);
     let line_h = 15.0;
     let full_h = h + 10.0 + line_h * lines.len() as f64;
@@ -364,7 +377,13 @@ fn tables_in(root: &web_sys::Element) -> Vec<DataTable> {
 /// Saves the lab's numbers as JSON: the charts' tables, the page's tables in `root`, the lab's own figures.
 pub fn download_json(ctx: ExportContext, root: &web_sys::Element) {
     let meta = meta_now(Some(ctx));
-    let charts: Vec<DataTable> = ctx.charts.with_value(|v| v.iter().map(|(_, t)| t.clone()).collect());
+    let charts: Vec<Chart> = ctx.charts.with_value(|v| v.iter().map(|(_, t)| t.clone()).collect());
+    let charts: Vec<DataTable> = (charts.into_iter())
+        .filter_map(|c| match c {
+            Chart::Drawn(t) => Some(t),
+            Chart::Live(f) => f.run(()),
+        })
+        .collect();
     let lab = ctx.numbers.and_then(|n| n.run(()));
     let text = lab_json(&meta, &charts, &tables_in(root), lab);
     download_text(&file_name(&meta.section, "numbers", "json"), "application/json", &text);
@@ -377,7 +396,7 @@ pub fn download_json(ctx: ExportContext, root: &web_sys::Element) {
 pub fn chart_with_exports(chart: AnyView, table: DataTable, what: String) -> AnyView {
     let ctx = use_context::<ExportContext>();
     if let Some(ctx) = ctx {
-        ctx.register(table.clone());
+        ctx.register(Chart::Drawn(table.clone()));
     }
     let boxed = NodeRef::<leptos::html::Div>::new();
     let table = StoredValue::new(table);
@@ -403,7 +422,7 @@ pub fn chart_with_exports(chart: AnyView, table: DataTable, what: String) -> Any
                 <button type="button" class="export-btn" data-testid="export-svg" on:click=on_svg>"SVG"</button>
                 <button type="button" class="export-btn" data-testid="export-csv" on:click=on_csv>"CSV"</button>
             </div>
-            {table_details(table)}
+            {table_details(table, ctx, what.get_value())}
         </div>
     }
     .into_any()
@@ -413,6 +432,9 @@ pub fn chart_with_exports(chart: AnyView, table: DataTable, what: String) -> Any
 /// as it is now, and its numbers from `table`, read when asked (CSV, and "Show as a table" when opened).
 pub fn figure_with_exports(figure: AnyView, table: Callback<(), Option<DataTable>>, what: &'static str) -> AnyView {
     let ctx = use_context::<ExportContext>();
+    if let Some(ctx) = ctx {
+        ctx.register(Chart::Live(table));
+    }
     let boxed = NodeRef::<leptos::html::Div>::new();
     let svg = move || boxed.get_untracked().and_then(|b| b.query_selector(":scope > svg").ok().flatten());
     let on_png = move |_| {
@@ -451,12 +473,24 @@ pub fn figure_with_exports(figure: AnyView, table: Callback<(), Option<DataTable
 }
 
 /// "Show as a table": the numbers as a real table, built only when opened (a chart redrawn while training would
-/// otherwise rebuild it on every update).
-fn table_details(table: StoredValue<DataTable>) -> impl IntoView {
-    let open = RwSignal::new(false);
-    let on_toggle = move |ev: leptos::ev::Event| open.set(event_target::<web_sys::HtmlDetailsElement>(&ev).open());
+/// otherwise rebuild it on every update), and open again when its chart is redrawn.
+fn table_details(table: StoredValue<DataTable>, ctx: Option<ExportContext>, what: String) -> impl IntoView {
+    let was_open = ctx.is_some_and(|c| c.open.with_value(|o| o.contains(&what)));
+    let open = RwSignal::new(was_open);
+    let on_toggle = move |ev: leptos::ev::Event| {
+        let now = event_target::<web_sys::HtmlDetailsElement>(&ev).open();
+        open.set(now);
+        if let Some(c) = ctx {
+            c.open.update_value(|o| {
+                o.retain(|w| *w != what);
+                if now {
+                    o.push(what.clone());
+                }
+            });
+        }
+    };
     view! {
-        <details class="chart-table" data-testid="chart-table" on:toggle=on_toggle>
+        <details class="chart-table" data-testid="chart-table" on:toggle=on_toggle open=was_open>
             <summary>"Show as a table"</summary>
             {move || open.get().then(|| table.with_value(table_view))}
         </details>
@@ -468,10 +502,11 @@ fn table_details(table: StoredValue<DataTable>) -> impl IntoView {
 pub fn table_exports(table: DataTable, what: &str) -> AnyView {
     let ctx = use_context::<ExportContext>();
     if let Some(ctx) = ctx {
-        ctx.register(table.clone());
+        ctx.register(Chart::Drawn(table.clone()));
     }
     let table = StoredValue::new(table);
     let what = what.to_string();
+    let details = table_details(table, ctx, what.clone());
     let on_csv = move |_| table.with_value(|t| download_csv(ctx, &what, t));
     view! {
         <div class="chart-box" data-testid="chart-box">
@@ -479,7 +514,7 @@ pub fn table_exports(table: DataTable, what: &str) -> AnyView {
                 <span class="export-label">"Export"</span>
                 <button type="button" class="export-btn" data-testid="export-csv" on:click=on_csv>"CSV"</button>
             </div>
-            {table_details(table)}
+            {details}
         </div>
     }
     .into_any()
