@@ -183,7 +183,8 @@ async function exerciseCanvases(page, slug) {
   return n;
 }
 
-/** Every table's CSV: the header the page shows, a row per body row. */
+/** Every table's exports: its CSV (the header the page shows, a row per body row), and for a heatmap drawn as a
+ *  table its PNG and SVG. */
 async function exerciseTables(page, slug) {
   const bars = page.locator('[data-testid=table-export]');
   let n = 0;
@@ -191,10 +192,15 @@ async function exerciseTables(page, slug) {
     const bar = bars.nth(i);
     if (!(await bar.isVisible())) continue;
     n++;
+    if (await bar.locator('[data-testid=export-png]').count()) {
+      await checkPng(page, (await download(page, bar.locator('[data-testid=export-png]'))).buf);
+      await checkSvg(page, (await download(page, bar.locator('[data-testid=export-svg]'))).buf.toString('utf8'), slug);
+    }
+    if (!(await bar.locator('[data-testid=export-csv]').count())) continue;
     const csv = (await download(page, bar.locator('[data-testid=export-csv]'))).buf.toString('utf8');
     const { meta, header, rows } = parseCsv(csv);
     checkMeta(meta, slug);
-    // The table just before the button.
+    // The table just before the buttons.
     const shown = await bar.evaluate((b) => {
       let el = b.previousElementSibling;
       while (el && el.tagName !== 'TABLE' && !el.querySelector('table')) el = el.previousElementSibling;
@@ -268,7 +274,7 @@ const LABS = {
     charts: 3,
   },
   '9.2.5': { url: '/#/9.2.5?latent=3', ready: (p) => p.locator('[data-testid=feature-histogram]').waitFor({ timeout: 60_000 }), charts: 1 },
-  '9.3.1': { url: '/#/9.3.1', ready: (p) => waitRev(p, 1, 120_000) },
+  '9.3.1': { url: '/#/9.3.1', ready: (p) => waitRev(p, 1, 120_000), tables: 1 },
   '9.3.2': { url: '/#/9.3.2', ready: (p) => waitRev(p, 1, 180_000), lab: (doc) => assert.ok(doc.lab?.steered?.length > 0 && typeof doc.lab.norm === 'number') },
   '9.4': { url: '/#/9.4', ready: (p) => waitRev(p, 1, 120_000), charts: 1, lab: (doc) => assert.ok(doc.lab?.circuit?.edges?.length > 0) },
   '9.5': {

@@ -171,18 +171,23 @@ pub fn standalone_svg(svg: &web_sys::Element, meta: &Meta, what: &str) -> Option
             }
         }
     }
+    let _ = copy.remove_attribute("class");
+    let _ = copy.remove_attribute("data-testid");
+    finish_svg(&copy, (w, h), meta, what)
+}
+
+/// Makes `svg` (a chart of `w` x `h`) a file: a white background, the metadata as `<desc>` and `<metadata>`
+/// (JSON) and as a caption under it, its width, height and view box. Returns the markup and its size.
+fn finish_svg(svg: &web_sys::Element, (w, h): (f64, f64), meta: &Meta, what: &str) -> Option<(String, f64, f64)> {
     // A narrow chart (a single column) is widened on the right, so its caption can be read.
     let full_w = w.max(MIN_CAPTION_W);
     let lines = caption_lines(meta, what, full_w);
     let line_h = 15.0;
     let full_h = h + 10.0 + line_h * lines.len() as f64;
     for (k, v) in [("width", full_w), ("height", full_h)] {
-        let _ = copy.set_attribute(k, &num(v));
+        let _ = svg.set_attribute(k, &num(v));
     }
-    let _ = copy.set_attribute("viewBox", &format!("0 0 {} {}", num(full_w), num(full_h)));
-    let _ = copy.remove_attribute("class");
-    let _ = copy.remove_attribute("data-testid");
-
+    let _ = svg.set_attribute("viewBox", &format!("0 0 {} {}", num(full_w), num(full_h)));
     let bg = svg_el("rect")?;
     for (k, v) in [("width", "100%"), ("height", "100%"), ("fill", "#ffffff")] {
         let _ = bg.set_attribute(k, v);
@@ -191,7 +196,7 @@ pub fn standalone_svg(svg: &web_sys::Element, meta: &Meta, what: &str) -> Option
     desc.set_text_content(Some(&format!("{what}. {}", meta.caption())));
     let metadata = svg_el("metadata")?;
     metadata.set_text_content(Some(&meta.json(what).to_string()));
-    let _ = copy.prepend_with_node_3(&desc, &metadata, &bg);
+    let _ = svg.prepend_with_node_3(&desc, &metadata, &bg);
     for (i, line) in lines.iter().enumerate() {
         let t = svg_el("text")?;
         let y = h + 6.0 + line_h * (i as f64 + 1.0) - 3.0;
@@ -200,10 +205,55 @@ pub fn standalone_svg(svg: &web_sys::Element, meta: &Meta, what: &str) -> Option
         }
         let _ = t.set_attribute("style", "font-family:sans-serif;font-size:11px;fill:#555555");
         t.set_text_content(Some(line));
-        let _ = copy.append_child(&t);
+        let _ = svg.append_child(&t);
     }
-    let text = web_sys::XmlSerializer::new().ok()?.serialize_to_string(&copy).ok()?;
+    let text = web_sys::XmlSerializer::new().ok()?.serialize_to_string(svg).ok()?;
     Some((text, full_w, full_h))
+}
+
+/// An HTML table drawn as it looks (a heatmap of coloured cells): each cell's box in its computed background
+/// colour, its text centred in its computed colour and type. Returns the SVG and its size.
+fn table_as_svg(table: &web_sys::Element, meta: &Meta, what: &str) -> Option<(String, f64, f64)> {
+    let w = web_sys::window()?;
+    let origin = table.get_bounding_client_rect();
+    let svg = svg_el("svg")?;
+    let cells = table.query_selector_all("th, td").ok()?;
+    for i in 0..cells.length() {
+        let Some(cell) = cells.item(i).and_then(|c| c.dyn_into::<web_sys::Element>().ok()) else { continue };
+        let r = cell.get_bounding_client_rect();
+        let Some(style) = w.get_computed_style(&cell).ok().flatten() else { continue };
+        let get = |p: &str| style.get_property_value(p).unwrap_or_default();
+        let (x, y) = (r.left() - origin.left(), r.top() - origin.top());
+        let bg = get("background-color");
+        if !bg.is_empty() && bg != "rgba(0, 0, 0, 0)" && bg != "transparent" {
+            let rect = svg_el("rect")?;
+            for (k, v) in [("x", num(x)), ("y", num(y)), ("width", num(r.width())), ("height", num(r.height()))] {
+                let _ = rect.set_attribute(k, &v);
+            }
+            let _ = rect.set_attribute("fill", &bg);
+            let _ = svg.append_child(&rect);
+        }
+        let text = cell.text_content().unwrap_or_default();
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !text.is_empty() {
+            let t = svg_el("text")?;
+            let (cx, cy) = (x + r.width() / 2.0, y + r.height() / 2.0);
+            for (k, v) in [("x", num(cx)), ("y", num(cy)), ("text-anchor", "middle".into()), ("dy", "0.35em".into())] {
+                let _ = t.set_attribute(k, &v);
+            }
+            let css = format!(
+                "fill:{};font-family:{};font-size:{};font-weight:{}",
+                get("color"),
+                get("font-family").replace('"', "'"),
+                get("font-size"),
+                get("font-weight")
+            );
+            let _ = t.set_attribute("style", &css);
+            t.set_text_content(Some(&text));
+            let _ = svg.append_child(&t);
+        }
+    }
+    finish_svg(&svg, (origin.width().ceil(), origin.height().ceil()), meta, what)
 }
 
 /// The chart's size in its own units, from its `viewBox`.
@@ -260,19 +310,28 @@ async fn png_blob(canvas: &web_sys::HtmlCanvasElement) -> Option<web_sys::Blob> 
     JsFuture::from(promise).await.ok()?.dyn_into().ok()
 }
 
-/// Saves the chart `svg` as an SVG file.
+/// The standalone SVG of `el`: a chart's `<svg>` as it is, or a table drawn as it looks.
+fn svg_of(el: &web_sys::Element, meta: &Meta, what: &str) -> Option<(String, f64, f64)> {
+    if el.tag_name() == "TABLE" {
+        table_as_svg(el, meta, what)
+    } else {
+        standalone_svg(el, meta, what)
+    }
+}
+
+/// Saves the chart `svg` (or a heatmap table) as an SVG file.
 pub fn download_svg(ctx: Option<ExportContext>, svg: &web_sys::Element, what: &str) {
     let meta = meta_now(ctx);
-    if let Some((text, _, _)) = standalone_svg(svg, &meta, what) {
+    if let Some((text, _, _)) = svg_of(svg, &meta, what) {
         download_text(&file_name(&meta.section, what, "svg"), "image/svg+xml", &text);
     }
 }
 
-/// Saves the chart `svg` as a PNG at twice its size: its standalone SVG, decoded as an image from a blob: URL
-/// and drawn onto a canvas.
+/// Saves the chart `svg` (or a heatmap table) as a PNG at twice its size: its standalone SVG, decoded as an image
+/// from a blob: URL and drawn onto a canvas.
 pub fn download_png(ctx: Option<ExportContext>, svg: &web_sys::Element, what: &str) {
     let meta = meta_now(ctx);
-    let Some((text, w, h)) = standalone_svg(svg, &meta, what) else { return };
+    let Some((text, w, h)) = svg_of(svg, &meta, what) else { return };
     let Some(blob) = text_blob(&text, "image/svg+xml") else { return };
     let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
     let name = file_name(&meta.section, what, "png");
@@ -588,40 +647,59 @@ pub fn CanvasExport(
     }
 }
 
-/// A CSV button for the table just before it in the page (the closest preceding `table`, or the one inside the
-/// element before it): the numbers as they read on the page, the full value where a cell has one. The file is
-/// named after `what`, else the table's caption or test id.
+/// Exports of the table just before it in the page (the closest preceding `table`, or the one inside the element
+/// before it): its CSV, the numbers as they read on the page (the full value where a cell has one), and with
+/// `image` (a heatmap drawn as a table) its PNG and SVG as it looks. `csv = false` leaves the CSV to the lab's
+/// own button. The files are named after `what`, else the table's caption or test id.
 #[component]
-pub fn TableCsv(#[prop(optional, into)] what: String) -> impl IntoView {
+pub fn TableExport(
+    #[prop(optional, into)] what: String,
+    #[prop(optional)] image: bool,
+    #[prop(default = true)] csv: bool,
+) -> impl IntoView {
     let ctx = use_context::<ExportContext>();
     let what = StoredValue::new(what);
-    let on_csv = move |ev: leptos::ev::MouseEvent| {
-        let Some(bar) = ev.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
-        let mut prev = bar.parent_element().and_then(|p| p.previous_element_sibling());
+    let bar = NodeRef::<leptos::html::Div>::new();
+    // The table and the name its files take.
+    let find = move || -> Option<(web_sys::Element, String)> {
+        let mut prev = bar.get_untracked()?.previous_element_sibling();
         while let Some(el) = prev {
             let table =
                 if el.tag_name() == "TABLE" { Some(el.clone()) } else { el.query_selector("table").ok().flatten() };
             if let Some(t) = table {
                 let id = t.get_attribute("data-testid").unwrap_or_else(|| "table".into());
-                let data = table_from_dom(&t, &id);
+                let caption = t.query_selector("caption").ok().flatten().and_then(|c| c.text_content());
                 let name = what.get_value();
-                let name = if !name.is_empty() {
-                    name
-                } else if data.caption != id {
-                    data.caption.clone()
-                } else {
-                    id
-                };
-                download_csv(ctx, &name, &data);
-                return;
+                let name = if !name.is_empty() { name } else { caption.filter(|c| !c.trim().is_empty()).unwrap_or(id) };
+                return Some((t, name));
             }
             prev = el.previous_element_sibling();
         }
+        None
+    };
+    let on_csv = move |_| {
+        if let Some((t, name)) = find() {
+            download_csv(ctx, &name, &table_from_dom(&t, &name));
+        }
+    };
+    let on_png = move |_| {
+        if let Some((t, name)) = find() {
+            download_png(ctx, &t, &name);
+        }
+    };
+    let on_svg = move |_| {
+        if let Some((t, name)) = find() {
+            download_svg(ctx, &t, &name);
+        }
     };
     view! {
-        <div class="export-bar" role="group" aria-label="Export this table" data-testid="table-export">
+        <div class="export-bar" role="group" aria-label="Export this table" data-testid="table-export" node_ref=bar>
             <span class="export-label">"Export"</span>
-            <button type="button" class="export-btn" data-testid="export-csv" on:click=on_csv>"CSV"</button>
+            {image.then(|| view! {
+                <button type="button" class="export-btn" data-testid="export-png" on:click=on_png>"PNG"</button>
+                <button type="button" class="export-btn" data-testid="export-svg" on:click=on_svg>"SVG"</button>
+            })}
+            {csv.then(|| view! { <button type="button" class="export-btn" data-testid="export-csv" on:click=on_csv>"CSV"</button> })}
         </div>
     }
 }

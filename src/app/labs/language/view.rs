@@ -10,7 +10,7 @@ use super::{
     LensJob, LensView, Sampling, Which, GENERATE,
 };
 use crate::app::core::browser::{now_ms, replace_hash_soon};
-use crate::app::core::export::TableCsv;
+use crate::app::core::export::TableExport;
 use crate::app::core::frame::{LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
 use crate::app::core::load::{load_char_model, load_model, LoadedChar, LoadedModel, Model};
@@ -344,7 +344,7 @@ fn LensGrid(grid: Grid) -> impl IntoView {
                     data-layers=move || shape(LensView::n_layers) data-positions=move || shape(LensView::n_pos) data-which=which>
                     {rows}
                 </table>
-                <TableCsv />
+                <TableExport image=true what="logit lens grid" />
             </div>
         </Show>
     }

@@ -20,7 +20,7 @@ use super::{
     METRICS, TARGETS,
 };
 use crate::app::core::browser::{now_ms, replace_hash_soon};
-use crate::app::core::export::{download_table, ExportContext};
+use crate::app::core::export::{download_table, ExportContext, TableExport};
 use crate::app::core::format::sentence;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
@@ -619,12 +619,14 @@ fn ResultPanel(lab: Lab) -> impl IntoView {
                         <h4>"Activation patching: one patched run per cell"</h4>
                         <Heatmap data=data(false) hover=lab.hover pinned=lab.pinned testid="heat-real" />
                         <DownloadButton lab=lab estimate=false />
+                        <TableExport image=true csv=false what="activation patching" />
                     </div>
                     <Show when=move || lab.shown.get().is_some_and(|o| o.estimate.is_some())>
                         <div>
                             <h4>"Attribution patching: a first-order estimate of every cell"</h4>
                             <Heatmap data=data(true) hover=lab.hover pinned=lab.pinned testid="heat-attr" />
                             <DownloadButton lab=lab estimate=true />
+                            <TableExport image=true csv=false what="attribution patching" />
                         </div>
                     </Show>
                 </div>

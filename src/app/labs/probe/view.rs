@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use super::{verdict, ProbeState};
 use crate::app::core::browser::{now_ms, replace_hash_soon};
 use crate::app::core::charts::{Axis, Bar, BarChart, Legend, Rule};
-use crate::app::core::export::TableCsv;
+use crate::app::core::export::TableExport;
 use crate::app::core::format::sentence;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
 use crate::app::core::jobs::{start_when_ready, Jobs};
@@ -228,7 +228,7 @@ fn ProbeResults(shown: RwSignal<Option<Shown>>, choice: RwSignal<Choice>, regex:
                     <thead><tr><th>"layer"</th><th>"held-out"</th><th>"training"</th><th>"shuffled labels"</th></tr></thead>
                     <tbody>{rows}</tbody>
                 </table>
-                <TableCsv />
+                <TableExport />
                 <p class="muted small" data-testid="probe-status">
                     {format!("{} training and {} held-out positions ({:.1}% labelled yes), one probe per layer plus its control, in {:.1} s.",
                         r.n_train, r.n_test, 100.0 * r.positive_rate, s.ms / 1000.0)}
