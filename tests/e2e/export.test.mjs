@@ -254,8 +254,11 @@ async function clipboardContext(browser) {
   });
 }
 
+/** Stops the toy model's training and waits until it has (no reply redraws the charts mid-export). */
 async function stopTraining(page) {
-  await page.locator('[data-testid=stop]').first().evaluate((b) => { if (!b.disabled) b.click(); }).catch(() => {});
+  await page.locator('[data-testid=stop]').first().evaluate((b) => { if (!b.disabled) b.click(); });
+  await page.waitForFunction(() => document.querySelector('[data-testid=lab-status]')?.dataset.training === '0');
+  await page.waitForTimeout(300);
 }
 
 // Each lab: how to open it on a result, and what it must offer at least.
@@ -301,6 +304,12 @@ for (const [slug, lab] of Object.entries(LABS)) {
     const context = await clipboardContext(browser);
     const page = await openPage(lab.url, { t, context });
     await lab.ready(page);
+    // Long main-thread tasks while exporting, reported (the machine's load makes a hard limit here flaky;
+    // bench.mjs holds the limits).
+    await page.evaluate(() => {
+      window.__longTasks = [];
+      new PerformanceObserver((l) => l.getEntries().forEach((e) => window.__longTasks.push(Math.round(e.duration)))).observe({ type: 'longtask' });
+    });
     const charts = await exerciseCharts(page, slug);
     const canvases = await exerciseCanvases(page, slug);
     const tables = await exerciseTables(page, slug);
@@ -317,6 +326,7 @@ for (const [slug, lab] of Object.entries(LABS)) {
       checkMeta(meta, slug);
       assert.deepEqual(header, ['layer', 'pos', 'head', 'value', 'metric', 'target', 'direction', 'method']);
     }
+    t.diagnostic(`${slug}: ${charts} charts, ${canvases} canvases, ${tables} tables; long tasks while exporting: ${JSON.stringify(await page.evaluate(() => window.__longTasks))}`);
     if (process.env.EXPORT_SHOTS) await screenshot(page, `export-${slug}`, page.locator('[data-testid=chart-box], [data-testid=lab-frame]').first());
     assertClean(page);
   });

@@ -9,7 +9,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use super::{datum_from_text, file_name, lab_json, to_csv, DataTable, Datum, Meta};
-use crate::app::core::browser::document;
+use crate::app::core::browser::{document, now_ms, yield_to_browser};
 use crate::app::core::charts::num;
 
 // ---------------------------------------------------------------- the lab's context
@@ -212,48 +212,62 @@ fn finish_svg(svg: &web_sys::Element, (w, h): (f64, f64), meta: &Meta, what: &st
 }
 
 /// An HTML table drawn as it looks (a heatmap of coloured cells): each cell's box in its computed background
-/// colour, its text centred in its computed colour and type. Returns the SVG and its size.
-fn table_as_svg(table: &web_sys::Element, meta: &Meta, what: &str) -> Option<(String, f64, f64)> {
-    let w = web_sys::window()?;
+/// colour, its text centred in its computed colour and type. A grid of hundreds of cells costs tens of ms of DOM
+/// reads, so the cells are read in slices of about 10 ms with the browser given the thread between them.
+async fn table_as_svg(table: &web_sys::Element, meta: &Meta, what: &str) -> Option<(String, f64, f64)> {
     let origin = table.get_bounding_client_rect();
     let svg = svg_el("svg")?;
     let cells = table.query_selector_all("th, td").ok()?;
+    let mut t0 = now_ms();
     for i in 0..cells.length() {
-        let Some(cell) = cells.item(i).and_then(|c| c.dyn_into::<web_sys::Element>().ok()) else { continue };
-        let r = cell.get_bounding_client_rect();
-        let Some(style) = w.get_computed_style(&cell).ok().flatten() else { continue };
-        let get = |p: &str| style.get_property_value(p).unwrap_or_default();
-        let (x, y) = (r.left() - origin.left(), r.top() - origin.top());
-        let bg = get("background-color");
-        if !bg.is_empty() && bg != "rgba(0, 0, 0, 0)" && bg != "transparent" {
-            let rect = svg_el("rect")?;
-            for (k, v) in [("x", num(x)), ("y", num(y)), ("width", num(r.width())), ("height", num(r.height()))] {
-                let _ = rect.set_attribute(k, &v);
-            }
-            let _ = rect.set_attribute("fill", &bg);
-            let _ = svg.append_child(&rect);
+        if now_ms() - t0 > 10.0 {
+            yield_to_browser().await;
+            t0 = now_ms();
         }
-        let text = cell.text_content().unwrap_or_default();
-        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        if !text.is_empty() {
-            let t = svg_el("text")?;
-            let (cx, cy) = (x + r.width() / 2.0, y + r.height() / 2.0);
-            for (k, v) in [("x", num(cx)), ("y", num(cy)), ("text-anchor", "middle".into()), ("dy", "0.35em".into())] {
-                let _ = t.set_attribute(k, &v);
-            }
-            let css = format!(
-                "fill:{};font-family:{};font-size:{};font-weight:{}",
-                get("color"),
-                get("font-family").replace('"', "'"),
-                get("font-size"),
-                get("font-weight")
-            );
-            let _ = t.set_attribute("style", &css);
-            t.set_text_content(Some(&text));
-            let _ = svg.append_child(&t);
+        let Some(cell) = cells.item(i).and_then(|c| c.dyn_into::<web_sys::Element>().ok()) else { continue };
+        // A cell redrawn away meanwhile is left out rather than drawn at (0, 0).
+        if cell.is_connected() {
+            draw_cell(&svg, &cell, (origin.left(), origin.top()))?;
         }
     }
     finish_svg(&svg, (origin.width().ceil(), origin.height().ceil()), meta, what)
+}
+
+/// One table cell onto `svg`: its box in its background colour, its text centred in its own colour and type.
+fn draw_cell(svg: &web_sys::Element, cell: &web_sys::Element, (left, top): (f64, f64)) -> Option<()> {
+    let style = web_sys::window()?.get_computed_style(cell).ok().flatten()?;
+    let get = |p: &str| style.get_property_value(p).unwrap_or_default();
+    let r = cell.get_bounding_client_rect();
+    let (x, y) = (r.left() - left, r.top() - top);
+    let bg = get("background-color");
+    if !bg.is_empty() && bg != "rgba(0, 0, 0, 0)" && bg != "transparent" {
+        let rect = svg_el("rect")?;
+        for (k, v) in [("x", num(x)), ("y", num(y)), ("width", num(r.width())), ("height", num(r.height()))] {
+            let _ = rect.set_attribute(k, &v);
+        }
+        let _ = rect.set_attribute("fill", &bg);
+        let _ = svg.append_child(&rect);
+    }
+    let text = cell.text_content().unwrap_or_default();
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if !text.is_empty() {
+        let t = svg_el("text")?;
+        let (cx, cy) = (x + r.width() / 2.0, y + r.height() / 2.0);
+        for (k, v) in [("x", num(cx)), ("y", num(cy)), ("text-anchor", "middle".into()), ("dy", "0.35em".into())] {
+            let _ = t.set_attribute(k, &v);
+        }
+        let css = format!(
+            "fill:{};font-family:{};font-size:{};font-weight:{}",
+            get("color"),
+            get("font-family").replace('"', "'"),
+            get("font-size"),
+            get("font-weight")
+        );
+        let _ = t.set_attribute("style", &css);
+        t.set_text_content(Some(&text));
+        let _ = svg.append_child(&t);
+    }
+    Some(())
 }
 
 /// The chart's size in its own units, from its `viewBox`.
@@ -311,9 +325,9 @@ async fn png_blob(canvas: &web_sys::HtmlCanvasElement) -> Option<web_sys::Blob> 
 }
 
 /// The standalone SVG of `el`: a chart's `<svg>` as it is, or a table drawn as it looks.
-fn svg_of(el: &web_sys::Element, meta: &Meta, what: &str) -> Option<(String, f64, f64)> {
+async fn svg_of(el: &web_sys::Element, meta: &Meta, what: &str) -> Option<(String, f64, f64)> {
     if el.tag_name() == "TABLE" {
-        table_as_svg(el, meta, what)
+        table_as_svg(el, meta, what).await
     } else {
         standalone_svg(el, meta, what)
     }
@@ -322,27 +336,30 @@ fn svg_of(el: &web_sys::Element, meta: &Meta, what: &str) -> Option<(String, f64
 /// Saves the chart `svg` (or a heatmap table) as an SVG file.
 pub fn download_svg(ctx: Option<ExportContext>, svg: &web_sys::Element, what: &str) {
     let meta = meta_now(ctx);
-    if let Some((text, _, _)) = svg_of(svg, &meta, what) {
-        download_text(&file_name(&meta.section, what, "svg"), "image/svg+xml", &text);
-    }
+    let (svg, what) = (svg.clone(), what.to_string());
+    leptos::task::spawn_local(async move {
+        if let Some((text, _, _)) = svg_of(&svg, &meta, &what).await {
+            download_text(&file_name(&meta.section, &what, "svg"), "image/svg+xml", &text);
+        }
+    });
 }
 
 /// Saves the chart `svg` (or a heatmap table) as a PNG at twice its size: its standalone SVG, decoded as an image
 /// from a blob: URL and drawn onto a canvas.
 pub fn download_png(ctx: Option<ExportContext>, svg: &web_sys::Element, what: &str) {
     let meta = meta_now(ctx);
-    let Some((text, w, h)) = svg_of(svg, &meta, what) else { return };
-    let Some(blob) = text_blob(&text, "image/svg+xml") else { return };
-    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
-    let name = file_name(&meta.section, what, "png");
+    let (svg, what) = (svg.clone(), what.to_string());
     leptos::task::spawn_local(async move {
+        let Some((text, w, h)) = svg_of(&svg, &meta, &what).await else { return };
+        let Some(blob) = text_blob(&text, "image/svg+xml") else { return };
+        let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
         let canvas = image_canvas(&url, w, h, 2.0).await;
         let _ = web_sys::Url::revoke_object_url(&url);
         if let Some(png) = match canvas {
             Some(c) => png_blob(&c).await,
             None => None,
         } {
-            download_blob(&name, &png);
+            download_blob(&file_name(&meta.section, &what, "png"), &png);
         }
     });
 }
