@@ -173,7 +173,9 @@ pub fn standalone_svg(svg: &web_sys::Element, meta: &Meta, what: &str) -> Option
     }
     let _ = copy.remove_attribute("class");
     let _ = copy.remove_attribute("data-testid");
-    finish_svg(&copy, (w, h), meta, what)
+    // The caption names the chart as a reader knows it (its accessible name), the file name as the lab does.
+    let title = svg.get_attribute("aria-label").unwrap_or_else(|| what.to_string());
+    finish_svg(&copy, (w, h), meta, &title)
 }
 
 /// Makes `svg` (a chart of `w` x `h`) a file: a white background, the metadata as `<desc>` and `<metadata>`
@@ -230,7 +232,9 @@ async fn table_as_svg(table: &web_sys::Element, meta: &Meta, what: &str) -> Opti
             draw_cell(&svg, &cell, (origin.left(), origin.top()))?;
         }
     }
-    finish_svg(&svg, (origin.width().ceil(), origin.height().ceil()), meta, what)
+    let caption = table.query_selector("caption").ok().flatten().and_then(|c| c.text_content());
+    let title = caption.filter(|c| !c.trim().is_empty()).unwrap_or_else(|| what.to_string());
+    finish_svg(&svg, (origin.width().ceil(), origin.height().ceil()), meta, &title)
 }
 
 /// One table cell onto `svg`: its box in its background colour, its text centred in its own colour and type.
@@ -248,23 +252,30 @@ fn draw_cell(svg: &web_sys::Element, cell: &web_sys::Element, (left, top): (f64,
         let _ = rect.set_attribute("fill", &bg);
         let _ = svg.append_child(&rect);
     }
-    let text = cell.text_content().unwrap_or_default();
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if !text.is_empty() {
+    // Each line as the cell shows it (a heatmap's column head holds the clean token over the corrupted one).
+    let shown = match cell.dyn_ref::<web_sys::HtmlElement>() {
+        Some(h) => h.inner_text(),
+        None => cell.text_content().unwrap_or_default(),
+    };
+    let lines: Vec<String> =
+        (shown.lines()).map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|l| !l.is_empty()).collect();
+    let css = format!(
+        "fill:{};font-family:{};font-size:{};font-weight:{}",
+        get("color"),
+        get("font-family").replace('"', "'"),
+        get("font-size"),
+        get("font-weight")
+    );
+    let (cx, cy) = (x + r.width() / 2.0, y + r.height() / 2.0);
+    let n = lines.len() as f64;
+    for (k, line) in lines.iter().enumerate() {
         let t = svg_el("text")?;
-        let (cx, cy) = (x + r.width() / 2.0, y + r.height() / 2.0);
-        for (k, v) in [("x", num(cx)), ("y", num(cy)), ("text-anchor", "middle".into()), ("dy", "0.35em".into())] {
-            let _ = t.set_attribute(k, &v);
+        let dy = format!("{:.2}em", 0.35 + 1.15 * (k as f64 - (n - 1.0) / 2.0));
+        for (a, v) in [("x", num(cx)), ("y", num(cy)), ("text-anchor", "middle".into()), ("dy", dy)] {
+            let _ = t.set_attribute(a, &v);
         }
-        let css = format!(
-            "fill:{};font-family:{};font-size:{};font-weight:{}",
-            get("color"),
-            get("font-family").replace('"', "'"),
-            get("font-size"),
-            get("font-weight")
-        );
         let _ = t.set_attribute("style", &css);
-        t.set_text_content(Some(&text));
+        t.set_text_content(Some(line));
         let _ = svg.append_child(&t);
     }
     Some(())
