@@ -131,15 +131,24 @@ async function checkCsvAgainstTable(csv, table, slug) {
   return compared;
 }
 
+/** The elements matching `selector` that are on screen now, each tagged so that a locator keeps finding the same
+ *  one (a chart appearing meanwhile in a hidden tab would shift an index). */
+async function pinVisible(page, selector, tag) {
+  const n = await page.evaluate(([sel, t]) => {
+    let k = 0;
+    for (const el of document.querySelectorAll(sel)) if (el.checkVisibility()) el.dataset[t] = String(k++);
+    return k;
+  }, [selector, tag]);
+  const attr = tag.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+  return Array.from({ length: n }, (_, k) => page.locator(`[data-${attr}="${k}"]`));
+}
+
 /** Every export of every chart box on the page (PNG, SVG, CSV, "Show as a table"). Returns how many. */
 async function exerciseCharts(page, slug) {
-  const boxes = page.locator('[data-testid=chart-box]');
-  let n = 0;
-  for (let i = 0; i < await boxes.count(); i++) {
-    const box = boxes.nth(i);
-    // A chart in a closed part of the lab (a collapsed panel, another tab) is not on screen to export.
-    if (!(await box.isVisible())) continue;
-    n++;
+  // A chart in a closed part of the lab (a collapsed panel, another tab) is not on screen to export.
+  const boxes = await pinVisible(page, '[data-testid=chart-box]', 'exportChart');
+  const n = boxes.length;
+  for (const [i, box] of boxes.entries()) {
     await box.scrollIntoViewIfNeeded();
     if (await box.locator('[data-testid=export-png]').count()) {
       const png = await download(page, box.locator('[data-testid=export-png]'));
@@ -164,12 +173,9 @@ async function exerciseCharts(page, slug) {
 
 /** Every canvas export: its PNG, and its CSV where it has one. */
 async function exerciseCanvases(page, slug) {
-  const bars = page.locator('[data-testid=canvas-export]');
-  let n = 0;
-  for (let i = 0; i < await bars.count(); i++) {
-    const bar = bars.nth(i);
-    if (!(await bar.isVisible())) continue;
-    n++;
+  const bars = await pinVisible(page, '[data-testid=canvas-export]', 'exportCanvas');
+  const n = bars.length;
+  for (const bar of bars) {
     const png = await download(page, bar.locator('[data-testid=export-png]'));
     assert.match(png.name, /\.png$/);
     await checkPng(page, png.buf);
@@ -186,12 +192,9 @@ async function exerciseCanvases(page, slug) {
 /** Every table's exports: its CSV (the header the page shows, a row per body row), and for a heatmap drawn as a
  *  table its PNG and SVG. */
 async function exerciseTables(page, slug) {
-  const bars = page.locator('[data-testid=table-export]');
-  let n = 0;
-  for (let i = 0; i < await bars.count(); i++) {
-    const bar = bars.nth(i);
-    if (!(await bar.isVisible())) continue;
-    n++;
+  const bars = await pinVisible(page, '[data-testid=table-export]', 'exportTable');
+  const n = bars.length;
+  for (const [i, bar] of bars.entries()) {
     if (await bar.locator('[data-testid=export-png]').count()) {
       await checkPng(page, (await download(page, bar.locator('[data-testid=export-png]'))).buf);
       await checkSvg(page, (await download(page, bar.locator('[data-testid=export-svg]'))).buf.toString('utf8'), slug);
