@@ -1,6 +1,7 @@
 //! What every lab uses, and nothing that names a lab. `url`, `format`, `keys`, `models`, `progress`, `slices`, `theme`, the geometry of `charts` and
 //! `trainer`'s rules are plain Rust (tested natively); the rest needs the browser.
 pub mod charts;
+pub mod export;
 pub mod format;
 pub mod keys;
 pub mod models;

@@ -95,10 +95,13 @@ test('9.3.1: the chapter sentence through every target, metric and direction, a 
   await eventually(async () => assert.match(await detail.textContent(), /Patched corrupted resid_pre at layer 2, pos 4 \(“mary”\) into the clean run/));
   await after_(page, () => page.check('[data-testid=dir-denoising]'));
 
-  // The CSV: a header with TransformerLens's columns and one row per cell.
+  // The CSV: the metadata as `#` lines (read_csv's comment="#" skips them), then a header with TransformerLens's
+  // columns and one row per cell.
   const [dl] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=download-real]')]);
   assert.equal(dl.suggestedFilename(), 'activation-patching-resid_pre-denoising-logit_diff.csv');
-  const text = fs.readFileSync(await dl.path(), 'utf8').trim().split('\n');
+  const all = fs.readFileSync(await dl.path(), 'utf8').trim().split('\n');
+  assert.ok(all.includes('# model: ioi') && all.some((l) => /^# source: Glassbox \d/.test(l)), all.slice(0, 8).join('\n'));
+  const text = all.filter((l) => !l.startsWith('#'));
   assert.equal(text[0], 'layer,pos,head,value,metric,target,direction,method');
   assert.equal(text.length, 1 + 3 * 15);
   assert.match(text[5], /^0,4,,-?[0-9.e-]+,logit_diff,resid_pre,denoising,activation$/);
@@ -113,7 +116,7 @@ test('9.3.1: the chapter sentence through every target, metric and direction, a 
   const attrMs = Number(await page.getAttribute('[data-testid=lab-status]', 'data-attr-ms'));
   assert.ok(attrMs < 2000, `attribution patching took ${attrMs} ms`);
   const [dl2] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=download-attr]')]);
-  const attrText = fs.readFileSync(await dl2.path(), 'utf8').trim().split('\n');
+  const attrText = fs.readFileSync(await dl2.path(), 'utf8').trim().split('\n').filter((l) => !l.startsWith('#'));
   assert.equal(attrText.length, 1 + 3 * 15);
   assert.match(attrText[1], /,attribution$/);
   await screenshot(page, 'patching-attribution');

@@ -1,6 +1,9 @@
-//! The frame every lab sits in: the problems found in its link, the progress of its job with Cancel, and
-//! the slots later features fill (export, presenter controls). A lab renders `LabFrame` around its panels.
+//! The frame every lab sits in: the problems found in its link, its share and export tools (Copy link,
+//! Numbers as JSON), and the progress of its job with Cancel. A lab renders `LabFrame` around its panels.
 use leptos::prelude::*;
+use serde_json::Value;
+
+use super::export::{lab_tools, ExportContext};
 
 use super::jobs::Jobs;
 use super::url::UrlProblem;
@@ -34,15 +37,24 @@ impl UrlNotes {
     }
 }
 
-/// The frame: link problems on top, then the lab, then (while a job runs) its progress with Cancel.
+/// The frame: link problems on top, the lab's share and export tools, then the lab. `model` names the model
+/// folder(s) the lab runs, for the exports' metadata; `numbers` gives the lab's own figures for its JSON (beside
+/// the tables of its charts and page, which the JSON always has), `None` while there is no result.
 #[component]
-pub fn LabFrame(notes: UrlNotes, children: Children) -> impl IntoView {
+pub fn LabFrame(
+    notes: UrlNotes,
+    #[prop(optional, into)] model: MaybeProp<String>,
+    #[prop(optional)] numbers: Option<Callback<(), Option<Value>>>,
+    children: Children,
+) -> impl IntoView {
+    // Provided before the lab's panels are built, so every chart in them finds it.
+    let ctx = ExportContext::provide(Signal::derive(move || model.get().unwrap_or_default()), numbers);
+    let frame = NodeRef::<leptos::html::Div>::new();
     view! {
-        <div class="lab-frame" data-testid="lab-frame">
+        <div class="lab-frame" data-testid="lab-frame" node_ref=frame>
             <div class="lab-frame-notes">{notes.view()}</div>
+            <div class="lab-frame-tools" data-slot="tools">{lab_tools(ctx, frame)}</div>
             {children()}
-            // Slots for the classroom layer (export, presenter controls) go here.
-            <div class="lab-frame-tools" data-slot="tools"></div>
         </div>
     }
 }

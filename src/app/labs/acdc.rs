@@ -6,10 +6,11 @@
 //! graph.
 use std::collections::{HashSet, VecDeque};
 
+use crate::app::core::export::{DataTable, Datum};
 use crate::app::core::models::{TaskModel, TASK_MODELS};
 use crate::app::core::url::{section_hash_with, Reader, UrlState, Writer};
 use crate::lens::gpt2::vocab::{Tokenized, Vocab};
-use crate::lens::methods::acdc::{AcdcEvent, AcdcGraph, Edge, KlPositions, Node};
+use crate::lens::methods::acdc::{AcdcEvent, AcdcGraph, Circuit, Edge, KlPositions, Node};
 use crate::lens::methods::induction::TaskSpec;
 use crate::lens::methods::ioi::{CHAPTER_CORRUPTED, CHAPTER_PROMPT, NAMES};
 use crate::lens::methods::patching::PatchInput;
@@ -335,6 +336,20 @@ pub fn watch_at_start(url_watch: bool, in_link: bool, reduced_motion: bool) -> b
     }
 }
 
+/// The circuit's kept edges as a table (the graph's numbers): sender, receiver, and how much removing the edge
+/// raised the metric.
+pub fn circuit_table(c: &Circuit) -> DataTable {
+    DataTable {
+        caption: format!("the circuit's {} kept edges of {} (τ = {})", c.edges.len(), c.total_edges, c.tau),
+        columns: vec!["sender".into(), "receiver".into(), "effect of removing".into()],
+        rows: (c.edges.iter())
+            .map(|e| {
+                vec![Datum::Text(e.sender.to_string()), Datum::Text(e.receiver.to_string()), Datum::from(e.effect)]
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,6 +471,14 @@ mod tests {
         }
         assert!(!circuit.edges.is_empty() && circuit.edges.len() < 30, "{} edges", circuit.edges.len());
         assert!(circuit.logit_diff.unwrap() > 0.5, "{:?}", circuit.logit_diff);
+        // Its table: a row per kept edge, in the engine's names, with the effect that kept it.
+        let t = circuit_table(&circuit);
+        assert_eq!(t.rows.len(), circuit.edges.len());
+        let e = &circuit.edges[0];
+        assert_eq!(
+            t.rows[0],
+            [Datum::Text(e.sender.to_string()), Datum::Text(e.receiver.to_string()), Datum::from(e.effect)]
+        );
     }
 
     #[test]

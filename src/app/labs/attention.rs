@@ -2,6 +2,7 @@
 //! attention-only model, or the patterns of the IOI model (the ACDC lab links its heads here). Its URL state:
 //! the model, the typed sequence and the selected head.
 use crate::app::core::charts::{Axis, Bar, Rule};
+use crate::app::core::export::{matrix_table, DataTable, Datum};
 use crate::app::core::models::{TaskModel, TASK_MODELS};
 use crate::app::core::url::{Reader, UrlState, Writer};
 use crate::lens::gpt2::model::per_position_loss;
@@ -236,9 +237,31 @@ pub fn token_mark(
     }
 }
 
+/// Head (`layer`, `head`)'s attention pattern as a table: a row per query position, a column per key, each
+/// position named by its number and word (`words[i]`, where there is one).
+pub fn pattern_table(pattern: &[Vec<f32>], words: &[String], (layer, head): (usize, usize)) -> DataTable {
+    let n = pattern.len();
+    let name = |i: usize| match words.get(i) {
+        Some(w) => format!("{i} {w}"),
+        None => i.to_string(),
+    };
+    let values: Vec<Datum> =
+        (0..n * n).map(|i| Datum::from(pattern[i / n].get(i % n).copied().unwrap_or(0.0))).collect();
+    let caption = format!("attention pattern of L{layer}H{head}: rows are queries, columns are keys");
+    matrix_table(&caption, "query \\ key", &values, (n, n), &name, &name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pattern_is_a_table_of_queries_by_keys() {
+        let t = pattern_table(&[vec![1.0, 0.0], vec![0.25, 0.75]], &["<bos>".into(), "a".into()], (1, 0));
+        assert_eq!(t.columns, ["query \\ key", "0 <bos>", "1 a"]);
+        assert_eq!(t.rows[1], [Datum::Text("1 a".into()), Datum::Num(0.25), Datum::Num(0.75)]);
+        assert!(t.caption.contains("L1H0"));
+    }
     use crate::app::core::url::parse_query;
 
     #[test]

@@ -3,6 +3,7 @@
 //! read on each patched run; attribution patching beside it. Its URL state, the corruptions, the checks of what
 //! a student types, the words for a cell and the CSV live here, plain and tested natively; the colour scale and
 //! the heatmap's layout are in `heat`.
+use crate::app::core::export::{DataTable, Datum};
 use crate::app::core::models::{TaskModel, TASK_MODELS};
 use crate::app::core::url::{Reader, UrlState, Writer};
 use crate::lens::gpt2::vocab::{Tokenized, Vocab};
@@ -665,25 +666,34 @@ pub fn legend_note(metric: Metric, direction: Direction) -> &'static str {
     }
 }
 
-/// The grid as CSV, one row per cell, with TransformerLens's axis names: `layer`, `pos`, `head` (empty where
-/// the target has no such axis), the value, and what it measures. `method` is `activation` or `attribution`.
-pub fn csv(grid: &PatchGrid, direction: Direction, method: &str) -> String {
+/// The grid as a table (its CSV), one row per cell, with TransformerLens's axis names: `layer`, `pos`, `head`
+/// (empty where the target has no such axis), the value, and what it measures. `method` is `activation` or
+/// `attribution`.
+pub fn csv_table(grid: &PatchGrid, direction: Direction, method: &str) -> DataTable {
     let axes = grid.axes();
-    let mut out = String::from("layer,pos,head,value,metric,target,direction,method\n");
-    for (flat, v) in grid.values.iter().enumerate() {
-        let cell = unravel(flat, &grid.dims);
-        let at = |name: &str| axes.iter().position(|a| *a == name).map(|i| cell[i].to_string()).unwrap_or_default();
-        out.push_str(&format!(
-            "{},{},{},{v},{},{},{},{method}\n",
-            at("layer"),
-            at("pos"),
-            at("head"),
-            metric_key(grid.metric),
-            grid.target.name(),
-            direction.name()
-        ));
-    }
-    out
+    let columns =
+        ["layer", "pos", "head", "value", "metric", "target", "direction", "method"].map(String::from).to_vec();
+    let rows = (grid.values.iter().enumerate())
+        .map(|(flat, &v)| {
+            let cell = unravel(flat, &grid.dims);
+            let at = |name: &str| match axes.iter().position(|a| *a == name) {
+                Some(i) => Datum::from(cell[i]),
+                None => Datum::from(""),
+            };
+            vec![
+                at("layer"),
+                at("pos"),
+                at("head"),
+                Datum::from(v),
+                metric_key(grid.metric).into(),
+                grid.target.name().into(),
+                direction.name().into(),
+                method.into(),
+            ]
+        })
+        .collect();
+    let caption = format!("{method} patching, {}, {}", grid.target.name(), direction.name());
+    DataTable { caption, columns, rows }
 }
 
 /// The file a CSV downloads as.
@@ -711,6 +721,7 @@ pub fn cell_outside(cell: &[usize], dims: &[usize]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::core::export::{to_csv, Meta};
     use crate::app::core::url::parse_query;
     use crate::lens::methods::ioi;
 
@@ -932,6 +943,11 @@ mod tests {
             metric: Metric::LogitDiff,
             dims: vec![2, 3, 2],
             values: (0..12).map(|v| v as f32 / 4.0).collect(),
+        };
+        // As written, the metadata's comment lines skipped.
+        let csv = |g: &PatchGrid, d, m| -> String {
+            let text = to_csv(&Meta::default(), &csv_table(g, d, m));
+            text.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect()
         };
         let text = csv(&g, Direction::Denoising, "activation");
         let lines: Vec<&str> = text.lines().collect();

@@ -2,6 +2,7 @@
 //! feature browser of the SAE shipped with the Moby-Dick model. Its URL state: the tab, the toy SAE's L1
 //! coefficient and dictionary size, and the browser's latent, order and whether dead latents are hidden. And the toy tab's plain rules: when the SAE can train, and
 //! what the tab says.
+use crate::app::core::export::{DataTable, Datum};
 use crate::app::core::format::fmt_int;
 use crate::app::core::trainer::{status_line, PAUSED};
 use crate::app::core::url::{Reader, UrlState, Writer};
@@ -199,9 +200,28 @@ pub fn best_matches(m: &SaeMetrics) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// A latent's activation histogram as a table: each bin's range over (0, `max`] and its count of characters
+/// (the chart draws the counts on a log scale; the table has them as counted).
+pub fn histogram_table(hist: &[u32], max: f32) -> DataTable {
+    let bins = hist.len().max(1) as f64;
+    let edge = |i: usize| Datum::Num(max as f64 * i as f64 / bins);
+    DataTable {
+        caption: "histogram of the latent's nonzero activations".into(),
+        columns: vec!["activation from".into(), "activation to".into(), "characters".into()],
+        rows: hist.iter().enumerate().map(|(i, &c)| vec![edge(i), edge(i + 1), Datum::Num(c as f64)]).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_histogram_table_has_the_counts_not_their_logs() {
+        let t = histogram_table(&[5, 0, 1000], 3.0);
+        assert_eq!(t.columns, ["activation from", "activation to", "characters"]);
+        assert_eq!(t.rows[2], [Datum::Num(2.0), Datum::Num(3.0), Datum::Num(1000.0)]);
+    }
     use crate::app::core::url::parse_query;
 
     #[test]

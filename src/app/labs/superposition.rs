@@ -229,7 +229,12 @@ pub fn phase_heat(spec: &PhaseSpec, cells: &[Option<PhaseCell>]) -> Heat {
     let col_labels = (spec.importances.iter().enumerate())
         .map(|(k, imp)| if shown(k, 3, cols) { format!("{imp:.1}") } else { String::new() })
         .collect();
-    Heat { rows, cols, cells: cells.iter().map(cell).collect(), row_labels, col_labels, outlined: vec![], key: None }
+    let names = (
+        spec.densities.iter().map(|d| format!("{d}")).collect(),
+        spec.importances.iter().map(|i| format!("{i}")).collect(),
+    );
+    let cells = cells.iter().map(cell).collect();
+    Heat { rows, cols, cells, row_labels, col_labels, outlined: vec![], key: None, values: vec![], names }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! optimises with which regularisers) and the rules the panels follow, in plain Rust tested natively:
 //! `analysis` (what the network made of the image, the last good one kept), `features` (feature
 //! visualization's target and the picture to show), `saliency` (a saliency request and its sliced work).
+use crate::app::core::export::{DataTable, Datum};
 use crate::app::core::url::{Reader, UrlState, Writer};
 use crate::lens::methods::attribution::SaliencyMethod;
 
@@ -221,9 +222,29 @@ pub fn class_label(labels: &[String], class: usize) -> String {
     labels.get(class).cloned().unwrap_or_else(|| class.to_string())
 }
 
+/// The network's answer as a table: each class's label and probability (the bars under the prediction).
+pub fn probs_table(labels: &[String], probs: &[f32]) -> DataTable {
+    DataTable {
+        caption: "the network's probability for each class".into(),
+        columns: vec!["class".into(), "probability".into()],
+        rows: probs
+            .iter()
+            .enumerate()
+            .map(|(c, &p)| vec![Datum::Text(class_label(labels, c)), Datum::from(p)])
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_probabilities_table_has_a_row_per_class() {
+        let t = probs_table(&[], &[0.25, 0.75]);
+        assert_eq!(t.columns, ["class", "probability"]);
+        assert_eq!(t.rows[1], [Datum::Text(class_label(&[], 1)), Datum::Num(0.75)]);
+    }
     use crate::app::core::url::parse_query;
 
     fn full() -> VisionState {

@@ -19,6 +19,10 @@ pub struct Heat {
     pub col_labels: Vec<String>,
     pub outlined: Vec<(usize, usize)>,
     pub key: Option<f32>,
+    /// The numbers behind the colours, row-major (empty for a grid whose cells are categories), and every row's
+    /// and column's label, none left out: the grid's table and CSV (`export::heat_table`).
+    pub values: Vec<f64>,
+    pub names: (Vec<String>, Vec<String>),
 }
 
 /// Steps of the diverging colour key, from +max at the top through 0 to −max at the bottom.
@@ -48,7 +52,10 @@ impl Heat {
             (0..n).map(|i| if i % every == 0 { label(i) } else { String::new() }).collect()
         };
         let (row_labels, col_labels) = (thin(rows, row_label), thin(cols, col_label));
-        Heat { rows, cols, cells, row_labels, col_labels, outlined: Vec::new(), key: Some(max_abs) }
+        let names = ((0..rows).map(row_label).collect(), (0..cols).map(col_label).collect());
+        // Through each f32's shortest decimal, so the table reads 0.1 and not 0.10000000149011612.
+        let values = values.iter().map(|v| v.to_string().parse().unwrap_or(f64::NAN)).collect();
+        Heat { rows, cols, cells, row_labels, col_labels, outlined: Vec::new(), key: Some(max_abs), values, names }
     }
 
     /// The side of a cell in pixels: large for a few cells, smaller as the grid grows.
@@ -296,6 +303,8 @@ mod tests {
             col_labels: vec!["a".into(), String::new()],
             outlined: vec![],
             key: None,
+            values: vec![],
+            names: (vec![], vec![]),
         };
         let ((w, h_px), marks) = h.marks(20.0, "importance", "density");
         // 8 + three characters + the turned title = 52.5 on the left; the grid starts 8 from the top.

@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use leptos::svg;
 
 use super::{grid, num, plot, Arrow, Axis, Bar, Heat, Mark, Path, Plot, Rule};
+use crate::app::core::export::{arrows_table, bars_table, chart_with_exports, heat_table, lines_table, DataTable};
 
 /// Every attribute value is an `Arc<str>`: a page's static parts are turned into owned views (`into_any`), which
 /// makes a `&str` or `String` attribute an `Arc<str>` one, a second Leptos type with its own code. Starting
@@ -59,18 +60,21 @@ fn mark(m: Mark) -> impl IntoView {
     }
 }
 
-/// The one SVG every chart is, its marks in order (later ones on top).
+/// The one SVG every chart is, its marks in order (later ones on top), with its exports and its numbers as a
+/// table (`export::chart_with_exports`); the files are named after the test id, else the label.
 #[inline(never)]
-fn chart(frame: Frame, marks: Vec<Mark>) -> AnyView {
+fn chart(frame: Frame, marks: Vec<Mark>, table: DataTable) -> AnyView {
     let (w, h) = frame.size;
     let (width, height) = if frame.natural { (Some(n(w)), Some(n(h))) } else { (None, None) };
-    view! {
+    let what = frame.testid.map(str::to_string).unwrap_or_else(|| frame.label.clone());
+    let svg = view! {
         <svg class=s(frame.class) data-testid=frame.testid.map(s) viewBox=s(format!("0 0 {} {}", num(w), num(h)))
             width=width height=height role=s("img") aria-label=s(frame.label)>
             {marks.into_iter().map(mark).collect_view()}
         </svg>
     }
-    .into_any()
+    .into_any();
+    chart_with_exports(svg, table, what)
 }
 
 /// Bars in groups along x (heads, positions, layers, histogram bins): `groups[i]` stand side by side in band i
@@ -89,10 +93,17 @@ pub fn BarChart(
     #[prop(default = 0.12)] pad: f64,
     #[prop(optional)] class: &'static str,
     #[prop(optional)] testid: Option<&'static str>,
+    /// The name of each bar in a group, for the table (by default the y axis' title).
+    #[prop(optional)]
+    series: Vec<&'static str>,
+    /// The chart's numbers, where the bars are not them (a log scale); by default the bars' values.
+    #[prop(optional)]
+    table: Option<DataTable>,
 ) -> impl IntoView {
+    let table = table.unwrap_or_else(|| bars_table(&label, &x, &y, &groups, &series));
     let plot = Plot::new(size, &x, &y);
     let marks = plot::bars(&plot, (&x, &y), groups, rules, shade, pad);
-    chart(Frame { class: format!("chart-svg {class}"), size, natural: false, testid, label }, marks)
+    chart(Frame { class: format!("chart-svg {class}"), size, natural: false, testid, label }, marks, table)
 }
 
 /// Lines over two axes (training curves, loss logs): each is its points in axis units and its series' CSS
@@ -109,9 +120,10 @@ pub fn LineChart(
     #[prop(optional)] class: &'static str,
     #[prop(optional)] testid: Option<&'static str>,
 ) -> impl IntoView {
+    let table = lines_table(&label, &x, &y, &lines);
     let plot = Plot::new(size, &x, &y);
     let marks = plot::lines(&plot, &x, &y, lines, empty);
-    chart(Frame { class: format!("chart-svg {class}"), size, natural: false, testid, label }, marks)
+    chart(Frame { class: format!("chart-svg {class}"), size, natural: false, testid, label }, marks, table)
 }
 
 /// A grid of coloured cells at their natural size, `cell` pixels a side (by default `Heat::cell_size`); CSS only
@@ -126,8 +138,13 @@ pub fn HeatGrid(
     #[prop(optional)] testid: Option<&'static str>,
 ) -> impl IntoView {
     let cell = cell.unwrap_or_else(|| heat.cell_size());
+    let mut table = heat_table(&label, y_title, &heat);
+    if !x_title.is_empty() {
+        // The columns are the x axis' values: say so in the table's caption.
+        table.caption = format!("{label} (columns: {x_title})");
+    }
     let (size, marks) = heat.marks(cell, x_title, y_title);
-    chart(Frame { class: "chart-svg heat-grid".into(), size, natural: true, testid, label }, marks)
+    chart(Frame { class: "chart-svg heat-grid".into(), size, natural: true, testid, label }, marks, table)
 }
 
 /// Directions in a plane as arrows from the centre of a square of `size` pixels, scaled so that `extent` data
@@ -142,10 +159,12 @@ pub fn Arrows(
     testid: &'static str,
     item: &'static str,
 ) -> impl IntoView {
+    let table = arrows_table(&label, &arrows);
     let marks = grid::arrows(arrows, size, extent, item);
     chart(
         Frame { class: "chart-svg arrows".into(), size: (size, size), natural: false, testid: Some(testid), label },
         marks,
+        table,
     )
 }
 

@@ -11,10 +11,12 @@ use leptos::prelude::*;
 
 use super::layout::{Layout, BOX_H, BOX_W, WIDTH};
 use super::{
-    default_tau, edge_look, edge_text, head_links, head_name, induction_input, ioi_input, kl_positions, node_label,
-    slider_of_tau, tau_of_slider, tau_text, AcdcState, Pruning, Tried, LOG_TAU_MAX, LOG_TAU_MIN, LOG_TAU_STEP,
+    circuit_table, default_tau, edge_look, edge_text, head_links, head_name, induction_input, ioi_input, kl_positions,
+    node_label, slider_of_tau, tau_of_slider, tau_text, AcdcState, Pruning, Tried, LOG_TAU_MAX, LOG_TAU_MIN,
+    LOG_TAU_STEP,
 };
 use crate::app::core::browser::{now_ms, reduced_motion, replace_hash_soon};
+use crate::app::core::export::figure_with_exports;
 use crate::app::core::format::sentence;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
@@ -120,9 +122,18 @@ pub fn AcdcLab(query: Vec<(String, String)>) -> impl IntoView {
         }
         now
     });
+    // The JSON's own part: the last run's circuit in the engine's terms, with the prompts it ran on.
+    let numbers = Callback::new(move |_| {
+        st.outcome.with_untracked(|o| {
+            let o = o.as_ref()?;
+            Some(
+                serde_json::json!({ "circuit": o.circuit, "clean": o.prompts.0, "corrupted": o.prompts.1, "ms": o.ms }),
+            )
+        })
+    });
 
     view! {
-        <LabFrame notes=notes>
+        <LabFrame notes=notes model=Signal::derive(move || st.which.get().folder().to_string()) numbers=numbers>
         <div class="acdc-lab" data-testid="acdc-lab">
             {move || model(st.which.get()).status()}
             <div class="lab-body">
@@ -337,14 +348,18 @@ fn Graph(st: Acdc) -> impl IntoView {
                 }
             })
             .collect_view();
-        Some(view! {
+        let svg = view! {
             <svg class="acdc-graph" data-testid="acdc-graph" viewBox=format!("0 0 {WIDTH} {}", layout.height)
                 role="img" aria-label="The model's graph: every edge from a sender to a receiver">
                 <g class="acdc-edges">{paths}</g>
                 <path class="acdc-edge trying" data-testid="acdc-trying" d=trying />
                 {boxes}
             </svg>
-        })
+        };
+        // The graph as it is now; its numbers are the last run's circuit.
+        let table =
+            Callback::new(move |_| st.outcome.with_untracked(|o| o.as_ref().map(|o| circuit_table(&o.circuit))));
+        Some(figure_with_exports(svg.into_any(), table, "acdc-graph"))
     }
 }
 

@@ -7,11 +7,12 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::{
-    best_induction_head, cell_at, compute, head_index, loss_bars, score_bars, token_mark, training_curve,
-    AttentionState, LabResult, TokenMark,
+    best_induction_head, cell_at, compute, head_index, loss_bars, pattern_table, score_bars, token_mark,
+    training_curve, AttentionState, LabResult, TokenMark,
 };
 use crate::app::core::browser::{canvas_by_id, document, now_ms, replace_hash_soon};
 use crate::app::core::charts::{sequential, Axis, BarChart, Legend, LineChart};
+use crate::app::core::export::CanvasExport;
 use crate::app::core::frame::{LabFrame, UrlNotes};
 use crate::app::core::keys;
 use crate::app::core::load::{LoadedModel, TaskModels};
@@ -173,7 +174,7 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
     });
 
     view! {
-        <LabFrame notes=notes>
+        <LabFrame notes=notes model=Signal::derive(move || which.get().folder().to_string())>
         <div class="attention-lab" class:unloaded=move || model().is_none()>
             {move || models.shown().status()}
             <div class="lab-body">
@@ -356,6 +357,14 @@ fn HeadGrid(model: TaskModels, shared: Shared) -> impl IntoView {
 /// The selected head's pattern, large, with the hovered cell outlined and named in a tooltip.
 #[component]
 fn PatternPanel(shared: Shared) -> impl IntoView {
+    // The CSV of the pattern shown: read when the button is pressed, so it is always the selected head's.
+    let pattern_csv = Callback::new(move |_| {
+        let head = shared.selected.get_untracked().unwrap_or((1, 0));
+        shared.last_good.with_untracked(|r| {
+            let r = r.as_ref()?;
+            Some(pattern_table(r.patterns.get(head.0)?.get(head.1)?, &r.words, head))
+        })
+    });
     let tip_pos = RwSignal::new((0.0f64, 0.0f64));
     let n = Memo::new(move |_| shared.last_good.get().map(|r| r.tokens.len()).unwrap_or(0));
     // Painted on a canvas: a few thousand SVG rects cost tens of ms per update.
@@ -452,6 +461,7 @@ fn PatternPanel(shared: Shared) -> impl IntoView {
                     {tooltip}
                 </div>
             </div>
+            <CanvasExport selector="#pattern-canvas" what="attention pattern" table=pattern_csv />
         </section>
     }
 }
@@ -465,7 +475,8 @@ fn ScoresPanel(shared: Shared) -> impl IntoView {
             let band = head_index(&r.scores, shared.head()).map(|i| (i as f64, i as f64 + 1.0));
             view! {
                 <BarChart groups=groups x=x y=Axis::linear(0.0, 1.0, 5).titled("score") size=(560.0, 240.0)
-                    shade=band label="previous-token, induction and duplicate-token score of every head" />
+                    shade=band label="previous-token, induction and duplicate-token score of every head"
+                    series=vec!["previous-token", "induction", "duplicate-token"] testid="head-score-chart" />
             }
         })
     };

@@ -17,6 +17,7 @@ use super::{
     ACDC_RUNS, GLASSBOX_SEED, PROBE_CONCEPT, PROBE_POSITIONS, RANDOM_SEED, SALIENCY_IMAGES, SALIENCY_SEED,
 };
 use crate::app::core::browser::{document, follow_citation, replace_hash_soon};
+use crate::app::core::export::TableExport;
 use crate::app::core::format::pct;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
@@ -79,7 +80,7 @@ pub fn CritiquesLab(query: Vec<(String, String)>) -> impl IntoView {
     }
     let rev = RwSignal::new(0u32);
     view! {
-        <LabFrame notes=notes>
+        <LabFrame notes=notes model="moby, mnist-cnn (and random and toy models made in this page)">
             <div class="critiques" data-testid="critiques-lab">
                 <p class="muted small" data-testid="lab-status" data-rev=move || rev.get()>
                     "Commit to a prediction on a card, then run its experiment."
@@ -450,11 +451,13 @@ fn acdc_table(runs: Vec<AcdcFinding>) -> impl IntoView {
             <thead><tr><th>"metric"</th><th>"edges"</th><th>"heads"</th><th>"KL"</th><th>"logit diff."</th></tr></thead>
             <tbody>{runs.into_iter().map(row).collect_view()}</tbody>
         </table>
+        <TableExport />
         <table class="finding" data-testid="finding-tau">
             <caption>"What raising τ changes: the edges each step drops, and any it keeps that the lower τ had dropped"</caption>
             <thead><tr><th>"τ"</th><th>"edges dropped"</th><th>"added"</th></tr></thead>
             <tbody>{steps.into_iter().map(step).collect_view()}</tbody>
         </table>
+        <TableExport />
         <p class="small" data-testid="finding-summary" data-only-kl=only_a.join(",") data-only-ld=only_b.join(",")>{summary}</p>
     }
 }
@@ -487,6 +490,7 @@ fn sweep_table(points: Vec<SweepPoint>) -> impl IntoView {
             <thead><tr><th>"coefficient"</th><th>"capitals"</th><th>"loss"</th><th>"the text begins"</th></tr></thead>
             <tbody>{points.into_iter().map(row).collect_view()}</tbody>
         </table>
+        <TableExport />
     }
 }
 
@@ -507,6 +511,7 @@ fn saliency_table(rows: Vec<SaliencyRow>) -> impl IntoView {
             <thead><tr><th>"layers randomised"</th><th>"gradient"</th><th>"gradient × input"</th></tr></thead>
             <tbody>{rows.into_iter().map(row).collect_view()}</tbody>
         </table>
+        <TableExport />
         <p class="small" data-testid="finding-summary" data-gradient=format!("{:.3}", last.0) data-gxi=format!("{:.3}", last.1)>
             {format!("With every layer random: gradient {:.2}, gradient × input {:.2}.", last.0, last.1)}
         </p>
@@ -535,6 +540,7 @@ fn lens_table(rows: Vec<LensComparison>) -> impl IntoView {
             </thead>
             <tbody>{rows.into_iter().map(row).collect_view()}</tbody>
         </table>
+        <TableExport />
         <p class="small" data-testid="finding-summary" data-logit=format!("{:.3}", first.0) data-tuned=format!("{:.3}", first.1)>
             {format!("At the embedding the logit lens agrees with the model {}, the tuned lens {}.", pct(first.0), pct(first.1))}
         </p>
@@ -560,6 +566,7 @@ fn attention_table(heads: Vec<HeadFinding>) -> impl IntoView {
             <thead><tr><th>"head"</th><th>"pattern (best detector score)"</th><th>"answer lost"</th><th>"built to be"</th></tr></thead>
             <tbody>{heads.into_iter().map(row).collect_view()}</tbody>
         </table>
+        <TableExport />
     }
 }
 
@@ -585,6 +592,7 @@ fn metric_table(rows: Vec<MetricRow>) -> impl IntoView {
             </thead>
             <tbody>{rows.into_iter().map(row).collect_view()}</tbody>
         </table>
+        <TableExport />
         <p class="small" data-testid="finding-summary">
             {format!("Most important head: {} and {} when denoising, {} and {} when noising.", names[0], names[1], names[2], names[3])}
         </p>
@@ -616,6 +624,7 @@ fn probe_table(rows: Vec<ProbeRow>, baseline: f32) -> impl IntoView {
             </thead>
             <tbody>{rows.into_iter().map(row).collect_view()}</tbody>
         </table>
+        <TableExport />
         <p class="small" data-testid="finding-summary" data-margin=format!("{margin:.1}")
             data-sel-random=format!("{sel_random:.1}") data-sel-trained=format!("{sel_trained:.1}")>
             {format!("Always giving the more common answer (“a letter”) scores {}. The random network's best probe beats that by {margin:.1} points. Best selectivity: random network {sel_random:+.1} points, trained model {sel_trained:+.1}.", pct(baseline))}
@@ -759,6 +768,7 @@ fn scorecard_table(scores: Vec<Score>) -> impl IntoView {
             <thead><tr><th>"method"</th><th>"claims"</th><th>"known answer"</th><th>"verdict"</th></tr></thead>
             <tbody>{scores.into_iter().map(row).collect_view()}</tbody>
         </table>
+        <TableExport />
         <p class="small" data-testid="finding-summary" data-verdicts=verdicts.join(",")>{summary}</p>
     }
 }

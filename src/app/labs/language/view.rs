@@ -10,6 +10,7 @@ use super::{
     LensJob, LensView, Sampling, Which, GENERATE,
 };
 use crate::app::core::browser::{now_ms, replace_hash_soon};
+use crate::app::core::export::TableExport;
 use crate::app::core::frame::{LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
 use crate::app::core::keys;
@@ -101,7 +102,7 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
     let loaded = move || if which.get() == Which::Moby { moby.get().is_some() } else { induction.get().is_some() };
 
     view! {
-        <LabFrame notes=notes>
+        <LabFrame notes=notes model=Signal::derive(move || (if which.get() == Which::Moby { "moby" } else { "induction" }).to_string())>
         <div class="language-lab" data-testid="language-lab" class:unloaded=move || !loaded()>
             <ModelSwitch which=which />
             {status}
@@ -382,6 +383,7 @@ fn LensGrid(grid: Grid) -> impl IntoView {
                     data-layers=move || shape(LensView::n_layers) data-positions=move || shape(LensView::n_pos) data-which=which>
                     {rows}
                 </table>
+                <TableExport image=true what="logit lens grid" />
             </div>
         </Show>
     }

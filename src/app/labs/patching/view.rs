@@ -14,12 +14,13 @@ use leptos::prelude::*;
 use super::heat::{layout, Heat, Scale};
 use super::heatmap::{Heatmap, HeatmapData};
 use super::{
-    cell_outside, cell_place, check_gap, corruptions, csv, csv_name, default_corruption, direction_label,
+    cell_outside, cell_place, check_gap, corruptions, csv_name, csv_table, default_corruption, direction_label,
     direction_option, disagreements, fmt_value, legend_note, metric_label, metric_option, patch_sentence, prepare,
     repeated_sequence, target_label, target_option, Corruption, InputProblem, PatchState, Prepared, Typed, IOI_PROMPT,
     METRICS, TARGETS,
 };
-use crate::app::core::browser::{document, now_ms, replace_hash_soon};
+use crate::app::core::browser::{now_ms, replace_hash_soon};
+use crate::app::core::export::{download_table, ExportContext, TableExport};
 use crate::app::core::format::sentence;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
@@ -219,7 +220,7 @@ pub fn PatchingLab(query: Vec<(String, String)>) -> impl IntoView {
         move || if which.get() == TaskModel::Ioi { ioi.status().into_any() } else { induction.status().into_any() };
     let loaded = move || model(which.get()).is_some();
     view! {
-        <LabFrame notes=notes>
+        <LabFrame notes=notes model=Signal::derive(move || which.get().folder().to_string())>
         <div class="patch-lab" data-testid="patch-lab" class:unloaded=move || !loaded()>
             <ModelSwitch lab=lab />
             {status}
@@ -618,12 +619,14 @@ fn ResultPanel(lab: Lab) -> impl IntoView {
                         <h4>"Activation patching: one patched run per cell"</h4>
                         <Heatmap data=data(false) hover=lab.hover pinned=lab.pinned testid="heat-real" />
                         <DownloadButton lab=lab estimate=false />
+                        <TableExport image=true csv=false what="activation patching" />
                     </div>
                     <Show when=move || lab.shown.get().is_some_and(|o| o.estimate.is_some())>
                         <div>
                             <h4>"Attribution patching: a first-order estimate of every cell"</h4>
                             <Heatmap data=data(true) hover=lab.hover pinned=lab.pinned testid="heat-attr" />
                             <DownloadButton lab=lab estimate=true />
+                            <TableExport image=true csv=false what="attribution patching" />
                         </div>
                     </Show>
                 </div>
@@ -750,33 +753,15 @@ fn Agreement(lab: Lab) -> impl IntoView {
 /// Downloads the grid shown as CSV, built on the page (a Blob), so nothing leaves the browser.
 #[component]
 fn DownloadButton(lab: Lab, estimate: bool) -> impl IntoView {
+    let ctx = use_context::<ExportContext>();
     let on_click = move |_| {
         let Some(o) = lab.shown.get_untracked() else { return };
         let (grid, method) = match (&o.estimate, estimate) {
             (Some(e), true) => (&e.grid, "attribution"),
             _ => (&o.real, "activation"),
         };
-        download(&csv_name(grid, o.direction, method), &csv(grid, o.direction, method));
+        download_table(ctx, &csv_name(grid, o.direction, method), &csv_table(grid, o.direction, method));
     };
     let id = if estimate { "download-attr" } else { "download-real" };
     view! { <button class="patch-download" data-testid=id on:click=on_click>"Download CSV"</button> }
-}
-
-fn download(name: &str, text: &str) {
-    use wasm_bindgen::JsCast;
-    let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
-    let bag = web_sys::BlobPropertyBag::new();
-    bag.set_type("text/csv");
-    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &bag) else { return };
-    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
-    if let Ok(a) = document().create_element("a").map(|e| e.unchecked_into::<web_sys::HtmlAnchorElement>()) {
-        a.set_href(&url);
-        a.set_download(name);
-        a.click();
-    }
-    // The download has started from the click; the URL is freed a moment later.
-    gloo_timers::callback::Timeout::new(5_000, move || {
-        let _ = web_sys::Url::revoke_object_url(&url);
-    })
-    .forget();
 }

@@ -11,6 +11,7 @@ use leptos::prelude::*;
 use super::{verdict, ProbeState};
 use crate::app::core::browser::{now_ms, replace_hash_soon};
 use crate::app::core::charts::{Axis, Bar, BarChart, Legend, Rule};
+use crate::app::core::export::TableExport;
 use crate::app::core::format::sentence;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
 use crate::app::core::jobs::{start_when_ready, Jobs};
@@ -145,7 +146,7 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
     let progress = progress_bar(jobs, "probe", cancel);
 
     view! {
-        <LabFrame notes=notes>
+        <LabFrame notes=notes model="moby">
         <div class="probe-lab" data-testid="probe-lab" class:unloaded=move || loaded().is_none()>
             {model.status()}
             <div class="lab-body">
@@ -229,6 +230,7 @@ fn ProbeResults(shown: RwSignal<Option<Shown>>, choice: RwSignal<Choice>, regex:
                     <thead><tr><th>"layer"</th><th>"held-out"</th><th>"training"</th><th>"shuffled labels"</th></tr></thead>
                     <tbody>{rows}</tbody>
                 </table>
+                <TableExport />
                 <p class="muted small" data-testid="probe-status">
                     {format!("{} training and {} held-out positions ({:.1}% labelled yes), one probe per layer plus its control, in {:.1} s.",
                         r.n_train, r.n_test, 100.0 * r.positive_rate, s.ms / 1000.0)}
@@ -298,6 +300,7 @@ fn accuracy_chart(r: &ProbeReport, lo: f32) -> impl IntoView {
     view! {
         <Legend items=vec![("blue", "probe"), ("grey", "shuffled-label control"), ("rule orange", "majority baseline")] />
         <BarChart groups=groups x=x y=Axis::percent(lo as f64, 1.0).titled("held-out accuracy") size=(560.0, 240.0)
-            rules=vec![baseline] pad=0.14 class="probe-chart" testid="probe-chart" label="held-out accuracy per layer" />
+            rules=vec![baseline] pad=0.14 class="probe-chart" testid="probe-chart" label="held-out accuracy per layer"
+            series=vec!["probe", "shuffled-label control"] />
     }
 }

@@ -15,7 +15,7 @@ use super::browser::{
     char_label, density_text, fmt_act, live_summary, ordered, parse_latent, shade, show_char, snippet, starting_latent,
     step_in_list, Live, LIVE_CHARS,
 };
-use super::{SaeState, Tab, ToySae, ORDERS};
+use super::{histogram_table, SaeState, Tab, ToySae, ORDERS};
 use crate::app::core::browser::{document, replace_hash_soon};
 use crate::app::core::charts::{log_count, Axis, Bar, BarChart};
 use crate::app::core::format::fmt_int;
@@ -45,8 +45,9 @@ fn histogram(card: &LatentCard) -> impl IntoView {
         })
         .collect();
     let x = Axis::linear(0.0, card.max as f64, 5).onto(0.0, bins as f64).titled("activation");
+    let table = histogram_table(&card.hist, card.max);
     view! {
-        <BarChart groups=groups x=x y=Axis::log_counts(peak).titled("characters") size=(300.0, 190.0) pad=0.0
+        <BarChart groups=groups x=x y=Axis::log_counts(peak).titled("characters") size=(300.0, 190.0) pad=0.0 table=table
             class="feat-hist" testid="feature-histogram" label="histogram of the latent's nonzero activations" />
     }
 }
@@ -75,7 +76,7 @@ pub fn SaeLabs(query: Vec<(String, String)>) -> impl IntoView {
         }
     };
     view! {
-        <LabFrame notes=notes>
+        <LabFrame notes=notes model="moby, with its sparse autoencoder (SAE tab); the toy tab trains its own">
         <div class="lab-tabs" role="tablist">
             {tab_button(Tab::Toy, "tab-toy", "Toy model: known features")}
             {tab_button(Tab::Features, "tab-features", "Moby-Dick model: feature browser")}

@@ -113,9 +113,19 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
     // The default comparison runs once the model is there, so the page opens on a result. Changing the
     // direction, the layer or the coefficient reruns at once (a run in progress is dropped).
     start_when_ready(move || model.get().is_some(), start);
+    // The JSON's own part: both generations and the vector's figures.
+    let numbers = Callback::new(move |_| {
+        st.outcome.with_untracked(|o| {
+            let o = o.as_ref()?;
+            Some(serde_json::json!({
+                "unsteered": o.plain, "steered": o.steered, "vector": o.vector_note, "norm": o.norm,
+                "coefficient": o.coef, "layer": o.layer, "measure": o.measure, "ms": o.ms,
+            }))
+        })
+    });
 
     view! {
-        <LabFrame notes=notes>
+        <LabFrame notes=notes model="moby" numbers=numbers>
         <div class="steer-lab" data-testid="steer-lab" class:unloaded=move || model.get().is_none()>
             {model.status()}
             <div class="lab-body">

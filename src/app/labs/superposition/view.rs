@@ -140,7 +140,7 @@ pub fn SuperpositionLab(query: Vec<(String, String)>) -> impl IntoView {
         error: RwSignal::new(None),
     };
     view! {
-        <LabFrame notes=notes>
+        <LabFrame notes=notes model="none: a toy model trained in this page">
         <div class="toy-lab" data-testid="toy-lab">
             {worker_alert(lab.trainer, "superposition lab")}
             <ModelPanel lab=lab url=url />

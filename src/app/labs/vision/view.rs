@@ -149,7 +149,7 @@ pub fn VisionLab(query: Vec<(String, String)>) -> impl IntoView {
     });
 
     view! {
-        <LabFrame notes=notes>
+        <LabFrame notes=notes model="mnist-cnn">
         <div class="vision-lab" data-testid="vision-lab" class:unloaded=move || lab.loaded().is_none()>
             {lab.model.status()}
             <div class="lab-body">

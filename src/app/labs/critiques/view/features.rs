@@ -6,6 +6,7 @@ use wasm_bindgen::JsCast;
 
 use super::Finding;
 use crate::app::core::charts::{Axis, LineChart};
+use crate::app::core::export::TableExport;
 use crate::app::core::format::{fmt_int, pct};
 use crate::app::core::jobs::Job;
 use crate::app::core::load::{load_char_sae, load_vision, with_timeout, LoadedSae};
@@ -221,6 +222,7 @@ pub fn gap_table(g: GapFinding, shipped: Option<(u64, u64)>) -> impl IntoView {
                 {row("zero", g.zero_ablated, "the baseline of “loss recovered”".into())}
             </tbody>
         </table>
+        <TableExport />
         <p class="small" data-testid="finding-summary" data-fvu=format!("{:.4}", g.fvu) data-l0=format!("{:.2}", g.l0)
             data-rise=format!("{:.4}", g.rise()) data-recovered=format!("{:.4}", g.recovered) data-dead=g.dead.to_string()
             data-positions=g.positions.to_string()>
@@ -257,6 +259,7 @@ pub fn latent_view(l: MisleadingLatent) -> impl IntoView {
         <table class="finding snippets" data-testid="finding">
             <tbody>{l.snippets.iter().map(snippet).collect_view()}</tbody>
         </table>
+        <TableExport />
         <p class="small" data-testid="finding-summary" data-latent=l.latent.to_string() data-next=l.next.to_string()
             data-rank=l.rank.to_string() data-vocab=l.vocab.to_string() data-effect=format!("{:.4}", l.effect)>
             {summary}
@@ -287,6 +290,7 @@ pub fn l1_view(points: Vec<L1Point>) -> impl IntoView {
             <thead><tr><th>"L1 coefficient λ"</th><th>"L0 (active latents)"</th><th>"FVU"</th><th>"dead latents"</th></tr></thead>
             <tbody>{points.iter().map(row).collect_view()}</tbody>
         </table>
+        <TableExport />
         <LineChart lines=vec![(line, "blue")] x=Axis::linear(0.0, x_hi, 5).titled("L0: latents active per character")
             y=Axis::linear(0.0, y_hi, 4).titled("FVU") size=(360.0, 200.0)
             label="FVU against L0, one point per L1 coefficient" testid="l1-chart" />

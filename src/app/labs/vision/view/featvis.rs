@@ -3,6 +3,8 @@
 //! any run the shipped atlas's picture of the channel is shown.
 use leptos::prelude::*;
 
+use crate::app::core::export::CanvasExport;
+
 use super::paint::{paint_id, Colour};
 use super::Lab;
 use crate::app::core::jobs::Jobs;
@@ -73,6 +75,7 @@ pub fn FeatureVisPanel(lab: Lab) -> impl IntoView {
             <h4>"Feature visualization"</h4>
             <p class="muted small">"Gradient ascent on the image, from noise, to maximise " {move || target_label(target.get())} "."</p>
             <canvas id="fv-image" class="fv-image" data-testid="fv-image" width="28" height="28"></canvas>
+            <CanvasExport selector="#fv-image" what="feature visualization" />
             <p class="small" data-testid="fv-activation" data-value=on_run(|r| format!("{:.4}", r.activation))
                 data-start=on_run(|r| format!("{:.4}", r.start)) data-steps=on_run(|r| r.steps.to_string())>
                 {move || shown.with(|p| p.as_ref().map(|p| caption(p, best_sample())))}

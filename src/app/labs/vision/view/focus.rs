@@ -1,6 +1,8 @@
 //! The channel in focus: its map for the current image (hover a cell for its value and receptive field),
 //! its feature visualization, its top test images and class mix, and the circuit that feeds it.
 use leptos::prelude::*;
+
+use crate::app::core::export::CanvasExport;
 use wasm_bindgen::JsCast;
 
 use super::circuit::CircuitPanel;
@@ -86,6 +88,7 @@ fn FocusMap(lab: Lab) -> impl IntoView {
                 on:mousemove=on_move on:mouseleave=move |_| lab.hover.set(None)
                 tabindex="0" role="img" aria-label=move || { let (l, c) = lab.focus.get(); format!("map of conv{l} channel {c}; arrow keys move from cell to cell") }
                 aria-describedby="focus-value" on:keydown=on_key on:focus=on_focus on:blur=move |_| lab.hover.set(None)></canvas>
+            <CanvasExport selector="#focus-map" what="focus map" />
             <p class="muted small" data-testid="focus-value" id="focus-value" aria-live="polite">{move || value().unwrap_or_else(|| "Hover the map, or focus it and use the arrow keys.".into())}</p>
         </div>
     }

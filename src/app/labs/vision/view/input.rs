@@ -5,9 +5,10 @@ use leptos::prelude::*;
 use super::paint::{paint_id, Colour};
 use super::Lab;
 use crate::app::core::browser::now_ms;
+use crate::app::core::export::{table_exports, CanvasExport};
 use crate::app::labs::vision::analysis::receptive_box;
-use crate::app::labs::vision::class_label;
 use crate::app::labs::vision::draw::{DrawPad, PAD};
+use crate::app::labs::vision::{class_label, probs_table};
 use crate::lens::cnn::mnist::preprocess_drawing;
 
 #[component]
@@ -83,6 +84,7 @@ pub fn SeenPanel(lab: Lab) -> impl IntoView {
                     aria-label="the 28 by 28 image the network reads"></canvas>
                 {rf_box}
             </div>
+            <CanvasExport selector="#vis-input" what="input image" />
             <p class="muted small">"Your drawing, cropped, scaled to 20 px and centred by its centre of mass in 28×28, as MNIST was made."</p>
             <Probabilities lab=lab />
             // The answer, said again in a live region that stays in place, so a screen reader announces each new one.
@@ -123,6 +125,7 @@ fn Probabilities(lab: Lab) -> impl IntoView {
                 {format!(" ({:.0}% sure)", 100.0 * a.probs[best])}
             </p>
             <div class="probs" data-testid="probs">{rows}</div>
+            {table_exports(probs_table(labels, &a.probs), "class probabilities")}
         })
     }
 }

@@ -3,6 +3,8 @@
 //! progress bar and Cancel; a newer request replaces an older one, and the last map stays on screen meanwhile.
 use leptos::prelude::*;
 
+use crate::app::core::export::CanvasExport;
+
 use super::paint::{paint_id, Colour};
 use super::Lab;
 use crate::app::core::browser::now_ms;
@@ -96,6 +98,7 @@ pub fn SaliencyPanel(lab: Lab) -> impl IntoView {
                     <p class="muted">"Red pixels push the predicted class up, blue push it down."</p>
                 </div>
             </div>
+            <CanvasExport selector="#saliency-map" what="saliency map" />
         </section>
     }
 }
