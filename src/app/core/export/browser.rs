@@ -308,18 +308,54 @@ fn caption_lines(meta: &Meta, what: &str, width: f64) -> Vec<String> {
     ]
 }
 
-/// Draws an image from `url` at `scale` onto a new canvas of `w` x `h` (in CSS pixels) over white.
+/// Rows of the image drawn per task: rasterising a large SVG (the logit-lens grid's 707 cells and their letters)
+/// in one `drawImage` was a 55 ms task, so the image is drawn in bands of this height, with the browser given
+/// the thread between them. Each band rasterises only what falls inside it.
+const BAND_H: f64 = 60.0;
+
+/// Draws an image from `url` at `scale` onto a new canvas of `w` x `h` (in CSS pixels) over white, a band of
+/// `BAND_H` rows at a time.
 async fn image_canvas(url: &str, w: f64, h: f64, scale: f64) -> Option<web_sys::HtmlCanvasElement> {
     let img = web_sys::HtmlImageElement::new().ok()?;
+    // The image's `load` or `error` event, which settle for every image (a full e2e run once saw a PNG click
+    // download nothing while this awaited `decode()` of the SVG).
+    let loaded = js_sys::Promise::new(&mut |resolve, reject| {
+        img.set_onload(Some(&resolve));
+        img.set_onerror(Some(&reject));
+    });
     img.set_src(url);
-    JsFuture::from(img.decode()).await.ok()?;
+    JsFuture::from(loaded).await.ok()?;
+    img.set_onload(None);
+    img.set_onerror(None);
     let canvas: web_sys::HtmlCanvasElement = document().create_element("canvas").ok()?.dyn_into().ok()?;
     canvas.set_width((w * scale).round() as u32);
     canvas.set_height((h * scale).round() as u32);
     let cx = context_2d(&canvas)?;
     cx.set_fill_style_str("#ffffff");
     cx.fill_rect(0.0, 0.0, w * scale, h * scale);
-    cx.draw_image_with_html_image_element_and_dw_and_dh(&img, 0.0, 0.0, w * scale, h * scale).ok()?;
+    // The image's own pixel size may differ from its CSS size: bands are cut in its units.
+    let (iw, ih) = (f64::from(img.natural_width()).max(1.0), f64::from(img.natural_height()).max(1.0));
+    let ky = ih / h;
+    let mut top = 0.0;
+    while top < h {
+        let band = BAND_H.min(h - top);
+        cx.draw_image_with_html_image_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(
+            &img,
+            0.0,
+            top * ky,
+            iw,
+            band * ky,
+            0.0,
+            top * scale,
+            w * scale,
+            band * scale,
+        )
+        .ok()?;
+        top += band;
+        if top < h {
+            yield_to_browser().await;
+        }
+    }
     Some(canvas)
 }
 
@@ -503,16 +539,28 @@ pub fn chart_with_exports(chart: AnyView, table: DataTable, what: String) -> Any
     view! {
         <div class="chart-box" data-testid="chart-box" node_ref=boxed>
             {chart}
-            <div class="export-bar" role="group" aria-label="Export this chart">
-                <span class="export-label">"Export"</span>
-                <button type="button" class="export-btn" data-testid="export-png" on:click=on_png>"PNG"</button>
-                <button type="button" class="export-btn" data-testid="export-svg" on:click=on_svg>"SVG"</button>
-                <button type="button" class="export-btn" data-testid="export-csv" on:click=on_csv>"CSV"</button>
-            </div>
+            {export_bar("Export this chart", on_png, on_svg, on_csv)}
             {table_details(table, ctx, what.get_value())}
         </div>
     }
     .into_any()
+}
+
+/// A figure's row of export buttons: PNG, SVG and CSV.
+fn export_bar(
+    label: &'static str,
+    on_png: impl Fn(leptos::ev::MouseEvent) + 'static,
+    on_svg: impl Fn(leptos::ev::MouseEvent) + 'static,
+    on_csv: impl Fn(leptos::ev::MouseEvent) + 'static,
+) -> impl IntoView {
+    view! {
+        <div class="export-bar" role="group" aria-label=label>
+            <span class="export-label">"Export"</span>
+            <button type="button" class="export-btn" data-testid="export-png" on:click=on_png>"PNG"</button>
+            <button type="button" class="export-btn" data-testid="export-svg" on:click=on_svg>"SVG"</button>
+            <button type="button" class="export-btn" data-testid="export-csv" on:click=on_csv>"CSV"</button>
+        </div>
+    }
 }
 
 /// A lab's own SVG figure (a graph, not one of the shared charts) with the same exports: PNG and SVG of the figure
@@ -544,12 +592,7 @@ pub fn figure_with_exports(figure: AnyView, table: Callback<(), Option<DataTable
     view! {
         <div class="chart-box" data-testid="chart-box" node_ref=boxed>
             {figure}
-            <div class="export-bar" role="group" aria-label="Export this figure">
-                <span class="export-label">"Export"</span>
-                <button type="button" class="export-btn" data-testid="export-png" on:click=on_png>"PNG"</button>
-                <button type="button" class="export-btn" data-testid="export-svg" on:click=on_svg>"SVG"</button>
-                <button type="button" class="export-btn" data-testid="export-csv" on:click=on_csv>"CSV"</button>
-            </div>
+            {export_bar("Export this figure", on_png, on_svg, on_csv)}
             <details class="chart-table" data-testid="chart-table" on:toggle=on_toggle>
                 <summary>"Show as a table"</summary>
                 {move || open.get().then(|| table.run(()).map(|t| table_view(&t)))}
