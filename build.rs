@@ -17,12 +17,37 @@ mod routes;
 
 use compile::{Source, REFERENCES_FILE};
 
+/// The commit the site is built from, which exports carry as the site's version beside the package's
+/// (`app::core::export::COMMIT`): "unknown" outside a git checkout. The build reruns when HEAD moves; only files
+/// that exist are watched (cargo reruns a build script on every build for a missing one).
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git").args(args).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let mut watched = vec!["HEAD".to_string()];
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        watched.push(branch);
+    }
+    watched.push("packed-refs".into());
+    for name in watched {
+        // `--git-path` finds HEAD in a worktree's own folder and the branches in the shared one.
+        if let Some(path) = git(&["rev-parse", "--git-path", &name]) {
+            if Path::new(&path).exists() {
+                println!("cargo:rerun-if-changed={path}");
+            }
+        }
+    }
+    git(&["rev-parse", "--short=10", "HEAD"]).unwrap_or_else(|| "unknown".into())
+}
+
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/content/compile.rs");
     println!("cargo:rerun-if-changed=src/routes.rs");
     println!("cargo:rerun-if-changed=content");
+    println!("cargo:rustc-env=GLASSBOX_COMMIT={}", commit());
 
     match build(&root.join("content")) {
         Ok(generated) => {

@@ -17,6 +17,9 @@ pub use browser::*;
 
 /// The site's version as exports name it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The commit the site was built from (`build.rs`), so two exports of the same package version from different
+/// builds can be told apart.
+pub const COMMIT: &str = env!("GLASSBOX_COMMIT");
 
 /// One value of a table: a number (written in full in CSV and JSON, rounded on screen) or text.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -117,7 +120,7 @@ impl Meta {
     pub fn pairs(&self) -> Vec<(&'static str, String)> {
         let default = |s: &str, d: &str| if s.is_empty() { d.to_string() } else { s.to_string() };
         vec![
-            ("source", format!("Glassbox {VERSION}")),
+            ("source", format!("Glassbox {VERSION} (build {COMMIT})")),
             ("section", self.section.clone()),
             ("model", default(&self.model, "none")),
             ("settings", default(&self.settings, "defaults")),
@@ -359,7 +362,7 @@ mod tests {
         };
         let text = to_csv(&meta(), &t);
         let comments: Vec<&str> = text.lines().take_while(|l| l.starts_with('#')).collect();
-        assert_eq!(comments[0], format!("# source: Glassbox {VERSION}"));
+        assert_eq!(comments[0], format!("# source: Glassbox {VERSION} (build {COMMIT})"));
         assert!(comments.contains(&"# model: moby"));
         assert!(comments.contains(&"# settings: layer=3&text=a+b"));
         // The caption's line break does not start a data line.
