@@ -106,7 +106,7 @@ async function checkSvg(page, text, slug) {
   const meta = JSON.parse(r.meta);
   assert.equal(meta.section, slug);
   assert.ok(meta.version && meta.model, JSON.stringify(meta));
-  assert.match(r.caption, /Glassbox \d+\.\d+\.\d+ · section /, 'a visible caption');
+  assert.match(r.caption, /Glassbox \d+\.\d+\.\d+ \(build (?:[0-9a-f]+|unknown)\) · section /, 'a visible caption');
 }
 
 /** The CSV against the table the page shows: the same header, and every number shown is the CSV's, rounded. */
