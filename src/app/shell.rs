@@ -4,7 +4,8 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::core::browser::{
-    apply_theme, document, follow_citation, go, location_hash, navigated, replace_hash, store, stored,
+    apply_theme, document, follow_citation, go, location_hash, navigated, on_system_theme_change, replace_hash, store,
+    stored,
 };
 use super::core::format::parse_share;
 use super::core::predict::{section_mark, ChapterPredict, Predictions, ResetProgress};
@@ -258,6 +259,8 @@ fn Nav(current: Memo<Option<usize>>, route: Memo<Route>) -> impl IntoView {
 #[component]
 fn ThemeSwitch() -> impl IntoView {
     let theme = RwSignal::new(stored(theme::KEY).map(|v| Theme::parse(&v)).unwrap_or_default());
+    // On System, the page follows the system when it switches (a laptop's dark mode at dusk).
+    on_system_theme_change(move || apply_theme(theme.get_untracked()));
     Effect::new(move |prev: Option<Theme>| {
         let t = theme.get();
         apply_theme(t);

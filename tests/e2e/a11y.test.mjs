@@ -268,10 +268,13 @@ test('theme: the switch sets dark or light over the system, and keeps it across 
   await page.waitForFunction(() => document.body?.dataset.ready === '1');
   assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
   assert.equal(await page.inputValue('[data-testid=theme-switch]'), 'dark');
-  // "System" leaves it to prefers-color-scheme (light in this context).
+  // "System" follows prefers-color-scheme: light in this context, then dark when the system switches.
   await page.selectOption('[data-testid=theme-switch]', 'system');
-  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme ?? null), null);
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'light');
   assert.equal(await bg(), light);
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark');
+  assert.equal(await bg(), dark);
   assertClean(page);
 });
 

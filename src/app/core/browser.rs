@@ -73,13 +73,29 @@ pub fn reduced_motion() -> bool {
         .is_some_and(|m| m.matches())
 }
 
+/// Whether the system prefers a dark theme now.
+pub fn system_dark() -> bool {
+    web_sys::window()
+        .and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten())
+        .is_some_and(|m| m.matches())
+}
+
 /// Applies a colour theme to the page (`html[data-theme]`, which `style/main.css` reads).
 pub fn apply_theme(theme: super::theme::Theme) {
     let Some(root) = document().document_element() else { return };
-    let _ = match theme.attribute() {
-        Some(v) => root.set_attribute("data-theme", v),
-        None => root.remove_attribute("data-theme"),
+    let _ = root.set_attribute("data-theme", theme.attribute(system_dark()));
+}
+
+/// Calls `changed` whenever the system's light or dark preference changes (for the System theme).
+pub fn on_system_theme_change(changed: impl Fn() + 'static) {
+    use wasm_bindgen::closure::Closure;
+    let Some(m) = web_sys::window().and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten()) else {
+        return;
     };
+    let f = Closure::<dyn Fn()>::new(changed);
+    let _ = m.add_event_listener_with_callback("change", f.as_ref().unchecked_ref());
+    // The page's own listener for the page's whole life.
+    f.forget();
 }
 
 /// A stored preference, if present and readable.

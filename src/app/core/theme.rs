@@ -1,6 +1,7 @@
 //! The colour theme a student picks in the navigation: light, dark, or the system's (`prefers-color-scheme`).
-//! Plain and tested natively; the shell applies it as `html[data-theme]` (read by `style/main.css`) and keeps it
-//! in local storage under `KEY`.
+//! Plain and tested natively; the shell applies it as `html[data-theme]` (read by `style/main.css`), following
+//! the system's preference as it changes when the choice is System, and keeps the choice in local storage under
+//! `KEY`.
 
 /// Where the choice is kept across visits.
 pub const KEY: &str = "glassbox.theme";
@@ -39,12 +40,14 @@ impl Theme {
         Theme::ALL.into_iter().find(|t| t.key() == s.trim()).unwrap_or_default()
     }
 
-    /// The `data-theme` attribute on `<html>`: none for the system's, so the stylesheet's
-    /// `prefers-color-scheme` query decides.
-    pub fn attribute(self) -> Option<&'static str> {
+    /// The `data-theme` attribute on `<html>` (`style/main.css` reads it): the chosen theme, or for the system's
+    /// the one the system prefers now (`system_dark`). The stylesheet holds the dark colours once, under this
+    /// attribute; a media query could not share that block.
+    pub fn attribute(self, system_dark: bool) -> &'static str {
         match self {
-            Theme::System => None,
-            t => Some(t.key()),
+            Theme::System if system_dark => "dark",
+            Theme::System => "light",
+            t => t.key(),
         }
     }
 }
@@ -64,9 +67,12 @@ mod tests {
     }
 
     #[test]
-    fn only_a_chosen_theme_sets_the_attribute() {
-        assert_eq!(Theme::Light.attribute(), Some("light"));
-        assert_eq!(Theme::Dark.attribute(), Some("dark"));
-        assert_eq!(Theme::System.attribute(), None);
+    fn the_system_theme_follows_the_system_and_a_chosen_one_does_not() {
+        for dark in [false, true] {
+            assert_eq!(Theme::Light.attribute(dark), "light");
+            assert_eq!(Theme::Dark.attribute(dark), "dark");
+        }
+        assert_eq!(Theme::System.attribute(true), "dark");
+        assert_eq!(Theme::System.attribute(false), "light");
     }
 }
