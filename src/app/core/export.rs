@@ -10,6 +10,9 @@ use serde_json::{json, Value};
 
 use super::charts::{Arrow, Axis, Bar, Heat};
 
+mod pixels;
+pub use pixels::*;
+
 #[cfg(target_arch = "wasm32")]
 mod browser;
 #[cfg(target_arch = "wasm32")]

@@ -8,7 +8,10 @@ use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use super::{datum_from_text, file_name, lab_json, to_csv, DataTable, Datum, Meta};
+use super::{
+    caption_lines, datum_from_text, file_name, fit_label, lab_json, sheet_layout, single_scale, tiles_svg, to_csv,
+    DataTable, Datum, Meta, Tile, CAPTION_LINE_H, MIN_CAPTION_W,
+};
 use crate::app::core::browser::{document, now_ms, yield_to_browser};
 use crate::app::core::charts::num;
 
@@ -135,9 +138,6 @@ const STYLE_PROPS: [&str; 12] = [
 ];
 
 const SVG_NS: &str = "http://www.w3.org/2000/svg";
-
-/// The narrowest an exported image is, in CSS pixels: room for a readable caption line (about 70 characters).
-const MIN_CAPTION_W: f64 = 440.0;
 
 /// Copies the computed `STYLE_PROPS` of `from` onto `to` as a `style` attribute.
 fn inline_style(from: &web_sys::Element, to: &web_sys::Element) {
@@ -288,26 +288,6 @@ fn view_box_size(svg: &web_sys::Element) -> Option<(f64, f64)> {
     (v.len() == 4 && v[2] > 0.0 && v[3] > 0.0).then(|| (v[2], v[3]))
 }
 
-/// The caption's lines, cut to what fits `width` pixels at 11 px type (about 6 px a character).
-fn caption_lines(meta: &Meta, what: &str, width: f64) -> Vec<String> {
-    let fit = ((width - 8.0) / 6.0).max(20.0) as usize;
-    let cut = |s: String| {
-        if s.chars().count() > fit {
-            format!("{}…", s.chars().take(fit - 1).collect::<String>())
-        } else {
-            s
-        }
-    };
-    let p = meta.pairs();
-    let get = |k: &str| p.iter().find(|(key, _)| *key == k).map(|(_, v)| v.clone()).unwrap_or_default();
-    vec![
-        cut(what.to_string()),
-        cut(format!("{} · section {} · model {}", get("source"), get("section"), get("model"))),
-        cut(format!("settings: {}", get("settings"))),
-        cut(format!("exported {}", get("exported"))),
-    ]
-}
-
 /// Rows of the image drawn per task: rasterising a large SVG (the logit-lens grid's 707 cells and their letters)
 /// in one `drawImage` was a 55 ms task, so the image is drawn in bands of this height, with the browser given
 /// the thread between them. Each band rasterises only what falls inside it.
@@ -411,30 +391,80 @@ pub fn download_png(ctx: Option<ExportContext>, svg: &web_sys::Element, what: &s
     });
 }
 
-/// Saves a canvas (an image, a map, a pattern) as a PNG: scaled up without smoothing to at least 280 pixels a
-/// side (its pixels are the data), with the caption under it.
-pub fn download_canvas_png(ctx: Option<ExportContext>, source: &web_sys::HtmlCanvasElement, what: &str) {
+/// A canvas's pixels read back (RGBA, row-major) with its size; `None` for an empty canvas or one without a 2d
+/// context.
+fn canvas_pixels(canvas: &web_sys::HtmlCanvasElement) -> Option<(usize, usize, Vec<u8>)> {
+    let (w, h) = (canvas.width() as usize, canvas.height() as usize);
+    if w == 0 || h == 0 {
+        return None;
+    }
+    // Read through a copy made for reading: reading the lab's own canvas again and again makes Chromium warn
+    // that its context should have been created with `willReadFrequently` (which would slow its drawing).
+    let copy: web_sys::HtmlCanvasElement = document().create_element("canvas").ok()?.dyn_into().ok()?;
+    copy.set_width(w as u32);
+    copy.set_height(h as u32);
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"willReadFrequently".into(), &JsValue::TRUE).ok()?;
+    let cx: web_sys::CanvasRenderingContext2d =
+        copy.get_context_with_context_options("2d", &options).ok().flatten()?.dyn_into().ok()?;
+    cx.draw_image_with_html_canvas_element(canvas, 0.0, 0.0).ok()?;
+    let data = cx.get_image_data(0.0, 0.0, w as f64, h as f64).ok()?.data();
+    Some((w, h, data.0))
+}
+
+/// Where each picture goes in the exported image and the pictures' area: one unlabelled canvas alone, scaled up
+/// to `SINGLE_MIN_SIDE`; several (or a labelled one) as a sheet.
+fn place(pictures: &[(String, web_sys::HtmlCanvasElement)]) -> (Vec<(f64, f64, f64)>, f64, f64) {
+    match pictures {
+        [(label, c)] if label.is_empty() => {
+            let (w, h) = (c.width().max(1) as usize, c.height().max(1) as usize);
+            let scale = single_scale(w, h);
+            (vec![(0.0, 0.0, scale)], w as f64 * scale, h as f64 * scale)
+        }
+        _ => {
+            let sizes: Vec<(usize, usize)> =
+                pictures.iter().map(|(_, c)| (c.width().max(1) as usize, c.height().max(1) as usize)).collect();
+            sheet_layout(&sizes, true)
+        }
+    }
+}
+
+/// Saves pictures as a PNG: one canvas (an image, a map, a pattern) scaled up without smoothing (its pixels are
+/// the data), or a sheet of small ones each under its label; the caption under them.
+pub fn download_pictures_png(
+    ctx: Option<ExportContext>,
+    pictures: &[(String, web_sys::HtmlCanvasElement)],
+    what: &str,
+) {
+    if pictures.is_empty() {
+        return;
+    }
     let meta = meta_now(ctx);
-    let (sw, sh) = (source.width().max(1) as f64, source.height().max(1) as f64);
-    let scale = (280.0 / sw.min(sh)).ceil().max(1.0);
-    let (w, h) = ((sw * scale).max(MIN_CAPTION_W), sh * scale);
-    let lines = caption_lines(&meta, what, w);
-    let line_h = 15.0;
-    let full_h = h + 10.0 + line_h * lines.len() as f64;
+    let (at, w, h) = place(pictures);
+    let full_w = w.max(MIN_CAPTION_W);
+    let lines = caption_lines(&meta, what, full_w);
+    let full_h = h + 10.0 + CAPTION_LINE_H * lines.len() as f64;
     let Ok(Ok(canvas)) = document().create_element("canvas").map(|e| e.dyn_into::<web_sys::HtmlCanvasElement>()) else {
         return;
     };
-    canvas.set_width(w as u32);
+    canvas.set_width(full_w as u32);
     canvas.set_height(full_h as u32);
     let Some(cx) = context_2d(&canvas) else { return };
     cx.set_fill_style_str("#ffffff");
-    cx.fill_rect(0.0, 0.0, w, full_h);
+    cx.fill_rect(0.0, 0.0, full_w, full_h);
     cx.set_image_smoothing_enabled(false);
-    let _ = cx.draw_image_with_html_canvas_element_and_dw_and_dh(source, 0.0, 0.0, sw * scale, h);
-    cx.set_fill_style_str("#555555");
     cx.set_font("11px sans-serif");
+    for ((label, source), (x, y, scale)) in pictures.iter().zip(at) {
+        let (sw, sh) = (source.width() as f64, source.height() as f64);
+        let _ = cx.draw_image_with_html_canvas_element_and_dw_and_dh(source, x, y, sw * scale, sh * scale);
+        if !label.is_empty() {
+            cx.set_fill_style_str("#333333");
+            let _ = cx.fill_text(&fit_label(label, sw * scale), x, y - 3.0);
+        }
+    }
+    cx.set_fill_style_str("#555555");
     for (i, line) in lines.iter().enumerate() {
-        let _ = cx.fill_text(line, 4.0, h + 6.0 + line_h * (i as f64 + 1.0) - 3.0);
+        let _ = cx.fill_text(line, 4.0, h + 6.0 + CAPTION_LINE_H * (i as f64 + 1.0) - 3.0);
     }
     let name = file_name(&meta.section, what, "png");
     leptos::task::spawn_local(async move {
@@ -442,6 +472,56 @@ pub fn download_canvas_png(ctx: Option<ExportContext>, source: &web_sys::HtmlCan
             download_blob(&name, &png);
         }
     });
+}
+
+/// Saves pictures as an SVG laid out as their PNG is, each pixel run a rectangle (`pixels::tiles_svg`).
+pub fn download_pictures_svg(
+    ctx: Option<ExportContext>,
+    pictures: &[(String, web_sys::HtmlCanvasElement)],
+    what: &str,
+) {
+    let meta = meta_now(ctx);
+    let (at, w, h) = place(pictures);
+    let tiles: Vec<Tile> = pictures
+        .iter()
+        .zip(at)
+        .filter_map(|((label, c), (x, y, scale))| {
+            let (width, height, rgba) = canvas_pixels(c)?;
+            Some(Tile { label: label.clone(), x, y, scale, width, height, rgba })
+        })
+        .collect();
+    if tiles.is_empty() {
+        return;
+    }
+    let (text, _, _) = tiles_svg(&tiles, (w, h), &meta, what);
+    download_text(&file_name(&meta.section, what, "svg"), "image/svg+xml", &text);
+}
+
+/// The canvases `selector` finds (a canvas, or every canvas inside the elements it matches), each with the name a
+/// reader knows it by: its `data-label`, else its `title`, else its `aria-label`, else its id. A lone canvas
+/// goes unlabelled.
+fn pictures_at(selector: &str) -> Vec<(String, web_sys::HtmlCanvasElement)> {
+    let Ok(found) = document().query_selector_all(selector) else { return Vec::new() };
+    let mut out = Vec::new();
+    for i in 0..found.length() {
+        let Some(el) = found.item(i).and_then(|n| n.dyn_into::<web_sys::Element>().ok()) else { continue };
+        match el.clone().dyn_into::<web_sys::HtmlCanvasElement>() {
+            Ok(c) => out.push(c),
+            Err(_) => {
+                let Ok(inner) = el.query_selector_all("canvas") else { continue };
+                out.extend((0..inner.length()).filter_map(|j| inner.item(j)?.dyn_into().ok()));
+            }
+        }
+    }
+    let lone = out.len() == 1;
+    out.into_iter()
+        .map(|c| {
+            let name = ["data-label", "title", "aria-label", "id"]
+                .iter()
+                .find_map(|a| c.get_attribute(a).filter(|v| !v.is_empty()));
+            (if lone { String::new() } else { name.unwrap_or_default() }, c)
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------- tables
@@ -685,22 +765,21 @@ pub fn table_view(t: &DataTable) -> AnyView {
     .into_any()
 }
 
-/// Export buttons for a canvas found by `selector` in the document (a map, a pattern, a drawing): its PNG with
-/// the caption and, when `table` gives one, its numbers as CSV.
+/// Export buttons for the canvas `selector` finds (a map, a pattern, an image) or, when it matches a container,
+/// for every canvas in it as one sheet under their labels (head thumbnails, channel tiles, kernels): PNG and SVG
+/// (each pixel run a rectangle, so the file is the data at any size) with the caption and, when `table` gives
+/// one, the numbers as CSV.
 #[component]
 pub fn CanvasExport(
-    selector: &'static str,
+    #[prop(into)] selector: String,
     #[prop(into)] what: String,
     #[prop(optional)] table: Option<Callback<(), Option<DataTable>>>,
 ) -> impl IntoView {
     let ctx = use_context::<ExportContext>();
     let what = StoredValue::new(what);
-    let on_png = move |_| {
-        let canvas = document().query_selector(selector).ok().flatten().and_then(|e| e.dyn_into().ok());
-        if let Some(c) = canvas {
-            download_canvas_png(ctx, &c, &what.get_value());
-        }
-    };
+    let selector = StoredValue::new(selector);
+    let on_png = move |_| download_pictures_png(ctx, &pictures_at(&selector.get_value()), &what.get_value());
+    let on_svg = move |_| download_pictures_svg(ctx, &pictures_at(&selector.get_value()), &what.get_value());
     let csv = table.map(|t| {
         let on_csv = move |_| {
             if let Some(table) = t.run(()) {
@@ -710,9 +789,10 @@ pub fn CanvasExport(
         view! { <button type="button" class="export-btn" data-testid="export-csv" on:click=on_csv>"CSV"</button> }
     });
     view! {
-        <div class="export-bar" role="group" aria-label="Export this image" data-testid="canvas-export">
+        <div class="export-bar" role="group" aria-label=move || format!("Export the {}", what.get_value()) data-testid="canvas-export">
             <span class="export-label">"Export"</span>
             <button type="button" class="export-btn" data-testid="export-png" on:click=on_png>"PNG"</button>
+            <button type="button" class="export-btn" data-testid="export-svg" on:click=on_svg>"SVG"</button>
             {csv}
         </div>
     }

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::app::core::browser::{canvas_by_id, document, now_ms, replace_hash_soon};
 use crate::app::core::charts::{sequential, Axis, BarChart, Legend, LineChart};
-use crate::app::core::export::CanvasExport;
+use crate::app::core::export::{images_table, CanvasExport};
 use crate::app::core::frame::{LabFrame, UrlNotes};
 use crate::app::core::keys;
 use crate::app::core::load::{LoadedModel, TaskModels};
@@ -325,7 +325,7 @@ fn HeadGrid(model: TaskModels, shared: Shared) -> impl IntoView {
                 aria-pressed=move || (shared.head() == (l, h)).to_string()
                 title=move || { let s = score(); format!("L{l}H{h}: previous-token {:.2}, induction {:.2}, duplicate-token {:.2}", s.previous_token, s.induction, s.duplicate_token) }
                 on:click=move |_| shared.selected.set(Some((l, h)))>
-                <canvas id=format!("thumb-{l}-{h}") class="thumb" width="1" height="1"></canvas>
+                <canvas id=format!("thumb-{l}-{h}") class="thumb" data-label=format!("L{l}H{h}") width="1" height="1"></canvas>
                 <span class="head-name">{format!("L{l}H{h}")}</span>
                 <span class="head-tags">
                     {move || { let s = score(); let mut tags = vec![];
@@ -337,6 +337,26 @@ fn HeadGrid(model: TaskModels, shared: Shared) -> impl IntoView {
             </button>
         }
     };
+    // Every head's pattern in long form (head, query, key, value), read when the button is pressed.
+    let all_csv = Callback::new(move |_| {
+        shared.last_good.with_untracked(|r| {
+            let r = r.as_ref()?;
+            let heads: Vec<(String, (usize, usize), Vec<f32>)> = (r.patterns.iter().enumerate())
+                .flat_map(|(l, layer)| {
+                    layer.iter().enumerate().map(move |(h, p)| {
+                        let n = p.len();
+                        let cells = (0..n * n).map(|i| p[i / n].get(i % n).copied().unwrap_or(0.0)).collect();
+                        (format!("L{l}H{h}"), (n, n), cells)
+                    })
+                })
+                .collect();
+            Some(images_table(
+                "every head's attention pattern: rows are queries, columns are keys",
+                ["head", "query", "key"],
+                &heads,
+            ))
+        })
+    });
     let rows = move || {
         let m = model.shown().get()?;
         let (nl, nh) = (m.model.cfg.n_layer, m.model.cfg.n_head);
@@ -349,7 +369,8 @@ fn HeadGrid(model: TaskModels, shared: Shared) -> impl IntoView {
     view! {
         <section class="panel">
             <h3>"Heads"</h3>
-            <div class="head-grid" data-testid="head-grid">{rows}</div>
+            <div class="head-grid" id="head-grid-canvases" data-testid="head-grid">{rows}</div>
+            <CanvasExport selector="#head-grid-canvases" what="every head's attention pattern" table=all_csv />
         </section>
     }
 }

@@ -6,7 +6,7 @@ use wasm_bindgen::JsCast;
 
 use super::Finding;
 use crate::app::core::charts::{Axis, LineChart};
-use crate::app::core::export::TableExport;
+use crate::app::core::export::{images_table, CanvasExport, TableExport};
 use crate::app::core::format::{fmt_int, pct};
 use crate::app::core::jobs::Job;
 use crate::app::core::load::{load_char_sae, load_vision, with_timeout, LoadedSae};
@@ -302,7 +302,7 @@ pub fn l1_view(points: Vec<L1Point>) -> impl IntoView {
 
 /// A grey image on a canvas, one canvas pixel per value (CSS scales it without smoothing), painted once the
 /// canvas is on the page.
-fn digit(values: Vec<f32>, side: usize, class: &'static str, title: String) -> impl IntoView {
+fn digit(values: Vec<f32>, side: usize, class: &'static str, title: String, label: String) -> impl IntoView {
     let node = NodeRef::<leptos::html::Canvas>::new();
     Effect::new(move |_| {
         let Some(canvas) = node.get() else { return };
@@ -325,7 +325,7 @@ fn digit(values: Vec<f32>, side: usize, class: &'static str, title: String) -> i
             let _ = ctx.put_image_data(&img, 0.0, 0.0);
         }
     });
-    view! { <canvas node_ref=node class=class width=side height=side title=title.clone() aria-label=title></canvas> }
+    view! { <canvas node_ref=node class=class width=side height=side title=title.clone() aria-label=title data-label=label></canvas> }
 }
 
 pub fn poly_view(f: PolyFinding, images: Vec<Vec<f32>>) -> impl IntoView {
@@ -343,6 +343,22 @@ pub fn poly_view(f: PolyFinding, images: Vec<Vec<f32>>) -> impl IntoView {
         f.of_read_class(),
     );
     let side = f.side;
+    // The pictures' pixels in long form (picture, row, column, value), for the sheet's CSV.
+    let mut pictures =
+        vec![(format!("feature visualization of conv3 channel {}", r.channel), (side, side), f.pixels.clone())];
+    pictures.extend(
+        f.top
+            .iter()
+            .zip(&images)
+            .map(|(&(i, _, label), img)| (format!("test digit {i} (a {label})"), (side, side), img.clone())),
+    );
+    let csv = Callback::new(move |_| {
+        Some(images_table(
+            "a polysemantic channel: its picture and its top test digits",
+            ["picture", "row", "column"],
+            &pictures,
+        ))
+    });
     let examples = f
         .top
         .iter()
@@ -350,16 +366,16 @@ pub fn poly_view(f: PolyFinding, images: Vec<Vec<f32>>) -> impl IntoView {
         .map(|(&(i, a, label), img)| {
             view! {
                 <figure class="poly-example" data-testid="finding-row" data-sample=i.to_string() data-class=label.to_string()>
-                    {digit(img, side, "poly-digit", format!("test digit {i}: a {label}, mean activation {a:.2}"))}
+                    {digit(img, side, "poly-digit", format!("test digit {i}: a {label}, mean activation {a:.2}"), format!("#{i}: a {label}"))}
                     <figcaption>{label.to_string()}</figcaption>
                 </figure>
             }
         })
         .collect_view();
     view! {
-        <div class="poly" data-testid="finding">
+        <div class="poly" data-testid="finding" id="poly-canvases">
             <figure class="poly-featvis">
-                {digit(f.pixels.clone(), side, "poly-picture", format!("feature visualization of conv3 channel {}", r.channel))}
+                {digit(f.pixels.clone(), side, "poly-picture", format!("feature visualization of conv3 channel {}", r.channel), "its picture".into())}
                 <figcaption>{format!("feature visualization: read as a {} ({:.2})", r.read_as, r.prob)}</figcaption>
             </figure>
             <div class="poly-examples">
@@ -372,5 +388,6 @@ pub fn poly_view(f: PolyFinding, images: Vec<Vec<f32>>) -> impl IntoView {
             data-classes=r.mix.classes_present.to_string() data-top-share=format!("{:.2}", r.mix.top_share)>
             {summary}
         </p>
+        <CanvasExport selector="#poly-canvases" what="polysemantic channel pictures" table=csv />
     }
 }

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 
 use super::paint::{paint, Colour};
 use super::Lab;
+use crate::app::core::export::{images_table, CanvasExport};
 
 #[component]
 pub fn ActivationsPanel(lab: Lab) -> impl IntoView {
@@ -26,10 +27,18 @@ pub fn ActivationsPanel(lab: Lab) -> impl IntoView {
 /// One layer's `n` channels of `side` x `side`.
 fn layer_grid(lab: Lab, l: usize, n: usize, side: usize) -> impl IntoView {
     let cells = (0..n).map(|c| channel_cell(lab, l, c)).collect_view();
+    // Every channel's map in long form (channel, row, column, value), read when the button is pressed.
+    let csv = Callback::new(move |_| {
+        let a = untrack(move || lab.current())?;
+        let maps: Vec<(String, (usize, usize), Vec<f32>)> =
+            (0..n).filter_map(|c| a.map((l, c)).map(|(m, s, _)| (c.to_string(), (s, s), m.to_vec()))).collect();
+        Some(images_table(&format!("conv{l}: every channel after ReLU"), ["channel", "row", "column"], &maps))
+    });
     view! {
         <div class="act-layer" data-testid="act-layer" data-layer=l>
             <h4>{format!("conv{l}")} <span class="muted">{format!(" · {n} channels · {side}×{side}")}</span></h4>
-            <div class="act-grid">{cells}</div>
+            <div class="act-grid" id=format!("act-grid-{l}")>{cells}</div>
+            <CanvasExport selector=format!("#act-grid-{l}") what=format!("conv{l} activations") table=csv />
         </div>
     }
 }
@@ -50,7 +59,7 @@ fn channel_cell(lab: Lab, l: usize, c: usize) -> impl IntoView {
         <button class="act-channel" data-testid="act-channel" data-layer=l data-channel=c
             aria-pressed=move || (lab.focus.get() == (l, c)).to_string() title=format!("conv{l} channel {c}")
             on:click=move |_| lab.focus.set((l, c))>
-            <canvas node_ref=canvas id=format!("act-{l}-{c}") class="act-canvas" width="1" height="1"></canvas>
+            <canvas node_ref=canvas id=format!("act-{l}-{c}") class="act-canvas" data-label=format!("channel {c}") width="1" height="1"></canvas>
         </button>
     }
 }

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 
 use super::paint::{paint_id, Colour};
 use super::Lab;
+use crate::app::core::export::{images_table, CanvasExport};
 use crate::app::labs::vision::max_abs;
 use crate::lens::methods::units::{circuit, KernelLink};
 
@@ -39,7 +40,22 @@ pub fn CircuitPanel(lab: Lab) -> impl IntoView {
         });
         Some(view! { {atlas_note} {items} })
     };
-    view! { <div class="circuit" data-testid="circuit">{links}</div> }
+    // The kernels shown, in long form (source channel, row, column, weight).
+    let csv = Callback::new(move |_| {
+        let m = untrack(move || lab.loaded())?;
+        let (l, c) = lab.focus.get_untracked();
+        let side = m.model.cfg.kernel_size;
+        let kernels: Vec<(String, (usize, usize), Vec<f32>)> = (circuit(&m.model, l, c).ok()?.into_iter())
+            .take(SHOWN)
+            .map(|k| (k.from.to_string(), (side, side), k.kernel))
+            .collect();
+        let caption = format!("the strongest kernels into conv{l} channel {c}, by source channel");
+        Some(images_table(&caption, ["source channel", "row", "column"], &kernels))
+    });
+    view! {
+        <div class="circuit" data-testid="circuit" id="circuit-canvases">{links}</div>
+        <CanvasExport selector="#circuit-canvases" what="circuit kernels" table=csv />
+    }
 }
 
 /// How a link's canvases are painted: the kernel's side and the colour scale shared by all kernels shown, and
@@ -71,6 +87,11 @@ fn link_view(lab: Lab, l: usize, i: usize, link: KernelLink, source: Option<Vec<
             format!("feature visualization of conv{} channel {}", l - 1, link.from),
         )
     };
+    let (src_label, kernel_label) = if l == 1 {
+        ("input".to_string(), "kernel from the input".to_string())
+    } else {
+        (format!("conv{} ch {}", l - 1, link.from), format!("kernel, ch {}", link.from))
+    };
     let caption = if l > 1 {
         let below = (l - 1, link.from);
         view! { <button class="linklike" on:click=move |_| lab.focus.set(below)>{from}</button> }.into_any()
@@ -80,8 +101,8 @@ fn link_view(lab: Lab, l: usize, i: usize, link: KernelLink, source: Option<Vec<
     view! {
         <figure class="kernel" data-testid="circuit-link" data-from=link.from>
             <div class="kernel-pair">
-                {has_source.then(|| view! { <canvas id=src_id class="src-canvas" data-testid="circuit-source" title=src_title width="1" height="1"></canvas> })}
-                <canvas id=id class="kernel-canvas" title="3×3 kernel: orange excites, blue inhibits" width="1" height="1"></canvas>
+                {has_source.then(|| view! { <canvas id=src_id class="src-canvas" data-testid="circuit-source" title=src_title data-label=src_label width="1" height="1"></canvas> })}
+                <canvas id=id class="kernel-canvas" title="3×3 kernel: orange excites, blue inhibits" data-label=kernel_label width="1" height="1"></canvas>
             </div>
             <figcaption>
                 {caption}

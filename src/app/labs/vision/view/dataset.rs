@@ -7,6 +7,7 @@ use leptos::prelude::*;
 
 use super::paint::{paint_id, Colour};
 use super::Lab;
+use crate::app::core::export::{images_table, CanvasExport};
 use crate::app::core::jobs::Jobs;
 use crate::lens::cnn::VisionHook;
 use crate::lens::methods::units::{top_examples, ChannelScan, ClassMix};
@@ -61,6 +62,25 @@ pub fn DatasetPanel(lab: Lab, layer_mix: LayerMix) -> impl IntoView {
             paint_id(&format!("top-{i}"), 28, &m.samples.image(*idx), Colour::Gray);
         }
     });
+    let csv = Callback::new(move |_| {
+        let (m, top) = (untrack(move || lab.loaded())?, top9.get_untracked()?);
+        let (l, c) = lab.focus.get_untracked();
+        let images: Vec<(String, (usize, usize), Vec<f32>)> = (top.iter())
+            .map(|&(idx, _)| {
+                let name = format!(
+                    "test image #{} (labelled {})",
+                    m.samples.source_index.get(idx).map_or(idx, |&s| s as usize),
+                    m.samples.labels.get(idx).copied().unwrap_or_default()
+                );
+                (name, (28, 28), m.samples.image(idx))
+            })
+            .collect();
+        Some(images_table(
+            &format!("the test images that excite conv{l} channel {c} most"),
+            ["image", "row", "column"],
+            &images,
+        ))
+    });
     let busy = move || {
         let total = lab.loaded().map_or(0, |m| m.samples.len());
         let done = jobs.progress().map_or(0, |p| (p.frac * total as f32).round() as usize);
@@ -90,14 +110,15 @@ pub fn DatasetPanel(lab: Lab, layer_mix: LayerMix) -> impl IntoView {
         <div>
             <h4>"Test images that excite it most"</h4>
             {busy}
-            <div class="top-grid" data-testid="top-examples">
+            <div class="top-grid" id="top-examples-grid" data-testid="top-examples">
                 {(0..9).map(|i| view! {
                     <figure class="top-item">
-                        <canvas id=format!("top-{i}") class="top-canvas" width="28" height="28"></canvas>
+                        <canvas id=format!("top-{i}") class="top-canvas" data-label=format!("top {}", i + 1) width="28" height="28"></canvas>
                         <figcaption class="small" data-testid="top-label">{label(i)}</figcaption>
                     </figure>
                 }).collect_view()}
             </div>
+            <CanvasExport selector="#top-examples-grid" what="top test images" table=csv />
             {class_mix}
         </div>
     }

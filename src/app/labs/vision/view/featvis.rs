@@ -3,7 +3,7 @@
 //! any run the shipped atlas's picture of the channel is shown.
 use leptos::prelude::*;
 
-use crate::app::core::export::CanvasExport;
+use crate::app::core::export::{image_table, CanvasExport};
 
 use super::paint::{paint_id, Colour};
 use super::Lab;
@@ -62,6 +62,13 @@ pub fn FeatureVisPanel(lab: Lab) -> impl IntoView {
         });
     };
 
+    let fv_csv = Callback::new(move |_| {
+        shown.with_untracked(|p| {
+            let caption =
+                format!("feature visualization of {}: the image's pixels", target_label(target.get_untracked()));
+            Some(image_table(&caption, (28, 28), p.as_ref()?.pixels()))
+        })
+    });
     let best_sample = move || {
         let (l, c) = lab.focus.get();
         lab.layer_means(l)?.iter().filter_map(|row| row.get(c).copied()).reduce(f32::max)
@@ -75,7 +82,7 @@ pub fn FeatureVisPanel(lab: Lab) -> impl IntoView {
             <h4>"Feature visualization"</h4>
             <p class="muted small">"Gradient ascent on the image, from noise, to maximise " {move || target_label(target.get())} "."</p>
             <canvas id="fv-image" class="fv-image" data-testid="fv-image" width="28" height="28"></canvas>
-            <CanvasExport selector="#fv-image" what="feature visualization" />
+            <CanvasExport selector="#fv-image" what="feature visualization" table=fv_csv />
             <p class="small" data-testid="fv-activation" data-value=on_run(|r| format!("{:.4}", r.activation))
                 data-start=on_run(|r| format!("{:.4}", r.start)) data-steps=on_run(|r| r.steps.to_string())>
                 {move || shown.with(|p| p.as_ref().map(|p| caption(p, best_sample())))}

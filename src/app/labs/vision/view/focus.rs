@@ -2,7 +2,7 @@
 //! its feature visualization, its top test images and class mix, and the circuit that feeds it.
 use leptos::prelude::*;
 
-use crate::app::core::export::CanvasExport;
+use crate::app::core::export::{image_table, CanvasExport};
 use wasm_bindgen::JsCast;
 
 use super::circuit::CircuitPanel;
@@ -77,6 +77,12 @@ fn FocusMap(lab: Lab) -> impl IntoView {
             lab.hover.set(Some((lab.focus.get_untracked().0, 0, 0)));
         }
     };
+    let focus_csv = Callback::new(move |_| {
+        let a = untrack(move || lab.current())?;
+        let (l, c) = lab.focus.get_untracked();
+        let (map, side, _) = a.map((l, c))?;
+        Some(image_table(&format!("conv{l} channel {c} after ReLU, one value per cell"), (side, side), map))
+    });
     let value = move || {
         let (a, cell) = (lab.current()?, lab.hover.get()?);
         cell_text(&a, lab.focus.get(), cell)
@@ -88,7 +94,7 @@ fn FocusMap(lab: Lab) -> impl IntoView {
                 on:mousemove=on_move on:mouseleave=move |_| lab.hover.set(None)
                 tabindex="0" role="img" aria-label=move || { let (l, c) = lab.focus.get(); format!("map of conv{l} channel {c}; arrow keys move from cell to cell") }
                 aria-describedby="focus-value" on:keydown=on_key on:focus=on_focus on:blur=move |_| lab.hover.set(None)></canvas>
-            <CanvasExport selector="#focus-map" what="focus map" />
+            <CanvasExport selector="#focus-map" what="focus map" table=focus_csv />
             <p class="muted small" data-testid="focus-value" id="focus-value" aria-live="polite">{move || value().unwrap_or_else(|| "Hover the map, or focus it and use the arrow keys.".into())}</p>
         </div>
     }

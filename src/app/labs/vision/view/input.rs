@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use super::paint::{paint_id, Colour};
 use super::Lab;
 use crate::app::core::browser::now_ms;
-use crate::app::core::export::{table_exports, CanvasExport};
+use crate::app::core::export::{image_table, table_exports, CanvasExport};
 use crate::app::labs::vision::analysis::receptive_box;
 use crate::app::labs::vision::draw::{DrawPad, PAD};
 use crate::app::labs::vision::{class_label, probs_table};
@@ -69,6 +69,10 @@ pub fn SeenPanel(lab: Lab) -> impl IntoView {
             paint_id("vis-input", 28, &a.image, Colour::Gray);
         }
     });
+    let input_csv = Callback::new(move |_| {
+        let a = untrack(move || lab.current())?;
+        Some(image_table("the 28 x 28 image the network reads: 0 is background, 1 is ink", (28, 28), &a.image))
+    });
     let rf_box = move || {
         let (cell, m) = (lab.hover.get()?, lab.loaded()?);
         let ((y0, x0, y1, x1), style) = receptive_box(&m.model.cfg, cell);
@@ -84,7 +88,7 @@ pub fn SeenPanel(lab: Lab) -> impl IntoView {
                     aria-label="the 28 by 28 image the network reads"></canvas>
                 {rf_box}
             </div>
-            <CanvasExport selector="#vis-input" what="input image" />
+            <CanvasExport selector="#vis-input" what="input image" table=input_csv />
             <p class="muted small">"Your drawing, cropped, scaled to 20 px and centred by its centre of mass in 28×28, as MNIST was made."</p>
             <Probabilities lab=lab />
             // The answer, said again in a live region that stays in place, so a screen reader announces each new one.

@@ -3,7 +3,7 @@
 //! progress bar and Cancel; a newer request replaces an older one, and the last map stays on screen meanwhile.
 use leptos::prelude::*;
 
-use crate::app::core::export::CanvasExport;
+use crate::app::core::export::{image_table, CanvasExport};
 
 use super::paint::{paint_id, Colour};
 use super::Lab;
@@ -83,6 +83,14 @@ pub fn SaliencyPanel(lab: Lab) -> impl IntoView {
             </p>
         })
     };
+    let saliency_csv = Callback::new(move |_| {
+        shown.with_untracked(|s| {
+            let (o, _) = s.as_ref()?;
+            let caption =
+                format!("saliency map ({}): each pixel's attribution to the predicted class", o.key.method.label());
+            Some(image_table(&caption, (o.map.side, o.map.side), &o.map.map))
+        })
+    });
     let note = move || shown_note(shown.with(|s| s.as_ref().map(|(o, _)| o.key)), key.get(), jobs.busy());
     view! {
         <section class="panel">
@@ -98,7 +106,7 @@ pub fn SaliencyPanel(lab: Lab) -> impl IntoView {
                     <p class="muted">"Red pixels push the predicted class up, blue push it down."</p>
                 </div>
             </div>
-            <CanvasExport selector="#saliency-map" what="saliency map" />
+            <CanvasExport selector="#saliency-map" what="saliency map" table=saliency_csv />
         </section>
     }
 }
