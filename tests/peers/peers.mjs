@@ -60,12 +60,17 @@ function checkSetup(models) {
     for (const onnx of [m.onnx, m.onnxCache].filter(Boolean)) {
       const file = path.join(REPO, onnx);
       if (!fs.existsSync(file)) missing.push(`${onnx} (ONNX export)`);
-      else if (m.dir && fs.statSync(path.join(REPO, m.dir, 'model.safetensors')).mtimeMs > fs.statSync(file).mtimeMs)
-        missing.push(`${onnx} is older than ${m.dir}/model.safetensors (re-export)`);
+      else {
+        // A graph older than its weights or its exporter may not be the function ours computes.
+        const sources = [m.dir && path.join(m.dir, 'model.safetensors'), 'tests/peers/export_onnx.py'].filter(Boolean);
+        for (const src of sources)
+          if (fs.statSync(path.join(REPO, src)).mtimeMs > fs.statSync(file).mtimeMs)
+            missing.push(`${onnx} is older than ${src} (to be exported again)`);
+      }
     }
   }
   if (missing.length) {
-    console.error(`The peer benchmark is not set up. Missing:\n  ${missing.join('\n  ')}\nRun once: ${SETUP}`);
+    console.error(`The peer benchmark is not set up, or its files are out of date:\n  ${missing.join('\n  ')}\nRun once: ${SETUP}`);
     process.exit(2);
   }
 }
@@ -310,7 +315,7 @@ async function main() {
     }
   }
 
-  const table = render(results, engines, peak);
+  const table = render(results, engines, peak) + '\n\n' + renderLoads(models, results, engines);
   console.log(table);
   const meta = {
     date: new Date().toISOString(),
@@ -391,6 +396,18 @@ function render(results, engines, peak) {
   out.push(`${SAMPLES} samples per engine and workload, each ${SAMPLE_MS} ms or more of back-to-back calls, engines`);
   out.push(`interleaved; ms per call. One headless Chromium; the machine may be shared, so compare within one run.`);
   return out.join('\n');
+}
+
+/** Each model's load per engine: fetching the files, parsing them, building the model or session. */
+function renderLoads(models, results, engines) {
+  const head = ['load (ms)', ...engines.map((e) => e.label)];
+  const lines = models.map((m) => {
+    const row = results.find((r) => r.model === m.id);
+    return [m.id, ...engines.map((e) => row.engines[e.id]?.load_ms?.toFixed(1) ?? '')];
+  });
+  const widths = head.map((h, c) => Math.max(h.length, ...lines.map((l) => l[c].length)));
+  const show = (cells) => cells.map((x, c) => (c === 0 ? x.padEnd(widths[c]) : x.padStart(widths[c]))).join('  ');
+  return [show(head), ...lines.map(show)].join('\n');
 }
 
 main().catch((err) => {
