@@ -32,8 +32,8 @@ window.peer = {
     models.set(id, await engine.load(spec));
     return performance.now() - t0;
   },
-  unload(id) {
-    engine.unload?.(models.get(id));
+  async unload(id) {
+    await engine.unload?.(models.get(id));
     models.delete(id);
     for (const key of [...calls.keys()]) if (key.startsWith(`${id}/`)) calls.delete(key);
   },

@@ -11,8 +11,7 @@
 // Not part of the test command (.ci/test). Results: the table on stdout and .cache/peers/results-<date>.json.
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -174,7 +173,7 @@ async function main() {
   checkSetup(models);
   await phase('build the engine (tests/peers/build-wasm)', () => {
     const r = spawnSync('bash', [path.join(HERE, 'build-wasm')], { stdio: 'inherit' });
-    if (r.status !== 0) throw new Error(`tests/peers/build-wasm failed (exit ${r.status})`);
+    if (r.status !== 0) throw new Error(`tests/peers/build-wasm failed (exit ${r.status}); a tool missing? ${SETUP}`);
   });
   // Imported only now: a missing tests/e2e/node_modules is reported by checkSetup, not as an import error.
   const { launchChromium } = await import('../e2e/harness.mjs');

@@ -4,6 +4,7 @@ import * as ort from '/tests/peers/node_modules/onnxruntime-web/dist/ort.wasm.mi
 import { fetchBytes, randomFloats } from '../safetensors.mjs';
 
 export async function create({ threads }) {
+  // This version ships SIMD builds only (ort-wasm-simd-threaded.wasm); one thread runs without workers.
   ort.env.wasm.numThreads = threads;
   ort.env.wasm.wasmPaths = '/tests/peers/node_modules/onnxruntime-web/dist/';
   ort.env.logLevel = 'error';

@@ -32,8 +32,7 @@ export async function create({ threads }) {
     info: () => ({ engine: `tfjs ${tf.version_core} (wasm backend)`, threads: tf.wasm.getThreadsCount() }),
     load: (spec) => make[spec.kind](tf, spec),
     unload(model) {
-      tf.dispose(model?.weights);
-      tf.dispose(model?.held);
+      tf.dispose([model?.weights, model?.held, model?.cache]);
     },
     prepare: (model, variant, input) => model.prepare(variant, input),
     extra: (call) => (call.activations ? { activations: call.activations() } : null),
@@ -157,18 +156,17 @@ async function loadGpt2(tf, spec) {
         };
       }
       // Every activation kept until the next run, as a lab keeps its cache (and our engine its own).
-      let cache = null;
+      const model = this;
       const call = () => {
-        tf.dispose(cache);
-        const out = tf.tidy(() => {
+        tf.dispose(model.cache);
+        model.cache = tf.tidy(() => {
           const kept = {};
           const logits = forward(tokens, (name, t) => (kept[name] = t));
           return { logits, kept };
         });
-        cache = out;
-        return out.logits.dataSync();
+        return model.cache.logits.dataSync();
       };
-      call.activations = () => (cache ? Object.keys(cache.kept).length : 0);
+      call.activations = () => (model.cache ? Object.keys(model.cache.kept).length : 0);
       return call;
     },
   };
