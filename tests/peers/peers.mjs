@@ -247,7 +247,11 @@ async function main() {
           if (out.extra?.activations !== undefined) result.activations = out.extra.activations;
           if (e.id === 'ours') {
             ours = values;
+            entry.activations = result.activations;
           } else {
+            if (row.variant === 'cache' && result.activations !== entry.activations) {
+              problems.push(`${e.id}: "${row.label}" kept ${result.activations} activations, ours ${entry.activations}`);
+            }
             Object.assign(result, agreement(ours, values));
             if (!(result.rel <= TOLERANCE)) {
               disagreements++;
@@ -334,11 +338,9 @@ async function main() {
   const file = path.join(CACHE, `results-${meta.date.replace(/[:.]/g, '-')}.json`);
   fs.writeFileSync(file, JSON.stringify({ meta, table, results }, null, 2) + '\n');
   console.log(`\nresults: ${path.relative(REPO, file)}; ${meta.total_seconds} s in all (phases in the file)`);
-  if (problems.length) console.error(`[peers] page problems:\n  ${problems.join('\n  ')}`);
-  if (disagreements) {
-    console.error(`[peers] FAILED: ${disagreements} peer output(s) disagree with ours beyond ${TOLERANCE}`);
-    process.exit(1);
-  }
+  if (problems.length) console.error(`[peers] FAILED: problems on the pages:\n  ${problems.join('\n  ')}`);
+  if (disagreements) console.error(`[peers] FAILED: ${disagreements} peer output(s) disagree with ours beyond ${TOLERANCE}`);
+  if (problems.length || disagreements) process.exit(1);
 }
 
 function git(args) {
@@ -391,7 +393,8 @@ function render(results, engines, peak) {
   out.push(`roofline: ${peakText}; "roofline" = a forward's FLOPs / its median time / that peak`);
   out.push(`(a single-thread peak, so two threads can pass 100%).`);
   out.push(`peer/ours: median over median (below 1: the peer is faster). max |Δ|: the output (logits, gradient or`);
-  out.push(`product) against ours, absolute and relative to ours' largest value. acts: activations the run kept.`);
+  out.push(`product) against ours, absolute and relative to ours' largest value. acts: activations the run kept`);
+  out.push(`(TransformerLens's hooks; ORT hands each back to JS as a copy, ours and TF.js keep them in wasm memory).`);
   out.push(`${SAMPLES} samples per engine and workload, each ${SAMPLE_MS} ms or more of back-to-back calls, engines`);
   out.push(`interleaved; ms per call. One headless Chromium; the machine may be shared, so compare within one run.`);
   return out.join('\n');
