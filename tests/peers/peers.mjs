@@ -205,88 +205,24 @@ async function main() {
     }
   });
   const engines = ENGINES.filter((e) => e.threads === 1 || infos[e.id].crossOriginIsolated);
+  const chromium = browser.version();
   const results = [];
-  let disagreements = 0;
 
   for (const model of models) {
-    const spec = {
-      kind: model.kind,
-      dir: model.dir && `/${model.dir}`,
-      onnx: `/${model.onnx}`,
-      onnxCache: model.onnxCache && `/${model.onnxCache}`,
-      n: model.n,
-      seed: model.seed,
-    };
     const loadMs = await phase(`load ${model.id}`, async () => {
       const ms = {};
-      for (const e of engines) ms[e.id] = await pages[e.id].evaluate(([id, s]) => window.peer.load(id, s), [model.id, spec]);
+      const args = [model.id, specOf(model)];
+      for (const e of engines) ms[e.id] = await pages[e.id].evaluate(([id, s]) => window.peer.load(id, s), args);
       return ms;
     });
     for (const row of model.rows) {
-      const rowId = `${model.id}/${row.variant}/${row.label}`;
       const entry = { workload: row.label, model: model.id, variant: row.variant, flops: row.flops ?? null, engines: {} };
       results.push(entry);
       await phase(`check and time: ${row.label}`, async () => {
-        // Agreement first: ours is the reference.
-        let ours = null;
-        const live = [];
-        for (const e of engines) {
-          const page = pages[e.id];
-          const ok = await page.evaluate(([r, id, v, input]) => window.peer.prepare(r, id, v, input), [
-            rowId,
-            model.id,
-            row.variant,
-            row.input,
-          ]);
-          const result = { supported: ok, load_ms: +loadMs[e.id].toFixed(1) };
-          entry.engines[e.id] = result;
-          if (!ok) continue;
-          const out = await page.evaluate((r) => window.peer.output(r), rowId);
-          const values = floats(out.b64);
-          result.first_call_ms = +out.ms.toFixed(3);
-          if (out.extra?.activations !== undefined) result.activations = out.extra.activations;
-          if (e.id === 'ours') {
-            ours = values;
-            entry.activations = result.activations;
-          } else {
-            if (row.variant === 'cache' && result.activations !== entry.activations) {
-              problems.push(`${e.id}: "${row.label}" kept ${result.activations} activations, ours ${entry.activations}`);
-            }
-            Object.assign(result, agreement(ours, values));
-            if (!(result.rel <= TOLERANCE)) {
-              disagreements++;
-              result.disagrees = true;
-              console.error(
-                `[peers] DISAGREEMENT: ${e.label} on "${row.label}": max |Δ| ${result.maxAbs.toExponential(2)}, ` +
-                  `${result.rel.toExponential(2)} of the largest output (allowed ${TOLERANCE})`,
-              );
-              continue;
-            }
-          }
-          live.push(e);
-        }
-        // Then the timing: calibrate each engine's calls per sample, then interleave the samples.
-        const perSample = {};
-        for (const e of live) {
-          await pages[e.id].evaluate((r) => window.peer.time(r, 1), rowId); // warm-up
-          const once = await pages[e.id].evaluate((r) => window.peer.time(r, 1), rowId);
-          perSample[e.id] = Math.max(1, Math.round(SAMPLE_MS / Math.max(once, 1e-3)));
-        }
-        const samples = Object.fromEntries(live.map((e) => [e.id, []]));
-        for (let i = 0; i < SAMPLES; i++) {
-          // A different engine goes first in each round, so none always runs right after another's load.
-          for (let j = 0; j < live.length; j++) {
-            const e = live[(i + j) % live.length];
-            samples[e.id].push(await pages[e.id].evaluate(([r, k]) => window.peer.time(r, k), [rowId, perSample[e.id]]));
-          }
-        }
-        for (const e of live) {
-          const r = entry.engines[e.id];
-          r.calls_per_sample = perSample[e.id];
-          r.samples_ms = samples[e.id].map((x) => +x.toFixed(4));
-          r.median_ms = median(samples[e.id]);
-          r.min_ms = Math.min(...samples[e.id]);
-        }
+        const rowId = `${model.id}/${row.variant}/${row.label}`;
+        const agreeing = await check(pages, engines, model, row, rowId, entry, problems);
+        for (const e of engines) if (entry.engines[e.id]) entry.engines[e.id].load_ms = +loadMs[e.id].toFixed(1);
+        await time(pages, agreeing, rowId, entry);
       });
     }
     await phase(`unload ${model.id}`, async () => {
@@ -328,7 +264,7 @@ async function main() {
     samples: SAMPLES,
     sample_ms: SAMPLE_MS,
     tolerance: TOLERANCE,
-    chromium: browser.version(),
+    chromium,
     engines: Object.fromEntries(engines.map((e) => [e.id, { label: e.label, ...infos[e.id] }])),
     roofline: peak,
     phases,
@@ -339,8 +275,82 @@ async function main() {
   fs.writeFileSync(file, JSON.stringify({ meta, table, results }, null, 2) + '\n');
   console.log(`\nresults: ${path.relative(REPO, file)}; ${meta.total_seconds} s in all (phases in the file)`);
   if (problems.length) console.error(`[peers] FAILED: problems on the pages:\n  ${problems.join('\n  ')}`);
+  const disagreements = results.flatMap((r) => Object.values(r.engines)).filter((r) => r.disagrees).length;
   if (disagreements) console.error(`[peers] FAILED: ${disagreements} peer output(s) disagree with ours beyond ${TOLERANCE}`);
   if (problems.length || disagreements) process.exit(1);
+}
+
+/** What a page's `peer.load` is given: the files by their URL on the benchmark's server. */
+function specOf(model) {
+  const url = (rel) => rel && `/${rel}`;
+  const { kind, n, seed } = model;
+  return { kind, dir: url(model.dir), onnx: url(model.onnx), onnxCache: url(model.onnxCache), n, seed };
+}
+
+/**
+ * Readies `row` on every engine and compares each peer's first output with ours (ours goes first). Fills
+ * `entry.engines`; returns the engines that can run the row and agree with ours.
+ */
+async function check(pages, engines, model, row, rowId, entry, problems) {
+  let ours = null;
+  const agreeing = [];
+  for (const e of engines) {
+    const page = pages[e.id];
+    const args = [rowId, model.id, row.variant, row.input];
+    const supported = await page.evaluate(([r, id, v, input]) => window.peer.prepare(r, id, v, input), args);
+    const result = { supported };
+    entry.engines[e.id] = result;
+    if (!supported) continue;
+    const out = await page.evaluate((r) => window.peer.output(r), rowId);
+    const values = floats(out.b64);
+    result.first_call_ms = +out.ms.toFixed(3);
+    if (out.extra?.activations !== undefined) result.activations = out.extra.activations;
+    if (e.id === 'ours') {
+      ours = values;
+      entry.activations = result.activations;
+      agreeing.push(e);
+      continue;
+    }
+    if (row.variant === 'cache' && result.activations !== entry.activations) {
+      problems.push(`${e.id}: "${row.label}" kept ${result.activations} activations, ours ${entry.activations}`);
+    }
+    Object.assign(result, agreement(ours, values));
+    if (result.rel <= TOLERANCE) {
+      agreeing.push(e);
+    } else {
+      result.disagrees = true;
+      console.error(
+        `[peers] DISAGREEMENT: ${e.label} on "${row.label}": max |Δ| ${result.maxAbs.toExponential(2)}, ` +
+          `${result.rel.toExponential(2)} of the largest output (allowed ${TOLERANCE})`,
+      );
+    }
+  }
+  return agreeing;
+}
+
+/** Times `rowId` on `engines`: calls per sample calibrated per engine, then SAMPLES rounds, engines interleaved. */
+async function time(pages, engines, rowId, entry) {
+  const perSample = {};
+  for (const e of engines) {
+    await pages[e.id].evaluate((r) => window.peer.time(r, 1), rowId); // warm-up
+    const once = await pages[e.id].evaluate((r) => window.peer.time(r, 1), rowId);
+    perSample[e.id] = Math.max(1, Math.round(SAMPLE_MS / Math.max(once, 1e-3)));
+  }
+  const samples = Object.fromEntries(engines.map((e) => [e.id, []]));
+  for (let i = 0; i < SAMPLES; i++) {
+    // A different engine goes first in each round, so none always runs right after the same other one.
+    for (let j = 0; j < engines.length; j++) {
+      const e = engines[(i + j) % engines.length];
+      samples[e.id].push(await pages[e.id].evaluate(([r, k]) => window.peer.time(r, k), [rowId, perSample[e.id]]));
+    }
+  }
+  for (const e of engines) {
+    const r = entry.engines[e.id];
+    r.calls_per_sample = perSample[e.id];
+    r.samples_ms = samples[e.id].map((x) => +x.toFixed(4));
+    r.median_ms = median(samples[e.id]);
+    r.min_ms = Math.min(...samples[e.id]);
+  }
 }
 
 function git(args) {
