@@ -259,7 +259,7 @@ async function main() {
   const meta = {
     date: new Date().toISOString(),
     commit: git(['rev-parse', '--short', 'HEAD']),
-    dirty: git(['status', '--porcelain']) !== '',
+    dirty: git(['status', '--porcelain', '--untracked-files=no']) !== '',
     quick: QUICK,
     samples: SAMPLES,
     sample_ms: SAMPLE_MS,
