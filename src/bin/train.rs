@@ -16,6 +16,8 @@
 //!     cargo run --release --bin train -- moby-text     # only rewrite public/models/moby/held_out.txt
 //!     cargo run --release --bin train -- moby-sae [--d-sae N] [--l1 L] [--steps N] [--batch B] [--lr LR]
 //!         [--windows W] [--seed S]   # the SAE on the shipped Moby-Dick model, into public/models/moby/sae/
+//!     cargo run --release --bin train -- gpt2-random [--out .cache/gpt2-small] [--seed S] [--layers L] [--heads H]
+//!         [--d-model D] [--vocab V] [--positions P] [--untied]   # GPT-2-small-shaped, seeded random weights
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -119,13 +121,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "moby-text" => moby::held_out_text_only(&out.join("moby")),
         "moby-sae" => moby_sae::train_moby_sae(&args, &out.join("moby")),
         "hf-files" => write_hf_files(&out),
-        other => Err(format!("unknown model `{other}`; known: induction, ioi, glassbox, mnist, moby (and the commands inspect, fetch-mnist, fetch-moby, moby-text, moby-sae, mnist-atlas, hf-files)").into()),
+        "gpt2-random" => gpt2_random::write_gpt2_random(&args),
+        other => Err(format!("unknown model `{other}`; known: induction, ioi, glassbox, mnist, moby (and the commands inspect, fetch-mnist, fetch-moby, moby-text, moby-sae, mnist-atlas, hf-files, gpt2-random)").into()),
     }
 }
 
 // The crate root sits in src/bin/, so name the file: it lives beside this one in train/.
 #[path = "train/glassbox.rs"]
 mod glassbox_model;
+#[path = "train/gpt2_random.rs"]
+mod gpt2_random;
 #[path = "train/ioi.rs"]
 mod ioi;
 #[path = "train/mnist.rs"]

@@ -48,16 +48,15 @@ const contexts = new Set();
 // waiting out its own timeout (a broken build would otherwise take many minutes to report).
 let neverReady = null;
 
+/** Debian's Chromium, headless, as every browser test and benchmark here runs it (also `tests/peers/`). */
+export function launchChromium() {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
 /** Start the static server on dist/ and Chromium (once per test file). */
 export async function launch() {
   if (!server) server = await startServer(DIST);
-  if (!browser) {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-    });
-  }
+  if (!browser) browser = await launchChromium();
   return { browser, baseUrl: server.url, server };
 }
 

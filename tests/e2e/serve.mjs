@@ -25,10 +25,12 @@ export const MIME = {
 /**
  * Serve `distDir` on 127.0.0.1 at a random free port.
  * @param {string} distDir
- * @param {{requireIndex?: boolean}} [opts] `requireIndex: false` serves a folder that holds the site in a sub-folder
+ * @param {{requireIndex?: boolean, headers?: Record<string, string>}} [opts] `requireIndex: false` serves a folder
+ *   that holds the site in a sub-folder; `headers` are added to every file served (the peer benchmark's
+ *   cross-origin isolation)
  * @returns {Promise<{url: string, port: number, close: () => Promise<void>, requests: string[]}>}
  */
-export async function startServer(distDir, { requireIndex = true } = {}) {
+export async function startServer(distDir, { requireIndex = true, headers = {} } = {}) {
   const root = path.resolve(distDir);
   if (requireIndex && !fs.existsSync(path.join(root, 'index.html'))) {
     throw new Error(`${root}/index.html not found: build the app first (trunk build --release)`);
@@ -57,6 +59,7 @@ export async function startServer(distDir, { requireIndex = true } = {}) {
         'content-type': MIME[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
         'content-length': st.size,
         'cache-control': 'no-store',
+        ...headers,
       });
       if (req.method === 'HEAD') return res.end();
       fs.createReadStream(file).pipe(res);
