@@ -227,3 +227,17 @@ test('a tampered sample in the URL says so and leaves the pad usable', TIMEOUT, 
   await eventually(async () => assert.equal(await prediction(page), 1));
   assertClean(page);
 });
+
+test('on a wide screen the pad and what the network reads share the top row, neither squeezed', TIMEOUT, async (t) => {
+  const page = await openLab(t, '/#/9.2.1?sample=0');
+  for (const [width, height] of [[1920, 1080], [1280, 720]]) {
+    await page.setViewportSize({ width, height });
+    await page.locator('[data-testid=prediction]').waitFor({ timeout: 60_000 });
+    const pad = await page.locator('.vis-top > :first-child').boundingBox();
+    const seen = await page.locator('.vis-top > :nth-child(2)').boundingBox();
+    // Side by side (or stacked where the lab is narrow), and the panel with the answer at least 300 px wide.
+    assert.ok(seen.width >= 300, `${width}px: what the network sees is ${Math.round(seen.width)}px wide`);
+    assert.ok(pad.width >= 280, `${width}px: the pad's panel is ${Math.round(pad.width)}px wide`);
+  }
+  assertClean(page);
+});
