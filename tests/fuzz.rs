@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use glassbox::lens::cnn::mnist::Samples;
 use glassbox::lens::cnn::model::Cnn;
+use glassbox::lens::gpt2::open;
 use glassbox::lens::gpt2::text::CharVocab;
 use glassbox::lens::gpt2::vocab::Vocab;
 use glassbox::lens::methods::atlas::FeatureAtlas;
@@ -280,6 +281,59 @@ fn gpt2_weights() {
         // Each file with its own config; a tiny mutated file against the glassbox config is a mismatch to refuse.
         let cfg = if b.len() > 100_000 { &glassbox_cfg } else { &tiny_cfg };
         Transformer::from_bytes(cfg, b).is_ok()
+    });
+}
+
+/// The weights as the page reads a student's folder: the header, then every tensor a piece at a time
+/// (`lens::gpt2::open`), in f32 and in f16.
+#[test]
+fn gpt2_weights_read_in_pieces() {
+    let (tiny_cfg, tiny) = tiny_model();
+    let cfg = Gpt2Config::from_json(std::str::from_utf8(&tiny_cfg).unwrap()).unwrap();
+    let half = to_f16(&tiny);
+    let seeds = vec![tiny, half];
+    fuzz("gpt2-open", &seeds, 0, |b| open::read_weights(b, cfg.clone(), 64).is_ok());
+}
+
+/// The safetensors file `bytes` with every f32 tensor stored as f16 instead.
+fn to_f16(bytes: &[u8]) -> Vec<u8> {
+    let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    let halves: Vec<(String, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let data = view
+                .data()
+                .chunks_exact(4)
+                .flat_map(|b| half::f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_le_bytes());
+            (name, view.shape().to_vec(), data.collect())
+        })
+        .collect();
+    let views = halves.iter().map(|(n, shape, data)| {
+        (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F16, shape.clone(), data).unwrap())
+    });
+    safetensors::serialize(views, None).unwrap()
+}
+
+/// A picked folder's file list (one `path size` per line) sorted into config, weights and tokenizer.
+#[test]
+fn folder_plans() {
+    let seeds: Vec<Vec<u8>> = [
+        "gpt2/config.json 665\ngpt2/model.safetensors 548105171\ngpt2/vocab.json 1042301\ngpt2/merges.txt 456318\n",
+        "config.json 500\nmodel.safetensors 2000\ntokenizer.json 3000\nREADME.md 10\n",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    fuzz("folder-plan", &seeds, 0, |b| {
+        let files: Vec<(String, u64)> = text(b)
+            .lines()
+            .map(|l| {
+                let (path, size) = l.rsplit_once(' ').unwrap_or((l, "0"));
+                (path.to_string(), size.parse().unwrap_or(u64::MAX))
+            })
+            .collect();
+        open::plan_folder(&files).is_ok()
     });
 }
 

@@ -5,6 +5,7 @@
 //!   and `per_position_loss`.
 //! - `hooks`: `Hook` (the TransformerLens hook points), `ActivationCache`, `Intervention` with `Op`, `HookSet`.
 //! - `generate`: sampling and generation, in one go or a few tokens per step.
+//! - `open`: a folder a student brings: which file is which, and its weights read a piece at a time.
 //! - `hf`: the tokenizer files Hugging Face readers need (`tokenizer.json`, `tokenizer_config.json`).
 //! - `vocab`: the word-level vocabulary of the induction model.
 //! - `text`: the character vocabulary of the Moby-Dick model and its corpus split.
@@ -14,6 +15,7 @@ pub mod generate;
 pub mod hf;
 pub mod hooks;
 pub mod model;
+pub mod open;
 pub mod text;
 pub mod train;
 pub mod vocab;
