@@ -28,6 +28,8 @@ pub enum LabKind {
     Acdc,
     /// One experiment per caveat, each with a prediction to commit to before the run (9.5).
     Critiques,
+    /// A model the student brings, opened in the page (`#/open`, not a section of the chapter).
+    OwnModel,
     /// Not built yet: the pane says so plainly and names the issue that will bring it.
     Planned(&'static str),
 }
@@ -86,6 +88,8 @@ pub enum Route {
         query: String,
     },
     References,
+    /// Opening a model of one's own (`#/open`).
+    OwnModel,
     NotFound(String),
 }
 
@@ -101,6 +105,9 @@ pub fn parse_hash(hash: &str) -> Route {
     }
     if path == "references" {
         return Route::References;
+    }
+    if path == "open" {
+        return Route::OwnModel;
     }
     match SECTIONS.iter().position(|s| s.slug == path) {
         Some(index) => Route::Section { index, query: query.to_string() },
@@ -147,6 +154,8 @@ mod tests {
         assert_eq!(parse_hash("#/"), Route::Section { index: 0, query: String::new() });
         assert_eq!(parse_hash("#/9.9.9"), Route::NotFound("9.9.9".into()));
         assert_eq!(parse_hash("#/references"), Route::References);
+        assert_eq!(parse_hash("#/open"), Route::OwnModel);
+        assert_eq!(parse_hash("#/open?x=1"), Route::OwnModel);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod acdc;
 pub mod attention;
 pub mod critiques;
 pub mod language;
+pub mod own_model;
 pub mod patching;
 pub mod probe;
 pub mod sae;
@@ -84,7 +85,7 @@ pub fn steps(kind: crate::routes::LabKind) -> &'static [crate::app::core::presen
             Step { title: "The metric changes the answer", query: "card=metric" },
             Step { title: "A probe on a network that learned nothing", query: "card=random-probe" },
         ],
-        LabKind::Map | LabKind::Planned(_) => &[],
+        LabKind::Map | LabKind::OwnModel | LabKind::Planned(_) => &[],
     }
 }
 
@@ -105,6 +106,7 @@ pub fn lab_view(kind: crate::routes::LabKind, query: &str) -> leptos::prelude::A
         LabKind::Sae => view! { <sae::SaeLabs query=q /> }.into_any(),
         LabKind::Acdc => view! { <acdc::AcdcLab query=q /> }.into_any(),
         LabKind::Critiques => view! { <critiques::CritiquesLab query=q /> }.into_any(),
+        LabKind::OwnModel => view! { <own_model::view::OwnModelLab /> }.into_any(),
         LabKind::Planned(what) => view! {
             <div class="planned" data-testid="lab-planned">
                 <h2>"This lab is not built yet"</h2>
@@ -137,7 +139,7 @@ pub fn read_link(kind: crate::routes::LabKind, q: &[(String, String)]) -> Vec<cr
         LabKind::Sae => sae::SaeState::from_query(q).1,
         LabKind::Acdc => acdc::AcdcState::from_query(q).1,
         LabKind::Critiques => critiques::CritiquesState::from_query(q).1,
-        LabKind::Map | LabKind::Planned(_) => q
+        LabKind::Map | LabKind::OwnModel | LabKind::Planned(_) => q
             .iter()
             .map(|(k, v)| UrlProblem {
                 key: k.clone(),
@@ -224,7 +226,7 @@ mod tests {
                         let problems = super::read_link(SECTIONS[index].lab, &parse_query(&query));
                         assert!(problems.is_empty(), "{whose}: {href}: {problems:?}");
                     }
-                    Route::References => {}
+                    Route::References | Route::OwnModel => {}
                     Route::NotFound(p) => panic!("{whose}: {href} leads nowhere ({p})"),
                 }
                 links += 1;

@@ -113,6 +113,7 @@ pub fn App() -> impl IntoView {
                 r => {
                     let (pieces, lab) = match &r {
                         Route::Section { index, .. } => (content::section_pieces(SECTIONS[*index].slug), SECTIONS[*index].lab),
+                        Route::OwnModel => (vec![Piece::Html(crate::app::labs::own_model::PAGE_HTML)], LabKind::OwnModel),
                         _ => (vec![Piece::Html(content::references_html())], LabKind::Map),
                     };
                     let slug = match &r { Route::Section { index, .. } => SECTIONS[*index].slug, _ => "" };
@@ -178,6 +179,7 @@ fn page_title(route: &Route) -> String {
             }
         }
         Route::References => "References".into(),
+        Route::OwnModel => "Open your own model".into(),
         Route::NotFound(_) => "Not found".into(),
     }
 }
@@ -245,6 +247,9 @@ fn Nav(current: Memo<Option<usize>>, route: Memo<Route>) -> impl IntoView {
                 <li><a href="#/references" data-section="references"
                     aria-current=move || matches!(route.get(), Route::References).then_some("page")>
                     <span class="num"></span><span class="name">"References"</span></a></li>
+                <li><a href="#/open" data-section="open"
+                    aria-current=move || matches!(route.get(), Route::OwnModel).then_some("page")>
+                    <span class="num"></span><span class="name">"Open your own model"</span></a></li>
             </ul>
             <ThemeSwitch />
             <ResetProgress />

@@ -87,7 +87,7 @@ after(() => {
 });
 
 const PAGES = [...SECTIONS.map((s) => ({ name: s, url: `/#/${s}`, live: LIVE_LABS.includes(s) })),
-  { name: 'references', url: '/#/references', live: false }];
+  { name: 'references', url: '/#/references', live: false }, { name: 'open', url: '/#/open', live: false }];
 
 for (const scheme of ['light', 'dark']) {
   for (const p of PAGES) {

@@ -478,17 +478,22 @@ impl Transformer {
     /// Builds a model from tensors named as in a Hugging Face GPT-2 `model.safetensors`, checking every shape.
     /// Names without the `transformer.` prefix (a bare `GPT2Model`) are accepted too.
     pub fn from_tensors(cfg: Gpt2Config, map: HashMap<String, Tensor>) -> Result<Self> {
-        Self::from_tensor_map(cfg, map, true)
+        Self::from_tensor_map(cfg, map, true, None)
     }
 
-    /// `from_tensors` for f32 tensors already checked to be finite (`open::WeightsReader` checks each piece as
-    /// it decodes it): skips the second pass over every value, which for GPT-2 small is 124M values copied out
-    /// and scanned in one go.
-    pub fn from_checked_tensors(cfg: Gpt2Config, map: HashMap<String, Tensor>) -> Result<Self> {
-        Self::from_tensor_map(cfg, map, false)
+    /// `from_tensors` for f32 tensors already checked to be finite, with the unembedding already transposed
+    /// (`open::WeightsReader` checks and transposes a piece at a time): skips the second pass over every value
+    /// and the transpose, each a single long task for GPT-2 small (124M values; a 38M-value copy).
+    pub fn from_checked_tensors(cfg: Gpt2Config, map: HashMap<String, Tensor>, lm_head_t: Tensor) -> Result<Self> {
+        Self::from_tensor_map(cfg, map, false, Some(lm_head_t))
     }
 
-    fn from_tensor_map(cfg: Gpt2Config, mut map: HashMap<String, Tensor>, check: bool) -> Result<Self> {
+    fn from_tensor_map(
+        cfg: Gpt2Config,
+        mut map: HashMap<String, Tensor>,
+        check: bool,
+        lm_head_t: Option<Tensor>,
+    ) -> Result<Self> {
         cfg.validate()?;
         let mut take = |name: &str, shape: &[usize]| -> Result<Tensor> {
             let t = map
@@ -510,13 +515,22 @@ impl Transformer {
             Ok(t)
         };
         let (weights, params) = build(&cfg, |p| if p.stored_only { constant(p) } else { take(&p.name, &p.shape) })?;
-        Self::assemble(cfg, weights, params)
+        match lm_head_t {
+            Some(t) if t.dims() == [cfg.d_model(), cfg.vocab_size] => Self::assemble_with(cfg, weights, params, t),
+            Some(t) => Err(LensError::Weights(format!("the transposed unembedding has shape {:?}", t.dims()))),
+            None => Self::assemble(cfg, weights, params),
+        }
     }
 
     /// The model from its weights and the named list `build` made of them.
     fn assemble(cfg: Gpt2Config, w: Weights, params: Vec<(Param, Tensor)>) -> Result<Self> {
-        let mask = causal_mask(cfg.n_positions, &Device::Cpu)?;
         let lm_head_t = w.lm_head.t()?.contiguous()?.detach();
+        Self::assemble_with(cfg, w, params, lm_head_t)
+    }
+
+    /// `assemble` with the unembedding's transpose `[d_model, vocab]` given.
+    fn assemble_with(cfg: Gpt2Config, w: Weights, params: Vec<(Param, Tensor)>, lm_head_t: Tensor) -> Result<Self> {
+        let mask = causal_mask(cfg.n_positions, &Device::Cpu)?;
         let params = params.into_iter().map(|(p, t)| (p.name, t)).collect();
         let Weights { wte, wpe, blocks, ln_f, lm_head } = w;
         Ok(Transformer { cfg, wte, wpe, blocks, ln_f, lm_head, lm_head_t, mask, params, autograd: false })

@@ -254,6 +254,11 @@ pub struct WeightsReader {
     done_in_tensor: u64,
     values: Vec<f32>,
     tensors: HashMap<String, Tensor>,
+    /// The unembedding (`lm_head.weight`, or `wte.weight` when tied) `[vocab, d_model]` as read, and its
+    /// transpose `[d_model, vocab]` as `prepare` fills it: the logits' matrix product wants it that way round.
+    unembed: Option<Vec<f32>>,
+    unembed_t: Vec<f32>,
+    transposed_rows: usize,
     /// Tensors in the file the model does not use (GPT-2's saved attention masks, a tied `lm_head`).
     pub unused: Vec<String>,
     total: u64,
@@ -309,6 +314,9 @@ impl WeightsReader {
             done_in_tensor: 0,
             values: Vec::new(),
             tensors: HashMap::new(),
+            unembed: None,
+            unembed_t: Vec::new(),
+            transposed_rows: 0,
             unused,
             total,
             read: 0,
@@ -333,7 +341,7 @@ impl WeightsReader {
         };
         let w = &self.wanted[self.at];
         let size = w.stored.size();
-        if bytes.is_empty() || bytes.len() as u64 > end - start || bytes.len() % size != 0 {
+        if bytes.is_empty() || bytes.len() as u64 > end - start || !bytes.len().is_multiple_of(size) {
             return Err(weights_err(format!(
                 "a read of tensor `{}` returned {} bytes: the file changed or could not be read",
                 w.name,
@@ -368,8 +376,14 @@ impl WeightsReader {
         self.read += bytes.len() as u64;
         if w.start + self.done_in_tensor == w.end {
             let values = std::mem::take(&mut self.values);
-            let t = Tensor::from_vec(values, w.shape.as_slice(), &Device::Cpu)?;
-            self.tensors.insert(w.name.clone(), t);
+            let name = w.name.clone();
+            if name == self.unembedding() {
+                // Kept as read until `prepare` has transposed it; it becomes a tensor in `finish`.
+                self.unembed = Some(values);
+            } else {
+                let t = Tensor::from_vec(values, w.shape.as_slice(), &Device::Cpu)?;
+                self.tensors.insert(name, t);
+            }
             self.at += 1;
             self.done_in_tensor = 0;
         }
@@ -381,12 +395,46 @@ impl WeightsReader {
         (self.read, self.total)
     }
 
-    /// The model, once every tensor is in.
-    pub fn finish(self) -> Result<Transformer> {
+    /// The engine's name of the unembedding matrix.
+    fn unembedding(&self) -> &'static str {
+        if self.cfg.tie_word_embeddings {
+            "transformer.wte.weight"
+        } else {
+            "lm_head.weight"
+        }
+    }
+
+    /// Once every tensor is in: transposes the next rows of the unembedding, about `max_values` of them at a
+    /// time; true when done (and at once for a reader still reading).
+    pub fn prepare(&mut self, max_values: usize) -> bool {
+        let Some(u) = &self.unembed else { return true };
+        let (v, d) = (self.cfg.vocab_size, self.cfg.d_model());
+        if self.unembed_t.is_empty() && self.transposed_rows == 0 {
+            self.unembed_t = vec![0.0; v * d];
+        }
+        let rows = (max_values / d.max(1)).max(1);
+        let end = (self.transposed_rows + rows).min(v);
+        for r in self.transposed_rows..end {
+            for (c, &x) in u[r * d..(r + 1) * d].iter().enumerate() {
+                self.unembed_t[c * v + r] = x;
+            }
+        }
+        self.transposed_rows = end;
+        end == v
+    }
+
+    /// The model, once every tensor is in and `prepare` is done (`finish` finishes it otherwise).
+    pub fn finish(mut self) -> Result<Transformer> {
         if self.at < self.wanted.len() {
             return Err(weights_err(format!("the weights stopped at tensor `{}`", self.wanted[self.at].name)));
         }
-        Transformer::from_checked_tensors(self.cfg, self.tensors)
+        while !self.prepare(usize::MAX) {}
+        let (v, d) = (self.cfg.vocab_size, self.cfg.d_model());
+        let unembed = self.unembed.take().ok_or_else(|| weights_err("the unembedding was not read"))?;
+        let name = self.unembedding();
+        self.tensors.insert(name.to_string(), Tensor::from_vec(unembed, (v, d), &Device::Cpu)?);
+        let lm_head_t = Tensor::from_vec(std::mem::take(&mut self.unembed_t), (d, v), &Device::Cpu)?;
+        Transformer::from_checked_tensors(self.cfg, self.tensors, lm_head_t)
     }
 }
 
@@ -399,6 +447,7 @@ pub fn read_weights(file: &[u8], cfg: Gpt2Config, max_bytes: usize) -> Result<Tr
     while let Some((s, e)) = reader.next_read(max_bytes) {
         reader.feed(&file[s as usize..e as usize])?;
     }
+    while !reader.prepare(max_bytes / 4) {}
     reader.finish()
 }
 
@@ -441,16 +490,23 @@ mod tests {
 
     #[test]
     fn f32_f16_and_bf16_files_read_piece_by_piece_give_the_model_candle_reads_whole() {
-        let model = Transformer::random(cfg(), 3).unwrap();
+        for tied in [false, true] {
+            let cfg = Gpt2Config { tie_word_embeddings: tied, ..cfg() };
+            let model = Transformer::random(cfg.clone(), 3).unwrap();
+            read_back(&model, &cfg);
+        }
+    }
+
+    fn read_back(model: &Transformer, cfg: &Gpt2Config) {
         for dtype in [Dtype::F32, Dtype::F16, Dtype::BF16] {
             for prefix in [true, false] {
-                let bytes = file(&model, dtype, prefix, &[("h.0.attn.bias", vec![1, 1, 8, 8])]);
+                let bytes = file(model, dtype, prefix, &[("h.0.attn.bias", vec![1, 1, 8, 8])]);
                 // Pieces of 6 bytes: a value split across pieces would show as wrong numbers.
-                let read = read_weights(&bytes, cfg(), 6).unwrap();
-                let whole = Transformer::from_bytes(&cfg().to_json(), &bytes).unwrap();
+                let read = read_weights(&bytes, cfg.clone(), 6).unwrap();
+                let whole = Transformer::from_bytes(&cfg.to_json(), &bytes).unwrap();
                 assert_eq!(logits(&read), logits(&whole), "{dtype:?}, prefix {prefix}");
                 if dtype == Dtype::F32 {
-                    assert_eq!(logits(&read), logits(&model));
+                    assert_eq!(logits(&read), logits(model));
                 }
             }
         }

@@ -1,0 +1,297 @@
+//! The "open your own model" lab: a drop zone and two pickers (files, a whole folder), the reading as a job with
+//! progress and Cancel, and what was opened. The files are read with `Blob.slice`, a few megabytes at a time,
+//! so the weights are never in memory twice and the page keeps painting; nothing is sent anywhere.
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use js_sys::Uint8Array;
+use leptos::prelude::*;
+use serde_json::Value;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use super::{check_tokenizer, model_name, tokenizer_size, Summary};
+use crate::app::core::browser::now_ms;
+use crate::app::core::frame::progress_bar;
+use crate::app::core::jobs::{Job, Jobs};
+use crate::lens::gpt2::open::{header_len, plan_folder, TokenizerFiles, WeightsIndex, WeightsReader, READ_BYTES};
+use crate::lens::gpt2::{Gpt2Config, HookSet, Stepped};
+use crate::lens::Transformer;
+
+/// The model opened in this tab, for the session (the labs will read it from here).
+pub struct OwnModel {
+    pub name: String,
+    pub model: Transformer,
+}
+
+thread_local! {
+    static OPENED: RefCell<Option<Arc<OwnModel>>> = const { RefCell::new(None) };
+}
+
+/// The model opened in this tab, if any.
+pub fn opened() -> Option<Arc<OwnModel>> {
+    OPENED.with(|o| o.borrow().clone())
+}
+
+const READING: &str = "reading the weights";
+const PREPARING: &str = "preparing the unembedding";
+const CHECKING: &str = "running a forward pass";
+
+/// A picked file as the page knows it: its path within the picked folder (or its name) and size.
+fn path_of(f: &web_sys::File) -> String {
+    // `webkitRelativePath` ("gpt2/config.json") is set when a folder was picked; web-sys does not bind it.
+    let rel = js_sys::Reflect::get(f, &"webkitRelativePath".into()).ok().and_then(|v| v.as_string());
+    rel.filter(|r| !r.is_empty()).unwrap_or_else(|| f.name())
+}
+
+async fn bytes_of(blob: &web_sys::Blob, start: u64, end: u64, file: &str) -> Result<Vec<u8>, String> {
+    let part =
+        blob.slice_with_f64_and_f64(start as f64, end as f64).map_err(|_| format!("{file} could not be read"))?;
+    let buf = JsFuture::from(part.array_buffer())
+        .await
+        .map_err(|_| format!("{file} could not be read: was it moved or deleted?"))?;
+    Ok(Uint8Array::new(&buf).to_vec())
+}
+
+async fn text_of(file: &web_sys::File) -> Result<String, String> {
+    let name = path_of(file);
+    let text = JsFuture::from(file.text()).await.map_err(|_| format!("{name} could not be read"))?;
+    text.as_string().ok_or_else(|| format!("{name} is not text"))
+}
+
+/// Opens the picked `files` as a model: sorts them, checks the config and tokenizer, reads the weights a piece
+/// at a time (reporting to `job`), and times one forward pass with every activation recorded. `None` if the
+/// job was cancelled or replaced.
+async fn open(files: Vec<web_sys::File>, job: &Job) -> Option<Result<Summary, String>> {
+    let started = now_ms();
+    let find = |path: &str| files.iter().find(|f| path_of(f) == path).cloned();
+    let listed: Vec<(String, u64)> = files.iter().map(|f| (path_of(f), f.size() as u64)).collect();
+    let plan = match plan_folder(&listed) {
+        Ok(p) => p,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let (config_file, weights_file) = (find(&plan.config)?, find(&plan.weights)?);
+    let config_text = match text_of(&config_file).await {
+        Ok(t) => t,
+        Err(e) => return Some(Err(e)),
+    };
+    let cfg = match Gpt2Config::from_json(&config_text) {
+        Ok(c) => c,
+        Err(e) => return Some(Err(format!("{}: {e}", plan.config))),
+    };
+    let config_json: Value = serde_json::from_str(&config_text).unwrap_or(Value::Null);
+    // The tokenizer's size against the model's vocabulary, before the long read.
+    let (tok_path, tok_label) = match &plan.tokenizer {
+        TokenizerFiles::Json(t) => (t.clone(), "tokenizer.json"),
+        TokenizerFiles::VocabMerges { vocab, .. } => (vocab.clone(), "vocab.json + merges.txt"),
+    };
+    let tok_text = match text_of(&find(&tok_path)?).await {
+        Ok(t) => t,
+        Err(e) => return Some(Err(e)),
+    };
+    let tokens = match tokenizer_size(&tok_path, &tok_text)
+        .and_then(|n| check_tokenizer(&tok_path, n, cfg.vocab_size).map(|_| n))
+    {
+        Ok(n) => n,
+        Err(e) => return Some(Err(e)),
+    };
+    if !job.pause(READING, 0.0).await {
+        return None;
+    }
+    let model = match read_weights(&weights_file, &plan.weights, cfg.clone(), job).await? {
+        Ok(m) => m,
+        Err(e) => return Some(Err(e)),
+    };
+    let load_ms = now_ms() - started;
+    let check = match check_run(&model, job).await? {
+        Ok(c) => c,
+        Err(e) => return Some(Err(format!("the model loaded but a forward pass failed: {e}"))),
+    };
+    let name = model_name(&plan.weights, &config_json);
+    let params = model.to_tensors().map(|ts| ts.iter().map(|(_, t)| t.elem_count() as u64).sum()).unwrap_or(0);
+    let summary = Summary {
+        name: name.clone(),
+        n_layer: cfg.n_layer,
+        n_head: cfg.n_head,
+        d_model: cfg.d_model(),
+        d_mlp: cfg.d_mlp(),
+        vocab_size: cfg.vocab_size,
+        n_positions: cfg.n_positions,
+        params,
+        file_bytes: weights_file.size() as u64,
+        tokenizer: format!("{tok_label} ({tokens} tokens)"),
+        unused: plan.unused,
+        load_ms,
+        check,
+    };
+    OPENED.with(|o| *o.borrow_mut() = Some(Arc::new(OwnModel { name, model })));
+    Some(Ok(summary))
+}
+
+/// The weights, a piece of `READ_BYTES` at a time, each decoded before the next is asked for.
+async fn read_weights(
+    file: &web_sys::File,
+    path: &str,
+    cfg: Gpt2Config,
+    job: &Job,
+) -> Option<Result<Transformer, String>> {
+    let len = file.size() as u64;
+    let named = |e: crate::lens::LensError| format!("{path}: {e}");
+    let first = match bytes_of(file, 0, len.min(8), path).await {
+        Ok(b) => b,
+        Err(e) => return Some(Err(e)),
+    };
+    let n = match header_len(&first, len) {
+        Ok(n) => n as u64,
+        Err(e) => return Some(Err(named(e))),
+    };
+    let header = match bytes_of(file, 8, 8 + n, path).await {
+        Ok(b) => b,
+        Err(e) => return Some(Err(e)),
+    };
+    let mut reader = match WeightsIndex::parse(&header, len).and_then(|index| WeightsReader::new(index, cfg)) {
+        Ok(r) => r,
+        Err(e) => return Some(Err(named(e))),
+    };
+    while let Some((start, end)) = reader.next_read(READ_BYTES) {
+        let piece = match bytes_of(file, start, end, path).await {
+            Ok(b) => b,
+            Err(e) => return Some(Err(e)),
+        };
+        if let Err(e) = reader.feed(&piece) {
+            return Some(Err(named(e)));
+        }
+        let (done, total) = reader.progress();
+        if !job.pause(READING, done as f32 / total.max(1) as f32).await {
+            return None;
+        }
+    }
+    // The unembedding turned round for the logits' product, a piece at a time as well.
+    while !reader.prepare(READ_BYTES / 4) {
+        if !job.pause(PREPARING, 1.0).await {
+            return None;
+        }
+    }
+    Some(reader.finish().map_err(named))
+}
+
+/// One forward pass over up to 32 tokens with every activation recorded, half a block at a time: the tokens,
+/// the time, the activations recorded.
+async fn check_run(model: &Transformer, job: &Job) -> Option<Result<(usize, f64, usize), String>> {
+    let n = model.cfg.n_positions.min(32);
+    let tokens: Vec<u32> = (0..n).map(|i| (i % model.cfg.vocab_size) as u32).collect();
+    let mut ms = 0.0;
+    let mut pass = match Stepped::new(model, &tokens, HookSet::cache_all()) {
+        Ok(p) => p,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    loop {
+        let s = now_ms();
+        let done = pass.step(model);
+        ms += now_ms() - s;
+        match done {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => return Some(Err(e.to_string())),
+        }
+        if !job.pause(CHECKING, pass.progress(model)).await {
+            return None;
+        }
+    }
+    match pass.finish() {
+        Ok((_, hooks)) => Some(Ok((n, ms, hooks.cache.len()))),
+        Err(e) => Some(Err(e.to_string())),
+    }
+}
+
+#[component]
+pub fn OwnModelLab() -> impl IntoView {
+    let jobs = Jobs::new();
+    let outcome: RwSignal<Option<Result<Summary, String>>> = RwSignal::new(None);
+    let dragging = RwSignal::new(false);
+    // A folder picker is a file input with `webkitdirectory`, which the view macro does not know as an attribute.
+    let folder_input = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(el) = folder_input.get() {
+            let _ = el.set_attribute("webkitdirectory", "");
+        }
+    });
+    let start = move |list: Option<web_sys::FileList>| {
+        let Some(list) = list else { return };
+        let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+        if files.is_empty() {
+            return;
+        }
+        jobs.spawn("opening the files", move |job| async move {
+            if let Some(result) = open(files, &job).await {
+                outcome.set(Some(result));
+            }
+        });
+    };
+    let on_pick = move |ev: leptos::ev::Event| {
+        let input: Option<web_sys::HtmlInputElement> = ev.target().and_then(|t| t.dyn_into().ok());
+        start(input.as_ref().and_then(|i| i.files()));
+        // The same files picked again must start again.
+        if let Some(i) = input {
+            i.set_value("");
+        }
+    };
+    let on_drop = move |ev: web_sys::DragEvent| {
+        ev.prevent_default();
+        dragging.set(false);
+        start(ev.data_transfer().and_then(|d| d.files()));
+    };
+    view! {
+        <div class="own-model-lab" data-testid="own-model-lab">
+            <section class="panel">
+                <h3>"Open a model folder"</h3>
+                <div class="drop-zone" data-testid="drop-zone" class:dragging=move || dragging.get()
+                    on:dragover=move |ev: web_sys::DragEvent| { ev.prevent_default(); dragging.set(true); }
+                    on:dragleave=move |_| dragging.set(false)
+                    on:drop=on_drop>
+                    <p>"Drop the model's files here: " <code>"config.json"</code> ", " <code>"model.safetensors"</code>
+                        " and " <code>"tokenizer.json"</code> " (or GPT-2's " <code>"vocab.json"</code> " and " <code>"merges.txt"</code> ")."</p>
+                    <div class="drop-buttons">
+                        <label class="button-like">"Choose files…"
+                            <input type="file" multiple data-testid="pick-files" class="sr-only" on:change=on_pick />
+                        </label>
+                        <label class="button-like">"Choose a folder…"
+                            <input type="file" multiple data-testid="pick-folder" class="sr-only" on:change=on_pick node_ref=folder_input />
+                        </label>
+                    </div>
+                    <p class="muted small" data-testid="stays-here">"Nothing is uploaded: the files are read by this page, in this tab, and stay on this computer."</p>
+                </div>
+                {progress_bar(jobs, "open", || {})}
+                <div aria-live="polite">{move || outcome.get().map(outcome_view)}</div>
+            </section>
+        </div>
+    }
+}
+
+fn outcome_view(outcome: Result<Summary, String>) -> AnyView {
+    match outcome {
+        Err(e) => view! {
+            <p class="input-error" data-testid="open-error" role="alert">{format!("This model could not be opened. {e}")}</p>
+        }
+        .into_any(),
+        Ok(s) => {
+            let rows = s
+                .rows()
+                .into_iter()
+                .map(|(k, v)| view! { <tr><th scope="row">{k}</th><td>{v}</td></tr> })
+                .collect_view();
+            view! {
+                <div data-testid="opened" data-name=s.name.clone() data-layers=s.n_layer data-heads=s.n_head
+                    data-params=s.params data-activations=s.check.2>
+                    <p class="prediction">"Opened " <strong>{s.name.clone()}</strong> "."</p>
+                    <table class="summary-table" data-testid="opened-summary">
+                        <caption class="sr-only">"The opened model"</caption>
+                        <tbody>{rows}</tbody>
+                    </table>
+                    <p class="muted small">"It stays in this tab until you close it or open another. The labs cannot run on it yet: that is the next step."</p>
+                </div>
+            }
+            .into_any()
+        }
+    }
+}

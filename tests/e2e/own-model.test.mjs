@@ -1,0 +1,156 @@
+// Opening one's own model (#/open, issue #14): a shipped folder through the file picker and the folder picker,
+// every kind of broken folder refused with a message naming the file, and a long read cancelled.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { launch, shutdown, openPage, assertClean, screenshot, eventually, REPO } from './harness.mjs';
+
+const TIMEOUT = { timeout: 240_000 };
+before(launch);
+after(shutdown);
+
+const MODELS = path.join(REPO, 'public/models');
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'glassbox-own-model-'));
+after(() => fs.rmSync(TMP, { recursive: true, force: true }));
+
+/** A folder under TMP holding `files` ({name: Buffer | string}). Returns the file paths. */
+function folder(name, files) {
+  const dir = path.join(TMP, name);
+  fs.mkdirSync(dir, { recursive: true });
+  return Object.entries(files).map(([f, data]) => {
+    fs.writeFileSync(path.join(dir, f), data);
+    return path.join(dir, f);
+  });
+}
+
+const shipped = (model, f) => fs.readFileSync(path.join(MODELS, model, f));
+
+/** A GPT-2 safetensors file of zeros for `cfg` (f32, untied unembedding), written as the format says: an 8-byte
+ *  little-endian header length, the JSON header, then every tensor's bytes in order. */
+function zeroWeights(cfg) {
+  const d = cfg.n_embd;
+  const shapes = [['wte.weight', [cfg.vocab_size, d]], ['wpe.weight', [cfg.n_positions, d]]];
+  for (let l = 0; l < cfg.n_layer; l++) {
+    const h = (s) => `h.${l}.${s}`;
+    shapes.push([h('ln_1.weight'), [d]], [h('ln_1.bias'), [d]], [h('attn.c_attn.weight'), [d, 3 * d]], [h('attn.c_attn.bias'), [3 * d]],
+      [h('attn.c_proj.weight'), [d, d]], [h('attn.c_proj.bias'), [d]], [h('ln_2.weight'), [d]], [h('ln_2.bias'), [d]],
+      [h('mlp.c_fc.weight'), [d, 4 * d]], [h('mlp.c_fc.bias'), [4 * d]], [h('mlp.c_proj.weight'), [4 * d, d]], [h('mlp.c_proj.bias'), [d]]);
+  }
+  shapes.push(['ln_f.weight', [d]], ['ln_f.bias', [d]], ['lm_head.weight', [cfg.vocab_size, d]]);
+  const header = {};
+  let at = 0;
+  for (const [name, shape] of shapes) {
+    const bytes = 4 * shape.reduce((a, b) => a * b, 1);
+    header[name] = { dtype: 'F32', shape, data_offsets: [at, at + bytes] };
+    at += bytes;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const head = Buffer.alloc(8);
+  head.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([head, Buffer.from(json), Buffer.alloc(at)]);
+}
+
+const opened = (page) => page.locator('[data-testid=opened]');
+const error = (page) => page.locator('[data-testid=open-error]');
+
+test('a shipped folder opens through the file picker and through the folder picker', TIMEOUT, async (t) => {
+  const page = await openPage('/#/open', { t });
+  await page.locator('[data-testid=own-model-lab]').waitFor();
+  assert.match(await page.textContent('[data-testid=stays-here]'), /Nothing is uploaded/);
+  const files = ['config.json', 'model.safetensors', 'tokenizer.json', 'vocab.json', 'tokenizer_config.json']
+    .map((f) => path.join(MODELS, 'induction', f));
+  await page.setInputFiles('[data-testid=pick-files]', files);
+  await opened(page).waitFor({ timeout: 60_000 });
+  assert.equal(await opened(page).getAttribute('data-layers'), '2');
+  assert.equal(await opened(page).getAttribute('data-heads'), '4');
+  // An attention-only model: the embeddings, two blocks' attention and the final norm and unembedding.
+  const params = Number(await opened(page).getAttribute('data-params'));
+  assert.ok(params > 40_000 && params < 200_000, `params ${params}`);
+  assert.ok(Number(await opened(page).getAttribute('data-activations')) > 10, 'the check run recorded activations');
+  const summary = await page.textContent('[data-testid=opened-summary]');
+  assert.match(summary, /tokenizer\.json \(318 tokens\)/);
+  assert.match(summary, /Not used.*vocab\.json/);
+  await screenshot(page, 'own-model-opened');
+
+  // The whole folder, as a folder picker gives it (paths under the folder's name): named after the folder.
+  await page.setInputFiles('[data-testid=pick-folder]', path.join(MODELS, 'ioi'));
+  await eventually(async () => assert.equal(await opened(page).getAttribute('data-name'), 'ioi'), 60_000);
+  assert.equal(await opened(page).getAttribute('data-layers'), '3');
+  // On a phone the lab fits the width, its summary included.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.click('[data-testid=show-lab]');
+  await opened(page).scrollIntoViewIfNeeded();
+  assert.ok(await page.evaluate(() => document.scrollingElement.scrollWidth <= 390), 'no sideways scroll');
+  const lab = await page.locator('[data-testid=lab]').evaluate((e) => e.scrollWidth <= e.clientWidth + 1);
+  assert.ok(lab, 'the lab pane does not scroll sideways');
+  await screenshot(page, 'own-model-phone');
+  assertClean(page);
+});
+
+test('every broken folder is refused with a message naming the file', TIMEOUT, async (t) => {
+  const page = await openPage('/#/open', { t });
+  await page.locator('[data-testid=own-model-lab]').waitFor();
+  const good = { 'config.json': shipped('induction', 'config.json'), 'model.safetensors': shipped('induction', 'model.safetensors'),
+    'tokenizer.json': shipped('induction', 'tokenizer.json') };
+  const weights = good['model.safetensors'];
+  const n = Number(weights.readBigUInt64LE(0));
+  const nan = Buffer.from(weights);
+  nan.writeFloatLE(NaN, 8 + n + 4 * 5);
+  const bigTokenizer = JSON.parse(good['tokenizer.json']);
+  bigTokenizer.added_tokens = [...(bigTokenizer.added_tokens ?? []), { id: 5000, content: '<extra>' }];
+  const cases = [
+    ['no-config', { 'model.safetensors': weights, 'tokenizer.json': good['tokenizer.json'] }, /no config\.json/],
+    ['torch', { 'config.json': good['config.json'], 'pytorch_model.bin': 'x', 'tokenizer.json': good['tokenizer.json'] }, /pytorch_model\.bin.*model\.safetensors/],
+    ['no-tokenizer', { 'config.json': good['config.json'], 'model.safetensors': weights }, /no tokenizer/],
+    ['bad-config', { ...good, 'config.json': '{"model_type": "llama"' }, /config\.json: /],
+    ['cut-short', { ...good, 'model.safetensors': weights.subarray(0, weights.length - 100) }, /model\.safetensors: .*cut short/],
+    ['not-safetensors', { ...good, 'model.safetensors': Buffer.from('<html>not found</html>') }, /model\.safetensors: /],
+    ['nan', { ...good, 'model.safetensors': nan }, /model\.safetensors: .*NaN or infinite values \(the first at element 5\)/],
+    ['other-config', { ...good, 'config.json': shipped('ioi', 'config.json'), 'tokenizer.json': shipped('ioi', 'tokenizer.json') },
+      /model\.safetensors: .*has shape \[318, 64\] but config\.json implies \[303, 64\].*different models/],
+    ['big-tokenizer', { ...good, 'tokenizer.json': JSON.stringify(bigTokenizer) }, /tokenizer\.json has 5001 tokens but config\.json says the model has 318/],
+    ['bad-tokenizer', { ...good, 'tokenizer.json': '{"model":' }, /tokenizer\.json is not JSON/],
+  ];
+  for (const [name, files, why] of cases) {
+    await page.setInputFiles('[data-testid=pick-files]', folder(name, files));
+    await eventually(async () => assert.match(await error(page).textContent(), why, name), 30_000);
+    assert.equal(await opened(page).count(), 0, `${name}: nothing is shown as opened`);
+  }
+  await screenshot(page, 'own-model-refused');
+  // After the refusals a good folder still opens.
+  await page.setInputFiles('[data-testid=pick-files]', folder('good', good));
+  await opened(page).waitFor({ timeout: 60_000 });
+  assert.equal(await error(page).count(), 0);
+  assertClean(page);
+});
+
+test('a long read shows progress, never holds the page, and Cancel stops it', TIMEOUT, async (t) => {
+  // About 200 MB of f32 zeros: long enough to watch and cancel.
+  const cfg = { model_type: 'gpt2', vocab_size: 50000, n_positions: 64, n_embd: 512, n_layer: 1, n_head: 8, tie_word_embeddings: false };
+  const files = folder('big', { 'config.json': JSON.stringify(cfg), 'model.safetensors': zeroWeights(cfg),
+    'vocab.json': JSON.stringify({ a: 0, b: 1 }), 'merges.txt': '#version: 0.2\n' });
+  const page = await openPage('/#/open', { t });
+  await page.locator('[data-testid=own-model-lab]').waitFor();
+  await page.evaluate(() => {
+    window.__longTasks = [];
+    new PerformanceObserver((l) => l.getEntries().forEach((e) => window.__longTasks.push(Math.round(e.duration)))).observe({ type: 'longtask' });
+  });
+  await page.setInputFiles('[data-testid=pick-files]', files);
+  const bar = page.locator('[data-testid=open-progress]');
+  await bar.waitFor();
+  await eventually(async () => assert.match(await bar.textContent(), /reading the weights… [1-9]\d*%/), 30_000);
+  await page.click('[data-testid=open-cancel]');
+  await bar.waitFor({ state: 'detached' });
+  await page.waitForTimeout(500);
+  assert.equal(await opened(page).count(), 0, 'nothing opened');
+  assert.equal(await error(page).count(), 0, 'a cancel is not an error');
+  // And the same folder read to the end.
+  await page.setInputFiles('[data-testid=pick-files]', files);
+  await opened(page).waitFor({ timeout: 120_000 });
+  assert.equal(await opened(page).getAttribute('data-params'), String(2 * 50000 * 512 + 64 * 512 + 12 * 512 * 512 + 13 * 512 + 2 * 512 + 0));
+  t.diagnostic(`long tasks while reading 200 MB: ${JSON.stringify(await page.evaluate(() => window.__longTasks))}`);
+  assertClean(page);
+});
