@@ -409,8 +409,14 @@ impl WeightsReader {
     pub fn prepare(&mut self, max_values: usize) -> bool {
         let Some(u) = &self.unembed else { return true };
         let (v, d) = (self.cfg.vocab_size, self.cfg.d_model());
-        if self.unembed_t.is_empty() && self.transposed_rows == 0 {
-            self.unembed_t = vec![0.0; v * d];
+        // The transpose's buffer is zeroed a piece at a time too: GPT-2 small's 154 MB in one go was a 70 ms task.
+        if self.unembed_t.len() < v * d {
+            if self.unembed_t.capacity() == 0 {
+                self.unembed_t.reserve_exact(v * d);
+            }
+            let grow = max_values.max(1).min(v * d - self.unembed_t.len());
+            self.unembed_t.resize(self.unembed_t.len() + grow, 0.0);
+            return false;
         }
         let rows = (max_values / d.max(1)).max(1);
         let end = (self.transposed_rows + rows).min(v);

@@ -185,23 +185,42 @@ async fn check_run(model: &Transformer, job: &Job) -> Option<Result<(usize, f64,
         Ok(p) => p,
         Err(e) => return Some(Err(e.to_string())),
     };
-    loop {
+    // Every block, half a block at a time.
+    while pass.pass().is_some_and(|p| p.layers_done() < model.cfg.n_layer) {
         let s = now_ms();
-        let done = pass.step(model);
+        let stepped = pass.step(model);
         ms += now_ms() - s;
-        match done {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(e) => return Some(Err(e.to_string())),
+        if let Err(e) = stepped {
+            return Some(Err(e.to_string()));
         }
         if !job.pause(CHECKING, pass.progress(model)).await {
             return None;
         }
     }
-    match pass.finish() {
-        Ok((_, hooks)) => Some(Ok((n, ms, hooks.cache.len()))),
-        Err(e) => Some(Err(e.to_string())),
+    // Then the unembedding a few positions at a time: GPT-2 small's 50,257-word unembedding over 32 positions
+    // at once is a 100 ms task.
+    let Some(resid) = pass.pass().map(|p| p.resid().clone()) else {
+        return Some(Err("the forward pass ended early".into()));
+    };
+    let chunk = (8_000_000 / (model.cfg.d_model() * model.cfg.vocab_size).max(1)).max(1);
+    let mut at = 0;
+    while at < n {
+        let k = chunk.min(n - at);
+        let s = now_ms();
+        let logits = resid
+            .narrow(1, at, k)
+            .map_err(|e| e.to_string())
+            .and_then(|r| model.unembed(&r).map_err(|e| e.to_string()));
+        ms += now_ms() - s;
+        if let Err(e) = logits {
+            return Some(Err(e));
+        }
+        at += k;
+        if !job.pause(CHECKING, 0.9 + 0.1 * at as f32 / n as f32).await {
+            return None;
+        }
     }
+    Some(Ok((n, ms, pass.hooks.cache.len())))
 }
 
 #[component]
@@ -282,7 +301,8 @@ fn outcome_view(outcome: Result<Summary, String>) -> AnyView {
                 .collect_view();
             view! {
                 <div data-testid="opened" data-name=s.name.clone() data-layers=s.n_layer data-heads=s.n_head
-                    data-params=s.params data-activations=s.check.2>
+                    data-params=s.params data-activations=s.check.2 data-load-ms=format!("{:.0}", s.load_ms)
+                    data-check-ms=format!("{:.0}", s.check.1)>
                     <p class="prediction">"Opened " <strong>{s.name.clone()}</strong> "."</p>
                     <table class="summary-table" data-testid="opened-summary">
                         <caption class="sr-only">"The opened model"</caption>
