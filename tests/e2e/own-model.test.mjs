@@ -79,6 +79,17 @@ test('a shipped folder opens through the file picker and through the folder pick
   await page.setInputFiles('[data-testid=pick-folder]', path.join(MODELS, 'ioi'));
   await eventually(async () => assert.equal(await opened(page).getAttribute('data-name'), 'ioi'), 60_000);
   assert.equal(await opened(page).getAttribute('data-layers'), '3');
+  // Dropped on the drop zone (files made in the page from the site's own copy of the glassbox model).
+  await page.evaluate(async () => {
+    const dt = new DataTransfer();
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) {
+      const blob = await (await fetch(`models/glassbox/${f}`)).blob();
+      dt.items.add(new File([blob], f));
+    }
+    document.querySelector('[data-testid=drop-zone]').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  await eventually(async () => assert.equal(await opened(page).getAttribute('data-layers'),
+    String(JSON.parse(shipped('glassbox', 'config.json')).n_layer)), 60_000);
   // On a phone the lab fits the width, its summary included.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.click('[data-testid=show-lab]');

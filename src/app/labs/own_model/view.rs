@@ -223,6 +223,18 @@ async fn check_run(model: &Transformer, job: &Job) -> Option<Result<(usize, f64,
     Some(Ok((n, ms, pass.hooks.cache.len())))
 }
 
+/// Whether a drop holds a folder (`webkitGetAsEntry().isDirectory`, which web-sys does not bind).
+fn dropped_a_folder(data: &web_sys::DataTransfer) -> bool {
+    let items = data.items();
+    (0..items.length()).filter_map(|i| items.get(i)).any(|item| {
+        let entry = js_sys::Reflect::get(&item, &"webkitGetAsEntry".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+            .and_then(|f| f.call0(&item).ok());
+        entry.and_then(|e| js_sys::Reflect::get(&e, &"isDirectory".into()).ok()).is_some_and(|d| d.is_truthy())
+    })
+}
+
 #[component]
 pub fn OwnModelLab() -> impl IntoView {
     let jobs = Jobs::new();
@@ -258,7 +270,15 @@ pub fn OwnModelLab() -> impl IntoView {
     let on_drop = move |ev: web_sys::DragEvent| {
         ev.prevent_default();
         dragging.set(false);
-        start(ev.data_transfer().and_then(|d| d.files()));
+        let Some(data) = ev.data_transfer() else { return };
+        // A dropped folder arrives as one empty "file": say what works instead of calling it a broken model.
+        if dropped_a_folder(&data) {
+            outcome.set(Some(Err(
+                "a folder was dropped, and the browser hands the page its name only: drop the files in it, or use \"Choose a folder…\"".into(),
+            )));
+            return;
+        }
+        start(data.files());
     };
     view! {
         <div class="own-model-lab" data-testid="own-model-lab">
