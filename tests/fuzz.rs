@@ -26,7 +26,7 @@ use glassbox::lens::gpt2::open;
 use glassbox::lens::gpt2::text::CharVocab;
 use glassbox::lens::gpt2::vocab::Vocab;
 use glassbox::lens::methods::atlas::FeatureAtlas;
-use glassbox::lens::methods::sae::LmSae;
+use glassbox::lens::methods::sae::{LmSae, SaelensCfg};
 use glassbox::lens::rng::Rng;
 use glassbox::lens::{Gpt2Config, Transformer};
 
@@ -313,6 +313,14 @@ fn to_f16(bytes: &[u8]) -> Vec<u8> {
         (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F16, shape.clone(), data).unwrap())
     });
     safetensors::serialize(views, None).unwrap()
+}
+
+/// An SAE's SAELens `cfg.json`, as a student brings one, read and checked against the Moby-Dick model.
+#[test]
+fn saelens_cfg() {
+    let model = Gpt2Config::from_json(&String::from_utf8(shipped("moby/config.json")).unwrap()).unwrap();
+    let seeds = vec![shipped("moby/sae/cfg.json")];
+    fuzz("saelens-cfg", &seeds, 0, |b| SaelensCfg::parse(&text(b)).and_then(|c| c.check_against(&model)).is_ok());
 }
 
 /// A picked folder's file list (one `path size` per line) sorted into config, weights and tokenizer.

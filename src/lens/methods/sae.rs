@@ -68,6 +68,100 @@ impl LmSaeConfig {
     }
 }
 
+/// What the app takes from a SAELens `cfg.json` (an SAE a student brings): the hook it reads and its sizes.
+/// SAELens 3–5 keep `hook_name` at the top level, version 6 under `metadata`; both are read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SaelensCfg {
+    pub hook: Hook,
+    pub d_in: usize,
+    pub d_sae: usize,
+    /// The model it was trained on, as SAELens names it (shown to the student, not checked).
+    pub model_name: Option<String>,
+}
+
+/// The largest SAE the browser opens: 2^28 weights per matrix is 1 GB of f32.
+pub const MAX_SAE_WEIGHTS: usize = 1 << 28;
+
+impl SaelensCfg {
+    /// Reads a `cfg.json`, refusing (with what it says and why) the SAEs whose function this engine does not
+    /// compute: any architecture but "standard" (ReLU of `(x - b_dec) W_enc + b_enc`), `apply_b_dec_to_input`
+    /// false, normalised activations, a per-head hook.
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = |m: String| Err(LensError::Config(m));
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| LensError::Config(format!("not JSON ({e})")))?;
+        let Some(top) = v.as_object() else { return bad("not a JSON object".into()) };
+        let meta = top.get("metadata").and_then(|m| m.as_object());
+        // A key from the top level, else from version 6's `metadata`.
+        let get = |k: &str| {
+            top.get(k).filter(|x| !x.is_null()).or_else(|| meta.and_then(|m| m.get(k)).filter(|x| !x.is_null()))
+        };
+        let text_of = |k: &str| get(k).and_then(|x| x.as_str());
+        if let Some(a) = text_of("architecture").filter(|a| *a != "standard") {
+            return bad(format!("architecture `{a}`: the browser reads standard (ReLU) SAEs only"));
+        }
+        if let Some(f) = text_of("activation_fn_str").filter(|f| *f != "relu") {
+            return bad(format!("activation `{f}`: the browser reads ReLU SAEs only"));
+        }
+        if get("apply_b_dec_to_input").and_then(|x| x.as_bool()) == Some(false) {
+            return bad("apply_b_dec_to_input is false: the browser's SAE subtracts b_dec from its input".into());
+        }
+        if let Some(n) = text_of("normalize_activations").filter(|n| *n != "none") {
+            return bad(format!("normalize_activations `{n}`: the browser feeds the SAE the hook's raw activations"));
+        }
+        if get("hook_head_index").is_some() {
+            return bad("hook_head_index is set: SAEs on one head's output are not supported".into());
+        }
+        let hook_name = text_of("hook_name").ok_or_else(|| LensError::Config("no hook_name".into()))?;
+        let hook: Hook = hook_name.parse().map_err(|_| {
+            LensError::Config(format!("hook_name `{hook_name}` is not a TransformerLens hook of a GPT-2 model"))
+        })?;
+        let size = |k: &str| -> Result<usize> {
+            let n = get(k).and_then(|x| x.as_u64()).ok_or_else(|| LensError::Config(format!("no {k}")))?;
+            usize::try_from(n).ok().filter(|&n| n > 0).ok_or_else(|| LensError::Config(format!("{k} is {n}")))
+        };
+        let (d_in, d_sae) = (size("d_in")?, size("d_sae")?);
+        if d_in.checked_mul(d_sae).is_none_or(|n| n > MAX_SAE_WEIGHTS) {
+            return bad(format!(
+                "d_in {d_in} × d_sae {d_sae} is larger than the browser opens ({MAX_SAE_WEIGHTS} weights)"
+            ));
+        }
+        let model_name = text_of("model_name").map(str::to_string);
+        Ok(SaelensCfg { hook, d_in, d_sae, model_name })
+    }
+
+    /// Whether the SAE fits `cfg`'s model: its hook exists there, is one the labs can read and replace, and is
+    /// `d_in` wide.
+    pub fn check_against(&self, cfg: &crate::lens::Gpt2Config) -> Result<()> {
+        let name = self.hook.to_string();
+        if self.hook.layer().is_some_and(|l| l >= cfg.n_layer) {
+            return Err(LensError::Config(format!("it reads `{name}`, but the model has {} layers", cfg.n_layer)));
+        }
+        let width = match self.hook {
+            Hook::ResidPre(_) | Hook::ResidMid(_) | Hook::ResidPost(_) | Hook::AttnOut(_) | Hook::MlpOut(_) => {
+                cfg.d_model()
+            }
+            Hook::MlpPre(_) | Hook::MlpPost(_) => cfg.d_mlp(),
+            _ => {
+                return Err(LensError::Config(format!(
+                    "it reads `{name}`: the labs splice SAEs into the residual stream, attention or MLP outputs, or MLP activations"
+                )))
+            }
+        };
+        let needs_mlp = matches!(self.hook, Hook::ResidMid(_) | Hook::MlpPre(_) | Hook::MlpPost(_) | Hook::MlpOut(_));
+        if needs_mlp && cfg.attn_only {
+            return Err(LensError::Config(format!("it reads `{name}`, but the model has no MLP")));
+        }
+        if self.d_in != width {
+            return Err(LensError::Config(format!(
+                "d_in is {} but `{name}` is {width} wide in this model: the SAE is for another model",
+                self.d_in
+            )));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct LmSae {
     pub hook: Hook,
@@ -122,6 +216,16 @@ impl LmSae {
     pub fn from_bytes(config_json: &str, safetensors: &[u8]) -> Result<Self> {
         let cfg: LmSaeConfig = serde_json::from_str(config_json).map_err(|e| LensError::Config(e.to_string()))?;
         let hook: Hook = cfg.hook.parse().map_err(|_| LensError::Config(format!("unknown hook `{}`", cfg.hook)))?;
+        Self::from_weights(hook, cfg.d_in, cfg.d_sae, safetensors)
+    }
+
+    /// An SAE a student brings: SAELens's `cfg.json`, read by `SaelensCfg::parse`, and its
+    /// `sae_weights.safetensors` (f32, f16 or bf16).
+    pub fn from_saelens(cfg: &SaelensCfg, safetensors: &[u8]) -> Result<Self> {
+        Self::from_weights(cfg.hook, cfg.d_in, cfg.d_sae, safetensors)
+    }
+
+    fn from_weights(hook: Hook, d_in: usize, d_sae: usize, safetensors: &[u8]) -> Result<Self> {
         let map = candle_core::safetensors::load_buffer(safetensors, &Device::Cpu)
             .map_err(|e| LensError::Weights(e.to_string()))?;
         let get = |name: &str, shape: &[usize]| -> Result<Tensor> {
@@ -131,7 +235,7 @@ impl LmSae {
             }
             Ok(t.to_dtype(DType::F32)?)
         };
-        let (d, n) = (cfg.d_in, cfg.d_sae);
+        let (d, n) = (d_in, d_sae);
         let [w_enc, b_enc, w_dec, b_dec] = tensor_shapes(d, n).map(|(name, shape)| get(name, &shape));
         let w_enc = w_enc?.t()?.contiguous()?.flatten_all()?.to_vec1()?;
         let b_enc = b_enc?.to_vec1()?;
@@ -1004,5 +1108,73 @@ impl SaeTraining {
         let v = |t: &Var| -> Result<Vec<f32>> { Ok(t.as_tensor().flatten_all()?.to_vec1()?) };
         let w_enc_rows = self.w_enc.as_tensor().t()?.contiguous()?.flatten_all()?.to_vec1()?;
         LmSae::new(self.hook, self.d_in, self.tc.d_sae, w_enc_rows, v(&self.b_enc)?, v(&self.w_dec)?, v(&self.b_dec)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn moby_cfg() -> String {
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/moby/sae/cfg.json")).unwrap()
+    }
+
+    #[test]
+    fn the_shipped_saelens_cfg_reads_and_fits_its_model() {
+        let c = SaelensCfg::parse(&moby_cfg()).unwrap();
+        assert_eq!((c.hook.to_string().as_str(), c.d_in, c.d_sae), ("blocks.2.hook_resid_post", 128, 512));
+        assert_eq!(c.model_name.as_deref(), Some("moby"));
+        let model =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/moby/config.json")).unwrap();
+        c.check_against(&crate::lens::Gpt2Config::from_json(&model).unwrap()).unwrap();
+        // Version 6 keeps the hook under `metadata` only.
+        let mut v: serde_json::Value = serde_json::from_str(&moby_cfg()).unwrap();
+        v.as_object_mut().unwrap().remove("hook_name");
+        assert_eq!(SaelensCfg::parse(&v.to_string()).unwrap().hook, c.hook);
+    }
+
+    #[test]
+    fn an_saelens_cfg_the_engine_cannot_compute_is_refused_with_the_reason() {
+        let with = |k: &str, val: serde_json::Value| {
+            let mut v: serde_json::Value = serde_json::from_str(&moby_cfg()).unwrap();
+            v[k] = val;
+            SaelensCfg::parse(&v.to_string()).unwrap_err().to_string()
+        };
+        assert!(with("architecture", "jumprelu".into()).contains("architecture `jumprelu`"));
+        assert!(with("activation_fn_str", "topk".into()).contains("ReLU SAEs only"));
+        assert!(with("apply_b_dec_to_input", false.into()).contains("apply_b_dec_to_input is false"));
+        assert!(with("normalize_activations", "expected_average_only_in".into()).contains("raw activations"));
+        assert!(with("hook_head_index", 3.into()).contains("one head"));
+        assert!(with("hook_name", "blocks.2.hook_nonsense".into()).contains("not a TransformerLens hook"));
+        assert!(with("d_sae", 0.into()).contains("d_sae is 0"));
+        assert!(with("d_in", (1u64 << 40).into()).contains("larger than the browser opens"));
+        assert!(SaelensCfg::parse("[1]").unwrap_err().to_string().contains("not a JSON object"));
+    }
+
+    #[test]
+    fn the_shipped_sae_opens_through_its_saelens_cfg_as_through_sae_json() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/moby/sae/");
+        let weights = std::fs::read(format!("{dir}sae_weights.safetensors")).unwrap();
+        let ours = LmSae::from_bytes(&std::fs::read_to_string(format!("{dir}sae.json")).unwrap(), &weights).unwrap();
+        let theirs = LmSae::from_saelens(&SaelensCfg::parse(&moby_cfg()).unwrap(), &weights).unwrap();
+        assert_eq!((ours.hook, ours.d_in, ours.d_sae), (theirs.hook, theirs.d_in, theirs.d_sae));
+        assert_eq!(ours.w_enc, theirs.w_enc);
+        assert_eq!(ours.w_dec, theirs.w_dec);
+        // A cfg.json whose sizes disagree with the weights is refused.
+        let wrong = SaelensCfg { d_sae: 256, ..SaelensCfg::parse(&moby_cfg()).unwrap() };
+        assert!(LmSae::from_saelens(&wrong, &weights).unwrap_err().to_string().contains("has shape"));
+    }
+
+    #[test]
+    fn an_sae_for_another_model_or_hook_is_refused() {
+        let model = |attn_only| crate::lens::Gpt2Config::new(50, 16, 64, 2, 4, attn_only);
+        let sae = |hook: &str, d_in| SaelensCfg { hook: hook.parse().unwrap(), d_in, d_sae: 8, model_name: None };
+        assert!(sae("blocks.1.hook_resid_post", 64).check_against(&model(false)).is_ok());
+        assert!(sae("blocks.1.mlp.hook_post", 256).check_against(&model(false)).is_ok());
+        let why = |s: SaelensCfg, attn_only| s.check_against(&model(attn_only)).unwrap_err().to_string();
+        assert!(why(sae("blocks.2.hook_resid_post", 64), false).contains("the model has 2 layers"));
+        assert!(why(sae("blocks.1.hook_resid_post", 128), false).contains("another model"));
+        assert!(why(sae("blocks.1.attn.hook_pattern", 64), false).contains("splice"));
+        assert!(why(sae("blocks.1.hook_mlp_out", 64), true).contains("no MLP"));
     }
 }
