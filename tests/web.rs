@@ -668,3 +668,42 @@ mod ioi {
         }
     }
 }
+
+/// A student's folder read a piece at a time (`lens::gpt2::open`) in the browser: the shipped model's weights,
+/// as f32 and converted to f16 and bf16 (decoded by `half` in software on wasm32), give the logits that candle's
+/// whole-file reader gives natively and here.
+#[wasm_bindgen_test]
+fn a_model_read_piece_by_piece_equals_the_model_read_whole() {
+    use glassbox::lens::gpt2::open::read_weights;
+    use safetensors::tensor::TensorView;
+    use safetensors::Dtype;
+    let config = include_str!(shipped!("config.json"));
+    let weights = include_bytes!(shipped!("model.safetensors")).to_vec();
+    let cfg = glassbox::lens::Gpt2Config::from_json(config).unwrap();
+    let tokens: Vec<u32> = (0..20).map(|i| 1 + (i * 7) % 300).collect();
+    let logits = |m: &Transformer| -> Vec<f32> { m.logits(&tokens).unwrap().flatten_all().unwrap().to_vec1().unwrap() };
+    // The same file in f16 and bf16: every tensor's values converted.
+    let st = safetensors::SafeTensors::deserialize(&weights).unwrap();
+    let convert = |dtype: Dtype| -> Vec<u8> {
+        let data: Vec<(String, Vec<usize>, Vec<u8>)> = st
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| {
+                let f32s = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                let bytes: Vec<u8> = match dtype {
+                    Dtype::F16 => f32s.flat_map(|x| half::f16::from_f32(x).to_le_bytes()).collect(),
+                    _ => f32s.flat_map(|x| half::bf16::from_f32(x).to_le_bytes()).collect(),
+                };
+                (name, view.shape().to_vec(), bytes)
+            })
+            .collect();
+        let views = data.iter().map(|(n, s, b)| (n.clone(), TensorView::new(dtype, s.clone(), b).unwrap()));
+        safetensors::serialize(views, None).unwrap()
+    };
+    for file in [weights.clone(), convert(Dtype::F16), convert(Dtype::BF16)] {
+        // Pieces of 1,000 bytes: values split across pieces would show as wrong numbers.
+        let read = read_weights(&file, cfg.clone(), 1000).unwrap();
+        let whole = Transformer::from_bytes(config, &file).unwrap();
+        assert_eq!(logits(&read), logits(&whole));
+    }
+}
