@@ -20,6 +20,10 @@ use wasm_bindgen_test::*;
 
 #[path = "common/fixture.rs"]
 mod fixture;
+#[path = "common/kernel_checks.rs"]
+mod kernel_checks;
+#[path = "common/kernel_models.rs"]
+mod kernel_models;
 #[path = "common/patch_fixture.rs"]
 mod patch_fixture;
 #[path = "common/reference.rs"]
@@ -667,4 +671,18 @@ mod ioi {
             panic!("wasm differs from the native patching fixture:\n  {}", problems.join("\n  "));
         }
     }
+}
+
+/// The fast kernels as the browser runs them (simd128 code, opt-level 3 like the app's build) against their plain
+/// references, edge sizes included; the same checks as tests/kernels.rs natively.
+#[wasm_bindgen_test]
+fn fast_kernels_match_their_references_in_wasm() {
+    kernel_checks::all();
+}
+
+/// Whole models through the kernels against candle's ops, in wasm.
+#[wasm_bindgen_test]
+fn models_through_the_kernels_match_candles_ops_in_wasm() {
+    kernel_models::transformer_fast_paths_match_candles_ops();
+    kernel_models::cnn_fast_paths_match_candles_ops();
 }

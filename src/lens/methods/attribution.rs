@@ -6,6 +6,7 @@
 use candle_core::{Tensor, Var};
 
 use crate::lens::cnn::model::{images_tensor, Cnn, VisionCache, VisionHook};
+use crate::lens::fast;
 use crate::lens::rng::Rng;
 use crate::lens::{LensError, Result};
 
@@ -135,9 +136,8 @@ pub fn input_gradient(model: &Cnn, x: &Tensor, target: Target) -> Result<(Tensor
 }
 
 /// A stride-1 convolution with zero padding `pad` (no bias), `x` `[b, ci, h, w]`, `w` `[co, ci, k, k]`, as
-/// plain loops. For these small maps it beats candle's im2col + matrix multiply (which copies every input
-/// value k² times), above all for a single output channel, and its inner loop runs along a row so the
-/// compiler vectorises it.
+/// plain loops (`glassbox_kernels::conv2d`). For these small maps it beats candle's im2col + matrix multiply
+/// (which copies every input value k² times), above all for a single output channel.
 fn conv2d_direct(x: &Tensor, w: &Tensor, pad: usize) -> Result<Tensor> {
     let (b, ci, h, wd) = x.dims4()?;
     let (co, ci2, k, k2) = w.dims4()?;
@@ -148,38 +148,9 @@ fn conv2d_direct(x: &Tensor, w: &Tensor, pad: usize) -> Result<Tensor> {
             w.dims()
         )));
     }
-    let xs: Vec<f32> = x.flatten_all()?.to_vec1()?;
-    let ws: Vec<f32> = w.flatten_all()?.to_vec1()?;
-    let mut out = vec![0f32; b * co * h * wd];
-    for n in 0..b {
-        for o in 0..co {
-            let dst = &mut out[(n * co + o) * h * wd..(n * co + o + 1) * h * wd];
-            for c in 0..ci {
-                let src = &xs[(n * ci + c) * h * wd..(n * ci + c + 1) * h * wd];
-                let kern = &ws[(o * ci + c) * k * k..(o * ci + c + 1) * k * k];
-                for ky in 0..k {
-                    for kx in 0..k {
-                        let wv = kern[ky * k + kx];
-                        if wv == 0.0 {
-                            continue;
-                        }
-                        // Output (y, x) reads input (y + ky - pad, x + kx - pad) when inside the map.
-                        let (x0, x1) = (pad.saturating_sub(kx), (wd + pad).saturating_sub(kx).min(wd));
-                        for y in 0..h {
-                            let sy = y + ky;
-                            if sy < pad || sy - pad >= h || x0 >= x1 {
-                                continue;
-                            }
-                            let srow = &src[(sy - pad) * wd + x0 + kx - pad..(sy - pad) * wd + x1 + kx - pad];
-                            for (d, s) in dst[y * wd + x0..y * wd + x1].iter_mut().zip(srow) {
-                                *d += wv * s;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let shape = glassbox_kernels::Conv { batch: b, c_in: ci, h, w: wd, c_out: co, k, pad };
+    let out =
+        fast::with_values(x, |xs| fast::with_values(w, |ws| glassbox_kernels::conv2d(xs, ws, None, false, shape)))??;
     Ok(Tensor::from_vec(out, (b, co, h, wd), x.device())?)
 }
 

@@ -321,7 +321,7 @@ mod tests {
     #[test]
     fn a_sheet_wraps_and_scales_each_picture_to_about_the_tile_size() {
         // Twelve 12 x 12 pictures: each 8x (96 px); nine fit in 1000 px per row with gaps, so two rows.
-        let (at, w, h) = sheet_layout(&vec![(12, 12); 12], true);
+        let (at, w, h) = sheet_layout(&[(12, 12); 12], true);
         assert_eq!(at[0], (8.0, 8.0 + 14.0, 8.0));
         assert_eq!(at[1].0, 8.0 + 96.0 + 8.0);
         let wrapped = at.iter().position(|a| a.1 > at[0].1).expect("a second row");
