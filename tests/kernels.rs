@@ -46,6 +46,11 @@ fn conv2d_matches_candle() {
 }
 
 #[test]
+fn max_pool2_matches_candle() {
+    kernel_checks::max_pool2_matches_candle();
+}
+
+#[test]
 fn transformer_fast_paths_match_candles_ops() {
     kernel_models::transformer_fast_paths_match_candles_ops();
 }

@@ -8,6 +8,7 @@
 //! - sigmoid and GELU: 1e-6 relative to max(1, |x|) against the f64 formulas (the exp's error, a few roundings);
 //! - softmax and LayerNorm: 1e-6 absolute / relative against candle's ops (summation order differs);
 //! - the causal scale-and-mask and the bias add: bit for bit (the same operations in the same order);
+//! - max-pool: exactly (a maximum is one of its inputs);
 //! - convolution: 1e-5 relative to the largest output against candle's conv2d (the sums run in another order).
 #![allow(dead_code)]
 
@@ -232,6 +233,19 @@ pub fn conv2d_matches_candle() {
     assert!(k::conv2d(&[], &[0.0; 18], None, true, empty).is_empty());
 }
 
+pub fn max_pool2_matches_candle() {
+    let mut rng = Rng::new(17);
+    for (h, w) in [(2, 2), (3, 3), (7, 7), (14, 14), (28, 28), (5, 8), (9, 2)] {
+        let maps = 3;
+        let x = randoms(&mut rng, maps * h * w, 2.0);
+        let want = values(&tensor(&x, &[1, maps, h, w]).max_pool2d(2).unwrap());
+        assert_eq!(k::max_pool2(&x, maps, h, w), want, "max_pool2 {h}x{w}");
+    }
+    // Maps too small to pool give nothing.
+    assert!(k::max_pool2(&[1.0, 2.0], 2, 1, 1).is_empty());
+    assert!(k::max_pool2(&[], 0, 4, 4).is_empty());
+}
+
 /// Runs every check (for tests/web.rs, where one browser test is cheaper than seven).
 pub fn all() {
     exp_is_accurate_over_its_range();
@@ -241,4 +255,5 @@ pub fn all() {
     layer_norm_matches_candle();
     bias_add_and_causal_mask_are_bit_exact();
     conv2d_matches_candle();
+    max_pool2_matches_candle();
 }

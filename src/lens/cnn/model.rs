@@ -511,21 +511,11 @@ pub fn max_pool2(x: &Tensor) -> Result<Tensor> {
     Ok((windows * share)?.sum(4)?) // [b, c, h / 2, w / 2]
 }
 
-/// `max_pool2` without autograd, as loops over the maps.
+/// `max_pool2` without autograd: `glassbox_kernels::max_pool2`.
 fn max_pool2_plain(x: &Tensor) -> Result<Tensor> {
     let (b, c, h, w) = x.dims4()?;
-    let (h2, w2) = (h / 2, w / 2);
-    let xs: Vec<f32> = x.flatten_all()?.to_vec1()?;
-    let mut out = Vec::with_capacity(b * c * h2 * w2);
-    for map in xs.chunks_exact(h * w) {
-        for y in 0..h2 {
-            let (r0, r1) = (&map[2 * y * w..], &map[(2 * y + 1) * w..]);
-            for x in 0..w2 {
-                out.push(r0[2 * x].max(r0[2 * x + 1]).max(r1[2 * x]).max(r1[2 * x + 1]));
-            }
-        }
-    }
-    Ok(Tensor::from_vec(out, (b, c, h2, w2), x.device())?)
+    let out = fast::with_values(x, |xs| kernels::max_pool2(xs, b * c, h, w))?;
+    Ok(Tensor::from_vec(out, (b, c, h / 2, w / 2), x.device())?)
 }
 
 /// The gradient of `max_pool2` with respect to its input `x` `[b, c, h, w]`, given the gradient at its
