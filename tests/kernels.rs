@@ -51,6 +51,11 @@ fn max_pool2_matches_candle() {
 }
 
 #[test]
+fn backward_kernels_match_references() {
+    kernel_checks::backward_kernels_match_references();
+}
+
+#[test]
 fn transformer_fast_paths_match_candles_ops() {
     kernel_models::transformer_fast_paths_match_candles_ops();
 }

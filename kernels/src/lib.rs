@@ -318,3 +318,62 @@ pub fn max_pool2(x: &[f32], maps: usize, h: usize, w: usize) -> Vec<f32> {
     }
     out
 }
+
+/// The gradient of `max_pool2` with respect to its input: `x` the pool's input (`maps` maps `h x w`), `grad` the
+/// gradient at its output (`maps x (h / 2) x (w / 2)`). Each window's gradient goes to its maxima, shared
+/// equally among tied maxima (the subgradient the engine's pool defines); a last odd row or column, which the
+/// pool drops, gets zero.
+pub fn max_pool2_backward(x: &[f32], grad: &[f32], maps: usize, h: usize, w: usize) -> Vec<f32> {
+    let (h2, w2) = (h / 2, w / 2);
+    assert_eq!(x.len(), maps * h * w, "max_pool2_backward: input length");
+    assert_eq!(grad.len(), maps * h2 * w2, "max_pool2_backward: gradient length");
+    let mut out = vec![0f32; x.len()];
+    if h2 == 0 || w2 == 0 {
+        return out;
+    }
+    let max = |a: f32, b: f32| if a > b { a } else { b };
+    for ((map, dst), g) in x.chunks_exact(h * w).zip(out.chunks_exact_mut(h * w)).zip(grad.chunks_exact(h2 * w2)) {
+        for y in 0..h2 {
+            let (top, bottom) = (2 * y * w, (2 * y + 1) * w);
+            for x in 0..w2 {
+                let idx = [top + 2 * x, top + 2 * x + 1, bottom + 2 * x, bottom + 2 * x + 1];
+                let v = idx.map(|i| map[i]);
+                let m = max(max(v[0], v[1]), max(v[2], v[3]));
+                let ties = v.iter().filter(|&&a| a == m).count() as f32;
+                let share = g[y * w2 + x] / ties;
+                for (&i, &a) in idx.iter().zip(&v) {
+                    if a == m {
+                        dst[i] = share;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The gradient through a ReLU, in place: `grad` is kept where the ReLU's output `post` is positive and zeroed
+/// elsewhere (PyTorch's convention at exactly 0).
+pub fn relu_backward(grad: &mut [f32], post: &[f32]) {
+    assert_eq!(grad.len(), post.len(), "relu_backward: lengths differ");
+    for (g, &p) in grad.iter_mut().zip(post) {
+        *g = if p > 0.0 { *g } else { 0.0 };
+    }
+}
+
+/// A convolution's kernels `[c_out, c_in, k, k]` rotated by 180° with inputs and outputs swapped,
+/// `[c_in, c_out, k, k]`: the kernels whose convolution carries a gradient back to the convolution's input.
+pub fn flip_transpose(w: &[f32], c_out: usize, c_in: usize, k: usize) -> Vec<f32> {
+    assert_eq!(w.len(), c_out * c_in * k * k, "flip_transpose: weight length");
+    let mut out = vec![0f32; w.len()];
+    for o in 0..c_out {
+        for c in 0..c_in {
+            let src = &w[(o * c_in + c) * k * k..][..k * k];
+            let dst = &mut out[(c * c_out + o) * k * k..][..k * k];
+            for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+                *d = *s;
+            }
+        }
+    }
+    out
+}

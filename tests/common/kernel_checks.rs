@@ -8,7 +8,7 @@
 //! - sigmoid and GELU: 1e-6 relative to max(1, |x|) against the f64 formulas (the exp's error, a few roundings);
 //! - softmax and LayerNorm: 1e-6 absolute / relative against candle's ops (summation order differs);
 //! - the causal scale-and-mask and the bias add: bit for bit (the same operations in the same order);
-//! - max-pool: exactly (a maximum is one of its inputs);
+//! - max-pool, its backward, the ReLU mask and the kernel flip: exactly (a maximum is one of its inputs);
 //! - convolution: 1e-5 relative to the largest output against candle's conv2d (the sums run in another order).
 #![allow(dead_code)]
 
@@ -246,6 +246,60 @@ pub fn max_pool2_matches_candle() {
     assert!(k::max_pool2(&[], 0, 4, 4).is_empty());
 }
 
+/// The backward pieces of the hand-written input gradient against straightforward references: candle's flip and
+/// transpose, the ReLU mask as candle ops, the pool's backward as a plain loop (ties shared equally).
+pub fn backward_kernels_match_references() {
+    let mut rng = Rng::new(18);
+    for (c_out, c_in, kk) in [(1, 1, 1), (4, 3, 3), (2, 5, 5)] {
+        let w = randoms(&mut rng, c_out * c_in * kk * kk, 1.0);
+        let want = values(
+            &tensor(&w, &[c_out, c_in, kk, kk]).flip(&[2, 3]).unwrap().transpose(0, 1).unwrap().contiguous().unwrap(),
+        );
+        assert_eq!(k::flip_transpose(&w, c_out, c_in, kk), want);
+    }
+    for &n in &LENGTHS {
+        let g = randoms(&mut rng, n, 1.0);
+        let mut post = randoms(&mut rng, n, 1.0);
+        if n > 2 {
+            post[1] = 0.0;
+        }
+        let want = if n == 0 {
+            vec![]
+        } else {
+            let mask = tensor(&post, &[n]).gt(0f32).unwrap().to_dtype(candle_core::DType::F32).unwrap();
+            values(&(tensor(&g, &[n]) * mask).unwrap())
+        };
+        let mut got = g.clone();
+        k::relu_backward(&mut got, &post);
+        assert_eq!(got, want, "relu_backward n {n}");
+    }
+    for (h, w) in [(2, 2), (3, 5), (7, 7), (14, 14)] {
+        let maps = 2;
+        // Values on a coarse grid, so that windows often hold tied maxima.
+        let x: Vec<f32> = (0..maps * h * w).map(|_| (rng.uniform() * 3.0).floor()).collect();
+        let g = randoms(&mut rng, maps * (h / 2) * (w / 2), 1.0);
+        let mut want = vec![0f32; x.len()];
+        for m in 0..maps {
+            for y in 0..h / 2 {
+                for xx in 0..w / 2 {
+                    let idx: Vec<usize> = [(0, 0), (0, 1), (1, 0), (1, 1)]
+                        .iter()
+                        .map(|(dy, dx)| m * h * w + (2 * y + dy) * w + 2 * xx + dx)
+                        .collect();
+                    let top = idx.iter().map(|&i| x[i]).fold(f32::NEG_INFINITY, f32::max);
+                    let ties = idx.iter().filter(|&&i| x[i] == top).count() as f32;
+                    for &i in &idx {
+                        if x[i] == top {
+                            want[i] = g[m * (h / 2) * (w / 2) + y * (w / 2) + xx] / ties;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(k::max_pool2_backward(&x, &g, maps, h, w), want, "max_pool2_backward {h}x{w}");
+    }
+}
+
 /// Runs every check (for tests/web.rs, where one browser test is cheaper than seven).
 pub fn all() {
     exp_is_accurate_over_its_range();
@@ -256,4 +310,5 @@ pub fn all() {
     bias_add_and_causal_mask_are_bit_exact();
     conv2d_matches_candle();
     max_pool2_matches_candle();
+    backward_kernels_match_references();
 }

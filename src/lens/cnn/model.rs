@@ -531,25 +531,9 @@ pub fn max_pool2_backward(x: &Tensor, grad_out: &Tensor) -> Result<Tensor> {
             x.dims()
         )));
     }
-    let xs: Vec<f32> = x.flatten_all()?.to_vec1()?;
-    let gs: Vec<f32> = grad_out.flatten_all()?.to_vec1()?;
-    let mut out = vec![0f32; xs.len()];
-    for ((map, dst), g) in xs.chunks_exact(h * w).zip(out.chunks_exact_mut(h * w)).zip(gs.chunks_exact(h2 * w2)) {
-        for y in 0..h2 {
-            for x in 0..w2 {
-                let idx =
-                    [2 * y * w + 2 * x, 2 * y * w + 2 * x + 1, (2 * y + 1) * w + 2 * x, (2 * y + 1) * w + 2 * x + 1];
-                let m = idx.iter().map(|&i| map[i]).fold(f32::NEG_INFINITY, f32::max);
-                let ties = idx.iter().filter(|&&i| map[i] == m).count() as f32;
-                let share = g[y * w2 + x] / ties;
-                for &i in &idx {
-                    if map[i] == m {
-                        dst[i] += share;
-                    }
-                }
-            }
-        }
-    }
+    // Values only: this is the hand-written backward pass, never differentiated itself.
+    let out =
+        fast::with_values(x, |xs| fast::with_values(grad_out, |gs| kernels::max_pool2_backward(xs, gs, b * c, h, w)))??;
     Ok(Tensor::from_vec(out, (b, c, h, w), x.device())?)
 }
 

@@ -114,19 +114,21 @@ pub fn input_gradient(model: &Cnn, x: &Tensor, target: Target) -> Result<(Tensor
                 grad = crate::lens::cnn::model::max_pool2_backward(cache.get(VisionHook::Conv(l))?, &grad)?;
             }
             VisionHook::Conv(l) => {
-                // ReLU: only where the unit is active (PyTorch's convention at exactly 0).
+                // ReLU: only where the unit is active (PyTorch's convention at exactly 0). Values only, here and
+                // below: this backward pass is written out by hand, never differentiated itself.
                 let post = cache.get(*hook)?;
-                grad = (grad * post.gt(0f32)?.to_dtype(candle_core::DType::F32)?)?;
+                grad = fast::with_values(post, |p| {
+                    fast::map(&grad, |g, out| {
+                        out.copy_from_slice(g);
+                        glassbox_kernels::relu_backward(out, p);
+                    })
+                })??;
                 // The conv's input gradient: a conv with the kernel rotated by 180° and in/out swapped.
                 let (w, _) = model.conv_weights(l)?;
-                let k = cfg.kernel_size;
-                let flipped = w.flip(&[2, 3])?.transpose(0, 1)?.contiguous()?;
-                // Plain loops win on the larger maps; on small ones with many channels im2col wins.
-                grad = if grad.dim(2)? >= 14 {
-                    conv2d_direct(&grad, &flipped, k - 1 - cfg.padding)?
-                } else {
-                    grad.conv2d(&flipped, k - 1 - cfg.padding, 1, 1, 1)?
-                };
+                let (c_out, c_in, k, _) = w.dims4()?;
+                let flipped = fast::with_values(w, |w| glassbox_kernels::flip_transpose(w, c_out, c_in, k))?;
+                let flipped = Tensor::from_vec(flipped, (c_in, c_out, k, k), w.device())?;
+                grad = conv2d_direct(&grad, &flipped, k - 1 - cfg.padding)?;
             }
             VisionHook::Logits => {}
         }
