@@ -2,7 +2,10 @@
 //! taken through (`plain`): a prediction, a cached run, the hand-written backward passes. Where a tensor is
 //! tracked by autograd (training, attribution patching's variables) the callers keep candle's differentiable
 //! ops; the kernels compute the same functions, to float rounding (tests/kernels.rs).
-use candle_core::{CpuStorage, InplaceOp1, Layout, Storage, Tensor};
+//!
+//! Results are always new tensors, never written in place: candle's in-place ops take the storage's write lock,
+//! whose code (parking_lot's slow paths) made the .wasm ~3 KB larger for a copy that costs next to nothing.
+use candle_core::{CpuStorage, Storage, Tensor};
 
 use crate::lens::{LensError, Result};
 
@@ -15,44 +18,38 @@ pub fn plain(ts: &[&Tensor]) -> bool {
 /// Runs `f` on the values of `t` (f32, on the CPU) as one row-major slice (copied first only if `t` is a
 /// strided view).
 pub fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    // The work is in `visit`, compiled once; this generic shell is a few instructions per use.
+    let (mut f, mut out) = (Some(f), None);
+    visit(t, &mut |x| out = f.take().map(|f| f(x)))?;
+    Ok(out.expect("visit calls its function once"))
+}
+
+fn visit(t: &Tensor, f: &mut dyn FnMut(&[f32])) -> Result<()> {
     let t = t.contiguous()?;
     let (storage, layout) = t.storage_and_layout();
     let Storage::Cpu(CpuStorage::F32(all)) = &*storage else {
         return Err(LensError::Input(format!("expected f32 values on the CPU, got {:?}", t.dtype())));
     };
     let (from, to) = layout.contiguous_offsets().expect("a contiguous tensor has contiguous offsets");
-    Ok(f(&all[from..to]))
+    f(&all[from..to]);
+    Ok(())
 }
 
 /// A new tensor of `t`'s shape whose values `f` writes, given `t`'s values.
 pub fn map(t: &Tensor, f: impl FnOnce(&[f32], &mut [f32])) -> Result<Tensor> {
-    let out = with_values(t, |x| {
-        let mut out = vec![0f32; x.len()];
+    let mut f = Some(f);
+    map_dyn(t, &mut |x, out| {
+        if let Some(f) = f.take() {
+            f(x, out)
+        }
+    })
+}
+
+fn map_dyn(t: &Tensor, f: &mut dyn FnMut(&[f32], &mut [f32])) -> Result<Tensor> {
+    let mut out = Vec::new();
+    visit(t, &mut |x| {
+        out = vec![0f32; x.len()];
         f(x, &mut out);
-        out
     })?;
     Ok(Tensor::from_vec(out, t.shape(), t.device())?)
-}
-
-/// An in-place update of a tensor's values, for `in_place`.
-struct InPlace<F>(F);
-
-impl<F: Fn(&mut [f32])> InplaceOp1 for InPlace<F> {
-    fn name(&self) -> &'static str {
-        "glassbox-in-place"
-    }
-
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
-        let CpuStorage::F32(all) = storage else { candle_core::bail!("expected f32 values") };
-        let Some((from, to)) = layout.contiguous_offsets() else { candle_core::bail!("expected a contiguous tensor") };
-        (self.0)(&mut all[from..to]);
-        Ok(())
-    }
-}
-
-/// Updates the values of `t` in place with `f`. Only for a tensor the caller has just made (a matrix product's
-/// output) and shared with no one yet: every view of the same storage would see the change. `t` must be
-/// contiguous.
-pub fn in_place(t: &Tensor, f: impl Fn(&mut [f32])) -> Result<()> {
-    Ok(t.inplace_op1(&InPlace(f))?)
 }

@@ -417,14 +417,17 @@ fn softmax_rows(scores: &Tensor) -> Result<Tensor> {
 }
 
 /// `x W + b` for x `[batch, pos, in]`, W `[in, out]`: flattened to one matmul, which is faster than a batched one.
-/// Without autograd the bias is added in place to the product (one pass, no broadcast op and no new tensor).
+/// Without autograd the bias is added by a plain loop (`glassbox_kernels::add_rows`), not candle's broadcast op.
 fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (batch, pos, d_in) = x.dims3()?;
     let y = x.reshape((batch * pos, d_in))?.matmul(w)?;
-    let y = if fast::plain(&[&y, b]) && y.is_contiguous() {
-        // `y` is the product just made, shared with no one.
-        fast::with_values(b, |bias| fast::in_place(&y, |v| kernels::add_rows(v, bias)))??;
-        y
+    let y = if fast::plain(&[&y, b]) {
+        fast::with_values(b, |bias| {
+            fast::map(&y, |y, out| {
+                out.copy_from_slice(y);
+                kernels::add_rows(out, bias);
+            })
+        })??
     } else {
         y.broadcast_add(b)?
     };
@@ -682,11 +685,13 @@ impl Transformer {
         }
         let scores = q.matmul(&k.t()?)?; // [batch, head, q, k]
         let mul = if self.cfg.scale_attn_weights { 1.0 / (d_head as f64).sqrt() } else { 1.0 };
-        let scores = if fast::plain(&[&scores]) && scores.is_contiguous() {
-            // The product just made: scaled and masked in place, bit for bit `scores * mul + mask`.
+        let scores = if fast::plain(&[&scores]) {
+            // Scaled and masked in one pass, bit for bit `scores * mul + mask`.
             let (start, keys) = (pass.start, k.dim(2)?);
-            fast::in_place(&scores, |v| kernels::scale_causal(v, pos, keys, start, mul as f32))?;
-            scores
+            fast::map(&scores, |s, out| {
+                out.copy_from_slice(s);
+                kernels::scale_causal(out, pos, keys, start, mul as f32);
+            })?
         } else {
             (scores * mul)?.broadcast_add(&pass.mask)?
         };
