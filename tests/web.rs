@@ -673,7 +673,7 @@ mod ioi {
     }
 }
 
-/// The fast kernels as the browser runs them (simd128 code, opt-level 3 like the app's build) against their plain
+/// The fast kernels as the browser runs them (simd128 code, at the opt-level of the app's build) against their plain
 /// references, edge sizes included; the same checks as tests/kernels.rs natively.
 #[wasm_bindgen_test]
 fn fast_kernels_match_their_references_in_wasm() {

@@ -3,7 +3,7 @@
 //! Why a crate of its own: the browser build compiles the engine at opt-level "s" to keep the .wasm small, and at
 //! "s" LLVM does not vectorise loops. These few loops are where a transformer forward spends the time that is not
 //! matrix products (GELU's exponentials, the attention softmax, LayerNorm, bias adds), so this crate alone is
-//! built at opt-level 3 (the `web` profile in the root Cargo.toml), where LLVM turns them into simd128 code.
+//! built at opt-level 2 (the `web` profile in the root Cargo.toml), where LLVM turns them into simd128 code.
 //! Everything is written so that it vectorises: no calls to `exp`, no branches in the inner loops (selects
 //! only), and reductions kept in `LANES` independent partial sums (a float sum in one accumulator is a serial
 //! chain that the vectoriser must leave alone).
