@@ -250,11 +250,7 @@ pub fn conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, relu: bool, s: Co
                 }
                 for ky in 0..k {
                     for kx in 0..k {
-                        let wv = kern[ky * k + kx];
-                        let src = &map[ky * wp + kx..][..run];
-                        for (a, &v) in acc.iter_mut().zip(src) {
-                            *a += wv * v;
-                        }
+                        axpy(&mut acc, &map[ky * wp + kx..][..run], kern[ky * k + kx]);
                     }
                 }
             }
@@ -271,10 +267,18 @@ pub fn conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, relu: bool, s: Co
     out
 }
 
+/// `acc += a x`: one tap of `conv2d`'s generic kernel. Not inlined: one vectorised copy serves every call.
+#[inline(never)]
+fn axpy(acc: &mut [f32], x: &[f32], a: f32) {
+    for (y, &x) in acc.iter_mut().zip(x) {
+        *y += a * x;
+    }
+}
+
 /// The nine taps of a 3 x 3 kernel added into `acc` in one pass (`conv2d`'s inner loop for the common kernel):
 /// each output is loaded and stored once per input map instead of once per tap. Taps are added in row-major
 /// order, as the generic loop adds them.
-#[inline(always)]
+#[inline(never)]
 fn taps3(acc: &mut [f32], map: &[f32], kern: &[f32], wp: usize) {
     let run = acc.len();
     let tap = |ky: usize, kx: usize| &map[ky * wp + kx..][..run];

@@ -15,41 +15,25 @@ pub fn plain(ts: &[&Tensor]) -> bool {
     ts.iter().all(|t| !t.track_op())
 }
 
-/// Runs `f` on the values of `t` (f32, on the CPU) as one row-major slice (copied first only if `t` is a
-/// strided view).
-pub fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
-    // The work is in `visit`, compiled once; this generic shell is a few instructions per use.
-    let (mut f, mut out) = (Some(f), None);
-    visit(t, &mut |x| out = f.take().map(|f| f(x)))?;
-    Ok(out.expect("visit calls its function once"))
+/// The values of `t`, row-major (a copy): for weights, biases and the CNN's small maps, where a copy costs nothing
+/// and reuses candle's code (no new code in the .wasm).
+pub fn values(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(t.flatten_all()?.to_vec1()?)
 }
 
-fn visit(t: &Tensor, f: &mut dyn FnMut(&[f32])) -> Result<()> {
+/// A new tensor of `t`'s shape whose values `f` writes (into zeros), given `t`'s values as one row-major slice
+/// (`t` is copied first only if it is a strided view). Not generic, so that its code is in the .wasm once.
+pub fn map(t: &Tensor, f: &mut dyn FnMut(&[f32], &mut [f32])) -> Result<Tensor> {
     let t = t.contiguous()?;
-    let (storage, layout) = t.storage_and_layout();
-    let Storage::Cpu(CpuStorage::F32(all)) = &*storage else {
-        return Err(LensError::Input(format!("expected f32 values on the CPU, got {:?}", t.dtype())));
+    let out = {
+        let (storage, layout) = t.storage_and_layout();
+        let Storage::Cpu(CpuStorage::F32(all)) = &*storage else {
+            return Err(LensError::Input(format!("expected f32 values on the CPU, got {:?}", t.dtype())));
+        };
+        let (from, to) = layout.contiguous_offsets().expect("a contiguous tensor has contiguous offsets");
+        let mut out = vec![0f32; to - from];
+        f(&all[from..to], &mut out);
+        out
     };
-    let (from, to) = layout.contiguous_offsets().expect("a contiguous tensor has contiguous offsets");
-    f(&all[from..to]);
-    Ok(())
-}
-
-/// A new tensor of `t`'s shape whose values `f` writes, given `t`'s values.
-pub fn map(t: &Tensor, f: impl FnOnce(&[f32], &mut [f32])) -> Result<Tensor> {
-    let mut f = Some(f);
-    map_dyn(t, &mut |x, out| {
-        if let Some(f) = f.take() {
-            f(x, out)
-        }
-    })
-}
-
-fn map_dyn(t: &Tensor, f: &mut dyn FnMut(&[f32], &mut [f32])) -> Result<Tensor> {
-    let mut out = Vec::new();
-    visit(t, &mut |x| {
-        out = vec![0f32; x.len()];
-        f(x, &mut out);
-    })?;
     Ok(Tensor::from_vec(out, t.shape(), t.device())?)
 }

@@ -463,7 +463,7 @@ fn conv_bias_relu(x: &Tensor, w: &Tensor, b: &Tensor, pad: usize) -> Result<Tens
     let shape = kernels::Conv { batch, c_in, h, w: wd, c_out, k, pad };
     let (oh, ow) = shape.out_side();
     let bias = b.to_vec1::<f32>()?;
-    let out = fast::with_values(x, |xs| fast::with_values(w, |ws| kernels::conv2d(xs, ws, Some(&bias), true, shape)))??;
+    let out = kernels::conv2d(&fast::values(x)?, &fast::values(w)?, Some(&bias), true, shape);
     Ok(Tensor::from_vec(out, (batch, c_out, oh, ow), x.device())?)
 }
 
@@ -514,7 +514,7 @@ pub fn max_pool2(x: &Tensor) -> Result<Tensor> {
 /// `max_pool2` without autograd: `glassbox_kernels::max_pool2`.
 fn max_pool2_plain(x: &Tensor) -> Result<Tensor> {
     let (b, c, h, w) = x.dims4()?;
-    let out = fast::with_values(x, |xs| kernels::max_pool2(xs, b * c, h, w))?;
+    let out = kernels::max_pool2(&fast::values(x)?, b * c, h, w);
     Ok(Tensor::from_vec(out, (b, c, h / 2, w / 2), x.device())?)
 }
 
@@ -532,8 +532,7 @@ pub fn max_pool2_backward(x: &Tensor, grad_out: &Tensor) -> Result<Tensor> {
         )));
     }
     // Values only: this is the hand-written backward pass, never differentiated itself.
-    let out =
-        fast::with_values(x, |xs| fast::with_values(grad_out, |gs| kernels::max_pool2_backward(xs, gs, b * c, h, w)))??;
+    let out = kernels::max_pool2_backward(&fast::values(x)?, &fast::values(grad_out)?, b * c, h, w);
     Ok(Tensor::from_vec(out, (b, c, h, w), x.device())?)
 }
 

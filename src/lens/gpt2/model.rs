@@ -410,7 +410,7 @@ fn causal_mask(n: usize, device: &Device) -> Result<Tensor> {
 /// `glassbox_kernels::softmax_rows` (a vectorised exp).
 fn softmax_rows(scores: &Tensor) -> Result<Tensor> {
     let n = scores.dim(D::Minus1)?;
-    fast::map(scores, |x, out| {
+    fast::map(scores, &mut |x, out| {
         out.copy_from_slice(x);
         kernels::softmax_rows(out, n);
     })
@@ -422,12 +422,11 @@ fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (batch, pos, d_in) = x.dims3()?;
     let y = x.reshape((batch * pos, d_in))?.matmul(w)?;
     let y = if fast::plain(&[&y, b]) {
-        fast::with_values(b, |bias| {
-            fast::map(&y, |y, out| {
-                out.copy_from_slice(y);
-                kernels::add_rows(out, bias);
-            })
-        })??
+        let bias = fast::values(b)?;
+        fast::map(&y, &mut |y, out| {
+            out.copy_from_slice(y);
+            kernels::add_rows(out, &bias);
+        })?
     } else {
         y.broadcast_add(b)?
     };
@@ -442,7 +441,7 @@ fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// scalar `exp` each.
 fn gelu_new_fast(x: &Tensor) -> Result<Tensor> {
     if fast::plain(&[x]) {
-        return fast::map(x, kernels::gelu_new);
+        return fast::map(x, &mut |x, out| kernels::gelu_new(x, out));
     }
     let c = 2.0 * (2.0 / std::f64::consts::PI).sqrt();
     let u = (x + (x.sqr()? * x)?.affine(0.044715, 0.0)?)?.affine(c, 0.0)?;
@@ -458,7 +457,7 @@ impl LayerNorm {
             let rows = x.elem_count() / self.w.elem_count().max(1);
             let (w, b) = (self.w.to_vec1::<f32>()?, self.b.to_vec1::<f32>()?);
             let mut scale = vec![0f32; rows];
-            let normalized = fast::map(x, |x, out| kernels::layer_norm(x, &w, &b, eps as f32, out, &mut scale))?;
+            let normalized = fast::map(x, &mut |x, out| kernels::layer_norm(x, &w, &b, eps as f32, out, &mut scale))?;
             let mut scale_dims = dims.to_vec();
             *scale_dims.last_mut().expect("a LayerNorm input has a last dimension") = 1;
             return Ok((Tensor::from_vec(scale, scale_dims, x.device())?, normalized));
@@ -688,7 +687,7 @@ impl Transformer {
         let scores = if fast::plain(&[&scores]) {
             // Scaled and masked in one pass, bit for bit `scores * mul + mask`.
             let (start, keys) = (pass.start, k.dim(2)?);
-            fast::map(&scores, |s, out| {
+            fast::map(&scores, &mut |s, out| {
                 out.copy_from_slice(s);
                 kernels::scale_causal(out, pos, keys, start, mul as f32);
             })?

@@ -117,16 +117,15 @@ pub fn input_gradient(model: &Cnn, x: &Tensor, target: Target) -> Result<(Tensor
                 // ReLU: only where the unit is active (PyTorch's convention at exactly 0). Values only, here and
                 // below: this backward pass is written out by hand, never differentiated itself.
                 let post = cache.get(*hook)?;
-                grad = fast::with_values(post, |p| {
-                    fast::map(&grad, |g, out| {
-                        out.copy_from_slice(g);
-                        glassbox_kernels::relu_backward(out, p);
-                    })
-                })??;
+                let post = fast::values(post)?;
+                grad = fast::map(&grad, &mut |g, out| {
+                    out.copy_from_slice(g);
+                    glassbox_kernels::relu_backward(out, &post);
+                })?;
                 // The conv's input gradient: a conv with the kernel rotated by 180° and in/out swapped.
                 let (w, _) = model.conv_weights(l)?;
                 let (c_out, c_in, k, _) = w.dims4()?;
-                let flipped = fast::with_values(w, |w| glassbox_kernels::flip_transpose(w, c_out, c_in, k))?;
+                let flipped = glassbox_kernels::flip_transpose(&fast::values(w)?, c_out, c_in, k);
                 let flipped = Tensor::from_vec(flipped, (c_in, c_out, k, k), w.device())?;
                 grad = conv2d_direct(&grad, &flipped, k - 1 - cfg.padding)?;
             }
@@ -151,8 +150,7 @@ fn conv2d_direct(x: &Tensor, w: &Tensor, pad: usize) -> Result<Tensor> {
         )));
     }
     let shape = glassbox_kernels::Conv { batch: b, c_in: ci, h, w: wd, c_out: co, k, pad };
-    let out =
-        fast::with_values(x, |xs| fast::with_values(w, |ws| glassbox_kernels::conv2d(xs, ws, None, false, shape)))??;
+    let out = glassbox_kernels::conv2d(&fast::values(x)?, &fast::values(w)?, None, false, shape);
     Ok(Tensor::from_vec(out, (b, co, h, wd), x.device())?)
 }
 
