@@ -8,6 +8,7 @@
 //! is tested natively and in wasm32, and the same functions serve the app, the training binary and the tests.
 pub mod cnn;
 pub mod error;
+pub mod fast;
 pub mod gpt2;
 pub mod methods;
 pub mod rng;

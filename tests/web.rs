@@ -20,6 +20,10 @@ use wasm_bindgen_test::*;
 
 #[path = "common/fixture.rs"]
 mod fixture;
+#[path = "common/kernel_checks.rs"]
+mod kernel_checks;
+#[path = "common/kernel_models.rs"]
+mod kernel_models;
 #[path = "common/patch_fixture.rs"]
 mod patch_fixture;
 #[path = "common/reference.rs"]
@@ -706,4 +710,18 @@ fn a_model_read_piece_by_piece_equals_the_model_read_whole() {
         let whole = Transformer::from_bytes(config, &file).unwrap();
         assert_eq!(logits(&read), logits(&whole));
     }
+}
+
+/// The fast kernels as the browser runs them (simd128 code, at the opt-level of the app's build) against their plain
+/// references, edge sizes included; the same checks as tests/kernels.rs natively.
+#[wasm_bindgen_test]
+fn fast_kernels_match_their_references_in_wasm() {
+    kernel_checks::all();
+}
+
+/// Whole models through the kernels against candle's ops, in wasm.
+#[wasm_bindgen_test]
+fn models_through_the_kernels_match_candles_ops_in_wasm() {
+    kernel_models::transformer_fast_paths_match_candles_ops();
+    kernel_models::cnn_fast_paths_match_candles_ops();
 }

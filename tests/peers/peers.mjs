@@ -24,8 +24,10 @@ const SAMPLE_MS = QUICK ? 20 : 100;
 /** Agreement every peer must reach before it is timed: max |peer - ours| / max |ours|. */
 const TOLERANCE = 1e-3;
 
+/** Where tests/peers/build-wasm puts our engine, relative to the checkout (it reads the same variable). */
+const WASM_DIR = process.env.GLASSBOX_PEERS_WASM ?? '.cache/peers/wasm';
 const ENGINES = [
-  { id: 'ours', label: 'ours (wasm)', query: 'engine=ours', threads: 1 },
+  { id: 'ours', label: 'ours (wasm)', query: `engine=ours&wasm=${encodeURIComponent(WASM_DIR)}`, threads: 1 },
   { id: 'ort1', label: 'ORT Web, 1 thread', query: 'engine=ort&threads=1', threads: 1 },
   { id: 'ort2', label: 'ORT Web, 2 threads', query: 'engine=ort&threads=2', threads: 2 },
   { id: 'tfjs', label: 'TF.js wasm, 1 thread', query: 'engine=tfjs&threads=1', threads: 1 },

@@ -9,8 +9,10 @@ use candle_core::{DType, Device, Tensor, Var, D};
 
 use super::config::Gpt2Config;
 use super::hooks::{ActivationCache, Hook, HookSet, Intervention};
+use crate::lens::fast;
 use crate::lens::rng::Rng;
 use crate::lens::{LensError, Result};
+use glassbox_kernels as kernels;
 
 /// LayerNorm with its affine weight and bias, computed from basic ops so that autograd flows through it.
 #[derive(Clone, Debug)]
@@ -404,53 +406,30 @@ fn causal_mask(n: usize, device: &Device) -> Result<Tensor> {
 
 /// Softmax over the last dimension without autograd, skipping the masked (-inf) entries: half of a causal
 /// pattern is masked, and `exp` dominated the forward pass (measured: ~40 % of it with candle's softmax).
-/// A row with no finite entry comes out NaN, as a softmax over nothing should.
+/// A row with no finite entry comes out NaN, as a softmax over nothing should. The loop is
+/// `glassbox_kernels::softmax_rows` (a vectorised exp).
 fn softmax_rows(scores: &Tensor) -> Result<Tensor> {
     let n = scores.dim(D::Minus1)?;
-    let mut v: Vec<f32> = scores.flatten_all()?.to_vec1()?;
-    for row in v.chunks_exact_mut(n) {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        if max == f32::NEG_INFINITY {
-            row.fill(f32::NAN);
-            continue;
-        }
-        for x in row.iter_mut() {
-            let e = exp_nonpositive(*x - max);
-            *x = if *x == f32::NEG_INFINITY { 0.0 } else { e };
-        }
-        let sum: f32 = row.iter().sum();
-        let inv = 1.0 / sum;
-        row.iter_mut().for_each(|x| *x *= inv);
-    }
-    Ok(Tensor::from_vec(v, scores.dims(), scores.device())?)
-}
-
-/// `e^x` for `x <= 0`, to about 2e-7 relative error (below e^-87 it returns e^-87, about 1.6e-38, instead of
-/// smaller numbers). A call to the platform's `exp` costs several times more, above all in WebAssembly, and
-/// cannot be vectorised; this is range reduction `x = n ln 2 + r`, `|r| <= ln 2 / 2`, a degree-6 Taylor
-/// polynomial in `r` (truncation error `r^7 / 7!` < 1.3e-7) and `2^n` built from its exponent bits.
-#[inline]
-fn exp_nonpositive(x: f32) -> f32 {
-    const LOG2_E: f32 = std::f32::consts::LOG2_E;
-    // ln 2 split in two so that `n * LN2_HI` is exact for the n that occur here.
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // 1.5 * 2^23: adding it rounds a float of magnitude < 2^22 to the nearest integer, which then sits in the
-    // low mantissa bits; no float-to-int conversion (slow and unvectorisable with Rust's saturating casts).
-    const ROUND: f32 = 12_582_912.0;
-    let x = if x < -87.0 { -87.0 } else { x };
-    let k = x * LOG2_E + ROUND;
-    let nf = k - ROUND;
-    let n = (k.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
-    let r = (x - nf * LN2_HI) - nf * LN2_LO;
-    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    p * f32::from_bits(((n + 127) as u32) << 23)
+    fast::map(scores, &mut |x, out| {
+        out.copy_from_slice(x);
+        kernels::softmax_rows(out, n);
+    })
 }
 
 /// `x W + b` for x `[batch, pos, in]`, W `[in, out]`: flattened to one matmul, which is faster than a batched one.
+/// Without autograd the bias is added by a plain loop (`glassbox_kernels::add_rows`), not candle's broadcast op.
 fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (batch, pos, d_in) = x.dims3()?;
-    let y = x.reshape((batch * pos, d_in))?.matmul(w)?.broadcast_add(b)?;
+    let y = x.reshape((batch * pos, d_in))?.matmul(w)?;
+    let y = if fast::plain(&[&y, b]) {
+        let bias = fast::values(b)?;
+        fast::map(&y, &mut |y, out| {
+            out.copy_from_slice(y);
+            kernels::add_rows(out, &bias);
+        })?
+    } else {
+        y.broadcast_add(b)?
+    };
     Ok(y.reshape((batch, pos, w.dim(1)?))?)
 }
 
@@ -458,7 +437,12 @@ fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// equals `0.5 x (1 + tanh(u))` up to rounding. Used because the scalar `tanhf` behind candle's `gelu` (forward
 /// and backward) took over a quarter of a training step (and of a forward pass); the fused sigmoid has its own
 /// cheap backward.
+/// Without autograd it is one vectorised pass (`glassbox_kernels::gelu_new`) instead of seven candle ops with a
+/// scalar `exp` each.
 fn gelu_new_fast(x: &Tensor) -> Result<Tensor> {
+    if fast::plain(&[x]) {
+        return fast::map(x, &mut |x, out| kernels::gelu_new(x, out));
+    }
     let c = 2.0 * (2.0 / std::f64::consts::PI).sqrt();
     let u = (x + (x.sqr()? * x)?.affine(0.044715, 0.0)?)?.affine(c, 0.0)?;
     Ok((x * candle_nn::ops::sigmoid(&u)?)?)
@@ -466,7 +450,18 @@ fn gelu_new_fast(x: &Tensor) -> Result<Tensor> {
 
 impl LayerNorm {
     /// Returns `(scale, normalized)` as TransformerLens hooks them: scale = sqrt(var + eps) `[batch, pos, 1]`.
+    /// Without autograd, one pass per row (`glassbox_kernels::layer_norm`) instead of nine candle ops.
     fn forward(&self, x: &Tensor, eps: f64) -> Result<(Tensor, Tensor)> {
+        if fast::plain(&[x, &self.w, &self.b]) && x.dims().last() == Some(&self.w.elem_count()) {
+            let dims = x.dims();
+            let rows = x.elem_count() / self.w.elem_count().max(1);
+            let (w, b) = (self.w.to_vec1::<f32>()?, self.b.to_vec1::<f32>()?);
+            let mut scale = vec![0f32; rows];
+            let normalized = fast::map(x, &mut |x, out| kernels::layer_norm(x, &w, &b, eps as f32, out, &mut scale))?;
+            let mut scale_dims = dims.to_vec();
+            *scale_dims.last_mut().expect("a LayerNorm input has a last dimension") = 1;
+            return Ok((Tensor::from_vec(scale, scale_dims, x.device())?, normalized));
+        }
         let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
         let scale = (centred.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?;
         let normalized = centred.broadcast_div(&scale)?.broadcast_mul(&self.w)?.broadcast_add(&self.b)?;
@@ -713,8 +708,18 @@ impl Transformer {
             c.layers[l] = Some((k.clone(), v.clone()));
         }
         let scores = q.matmul(&k.t()?)?; // [batch, head, q, k]
-        let scores = if self.cfg.scale_attn_weights { (scores / (d_head as f64).sqrt())? } else { scores };
-        let scores = hooks.run(Hook::AttnScores(l), scores.broadcast_add(&pass.mask)?)?;
+        let mul = if self.cfg.scale_attn_weights { 1.0 / (d_head as f64).sqrt() } else { 1.0 };
+        let scores = if fast::plain(&[&scores]) {
+            // Scaled and masked in one pass, bit for bit `scores * mul + mask`.
+            let (start, keys) = (pass.start, k.dim(2)?);
+            fast::map(&scores, &mut |s, out| {
+                out.copy_from_slice(s);
+                kernels::scale_causal(out, pos, keys, start, mul as f32);
+            })?
+        } else {
+            (scores * mul)?.broadcast_add(&pass.mask)?
+        };
+        let scores = hooks.run(Hook::AttnScores(l), scores)?;
         let pattern = if self.autograd { candle_nn::ops::softmax(&scores, D::Minus1)? } else { softmax_rows(&scores)? };
         let pattern = hooks.run(Hook::Pattern(l), pattern)?; // [batch, head, q, k]
         let z = pattern.matmul(&v)?.transpose(1, 2)?.contiguous()?; // [batch, pos, head, d_head]
@@ -872,18 +877,6 @@ pub fn per_position_loss(logits: &Tensor, tokens: &[u32]) -> Result<Vec<f32>> {
 #[cfg(test)]
 mod softmax_tests {
     use super::*;
-
-    #[test]
-    fn fast_exp_is_accurate_over_its_range() {
-        let mut worst = 0.0f64;
-        for i in 0..=200_000 {
-            let x = -87.0 * i as f32 / 200_000.0;
-            let want = (x as f64).exp();
-            worst = worst.max(((exp_nonpositive(x) as f64) - want).abs() / want);
-        }
-        assert!(worst < 5e-7, "worst relative error {worst}");
-        assert_eq!(exp_nonpositive(0.0), 1.0);
-    }
 
     #[test]
     fn masked_softmax_equals_candles_and_handles_empty_rows() {

@@ -6,6 +6,7 @@
 use candle_core::{Tensor, Var};
 
 use crate::lens::cnn::model::{images_tensor, Cnn, VisionCache, VisionHook};
+use crate::lens::fast;
 use crate::lens::rng::Rng;
 use crate::lens::{LensError, Result};
 
@@ -113,19 +114,20 @@ pub fn input_gradient(model: &Cnn, x: &Tensor, target: Target) -> Result<(Tensor
                 grad = crate::lens::cnn::model::max_pool2_backward(cache.get(VisionHook::Conv(l))?, &grad)?;
             }
             VisionHook::Conv(l) => {
-                // ReLU: only where the unit is active (PyTorch's convention at exactly 0).
+                // ReLU: only where the unit is active (PyTorch's convention at exactly 0). Values only, here and
+                // below: this backward pass is written out by hand, never differentiated itself.
                 let post = cache.get(*hook)?;
-                grad = (grad * post.gt(0f32)?.to_dtype(candle_core::DType::F32)?)?;
+                let post = fast::values(post)?;
+                grad = fast::map(&grad, &mut |g, out| {
+                    out.copy_from_slice(g);
+                    glassbox_kernels::relu_backward(out, &post);
+                })?;
                 // The conv's input gradient: a conv with the kernel rotated by 180° and in/out swapped.
                 let (w, _) = model.conv_weights(l)?;
-                let k = cfg.kernel_size;
-                let flipped = w.flip(&[2, 3])?.transpose(0, 1)?.contiguous()?;
-                // Plain loops win on the larger maps; on small ones with many channels im2col wins.
-                grad = if grad.dim(2)? >= 14 {
-                    conv2d_direct(&grad, &flipped, k - 1 - cfg.padding)?
-                } else {
-                    grad.conv2d(&flipped, k - 1 - cfg.padding, 1, 1, 1)?
-                };
+                let (c_out, c_in, k, _) = w.dims4()?;
+                let flipped = glassbox_kernels::flip_transpose(&fast::values(w)?, c_out, c_in, k);
+                let flipped = Tensor::from_vec(flipped, (c_in, c_out, k, k), w.device())?;
+                grad = conv2d_direct(&grad, &flipped, k - 1 - cfg.padding)?;
             }
             VisionHook::Logits => {}
         }
@@ -135,9 +137,8 @@ pub fn input_gradient(model: &Cnn, x: &Tensor, target: Target) -> Result<(Tensor
 }
 
 /// A stride-1 convolution with zero padding `pad` (no bias), `x` `[b, ci, h, w]`, `w` `[co, ci, k, k]`, as
-/// plain loops. For these small maps it beats candle's im2col + matrix multiply (which copies every input
-/// value k² times), above all for a single output channel, and its inner loop runs along a row so the
-/// compiler vectorises it.
+/// plain loops (`glassbox_kernels::conv2d`). For these small maps it beats candle's im2col + matrix multiply
+/// (which copies every input value k² times), above all for a single output channel.
 fn conv2d_direct(x: &Tensor, w: &Tensor, pad: usize) -> Result<Tensor> {
     let (b, ci, h, wd) = x.dims4()?;
     let (co, ci2, k, k2) = w.dims4()?;
@@ -148,38 +149,8 @@ fn conv2d_direct(x: &Tensor, w: &Tensor, pad: usize) -> Result<Tensor> {
             w.dims()
         )));
     }
-    let xs: Vec<f32> = x.flatten_all()?.to_vec1()?;
-    let ws: Vec<f32> = w.flatten_all()?.to_vec1()?;
-    let mut out = vec![0f32; b * co * h * wd];
-    for n in 0..b {
-        for o in 0..co {
-            let dst = &mut out[(n * co + o) * h * wd..(n * co + o + 1) * h * wd];
-            for c in 0..ci {
-                let src = &xs[(n * ci + c) * h * wd..(n * ci + c + 1) * h * wd];
-                let kern = &ws[(o * ci + c) * k * k..(o * ci + c + 1) * k * k];
-                for ky in 0..k {
-                    for kx in 0..k {
-                        let wv = kern[ky * k + kx];
-                        if wv == 0.0 {
-                            continue;
-                        }
-                        // Output (y, x) reads input (y + ky - pad, x + kx - pad) when inside the map.
-                        let (x0, x1) = (pad.saturating_sub(kx), (wd + pad).saturating_sub(kx).min(wd));
-                        for y in 0..h {
-                            let sy = y + ky;
-                            if sy < pad || sy - pad >= h || x0 >= x1 {
-                                continue;
-                            }
-                            let srow = &src[(sy - pad) * wd + x0 + kx - pad..(sy - pad) * wd + x1 + kx - pad];
-                            for (d, s) in dst[y * wd + x0..y * wd + x1].iter_mut().zip(srow) {
-                                *d += wv * s;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let shape = glassbox_kernels::Conv { batch: b, c_in: ci, h, w: wd, c_out: co, k, pad };
+    let out = glassbox_kernels::conv2d(&fast::values(x)?, &fast::values(w)?, None, false, shape);
     Ok(Tensor::from_vec(out, (b, co, h, wd), x.device())?)
 }
 

@@ -1,10 +1,13 @@
 // Our engine: glassbox::lens compiled to wasm32 (src/bin/peer_bench.rs, built by tests/peers/build-wasm).
 // One thread: the engine has no threads in the browser.
-import init, { Gpt, Vision, Matmul } from '/.cache/peers/wasm/peer_bench.js';
 import { fetchBytes, randomFloats } from '../safetensors.mjs';
 
+// Where tests/peers/build-wasm put the engine (peers.mjs passes its GLASSBOX_PEERS_WASM as `wasm`).
+const WASM = new URLSearchParams(location.search).get('wasm') ?? '.cache/peers/wasm';
+const { default: init, Gpt, Vision, Matmul } = await import(`/${WASM}/peer_bench.js`);
+
 export async function create() {
-  await init({ module_or_path: '/.cache/peers/wasm/peer_bench_bg.wasm' });
+  await init({ module_or_path: `/${WASM}/peer_bench_bg.wasm` });
   return {
     name: 'ours',
     info: () => ({ engine: 'glassbox (candle, wasm32 SIMD)', threads: 1 }),

@@ -1,0 +1,383 @@
+//! The engine's element-wise hot loops, as plain loops over `f32` slices.
+//!
+//! Why a crate of its own: the browser build compiles the engine at opt-level "s" to keep the .wasm small, and at
+//! "s" LLVM does not vectorise loops. These few loops are where a transformer forward spends the time that is not
+//! matrix products (GELU's exponentials, the attention softmax, LayerNorm, bias adds), so this crate alone is
+//! built at opt-level 2 (the `web` profile in the root Cargo.toml), where LLVM turns them into simd128 code.
+//! Everything is written so that it vectorises: no calls to `exp`, no branches in the inner loops (selects
+//! only), and reductions kept in `LANES` independent partial sums (a float sum in one accumulator is a serial
+//! chain that the vectoriser must leave alone).
+//!
+//! Each kernel has a plain reference it is tested against (tests/kernels.rs natively, tests/web.rs in Chromium):
+//! candle's own op or a straightforward loop in f64.
+
+/// Partial sums and maxima are kept in this many independent lanes (two simd128 vectors).
+const LANES: usize = 8;
+
+/// `e^x` for `x <= 0`, to about 2e-7 relative error (below e^-87 it returns e^-87, about 1.6e-38, instead of
+/// smaller numbers; -inf gives that too). wasm has no exp instruction and a call to `expf` cannot be
+/// vectorised; this is range reduction `x = n ln 2 + r`, `|r| <= ln 2 / 2`, a degree-6 Taylor polynomial in
+/// `r` (truncation error `r^7 / 7!` < 1.3e-7) and `2^n` built from its exponent bits, all of which vectorises.
+#[inline(always)]
+pub fn exp_nonpositive(x: f32) -> f32 {
+    const LOG2_E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 split in two so that `n * LN2_HI` is exact for the n that occur here.
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // 1.5 * 2^23: adding it rounds a float of magnitude < 2^22 to the nearest integer, which then sits in the
+    // low mantissa bits; no float-to-int conversion (slow and unvectorisable with Rust's saturating casts).
+    const ROUND: f32 = 12_582_912.0;
+    // A select, not `f32::max`: wasm's f32x4.max propagates NaN differently from Rust's `max`, so LLVM would
+    // have to emulate the latter.
+    let x = if x < -87.0 { -87.0 } else { x };
+    let k = x * LOG2_E + ROUND;
+    let nf = k - ROUND;
+    let n = (k.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    let r = (x - nf * LN2_HI) - nf * LN2_LO;
+    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    p * f32::from_bits(((n + 127) as u32) << 23)
+}
+
+/// The logistic function `1 / (1 + e^-t)`, from `e^-|t|` (which never overflows), to about 3e-7 relative error.
+#[inline(always)]
+pub fn sigmoid(t: f32) -> f32 {
+    let e = exp_nonpositive(-t.abs());
+    let r = 1.0 / (1.0 + e);
+    if t >= 0.0 {
+        r
+    } else {
+        e * r
+    }
+}
+
+/// `2 sqrt(2 / pi)`: GELU's tanh argument doubled, for the sigmoid form (rounded from f64, as candle's `affine`
+/// rounds the constant the candle ops used).
+const GELU_C: f32 = (2.0 * 0.797_884_560_802_865_4_f64) as f32;
+
+/// gelu_new (GPT-2's tanh approximation) of each `x` into `out`: `0.5 x (1 + tanh(u))`,
+/// `u = sqrt(2/pi) (x + 0.044715 x^3)`, computed as `x sigmoid(2u)`, which is the same function. Within 1e-6
+/// of the f64 formula relative to `max(|x|, 1)`.
+pub fn gelu_new(x: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), out.len(), "gelu_new: input and output lengths differ");
+    for (o, &x) in out.iter_mut().zip(x) {
+        // The same order of operations as the candle ops it replaces: (x + x^3 0.044715) c.
+        let t = (x + x * x * x * 0.044_715) * GELU_C;
+        *o = x * sigmoid(t);
+    }
+}
+
+/// The sum of `xs`, in `LANES` partial sums (so it vectorises; the rounding differs from a left-to-right sum).
+#[inline(always)]
+fn sum(xs: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let mut chunks = xs.chunks_exact(LANES);
+    for c in &mut chunks {
+        for i in 0..LANES {
+            acc[i] += c[i];
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// The largest of `xs` (NaNs are skipped), -inf for none.
+#[inline(always)]
+fn max(xs: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let mut chunks = xs.chunks_exact(LANES);
+    for c in &mut chunks {
+        for i in 0..LANES {
+            acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };
+        }
+    }
+    let mut m = f32::NEG_INFINITY;
+    for &x in acc.iter().chain(chunks.remainder()) {
+        m = if x > m { x } else { m };
+    }
+    m
+}
+
+/// Softmax of each row of `n` values, in place. Masked entries (-inf) come out exactly 0; a row with no finite
+/// entry comes out NaN, as a softmax over nothing should.
+pub fn softmax_rows(v: &mut [f32], n: usize) {
+    if n == 0 {
+        return;
+    }
+    for row in v.chunks_exact_mut(n) {
+        let m = max(row);
+        if m == f32::NEG_INFINITY {
+            row.fill(f32::NAN);
+            continue;
+        }
+        for x in row.iter_mut() {
+            let e = exp_nonpositive(*x - m);
+            *x = if *x == f32::NEG_INFINITY { 0.0 } else { e };
+        }
+        let inv = 1.0 / sum(row);
+        for x in row.iter_mut() {
+            *x *= inv;
+        }
+    }
+}
+
+/// LayerNorm of each row of `x` (rows of `w.len()` values): `(x - mean) / scale * w + b` into `out`, with
+/// `scale = sqrt(var + eps)` (the biased variance) into `scale`, one per row, as TransformerLens hooks it.
+pub fn layer_norm(x: &[f32], w: &[f32], b: &[f32], eps: f32, out: &mut [f32], scale: &mut [f32]) {
+    let n = w.len();
+    assert!(n > 0 && b.len() == n, "layer_norm: weight and bias must have the row's length");
+    assert!(x.len() == out.len() && x.len() == n * scale.len(), "layer_norm: shapes disagree");
+    let inv_n = 1.0 / n as f32;
+    for ((row, o), s) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)).zip(scale.iter_mut()) {
+        let mean = sum(row) / n as f32;
+        // The centred row goes into `out` first: the variance is its sum of squares.
+        for (o, &x) in o.iter_mut().zip(row) {
+            *o = x - mean;
+        }
+        let mut acc = [0.0f32; LANES];
+        let mut chunks = o.chunks_exact(LANES);
+        for c in &mut chunks {
+            for i in 0..LANES {
+                acc[i] += c[i] * c[i];
+            }
+        }
+        let tail: f32 = chunks.remainder().iter().map(|c| c * c).sum();
+        let var = (acc.iter().sum::<f32>() + tail) * inv_n;
+        *s = (var + eps).sqrt();
+        let sd = *s;
+        for ((o, &w), &b) in o.iter_mut().zip(w).zip(b) {
+            *o = *o / sd * w + b;
+        }
+    }
+}
+
+/// Adds `bias` to every row of `y` (rows of `bias.len()` values), in place: a linear layer's bias.
+pub fn add_rows(y: &mut [f32], bias: &[f32]) {
+    if bias.is_empty() {
+        return;
+    }
+    for row in y.chunks_exact_mut(bias.len()) {
+        for (y, &b) in row.iter_mut().zip(bias) {
+            *y += b;
+        }
+    }
+}
+
+/// Attention scores made ready for the softmax, in place: `scores` holds `[.., q, k]` matrices; every entry is
+/// multiplied by `mul` (1 / sqrt(d_head), or 1), and entries whose key comes after their query are set to -inf
+/// (the causal mask). Query row `i` sits at position `start + i` (`start` tokens are already cached), key `j` at
+/// position `j`. Equal bit for bit to `scores * mul + mask` with the additive 0 / -inf mask.
+pub fn scale_causal(scores: &mut [f32], q: usize, k: usize, start: usize, mul: f32) {
+    if q == 0 || k == 0 {
+        return;
+    }
+    for m in scores.chunks_exact_mut(q * k) {
+        for (i, row) in m.chunks_exact_mut(k).enumerate() {
+            let visible = (start + i + 1).min(k);
+            let (seen, masked) = row.split_at_mut(visible);
+            for x in seen {
+                // `+ 0.0` as the mask add does it (it turns -0.0 into 0.0).
+                *x = *x * mul + 0.0;
+            }
+            masked.fill(f32::NEG_INFINITY);
+        }
+    }
+}
+
+/// The shape of a stride-1 2-D convolution with zero padding: `batch` images of `c_in` maps `h x w`, `c_out`
+/// kernels of `c_in x k x k`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv {
+    pub batch: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub k: usize,
+    pub pad: usize,
+}
+
+impl Conv {
+    /// The output maps' height and width (0 when the kernel does not fit).
+    pub fn out_side(&self) -> (usize, usize) {
+        let fit = |n: usize| (n + 2 * self.pad + 1).saturating_sub(self.k);
+        (fit(self.h), fit(self.w))
+    }
+}
+
+/// A stride-1 convolution with zero padding as plain loops (cross-correlation, as torch and candle define it):
+/// `x` `[batch, c_in, h, w]`, `weight` `[c_out, c_in, k, k]`, an optional `bias` `[c_out]`, and a ReLU after
+/// when `relu`. Returns `[batch, c_out, oh, ow]`.
+///
+/// For the small maps of the vision models this beats im2col + a matrix product, which copies every input value
+/// k² times. Each input map is copied once into a zero-padded one of width `w + 2 pad`; the outputs are then
+/// computed at the same width (the extra columns are dropped at the end), so every kernel tap is one
+/// multiply-add over a single contiguous run of the padded map, with no bounds checks per row: one long loop
+/// that vectorises, even for 7-wide maps.
+pub fn conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, relu: bool, s: Conv) -> Vec<f32> {
+    let Conv { batch, c_in, h, w, c_out, k, pad } = s;
+    assert_eq!(x.len(), batch * c_in * h * w, "conv2d: input length");
+    assert_eq!(weight.len(), c_out * c_in * k * k, "conv2d: weight length");
+    if let Some(b) = bias {
+        assert_eq!(b.len(), c_out, "conv2d: bias length");
+    }
+    let (oh, ow) = s.out_side();
+    let mut out = vec![0f32; batch * c_out * oh * ow];
+    if oh == 0 || ow == 0 || k == 0 {
+        return out;
+    }
+    let (hp, wp) = (h + 2 * pad, w + 2 * pad);
+    // The outputs at padded width: output (y, x) sits at y * wp + x; its tap (ky, kx) reads the padded input at
+    // (y + ky) * wp + x + kx, that is, at the same index shifted by ky * wp + kx.
+    let run = (oh - 1) * wp + ow;
+    let mut padded = vec![0f32; c_in * hp * wp];
+    let mut acc = vec![0f32; run];
+    for n in 0..batch {
+        for c in 0..c_in {
+            let src = &x[(n * c_in + c) * h * w..][..h * w];
+            let dst = &mut padded[c * hp * wp..][..hp * wp];
+            for (y, row) in src.chunks_exact(w).enumerate() {
+                dst[(y + pad) * wp + pad..][..w].copy_from_slice(row);
+            }
+        }
+        for o in 0..c_out {
+            acc.fill(0.0);
+            for c in 0..c_in {
+                let map = &padded[c * hp * wp..][..hp * wp];
+                let kern = &weight[(o * c_in + c) * k * k..][..k * k];
+                if k == 3 {
+                    taps3(&mut acc, map, kern, wp);
+                    continue;
+                }
+                for ky in 0..k {
+                    for kx in 0..k {
+                        axpy(&mut acc, &map[ky * wp + kx..][..run], kern[ky * k + kx]);
+                    }
+                }
+            }
+            let b = bias.map_or(0.0, |b| b[o]);
+            let dst = &mut out[(n * c_out + o) * oh * ow..][..oh * ow];
+            for (y, row) in dst.chunks_exact_mut(ow).enumerate() {
+                for (d, &a) in row.iter_mut().zip(&acc[y * wp..][..ow]) {
+                    let v = a + b;
+                    *d = if !relu || v > 0.0 { v } else { 0.0 };
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `acc += a x`: one tap of `conv2d`'s generic kernel. Not inlined: one vectorised copy serves every call.
+#[inline(never)]
+fn axpy(acc: &mut [f32], x: &[f32], a: f32) {
+    for (y, &x) in acc.iter_mut().zip(x) {
+        *y += a * x;
+    }
+}
+
+/// The nine taps of a 3 x 3 kernel added into `acc` in one pass (`conv2d`'s inner loop for the common kernel):
+/// each output is loaded and stored once per input map instead of once per tap. Taps are added in row-major
+/// order, as the generic loop adds them.
+#[inline(never)]
+fn taps3(acc: &mut [f32], map: &[f32], kern: &[f32], wp: usize) {
+    let run = acc.len();
+    let tap = |ky: usize, kx: usize| &map[ky * wp + kx..][..run];
+    let (s0, s1, s2, s3, s4, s5, s6, s7, s8) =
+        (tap(0, 0), tap(0, 1), tap(0, 2), tap(1, 0), tap(1, 1), tap(1, 2), tap(2, 0), tap(2, 1), tap(2, 2));
+    let w: [f32; 9] = kern.try_into().expect("a 3 x 3 kernel");
+    for i in 0..run {
+        let mut a = acc[i];
+        a += w[0] * s0[i];
+        a += w[1] * s1[i];
+        a += w[2] * s2[i];
+        a += w[3] * s3[i];
+        a += w[4] * s4[i];
+        a += w[5] * s5[i];
+        a += w[6] * s6[i];
+        a += w[7] * s7[i];
+        a += w[8] * s8[i];
+        acc[i] = a;
+    }
+}
+
+/// 2 x 2 max-pool with stride 2 of `maps` maps `h x w` (row-major, one after another), dropping a last odd row
+/// and column as torch's `max_pool2d` does. Returns the `maps x (h / 2) x (w / 2)` maxima. NaNs are not
+/// expected (the inputs are ReLU outputs): a comparison, not `f32::max`, which at opt-level "s" was a call to
+/// `fmaxf` per value (a fifth of the MNIST model's forward).
+pub fn max_pool2(x: &[f32], maps: usize, h: usize, w: usize) -> Vec<f32> {
+    assert_eq!(x.len(), maps * h * w, "max_pool2: input length");
+    let (h2, w2) = (h / 2, w / 2);
+    let mut out = vec![0f32; maps * h2 * w2];
+    if h2 == 0 || w2 == 0 {
+        return out;
+    }
+    let max = |a: f32, b: f32| if a > b { a } else { b };
+    for (map, dst) in x.chunks_exact(h * w).zip(out.chunks_exact_mut(h2 * w2)) {
+        for (y, row) in dst.chunks_exact_mut(w2).enumerate() {
+            let (r0, r1) = (&map[2 * y * w..][..2 * w2], &map[(2 * y + 1) * w..][..2 * w2]);
+            for (x, d) in row.iter_mut().enumerate() {
+                *d = max(max(r0[2 * x], r0[2 * x + 1]), max(r1[2 * x], r1[2 * x + 1]));
+            }
+        }
+    }
+    out
+}
+
+/// The gradient of `max_pool2` with respect to its input: `x` the pool's input (`maps` maps `h x w`), `grad` the
+/// gradient at its output (`maps x (h / 2) x (w / 2)`). Each window's gradient goes to its maxima, shared
+/// equally among tied maxima (the subgradient the engine's pool defines); a last odd row or column, which the
+/// pool drops, gets zero.
+pub fn max_pool2_backward(x: &[f32], grad: &[f32], maps: usize, h: usize, w: usize) -> Vec<f32> {
+    let (h2, w2) = (h / 2, w / 2);
+    assert_eq!(x.len(), maps * h * w, "max_pool2_backward: input length");
+    assert_eq!(grad.len(), maps * h2 * w2, "max_pool2_backward: gradient length");
+    let mut out = vec![0f32; x.len()];
+    if h2 == 0 || w2 == 0 {
+        return out;
+    }
+    let max = |a: f32, b: f32| if a > b { a } else { b };
+    for ((map, dst), g) in x.chunks_exact(h * w).zip(out.chunks_exact_mut(h * w)).zip(grad.chunks_exact(h2 * w2)) {
+        for y in 0..h2 {
+            let (top, bottom) = (2 * y * w, (2 * y + 1) * w);
+            for x in 0..w2 {
+                let idx = [top + 2 * x, top + 2 * x + 1, bottom + 2 * x, bottom + 2 * x + 1];
+                let v = idx.map(|i| map[i]);
+                let m = max(max(v[0], v[1]), max(v[2], v[3]));
+                let ties = v.iter().filter(|&&a| a == m).count() as f32;
+                let share = g[y * w2 + x] / ties;
+                for (&i, &a) in idx.iter().zip(&v) {
+                    if a == m {
+                        dst[i] = share;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The gradient through a ReLU, in place: `grad` is kept where the ReLU's output `post` is positive and zeroed
+/// elsewhere (PyTorch's convention at exactly 0).
+pub fn relu_backward(grad: &mut [f32], post: &[f32]) {
+    assert_eq!(grad.len(), post.len(), "relu_backward: lengths differ");
+    for (g, &p) in grad.iter_mut().zip(post) {
+        *g = if p > 0.0 { *g } else { 0.0 };
+    }
+}
+
+/// A convolution's kernels `[c_out, c_in, k, k]` rotated by 180° with inputs and outputs swapped,
+/// `[c_in, c_out, k, k]`: the kernels whose convolution carries a gradient back to the convolution's input.
+pub fn flip_transpose(w: &[f32], c_out: usize, c_in: usize, k: usize) -> Vec<f32> {
+    assert_eq!(w.len(), c_out * c_in * k * k, "flip_transpose: weight length");
+    let mut out = vec![0f32; w.len()];
+    for o in 0..c_out {
+        for c in 0..c_in {
+            let src = &w[(o * c_in + c) * k * k..][..k * k];
+            let dst = &mut out[(c * c_out + o) * k * k..][..k * k];
+            for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+                *d = *s;
+            }
+        }
+    }
+    out
+}
