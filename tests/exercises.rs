@@ -765,3 +765,19 @@ fn acdc_induction_layer_0_feeds_keys_only() {
         .iter()
         .any(|e| e.sender == Node::Embed && matches!(e.receiver, Node::HeadInput { layer: 1, input: Qkv::V, .. })));
 }
+
+/// The lab's "Random repeat" button draws from any seed, so the e2e test's claim (the last row is right on the
+/// repeated half) must hold for every draw, not only the default: 400 seeds, every repeated position right.
+#[test]
+fn lens_every_random_repeat_is_copied_by_the_last_row() {
+    let (model, vocab) = (lm("induction"), words("induction"));
+    for seed in 1..400u64 {
+        let seq = random_repeat_text(&vocab, 64, seed.wrapping_mul(6364136223846793005) | 1);
+        let v = compute_induction(&model, &vocab, &seq).unwrap();
+        let n = (v.n_pos() - 1) / 2;
+        let half: std::collections::HashSet<_> = seq.split_whitespace().take(n).collect();
+        assert_eq!(half.len(), n, "the first half's words are distinct: {seq}");
+        let misses: Vec<usize> = (n + 1..v.n_pos() - 1).filter(|&p| v.top1(2, p).2 != Some(true)).collect();
+        assert!(misses.is_empty(), "seed {seed}: wrong at {misses:?} on {seq}");
+    }
+}

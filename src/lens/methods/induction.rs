@@ -83,16 +83,26 @@ impl TaskSpec {
     }
 }
 
-/// Rows q: for each query position, the key positions a previous-token head should attend to.
-/// A random run of 8 to 20 words, repeated once, as text for the word-level model (`seed` picks it): the
-/// induction model's home ground, shown when a lab opens without a sequence of its own.
+/// A random run of 8 to 20 distinct words, repeated once, as text for the word-level model (`seed` picks it):
+/// the induction model's home ground, shown when a lab opens without a sequence of its own. The words are
+/// distinct because a word that occurs twice in the first half has two continuations, and a student would read
+/// the model's honest guess between them as a failure of induction (one in sixteen draws had one).
 pub fn random_repeat_text(vocab: &crate::lens::gpt2::vocab::Vocab, n_positions: usize, seed: u64) -> String {
     let mut rng = Rng::new(seed);
     let spec = TaskSpec::new(vocab.len(), n_positions);
     let len = rng.range(8, 20.min(spec.max_repeat));
-    vocab.decode(&spec.repeated_sequence(&mut rng, len))
+    let mut half: Vec<u32> = Vec::with_capacity(len);
+    while half.len() < len {
+        let t = spec.random_token(&mut rng);
+        if !half.contains(&t) {
+            half.push(t);
+        }
+    }
+    let seq: Vec<u32> = std::iter::once(0).chain(half.iter().copied()).chain(half.iter().copied()).collect();
+    vocab.decode(&seq)
 }
 
+/// Rows q: for each query position, the key positions a previous-token head should attend to.
 pub fn previous_token_targets(n: usize) -> Vec<Vec<usize>> {
     (0..n).map(|q| if q == 0 { vec![] } else { vec![q - 1] }).collect()
 }
