@@ -5,7 +5,7 @@ use candle_core::{Device, Tensor};
 use glassbox::lens::gpt2::generate::{generate, softmax, SampleSettings};
 use glassbox::lens::gpt2::hooks::{Hook, HookSet, Intervention, Op};
 use glassbox::lens::methods::induction::TaskSpec;
-use glassbox::lens::methods::logit_lens::{logit_lens, resid_hook};
+use glassbox::lens::methods::logit_lens::{decode_rows, logit_lens, resid_hook, LensRun};
 use glassbox::lens::methods::probe::{FitSettings, LogReg};
 use glassbox::lens::methods::steering::{difference_of_means, mean_activation, steering_from_contexts, ContextMeans};
 use glassbox::lens::rng::Rng;
@@ -155,6 +155,27 @@ fn logit_lens_at_the_last_layer_is_the_models_own_prediction() {
         }
         assert_eq!(lens.cells[0].last().unwrap().target_prob, None);
     }
+}
+
+/// A page decodes a large model's lens a few rows at a time (`decode_rows`); the rows, read in uneven
+/// chunks, are the same cells as the whole grid.
+#[test]
+fn the_lens_decoded_a_few_rows_at_a_time_equals_the_whole_grid() {
+    let model = random_model(7);
+    let tokens: Vec<u32> = (0..17u32).map(|i| (i * 5 + 1) % 23).collect();
+    let whole = logit_lens(&model, &tokens, 4).unwrap();
+    let mut run = LensRun::new(&model, &tokens, 4).unwrap();
+    while !run.step(&model).unwrap() {}
+    let resid = run.finish_resid(&model).unwrap();
+    for layer in 0..whole.n_layers() {
+        let stream = resid.get(layer).unwrap();
+        let mut cells = Vec::new();
+        for (at, n) in [(0, 5), (5, 1), (6, 11)] {
+            cells.extend(decode_rows(&model, &tokens, 4, &stream.narrow(0, at, n).unwrap(), at).unwrap());
+        }
+        assert_eq!(cells, whole.cells[layer], "layer {layer}");
+    }
+    assert!(decode_rows(&model, &tokens, 4, &resid.get(0).unwrap().narrow(0, 10, 7).unwrap(), 11).is_err());
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! - `hooks`: `Hook` (the TransformerLens hook points), `ActivationCache`, `Intervention` with `Op`, `HookSet`.
 //! - `generate`: sampling and generation, in one go or a few tokens per step.
 //! - `open`: a folder a student brings: which file is which, and its weights read a piece at a time.
+//! - `tokenizer`: an opened model's own tokenizer (Hugging Face's `tokenizers`) and its worker's messages.
 //! - `hf`: the tokenizer files Hugging Face readers need (`tokenizer.json`, `tokenizer_config.json`).
 //! - `vocab`: the word-level vocabulary of the induction model.
 //! - `text`: the character vocabulary of the Moby-Dick model and its corpus split.
@@ -17,6 +18,7 @@ pub mod hooks;
 pub mod model;
 pub mod open;
 pub mod text;
+pub mod tokenizer;
 pub mod train;
 pub mod vocab;
 

