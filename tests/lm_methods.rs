@@ -5,7 +5,7 @@ use candle_core::{Device, Tensor};
 use glassbox::lens::gpt2::generate::{generate, softmax, SampleSettings};
 use glassbox::lens::gpt2::hooks::{Hook, HookSet, Intervention, Op};
 use glassbox::lens::methods::induction::TaskSpec;
-use glassbox::lens::methods::logit_lens::{decode_rows, logit_lens, resid_hook, LensRun};
+use glassbox::lens::methods::logit_lens::{decode_rows, logit_lens, resid_hook, LensRun, RowsDecode};
 use glassbox::lens::methods::probe::{FitSettings, LogReg};
 use glassbox::lens::methods::steering::{difference_of_means, mean_activation, steering_from_contexts, ContextMeans};
 use glassbox::lens::rng::Rng;
@@ -176,6 +176,28 @@ fn the_lens_decoded_a_few_rows_at_a_time_equals_the_whole_grid() {
         assert_eq!(cells, whole.cells[layer], "layer {layer}");
     }
     assert!(decode_rows(&model, &tokens, 4, &resid.get(0).unwrap().narrow(0, 10, 7).unwrap(), 11).is_err());
+
+    // A slice of the vocabulary at a time (uneven slices, the last one short): the same cells, up to rounding.
+    let vocab = model.cfg.vocab_size;
+    for layer in [0, whole.n_layers() - 1] {
+        let part = resid.get(layer).unwrap().narrow(0, 3, 9).unwrap();
+        let mut d = RowsDecode::new(&model, &tokens, &part, 3).unwrap();
+        d.step(&model, 7).unwrap();
+        assert!(d.finish(&model, 4).is_err(), "not finished");
+        let mut d = RowsDecode::new(&model, &tokens, &part, 3).unwrap();
+        let mut steps = 0;
+        while !d.step(&model, 7).unwrap() {
+            steps += 1;
+        }
+        assert_eq!(steps, vocab.div_ceil(7) - 1);
+        assert!(d.step(&model, 7).unwrap(), "stepping past the end is a no-op");
+        let cells = d.finish(&model, 4).unwrap();
+        for (c, w) in cells.iter().zip(&whole.cells[layer][3..12]) {
+            assert_eq!(c.top.iter().map(|t| t.0).collect::<Vec<_>>(), w.top.iter().map(|t| t.0).collect::<Vec<_>>());
+            assert!(c.top.iter().zip(&w.top).all(|(a, b)| (a.1 - b.1).abs() < 1e-6));
+            assert_eq!(c.target_rank, w.target_rank);
+        }
+    }
 }
 
 #[test]

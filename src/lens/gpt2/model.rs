@@ -794,6 +794,20 @@ impl Transformer {
         Ok(logits.reshape(out)?)
     }
 
+    /// The final LayerNorm of residual-stream vectors `[n, d_model]`: what the unembedding reads.
+    pub fn final_norm(&self, resid: &Tensor) -> Result<Tensor> {
+        let (n, d) = resid.dims2()?;
+        let (_, normed) = self.ln_f.forward(&resid.reshape((1, n, d))?, self.cfg.layer_norm_epsilon)?;
+        Ok(normed.reshape((n, d))?)
+    }
+
+    /// The logits of tokens `from..from + len` only, `[n, len]`, for vectors `normed` `[n, d_model]` already
+    /// through `final_norm`: the unembedding a slice of the vocabulary at a time, for a page that keeps each
+    /// piece of work short (GPT-2 small's whole unembedding is 39M multiply-adds per vector).
+    pub fn unembed_slice(&self, normed: &Tensor, from: usize, len: usize) -> Result<Tensor> {
+        Ok(normed.matmul(&self.unembedding()?.narrow(1, from, len)?)?)
+    }
+
     /// The embedding of one sequence, token plus position, `[1, pos, d_model]`: the residual stream entering block 0
     /// (`blocks.0.hook_resid_pre`), computed by the same code as `forward`'s first piece.
     pub fn embedding(&self, tokens: &[u32]) -> Result<Tensor> {

@@ -111,14 +111,28 @@ impl LensRun {
         Ok(LensRun { tokens: tokens.to_vec(), k, forward })
     }
 
-    /// Runs the next block; true once the forward pass is done.
+    /// Runs the next half block; true once every block has run. The lens reads the residual stream after each
+    /// block, so the model's own final norm and unembedding never run: at GPT-2 small's size they are the
+    /// largest piece of the pass (1.2G multiply-adds at 32 positions, a 45-80 ms task in one go).
     pub fn step(&mut self, model: &Transformer) -> Result<bool> {
-        self.forward.step(model)
+        if !self.blocks_done(model) {
+            self.forward.step(model)?;
+        }
+        Ok(self.blocks_done(model))
+    }
+
+    fn blocks_done(&self, model: &Transformer) -> bool {
+        self.forward.pass().is_none_or(|p| p.layers_done() >= model.cfg.n_layer)
     }
 
     /// The share of the forward pass done, in [0, 1].
     pub fn progress(&self, model: &Transformer) -> f32 {
-        self.forward.progress(model)
+        match self.forward.pass() {
+            Some(p) => {
+                (p.layers_done() as f32 + if p.mid_block() { 0.5 } else { 0.0 }) / model.cfg.n_layer.max(1) as f32
+            }
+            None => 1.0,
+        }
     }
 
     /// Every layer's guesses, once `step` has returned true.
@@ -130,7 +144,10 @@ impl LensRun {
     /// The residual stream of every layer, `[n_layer + 1, pos, d_model]`, once `step` has returned true: what
     /// `finish` decodes, for lenses that translate it first (`tuned_lens`).
     pub fn finish_resid(self, model: &Transformer) -> Result<Tensor> {
-        let (_, set) = self.forward.finish()?;
+        if !self.blocks_done(model) {
+            return Err(LensError::Input("the forward pass is not finished: step it to the end first".into()));
+        }
+        let set = self.forward.hooks;
         let stacked: Vec<Tensor> = resid_hooks(model.cfg.n_layer)
             .iter()
             .map(|h| set.cache.get(*h).cloned().ok_or_else(|| LensError::UnknownHook(h.to_string())))
@@ -166,8 +183,8 @@ pub fn decode_resid(model: &Transformer, tokens: &[u32], k: usize, resid: &Tenso
 }
 
 /// The lens at some positions of one layer: `resid` `[n, d_model]` is the stream at positions `first_pos..`
-/// `first_pos + n` of `tokens`. `decode_resid` is this for every layer; a page decodes a large model's grid a
-/// few rows at a time with it (GPT-2 small's unembedding is 39M multiply-adds per row).
+/// `first_pos + n` of `tokens`. `decode_resid` is this for every layer; `RowsDecode` is this a slice of the
+/// vocabulary at a time.
 pub fn decode_rows(
     model: &Transformer,
     tokens: &[u32],
@@ -176,27 +193,81 @@ pub fn decode_rows(
     first_pos: usize,
 ) -> Result<Vec<LensCell>> {
     let (n, _) = resid.dims2()?;
+    let targets = targets_of(tokens, first_pos, n)?;
+    // [n, d_model] -> [n, vocab] probabilities
+    let probs: Vec<Vec<f32>> = candle_nn::ops::softmax_last_dim(&model.unembed(resid)?)?.to_vec2()?;
+    Ok(probs.iter().zip(targets).map(|(row, target)| cell_of(row, k.clamp(1, row.len()), target)).collect())
+}
+
+/// The next token after each of positions `first_pos..first_pos + n` (none after the last).
+fn targets_of(tokens: &[u32], first_pos: usize, n: usize) -> Result<Vec<Option<usize>>> {
     if first_pos + n > tokens.len() {
         return Err(LensError::Input(format!("rows {first_pos}..{} of {} positions", first_pos + n, tokens.len())));
     }
-    // [n, d_model] -> [n, vocab] probabilities
-    let probs: Vec<Vec<f32>> = candle_nn::ops::softmax_last_dim(&model.unembed(resid)?)?.to_vec2()?;
-    let k = k.clamp(1, model.cfg.vocab_size);
-    Ok(probs
-        .iter()
-        .enumerate()
-        .map(|(i, row)| {
-            let mut order: Vec<usize> = (0..row.len()).collect();
-            // A partial sort is enough: only the top k are kept.
-            order.select_nth_unstable_by(k - 1, |&a, &b| row[b].total_cmp(&row[a]));
-            let mut top: Vec<(u32, f32)> = order[..k].iter().map(|&i| (i as u32, row[i])).collect();
-            top.sort_by(|a, b| b.1.total_cmp(&a.1));
-            let target = tokens.get(first_pos + i + 1).map(|&t| t as usize);
-            LensCell {
-                top,
-                target_prob: target.map(|t| row[t]),
-                target_rank: target.map(|t| row.iter().filter(|&&q| q > row[t]).count()),
-            }
-        })
-        .collect())
+    Ok((first_pos..first_pos + n).map(|p| tokens.get(p + 1).map(|&t| t as usize)).collect())
+}
+
+/// One cell from a row of probabilities: its `k` best guesses and the rank and probability of `target`.
+fn cell_of(row: &[f32], k: usize, target: Option<usize>) -> LensCell {
+    let mut order: Vec<usize> = (0..row.len()).collect();
+    // A partial sort is enough: only the top k are kept.
+    order.select_nth_unstable_by(k - 1, |&a, &b| row[b].total_cmp(&row[a]));
+    let mut top: Vec<(u32, f32)> = order[..k].iter().map(|&i| (i as u32, row[i])).collect();
+    top.sort_by(|a, b| b.1.total_cmp(&a.1));
+    LensCell {
+        top,
+        target_prob: target.map(|t| row[t]),
+        target_rank: target.map(|t| row.iter().filter(|&&q| q > row[t]).count()),
+    }
+}
+
+/// `decode_rows` a slice of the vocabulary at a time (`step`), for a page that keeps every piece of work
+/// short: at GPT-2 small's size one layer's 32 positions are 1.2G multiply-adds. `finish` then turns the
+/// logits into cells as `decode_rows` does (the same cells, up to float rounding in the last place).
+pub struct RowsDecode {
+    normed: Tensor,   // [n, d_model], through ln_f
+    logits: Vec<f32>, // [n, vocab], filled a slice of columns at a time
+    next_col: usize,
+    targets: Vec<Option<usize>>,
+}
+
+impl RowsDecode {
+    /// Positions `first_pos..first_pos + n` of `tokens`, their stream `resid` `[n, d_model]`.
+    pub fn new(model: &Transformer, tokens: &[u32], resid: &Tensor, first_pos: usize) -> Result<Self> {
+        let (n, _) = resid.dims2()?;
+        let targets = targets_of(tokens, first_pos, n)?;
+        let normed = model.final_norm(resid)?;
+        Ok(RowsDecode { normed, logits: vec![0.0; n * model.cfg.vocab_size], next_col: 0, targets })
+    }
+
+    /// The logits of the next `cols` tokens of the vocabulary; true once every token's are in.
+    pub fn step(&mut self, model: &Transformer, cols: usize) -> Result<bool> {
+        let vocab = model.cfg.vocab_size;
+        if self.next_col >= vocab {
+            return Ok(true);
+        }
+        let len = cols.clamp(1, vocab - self.next_col);
+        let part: Vec<Vec<f32>> = model.unembed_slice(&self.normed, self.next_col, len)?.to_vec2()?;
+        for (i, row) in part.iter().enumerate() {
+            self.logits[i * vocab + self.next_col..i * vocab + self.next_col + len].copy_from_slice(row);
+        }
+        self.next_col += len;
+        Ok(self.next_col >= vocab)
+    }
+
+    /// The share of the vocabulary done, in [0, 1].
+    pub fn progress(&self, model: &Transformer) -> f32 {
+        self.next_col as f32 / model.cfg.vocab_size.max(1) as f32
+    }
+
+    /// The cells, once `step` has returned true: softmax over each row, then as `decode_rows`.
+    pub fn finish(self, model: &Transformer, k: usize) -> Result<Vec<LensCell>> {
+        let vocab = model.cfg.vocab_size;
+        if self.next_col < vocab {
+            return Err(LensError::Input("the decoding is not finished: step it to the end first".into()));
+        }
+        let logits = Tensor::from_vec(self.logits, (self.targets.len(), vocab), &candle_core::Device::Cpu)?;
+        let probs: Vec<Vec<f32>> = candle_nn::ops::softmax_last_dim(&logits)?.to_vec2()?;
+        Ok(probs.iter().zip(self.targets).map(|(row, target)| cell_of(row, k.clamp(1, vocab), target)).collect())
+    }
 }

@@ -10,18 +10,60 @@ use serde_json::Value;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use super::{check_tokenizer, model_name, tokenizer_size, Summary};
+use super::{check_tokenizer, model_name, Summary};
 use crate::app::core::browser::now_ms;
 use crate::app::core::frame::progress_bar;
 use crate::app::core::jobs::{Job, Jobs};
+use crate::app::core::worker::{Tokenizing, Worker, WorkerEvent};
 use crate::lens::gpt2::open::{header_len, plan_folder, TokenizerFiles, WeightsIndex, WeightsReader, READ_BYTES};
+use crate::lens::gpt2::tokenizer::{TokReply, TokRequest, TokenizerSource};
 use crate::lens::gpt2::{Gpt2Config, HookSet, Stepped};
 use crate::lens::Transformer;
 
-/// The model opened in this tab, for the session (the labs will read it from here).
+/// The model opened in this tab, for the session (the labs will read it from here), with its tokenizer: a
+/// worker that lives as long as the model, and every id's piece.
 pub struct OwnModel {
     pub name: String,
     pub model: Transformer,
+    pub tokenizer: Worker<Tokenizing>,
+    pub pieces: Arc<Vec<String>>,
+}
+
+/// A tokenizer worker that is terminated when dropped, unless `keep` hands it on: every way out of `open`
+/// before the model is kept ends the worker it started.
+struct Started(Option<Worker<Tokenizing>>);
+
+impl Started {
+    fn keep(mut self) -> Worker<Tokenizing> {
+        self.0.take().expect("kept once")
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if let Some(w) = self.0.take() {
+            w.disconnect();
+        }
+    }
+}
+
+/// Starts a tokenizer worker and builds the tokenizer in it: the worker, its token count and every id's piece.
+/// `None` if the job was stopped.
+async fn load_tokenizer(source: TokenizerSource, job: &Job) -> Option<Result<(Started, usize, Vec<String>), String>> {
+    let failure = std::rc::Rc::new(RefCell::new(None::<String>));
+    let heard = failure.clone();
+    let worker = Started(Some(Worker::<Tokenizing>::connect(move |ev| {
+        if let WorkerEvent::Failed(m) = ev {
+            *heard.borrow_mut() = Some(m);
+        }
+    })));
+    let answer = worker.0.expect("just started").ask(&TokRequest::Load { source });
+    Some(match job.wait_for(answer).await? {
+        Some(TokReply::Loaded { tokens, pieces }) => Ok((worker, tokens, pieces)),
+        Some(TokReply::Error { message }) => Err(message),
+        Some(TokReply::Encoded(_)) => Err("the tokenizer worker answered out of turn".into()),
+        None => Err(failure.borrow().clone().unwrap_or_else(|| "the tokenizer worker stopped".into())),
+    })
 }
 
 thread_local! {
@@ -80,21 +122,43 @@ async fn open(files: Vec<web_sys::File>, job: &Job) -> Option<Result<Summary, St
         Err(e) => return Some(Err(format!("{}: {e}", plan.config))),
     };
     let config_json: Value = serde_json::from_str(&config_text).unwrap_or(Value::Null);
-    // The tokenizer's size against the model's vocabulary, before the long read.
-    let (tok_path, tok_label) = match &plan.tokenizer {
-        TokenizerFiles::Json(t) => (t.clone(), "tokenizer.json"),
-        TokenizerFiles::VocabMerges { vocab, .. } => (vocab.clone(), "vocab.json + merges.txt"),
+    // The tokenizer, built in its worker (which counts its tokens: reading GPT-2's 1 MB vocab.json here would
+    // hold the page for 60 ms), and checked against the model's vocabulary before the long read.
+    let tok_path = match &plan.tokenizer {
+        TokenizerFiles::Json(t) => t.clone(),
+        TokenizerFiles::VocabMerges { vocab, .. } => vocab.clone(),
     };
+    let tok_label =
+        if matches!(plan.tokenizer, TokenizerFiles::Json(_)) { "tokenizer.json" } else { "vocab.json + merges.txt" };
     let tok_text = match text_of(&find(&tok_path)?).await {
         Ok(t) => t,
         Err(e) => return Some(Err(e)),
     };
-    let tokens = match tokenizer_size(&tok_path, &tok_text)
-        .and_then(|n| check_tokenizer(&tok_path, n, cfg.vocab_size).map(|_| n))
-    {
-        Ok(n) => n,
+    let source = match &plan.tokenizer {
+        TokenizerFiles::Json(file) => TokenizerSource::Json { file: file.clone(), text: tok_text },
+        TokenizerFiles::VocabMerges { vocab, merges } => {
+            let merges_text = match text_of(&find(merges)?).await {
+                Ok(t) => t,
+                Err(e) => return Some(Err(e)),
+            };
+            TokenizerSource::VocabMerges {
+                vocab_file: vocab.clone(),
+                vocab: tok_text,
+                merges_file: merges.clone(),
+                merges: merges_text,
+            }
+        }
+    };
+    if !job.report("building the tokenizer", 0.0) {
+        return None;
+    }
+    let (tokenizer, tokens, pieces) = match load_tokenizer(source, job).await? {
+        Ok(t) => t,
         Err(e) => return Some(Err(e)),
     };
+    if let Err(e) = check_tokenizer(&tok_path, tokens, cfg.vocab_size) {
+        return Some(Err(e));
+    }
     if !job.pause(READING, 0.0).await {
         return None;
     }
@@ -124,7 +188,10 @@ async fn open(files: Vec<web_sys::File>, job: &Job) -> Option<Result<Summary, St
         load_ms,
         check,
     };
-    OPENED.with(|o| *o.borrow_mut() = Some(Arc::new(OwnModel { name, model })));
+    let own = OwnModel { name, model, tokenizer: tokenizer.keep(), pieces: Arc::new(pieces) };
+    if let Some(old) = OPENED.with(|o| o.borrow_mut().replace(Arc::new(own))) {
+        old.tokenizer.disconnect();
+    }
     Some(Ok(summary))
 }
 
@@ -239,6 +306,7 @@ fn dropped_a_folder(data: &web_sys::DataTransfer) -> bool {
 pub fn OwnModelLab() -> impl IntoView {
     let jobs = Jobs::new();
     let outcome: RwSignal<Option<Result<Summary, String>>> = RwSignal::new(None);
+    let opened_rev = RwSignal::new(0u32);
     let dragging = RwSignal::new(false);
     // A folder picker is a file input with `webkitdirectory`, which the view macro does not know as an attribute.
     let folder_input = NodeRef::<leptos::html::Input>::new();
@@ -255,6 +323,9 @@ pub fn OwnModelLab() -> impl IntoView {
         }
         jobs.spawn("opening the files", move |job| async move {
             if let Some(result) = open(files, &job).await {
+                if result.is_ok() {
+                    opened_rev.update(|r| *r += 1);
+                }
                 outcome.set(Some(result));
             }
         });
@@ -303,6 +374,9 @@ pub fn OwnModelLab() -> impl IntoView {
                 {progress_bar(jobs, "open", || {})}
                 <div aria-live="polite">{move || outcome.get().map(outcome_view)}</div>
             </section>
+            // The model kept in this tab, tried out: it stays when a later folder is refused, and when the student
+            // comes back to this page.
+            {move || { opened_rev.track(); opened().map(|m| view! { <super::try_it::TryIt own=m /> }) }}
         </div>
     }
 }
@@ -328,7 +402,7 @@ fn outcome_view(outcome: Result<Summary, String>) -> AnyView {
                         <caption class="sr-only">"The opened model"</caption>
                         <tbody>{rows}</tbody>
                     </table>
-                    <p class="muted small">"It stays in this tab until you close it or open another. The labs cannot run on it yet: that is the next step."</p>
+                    <p class="muted small">"It stays in this tab until you close it or open another. Try it below; the other labs do not run on it yet."</p>
                 </div>
             }
             .into_any()

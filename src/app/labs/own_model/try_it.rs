@@ -1,0 +1,198 @@
+//! "Try it" on an opened model: a text, encoded by the model's own tokenizer in its worker, read by the model a
+//! block at a time, and shown as its next-token guesses and its logit lens (a few rows decoded per slice: a row
+//! of GPT-2 small's unembedding is 39M multiply-adds). Every change of the text is a new job that replaces the
+//! one in flight; a refused text keeps the last grid.
+use std::sync::Arc;
+
+use leptos::prelude::*;
+
+use super::view::OwnModel;
+use super::{fmt_prob, model_input, show_piece, TryView, TRY_TEXT};
+use crate::app::core::browser::now_ms;
+use crate::app::core::charts::{ink_on, sequential};
+use crate::app::core::export::TableExport;
+use crate::app::core::frame::progress_bar;
+use crate::app::core::jobs::{Job, Jobs};
+use crate::lens::gpt2::tokenizer::{TokReply, TokRequest};
+use crate::lens::methods::logit_lens::{resid_label, LensCell, LensRun, LogitLens, RowsDecode};
+
+/// The guesses kept per cell.
+const TOP_K: usize = 5;
+const ENCODING: &str = "encoding the text";
+const READING: &str = "running the model";
+const DECODING: &str = "decoding every layer";
+
+/// Encodes `text`, runs the model and decodes every layer: the view, or the message to show instead. `None` if
+/// the job was replaced or cancelled.
+async fn run(own: &OwnModel, text: String, job: &Job) -> Option<Result<TryView, String>> {
+    let started = now_ms();
+    if !job.report(ENCODING, 0.0) {
+        return None;
+    }
+    let enc = match job.wait_for(own.tokenizer.ask(&TokRequest::Encode { text })).await? {
+        Some(TokReply::Encoded(e)) => e,
+        Some(TokReply::Error { message }) => return Some(Err(message)),
+        Some(TokReply::Loaded { .. }) => return Some(Err("the tokenizer worker answered out of turn".into())),
+        None => return Some(Err("the tokenizer worker stopped: open the model again".into())),
+    };
+    let model = &own.model;
+    let bos = model.cfg.bos_token_id.filter(|&b| (b as usize) < own.pieces.len());
+    let bos = bos.map(|b| (b, own.pieces[b as usize].as_str()));
+    let (ids, inputs) = match model_input(&enc, bos, model.cfg.n_positions, model.cfg.vocab_size) {
+        Ok(x) => x,
+        Err(e) => return Some(Err(e)),
+    };
+    let mut lens = match LensRun::new(model, &ids, TOP_K) {
+        Ok(r) => r,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let forward = job.sliced(READING, || lens.step(model).map(|done| (!done).then(|| lens.progress(model)))).await;
+    match forward {
+        Ok(true) => {}
+        Ok(false) => return None,
+        Err(e) => return Some(Err(e.to_string())),
+    }
+    let resid = match lens.finish_resid(model) {
+        Ok(r) => r,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    // A layer's positions through a slice of the vocabulary per step, about 50M multiply-adds: one layer of
+    // GPT-2 small at 32 positions is 1.2G, a 40-80 ms task in one go. The last slice of a layer also takes its
+    // softmax and top guesses.
+    let (layers, n_pos) = (model.cfg.n_layer + 1, ids.len());
+    let cols = (50_000_000 / (n_pos * model.cfg.d_model()).max(1)).max(256);
+    let mut cells: Vec<Vec<LensCell>> = Vec::with_capacity(layers);
+    let mut current: Option<RowsDecode> = None;
+    let decoded = job
+        .sliced(DECODING, || {
+            if current.is_none() {
+                current = Some(RowsDecode::new(model, &ids, &resid.get(cells.len())?, 0)?);
+            }
+            let layer = current.as_mut().expect("made above");
+            if layer.step(model, cols)? {
+                cells.push(current.take().expect("stepped above").finish(model, TOP_K)?);
+            }
+            let done = cells.len() as f32 + current.as_ref().map_or(0.0, |d| d.progress(model));
+            Ok::<_, crate::lens::LensError>((cells.len() < layers).then_some(done / layers as f32))
+        })
+        .await;
+    match decoded {
+        Ok(true) => {}
+        Ok(false) => return None,
+        Err(e) => return Some(Err(e.to_string())),
+    }
+    let hooks = crate::lens::methods::logit_lens::resid_hooks(model.cfg.n_layer);
+    let lens = LogitLens { tokens: ids, hooks, cells };
+    Some(Ok(TryView { lens, inputs, vocab: own.pieces.clone(), bos: bos.is_some(), ms: now_ms() - started }))
+}
+
+fn heat_style(p: f32) -> String {
+    let bg = sequential(p.clamp(0.0, 1.0));
+    format!("background: {bg}; color: {}", ink_on(bg))
+}
+
+#[component]
+pub fn TryIt(own: Arc<OwnModel>) -> impl IntoView {
+    let jobs = Jobs::new();
+    let text = RwSignal::new(TRY_TEXT.to_string());
+    let last_good: RwSignal<Option<Arc<TryView>>> = RwSignal::new(None);
+    let error: RwSignal<Option<String>> = RwSignal::new(None);
+    let name = own.name.clone();
+    let own = StoredValue::new(own);
+    Effect::new(move |_| {
+        let t = text.get();
+        let own = own.get_value();
+        jobs.spawn(ENCODING, move |job| async move {
+            if let Some(result) = run(&own, t, &job).await {
+                match result {
+                    Ok(v) => {
+                        last_good.set(Some(Arc::new(v)));
+                        error.set(None);
+                    }
+                    Err(e) => error.set(Some(e)),
+                }
+            }
+        });
+    });
+    view! {
+        <section class="panel try-it" data-testid="try-it">
+            <h3>"Try it on " {name}</h3>
+            <label class="block-label" for="own-text">"Text for the model to read"</label>
+            <textarea id="own-text" data-testid="own-text" rows="3" spellcheck="false" prop:value=move || text.get()
+                on:input=move |ev| text.set(event_target_value(&ev))></textarea>
+            {progress_bar(jobs, "try", || {})}
+            <div aria-live="polite">
+                {move || error.get().map(|e| view! { <p class="input-error" data-testid="own-error" role="alert">{e}</p> })}
+            </div>
+            {move || last_good.get().map(|v| view! { <TryResult v /> })}
+        </section>
+    }
+}
+
+#[component]
+fn TryResult(v: Arc<TryView>) -> impl IntoView {
+    let tokens = v
+        .lens
+        .tokens
+        .iter()
+        .zip(&v.inputs)
+        .enumerate()
+        .map(|(pos, (&id, piece))| {
+            let class = if pos == 0 && v.bos { "token bos" } else { "token" };
+            view! { <span class=class data-testid="own-token" data-id=id title=format!("id {id}: {piece:?}")>{show_piece(piece)}</span> }
+        })
+        .collect_view();
+    let guesses = v
+        .next_guesses()
+        .into_iter()
+        .map(|(piece, p)| {
+            view! {
+                <div class="prob-row" data-testid="own-guess" data-token=piece.clone() data-p=format!("{p:.4}")>
+                    <span class="prob-label lens-mono">{format!("{piece:?}")}</span>
+                    <span class="prob-bar"><span style=format!("width: {:.1}%", 100.0 * p)></span></span>
+                    <span class="prob-value">{fmt_prob(p)}</span>
+                </div>
+            }
+        })
+        .collect_view();
+    let header =
+        v.inputs.iter().map(|s| view! { <th class="lens-input lens-mono">{show_piece(s)}</th> }).collect_view();
+    let layers = v.lens.n_layers();
+    let body = (0..layers)
+        .rev()
+        .map(|l| {
+            let cells = (0..v.inputs.len())
+                .map(|p| {
+                    let cell = &v.lens.cells[l][p];
+                    let (id, prob) = cell.top[0];
+                    let correct = cell.target_rank.map(|r| r == 0);
+                    view! {
+                        <td class=if correct == Some(true) { "lens-cell correct" } else { "lens-cell" } data-testid="own-lens-cell"
+                            data-layer=l data-pos=p data-p=format!("{prob:.4}") style=heat_style(prob) title=v.cell_title(l, p)>
+                            {show_piece(&v.piece(id))}
+                        </td>
+                    }
+                })
+                .collect_view();
+            view! { <tr><th class="lens-layer" scope="row">{resid_label(l)}</th>{cells}</tr> }
+        })
+        .collect_view();
+    view! {
+        <div data-testid="own-result" data-tokens=v.lens.tokens.len() data-ms=format!("{:.0}", v.ms)>
+            <h4>"The tokens"</h4>
+            <div class="token-strip" data-testid="own-tokens">{tokens}</div>
+            <h4>"Its guesses for the next token"</h4>
+            <div class="probs own-next" data-testid="own-next">{guesses}</div>
+            <h4>"The logit lens: each layer's top guess"</h4>
+            <p class="muted small">"Rows are layers, from the output down; columns are positions. Brighter is more likely; a framed cell guessed the true next token. Hover a cell for its top five."</p>
+            <div class="lens-scroll">
+                <table class="lens-grid" data-testid="own-lens" data-layers=layers data-positions=v.inputs.len()
+                    aria-label="logit lens of the opened model: the top guess at each layer (rows) and position (columns)">
+                    <thead><tr><th class="lens-layer">"input"</th>{header}</tr></thead>
+                    <tbody>{body}</tbody>
+                </table>
+                <TableExport image=true what="logit lens of the opened model" />
+            </div>
+        </div>
+    }
+}
