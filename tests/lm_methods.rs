@@ -177,6 +177,17 @@ fn the_lens_decoded_a_few_rows_at_a_time_equals_the_whole_grid() {
     }
     assert!(decode_rows(&model, &tokens, 4, &resid.get(0).unwrap().narrow(0, 10, 7).unwrap(), 11).is_err());
 
+    // Recording the patterns as well leaves the lens as it was, and the patterns are the forward pass's own.
+    let mut both = LensRun::recording(&model, &tokens, 4, &[Hook::Pattern(0), Hook::Pattern(1)]).unwrap();
+    while !both.step(&model).unwrap() {}
+    let (_, cache) = model.run_with_cache(&tokens).unwrap();
+    for l in 0..2 {
+        let want: Vec<Vec<Vec<f32>>> = cache.get(Hook::Pattern(l)).unwrap().get(0).unwrap().to_vec3().unwrap();
+        let got: Vec<Vec<Vec<f32>>> = both.cache().get(Hook::Pattern(l)).unwrap().get(0).unwrap().to_vec3().unwrap();
+        assert_eq!(got, want, "layer {l}");
+    }
+    assert_eq!(both.finish(&model).unwrap(), whole);
+
     // A slice of the vocabulary at a time (uneven slices, the last one short): the same cells, up to rounding.
     let vocab = model.cfg.vocab_size;
     for layer in [0, whole.n_layers() - 1] {

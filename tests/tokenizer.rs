@@ -81,6 +81,9 @@ fn a_tokenizer_json_is_read_whole() {
     let glassbox::lens::gpt2::vocab::Tokenized::Ok(ours) = vocab.encode(words) else { panic!("known words") };
     assert_eq!(e.ids, ours[1..], "the same ids as the app's own vocabulary, after its <bos>");
     assert_eq!(e.pieces, ["snow", "plan", "hear", "tame", "seed"]);
+    // Its vocabulary has no token for unknown words: the first unknown word is named.
+    let e = t.encode("snow plan Mary went").unwrap_err();
+    assert!(e.starts_with("“Mary” is not in this tokenizer's vocabulary"), "{e}");
 }
 
 #[test]

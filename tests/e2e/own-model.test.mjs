@@ -98,6 +98,13 @@ test('a shipped folder opens through the file picker and through the folder pick
   assert.match(summary, /tokenizer\.json \(318 tokens\)/);
   assert.match(summary, /Not used.*vocab\.json/);
   await screenshot(page, 'own-model-opened');
+  // "Try it": the default sentence has words this word-level model never saw, and the message names one; words
+  // it knows run, after its own <bos>.
+  await eventually(async () => assert.match(await page.textContent('[data-testid=own-error]'), /“Mary” is not in this tokenizer's vocabulary/), 30_000);
+  await page.fill('[data-testid=own-text]', 'snow plan hear tame snow plan hear');
+  await eventually(async () => assert.equal(await page.locator('[data-testid=own-token]').count(), 8), 30_000);
+  assert.equal(await page.textContent('[data-testid=own-token] >> nth=0'), '<bos>');
+  assert.equal(await page.locator('[data-testid=own-error]').count(), 0);
 
   // The whole folder, as a folder picker gives it (paths under the folder's name): named after the folder.
   await page.setInputFiles('[data-testid=pick-folder]', path.join(MODELS, 'ioi'));
@@ -221,6 +228,20 @@ test('a GPT-2-family model with GPT-2\'s own tokenizer: its tokens, next-token g
   assert.match(await lastCell.getAttribute('title'), /%/);
   await screenshot(page, 'own-model-try', lens);
 
+  // The heads: 2 layers x 4, coloured by a score; the induction head is picked first, and another on a click.
+  assert.equal(await page.locator('[data-testid=own-head]').count(), 8);
+  const pattern = page.locator('[data-testid=own-pattern]');
+  await pattern.waitFor();
+  await page.click('[data-testid=own-head][data-layer="1"][data-head="2"] button');
+  await eventually(async () => assert.deepEqual([await pattern.getAttribute('data-layer'), await pattern.getAttribute('data-head')], ['1', '2']));
+  const rowSums = await pattern.evaluate((t) => [...t.querySelectorAll('tbody tr')].map((r) =>
+    [...r.querySelectorAll('[data-w]')].reduce((a, c) => a + Number(c.dataset.w), 0)));
+  assert.equal(rowSums.length, expected.length);
+  assert.ok(rowSums.every((x) => Math.abs(x - 1) < 1e-3), `each query's weights sum to 1: ${rowSums}`);
+  await page.selectOption('[data-testid=own-score-kind]', 'previous');
+  await eventually(async () => assert.match(await page.getAttribute('[data-testid=own-head][data-layer="0"][data-head="0"]', 'title'), /previous-token score/));
+  await screenshot(page, 'own-model-heads', pattern);
+
   // New text re-runs; a character split across tokens shows its bytes.
   await page.fill('[data-testid=own-text]', 'Hello world🙂');
   await eventually(async () => assert.deepEqual(await ids(), [50256, ...gpt2Encode('Hello world🙂')]), 30_000);
@@ -235,7 +256,7 @@ test('a GPT-2-family model with GPT-2\'s own tokenizer: its tokens, next-token g
   assert.deepEqual(await ids(), before);
   const long = 'and the whale '.repeat(60);
   await page.fill('[data-testid=own-text]', long);
-  const why = new RegExp(`${gpt2Encode(long).length} tokens and the model reads at most 127`);
+  const why = new RegExp(`${gpt2Encode(long).length} tokens and this page reads at most 63`);
   await eventually(async () => assert.match(await page.textContent('[data-testid=own-error]'), why));
   assert.deepEqual(await ids(), before);
   await page.fill('[data-testid=own-text]', 'Call me Ishmael.');

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use crate::lens::gpt2::tokenizer::Encoded;
+use crate::lens::methods::induction::HeadScores;
 use crate::lens::methods::logit_lens::LogitLens;
 
 #[cfg(target_arch = "wasm32")]
@@ -38,14 +39,20 @@ to do.</p>
 <code>tokenizer.save_pretrained(folder)</code> write one. Every model this playground ships is such a folder
 too: <code>public/models/induction</code> opens here as it opens in <code>transformers</code>.</p>
 <h2>Try it</h2>
-<p>Once the model is in, type a text under it. The model's own tokenizer splits it into tokens (GPT-2's byte-level
-BPE, run by Hugging Face's <code>tokenizers</code> library in a worker of its own), and the model reads them. You
-see its guesses for the next token, and the <a href="#/9.2.2">logit lens</a>: what the residual stream after each
-layer would predict if the model stopped there.</p>
+<p>Once the model is in, type a text of up to 64 tokens under it. The model's own tokenizer splits it into tokens
+(GPT-2's byte-level BPE, run by Hugging Face's <code>tokenizers</code> library in a worker of its own), and the model
+reads them. You see its guesses for the next token; the <a href="#/9.2.2">logit lens</a>, what the residual stream
+after each layer would predict if the model stopped there; and every head's attention, scored as in the
+<a href="#/attention">attention lab</a> for previous-token, induction and duplicate-token behaviour. Type a
+sentence twice to look for induction heads.</p>
 <p>Next, the other labs will run on the model you open too.</p>"##;
 
 /// The text the "Try it" box opens with: the chapter's indirect-object sentence.
 pub const TRY_TEXT: &str = "When Mary and John went to the store, John gave a drink to";
+
+/// The most tokens "Try it" reads at once: its grids show every position, and a 1024-token context would make
+/// a million-cell pattern and a 30 s lens.
+pub const MAX_TRY_TOKENS: usize = 64;
 
 /// What the model reads for an encoded text: the model's `bos` token first when its config names one (as
 /// TransformerLens prepends GPT-2's `<|endoftext|>`), then the text's tokens, with each one's piece. Refuses
@@ -59,12 +66,13 @@ pub fn model_input(
     if enc.ids.is_empty() {
         return Err("Type some text: the model needs at least one token to read.".into());
     }
-    let room = n_positions - usize::from(bos.is_some());
+    let room = n_positions.min(MAX_TRY_TOKENS) - usize::from(bos.is_some());
     if enc.ids.len() > room {
+        let whose = if n_positions > MAX_TRY_TOKENS { "this page reads" } else { "the model reads" };
         return Err(format!(
-            "This text is {} tokens and the model reads at most {room}{}: shorten it.",
+            "This text is {} tokens and {whose} at most {room}{}: shorten it.",
             enc.ids.len(),
-            if bos.is_some() { " after its first token" } else { "" }
+            if bos.is_some() { " after the model's first token" } else { "" }
         ));
     }
     if let Some(&bad) = enc.ids.iter().find(|&&id| id as usize >= vocab_size) {
@@ -115,11 +123,64 @@ pub struct TryView {
     pub vocab: std::sync::Arc<Vec<String>>,
     /// Whether position 0 is the model's own first token rather than the student's text.
     pub bos: bool,
+    /// `[layer][head][q][k]`: each head's attention pattern.
+    pub patterns: Vec<Vec<Vec<Vec<f32>>>>,
+    /// `[layer][head]`: how much each head acts as a previous-token, induction or duplicate-token head here.
+    pub scores: Vec<Vec<HeadScores>>,
     /// From the text to the whole grid, in ms of wall time (encoding, the forward pass, every layer decoded).
     pub ms: f64,
 }
 
+/// What the head table is coloured by: the three detector scores of the attention lab.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScoreKind {
+    PreviousToken,
+    Induction,
+    DuplicateToken,
+}
+
+impl ScoreKind {
+    pub const ALL: [ScoreKind; 3] = [ScoreKind::PreviousToken, ScoreKind::Induction, ScoreKind::DuplicateToken];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            ScoreKind::PreviousToken => "previous",
+            ScoreKind::Induction => "induction",
+            ScoreKind::DuplicateToken => "duplicate",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ScoreKind::PreviousToken => "previous-token score",
+            ScoreKind::Induction => "induction score",
+            ScoreKind::DuplicateToken => "duplicate-token score",
+        }
+    }
+
+    pub fn of(self, s: &HeadScores) -> f32 {
+        match self {
+            ScoreKind::PreviousToken => s.previous_token,
+            ScoreKind::Induction => s.induction,
+            ScoreKind::DuplicateToken => s.duplicate_token,
+        }
+    }
+}
+
 impl TryView {
+    /// The head with the highest `kind` score (the first of equals), as (layer, head).
+    pub fn best_head(&self, kind: ScoreKind) -> (usize, usize) {
+        let mut best = ((0, 0), f32::NEG_INFINITY);
+        for (l, layer) in self.scores.iter().enumerate() {
+            for (h, s) in layer.iter().enumerate() {
+                if kind.of(s) > best.1 {
+                    best = ((l, h), kind.of(s));
+                }
+            }
+        }
+        best.0
+    }
+
     pub fn piece(&self, id: u32) -> String {
         self.vocab.get(id as usize).cloned().unwrap_or_else(|| format!("<{id}>"))
     }
@@ -239,13 +300,35 @@ mod tests {
         assert_eq!(model_input(&enc, None, 2, 50257).unwrap().0, [15496, 995]);
         assert!(model_input(&Encoded::default(), bos, 1024, 50257).unwrap_err().starts_with("Type some text"));
         let long = model_input(&enc, bos, 2, 50257).unwrap_err();
-        assert!(long.contains("2 tokens") && long.contains("at most 1"), "{long}");
+        assert!(long.contains("2 tokens and the model reads at most 1"), "{long}");
+        let many = Encoded { ids: vec![262; 64], pieces: vec![" the".into(); 64] };
+        let long = model_input(&many, bos, 1024, 50257).unwrap_err();
+        assert!(long.contains("64 tokens and this page reads at most 63"), "{long}");
+        assert_eq!(model_input(&many, None, 1024, 50257).unwrap().0.len(), 64);
         assert!(model_input(&enc, None, 8, 1000).unwrap_err().contains("id 15496"));
         assert_eq!(show_piece(" the\n"), "·the⏎");
         assert_eq!(show_piece("<|endoftext|>"), "<|endoftext|>");
         assert_eq!((fmt_prob(0.5), fmt_prob(0.012), fmt_prob(0.0)), ("50.0%".into(), "1.2%".into(), "0.0%".into()));
         assert_eq!((fmt_prob(0.0012), fmt_prob(0.00002)), ("0.12%".into(), "0.0020%".into()));
         assert_eq!(show_piece(&"x".repeat(20)), "x".repeat(13) + "…");
+    }
+
+    #[test]
+    fn the_best_head_is_the_highest_score_of_the_kind_asked() {
+        let s = |p, i, d| HeadScores { previous_token: p, induction: i, duplicate_token: d };
+        let v = TryView {
+            lens: LogitLens { tokens: vec![], hooks: vec![], cells: vec![] },
+            inputs: vec![],
+            vocab: Default::default(),
+            bos: false,
+            patterns: vec![],
+            scores: vec![vec![s(0.9, 0.1, 0.0), s(0.2, 0.1, 0.5)], vec![s(0.1, 0.8, 0.5), s(0.9, 0.3, 0.1)]],
+            ms: 0.0,
+        };
+        assert_eq!(v.best_head(ScoreKind::PreviousToken), (0, 0));
+        assert_eq!(v.best_head(ScoreKind::Induction), (1, 0));
+        assert_eq!(v.best_head(ScoreKind::DuplicateToken), (0, 1));
+        assert_eq!(ScoreKind::ALL.map(ScoreKind::key), ["previous", "induction", "duplicate"]);
     }
 
     #[test]

@@ -104,11 +104,22 @@ mod hf {
                     MAX_TEXT_BYTES / 1000
                 ));
             }
-            let enc =
-                self.inner.encode(text, false).map_err(|e| format!("the tokenizer could not encode this ({e})"))?;
+            let enc = self.inner.encode(text, false).map_err(|e| self.why_not(text, &e.to_string()))?;
             let ids = enc.get_ids().to_vec();
             let pieces = ids.iter().map(|&id| self.piece(id)).collect();
             Ok(Encoded { ids, pieces })
+        }
+
+        /// Why `text` cannot be encoded, in words: a word-level tokenizer without an unknown token refuses any
+        /// word it does not know, so name the first such word.
+        fn why_not(&self, text: &str, error: &str) -> String {
+            let unknown = text.split_whitespace().find(|w| self.inner.encode(*w, false).is_err());
+            match unknown {
+                Some(w) => format!(
+                    "“{w}” is not in this tokenizer's vocabulary, and it has no token for unknown words: use words it knows"
+                ),
+                None => format!("the tokenizer could not encode this ({error})"),
+            }
         }
 
         /// Every id's piece, in id order (`<id>` for an id the tokenizer skips).

@@ -7,7 +7,7 @@
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::lens::gpt2::hooks::{Hook, HookSet};
+use crate::lens::gpt2::hooks::{ActivationCache, Hook, HookSet};
 use crate::lens::{LensError, Result, Stepped, Transformer};
 
 /// The residual stream's layers, numbered as the lab shows them: 0 is the embedding (token + position,
@@ -104,11 +104,24 @@ pub struct LensRun {
 impl LensRun {
     /// Checks `k` and the tokens and embeds them.
     pub fn new(model: &Transformer, tokens: &[u32], k: usize) -> Result<Self> {
+        Self::recording(model, tokens, k, &[])
+    }
+
+    /// `new`, recording `also` as well (say the attention patterns, for a page that shows both from one pass):
+    /// see `cache`.
+    pub fn recording(model: &Transformer, tokens: &[u32], k: usize, also: &[Hook]) -> Result<Self> {
         if k == 0 {
             return Err(LensError::Input("ask for at least one guess per cell (k >= 1)".into()));
         }
-        let forward = Stepped::new(model, tokens, HookSet::cache_only(resid_hooks(model.cfg.n_layer)))?;
+        let mut hooks = resid_hooks(model.cfg.n_layer);
+        hooks.extend(also.iter().filter(|h| !hooks.contains(h)).copied().collect::<Vec<_>>());
+        let forward = Stepped::new(model, tokens, HookSet::cache_only(hooks))?;
         Ok(LensRun { tokens: tokens.to_vec(), k, forward })
+    }
+
+    /// What the pass has recorded so far.
+    pub fn cache(&self) -> &ActivationCache {
+        &self.forward.hooks.cache
     }
 
     /// Runs the next half block; true once every block has run. The lens reads the residual stream after each

@@ -7,13 +7,15 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use super::view::OwnModel;
-use super::{fmt_prob, model_input, show_piece, TryView, TRY_TEXT};
+use super::{fmt_prob, model_input, show_piece, ScoreKind, TryView, TRY_TEXT};
 use crate::app::core::browser::now_ms;
 use crate::app::core::charts::{ink_on, sequential};
 use crate::app::core::export::TableExport;
 use crate::app::core::frame::progress_bar;
 use crate::app::core::jobs::{Job, Jobs};
 use crate::lens::gpt2::tokenizer::{TokReply, TokRequest};
+use crate::lens::gpt2::Hook;
+use crate::lens::methods::induction::head_scores;
 use crate::lens::methods::logit_lens::{resid_label, LensCell, LensRun, LogitLens, RowsDecode};
 
 /// The guesses kept per cell.
@@ -42,7 +44,8 @@ async fn run(own: &OwnModel, text: String, job: &Job) -> Option<Result<TryView, 
         Ok(x) => x,
         Err(e) => return Some(Err(e)),
     };
-    let mut lens = match LensRun::new(model, &ids, TOP_K) {
+    let patterns_of: Vec<Hook> = (0..model.cfg.n_layer).map(Hook::Pattern).collect();
+    let mut lens = match LensRun::recording(model, &ids, TOP_K, &patterns_of) {
         Ok(r) => r,
         Err(e) => return Some(Err(e.to_string())),
     };
@@ -52,6 +55,19 @@ async fn run(own: &OwnModel, text: String, job: &Job) -> Option<Result<TryView, 
         Ok(false) => return None,
         Err(e) => return Some(Err(e.to_string())),
     }
+    // [layer][head][q][k], and each head's detector scores.
+    let patterns: Result<Vec<Vec<Vec<Vec<f32>>>>, String> = patterns_of
+        .iter()
+        .map(|&h| {
+            let t = lens.cache().get(h).ok_or_else(|| format!("{h} was not recorded"))?;
+            t.get(0).and_then(|t| t.to_vec3::<f32>()).map_err(|e| e.to_string())
+        })
+        .collect();
+    let patterns = match patterns {
+        Ok(p) => p,
+        Err(e) => return Some(Err(e)),
+    };
+    let scores = patterns.iter().map(|layer| layer.iter().map(|p| head_scores(p, &ids)).collect()).collect();
     let resid = match lens.finish_resid(model) {
         Ok(r) => r,
         Err(e) => return Some(Err(e.to_string())),
@@ -83,7 +99,15 @@ async fn run(own: &OwnModel, text: String, job: &Job) -> Option<Result<TryView, 
     }
     let hooks = crate::lens::methods::logit_lens::resid_hooks(model.cfg.n_layer);
     let lens = LogitLens { tokens: ids, hooks, cells };
-    Some(Ok(TryView { lens, inputs, vocab: own.pieces.clone(), bos: bos.is_some(), ms: now_ms() - started }))
+    Some(Ok(TryView {
+        lens,
+        inputs,
+        vocab: own.pieces.clone(),
+        bos: bos.is_some(),
+        patterns,
+        scores,
+        ms: now_ms() - started,
+    }))
 }
 
 fn heat_style(p: f32) -> String {
@@ -97,6 +121,9 @@ pub fn TryIt(own: Arc<OwnModel>) -> impl IntoView {
     let text = RwSignal::new(TRY_TEXT.to_string());
     let last_good: RwSignal<Option<Arc<TryView>>> = RwSignal::new(None);
     let error: RwSignal<Option<String>> = RwSignal::new(None);
+    // The head shown and what the head table is coloured by, kept from run to run (the induction head at first).
+    let kind = RwSignal::new(ScoreKind::Induction);
+    let head: RwSignal<Option<(usize, usize)>> = RwSignal::new(None);
     let name = own.name.clone();
     let own = StoredValue::new(own);
     Effect::new(move |_| {
@@ -106,6 +133,9 @@ pub fn TryIt(own: Arc<OwnModel>) -> impl IntoView {
             if let Some(result) = run(&own, t, &job).await {
                 match result {
                     Ok(v) => {
+                        if head.get_untracked().is_none() {
+                            head.set(Some(v.best_head(ScoreKind::Induction)));
+                        }
                         last_good.set(Some(Arc::new(v)));
                         error.set(None);
                     }
@@ -124,7 +154,7 @@ pub fn TryIt(own: Arc<OwnModel>) -> impl IntoView {
             <div aria-live="polite">
                 {move || error.get().map(|e| view! { <p class="input-error" data-testid="own-error" role="alert">{e}</p> })}
             </div>
-            {move || last_good.get().map(|v| view! { <TryResult v /> })}
+            {move || last_good.get().map(|v| view! { <TryResult v=v.clone() /> <Heads v kind head /> })}
         </section>
     }
 }
@@ -193,6 +223,113 @@ fn TryResult(v: Arc<TryView>) -> impl IntoView {
                 </table>
                 <TableExport image=true what="logit lens of the opened model" />
             </div>
+        </div>
+    }
+}
+
+/// The heads coloured by a detector score, and the chosen head's pattern: the attention lab's view of the
+/// opened model.
+#[component]
+fn Heads(v: Arc<TryView>, kind: RwSignal<ScoreKind>, head: RwSignal<Option<(usize, usize)>>) -> impl IntoView {
+    let n_heads = v.scores.first().map_or(0, Vec::len);
+    let header = (0..n_heads).map(|h| view! { <th scope="col">{format!("H{h}")}</th> }).collect_view();
+    let scores = v.scores.clone();
+    let rows = move || {
+        let k = kind.get();
+        let chosen = head.get();
+        scores
+            .iter()
+            .enumerate()
+            .map(|(l, layer)| {
+                let cells = layer
+                    .iter()
+                    .enumerate()
+                    .map(|(h, s)| {
+                        let score = k.of(s);
+                        view! {
+                            <td class="own-head-cell" data-testid="own-head" data-layer=l data-head=h data-score=format!("{score:.4}")
+                                aria-pressed=if chosen == Some((l, h)) { "true" } else { "false" }
+                                style=heat_style(score) title=format!("L{l}H{h}: {} {score:.2}", k.label())>
+                                <button class="head-pick" on:click=move |_| head.set(Some((l, h)))
+                                    aria-label=format!("show head L{l}H{h}")>{format!("{score:.2}")}</button>
+                            </td>
+                        }
+                    })
+                    .collect_view();
+                view! { <tr><th scope="row">{format!("L{l}")}</th>{cells}</tr> }
+            })
+            .collect_view()
+    };
+    let on_kind = move |ev: leptos::ev::Event| {
+        let key = event_target_value(&ev);
+        if let Some(k) = ScoreKind::ALL.into_iter().find(|k| k.key() == key) {
+            kind.set(k);
+        }
+    };
+    let pattern = {
+        let v = v.clone();
+        move || {
+            let (l, h) = head.get()?;
+            let p = v.patterns.get(l)?.get(h)?;
+            let keys = v
+                .inputs
+                .iter()
+                .map(|s| view! { <th scope="col" class="pattern-key lens-mono">{show_piece(s)}</th> })
+                .collect_view();
+            let rows = p
+                .iter()
+                .enumerate()
+                .map(|(q, row)| {
+                    let cells = row
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &w)| {
+                            if k > q {
+                                view! { <td class="pattern-cell masked"></td> }.into_any()
+                            } else {
+                                let title = format!(
+                                    "{} → {}: {:.1}%",
+                                    show_piece(&v.inputs[q]),
+                                    show_piece(&v.inputs[k]),
+                                    100.0 * w
+                                );
+                                view! { <td class="pattern-cell" data-w=format!("{w:.5}") style=heat_style(w) title=title></td> }.into_any()
+                            }
+                        })
+                        .collect_view();
+                    view! { <tr><th scope="row" class="lens-mono">{show_piece(&v.inputs[q])}</th>{cells}</tr> }
+                })
+                .collect_view();
+            Some(view! {
+                <h4>{format!("Head L{l}H{h}: where each token (row) looks (columns)")}</h4>
+                <div class="lens-scroll">
+                    <table class="pattern-table" data-testid="own-pattern" data-layer=l data-head=h
+                        aria-label=format!("attention pattern of head L{l}H{h}: rows are the tokens attending, columns the tokens attended to")>
+                        <thead><tr><th></th>{keys}</tr></thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                    <TableExport image=true what=format!("attention pattern L{l}H{h}") />
+                </div>
+            })
+        }
+    };
+    view! {
+        <div class="own-heads" data-testid="own-attention">
+            <h4>"Attention: what each head does on this text"</h4>
+            <label class="small">"Colour the heads by the "
+                <select data-testid="own-score-kind" on:change=on_kind>
+                    {ScoreKind::ALL.map(|k| view! { <option value=k.key() selected=move || kind.get() == k>{k.label()}</option> })}
+                </select>
+            </label>
+            <p class="muted small">"A previous-token head attends from each token to the one before it; an induction head, in a repeated text, to the token after the earlier copy of the current one. Type a sentence twice to find them. Pick a head to see its pattern."</p>
+            <div class="lens-scroll">
+                <table class="head-table" data-testid="own-heads" aria-label="heads: layers (rows) by heads (columns), coloured by the chosen score">
+                    <thead><tr><th></th>{header}</tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+                <TableExport what="head scores" />
+            </div>
+            {pattern}
         </div>
     }
 }
