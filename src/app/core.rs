@@ -31,6 +31,8 @@ pub mod jobs;
 #[cfg(target_arch = "wasm32")]
 pub mod load;
 #[cfg(target_arch = "wasm32")]
+pub mod opened;
+#[cfg(target_arch = "wasm32")]
 pub mod predict;
 #[cfg(target_arch = "wasm32")]
 pub mod probes;

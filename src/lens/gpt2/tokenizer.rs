@@ -77,8 +77,14 @@ mod hf {
         /// Builds the tokenizer; every refusal names the file and says what is wrong with it.
         pub fn from_source(source: &TokenizerSource) -> Result<Tokenizer, String> {
             let inner = match source {
-                TokenizerSource::Json { file, text } => tokenizers::Tokenizer::from_bytes(text.as_bytes())
-                    .map_err(|e| format!("{file} is not a tokenizer the `tokenizers` library can read ({e})"))?,
+                TokenizerSource::Json { file, text } => {
+                    // Checked as JSON first: `tokenizers` 0.23 panics on a document cut short inside its decoder
+                    // (found by tests/fuzz.rs), and a panic in the worker would end it.
+                    serde_json::from_str::<serde::de::IgnoredAny>(text)
+                        .map_err(|e| format!("{file} is not JSON ({e}): the file is damaged or not a tokenizer"))?;
+                    tokenizers::Tokenizer::from_bytes(text.as_bytes())
+                        .map_err(|e| format!("{file} is not a tokenizer the `tokenizers` library can read ({e})"))?
+                }
                 TokenizerSource::VocabMerges { vocab_file, vocab, merges_file, merges } => {
                     gpt2_pair(vocab_file, vocab, merges_file, merges)?
                 }

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use super::view::OwnModel;
 use super::{fmt_prob, model_input, show_piece, ScoreKind, TryView, TRY_TEXT};
 use crate::app::core::browser::now_ms;
 use crate::app::core::charts::{ink_on, sequential};
 use crate::app::core::export::TableExport;
 use crate::app::core::frame::progress_bar;
 use crate::app::core::jobs::{Job, Jobs};
+use crate::app::core::opened::OwnModel;
 use crate::lens::gpt2::tokenizer::{TokReply, TokRequest};
 use crate::lens::gpt2::Hook;
 use crate::lens::methods::induction::head_scores;

@@ -14,20 +14,12 @@ use super::{check_tokenizer, model_name, Summary};
 use crate::app::core::browser::now_ms;
 use crate::app::core::frame::progress_bar;
 use crate::app::core::jobs::{Job, Jobs};
+use crate::app::core::opened::{self, OwnModel};
 use crate::app::core::worker::{Tokenizing, Worker, WorkerEvent};
 use crate::lens::gpt2::open::{header_len, plan_folder, TokenizerFiles, WeightsIndex, WeightsReader, READ_BYTES};
 use crate::lens::gpt2::tokenizer::{TokReply, TokRequest, TokenizerSource};
 use crate::lens::gpt2::{Gpt2Config, HookSet, Stepped};
 use crate::lens::Transformer;
-
-/// The model opened in this tab, for the session (the labs will read it from here), with its tokenizer: a
-/// worker that lives as long as the model, and every id's piece.
-pub struct OwnModel {
-    pub name: String,
-    pub model: Transformer,
-    pub tokenizer: Worker<Tokenizing>,
-    pub pieces: Arc<Vec<String>>,
-}
 
 /// A tokenizer worker that is terminated when dropped, unless `keep` hands it on: every way out of `open`
 /// before the model is kept ends the worker it started.
@@ -64,15 +56,6 @@ async fn load_tokenizer(source: TokenizerSource, job: &Job) -> Option<Result<(St
         Some(TokReply::Encoded(_)) => Err("the tokenizer worker answered out of turn".into()),
         None => Err(failure.borrow().clone().unwrap_or_else(|| "the tokenizer worker stopped".into())),
     })
-}
-
-thread_local! {
-    static OPENED: RefCell<Option<Arc<OwnModel>>> = const { RefCell::new(None) };
-}
-
-/// The model opened in this tab, if any.
-pub fn opened() -> Option<Arc<OwnModel>> {
-    OPENED.with(|o| o.borrow().clone())
 }
 
 const READING: &str = "reading the weights";
@@ -188,10 +171,7 @@ async fn open(files: Vec<web_sys::File>, job: &Job) -> Option<Result<Summary, St
         load_ms,
         check,
     };
-    let own = OwnModel { name, model, tokenizer: tokenizer.keep(), pieces: Arc::new(pieces) };
-    if let Some(old) = OPENED.with(|o| o.borrow_mut().replace(Arc::new(own))) {
-        old.tokenizer.disconnect();
-    }
+    opened::keep(OwnModel { name, model, tokenizer: tokenizer.keep(), pieces: Arc::new(pieces) });
     Some(Ok(summary))
 }
 
@@ -376,7 +356,7 @@ pub fn OwnModelLab() -> impl IntoView {
             </section>
             // The model kept in this tab, tried out: it stays when a later folder is refused, and when the student
             // comes back to this page.
-            {move || { opened_rev.track(); opened().map(|m| view! { <super::try_it::TryIt own=m /> }) }}
+            {move || { opened_rev.track(); opened::opened().map(|m| view! { <super::try_it::TryIt own=m /> }) }}
         </div>
     }
 }
