@@ -264,3 +264,50 @@ test('a GPT-2-family model with GPT-2\'s own tokenizer: its tokens, next-token g
   assert.equal(await page.locator('[data-testid=own-error]').count(), 0);
   assertClean(page);
 });
+
+test('an SAE opens on the model it was trained on, shows its latents on the text, and one for another model is refused', TIMEOUT, async (t) => {
+  const page = await openPage('/#/open', { t });
+  await page.locator('[data-testid=own-model-lab]').waitFor();
+  await page.setInputFiles('[data-testid=pick-files]', ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => path.join(MODELS, 'moby', f)));
+  await opened(page).waitFor({ timeout: 60_000 });
+  await page.fill('[data-testid=own-text]', 'Call me Ishmael. Some years ago, never mind how long precisely.');
+  await page.locator('[data-testid=own-result]').waitFor({ timeout: 30_000 });
+
+  // Only half of the folder: said so.
+  const sae = (f) => path.join(MODELS, 'moby/sae', f);
+  await page.setInputFiles('[data-testid=pick-sae]', [sae('cfg.json')]);
+  await eventually(async () => assert.match(await page.textContent('[data-testid=sae-error]'), /cfg\.json and sae_weights\.safetensors together/));
+  // An SAE for a narrower model: refused, naming the file and the mismatch.
+  const cfg = JSON.parse(fs.readFileSync(sae('cfg.json')));
+  const other = folder('other-sae', { 'cfg.json': JSON.stringify({ ...cfg, d_in: 64 }), 'sae_weights.safetensors': fs.readFileSync(sae('sae_weights.safetensors')) });
+  await page.setInputFiles('[data-testid=pick-sae]', other);
+  await eventually(async () => assert.match(await page.textContent('[data-testid=sae-error]'), /cfg\.json: .*d_in is 64 but `blocks\.2\.hook_resid_post` is 128 wide in this model/));
+  assert.equal(await page.locator('[data-testid=sae-latents]').count(), 0);
+
+  // The shipped SAE: its latents on the text.
+  await page.setInputFiles('[data-testid=pick-sae]', [sae('cfg.json'), sae('sae_weights.safetensors')]);
+  const openedSae = page.locator('[data-testid=sae-opened]');
+  await openedSae.waitFor({ timeout: 30_000 });
+  assert.equal(await openedSae.getAttribute('data-hook'), 'blocks.2.hook_resid_post');
+  assert.equal(await openedSae.getAttribute('data-d-sae'), '512');
+  assert.equal(await page.locator('[data-testid=sae-error]').count(), 0);
+  const latents = page.locator('[data-testid=sae-latent]');
+  await latents.first().waitFor({ timeout: 30_000 });
+  assert.ok((await latents.count()) >= 3, 'several latents fire on a sentence');
+  // The strip shows the first latent: its largest value is the list's, at the list's position.
+  const strip = async () => page.$$eval('[data-testid=sae-token]', (els) => els.map((e) => Number(e.dataset.act)));
+  const first = { j: await latents.first().getAttribute('data-latent'), max: Number(await latents.first().getAttribute('data-max')), pos: Number(await latents.first().getAttribute('data-pos')) };
+  assert.equal(await page.getAttribute('[data-testid=sae-strip]', 'data-latent'), first.j);
+  const acts = await strip();
+  assert.equal(acts.length, await page.locator('[data-testid=own-token]').count());
+  assert.ok(Math.abs(Math.max(...acts) - first.max) < 1e-3 && Math.abs(acts[first.pos] - first.max) < 1e-3, `${first.max} at ${first.pos}: ${acts}`);
+  const maxes = await latents.evaluateAll((els) => els.map((e) => Number(e.dataset.max)));
+  assert.ok(maxes.every((m, i) => i === 0 || m <= maxes[i - 1]), `largest first: ${maxes}`);
+  // Another latent, then another text: the strip follows.
+  await latents.nth(1).click();
+  await eventually(async () => assert.equal(await page.getAttribute('[data-testid=sae-strip]', 'data-latent'), await latents.nth(1).getAttribute('data-latent')));
+  await screenshot(page, 'own-model-sae', page.locator('[data-testid=sae-latents]'));
+  await page.fill('[data-testid=own-text]', 'The whale! The whale!');
+  await eventually(async () => assert.equal((await strip()).length, await page.locator('[data-testid=own-token]').count()), 30_000);
+  assertClean(page);
+});

@@ -9,6 +9,8 @@ use crate::lens::methods::induction::HeadScores;
 use crate::lens::methods::logit_lens::LogitLens;
 
 #[cfg(target_arch = "wasm32")]
+pub mod sae;
+#[cfg(target_arch = "wasm32")]
 pub mod try_it;
 #[cfg(target_arch = "wasm32")]
 pub mod view;
@@ -45,6 +47,9 @@ reads them. You see its guesses for the next token; the <a href="#/9.2.2">logit 
 after each layer would predict if the model stopped there; and every head's attention, scored as in the
 <a href="#/attention">attention lab</a> for previous-token, induction and duplicate-token behaviour. Type a
 sentence twice to look for induction heads.</p>
+<p>An SAE trained on the model with SAELens opens there too (its <code>cfg.json</code> and
+<code>sae_weights.safetensors</code>): the page checks that it reads a hook this model has, at this model's width,
+and shows which of its latents fire hardest on the text, and where.</p>
 <p>Next, the other labs will run on the model you open too.</p>"##;
 
 /// The text the "Try it" box opens with: the chapter's indirect-object sentence.
@@ -125,10 +130,42 @@ pub struct TryView {
     pub bos: bool,
     /// `[layer][head][q][k]`: each head's attention pattern.
     pub patterns: Vec<Vec<Vec<Vec<f32>>>>,
+    /// An opened SAE's active latents at each position, with the hook it reads.
+    pub sae: Option<(String, LatentsByPos)>,
     /// `[layer][head]`: how much each head acts as a previous-token, induction or duplicate-token head here.
     pub scores: Vec<Vec<HeadScores>>,
     /// From the text to the whole grid, in ms of wall time (encoding, the forward pass, every layer decoded).
     pub ms: f64,
+}
+
+/// Per position, its active latents as `(latent, activation)`.
+pub type LatentsByPos = Vec<Vec<(u32, f32)>>;
+
+/// The largest SAE weights file "Try it" opens: it is read whole, and copied once as it is parsed (GPT-2
+/// small's residual-stream SAEs of 24,576 latents are 151 MB).
+pub const MAX_SAE_BYTES: u64 = 320_000_000;
+
+/// The `n` latents that fire hardest on a text: (latent, its largest activation, the position of it), largest
+/// first, from each position's active latents.
+pub fn top_latents(acts: &[Vec<(u32, f32)>], n: usize) -> Vec<(u32, f32, usize)> {
+    let mut best: std::collections::HashMap<u32, (f32, usize)> = std::collections::HashMap::new();
+    for (pos, row) in acts.iter().enumerate() {
+        for &(j, a) in row {
+            let e = best.entry(j).or_insert((a, pos));
+            if a > e.0 {
+                *e = (a, pos);
+            }
+        }
+    }
+    let mut out: Vec<(u32, f32, usize)> = best.into_iter().map(|(j, (a, p))| (j, a, p)).collect();
+    out.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+    out.truncate(n);
+    out
+}
+
+/// A latent's activation at each position (0 where it is not active).
+pub fn latent_trace(acts: &[Vec<(u32, f32)>], latent: u32) -> Vec<f32> {
+    acts.iter().map(|row| row.iter().find(|(j, _)| *j == latent).map_or(0.0, |&(_, a)| a)).collect()
 }
 
 /// What the head table is coloured by: the three detector scores of the attention lab.
@@ -322,6 +359,7 @@ mod tests {
             vocab: Default::default(),
             bos: false,
             patterns: vec![],
+            sae: None,
             scores: vec![vec![s(0.9, 0.1, 0.0), s(0.2, 0.1, 0.5)], vec![s(0.1, 0.8, 0.5), s(0.9, 0.3, 0.1)]],
             ms: 0.0,
         };
@@ -329,6 +367,16 @@ mod tests {
         assert_eq!(v.best_head(ScoreKind::Induction), (1, 0));
         assert_eq!(v.best_head(ScoreKind::DuplicateToken), (0, 1));
         assert_eq!(ScoreKind::ALL.map(ScoreKind::key), ["previous", "induction", "duplicate"]);
+    }
+
+    #[test]
+    fn the_top_latents_are_the_largest_activations_each_at_its_position() {
+        let acts = vec![vec![(3, 0.5), (7, 2.0)], vec![], vec![(3, 4.0), (9, 1.0)], vec![(7, 1.0)]];
+        assert_eq!(top_latents(&acts, 5), vec![(3, 4.0, 2), (7, 2.0, 0), (9, 1.0, 2)]);
+        assert_eq!(top_latents(&acts, 1), vec![(3, 4.0, 2)]);
+        assert_eq!(latent_trace(&acts, 7), vec![2.0, 0.0, 0.0, 1.0]);
+        assert_eq!(latent_trace(&acts, 1), vec![0.0; 4]);
+        assert!(top_latents(&[], 3).is_empty());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
+use super::sae::{encode_rows, SaeLatents, SaeOpen};
 use super::{fmt_prob, model_input, show_piece, ScoreKind, TryView, TRY_TEXT};
 use crate::app::core::browser::now_ms;
 use crate::app::core::charts::{ink_on, sequential};
@@ -17,6 +18,7 @@ use crate::lens::gpt2::tokenizer::{TokReply, TokRequest};
 use crate::lens::gpt2::Hook;
 use crate::lens::methods::induction::head_scores;
 use crate::lens::methods::logit_lens::{resid_label, LensCell, LensRun, LogitLens, RowsDecode};
+use crate::lens::methods::sae::LmSae;
 
 /// The guesses kept per cell.
 const TOP_K: usize = 5;
@@ -26,7 +28,7 @@ const DECODING: &str = "decoding every layer";
 
 /// Encodes `text`, runs the model and decodes every layer: the view, or the message to show instead. `None` if
 /// the job was replaced or cancelled.
-async fn run(own: &OwnModel, text: String, job: &Job) -> Option<Result<TryView, String>> {
+async fn run(own: &OwnModel, text: String, sae: Option<Arc<LmSae>>, job: &Job) -> Option<Result<TryView, String>> {
     let started = now_ms();
     if !job.report(ENCODING, 0.0) {
         return None;
@@ -45,7 +47,8 @@ async fn run(own: &OwnModel, text: String, job: &Job) -> Option<Result<TryView, 
         Err(e) => return Some(Err(e)),
     };
     let patterns_of: Vec<Hook> = (0..model.cfg.n_layer).map(Hook::Pattern).collect();
-    let mut lens = match LensRun::recording(model, &ids, TOP_K, &patterns_of) {
+    let also: Vec<Hook> = patterns_of.iter().copied().chain(sae.as_ref().map(|s| s.hook)).collect();
+    let mut lens = match LensRun::recording(model, &ids, TOP_K, &also) {
         Ok(r) => r,
         Err(e) => return Some(Err(e.to_string())),
     };
@@ -68,6 +71,21 @@ async fn run(own: &OwnModel, text: String, job: &Job) -> Option<Result<TryView, 
         Err(e) => return Some(Err(e)),
     };
     let scores = patterns.iter().map(|layer| layer.iter().map(|p| head_scores(p, &ids)).collect()).collect();
+    // The SAE's latents at every position, from its hook's activations in this same pass.
+    let sae = match &sae {
+        Some(s) => {
+            let x = lens.cache().get(s.hook).map(|t| t.flatten_all().and_then(|t| t.to_vec1::<f32>()));
+            let x = match x {
+                Some(Ok(x)) => x,
+                _ => return Some(Err(format!("the SAE's hook {} was not recorded", s.hook))),
+            };
+            match encode_rows(s, &x, job).await? {
+                Ok(acts) => Some((s.hook.to_string(), acts)),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        None => None,
+    };
     let resid = match lens.finish_resid(model) {
         Ok(r) => r,
         Err(e) => return Some(Err(e.to_string())),
@@ -105,6 +123,7 @@ async fn run(own: &OwnModel, text: String, job: &Job) -> Option<Result<TryView, 
         vocab: own.pieces.clone(),
         bos: bos.is_some(),
         patterns,
+        sae,
         scores,
         ms: now_ms() - started,
     }))
@@ -124,13 +143,17 @@ pub fn TryIt(own: Arc<OwnModel>) -> impl IntoView {
     // The head shown and what the head table is coloured by, kept from run to run (the induction head at first).
     let kind = RwSignal::new(ScoreKind::Induction);
     let head: RwSignal<Option<(usize, usize)>> = RwSignal::new(None);
+    // An SAE opened on the model: the text is read again with it.
+    let sae: RwSignal<Option<Arc<LmSae>>> = RwSignal::new(None);
     let name = own.name.clone();
+    let cfg = own.model.cfg.clone();
     let own = StoredValue::new(own);
     Effect::new(move |_| {
         let t = text.get();
+        let s = sae.get();
         let own = own.get_value();
         jobs.spawn(ENCODING, move |job| async move {
-            if let Some(result) = run(&own, t, &job).await {
+            if let Some(result) = run(&own, t, s, &job).await {
                 match result {
                     Ok(v) => {
                         if head.get_untracked().is_none() {
@@ -154,7 +177,8 @@ pub fn TryIt(own: Arc<OwnModel>) -> impl IntoView {
             <div aria-live="polite">
                 {move || error.get().map(|e| view! { <p class="input-error" data-testid="own-error" role="alert">{e}</p> })}
             </div>
-            {move || last_good.get().map(|v| view! { <TryResult v=v.clone() /> <Heads v kind head /> })}
+            {move || last_good.get().map(|v| view! { <TryResult v=v.clone() /> <Heads v=v.clone() kind head /> <SaeLatents v /> })}
+            <SaeOpen sae cfg />
         </section>
     }
 }
