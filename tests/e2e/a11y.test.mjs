@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { shutdown, launch, openPage, assertClean, settle, waitRev, eventually, LIVE_LABS, SECTIONS, VIEWPORTS } from './harness.mjs';
+import { shutdown, launch, openPage, assertClean, settle, waitRev, eventually, LIVE_LABS, SECTIONS, VIEWPORTS, REPO } from './harness.mjs';
 
 after(shutdown);
 const TIMEOUT = { timeout: 600_000 };
@@ -123,6 +123,13 @@ const STATES = [
   } },
   { name: '9.2.5 feature browser', url: '/#/9.2.5?latent=5', live: false, then: async (page) => {
     await page.locator('[data-testid=feature-card][data-latent="5"]').waitFor({ timeout: 90_000 });
+  } },
+  { name: '#/open, a model and its SAE opened, tried on a text', url: '/#/open', live: false, then: async (page) => {
+    const moby = (f) => path.join(REPO, 'public/models/moby', f);
+    await page.setInputFiles('[data-testid=pick-files]', ['config.json', 'model.safetensors', 'tokenizer.json'].map(moby));
+    await page.locator('[data-testid=own-result]').waitFor({ timeout: 60_000 });
+    await page.setInputFiles('[data-testid=pick-sae]', ['sae/cfg.json', 'sae/sae_weights.safetensors'].map(moby));
+    await page.locator('[data-testid=sae-strip]').waitFor({ timeout: 60_000 });
   } },
 ];
 for (const scheme of ['light', 'dark']) {

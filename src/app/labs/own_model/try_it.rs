@@ -272,10 +272,11 @@ fn Heads(v: Arc<TryView>, kind: RwSignal<ScoreKind>, head: RwSignal<Option<(usiz
                         let score = k.of(s);
                         view! {
                             <td class="own-head-cell" data-testid="own-head" data-layer=l data-head=h data-score=format!("{score:.4}")
-                                aria-pressed=if chosen == Some((l, h)) { "true" } else { "false" }
+                                data-selected=if chosen == Some((l, h)) { "true" } else { "false" }
                                 style=heat_style(score) title=format!("L{l}H{h}: {} {score:.2}", k.label())>
                                 <button class="head-pick" on:click=move |_| head.set(Some((l, h)))
-                                    aria-label=format!("show head L{l}H{h}")>{format!("{score:.2}")}</button>
+                                    aria-pressed=if chosen == Some((l, h)) { "true" } else { "false" }
+                                    aria-label=format!("{score:.2}: show head L{l}H{h}")>{format!("{score:.2}")}</button>
                             </td>
                         }
                     })
