@@ -56,6 +56,11 @@ fn backward_kernels_match_references() {
 }
 
 #[test]
+fn dot_and_axpy_match_references() {
+    kernel_checks::dot_and_axpy_match_references();
+}
+
+#[test]
 fn transformer_fast_paths_match_candles_ops() {
     kernel_models::transformer_fast_paths_match_candles_ops();
 }

@@ -1,7 +1,7 @@
 //! The engine's element-wise hot loops, as plain loops over `f32` slices.
 //!
-//! Why a crate of its own: the browser build compiles the engine at opt-level "s" to keep the .wasm small, and at
-//! "s" LLVM does not vectorise loops. These few loops are where a transformer forward spends the time that is not
+//! Why a crate of its own: the browser build compiles the engine at opt-level "z" to keep the .wasm small, and at
+//! "s" or "z" LLVM does not vectorise loops (nor, at "z", inline iterator chains). These few loops are where a transformer forward spends the time that is not
 //! matrix products (GELU's exponentials, the attention softmax, LayerNorm, bias adds), so this crate alone is
 //! built at opt-level 2 (the `web` profile in the root Cargo.toml), where LLVM turns them into simd128 code.
 //! Everything is written so that it vectorises: no calls to `exp`, no branches in the inner loops (selects
@@ -267,12 +267,11 @@ pub fn conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, relu: bool, s: Co
     out
 }
 
-/// `acc += a x`: one tap of `conv2d`'s generic kernel. Not inlined: one vectorised copy serves every call.
+/// `acc += a x`, element by element (up to the shorter slice's length): one tap of `conv2d`'s generic kernel, and
+/// probe training's gradient step. Not inlined: one vectorised copy serves every call.
 #[inline(never)]
-fn axpy(acc: &mut [f32], x: &[f32], a: f32) {
-    for (y, &x) in acc.iter_mut().zip(x) {
-        *y += a * x;
-    }
+pub fn axpy(acc: &mut [f32], x: &[f32], a: f32) {
+    lanes::axpy(acc, x, a);
 }
 
 /// The nine taps of a 3 x 3 kernel added into `acc` in one pass (`conv2d`'s inner loop for the common kernel):
@@ -380,4 +379,146 @@ pub fn flip_transpose(w: &[f32], c_out: usize, c_in: usize, k: usize) -> Vec<f32
         }
     }
     out
+}
+
+/// Dot product in `LANES` partial sums (probe training's inner loop): lane j sums the products of elements j,
+/// j + 8, j + 16, … in order, then the lanes are added 0 to 7 and the remainder last, so every target gives the
+/// same bits. `a` and `b` have the same length.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    let acc = lanes::dot8(ca, cb);
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// Standardised features for a probe: `x` holds rows of `d` values; returns each column's mean and standard
+/// deviation (1 for a constant column, so that it stays 0 after centring) and the rows centred and divided by
+/// them. Sums run row by row, in order. `d` is at least 1.
+pub fn standardise(x: &[f32], d: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    assert!(d > 0, "standardise: rows of 0 values");
+    let n = (x.len() / d) as f32;
+    let mut mean = vec![0.0f32; d];
+    for row in x.chunks_exact(d) {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += v;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    let mut std = vec![0.0f32; d];
+    for row in x.chunks_exact(d) {
+        for ((s, v), m) in std.iter_mut().zip(row).zip(&mean) {
+            *s += (v - m).powi(2);
+        }
+    }
+    std.iter_mut().for_each(|s| *s = if *s > 1e-12 { (*s / n).sqrt() } else { 1.0 });
+    let inv_std: Vec<f32> = std.iter().map(|s| 1.0 / s).collect();
+    let mut z = Vec::with_capacity(x.len());
+    for row in x.chunks_exact(d) {
+        z.extend(row.iter().zip(&mean).zip(&inv_std).map(|((v, m), i)| (v - m) * i));
+    }
+    (mean, std, z)
+}
+
+/// Probe training's inner loop, one pass of logistic regression's gradient: for each row `x` of `z` (`w.len()`
+/// values) and its label `t`, `r = sigmoid(w . x + b) - t` (`1 / (1 + e^-v)` with the standard library's `exp`);
+/// adds `r x` into `grad` and returns the sum of the `r`. Here rather than in the engine so that the browser build
+/// runs the whole loop at this crate's opt-level.
+pub fn logistic_gradient(z: &[f32], t: &[f32], w: &[f32], b: f32, grad: &mut [f32]) -> f32 {
+    let mut gb = 0.0f32;
+    for (row, &ti) in z.chunks_exact(w.len()).zip(t) {
+        let r = 1.0 / (1.0 + (-(dot(row, w) + b)).exp()) - ti;
+        gb += r;
+        lanes::axpy(grad, row, r);
+    }
+    gb
+}
+
+/// `dot` and `axpy` written with WebAssembly SIMD (four lanes per `v128`, the same arithmetic in the same order as
+/// the plain loops below). In the browser build (`web` profile, fat LTO) no plain loop of this crate comes out as
+/// simd128 code (checked in the linked .wasm with wasm-dis): loop vectorisation follows the opt-level of the app
+/// crate, which links everything, and that is a size level. Elsewhere plain loops, which opt-level 3 vectorises.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod lanes {
+    use core::arch::wasm32::{f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat, v128, v128_load, v128_store};
+    use std::slice::ChunksExact;
+
+    // Loads and stores by pointer: built from four indexed elements instead, they stayed four bounds-checked
+    // scalar moves per vector at a size opt-level.
+    #[inline(always)]
+    fn load(x: &[f32; 4]) -> v128 {
+        // SAFETY: `x` is four readable f32s (16 bytes); `v128_load` has no alignment requirement.
+        unsafe { v128_load(x.as_ptr().cast()) }
+    }
+
+    #[inline(always)]
+    fn store(g: &mut [f32; 4], v: v128) {
+        // SAFETY: `g` is four writable f32s (16 bytes); `v128_store` has no alignment requirement.
+        unsafe { v128_store(g.as_mut_ptr().cast(), v) }
+    }
+
+    #[inline(always)]
+    fn four(x: &[f32]) -> &[f32; 4] {
+        x.try_into().expect("a chunk of four")
+    }
+
+    #[inline(always)]
+    pub fn dot8(a: ChunksExact<f32>, b: ChunksExact<f32>) -> [f32; 8] {
+        let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        for (x, y) in a.zip(b) {
+            lo = f32x4_add(lo, f32x4_mul(load(four(&x[..4])), load(four(&y[..4]))));
+            hi = f32x4_add(hi, f32x4_mul(load(four(&x[4..])), load(four(&y[4..]))));
+        }
+        let lane = |v: v128| {
+            [
+                f32x4_extract_lane::<0>(v),
+                f32x4_extract_lane::<1>(v),
+                f32x4_extract_lane::<2>(v),
+                f32x4_extract_lane::<3>(v),
+            ]
+        };
+        let (lo, hi) = (lane(lo), lane(hi));
+        [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]]
+    }
+
+    #[inline(always)]
+    pub fn axpy(acc: &mut [f32], x: &[f32], a: f32) {
+        let av = f32x4_splat(a);
+        let mut gc = acc.chunks_exact_mut(4);
+        let mut xc = x.chunks_exact(4);
+        for (gi, xi) in (&mut gc).zip(&mut xc) {
+            let gi: &mut [f32; 4] = gi.try_into().expect("a chunk of four");
+            let v = f32x4_add(load(gi), f32x4_mul(av, load(four(xi))));
+            store(gi, v);
+        }
+        for (gi, xi) in gc.into_remainder().iter_mut().zip(xc.remainder()) {
+            *gi += a * xi;
+        }
+    }
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+mod lanes {
+    use std::slice::ChunksExact;
+
+    #[inline(always)]
+    pub fn dot8(a: ChunksExact<f32>, b: ChunksExact<f32>) -> [f32; 8] {
+        let mut acc = [0.0f32; 8];
+        for (x, y) in a.zip(b) {
+            for j in 0..8 {
+                acc[j] += x[j] * y[j];
+            }
+        }
+        acc
+    }
+
+    #[inline(always)]
+    pub fn axpy(acc: &mut [f32], x: &[f32], a: f32) {
+        for (y, &x) in acc.iter_mut().zip(x) {
+            *y += a * x;
+        }
+    }
 }

@@ -300,6 +300,30 @@ pub fn backward_kernels_match_references() {
     }
 }
 
+/// The probe's dot product and `g += r x`: bit for bit the plain loops they replace (eight lanes summed in
+/// order, then the remainder; element by element).
+pub fn dot_and_axpy_match_references() {
+    let mut rng = Rng::new(19);
+    for &n in &LENGTHS {
+        let a = randoms(&mut rng, n, 1.0);
+        let b = randoms(&mut rng, n, 1.0);
+        let mut lanes = [0f32; 8];
+        let full = n / 8 * 8;
+        for i in 0..full {
+            lanes[i % 8] += a[i] * b[i];
+        }
+        let mut want: f32 = lanes.iter().sum();
+        for i in full..n {
+            want += a[i] * b[i];
+        }
+        assert_eq!(k::dot(&a, &b).to_bits(), want.to_bits(), "dot n {n}");
+        let mut g = randoms(&mut rng, n, 1.0);
+        let want: Vec<f32> = g.iter().zip(&a).map(|(g, x)| g + 0.3 * x).collect();
+        k::axpy(&mut g, &a, 0.3);
+        assert_eq!(g, want, "axpy n {n}");
+    }
+}
+
 /// Runs every check (for tests/web.rs, where one browser test is cheaper than seven).
 pub fn all() {
     exp_is_accurate_over_its_range();
@@ -311,4 +335,5 @@ pub fn all() {
     conv2d_matches_candle();
     max_pool2_matches_candle();
     backward_kernels_match_references();
+    dot_and_axpy_match_references();
 }

@@ -193,113 +193,10 @@ pub struct LogReg {
     pub b: f32,
 }
 
-/// Dot product with eight accumulators, so several lanes stay busy without fast-math. Lane j sums the products
-/// of elements j, j + 8, j + 16, … in order, then the lanes are added 0 to 7 and the remainder last, on every
-/// target, so native and wasm give the same bits.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    let acc = lanes::dot8(ca, cb);
-    let mut s: f32 = acc.iter().sum();
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
-}
-
-/// `g += r * x`, element by element.
-#[inline(always)]
-fn axpy(g: &mut [f32], r: f32, x: &[f32]) {
-    lanes::axpy(g, r, x);
-}
-
-/// The two loops probe training spends its time in. The browser build is at opt-level "s" (see ARCHITECTURE.md),
-/// where LLVM does not vectorise them, so there they are written with WebAssembly SIMD (four lanes per `v128`,
-/// the same arithmetic in the same order); elsewhere plain loops, which opt-level 3 vectorises.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod lanes {
-    use core::arch::wasm32::{f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat, v128, v128_load, v128_store};
-    use std::slice::ChunksExact;
-
-    // Loads and stores by pointer: built from four indexed elements instead, at opt-level "s" they stayed four
-    // bounds-checked scalar moves per vector, and the loops ran slower than plain scalar code.
-    #[inline(always)]
-    fn load(x: &[f32; 4]) -> v128 {
-        // SAFETY: `x` is four readable f32s (16 bytes); `v128_load` has no alignment requirement.
-        unsafe { v128_load(x.as_ptr().cast()) }
-    }
-
-    #[inline(always)]
-    fn store(g: &mut [f32; 4], v: v128) {
-        // SAFETY: `g` is four writable f32s (16 bytes); `v128_store` has no alignment requirement.
-        unsafe { v128_store(g.as_mut_ptr().cast(), v) }
-    }
-
-    #[inline(always)]
-    fn four(x: &[f32]) -> &[f32; 4] {
-        x.try_into().expect("a chunk of four")
-    }
-
-    #[inline(always)]
-    pub fn dot8(a: ChunksExact<f32>, b: ChunksExact<f32>) -> [f32; 8] {
-        let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
-        for (x, y) in a.zip(b) {
-            lo = f32x4_add(lo, f32x4_mul(load(four(&x[..4])), load(four(&y[..4]))));
-            hi = f32x4_add(hi, f32x4_mul(load(four(&x[4..])), load(four(&y[4..]))));
-        }
-        let lane = |v: v128| {
-            [
-                f32x4_extract_lane::<0>(v),
-                f32x4_extract_lane::<1>(v),
-                f32x4_extract_lane::<2>(v),
-                f32x4_extract_lane::<3>(v),
-            ]
-        };
-        let (lo, hi) = (lane(lo), lane(hi));
-        [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]]
-    }
-
-    #[inline(always)]
-    pub fn axpy(g: &mut [f32], r: f32, x: &[f32]) {
-        let rv = f32x4_splat(r);
-        let mut gc = g.chunks_exact_mut(4);
-        let mut xc = x.chunks_exact(4);
-        for (gi, xi) in (&mut gc).zip(&mut xc) {
-            let gi: &mut [f32; 4] = gi.try_into().expect("a chunk of four");
-            let v = f32x4_add(load(gi), f32x4_mul(rv, load(four(xi))));
-            store(gi, v);
-        }
-        for (gi, xi) in gc.into_remainder().iter_mut().zip(xc.remainder()) {
-            *gi += r * xi;
-        }
-    }
-}
-
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-mod lanes {
-    use std::slice::ChunksExact;
-
-    pub fn dot8(a: ChunksExact<f32>, b: ChunksExact<f32>) -> [f32; 8] {
-        let mut acc = [0.0f32; 8];
-        for (x, y) in a.zip(b) {
-            for j in 0..8 {
-                acc[j] += x[j] * y[j];
-            }
-        }
-        acc
-    }
-
-    pub fn axpy(g: &mut [f32], r: f32, x: &[f32]) {
-        for (gi, xi) in g.iter_mut().zip(x) {
-            *gi += r * xi;
-        }
-    }
-}
-
-fn sigmoid(z: f32) -> f32 {
-    1.0 / (1.0 + (-z).exp())
-}
+/// The loops probe training spends its time in (the gradient pass over every row, and the power iteration's dot
+/// products and `g += r x`) live in `glassbox_kernels`, which the browser build compiles at opt-level 2 while this
+/// crate is at "z" for size (see the root Cargo.toml); here they ran 7 times slower.
+use glassbox_kernels::{axpy, dot, logistic_gradient, standardise};
 
 /// Settings of the probe's optimiser.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -361,7 +258,6 @@ impl LogReg {
 /// `LogReg::fit` is `new`, `run(settings.iterations)`, `probe`; running the iterations in several calls gives
 /// exactly the same probe.
 pub struct LogRegFit {
-    d: usize,
     mean: Vec<f32>,
     std: Vec<f32>,
     /// Standardised features, `n x d`.
@@ -388,26 +284,8 @@ impl LogRegFit {
                 x.len()
             )));
         }
-        let mut mean = vec![0.0f32; d];
-        for row in x.chunks_exact(d) {
-            for (m, v) in mean.iter_mut().zip(row) {
-                *m += v;
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= n as f32);
-        let mut std = vec![0.0f32; d];
-        for row in x.chunks_exact(d) {
-            for j in 0..d {
-                std[j] += (row[j] - mean[j]).powi(2);
-            }
-        }
-        // A constant feature gets std 1 so it stays 0 after centring instead of dividing by zero.
-        std.iter_mut().for_each(|s| *s = if *s > 1e-12 { (*s / n as f32).sqrt() } else { 1.0 });
-        let inv_std: Vec<f32> = std.iter().map(|s| 1.0 / s).collect();
-        let mut z = Vec::with_capacity(x.len());
-        for row in x.chunks_exact(d) {
-            z.extend(row.iter().zip(&mean).zip(&inv_std).map(|((v, m), i)| (v - m) * i));
-        }
+        // Standardised features: `glassbox_kernels` for the same reason as the training loop (see `dot` above).
+        let (mean, std, z) = standardise(x, d);
         let t: Vec<f32> = y.iter().map(|&b| b as u8 as f32).collect();
 
         // Largest eigenvalue of Z^T Z / n by power iteration (a few steps suffice for a step-size bound).
@@ -417,7 +295,7 @@ impl LogRegFit {
             let mut u = vec![0.0f32; d];
             for row in z.chunks_exact(d) {
                 let s = dot(row, &v);
-                axpy(&mut u, s, row);
+                axpy(&mut u, row, s);
             }
             let norm = dot(&u, &u).sqrt() / n as f32;
             if norm <= 0.0 {
@@ -436,7 +314,6 @@ impl LogRegFit {
         let rate = (t.iter().sum::<f32>() / n as f32).clamp(1e-4, 1.0 - 1e-4);
         let (w, b) = (vec![0.0f32; d], (rate / (1.0 - rate)).ln());
         Ok(LogRegFit {
-            d,
             mean,
             std,
             z,
@@ -460,19 +337,14 @@ impl LogRegFit {
 
     /// Runs `iterations` more steps of Nesterov-accelerated gradient descent.
     pub fn run(&mut self, iterations: usize) {
-        let (d, n) = (self.d, self.t.len());
+        let n = self.t.len();
         for _ in 0..iterations {
             // Look-ahead point of Nesterov's method.
             let mom = (self.k - 1.0) / (self.k + 2.0);
             let wy: Vec<f32> = self.w.iter().zip(&self.w_prev).map(|(a, p)| a + mom * (a - p)).collect();
             let by = self.b + mom * (self.b - self.b_prev);
             self.grad.iter_mut().for_each(|g| *g = 0.0);
-            let mut gb = 0.0f32;
-            for (row, &ti) in self.z.chunks_exact(d).zip(&self.t) {
-                let r = sigmoid(dot(row, &wy) + by) - ti;
-                gb += r;
-                axpy(&mut self.grad, r, row);
-            }
+            let mut gb = logistic_gradient(&self.z, &self.t, &wy, by, &mut self.grad);
             let inv_n = 1.0 / n as f32;
             let l2 = self.l2;
             self.grad.iter_mut().zip(&wy).for_each(|(g, wj)| *g = *g * inv_n + l2 * wj);
