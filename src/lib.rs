@@ -7,6 +7,9 @@
 pub mod content;
 pub mod lens;
 pub mod routes;
+/// The worker side of our Web Workers (wasm32 only).
+#[cfg(target_arch = "wasm32")]
+pub mod serve;
 
 #[cfg(feature = "app")]
 pub mod app;

@@ -24,8 +24,7 @@ use wasm_bindgen::JsCast;
 use crate::lens::gpt2::tokenizer::{TokReply, TokRequest};
 use crate::lens::toy::protocol::{LabReply, LabRequest};
 
-/// What a worker posts once it listens (see `src/bin/toy_worker.rs`).
-const READY: &str = "{\"type\":\"Ready\"}";
+use crate::serve::READY;
 /// How long a worker may take to start before the lab says it failed.
 const START_TIMEOUT_MS: i32 = 30_000;
 
