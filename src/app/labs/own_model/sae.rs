@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use super::view::path_of;
 use super::{latent_trace, top_latents, TryView, MAX_SAE_BYTES};
 use crate::app::core::charts::{ink_on, sequential};
 use crate::app::core::frame::progress_bar;
@@ -18,14 +19,9 @@ use crate::lens::methods::sae::{active_latents, LmSae, SaelensCfg};
 /// How many latents the list shows.
 const LISTED: usize = 12;
 
-fn name_of(f: &web_sys::File) -> String {
-    let rel = js_sys::Reflect::get(f, &"webkitRelativePath".into()).ok().and_then(|v| v.as_string());
-    rel.filter(|r| !r.is_empty()).unwrap_or_else(|| f.name())
-}
-
 /// Reads and checks a picked SAELens folder against the model's config. `None` if the job was stopped.
 async fn open_sae(files: Vec<web_sys::File>, cfg: &Gpt2Config, job: &Job) -> Option<Result<LmSae, String>> {
-    let find = |base: &str| files.iter().find(|f| name_of(f).rsplit(['/', '\\']).next() == Some(base)).cloned();
+    let find = |base: &str| files.iter().find(|f| path_of(f).rsplit(['/', '\\']).next() == Some(base)).cloned();
     let (Some(cfg_file), Some(weights)) = (find("cfg.json"), find("sae_weights.safetensors")) else {
         return Some(Err(
             "an SAE is two files from SAELens: pick its cfg.json and sae_weights.safetensors together".into()

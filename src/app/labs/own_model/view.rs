@@ -63,7 +63,7 @@ const PREPARING: &str = "preparing the unembedding";
 const CHECKING: &str = "running a forward pass";
 
 /// A picked file as the page knows it: its path within the picked folder (or its name) and size.
-fn path_of(f: &web_sys::File) -> String {
+pub(super) fn path_of(f: &web_sys::File) -> String {
     // `webkitRelativePath` ("gpt2/config.json") is set when a folder was picked; web-sys does not bind it.
     let rel = js_sys::Reflect::get(f, &"webkitRelativePath".into()).ok().and_then(|v| v.as_string());
     rel.filter(|r| !r.is_empty()).unwrap_or_else(|| f.name())
