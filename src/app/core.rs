@@ -1,4 +1,4 @@
-//! What every lab uses, and nothing that names a lab. `url`, `format`, `keys`, `models`, `progress`, `slices`, `theme`, the geometry of `charts` and
+//! What every lab uses, and nothing that names a lab. `url`, `format`, `keys`, `models`, `own_text`, `progress`, `slices`, `theme`, the geometry of `charts` and
 //! `trainer`'s rules are plain Rust (tested natively); the rest needs the browser.
 pub mod charts;
 pub mod export;
@@ -6,6 +6,7 @@ pub mod format;
 pub mod keys;
 pub mod models;
 pub mod offline;
+pub mod own_text;
 pub mod presenter;
 pub mod progress;
 pub mod slices;

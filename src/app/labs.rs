@@ -156,7 +156,7 @@ mod tests {
     use super::acdc::head_links;
     use super::attention::AttentionState;
     use super::patching::PatchState;
-    use crate::app::core::models::TaskModel;
+    use crate::app::core::models::{LabModel, TaskModel};
     use crate::app::core::url::{parse_query, UrlState};
     use crate::lens::methods::ioi::{CHAPTER_CORRUPTED, CHAPTER_PROMPT};
     use crate::lens::methods::patching::{Direction, Target};
@@ -175,7 +175,10 @@ mod tests {
         assert_eq!(p.direction, Direction::Denoising);
         let (a, problems) = AttentionState::from_query(&query(&ind.pattern));
         assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!((a.model, a.head, a.seq.as_deref()), (TaskModel::Induction, Some((1, 3)), Some("a b a b")));
+        assert_eq!(
+            (a.model, a.head, a.seq.as_deref()),
+            (LabModel::Task(TaskModel::Induction), Some((1, 3)), Some("a b a b"))
+        );
 
         let ioi = head_links(TaskModel::Ioi, 2, 1, CHAPTER_PROMPT, CHAPTER_CORRUPTED);
         let (p, problems) = PatchState::from_query(&query(&ioi.patching));
@@ -184,7 +187,10 @@ mod tests {
         assert_eq!((p.which, p.clean, p.corrupted.as_deref()), (TaskModel::Ioi, None, Some(CHAPTER_CORRUPTED)));
         let (a, problems) = AttentionState::from_query(&query(&ioi.pattern));
         assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!((a.model, a.head, a.seq.as_deref()), (TaskModel::Ioi, Some((2, 1)), Some(CHAPTER_PROMPT)));
+        assert_eq!(
+            (a.model, a.head, a.seq.as_deref()),
+            (LabModel::Task(TaskModel::Ioi), Some((2, 1)), Some(CHAPTER_PROMPT))
+        );
     }
 
     /// Every presenter step opens its lab with no URL problem, and every live lab has at least two.

@@ -311,3 +311,89 @@ test('an SAE opens on the model it was trained on, shows its latents on the text
   await eventually(async () => assert.equal((await strip()).length, await page.locator('[data-testid=own-token]').count()), 30_000);
   assertClean(page);
 });
+
+test('the attention lab runs on an opened model as on ours, and a link naming one in another tab says so', TIMEOUT, async (t) => {
+  // The shipped induction folder, opened from disk: the same weights as the lab's own induction model, read
+  // through the other path (its tokenizer.json in the worker, a pass a half block per slice, the loss from the
+  // decoded output). Both must give the same scores and losses.
+  const page = await openPage('/#/open', { t });
+  await page.locator('[data-testid=own-model-lab]').waitFor();
+  await page.setInputFiles('[data-testid=pick-files]', ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => path.join(MODELS, 'induction', f)));
+  await opened(page).waitFor({ timeout: 60_000 });
+  await page.click('[data-testid=own-to-attention]');
+  const own = page.locator('[data-testid=attention-model-own]');
+  await own.waitFor();
+  assert.ok(await own.isChecked(), 'the link picks the opened model');
+  assert.match(await page.textContent('.model-switch'), /Your model: .+ \(2 layers\)/);
+  await eventually(async () => assert.match(page.url(), /model=own/));
+
+  const status = page.locator('[data-testid=lab-status]');
+  const rev = async () => Number(await status.getAttribute('data-rev'));
+  const half = 'the cat sat on the mat a red ball big tree';
+  const readAll = async (r0) => {
+    await eventually(async () => assert.ok((await rev()) > r0), 30_000);
+    const summary = page.locator('[data-testid=loss-summary]');
+    const titles = await page.$$eval('[data-testid=head-cell]', (els) => els.map((e) => e.title));
+    return { first: Number(await summary.getAttribute('data-first-half')), second: Number(await summary.getAttribute('data-repeat-half')),
+      tokens: await page.locator('[data-testid=token]').count(), titles };
+  };
+  await eventually(async () => assert.ok((await rev()) > 0), 30_000);
+  let r0 = await rev();
+  await page.fill('[data-testid=seq-input]', `${half} ${half}`);
+  const mine = await readAll(r0);
+  assert.equal(mine.tokens, 23);
+  assert.ok(mine.second < 0.5 * mine.first, `the repeat is predicted: ${mine.first} then ${mine.second}`);
+  assert.equal(mine.titles.length, 8);
+  await screenshot(page, 'attention-own', page.locator('[data-testid=head-grid]'));
+
+  r0 = await rev();
+  await page.click('[data-testid=attention-model-induction]');
+  await page.fill('[data-testid=seq-input]', `${half} ${half}`);
+  const ours = await readAll(r0);
+  assert.deepEqual(ours.titles, mine.titles, 'every head scores the same');
+  assert.ok(Math.abs(ours.first - mine.first) < 1e-3 && Math.abs(ours.second - mine.second) < 1e-3, `${JSON.stringify(ours)} vs ${JSON.stringify(mine)}`);
+  // Back to the opened model; a word its tokenizer does not know gets the tokenizer's message, and the result stays.
+  await page.click('[data-testid=attention-model-own]');
+  await eventually(async () => assert.match(page.url(), /model=own/));
+  r0 = await rev();
+  await page.fill('[data-testid=seq-input]', 'the cat zzqx');
+  await eventually(async () => assert.match(await page.textContent('[data-testid=input-error]'), /zzqx/), 30_000);
+  assert.ok((await page.locator('[data-testid=token]').count()) > 0, 'the last good result stays');
+  assertClean(page);
+
+  // A fresh tab has no opened model: the link's model=own is explained, and the induction model is shown.
+  const other = await openPage('/#/attention?model=own&seq=a+b+c', { t });
+  await eventually(async () => assert.match(await other.textContent('[data-testid=url-error]'), /never travels in a link/));
+  assert.equal(await other.locator('[data-testid=attention-model-own]').count(), 0);
+  assert.ok(await other.locator('[data-testid=attention-model-induction]').isChecked());
+  assertClean(other);
+});
+
+test('the attention lab on a GPT-2-family model reads the text with GPT-2\'s tokenizer', TIMEOUT, async (t) => {
+  const cfg = { model_type: 'gpt2', vocab_size: 50257, n_positions: 128, n_embd: 64, n_layer: 2, n_head: 4,
+    bos_token_id: 50256, eos_token_id: 50256, tie_word_embeddings: false };
+  const files = folder('gpt2-attention', { 'config.json': JSON.stringify(cfg), 'model.safetensors': zeroWeights(cfg, 11),
+    'vocab.json': fs.readFileSync(path.join(GPT2_FILES, 'encoder.json')), 'merges.txt': fs.readFileSync(path.join(GPT2_FILES, 'vocab.bpe')) });
+  const page = await openPage('/#/open', { t });
+  await page.locator('[data-testid=own-model-lab]').waitFor();
+  await page.setInputFiles('[data-testid=pick-files]', files);
+  await opened(page).waitFor({ timeout: 60_000 });
+  await page.click('[data-testid=own-to-attention]');
+  // It opens on a random repeat of GPT-2's own words: each half the same tokens.
+  const text = await page.locator('[data-testid=seq-input]').inputValue();
+  const ids = gpt2Encode(text);
+  assert.ok(ids.length >= 10, text);
+  await eventually(async () => assert.equal(await page.locator('[data-testid=token]').count(), ids.length + 1), 30_000);
+  assert.equal(await page.locator('[data-testid=head-cell]').count(), 8);
+  const half = ids.length / 2;
+  assert.deepEqual(ids.slice(0, half), ids.slice(half), `the halves are the same tokens: ${text}`);
+  await eventually(async () => assert.match(await page.textContent('[data-testid=loss-summary]'), /repeated half/));
+  await page.fill('[data-testid=seq-input]', 'When Mary and John went to the store, John gave a drink to');
+  const expected = gpt2Encode('When Mary and John went to the store, John gave a drink to');
+  await eventually(async () => assert.equal(await page.locator('[data-testid=token]').count(), expected.length + 1), 30_000);
+  assert.equal(await page.textContent('[data-testid=token][data-pos="2"]'), '·Mary');
+  await page.click('[data-testid=head-cell][data-layer="1"][data-head="2"]');
+  await eventually(async () => assert.equal(await page.textContent('[data-testid=pattern-title]'), 'Attention pattern of L1H2'));
+  await screenshot(page, 'attention-own-gpt2', page.locator('[data-testid=pattern-large]'));
+  assertClean(page);
+});

@@ -31,9 +31,57 @@ impl TaskModel {
     }
 }
 
+/// What a transformer lab runs: a task model we ship, or the model a student opened in this tab (`#/open`,
+/// `core::opened`). A link says `model=own` for the latter, but cannot carry it: the weights never leave the tab.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LabModel {
+    Task(TaskModel),
+    Own,
+}
+
+/// The values of a link's `model` key in a lab that also runs an opened model.
+pub const LAB_MODELS: &[(&str, LabModel)] = &[
+    ("ioi", LabModel::Task(TaskModel::Ioi)),
+    ("induction", LabModel::Task(TaskModel::Induction)),
+    ("own", LabModel::Own),
+];
+
+impl LabModel {
+    /// The task model, or `instead` for an opened one.
+    pub fn task_or(self, instead: TaskModel) -> TaskModel {
+        match self {
+            LabModel::Task(t) => t,
+            LabModel::Own => instead,
+        }
+    }
+}
+
+/// What a lab says when its link names an opened model (`model=own`) and this tab has none, with what it shows
+/// instead.
+pub fn own_not_open(instead: TaskModel) -> String {
+    format!(
+        "This link names a model opened from a computer (model=own). An opened model stays in the tab that opened \
+         it and never travels in a link, so this tab has none: open it on the “Open your own model” page \
+         (#/open), then come back. Meanwhile the lab shows {}.",
+        instead.what()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_lab_model_has_its_own_key_and_a_task_model_keeps_its_key() {
+        for &(key, m) in LAB_MODELS {
+            assert_eq!(LAB_MODELS.iter().filter(|(_, o)| *o == m).count(), 1);
+            if let LabModel::Task(t) = m {
+                assert_eq!(key, t.folder());
+            }
+        }
+        assert_eq!(LabModel::Own.task_or(TaskModel::Ioi), TaskModel::Ioi);
+        assert!(own_not_open(TaskModel::Induction).ends_with("the lab shows the induction model."));
+    }
 
     #[test]
     fn every_model_has_its_own_key_and_its_key_is_its_folder() {

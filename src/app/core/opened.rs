@@ -2,10 +2,21 @@
 //! lives as long as the model (`core::worker::Tokenizing`), and every id's piece. Here in `core`, not in the
 //! lab that opens it, so that every lab can read it (labs import only `core`, `lens` and `routes`).
 use std::cell::RefCell;
+use std::ops::Range;
 use std::sync::Arc;
 
+use candle_core::Tensor;
+
+use super::jobs::Job;
+use super::own_text::model_input;
 use super::worker::{Tokenizing, Worker};
-use crate::lens::Transformer;
+use crate::lens::gpt2::tokenizer::{TokReply, TokRequest};
+use crate::lens::gpt2::Hook;
+use crate::lens::methods::logit_lens::{LensCell, LensRun, RowsDecode};
+use crate::lens::{LensError, Transformer};
+
+/// The guesses the logit lens keeps per cell.
+pub const TOP_K: usize = 5;
 
 pub struct OwnModel {
     pub name: String,
@@ -28,5 +39,101 @@ pub fn opened() -> Option<Arc<OwnModel>> {
 pub fn keep(own: OwnModel) {
     if let Some(old) = OPENED.with(|o| o.borrow_mut().replace(Arc::new(own))) {
         old.tokenizer.disconnect();
+    }
+}
+
+/// A text as an opened model reads it: its ids, the model's first token in front when its config names one,
+/// and each token's piece.
+pub struct OwnInput {
+    pub ids: Vec<u32>,
+    pub pieces: Vec<String>,
+    /// Whether position 0 is the model's first token rather than the student's text.
+    pub bos: bool,
+}
+
+/// `Some(Err)` from an engine error, for the jobs below.
+fn failed<T>(e: impl ToString) -> Option<Result<T, String>> {
+    Some(Err(e.to_string()))
+}
+
+impl OwnModel {
+    /// Encodes `text` in the tokenizer's worker and checks what the model can read (`own_text::model_input`).
+    /// `None` if the job was stopped; `Some(Err)` holds the message for the student.
+    pub async fn encode(&self, text: String, job: &Job, phase: &'static str) -> Option<Result<OwnInput, String>> {
+        if !job.report(phase, 0.0) {
+            return None;
+        }
+        let enc = match job.wait_for(self.tokenizer.ask(&TokRequest::Encode { text })).await? {
+            Some(TokReply::Encoded(e)) => e,
+            Some(TokReply::Error { message }) => return Some(Err(message)),
+            Some(TokReply::Loaded { .. }) => return failed("the tokenizer worker answered out of turn"),
+            None => return failed("the tokenizer worker stopped: open the model again"),
+        };
+        let cfg = &self.model.cfg;
+        let bos = cfg.bos_token_id.filter(|&b| (b as usize) < self.pieces.len());
+        let bos = bos.map(|b| (b, self.pieces[b as usize].as_str()));
+        Some(model_input(&enc, bos, cfg.n_positions, cfg.vocab_size).map(|(ids, pieces)| OwnInput {
+            ids,
+            pieces,
+            bos: bos.is_some(),
+        }))
+    }
+
+    /// Runs the model over `ids` half a block per slice, recording every layer's residual stream and `also`.
+    /// `None` if the job was stopped.
+    pub async fn read(
+        &self,
+        ids: &[u32],
+        also: &[Hook],
+        job: &Job,
+        phase: &'static str,
+    ) -> Option<Result<LensRun, String>> {
+        let model = &self.model;
+        let mut run = match LensRun::recording(model, ids, TOP_K, also) {
+            Ok(r) => r,
+            Err(e) => return failed(e),
+        };
+        match job.sliced(phase, || run.step(model).map(|done| (!done).then(|| run.progress(model)))).await {
+            Ok(true) => Some(Ok(run)),
+            Ok(false) => None,
+            Err(e) => failed(e),
+        }
+    }
+
+    /// The logit lens at `layers` (0 = the embedding; `n_layer` = the model's own output) from the residual
+    /// streams `resid` `[layer, pos, d_model]` of a `read`: each position's `TOP_K` guesses and the probability
+    /// of the token that follows. A slice of the vocabulary per step, about 50M multiply-adds: one layer of
+    /// GPT-2 small at 32 positions is 1.2G, a 40-80 ms task in one go. `None` if the job was stopped.
+    pub async fn decode(
+        &self,
+        ids: &[u32],
+        resid: &Tensor,
+        layers: Range<usize>,
+        job: &Job,
+        phase: &'static str,
+    ) -> Option<Result<Vec<Vec<LensCell>>, String>> {
+        let model = &self.model;
+        let cols = (50_000_000 / (ids.len() * model.cfg.d_model()).max(1)).max(256);
+        let n = layers.len();
+        let mut cells: Vec<Vec<LensCell>> = Vec::with_capacity(n);
+        let mut current: Option<RowsDecode> = None;
+        let decoded = job
+            .sliced(phase, || {
+                if current.is_none() {
+                    current = Some(RowsDecode::new(model, ids, &resid.get(layers.start + cells.len())?, 0)?);
+                }
+                let layer = current.as_mut().expect("made above");
+                if layer.step(model, cols)? {
+                    cells.push(current.take().expect("stepped above").finish(model, TOP_K)?);
+                }
+                let done = cells.len() as f32 + current.as_ref().map_or(0.0, |d| d.progress(model));
+                Ok::<_, LensError>((cells.len() < n).then_some(done / n as f32))
+            })
+            .await;
+        match decoded {
+            Ok(true) => Some(Ok(cells)),
+            Ok(false) => None,
+            Err(e) => failed(e),
+        }
     }
 }

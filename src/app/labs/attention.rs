@@ -3,7 +3,7 @@
 //! the model, the typed sequence and the selected head.
 use crate::app::core::charts::{Axis, Bar, Rule};
 use crate::app::core::export::{matrix_table, DataTable, Datum};
-use crate::app::core::models::{TaskModel, TASK_MODELS};
+use crate::app::core::models::{LabModel, TaskModel, LAB_MODELS};
 use crate::app::core::url::{Reader, UrlState, Writer};
 use crate::lens::gpt2::model::per_position_loss;
 use crate::lens::gpt2::vocab::{Tokenized, Vocab};
@@ -23,7 +23,8 @@ const MAX_INDEX: usize = 63;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AttentionState {
-    pub model: TaskModel,
+    /// A shipped task model, or the one opened in this tab (`model=own`).
+    pub model: LabModel,
     /// The sequence; `None` opens on the model's default (a random repeat, or the chapter's IOI sentence).
     pub seq: Option<String>,
     /// The selected head; `None` selects the strongest induction head.
@@ -32,13 +33,13 @@ pub struct AttentionState {
 
 impl Default for AttentionState {
     fn default() -> Self {
-        AttentionState { model: TaskModel::Induction, seq: None, head: None }
+        AttentionState { model: LabModel::Task(TaskModel::Induction), seq: None, head: None }
     }
 }
 
 impl UrlState for AttentionState {
     fn read(r: &mut Reader) -> Self {
-        let model = r.choice("model", TaskModel::Induction, TASK_MODELS);
+        let model = r.choice("model", LabModel::Task(TaskModel::Induction), LAB_MODELS);
         let seq = r.optional_text("seq", MAX_URL_SEQ);
         let layer = r.optional_number("layer", 0..=MAX_INDEX);
         let head = r.optional_number("head", 0..=MAX_INDEX);
@@ -46,7 +47,7 @@ impl UrlState for AttentionState {
     }
 
     fn write(&self, w: &mut Writer) {
-        w.choice("model", self.model, TaskModel::Induction, TASK_MODELS);
+        w.choice("model", self.model, LabModel::Task(TaskModel::Induction), LAB_MODELS);
         w.optional_text("seq", self.seq.as_deref());
         w.optional_number("layer", self.head.map(|h| h.0));
         w.optional_number("head", self.head.map(|h| h.1));
@@ -99,22 +100,25 @@ pub fn compute(model: &Transformer, vocab: &Vocab, text: &str) -> Result<LabResu
         let t = cache.get(crate::lens::Hook::Pattern(l)).ok_or("missing pattern")?;
         patterns.push(t.get(0).and_then(|t| t.to_vec3::<f32>()).map_err(|e| e.to_string())?);
     }
-    let scores = patterns.iter().map(|layer| layer.iter().map(|p| head_scores(p, &tokens)).collect()).collect();
     let loss = per_position_loss(&logits, &tokens).map_err(|e| e.to_string())?;
-    let n_words = tokens.len() - 1;
-    let half = n_words / 2;
-    let exact_repeat = n_words % 2 == 0 && half > 0 && tokens[1..=half] == tokens[half + 1..];
     let words = tokens.iter().map(|&t| vocab.word(t).to_string()).collect();
-    Ok(LabResult {
-        tokens,
-        words,
-        patterns,
-        scores,
-        halves: split_half_losses(&loss, n_words),
-        loss,
-        half,
-        exact_repeat,
-    })
+    Ok(result_of(tokens, words, patterns, loss))
+}
+
+/// The lab's result from one pass's patterns `[layer][head][q][k]` and per-position loss (entry i: of predicting
+/// token i + 1), over `tokens` whose first is the model's first token (`<bos>`), each shown as `words`.
+pub fn result_of(tokens: Vec<u32>, words: Vec<String>, patterns: Vec<Vec<Vec<Vec<f32>>>>, loss: Vec<f32>) -> LabResult {
+    let scores = patterns.iter().map(|layer| layer.iter().map(|p| head_scores(p, &tokens)).collect()).collect();
+    let n_words = tokens.len().saturating_sub(1);
+    let half = n_words / 2;
+    let exact_repeat = n_words.is_multiple_of(2) && half > 0 && tokens[1..=half] == tokens[half + 1..];
+    LabResult { halves: split_half_losses(&loss, n_words), tokens, words, patterns, scores, loss, half, exact_repeat }
+}
+
+/// Per-position loss from the logit lens's last layer (the model's own output): entry i is −ln of the
+/// probability given to token i + 1. The last position has no next token and no entry.
+pub fn loss_of_cells(cells: &[crate::lens::methods::logit_lens::LensCell]) -> Vec<f32> {
+    cells.iter().filter_map(|c| c.target_prob).map(|p| -p.max(f32::MIN_POSITIVE).ln()).collect()
 }
 
 /// A model's training curve from its `training.json`, as (step, loss) points. The induction model writes each
@@ -266,18 +270,25 @@ mod tests {
 
     #[test]
     fn state_round_trips() {
-        let s =
-            AttentionState { model: TaskModel::Induction, seq: Some("the cat & the hat".into()), head: Some((1, 3)) };
+        let s = AttentionState {
+            model: LabModel::Task(TaskModel::Induction),
+            seq: Some("the cat & the hat".into()),
+            head: Some((1, 3)),
+        };
         assert_eq!(AttentionState::from_query(&s.to_query()), (s, vec![]));
         assert_eq!(AttentionState::default().to_query(), vec![]);
-        let ioi = AttentionState { model: TaskModel::Ioi, seq: None, head: Some((2, 0)) };
+        let ioi = AttentionState { model: LabModel::Task(TaskModel::Ioi), seq: None, head: Some((2, 0)) };
         assert_eq!(ioi.to_query()[0], ("model".to_string(), "ioi".to_string()));
         assert_eq!(AttentionState::from_query(&ioi.to_query()), (ioi, vec![]));
         // An unknown model is named and the lab opens on the induction model.
         let (s, problems) = AttentionState::from_query(&parse_query("model=gpt9&layer=1&head=2"));
-        assert_eq!((s.model, s.head), (TaskModel::Induction, Some((1, 2))));
+        assert_eq!((s.model, s.head), (LabModel::Task(TaskModel::Induction), Some((1, 2))));
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].key, "model");
+        // An opened model is named in the link (the view says so when this tab has none).
+        let own = AttentionState { model: LabModel::Own, seq: Some("a b a b".into()), head: Some((11, 7)) };
+        assert_eq!(own.to_query()[0], ("model".to_string(), "own".to_string()));
+        assert_eq!(AttentionState::from_query(&own.to_query()), (own, vec![]));
     }
 
     #[test]
@@ -367,6 +378,16 @@ mod tests {
         assert!(compute(&model, &vocab, "the zzzz").unwrap_err().contains("“zzzz”"));
         let long = vec!["the"; 200].join(" ");
         assert!(compute(&model, &vocab, &long).unwrap_err().contains("Shorten"));
+
+        // The opened-model path reads its loss from the logit lens's last layer: the same numbers.
+        let lens = crate::lens::methods::logit_lens::logit_lens(&model, &r.tokens, 1).unwrap();
+        let loss = loss_of_cells(lens.cells.last().unwrap());
+        assert_eq!(loss.len(), r.loss.len());
+        for (a, b) in loss.iter().zip(&r.loss) {
+            assert!((a - b).abs() < 1e-4 * b.abs().max(1.0), "{a} vs {b}");
+        }
+        let again = result_of(r.tokens.clone(), r.words.clone(), r.patterns.clone(), loss);
+        assert_eq!((again.half, again.exact_repeat, again.scores.len()), (r.half, r.exact_repeat, r.scores.len()));
     }
 
     #[test]

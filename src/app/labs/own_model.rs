@@ -4,7 +4,7 @@
 //! state it, and the summary shown once the model is in. The reading itself is `lens::gpt2::open`.
 use serde_json::Value;
 
-use crate::lens::gpt2::tokenizer::Encoded;
+pub use crate::app::core::own_text::{model_input, show_piece, MAX_TOKENS};
 use crate::lens::methods::induction::HeadScores;
 use crate::lens::methods::logit_lens::LogitLens;
 
@@ -50,61 +50,14 @@ sentence twice to look for induction heads.</p>
 <p>An SAE trained on the model with SAELens opens there too (its <code>cfg.json</code> and
 <code>sae_weights.safetensors</code>): the page checks that it reads a hook this model has, at this model's width,
 and shows which of its latents fire hardest on the text, and where.</p>
-<p>Next, the other labs will run on the model you open too.</p>"##;
+<h2>In the labs</h2>
+<p>The model stays in this tab, and the <a href="#/attention">attention lab</a> offers it beside ours: choose
+“Your model” there to see every head's pattern on any text, with its scores and its loss on a repeated sequence.
+A link to a lab can name your model (<code>model=own</code>) but never carries it: a tab that has not opened it
+says so and shows one of ours. The other labs will follow.</p>"##;
 
 /// The text the "Try it" box opens with: the chapter's indirect-object sentence.
 pub const TRY_TEXT: &str = "When Mary and John went to the store, John gave a drink to";
-
-/// The most tokens "Try it" reads at once: its grids show every position, and a 1024-token context would make
-/// a million-cell pattern and a 30 s lens.
-pub const MAX_TRY_TOKENS: usize = 64;
-
-/// What the model reads for an encoded text: the model's `bos` token first when its config names one (as
-/// TransformerLens prepends GPT-2's `<|endoftext|>`), then the text's tokens, with each one's piece. Refuses
-/// an empty text, a text longer than the context, and ids the model has no embedding for, each in words.
-pub fn model_input(
-    enc: &Encoded,
-    bos: Option<(u32, &str)>,
-    n_positions: usize,
-    vocab_size: usize,
-) -> Result<(Vec<u32>, Vec<String>), String> {
-    if enc.ids.is_empty() {
-        return Err("Type some text: the model needs at least one token to read.".into());
-    }
-    let room = n_positions.min(MAX_TRY_TOKENS) - usize::from(bos.is_some());
-    if enc.ids.len() > room {
-        let whose = if n_positions > MAX_TRY_TOKENS { "this page reads" } else { "the model reads" };
-        return Err(format!(
-            "This text is {} tokens and {whose} at most {room}{}: shorten it.",
-            enc.ids.len(),
-            if bos.is_some() { " after the model's first token" } else { "" }
-        ));
-    }
-    if let Some(&bad) = enc.ids.iter().find(|&&id| id as usize >= vocab_size) {
-        return Err(format!("The tokenizer gave the id {bad}, but the model has only {vocab_size} tokens."));
-    }
-    let mut ids: Vec<u32> = bos.iter().map(|&(id, _)| id).collect();
-    let mut pieces: Vec<String> = bos.iter().map(|&(_, p)| p.to_string()).collect();
-    ids.extend(&enc.ids);
-    pieces.extend(enc.pieces.iter().cloned());
-    Ok((ids, pieces))
-}
-
-/// A piece as a cell shows it: spaces made visible (`·`), line breaks as `⏎`, cut to 14 characters with `…`.
-pub fn show_piece(piece: &str) -> String {
-    if piece.chars().count() > 14 {
-        return show_piece(&piece.chars().take(13).collect::<String>()) + "…";
-    }
-    piece
-        .chars()
-        .map(|c| match c {
-            ' ' => '·',
-            '\n' => '⏎',
-            '\t' => '→',
-            c => c,
-        })
-        .collect()
-}
 
 /// A probability as a percentage with two significant digits below 1%, so that the near-uniform guesses of an
 /// untrained model read as 0.0020%, not as 0.0%.
@@ -328,26 +281,9 @@ mod tests {
     }
 
     #[test]
-    fn the_model_reads_its_bos_then_the_text_and_refuses_what_it_cannot_read() {
-        let enc = Encoded { ids: vec![15496, 995], pieces: vec!["Hello".into(), " world".into()] };
-        let bos = Some((50256, "<|endoftext|>"));
-        let (ids, pieces) = model_input(&enc, bos, 1024, 50257).unwrap();
-        assert_eq!(ids, [50256, 15496, 995]);
-        assert_eq!(pieces, ["<|endoftext|>", "Hello", " world"]);
-        assert_eq!(model_input(&enc, None, 2, 50257).unwrap().0, [15496, 995]);
-        assert!(model_input(&Encoded::default(), bos, 1024, 50257).unwrap_err().starts_with("Type some text"));
-        let long = model_input(&enc, bos, 2, 50257).unwrap_err();
-        assert!(long.contains("2 tokens and the model reads at most 1"), "{long}");
-        let many = Encoded { ids: vec![262; 64], pieces: vec![" the".into(); 64] };
-        let long = model_input(&many, bos, 1024, 50257).unwrap_err();
-        assert!(long.contains("64 tokens and this page reads at most 63"), "{long}");
-        assert_eq!(model_input(&many, None, 1024, 50257).unwrap().0.len(), 64);
-        assert!(model_input(&enc, None, 8, 1000).unwrap_err().contains("id 15496"));
-        assert_eq!(show_piece(" the\n"), "·the⏎");
-        assert_eq!(show_piece("<|endoftext|>"), "<|endoftext|>");
+    fn a_probability_keeps_two_significant_digits_below_one_percent() {
         assert_eq!((fmt_prob(0.5), fmt_prob(0.012), fmt_prob(0.0)), ("50.0%".into(), "1.2%".into(), "0.0%".into()));
         assert_eq!((fmt_prob(0.0012), fmt_prob(0.00002)), ("0.12%".into(), "0.0020%".into()));
-        assert_eq!(show_piece(&"x".repeat(20)), "x".repeat(13) + "…");
     }
 
     #[test]

@@ -7,17 +7,21 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::{
-    best_induction_head, cell_at, compute, head_index, loss_bars, pattern_table, score_bars, token_mark,
-    training_curve, AttentionState, LabResult, TokenMark,
+    best_induction_head, cell_at, compute, head_index, loss_bars, loss_of_cells, pattern_table, result_of, score_bars,
+    token_mark, training_curve, AttentionState, LabResult, TokenMark,
 };
 use crate::app::core::browser::{canvas_by_id, document, now_ms, replace_hash_soon};
 use crate::app::core::charts::{sequential, Axis, BarChart, Legend, LineChart};
 use crate::app::core::export::{images_table, CanvasExport};
-use crate::app::core::frame::{LabFrame, UrlNotes};
+use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
+use crate::app::core::jobs::{Job, Jobs};
 use crate::app::core::keys;
 use crate::app::core::load::{LoadedModel, TaskModels};
-use crate::app::core::models::TaskModel;
+use crate::app::core::models::{own_not_open, LabModel, TaskModel};
+use crate::app::core::opened::{opened, OwnInput, OwnModel};
+use crate::app::core::own_text::{self, show_piece};
 use crate::app::core::url::{section_hash_with, UrlState};
+use crate::lens::gpt2::Hook;
 use crate::lens::methods::induction::random_repeat_text;
 use crate::lens::methods::ioi::CHAPTER_PROMPT;
 
@@ -31,6 +35,83 @@ fn default_text(which: TaskModel, m: &LoadedModel) -> String {
         TaskModel::Induction => random_repeat(m, 2024),
         TaskModel::Ioi => CHAPTER_PROMPT.to_string(),
     }
+}
+
+/// The model the lab shows: a task model we ship, or the one opened in this tab.
+#[derive(Clone)]
+enum Shown {
+    Task(TaskModel, Arc<LoadedModel>),
+    Own(Arc<OwnModel>),
+}
+
+impl Shown {
+    fn model(&self) -> &crate::lens::Transformer {
+        match self {
+            Shown::Task(_, m) => &m.model,
+            Shown::Own(o) => &o.model,
+        }
+    }
+
+    /// A random repeated sequence in the model's own words (`None` if its vocabulary has too few whole words).
+    fn random_repeat(&self, seed: u64) -> Option<String> {
+        match self {
+            Shown::Task(_, m) => Some(random_repeat(m, seed)),
+            Shown::Own(o) => own_text::random_repeat(&o.pieces, o.model.cfg.n_positions, seed),
+        }
+    }
+
+    /// What the lab opens on: a random repeat shows induction at once; the IOI model, the chapter's sentence.
+    fn default_text(&self) -> String {
+        match self {
+            Shown::Task(w, m) => default_text(*w, m),
+            Shown::Own(_) => self.random_repeat(2024).unwrap_or_else(|| CHAPTER_PROMPT.to_string()),
+        }
+    }
+}
+
+const ENCODING: &str = "encoding the sequence";
+const READING: &str = "running the model";
+const SCORING: &str = "reading its predictions";
+
+/// The lab's result on an opened model: the text encoded by its tokenizer (in its worker), a pass half a block
+/// per slice with every pattern recorded, and the model's output decoded a slice of the vocabulary at a time for
+/// the loss. `None` if the job was replaced or cancelled.
+async fn compute_own(own: &OwnModel, text: String, job: &Job) -> Option<Result<LabResult, String>> {
+    let OwnInput { ids, pieces, .. } = match own.encode(text, job, ENCODING).await? {
+        Ok(x) => x,
+        Err(e) => return Some(Err(e)),
+    };
+    if ids.len() < 2 {
+        return Some(Err("Type a few words (or press “Random repeat”): the sequence is too short.".into()));
+    }
+    let model = &own.model;
+    let hooks: Vec<Hook> = (0..model.cfg.n_layer).map(Hook::Pattern).collect();
+    let run = match own.read(&ids, &hooks, job, READING).await? {
+        Ok(r) => r,
+        Err(e) => return Some(Err(e)),
+    };
+    let patterns: Result<Vec<Vec<Vec<Vec<f32>>>>, String> = hooks
+        .iter()
+        .map(|&h| {
+            let t = run.cache().get(h).ok_or_else(|| format!("{h} was not recorded"))?;
+            t.get(0).and_then(|t| t.to_vec3::<f32>()).map_err(|e| e.to_string())
+        })
+        .collect();
+    let patterns = match patterns {
+        Ok(p) => p,
+        Err(e) => return Some(Err(e)),
+    };
+    let resid = match run.finish_resid(model) {
+        Ok(r) => r,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let last = model.cfg.n_layer;
+    let cells = match own.decode(&ids, &resid, last..last + 1, job, SCORING).await? {
+        Ok(mut c) => c.pop().unwrap_or_default(),
+        Err(e) => return Some(Err(e)),
+    };
+    let words = pieces.iter().map(|p| show_piece(p)).collect();
+    Some(Ok(result_of(ids, words, patterns, loss_of_cells(&cells))))
 }
 
 /// Paints a pattern one pixel per (q, k) cell; CSS scales it up without smoothing. Cells above the diagonal
@@ -100,9 +181,24 @@ impl Shared {
 pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
     let (url, problems) = AttentionState::from_query(&query);
     let notes = UrlNotes::new(&problems);
-    let which = RwSignal::new(url.model);
-    let models = TaskModels::new(which);
-    let model = move || models.shown().get();
+    // A link naming an opened model, in a tab that has none, says so and shows the induction model.
+    let own = opened();
+    let first = match (url.model, &own) {
+        (LabModel::Own, None) => {
+            notes.add(own_not_open(TaskModel::Induction));
+            LabModel::Task(TaskModel::Induction)
+        }
+        (m, _) => m,
+    };
+    let which = RwSignal::new(first);
+    // The shipped model last chosen: fetched once first named, and kept while the opened model is shown.
+    let task = RwSignal::new(first.task_or(TaskModel::Induction));
+    let models = TaskModels::new(task);
+    let own = StoredValue::new(own);
+    let model = move || match which.get() {
+        LabModel::Task(t) => models.of(t).get().map(|m| Shown::Task(t, m)),
+        LabModel::Own => own.get_value().map(Shown::Own),
+    };
     let shared = Shared {
         last_good: RwSignal::new(None),
         selected: RwSignal::new(None),
@@ -113,6 +209,7 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
     let error: RwSignal<Option<String>> = RwSignal::new(None);
     let rev = RwSignal::new(0u32);
     let last_ms = RwSignal::new(0.0f64);
+    let jobs = Jobs::new();
 
     // Once the model is there (first, and after each switch): an empty sequence starts from the model's default;
     // a head from the URL is checked against the first model's shape, once.
@@ -120,36 +217,42 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
     Effect::new(move |_| {
         let Some(m) = model() else { return };
         if text.get_untracked().trim().is_empty() {
-            text.set(default_text(which.get_untracked(), &m));
+            text.set(m.default_text());
         }
+        let cfg = &m.model().cfg;
         match url_head.try_update_value(Option::take).flatten() {
-            Some((l, h)) if l < m.model.cfg.n_layer && h < m.model.cfg.n_head => shared.selected.set(Some((l, h))),
+            Some((l, h)) if l < cfg.n_layer && h < cfg.n_head => shared.selected.set(Some((l, h))),
             Some((l, h)) => notes.add(format!(
                 "The link's head L{l}H{h} does not exist in this model of {} layers × {} heads, so the lab selects the strongest induction head.",
-                m.model.cfg.n_layer, m.model.cfg.n_head
+                cfg.n_layer, cfg.n_head
             )),
             None => {}
         }
     });
     // Switching the model starts from its default sequence and its strongest induction head.
-    let switch = move |w: TaskModel| {
+    let switch = move |w: LabModel| {
         if which.get_untracked() == w {
             return;
         }
+        jobs.cancel();
         shared.selected.set(None);
         shared.last_good.set(None);
         error.set(None);
-        text.set(models.of(w).get_untracked().map(|m| default_text(w, &m)).unwrap_or_default());
+        let next = match w {
+            LabModel::Task(t) => {
+                task.set(t);
+                models.of(t).get_untracked().map(|m| Shown::Task(t, m))
+            }
+            LabModel::Own => own.get_value().map(Shown::Own),
+        };
+        text.set(next.map(|m| m.default_text()).unwrap_or_default());
         which.set(w);
     };
 
-    // Recompute whenever the text or the model changes (9 ms on a long sequence). A bad input keeps the last
-    // good result on screen.
-    Effect::new(move |_| {
-        let t = text.get();
-        let Some(m) = model() else { return };
-        let t0 = now_ms();
-        match compute(&m.model, &m.vocab, &t) {
+    // Recompute whenever the text or the model changes: at once on a shipped model (9 ms on a long sequence), as
+    // a job with progress on an opened one (GPT-2 small: about a second). A bad input keeps the last good result.
+    let show = move |r: Result<LabResult, String>, t0: f64| {
+        match r {
             Ok(r) => {
                 if shared.selected.get_untracked().is_none() {
                     shared.selected.set(Some(best_induction_head(&r.scores)));
@@ -161,9 +264,22 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
             Err(e) => error.set(Some(e)),
         }
         last_ms.set(now_ms() - t0);
+    };
+    Effect::new(move |_| {
+        let t = text.get();
+        let t0 = now_ms();
+        match model() {
+            Some(Shown::Task(_, m)) => show(compute(&m.model, &m.vocab, &t), t0),
+            Some(Shown::Own(o)) => jobs.spawn(ENCODING, move |job| async move {
+                if let Some(r) = compute_own(&o, t, &job).await {
+                    show(r, t0);
+                }
+            }),
+            None => {}
+        }
     });
 
-    // The URL follows the sequence and the selected head.
+    // The URL follows the model, the sequence and the selected head.
     Effect::new(move |_| {
         let seq = text.get().trim().to_string();
         let state =
@@ -173,21 +289,30 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
         }
     });
 
+    let folder = move || match which.get() {
+        LabModel::Task(t) => t.folder().to_string(),
+        LabModel::Own => own.get_value().map(|o| o.name.clone()).unwrap_or_default(),
+    };
+    let dims = Signal::derive(move || model().map(|m| (m.model().cfg.n_layer, m.model().cfg.n_head)));
     view! {
-        <LabFrame notes=notes model=Signal::derive(move || which.get().folder().to_string())>
+        <LabFrame notes=notes model=Signal::derive(folder)>
         <div class="attention-lab" class:unloaded=move || model().is_none()>
-            {move || models.shown().status()}
+            {move || matches!(which.get(), LabModel::Task(_)).then(|| models.shown().status())}
             <div class="lab-body">
-                <SequenceInput model=models which=which switch=switch text=text error=error rev=rev last_ms=last_ms shared=shared />
+                <SequenceInput model=Signal::derive(model) which=which switch=switch text=text error=error rev=rev last_ms=last_ms shared=shared own=own.get_value() />
+                {progress_bar(jobs, "attention", || {})}
                 <TokenStrip shared=shared />
                 <p class="hint muted">"Hover a token (or Tab to the tokens and use the arrow keys): blue marks what it attends to in the selected head, orange what attends to it."</p>
                 <div class="lab-grid">
-                    <HeadGrid model=models shared=shared />
+                    <HeadGrid dims=dims shared=shared />
                     <PatternPanel shared=shared />
                 </div>
                 <ScoresPanel shared=shared />
                 <LossPanel shared=shared />
-                <TrainingPanel model=models which=which />
+                {move || match which.get() {
+                    LabModel::Task(t) => view! { <TrainingPanel model=models.of(t) which=t /> }.into_any(),
+                    LabModel::Own => view! { <OwnPanel own=own.get_value() /> }.into_any(),
+                }}
             </div>
         </div>
         </LabFrame>
@@ -197,42 +322,52 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
 /// The sequence, Random repeat, the status line and the input's message.
 #[component]
 fn SequenceInput(
-    model: TaskModels,
-    which: RwSignal<TaskModel>,
-    switch: impl Fn(TaskModel) + Copy + Send + Sync + 'static,
+    model: Signal<Option<Shown>>,
+    which: RwSignal<LabModel>,
+    switch: impl Fn(LabModel) + Copy + Send + Sync + 'static,
     text: RwSignal<String>,
     error: RwSignal<Option<String>>,
     rev: RwSignal<u32>,
     last_ms: RwSignal<f64>,
     shared: Shared,
+    own: Option<Arc<OwnModel>>,
 ) -> impl IntoView {
     let random_seed = RwSignal::new(now_ms() as u64);
     let on_random = move |_| {
-        if let Some(m) = model.shown().get() {
-            random_seed.update(|s| *s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407));
-            text.set(random_repeat(&m, random_seed.get_untracked()));
+        random_seed.update(|s| *s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407));
+        if let Some(t) = model.get_untracked().and_then(|m| m.random_repeat(random_seed.get_untracked())) {
+            text.set(t);
         }
     };
+    let can_repeat = move || model.get().is_some_and(|m| m.random_repeat(0).is_some());
     let last_good = shared.last_good;
-    let radio = move |w: TaskModel, label: &'static str| {
+    let radio = move |w: LabModel, key: &str, label: String| {
         view! {
-            <label><input type="radio" name="attention-model" data-testid=format!("attention-model-{}", w.folder())
+            <label><input type="radio" name="attention-model" data-testid=format!("attention-model-{key}")
                 prop:checked=move || which.get() == w on:change=move |_| switch(w) />{label}</label>
         }
     };
+    // The opened model is offered beside ours only in the tab that opened it.
+    let own_radio =
+        own.map(|o| radio(LabModel::Own, "own", format!(" Your model: {} ({} layers)", o.name, o.model.cfg.n_layer)));
+    let label = move || match which.get() {
+        LabModel::Task(_) => "Sequence (words from the model's vocabulary, separated by spaces)",
+        LabModel::Own => "Sequence (any text: the model's own tokenizer splits it into tokens)",
+    };
     view! {
         <div class="model-switch" role="radiogroup" aria-label="Model">
-            {radio(TaskModel::Induction, " Induction model (2 layers)")}
-            {radio(TaskModel::Ioi, " IOI model (3 layers, 9.3.1)")}
+            {radio(LabModel::Task(TaskModel::Induction), "induction", " Induction model (2 layers)".into())}
+            {radio(LabModel::Task(TaskModel::Ioi), "ioi", " IOI model (3 layers, 9.3.1)".into())}
+            {own_radio}
         </div>
         <div class="input-row">
-            <label for="seq-input" class="input-label">"Sequence (words from the model's vocabulary, separated by spaces)"</label>
+            <label for="seq-input" class="input-label">{label}</label>
             <textarea id="seq-input" data-testid="seq-input" rows="3" spellcheck="false"
                 aria-invalid=move || error.get().is_some().to_string()
                 prop:value=move || text.get()
                 on:input=move |ev| text.set(event_target_value(&ev))></textarea>
             <div class="input-actions">
-                <button data-testid="random-btn" class="primary" on:click=on_random disabled=move || model.shown().get().is_none()>"Random repeat"</button>
+                <button data-testid="random-btn" class="primary" on:click=on_random disabled=move || !can_repeat()>"Random repeat"</button>
                 <span class="muted" data-testid="lab-status" data-rev=move || rev.get()
                     data-ms=move || format!("{:.2}", last_ms.get())>
                     {move || last_good.get().map(|r| format!("{} tokens · recomputed in {:.1} ms", r.tokens.len(), last_ms.get()))}
@@ -304,7 +439,7 @@ fn TokenStrip(shared: Shared) -> impl IntoView {
 
 /// Every head as a thumbnail of its pattern, tagged by what its scores say it does; a click selects it.
 #[component]
-fn HeadGrid(model: TaskModels, shared: Shared) -> impl IntoView {
+fn HeadGrid(dims: Signal<Option<(usize, usize)>>, shared: Shared) -> impl IntoView {
     // The thumbnails are canvases, redrawn after each result.
     Effect::new(move |_| {
         let Some(r) = shared.last_good.get() else { return };
@@ -358,8 +493,7 @@ fn HeadGrid(model: TaskModels, shared: Shared) -> impl IntoView {
         })
     });
     let rows = move || {
-        let m = model.shown().get()?;
-        let (nl, nh) = (m.model.cfg.n_layer, m.model.cfg.n_head);
+        let (nl, nh) = dims.get()?;
         let row = move |l: usize| {
             let cells = (0..nh).map(|h| cell(l, h)).collect_view();
             view! { <div class="head-row"><span class="layer-label">{format!("layer {l}")}</span>{cells}</div> }
@@ -550,13 +684,13 @@ fn LossPanel(shared: Shared) -> impl IntoView {
 }
 
 #[component]
-fn TrainingPanel(model: TaskModels, which: RwSignal<TaskModel>) -> impl IntoView {
+fn TrainingPanel(model: crate::app::core::load::Model<LoadedModel>, which: TaskModel) -> impl IntoView {
     let curve = move || {
-        let m = model.shown().get()?;
+        let m = model.get()?;
         let pts = training_curve(m.training.as_ref()?);
         let xmax = pts.iter().fold(1.0f64, |m, p| m.max(p.0));
         let ymax = pts.iter().fold(0.1f64, |m, p| m.max(p.1));
-        let (what, label) = match which.get() {
+        let (what, label) = match which {
             TaskModel::Induction => {
                 ("loss on repeated tokens", "training curve: loss on repeated tokens against the training step")
             }
@@ -569,11 +703,9 @@ fn TrainingPanel(model: TaskModels, which: RwSignal<TaskModel>) -> impl IntoView
             }
         })
     };
-    let about = move || {
-        match which.get() {
+    let about = match which {
         TaskModel::Induction => "Two attention-only layers of four heads, d_model 64, trained from a fixed seed on sequences of random words in which several segments, mostly 2 to 8 words long, reappear at random later offsets. Copied words count fully in the loss and fresh words at a tenth, so the model learns to copy early yet stays unsure where nothing repeats. The sharp drop in the curve is the induction circuit forming.",
         TaskModel::Ioi => "Three attention-only layers of four heads, d_model 64, trained from a fixed seed on sentences in which two people are introduced and one of them is named again; the next word should be the other one. Names, places, sentence templates, the order of the names and the number of leading clauses all vary, so the model cannot answer by position: it has to find the name that appears once. 9.3.1 patches it and 9.4 prunes it to a circuit.",
-    }
     };
     view! {
         <details class="panel">
@@ -582,4 +714,27 @@ fn TrainingPanel(model: TaskModels, which: RwSignal<TaskModel>) -> impl IntoView
             <div class="chart" data-testid="training-curve">{curve}</div>
         </details>
     }
+}
+
+/// What the lab knows of an opened model: its name and shape, and where it came from.
+#[component]
+fn OwnPanel(own: Option<Arc<OwnModel>>) -> impl IntoView {
+    own.map(|o| {
+        let c = &o.model.cfg;
+        let shape = format!(
+            "{} layers of {} heads, d_model {}, a context of {} tokens and a vocabulary of {}.",
+            c.n_layer,
+            c.n_head,
+            c.d_model(),
+            c.n_positions,
+            c.vocab_size
+        );
+        view! {
+            <section class="panel" data-testid="own-model-panel">
+                <h3>"About " {o.name.clone()}</h3>
+                <p>"The model you opened in this tab: " {shape} " Its tokenizer splits the text, so a word may be several tokens, and the model's first token comes first. It stays in this tab until you close it, and a link to this lab names it without carrying it."</p>
+                <p><a href="#/open">"Open another model"</a></p>
+            </section>
+        }
+    })
 }

@@ -7,21 +7,18 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use super::sae::{encode_rows, SaeLatents, SaeOpen};
-use super::{fmt_prob, model_input, show_piece, ScoreKind, TryView, TRY_TEXT};
+use super::{fmt_prob, show_piece, ScoreKind, TryView, TRY_TEXT};
 use crate::app::core::browser::now_ms;
 use crate::app::core::charts::{ink_on, sequential};
 use crate::app::core::export::TableExport;
 use crate::app::core::frame::progress_bar;
 use crate::app::core::jobs::{Job, Jobs};
-use crate::app::core::opened::OwnModel;
-use crate::lens::gpt2::tokenizer::{TokReply, TokRequest};
+use crate::app::core::opened::{OwnInput, OwnModel};
 use crate::lens::gpt2::Hook;
 use crate::lens::methods::induction::head_scores;
-use crate::lens::methods::logit_lens::{resid_label, LensCell, LensRun, LogitLens, RowsDecode};
+use crate::lens::methods::logit_lens::{resid_label, LogitLens};
 use crate::lens::methods::sae::LmSae;
 
-/// The guesses kept per cell.
-const TOP_K: usize = 5;
 const ENCODING: &str = "encoding the text";
 const READING: &str = "running the model";
 const DECODING: &str = "decoding every layer";
@@ -30,34 +27,17 @@ const DECODING: &str = "decoding every layer";
 /// the job was replaced or cancelled.
 async fn run(own: &OwnModel, text: String, sae: Option<Arc<LmSae>>, job: &Job) -> Option<Result<TryView, String>> {
     let started = now_ms();
-    if !job.report(ENCODING, 0.0) {
-        return None;
-    }
-    let enc = match job.wait_for(own.tokenizer.ask(&TokRequest::Encode { text })).await? {
-        Some(TokReply::Encoded(e)) => e,
-        Some(TokReply::Error { message }) => return Some(Err(message)),
-        Some(TokReply::Loaded { .. }) => return Some(Err("the tokenizer worker answered out of turn".into())),
-        None => return Some(Err("the tokenizer worker stopped: open the model again".into())),
-    };
-    let model = &own.model;
-    let bos = model.cfg.bos_token_id.filter(|&b| (b as usize) < own.pieces.len());
-    let bos = bos.map(|b| (b, own.pieces[b as usize].as_str()));
-    let (ids, inputs) = match model_input(&enc, bos, model.cfg.n_positions, model.cfg.vocab_size) {
+    let OwnInput { ids, pieces: inputs, bos } = match own.encode(text, job, ENCODING).await? {
         Ok(x) => x,
         Err(e) => return Some(Err(e)),
     };
+    let model = &own.model;
     let patterns_of: Vec<Hook> = (0..model.cfg.n_layer).map(Hook::Pattern).collect();
     let also: Vec<Hook> = patterns_of.iter().copied().chain(sae.as_ref().map(|s| s.hook)).collect();
-    let mut lens = match LensRun::recording(model, &ids, TOP_K, &also) {
+    let lens = match own.read(&ids, &also, job, READING).await? {
         Ok(r) => r,
-        Err(e) => return Some(Err(e.to_string())),
+        Err(e) => return Some(Err(e)),
     };
-    let forward = job.sliced(READING, || lens.step(model).map(|done| (!done).then(|| lens.progress(model)))).await;
-    match forward {
-        Ok(true) => {}
-        Ok(false) => return None,
-        Err(e) => return Some(Err(e.to_string())),
-    }
     // [layer][head][q][k], and each head's detector scores.
     let patterns: Result<Vec<Vec<Vec<Vec<f32>>>>, String> = patterns_of
         .iter()
@@ -90,43 +70,13 @@ async fn run(own: &OwnModel, text: String, sae: Option<Arc<LmSae>>, job: &Job) -
         Ok(r) => r,
         Err(e) => return Some(Err(e.to_string())),
     };
-    // A layer's positions through a slice of the vocabulary per step, about 50M multiply-adds: one layer of
-    // GPT-2 small at 32 positions is 1.2G, a 40-80 ms task in one go. The last slice of a layer also takes its
-    // softmax and top guesses.
-    let (layers, n_pos) = (model.cfg.n_layer + 1, ids.len());
-    let cols = (50_000_000 / (n_pos * model.cfg.d_model()).max(1)).max(256);
-    let mut cells: Vec<Vec<LensCell>> = Vec::with_capacity(layers);
-    let mut current: Option<RowsDecode> = None;
-    let decoded = job
-        .sliced(DECODING, || {
-            if current.is_none() {
-                current = Some(RowsDecode::new(model, &ids, &resid.get(cells.len())?, 0)?);
-            }
-            let layer = current.as_mut().expect("made above");
-            if layer.step(model, cols)? {
-                cells.push(current.take().expect("stepped above").finish(model, TOP_K)?);
-            }
-            let done = cells.len() as f32 + current.as_ref().map_or(0.0, |d| d.progress(model));
-            Ok::<_, crate::lens::LensError>((cells.len() < layers).then_some(done / layers as f32))
-        })
-        .await;
-    match decoded {
-        Ok(true) => {}
-        Ok(false) => return None,
-        Err(e) => return Some(Err(e.to_string())),
-    }
+    let cells = match own.decode(&ids, &resid, 0..model.cfg.n_layer + 1, job, DECODING).await? {
+        Ok(c) => c,
+        Err(e) => return Some(Err(e)),
+    };
     let hooks = crate::lens::methods::logit_lens::resid_hooks(model.cfg.n_layer);
     let lens = LogitLens { tokens: ids, hooks, cells };
-    Some(Ok(TryView {
-        lens,
-        inputs,
-        vocab: own.pieces.clone(),
-        bos: bos.is_some(),
-        patterns,
-        sae,
-        scores,
-        ms: now_ms() - started,
-    }))
+    Some(Ok(TryView { lens, inputs, vocab: own.pieces.clone(), bos, patterns, sae, scores, ms: now_ms() - started }))
 }
 
 fn heat_style(p: f32) -> String {

@@ -382,7 +382,9 @@ fn outcome_view(outcome: Result<Summary, String>) -> AnyView {
                         <caption class="sr-only">"The opened model"</caption>
                         <tbody>{rows}</tbody>
                     </table>
-                    <p class="muted small">"It stays in this tab until you close it or open another. Try it below; the other labs do not run on it yet."</p>
+                    <p class="muted small">"It stays in this tab until you close it or open another. Try it below, or see every head's attention in "
+                        <a href="#/attention?model=own" data-testid="own-to-attention">"the attention lab"</a>
+                        " and a patching estimate in " <a href="#/9.3.1?model=own" data-testid="own-to-patching">"9.3.1"</a> "."</p>
                 </div>
             }
             .into_any()
