@@ -808,6 +808,15 @@ impl Transformer {
         Ok(normed.matmul(&self.unembedding()?.narrow(1, from, len)?)?)
     }
 
+    /// The unembedding run backwards: from the gradient of some logits `[n, vocab]` to the gradient of the vectors
+    /// they were computed from after `final_norm`, `grad · W_Uᵀ`, `[n, d_model]`. Not through autograd, whose
+    /// matmul backward also forms the weights' gradient `[d_model, vocab]` (39M values for GPT-2 small) that
+    /// nothing would read.
+    pub fn unembed_backward(&self, grad_logits: &Tensor) -> Result<Tensor> {
+        // lm_head is W_Uᵀ `[vocab, d_model]`, the live weights (see `unembedding`).
+        Ok(grad_logits.matmul(&self.lm_head)?)
+    }
+
     /// The embedding of one sequence, token plus position, `[1, pos, d_model]`: the residual stream entering block 0
     /// (`blocks.0.hook_resid_pre`), computed by the same code as `forward`'s first piece.
     pub fn embedding(&self, tokens: &[u32]) -> Result<Tensor> {
