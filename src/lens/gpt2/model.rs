@@ -14,6 +14,8 @@ use crate::lens::rng::Rng;
 use crate::lens::{LensError, Result};
 use glassbox_kernels as kernels;
 
+mod backward;
+
 /// LayerNorm with its affine weight and bias, computed from basic ops so that autograd flows through it.
 #[derive(Clone, Debug)]
 struct LayerNorm {
