@@ -708,8 +708,9 @@ fn stepped(model: &Transformer, input: &PatchInput, direction: Direction, metric
 
 /// The stepped computation (half a block of backward per step, the gradient passed by hand between halves) gives
 /// the whole graph's gradients: every grid of every target, both directions, every metric, on two shipped
-/// attention-only models and on two models with MLPs (GPT-2's initialisation, and weights scaled up so that every
-/// nonlinearity bends). Compared as changes from the base run's metric, to 1e-4 of the grid's largest change.
+/// attention-only models and on three models with MLPs (GPT-2's initialisation; weights scaled up so that every
+/// nonlinearity bends; a vocabulary unembedded in several slices). Compared as changes from the base run's
+/// metric, to 1e-4 of the grid's largest change.
 #[test]
 fn stepped_attribution_equals_the_whole_graph() {
     let induction = induction_model();
@@ -719,11 +720,19 @@ fn stepped_attribution_equals_the_whole_graph() {
     let gpt2_in = random_input(&gpt2);
     let scaled = random_model(5);
     let scaled_in = random_input(&scaled);
+    // GPT-2 small's width and a vocabulary of 25,000: the last logits and their gradient take three slices.
+    let mut wide_cfg = Gpt2Config::new(25_000, 16, 768, 1, 12, false);
+    wide_cfg.tie_word_embeddings = true;
+    let wide = Transformer::random(wide_cfg, 2).unwrap();
+    let wide_in = random_input(&wide);
+    let run = AttributionRun::new(&wide, &wide_in, Direction::Noising, Metric::Kl).unwrap();
+    assert_eq!(run.len(), 3 * 2 + 3 * 3, "two halves, three slices");
     let cases = [
         ("ioi", &ioi_model, &ioi_in),
         ("induction", &induction, &induction_in),
         ("gpt2 random", &gpt2, &gpt2_in),
         ("scaled random", &scaled, &scaled_in),
+        ("wide vocabulary", &wide, &wide_in),
     ];
     let mut worst = 0.0f32;
     for (name, model, input) in cases {

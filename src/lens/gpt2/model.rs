@@ -810,13 +810,15 @@ impl Transformer {
         Ok(normed.matmul(&self.unembedding()?.narrow(1, from, len)?)?)
     }
 
-    /// The unembedding run backwards: from the gradient of some logits `[n, vocab]` to the gradient of the vectors
-    /// they were computed from after `final_norm`, `grad · W_Uᵀ`, `[n, d_model]`. Not through autograd, whose
-    /// matmul backward also forms the weights' gradient `[d_model, vocab]` (39M values for GPT-2 small) that
-    /// nothing would read.
-    pub fn unembed_backward(&self, grad_logits: &Tensor) -> Result<Tensor> {
-        // lm_head is W_Uᵀ `[vocab, d_model]`, the live weights (see `unembedding`).
-        Ok(grad_logits.matmul(&self.lm_head)?)
+    /// `unembed_slice` run backwards: from the gradient of the logits of tokens `from..from + len`, `grad_logits`
+    /// `[n, len]`, to their part of the gradient at the vectors `normed` `[n, d_model]` they came from,
+    /// `grad · W_U[:, from..from + len]ᵀ`. Summed over slices that cover the vocabulary, it is the whole gradient.
+    /// Not through autograd, whose matmul backward also forms the weights' gradient (39M values for GPT-2 small's
+    /// whole vocabulary) that nothing would read.
+    pub fn unembed_backward(&self, grad_logits: &Tensor, from: usize) -> Result<Tensor> {
+        let len = grad_logits.dim(D::Minus1)?;
+        // lm_head is W_Uᵀ `[vocab, d_model]`, the live weights (see `unembedding`): its rows are the slice's tokens.
+        Ok(grad_logits.matmul(&self.lm_head.narrow(0, from, len)?)?)
     }
 
     /// The embedding of one sequence, token plus position, `[1, pos, d_model]`: the residual stream entering block 0

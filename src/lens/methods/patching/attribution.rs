@@ -1,35 +1,65 @@
 //! Attribution patching a piece at a time (`AttributionRun`), so the browser's main thread is given back between
-//! pieces: no piece is more than half a transformer block's forward, or its backward, or one row of the
-//! unembedding. `AttributionPatching::new` is this run taken to the end.
+//! pieces: no piece is more than half a transformer block's forward or backward pass, or a slice of the
+//! unembedding at one position. `AttributionPatching::new` is this run taken to the end.
 //!
-//! The gradient is taken half a block at a time, last first (backpropagation written out by hand between the
-//! halves): each half is run again from its saved input with autograd, its input a `Var` and a zero `Var` added at
-//! each of its hooks, and `(output · grad_out).sum()` is differentiated, where `grad_out` is ∂metric/∂output from
-//! the half after it. That gives ∂metric/∂hook for the half's hooks, and ∂metric/∂input, the `grad_out` of the
-//! half before it.
+//! The gradient is taken half a block at a time, last first: `Transformer::half_block_backward` takes ∂metric/∂
+//! (the half's output) from the half after it, and gives ∂metric/∂hook for the half's hooks and ∂metric/∂input,
+//! which the half before it takes. The metric's own gradient, at the last position of the final residual stream,
+//! is autograd's on the last logits and through the final LayerNorm, with the unembedding between the two run
+//! backwards by hand (`Transformer::unembed_backward`).
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{Device, Tensor, Var, D};
 
 use super::{
     last_log_probs, measures, normalised_logit_diff, AttributionPatching, Baseline, Direction, Metric, PatchInput,
 };
-use crate::lens::gpt2::hooks::{ActivationCache, Hook, HookSet, Intervention, Op};
+use crate::lens::gpt2::hooks::{ActivationCache, Hook, HookSet};
 use crate::lens::gpt2::model::{Pass, Stepped};
 use crate::lens::{LensError, Result, Transformer};
+
+/// Multiply-adds per slice of the unembedding (one position's logits, or their gradient run back): the whole
+/// of GPT-2 small's is 39M, its 154 MB of weights read once, a 6–17 ms task natively.
+const UNEMBED_SLICE_MACS: usize = 8_000_000;
+
+/// Where an `AttributionRun` stands.
+enum Phase {
+    /// A prompt's forward pass (`AttributionRun::forward`), half a block per step: the source's, then the base's.
+    Forward,
+    /// The last position's logits of the run just ended, a slice of the vocabulary per step: `normed` `[1,
+    /// d_model]` is its final residual stream there through the final LayerNorm.
+    Logits {
+        normed: Tensor,
+        logits: Vec<f32>,
+    },
+    /// ∂metric/∂(the last position's `normed`) `[1, d_model]`, summed over the vocabulary a slice per step from
+    /// ∂metric/∂logits `[1, vocab]`.
+    Unembedding {
+        grad_logits: Tensor,
+        grad_normed: Option<Tensor>,
+        done: usize,
+    },
+    /// The halves backwards, the last first (each `Pass` popped from `inputs`), from ∂metric/∂(its output).
+    Backward {
+        grad_out: Tensor,
+    },
+    Done,
+}
 
 /// Attribution patching (see `AttributionPatching`) one piece per `step`, for a page that must keep every task
 /// short. The pieces, in order:
 /// 1. the source prompt's forward pass, half a block per step, caching the activations attribution needs;
-/// 2. the last position's logits of the source run (one row of the unembedding, not the whole `[pos, vocab]`);
-/// 3. the base prompt's forward pass, half a block per step, caching the same activations and keeping the pass
-///    at the start of every half;
-/// 4. the base run's last logits, and the baseline;
-/// 5. the metric's gradient with respect to the final residual stream (the last position's);
+/// 2. the source run's logits at the last position, a slice of the vocabulary per step (never the whole
+///    `[pos, vocab]` unembedding);
+/// 3. the base prompt's forward pass, half a block per step, caching the same activations (and what the
+///    backward pass reads), and keeping the pass at the start of every half;
+/// 4. the base run's last logits, a slice per step; then the baseline and ∂metric/∂logits;
+/// 5. that gradient run back through the unembedding, a slice per step; then through the final LayerNorm;
 /// 6. the backward pass, half a block per step, last first, with each half's products (source − base) ⊙
 ///    gradient.
 ///
-/// GPT-2 small over 32 tokens: 12 layers make 24 halves, so 3 × 24 + 3 = 75 steps.
+/// GPT-2 small over 32 tokens: 24 halves and 5 slices of the vocabulary, 3 × 24 + 3 × 5 = 87 steps, none over
+/// ~6 ms natively.
 pub struct AttributionRun {
     input: PatchInput,
     direction: Direction,
@@ -38,27 +68,24 @@ pub struct AttributionRun {
     attn_only: bool,
     /// Every target's hook in every layer, sorted.
     hooks: Vec<Hook>,
-    /// Halves of blocks: two per block with an MLP, one per attention-only block (`Transformer::half_block`).
-    halves: usize,
-    /// Steps run so far.
+    /// Tokens of the vocabulary per slice of the unembedding.
+    cols: usize,
+    /// Steps in all, and run so far.
+    len: usize,
     done: usize,
+    phase: Phase,
     /// The forward pass under way (the source's, then the base's).
     forward: Option<Stepped>,
     source: ActivationCache,
-    /// The source run's logits at the last position `[1, 1, vocab]`.
+    /// The source run's logits at the last position `[1, 1, vocab]`, once computed.
     source_last: Option<Tensor>,
     base: ActivationCache,
-    /// The base run's pass at the start of each half, in forward order.
+    /// The base run's pass at the start of each half, in forward order, until the backward pass takes them.
     inputs: Vec<Pass>,
-    /// The base run's final residual stream `[1, pos, d_model]`.
-    base_resid: Option<Tensor>,
-    /// The base run's logits at the last position `[1, 1, vocab]`.
-    base_last: Option<Tensor>,
-    clean_log_probs: Vec<f64>,
+    /// The final residual stream `[1, pos, d_model]` of the run whose logits are computed or, later, the base's.
+    final_resid: Option<Tensor>,
     baseline: Baseline,
     base_raw: f32,
-    /// ∂metric/∂(the output of the next half to run backwards) `[1, pos, d_model]`.
-    grad_out: Option<Tensor>,
     products: HashMap<Hook, Tensor>,
 }
 
@@ -72,6 +99,9 @@ impl AttributionRun {
         hooks.dedup();
         let forward = Stepped::new(model, direction.source(input), HookSet::cache_only(hooks.clone()))?;
         let attn_only = model.cfg.attn_only;
+        let halves = n_layer * if attn_only { 1 } else { 2 };
+        let vocab = model.cfg.vocab_size;
+        let cols = (UNEMBED_SLICE_MACS / model.cfg.d_model().max(1)).clamp(1, vocab);
         Ok(AttributionRun {
             input: input.clone(),
             direction,
@@ -79,63 +109,59 @@ impl AttributionRun {
             n_layer,
             attn_only,
             hooks,
-            halves: n_layer * if attn_only { 1 } else { 2 },
+            cols,
+            len: 3 * halves + 3 * vocab.div_ceil(cols),
             done: 0,
+            phase: Phase::Forward,
             forward: Some(forward),
             source: ActivationCache::default(),
             source_last: None,
             base: ActivationCache::default(),
             inputs: Vec::new(),
-            base_resid: None,
-            base_last: None,
-            clean_log_probs: Vec::new(),
+            final_resid: None,
             baseline: Baseline::default(),
             base_raw: 0.0,
-            grad_out: None,
             products: HashMap::new(),
         })
     }
 
-    /// The number of steps in all: each prompt's halves forward, the halves backward, and the three single steps
-    /// (source logits, base logits, the gradient at the final residual stream).
+    /// The number of steps in all: three per half block (each prompt's forward, the base's backward) and three
+    /// per slice of the vocabulary (each prompt's last logits, their gradient run back).
     pub fn len(&self) -> usize {
-        3 * self.halves + 3
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        false
+        self.len == 0
     }
 
     /// Runs the next piece; true once every piece has run (then call `finish`). `model` must be the one the run
-    /// was made with.
+    /// was made with. After an error the run is spoilt.
     pub fn step(&mut self, model: &Transformer) -> Result<bool> {
-        let h = self.halves;
-        match self.done {
-            k if k >= self.len() => return Ok(true),
-            k if k < h => self.forward_half(model, false)?,
-            k if k == h => self.source_logits(model)?,
-            k if k <= 2 * h => self.forward_half(model, true)?,
-            k if k == 2 * h + 1 => self.base_logits(model)?,
-            k if k == 2 * h + 2 => self.final_gradient(model)?,
-            // The halves backwards: the last (h - 1) first.
-            k => self.backward_half(model, 3 * h + 2 - k)?,
-        }
+        self.phase = match std::mem::replace(&mut self.phase, Phase::Done) {
+            Phase::Done => return Ok(true),
+            Phase::Forward => self.forward_half(model)?,
+            Phase::Logits { normed, logits } => self.logits_slice(model, normed, logits)?,
+            Phase::Unembedding { grad_logits, grad_normed, done } => {
+                self.unembedding_slice(model, grad_logits, grad_normed, done)?
+            }
+            Phase::Backward { grad_out } => self.backward_half(model, grad_out)?,
+        };
         self.done += 1;
-        Ok(self.done == self.len())
+        Ok(matches!(self.phase, Phase::Done))
     }
 
-    /// The share of the work done, in [0, 1]: steps weighted by their rough cost (a half's backward runs it again
-    /// and then differentiates it, about three forward halves).
+    /// The share of the steps run, in [0, 1] (they are of about the same cost).
     pub fn progress(&self, _model: &Transformer) -> f32 {
-        let weight = |k: usize| if k >= 2 * self.halves + 3 { 3.0 } else { 1.0 };
-        let done: f32 = (0..self.done.min(self.len())).map(weight).sum();
-        let all: f32 = (0..self.len()).map(weight).sum();
-        done / all
+        if matches!(self.phase, Phase::Done) {
+            return 1.0;
+        }
+        self.done as f32 / self.len.max(1) as f32
     }
 
     /// The estimates, once `step` has returned true.
     pub fn finish(self) -> Result<AttributionPatching> {
-        if self.done < self.len() {
+        if !matches!(self.phase, Phase::Done) {
             return Err(LensError::Input("attribution patching is not finished: step it to the end first".into()));
         }
         Ok(AttributionPatching {
@@ -148,49 +174,74 @@ impl AttributionRun {
         })
     }
 
+    /// Whether the forward pass under way, or the logits being computed, are the base run's.
+    fn on_base(&self) -> bool {
+        self.source_last.is_some()
+    }
+
     /// The next half block of the forward pass under way, without autograd; the base run keeps its pass first.
-    fn forward_half(&mut self, model: &Transformer, base: bool) -> Result<()> {
-        let forward = self.forward.as_mut().ok_or_else(|| unfinished("forward pass"))?;
-        let pass = forward.pass().ok_or_else(|| unfinished("forward pass"))?;
-        if base {
+    /// After the last block, on to the last position's logits (never `Stepped`'s last step, the unembedding of
+    /// every position).
+    fn forward_half(&mut self, model: &Transformer) -> Result<Phase> {
+        let on_base = self.on_base();
+        let forward = self.forward.as_mut().ok_or_else(|| out_of_order("forward pass"))?;
+        let pass = forward.pass().ok_or_else(|| out_of_order("forward pass"))?;
+        if on_base {
             self.inputs.push(pass.clone());
         }
-        // Never the step after the last block: that is the whole unembedding `[pos, vocab]`, of which only the last
-        // position is needed (`last_logits`).
-        if pass.layers_done() < model.cfg.n_layer {
-            forward.step(model)?;
+        forward.step(model)?;
+        let pass = forward.pass().ok_or_else(|| out_of_order("forward pass"))?;
+        if pass.layers_done() < self.n_layer {
+            return Ok(Phase::Forward);
         }
-        Ok(())
+        let resid = pass.resid().clone();
+        let cache = std::mem::take(&mut forward.hooks.cache);
+        self.forward = None;
+        if on_base {
+            self.base = cache;
+        } else {
+            self.source = cache;
+        }
+        let pos = resid.dim(1)?;
+        let normed = model.final_norm(&resid.get(0)?.narrow(0, pos - 1, 1)?)?; // [1, d_model]
+        self.final_resid = Some(resid);
+        Ok(Phase::Logits { normed, logits: Vec::with_capacity(model.cfg.vocab_size) })
     }
 
-    /// Ends the forward pass under way: its cache and its final residual stream `[1, pos, d_model]`.
-    fn end_forward(&mut self) -> Result<(ActivationCache, Tensor)> {
-        let mut forward = self.forward.take().ok_or_else(|| unfinished("forward pass"))?;
-        let resid = forward.pass().ok_or_else(|| unfinished("forward pass"))?.resid().clone();
-        Ok((std::mem::take(&mut forward.hooks.cache), resid))
+    /// The next slice of the last logits. Once all are in: after the source run, the base prompt is embedded;
+    /// after the base run, the baseline and the metric's gradient at the logits.
+    fn logits_slice(&mut self, model: &Transformer, normed: Tensor, mut logits: Vec<f32>) -> Result<Phase> {
+        let vocab = model.cfg.vocab_size;
+        let len = self.cols.min(vocab - logits.len());
+        logits.extend(model.unembed_slice(&normed, logits.len(), len)?.flatten_all()?.to_vec1::<f32>()?);
+        if logits.len() < vocab {
+            return Ok(Phase::Logits { normed, logits });
+        }
+        let last = Tensor::from_vec(logits, (1, 1, vocab), &Device::Cpu)?;
+        if !self.on_base() {
+            self.source_last = Some(last);
+            // The base run also keeps what the backward pass reads (the MLPs' pre-activations besides the targets').
+            let mut hooks = self.hooks.clone();
+            hooks.extend((0..self.n_layer).flat_map(|l| model.backward_reads(l)));
+            let base = self.direction.base(&self.input);
+            self.forward = Some(Stepped::new(model, base, HookSet::cache_only(hooks))?);
+            return Ok(Phase::Forward);
+        }
+        let clean_log_probs = self.baseline(&last)?;
+        let value = Var::from_tensor(&last.flatten_all()?)?; // [vocab]
+        let metric = metric_value(self.metric, value.as_tensor(), &self.input, &clean_log_probs)?;
+        let grad = metric.backward()?.get(value.as_tensor()).cloned().ok_or_else(|| out_of_order("gradient"))?;
+        Ok(Phase::Unembedding { grad_logits: grad.unsqueeze(0)?, grad_normed: None, done: 0 })
     }
 
-    /// The source run's last logits; then the base prompt is embedded.
-    fn source_logits(&mut self, model: &Transformer) -> Result<()> {
-        let (cache, resid) = self.end_forward()?;
-        self.source = cache;
-        self.source_last = Some(last_logits(model, &resid)?);
-        let base = self.direction.base(&self.input);
-        self.forward = Some(Stepped::new(model, base, HookSet::cache_only(self.hooks.clone()))?);
-        Ok(())
-    }
-
-    /// The base run's last logits, and from both runs' the baseline (an error when the logit difference is the
-    /// metric and the corruption does not change it).
-    fn base_logits(&mut self, model: &Transformer) -> Result<()> {
-        let (cache, resid) = self.end_forward()?;
-        self.base = cache;
-        let base_last = last_logits(model, &resid)?;
-        self.base_resid = Some(resid);
-        let source_last = self.source_last.as_ref().ok_or_else(|| unfinished("source run"))?;
+    /// Both runs' measures from their last logits `[1, 1, vocab]` (the base run's given): sets the baseline (an
+    /// error when the logit difference is the metric and the corruption does not change it) and the metric on the
+    /// base run; returns the clean run's log-probabilities.
+    fn baseline(&mut self, base_last: &Tensor) -> Result<Vec<f64>> {
+        let source_last = self.source_last.as_ref().ok_or_else(|| out_of_order("source run"))?;
         let (clean, corrupted) = match self.direction {
-            Direction::Denoising => (source_last, &base_last),
-            Direction::Noising => (&base_last, source_last),
+            Direction::Denoising => (source_last, base_last),
+            Direction::Noising => (base_last, source_last),
         };
         let (answer, wrong) = (self.input.answer, self.input.wrong);
         let clean_lp = last_log_probs(clean)?;
@@ -206,83 +257,52 @@ impl AttributionRun {
             Direction::Noising => &baseline.clean,
         });
         self.baseline = baseline;
-        self.clean_log_probs = clean_lp;
-        self.base_last = Some(base_last);
-        Ok(())
+        Ok(clean_lp)
     }
 
-    /// ∂metric/∂(the base run's final residual stream), `[1, pos, d_model]`: non-zero at the last position only.
-    /// Autograd takes the metric back to the last logits and through the final LayerNorm; between the two, the
-    /// unembedding is run backwards as a plain product (`Transformer::unembed_backward`).
-    fn final_gradient(&mut self, model: &Transformer) -> Result<()> {
-        let last = self.base_last.as_ref().ok_or_else(|| unfinished("base run"))?;
-        let logits = Var::from_tensor(&last.flatten_all()?)?; // [vocab]
-        let value = metric_value(self.metric, logits.as_tensor(), &self.input, &self.clean_log_probs)?;
-        let grad_logits = value.backward()?.get(logits.as_tensor()).cloned().ok_or_else(|| unfinished("gradient"))?;
-        let grad_normed = model.unembed_backward(&grad_logits.unsqueeze(0)?)?; // [1, d_model]
-
-        let resid = self.base_resid.as_ref().ok_or_else(|| unfinished("base run"))?;
+    /// The next slice of ∂metric/∂logits run back through the unembedding. Once all are summed, the gradient goes
+    /// through the final LayerNorm (autograd, a `Var` for the last position's residual) to ∂metric/∂(the final
+    /// residual stream), `[1, pos, d_model]`, zero but at the last position: the backward pass starts there.
+    fn unembedding_slice(
+        &mut self,
+        model: &Transformer,
+        grad_logits: Tensor,
+        grad_normed: Option<Tensor>,
+        done: usize,
+    ) -> Result<Phase> {
+        let vocab = model.cfg.vocab_size;
+        let len = self.cols.min(vocab - done);
+        let part = model.unembed_backward(&grad_logits.narrow(1, done, len)?, done)?; // [1, d_model]
+        let grad_normed = match grad_normed {
+            Some(g) => (g + part)?,
+            None => part,
+        };
+        if done + len < vocab {
+            return Ok(Phase::Unembedding { grad_logits, grad_normed: Some(grad_normed), done: done + len });
+        }
+        let resid = self.final_resid.take().ok_or_else(|| out_of_order("base run"))?;
         let (_, pos, d) = resid.dims3()?;
         let x = Var::from_tensor(&resid.get(0)?.narrow(0, pos - 1, 1)?)?; // [1, d_model]
         let objective = (model.final_norm(x.as_tensor())? * grad_normed)?.sum_all()?;
-        let grad_x = objective.backward()?.get(x.as_tensor()).cloned().ok_or_else(|| unfinished("gradient"))?;
-        // The earlier positions do not reach the metric except through the blocks: zero there.
-        self.grad_out = Some(grad_x.reshape((1, 1, d))?.pad_with_zeros(1, pos - 1, 0)?);
-        Ok(())
+        let grad_x = objective.backward()?.get(x.as_tensor()).cloned().ok_or_else(|| out_of_order("gradient"))?;
+        // The earlier positions reach the metric only through the blocks.
+        Ok(Phase::Backward { grad_out: grad_x.reshape((1, 1, d))?.pad_with_zeros(1, pos - 1, 0)? })
     }
 
-    /// Half `i` (in forward order) backwards: its hooks' products, and the gradient at its input.
-    fn backward_half(&mut self, model: &Transformer, i: usize) -> Result<()> {
-        let pass = self.inputs.get(i).ok_or_else(|| unfinished("base run"))?;
-        let grad_out = self.grad_out.take().ok_or_else(|| unfinished("gradient"))?;
-        let (layer, mlp_half) = (pass.layers_done(), pass.mid_block());
-        // The hooks this half runs: an attention-only block is one half, with every hook of its layer.
-        let here = |h: &&Hook| h.layer() == Some(layer) && (self.attn_only || mlp_side(**h) == mlp_half);
-        let mut set = HookSet::none();
-        let mut vars = Vec::new();
-        for &hook in self.hooks.iter().filter(here) {
-            let base = self.base.get(hook).ok_or_else(|| LensError::UnknownHook(hook.to_string()))?;
-            let var = Var::zeros(base.dims(), DType::F32, &Device::Cpu)?;
-            set.interventions.push(Intervention::new(hook, Op::Add(var.as_tensor().clone())));
-            vars.push((hook, var));
-        }
-        let input = Var::from_tensor(pass.resid())?;
-        let mut pass = pass.with_resid(input.as_tensor().clone())?;
-        // The model's differentiable softmax (its plain one has no backward).
-        let mut grad_model = model.clone();
-        grad_model.autograd = true;
-        grad_model.half_block(&mut pass, &mut set)?;
-        let grads = (pass.resid() * &grad_out)?.sum_all()?.backward()?;
-
-        for (hook, var) in vars {
+    /// The last half not yet run backwards (`Transformer::half_block_backward`): its hooks' products, and the
+    /// gradient at its input, the `grad_out` of the half before it.
+    fn backward_half(&mut self, model: &Transformer, grad_out: Tensor) -> Result<Phase> {
+        let pass = self.inputs.pop().ok_or_else(|| out_of_order("base run"))?;
+        let (grad_in, grads) = model.half_block_backward(&pass, &self.base, &grad_out)?;
+        // The half's own hooks are the ones it has gradients for.
+        for &hook in self.hooks.iter().filter(|&&h| grads.get(h).is_some()) {
             let base = self.base.get(hook).ok_or_else(|| LensError::UnknownHook(hook.to_string()))?;
             let src = self.source.get(hook).ok_or_else(|| LensError::UnknownHook(hook.to_string()))?;
-            let delta = (src - base)?;
-            let product = match grads.get(var.as_tensor()) {
-                Some(g) => (delta * g)?,
-                None => delta.zeros_like()?,
-            };
-            self.products.insert(hook, product);
+            let grad = grads.get(hook).ok_or_else(|| LensError::UnknownHook(hook.to_string()))?;
+            self.products.insert(hook, ((src - base)? * grad)?);
         }
-        self.grad_out = Some(match grads.get(input.as_tensor()) {
-            Some(g) => g.detach(),
-            None => grad_out.zeros_like()?,
-        });
-        Ok(())
+        Ok(if self.inputs.is_empty() { Phase::Done } else { Phase::Backward { grad_out: grad_in } })
     }
-}
-
-/// Whether `hook` runs in a block's second half (`Transformer::half_block`: its MLP, then `hook_resid_post`).
-fn mlp_side(hook: Hook) -> bool {
-    use Hook::*;
-    matches!(hook, ResidMid(_) | Ln2Scale(_) | Ln2Normalized(_) | MlpPre(_) | MlpPost(_) | MlpOut(_) | ResidPost(_))
-}
-
-/// The logits at the last position `[1, 1, vocab]` from a final residual stream `[1, pos, d_model]`: one row of
-/// the unembedding instead of `pos`.
-fn last_logits(model: &Transformer, resid: &Tensor) -> Result<Tensor> {
-    let pos = resid.dim(1)?;
-    model.unembed(&resid.narrow(1, pos - 1, 1)?)
 }
 
 /// The metric's raw value (see `Metric::raw`) as a differentiable function of the last logits `[vocab]`.
@@ -300,6 +320,6 @@ fn metric_value(metric: Metric, last: &Tensor, input: &PatchInput, clean_log_pro
     })
 }
 
-fn unfinished(what: &str) -> LensError {
+fn out_of_order(what: &str) -> LensError {
     LensError::Input(format!("attribution patching stepped out of order: the {what} is not ready"))
 }
