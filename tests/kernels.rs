@@ -56,6 +56,11 @@ fn backward_kernels_match_references() {
 }
 
 #[test]
+fn transformer_backward_kernels_match_f64() {
+    kernel_checks::transformer_backward_kernels_match_f64();
+}
+
+#[test]
 fn dot_and_axpy_match_references() {
     kernel_checks::dot_and_axpy_match_references();
 }

@@ -5,16 +5,21 @@
 //! - the sliced sweep against the one-go sweep; noising against denoising with the prompts swapped;
 //! - attribution patching against real patching on a model whose metric is linear in every activation, and its
 //!   correlation with real patching on the shipped induction model;
+//! - attribution patching a piece at a time (`AttributionRun`) against the gradient of the whole graph at once;
 //! - errors a student can act on (unequal lengths, a corruption that does not change the answer, no MLP);
 //! - on the shipped induction model, denoising the strongest induction head's output restores most of the answer.
 use std::collections::HashMap;
 
-use candle_core::{Device, Tensor};
-use glassbox::lens::gpt2::hooks::{Hook, Intervention, Op};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor, Var, D};
+use glassbox::lens::gpt2::hooks::{Hook, HookSet, Intervention, Op};
+use glassbox::lens::gpt2::vocab::Vocab;
 use glassbox::lens::methods::induction::{head_scores, TaskSpec};
+use glassbox::lens::methods::ioi;
 use glassbox::lens::methods::patching::{
-    activation_patching, attribution_patching, correlation, targets, unravel, AttributionPatching, Direction, Metric,
-    PatchInput, PatchSweep, Target,
+    activation_patching, attribution_patching, correlation, last_log_probs, measures, normalised_logit_diff, targets,
+    unravel, AttributionPatching, AttributionRun, Baseline, Direction, Metric, PatchInput, PatchSweep, Target,
 };
 use glassbox::lens::rng::Rng;
 use glassbox::lens::{Gpt2Config, Transformer};
@@ -577,4 +582,266 @@ fn errors_name_what_to_change() {
     let b = activation_patching(&model, &hand_input(), Target::V, Direction::Denoising).unwrap();
     assert!(correlation(&a.grid(Metric::LogitDiff).unwrap(), &b.grid(Metric::LogitDiff).unwrap()).is_err());
     assert!(correlation(&a.grid(Metric::LogitDiff).unwrap(), &a.grid(Metric::Kl).unwrap()).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Attribution patching a piece at a time.
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Attribution patching as it was computed before it was stepped, kept as the reference: the base run with
+/// autograd over the whole graph (a zero `Var` added at every hook), one `backward` from the metric, then every
+/// target's grid from (source − base) ⊙ gradient. Returns the grids' values by target and the base run's metric.
+fn whole_graph(
+    model: &Transformer,
+    input: &PatchInput,
+    direction: Direction,
+    metric: Metric,
+) -> (HashMap<Target, Vec<f32>>, f32) {
+    let n_layer = model.cfg.n_layer;
+    let mut hooks: Vec<Hook> = targets(model).into_iter().flat_map(|t| t.hooks(n_layer)).collect();
+    hooks.sort();
+    hooks.dedup();
+    let (source_logits, source) = model.run_with_cache(direction.source(input)).unwrap();
+
+    let mut grad_model = model.clone();
+    grad_model.autograd = true;
+    let mut set = HookSet::cache_only(hooks.clone());
+    let mut vars = Vec::new();
+    for &hook in &hooks {
+        let var = Var::zeros(source.get(hook).unwrap().dims(), DType::F32, &Device::Cpu).unwrap();
+        set.interventions.push(Intervention::new(hook, Op::Add(var.as_tensor().clone())));
+        vars.push((hook, var));
+    }
+    let base_tokens = direction.base(input);
+    let tokens = Tensor::from_slice(base_tokens, (1, base_tokens.len()), &Device::Cpu).unwrap();
+    let base_logits = grad_model.forward(&tokens, &mut set).unwrap();
+
+    let (clean_logits, corrupted_logits) = match direction {
+        Direction::Denoising => (&source_logits, &base_logits),
+        Direction::Noising => (&base_logits, &source_logits),
+    };
+    let clean_lp = last_log_probs(clean_logits).unwrap();
+    let baseline = Baseline {
+        clean: measures(clean_logits, input.answer, input.wrong, &clean_lp).unwrap(),
+        corrupted: measures(corrupted_logits, input.answer, input.wrong, &clean_lp).unwrap(),
+    };
+    let base = if direction == Direction::Denoising { baseline.corrupted } else { baseline.clean };
+    let base_raw = match metric {
+        Metric::LogitDiff => base.logit_diff,
+        Metric::AnswerProb => base.answer_prob,
+        Metric::Kl => base.kl,
+    };
+    let scale = |raw: f32| match metric {
+        Metric::LogitDiff => {
+            normalised_logit_diff(raw, baseline.clean.logit_diff, baseline.corrupted.logit_diff).unwrap()
+        }
+        _ => raw,
+    };
+
+    let last = base_logits.get(0).unwrap().get(input.len() - 1).unwrap();
+    let value = match metric {
+        Metric::LogitDiff => {
+            (last.get(input.answer as usize).unwrap() - last.get(input.wrong as usize).unwrap()).unwrap()
+        }
+        Metric::AnswerProb => {
+            candle_nn::ops::log_softmax(&last, D::Minus1).unwrap().get(input.answer as usize).unwrap().exp().unwrap()
+        }
+        Metric::Kl => {
+            let lp_clean = Tensor::new(clean_lp.iter().map(|&v| v as f32).collect::<Vec<f32>>(), &Device::Cpu).unwrap();
+            let lp = candle_nn::ops::log_softmax(&last, D::Minus1).unwrap();
+            (lp_clean.exp().unwrap() * (lp_clean - lp).unwrap()).unwrap().sum_all().unwrap()
+        }
+    };
+    let grads = value.backward().unwrap();
+    let mut products = HashMap::new();
+    for (hook, var) in vars {
+        let delta = (source.get(hook).unwrap() - set.cache.get(hook).unwrap().detach()).unwrap();
+        let product = match grads.get(var.as_tensor()) {
+            Some(g) => (delta * g).unwrap(),
+            None => delta.zeros_like().unwrap(),
+        };
+        products.insert(hook, product);
+    }
+
+    let mut grids = HashMap::new();
+    for target in targets(model) {
+        let mut values = Vec::new();
+        for layer in 0..n_layer {
+            let p = &products[&target.hook(layer)];
+            let cells = match target {
+                Target::ResidPre | Target::AttnOut | Target::MlpOut => p.sum(2).unwrap(),
+                Target::HeadOut | Target::Q | Target::K | Target::V => p.sum(3).unwrap().sum(1).unwrap(),
+                Target::HeadOutByPos => p.sum(3).unwrap(),
+                Target::Pattern => p.sum(3).unwrap().sum(2).unwrap(),
+            };
+            values.extend(
+                cells.flatten_all().unwrap().to_vec1::<f32>().unwrap().into_iter().map(|d| scale(base_raw + d)),
+            );
+        }
+        grids.insert(target, values);
+    }
+    (grids, scale(base_raw))
+}
+
+fn ioi_model_and_input() -> (Transformer, PatchInput) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/ioi");
+    let cfg = std::fs::read_to_string(format!("{dir}/config.json")).expect("the IOI model is shipped");
+    let model = Transformer::from_bytes(&cfg, &std::fs::read(format!("{dir}/model.safetensors")).unwrap()).unwrap();
+    let vocab = Vocab::from_json(&std::fs::read_to_string(format!("{dir}/vocab.json")).unwrap()).unwrap();
+    let input = ioi::chapter_input(&vocab).unwrap();
+    (model, input)
+}
+
+/// A GPT-2 model with MLPs as `Transformer::random` draws it (GPT-2's initialisation), tied unembedding.
+fn gpt2_random_small() -> Transformer {
+    let mut cfg = Gpt2Config::new(41, 16, 32, 3, 4, false);
+    cfg.tie_word_embeddings = true;
+    Transformer::random(cfg, 11).unwrap()
+}
+
+/// An `AttributionRun` to the end, a step at a time.
+fn stepped(model: &Transformer, input: &PatchInput, direction: Direction, metric: Metric) -> AttributionPatching {
+    let mut run = AttributionRun::new(model, input, direction, metric).unwrap();
+    while !run.step(model).unwrap() {}
+    run.finish().unwrap()
+}
+
+/// The stepped computation (half a block of backward per step, the gradient passed by hand between halves) gives
+/// the whole graph's gradients: every grid of every target, both directions, every metric, on two shipped
+/// attention-only models and on three models with MLPs (GPT-2's initialisation; weights scaled up so that every
+/// nonlinearity bends; a vocabulary unembedded in several slices). Compared as changes from the base run's
+/// metric, to 1e-4 of the grid's largest change.
+#[test]
+fn stepped_attribution_equals_the_whole_graph() {
+    let induction = induction_model();
+    let induction_in = induction_input(&induction, 8, 3);
+    let (ioi_model, ioi_in) = ioi_model_and_input();
+    let gpt2 = gpt2_random_small();
+    let gpt2_in = random_input(&gpt2);
+    let scaled = random_model(5);
+    let scaled_in = random_input(&scaled);
+    // GPT-2 small's width and a vocabulary of 25,000: the last logits and their gradient take three slices.
+    let mut wide_cfg = Gpt2Config::new(25_000, 16, 768, 1, 12, false);
+    wide_cfg.tie_word_embeddings = true;
+    let wide = Transformer::random(wide_cfg, 2).unwrap();
+    let wide_in = random_input(&wide);
+    let run = AttributionRun::new(&wide, &wide_in, Direction::Noising, Metric::Kl).unwrap();
+    assert_eq!(run.len(), 3 * 2 + 3 * 3, "two halves, three slices");
+    let cases = [
+        ("ioi", &ioi_model, &ioi_in),
+        ("induction", &induction, &induction_in),
+        ("gpt2 random", &gpt2, &gpt2_in),
+        ("scaled random", &scaled, &scaled_in),
+        ("wide vocabulary", &wide, &wide_in),
+    ];
+    let mut worst = 0.0f32;
+    for (name, model, input) in cases {
+        for direction in Direction::ALL {
+            for metric in Metric::ALL {
+                let (reference, base) = whole_graph(model, input, direction, metric);
+                let got = stepped(model, input, direction, metric);
+                for target in targets(model) {
+                    let want = &reference[&target];
+                    let grid = got.grid(target).unwrap();
+                    assert_eq!(grid.values.len(), want.len());
+                    let largest = want.iter().map(|v| (v - base).abs()).fold(0.0f32, f32::max);
+                    let what = format!("{name} {} {} {}", direction.name(), metric.name(), target.name());
+                    for (a, b) in grid.values.iter().zip(want) {
+                        let off = (a - b).abs();
+                        assert!(off <= 1e-4 * largest + 1e-6, "{what}: {a} against {b} (largest change {largest})");
+                        if largest > 1e-3 {
+                            worst = worst.max(off / largest);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("the worst difference: {worst:.2e} of the grid's largest change");
+}
+
+/// `progress` rises with every step and reaches 1 at the last; the run has 3 steps per half block plus 3;
+/// `finish` is an error before the end; a finished run stays finished; `AttributionPatching::new` is the same run.
+#[test]
+fn attribution_run_progress_and_finish() {
+    for (model, halves) in [(gpt2_random_small(), 6), (hand_model(1e-5, 1.0, 1.0), 1)] {
+        let input = if model.cfg.attn_only { hand_input() } else { random_input(&model) };
+        let mut run = AttributionRun::new(&model, &input, Direction::Denoising, Metric::Kl).unwrap();
+        assert_eq!(run.len(), 3 * halves + 3);
+        assert_eq!(run.progress(&model), 0.0);
+        let mut steps = 0;
+        loop {
+            let before = run.progress(&model);
+            let done = run.step(&model).unwrap();
+            steps += 1;
+            assert!(run.progress(&model) > before, "step {steps}");
+            if done {
+                break;
+            }
+            assert!(run.progress(&model) < 1.0);
+        }
+        assert_eq!((steps, run.progress(&model)), (run.len(), 1.0));
+        assert!(run.step(&model).unwrap(), "a finished run stays finished");
+        let got = run.finish().unwrap();
+        let whole = AttributionPatching::new(&model, &input, Direction::Denoising, Metric::Kl).unwrap();
+        for target in targets(&model) {
+            assert_eq!(got.grid(target).unwrap(), whole.grid(target).unwrap());
+        }
+
+        let fresh = AttributionRun::new(&model, &input, Direction::Noising, Metric::LogitDiff).unwrap();
+        assert!(fresh.finish().err().unwrap().to_string().contains("not finished"));
+        let mut early = AttributionRun::new(&model, &input, Direction::Noising, Metric::LogitDiff).unwrap();
+        for _ in 0..early.len() - 1 {
+            assert!(!early.step(&model).unwrap());
+        }
+        assert!(early.finish().is_err(), "one step short");
+    }
+    // The checks come first: a bad input fails in `new`.
+    let model = hand_model(1e-5, 1.0, 1.0);
+    let short = PatchInput::new(vec![A, B, B], vec![C, B], A, C);
+    assert!(AttributionRun::new(&model, &short, Direction::Denoising, Metric::Kl).is_err());
+}
+
+/// The pieces' durations at GPT-2 small's shape (12 layers, 12 heads, d_model 768, vocab 50,257, random weights)
+/// over 32 tokens: `cargo test --release --test patching -- --ignored --nocapture attribution_steps`.
+#[test]
+#[ignore]
+fn attribution_steps_at_gpt2_small_scale() {
+    let mut cfg = Gpt2Config::new(50_257, 1_024, 768, 12, 12, false);
+    cfg.tie_word_embeddings = true;
+    let t = Instant::now();
+    let model = Transformer::random(cfg, 1).unwrap();
+    eprintln!("model drawn in {:.1} s", t.elapsed().as_secs_f32());
+    let clean: Vec<u32> = (0..32u32).map(|i| (i * 7919 + 13) % 50_257).collect();
+    let mut corrupted = clean.clone();
+    for (i, t) in [(3, 101), (17, 2_024), (29, 40_000)] {
+        corrupted[i] = t;
+    }
+    let input = PatchInput::new(clean, corrupted, 464, 11_000);
+    for metric in [Metric::LogitDiff, Metric::Kl] {
+        for direction in Direction::ALL {
+            let start = Instant::now();
+            let mut run = AttributionRun::new(&model, &input, direction, metric).unwrap();
+            let mut times = vec![start.elapsed().as_secs_f64() * 1e3];
+            loop {
+                let t = Instant::now();
+                let done = run.step(&model).unwrap();
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+                if done {
+                    break;
+                }
+            }
+            run.finish().unwrap();
+            let total = start.elapsed().as_secs_f64() * 1e3;
+            let (slowest, at) = times.iter().enumerate().fold((0.0, 0), |m, (i, &v)| if v > m.0 { (v, i) } else { m });
+            let rounded: Vec<String> = times.iter().map(|t| format!("{t:.1}")).collect();
+            eprintln!(
+                "{} {}: new + {} steps, slowest {slowest:.1} ms (piece {at}, 0 = new), total {total:.0} ms\n  [{}]",
+                metric.name(),
+                direction.name(),
+                times.len() - 1,
+                rounded.join(", ")
+            );
+        }
+    }
 }

@@ -66,6 +66,20 @@ pub fn gelu_new(x: &[f32], out: &mut [f32]) {
     }
 }
 
+/// The gradient through gelu_new, in place: each `grad` is multiplied by gelu_new's derivative at its `x`,
+/// `s + x s (1 - s) c (1 + 3 0.044715 x^2)` with `s = sigmoid(t)`, `t = c (x + 0.044715 x^3)` (`c` = `GELU_C`).
+/// `s (1 - s)` is computed as `e / (1 + e)^2` from `e = e^-|t|`, which does not cancel where `s` is near 1.
+pub fn gelu_new_backward(x: &[f32], grad: &mut [f32]) {
+    assert_eq!(x.len(), grad.len(), "gelu_new_backward: input and gradient lengths differ");
+    for (g, &x) in grad.iter_mut().zip(x) {
+        let t = (x + x * x * x * 0.044_715) * GELU_C;
+        let e = exp_nonpositive(-t.abs());
+        let r = 1.0 / (1.0 + e);
+        let s = if t >= 0.0 { r } else { e * r };
+        *g *= s + x * (e * r * r) * GELU_C * (1.0 + 0.134_145 * x * x);
+    }
+}
+
 /// The sum of `xs`, in `LANES` partial sums (so it vectorises; the rounding differs from a left-to-right sum).
 #[inline(always)]
 fn sum(xs: &[f32]) -> f32 {
@@ -146,6 +160,58 @@ pub fn layer_norm(x: &[f32], w: &[f32], b: &[f32], eps: f32, out: &mut [f32], sc
         let sd = *s;
         for ((o, &w), &b) in o.iter_mut().zip(w).zip(b) {
             *o = *o / sd * w + b;
+        }
+    }
+}
+
+/// The gradient through `layer_norm` (weight `w`, any bias) to its input, row by row (rows of `w.len()` values):
+/// from `grad`, the gradient at its output, into `out`. With `xhat = (x - mean) / scale` and `g = grad * w`,
+/// `out = (g - mean(g) - xhat mean(g xhat)) / scale`.
+pub fn layer_norm_backward(x: &[f32], w: &[f32], eps: f32, grad: &[f32], out: &mut [f32]) {
+    let n = w.len();
+    assert!(n > 0, "layer_norm_backward: the weight must have the row's length");
+    assert!(
+        x.len() == out.len() && x.len() == grad.len() && x.len().is_multiple_of(n),
+        "layer_norm_backward: shapes disagree"
+    );
+    let inv_n = 1.0 / n as f32;
+    for ((row, g), o) in x.chunks_exact(n).zip(grad.chunks_exact(n)).zip(out.chunks_exact_mut(n)) {
+        let mean = sum(row) * inv_n;
+        // The centred row goes into `out` first: the variance is its sum of squares.
+        for (o, &x) in o.iter_mut().zip(row) {
+            *o = x - mean;
+        }
+        let mut acc = [0.0f32; LANES];
+        let mut chunks = o.chunks_exact(LANES);
+        for c in &mut chunks {
+            for i in 0..LANES {
+                acc[i] += c[i] * c[i];
+            }
+        }
+        let tail: f32 = chunks.remainder().iter().map(|c| c * c).sum();
+        let inv_scale = 1.0 / ((acc.iter().sum::<f32>() + tail) * inv_n + eps).sqrt();
+        // Now xhat in `out`; then the means of g = grad * w and of g xhat, in lanes.
+        for o in o.iter_mut() {
+            *o *= inv_scale;
+        }
+        let (mut g_sum, mut gx_sum) = ([0.0f32; LANES], [0.0f32; LANES]);
+        let (mut gc, mut wc, mut xc) = (g.chunks_exact(LANES), w.chunks_exact(LANES), o.chunks_exact(LANES));
+        for ((g, w), x) in (&mut gc).zip(&mut wc).zip(&mut xc) {
+            for i in 0..LANES {
+                let gw = g[i] * w[i];
+                g_sum[i] += gw;
+                gx_sum[i] += gw * x[i];
+            }
+        }
+        let (mut g_tail, mut gx_tail) = (0.0f32, 0.0f32);
+        for ((&g, &w), &x) in gc.remainder().iter().zip(wc.remainder()).zip(xc.remainder()) {
+            g_tail += g * w;
+            gx_tail += g * w * x;
+        }
+        let g_mean = (g_sum.iter().sum::<f32>() + g_tail) * inv_n;
+        let gx_mean = (gx_sum.iter().sum::<f32>() + gx_tail) * inv_n;
+        for ((o, &g), &w) in o.iter_mut().zip(g).zip(w) {
+            *o = (g * w - g_mean - *o * gx_mean) * inv_scale;
         }
     }
 }

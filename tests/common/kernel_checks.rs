@@ -9,7 +9,8 @@
 //! - softmax and LayerNorm: 1e-6 absolute / relative against candle's ops (summation order differs);
 //! - the causal scale-and-mask and the bias add: bit for bit (the same operations in the same order);
 //! - max-pool, its backward, the ReLU mask and the kernel flip: exactly (a maximum is one of its inputs);
-//! - convolution: 1e-5 relative to the largest output against candle's conv2d (the sums run in another order).
+//! - convolution: 1e-5 relative to the largest output against candle's conv2d (the sums run in another order);
+//! - GELU's derivative: as GELU; LayerNorm's backward: 1e-5 of its terms' size against the f64 formula.
 #![allow(dead_code)]
 
 use candle_core::{Device, Tensor, D};
@@ -300,6 +301,60 @@ pub fn backward_kernels_match_references() {
     }
 }
 
+/// The transformer's backward kernels (attribution patching's hand-written backward pass) against the f64
+/// formulas: gelu_new's derivative to 1e-6 relative to max(1, |x|), as the forward; LayerNorm's input gradient to
+/// 1e-5 of its terms' size (more where the row sits far from 0, as for the forward).
+pub fn transformer_backward_kernels_match_f64() {
+    let mut rng = Rng::new(20);
+    let c = (2.0 / std::f64::consts::PI).sqrt();
+    for &n in &LENGTHS {
+        for scale in [1.0f32, 4.0, 30.0, 1e3] {
+            let x = randoms(&mut rng, n, scale);
+            let g = randoms(&mut rng, n, 1.0);
+            let mut got = g.clone();
+            k::gelu_new_backward(&x, &mut got);
+            for ((&a, &x), &g) in got.iter().zip(&x).zip(&g) {
+                let xf = x as f64;
+                let th = (c * (xf + 0.044715 * xf * xf * xf)).tanh();
+                let d = 0.5 * (1.0 + th) + 0.5 * xf * (1.0 - th * th) * c * (1.0 + 3.0 * 0.044715 * xf * xf);
+                let want = d * g as f64;
+                assert!((a as f64 - want).abs() <= 1e-6 * (x.abs().max(1.0) as f64), "gelu'({x}) {g}: {a} vs {want}");
+            }
+        }
+    }
+    for &n in &LENGTHS[1..] {
+        for (scale, offset) in [(1.0f32, 0.0f32), (0.01, 3.0), (100.0, -1e3)] {
+            let rows = 3;
+            let x: Vec<f32> = randoms(&mut rng, rows * n, scale).iter().map(|v| v + offset).collect();
+            let (w, g) = (randoms(&mut rng, n, 1.0), randoms(&mut rng, rows * n, 1.0));
+            let eps = 1e-5f64;
+            let mut got = vec![0.0; rows * n];
+            k::layer_norm_backward(&x, &w, eps as f32, &g, &mut got);
+            for r in 0..rows {
+                let (x, g) = (&x[r * n..(r + 1) * n], &g[r * n..(r + 1) * n]);
+                let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+                let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64;
+                let sd = (var + eps).sqrt();
+                let xhat: Vec<f64> = x.iter().map(|&v| (v as f64 - mean) / sd).collect();
+                let gw: Vec<f64> = g.iter().zip(&w).map(|(&g, &w)| g as f64 * w as f64).collect();
+                let g_mean = gw.iter().sum::<f64>() / n as f64;
+                let gx_mean = gw.iter().zip(&xhat).map(|(a, b)| a * b).sum::<f64>() / n as f64;
+                let want: Vec<f64> = (0..n).map(|i| (gw[i] - g_mean - xhat[i] * gx_mean) / sd).collect();
+                // Relative to the terms' size, |grad w| / scale: the result can cancel to far less (with two
+                // values a row, LayerNorm's output barely depends on its input).
+                let terms = gw.iter().fold(0.0f64, |m, v| m.max(v.abs())) / sd;
+                let tol = 1e-5 * terms * (1.0 + (offset / scale).abs() as f64);
+                for (i, (&a, &b)) in got[r * n..(r + 1) * n].iter().zip(&want).enumerate() {
+                    assert!(
+                        (a as f64 - b).abs() <= tol,
+                        "layer_norm_backward [{r}, {i}] {a} vs {b} (n {n}, scale {scale})"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// The probe's dot product and `g += r x`: bit for bit the plain loops they replace (eight lanes summed in
 /// order, then the remainder; element by element).
 pub fn dot_and_axpy_match_references() {
@@ -335,5 +390,6 @@ pub fn all() {
     conv2d_matches_candle();
     max_pool2_matches_candle();
     backward_kernels_match_references();
+    transformer_backward_kernels_match_f64();
     dot_and_axpy_match_references();
 }

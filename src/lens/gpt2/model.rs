@@ -14,6 +14,8 @@ use crate::lens::rng::Rng;
 use crate::lens::{LensError, Result};
 use glassbox_kernels as kernels;
 
+mod backward;
+
 /// LayerNorm with its affine weight and bias, computed from basic ops so that autograd flows through it.
 #[derive(Clone, Debug)]
 struct LayerNorm {
@@ -806,6 +808,17 @@ impl Transformer {
     /// piece of work short (GPT-2 small's whole unembedding is 39M multiply-adds per vector).
     pub fn unembed_slice(&self, normed: &Tensor, from: usize, len: usize) -> Result<Tensor> {
         Ok(normed.matmul(&self.unembedding()?.narrow(1, from, len)?)?)
+    }
+
+    /// `unembed_slice` run backwards: from the gradient of the logits of tokens `from..from + len`, `grad_logits`
+    /// `[n, len]`, to their part of the gradient at the vectors `normed` `[n, d_model]` they came from,
+    /// `grad · W_U[:, from..from + len]ᵀ`. Summed over slices that cover the vocabulary, it is the whole gradient.
+    /// Not through autograd, whose matmul backward also forms the weights' gradient (39M values for GPT-2 small's
+    /// whole vocabulary) that nothing would read.
+    pub fn unembed_backward(&self, grad_logits: &Tensor, from: usize) -> Result<Tensor> {
+        let len = grad_logits.dim(D::Minus1)?;
+        // lm_head is W_Uᵀ `[vocab, d_model]`, the live weights (see `unembedding`): its rows are the slice's tokens.
+        Ok(grad_logits.matmul(&self.lm_head.narrow(0, from, len)?)?)
     }
 
     /// The embedding of one sequence, token plus position, `[1, pos, d_model]`: the residual stream entering block 0

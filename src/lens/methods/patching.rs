@@ -18,11 +18,14 @@
 //! pass of the base run; `correlation` compares it with real patching.
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::lens::gpt2::hooks::{ActivationCache, Hook, HookSet, Intervention, Op};
 use crate::lens::{LensError, Result, Transformer};
+
+mod attribution;
+pub use attribution::AttributionRun;
 
 /// What patching compares: two prompts of the same length, the answer the clean prompt leads to, and the
 /// wrong token the logit difference is measured against.
@@ -584,7 +587,8 @@ pub fn targets(model: &Transformer) -> Vec<Target> {
 ///
 /// Cost: one forward pass of the source prompt (caching its activations) and one forward and one backward pass
 /// of the base prompt, against one forward per cell for real patching. The gradient at every hook comes from a
-/// zero `Var` added there (`Op::Add`), so gradients still flow through it to earlier hooks.
+/// zero `Var` added there (`Op::Add`), so gradients still flow through it to earlier hooks. `AttributionRun`
+/// computes it a piece at a time (the backward half a block per piece); `new` runs one to the end.
 ///
 /// A first-order estimate is exact when the metric is linear in the activation, and poor where the model is
 /// far from linear between the two runs (a softmax that saturates, a LayerNorm whose scale changes). Noising
@@ -602,77 +606,11 @@ pub struct AttributionPatching {
 }
 
 impl AttributionPatching {
+    /// Runs an `AttributionRun` to the end, in one call.
     pub fn new(model: &Transformer, input: &PatchInput, direction: Direction, metric: Metric) -> Result<Self> {
-        input.check(model)?;
-        let (n_layer, n_pos) = (model.cfg.n_layer, input.len());
-        let mut hooks: Vec<Hook> = targets(model).into_iter().flat_map(|t| t.hooks(n_layer)).collect();
-        hooks.sort();
-        hooks.dedup();
-
-        // The source run, plain.
-        let (source_logits, source) = cached_run(model, direction.source(input), hooks.clone())?;
-
-        // The base run with autograd: the model's differentiable softmax, and a zero variable added at every hook.
-        let mut grad_model = model.clone();
-        grad_model.autograd = true;
-        let (d, h, dh) = (model.cfg.d_model(), model.cfg.n_head, model.cfg.d_head());
-        let mut set = HookSet::cache_only(hooks.clone());
-        let mut vars = Vec::with_capacity(hooks.len());
-        for &hook in &hooks {
-            let shape: Vec<usize> = match hook {
-                Hook::Q(_) | Hook::K(_) | Hook::V(_) | Hook::Z(_) => vec![1, n_pos, h, dh],
-                Hook::Pattern(_) => vec![1, h, n_pos, n_pos],
-                _ => vec![1, n_pos, d],
-            };
-            let var = Var::zeros(shape, DType::F32, &Device::Cpu)?;
-            set.interventions.push(Intervention::new(hook, Op::Add(var.as_tensor().clone())));
-            vars.push((hook, var));
-        }
-        let base_logits = grad_model.forward(&tokens_tensor(direction.base(input))?, &mut set)?;
-
-        let (clean_logits, corrupted_logits) = match direction {
-            Direction::Denoising => (&source_logits, &base_logits),
-            Direction::Noising => (&base_logits, &source_logits),
-        };
-        let clean_lp = last_log_probs(clean_logits)?;
-        let baseline = Baseline {
-            clean: measures(clean_logits, input.answer, input.wrong, &clean_lp)?,
-            corrupted: measures(corrupted_logits, input.answer, input.wrong, &clean_lp)?,
-        };
-        if metric == Metric::LogitDiff {
-            normalised_logit_diff(0.0, baseline.clean.logit_diff, baseline.corrupted.logit_diff)?;
-        }
-        let base_raw = metric.raw(match direction {
-            Direction::Denoising => &baseline.corrupted,
-            Direction::Noising => &baseline.clean,
-        });
-
-        // The metric as a differentiable function of the base run's last logits [vocab].
-        let last = base_logits.get(0)?.get(n_pos - 1)?;
-        let value = match metric {
-            Metric::LogitDiff => (last.get(input.answer as usize)? - last.get(input.wrong as usize)?)?,
-            Metric::AnswerProb => candle_nn::ops::log_softmax(&last, D::Minus1)?.get(input.answer as usize)?.exp()?,
-            Metric::Kl => {
-                let lp_clean = Tensor::new(clean_lp.iter().map(|&v| v as f32).collect::<Vec<f32>>(), &Device::Cpu)?;
-                let p_clean = lp_clean.exp()?;
-                let lp = candle_nn::ops::log_softmax(&last, D::Minus1)?;
-                (p_clean * (lp_clean - lp)?)?.sum_all()?
-            }
-        };
-        let grads = value.backward()?;
-
-        let mut products = HashMap::with_capacity(hooks.len());
-        for (hook, var) in vars {
-            let base = set.cache.get(hook).ok_or_else(|| LensError::UnknownHook(hook.to_string()))?.detach();
-            let src = source.get(hook).ok_or_else(|| LensError::UnknownHook(hook.to_string()))?;
-            let delta = (src - base)?;
-            let product = match grads.get(var.as_tensor()) {
-                Some(g) => (delta * g)?,
-                None => delta.zeros_like()?,
-            };
-            products.insert(hook, product);
-        }
-        Ok(AttributionPatching { metric, n_layer, attn_only: model.cfg.attn_only, baseline, base_raw, products })
+        let mut run = AttributionRun::new(model, input, direction, metric)?;
+        while !run.step(model)? {}
+        run.finish()
     }
 
     pub fn metric(&self) -> Metric {
