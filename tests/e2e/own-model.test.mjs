@@ -397,3 +397,91 @@ test('the attention lab on a GPT-2-family model reads the text with GPT-2\'s tok
   await screenshot(page, 'attention-own-gpt2', page.locator('[data-testid=pattern-large]'));
   assertClean(page);
 });
+
+/** The heatmap `id` as {rows, cols, cells: {cell: value}}. */
+const heat = (page, id) => page.evaluate((id) => {
+  const t = document.querySelector(`[data-testid=${id}]`);
+  const cells = [...t.querySelectorAll('td[data-cell]')].map((td) => [td.dataset.cell, Number(td.dataset.value)]);
+  return { rows: Number(t.dataset.rows), cols: Number(t.dataset.cols), cells: Object.fromEntries(cells) };
+}, id);
+
+test('9.3.1 on an opened model: attribution patching as on ours, its prompts checked by its tokenizer', TIMEOUT, async (t) => {
+  const clean = 'When John and Mary went to the store, John gave a bottle to';
+  const corrupted = 'When John and Mary went to the store, Mary gave a bottle to';
+  // Our IOI model in the lab, with the same prompts: attribution patching beside real patching.
+  const ours = await openPage(`/#/9.3.1?corr=typed&corrupted=${encodeURIComponent(corrupted)}&attr=1&answer=mary&wrong=john`, { t });
+  await ours.locator('[data-testid=heat-attr]').waitFor({ timeout: 60_000 });
+  const expected = await heat(ours, 'heat-attr');
+  assert.deepEqual([expected.rows, expected.cols], [3, 15]);
+
+  // The same folder opened from disk, in the lab through the opened-model path.
+  const page = await openPage('/#/open', { t });
+  await page.locator('[data-testid=own-model-lab]').waitFor();
+  await page.setInputFiles('[data-testid=pick-files]', ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => path.join(MODELS, 'ioi', f)));
+  await opened(page).waitFor({ timeout: 60_000 });
+  await page.click('[data-testid=own-to-patching]');
+  await page.locator('[data-testid=patch-own]').waitFor();
+  assert.ok(await page.locator('[data-testid=model-own]').isChecked());
+  await eventually(async () => assert.match(page.url(), /model=own/));
+  const status = page.locator('[data-testid=lab-status]');
+  const rev = async () => Number((await status.count()) ? await status.getAttribute('data-rev') : 0);
+  const change = async (act) => {
+    const r0 = await rev();
+    await act();
+    await eventually(async () => assert.ok((await rev()) > r0), 30_000);
+  };
+  await change(async () => {
+    await page.fill('[data-testid=patch-clean]', clean);
+    await page.fill('[data-testid=patch-corrupted]', corrupted);
+    await page.fill('[data-testid=patch-answer]', ' Mary');
+    await page.fill('[data-testid=patch-wrong]', ' John');
+  });
+  const mine = await heat(page, 'heat-attr');
+  assert.deepEqual([mine.rows, mine.cols], [3, 15]);
+  for (const [cell, v] of Object.entries(expected.cells)) {
+    assert.ok(Math.abs(mine.cells[cell] - v) < 2e-3, `cell ${cell}: ${mine.cells[cell]} here, ${v} in our lab`);
+  }
+  await screenshot(page, 'patching-own', page.locator('[data-testid=patch-result]'));
+
+  // Another target reads the kept run; a prompt of another length shows both tokenizations; a two-token answer
+  // is refused by name; the last grid stays.
+  await change(() => page.selectOption('[data-testid=patch-target]', 'head_out'));
+  assert.deepEqual(Object.values(await heat(page, 'heat-attr')).slice(0, 2), [3, 4]);
+  await page.fill('[data-testid=patch-corrupted]', `${corrupted} the`);
+  await eventually(async () => assert.match(await page.textContent('[data-testid=input-error]'), /15 tokens and the corrupted prompt 16/), 30_000);
+  assert.equal(await page.locator('[data-testid=patch-tokenizations] .tok').count(), 31);
+  await page.fill('[data-testid=patch-corrupted]', corrupted);
+  await page.fill('[data-testid=patch-answer]', 'mary store');
+  await eventually(async () => assert.match(await page.textContent('[data-testid=input-error]'), /“mary store” is 2 tokens/), 30_000);
+  assert.equal(await page.locator('[data-testid=heat-attr] td[data-cell]').count(), 12);
+  // Back to our models.
+  await page.click('[data-testid=model-ioi]');
+  await page.locator('[data-testid=heat-real]').waitFor({ timeout: 60_000 });
+  await eventually(async () => assert.doesNotMatch(page.url(), /model=own/));
+  assertClean(page);
+});
+
+test('9.3.1 on a GPT-2-family model: attribution patching over GPT-2\'s tokens, half a block per slice', TIMEOUT, async (t) => {
+  const cfg = { model_type: 'gpt2', vocab_size: 50257, n_positions: 128, n_embd: 64, n_layer: 2, n_head: 4,
+    bos_token_id: 50256, eos_token_id: 50256, tie_word_embeddings: false };
+  const files = folder('gpt2-patching', { 'config.json': JSON.stringify(cfg), 'model.safetensors': zeroWeights(cfg, 5),
+    'vocab.json': fs.readFileSync(path.join(GPT2_FILES, 'encoder.json')), 'merges.txt': fs.readFileSync(path.join(GPT2_FILES, 'vocab.bpe')) });
+  const page = await openPage('/#/open', { t });
+  await page.locator('[data-testid=own-model-lab]').waitFor();
+  await page.setInputFiles('[data-testid=pick-files]', files);
+  await opened(page).waitFor({ timeout: 60_000 });
+  await page.click('[data-testid=own-to-patching]');
+  // Random weights barely tell Mary from John, so the normalised logit difference is undefined: the lab says
+  // so and offers the other metrics.
+  await eventually(async () => assert.match(await page.textContent('[data-testid=input-error]'), /does not change the answer/), 30_000);
+  await page.click('[data-testid=offer-prob]');
+  await page.locator('[data-testid=heat-attr]').waitFor({ timeout: 60_000 });
+  const n = gpt2Encode('When Mary and John went to the store, John gave a drink to').length + 1;
+  const g = await heat(page, 'heat-attr');
+  assert.deepEqual([g.rows, g.cols], [2, n]);
+  assert.ok(Object.values(g.cells).every(Number.isFinite));
+  // "Mary" without its space is another token than " Mary": the lab says how to fix it.
+  await page.fill('[data-testid=patch-answer]', 'Marie-Claire');
+  await eventually(async () => assert.match(await page.textContent('[data-testid=input-error]'), /with a space first/), 30_000);
+  assertClean(page);
+});

@@ -10,7 +10,7 @@ use candle_core::Tensor;
 use super::jobs::Job;
 use super::own_text::model_input;
 use super::worker::{Tokenizing, Worker};
-use crate::lens::gpt2::tokenizer::{TokReply, TokRequest};
+use crate::lens::gpt2::tokenizer::{Encoded, TokReply, TokRequest};
 use crate::lens::gpt2::Hook;
 use crate::lens::methods::logit_lens::{LensCell, LensRun, RowsDecode};
 use crate::lens::{LensError, Transformer};
@@ -57,17 +57,26 @@ fn failed<T>(e: impl ToString) -> Option<Result<T, String>> {
 }
 
 impl OwnModel {
-    /// Encodes `text` in the tokenizer's worker and checks what the model can read (`own_text::model_input`).
-    /// `None` if the job was stopped; `Some(Err)` holds the message for the student.
-    pub async fn encode(&self, text: String, job: &Job, phase: &'static str) -> Option<Result<OwnInput, String>> {
+    /// The tokenizer's ids and pieces for `text` as it is, nothing added or checked (an answer token, say).
+    /// `None` if the job was stopped.
+    pub async fn tokenize(&self, text: String, job: &Job, phase: &'static str) -> Option<Result<Encoded, String>> {
         if !job.report(phase, 0.0) {
             return None;
         }
-        let enc = match job.wait_for(self.tokenizer.ask(&TokRequest::Encode { text })).await? {
-            Some(TokReply::Encoded(e)) => e,
-            Some(TokReply::Error { message }) => return Some(Err(message)),
-            Some(TokReply::Loaded { .. }) => return failed("the tokenizer worker answered out of turn"),
-            None => return failed("the tokenizer worker stopped: open the model again"),
+        match job.wait_for(self.tokenizer.ask(&TokRequest::Encode { text })).await? {
+            Some(TokReply::Encoded(e)) => Some(Ok(e)),
+            Some(TokReply::Error { message }) => Some(Err(message)),
+            Some(TokReply::Loaded { .. }) => failed("the tokenizer worker answered out of turn"),
+            None => failed("the tokenizer worker stopped: open the model again"),
+        }
+    }
+
+    /// Encodes `text` in the tokenizer's worker and checks what the model can read (`own_text::model_input`).
+    /// `None` if the job was stopped; `Some(Err)` holds the message for the student.
+    pub async fn encode(&self, text: String, job: &Job, phase: &'static str) -> Option<Result<OwnInput, String>> {
+        let enc = match self.tokenize(text, job, phase).await? {
+            Ok(e) => e,
+            Err(e) => return Some(Err(e)),
         };
         let cfg = &self.model.cfg;
         let bos = cfg.bos_token_id.filter(|&b| (b as usize) < self.pieces.len());

@@ -4,7 +4,7 @@
 //! a student types, the words for a cell and the CSV live here, plain and tested natively; the colour scale and
 //! the heatmap's layout are in `heat`.
 use crate::app::core::export::{DataTable, Datum};
-use crate::app::core::models::{TaskModel, TASK_MODELS};
+use crate::app::core::models::{LabModel, TaskModel, LAB_MODELS};
 use crate::app::core::url::{Reader, UrlState, Writer};
 use crate::lens::gpt2::vocab::{Tokenized, Vocab};
 use crate::lens::methods::induction::TaskSpec;
@@ -16,6 +16,8 @@ use crate::lens::Transformer;
 pub mod heat;
 #[cfg(target_arch = "wasm32")]
 mod heatmap;
+#[cfg(target_arch = "wasm32")]
+mod own;
 #[cfg(target_arch = "wasm32")]
 mod view;
 #[cfg(target_arch = "wasm32")]
@@ -187,6 +189,8 @@ pub fn direction_label(d: Direction) -> &'static str {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PatchState {
     pub which: TaskModel,
+    /// The model opened in this tab instead (`model=own`; `which` is then the model shown if this tab has none).
+    pub own: bool,
     /// The clean prompt; `None` opens on the model's default (the chapter's sentence, or a repeated sequence).
     pub clean: Option<String>,
     pub corruption: Corruption,
@@ -210,6 +214,7 @@ impl Default for PatchState {
     fn default() -> Self {
         PatchState {
             which: TaskModel::Ioi,
+            own: false,
             clean: None,
             corruption: Corruption::Names,
             corrupted: None,
@@ -239,7 +244,8 @@ pub fn parse_cell(s: &str, target: Target) -> Option<Vec<usize>> {
 impl UrlState for PatchState {
     fn read(r: &mut Reader) -> Self {
         let d = PatchState::default();
-        let which = r.choice("model", d.which, TASK_MODELS);
+        let model = r.choice("model", LabModel::Task(d.which), LAB_MODELS);
+        let which = model.task_or(d.which);
         let clean = r.optional_text("clean", MAX_TEXT);
         let corruption = r.choice("corr", default_corruption(which), corruptions(which));
         let corrupted = r.optional_text("corrupted", MAX_TEXT);
@@ -258,6 +264,7 @@ impl UrlState for PatchState {
         });
         PatchState {
             which,
+            own: model == LabModel::Own,
             clean,
             corruption,
             corrupted,
@@ -274,7 +281,8 @@ impl UrlState for PatchState {
 
     fn write(&self, w: &mut Writer) {
         let d = PatchState::default();
-        w.choice("model", self.which, d.which, TASK_MODELS);
+        let model = if self.own { LabModel::Own } else { LabModel::Task(self.which) };
+        w.choice("model", model, LabModel::Task(d.which), LAB_MODELS);
         w.optional_text("clean", self.clean.as_deref());
         w.choice("corr", self.corruption, default_corruption(self.which), corruptions(self.which));
         if self.corruption == Corruption::Typed {
@@ -529,17 +537,7 @@ pub fn prepare(model: &Transformer, vocab: &Vocab, t: &Typed) -> Result<Prepared
         Corruption::Typed => tokenize(vocab, n_ctx, t.corrupted, "the corrupted prompt")?,
     };
     let (clean_words, corrupted_words) = (words(vocab, &clean), words(vocab, &corrupted));
-    if clean.len() != corrupted.len() {
-        return Err(InputProblem {
-            message: format!(
-                "The clean prompt has {} tokens and the corrupted prompt {}: patching copies activations position by \
-                 position, so both need the same number of tokens.",
-                clean.len(),
-                corrupted.len()
-            ),
-            tokenizations: Some((clean_words, corrupted_words)),
-        });
-    }
+    same_length(clean.len(), corrupted.len(), &clean_words, &corrupted_words)?;
     if clean == corrupted {
         return Err("The clean and the corrupted prompt are the same, so every patch would copy an activation onto \
                     itself: change the corrupted prompt."
@@ -584,6 +582,58 @@ pub fn prepare(model: &Transformer, vocab: &Vocab, t: &Typed) -> Result<Prepared
         answer: vocab.word(answer).to_string(),
         wrong: vocab.word(wrong).to_string(),
     })
+}
+
+/// Patching copies activations position by position: both prompts need as many tokens. Else the message, with
+/// both tokenizations to compare.
+pub fn same_length(
+    clean: usize,
+    corrupted: usize,
+    clean_words: &[String],
+    corrupted_words: &[String],
+) -> Result<(), InputProblem> {
+    if clean == corrupted {
+        return Ok(());
+    }
+    Err(InputProblem {
+        message: format!(
+            "The clean prompt has {clean} tokens and the corrupted prompt {corrupted}: patching copies activations \
+             position by position, so both need the same number of tokens."
+        ),
+        tokenizations: Some((clean_words.to_vec(), corrupted_words.to_vec())),
+    })
+}
+
+/// An opened model's prompts to start from: the chapter's sentence and the same with the repeated name changed,
+/// so the answer moves from one name to the other (GPT-2 small's IOI circuit, Wang et al. 2022).
+pub const OWN_CLEAN: &str = "When Mary and John went to the store, John gave a drink to";
+pub const OWN_CORRUPTED: &str = "When Mary and John went to the store, Mary gave a drink to";
+/// The answer and the wrong token, each one token of GPT-2's (a word inside a sentence starts with its space).
+pub const OWN_ANSWER: &str = " Mary";
+pub const OWN_WRONG: &str = " John";
+
+/// The one token an answer or wrong token encodes to, or why not: `what` names the box, `pieces` are the
+/// tokenizer's pieces for `text`.
+pub fn one_token(what: &str, text: &str, ids: &[u32], pieces: &[String]) -> Result<u32, String> {
+    match ids {
+        [id] => Ok(*id),
+        [] => Err(format!(
+            "{} is empty: type one token, such as “ Mary” (with its space).",
+            crate::app::core::format::sentence(what)
+        )),
+        _ => {
+            let spaced = if text.starts_with(' ') {
+                ""
+            } else {
+                " A word inside a sentence is usually one token with the space before it: try it with a space first."
+            };
+            Err(format!(
+                "“{text}” is {} tokens for this tokenizer ({}), but {what} must be one.{spaced}",
+                ids.len(),
+                pieces.iter().map(|p| format!("“{p}”")).collect::<Vec<_>>().join(", ")
+            ))
+        }
+    }
 }
 
 /// The share of the larger logit difference below which a corruption "does not change the answer": the
@@ -730,6 +780,7 @@ mod tests {
         assert!(PatchState::default().to_query().is_empty());
         let s = PatchState {
             which: TaskModel::Ioi,
+            own: false,
             clean: Some("When Anna and Tom went to the park, Tom gave a ball to".into()),
             corruption: Corruption::Typed,
             corrupted: Some("When Anna and Tom went to the park, Anna gave a ball to".into()),
@@ -989,5 +1040,26 @@ mod tests {
         let d = disagreements(&real, &est, 3);
         assert_eq!(d.iter().map(|x| x.0.clone()).collect::<Vec<_>>(), [vec![0, 1], vec![1, 1], vec![0, 0]]);
         assert_eq!((d[0].1, d[0].2), (1.0, 0.2));
+    }
+
+    #[test]
+    fn an_opened_model_is_named_in_the_link_and_its_tokens_are_checked() {
+        let own = PatchState { own: true, target: Target::HeadOut, ..PatchState::default() };
+        assert_eq!(own.to_query()[0], ("model".to_string(), "own".to_string()));
+        assert_eq!(PatchState::from_query(&own.to_query()), (own, vec![]));
+        let pieces = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(one_token("the answer", " Mary", &[5335], &pieces(&[" Mary"])), Ok(5335));
+        let two = one_token("the answer", "Marie", &[44, 2954], &pieces(&["Mar", "ie"])).unwrap_err();
+        assert!(two.contains("“Marie” is 2 tokens for this tokenizer (“Mar”, “ie”)"), "{two}");
+        assert!(two.contains("with a space first"), "{two}");
+        assert!(!one_token("the answer", " Marie", &[1, 2], &pieces(&[" Mar", "ie"]))
+            .unwrap_err()
+            .contains("space first"));
+        assert!(one_token("the wrong token", "", &[], &[]).unwrap_err().starts_with("The wrong token is empty"));
+        let w = pieces(&["a", "b"]);
+        assert!(same_length(2, 2, &w, &w).is_ok());
+        let e = same_length(2, 3, &w, &w).unwrap_err();
+        assert!(e.message.contains("2 tokens and the corrupted prompt 3"));
+        assert!(e.tokenizations.is_some());
     }
 }

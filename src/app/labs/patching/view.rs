@@ -13,6 +13,7 @@ use leptos::prelude::*;
 
 use super::heat::{layout, Heat, Scale};
 use super::heatmap::{Heatmap, HeatmapData};
+use super::own::OwnPatching;
 use super::{
     cell_outside, cell_place, check_gap, corruptions, csv_name, csv_table, default_corruption, direction_label,
     direction_option, disagreements, fmt_value, legend_note, metric_label, metric_option, patch_sentence, prepare,
@@ -25,7 +26,8 @@ use crate::app::core::format::sentence;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
 use crate::app::core::load::{LoadedModel, Model, TaskModels};
-use crate::app::core::models::TaskModel;
+use crate::app::core::models::{own_not_open, TaskModel};
+use crate::app::core::opened::{opened, OwnModel};
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::methods::patching::{
     correlation, AttributionPatching, Baseline, Direction, Metric, PatchGrid, PatchInput, PatchResult, PatchSweep,
@@ -119,10 +121,80 @@ fn default_clean(which: TaskModel, m: &LoadedModel, seed: u64) -> String {
     }
 }
 
+/// The lab on one of our task models, or on the model opened in this tab (`super::own`), switched by the
+/// model radios; a link naming an opened model in a tab that has none says so and shows the IOI model.
 #[component]
 pub fn PatchingLab(query: Vec<(String, String)>) -> impl IntoView {
     let (url, problems) = PatchState::from_query(&query);
     let notes = UrlNotes::new(&problems);
+    let own = opened();
+    if url.own && own.is_none() {
+        notes.add(own_not_open(url.which));
+    }
+    let own_mode = RwSignal::new(url.own && own.is_some());
+    let url = StoredValue::new(url);
+    let own = StoredValue::new(own);
+    let frame_model = RwSignal::new(String::new());
+    let to_task = move |w: TaskModel| {
+        url.update_value(|u| *u = PatchState { which: w, ..PatchState::default() });
+        own_mode.set(false);
+    };
+    let to_own = move || {
+        url.update_value(|u| *u = PatchState { own: true, ..PatchState::default() });
+        own_mode.set(true);
+    };
+    view! {
+        <LabFrame notes=notes model=frame_model>
+            {move || match (own_mode.get(), own.get_value()) {
+                (true, Some(o)) => {
+                    frame_model.set(o.name.clone());
+                    view! {
+                        <div class="patch-lab" data-testid="patch-lab">
+                            <Models own=Some(o.clone()) shown=None to_task=to_task to_own=to_own />
+                            <OwnPatching own=o url=url.get_value() />
+                        </div>
+                    }.into_any()
+                }
+                _ => view! { <TaskPatching url=url.get_value() notes=notes frame_model=frame_model own=own.get_value() to_own=to_own /> }.into_any(),
+            }}
+        </LabFrame>
+    }
+}
+
+/// The model radios: our two task models, and the opened one in the tab that opened it. `shown` is the task
+/// model shown (`None`: the opened one).
+#[component]
+fn Models(
+    own: Option<Arc<OwnModel>>,
+    shown: Option<RwSignal<TaskModel>>,
+    to_task: impl Fn(TaskModel) + Copy + Send + Sync + 'static,
+    to_own: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let is = move |w: Option<TaskModel>| shown.map(|s| s.get()) == w;
+    let own_radio = own.map(|o| {
+        let label = format!(" Your model: {} ({} layers)", o.name, o.model.cfg.n_layer);
+        view! { <label><input type="radio" name="patch-model" data-testid="model-own" prop:checked=move || is(None)
+        on:change=move |_| to_own() />{label}</label> }
+    });
+    view! {
+        <div class="model-switch" role="radiogroup" aria-label="Model">
+            <label><input type="radio" name="patch-model" data-testid="model-ioi" prop:checked=move || is(Some(TaskModel::Ioi))
+                on:change=move |_| to_task(TaskModel::Ioi) />" IOI model (3 layers)"</label>
+            <label><input type="radio" name="patch-model" data-testid="model-induction" prop:checked=move || is(Some(TaskModel::Induction))
+                on:change=move |_| to_task(TaskModel::Induction) />" Induction model (2 layers)"</label>
+            {own_radio}
+        </div>
+    }
+}
+
+#[component]
+fn TaskPatching(
+    url: PatchState,
+    notes: UrlNotes,
+    frame_model: RwSignal<String>,
+    own: Option<Arc<OwnModel>>,
+    to_own: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
     let which = RwSignal::new(url.which);
     let models = TaskModels::new(which);
     let (ioi, induction) = (models.of(TaskModel::Ioi), models.of(TaskModel::Induction));
@@ -219,10 +291,10 @@ pub fn PatchingLab(query: Vec<(String, String)>) -> impl IntoView {
     let status =
         move || if which.get() == TaskModel::Ioi { ioi.status().into_any() } else { induction.status().into_any() };
     let loaded = move || model(which.get()).is_some();
+    Effect::new(move |_| frame_model.set(which.get().folder().to_string()));
     view! {
-        <LabFrame notes=notes model=Signal::derive(move || which.get().folder().to_string())>
         <div class="patch-lab" data-testid="patch-lab" class:unloaded=move || !loaded()>
-            <ModelSwitch lab=lab />
+            <ModelSwitch lab=lab own=own to_own=to_own />
             {status}
             <div class="lab-body">
                 <PromptPanel lab=lab prepared=prepared model=Signal::derive(move || model(which.get())) />
@@ -232,7 +304,6 @@ pub fn PatchingLab(query: Vec<(String, String)>) -> impl IntoView {
                 <ResultPanel lab=lab />
             </div>
         </div>
-        </LabFrame>
     }
 }
 
@@ -261,6 +332,7 @@ fn write_url(
         let corruption = lab.corruption.get();
         let state = PatchState {
             which: w,
+            own: false,
             clean: (clean != default_clean(w, &m, seed)).then_some(clean).and_then(some),
             corruption,
             corrupted: some(lab.corrupted.get()).filter(|_| corruption == Corruption::Typed),
@@ -414,7 +486,11 @@ fn estimate(
 
 /// Switching the model starts from its default prompt, corruption and tokens.
 #[component]
-fn ModelSwitch(lab: Lab) -> impl IntoView {
+fn ModelSwitch(
+    lab: Lab,
+    own: Option<Arc<OwnModel>>,
+    to_own: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
     let set = move |w: TaskModel| {
         lab.which.set(w);
         lab.corruption.set(default_corruption(w));
@@ -423,14 +499,7 @@ fn ModelSwitch(lab: Lab) -> impl IntoView {
         lab.wrong.set(String::new());
         lab.pinned.set(None);
     };
-    view! {
-        <div class="model-switch" role="radiogroup" aria-label="Model">
-            <label><input type="radio" name="patch-model" data-testid="model-ioi" prop:checked=move || lab.which.get() == TaskModel::Ioi
-                on:change=move |_| set(TaskModel::Ioi) />" IOI model (3 layers)"</label>
-            <label><input type="radio" name="patch-model" data-testid="model-induction" prop:checked=move || lab.which.get() == TaskModel::Induction
-                on:change=move |_| set(TaskModel::Induction) />" Induction model (2 layers)"</label>
-        </div>
-    }
+    view! { <Models own=own shown=Some(lab.which) to_task=set to_own=to_own /> }
 }
 
 /// The clean prompt, the corruption and the corrupted prompt it makes, the answer and the wrong token.
