@@ -132,8 +132,11 @@ impl OwnModel {
                     current = Some(RowsDecode::new(model, ids, &resid.get(layers.start + cells.len())?, 0)?);
                 }
                 let layer = current.as_mut().expect("made above");
-                if layer.step(model, cols)? {
-                    cells.push(current.take().expect("stepped above").finish(model, TOP_K)?);
+                // The softmax and the top guesses of every row take a step of their own once the columns are done.
+                if layer.progress(model) >= 1.0 {
+                    cells.push(current.take().expect("made above").finish(model, TOP_K)?);
+                } else {
+                    layer.step(model, cols)?;
                 }
                 let done = cells.len() as f32 + current.as_ref().map_or(0.0, |d| d.progress(model));
                 Ok::<_, LensError>((cells.len() < n).then_some(done / n as f32))

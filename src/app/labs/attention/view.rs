@@ -10,7 +10,7 @@ use super::{
     best_induction_head, cell_at, compute, head_index, loss_bars, loss_of_cells, pattern_table, result_of, score_bars,
     token_mark, training_curve, AttentionState, LabResult, TokenMark,
 };
-use crate::app::core::browser::{canvas_by_id, document, now_ms, replace_hash_soon};
+use crate::app::core::browser::{canvas_by_id, document, next_frame, now_ms, replace_hash_soon, yield_to_browser};
 use crate::app::core::charts::{sequential, Axis, BarChart, Legend, LineChart};
 use crate::app::core::export::{images_table, CanvasExport};
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
@@ -156,10 +156,16 @@ fn fmt_loss(x: f32) -> String {
     format!("{x:.2}")
 }
 
+/// Head thumbnails drawn per frame (every head of our models at once; GPT-2 small's 144 in six frames).
+const THUMBS_PER_FRAME: usize = 24;
+
 /// The signals the panels share: the last good result, the selected head and what the pointer is over.
 #[derive(Clone, Copy)]
 struct Shared {
     last_good: RwSignal<Option<Arc<LabResult>>>,
+    /// What the score and loss charts show: `last_good`, set a frame later for an opened model, whose 144 heads
+    /// would otherwise lay out the grid and the charts in one long task.
+    charted: RwSignal<Option<Arc<LabResult>>>,
     selected: RwSignal<Option<(usize, usize)>>,
     hover_tok: RwSignal<Option<usize>>,
     hover_cell: RwSignal<Option<(usize, usize)>>,
@@ -201,6 +207,7 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
     };
     let shared = Shared {
         last_good: RwSignal::new(None),
+        charted: RwSignal::new(None),
         selected: RwSignal::new(None),
         hover_tok: RwSignal::new(None),
         hover_cell: RwSignal::new(None),
@@ -237,6 +244,7 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
         jobs.cancel();
         shared.selected.set(None);
         shared.last_good.set(None);
+        shared.charted.set(None);
         error.set(None);
         let next = match w {
             LabModel::Task(t) => {
@@ -257,7 +265,9 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
                 if shared.selected.get_untracked().is_none() {
                     shared.selected.set(Some(best_induction_head(&r.scores)));
                 }
-                shared.last_good.set(Some(Arc::new(r)));
+                let r = Arc::new(r);
+                shared.last_good.set(Some(r.clone()));
+                shared.charted.set(Some(r));
                 error.set(None);
                 rev.update(|r| *r += 1);
             }
@@ -265,14 +275,33 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
         }
         last_ms.set(now_ms() - t0);
     };
+    // An opened model's result: the tokens, heads and pattern first, the charts and the new revision a frame later.
+    let show_staged = move |r: LabResult, t0: f64, job: Job| async move {
+        if shared.selected.get_untracked().is_none() {
+            shared.selected.set(Some(best_induction_head(&r.scores)));
+        }
+        let r = Arc::new(r);
+        shared.last_good.set(Some(r.clone()));
+        error.set(None);
+        last_ms.set(now_ms() - t0);
+        // A task of its own, not an animation frame's: the thumbnails draw in frames.
+        yield_to_browser().await;
+        if job.alive() {
+            shared.charted.set(Some(r));
+            rev.update(|r| *r += 1);
+        }
+    };
     Effect::new(move |_| {
         let t = text.get();
         let t0 = now_ms();
         match model() {
             Some(Shown::Task(_, m)) => show(compute(&m.model, &m.vocab, &t), t0),
             Some(Shown::Own(o)) => jobs.spawn(ENCODING, move |job| async move {
-                if let Some(r) = compute_own(&o, t, &job).await {
-                    show(r, t0);
+                // The result is drawn in tasks of its own, apart from the last piece of work.
+                match compute_own(&o, t, &job).await {
+                    Some(Ok(r)) if job.frame().await => show_staged(r, t0, job).await,
+                    Some(Err(e)) => show(Err(e), t0),
+                    _ => {}
                 }
             }),
             None => {}
@@ -440,16 +469,31 @@ fn TokenStrip(shared: Shared) -> impl IntoView {
 /// Every head as a thumbnail of its pattern, tagged by what its scores say it does; a click selects it.
 #[component]
 fn HeadGrid(dims: Signal<Option<(usize, usize)>>, shared: Shared) -> impl IntoView {
-    // The thumbnails are canvases, redrawn after each result.
+    // The thumbnails are canvases, redrawn after each result, `THUMBS_PER_FRAME` a frame: each canvas changed is
+    // a texture the browser commits, and GPT-2 small's 144 at once held the thread for 60-90 ms. A newer result
+    // stops the drawing of an older one.
+    let drawing = StoredValue::new(0u64);
     Effect::new(move |_| {
         let Some(r) = shared.last_good.get() else { return };
-        for (l, layer) in r.patterns.iter().enumerate() {
-            for (h, p) in layer.iter().enumerate() {
-                if let Some(c) = canvas_by_id(&format!("thumb-{l}-{h}")) {
-                    draw_pattern(&c, p, (255, 255, 255));
+        let ticket = drawing.get_value() + 1;
+        drawing.set_value(ticket);
+        leptos::task::spawn_local(async move {
+            let heads: Vec<(usize, usize)> =
+                (0..r.patterns.len()).flat_map(|l| (0..r.patterns[l].len()).map(move |h| (l, h))).collect();
+            for (i, chunk) in heads.chunks(THUMBS_PER_FRAME).enumerate() {
+                if i > 0 {
+                    next_frame().await;
+                }
+                if drawing.try_get_value() != Some(ticket) {
+                    return;
+                }
+                for &(l, h) in chunk {
+                    if let Some(c) = canvas_by_id(&format!("thumb-{l}-{h}")) {
+                        draw_pattern(&c, &r.patterns[l][h], (255, 255, 255));
+                    }
                 }
             }
-        }
+        });
     });
     let cell = move |l: usize, h: usize| {
         let score = move || {
@@ -625,7 +669,7 @@ fn PatternPanel(shared: Shared) -> impl IntoView {
 fn ScoresPanel(shared: Shared) -> impl IntoView {
     // A new head only moves the shaded band: Leptos updates the attributes that changed, not the whole chart.
     let chart = move || {
-        shared.last_good.get().map(|r| {
+        shared.charted.get().map(|r| {
             let (groups, x) = score_bars(&r.scores);
             let band = head_index(&r.scores, shared.head()).map(|i| (i as f64, i as f64 + 1.0));
             view! {
@@ -648,7 +692,7 @@ fn ScoresPanel(shared: Shared) -> impl IntoView {
 #[component]
 fn LossPanel(shared: Shared) -> impl IntoView {
     let summary = move || {
-        shared.last_good.get().map(|r| {
+        shared.charted.get().map(|r| {
             let (a, b) = r.halves.unwrap_or((f32::NAN, f32::NAN));
             let label = if r.exact_repeat { "repeated half" } else { "second half" };
             let ratio = if a > 0.0 && b.is_finite() { format!("{:.0}%", 100.0 * b / a) } else { "–".into() };
@@ -662,7 +706,7 @@ fn LossPanel(shared: Shared) -> impl IntoView {
         })
     };
     let chart = move || {
-        shared.last_good.get().map(|r| {
+        shared.charted.get().map(|r| {
             let (groups, x, rules) = loss_bars(&r);
             let max = r.loss.iter().fold(0.0f32, |m, &l| m.max(l)) as f64;
             let second = (r.half > 0 && r.half < r.loss.len()).then_some((r.half as f64, r.loss.len() as f64));

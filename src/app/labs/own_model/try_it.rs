@@ -89,6 +89,9 @@ pub fn TryIt(own: Arc<OwnModel>) -> impl IntoView {
     let jobs = Jobs::new();
     let text = RwSignal::new(TRY_TEXT.to_string());
     let last_good: RwSignal<Option<Arc<TryView>>> = RwSignal::new(None);
+    // The heads and the SAE's latents follow the grid a frame later: GPT-2 small's 144 heads and its grid laid
+    // out at once held the thread for over 50 ms.
+    let heads_shown: RwSignal<Option<Arc<TryView>>> = RwSignal::new(None);
     let error: RwSignal<Option<String>> = RwSignal::new(None);
     // The head shown and what the head table is coloured by, kept from run to run (the induction head at first).
     let kind = RwSignal::new(ScoreKind::Induction);
@@ -104,13 +107,21 @@ pub fn TryIt(own: Arc<OwnModel>) -> impl IntoView {
         let own = own.get_value();
         jobs.spawn(ENCODING, move |job| async move {
             if let Some(result) = run(&own, t, s, &job).await {
+                // The result is drawn in a task of its own, apart from the last piece of work.
+                if !job.frame().await {
+                    return;
+                }
                 match result {
                     Ok(v) => {
                         if head.get_untracked().is_none() {
                             head.set(Some(v.best_head(ScoreKind::Induction)));
                         }
-                        last_good.set(Some(Arc::new(v)));
+                        let v = Arc::new(v);
+                        last_good.set(Some(v.clone()));
                         error.set(None);
+                        if job.frame().await {
+                            heads_shown.set(Some(v));
+                        }
                     }
                     Err(e) => error.set(Some(e)),
                 }
@@ -127,7 +138,8 @@ pub fn TryIt(own: Arc<OwnModel>) -> impl IntoView {
             <div aria-live="polite">
                 {move || error.get().map(|e| view! { <p class="input-error" data-testid="own-error" role="alert">{e}</p> })}
             </div>
-            {move || last_good.get().map(|v| view! { <TryResult v=v.clone() /> <Heads v=v.clone() kind head /> <SaeLatents v /> })}
+            {move || last_good.get().map(|v| view! { <TryResult v /> })}
+            {move || heads_shown.get().map(|v| view! { <Heads v=v.clone() kind head /> <SaeLatents v /> })}
             <SaeOpen sae cfg />
         </section>
     }
