@@ -8,7 +8,7 @@ use leptos::prelude::*;
 
 use super::sae::{encode_rows, SaeLatents, SaeOpen};
 use super::{fmt_prob, show_piece, ScoreKind, TryView, TRY_TEXT};
-use crate::app::core::browser::now_ms;
+use crate::app::core::browser::{now_ms, yield_to_browser};
 use crate::app::core::charts::{ink_on, sequential};
 use crate::app::core::export::TableExport;
 use crate::app::core::frame::progress_bar;
@@ -78,6 +78,9 @@ async fn run(own: &OwnModel, text: String, sae: Option<Arc<LmSae>>, job: &Job) -
     let lens = LogitLens { tokens: ids, hooks, cells };
     Some(Ok(TryView { lens, inputs, vocab: own.pieces.clone(), bos, patterns, sae, scores, ms: now_ms() - started }))
 }
+
+/// Rows of the logit lens grid built per task.
+const LENS_ROWS_PER_TASK: usize = 4;
 
 fn heat_style(p: f32) -> String {
     let bg = sequential(p.clamp(0.0, 1.0));
@@ -174,9 +177,18 @@ fn TryResult(v: Arc<TryView>) -> impl IntoView {
     let header =
         v.inputs.iter().map(|s| view! { <th class="lens-input lens-mono">{show_piece(s)}</th> }).collect_view();
     let layers = v.lens.n_layers();
-    let body = (0..layers)
-        .rev()
-        .map(|l| {
+    // The rows come `LENS_ROWS_PER_TASK` at a time, each batch in a task of its own: GPT-2 small's 13 x 32 cells
+    // built and laid out at once held the thread for ~60 ms.
+    let shown = RwSignal::new(LENS_ROWS_PER_TASK.min(layers));
+    leptos::task::spawn_local(async move {
+        while shown.try_get_untracked().is_some_and(|s| s < layers) {
+            yield_to_browser().await;
+            shown.try_update(|s| *s = (*s + LENS_ROWS_PER_TASK).min(layers));
+        }
+    });
+    let row = {
+        let v = v.clone();
+        move |l: usize| {
             let cells = (0..v.inputs.len())
                 .map(|p| {
                     let cell = &v.lens.cells[l][p];
@@ -191,8 +203,10 @@ fn TryResult(v: Arc<TryView>) -> impl IntoView {
                 })
                 .collect_view();
             view! { <tr><th class="lens-layer" scope="row">{resid_label(l)}</th>{cells}</tr> }
-        })
-        .collect_view();
+        }
+    };
+    let each = move || (0..layers).rev().take(shown.get()).collect::<Vec<_>>();
+    let body = view! { <For each=each key=|l| *l children=row /> };
     view! {
         <div data-testid="own-result" data-tokens=v.lens.tokens.len() data-ms=format!("{:.0}", v.ms)>
             <h4>"The tokens"</h4>
@@ -253,9 +267,18 @@ fn Heads(v: Arc<TryView>, kind: RwSignal<ScoreKind>, head: RwSignal<Option<(usiz
             kind.set(k);
         }
     };
+    // The chosen head's pattern (up to 64 x 64 cells) follows the table in a task of its own.
+    let ready = RwSignal::new(false);
+    leptos::task::spawn_local(async move {
+        yield_to_browser().await;
+        ready.try_set(true);
+    });
     let pattern = {
         let v = v.clone();
         move || {
+            if !ready.get() {
+                return None;
+            }
             let (l, h) = head.get()?;
             let p = v.patterns.get(l)?.get(h)?;
             let keys = v
