@@ -4,7 +4,7 @@
 //! (`cargo test --test exercises -- --nocapture`).
 use std::collections::{HashMap, HashSet};
 
-use glassbox::app::core::models::TaskModel;
+use glassbox::app::core::models::{LabModel, TaskModel};
 use glassbox::app::core::url::{parse_query, section_hash_with, UrlProblem, UrlState};
 use glassbox::app::labs::acdc::{ioi_input, kl_positions, AcdcState};
 use glassbox::app::labs::attention::{compute as attention, AttentionState};
@@ -293,7 +293,8 @@ fn attention_loss_drops_from_the_second_repeated_word() {
 
 #[test]
 fn attention_ioi_l1h3_reads_bottle() {
-    let state = AttentionState { model: TaskModel::Ioi, seq: Some(CHAPTER_PROMPT.into()), head: Some((1, 3)) };
+    let state =
+        AttentionState { model: LabModel::Task(TaskModel::Ioi), seq: Some(CHAPTER_PROMPT.into()), head: Some((1, 3)) };
     exercise("attention-ioi-bottle", 3, "attention", &state);
     let r = attention(&lm("ioi"), &words("ioi"), CHAPTER_PROMPT).unwrap();
     let last = r.tokens.len() - 1;

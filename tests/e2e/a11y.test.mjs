@@ -131,6 +131,15 @@ const STATES = [
     await page.setInputFiles('[data-testid=pick-sae]', ['sae/cfg.json', 'sae/sae_weights.safetensors'].map(moby));
     await page.locator('[data-testid=sae-strip]').waitFor({ timeout: 60_000 });
   } },
+  { name: 'the attention lab and 9.3.1 on an opened model', url: '/#/open', live: false, then: async (page) => {
+    const ioi = (f) => path.join(REPO, 'public/models/ioi', f);
+    await page.setInputFiles('[data-testid=pick-files]', ['config.json', 'model.safetensors', 'tokenizer.json'].map(ioi));
+    await page.locator('[data-testid=opened]').waitFor({ timeout: 60_000 });
+    await page.click('[data-testid=own-to-attention]');
+    await page.locator('[data-testid=token]').first().waitFor({ timeout: 60_000 });
+    await page.evaluate(() => { location.hash = '#/9.3.1?model=own&clean=when+john+and+mary+went+to+the+store+,+john+gave+a+bottle+to&corrupted=when+john+and+mary+went+to+the+store+,+mary+gave+a+bottle+to'; });
+    await page.locator('[data-testid=heat-attr]').waitFor({ timeout: 60_000 });
+  } },
 ];
 for (const scheme of ['light', 'dark']) {
   for (const st of STATES) {

@@ -183,6 +183,71 @@ impl Shared {
     }
 }
 
+/// What a result updates besides the panels' shared signals.
+#[derive(Clone, Copy)]
+struct Output {
+    text: RwSignal<String>,
+    shared: Shared,
+    error: RwSignal<Option<String>>,
+    rev: RwSignal<u32>,
+    last_ms: RwSignal<f64>,
+}
+
+/// Recomputes whenever the text or the model changes.
+fn recompute(model: Signal<Option<Shown>>, out: Output, jobs: Jobs) {
+    let Output { text, shared, error, rev, last_ms } = out;
+    // Recompute whenever the text or the model changes: at once on a shipped model (9 ms on a long sequence), as
+    // a job with progress on an opened one (GPT-2 small: about a second). A bad input keeps the last good result.
+    let show = move |r: Result<LabResult, String>, t0: f64| {
+        match r {
+            Ok(r) => {
+                if shared.selected.get_untracked().is_none() {
+                    shared.selected.set(Some(best_induction_head(&r.scores)));
+                }
+                let r = Arc::new(r);
+                shared.last_good.set(Some(r.clone()));
+                shared.charted.set(Some(r));
+                error.set(None);
+                rev.update(|r| *r += 1);
+            }
+            Err(e) => error.set(Some(e)),
+        }
+        last_ms.set(now_ms() - t0);
+    };
+    // An opened model's result: the tokens, heads and pattern first, the charts and the new revision a frame later.
+    let show_staged = move |r: LabResult, t0: f64, job: Job| async move {
+        if shared.selected.get_untracked().is_none() {
+            shared.selected.set(Some(best_induction_head(&r.scores)));
+        }
+        let r = Arc::new(r);
+        shared.last_good.set(Some(r.clone()));
+        error.set(None);
+        last_ms.set(now_ms() - t0);
+        // A task of its own, not an animation frame's: the thumbnails draw in frames.
+        yield_to_browser().await;
+        if job.alive() {
+            shared.charted.set(Some(r));
+            rev.update(|r| *r += 1);
+        }
+    };
+    Effect::new(move |_| {
+        let t = text.get();
+        let t0 = now_ms();
+        match model.get() {
+            Some(Shown::Task(_, m)) => show(compute(&m.model, &m.vocab, &t), t0),
+            Some(Shown::Own(o)) => jobs.spawn(ENCODING, move |job| async move {
+                // The result is drawn in tasks of its own, apart from the last piece of work.
+                match compute_own(&o, t, &job).await {
+                    Some(Ok(r)) if job.frame().await => show_staged(r, t0, job).await,
+                    Some(Err(e)) => show(Err(e), t0),
+                    _ => {}
+                }
+            }),
+            None => {}
+        }
+    });
+}
+
 #[component]
 pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
     let (url, problems) = AttentionState::from_query(&query);
@@ -257,56 +322,7 @@ pub fn AttentionLab(query: Vec<(String, String)>) -> impl IntoView {
         which.set(w);
     };
 
-    // Recompute whenever the text or the model changes: at once on a shipped model (9 ms on a long sequence), as
-    // a job with progress on an opened one (GPT-2 small: about a second). A bad input keeps the last good result.
-    let show = move |r: Result<LabResult, String>, t0: f64| {
-        match r {
-            Ok(r) => {
-                if shared.selected.get_untracked().is_none() {
-                    shared.selected.set(Some(best_induction_head(&r.scores)));
-                }
-                let r = Arc::new(r);
-                shared.last_good.set(Some(r.clone()));
-                shared.charted.set(Some(r));
-                error.set(None);
-                rev.update(|r| *r += 1);
-            }
-            Err(e) => error.set(Some(e)),
-        }
-        last_ms.set(now_ms() - t0);
-    };
-    // An opened model's result: the tokens, heads and pattern first, the charts and the new revision a frame later.
-    let show_staged = move |r: LabResult, t0: f64, job: Job| async move {
-        if shared.selected.get_untracked().is_none() {
-            shared.selected.set(Some(best_induction_head(&r.scores)));
-        }
-        let r = Arc::new(r);
-        shared.last_good.set(Some(r.clone()));
-        error.set(None);
-        last_ms.set(now_ms() - t0);
-        // A task of its own, not an animation frame's: the thumbnails draw in frames.
-        yield_to_browser().await;
-        if job.alive() {
-            shared.charted.set(Some(r));
-            rev.update(|r| *r += 1);
-        }
-    };
-    Effect::new(move |_| {
-        let t = text.get();
-        let t0 = now_ms();
-        match model() {
-            Some(Shown::Task(_, m)) => show(compute(&m.model, &m.vocab, &t), t0),
-            Some(Shown::Own(o)) => jobs.spawn(ENCODING, move |job| async move {
-                // The result is drawn in tasks of its own, apart from the last piece of work.
-                match compute_own(&o, t, &job).await {
-                    Some(Ok(r)) if job.frame().await => show_staged(r, t0, job).await,
-                    Some(Err(e)) => show(Err(e), t0),
-                    _ => {}
-                }
-            }),
-            None => {}
-        }
-    });
+    recompute(Signal::derive(model), Output { text, shared, error, rev, last_ms }, jobs);
 
     // The URL follows the model, the sequence and the selected head.
     Effect::new(move |_| {
