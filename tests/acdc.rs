@@ -8,6 +8,8 @@
 //! - on the shipped induction model, a sweep of τ against a hand-labelled induction circuit: ROC AUC ≥ 0.9;
 //! - on the shipped IOI model, the 9.4 lab's default: a small circuit as faithful as the clean run, holding the
 //!   heads that head patching finds, and a head that KL keeps and the logit difference would not.
+#[path = "common/patch_fixture.rs"]
+mod patch_fixture;
 use std::collections::{HashMap, HashSet};
 
 use candle_core::{Device, Tensor};
@@ -447,15 +449,6 @@ fn acdc_recovers_the_induction_circuit() {
 // The shipped IOI model: what the 9.4 lab shows by default, and what the chapter's text says of it.
 // ---------------------------------------------------------------------------------------------------------------
 
-/// The chapter's sentence against the same sentence with both names replaced (ABC), as the lab opens.
-fn ioi_chapter_input() -> (Transformer, PatchInput) {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/ioi");
-    let cfg = std::fs::read_to_string(format!("{dir}/config.json")).expect("the IOI model is shipped");
-    let model = Transformer::from_bytes(&cfg, &std::fs::read(format!("{dir}/model.safetensors")).unwrap()).unwrap();
-    let vocab = Vocab::from_json(&std::fs::read_to_string(format!("{dir}/vocab.json")).unwrap()).unwrap();
-    let input = ioi::chapter_input(&vocab).unwrap();
-    (model, input)
-}
 
 fn head(layer: usize, head: usize) -> Node {
     Node::Head { layer, head }
@@ -463,7 +456,7 @@ fn head(layer: usize, head: usize) -> Node {
 
 #[test]
 fn acdc_on_the_ioi_model_keeps_a_small_faithful_circuit_and_what_kl_sees_beyond_the_logit_difference() {
-    let (model, input) = ioi_chapter_input();
+    let (model, input) = patch_fixture::ioi_chapter_model_and_input();
     // At the lab's default τ: a small circuit that alone reproduces the clean run.
     let c = acdc(&model, &input, 0.01).unwrap();
     let heads: Vec<Node> = c.nodes.iter().copied().filter(|n| matches!(n, Node::Head { .. })).collect();

@@ -8,6 +8,8 @@
 //! - attribution patching a piece at a time (`AttributionRun`) against the gradient of the whole graph at once;
 //! - errors a student can act on (unequal lengths, a corruption that does not change the answer, no MLP);
 //! - on the shipped induction model, denoising the strongest induction head's output restores most of the answer.
+#[path = "common/patch_fixture.rs"]
+mod patch_fixture;
 use std::collections::HashMap;
 
 use std::time::Instant;
@@ -683,14 +685,6 @@ fn whole_graph(
     (grids, scale(base_raw))
 }
 
-fn ioi_model_and_input() -> (Transformer, PatchInput) {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/ioi");
-    let cfg = std::fs::read_to_string(format!("{dir}/config.json")).expect("the IOI model is shipped");
-    let model = Transformer::from_bytes(&cfg, &std::fs::read(format!("{dir}/model.safetensors")).unwrap()).unwrap();
-    let vocab = Vocab::from_json(&std::fs::read_to_string(format!("{dir}/vocab.json")).unwrap()).unwrap();
-    let input = ioi::chapter_input(&vocab).unwrap();
-    (model, input)
-}
 
 /// A GPT-2 model with MLPs as `Transformer::random` draws it (GPT-2's initialisation), tied unembedding.
 fn gpt2_random_small() -> Transformer {
@@ -715,7 +709,7 @@ fn stepped(model: &Transformer, input: &PatchInput, direction: Direction, metric
 fn stepped_attribution_equals_the_whole_graph() {
     let induction = induction_model();
     let induction_in = induction_input(&induction, 8, 3);
-    let (ioi_model, ioi_in) = ioi_model_and_input();
+    let (ioi_model, ioi_in) = patch_fixture::ioi_chapter_model_and_input();
     let gpt2 = gpt2_random_small();
     let gpt2_in = random_input(&gpt2);
     let scaled = random_model(5);

@@ -142,26 +142,31 @@ pub fn layer_norm(x: &[f32], w: &[f32], b: &[f32], eps: f32, out: &mut [f32], sc
     assert!(x.len() == out.len() && x.len() == n * scale.len(), "layer_norm: shapes disagree");
     let inv_n = 1.0 / n as f32;
     for ((row, o), s) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)).zip(scale.iter_mut()) {
-        let mean = sum(row) / n as f32;
-        // The centred row goes into `out` first: the variance is its sum of squares.
-        for (o, &x) in o.iter_mut().zip(row) {
-            *o = x - mean;
-        }
-        let mut acc = [0.0f32; LANES];
-        let mut chunks = o.chunks_exact(LANES);
-        for c in &mut chunks {
-            for i in 0..LANES {
-                acc[i] += c[i] * c[i];
-            }
-        }
-        let tail: f32 = chunks.remainder().iter().map(|c| c * c).sum();
-        let var = (acc.iter().sum::<f32>() + tail) * inv_n;
+        let var = centre(row, o, inv_n);
         *s = (var + eps).sqrt();
         let sd = *s;
         for ((o, &w), &b) in o.iter_mut().zip(w).zip(b) {
             *o = *o / sd * w + b;
         }
     }
+}
+
+/// Writes the row minus its mean into `out` and returns the row's variance (the mean of those squares, summed
+/// in lanes). `inv_n` is 1 / the row's length. The first half of `layer_norm` and of its backward.
+fn centre(row: &[f32], out: &mut [f32], inv_n: f32) -> f32 {
+    let mean = sum(row) / row.len() as f32;
+    for (o, &x) in out.iter_mut().zip(row) {
+        *o = x - mean;
+    }
+    let mut acc = [0.0f32; LANES];
+    let mut chunks = out.chunks_exact(LANES);
+    for c in &mut chunks {
+        for i in 0..LANES {
+            acc[i] += c[i] * c[i];
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().map(|c| c * c).sum();
+    (acc.iter().sum::<f32>() + tail) * inv_n
 }
 
 /// The gradient through `layer_norm` (weight `w`, any bias) to its input, row by row (rows of `w.len()` values):
@@ -176,20 +181,7 @@ pub fn layer_norm_backward(x: &[f32], w: &[f32], eps: f32, grad: &[f32], out: &m
     );
     let inv_n = 1.0 / n as f32;
     for ((row, g), o) in x.chunks_exact(n).zip(grad.chunks_exact(n)).zip(out.chunks_exact_mut(n)) {
-        let mean = sum(row) * inv_n;
-        // The centred row goes into `out` first: the variance is its sum of squares.
-        for (o, &x) in o.iter_mut().zip(row) {
-            *o = x - mean;
-        }
-        let mut acc = [0.0f32; LANES];
-        let mut chunks = o.chunks_exact(LANES);
-        for c in &mut chunks {
-            for i in 0..LANES {
-                acc[i] += c[i] * c[i];
-            }
-        }
-        let tail: f32 = chunks.remainder().iter().map(|c| c * c).sum();
-        let inv_scale = 1.0 / ((acc.iter().sum::<f32>() + tail) * inv_n + eps).sqrt();
+        let inv_scale = 1.0 / (centre(row, o, inv_n) + eps).sqrt();
         // Now xhat in `out`; then the means of g = grad * w and of g xhat, in lanes.
         for o in o.iter_mut() {
             *o *= inv_scale;

@@ -129,3 +129,14 @@ pub fn compare(got: &PatchFixture, want: &PatchFixture, tol: f32) -> Result<f32,
         Err(problems)
     }
 }
+
+/// The shipped IOI model and the chapter's input (its sentence against other names), read from disk: for the
+/// native tests.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn ioi_chapter_model_and_input() -> (Transformer, glassbox::lens::methods::patching::PatchInput) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/ioi");
+    let cfg = std::fs::read_to_string(format!("{dir}/config.json")).expect("the IOI model is shipped");
+    let model = Transformer::from_bytes(&cfg, &std::fs::read(format!("{dir}/model.safetensors")).unwrap()).unwrap();
+    let vocab = Vocab::from_json(&std::fs::read_to_string(format!("{dir}/vocab.json")).unwrap()).unwrap();
+    (model, chapter_input(&vocab).unwrap())
+}

@@ -77,6 +77,15 @@ function zeroWeights(cfg, seed = null) {
   return Buffer.concat([head, Buffer.from(json), data]);
 }
 
+/** A GPT-2-family folder under TMP: 2 layers of 4 heads, d_model 64, GPT-2's vocabulary and its real tokenizer
+ *  files, weights seeded by `seed`. Returns the file paths. */
+function gpt2Folder(name, seed) {
+  const cfg = { model_type: 'gpt2', vocab_size: 50257, n_positions: 128, n_embd: 64, n_layer: 2, n_head: 4,
+    bos_token_id: 50256, eos_token_id: 50256, tie_word_embeddings: false };
+  return folder(name, { 'config.json': JSON.stringify(cfg), 'model.safetensors': zeroWeights(cfg, seed),
+    'vocab.json': fs.readFileSync(path.join(GPT2_FILES, 'encoder.json')), 'merges.txt': fs.readFileSync(path.join(GPT2_FILES, 'vocab.bpe')) });
+}
+
 const opened = (page) => page.locator('[data-testid=opened]');
 const error = (page) => page.locator('[data-testid=open-error]');
 
@@ -198,10 +207,7 @@ test('a long read shows progress, never holds the page, and Cancel stops it', TI
 });
 
 test('a GPT-2-family model with GPT-2\'s own tokenizer: its tokens, next-token guesses and logit lens; bad text keeps the grid', TIMEOUT, async (t) => {
-  const cfg = { model_type: 'gpt2', vocab_size: 50257, n_positions: 128, n_embd: 64, n_layer: 2, n_head: 4,
-    bos_token_id: 50256, eos_token_id: 50256, tie_word_embeddings: false };
-  const files = folder('gpt2-family', { 'config.json': JSON.stringify(cfg), 'model.safetensors': zeroWeights(cfg, 7),
-    'vocab.json': fs.readFileSync(path.join(GPT2_FILES, 'encoder.json')), 'merges.txt': fs.readFileSync(path.join(GPT2_FILES, 'vocab.bpe')) });
+  const files = gpt2Folder('gpt2-family', 7);
   const page = await openPage('/#/open', { t });
   await page.locator('[data-testid=own-model-lab]').waitFor();
   await page.setInputFiles('[data-testid=pick-files]', files);
@@ -370,10 +376,7 @@ test('the attention lab runs on an opened model as on ours, and a link naming on
 });
 
 test('the attention lab on a GPT-2-family model reads the text with GPT-2\'s tokenizer', TIMEOUT, async (t) => {
-  const cfg = { model_type: 'gpt2', vocab_size: 50257, n_positions: 128, n_embd: 64, n_layer: 2, n_head: 4,
-    bos_token_id: 50256, eos_token_id: 50256, tie_word_embeddings: false };
-  const files = folder('gpt2-attention', { 'config.json': JSON.stringify(cfg), 'model.safetensors': zeroWeights(cfg, 11),
-    'vocab.json': fs.readFileSync(path.join(GPT2_FILES, 'encoder.json')), 'merges.txt': fs.readFileSync(path.join(GPT2_FILES, 'vocab.bpe')) });
+  const files = gpt2Folder('gpt2-attention', 11);
   const page = await openPage('/#/open', { t });
   await page.locator('[data-testid=own-model-lab]').waitFor();
   await page.setInputFiles('[data-testid=pick-files]', files);
@@ -462,10 +465,7 @@ test('9.3.1 on an opened model: attribution patching as on ours, its prompts che
 });
 
 test('9.3.1 on a GPT-2-family model: attribution patching over GPT-2\'s tokens, half a block per slice', TIMEOUT, async (t) => {
-  const cfg = { model_type: 'gpt2', vocab_size: 50257, n_positions: 128, n_embd: 64, n_layer: 2, n_head: 4,
-    bos_token_id: 50256, eos_token_id: 50256, tie_word_embeddings: false };
-  const files = folder('gpt2-patching', { 'config.json': JSON.stringify(cfg), 'model.safetensors': zeroWeights(cfg, 5),
-    'vocab.json': fs.readFileSync(path.join(GPT2_FILES, 'encoder.json')), 'merges.txt': fs.readFileSync(path.join(GPT2_FILES, 'vocab.bpe')) });
+  const files = gpt2Folder('gpt2-patching', 5);
   const page = await openPage('/#/open', { t });
   await page.locator('[data-testid=own-model-lab]').waitFor();
   await page.setInputFiles('[data-testid=pick-files]', files);
