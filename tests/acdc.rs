@@ -15,12 +15,10 @@ use std::collections::{HashMap, HashSet};
 use candle_core::{Device, Tensor};
 use glassbox::lens::gpt2::hooks::{Hook, Intervention, Op};
 use glassbox::lens::gpt2::train::evaluate_induction;
-use glassbox::lens::gpt2::vocab::Vocab;
 use glassbox::lens::methods::acdc::{
     acdc, roc_auc, roc_point, AcdcEvent, AcdcGraph, AcdcRun, Circuit, Edge, KlPositions, Node, Qkv,
 };
 use glassbox::lens::methods::induction::TaskSpec;
-use glassbox::lens::methods::ioi;
 use glassbox::lens::methods::patching::{last_log_probs, measures, Direction, Metric, PatchInput, PatchSweep, Target};
 use glassbox::lens::rng::Rng;
 use glassbox::lens::{Gpt2Config, Transformer};
@@ -448,7 +446,6 @@ fn acdc_recovers_the_induction_circuit() {
 // ---------------------------------------------------------------------------------------------------------------
 // The shipped IOI model: what the 9.4 lab shows by default, and what the chapter's text says of it.
 // ---------------------------------------------------------------------------------------------------------------
-
 
 fn head(layer: usize, head: usize) -> Node {
     Node::Head { layer, head }

@@ -16,9 +16,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, Var, D};
 use glassbox::lens::gpt2::hooks::{Hook, HookSet, Intervention, Op};
-use glassbox::lens::gpt2::vocab::Vocab;
 use glassbox::lens::methods::induction::{head_scores, TaskSpec};
-use glassbox::lens::methods::ioi;
 use glassbox::lens::methods::patching::{
     activation_patching, attribution_patching, correlation, last_log_probs, measures, normalised_logit_diff, targets,
     unravel, AttributionPatching, AttributionRun, Baseline, Direction, Metric, PatchInput, PatchSweep, Target,
@@ -684,7 +682,6 @@ fn whole_graph(
     }
     (grids, scale(base_raw))
 }
-
 
 /// A GPT-2 model with MLPs as `Transformer::random` draws it (GPT-2's initialisation), tied unembedding.
 fn gpt2_random_small() -> Transformer {

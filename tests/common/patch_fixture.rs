@@ -132,7 +132,6 @@ pub fn compare(got: &PatchFixture, want: &PatchFixture, tol: f32) -> Result<f32,
 
 /// The shipped IOI model and the chapter's input (its sentence against other names), read from disk: for the
 /// native tests.
-#[cfg(not(target_arch = "wasm32"))]
 pub fn ioi_chapter_model_and_input() -> (Transformer, glassbox::lens::methods::patching::PatchInput) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/ioi");
     let cfg = std::fs::read_to_string(format!("{dir}/config.json")).expect("the IOI model is shipped");
