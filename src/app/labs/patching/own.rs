@@ -11,6 +11,7 @@ use leptos::prelude::*;
 
 use super::heat::{layout, Scale};
 use super::heatmap::{Heatmap, HeatmapData};
+use super::view::problem_box;
 use super::{
     check_gap, direction_label, direction_option, fmt_value, legend_note, metric_label, metric_option, one_token,
     patch_sentence, same_length, target_label, target_option, InputProblem, PatchState, METRICS, OWN_ANSWER, OWN_CLEAN,
@@ -345,30 +346,13 @@ fn Settings(lab: Own, attn_only: bool) -> impl IntoView {
     }
 }
 
-/// The last bad input or failed run: its message, both tokenizations when their lengths differ, and the metrics
-/// that still work when the logit difference is undefined.
+/// The last bad input or failed run, shown as the lab shows it on our models.
 #[component]
 fn Problem(lab: Own) -> impl IntoView {
     move || {
         let (p, offer) = lab.problem.get()?;
-        let row = |label: &'static str, words: Vec<String>| {
-            let chips = words.into_iter().map(|w| view! { <span class="tok">{w}</span> }).collect_view();
-            view! { <div class="patch-tokrow"><span class="muted small">{label}</span>{chips}</div> }
-        };
-        let toks = p.tokenizations.clone().map(|(a, b)| {
-            view! { <div data-testid="patch-tokenizations">{row("clean", a)}{row("corrupted", b)}</div> }
-        });
-        let offer = offer.then(|| {
-            view! {
-                <p class="small">"Score by "
-                    <button data-testid="offer-prob" on:click=move |_| lab.metric.set(Metric::AnswerProb)>"the probability of the answer"</button>" or "
-                    <button data-testid="offer-kl" on:click=move |_| lab.metric.set(Metric::Kl)>"the KL divergence"</button>" instead."</p>
-            }
-        });
         let stays = lab.shown.with(Option::is_some).then_some(" The last result stays on screen.");
-        Some(view! {
-            <div class="input-error" data-testid="input-error" role="status"><p>{p.message.clone()}{stays}</p>{toks}{offer}</div>
-        })
+        Some(problem_box(&p, offer, lab.metric, stays))
     }
 }
 

@@ -630,6 +630,18 @@ fn SettingsPanel(lab: Lab, attn_only: Signal<bool>) -> impl IntoView {
 /// The message of the last bad input or failed run, with both tokenizations or the metrics that still work.
 #[component]
 fn ProblemView(lab: Lab) -> impl IntoView {
+    move || lab.problem.get().map(|p| problem_box(&p.input, p.offer_metrics, lab.metric, None))
+}
+
+/// A problem's box (`input-error`): its message and `after`, both tokenizations when their lengths differ, and
+/// buttons that switch `metric` to one that still works when `offer_metrics`. The opened model's lab shows its
+/// problems the same way (`super::own`).
+pub(super) fn problem_box(
+    input: &InputProblem,
+    offer_metrics: bool,
+    metric: RwSignal<Metric>,
+    after: Option<&'static str>,
+) -> AnyView {
     let tokens = |label: &'static str, words: Vec<String>| {
         let chips = words
             .into_iter()
@@ -638,25 +650,23 @@ fn ProblemView(lab: Lab) -> impl IntoView {
             .collect_view();
         view! { <div class="patch-tokrow"><span class="muted small">{label}</span>{chips}</div> }
     };
-    move || {
-        let p = lab.problem.get()?;
-        let toks = p.input.tokenizations.clone().map(|(a, b)| {
-            let (na, nb) = (a.len(), b.len());
-            view! { <div data-testid="patch-tokenizations">{tokens("clean", a)}{tokens("corrupted", b)}<p class="muted small">{format!("{na} and {nb} tokens")}</p></div> }
-        });
-        let offer = p.offer_metrics.then(|| {
-            view! {
-                <p class="small">"Score by "
-                    <button data-testid="offer-prob" on:click=move |_| lab.metric.set(Metric::AnswerProb)>"the probability of the answer"</button>" or "
-                    <button data-testid="offer-kl" on:click=move |_| lab.metric.set(Metric::Kl)>"the KL divergence"</button>" instead."</p>
-            }
-        });
-        Some(view! {
-            <div class="input-error" data-testid="input-error" role="status">
-                <p>{p.input.message.clone()}</p>{toks}{offer}
-            </div>
-        })
+    let toks = input.tokenizations.clone().map(|(a, b)| {
+        let (na, nb) = (a.len(), b.len());
+        view! { <div data-testid="patch-tokenizations">{tokens("clean", a)}{tokens("corrupted", b)}<p class="muted small">{format!("{na} and {nb} tokens")}</p></div> }
+    });
+    let offer = offer_metrics.then(|| {
+        view! {
+            <p class="small">"Score by "
+                <button data-testid="offer-prob" on:click=move |_| metric.set(Metric::AnswerProb)>"the probability of the answer"</button>" or "
+                <button data-testid="offer-kl" on:click=move |_| metric.set(Metric::Kl)>"the KL divergence"</button>" instead."</p>
+        }
+    });
+    view! {
+        <div class="input-error" data-testid="input-error" role="status">
+            <p>{input.message.clone()}{after}</p>{toks}{offer}
+        </div>
     }
+    .into_any()
 }
 
 /// The heatmap(s) with the legend, the cell under the pointer, attribution against real patching, downloads.
