@@ -445,3 +445,32 @@ fn generation_takes_a_prefill_one_block_per_piece() {
     assert!(pieces > 40, "a slide's prefill is cut into blocks too");
     assert_eq!(g.out, whole);
 }
+
+/// A model too big to take a token's pass in one piece (GPT-2 small) is cut half a block per piece, then a slice
+/// of the vocabulary per piece: the same tokens as the whole pass, steered or not, past a slide of the context.
+#[test]
+fn generation_cut_finer_gives_the_same_tokens() {
+    use glassbox::lens::gpt2::generate::Generator;
+    let model = random_model(9);
+    let prompt: Vec<u32> = (0..10).map(|i| (i * 7 % 23) as u32).collect();
+    let settings = SampleSettings { temperature: 0.8, top_k: 5, seed: 11 };
+    let steer =
+        Intervention::new(resid_hook(1), Op::Add(Tensor::from_vec(vec![0.3f32; 32], 32, &Device::Cpu).unwrap()));
+    for ivs in [vec![], vec![steer]] {
+        let whole = generate(&model, &prompt, 50, &settings, &ivs).unwrap();
+        let mut g = Generator::new(&model, &prompt, &settings, &ivs).unwrap().cut_fine(5);
+        // The prompt: two pieces per block (attention, MLP), then 5 slices of the 23-token vocabulary.
+        let first: Vec<bool> = (0..2 * model.cfg.n_layer + 5).map(|_| g.advance(&model).unwrap()).collect();
+        assert_eq!(first, [vec![false; 2 * model.cfg.n_layer + 4], vec![true]].concat());
+        let mut pieces = first.len();
+        while g.out.tokens.len() < 50 {
+            g.advance(&model).unwrap();
+            pieces += 1;
+        }
+        assert_eq!(pieces, 50 * (2 * model.cfg.n_layer + 5), "every token is cut as finely, a slide's too");
+        assert_eq!(g.out.tokens, whole.tokens);
+        for (a, b) in g.out.probs.iter().zip(&whole.probs).chain(g.out.sample_probs.iter().zip(&whole.sample_probs)) {
+            assert!((a - b).abs() < 1e-5, "{a} against {b}");
+        }
+    }
+}

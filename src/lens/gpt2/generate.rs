@@ -104,6 +104,13 @@ pub fn generate(
     Ok(g.out)
 }
 
+/// A token whose whole pass (every block, then the unembedding) costs more multiply-adds than this is cut finer:
+/// half a block per piece, and the unembedding a slice of the vocabulary per piece. The shipped models stay
+/// under it (the Moby-Dick model: 0.8M) and keep their pieces; GPT-2 small (124M) goes over it.
+const WHOLE_TOKEN_MACS: usize = 8_000_000;
+/// About this many multiply-adds of the unembedding per piece in the finer cut (GPT-2 small: 5 pieces).
+const UNEMBED_SLICE_MACS: usize = 8_000_000;
+
 /// `generate` a few tokens at a time, so the browser can show the text as it grows and stop on request.
 /// Running the same number of tokens in several `step`s gives exactly what one `generate` call gives.
 pub struct Generator {
@@ -114,8 +121,14 @@ pub struct Generator {
     kv: KvCache,
     /// The tokens not yet run through the model: at first the whole prompt.
     pending: Vec<u32>,
-    /// `pending` part-way through the model (a prefill taken a block per `advance`), with its hooks.
+    /// `pending` part-way through the model (a prefill taken a block per `advance`, or in the finer cut any
+    /// token taken half a block per `advance`), with its hooks.
     prefill: Option<(Pass, HookSet)>,
+    /// In the finer cut: the last position's final-normed vector `[1, d_model]` and its logits so far.
+    unembedding: Option<(Tensor, Vec<f32>)>,
+    /// Whether each token's pass is cut finer (see `WHOLE_TOKEN_MACS`), and the tokens unembedded per piece.
+    fine: bool,
+    unembed_cols: usize,
     pub out: Generated,
 }
 
@@ -137,6 +150,8 @@ impl Generator {
         }
         let context: Vec<u32> = prompt[prompt.len().saturating_sub(model.cfg.n_positions)..].to_vec();
         model.check_tokens(&context)?;
+        let d = model.cfg.d_model();
+        let token_macs = model.cfg.n_layer * 12 * d * d + d * model.cfg.vocab_size;
         Ok(Generator {
             settings: settings.clone(),
             interventions: interventions.to_vec(),
@@ -145,8 +160,19 @@ impl Generator {
             rng: Rng::new(settings.seed),
             kv: KvCache::new(),
             prefill: None,
+            unembedding: None,
+            fine: token_macs > WHOLE_TOKEN_MACS,
+            unembed_cols: (UNEMBED_SLICE_MACS / d.max(1)).max(1),
             out: Generated { tokens: Vec::new(), probs: Vec::new(), sample_probs: Vec::new() },
         })
+    }
+
+    /// The finer cut (see `WHOLE_TOKEN_MACS`) on any model, `unembed_cols` tokens unembedded per piece, for
+    /// tests: it gives the same tokens.
+    pub fn cut_fine(mut self, unembed_cols: usize) -> Self {
+        self.fine = true;
+        self.unembed_cols = unembed_cols.max(1);
+        self
     }
 
     /// Generates `n` more tokens.
@@ -163,8 +189,20 @@ impl Generator {
     /// Does the next piece of work and says whether it produced a token. A piece is one whole token when the
     /// model sees one new position, or one block of a prefill (the prompt, or the context kept after a slide),
     /// which costs about `pos` times more: cut so, no piece grows with the context's length times the depth,
-    /// and the browser's main thread can give the thread back between pieces.
+    /// and the browser's main thread can give the thread back between pieces. A model past `WHOLE_TOKEN_MACS`
+    /// takes every token half a block per piece, then its unembedding a slice of the vocabulary per piece.
     pub fn advance(&mut self, model: &Transformer) -> Result<bool> {
+        if let Some((normed, mut row)) = self.unembedding.take() {
+            let vocab = model.cfg.vocab_size;
+            let len = self.unembed_cols.min(vocab - row.len());
+            row.extend(model.unembed_slice(&normed, row.len(), len)?.flatten_all()?.to_vec1::<f32>()?);
+            if row.len() < vocab {
+                self.unembedding = Some((normed, row));
+                return Ok(false);
+            }
+            self.sample(&row);
+            return Ok(true);
+        }
         let (mut pass, mut hooks) = match self.prefill.take() {
             Some(p) => p,
             None => {
@@ -181,6 +219,15 @@ impl Generator {
                 (model.begin(&tokens, Some(&mut self.kv), &mut hooks)?, hooks)
             }
         };
+        if self.fine {
+            if !model.half_block_cached(&mut pass, Some(&mut self.kv), &mut hooks)? {
+                self.prefill = Some((pass, hooks));
+                return Ok(false);
+            }
+            let normed = model.end_normed(pass, Some(&mut self.kv), &mut hooks)?; // [1, d_model]
+            self.unembedding = Some((normed, Vec::with_capacity(model.cfg.vocab_size)));
+            return Ok(false);
+        }
         if self.pending.len() > 1 {
             if !model.block(&mut pass, Some(&mut self.kv), &mut hooks)? {
                 self.prefill = Some((pass, hooks));
@@ -191,15 +238,20 @@ impl Generator {
         }
         let logits = model.end(pass, Some(&mut self.kv), &mut hooks)?; // [1, new, vocab]
         let last: Vec<f32> = logits.get(0)?.get(self.pending.len() - 1)?.to_vec1()?;
-        let dist = sampling_distribution(&last, self.settings.temperature, self.settings.top_k);
+        self.sample(&last);
+        Ok(true)
+    }
+
+    /// Draws the next token from the last position's logits and makes it the one the model reads next.
+    fn sample(&mut self, last: &[f32]) {
+        let dist = sampling_distribution(last, self.settings.temperature, self.settings.top_k);
         let t = draw(&dist, &mut self.rng);
-        let p = softmax(&last)[t];
+        let p = softmax(last)[t];
         self.out.tokens.push(t as u32);
         self.out.probs.push(p);
         self.out.sample_probs.push(dist[t]);
         self.context.push(t as u32);
         self.pending = vec![t as u32];
-        Ok(true)
     }
 }
 

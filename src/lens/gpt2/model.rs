@@ -679,6 +679,17 @@ impl Transformer {
         Ok(false)
     }
 
+    /// `half_block` with a key/value cache, for generation on a model whose blocks are too big to take whole in
+    /// one slice (GPT-2 small over a 64-token prompt: 0.45G multiply-adds a block).
+    pub fn half_block_cached(&self, pass: &mut Pass, kv: Option<&mut KvCache>, hooks: &mut HookSet) -> Result<bool> {
+        let has_mlp = self.blocks.get(pass.layer).is_some_and(|b| b.mlp.is_some());
+        if pass.mid || !has_mlp {
+            return self.block(pass, kv, hooks);
+        }
+        self.attention_half(pass, kv, hooks)?;
+        Ok(false)
+    }
+
     /// A block's attention: `resid_pre` through `attn_out`, leaving `resid_mid` (before its hook) in the pass.
     fn attention_half(&self, pass: &mut Pass, kv: Option<&mut KvCache>, hooks: &mut HookSet) -> Result<()> {
         let l = pass.layer;
@@ -770,6 +781,22 @@ impl Transformer {
         let normed = hooks.run(Hook::LnFinalNormalized, normed)?;
         let logits = normed.reshape((batch * pos, d))?.matmul(&self.unembedding()?)?;
         Ok(logits.reshape((batch, pos, self.cfg.vocab_size))?)
+    }
+
+    /// `end` without the unembedding: the final LayerNorm's output at the last position of each sequence,
+    /// `[batch, d_model]`, its hooks run over every position as `end` runs them. For a caller that unembeds a
+    /// slice of the vocabulary at a time (`unembed_slice`).
+    pub fn end_normed(&self, pass: Pass, kv: Option<&mut KvCache>, hooks: &mut HookSet) -> Result<Tensor> {
+        if pass.layer < self.blocks.len() {
+            return Err(LensError::Input("the forward pass has blocks left to run".into()));
+        }
+        if let Some(c) = kv {
+            c.len = pass.start + pass.pos;
+        }
+        let (scale, normed) = self.ln_f.forward(&pass.resid, self.cfg.layer_norm_epsilon)?;
+        hooks.run(Hook::LnFinalScale, scale)?;
+        let normed = hooks.run(Hook::LnFinalNormalized, normed)?; // [batch, pos, d_model]
+        Ok(normed.narrow(1, pass.pos - 1, 1)?.squeeze(1)?.contiguous()?)
     }
 
     /// The unembedding `[d_model, vocab]`. While training (the weights are `Var`s, updated in place, and may be
