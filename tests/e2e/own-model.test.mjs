@@ -487,3 +487,76 @@ test('9.3.1 on a GPT-2-family model: attribution patching over GPT-2\'s tokens, 
   await eventually(async () => assert.match(await page.textContent('[data-testid=input-error]'), /with a space first/), 30_000);
   assertClean(page);
 });
+
+/** Every cell of the logit lens grid as {layer.pos: [top1, p]}, once the grid shows `which` over `n` positions. */
+async function lensCells(page, which, n) {
+  await page.locator(`[data-testid=lens-grid][data-which=${which}][data-positions="${n}"]`).waitFor({ timeout: 30_000 });
+  return page.$$eval('[data-testid=lens-cell]', (els) => Object.fromEntries(els.map((e) => [`${e.dataset.layer}.${e.dataset.pos}`, [e.dataset.top1, Number(e.dataset.p)]])));
+}
+
+test('9.2.2 on an opened model: its logit lens equals ours, and a link naming one in another tab says so', TIMEOUT, async (t) => {
+  // The shipped induction folder, opened from disk, read through the other path (its tokenizer.json in the
+  // worker, the pass half a block per slice, each layer decoded a slice of the vocabulary at a time).
+  const page = await openPage('/#/open', { t });
+  await page.locator('[data-testid=own-model-lab]').waitFor();
+  await page.setInputFiles('[data-testid=pick-files]', ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => path.join(MODELS, 'induction', f)));
+  await opened(page).waitFor({ timeout: 60_000 });
+  await page.click('[data-testid=own-to-language]');
+  await page.locator('[data-testid=model-own]').waitFor();
+  assert.ok(await page.locator('[data-testid=model-own]').isChecked(), 'the link picks the opened model');
+  assert.match(await page.textContent('.model-switch'), /Your model: .+ \(2 layers\)/);
+  const half = 'the cat sat on the mat a red ball big tree';
+  await page.fill('[data-testid=lens-text]', `${half} ${half}`);
+  const mine = await lensCells(page, 'own', 23);
+  assert.equal(Object.keys(mine).length, 3 * 23);
+  assert.match(await page.textContent('[data-testid=input-note]'), /first token/);
+  await eventually(async () => assert.match(page.url(), /model=own/));
+  await screenshot(page, 'language-own');
+
+  await page.click('[data-testid=model-induction]');
+  await page.fill('[data-testid=lens-text]', `${half} ${half}`);
+  const ours = await lensCells(page, 'induction', 23);
+  for (const [cell, [top1, p]] of Object.entries(ours)) {
+    assert.equal(mine[cell][0], top1, `cell ${cell}`);
+    assert.ok(Math.abs(mine[cell][1] - p) < 1e-3, `cell ${cell}: ${mine[cell][1]} against ${p}`);
+  }
+  // Back to the opened model: a word its tokenizer does not know gets a message, and the grid stays.
+  await page.click('[data-testid=model-own]');
+  await lensCells(page, 'own', 23);
+  await page.fill('[data-testid=lens-text]', 'the cat zzqx');
+  await eventually(async () => assert.match(await page.textContent('[data-testid=input-error]'), /zzqx/), 30_000);
+  assert.equal(await page.getAttribute('[data-testid=lens-grid]', 'data-positions'), '23', 'the last good grid stays');
+  assertClean(page);
+
+  const other = await openPage('/#/9.2.2?model=own&prompt=Hello', { t });
+  await eventually(async () => assert.match(await other.textContent('[data-testid=url-error]'), /never travels in a link/));
+  assert.equal(await other.locator('[data-testid=model-own]').count(), 0);
+  assert.ok(await other.locator('[data-testid=model-moby]').isChecked());
+  assertClean(other);
+});
+
+test('9.2.2 generates on an opened model as on ours: greedy on the Moby-Dick folder, the same characters', TIMEOUT, async (t) => {
+  const page = await openPage('/#/open', { t });
+  await page.locator('[data-testid=own-model-lab]').waitFor();
+  await page.setInputFiles('[data-testid=pick-files]', ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => path.join(MODELS, 'moby', f)));
+  await opened(page).waitFor({ timeout: 60_000 });
+  await page.click('[data-testid=own-to-language]');
+  await page.locator('[data-testid=model-own]').waitFor();
+  const prompt = 'Call me Ishmael. Some years ago';
+  await page.fill('[data-testid=lens-text]', prompt);
+  await lensCells(page, 'own', prompt.length);
+  await page.locator('[data-testid=gen-temperature]').fill('0');
+  await page.click('[data-testid=gen-btn]');
+  await eventually(async () => assert.equal(await page.locator('[data-testid=gen-char]').count(), 40), 30_000);
+  assert.match(await page.textContent('[data-testid=gen-status]'), /^40 tokens in/);
+  const mine = await page.locator('[data-testid=gen-text]').textContent();
+
+  await page.click('[data-testid=model-moby]');
+  await page.fill('[data-testid=lens-text]', prompt);
+  await lensCells(page, 'moby', prompt.length);
+  await page.click('[data-testid=gen-btn]');
+  await eventually(async () => assert.equal(await page.locator('[data-testid=gen-char]').count(), 200), 30_000);
+  const ours = await page.locator('[data-testid=gen-text]').textContent();
+  assert.equal(mine, ours.slice(0, 40), 'greedy: the same characters');
+  assertClean(page);
+});

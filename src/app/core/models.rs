@@ -59,11 +59,15 @@ impl LabModel {
 /// What a lab says when its link names an opened model (`model=own`) and this tab has none, with what it shows
 /// instead.
 pub fn own_not_open(instead: TaskModel) -> String {
+    own_not_open_showing(instead.what())
+}
+
+/// `own_not_open` for a lab whose fallback is not a task model (`what`: "the Moby-Dick model").
+pub fn own_not_open_showing(what: &str) -> String {
     format!(
         "This link names a model opened from a computer (model=own). An opened model stays in the tab that opened \
          it and never travels in a link, so this tab has none: open it on the “Open your own model” page \
-         (#/open), then come back. Meanwhile the lab shows {}.",
-        instead.what()
+         (#/open), then come back. Meanwhile the lab shows {what}."
     )
 }
 

@@ -1,6 +1,6 @@
-//! The language-model lab (9.2.2): the logit lens on the Moby-Dick character model or the word-level induction
-//! model, and sampling. Its URL state: the model, each model's text, the selected cell and the sampling
-//! settings. The grid's rules (what a text gives, which cell is selected) are plain functions, tested here.
+//! The language-model lab (9.2.2): the logit lens on the Moby-Dick character model, the word-level induction
+//! model or a model opened in this tab (`core::opened`), and sampling. Its URL state: the model, each model's
+//! text, the selected cell and the sampling settings. The grid's rules (what a text gives, which cell is selected) are plain functions, tested here.
 use crate::app::core::charts::{ink_on, sequential};
 use crate::app::core::url::{Reader, UrlState, Writer};
 use crate::lens::gpt2::text::{quoted_chars, CharVocab};
@@ -23,13 +23,21 @@ const MAX_INDEX: usize = 4096;
 /// How many characters one press of Generate adds.
 pub const GENERATE: usize = 200;
 
+/// How many tokens one press of Generate adds on an opened model: GPT-2 small takes about 50 ms a token here.
+pub const GENERATE_OWN: usize = 40;
+
+/// The text an opened model's box starts with.
+pub const OWN_PROMPT: &str = "The quick brown fox jumps over the lazy dog. The quick brown fox";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Which {
     Moby,
     Induction,
+    /// The model opened in this tab (`model=own`; a link cannot carry it).
+    Own,
 }
 
-const WHICH: &[(&str, Which)] = &[("moby", Which::Moby), ("induction", Which::Induction)];
+const WHICH: &[(&str, Which)] = &[("moby", Which::Moby), ("induction", Which::Induction), ("own", Which::Own)];
 
 impl Which {
     pub fn key(self) -> &'static str {
@@ -58,6 +66,8 @@ pub struct LanguageState {
     pub text: Option<String>,
     /// The induction model's words; `None` opens on a random repeat.
     pub words: Option<String>,
+    /// An opened model's text; `None` opens on `OWN_PROMPT`.
+    pub prompt: Option<String>,
     /// The selected grid cell as (layer, pos); `None` selects the default cell (`default_cell`).
     pub cell: Option<(usize, usize)>,
     pub sampling: Sampling,
@@ -65,7 +75,14 @@ pub struct LanguageState {
 
 impl Default for LanguageState {
     fn default() -> Self {
-        LanguageState { which: Which::Moby, text: None, words: None, cell: None, sampling: Sampling::default() }
+        LanguageState {
+            which: Which::Moby,
+            text: None,
+            words: None,
+            prompt: None,
+            cell: None,
+            sampling: Sampling::default(),
+        }
     }
 }
 
@@ -76,6 +93,7 @@ impl UrlState for LanguageState {
             which: r.choice("model", Which::Moby, WHICH),
             text: r.optional_text("text", MAX_URL_TEXT),
             words: r.optional_text("words", MAX_URL_TEXT),
+            prompt: r.optional_text("prompt", MAX_URL_TEXT),
             cell: r.optional_number("layer", 0..=MAX_INDEX).zip(r.optional_number("pos", 0..=MAX_INDEX)),
             sampling: Sampling {
                 temperature: r.number("temp", d.temperature, 0.0..=2.0),
@@ -90,6 +108,7 @@ impl UrlState for LanguageState {
         w.choice("model", self.which, Which::Moby, WHICH);
         w.optional_text("text", self.text.as_deref());
         w.optional_text("words", self.words.as_deref());
+        w.optional_text("prompt", self.prompt.as_deref());
         w.optional_number("layer", self.cell.map(|c| c.0));
         w.optional_number("pos", self.cell.map(|c| c.1));
         w.number("temp", self.sampling.temperature, d.temperature);
@@ -349,11 +368,16 @@ mod tests {
             which: Which::Induction,
             text: Some("Call me Ishmael.\n".into()),
             words: Some("the cat the cat".into()),
+            prompt: Some("When Mary and John".into()),
             cell: Some((2, 17)),
             sampling: Sampling { temperature: 1.3, top_k: 5, seed: 77 },
         };
         assert_eq!(LanguageState::from_query(&s.to_query()), (s, vec![]));
         assert_eq!(LanguageState::default().to_query(), vec![]);
+        // An opened model is named in the link (the view says so when this tab has none).
+        let own = LanguageState { which: Which::Own, prompt: Some("Hello there".into()), ..LanguageState::default() };
+        assert_eq!(own.to_query()[0], ("model".to_string(), "own".to_string()));
+        assert_eq!(LanguageState::from_query(&own.to_query()), (own, vec![]));
     }
 
     #[test]

@@ -1,29 +1,37 @@
 //! The language-model lab's panels: the model switch, the text box, the logit-lens grid with the selected
-//! cell's detail, and generation. The rules they follow live in `super` (plain, tested natively).
+//! cell's detail, and generation, on our models or on one opened in this tab (encoded by its tokenizer's
+//! worker, read half a block per slice and decoded a slice of the vocabulary per step, with progress). The rules they follow live in `super` (plain, tested natively).
 //! Bad input (empty, unknown characters or words) shows an inline message and keeps the last good grid.
 use std::sync::Arc;
 
 use leptos::prelude::*;
 
 use super::{
-    cell_outside, default_prompt, heat_style, selection_after, show_char, text_for_url, InputError, LanguageState,
-    LensJob, LensView, Sampling, Which, GENERATE,
+    cell_outside, default_prompt, heat_style, selection_after, show_char, text_for_url, to_view, InputError,
+    LanguageState, LensJob, LensView, Sampling, Which, GENERATE, GENERATE_OWN, OWN_PROMPT,
 };
 use crate::app::core::browser::{now_ms, replace_hash_soon};
 use crate::app::core::export::TableExport;
-use crate::app::core::frame::{LabFrame, UrlNotes};
+use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
 use crate::app::core::keys;
 use crate::app::core::load::{load_char_model, load_model, LoadedChar, LoadedModel, Model};
+use crate::app::core::models::own_not_open_showing;
+use crate::app::core::opened::{opened, OwnInput, OwnModel};
+use crate::app::core::own_text::{show_piece, MAX_TOKENS};
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::gpt2::generate::{Generator, SampleSettings};
 use crate::lens::gpt2::text::quoted_chars;
 use crate::lens::methods::induction::random_repeat_text;
-use crate::lens::methods::logit_lens::resid_label;
-use crate::lens::Transformer;
+use crate::lens::methods::logit_lens::{resid_hooks, resid_label, LogitLens};
+use crate::lens::{LensError, Transformer};
 
-/// A generation: each character with its probability, and the time taken; or why there is none.
-type Generated = Result<(Vec<(String, f32)>, f64), String>;
+/// A generation: each character or token with its probability, the time taken and what a piece is called
+/// ("characters", "tokens"); or why there is none.
+type Generated = Result<(Vec<(String, f32)>, f64, &'static str), String>;
+
+/// The opened model, if this tab has one: fixed for the life of the lab.
+type Own = StoredValue<Option<Arc<OwnModel>>>;
 
 /// The grid's state, shared by its panels.
 #[derive(Clone, Copy)]
@@ -41,12 +49,22 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
     let (url, problems) = LanguageState::from_query(&query);
     let notes = UrlNotes::new(&problems);
     let moby = Model::new("the Moby-Dick model", || load_char_model("moby"));
+    let own: Own = StoredValue::new(opened());
+    // A link naming an opened model, in a tab that has none, says so and shows the Moby-Dick model.
+    let first = match url.which {
+        Which::Own if own.get_value().is_none() => {
+            notes.add(own_not_open_showing("the Moby-Dick model"));
+            Which::Moby
+        }
+        w => w,
+    };
     // The induction model loads only once the student switches to it.
-    let which = RwSignal::new(url.which);
+    let which = RwSignal::new(first);
     let induction =
         Model::when_wanted("the induction model", move || which.get() == Which::Induction, || load_model("induction"));
     let moby_text = RwSignal::new(String::new());
     let ind_text = RwSignal::new(String::new());
+    let own_text = RwSignal::new(url.prompt.clone().unwrap_or_else(|| OWN_PROMPT.to_string()));
     let grid = Grid {
         last_good: RwSignal::new(None),
         error: RwSignal::new(None),
@@ -54,7 +72,11 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
         rev: RwSignal::new(0),
         last_ms: RwSignal::new(0.0),
     };
-    let text = move || if which.get() == Which::Moby { moby_text } else { ind_text };
+    let text = move || match which.get() {
+        Which::Moby => moby_text,
+        Which::Induction => ind_text,
+        Which::Own => own_text,
+    };
 
     // Each box starts from the link's text once its model is there (the model says which characters it knows).
     let (from_url, words_from_url) = (url.text.clone(), url.words.clone());
@@ -78,33 +100,45 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
         }
     });
 
-    run_lens(which, text, moby, induction, grid, url.cell, notes);
+    let lens_jobs = run_lens(which, text, Sources { moby, induction, own }, grid, url.cell, notes);
 
     let sampling = RwSignal::new(url.sampling);
     // The URL follows every control.
     Effect::new(move |_| {
-        let (moby_m, ind_m) = (moby.get().is_some(), induction.get().is_some());
+        let (moby_m, ind_m, own_m) = (moby.get().is_some(), induction.get().is_some(), own.get_value().is_some());
         let cell = grid.selected.get().filter(|c| grid.last_good.get().is_some_and(|v| v.default_cell() != *c));
         let state = LanguageState {
             which: which.get(),
             text: text_for_url(moby_text.get(), moby_m),
             words: text_for_url(ind_text.get(), ind_m),
+            prompt: text_for_url(own_text.get(), own_m).filter(|t| t != OWN_PROMPT),
             cell,
             sampling: sampling.get(),
         };
-        if moby_m || ind_m {
+        if moby_m || ind_m || which.get() == Which::Own {
             replace_hash_soon(&section_hash_with("9.2.2", &state.to_query()));
         }
     });
 
-    let status =
-        move || if which.get() == Which::Moby { moby.status().into_any() } else { induction.status().into_any() };
-    let loaded = move || if which.get() == Which::Moby { moby.get().is_some() } else { induction.get().is_some() };
+    let status = move || match which.get() {
+        Which::Moby => moby.status().into_any(),
+        Which::Induction => induction.status().into_any(),
+        Which::Own => progress_bar(lens_jobs, "lens", || {}).into_any(),
+    };
+    let loaded = move || match which.get() {
+        Which::Moby => moby.get().is_some(),
+        Which::Induction => induction.get().is_some(),
+        Which::Own => true,
+    };
+    let model_name = move || match which.get() {
+        Which::Own => own.get_value().map(|o| o.name.clone()).unwrap_or_default(),
+        w => w.key().to_string(),
+    };
 
     view! {
-        <LabFrame notes=notes model=Signal::derive(move || (if which.get() == Which::Moby { "moby" } else { "induction" }).to_string())>
+        <LabFrame notes=notes model=Signal::derive(model_name)>
         <div class="language-lab" data-testid="language-lab" class:unloaded=move || !loaded()>
-            <ModelSwitch which=which />
+            <ModelSwitch which=which own=own />
             {status}
             <div class="lab-body">
                 <TextPanel which=which text=Signal::derive(text) moby=moby induction=induction grid=grid />
@@ -114,8 +148,8 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
                     <LensGrid grid=grid />
                 </section>
                 <CellDetail grid=grid />
-                <Show when=move || which.get() == Which::Moby>
-                    <GeneratePanel moby=moby prompt=moby_text sampling=sampling />
+                <Show when=move || which.get() != Which::Induction>
+                    <GeneratePanel which=which moby=moby own=own prompt=Signal::derive(text) sampling=sampling />
                 </Show>
             </div>
         </div>
@@ -145,37 +179,82 @@ async fn run_job(
     }
 }
 
+/// The grid of a text on an opened model: encoded by its tokenizer's worker, read half a block per slice, and
+/// decoded a slice of the vocabulary per step (`OwnModel`). `None` when the job was stopped on the way.
+async fn own_lens(own: &OwnModel, text: String, job: &Job) -> Option<Result<LensView, InputError>> {
+    let refused = |e: String| Some(Err((e, false)));
+    let OwnInput { ids, bos, .. } = match own.encode(text, job, "encoding the text").await? {
+        Ok(x) => x,
+        Err(e) => return refused(e),
+    };
+    let model = &own.model;
+    let resid = match own.read(&ids, &[], job, "reading the layers").await? {
+        Ok(run) => run.finish_resid(model),
+        Err(e) => return refused(e),
+    };
+    let resid = match resid {
+        Ok(r) => r,
+        Err(e) => return refused(e.to_string()),
+    };
+    let n = model.cfg.n_layer + 1;
+    let cells = match own.decode(&ids, &resid, 0..n, job, "decoding every layer").await? {
+        Ok(c) => c,
+        Err(e) => return refused(e),
+    };
+    let note = bos.then(|| {
+        let first = show_piece(&own.pieces[ids[0] as usize]);
+        format!("Position 0 is the model's first token, {first}, put in front of your text as TransformerLens does; this page reads at most {MAX_TOKENS} tokens.")
+    });
+    let lens = LogitLens { tokens: ids, hooks: resid_hooks(model.cfg.n_layer), cells };
+    Some(Ok(to_view(&lens, Which::Own, &|i| show_piece(&own.pieces[i as usize]), note)))
+}
+
+/// Where each model's grid comes from.
+#[derive(Clone, Copy)]
+struct Sources {
+    moby: Model<LoadedChar>,
+    induction: Model<LoadedModel>,
+    own: Own,
+}
+
 /// Recomputes the grid on every edit or model switch; a bad input keeps the last good grid. The work runs as
 /// a job in two tasks (the model, then the grid's redraw), each well under 50 ms, after the keystroke's own
 /// task; a newer keystroke drops an older run. The link's cell is selected on the first grid if it fits.
+/// Returns the jobs, whose progress an opened model's grid shows (GPT-2 small: about a second).
 fn run_lens(
     which: RwSignal<Which>,
     text: impl Fn() -> RwSignal<String> + Send + Sync + Copy + 'static,
-    moby: Model<LoadedChar>,
-    induction: Model<LoadedModel>,
+    sources: Sources,
     grid: Grid,
     asked_cell: Option<(usize, usize)>,
     notes: UrlNotes,
-) {
+) -> Jobs {
     let lens_jobs = Jobs::new();
     let asked = StoredValue::new(asked_cell);
     Effect::new(move |_| {
         let (w, t) = (which.get(), text().get());
-        let (moby_m, ind_m) = (moby.get(), induction.get());
+        // Only the model shown is tracked: the Moby-Dick model arriving must not read an opened model again.
+        let (moby_m, ind_m) = match w {
+            Which::Moby => (sources.moby.get(), None),
+            Which::Induction => (None, sources.induction.get()),
+            Which::Own => (None, None),
+        };
+        let own = sources.own.get_value();
         lens_jobs.spawn("reading the layers", move |job| async move {
             if !job.pause("reading the layers", 0.0).await {
                 return;
             }
             let t0 = now_ms();
-            let r = match (w, moby_m, ind_m) {
-                (Which::Moby, Some(m), _) => {
+            let r = match (w, moby_m, ind_m, own) {
+                (Which::Moby, Some(m), _, _) => {
                     let label = |i: u32| show_char(m.vocab.char(i));
                     run_job(&job, &m.model, LensJob::moby(&m.model, &m.vocab, &t), &label).await
                 }
-                (Which::Induction, _, Some(m)) => {
+                (Which::Induction, _, Some(m), _) => {
                     let label = |i: u32| m.vocab.word(i).to_string();
                     run_job(&job, &m.model, LensJob::induction(&m.model, &m.vocab, &t), &label).await
                 }
+                (Which::Own, _, _, Some(o)) => own_lens(&o, t, &job).await,
                 _ => return,
             };
             let Some(r) = r else { return };
@@ -208,16 +287,25 @@ fn run_lens(
             grid.last_ms.set(ms);
         });
     });
+    lens_jobs
 }
 
 #[component]
-fn ModelSwitch(which: RwSignal<Which>) -> impl IntoView {
+fn ModelSwitch(which: RwSignal<Which>, own: Own) -> impl IntoView {
+    let radio = move |w: Which, label: String| {
+        view! {
+            <label><input type="radio" name="lens-model" data-testid=format!("model-{}", w.key())
+                prop:checked=move || which.get() == w on:change=move |_| which.set(w) />{label}</label>
+        }
+    };
+    // The opened model is offered beside ours only in the tab that opened it.
+    let own_radio =
+        own.get_value().map(|o| radio(Which::Own, format!(" Your model: {} ({} layers)", o.name, o.model.cfg.n_layer)));
     view! {
         <div class="model-switch" role="radiogroup" aria-label="Model">
-            <label><input type="radio" name="lens-model" data-testid="model-moby" prop:checked=move || which.get() == Which::Moby
-                on:change=move |_| which.set(Which::Moby) />" Moby-Dick (characters, 4 layers)"</label>
-            <label><input type="radio" name="lens-model" data-testid="model-induction" prop:checked=move || which.get() == Which::Induction
-                on:change=move |_| which.set(Which::Induction) />" Induction model (words, 2 layers)"</label>
+            {radio(Which::Moby, " Moby-Dick (characters, 4 layers)".into())}
+            {radio(Which::Induction, " Induction model (words, 2 layers)".into())}
+            {own_radio}
         </div>
     }
 }
@@ -243,11 +331,11 @@ fn TextPanel(
             text.get_untracked().set(random_repeat(&m, random_seed.get_value()));
         }
     };
-    let label = move || {
-        if which.get() == Which::Moby {
-            "Text (up to 128 characters are read)"
-        } else {
-            "Words (a repeated random sequence shows induction)"
+    let label = move || match which.get() {
+        Which::Moby => "Text (up to 128 characters are read)".to_string(),
+        Which::Induction => "Words (a repeated random sequence shows induction)".to_string(),
+        Which::Own => {
+            format!("Text (any text: the model's own tokenizer splits it; up to {MAX_TOKENS} tokens are read)")
         }
     };
     view! {
@@ -437,48 +525,107 @@ fn CellDetail(grid: Grid) -> impl IntoView {
     }
 }
 
-/// Generation on the Moby-Dick model, a few characters per slice so the page stays responsive.
+/// The tokens a generation made, labelled, with the time since `t0`: what the panel shows once `sliced` ends
+/// (`None` if it was stopped).
+fn made(
+    r: Result<bool, LensError>,
+    gen: &Generator,
+    label: impl Fn(u32) -> String,
+    t0: f64,
+    unit: &'static str,
+) -> Option<Generated> {
+    match r {
+        Ok(true) => {
+            let pieces = gen.out.tokens.iter().zip(&gen.out.probs).map(|(&i, &p)| (label(i), p)).collect();
+            Some(Ok((pieces, now_ms() - t0, unit)))
+        }
+        Ok(false) => None,
+        Err(e) => Some(Err(e.to_string())),
+    }
+}
+
+/// Runs `gen` to `n` new tokens, a piece per slice (a token, or a block of a prefill; on a big model half a
+/// block or a slice of the vocabulary), so the page stays responsive.
+async fn run_generator(job: &Job, model: &Transformer, gen: &mut Generator, n: usize) -> Result<bool, LensError> {
+    job.sliced("generating", || {
+        gen.advance(model)?;
+        let made = gen.out.tokens.len();
+        Ok::<_, LensError>((made < n).then_some(made as f32 / n as f32))
+    })
+    .await
+}
+
+/// Generation on the Moby-Dick model (200 characters) or on an opened model (`GENERATE_OWN` tokens of its
+/// tokenizer, the prompt encoded in its worker), with progress and Cancel.
 #[component]
-fn GeneratePanel(moby: Model<LoadedChar>, prompt: RwSignal<String>, sampling: RwSignal<Sampling>) -> impl IntoView {
+fn GeneratePanel(
+    which: RwSignal<Which>,
+    moby: Model<LoadedChar>,
+    own: Own,
+    prompt: Signal<RwSignal<String>>,
+    sampling: RwSignal<Sampling>,
+) -> impl IntoView {
     let gen_jobs = Jobs::new();
     let generated: RwSignal<Option<Generated>> = RwSignal::new(None);
+    // A generation belongs to the model that made it.
+    Effect::new(move |_| {
+        which.track();
+        generated.set(None);
+    });
     let on_generate = move |_| {
-        let Some(m) = moby.get_untracked() else { return };
-        let t = prompt.get_untracked();
+        let t = prompt.get_untracked().get_untracked();
         let s = sampling.get_untracked();
         let s = SampleSettings { temperature: s.temperature, top_k: s.top_k, seed: s.seed };
-        gen_jobs.spawn("generating", move |job| async move {
-            let t0 = now_ms();
-            let start = || -> Result<Generator, String> {
-                if t.is_empty() {
-                    return Err("Type a prompt first: generation continues your text.".to_string());
+        match (which.get_untracked(), moby.get_untracked(), own.get_value()) {
+            (Which::Moby, Some(m), _) => gen_jobs.spawn("generating", move |job| async move {
+                let t0 = now_ms();
+                let start = || -> Result<Generator, String> {
+                    if t.is_empty() {
+                        return Err("Type a prompt first: generation continues your text.".to_string());
+                    }
+                    let ids = m.vocab.encode(&t).map_err(|e| format!("The prompt cannot be read: {e}"))?;
+                    Generator::new(&m.model, &ids, &s, &[]).map_err(|e| e.to_string())
+                };
+                let mut gen = match start() {
+                    Ok(g) => g,
+                    Err(e) => return generated.set(Some(Err(e))),
+                };
+                let r = run_generator(&job, &m.model, &mut gen, GENERATE).await;
+                if let Some(g) = made(r, &gen, |i| m.vocab.char(i).to_string(), t0, "characters") {
+                    generated.set(Some(g));
                 }
-                let ids = m.vocab.encode(&t).map_err(|e| format!("The prompt cannot be read: {e}"))?;
-                Generator::new(&m.model, &ids, &s, &[]).map_err(|e| e.to_string())
-            };
-            let mut gen = match start() {
-                Ok(g) => g,
-                Err(e) => return generated.set(Some(Err(e))),
-            };
-            // A piece is one token, or one block of the prompt's pass (or of a slide's), so a slice stays short.
-            let r = job.sliced("generating", || {
-                gen.advance(&m.model)?;
-                let n = gen.out.tokens.len();
-                Ok::<_, crate::lens::LensError>((n < GENERATE).then_some(n as f32 / GENERATE as f32))
-            });
-            match r.await {
-                Ok(true) => {
-                    let chars = gen.out.tokens.iter().zip(&gen.out.probs);
-                    let chars = chars.map(|(&i, &p)| (m.vocab.char(i).to_string(), p)).collect();
-                    generated.set(Some(Ok((chars, now_ms() - t0))));
+            }),
+            (Which::Own, _, Some(o)) => gen_jobs.spawn("encoding the prompt", move |job| async move {
+                let t0 = now_ms();
+                let ids = match o.encode(t, &job, "encoding the prompt").await {
+                    None => return,
+                    Some(Ok(input)) => input.ids,
+                    Some(Err(e)) => return generated.set(Some(Err(e))),
+                };
+                let mut gen = match Generator::new(&o.model, &ids, &s, &[]) {
+                    Ok(g) => g,
+                    Err(e) => return generated.set(Some(Err(e.to_string()))),
+                };
+                let r = run_generator(&job, &o.model, &mut gen, GENERATE_OWN).await;
+                if let Some(g) = made(r, &gen, |i| o.pieces[i as usize].clone(), t0, "tokens") {
+                    generated.set(Some(g));
                 }
-                Ok(false) => {}
-                Err(e) => generated.set(Some(Err(e.to_string()))),
-            }
-        });
+            }),
+            _ => {}
+        }
     };
     let set = move |f: fn(&mut Sampling, &str)| {
         move |ev: leptos::ev::Event| sampling.update(|s| f(s, &event_target_value(&ev)))
+    };
+    let own_vocab = move || own.get_value().map(|o| o.model.cfg.vocab_size);
+    let top_k_max = move || match which.get() {
+        Which::Own => own_vocab().unwrap_or(83).to_string(),
+        _ => "83".to_string(),
+    };
+    let button = move || match (gen_jobs.busy(), which.get()) {
+        (true, _) => "Generating…".to_string(),
+        (false, Which::Own) => format!("Generate {GENERATE_OWN} tokens"),
+        (false, _) => format!("Generate {GENERATE} characters"),
     };
     view! {
         <section class="panel" data-testid="gen-panel">
@@ -488,16 +635,17 @@ fn GeneratePanel(moby: Model<LoadedChar>, prompt: RwSignal<String>, sampling: Rw
                     prop:value=move || sampling.get().temperature.to_string()
                     on:input=set(|s, v| s.temperature = v.parse().unwrap_or(0.8)) />
                     {move || format!(" {:.1}", sampling.get().temperature)}</label>
-                <label>"top-k " <input type="number" min="0" max="83" data-testid="gen-topk" class="num-input"
+                <label>"top-k " <input type="number" min="0" max=top_k_max data-testid="gen-topk" class="num-input"
                     prop:value=move || sampling.get().top_k.to_string()
                     on:change=set(|s, v| s.top_k = v.parse().unwrap_or(0)) /></label>
                 <label>"seed " <input type="number" min="0" data-testid="gen-seed" class="num-input"
                     prop:value=move || sampling.get().seed.to_string()
                     on:change=set(|s, v| s.seed = v.parse().unwrap_or(1)) /></label>
                 <button class="primary" data-testid="gen-btn" on:click=on_generate disabled=move || gen_jobs.busy()>
-                    {move || if gen_jobs.busy() { "Generating…" } else { "Generate 200 characters" }}</button>
+                    {button}</button>
             </div>
-            <p class="muted small">"Temperature 0 always takes the most likely character; top-k 0 means no limit. The same seed gives the same text."</p>
+            {progress_bar(gen_jobs, "gen", || {})}
+            <p class="muted small">"Temperature 0 always takes the most likely token; top-k 0 means no limit. The same seed gives the same text."</p>
             {move || generated.get().map(generated_view)}
         </section>
     }
@@ -506,19 +654,19 @@ fn GeneratePanel(moby: Model<LoadedChar>, prompt: RwSignal<String>, sampling: Rw
 fn generated_view(g: Generated) -> AnyView {
     match g {
         Err(e) => view! { <p class="input-error" data-testid="gen-error" role="status">{e}</p> }.into_any(),
-        Ok((chars, ms)) => {
-            let n = chars.len();
-            let spans = chars
+        Ok((pieces, ms, unit)) => {
+            let n = pieces.len();
+            let spans = pieces
                 .into_iter()
                 .map(|(c, p)| {
-                    let title = format!("{} · the model gave it {:.1}%", show_char(c.chars().next().unwrap_or(' ')), 100.0 * p);
+                    let title = format!("{} · the model gave it {:.1}%", show_piece(&c), 100.0 * p);
                     view! { <span class="gen-char" class:low=p < 0.1 data-testid="gen-char" data-p=format!("{p:.4}") title=title>{c}</span> }
                 })
                 .collect_view();
             view! {
                 <div>
                     <p class="gen-text" data-testid="gen-text">{spans}</p>
-                    <p class="muted small" data-testid="gen-status">{format!("{n} characters in {ms:.0} ms. Hover a character for its probability; underlined ones had less than 10%.")}</p>
+                    <p class="muted small" data-testid="gen-status">{format!("{n} {unit} in {ms:.0} ms. Hover one for its probability; underlined ones had less than 10%.")}</p>
                 </div>
             }
             .into_any()
