@@ -1,8 +1,9 @@
-//! What every lab uses, and nothing that names a lab. `url`, `format`, `keys`, `models`, `own_text`, `progress`, `slices`, `theme`, the geometry of `charts` and
+//! What every lab uses, and nothing that names a lab. `url`, `format`, `kept`'s manifest, `keys`, `models`, `own_text`, `progress`, `slices`, `theme`, the geometry of `charts` and
 //! `trainer`'s rules are plain Rust (tested natively); the rest needs the browser.
 pub mod charts;
 pub mod export;
 pub mod format;
+pub mod kept;
 pub mod keys;
 pub mod models;
 pub mod offline;

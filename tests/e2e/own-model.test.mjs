@@ -560,3 +560,42 @@ test('9.2.2 generates on an opened model as on ours: greedy on the Moby-Dick fol
   assert.equal(mine, ours.slice(0, 40), 'greedy: the same characters');
   assertClean(page);
 });
+
+test('a model kept in this browser opens on the next visit in one click, and Forget deletes it', TIMEOUT, async (t) => {
+  const page = await openPage('/#/open', { t });
+  await page.locator('[data-testid=own-model-lab]').waitFor();
+  assert.equal(await page.locator('[data-testid=kept-model]').count(), 0, 'nothing kept before the student asks');
+  await page.setInputFiles('[data-testid=pick-files]', ['config.json', 'model.safetensors', 'tokenizer.json', 'training.json'].map((f) => path.join(MODELS, 'induction', f)));
+  await opened(page).waitFor({ timeout: 60_000 });
+  const name = await opened(page).getAttribute('data-name');
+  await page.click('[data-testid=keep-model]');
+  await page.locator('[data-testid=kept-note]').waitFor({ timeout: 30_000 });
+  await page.locator(`[data-testid=kept-model][data-name="${name}"]`).waitFor();
+
+  // The next visit: a new tab of the same browser has no model open, and is offered the kept one.
+  const next = await openPage('/#/9.2.2?model=own', { t, context: page.context() });
+  await eventually(async () => assert.match(await next.textContent('[data-testid=url-error]'), /kept it in this browser/));
+  await next.evaluate(() => { location.hash = '#/open'; });
+  await next.locator(`[data-testid=kept-model][data-name="${name}"]`).waitFor({ timeout: 30_000 });
+  assert.match(await next.textContent('[data-testid=kept-model]'), / \(\d+(\.\d)? MB, kept on /);
+  await screenshot(next, 'own-model-kept', next.locator('[data-testid=kept-model]'));
+  await next.click('[data-testid=open-kept]');
+  await opened(next).waitFor({ timeout: 60_000 });
+  assert.equal(await opened(next).getAttribute('data-layers'), '2');
+  assert.match(await next.textContent('[data-testid=opened-summary]'), /tokenizer\.json/);
+  // Only the files the model needs were kept: training.json was not.
+  assert.doesNotMatch(await next.textContent('[data-testid=opened-summary]'), /training\.json/);
+  await next.locator('[data-testid=kept-note]').waitFor();
+  await next.click('[data-testid=own-to-language]');
+  await next.fill('[data-testid=lens-text]', 'the cat sat on the mat');
+  await lensCells(next, 'own', 7);
+
+  await next.evaluate(() => { location.hash = '#/open'; });
+  await next.click('[data-testid=forget-kept]');
+  await eventually(async () => assert.equal(await next.locator('[data-testid=kept-model]').count(), 0));
+  const later = await openPage('/#/open', { t, context: page.context() });
+  await later.locator('[data-testid=own-model-lab][data-kept-checked]').waitFor();
+  assert.equal(await later.locator('[data-testid=kept-model]').count(), 0, 'forgotten for good');
+  assert.equal(await later.evaluate(async () => (await caches.keys()).includes('glassbox-kept-model')), false);
+  for (const p of [page, next, later]) assertClean(p);
+});

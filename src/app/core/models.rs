@@ -67,7 +67,7 @@ pub fn own_not_open_showing(what: &str) -> String {
     format!(
         "This link names a model opened from a computer (model=own). An opened model stays in the tab that opened \
          it and never travels in a link, so this tab has none: open it on the “Open your own model” page \
-         (#/open), then come back. Meanwhile the lab shows {what}."
+         (#/open), in one click if you kept it in this browser, then come back. Meanwhile the lab shows {what}."
     )
 }
 

@@ -14,6 +14,7 @@ use super::{check_tokenizer, model_name, Summary};
 use crate::app::core::browser::now_ms;
 use crate::app::core::frame::progress_bar;
 use crate::app::core::jobs::{Job, Jobs};
+use crate::app::core::kept::{self, megabytes, Manifest};
 use crate::app::core::opened::{self, OwnModel};
 use crate::app::core::worker::{Tokenizing, Worker, WorkerEvent};
 use crate::lens::gpt2::open::{header_len, plan_folder, TokenizerFiles, WeightsIndex, WeightsReader, READ_BYTES};
@@ -84,10 +85,13 @@ async fn text_of(file: &web_sys::File) -> Result<String, String> {
     text.as_string().ok_or_else(|| format!("{name} is not text"))
 }
 
+/// The files a model was opened from (path and file), for keeping them in the browser.
+type Used = Vec<(String, web_sys::File)>;
+
 /// Opens the picked `files` as a model: sorts them, checks the config and tokenizer, reads the weights a piece
 /// at a time (reporting to `job`), and times one forward pass with every activation recorded. `None` if the
-/// job was cancelled or replaced.
-async fn open(files: Vec<web_sys::File>, job: &Job) -> Option<Result<Summary, String>> {
+/// job was cancelled or replaced. With the summary come the files it was opened from.
+async fn open(files: Vec<web_sys::File>, job: &Job) -> Option<Result<(Summary, Used), String>> {
     let started = now_ms();
     let find = |path: &str| files.iter().find(|f| path_of(f) == path).cloned();
     let listed: Vec<(String, u64)> = files.iter().map(|f| (path_of(f), f.size() as u64)).collect();
@@ -172,7 +176,13 @@ async fn open(files: Vec<web_sys::File>, job: &Job) -> Option<Result<Summary, St
         check,
     };
     opened::keep(OwnModel { name, model, tokenizer: tokenizer.keep(), pieces: Arc::new(pieces) });
-    Some(Ok(summary))
+    let mut used = vec![plan.config.clone(), plan.weights.clone()];
+    match &plan.tokenizer {
+        TokenizerFiles::Json(t) => used.push(t.clone()),
+        TokenizerFiles::VocabMerges { vocab, merges } => used.extend([vocab.clone(), merges.clone()]),
+    }
+    let used = used.into_iter().filter_map(|p| find(&p).map(|f| (p, f))).collect();
+    Some(Ok((summary, used)))
 }
 
 /// The weights, a piece of `READ_BYTES` at a time, each decoded before the next is asked for.
@@ -295,18 +305,36 @@ pub fn OwnModelLab() -> impl IntoView {
             let _ = el.set_attribute("webkitdirectory", "");
         }
     });
+    // What is kept in this browser (read once the page is up), and the files the model in this tab came from.
+    let keeping = Keeping::new();
+    let open_files = move |files: Vec<web_sys::File>, from_kept: bool| {
+        jobs.spawn("opening the files", move |job| async move {
+            match open(files, &job).await {
+                Some(Ok((summary, used))) => {
+                    opened_rev.update(|r| *r += 1);
+                    keeping.opened(used, from_kept);
+                    outcome.set(Some(Ok(summary)));
+                }
+                Some(Err(e)) => outcome.set(Some(Err(e))),
+                None => {}
+            }
+        });
+    };
     let start = move |list: Option<web_sys::FileList>| {
         let Some(list) = list else { return };
         let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
-        if files.is_empty() {
-            return;
+        if !files.is_empty() {
+            open_files(files, false);
         }
-        jobs.spawn("opening the files", move |job| async move {
-            if let Some(result) = open(files, &job).await {
-                if result.is_ok() {
-                    opened_rev.update(|r| *r += 1);
-                }
-                outcome.set(Some(result));
+    };
+    let open_kept = move |m: Manifest| {
+        jobs.spawn("opening the kept model", move |job| async move {
+            if !job.report("reading this browser's storage", 0.0) {
+                return;
+            }
+            match kept::kept_files(&m).await {
+                Ok(files) => open_files(files, true),
+                Err(e) => outcome.set(Some(Err(e))),
             }
         });
     };
@@ -332,7 +360,8 @@ pub fn OwnModelLab() -> impl IntoView {
         start(data.files());
     };
     view! {
-        <div class="own-model-lab" data-testid="own-model-lab">
+        <div class="own-model-lab" data-testid="own-model-lab" data-kept-checked=move || keeping.checked.get().then_some("1")>
+            <KeptPanel keeping=keeping open_kept=open_kept />
             <section class="panel">
                 <h3>"Open a model folder"</h3>
                 <div class="drop-zone" data-testid="drop-zone" class:dragging=move || dragging.get()
@@ -353,6 +382,7 @@ pub fn OwnModelLab() -> impl IntoView {
                 </div>
                 {progress_bar(jobs, "open", || {})}
                 <div aria-live="polite">{move || outcome.get().map(outcome_view)}</div>
+                {move || matches!(outcome.get(), Some(Ok(_))).then(|| view! { <KeepButton keeping=keeping /> })}
             </section>
             // The model kept in this tab, tried out: it stays when a later folder is refused, and when the student
             // comes back to this page.
@@ -390,5 +420,125 @@ fn outcome_view(outcome: Result<Summary, String>) -> AnyView {
             }
             .into_any()
         }
+    }
+}
+
+/// Keeping the opened model in this browser: what is kept, the files the model in this tab came from, and
+/// the state of a save in progress.
+#[derive(Clone, Copy)]
+struct Keeping {
+    kept: RwSignal<Option<Manifest>>,
+    /// The files of the model opened in this tab (not `Send`: kept on this thread).
+    used: StoredValue<Used, LocalStorage>,
+    /// Whether the model in this tab was opened from what is kept.
+    from_kept: RwSignal<bool>,
+    busy: RwSignal<bool>,
+    error: RwSignal<Option<String>>,
+    /// Whether the storage has been read once (the page says so for its tests: `data-kept-checked`).
+    checked: RwSignal<bool>,
+}
+
+impl Keeping {
+    fn new() -> Self {
+        let k = Keeping {
+            kept: RwSignal::new(None),
+            used: StoredValue::new_local(Vec::new()),
+            from_kept: RwSignal::new(false),
+            busy: RwSignal::new(false),
+            error: RwSignal::new(None),
+            checked: RwSignal::new(false),
+        };
+        leptos::task::spawn_local(async move {
+            k.kept.set(kept::kept().await);
+            k.checked.set(true);
+        });
+        k
+    }
+
+    fn opened(self, used: Used, from_kept: bool) {
+        self.used.set_value(used);
+        self.from_kept.set(from_kept);
+        self.error.set(None);
+    }
+
+    fn keep(self, name: String) {
+        let used = self.used.get_value();
+        self.busy.set(true);
+        self.error.set(None);
+        leptos::task::spawn_local(async move {
+            match kept::keep(&name, &used).await {
+                Ok(m) => {
+                    self.kept.set(Some(m));
+                    self.from_kept.set(true);
+                }
+                Err(e) => self.error.set(Some(e)),
+            }
+            self.busy.set(false);
+        });
+    }
+
+    fn forget(self) {
+        leptos::task::spawn_local(async move {
+            match kept::forget().await {
+                Ok(()) => {
+                    self.kept.set(None);
+                    self.from_kept.set(false);
+                }
+                Err(e) => self.error.set(Some(e)),
+            }
+        });
+    }
+}
+
+/// A date as the page says it ("Thu Dec 03 2026").
+fn day_of(ms: f64) -> String {
+    js_sys::Date::new(&ms.into()).to_date_string().into()
+}
+
+/// The model kept in this browser, if any, with Open and Forget.
+#[component]
+fn KeptPanel(keeping: Keeping, open_kept: impl Fn(Manifest) + Copy + Send + Sync + 'static) -> impl IntoView {
+    move || {
+        let m = keeping.kept.get()?;
+        let what = format!("{} ({}, kept on {})", m.name, megabytes(m.bytes()), day_of(m.kept_at));
+        let open = m.clone();
+        Some(view! {
+            <section class="panel" data-testid="kept-model" data-name=m.name.clone()>
+                <h3>"Kept in this browser"</h3>
+                <p>{what}</p>
+                <div class="drop-buttons">
+                    <button class="primary" data-testid="open-kept" on:click=move |_| open_kept(open.clone())>"Open it"</button>
+                    <button data-testid="forget-kept" on:click=move |_| keeping.forget()>"Forget it"</button>
+                </div>
+                <p class="muted small">"Its files are in this browser's storage for this site, on this computer; nothing was sent anywhere. Forget it to free the space."</p>
+            </section>
+        })
+    }
+}
+
+/// Under an opened model: keep it for the next visit, only if the student asks.
+#[component]
+fn KeepButton(keeping: Keeping) -> impl IntoView {
+    let on_keep = move |_| {
+        if let Some(m) = opened::opened() {
+            keeping.keep(m.name.clone());
+        }
+    };
+    let bytes = move || megabytes(keeping.used.with_value(|u| u.iter().map(|(_, f)| f.size() as u64).sum()));
+    view! {
+        <div class="keep-model" data-testid="keep-panel">
+            {move || if keeping.from_kept.get() {
+                view! { <p class="muted small" data-testid="kept-note">"This model is kept in this browser: it opens from this page on your next visit."</p> }.into_any()
+            } else {
+                view! {
+                    <p class="small">
+                        <button data-testid="keep-model" disabled=move || keeping.busy.get() on:click=on_keep>
+                            {move || if keeping.busy.get() { "Keeping…" } else { "Keep it in this browser" }}</button>
+                        " " {move || format!("for your next visit ({}, in this browser's storage on this computer).", bytes())}
+                    </p>
+                }.into_any()
+            }}
+            {move || keeping.error.get().map(|e| view! { <p class="input-error" data-testid="keep-error" role="alert">{e}</p> })}
+        </div>
     }
 }
