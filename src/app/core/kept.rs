@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 pub const CACHE: &str = "glassbox-kept-model";
 
 /// Where the manifest sits in the cache (a relative URL: the cache resolves it against the page).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 const MANIFEST: &str = "kept-model/manifest.json";
 
 /// What was kept: the model's name, its files (name and size in bytes) and when.

@@ -392,7 +392,7 @@ pub struct SweepPoint {
 /// Where the current coefficient is.
 enum Phase {
     /// Generating with the steering, one piece per step.
-    Generate(Generator),
+    Generate(Box<Generator>),
     /// The unsteered model scoring the text (half a block per step), and the tokens it scores.
     Score(Stepped, Vec<u32>),
 }
@@ -461,7 +461,7 @@ impl SteeringSweep {
             scored: 0,
             points: Vec::new(),
         };
-        sweep.phase = Some(Phase::Generate(sweep.generator(model, first)?));
+        sweep.phase = Some(Phase::Generate(Box::new(sweep.generator(model, first)?)));
         Ok(sweep)
     }
 
@@ -496,7 +496,7 @@ impl SteeringSweep {
                 } else {
                     self.points.push(self.point(pass, &window)?);
                     match self.settings.coefficients.get(self.points.len()) {
-                        Some(&coef) => Some(Phase::Generate(self.generator(model, coef)?)),
+                        Some(&coef) => Some(Phase::Generate(Box::new(self.generator(model, coef)?))),
                         None => None,
                     }
                 }
