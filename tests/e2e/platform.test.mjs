@@ -512,25 +512,48 @@ test('a seeded random walk of clicks, keys and navigations ends with no panic an
   const page = await openPage('/#/overview', { t });
   const keys = ['n', 'p', 'f', 'ArrowRight', 'ArrowLeft', 'Tab', 'Enter', ' ', 'a'];
   const SELECTOR = '[data-testid=lab] button:not([disabled]), [data-testid=lab] input, [data-testid=lab] select, nav a';
-  // The clickable elements are listed again after a navigation and every 25 steps (one round trip each, so
-  // two thousand steps fit in a few minutes); a stale one only makes its click fail.
-  let targets = [];
+  // The clickable elements are listed again after a navigation and every 25 steps; the list is kept in the page
+  // (`walkTargets`), so listing costs one round trip and no element handles, and a click costs two (where it
+  // lands, then the mouse). A stale element only makes its click not happen.
+  const list = (sel) => {
+    window.walkTargets = [...document.querySelectorAll(sel)];
+    return window.walkTargets.length;
+  };
+  // The point Playwright's `elementHandle.click({ force: true })` clicks, found the same way: the element scrolled
+  // into view if needed (centred, as CDP's DOM.scrollIntoViewIfNeeded does), then the middle of its first box
+  // whose part inside the viewport is at least a pixel, truncated to 1/100 px. None where that click throws: the
+  // element detached ("not attached"), without a box ("not visible"), or not in the viewport.
+  const clickPoint = (k) => {
+    const el = window.walkTargets?.[k];
+    if (!el?.isConnected) return null;
+    el.scrollIntoViewIfNeeded(true);
+    const clamp = (v, max) => Math.min(Math.max(v, 0), max);
+    for (const b of el.getClientRects()) {
+      const [x0, x1] = [clamp(b.left, innerWidth), clamp(b.right, innerWidth)];
+      const [y0, y1] = [clamp(b.top, innerHeight), clamp(b.bottom, innerHeight)];
+      if ((x1 - x0) * (y1 - y0) > 0.99) return [Math.trunc(((x0 + x1) / 2) * 100) / 100, Math.trunc(((y0 + y1) / 2) * 100) / 100];
+    }
+    return null;
+  };
+  let targets = 0;
   for (let i = 0; i < 2000; i++) {
-    if (i % 25 === 0) targets = await page.$$(SELECTOR);
+    if (i % 25 === 0) targets = await page.evaluate(list, SELECTOR);
     const r = rand();
     if (r < 0.06) {
       const slug = SECTIONS[Math.floor(rand() * SECTIONS.length)];
       log.push(`go ${slug}`);
       await page.evaluate((s) => { location.hash = `#/${s}`; }, slug);
-      targets = await page.$$(SELECTOR);
+      targets = await page.evaluate(list, SELECTOR);
     } else if (r < 0.25) {
       const key = keys[Math.floor(rand() * keys.length)];
       log.push(`key ${key}`);
       await page.keyboard.press(key);
-    } else if (targets.length) {
-      const k = Math.floor(rand() * targets.length);
+    } else if (targets) {
+      const k = Math.floor(rand() * targets);
       log.push(`click #${k}`);
-      await targets[k].click({ timeout: 300, force: true, noWaitAfter: true }).catch(() => {});
+      // (A click can reload the page, which loses the list: the clicks until the next listing do not happen.)
+      const at = await page.evaluate(clickPoint, k).catch(() => null);
+      if (at) await page.mouse.click(at[0], at[1]).catch(() => {});
     }
     if (i % 100 === 0) await noPanic(page, `step ${i}; the last steps: ${log.slice(-12).join(' | ')} on ${new URL(page.url()).hash}`);
   }
