@@ -28,36 +28,88 @@ async function sidewaysOverflow(page) {
   });
 }
 
-/** The lab's first result, where the lab computes one by itself (some wait for a button): up to 6 s. */
+/**
+ * The lab's first result, where the lab computes one by itself (`lab-status` data-rev ≥ 1). A lab that waits for a
+ * button (or a section whose lab pane is the chapter map) has shown all it shows by itself once nothing in the
+ * lab pane has changed for `QUIET_MS` with nothing loading or in progress. Up to 6 s either way.
+ */
+const QUIET_MS = 1_000;
 async function firstResultIfAny(page) {
   await page
-    .waitForFunction(() => Number(document.querySelector('[data-testid=lab-status][data-rev]')?.dataset.rev) >= 1, null, { timeout: 6_000 })
+    .waitForFunction((quietMs) => {
+      if (Number(document.querySelector('[data-testid=lab-status][data-rev]')?.dataset.rev) >= 1) return true;
+      const lab = document.querySelector('[data-testid=lab]');
+      if (!lab) return false;
+      if (window.labQuiet?.lab !== lab) {
+        const q = { lab, since: performance.now() };
+        new MutationObserver(() => { q.since = performance.now(); })
+          .observe(lab, { subtree: true, childList: true, attributes: true, characterData: true });
+        window.labQuiet = q;
+      }
+      if (lab.querySelector('.loading, progress')) return false;
+      return performance.now() - window.labQuiet.since >= quietMs;
+    }, QUIET_MS, { timeout: 6_000, polling: 100 })
     .catch(() => {});
 }
 
-for (const vp of SMALL) {
-  test(`${vp.name} (${vp.width}x${vp.height}): every section's chapter and lab fit the width`, TIMEOUT, async (t) => {
-    for (const slug of SECTIONS) {
-      const page = await openPage(`/#/${slug}`, { t, viewport: { width: vp.width, height: vp.height } });
-      // A link without lab settings opens on the chapter; the section list is tucked away.
-      assert.ok(await page.locator('[data-testid=chapter]').isVisible(), `${slug}: the chapter shows first`);
-      assert.equal(await page.locator('[data-testid=lab]').isVisible(), false, `${slug}: the lab waits behind its switch`);
-      assert.equal(await page.locator('[data-testid=nav]').isVisible(), false, `${slug}: the section list is a closed drawer`);
-      assert.deepEqual(await sidewaysOverflow(page), { page: 0, '.chapter': 0 }, `${slug}: the chapter scrolls sideways`);
-      await page.click('[data-testid=show-lab]');
-      assert.ok(await page.locator('[data-testid=lab]').isVisible(), `${slug}: the lab shows after its switch`);
-      assert.equal(await page.locator('[data-testid=chapter]').isVisible(), false, `${slug}: one pane at a time`);
-      await firstResultIfAny(page);
-      await settle(page);
-      assert.deepEqual(await sidewaysOverflow(page), { page: 0, '.lab': 0 }, `${slug}: the lab scrolls sideways`);
-      if (['overview', 'attention', '9.2.1', '9.2.2', '9.3.1', '9.5'].includes(slug)) {
-        await page.screenshot({ path: path.join(SCREENSHOTS, `small-${slug}-${vp.width}x${vp.height}-lab.png`) });
-      }
-      assertClean(page);
-      await page.context().close();
-    }
-  });
+/** The chapter shows, with the lab behind its switch and the section list tucked away, and neither the page nor
+ *  the chapter scrolls sideways. */
+async function assertChapterFits(page, slug, vp) {
+  const at = `${slug} at ${vp.name} ${vp.width}x${vp.height}`;
+  assert.ok(await page.locator('[data-testid=chapter]').isVisible(), `${at}: the chapter shows first`);
+  assert.equal(await page.locator('[data-testid=lab]').isVisible(), false, `${at}: the lab waits behind its switch`);
+  assert.equal(await page.locator('[data-testid=nav]').isVisible(), false, `${at}: the section list is a closed drawer`);
+  assert.deepEqual(await sidewaysOverflow(page), { page: 0, '.chapter': 0 }, `${at}: the chapter scrolls sideways`);
+}
 
+/** The lab shows alone, and neither the page nor the lab scrolls sideways. */
+async function assertLabFits(page, slug, vp) {
+  const at = `${slug} at ${vp.name} ${vp.width}x${vp.height}`;
+  assert.ok(await page.locator('[data-testid=lab]').isVisible(), `${at}: the lab shows after its switch`);
+  assert.equal(await page.locator('[data-testid=chapter]').isVisible(), false, `${at}: one pane at a time`);
+  assert.deepEqual(await sidewaysOverflow(page), { page: 0, '.lab': 0 }, `${at}: the lab scrolls sideways`);
+}
+
+const SCREENSHOT_LABS = ['overview', 'attention', '9.2.1', '9.2.2', '9.3.1', '9.5'];
+
+// Both sizes in one page per section: the layout at a size is the stylesheet's alone (no code reads the
+// viewport's width), so the page is resized between them, each time before and after the lab's switch.
+test(`tablet (768x1024) and phone (390x844): every section's chapter and lab fit the width`, TIMEOUT, async (t) => {
+  const [tablet, phone] = SMALL;
+  const size = (vp) => ({ width: vp.width, height: vp.height });
+  const resize = async (page, vp) => {
+    await page.setViewportSize(size(vp));
+    await settle(page);
+  };
+  for (const slug of SECTIONS) {
+    const page = await openPage(`/#/${slug}`, { t, viewport: size(tablet) });
+    // A link without lab settings opens on the chapter; the section list is tucked away.
+    await assertChapterFits(page, slug, tablet);
+    await resize(page, phone);
+    await assertChapterFits(page, slug, phone);
+    await page.click('[data-testid=show-lab]');
+    await firstResultIfAny(page);
+    await settle(page);
+    await assertLabFits(page, slug, phone);
+    if (SCREENSHOT_LABS.includes(slug)) {
+      await page.screenshot({ path: path.join(SCREENSHOTS, `small-${slug}-${phone.width}x${phone.height}-lab.png`) });
+    }
+    await resize(page, tablet);
+    await assertLabFits(page, slug, tablet);
+    if (SCREENSHOT_LABS.includes(slug)) {
+      await page.screenshot({ path: path.join(SCREENSHOTS, `small-${slug}-${tablet.width}x${tablet.height}-lab.png`) });
+    }
+    // The switch works at this size too.
+    await page.click('[data-testid=show-chapter]');
+    assert.ok(await page.locator('[data-testid=chapter]').isVisible(), `${slug} at tablet: the switch goes back to the chapter`);
+    await page.click('[data-testid=show-lab]');
+    assert.ok(await page.locator('[data-testid=lab]').isVisible(), `${slug} at tablet: the switch goes to the lab`);
+    assertClean(page);
+    await page.context().close();
+  }
+});
+
+for (const vp of SMALL) {
   test(`${vp.name}: the Contents drawer opens, navigates and closes`, TIMEOUT, async (t) => {
     const page = await openPage('/#/9.2.2', { t, viewport: { width: vp.width, height: vp.height } });
     const toggle = page.locator('[data-testid=menu-toggle]');
