@@ -307,21 +307,23 @@ enum Page {
 #[component]
 fn Chapter(page: Page, text: Model<ChapterText>) -> impl IntoView {
     let body = move || {
-        let html = |t: &ChapterText| match page {
-            Page::Section(slug) => t.section(slug).unwrap_or_default().to_string(),
-            Page::References => t.references().to_string(),
-            Page::Own(html) => html.to_string(),
+        // A page's own HTML never waits (nor is drawn again when the text arrives).
+        let loaded = match page {
+            Page::Own(html) => return chapter_pieces(html).into_any(),
+            _ => text.result(),
         };
-        match (page, text.result()) {
-            (Page::Own(html), _) => chapter_pieces(html).into_any(),
-            (_, Some(Ok(t))) => chapter_pieces(&html(&t)).into_any(),
-            (_, None) => view! {
+        match loaded {
+            Some(Ok(t)) => match page {
+                Page::Section(slug) => chapter_pieces(t.section(slug).unwrap_or_default()).into_any(),
+                _ => chapter_pieces(t.references()).into_any(),
+            },
+            None => view! {
                 <p class="loading chapter-loading" data-testid="chapter-loading" role="status">
                     <span class="spinner"></span>"Loading the chapter…"
                 </p>
             }
             .into_any(),
-            (_, Some(Err(e))) => view! {
+            Some(Err(e)) => view! {
                 <div class="load-error chapter-error" data-testid="chapter-error" role="alert">
                     <h2>"The chapter’s text could not be loaded"</h2>
                     <p>{e}</p>
