@@ -1,5 +1,12 @@
 //! The chapter text: `content/*.md`, compiled to HTML (with MathML for the math) at build time by the compiler in
-//! `content/compile.rs`, which `build.rs` runs.
+//! `content/compile.rs`, which `build.rs` runs (through `content/driver.rs`).
+//!
+//! What the app needs at once is compiled in: the exercises (`PREDICTS`) and the references' entries
+//! (`REFERENCES`, with the sections citing each). The text itself, each section's HTML and the references page's,
+//! is data, not code: in the browser it is one file of the built site, `CHAPTER_FILE`, written by the pre-build
+//! program `chapter/` and fetched once at start (`app::core::load::load_chapter`), read by `ChapterText` and cut
+//! at its exercises by `pieces`. Native builds (the tests) also have it compiled in: `section_html`,
+//! `references_html`, `section_pieces`.
 //!
 //! Markup the UI can style (see `content/compile.rs` for the authoring side):
 //! - `details.technical > summary`: each method's collapsible technical part;
@@ -44,8 +51,8 @@ include!(concat!(env!("OUT_DIR"), "/content.rs"));
 
 /// A piece of a section's HTML: text, or the place of a prediction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Piece {
-    Html(&'static str),
+pub enum Piece<'a> {
+    Html(&'a str),
     Predict(&'static Predict),
 }
 
@@ -53,9 +60,10 @@ pub enum Piece {
 const SLOT_START: &str = "<div class=\"predict-slot\" data-predict=\"";
 const SLOT_END: &str = "\"></div>\n";
 
-/// A section's HTML cut at its predictions' slots, so the chapter pane can put a live control in each.
-pub fn section_pieces(slug: &str) -> Vec<Piece> {
-    let Some(mut rest) = section_html(slug) else { return Vec::new() };
+/// A section's HTML cut at its predictions' slots, so the chapter pane can put a live control in each. A slot
+/// naming no exercise of this build ends the cutting: the rest is shown as it is (the slot is an empty `div`).
+pub fn pieces(html: &str) -> Vec<Piece<'_>> {
+    let mut rest = html;
     let mut pieces = Vec::new();
     while let Some(i) = rest.find(SLOT_START) {
         let after = &rest[i + SLOT_START.len()..];
@@ -73,6 +81,51 @@ pub fn section_pieces(slug: &str) -> Vec<Piece> {
     pieces
 }
 
+/// The chapter's text as the site serves it (`CHAPTER_FILE`, written by `content/driver.rs`'s `chapter_json`):
+/// `{"sections": {slug: html, ...}, "references": html}`. Read once, then kept for the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChapterText {
+    sections: Vec<(String, String)>,
+    references: String,
+}
+
+impl ChapterText {
+    /// Reads the file; a broken one (not JSON, a part missing or not text, a section of `routes::SECTIONS`
+    /// without text) is an error that says what is wrong.
+    pub fn from_json(json: &str) -> Result<Self, String> {
+        use serde_json::Value;
+        let value: Value = serde_json::from_str(json).map_err(|e| format!("it is not valid JSON ({e})"))?;
+        let Value::Object(mut file) = value else { return Err("it is not a JSON object".into()) };
+        let Some(Value::Object(found)) = file.remove("sections") else {
+            return Err("it has no `sections` object".into());
+        };
+        let Some(Value::String(references)) = file.remove("references") else {
+            return Err("it has no `references` text".into());
+        };
+        let mut sections = Vec::with_capacity(found.len());
+        for (slug, html) in found {
+            let Value::String(html) = html else { return Err(format!("section `{slug}` is not text")) };
+            sections.push((slug, html));
+        }
+        let text = ChapterText { sections, references };
+        if let Some(s) = crate::routes::SECTIONS.iter().find(|s| text.section(s.slug).is_none()) {
+            return Err(format!("it has no text for section {} (`{}`)", s.number, s.slug));
+        }
+        Ok(text)
+    }
+
+    /// The HTML of a section (`content/{slug}.md`), ending with the list of the works it cites.
+    pub fn section(&self, slug: &str) -> Option<&str> {
+        self.sections.iter().find(|(s, _)| s == slug).map(|(_, html)| html.as_str())
+    }
+
+    /// Every reference, alphabetical by label, each `<li id="ref-KEY">` followed by links to the sections citing
+    /// it.
+    pub fn references(&self) -> &str {
+        &self.references
+    }
+}
+
 /// A prediction by id.
 pub fn predict(id: &str) -> Option<&'static Predict> {
     PREDICTS.iter().find(|p| p.id == id)
@@ -83,16 +136,30 @@ pub fn section_predicts(slug: &str) -> impl Iterator<Item = &'static Predict> + 
     PREDICTS.iter().filter(move |p| p.section == slug)
 }
 
-// The compiler itself, for its unit tests (build.rs includes the same file).
+// The compiler and its driver, for their unit tests (build.rs and chapter/ include the same files).
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod compile;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod driver;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+use crate::routes;
 
-/// The HTML of a section (`content/{slug}.md`), ending with the list of the works it cites.
+/// The HTML of a section (`content/{slug}.md`), ending with the list of the works it cites. Native builds only:
+/// the browser reads it from `CHAPTER_FILE` (`ChapterText::section`).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn section_html(slug: &str) -> Option<&'static str> {
     SECTION_HTML.iter().find(|(s, _)| *s == slug).map(|(_, html)| *html)
 }
 
+/// `pieces` of a section's compiled-in HTML (native builds only).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn section_pieces(slug: &str) -> Vec<Piece<'static>> {
+    section_html(slug).map(pieces).unwrap_or_default()
+}
+
 /// Every reference, alphabetical by label, each `<li id="ref-KEY">` followed by links to the sections citing it.
+/// Native builds only: the browser reads it from `CHAPTER_FILE` (`ChapterText::references`).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn references_html() -> &'static str {
     REFERENCES_HTML
 }
@@ -102,7 +169,7 @@ pub fn reference(key: &str) -> Option<&'static Reference> {
     REFERENCES.iter().find(|r| r.key == key)
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use crate::routes::SECTIONS;
@@ -275,6 +342,102 @@ mod tests {
             }
         }
         assert_eq!(PREDICTS.iter().filter(|p| !SECTIONS.iter().any(|s| s.slug == p.section)).count(), 0);
+    }
+
+    /// `pieces` on any text: slots naming an exercise become controls, text around them stays as it was, and a
+    /// slot this build does not know ends the cutting rather than dropping text.
+    #[test]
+    fn pieces_cut_any_text_at_known_slots() {
+        let p = PREDICTS.iter().find(|p| !p.in_lab).expect("a chapter exercise");
+        let slot = format!("{SLOT_START}{}{SLOT_END}", p.id);
+        let html = format!("<p>a</p>{slot}<p>b</p>{slot}");
+        assert_eq!(
+            pieces(&html),
+            vec![Piece::Html("<p>a</p>"), Piece::Predict(p), Piece::Html("<p>b</p>"), Piece::Predict(p)]
+        );
+        assert_eq!(pieces(""), vec![]);
+        assert_eq!(pieces("<p>no slot</p>"), vec![Piece::Html("<p>no slot</p>")]);
+        let unknown = format!("<p>a</p>{SLOT_START}no-such-exercise{SLOT_END}<p>b</p>{slot}");
+        assert_eq!(pieces(&unknown), vec![Piece::Html(&unknown)]);
+        let unclosed = format!("<p>a</p>{SLOT_START}{}", p.id);
+        assert_eq!(pieces(&unclosed), vec![Piece::Html(&unclosed)]);
+    }
+
+    /// The file the site serves (`chapter/`, through the shared driver) holds exactly the text compiled in here,
+    /// reads back through `ChapterText`, and has the name build.rs compiled in.
+    #[test]
+    fn the_text_file_reads_back_as_compiled() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("content");
+        let built = driver::build(&dir).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(built.warnings, Vec::<String>::new(), "the chapter compiles without warnings");
+        assert_eq!(built.read.len(), SECTIONS.len() + 1, "each section's file and the references: {:?}", built.read);
+        let json = driver::chapter_json(&built.chapter);
+        assert_eq!(driver::file_name(&json), CHAPTER_FILE, "build.rs and the driver name the same file");
+        let text = ChapterText::from_json(&json).unwrap();
+        for s in SECTIONS {
+            assert_eq!(text.section(s.slug), Some(html(s.slug)), "{}", s.slug);
+        }
+        assert_eq!(text.section("no-such-section"), None);
+        assert_eq!(text.references(), references_html());
+        assert!(driver::build(&dir.join("no-such-folder")).is_err_and(|e| e[0].contains("cannot read")));
+    }
+
+    #[test]
+    fn json_strings_read_back_as_written() {
+        let cases = [
+            "",
+            "plain",
+            "\"quoted\" and back\\slash\\",
+            "lines\nand\r\ttabs",
+            "controls \u{0} \u{1} \u{8} \u{b} \u{c} \u{1f} \u{7f}",
+            "unicode: é ∑ ≤ ℝ 🙂, and the separators \u{2028} \u{2029}",
+            "</script><!-- -->",
+        ];
+        for case in cases {
+            let mut json = String::new();
+            driver::json_string(case, &mut json);
+            let back: String = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{json}: {e}"));
+            assert_eq!(back, case);
+            assert!(!json.chars().any(|c| (c as u32) < 0x20), "{json:?}: a raw control character");
+        }
+        let mut json = String::new();
+        driver::json_string("a\u{1}\"", &mut json);
+        assert_eq!(json, "\"a\\u0001\\\"\"");
+    }
+
+    #[test]
+    fn file_names_follow_the_bytes() {
+        let a = driver::file_name("{}");
+        assert!(a.starts_with("chapter-") && a.ends_with(".json") && a.len() == "chapter-.json".len() + 16, "{a}");
+        assert_ne!(a, driver::file_name("{ }"));
+        // FNV-1a 64 of the empty input is its offset basis: the same name on every platform and Rust release.
+        assert_eq!(driver::file_name(""), "chapter-cbf29ce484222325.json");
+    }
+
+    #[test]
+    fn a_broken_text_file_says_what_is_wrong() {
+        let all: String =
+            SECTIONS.iter().map(|s| format!("\"{}\": \"<h1>x</h1>\"", s.slug)).collect::<Vec<_>>().join(", ");
+        let good = format!("{{\"sections\": {{{all}}}, \"references\": \"<h1>References</h1>\"}}");
+        let text = ChapterText::from_json(&good).unwrap();
+        assert_eq!(text.section("9.1"), Some("<h1>x</h1>"));
+        assert_eq!(text.references(), "<h1>References</h1>");
+        let cases = [
+            ("", "not valid JSON"),
+            ("<!doctype html><html>", "not valid JSON"),
+            (&good[..good.len() / 2], "not valid JSON"),
+            ("[]", "not a JSON object"),
+            ("{\"references\": \"\"}", "no `sections` object"),
+            ("{\"sections\": [], \"references\": \"\"}", "no `sections` object"),
+            ("{\"sections\": {}}", "no `references` text"),
+            ("{\"sections\": {}, \"references\": 3}", "no `references` text"),
+            ("{\"sections\": {\"9.1\": 3}, \"references\": \"\"}", "section `9.1` is not text"),
+            ("{\"sections\": {\"9.1\": \"\"}, \"references\": \"\"}", "no text for section"),
+        ];
+        for (json, says) in cases {
+            let e = ChapterText::from_json(json).expect_err(json);
+            assert!(e.contains(says), "{json:.40}: {e}");
+        }
     }
 
     #[test]

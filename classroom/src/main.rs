@@ -57,8 +57,9 @@ fn resolve(url: &str) -> Option<String> {
     Site::get(&name).map(|_| name)
 }
 
-/// How long a browser may keep a file without asking again. Hashed names (`glassbox-<hash>.js`) never change
-/// content; everything else (index.html, sw.js, the models) is checked on each use.
+/// How long a browser may keep a file without asking again. Hashed names (`glassbox-<hash>.js`,
+/// `chapter-<hash>.json`) never change content; everything else (index.html, sw.js, the models) is checked on each
+/// use.
 fn cache_control(name: &str) -> &'static str {
     let stem = name.rsplit('/').next().unwrap_or(name);
     let hashed = stem
@@ -205,6 +206,8 @@ mod tests {
     fn only_hashed_names_are_kept_for_long() {
         assert_eq!(cache_control("glassbox-93cc9d59f2627ff7_bg.wasm"), "public, max-age=31536000, immutable");
         assert_eq!(cache_control("main-c0fe1cc3740a11e0.css"), "public, max-age=31536000, immutable");
+        // The chapter's text, named by its bytes by Trunk's pre-build hook (chapter/).
+        assert_eq!(cache_control("chapter-b9e587df0768aca3.json"), "public, max-age=31536000, immutable");
         assert_eq!(cache_control("index.html"), "no-cache");
         assert_eq!(cache_control("sw.js"), "no-cache");
         assert_eq!(cache_control("models/moby/model.safetensors"), "no-cache");

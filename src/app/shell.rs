@@ -8,13 +8,14 @@ use super::core::browser::{
     stored,
 };
 use super::core::format::parse_share;
+use super::core::load::{load_chapter, Model};
 use super::core::predict::{section_mark, ChapterPredict, Predictions, ResetProgress};
 use super::core::presenter::{self, next_step, step_hash, toggle_hash, Presenting};
 use super::core::service_worker::OfflineStatus;
 use super::core::theme::{self, Theme};
 use super::core::url::set_shell_keys;
 use super::labs::steps;
-use crate::content::{self, Piece};
+use crate::content::{self, ChapterText, Piece};
 use crate::routes::{parse_hash, section_hash, LabKind, Route, SECTIONS};
 
 /// Where the chapter's width (in percent of the split) is remembered across visits, and its bounds.
@@ -33,6 +34,8 @@ fn key_belongs_to_control(ev: &web_sys::KeyboardEvent) -> bool {
 #[component]
 pub fn App() -> impl IntoView {
     Predictions::provide();
+    // The chapter's text: fetched now, while the page is still opening, and kept for the session.
+    let text = Model::new("the chapter's text", load_chapter);
     let hash = RwSignal::new(location_hash());
     let _ = window_event_listener(ev::hashchange, move |_| {
         navigated();
@@ -111,10 +114,10 @@ pub fn App() -> impl IntoView {
             {move || match route.get() {
                 Route::NotFound(path) => view! { <NotFound path=path /> }.into_any(),
                 r => {
-                    let (pieces, lab) = match &r {
-                        Route::Section { index, .. } => (content::section_pieces(SECTIONS[*index].slug), SECTIONS[*index].lab),
-                        Route::OwnModel => (vec![Piece::Html(crate::app::labs::own_model::PAGE_HTML)], LabKind::OwnModel),
-                        _ => (vec![Piece::Html(content::references_html())], LabKind::Map),
+                    let (page, lab) = match &r {
+                        Route::Section { index, .. } => (Page::Section(SECTIONS[*index].slug), SECTIONS[*index].lab),
+                        Route::OwnModel => (Page::Own(crate::app::labs::own_model::PAGE_HTML), LabKind::OwnModel),
+                        _ => (Page::References, LabKind::Map),
                     };
                     let slug = match &r { Route::Section { index, .. } => SECTIONS[*index].slug, _ => "" };
                     let query = match r { Route::Section { query, .. } => query, _ => String::new() };
@@ -135,7 +138,7 @@ pub fn App() -> impl IntoView {
                                 <button data-testid="show-lab" aria-pressed=move || show_lab.get().to_string()
                                     on:click=move |_| show_lab.set(true)>"Lab"</button>
                             </div>
-                            <Chapter pieces=pieces />
+                            <Chapter page=page text=text />
                             <div class="divider" data-testid="divider" role="separator" aria-orientation="vertical"
                                 aria-label="Drag to resize the chapter and the lab" tabindex="0"
                                 aria-valuemin="20" aria-valuemax="75" aria-valuenow=move || format!("{:.0}", chapter_width.get())
@@ -288,18 +291,61 @@ fn ThemeSwitch() -> impl IntoView {
     }
 }
 
-/// The chapter pane: the section's HTML with a live control in the place of each prediction. Citation links
-/// scroll to their reference in this pane instead of changing the route.
+/// What the chapter pane shows: a section's text or the references page (both from the chapter's text file), or a
+/// page's own HTML (`#/open`).
+#[derive(Clone, Copy)]
+enum Page {
+    Section(&'static str),
+    References,
+    Own(&'static str),
+}
+
+/// The chapter pane: the page's HTML with a live control in the place of each prediction. Citation links scroll
+/// to their reference in this pane instead of changing the route. Until the chapter's text has arrived (the first
+/// page of a visit only) a quiet line says it is coming; if it cannot be loaded, a message says why, with Retry.
+/// The lab beside it never waits for the text.
 #[component]
-fn Chapter(pieces: Vec<Piece>) -> impl IntoView {
-    let pieces = pieces
+fn Chapter(page: Page, text: Model<ChapterText>) -> impl IntoView {
+    let body = move || {
+        // A page's own HTML never waits (nor is drawn again when the text arrives).
+        let loaded = match page {
+            Page::Own(html) => return chapter_pieces(html).into_any(),
+            _ => text.result(),
+        };
+        match loaded {
+            Some(Ok(t)) => match page {
+                Page::Section(slug) => chapter_pieces(t.section(slug).unwrap_or_default()).into_any(),
+                _ => chapter_pieces(t.references()).into_any(),
+            },
+            None => view! {
+                <p class="loading chapter-loading" data-testid="chapter-loading" role="status">
+                    <span class="spinner"></span>"Loading the chapter…"
+                </p>
+            }
+            .into_any(),
+            Some(Err(e)) => view! {
+                <div class="load-error chapter-error" data-testid="chapter-error" role="alert">
+                    <h2>"The chapter’s text could not be loaded"</h2>
+                    <p>{e}</p>
+                    <p>"The lab does not need it and still works. Check that the site is still served, then retry."</p>
+                    <p><button data-testid="chapter-retry" on:click=move |_| text.retry()>"Retry"</button></p>
+                </div>
+            }
+            .into_any(),
+        }
+    };
+    view! { <article class="chapter" data-testid="chapter" on:click=follow_citation>{body}</article> }
+}
+
+/// HTML cut at its predictions (`content::pieces`): each piece of text as is, a control in each slot.
+fn chapter_pieces(html: &str) -> impl IntoView {
+    content::pieces(html)
         .into_iter()
         .map(|piece| match piece {
-            Piece::Html(html) => view! { <div class="chunk" inner_html=html></div> }.into_any(),
+            Piece::Html(html) => view! { <div class="chunk" inner_html=html.to_string()></div> }.into_any(),
             Piece::Predict(p) => view! { <ChapterPredict p=p /> }.into_any(),
         })
-        .collect_view();
-    view! { <article class="chapter" data-testid="chapter" on:click=follow_citation>{pieces}</article> }
+        .collect_view()
 }
 
 #[component]

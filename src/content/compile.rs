@@ -1,5 +1,6 @@
-//! The chapter compiler: `content/*.md` to HTML with MathML, run by `build.rs` at build time (and by the native
-//! unit tests below). Nothing here runs in the browser: the app ships finished HTML, so math renders without any
+//! The chapter compiler: `content/*.md` to HTML with MathML, run at build time through `driver.rs` by `build.rs`
+//! (the exercises, compiled into the app) and by `chapter/` (the text, a file of the site), and by the native unit
+//! tests below. Nothing here runs in the browser: the site ships finished HTML, so math renders without any
 //! JavaScript. Plain std, pulldown-cmark and math-core; no app code (the driver passes the reading order and the
 //! section titles in).
 //!

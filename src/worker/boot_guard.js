@@ -39,6 +39,8 @@
     'error',
     function (e) {
       var t = e.target;
+      // A file the app fetches and reports on itself (the chapter's text, preloaded) is not a failure to start.
+      if (t && t.hasAttribute && t.hasAttribute('data-app-reports')) return;
       if (t && t !== window && (t.tagName === 'SCRIPT' || t.tagName === 'LINK')) {
         // The inline loader reports its import's failure as its own: name the file it imports.
         var imported = !t.src && !t.href && (t.textContent.match(/from\s+['"]([^'"]+)['"]/) || [])[1];

@@ -1,6 +1,11 @@
 // Trunk's post_build hook (Trunk.toml), run with Node (already needed to build: wasm-opt comes from npm).
-// It finishes the build in its staging folder, in two steps:
+// It finishes the build in its staging folder, in three steps:
 //
+// 0. The chapter's text, `chapter-<hash>.json` (written by Trunk's pre_build hook, `chapter/`), gets a
+//    `<link rel="preload" as="fetch" crossorigin>` in index.html, so it downloads beside the .wasm instead of after
+//    it: the app fetches the same URL at start (src/app/core/load.rs, `load_chapter`) and the browser hands it the
+//    preloaded answer. Its name changes with its bytes, so only now is it known. `data-app-reports`: the boot guard
+//    leaves its failure to the app, which says so in the chapter pane, with Retry (the lab works without it).
 // 1. The Content-Security-Policy. It is a <meta> tag, since any static server must do (no headers to set): no
 //    origin but the page's own, no eval, WebAssembly compiled as it needs ('wasm-unsafe-eval'), and the inline
 //    scripts (the boot guard, Trunk's loader) allowed by the hash of their exact text. Trunk's loader names the
@@ -19,10 +24,22 @@ const out = process.env.TRUNK_STAGING_DIR;
 if (!out) throw new Error('TRUNK_STAGING_DIR is not set: this script is run by trunk build');
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-// 1. The policy.
-const CSP_MARK = '<meta http-equiv="Content-Security-Policy"';
 const indexFile = path.join(out, 'index.html');
 let html = fs.readFileSync(indexFile, 'utf8');
+
+// 0. The chapter text's preload. Rerun on a finished build (the e2e test's "new build"): the old link goes first.
+const chapters = fs.readdirSync(out).filter((f) => /^chapter-[0-9a-f]{16}\.json$/.test(f));
+if (chapters.length !== 1) {
+  throw new Error(`expected one chapter-<hash>.json in ${out} (Trunk's pre_build hook writes it), found ${chapters.length}`);
+}
+html = html.replace(/\n?\s*<link rel="preload" href="chapter-[^"]*"[^>]*>/, '');
+const head = html.indexOf('</head>');
+if (head < 0) throw new Error('index.html has no </head>');
+const preload = `<link rel="preload" href="${chapters[0]}" as="fetch" crossorigin data-app-reports />`;
+html = `${html.slice(0, head).trimEnd()}\n    ${preload}\n  ${html.slice(head)}`;
+
+// 1. The policy.
+const CSP_MARK = '<meta http-equiv="Content-Security-Policy"';
 // Rerun on a finished build (the e2e test's "new build"): the old policy goes first.
 html = html.replace(/<meta http-equiv="Content-Security-Policy"[^>]*>\n?/, '');
 const inline = [...html.matchAll(/<script(?![^>]*\bsrc=)[^>]*>([\s\S]*?)<\/script>/g)].map((m) => m[1]);

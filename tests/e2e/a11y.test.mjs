@@ -45,6 +45,8 @@ async function audit(t, url, { colorScheme = 'light', live = true, then = null }
   // The critiques lab (9.5) runs nothing until asked: its cards are its first result.
   if (url.startsWith('/#/9.5')) await page.locator('[data-testid=critiques-lab]').waitFor({ timeout: 60_000 });
   else if (live) await waitRev(page, 1, 120_000);
+  // The chapter's text (fetched at start): audited with the rest, not its loading line. Hidden in presenter mode.
+  if (!url.startsWith('/#/open')) await page.locator('[data-testid=chapter] h1').first().waitFor({ state: 'attached', timeout: 60_000 });
   // A state reached by the keyboard (a focused cell with its tooltip, a picked latent) is audited too.
   if (then) await then(page);
   await settle(page);

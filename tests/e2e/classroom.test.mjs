@@ -53,11 +53,19 @@ test('the classroom program serves the site, read-only, with the right types, an
   assert.equal((await get('/../Cargo.toml')).status, 404);
   assert.equal((await get('/nothing-here')).status, 404);
   assert.equal((await get('/index.html', { method: 'POST', body: 'x' })).status, 405, 'read-only');
+  // The chapter's text: named by its bytes like the code, so kept as long as the code is.
+  const chapter = html.match(/chapter-[0-9a-f]{16}\.json/)[0];
+  const text = await get('/' + chapter);
+  assert.equal(text.status, 200);
+  assert.match(text.headers.get('content-type'), /^application\/json/);
+  assert.match(text.headers.get('cache-control'), /immutable/);
+  assert.ok(Object.keys((await text.json()).sections).length > 5);
   const head = await get('/' + wasm, { method: 'HEAD' });
   assert.equal(head.status, 200);
   assert.ok(Number(head.headers.get('content-length')) > 100_000);
 
   const page = await openPage(`${url}/#/9.2.2`, { t });
   await waitRev(page, 1, 120_000);
+  assert.match(await page.locator('[data-testid=chapter] h1').first().textContent(), /logit lens/i);
   assertClean(page);
 });

@@ -85,6 +85,8 @@ test('after one visit, with the server gone and the network cut, every section o
     await page.reload();
     await waitReady(page);
     if (LIVE_LABS.includes(slug)) await labWorks(page, slug);
+    // The chapter's text is a file of the build like the models: saved, and read from the copy.
+    assert.ok((await page.locator('[data-testid=chapter] h1').first().textContent()).trim().length > 0, `${slug}: its text`);
     assert.equal(await page.locator('[data-testid=fatal-error]').count(), 0, `${slug}: no panic`);
     await eventually(async () =>
       assert.equal(await offline(page).getAttribute('data-state'), 'ready', `${slug}: the copy is still reported saved`));

@@ -1,5 +1,5 @@
-//! Loading model folders from the page's own origin, once per session, as a Leptos resource with one loading
-//! view and one error view (with Retry) for every lab.
+//! Loading model folders (and the chapter's text) from the page's own origin, once per session, as a Leptos
+//! resource with one loading view and one error view (with Retry) for every lab.
 //!
 //! Invariant: loading has an end. A folder that does not answer within `LOAD_TIMEOUT_MS` ends in a message
 //! that says so, with Retry; a folder that answers with broken files ends in a message naming the file.
@@ -73,6 +73,16 @@ async fn fetch_text(url: &str) -> Result<String, String> {
 
 async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     fetch(url).await?.binary().await.map_err(|_| format!("`{url}`: the download broke off"))
+}
+
+/// The chapter's text (`content::CHAPTER_FILE`, beside index.html), fetched and read once, when the app starts:
+/// the shell keeps it for the session, so every section after the first opens at once. The built `index.html`
+/// preloads the same URL, so the download runs beside the .wasm's. A failure names the file.
+pub async fn load_chapter() -> Result<Arc<crate::content::ChapterText>, String> {
+    let file = crate::content::CHAPTER_FILE;
+    let json = fetch_text(file).await?;
+    let text = crate::content::ChapterText::from_json(&json).map_err(|e| format!("`{file}`: {e}"))?;
+    Ok(Arc::new(text))
 }
 
 /// Fetches and checks `models/{name}/`; every failure names the file and what is wrong with it.
@@ -335,6 +345,11 @@ impl<T: 'static> Model<T> {
     /// `get` without tracking.
     pub fn get_untracked(self) -> Option<Arc<T>> {
         self.res.get_untracked().and_then(|r| r.ok())
+    }
+
+    /// The outcome (tracked): `None` while loading, then the folder or what went wrong.
+    pub fn result(self) -> Option<Result<Arc<T>, String>> {
+        self.res.get()
     }
 
     /// Whether loading has ended, well or not (tracked).
