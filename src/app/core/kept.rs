@@ -7,7 +7,7 @@
 //! read back as a `Blob` that the page slices as it slices a picked file, so the browser writes and reads the
 //! 500 MB itself, on disk, and the weights are never in the page's memory twice. The manifest and what the lab
 //! says of it are plain Rust, tested natively; the rest needs the browser.
-use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 /// The cache's name. Not the service worker's prefix (`glassbox-v`): its clean-up of old builds' caches must
 /// leave this one alone.
@@ -17,8 +17,9 @@ pub const CACHE: &str = "glassbox-kept-model";
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 const MANIFEST: &str = "kept-model/manifest.json";
 
-/// What was kept: the model's name, its files (name and size in bytes) and when.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// What was kept: the model's name, its files (name and size in bytes) and when. Read and written through
+/// `serde_json::Value`, which the page already carries, rather than a derived (de)serializer of its own.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
     pub name: String,
     pub files: Vec<(String, u64)>,
@@ -34,7 +35,20 @@ impl Manifest {
     /// A manifest from the cache, or `None` when it is missing, broken or names no file: a broken one is
     /// treated as nothing kept (the student can keep the model again), never as an error on every visit.
     pub fn parse(json: &str) -> Option<Manifest> {
-        serde_json::from_str::<Manifest>(json).ok().filter(|m| !m.files.is_empty() && !m.name.is_empty())
+        let v: Value = serde_json::from_str(json).ok()?;
+        let file = |f: &Value| Some((f.get(0)?.as_str()?.to_string(), f.get(1)?.as_u64()?));
+        let files: Option<Vec<(String, u64)>> = v.get("files")?.as_array()?.iter().map(file).collect();
+        let m = Manifest {
+            name: v.get("name")?.as_str()?.to_string(),
+            files: files?,
+            kept_at: v.get("kept_at")?.as_f64()?,
+        };
+        (!m.files.is_empty() && !m.name.is_empty()).then_some(m)
+    }
+
+    /// The manifest as `parse` reads it.
+    pub fn to_json(&self) -> String {
+        json!({ "name": self.name, "files": self.files, "kept_at": self.kept_at }).to_string()
     }
 }
 
@@ -130,7 +144,7 @@ mod browser {
             files: files.iter().map(|(p, f)| (p.clone(), f.size() as u64)).collect(),
             kept_at: js_sys::Date::now(),
         };
-        let json = serde_json::to_string(&manifest).map_err(|e| e.to_string())?;
+        let json = manifest.to_json();
         let blob = Blob::new_with_str_sequence(&Array::of1(&JsValue::from_str(&json)))
             .map_err(|_| "the manifest could not be written".to_string())?;
         put(&cache, MANIFEST, &blob).await.map_err(|e| format!("The model could not be kept: {e}."))?;
@@ -195,7 +209,7 @@ mod tests {
             files: vec![("gpt2/config.json".into(), 700), ("model.safetensors".into(), 497_759_232)],
             kept_at: 1.7e12,
         };
-        assert_eq!(Manifest::parse(&serde_json::to_string(&m).unwrap()), Some(m.clone()));
+        assert_eq!(Manifest::parse(&m.to_json()), Some(m.clone()));
         assert_eq!(m.bytes(), 497_759_932);
         for broken in
             ["", "{", "null", r#"{"name":"x","files":[],"kept_at":0}"#, r#"{"name":"","files":[["a",1]],"kept_at":0}"#]
