@@ -9,6 +9,8 @@
 //! says of it are plain Rust, tested natively; the rest needs the browser.
 use serde_json::{json, Value};
 
+use super::offline::megabytes;
+
 /// The cache's name. Not the service worker's prefix (`glassbox-v`): its clean-up of old builds' caches must
 /// leave this one alone.
 pub const CACHE: &str = "glassbox-kept-model";
@@ -52,22 +54,16 @@ impl Manifest {
     }
 }
 
+/// The file a path names: its last part.
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
 /// A file's place in the cache. Only its name counts: a folder pick's path ("gpt2/config.json") is kept as
 /// the file it names, encoded as a query value is (`form_urlencoded`, as links are).
 pub fn url_of(file: &str) -> String {
-    let name = file.rsplit('/').next().unwrap_or(file);
-    let encoded: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+    let encoded: String = form_urlencoded::byte_serialize(file_name(file).as_bytes()).collect();
     format!("kept-model/files/{encoded}")
-}
-
-/// Megabytes as the page says them ("498 MB", "0.2 MB").
-pub fn megabytes(bytes: u64) -> String {
-    let mb = bytes as f64 / 1e6;
-    if mb >= 10.0 {
-        format!("{mb:.0} MB")
-    } else {
-        format!("{mb:.1} MB")
-    }
 }
 
 /// Why a model cannot be kept when the browser grants `free` more bytes to this site and the files need
@@ -94,7 +90,7 @@ mod browser {
     use wasm_bindgen_futures::JsFuture;
     use web_sys::{Blob, Cache, File, FilePropertyBag, Response};
 
-    use super::{no_room, url_of, Manifest, CACHE, MANIFEST};
+    use super::{file_name, no_room, url_of, Manifest, CACHE, MANIFEST};
 
     const UNAVAILABLE: &str = "This browser does not let the page keep files here (it needs the page served over https or from this computer).";
 
@@ -183,8 +179,8 @@ mod browser {
                     blob.size()
                 ));
             }
-            let name = path.rsplit('/').next().unwrap_or(path);
-            let file = File::new_with_blob_sequence_and_options(&Array::of1(&blob), name, &FilePropertyBag::new())
+            let options = FilePropertyBag::new();
+            let file = File::new_with_blob_sequence_and_options(&Array::of1(&blob), file_name(path), &options)
                 .map_err(|_| gone())?;
             out.push(file);
         }
@@ -230,7 +226,6 @@ mod tests {
         assert_eq!(no_room(500_000_000, None), None, "the browser did not say: try");
         assert_eq!(no_room(500_000_000, Some(600_000_000)), None);
         let m = no_room(500_000_000, Some(540_000_000)).unwrap();
-        assert!(m.contains("keep 540 MB more") && m.contains("are 500 MB"), "{m}");
-        assert_eq!(megabytes(200_000), "0.2 MB");
+        assert!(m.contains("keep 540.0 MB more") && m.contains("are 500.0 MB"), "{m}");
     }
 }

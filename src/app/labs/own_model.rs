@@ -4,6 +4,7 @@
 //! state it, and the summary shown once the model is in. The reading itself is `lens::gpt2::open`.
 use serde_json::Value;
 
+use crate::app::core::offline::megabytes;
 pub use crate::app::core::own_text::{model_input, show_piece, MAX_TOKENS};
 use crate::lens::methods::induction::HeadScores;
 use crate::lens::methods::logit_lens::LogitLens;
@@ -263,7 +264,7 @@ impl Summary {
             ("d_model / d_mlp", format!("{} / {}", self.d_model, self.d_mlp)),
             ("Vocabulary", format!("{} tokens", self.vocab_size)),
             ("Context", format!("{} positions", self.n_positions)),
-            ("Weights file", format!("{:.1} MB, read in {}", self.file_bytes as f64 / 1e6, duration(self.load_ms))),
+            ("Weights file", format!("{}, read in {}", megabytes(self.file_bytes), duration(self.load_ms))),
             ("Tokenizer", self.tokenizer.clone()),
             ("Check run", format!("{tokens} tokens, {acts} activations recorded, {ms:.0} ms")),
         ];

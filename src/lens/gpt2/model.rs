@@ -671,12 +671,7 @@ impl Transformer {
     /// without an MLP is finished in one call). Returns true once the last block is done. Half a block of the
     /// Moby model over 128 positions is 5–12 ms in a browser, where a whole block could exceed a slice.
     pub fn half_block(&self, pass: &mut Pass, hooks: &mut HookSet) -> Result<bool> {
-        let has_mlp = self.blocks.get(pass.layer).is_some_and(|b| b.mlp.is_some());
-        if pass.mid || !has_mlp {
-            return self.block(pass, None, hooks);
-        }
-        self.attention_half(pass, None, hooks)?;
-        Ok(false)
+        self.half_block_cached(pass, None, hooks)
     }
 
     /// `half_block` with a key/value cache, for generation on a model whose blocks are too big to take whole in
@@ -769,24 +764,14 @@ impl Transformer {
 
     /// The last piece: the final LayerNorm and the unembedding, logits `[batch, pos, vocab]`.
     pub fn end(&self, pass: Pass, kv: Option<&mut KvCache>, hooks: &mut HookSet) -> Result<Tensor> {
-        if pass.layer < self.blocks.len() {
-            return Err(LensError::Input("the forward pass has blocks left to run".into()));
-        }
         let (batch, pos, d) = (pass.batch, pass.pos, self.cfg.d_model());
-        if let Some(c) = kv {
-            c.len = pass.start + pos;
-        }
-        let (scale, normed) = self.ln_f.forward(&pass.resid, self.cfg.layer_norm_epsilon)?;
-        hooks.run(Hook::LnFinalScale, scale)?;
-        let normed = hooks.run(Hook::LnFinalNormalized, normed)?;
+        let normed = self.final_normed(pass, kv, hooks)?;
         let logits = normed.reshape((batch * pos, d))?.matmul(&self.unembedding()?)?;
         Ok(logits.reshape((batch, pos, self.cfg.vocab_size))?)
     }
 
-    /// `end` without the unembedding: the final LayerNorm's output at the last position of each sequence,
-    /// `[batch, d_model]`, its hooks run over every position as `end` runs them. For a caller that unembeds a
-    /// slice of the vocabulary at a time (`unembed_slice`).
-    pub fn end_normed(&self, pass: Pass, kv: Option<&mut KvCache>, hooks: &mut HookSet) -> Result<Tensor> {
+    /// The final LayerNorm of a finished pass, with its hooks, `[batch, pos, d_model]`: what `end` unembeds.
+    fn final_normed(&self, pass: Pass, kv: Option<&mut KvCache>, hooks: &mut HookSet) -> Result<Tensor> {
         if pass.layer < self.blocks.len() {
             return Err(LensError::Input("the forward pass has blocks left to run".into()));
         }
@@ -795,8 +780,16 @@ impl Transformer {
         }
         let (scale, normed) = self.ln_f.forward(&pass.resid, self.cfg.layer_norm_epsilon)?;
         hooks.run(Hook::LnFinalScale, scale)?;
-        let normed = hooks.run(Hook::LnFinalNormalized, normed)?; // [batch, pos, d_model]
-        Ok(normed.narrow(1, pass.pos - 1, 1)?.squeeze(1)?.contiguous()?)
+        hooks.run(Hook::LnFinalNormalized, normed)
+    }
+
+    /// `end` without the unembedding: the final LayerNorm's output at the last position of each sequence,
+    /// `[batch, d_model]`, its hooks run over every position as `end` runs them. For a caller that unembeds a
+    /// slice of the vocabulary at a time (`unembed_slice`).
+    pub fn end_normed(&self, pass: Pass, kv: Option<&mut KvCache>, hooks: &mut HookSet) -> Result<Tensor> {
+        let last = pass.pos - 1;
+        let normed = self.final_normed(pass, kv, hooks)?; // [batch, pos, d_model]
+        Ok(normed.narrow(1, last, 1)?.squeeze(1)?.contiguous()?)
     }
 
     /// The unembedding `[d_model, vocab]`. While training (the weights are `Var`s, updated in place, and may be
