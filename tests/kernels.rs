@@ -66,6 +66,16 @@ fn dot_and_axpy_match_references() {
 }
 
 #[test]
+fn matmul_matches_f64() {
+    kernel_checks::matmul_matches_f64();
+}
+
+#[test]
+fn fast_matmul_matches_candle() {
+    kernel_checks::fast_matmul_matches_candle();
+}
+
+#[test]
 fn transformer_fast_paths_match_candles_ops() {
     kernel_models::transformer_fast_paths_match_candles_ops();
 }

@@ -11,6 +11,9 @@
 //! Each kernel has a plain reference it is tested against (tests/kernels.rs natively, tests/web.rs in Chromium):
 //! candle's own op or a straightforward loop in f64.
 
+mod matmul;
+pub use matmul::matmul;
+
 /// Partial sums and maxima are kept in this many independent lanes (two simd128 vectors).
 const LANES: usize = 8;
 

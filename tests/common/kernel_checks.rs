@@ -10,6 +10,8 @@
 //! - the causal scale-and-mask and the bias add: bit for bit (the same operations in the same order);
 //! - max-pool, its backward, the ReLU mask and the kernel flip: exactly (a maximum is one of its inputs);
 //! - convolution: 1e-5 relative to the largest output against candle's conv2d (the sums run in another order);
+//! - the matrix product: 1e-6 of `sum |a| |b|` per output against an f64 sum (f32 sums of up to 1000 terms in
+//!   another order), and exactly 0 where the depth is 0;
 //! - GELU's derivative: as GELU; LayerNorm's backward: 1e-5 of its terms' size against the f64 formula.
 #![allow(dead_code)]
 
@@ -379,6 +381,70 @@ pub fn dot_and_axpy_match_references() {
     }
 }
 
+/// `glassbox_kernels::matmul` against an f64 product, for every remainder of its 4 x 8 tile and 256-deep
+/// pieces, with `b` read as a column slice of a wider matrix (row stride above its width) as the unembedding's
+/// vocabulary slices are.
+pub fn matmul_matches_f64() {
+    let mut rng = Rng::new(23);
+    let sizes = [0, 1, 2, 3, 4, 5, 7, 8, 9, 13, 17, 33];
+    let depths = [0, 1, 3, 8, 255, 256, 257, 600];
+    for &m in &sizes {
+        for &n in &sizes {
+            for &kd in &depths {
+                // b is the columns [off, off + n) of a [kd, n + off + extra] matrix.
+                let (off, extra) = (m % 3, n % 2);
+                let ldb = n + off + extra;
+                let a = randoms(&mut rng, m * kd, 1.0);
+                let wide = randoms(&mut rng, kd * ldb, 1.0);
+                let b = &wide[off.min(wide.len())..];
+                let mut c = vec![f32::NAN; m * n];
+                k::matmul(&a, m, kd, b, ldb, n, &mut c);
+                for i in 0..m {
+                    for j in 0..n {
+                        let (mut want, mut size) = (0f64, 0f64);
+                        for p in 0..kd {
+                            let t = a[i * kd + p] as f64 * b[p * ldb + j] as f64;
+                            want += t;
+                            size += t.abs();
+                        }
+                        let got = c[i * n + j] as f64;
+                        assert!(
+                            (got - want).abs() <= 1e-6 * size,
+                            "matmul {m}x{kd}x{n} (ldb {ldb}) at ({i}, {j}): {got} against {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `lens::fast::matmul_kernel`, the glue from candle tensors to the kernel, against candle's matmul: a whole
+/// matrix, a slice of its columns (the unembedding's vocabulary slices), a slice of its rows (their backward),
+/// and a transposed view, which the kernel does not take.
+pub fn fast_matmul_matches_candle() {
+    use glassbox::lens::fast::matmul_kernel;
+    let mut rng = Rng::new(29);
+    let x = tensor(&randoms(&mut rng, 5 * 37, 1.0), &[5, 37]);
+    let w = tensor(&randoms(&mut rng, 37 * 70, 1.0), &[37, 70]);
+    let cases = [
+        ("whole", x.clone(), w.clone()),
+        ("columns 11..40", x.clone(), w.narrow(1, 11, 29).unwrap()),
+        ("rows 3..8", tensor(&randoms(&mut rng, 5 * 5, 1.0), &[5, 5]), w.narrow(0, 3, 5).unwrap()),
+        ("a strided x", w.narrow(1, 0, 5).unwrap().t().unwrap(), w.narrow(1, 20, 9).unwrap()),
+    ];
+    for (what, x, w) in cases {
+        let want = values(&x.matmul(&w).unwrap());
+        let got = values(&matmul_kernel(&x, &w).unwrap().unwrap_or_else(|| panic!("{what}: not taken")));
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (g, e) in got.iter().zip(&want) {
+            assert!((g - e).abs() <= 1e-5 * e.abs().max(1.0), "{what}: {g} against {e}");
+        }
+    }
+    assert!(matmul_kernel(&x, &w.t().unwrap().contiguous().unwrap().t().unwrap()).unwrap().is_none(), "transposed w");
+    assert!(matmul_kernel(&x, &w.narrow(0, 0, 36).unwrap()).is_err(), "inner sizes differ");
+}
+
 /// Runs every check (for tests/web.rs, where one browser test is cheaper than seven).
 pub fn all() {
     exp_is_accurate_over_its_range();
@@ -392,4 +458,6 @@ pub fn all() {
     backward_kernels_match_references();
     transformer_backward_kernels_match_f64();
     dot_and_axpy_match_references();
+    matmul_matches_f64();
+    fast_matmul_matches_candle();
 }

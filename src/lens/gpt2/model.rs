@@ -418,11 +418,12 @@ fn softmax_rows(scores: &Tensor) -> Result<Tensor> {
     })
 }
 
-/// `x W + b` for x `[batch, pos, in]`, W `[in, out]`: flattened to one matmul, which is faster than a batched one.
+/// `x W + b` for x `[batch, pos, in]`, W `[in, out]`: flattened to one matmul (`fast::matmul`), which is faster than
+/// a batched one.
 /// Without autograd the bias is added by a plain loop (`glassbox_kernels::add_rows`), not candle's broadcast op.
 fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (batch, pos, d_in) = x.dims3()?;
-    let y = x.reshape((batch * pos, d_in))?.matmul(w)?;
+    let y = fast::matmul(&x.reshape((batch * pos, d_in))?, w)?;
     let y = if fast::plain(&[&y, b]) {
         let bias = fast::values(b)?;
         fast::map(&y, &mut |y, out| {
@@ -766,7 +767,7 @@ impl Transformer {
     pub fn end(&self, pass: Pass, kv: Option<&mut KvCache>, hooks: &mut HookSet) -> Result<Tensor> {
         let (batch, pos, d) = (pass.batch, pass.pos, self.cfg.d_model());
         let normed = self.final_normed(pass, kv, hooks)?;
-        let logits = normed.reshape((batch * pos, d))?.matmul(&self.unembedding()?)?;
+        let logits = fast::matmul(&normed.reshape((batch * pos, d))?, &self.unembedding()?)?;
         Ok(logits.reshape((batch, pos, self.cfg.vocab_size))?)
     }
 
@@ -810,7 +811,7 @@ impl Transformer {
         let rows: usize = dims[..dims.len() - 1].iter().product();
         let x = resid.reshape((1, rows, d))?;
         let (_, normed) = self.ln_f.forward(&x, self.cfg.layer_norm_epsilon)?;
-        let logits = normed.reshape((rows, d))?.matmul(&self.unembedding()?)?;
+        let logits = fast::matmul(&normed.reshape((rows, d))?, &self.unembedding()?)?;
         let mut out = dims;
         *out.last_mut().unwrap() = self.cfg.vocab_size;
         Ok(logits.reshape(out)?)
@@ -827,7 +828,7 @@ impl Transformer {
     /// through `final_norm`: the unembedding a slice of the vocabulary at a time, for a page that keeps each
     /// piece of work short (GPT-2 small's whole unembedding is 39M multiply-adds per vector).
     pub fn unembed_slice(&self, normed: &Tensor, from: usize, len: usize) -> Result<Tensor> {
-        Ok(normed.matmul(&self.unembedding()?.narrow(1, from, len)?)?)
+        fast::matmul(normed, &self.unembedding()?.narrow(1, from, len)?)
     }
 
     /// `unembed_slice` run backwards: from the gradient of the logits of tokens `from..from + len`, `grad_logits`
@@ -838,7 +839,7 @@ impl Transformer {
     pub fn unembed_backward(&self, grad_logits: &Tensor, from: usize) -> Result<Tensor> {
         let len = grad_logits.dim(D::Minus1)?;
         // lm_head is W_Uᵀ `[vocab, d_model]`, the live weights (see `unembedding`): its rows are the slice's tokens.
-        Ok(grad_logits.matmul(&self.lm_head.narrow(0, from, len)?)?)
+        fast::matmul(grad_logits, &self.lm_head.narrow(0, from, len)?)
     }
 
     /// The embedding of one sequence, token plus position, `[1, pos, d_model]`: the residual stream entering block 0
