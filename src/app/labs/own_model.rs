@@ -52,12 +52,14 @@ sentence twice to look for induction heads.</p>
 <code>sae_weights.safetensors</code>): the page checks that it reads a hook this model has, at this model's width,
 and shows which of its latents fire hardest on the text, and where.</p>
 <h2>In the labs</h2>
-<p>The model stays in this tab, and three labs offer it beside ours: choose “Your model” there. The
+<p>The model stays in this tab, and four labs offer it beside ours: choose “Your model” there. The
 <a href="#/attention">attention lab</a> shows every head's pattern on any text, with its scores and its loss on a
 repeated sequence. <a href="#/9.2.2">The logit lens (9.2.2)</a> reads every layer's guess at every position,
 and generates text from your prompt. <a href="#/9.3.1">Activation patching (9.3.1)</a> estimates, for every layer, head and
 position at once, how much each piece carries the answer from a clean prompt to a corrupted one: attribution
-patching, a forward and a backward pass rather than one run per cell. A link to a lab can name your model
+patching, a forward and a backward pass rather than one run per cell. <a href="#/9.3.2">Steering (9.3.2)</a>
+adds the difference between the mean activations of two sets of sentences you type, and generates from your
+prompt with and without it, same seed. A link to a lab can name your model
 (<code>model=own</code>) but never carries it: a tab that has not opened it says so and shows one of ours. The
 other labs will follow.</p>"##;
 

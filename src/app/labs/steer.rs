@@ -1,6 +1,6 @@
 //! The steering lab (9.3.2): a steering vector from a built-in pair, two typed sets of contexts or a probe's
-//! direction, added at one layer during generation. Its URL state: the source, layer, coefficient, seed,
-//! prompt and the typed sets.
+//! direction, added at one layer during generation, on the Moby-Dick model or on a model opened in this tab
+//! (typed sets only). Its URL state: the model, source, layer, coefficient, seed, prompt and the typed sets.
 use crate::app::core::url::{Reader, UrlState, Writer};
 use crate::lens::gpt2::text::{quoted_chars, CharVocab};
 use crate::lens::methods::probe::BuiltinConcept;
@@ -20,6 +20,27 @@ pub const MAX_LAYER: usize = 4;
 /// The longest prompt, and the longest typed set of contexts, a link carries.
 pub const MAX_PROMPT: usize = 500;
 pub const MAX_SET: usize = 2000;
+
+/// On an opened model: the default layer (after the first block, which every model has), coefficient, prompt
+/// and sets. A word-level or BPE model reads sentences, so the sets are two moods rather than the book's
+/// capitals; the coefficient is larger because a difference of means over a few sentences is short next to
+/// the residual stream of a big model.
+pub const OWN_LAYER: usize = 1;
+pub const OWN_COEF: f32 = 4.0;
+pub const OWN_COEF_MAX: f32 = 10.0;
+/// The deepest residual layer a link may name for an opened model; the lab then holds it to the model's own.
+pub const OWN_MAX_LAYER: usize = 128;
+pub const OWN_PROMPT: &str = "I went to the market this morning and";
+pub const OWN_POSITIVE: &[&str] =
+    &["I love this, it is wonderful.", "What a happy, beautiful day.", "Thank you, this is great news!"];
+pub const OWN_NEGATIVE: &[&str] =
+    &["I hate this, it is awful.", "What a sad, miserable day.", "Oh no, this is terrible news."];
+/// Tokens generated on each side on an opened model.
+pub const OWN_LENGTH: usize = 40;
+/// The most lines a typed set may have on an opened model: each is a pass through the model.
+pub const OWN_MAX_LINES: usize = 16;
+
+const MODELS: &[(&str, bool)] = &[("moby", false), ("own", true)];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -50,6 +71,8 @@ const KINDS: &[(&str, Kind)] = &[("pair", Kind::Pair), ("custom", Kind::Custom),
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SteerState {
+    /// On the model opened in this tab (URL `model=own`); its source is always the typed sets.
+    pub own: bool,
     pub source: Source,
     pub layer: usize,
     pub coef: f32,
@@ -65,6 +88,7 @@ impl Default for SteerState {
         let source = Source::Pair(0);
         let (layer, coef) = source.defaults();
         SteerState {
+            own: false,
             source,
             layer,
             coef,
@@ -78,6 +102,18 @@ impl Default for SteerState {
 
 impl UrlState for SteerState {
     fn read(r: &mut Reader) -> Self {
+        if r.choice("model", false, MODELS) {
+            return SteerState {
+                own: true,
+                source: Source::Custom,
+                layer: r.number("layer", OWN_LAYER, 0..=OWN_MAX_LAYER),
+                coef: r.number("c", OWN_COEF, -OWN_COEF_MAX..=OWN_COEF_MAX),
+                seed: r.number("seed", DEFAULT_SEED, 0..=u64::MAX),
+                prompt: r.text("prompt", OWN_PROMPT, MAX_PROMPT),
+                positive: r.optional_text("pos", MAX_SET),
+                negative: r.optional_text("neg", MAX_SET),
+            };
+        }
         let concepts = BuiltinConcept::by_key();
         let source = match r.choice("src", Kind::Pair, KINDS) {
             Kind::Pair => Source::Pair(r.number("pair", 0, 0..=PAIRS.len() - 1)),
@@ -86,6 +122,7 @@ impl UrlState for SteerState {
         };
         let (layer, coef) = source.defaults();
         SteerState {
+            own: false,
             source,
             layer: r.number("layer", layer, 0..=MAX_LAYER),
             coef: r.number("c", coef, -COEF_MAX..=COEF_MAX),
@@ -97,6 +134,16 @@ impl UrlState for SteerState {
     }
 
     fn write(&self, w: &mut Writer) {
+        if self.own {
+            w.choice("model", true, false, MODELS);
+            w.number("layer", self.layer, OWN_LAYER);
+            w.number("c", self.coef, OWN_COEF);
+            w.number("seed", self.seed, DEFAULT_SEED);
+            w.text("prompt", &self.prompt, OWN_PROMPT);
+            w.optional_text("pos", self.positive.as_deref());
+            w.optional_text("neg", self.negative.as_deref());
+            return;
+        }
         let concepts = BuiltinConcept::by_key();
         match self.source {
             Source::Pair(i) => w.number("pair", i, 0),
@@ -247,6 +294,25 @@ pub fn check_inputs(
     }
 }
 
+/// What a student types for an opened model, checked before any work (its tokenizer reads any text, so only
+/// emptiness and size are checked here): the sets' lines, positive then negative, or the message to show.
+pub fn check_own_inputs(prompt: &str, positive: &str, negative: &str) -> Result<(Vec<String>, Vec<String>), String> {
+    if prompt.trim().is_empty() {
+        return Err("Type a prompt: both generations continue it.".into());
+    }
+    let lines = |text: &str, which: &str| -> Result<Vec<String>, String> {
+        let lines: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+        match lines.len() {
+            0 => Err(format!("The {which} is empty: type at least one line, one context per line.")),
+            n if n > OWN_MAX_LINES => Err(format!(
+                "The {which} has {n} lines; on your own model a set takes at most {OWN_MAX_LINES} (each is a pass through the model)."
+            )),
+            _ => Ok(lines),
+        }
+    };
+    Ok((lines(positive, "first set (“towards”)")?, lines(negative, "second set (“away from”)")?))
+}
+
 /// A typed set as the link keeps it: not when it is the first pair's (the default), nor when it is too long
 /// for a link (then the link keeps the pair's and the lab says nothing false: the set is still on screen).
 pub fn set_for_url(text: String, pair_default: &[&str]) -> Option<String> {
@@ -264,6 +330,7 @@ mod tests {
             [Source::Pair(0), Source::Pair(PAIRS.len() - 1), Source::Custom, Source::Probe(BuiltinConcept::VowelNext)];
         for source in sources {
             let s = SteerState {
+                own: false,
                 source,
                 layer: 3,
                 coef: -1.25,
@@ -275,6 +342,42 @@ mod tests {
             assert_eq!(SteerState::from_query(&s.to_query()), (s, vec![]));
         }
         assert!(SteerState::default().to_query().is_empty());
+    }
+
+    #[test]
+    fn an_opened_model_round_trips_with_its_own_defaults() {
+        let s = SteerState {
+            own: true,
+            source: Source::Custom,
+            layer: 9,
+            coef: -6.5,
+            seed: 2,
+            prompt: "Hello".into(),
+            positive: Some("good".into()),
+            negative: None,
+        };
+        assert_eq!(SteerState::from_query(&s.to_query()), (s, vec![]));
+        let (d, p) = SteerState::from_query(&parse_query("model=own"));
+        assert_eq!(
+            (d.own, d.source, d.layer, d.coef, d.prompt.as_str(), p.len()),
+            (true, Source::Custom, OWN_LAYER, OWN_COEF, OWN_PROMPT, 0)
+        );
+        assert_eq!(d.to_query(), vec![("model".to_string(), "own".to_string())]);
+        // A link's layer beyond any model and a source an opened model has not are named.
+        let (_, p) = SteerState::from_query(&parse_query("model=own&layer=999&src=probe"));
+        let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["layer", "src"]);
+    }
+
+    #[test]
+    fn own_inputs_are_lines_checked_before_any_work() {
+        let (p, n) = check_own_inputs("Hi", " good day \n\n fine ", "bad").unwrap();
+        assert_eq!((p, n), (vec!["good day".to_string(), "fine".to_string()], vec!["bad".to_string()]));
+        assert!(check_own_inputs(" ", "a", "b").unwrap_err().contains("Type a prompt"));
+        assert!(check_own_inputs("Hi", "\n ", "b").unwrap_err().contains("first set"));
+        assert!(check_own_inputs("Hi", "a", "").unwrap_err().contains("second set"));
+        let many = vec!["x"; OWN_MAX_LINES + 1].join("\n");
+        assert!(check_own_inputs("Hi", &many, "b").unwrap_err().contains(&format!("at most {OWN_MAX_LINES}")));
     }
 
     #[test]

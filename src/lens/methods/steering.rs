@@ -53,7 +53,7 @@ fn check_resid_hook(model: &Transformer, hook: Hook) -> Result<()> {
 fn accumulate(model: &Transformer, context: &[u32], hook: Hook, sum: &mut [f64], count: &mut usize) -> Result<()> {
     let mut run = ContextRun::new(model, context, hook)?;
     while !run.block(model)? {}
-    run.add_to(sum, count)
+    run.add_to(0, sum, count)
 }
 
 /// One context on its way to `hook`: the pass stops at the block that records it (the later blocks cannot change
@@ -87,7 +87,8 @@ impl ContextRun {
         }
     }
 
-    fn add_to(&self, sum: &mut [f64], count: &mut usize) -> Result<()> {
+    /// Adds the recorded activations of every position from `skip` on to `sum`, and their number to `count`.
+    fn add_to(&self, skip: usize, sum: &mut [f64], count: &mut usize) -> Result<()> {
         let acts: Vec<Vec<f32>> = self
             .set
             .cache
@@ -95,7 +96,7 @@ impl ContextRun {
             .ok_or_else(|| LensError::UnknownHook(self.hook.to_string()))?
             .get(0)?
             .to_vec2()?;
-        for row in acts {
+        for row in acts.into_iter().skip(skip) {
             for (s, v) in sum.iter_mut().zip(row) {
                 *s += v as f64;
             }
@@ -164,6 +165,8 @@ pub struct ContextMeans {
     done: usize,
     /// The next context, part-way through the model.
     current: Option<ContextRun>,
+    /// Positions left out at the start of every context (`skip_first`).
+    skip: usize,
 }
 
 impl ContextMeans {
@@ -185,7 +188,17 @@ impl ContextMeans {
             counts: [0, 0],
             done: 0,
             current: None,
+            skip: 0,
         })
+    }
+
+    /// Leaves the first `n` positions of every context out of the means. For an opened model, whose tokenizer
+    /// puts the model's first token (`<|endoftext|>` for GPT-2) before every context: that position is the same
+    /// in both sets, and its activations, in GPT-2 many times the size of any other's, would weigh on each
+    /// mean by how many positions the set has rather than by what the contexts say.
+    pub fn skip_first(mut self, n: usize) -> Self {
+        self.skip = n;
+        self
     }
 
     fn total(&self) -> usize {
@@ -217,7 +230,7 @@ impl ContextMeans {
             self.current = Some(run);
             return Ok(false);
         }
-        run.add_to(&mut self.sums[set], &mut self.counts[set])?;
+        run.add_to(self.skip, &mut self.sums[set], &mut self.counts[set])?;
         self.done += 1;
         Ok(self.done == self.total())
     }
@@ -231,6 +244,12 @@ impl ContextMeans {
     pub fn finish(self) -> Result<SteeringVector> {
         if self.done < self.total() {
             return Err(LensError::Input("the steering vector is not finished: run every context first".into()));
+        }
+        if let Some(k) = self.counts.iter().position(|&c| c == 0) {
+            let set = ["first", "second"][k];
+            return Err(LensError::Input(format!(
+                "the {set} set has no token to average once the model's first token is left out: type longer contexts"
+            )));
         }
         let mean = |k: usize| -> Vec<f32> { self.sums[k].iter().map(|s| (s / self.counts[k] as f64) as f32).collect() };
         Ok(SteeringVector { hook: self.hook, vector: difference_of_means(&[mean(0)], &[mean(1)])? })

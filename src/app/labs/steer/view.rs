@@ -3,6 +3,9 @@
 //! residual layer times a coefficient while the Moby-Dick model generates. The same prompt and seed are
 //! generated with and without the vector side by side, so the vector is the only difference.
 //!
+//! On a model opened in this tab (`core::opened`) the direction comes from two typed sets only: each line is
+//! encoded by the model's tokenizer, the model's first token left out of the means (`ContextMeans::skip_first`).
+//!
 //! Both texts grow a few characters per slice (`lens::generate::Generator`), with a yield to the browser
 //! between slices, so the page shows them as they come and Cancel stops at once.
 
@@ -11,21 +14,24 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use super::{
-    check_inputs, layer_name, prompt_tail, rate_text, ratio_text, set_for_url, settings_after_switch, ContextSets,
-    Source, SteerState, COEF_MAX, DEFAULT_SEED, LENGTH, MAX_LAYER, TEMPERATURE,
+    check_inputs, check_own_inputs, layer_name, prompt_tail, rate_text, ratio_text, set_for_url, settings_after_switch,
+    ContextSets, Source, SteerState, COEF_MAX, DEFAULT_SEED, LENGTH, MAX_LAYER, OWN_COEF_MAX, OWN_LENGTH, OWN_NEGATIVE,
+    OWN_POSITIVE, TEMPERATURE,
 };
 use crate::app::core::browser::{now_ms, replace_hash_soon};
 use crate::app::core::format::sentence;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
 use crate::app::core::jobs::{start_when_ready, Job, Jobs};
 use crate::app::core::load::{load_char_model, LoadedChar, Model};
+use crate::app::core::models::own_not_open_showing;
+use crate::app::core::opened::{opened, OwnModel};
 use crate::app::core::probes::train_probes;
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::gpt2::generate::{Generator, SampleSettings};
 use crate::lens::methods::logit_lens::resid_hook;
 use crate::lens::methods::probe::{BuiltinConcept, Concept};
 use crate::lens::methods::steering::{steering_from_probe, ContextMeans, SteeringVector, PAIRS};
-use crate::lens::LensError;
+use crate::lens::{LensError, Transformer};
 
 /// A finished comparison.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,12 +44,17 @@ struct Outcome {
     coef: f32,
     layer: usize,
     measure: usize,
+    /// Made on an opened model: no rate of the book's measure is shown.
+    own: bool,
     ms: f64,
 }
 
 /// What the panels share: the controls' values and what the last run left.
 #[derive(Clone, Copy)]
 struct Steer {
+    /// The model opened in this tab, if any, and whether the lab is on it.
+    opened: StoredValue<Option<Arc<OwnModel>>>,
+    own: RwSignal<bool>,
     source: RwSignal<Source>,
     layer: RwSignal<usize>,
     coef: RwSignal<f32>,
@@ -60,41 +71,108 @@ struct Steer {
 
 impl Steer {
     fn url_state(self) -> SteerState {
+        let own = self.own.get_untracked();
+        let (pos, neg) = if own { (OWN_POSITIVE, OWN_NEGATIVE) } else { (PAIRS[0].positive, PAIRS[0].negative) };
         SteerState {
+            own,
             source: self.source.get_untracked(),
             layer: self.layer.get_untracked(),
             coef: self.coef.get_untracked(),
             seed: self.seed.get_untracked(),
             prompt: self.prompt.get_untracked(),
-            positive: set_for_url(self.pos_text.get_untracked(), PAIRS[0].positive),
-            negative: set_for_url(self.neg_text.get_untracked(), PAIRS[0].negative),
+            positive: set_for_url(self.pos_text.get_untracked(), pos),
+            negative: set_for_url(self.neg_text.get_untracked(), neg),
         }
+    }
+
+    /// The deepest residual layer of the model the lab is on.
+    fn max_layer(self) -> usize {
+        match (self.own.get(), self.opened.get_value()) {
+            (true, Some(o)) => o.model.cfg.n_layer,
+            _ => MAX_LAYER,
+        }
+    }
+
+    /// Puts the lab on the Moby-Dick model (`own` false) or the opened one, each from its own defaults.
+    fn switch_model(self, own: bool) {
+        let s = if own {
+            SteerState::from_query(&[("model".to_string(), "own".to_string())]).0
+        } else {
+            SteerState::default()
+        };
+        self.load(s);
+        self.outcome.set(None);
+        self.error.set(None);
+    }
+
+    /// Sets every control from a state (its sets, or the model's default sets where it has none).
+    fn load(self, s: SteerState) {
+        let (pos, neg) = if s.own { (OWN_POSITIVE, OWN_NEGATIVE) } else { (PAIRS[0].positive, PAIRS[0].negative) };
+        self.own.set(s.own);
+        self.source.set(s.source);
+        self.layer.set(s.layer);
+        self.coef.set(s.coef);
+        self.seed.set(s.seed);
+        self.prompt.set(s.prompt);
+        self.pos_text.set(s.positive.unwrap_or_else(|| pos.join("\n")));
+        self.neg_text.set(s.negative.unwrap_or_else(|| neg.join("\n")));
     }
 }
 
 #[component]
 pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
     let model = Model::new("the Moby-Dick model", || load_char_model("moby"));
-    let (url, problems) = SteerState::from_query(&query);
+    let (mut url, problems) = SteerState::from_query(&query);
     let notes = UrlNotes::new(&problems);
+    let own_model = opened();
+    match &own_model {
+        None if url.own => {
+            notes.add(own_not_open_showing("the Moby-Dick model"));
+            url = SteerState::default();
+        }
+        Some(o) if url.own && url.layer > o.model.cfg.n_layer => {
+            let n = o.model.cfg.n_layer;
+            notes.add(format!(
+                "The link asks for layer {}, but {} has layers 0 to {n}: the lab uses {n}.",
+                url.layer, o.name
+            ));
+            url.layer = n;
+        }
+        _ => {}
+    }
     let st = Steer {
+        opened: StoredValue::new(own_model),
+        own: RwSignal::new(false),
         source: RwSignal::new(url.source),
         layer: RwSignal::new(url.layer),
         coef: RwSignal::new(url.coef),
         seed: RwSignal::new(url.seed),
-        prompt: RwSignal::new(url.prompt),
-        pos_text: RwSignal::new(url.positive.unwrap_or_else(|| PAIRS[0].positive.join("\n"))),
-        neg_text: RwSignal::new(url.negative.unwrap_or_else(|| PAIRS[0].negative.join("\n"))),
+        prompt: RwSignal::new(String::new()),
+        pos_text: RwSignal::new(String::new()),
+        neg_text: RwSignal::new(String::new()),
         live: RwSignal::new(None),
         outcome: RwSignal::new(None),
         error: RwSignal::new(None),
         rev: RwSignal::new(0),
     };
+    st.load(url);
     let jobs = Jobs::new();
 
     let start = move || {
-        let Some(m) = model.get_untracked() else { return };
         let state = st.url_state();
+        if state.own {
+            let Some(o) = st.opened.get_value() else { return };
+            let sets = match check_own_inputs(&state.prompt, &st.pos_text.get_untracked(), &st.neg_text.get_untracked())
+            {
+                Ok(s) => s,
+                Err(e) => return st.error.set(Some(format!("{e} The last result stays on screen."))),
+            };
+            st.error.set(None);
+            replace_hash_soon(&section_hash_with("9.3.2", &state.to_query()));
+            jobs.spawn("finding the direction", move |job| run_own(job, o, state, sets, st));
+            return;
+        }
+        let Some(m) = model.get_untracked() else { return };
         // Everything a student types is checked before any work, so a bad input keeps the last result.
         let (pos, neg) = (st.pos_text.get_untracked(), st.neg_text.get_untracked());
         let contexts = match check_inputs(&m.vocab, state.source, &state.prompt, &pos, &neg) {
@@ -112,28 +190,33 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
 
     // The default comparison runs once the model is there, so the page opens on a result. Changing the
     // direction, the layer or the coefficient reruns at once (a run in progress is dropped).
-    start_when_ready(move || model.get().is_some(), start);
+    start_when_ready(move || st.own.get() || model.get().is_some(), start);
     // The JSON's own part: both generations and the vector's figures.
     let numbers = Callback::new(move |_| {
         st.outcome.with_untracked(|o| {
             let o = o.as_ref()?;
             Some(serde_json::json!({
                 "unsteered": o.plain, "steered": o.steered, "vector": o.vector_note, "norm": o.norm,
-                "coefficient": o.coef, "layer": o.layer, "measure": o.measure, "ms": o.ms,
+                "coefficient": o.coef, "layer": o.layer, "measure": (!o.own).then_some(o.measure), "ms": o.ms,
             }))
         })
     });
 
+    let model_name = move || match (st.own.get(), st.opened.get_value()) {
+        (true, Some(o)) => o.name.clone(),
+        _ => "moby".to_string(),
+    };
     view! {
-        <LabFrame notes=notes model="moby" numbers=numbers>
-        <div class="steer-lab" data-testid="steer-lab" class:unloaded=move || model.get().is_none()>
-            {model.status()}
+        <LabFrame notes=notes model=Signal::derive(model_name) numbers=numbers>
+        <div class="steer-lab" data-testid="steer-lab" class:unloaded=move || !st.own.get() && model.get().is_none()>
+            <ModelSwitch st=st start=start />
+            {move || (!st.own.get()).then(|| model.status())}
             <div class="lab-body">
                 <section class="panel">
                     <h3>"Steering vector"</h3>
                     <DirectionControls st=st start=start />
                     <SetsView st=st />
-                    <PromptControls st=st start=start busy=Signal::derive(move || jobs.busy() || model.get().is_none()) />
+                    <PromptControls st=st start=start busy=Signal::derive(move || jobs.busy() || !st.own.get() && model.get().is_none()) />
                     {progress_bar(jobs, "steer", cancel)}
                     {move || st.error.get().map(|e| view! { <p class="input-error" data-testid="input-error" role="status">{e}</p> })}
                     <p class="muted small" data-testid="lab-status" data-rev=move || st.rev.get()>
@@ -151,6 +234,127 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
 }
 
 /// One run: the direction (averaged contexts or a trained probe), then both texts side by side.
+/// Both texts, the two generators taking turns a piece each (a token, or a block of a prefill), shown as they
+/// grow; from `base` of the bar to its end. False if the job stopped or failed (the error is then shown).
+async fn generate_pair(
+    job: &Job,
+    model: &Transformer,
+    (plain, steered): (&mut Generator, &mut Generator),
+    length: usize,
+    decode: &dyn Fn(&[u32]) -> String,
+    base: f32,
+    st: Steer,
+) -> bool {
+    st.live.set(Some(Default::default()));
+    if !job.pause("generating", base).await {
+        return false;
+    }
+    let left = |g: &Generator| g.out.tokens.len() < length;
+    while left(plain) || left(steered) {
+        let stepped = job.slice(|| {
+            if left(plain) && plain.out.tokens.len() <= steered.out.tokens.len() {
+                plain.advance(model)?;
+            } else if left(steered) {
+                steered.advance(model)?;
+            }
+            Ok::<_, LensError>(!left(plain) && !left(steered))
+        });
+        if let Err(e) = stepped {
+            st.error.set(Some(sentence(&e.to_string())));
+            return false;
+        }
+        if !job.alive() {
+            return false;
+        }
+        st.live.set(Some((decode(&plain.out.tokens), decode(&steered.out.tokens))));
+        let done = (plain.out.tokens.len() + steered.out.tokens.len()) as f32 / (2 * length) as f32;
+        if !job.pause("generating", base + (1.0 - base) * done).await {
+            return false;
+        }
+    }
+    st.live.set(None);
+    true
+}
+
+/// One run on an opened model: every typed line and the prompt through its tokenizer's worker, the difference
+/// of means a block per slice (the model's first token left out), then both texts a piece per slice (the
+/// generator cuts a big model's token into half blocks).
+async fn run_own(job: Job, o: Arc<OwnModel>, s: SteerState, sets: (Vec<String>, Vec<String>), st: Steer) {
+    let t0 = now_ms();
+    let fail = move |e: String| st.error.set(Some(format!("{}. The last result stays on screen.", sentence(&e))));
+    let mut encoded: [Vec<Vec<u32>>; 2] = Default::default();
+    let mut bos = false;
+    for (k, lines) in [sets.0, sets.1].into_iter().enumerate() {
+        for line in lines {
+            match o.encode(line, &job, "encoding the sets").await {
+                None => return,
+                Some(Ok(input)) => {
+                    bos = input.bos;
+                    encoded[k].push(input.ids);
+                }
+                Some(Err(e)) => return fail(e),
+            }
+        }
+    }
+    let prompt = match o.encode(s.prompt.clone(), &job, "encoding the prompt").await {
+        None => return,
+        Some(Ok(input)) => input.ids,
+        Some(Err(e)) => return fail(e),
+    };
+    let model = &o.model;
+    let [pc, nc] = encoded;
+    let means = ContextMeans::new(model, &pc, &nc, resid_hook(s.layer)).map(|m| m.skip_first(usize::from(bos)));
+    let mut means = match means {
+        Ok(m) => m,
+        Err(e) => return fail(e.to_string()),
+    };
+    let found = job
+        .sliced("finding the direction", || {
+            let done = means.advance(model)?;
+            Ok::<_, LensError>((!done).then(|| 0.3 * means.progress()))
+        })
+        .await;
+    match found {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => return fail(e.to_string()),
+    }
+    let vector = match means.finish() {
+        Ok(v) => v,
+        Err(e) => return fail(e.to_string()),
+    };
+    let settings = SampleSettings { temperature: TEMPERATURE, top_k: 0, seed: s.seed };
+    let gens = vector.intervention(s.coef).and_then(|iv| {
+        Ok((Generator::new(model, &prompt, &settings, &[])?, Generator::new(model, &prompt, &settings, &[iv])?))
+    });
+    let (mut plain, mut steered) = match gens {
+        Ok(g) => g,
+        Err(e) => return fail(e.to_string()),
+    };
+    let decode = |t: &[u32]| t.iter().map(|&i| o.pieces[i as usize].as_str()).collect::<String>();
+    if !generate_pair(&job, model, (&mut plain, &mut steered), OWN_LENGTH, &decode, 0.3, st).await {
+        return;
+    }
+    let first = if bos { ", the model's first token left out" } else { "" };
+    st.outcome.set(Some(Outcome {
+        plain: decode(&plain.out.tokens[..OWN_LENGTH]),
+        steered: decode(&steered.out.tokens[..OWN_LENGTH]),
+        vector_note: format!(
+            "v = mean activation difference “your first set minus your second” ({} and {} contexts{first}) at layer {}",
+            pc.len(),
+            nc.len(),
+            layer_name(s.layer)
+        ),
+        norm: vector.norm(),
+        coef: s.coef,
+        layer: s.layer,
+        measure: 0,
+        own: true,
+        ms: now_ms() - t0,
+    }));
+    st.rev.update(|r| *r += 1);
+}
+
 async fn run(job: Job, m: Arc<LoadedChar>, s: SteerState, contexts: Option<ContextSets>, st: Steer) {
     if !job.pause("finding the direction", 0.0).await {
         return;
@@ -174,34 +378,10 @@ async fn run(job: Job, m: Arc<LoadedChar>, s: SteerState, contexts: Option<Conte
         Ok(g) => g,
         Err(e) => return fail(e),
     };
-    // The direction took the first half of the bar. The prompt's two passes get a task of their own.
-    let base = 0.5;
-    st.live.set(Some(Default::default()));
-    if !job.pause("generating", base).await {
+    // The direction took the first half of the bar.
+    let decode = |t: &[u32]| m.vocab.decode(t);
+    if !generate_pair(&job, &m.model, (&mut plain, &mut steered), LENGTH, &decode, 0.5, st).await {
         return;
-    }
-    let left = |g: &Generator| g.out.tokens.len() < LENGTH;
-    while left(&plain) || left(&steered) {
-        // The two texts take turns, a piece each (a token, or a block of a prefill after the context slides).
-        let stepped = job.slice(|| {
-            if left(&plain) && plain.out.tokens.len() <= steered.out.tokens.len() {
-                plain.advance(&m.model)?;
-            } else if left(&steered) {
-                steered.advance(&m.model)?;
-            }
-            Ok::<_, LensError>(!left(&plain) && !left(&steered))
-        });
-        if let Err(e) = stepped {
-            return fail(e);
-        }
-        if !job.alive() {
-            return;
-        }
-        st.live.set(Some((m.vocab.decode(&plain.out.tokens), m.vocab.decode(&steered.out.tokens))));
-        let done = (plain.out.tokens.len() + steered.out.tokens.len()) as f32 / (2 * LENGTH) as f32;
-        if !job.pause("generating", base + (1.0 - base) * done).await {
-            return;
-        }
     }
     st.live.set(None);
     st.outcome.set(Some(Outcome {
@@ -212,6 +392,7 @@ async fn run(job: Job, m: Arc<LoadedChar>, s: SteerState, contexts: Option<Conte
         coef: s.coef,
         layer: s.layer,
         measure: s.source.measure(),
+        own: false,
         ms: now_ms() - t0,
     }));
     st.rev.update(|r| *r += 1);
@@ -262,6 +443,28 @@ async fn find_vector(
     }
 }
 
+/// The Moby-Dick model or the one opened in this tab (offered only in that tab); switching starts the new
+/// model from its own defaults and reruns.
+#[component]
+fn ModelSwitch(st: Steer, start: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    let o = st.opened.get_value()?;
+    let pick = move |own: bool| {
+        if st.own.get_untracked() != own {
+            st.switch_model(own);
+            start();
+        }
+    };
+    let own_label = format!(" Your model: {} ({} layers)", o.name, o.model.cfg.n_layer);
+    Some(view! {
+        <div class="model-switch" role="radiogroup" aria-label="Model">
+            <label><input type="radio" name="steer-model" data-testid="model-moby" prop:checked=move || !st.own.get()
+                on:change=move |_| pick(false) />" Moby-Dick (characters, 4 layers)"</label>
+            <label><input type="radio" name="steer-model" data-testid="model-own" prop:checked=move || st.own.get()
+                on:change=move |_| pick(true) />{own_label}</label>
+        </div>
+    })
+}
+
 /// The direction and layer pickers; changing either reruns at once.
 #[component]
 fn DirectionControls(st: Steer, start: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
@@ -274,26 +477,42 @@ fn DirectionControls(st: Steer, start: impl Fn() + Copy + Send + Sync + 'static)
         st.source.set(to);
         start();
     };
-    let pair_options = PAIRS
-        .iter()
-        .enumerate()
-        .map(|(i, p)| view! { <option value=Source::Pair(i).key()>{format!("pair: {}", p.name)}</option> })
-        .collect_view();
-    let probe_options = BuiltinConcept::ALL
-        .into_iter()
-        .map(|c| view! { <option value=Source::Probe(c).key()>{format!("probe direction: {}", c.name())}</option> })
-        .collect_view();
-    let layer_options =
-        (0..=MAX_LAYER).map(|l| view! { <option value=l.to_string()>{layer_name(l)}</option> }).collect_view();
-    view! {
-        <div class="gen-controls">
+    let pair_options = move || {
+        PAIRS
+            .iter()
+            .enumerate()
+            .map(|(i, p)| view! { <option value=Source::Pair(i).key()>{format!("pair: {}", p.name)}</option> })
+            .collect_view()
+    };
+    let probe_options = move || {
+        BuiltinConcept::ALL
+            .into_iter()
+            .map(|c| view! { <option value=Source::Probe(c).key()>{format!("probe direction: {}", c.name())}</option> })
+            .collect_view()
+    };
+    let layer_options = move || {
+        (0..=st.max_layer()).map(|l| view! { <option value=l.to_string()>{layer_name(l)}</option> }).collect_view()
+    };
+    // An opened model has no built-in pairs or probes: its direction is always the two typed sets.
+    let source = move || {
+        if st.own.get() {
+            return view! { <span data-testid="steer-source-own">"direction: your own two sets of contexts"</span> }
+                .into_any();
+        }
+        view! {
             <label>"direction "
                 <select data-testid="steer-source" prop:value=move || st.source.get().key() on:change=move |ev| set_source(event_target_value(&ev))>
-                    {pair_options}
+                    {pair_options()}
                     <option value="custom">"your own two sets of contexts"</option>
-                    {probe_options}
+                    {probe_options()}
                 </select>
             </label>
+        }
+        .into_any()
+    };
+    view! {
+        <div class="gen-controls">
+            {source}
             <label>"layer "
                 <select data-testid="steer-layer" prop:value=move || st.layer.get().to_string()
                     on:change=move |ev| if let Ok(l) = event_target_value(&ev).parse() { st.layer.set(l); start(); }>{layer_options}</select>
@@ -306,7 +525,8 @@ fn DirectionControls(st: Steer, start: impl Fn() + Copy + Send + Sync + 'static)
 #[component]
 fn SetsView(st: Steer) -> impl IntoView {
     move || {
-        match st.source.get() {
+        let source = if st.own.get() { Source::Custom } else { st.source.get() };
+        match source {
         Source::Custom => view! {
             <div class="steer-sets">
                 <label>"Towards (one context per line)"
@@ -343,10 +563,15 @@ fn SetsView(st: Steer) -> impl IntoView {
 /// The coefficient (reruns when let go), the prompt, the seed and the run button.
 #[component]
 fn PromptControls(st: Steer, start: impl Fn() + Copy + Send + Sync + 'static, busy: Signal<bool>) -> impl IntoView {
+    let coef_max = move || if st.own.get() { OWN_COEF_MAX } else { COEF_MAX };
+    let button = move || match st.own.get() {
+        true => format!("Generate {OWN_LENGTH} tokens, with and without"),
+        false => format!("Generate {LENGTH} characters, with and without"),
+    };
     view! {
         <div class="gen-controls steer-coef">
             <label class="coef-label" title="Negative pushes away from the first set, 0 changes nothing.">"coefficient "
-                <input type="range" min=(-COEF_MAX).to_string() max=COEF_MAX.to_string() step="0.05" data-testid="steer-coef"
+                <input type="range" min=move || (-coef_max()).to_string() max=move || coef_max().to_string() step="0.05" data-testid="steer-coef"
                     prop:value=move || format!("{:.2}", st.coef.get())
                     on:input=move |ev| st.coef.set(event_target_value(&ev).parse().unwrap_or(0.0))
                     on:change=move |_| start() />
@@ -361,7 +586,7 @@ fn PromptControls(st: Steer, start: impl Fn() + Copy + Send + Sync + 'static, bu
                 prop:value=move || st.seed.get().to_string()
                 on:change=move |ev| st.seed.set(event_target_value(&ev).parse().unwrap_or(DEFAULT_SEED)) /></label>
             <button class="primary" data-testid="steer-run" disabled=move || busy.get()
-                on:click=move |_| start()>{format!("Generate {LENGTH} characters, with and without")}</button>
+                on:click=move |_| start()>{button}</button>
             <span class="muted small">{format!("temperature {TEMPERATURE}")}</span>
         </div>
     }
@@ -370,8 +595,9 @@ fn PromptControls(st: Steer, start: impl Fn() + Copy + Send + Sync + 'static, bu
 /// Both texts, growing while the run goes and then with the rates and what the vector was.
 #[component]
 fn Outputs(st: Steer) -> impl IntoView {
-    let side = move |title: String, text: String, measure: usize, side: &'static str, done: bool| {
-        let (rate_s, rate) = rate_text(measure, &text);
+    // On an opened model there is no measure to count (the book's capitals mean nothing there).
+    let side = move |title: String, text: String, measure: Option<usize>, side: &'static str, done: bool| {
+        let (rate_s, rate) = measure.map_or((String::new(), 0.0), |m| rate_text(m, &text));
         view! {
             <div class="steer-side" data-testid="steer-out" data-side=side data-rate=format!("{rate:.4}") data-done=done.to_string()>
                 <h4>{title}</h4>
@@ -382,7 +608,7 @@ fn Outputs(st: Steer) -> impl IntoView {
     };
     move || {
         if let Some((a, b)) = st.live.get() {
-            let m = st.source.get_untracked().measure();
+            let m = (!st.own.get_untracked()).then(|| st.source.get_untracked().measure());
             let title = format!("With steering: {:+.2} × v", st.coef.get_untracked());
             return Some(
                 view! {
@@ -395,9 +621,13 @@ fn Outputs(st: Steer) -> impl IntoView {
             );
         }
         let o = st.outcome.get()?;
-        let ratio = ratio_text(o.measure, &o.plain, &o.steered);
+        let measure = (!o.own).then_some(o.measure);
+        let compared = match measure {
+            Some(m) => format!("the steered text has {}.", ratio_text(m, &o.plain, &o.steered)),
+            None => "any difference between the texts is the vector's doing.".to_string(),
+        };
         let note = format!(
-            "{}; |v| = {:.1}, so each position gets a vector of length {:.1} added. Same prompt, same seed: the steered text has {ratio}.",
+            "{}; |v| = {:.1}, so each position gets a vector of length {:.1} added. Same prompt, same seed: {compared}",
             o.vector_note,
             o.norm,
             (o.coef * o.norm).abs()
@@ -406,8 +636,8 @@ fn Outputs(st: Steer) -> impl IntoView {
             view! {
                 <div>
                     <div class="steer-cols" data-testid="steer-result" data-ms=format!("{:.0}", o.ms) data-layer=o.layer>
-                        {side("Without steering".into(), o.plain.clone(), o.measure, "plain", true)}
-                        {side(format!("With steering: {:+.2} × v", o.coef), o.steered.clone(), o.measure, "steered", true)}
+                        {side("Without steering".into(), o.plain.clone(), measure, "plain", true)}
+                        {side(format!("With steering: {:+.2} × v", o.coef), o.steered.clone(), measure, "steered", true)}
                     </div>
                     <p class="small" data-testid="steer-note">{note}</p>
                 </div>
