@@ -68,11 +68,13 @@ pub fn matmul(a: &[f32], m: usize, k: usize, b: &[f32], ldb: usize, n: usize, c:
                 let at = &packed_a[t * kc * MR..(t + 1) * kc * MR];
                 let rows = MR.min(m - t * MR);
                 let c = &mut c[t * MR * n + j0..];
-                match rows {
-                    1 => tile::<1>(at, b, b_from, ldb, c, n, kc),
-                    2 => tile::<2>(at, b, b_from, ldb, c, n, kc),
-                    3 => tile::<3>(at, b, b_from, ldb, c, n, kc),
-                    _ => tile::<MR>(at, b, b_from, ldb, c, n, kc),
+                // Two shapes of tile only, each a copy of the loop in the .wasm: one row (generation's case,
+                // where the weights are read once), and the full tile, whose padded rows of `a` are zeros and
+                // whose results are not stored.
+                if rows == 1 {
+                    tile::<1>(at, b, b_from, ldb, c, n, kc, 1);
+                } else {
+                    tile::<MR>(at, b, b_from, ldb, c, n, kc, rows);
                 }
             }
         }
@@ -89,17 +91,28 @@ pub fn matmul(a: &[f32], m: usize, k: usize, b: &[f32], ldb: usize, n: usize, c:
     }
 }
 
-/// `c[..R, ..NR] += a b` for one tile: `a` a packed tile (`[kc][MR]`, its first `R` rows used), `b` from
-/// `b_from` on, `kc` rows of `NR` values `ldb` apart, `c` rows `ldc` apart.
+/// `c[..rows, ..NR] += a b` for one tile: `a` a packed tile (`[kc][MR]`, its first `R` rows used), `b` from
+/// `b_from` on, `kc` rows of `NR` values `ldb` apart, `c` rows `ldc` apart, of which the first `rows` (at most
+/// `R`) are written.
+#[allow(clippy::too_many_arguments)] // a tile's place in three matrices; a struct would only rename them
 #[inline(always)]
-fn tile<const R: usize>(a: &[f32], b: &[f32], b_from: usize, ldb: usize, c: &mut [f32], ldc: usize, kc: usize) {
+fn tile<const R: usize>(
+    a: &[f32],
+    b: &[f32],
+    b_from: usize,
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+    kc: usize,
+    rows: usize,
+) {
     // Every offset the loop below reads or writes, checked once here rather than in the loop.
     assert!(R <= MR && kc > 0 && a.len() >= kc * MR);
     assert!(b_from + (kc - 1) * ldb + NR <= b.len());
-    assert!((R - 1) * ldc + NR <= c.len());
+    assert!(rows >= 1 && rows <= R && (rows - 1) * ldc + NR <= c.len());
     // SAFETY: the asserts above bound every offset: `a` up to `kc MR`, `b` rows `b_from + p ldb` for `p < kc`
-    // with `NR` values each, and `R` rows of `c` with `NR` values each.
-    unsafe { lanes::tile::<R>(a.as_ptr(), b.as_ptr().add(b_from), ldb, c.as_mut_ptr(), ldc, kc) }
+    // with `NR` values each, and `rows` rows of `c` with `NR` values each.
+    unsafe { lanes::tile::<R>(a.as_ptr(), b.as_ptr().add(b_from), ldb, c.as_mut_ptr(), ldc, kc, rows) }
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -123,15 +136,24 @@ mod lanes {
     /// apart. Two accumulators per row.
     ///
     /// # Safety
-    /// `a + p MR + r`, `b + p ldb + 0..NR` and `c + r ldc + 0..NR` must be valid for `r < R`, `p < kc`.
+    /// `a + p MR + r` and `b + p ldb + 0..NR` must be valid for `r < R`, `p < kc`, and `c + r ldc + 0..NR` for
+    /// `r < rows`.
     #[inline(always)]
-    pub unsafe fn tile<const R: usize>(a: *const f32, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, kc: usize) {
+    pub unsafe fn tile<const R: usize>(
+        a: *const f32,
+        b: *const f32,
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+        kc: usize,
+        rows: usize,
+    ) {
         const { assert!(NR == 8) };
         let mut acc = [[f32x4_splat(0.0); 2]; R];
         for p in 0..kc {
             step(&mut acc, a.add(p * MR), b.add(p * ldb));
         }
-        for (r, acc) in acc.iter().enumerate() {
+        for (r, acc) in acc.iter().enumerate().take(rows) {
             let cp = c.add(r * ldc);
             v128_store(cp.cast::<v128>(), f32x4_add(v128_load(cp.cast::<v128>()), acc[0]));
             v128_store(cp.add(4).cast::<v128>(), f32x4_add(v128_load(cp.add(4).cast::<v128>()), acc[1]));
@@ -146,9 +168,18 @@ mod lanes {
     /// The tile, by pointers, as the simd128 version (the same sums in the same order), in plain loops.
     ///
     /// # Safety
-    /// `a + p MR + r`, `b + p ldb + 0..NR` and `c + r ldc + 0..NR` must be valid for `r < R`, `p < kc`.
+    /// `a + p MR + r` and `b + p ldb + 0..NR` must be valid for `r < R`, `p < kc`, and `c + r ldc + 0..NR` for
+    /// `r < rows`.
     #[inline(always)]
-    pub unsafe fn tile<const R: usize>(a: *const f32, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, kc: usize) {
+    pub unsafe fn tile<const R: usize>(
+        a: *const f32,
+        b: *const f32,
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+        kc: usize,
+        rows: usize,
+    ) {
         let mut acc = [[0f32; NR]; R];
         for p in 0..kc {
             let bp = b.add(p * ldb);
@@ -159,7 +190,7 @@ mod lanes {
                 }
             }
         }
-        for (r, acc) in acc.iter().enumerate() {
+        for (r, acc) in acc.iter().enumerate().take(rows) {
             for (j, s) in acc.iter().enumerate() {
                 *c.add(r * ldc + j) += s;
             }
