@@ -100,52 +100,62 @@ impl Default for SteerState {
     }
 }
 
+/// A model's defaults and bounds for the link: the layer and coefficient a source starts from, their bounds and
+/// the default prompt.
+struct Defaults {
+    layer: usize,
+    coef: f32,
+    max_layer: usize,
+    max_coef: f32,
+    prompt: &'static str,
+}
+
+fn defaults(own: bool, source: Source) -> Defaults {
+    if own {
+        Defaults {
+            layer: OWN_LAYER,
+            coef: OWN_COEF,
+            max_layer: OWN_MAX_LAYER,
+            max_coef: OWN_COEF_MAX,
+            prompt: OWN_PROMPT,
+        }
+    } else {
+        let (layer, coef) = source.defaults();
+        Defaults { layer, coef, max_layer: MAX_LAYER, max_coef: COEF_MAX, prompt: DEFAULT_PROMPT }
+    }
+}
+
 impl UrlState for SteerState {
     fn read(r: &mut Reader) -> Self {
-        if r.choice("model", false, MODELS) {
-            return SteerState {
-                own: true,
-                source: Source::Custom,
-                layer: r.number("layer", OWN_LAYER, 0..=OWN_MAX_LAYER),
-                coef: r.number("c", OWN_COEF, -OWN_COEF_MAX..=OWN_COEF_MAX),
-                seed: r.number("seed", DEFAULT_SEED, 0..=u64::MAX),
-                prompt: r.text("prompt", OWN_PROMPT, MAX_PROMPT),
-                positive: r.optional_text("pos", MAX_SET),
-                negative: r.optional_text("neg", MAX_SET),
-            };
-        }
+        let own = r.choice("model", false, MODELS);
         let concepts = BuiltinConcept::by_key();
-        let source = match r.choice("src", Kind::Pair, KINDS) {
-            Kind::Pair => Source::Pair(r.number("pair", 0, 0..=PAIRS.len() - 1)),
-            Kind::Custom => Source::Custom,
-            Kind::Probe => Source::Probe(r.choice("concept", BuiltinConcept::CapitalNext, &concepts)),
+        // An opened model has no built-in pairs or probes: its source is always the typed sets.
+        let source = match own {
+            true => Source::Custom,
+            false => match r.choice("src", Kind::Pair, KINDS) {
+                Kind::Pair => Source::Pair(r.number("pair", 0, 0..=PAIRS.len() - 1)),
+                Kind::Custom => Source::Custom,
+                Kind::Probe => Source::Probe(r.choice("concept", BuiltinConcept::CapitalNext, &concepts)),
+            },
         };
-        let (layer, coef) = source.defaults();
+        let d = defaults(own, source);
         SteerState {
-            own: false,
+            own,
             source,
-            layer: r.number("layer", layer, 0..=MAX_LAYER),
-            coef: r.number("c", coef, -COEF_MAX..=COEF_MAX),
+            layer: r.number("layer", d.layer, 0..=d.max_layer),
+            coef: r.number("c", d.coef, -d.max_coef..=d.max_coef),
             seed: r.number("seed", DEFAULT_SEED, 0..=u64::MAX),
-            prompt: r.text("prompt", DEFAULT_PROMPT, MAX_PROMPT),
+            prompt: r.text("prompt", d.prompt, MAX_PROMPT),
             positive: r.optional_text("pos", MAX_SET),
             negative: r.optional_text("neg", MAX_SET),
         }
     }
 
     fn write(&self, w: &mut Writer) {
-        if self.own {
-            w.choice("model", true, false, MODELS);
-            w.number("layer", self.layer, OWN_LAYER);
-            w.number("c", self.coef, OWN_COEF);
-            w.number("seed", self.seed, DEFAULT_SEED);
-            w.text("prompt", &self.prompt, OWN_PROMPT);
-            w.optional_text("pos", self.positive.as_deref());
-            w.optional_text("neg", self.negative.as_deref());
-            return;
-        }
         let concepts = BuiltinConcept::by_key();
+        w.choice("model", self.own, false, MODELS);
         match self.source {
+            _ if self.own => {}
             Source::Pair(i) => w.number("pair", i, 0),
             Source::Custom => w.choice("src", Kind::Custom, Kind::Pair, KINDS),
             Source::Probe(c) => {
@@ -153,11 +163,11 @@ impl UrlState for SteerState {
                 w.choice("concept", c, BuiltinConcept::CapitalNext, &concepts);
             }
         }
-        let (layer, coef) = self.source.defaults();
-        w.number("layer", self.layer, layer);
-        w.number("c", self.coef, coef);
+        let d = defaults(self.own, self.source);
+        w.number("layer", self.layer, d.layer);
+        w.number("c", self.coef, d.coef);
         w.number("seed", self.seed, DEFAULT_SEED);
-        w.text("prompt", &self.prompt, DEFAULT_PROMPT);
+        w.text("prompt", &self.prompt, d.prompt);
         w.optional_text("pos", self.positive.as_deref());
         w.optional_text("neg", self.negative.as_deref());
     }
@@ -376,7 +386,7 @@ mod tests {
         assert!(check_own_inputs(" ", "a", "b").unwrap_err().contains("Type a prompt"));
         assert!(check_own_inputs("Hi", "\n ", "b").unwrap_err().contains("first set"));
         assert!(check_own_inputs("Hi", "a", "").unwrap_err().contains("second set"));
-        let many = vec!["x"; OWN_MAX_LINES + 1].join("\n");
+        let many = "x\n".repeat(OWN_MAX_LINES + 1);
         assert!(check_own_inputs("Hi", &many, "b").unwrap_err().contains(&format!("at most {OWN_MAX_LINES}")));
     }
 
