@@ -72,7 +72,7 @@ struct Steer {
 impl Steer {
     fn url_state(self) -> SteerState {
         let own = self.own.get_untracked();
-        let (pos, neg) = if own { (OWN_POSITIVE, OWN_NEGATIVE) } else { (PAIRS[0].positive, PAIRS[0].negative) };
+        let (pos, neg) = default_sets(own);
         SteerState {
             own,
             source: self.source.get_untracked(),
@@ -107,7 +107,7 @@ impl Steer {
 
     /// Sets every control from a state (its sets, or the model's default sets where it has none).
     fn load(self, s: SteerState) {
-        let (pos, neg) = if s.own { (OWN_POSITIVE, OWN_NEGATIVE) } else { (PAIRS[0].positive, PAIRS[0].negative) };
+        let (pos, neg) = default_sets(s.own);
         self.own.set(s.own);
         self.source.set(s.source);
         self.layer.set(s.layer);
@@ -116,6 +116,15 @@ impl Steer {
         self.prompt.set(s.prompt);
         self.pos_text.set(s.positive.unwrap_or_else(|| pos.join("\n")));
         self.neg_text.set(s.negative.unwrap_or_else(|| neg.join("\n")));
+    }
+}
+
+/// The sets a model starts from (towards, away from): the first pair's on ours, two moods on an opened one.
+fn default_sets(own: bool) -> (&'static [&'static str], &'static [&'static str]) {
+    if own {
+        (OWN_POSITIVE, OWN_NEGATIVE)
+    } else {
+        (PAIRS[0].positive, PAIRS[0].negative)
     }
 }
 
@@ -233,7 +242,6 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
     }
 }
 
-/// One run: the direction (averaged contexts or a trained probe), then both texts side by side.
 /// Both texts, the two generators taking turns a piece each (a token, or a block of a prefill), shown as they
 /// grow; from `base` of the bar to its end. False if the job stopped or failed (the error is then shown).
 async fn generate_pair(
@@ -355,6 +363,7 @@ async fn run_own(job: Job, o: Arc<OwnModel>, s: SteerState, sets: (Vec<String>, 
     st.rev.update(|r| *r += 1);
 }
 
+/// One run: the direction (averaged contexts or a trained probe), then both texts side by side.
 async fn run(job: Job, m: Arc<LoadedChar>, s: SteerState, contexts: Option<ContextSets>, st: Steer) {
     if !job.pause("finding the direction", 0.0).await {
         return;
@@ -383,7 +392,6 @@ async fn run(job: Job, m: Arc<LoadedChar>, s: SteerState, contexts: Option<Conte
     if !generate_pair(&job, &m.model, (&mut plain, &mut steered), LENGTH, &decode, 0.5, st).await {
         return;
     }
-    st.live.set(None);
     st.outcome.set(Some(Outcome {
         plain: m.vocab.decode(&plain.out.tokens[..LENGTH]),
         steered: m.vocab.decode(&steered.out.tokens[..LENGTH]),
