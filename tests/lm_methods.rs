@@ -407,6 +407,78 @@ fn chunked_probing_equals_probing_in_one_go() {
 }
 
 #[test]
+fn probing_windows_read_one_at_a_time_equals_recording_them_together() {
+    // What the browser does on an opened model: the windows from `from_ids`, each read by a `LensRun` (which
+    // it steps half a block per slice), its residual stream pushed; labelled per token by a `TokenConcept`.
+    use glassbox::lens::gpt2::text::CharVocab;
+    use glassbox::lens::methods::probe::{
+        BuiltinConcept, Concept, ProbeJob, ProbeRecording, ProbeSettings, ResidShape, TokenConcept,
+    };
+    let model = random_model(5);
+    let vocab = CharVocab::from_text("abcdefghijklmnopqrstu \n");
+    let text = random_text(1500, 3);
+    let settings =
+        ProbeSettings { positions: 1000, fit: FitSettings { l2: 1e-3, iterations: 40 }, ..ProbeSettings::default() };
+    let mut together = ProbeRecording::new(&model, &vocab, &text, &settings).unwrap();
+    while !together.step(&model, 3).unwrap() {}
+    let together = together.finish();
+
+    let ids = vocab.encode(&text).unwrap();
+    let shape = ResidShape { layers: model.cfg.n_layer + 1, d_model: model.cfg.d_model() };
+    let read = |window: &[u32], bos: Option<u32>| {
+        let input: Vec<u32> = bos.into_iter().chain(window.iter().copied()).collect();
+        let mut run = LensRun::recording(&model, &input, 1, &[]).unwrap();
+        while !run.step(&model).unwrap() {}
+        run.finish_resid(&model).unwrap()
+    };
+    let mut apart = ProbeRecording::from_ids(text.clone(), ids.clone(), shape, model.cfg.n_positions, &settings).unwrap();
+    let mut pushed = 0;
+    while let Some(window) = apart.next_window() {
+        let resid = read(window, None);
+        // A stream of another length is refused (the model's first token counted but not skipped, say).
+        assert!(apart.push(&resid, 1).is_err());
+        pushed += 1;
+        let done = apart.push(&resid, 0).unwrap();
+        assert_eq!(done, apart.next_window().is_none());
+    }
+    assert!(pushed >= 5);
+    assert!(apart.push(&read(&ids[..4], None), 0).is_err(), "every window is recorded");
+    let apart = apart.finish();
+    assert_eq!(apart.positions(), together.positions());
+
+    // "A space or line break after", as a token concept, gives the built-in's labels and the same probes.
+    let chars: Vec<String> = text.chars().map(String::from).collect();
+    let labels = TokenConcept { pattern: r"^\s".into(), next: true }.labels(&chars).unwrap();
+    let builtin = Concept::Builtin(BuiltinConcept::SpaceNext);
+    assert_eq!(labels, builtin.labels(&text).unwrap());
+    let layers = [0, 1, 2, 3];
+    let run = |job: ProbeJob, data| {
+        let mut job = job;
+        while !job.step(data, usize::MAX).unwrap() {}
+        job.report()
+    };
+    let a = run(ProbeJob::new(&together, &builtin, &settings, &layers).unwrap(), &together);
+    let b = run(ProbeJob::with_labels(&apart, "space after".into(), &labels, &settings, &layers).unwrap(), &apart);
+    for (x, y) in a.layers.iter().zip(&b.layers) {
+        assert!((x.test_accuracy - y.test_accuracy).abs() <= 2e-3, "{} vs {}", x.test_accuracy, y.test_accuracy);
+        assert!((x.train_accuracy - y.train_accuracy).abs() <= 2e-3);
+    }
+    assert_eq!((a.n_train, a.n_test, a.baseline), (b.n_train, b.n_test, b.baseline));
+    // Labels for another text length are refused.
+    assert!(ProbeJob::with_labels(&apart, "short".into(), &labels[1..], &settings, &layers).is_err());
+
+    // With the model's first token in front, its row is left out: the positions are the window's.
+    let mut with_bos = ProbeRecording::from_ids(text.clone(), ids, shape, model.cfg.n_positions - 1, &settings).unwrap();
+    while let Some(window) = with_bos.next_window() {
+        let resid = read(window, Some(0));
+        assert_eq!(resid.dims()[1], window.len() + 1);
+        with_bos.push(&resid, 1).unwrap();
+    }
+    assert!(with_bos.finish().positions() >= 1000);
+    assert!(ProbeRecording::from_ids(String::new(), vec![], shape, 8, &settings).is_err());
+}
+
+#[test]
 fn generating_in_slices_equals_generating_in_one_go() {
     use glassbox::lens::gpt2::generate::Generator;
     let model = random_model(7);

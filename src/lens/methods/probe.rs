@@ -140,22 +140,7 @@ impl Concept {
         match self {
             Concept::Builtin(b) => Ok(b.labels(&text.chars().collect::<Vec<_>>())),
             Concept::Regex(pattern) => {
-                if pattern.is_empty() {
-                    return Err(LensError::Input("the regular expression is empty".into()));
-                }
-                // The compiled size bounds the matching time (regex-lite's search costs pattern size x text
-                // length), so a counted repetition such as `(a|b){50}{50}` is refused at once instead of
-                // freezing the page for seconds.
-                let re = regex_lite::RegexBuilder::new(pattern).size_limit(MAX_REGEX_BYTES).build().map_err(|e| {
-                    let e = e.to_string();
-                    if e.contains("size limit") || e.contains("exceeds") {
-                        LensError::Input(format!(
-                            "the regular expression /{pattern}/ is too costly to run over the text; use fewer or smaller repetitions"
-                        ))
-                    } else {
-                        LensError::Input(format!("the regular expression /{pattern}/ does not compile: {e}"))
-                    }
-                })?;
+                let re = compile(pattern)?;
                 // Byte offsets of char starts, to turn match spans into character positions.
                 let starts: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
                 let mut labels = vec![Some(false); starts.len()];
@@ -180,6 +165,64 @@ impl Concept {
                 Ok(labels)
             }
         }
+    }
+}
+
+/// `pattern` compiled, or a message a student can act on. The compiled size bounds the matching time
+/// (regex-lite's search costs pattern size x text length), so a counted repetition such as `(a|b){50}{50}` is
+/// refused at once instead of freezing the page for seconds.
+fn compile(pattern: &str) -> Result<regex_lite::Regex> {
+    if pattern.is_empty() {
+        return Err(LensError::Input("the regular expression is empty".into()));
+    }
+    regex_lite::RegexBuilder::new(pattern).size_limit(MAX_REGEX_BYTES).build().map_err(|e| {
+        let e = e.to_string();
+        if e.contains("size limit") || e.contains("exceeds") {
+            LensError::Input(format!(
+                "the regular expression /{pattern}/ is too costly to run over the text; use fewer or smaller repetitions"
+            ))
+        } else {
+            LensError::Input(format!("the regular expression /{pattern}/ does not compile: {e}"))
+        }
+    })
+}
+
+/// A concept over the tokens of any tokenizer (a model opened in the browser): a position is labelled true
+/// when the text of its token, or of the token after it, contains a match of `pattern`. On a character-level
+/// model `^\s` on the next token is the built-in "space next".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenConcept {
+    pub pattern: String,
+    /// Read the next token's text (a guess about what follows) rather than the position's own.
+    pub next: bool,
+}
+
+impl TokenConcept {
+    pub fn name(&self) -> String {
+        let whose = if self.next { "the next token" } else { "the token" };
+        format!("regex /{}/ on {whose}", self.pattern)
+    }
+
+    /// A label per token, `pieces[i]` being token i's text; with `next`, the last token has none (nothing
+    /// follows it). Refuses a pattern that does not compile or that labels every token alike.
+    pub fn labels(&self, pieces: &[impl AsRef<str>]) -> Result<Vec<Option<bool>>> {
+        let re = compile(&self.pattern)?;
+        let hit: Vec<bool> = pieces.iter().map(|p| re.is_match(p.as_ref())).collect();
+        let labels: Vec<Option<bool>> = if self.next {
+            (0..hit.len()).map(|i| hit.get(i + 1).copied()).collect()
+        } else {
+            hit.into_iter().map(Some).collect()
+        };
+        let labelled = labels.iter().flatten().count();
+        let positives = labels.iter().filter(|l| **l == Some(true)).count();
+        if positives == 0 || positives == labelled {
+            let how = if positives == 0 { "no token" } else { "every token" };
+            return Err(LensError::Input(format!(
+                "{} matches {how} of the text, so there is nothing to tell apart",
+                self.name()
+            )));
+        }
+        Ok(labels)
     }
 }
 
@@ -488,6 +531,8 @@ fn take_rows(x: &[f32], d: usize, rows: &[usize]) -> Vec<f32> {
 /// costs only the probes' training (the lab records when the text changes, and probes when the concept does).
 pub struct ProbeData {
     text: String,
+    /// How many tokens the text is (as many as its characters on a character-level model): one label each.
+    len: usize,
     wins: Vec<(usize, usize)>,
     acts: Activations,
     /// The same windows through a randomly initialised model of the same shape, for the control.
@@ -526,7 +571,7 @@ pub fn record_probe_data(
     } else {
         None
     };
-    Ok(ProbeData { text: text.to_string(), wins, acts, random_acts })
+    Ok(ProbeData { text: text.to_string(), len: ids.len(), wins, acts, random_acts })
 }
 
 /// Trains and scores a probe per residual layer for `concept` on `text`: `record_probe_data`, then
@@ -560,16 +605,65 @@ pub struct ProbeRecording {
     acts: Activations,
 }
 
+/// The size of each of a model's activations that `ProbeRecording::from_ids` needs to know: residual layers
+/// (`n_layer + 1`) and `d_model`.
+#[derive(Clone, Copy, Debug)]
+pub struct ResidShape {
+    pub layers: usize,
+    pub d_model: usize,
+}
+
 impl ProbeRecording {
     /// Encodes the text (every character must be in the vocabulary) and chooses the windows.
     pub fn new(model: &Transformer, vocab: &CharVocab, text: &str, settings: &ProbeSettings) -> Result<ProbeRecording> {
         let ids = vocab.encode(text)?;
+        let shape = ResidShape { layers: model.cfg.n_layer + 1, d_model: model.cfg.d_model() };
+        ProbeRecording::from_ids(text.to_string(), ids, shape, model.cfg.n_positions, settings)
+    }
+
+    /// A recording of `ids` (`text` as some tokenizer cut it) in windows of `window` tokens, for a model that is
+    /// read elsewhere a window at a time (`next_window`, then `push` its residual stream): an opened model,
+    /// whose forward pass the browser cuts into half blocks.
+    pub fn from_ids(
+        text: String,
+        ids: Vec<u32>,
+        shape: ResidShape,
+        window: usize,
+        settings: &ProbeSettings,
+    ) -> Result<ProbeRecording> {
         if ids.is_empty() {
             return Err(LensError::Input("the text is empty: there is nothing to probe".into()));
         }
-        let wins = windows(ids.len(), model.cfg.n_positions, settings.positions);
-        let acts = Activations { acts: vec![Vec::new(); model.cfg.n_layer + 1], d_model: model.cfg.d_model() };
-        Ok(ProbeRecording { text: text.to_string(), ids, wins, done: 0, acts })
+        let wins = windows(ids.len(), window.max(1), settings.positions);
+        let acts = Activations { acts: vec![Vec::new(); shape.layers], d_model: shape.d_model };
+        Ok(ProbeRecording { text, ids, wins, done: 0, acts })
+    }
+
+    /// The tokens of the next window to record, `None` once all are recorded.
+    pub fn next_window(&self) -> Option<&[u32]> {
+        self.wins.get(self.done).map(|&(s, l)| &self.ids[s..s + l])
+    }
+
+    /// Keeps the residual stream `resid` `[layers, skip + window, d_model]` of the model reading
+    /// `next_window` after `skip` tokens of its own (its first token, as TransformerLens puts it in front);
+    /// those `skip` rows are left out. True once every window is recorded.
+    pub fn push(&mut self, resid: &Tensor, skip: usize) -> Result<bool> {
+        let Some(&(_, len)) = self.wins.get(self.done) else {
+            return Err(LensError::Input("every window is already recorded".into()));
+        };
+        let want = (self.acts.acts.len(), skip + len, self.acts.d_model);
+        if resid.dims() != [want.0, want.1, want.2] {
+            return Err(LensError::Input(format!(
+                "a window's residual stream has shape {:?}, expected {want:?}",
+                resid.dims()
+            )));
+        }
+        let rows = resid.narrow(1, skip, len)?;
+        for (l, all) in self.acts.acts.iter_mut().enumerate() {
+            all.extend(rows.get(l)?.flatten_all()?.to_vec1::<f32>()?);
+        }
+        self.done += 1;
+        Ok(self.done == self.wins.len())
     }
 
     /// (windows recorded, windows in all).
@@ -592,7 +686,7 @@ impl ProbeRecording {
 
     /// The recorded data; call once `step` has returned true.
     pub fn finish(self) -> ProbeData {
-        ProbeData { text: self.text, wins: self.wins, acts: self.acts, random_acts: None }
+        ProbeData { text: self.text, len: self.ids.len(), wins: self.wins, acts: self.acts, random_acts: None }
     }
 }
 
@@ -647,8 +741,9 @@ impl ProbeJob {
         ProbeJob::with_labels(data, concept.name(), &labels, settings, layers)
     }
 
-    /// `new` with labels made elsewhere, one per character of the recorded text (`ProbeData::text`), such as a
-    /// concept's control task (`control_task_labels`); `name` names them in the report and in messages.
+    /// `new` with labels made elsewhere, one per token of the recorded text (per character on a
+    /// character-level model), such as a concept's control task (`control_task_labels`) or a `TokenConcept`'s;
+    /// `name` names them in the report and in messages.
     pub fn with_labels(
         data: &ProbeData,
         name: String,
@@ -656,12 +751,8 @@ impl ProbeJob {
         settings: &ProbeSettings,
         layers: &[usize],
     ) -> Result<ProbeJob> {
-        let n_chars = data.text.chars().count();
-        if labels.len() != n_chars {
-            return Err(LensError::Input(format!(
-                "{name} has {} labels for a text of {n_chars} characters",
-                labels.len()
-            )));
+        if labels.len() != data.len {
+            return Err(LensError::Input(format!("{name} has {} labels for a text of {} tokens", labels.len(), data.len)));
         }
         let wins = &data.wins;
         // Whole windows go to the test set, spread like the windows themselves: about one in 1 / test_share.
@@ -963,6 +1054,35 @@ pub fn random_model(cfg: &Gpt2Config, seed: u64) -> Result<Transformer> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_concepts_label_a_token_or_the_next_and_explain_failures() {
+        let pieces = [" The", " cat", "\n", " sat", "."];
+        let space_next = TokenConcept { pattern: r"^\s".into(), next: true };
+        assert_eq!(space_next.labels(&pieces).unwrap(), [Some(true), Some(true), Some(true), Some(false), None]);
+        let capital = TokenConcept { pattern: "[A-Z]".into(), next: false };
+        assert_eq!(capital.labels(&pieces).unwrap(), [true, false, false, false, false].map(Some));
+        assert_eq!(capital.name(), "regex /[A-Z]/ on the token");
+        let fails = |pattern: &str, next: bool, pieces: &[&str]| {
+            TokenConcept { pattern: pattern.into(), next }.labels(pieces).unwrap_err().to_string()
+        };
+        assert!(fails("zzz", false, &pieces).contains("matches no token"));
+        assert!(fails("(?s).", true, &pieces).contains("matches every token"));
+        assert!(fails("", false, &pieces).contains("empty"));
+        assert!(fails("(", false, &pieces).contains("does not compile"));
+        assert!(fails("(a|b){50}{50}", false, &pieces).contains("too costly"));
+        // One token has no next one: nothing is labelled.
+        assert!(fails("T", true, &[" The"]).contains("matches no token"));
+    }
+
+    #[test]
+    fn on_characters_a_space_after_is_the_builtin_space_next() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/public/models/moby/held_out.txt"))
+            .expect("the book's held-out text is shipped");
+        let chars: Vec<String> = text.chars().map(String::from).collect();
+        let tokens = TokenConcept { pattern: r"^\s".into(), next: true }.labels(&chars).unwrap();
+        assert_eq!(tokens, BuiltinConcept::SpaceNext.labels(&text.chars().collect::<Vec<_>>()));
+    }
 
     #[test]
     fn costly_patterns_are_refused_and_ordinary_ones_run() {
