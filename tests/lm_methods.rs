@@ -431,7 +431,8 @@ fn probing_windows_read_one_at_a_time_equals_recording_them_together() {
         while !run.step(&model).unwrap() {}
         run.finish_resid(&model).unwrap()
     };
-    let mut apart = ProbeRecording::from_ids(text.clone(), ids.clone(), shape, model.cfg.n_positions, &settings).unwrap();
+    let mut apart =
+        ProbeRecording::from_ids(text.clone(), ids.clone(), shape, model.cfg.n_positions, &settings).unwrap();
     let mut pushed = 0;
     while let Some(window) = apart.next_window() {
         let resid = read(window, None);
@@ -468,7 +469,8 @@ fn probing_windows_read_one_at_a_time_equals_recording_them_together() {
     assert!(ProbeJob::with_labels(&apart, "short".into(), &labels[1..], &settings, &layers).is_err());
 
     // With the model's first token in front, its row is left out: the positions are the window's.
-    let mut with_bos = ProbeRecording::from_ids(text.clone(), ids, shape, model.cfg.n_positions - 1, &settings).unwrap();
+    let mut with_bos =
+        ProbeRecording::from_ids(text.clone(), ids, shape, model.cfg.n_positions - 1, &settings).unwrap();
     while let Some(window) = with_bos.next_window() {
         let resid = read(window, Some(0));
         assert_eq!(resid.dims()[1], window.len() + 1);
@@ -476,6 +478,9 @@ fn probing_windows_read_one_at_a_time_equals_recording_them_together() {
     }
     assert!(with_bos.finish().positions() >= 1000);
     assert!(ProbeRecording::from_ids(String::new(), vec![], shape, 8, &settings).is_err());
+    // Fewer windows than the test split needs: refused before any reading, in words.
+    let short = ProbeRecording::from_ids("abcd".into(), vec![1, 2, 3, 4], shape, 8, &settings).err().unwrap();
+    assert!(short.to_string().contains("too short to probe: it is 4 tokens"), "{short}");
 }
 
 #[test]

@@ -572,6 +572,83 @@ async function steerSides(page) {
   });
 }
 
+/** The probing lab's table: each layer's held-out accuracy, and the run's baseline. */
+async function probeTable(page) {
+  return page.evaluate(() => ({
+    layers: [...document.querySelectorAll('[data-testid=probe-layer]')].map((r) => Number(r.dataset.test)),
+    baseline: Number(document.querySelector('[data-testid=probe-results]')?.dataset.baseline),
+    best: document.querySelector('[data-testid=probe-results]')?.dataset.best,
+    title: document.querySelector('[data-testid=probe-results] h3')?.textContent ?? '',
+  }));
+}
+
+test('9.2.3 on an opened model: a pattern on the next token probes it as ours; bad patterns and short texts keep the result; a GPT-2-family model reads the book', TIMEOUT, async (t) => {
+  // The shipped Moby-Dick folder, opened from disk, is a character-level model: "a space or a line break starts
+  // the next token" is our "space next", and the lab reads the same windows of the same held-out text, so each
+  // layer's probe must score what it scores on our Moby-Dick model.
+  const page = await openPage('/#/open', { t });
+  await page.locator('[data-testid=own-model-lab]').waitFor();
+  await page.setInputFiles('[data-testid=pick-files]', ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => path.join(MODELS, 'moby', f)));
+  await opened(page).waitFor({ timeout: 60_000 });
+  await page.click('[data-testid=own-to-probing]');
+  await page.locator('[data-testid=model-own]').waitFor();
+  assert.ok(await page.locator('[data-testid=model-own]').isChecked());
+  assert.equal(await page.locator('[data-testid=concept]').count(), 0, 'an opened model has no built-in concepts');
+  await waitRev(page, 1, 180_000);
+  const mine = await probeTable(page);
+  assert.equal(mine.layers.length, 5);
+  assert.match(mine.title, /regex \/\^\\s\/ on the next token/);
+  assert.ok(await page.locator('[data-testid=probe-excerpt] .tok.label-on').count() > 3, 'the excerpt marks tokens');
+  await screenshot(page, 'probe-own');
+
+  const ours = await openPage('/#/9.2.3', { t });
+  await waitRev(ours, 1, 180_000);
+  const want = await probeTable(ours);
+  assert.equal(mine.baseline, want.baseline);
+  mine.layers.forEach((a, l) => assert.ok(Math.abs(a - want.layers[l]) <= 0.003, `layer ${l}: ${a} vs ${want.layers[l]}`));
+  assertClean(ours);
+  await ours.close();
+
+  // A pattern that does not compile, and a pasted text too short to probe: a message each, the result stays.
+  await page.fill('[data-testid=regex-input]', '([a-z]');
+  await page.click('[data-testid=probe-train]');
+  await eventually(async () => assert.match(await page.textContent('[data-testid=input-error]'), /does not compile/));
+  assert.deepEqual(await probeTable(page), mine);
+  await page.fill('[data-testid=regex-input]', '^\\s');
+  await page.check('[data-testid=probe-text-mine]');
+  await page.fill('[data-testid=probe-own-text]', 'Call me Ishmael. Some years ago, never mind how long.');
+  await page.click('[data-testid=probe-train]');
+  await eventually(async () => assert.match(await page.textContent('[data-testid=input-error]'), /too short to probe/));
+  assert.deepEqual(await probeTable(page), mine);
+  assertClean(page);
+
+  // A GPT-2-family model with GPT-2's tokenizer reads the book in its own tokens, its first token in front of
+  // each window (and left out of the probes); "a capitalised word" on the token itself.
+  const gpt = await openPage('/#/open', { t });
+  await gpt.locator('[data-testid=own-model-lab]').waitFor();
+  await gpt.setInputFiles('[data-testid=pick-files]', gpt2Folder('probe-gpt2', 5));
+  await opened(gpt).waitFor({ timeout: 60_000 });
+  await gpt.click('[data-testid=own-to-probing]');
+  await waitRev(gpt, 1, 180_000);
+  assert.equal((await probeTable(gpt)).layers.length, 3);
+  await gpt.selectOption('[data-testid=probe-token]', 'this');
+  await gpt.fill('[data-testid=regex-input]', '^ [A-Z]');
+  await gpt.click('[data-testid=probe-train]');
+  await waitRev(gpt, 2, 180_000);
+  const caps = await probeTable(gpt);
+  assert.match(caps.title, /regex \/\^ \[A-Z\]\/ on the token$/);
+  assert.ok(caps.baseline > 0.8 && caps.baseline < 1, `most tokens are not capitalised words: ${caps.baseline}`);
+  assert.match(gpt.url(), /model=own/);
+  assert.match(gpt.url(), /tok=this/);
+  await screenshot(gpt, 'probe-own-gpt2');
+  assertClean(gpt);
+
+  const other = await openPage('/#/9.2.3?model=own&tok=this', { t });
+  await eventually(async () => assert.match(await other.textContent('[data-testid=url-error]'), /never travels in a link/));
+  assert.equal(await other.locator('[data-testid=model-own]').count(), 0);
+  assertClean(other);
+});
+
 test('9.3.2 on an opened model: typed sets steer it exactly as they steer ours; bad sets keep the result; a GPT-2-family model leaves its first token out', TIMEOUT, async (t) => {
   // The shipped Moby-Dick folder, opened from disk. Its tokenizer.json reads each line as our vocabulary does
   // and it has no first token, so with the same sets, layer, coefficient, seed and prompt the lab must write

@@ -1,17 +1,22 @@
 //! Probes on the Moby-Dick model as main-thread jobs, shared by the probing lab (9.2.3) and the steering lab's
 //! probe direction (9.3.2): the held-out text's residual stream is recorded once per session, then a probe
-//! per layer is trained in slices between frames.
+//! per layer is trained in slices between frames. On a model opened in this tab (`train_own_probes`) the
+//! text is cut by its own tokenizer and read a window at a time, half a block per slice.
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::jobs::Job;
 use super::load::LoadedChar;
+use super::opened::OwnModel;
 use crate::lens::gpt2::RandomInit;
+use crate::lens::methods::logit_lens::LensRun;
 use crate::lens::methods::probe::{
-    control_task_job, Concept, ProbeData, ProbeJob, ProbeRecording, ProbeReport, ProbeSettings,
+    control_task_job, Concept, ProbeData, ProbeJob, ProbeRecording, ProbeReport, ProbeSettings, ResidShape,
+    TokenConcept,
 };
-use crate::lens::Transformer;
+use crate::lens::{LensError, Transformer};
 
 /// Which network the probes read: the trained Moby-Dick model, or a random one of its shape (never trained,
 /// drawn from a seed), the control for "does the probe find what training put there".
@@ -24,6 +29,111 @@ pub enum Net {
 thread_local! {
     /// The held-out text's residual stream per network, recorded once per session (the labs share it).
     static RECORDED: RefCell<HashMap<(Net, usize), Rc<ProbeData>>> = RefCell::new(HashMap::new());
+    /// The last text read by an opened model, so a second concept on it costs only the training.
+    static OWN_RECORDED: RefCell<Option<OwnRecorded>> = const { RefCell::new(None) };
+}
+
+/// A text as an opened model read it: each token's text and the residual stream of the windows.
+struct OwnRecorded {
+    model: *const OwnModel,
+    text: String,
+    pieces: Rc<Vec<String>>,
+    data: Rc<ProbeData>,
+}
+
+/// A finished run on an opened model: the report, and each token's text with its label (the lab shows a
+/// stretch of them).
+pub struct OwnProbes {
+    pub report: ProbeReport,
+    pub pieces: Rc<Vec<String>>,
+    pub labels: Vec<Option<bool>>,
+}
+
+/// Probes every residual layer of the opened model `own` for `concept` over `text`: the text through its
+/// tokenizer's worker, the labels (a bad pattern is reported before any reading), about `positions` tokens in
+/// windows of `window` read half a block per slice (unless this text was the last one read), then a probe per
+/// layer. `Ok(None)` when the job is stopped.
+pub async fn train_own_probes(
+    own: &Arc<OwnModel>,
+    text: String,
+    concept: &TokenConcept,
+    (window, positions): (usize, usize),
+    job: &Job,
+) -> Result<Option<OwnProbes>, String> {
+    let settings = ProbeSettings { positions, ..probe_settings() };
+    let key = Arc::as_ptr(own);
+    let kept = OWN_RECORDED.with(|r| {
+        r.borrow().as_ref().filter(|k| k.model == key && k.text == text).map(|k| (k.pieces.clone(), k.data.clone()))
+    });
+    let (pieces, data) = match kept {
+        Some(k) => k,
+        None => {
+            let Some(enc) = own.tokenize(text.clone(), job, "cutting the text into tokens").await else {
+                return Ok(None);
+            };
+            let enc = enc?;
+            let vocab = own.model.cfg.vocab_size;
+            if let Some(&bad) = enc.ids.iter().find(|&&id| id as usize >= vocab) {
+                return Err(format!("the tokenizer gave the id {bad}, but the model has only {vocab} tokens"));
+            }
+            concept.labels(&enc.pieces).map_err(|e| e.to_string())?;
+            let pieces = Rc::new(enc.pieces);
+            let Some(data) = record_own(own, text.clone(), enc.ids, window, &settings, job).await? else {
+                return Ok(None);
+            };
+            let data = Rc::new(data);
+            OWN_RECORDED.with(|r| {
+                *r.borrow_mut() = Some(OwnRecorded { model: key, text, pieces: pieces.clone(), data: data.clone() })
+            });
+            (pieces, data)
+        }
+    };
+    let labels = concept.labels(&pieces).map_err(|e| e.to_string())?;
+    let layers: Vec<usize> = (0..=own.model.cfg.n_layer).collect();
+    let fit = ProbeJob::with_labels(&data, concept.name(), &labels, &settings, &layers).map_err(|e| e.to_string())?;
+    Ok(fit_probes(fit, &data, job).await?.map(|report| OwnProbes { report, pieces, labels }))
+}
+
+/// The residual stream of `ids` in windows of `window` tokens, each read with the model's first token in front
+/// when its config names one (that row is left out), half a block per slice. `Ok(None)` when the job is stopped.
+async fn record_own(
+    own: &OwnModel,
+    text: String,
+    ids: Vec<u32>,
+    window: usize,
+    settings: &ProbeSettings,
+    job: &Job,
+) -> Result<Option<ProbeData>, String> {
+    let model = &own.model;
+    let cfg = &model.cfg;
+    let bos = cfg.bos_token_id.filter(|&b| (b as usize) < cfg.vocab_size);
+    let skip = usize::from(bos.is_some());
+    let shape = ResidShape { layers: cfg.n_layer + 1, d_model: cfg.d_model() };
+    let mut rec = ProbeRecording::from_ids(text, ids, shape, window, settings).map_err(|e| e.to_string())?;
+    let mut current: Option<LensRun> = None;
+    let recorded = job
+        .sliced("recording activations", || {
+            let run = match current.as_mut() {
+                Some(run) => run,
+                None => {
+                    let Some(w) = rec.next_window() else { return Ok(None) };
+                    let input: Vec<u32> = bos.into_iter().chain(w.iter().copied()).collect();
+                    current.insert(LensRun::recording(model, &input, 1, &[])?)
+                }
+            };
+            if run.step(model)? {
+                let run = current.take().expect("stepped above");
+                if rec.push(&run.finish_resid(model)?, skip)? {
+                    return Ok(None);
+                }
+            }
+            let (done, all) = rec.progress();
+            let part = current.as_ref().map_or(0.0, |r| r.progress(model));
+            Ok::<_, LensError>(Some((done as f32 + part) / all.max(1) as f32))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(recorded.then(|| rec.finish()))
 }
 
 /// The random network of `seed` with the trained model's shape, drawn a parameter per step (in one call it was

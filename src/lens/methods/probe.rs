@@ -635,6 +635,14 @@ impl ProbeRecording {
             return Err(LensError::Input("the text is empty: there is nothing to probe".into()));
         }
         let wins = windows(ids.len(), window.max(1), settings.positions);
+        // `ProbeJob` would refuse the recording; say so before any of it is read.
+        let every = test_every(settings);
+        if wins.len() < every {
+            return Err(LensError::Input(format!(
+                "the text is too short to probe: it is {} tokens, and the probes need at least {every} windows of {window} tokens",
+                ids.len()
+            )));
+        }
         let acts = Activations { acts: vec![Vec::new(); shape.layers], d_model: shape.d_model };
         Ok(ProbeRecording { text, ids, wins, done: 0, acts })
     }
@@ -688,6 +696,12 @@ impl ProbeRecording {
     pub fn finish(self) -> ProbeData {
         ProbeData { text: self.text, len: self.ids.len(), wins: self.wins, acts: self.acts, random_acts: None }
     }
+}
+
+/// Whole windows go to the test set, spread like the windows themselves: one in `test_every`, about
+/// 1 / test_share.
+fn test_every(settings: &ProbeSettings) -> usize {
+    (1.0 / settings.test_share.clamp(0.05, 0.5)).round() as usize
 }
 
 /// Which fit of a layer is running: the probe itself, then its controls.
@@ -752,14 +766,17 @@ impl ProbeJob {
         layers: &[usize],
     ) -> Result<ProbeJob> {
         if labels.len() != data.len {
-            return Err(LensError::Input(format!("{name} has {} labels for a text of {} tokens", labels.len(), data.len)));
+            return Err(LensError::Input(format!(
+                "{name} has {} labels for a text of {} tokens",
+                labels.len(),
+                data.len
+            )));
         }
         let wins = &data.wins;
-        // Whole windows go to the test set, spread like the windows themselves: about one in 1 / test_share.
-        let every = (1.0 / settings.test_share.clamp(0.05, 0.5)).round() as usize;
+        let every = test_every(settings);
         if wins.len() < every {
             return Err(LensError::Input(format!(
-                "the text is too short to probe: it needs at least {every} windows of {} characters",
+                "the text is too short to probe: it needs at least {every} windows of {} tokens",
                 wins.first().map_or(0, |w| w.1)
             )));
         }

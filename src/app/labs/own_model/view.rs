@@ -416,6 +416,7 @@ fn outcome_view(outcome: Result<Summary, String>) -> AnyView {
                     <p class="muted small">"It stays in this tab until you close it or open another. Try it below, or see every head's attention in "
                         <a href="#/attention?model=own" data-testid="own-to-attention">"the attention lab"</a>
                         ", its logit lens and text in " <a href="#/9.2.2?model=own" data-testid="own-to-language">"9.2.2"</a>
+                        ", probes in " <a href="#/9.2.3?model=own" data-testid="own-to-probing">"9.2.3"</a>
                         ", a patching estimate in " <a href="#/9.3.1?model=own" data-testid="own-to-patching">"9.3.1"</a>
                         " and steering in " <a href="#/9.3.2?model=own" data-testid="own-to-steering">"9.3.2"</a> "."</p>
                 </div>

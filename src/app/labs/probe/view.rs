@@ -5,21 +5,35 @@
 //! Recording and training are split into slices of about 16 ms (`lens::probe::{ProbeRecording, ProbeJob}`)
 //! with a yield to the browser between slices, so the page keeps drawing, shows progress and can cancel.
 //! The recording is kept for the session: a second concept costs only the training.
+//!
+//! On a model opened in this tab (`core::opened`) the concept is a regular expression over the text of a token
+//! or of the next one (`TokenConcept`), over the book's held-out passages or a text the student pastes, cut
+//! by the model's own tokenizer (`core::probes::train_own_probes`).
+
+use std::cell::RefCell;
+use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use super::{verdict, ProbeState};
+use super::{own_plan, token_excerpt, verdict, ProbeState, MAX_OWN_TEXT, OWN_REGEX};
 use crate::app::core::browser::{now_ms, replace_hash_soon};
 use crate::app::core::charts::{Axis, Bar, BarChart, Legend, Rule};
 use crate::app::core::export::TableExport;
 use crate::app::core::format::sentence;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
-use crate::app::core::jobs::{start_when_ready, Jobs};
+use crate::app::core::jobs::{start_when_ready, Job, Jobs};
 use crate::app::core::load::{load_char_model, LoadedChar, Model};
-use crate::app::core::probes::train_probes;
+use crate::app::core::models::own_not_open_showing;
+use crate::app::core::opened::{opened, OwnModel};
+use crate::app::core::probes::{train_own_probes, train_probes};
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::methods::logit_lens::resid_label;
-use crate::lens::methods::probe::{BuiltinConcept, Concept, ProbeReport};
+use crate::lens::methods::probe::{BuiltinConcept, Concept, ProbeReport, TokenConcept};
+
+thread_local! {
+    /// The text a student pasted for an opened model, kept for the tab (a link does not carry it).
+    static MINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
 
 /// An excerpt of the held-out text with the concept's positive characters marked, so the student sees what
 /// the labels mean before trusting a score.
@@ -44,14 +58,56 @@ enum Choice {
 struct Shown {
     report: ProbeReport,
     ms: f64,
+    /// The steering lab with this concept's probe direction at the best layer (built-in concepts only).
+    steer: Option<String>,
+}
+
+/// What an opened model's probes read: the book's held-out passages or the student's own text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Book,
+    Mine,
+}
+
+/// The controls of the lab on an opened model.
+#[derive(Clone, Copy)]
+struct Own {
+    model: StoredValue<Option<Arc<OwnModel>>>,
+    on: RwSignal<bool>,
+    regex: RwSignal<String>,
+    next: RwSignal<bool>,
+    source: RwSignal<Source>,
+    mine: RwSignal<String>,
+    /// A stretch of the last run's tokens, each with its label.
+    excerpt: RwSignal<Option<Vec<(String, bool)>>>,
+}
+
+impl Own {
+    fn concept(self) -> TokenConcept {
+        TokenConcept { pattern: self.regex.get_untracked(), next: self.next.get_untracked() }
+    }
 }
 
 #[component]
 pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
     let model = Model::new("the Moby-Dick model", || load_char_model("moby"));
-    let (url, problems) = ProbeState::from_query(&query);
+    let (mut url, problems) = ProbeState::from_query(&query);
     let notes = UrlNotes::new(&problems);
-    let (choice0, regex0) = match url.regex {
+    let own_model = opened();
+    if url.own && own_model.is_none() {
+        notes.add(own_not_open_showing("the Moby-Dick model"));
+        url = ProbeState::default();
+    }
+    let own = Own {
+        model: StoredValue::new(own_model),
+        on: RwSignal::new(url.own),
+        regex: RwSignal::new(if url.own { url.token_concept().pattern } else { OWN_REGEX.to_string() }),
+        next: RwSignal::new(url.next),
+        source: RwSignal::new(Source::Book),
+        mine: RwSignal::new(MINE.with(|m| m.borrow().clone())),
+        excerpt: RwSignal::new(None),
+    };
+    let (choice0, regex0) = match url.regex.filter(|_| !url.own) {
         Some(re) => (Choice::Regex, re),
         None => (Choice::Builtin(url.concept), String::new()),
     };
@@ -70,10 +126,37 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
 
     let start = move || {
         let Some(m) = loaded() else { return };
+        if own.on.get_untracked() {
+            let Some(o) = own.model.get_value() else { return };
+            let text = match own.source.get_untracked() {
+                Source::Book => m.held_out.clone(),
+                Source::Mine => own.mine.get_untracked(),
+            };
+            if text.trim().is_empty() {
+                return error
+                    .set(Some("Paste a text to probe on: the box is empty. The last result stays on screen.".into()));
+            }
+            if text.chars().count() > MAX_OWN_TEXT {
+                return error.set(Some(format!(
+                    "The text is {} characters; the lab reads at most {MAX_OWN_TEXT}: shorten it. The last result stays on screen.",
+                    text.chars().count()
+                )));
+            }
+            let c = own.concept();
+            let state = ProbeState {
+                own: true,
+                regex: Some(c.pattern.clone()).filter(|p| p != OWN_REGEX),
+                next: c.next,
+                ..ProbeState::default()
+            };
+            replace_hash_soon(&section_hash_with("9.2.3", &state.to_query()));
+            jobs.spawn("starting", move |job| run_own(job, o, text, c, own, (shown, error, rev)));
+            return;
+        }
         let c = concept_untracked(choice, regex);
         // The URL follows the concept the student actually ran.
         let state = match &c {
-            Concept::Builtin(b) => ProbeState { concept: *b, regex: None },
+            Concept::Builtin(b) => ProbeState { concept: *b, ..ProbeState::default() },
             Concept::Regex(p) => ProbeState { regex: Some(p.clone()), ..ProbeState::default() },
         };
         replace_hash_soon(&section_hash_with("9.2.3", &state.to_query()));
@@ -89,7 +172,8 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
             }
             match r {
                 Ok(Some(report)) => {
-                    shown.set(Some(Shown { report, ms: now_ms() - t0 }));
+                    let steer = steer_href(&c, report.best_layer().layer);
+                    shown.set(Some(Shown { report, ms: now_ms() - t0, steer }));
                     error.set(None);
                     rev.update(|r| *r += 1);
                 }
@@ -103,20 +187,22 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
     };
     start_when_ready(move || loaded().is_some(), start);
 
-    let concept_buttons = BuiltinConcept::ALL
-        .into_iter()
-        .map(|c| {
-            view! {
-                <label class="concept-option" title=c.description()>
-                    <input type="radio" name="probe-concept" data-testid="concept" data-key=c.key()
-                        prop:checked=move || choice.get() == Choice::Builtin(c)
-                        prop:disabled=move || jobs.busy()
-                        on:change=move |_| { choice.set(Choice::Builtin(c)); start(); } />
-                    " " {c.name()}
-                </label>
-            }
-        })
-        .collect_view();
+    let concept_buttons = move || {
+        BuiltinConcept::ALL
+            .into_iter()
+            .map(|c| {
+                view! {
+                    <label class="concept-option" title=c.description()>
+                        <input type="radio" name="probe-concept" data-testid="concept" data-key=c.key()
+                            prop:checked=move || choice.get() == Choice::Builtin(c)
+                            prop:disabled=move || jobs.busy()
+                            on:change=move |_| { choice.set(Choice::Builtin(c)); start(); } />
+                        " " {c.name()}
+                    </label>
+                }
+            })
+            .collect_view()
+    };
 
     let description = move || {
         match choice.get() {
@@ -144,49 +230,177 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
     };
 
     let progress = progress_bar(jobs, "probe", cancel);
+    let switch = move |to: bool| {
+        if own.on.get_untracked() != to {
+            own.on.set(to);
+            shown.set(None);
+            error.set(None);
+            start();
+        }
+    };
+    let model_name = move || match (own.on.get(), own.model.get_value()) {
+        (true, Some(o)) => o.name.clone(),
+        _ => "moby".to_string(),
+    };
+    let moby_concepts = move || {
+        view! {
+            <div class="concept-grid">{concept_buttons()}</div>
+                        <div class="regex-row">
+                            <label class="concept-option">
+                                <input type="radio" name="probe-concept" data-testid="concept-regex"
+                                    prop:checked=move || choice.get() == Choice::Regex
+                                    prop:disabled=move || jobs.busy()
+                                    on:change=move |_| choice.set(Choice::Regex) />
+                                " your own: regular expression "
+                            </label>
+                            <input type="text" class="regex-input" data-testid="regex-input" spellcheck="false" aria-label="Regular expression"
+                                prop:value=move || regex.get()
+                                on:input=move |ev| { regex.set(event_target_value(&ev)); choice.set(Choice::Regex); }
+                                on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" && !jobs.busy() { start(); } />
+                            <button class="primary" data-testid="probe-train" disabled=move || jobs.busy() || loaded().is_none()
+                                on:click=move |_| start()>"Train probes"</button>
+                        </div>
+                        <p class="muted small" data-testid="concept-description">{description}</p>
+                        {sample}
+                        <p class="muted small">"Highlighted characters are labelled “yes”. Each probe reads the residual stream at one position and guesses the label there."</p>
+        }
+    };
 
     view! {
-        <LabFrame notes=notes model="moby">
+        <LabFrame notes=notes model=Signal::derive(model_name)>
         <div class="probe-lab" data-testid="probe-lab" class:unloaded=move || loaded().is_none()>
+            <ModelSwitch own=own switch=switch />
             {model.status()}
             <div class="lab-body">
                 <section class="panel">
                     <h3>"Concept"</h3>
-                    <div class="concept-grid">{concept_buttons}</div>
-                    <div class="regex-row">
-                        <label class="concept-option">
-                            <input type="radio" name="probe-concept" data-testid="concept-regex"
-                                prop:checked=move || choice.get() == Choice::Regex
-                                prop:disabled=move || jobs.busy()
-                                on:change=move |_| choice.set(Choice::Regex) />
-                            " your own: regular expression "
-                        </label>
-                        <input type="text" class="regex-input" data-testid="regex-input" spellcheck="false" aria-label="Regular expression"
-                            prop:value=move || regex.get()
-                            on:input=move |ev| { regex.set(event_target_value(&ev)); choice.set(Choice::Regex); }
-                            on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" && !jobs.busy() { start(); } />
-                        <button class="primary" data-testid="probe-train" disabled=move || jobs.busy() || loaded().is_none()
-                            on:click=move |_| start()>"Train probes"</button>
-                    </div>
-                    <p class="muted small" data-testid="concept-description">{description}</p>
-                    {sample}
-                    <p class="muted small">"Highlighted characters are labelled “yes”. Each probe reads the residual stream at one position and guesses the label there."</p>
+                    {move || if own.on.get() {
+                        view! { <OwnConcept own=own busy=Signal::derive(move || jobs.busy()) start=start /> }.into_any()
+                    } else {
+                        moby_concepts().into_any()
+                    }}
                     {progress}
                     {move || error.get().map(|e| view! { <p class="input-error" data-testid="input-error" role="status">{e}</p> })}
                     <p class="muted small" data-testid="lab-status" role="status" data-rev=move || rev.get()>
                         {move || shown.get().map(|s| format!("Last run: {}, {} layers in {:.1} s.", s.report.concept, s.report.layers.len(), s.ms / 1000.0))}
                     </p>
                 </section>
-                <ProbeResults shown=shown choice=choice regex=regex />
+                <ProbeResults shown=shown />
             </div>
         </div>
         </LabFrame>
     }
 }
 
+/// One run on an opened model; the lab's result and error signals are `out`.
+async fn run_own(
+    job: Job,
+    o: Arc<OwnModel>,
+    text: String,
+    concept: TokenConcept,
+    own: Own,
+    (shown, error, rev): (RwSignal<Option<Shown>>, RwSignal<Option<String>>, RwSignal<u32>),
+) {
+    if !job.pause("starting", 0.0).await {
+        return;
+    }
+    let t0 = now_ms();
+    let plan = own_plan(&o.model.cfg, o.model.cfg.bos_token_id.is_some());
+    let r = train_own_probes(&o, text, &concept, (plan.window, plan.positions), &job).await;
+    if !job.alive() {
+        return;
+    }
+    match r {
+        Ok(Some(run)) => {
+            own.excerpt.set(Some(token_excerpt(&run.pieces, &run.labels)));
+            shown.set(Some(Shown { report: run.report, ms: now_ms() - t0, steer: None }));
+            error.set(None);
+            rev.update(|r| *r += 1);
+        }
+        Ok(None) => {}
+        Err(e) => error.set(Some(format!("{}. The last result stays on screen.", sentence(&e)))),
+    }
+}
+
+/// The Moby-Dick model or the one opened in this tab (offered only in that tab).
+#[component]
+fn ModelSwitch(own: Own, switch: impl Fn(bool) + Copy + Send + Sync + 'static) -> impl IntoView {
+    let o = own.model.get_value()?;
+    let own_label = format!(" Your model: {} ({} layers)", o.name, o.model.cfg.n_layer);
+    Some(view! {
+        <div class="model-switch" role="radiogroup" aria-label="Model">
+            <label><input type="radio" name="probe-model" data-testid="model-moby" prop:checked=move || !own.on.get()
+                on:change=move |_| switch(false) />" Moby-Dick (characters, 4 layers)"</label>
+            <label><input type="radio" name="probe-model" data-testid="model-own" prop:checked=move || own.on.get()
+                on:change=move |_| switch(true) />{own_label}</label>
+        </div>
+    })
+}
+
+/// The concept on an opened model: a pattern over the text of a token or the next one, and the text to read.
+#[component]
+fn OwnConcept(own: Own, busy: Signal<bool>, start: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    let excerpt = move || {
+        let marks = own.excerpt.get()?;
+        let spans = marks
+            .into_iter()
+            .map(|(piece, on)| {
+                let s = piece.replace('\n', "↵\n");
+                view! { <span class="tok" class:label-on=on>{s}</span> }
+            })
+            .collect_view();
+        Some(view! {
+            <p class="probe-excerpt" data-testid="probe-excerpt" tabindex="0" role="region" aria-label="excerpt with the tokens labelled yes marked (scrolls)">{spans}</p>
+            <p class="muted small">"A stretch of the last run's text, cut into the model's tokens; highlighted tokens are labelled “yes”."</p>
+        })
+    };
+    let set_source = move |v: String| {
+        own.source.set(if v == "mine" { Source::Mine } else { Source::Book });
+    };
+    view! {
+        <div class="regex-row own-concept">
+            <label>"Yes where the text of "
+                <select data-testid="probe-token" prop:value=move || if own.next.get() { "next" } else { "this" }
+                    prop:disabled=move || busy.get()
+                    on:change=move |ev| own.next.set(event_target_value(&ev) == "next")>
+                    <option value="next">"the next token"</option>
+                    <option value="this">"the token itself"</option>
+                </select>
+            </label>
+            <label>" matches "
+                <input type="text" class="regex-input" data-testid="regex-input" spellcheck="false" aria-label="Regular expression"
+                    prop:value=move || own.regex.get()
+                    on:input=move |ev| own.regex.set(event_target_value(&ev))
+                    on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" && !busy.get_untracked() { start(); } />
+            </label>
+            <button class="primary" data-testid="probe-train" disabled=move || busy.get()
+                on:click=move |_| start()>"Train probes"</button>
+        </div>
+        <p class="muted small" data-testid="concept-description">
+            "A regular expression over each token's text as the tokenizer cut it (^ is the token's start, \\s a space or a line break). “^\\s” on the next token: a word ends here. “^ [A-Z]” on the token itself: a capitalised word. “[0-9]”: a digit."
+        </p>
+        <div class="own-text" role="radiogroup" aria-label="Text to probe on">
+            <span>"Text:"</span>
+            <label><input type="radio" name="probe-text" data-testid="probe-text-book" prop:checked=move || own.source.get() == Source::Book
+                prop:disabled=move || busy.get() on:change=move |_| set_source("book".into()) />" Moby-Dick's held-out passages (60,000 characters)"</label>
+            <label><input type="radio" name="probe-text" data-testid="probe-text-mine" prop:checked=move || own.source.get() == Source::Mine
+                prop:disabled=move || busy.get() on:change=move |_| set_source("mine".into()) />" a text you paste"</label>
+        </div>
+        {move || (own.source.get() == Source::Mine).then(|| view! {
+            <textarea rows="5" spellcheck="false" data-testid="probe-own-text" aria-label="Your text to probe on"
+                maxlength=MAX_OWN_TEXT.to_string()
+                placeholder="Paste a few thousand words in the model's language, then Train probes."
+                prop:value=move || own.mine.get()
+                on:input=move |ev| { let t = event_target_value(&ev); MINE.with(|m| *m.borrow_mut() = t.clone()); own.mine.set(t); }></textarea>
+            <p class="muted small">"Your text stays in this tab: it is read here and never sent anywhere, and a link does not carry it."</p>
+        })}
+        {excerpt}
+    }
+}
+
 /// The last run's accuracy per layer against the baseline and the control, with the verdict.
 #[component]
-fn ProbeResults(shown: RwSignal<Option<Shown>>, choice: RwSignal<Choice>, regex: RwSignal<String>) -> impl IntoView {
+fn ProbeResults(shown: RwSignal<Option<Shown>>) -> impl IntoView {
     move || {
         let s = shown.get()?;
         let r = &s.report;
@@ -235,7 +449,7 @@ fn ProbeResults(shown: RwSignal<Option<Shown>>, choice: RwSignal<Choice>, regex:
                     {format!("{} training and {} held-out positions ({:.1}% labelled yes), one probe per layer plus its control, in {:.1} s.",
                         r.n_train, r.n_test, 100.0 * r.positive_rate, s.ms / 1000.0)}
                 </p>
-                {steer_href(&concept_untracked(choice, regex), best.layer).map(|href| view! {
+                {s.steer.clone().map(|href| view! {
                     <p class="small"><a data-testid="steer-link" href=href>
                         {format!("Steer with a probe's direction for this concept at {} (9.3.2) →", resid_label(best.layer))}</a></p>
                 })}
