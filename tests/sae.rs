@@ -404,3 +404,52 @@ fn a_window_measured_in_pieces_equals_window_losses() {
         assert!(run.step(&model, &sae).is_err(), "a finished window says so");
     }
 }
+
+#[test]
+fn an_index_built_a_few_latents_at_a_time_is_the_index() {
+    // 300 positions, 40 latents, each firing on a seeded third of the positions.
+    let mut rng = glassbox::lens::rng::Rng::new(9);
+    let mut acts: Vec<Vec<(u32, f32)>> = vec![Vec::new(); 300];
+    for row in &mut acts {
+        for j in 0..40u32 {
+            if rng.range(0, 2) == 0 {
+                row.push((j, 0.1 + rng.range(0, 100) as f32 / 10.0));
+            }
+        }
+    }
+    let s = IndexSettings { top: 5, before: 6, after: 2, bins: 10 };
+    let whole = build_index(&acts, 40, s);
+    let mut build = IndexBuild::new(&acts, 40, s);
+    let mut steps = 0;
+    while !build.step(&acts, 7) {
+        steps += 1;
+        assert!(build.progress() < 1.0);
+    }
+    assert_eq!((steps, build.progress()), (5, 1.0), "40 latents, 7 a step");
+    assert_eq!(build.finish(), whole);
+}
+
+#[test]
+fn recording_in_shorter_windows_after_a_first_token_keeps_every_text_position() {
+    // The shipped model read in windows of 32 characters, each after a first token (id 0 standing in for a
+    // model's <|endoftext|>): one row per character, and the first window's rows are what the model computes
+    // for [0, text...] past its first position.
+    let (model, vocab, sae, _, held) = shipped();
+    let ids = vocab.encode(&held.chars().take(200).collect::<String>()).unwrap();
+    let d = model.cfg.d_model();
+    let read = |window: usize, bos: Option<u32>| {
+        let mut rec = ActivationRecording::windowed(sae.hook, &ids, window, bos).unwrap();
+        while !rec.step(&model).unwrap() {}
+        rec.finish()
+    };
+    // Without a first token and in the model's own windows, `windowed` is `new`.
+    let mut plain = ActivationRecording::new(&model, sae.hook, &ids).unwrap();
+    while !plain.step(&model).unwrap() {}
+    assert_eq!(read(model.cfg.n_positions, None), plain.finish());
+    let x = read(32, Some(0));
+    assert_eq!(x.len(), ids.len() * d);
+    let first: Vec<u32> = std::iter::once(0).chain(ids[..32].iter().copied()).collect();
+    let (_, cache) = model.run_with_cache(&first).unwrap();
+    let want: Vec<f32> = cache.get(sae.hook).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    assert_eq!(x[..32 * d], want[d..]);
+}

@@ -480,6 +480,10 @@ pub fn scored_activations(model: &Transformer, hook: Hook, ids: &[u32]) -> Resul
 pub struct ActivationRecording {
     hook: Hook,
     ids: Vec<u32>,
+    /// Tokens of the text per window.
+    window: usize,
+    /// The model's first token, read in front of every window (its row is not kept).
+    bos: Option<u32>,
     windows: Vec<(usize, usize)>,
     next: usize,
     pass: Option<Stepped>,
@@ -488,18 +492,29 @@ pub struct ActivationRecording {
 
 impl ActivationRecording {
     pub fn new(model: &Transformer, hook: Hook, ids: &[u32]) -> Result<Self> {
-        let windows = scored_windows(ids.len(), model.cfg.n_positions);
-        Ok(ActivationRecording { hook, ids: ids.to_vec(), windows, next: 0, pass: None, out: Vec::new() })
+        Self::windowed(hook, ids, model.cfg.n_positions, None)
+    }
+
+    /// `new` with windows of `window` tokens of the text, each read after `bos` when given (as TransformerLens
+    /// puts GPT-2's first token in front of a text): an opened model, whose context may be too long to read in
+    /// one slice.
+    pub fn windowed(hook: Hook, ids: &[u32], window: usize, bos: Option<u32>) -> Result<Self> {
+        let window = window.max(1);
+        let windows = scored_windows(ids.len(), window);
+        Ok(ActivationRecording { hook, ids: ids.to_vec(), window, bos, windows, next: 0, pass: None, out: Vec::new() })
     }
 
     /// Runs the next piece; `Ok(true)` once every window is recorded.
     pub fn step(&mut self, model: &Transformer) -> Result<bool> {
-        let n = model.cfg.n_positions;
         let Some(&(start, from)) = self.windows.get(self.next) else { return Ok(true) };
-        let window = &self.ids[start..(start + n).min(self.ids.len())];
+        let window = &self.ids[start..(start + self.window).min(self.ids.len())];
+        let from = from + usize::from(self.bos.is_some());
         let mut pass = match self.pass.take() {
             Some(p) => p,
-            None => Stepped::new(model, window, HookSet::cache_only(vec![self.hook]))?,
+            None => {
+                let input: Vec<u32> = self.bos.into_iter().chain(window.iter().copied()).collect();
+                Stepped::new(model, &input, HookSet::cache_only(vec![self.hook]))?
+            }
         };
         if pass.hooks.cache.get(self.hook).is_none() {
             let finished = pass.step(model)?;
@@ -916,20 +931,43 @@ pub fn dequantise(c: char) -> f32 {
 /// Builds every latent's card from per-position activations (`latent_activations`). Top contexts are the
 /// highest peaks whose shown spans do not overlap an already chosen one, so one long passage cannot fill them.
 pub fn build_index(acts: &[Vec<(u32, f32)>], d_sae: usize, s: IndexSettings) -> FeatureIndex {
-    let n = acts.len();
-    let mut per: Vec<Vec<(usize, f32)>> = vec![Vec::new(); d_sae];
-    for (p, row) in acts.iter().enumerate() {
-        for &(j, a) in row {
-            if (j as usize) < d_sae {
-                per[j as usize].push((p, a));
+    let mut build = IndexBuild::new(acts, d_sae, s);
+    while !build.step(acts, usize::MAX) {}
+    build.finish()
+}
+
+/// `build_index` a few latents per `step`, so the browser can build a big SAE's index between frames (GPT-2
+/// small's SAEs have 24,576 latents). The same cards.
+pub struct IndexBuild {
+    settings: IndexSettings,
+    positions: usize,
+    /// Each latent's (position, activation) where it is active, taken as its card is made.
+    per: Vec<Vec<(usize, f32)>>,
+    latents: Vec<LatentCard>,
+}
+
+impl IndexBuild {
+    /// Sorts the activations by latent (one pass over them).
+    pub fn new(acts: &[Vec<(u32, f32)>], d_sae: usize, settings: IndexSettings) -> Self {
+        let mut per: Vec<Vec<(usize, f32)>> = vec![Vec::new(); d_sae];
+        for (p, row) in acts.iter().enumerate() {
+            for &(j, a) in row {
+                if (j as usize) < d_sae {
+                    per[j as usize].push((p, a));
+                }
             }
         }
+        IndexBuild { settings, positions: acts.len(), per, latents: Vec::with_capacity(d_sae) }
     }
-    let value_at = |j: usize, p: usize| acts[p].iter().find(|(l, _)| *l as usize == j).map_or(0.0, |(_, a)| *a);
-    let latents = per
-        .into_iter()
-        .enumerate()
-        .map(|(j, mut occ)| {
+
+    /// Makes the next `n` latents' cards from the same `acts`; true once every latent has its card.
+    pub fn step(&mut self, acts: &[Vec<(u32, f32)>], n: usize) -> bool {
+        let s = self.settings;
+        let total = self.positions;
+        let value_at = |j: usize, p: usize| acts[p].iter().find(|(l, _)| *l as usize == j).map_or(0.0, |(_, a)| *a);
+        let end = self.latents.len().saturating_add(n.max(1)).min(self.per.len());
+        for j in self.latents.len()..end {
+            let mut occ = std::mem::take(&mut self.per[j]);
             let max = occ.iter().map(|o| o.1).fold(0.0f32, f32::max);
             let mut hist = vec![0u32; s.bins];
             for &(_, a) in &occ {
@@ -946,14 +984,26 @@ pub fn build_index(acts: &[Vec<(u32, f32)>], d_sae: usize, s: IndexSettings) -> 
                     continue;
                 }
                 let start = p.saturating_sub(s.before);
-                let end = (p + s.after + 1).min(n);
+                let end = (p + s.after + 1).min(total);
                 let q = (start..end).map(|i| quantise(value_at(j, i), max)).collect();
                 contexts.push(TopContext { pos: p, start, peak: a, acts: q });
             }
-            LatentCard { count: occ.len(), density: occ.len() as f32 / n.max(1) as f32, max, hist, contexts }
-        })
-        .collect();
-    FeatureIndex { positions: n, before: s.before, after: s.after, latents }
+            let density = occ.len() as f32 / total.max(1) as f32;
+            self.latents.push(LatentCard { count: occ.len(), density, max, hist, contexts });
+        }
+        self.latents.len() == self.per.len()
+    }
+
+    /// Share of the latents done, 0 to 1.
+    pub fn progress(&self) -> f32 {
+        self.latents.len() as f32 / self.per.len().max(1) as f32
+    }
+
+    /// The index; call once `step` has returned true.
+    pub fn finish(self) -> FeatureIndex {
+        let s = self.settings;
+        FeatureIndex { positions: self.positions, before: s.before, after: s.after, latents: self.latents }
+    }
 }
 
 impl FeatureIndex {
