@@ -453,3 +453,18 @@ fn recording_in_shorter_windows_after_a_first_token_keeps_every_text_position() 
     let want: Vec<f32> = cache.get(sae.hook).unwrap().flatten_all().unwrap().to_vec1().unwrap();
     assert_eq!(x[..32 * d], want[d..]);
 }
+
+#[test]
+fn one_latents_logit_effects_are_its_row_of_all_of_them() {
+    let (model, _, sae, _, _) = shipped();
+    let all = logit_effects(&model, &sae).unwrap();
+    let vocab = model.cfg.vocab_size;
+    for j in [0, 7, sae.d_sae - 1] {
+        let row = logit_effect_row(&model, &sae, j).unwrap();
+        assert_eq!(row.len(), vocab);
+        for (a, b) in row.iter().zip(&all[j * vocab..(j + 1) * vocab]) {
+            assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "latent {j}: {a} vs {b}");
+        }
+    }
+    assert!(logit_effect_row(&model, &sae, sae.d_sae).is_err());
+}

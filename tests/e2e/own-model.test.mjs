@@ -271,7 +271,7 @@ test('a GPT-2-family model with GPT-2\'s own tokenizer: its tokens, next-token g
   assertClean(page);
 });
 
-test('an SAE opens on the model it was trained on, shows its latents on the text, and one for another model is refused', TIMEOUT, async (t) => {
+test('an SAE opens on the model it was trained on, shows its latents on the text, builds its feature index over the book as we ship it, and one for another model is refused', TIMEOUT, async (t) => {
   const page = await openPage('/#/open', { t });
   await page.locator('[data-testid=own-model-lab]').waitFor();
   await page.setInputFiles('[data-testid=pick-files]', ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => path.join(MODELS, 'moby', f)));
@@ -315,6 +315,46 @@ test('an SAE opens on the model it was trained on, shows its latents on the text
   await screenshot(page, 'own-model-sae', page.locator('[data-testid=sae-latents]'));
   await page.fill('[data-testid=own-text]', 'The whale! The whale!');
   await eventually(async () => assert.equal((await strip()).length, await page.locator('[data-testid=own-token]').count()), 30_000);
+
+  // The feature index over the book's held-out passages, built here: the Moby-Dick folder reads them a character
+  // per token, as the index we ship (features.json) was built, so each latent fires as often and as hard, and
+  // peaks first at the same character.
+  const shipped = JSON.parse(fs.readFileSync(sae('features.json')));
+  const heldChars = [...fs.readFileSync(path.join(MODELS, 'moby/held_out.txt'), 'utf8')].length;
+  await page.click('[data-testid=index-build]');
+  const summary = page.locator('[data-testid=index-summary]');
+  await summary.waitFor({ timeout: 180_000 });
+  assert.equal(Number(await summary.getAttribute('data-positions')), heldChars);
+  const card = page.locator('[data-testid=index-card]');
+  const checkCard = async (j) => {
+    await eventually(async () => assert.equal(Number(await card.getAttribute('data-latent')), j));
+    const want = shipped.latents[j];
+    const count = Number(await card.getAttribute('data-count'));
+    assert.ok(Math.abs(count - want.count) <= 2 + want.count / 500, `latent ${j}: count ${count} vs ${want.count}`);
+    if (want.count === 0) return;
+    const max = Number(await card.getAttribute('data-max'));
+    assert.ok(Math.abs(max - want.max) <= 1e-3 * Math.max(1, want.max), `latent ${j}: max ${max} vs ${want.max}`);
+    assert.equal(Number(await card.getAttribute('data-first')), want.contexts[0].pos, `latent ${j}: first peak`);
+    assert.ok(await page.locator('[data-testid=index-context]').count() >= 1);
+    assert.equal(await page.locator('[data-testid=index-effect]').count(), 16, 'eight tokens pushed up, eight down');
+  };
+  const listed = page.locator('[data-testid=index-latent]');
+  await checkCard(Number(await listed.first().getAttribute('data-latent')));
+  await listed.nth(3).click();
+  await checkCard(Number(await listed.nth(3).getAttribute('data-latent')));
+  await page.fill('[data-testid=index-latent-input]', '17');
+  await page.press('[data-testid=index-latent-input]', 'Enter');
+  await checkCard(17);
+  await page.click('[data-testid=index-next]');
+  await checkCard(18);
+  await screenshot(page, 'own-model-index', card);
+  // A pasted text too short to index: a message, and the index stays.
+  const before = await summary.textContent();
+  await page.check('[data-testid=index-text-mine]');
+  await page.fill('[data-testid=index-own-text]', 'Call me Ishmael.');
+  await page.click('[data-testid=index-build]');
+  await eventually(async () => assert.match(await page.textContent('[data-testid=index-error]'), /at least 24/));
+  assert.equal(await summary.textContent(), before);
   assertClean(page);
 });
 

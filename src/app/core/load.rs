@@ -75,6 +75,21 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     fetch(url).await?.binary().await.map_err(|_| format!("`{url}`: the download broke off"))
 }
 
+thread_local! {
+    static BOOK: RefCell<Option<Arc<String>>> = const { RefCell::new(None) };
+}
+
+/// The Moby-Dick model's held-out passages (`models/moby/held_out.txt`, 60,000 characters of the book), fetched
+/// once per session: the long text an opened model reads by default (its SAE's feature index).
+pub async fn load_book_text() -> Result<Arc<String>, String> {
+    if let Some(t) = BOOK.with(|b| b.borrow().clone()) {
+        return Ok(t);
+    }
+    let t = Arc::new(fetch_text("models/moby/held_out.txt").await?);
+    BOOK.with(|b| *b.borrow_mut() = Some(t.clone()));
+    Ok(t)
+}
+
 /// The chapter's text (`content::CHAPTER_FILE`, beside index.html), fetched and read once, when the app starts:
 /// the shell keeps it for the session, so every section after the first opens at once. The built `index.html`
 /// preloads the same URL, so the download runs beside the .wasm's. A failure names the file.

@@ -3,6 +3,7 @@
 //! random repeated text made of the tokenizer's own words (the attention lab's "Random repeat" on any model).
 use crate::lens::gpt2::tokenizer::Encoded;
 use crate::lens::rng::Rng;
+use crate::lens::Gpt2Config;
 
 /// The most tokens a lab reads from an opened model at once: its grids show every position, and a 1024-token
 /// context would make a million-cell pattern and a 30 s lens.
@@ -53,6 +54,27 @@ pub fn show_piece(piece: &str) -> String {
             c => c,
         })
         .collect()
+}
+
+/// A half block over a window costs at most about this many multiply-adds and adds (12 d_model² per token):
+/// a slice of the browser's forward pass stays well inside a frame's budget.
+const HALF_BLOCK_FLOPS: u64 = 250_000_000;
+
+/// How many tokens of a long text an opened model reads at once (with its first token in front, when `bos`):
+/// 128 for a small model (the Moby-Dick model's own context), fewer for a big one, whose half block over them
+/// must fit in a slice (GPT-2 small: 35).
+pub fn reading_window(cfg: &Gpt2Config, bos: bool) -> usize {
+    // u64: a big model's figures overflow wasm32's usize.
+    let d2 = (cfg.d_model() * cfg.d_model()) as u64;
+    let room = cfg.n_positions.saturating_sub(usize::from(bos)).max(1) as u64;
+    (HALF_BLOCK_FLOPS / (12 * d2).max(1)).clamp(16, 128).min(room) as usize
+}
+
+/// How many tokens of a long text an opened model can read for about `flops` multiply-adds and adds (24
+/// d_model² per token per layer), between `min` and `max`.
+pub fn tokens_for(cfg: &Gpt2Config, flops: u64, min: usize, max: usize) -> usize {
+    let per_token = 24 * (cfg.d_model() * cfg.d_model()) as u64 * cfg.n_layer.max(1) as u64;
+    (flops / per_token.max(1)).clamp(min as u64, max as u64) as usize
 }
 
 /// The most words in each half of `random_repeat`'s text.
@@ -136,6 +158,18 @@ mod tests {
         assert_eq!(show_piece(" the\n"), "·the⏎");
         assert_eq!(show_piece("<|endoftext|>"), "<|endoftext|>");
         assert_eq!(show_piece(&"x".repeat(20)), "x".repeat(13) + "…");
+    }
+
+    #[test]
+    fn a_big_model_reads_a_long_text_in_shorter_windows_and_fewer_tokens() {
+        let moby = Gpt2Config::new(83, 128, 128, 4, 4, false);
+        assert_eq!(reading_window(&moby, false), 128);
+        let gpt2 = Gpt2Config::new(50257, 1024, 768, 12, 12, false);
+        assert_eq!(reading_window(&gpt2, true), 35);
+        assert_eq!(reading_window(&Gpt2Config::new(300, 24, 64, 2, 4, false), true), 23);
+        assert_eq!(tokens_for(&moby, 200_000_000_000, 1000, 5000), 5000);
+        assert_eq!(tokens_for(&gpt2, 200_000_000_000, 1000, 5000), 1177);
+        assert_eq!(tokens_for(&gpt2, 1, 1000, 5000), 1000);
     }
 
     #[test]

@@ -8,7 +8,10 @@ use crate::app::core::offline::megabytes;
 pub use crate::app::core::own_text::{model_input, show_piece, MAX_TOKENS};
 use crate::lens::methods::induction::HeadScores;
 use crate::lens::methods::logit_lens::LogitLens;
+use crate::lens::methods::sae::{dequantise, FeatureIndex, IndexSettings, TopContext};
 
+#[cfg(target_arch = "wasm32")]
+pub mod features;
 #[cfg(target_arch = "wasm32")]
 pub mod sae;
 #[cfg(target_arch = "wasm32")]
@@ -126,6 +129,34 @@ pub fn top_latents(acts: &[Vec<(u32, f32)>], n: usize) -> Vec<(u32, f32, usize)>
 /// A latent's activation at each position (0 where it is not active).
 pub fn latent_trace(acts: &[Vec<(u32, f32)>], latent: u32) -> Vec<f32> {
     acts.iter().map(|row| row.iter().find(|(j, _)| *j == latent).map_or(0.0, |&(_, a)| a)).collect()
+}
+
+/// The feature index over a long text on an opened model: the top contexts of each latent, 12 tokens before its
+/// peak and 3 after (the book's index shows 40 and 10 characters).
+pub const INDEX_SETTINGS: IndexSettings = IndexSettings { top: 6, before: 12, after: 3, bins: 20 };
+
+/// The most tokens the feature index reads: the book's held-out passages are 60,495 characters, so a
+/// character-level model reads all of them.
+pub const MAX_INDEX_TOKENS: usize = 100_000;
+
+/// What reading the index's text may cost, in multiply-adds and adds (see `own_text::tokens_for`): GPT-2 small
+/// reads about 2,900 tokens, some 25 s here.
+pub const INDEX_FLOPS: u64 = 500_000_000_000;
+
+/// How many latents the index lists to pick from.
+pub const INDEX_LISTED: usize = 24;
+
+/// The latents with the highest peaks in an index, highest first (dead latents left out).
+pub fn strongest(idx: &FeatureIndex, n: usize) -> Vec<usize> {
+    let mut alive: Vec<usize> = (0..idx.latents.len()).filter(|&j| idx.latents[j].count > 0).collect();
+    alive.sort_by(|&a, &b| idx.latents[b].max.total_cmp(&idx.latents[a].max).then(a.cmp(&b)));
+    alive.truncate(n);
+    alive
+}
+
+/// A top context as tokens: each one's text and the latent's activation there as a share of its maximum.
+pub fn context_tokens(pieces: &[String], c: &TopContext) -> Vec<(String, f32)> {
+    c.acts.chars().enumerate().filter_map(|(k, q)| Some((pieces.get(c.start + k)?.clone(), dequantise(q)))).collect()
 }
 
 /// What the head table is coloured by: the three detector scores of the attention lab.
@@ -280,6 +311,23 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_index_lists_its_strongest_latents_and_shows_contexts_as_tokens() {
+        let mut acts: Vec<Vec<(u32, f32)>> = vec![Vec::new(); 30];
+        acts[4].push((2, 1.0));
+        acts[20].push((0, 3.0));
+        acts[21].push((0, 1.5));
+        let idx = crate::lens::methods::sae::build_index(&acts, 4, INDEX_SETTINGS);
+        assert_eq!(strongest(&idx, 10), [0, 2]);
+        assert_eq!(strongest(&idx, 1), [0]);
+        let pieces: Vec<String> = (0..30).map(|i| format!("t{i}")).collect();
+        let toks = context_tokens(&pieces, &idx.latents[0].contexts[0]);
+        assert_eq!(toks.first().map(|t| t.0.as_str()), Some("t8"), "12 tokens before the peak at 20");
+        assert_eq!(toks.len(), 12 + 1 + 3);
+        assert_eq!(toks[12], ("t20".to_string(), 15.0 / 16.0), "the peak, at the top digit");
+        assert_eq!(toks[13].1, 0.5);
+    }
 
     #[test]
     fn a_tokenizer_bigger_than_the_model_is_refused_with_the_file_named() {

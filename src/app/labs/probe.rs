@@ -1,6 +1,7 @@
 //! The probing lab (9.2.3): a concept (built-in, or a regular expression over the text), a probe per layer of
 //! the Moby-Dick model against a baseline and a control; or, on a model opened in this tab, a regular
 //! expression over its tokens' text. Its URL state: the model and the concept.
+use crate::app::core::own_text::{reading_window, tokens_for};
 use crate::app::core::url::{Reader, UrlState, Writer};
 use crate::lens::methods::probe::{BuiltinConcept, ProbeSettings, TokenConcept};
 use crate::lens::Gpt2Config;
@@ -97,9 +98,6 @@ pub struct OwnPlan {
     pub positions: usize,
 }
 
-/// A half block over a window costs at most about this many multiply-adds and adds (12 d_model² per token):
-/// a slice of the browser's forward pass stays well inside a frame's budget.
-const HALF_BLOCK_FLOPS: u64 = 250_000_000;
 /// All the windows cost at most about this many (24 d_model² per token per layer): seconds, not minutes.
 const RECORDING_FLOPS: u64 = 200_000_000_000;
 
@@ -107,13 +105,10 @@ const RECORDING_FLOPS: u64 = 200_000_000_000;
 /// the same folder opened from disk is probed as the lab probes it; shorter windows and fewer positions for a
 /// bigger one (GPT-2 small: 35 tokens, 1,177 positions).
 pub fn own_plan(cfg: &Gpt2Config, bos: bool) -> OwnPlan {
-    // u64: a big model's figures overflow wasm32's usize.
-    let d2 = (cfg.d_model() * cfg.d_model()) as u64;
-    let room = cfg.n_positions.saturating_sub(usize::from(bos)).max(1) as u64;
-    let window = (HALF_BLOCK_FLOPS / (12 * d2).max(1)).clamp(16, 128).min(room);
-    let per_token = 24 * d2 * cfg.n_layer.max(1) as u64;
-    let positions = (RECORDING_FLOPS / per_token.max(1)).clamp(1000, ProbeSettings::default().positions as u64);
-    OwnPlan { window: window as usize, positions: positions as usize }
+    OwnPlan {
+        window: reading_window(cfg, bos),
+        positions: tokens_for(cfg, RECORDING_FLOPS, 1000, ProbeSettings::default().positions),
+    }
 }
 
 /// What a run's best layer says, in words: whether the probe beats the majority baseline by a margin, and

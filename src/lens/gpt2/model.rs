@@ -817,6 +817,11 @@ impl Transformer {
         Ok(logits.reshape(out)?)
     }
 
+    /// The final LayerNorm's gain `[d_model]` (`transformer.ln_f.weight`).
+    pub fn ln_f_gain(&self) -> &Tensor {
+        &self.ln_f.w
+    }
+
     /// The final LayerNorm of residual-stream vectors `[n, d_model]`: what the unembedding reads.
     pub fn final_norm(&self, resid: &Tensor) -> Result<Tensor> {
         let (n, d) = resid.dims2()?;

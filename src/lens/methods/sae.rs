@@ -852,6 +852,22 @@ pub fn logit_effects(model: &Transformer, sae: &LmSae) -> Result<Vec<f32>> {
     Ok(out)
 }
 
+/// Latent `j`'s row of `logit_effects` alone, `[vocab]`: for a model whose every row at once would be too big
+/// (GPT-2 small's 24,576 latents × 50,257 tokens).
+pub fn logit_effect_row(model: &Transformer, sae: &LmSae, j: usize) -> Result<Vec<f32>> {
+    check_width(model, sae)?;
+    if j >= sae.d_sae {
+        return Err(LensError::Input(format!("there is no latent {j}: the SAE has {}", sae.d_sae)));
+    }
+    let gamma: Vec<f32> = model.ln_f_gain().to_vec1()?;
+    let dir = sae.direction(j);
+    let d = sae.d_in;
+    let mean = dir.iter().sum::<f32>() / d as f32;
+    let v: Vec<f32> = dir.iter().zip(&gamma).map(|(x, g)| (x - mean) * g).collect();
+    let v = Tensor::from_vec(v, (1, d), &Device::Cpu)?;
+    Ok(model.unembed_slice(&v, 0, model.cfg.vocab_size)?.flatten_all()?.to_vec1()?)
+}
+
 /// The `k` highest and `k` lowest entries of one latent's row of `logit_effects`, as (index, value),
 /// highest first and lowest first.
 #[allow(clippy::type_complexity)]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
+use super::features::SaeIndex;
 use super::sae::{encode_rows, SaeLatents, SaeOpen};
 use super::{fmt_prob, show_piece, ScoreKind, TryView, TRY_TEXT};
 use crate::app::core::browser::{now_ms, yield_to_browser};
@@ -144,6 +145,7 @@ pub fn TryIt(own: Arc<OwnModel>) -> impl IntoView {
             {move || last_good.get().map(|v| view! { <TryResult v /> })}
             {move || heads_shown.get().map(|v| view! { <Heads v=v.clone() kind head /> <SaeLatents v /> })}
             <SaeOpen sae cfg />
+            {move || sae.get().map(|s| view! { <SaeIndex own=own.get_value() sae=s /> })}
         </section>
     }
 }
