@@ -689,6 +689,64 @@ test('9.2.3 on an opened model: a pattern on the next token probes it as ours; b
   assertClean(other);
 });
 
+test('9.4 on an opened model: ACDC on the IOI folder finds what it finds on ours; bad prompts keep the graph; a graph too big is refused', TIMEOUT, async (t) => {
+  // The shipped IOI folder, opened from disk, reads the chapter's prompts into the ids our IOI model reads, and
+  // the KL is measured at the last position on both: the same edges must survive.
+  const page = await openPage('/#/open', { t });
+  await page.locator('[data-testid=own-model-lab]').waitFor();
+  await page.setInputFiles('[data-testid=pick-files]', ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => path.join(MODELS, 'ioi', f)));
+  await opened(page).waitFor({ timeout: 60_000 });
+  assert.equal(await page.getAttribute('[data-testid=own-to-acdc]', 'href'), '#/9.4?model=own');
+  const q = new URLSearchParams({ clean: 'When John and Mary went to the store, John gave a bottle to', corrupt: 'When Alice and Bob went to the store, Alice gave a bottle to', watch: '0' });
+  await page.evaluate((h) => { location.hash = h; }, `#/9.4?model=own&${q}`);
+  await page.locator('[data-testid=acdc-model-own]').waitFor();
+  assert.ok(await page.locator('[data-testid=acdc-model-own]').isChecked());
+  await waitRev(page, 1, 120_000);
+  const summary = async (p) => p.evaluate(() => {
+    const s = document.querySelector('[data-testid=acdc-summary]');
+    return { kept: Number(s.dataset.kept), kl: Number(s.dataset.kl), text: s.textContent, heads: document.querySelectorAll('[data-testid=acdc-head]').length };
+  });
+  const mine = await summary(page);
+  assert.ok(mine.kept > 0 && mine.heads > 0, JSON.stringify(mine));
+  assert.match(mine.text, /clean run's top guess/);
+  assert.equal(await page.locator('[data-testid=acdc-pattern-link]').count(), 0, 'no link can carry an opened model');
+  await screenshot(page, 'acdc-own');
+
+  const ours = await openPage('/#/9.4?watch=0', { t });
+  await waitRev(ours, 1, 120_000);
+  const want = await summary(ours);
+  assert.equal(mine.kept, want.kept, 'the same number of edges kept');
+  assert.ok(Math.abs(mine.kl - want.kl) <= 1e-4, `KL ${mine.kl} vs ${want.kl}`);
+  assertClean(ours);
+  await ours.close();
+
+  // Prompts of different lengths: a message, and the graph stays.
+  await page.fill('[data-testid=acdc-corrupt]', 'When Alice and Bob went to the store');
+  await page.click('[data-testid=acdc-run]');
+  await eventually(async () => assert.match(await page.textContent('[data-testid=input-error]'), /same number of tokens/));
+  assert.equal((await summary(page)).kept, mine.kept);
+  assertClean(page);
+
+  // Six layers of eight heads: over 3,000 edges, refused before any work, pointing at attribution patching.
+  const cfg = { model_type: 'gpt2', vocab_size: 50257, n_positions: 64, n_embd: 32, n_layer: 6, n_head: 8,
+    bos_token_id: 50256, eos_token_id: 50256, tie_word_embeddings: false };
+  const big = folder('acdc-big', { 'config.json': JSON.stringify(cfg), 'model.safetensors': zeroWeights(cfg, 3),
+    'vocab.json': fs.readFileSync(path.join(GPT2_FILES, 'encoder.json')), 'merges.txt': fs.readFileSync(path.join(GPT2_FILES, 'vocab.bpe')) });
+  const gpt = await openPage('/#/open', { t });
+  await gpt.locator('[data-testid=own-model-lab]').waitFor();
+  await gpt.setInputFiles('[data-testid=pick-files]', big);
+  await opened(gpt).waitFor({ timeout: 60_000 });
+  await gpt.click('[data-testid=own-to-acdc]');
+  await eventually(async () => assert.match(await gpt.textContent('[data-testid=input-error]'), /\d+ edges\. ACDC tries them one at a time.*9\.3\.1/), 60_000);
+  assert.equal(await gpt.locator('[data-testid=acdc-summary]').count(), 0);
+  assertClean(gpt);
+
+  const other = await openPage('/#/9.4?model=own', { t });
+  await eventually(async () => assert.match(await other.textContent('[data-testid=url-error]'), /never travels in a link/));
+  assert.equal(await other.locator('[data-testid=acdc-model-own]').count(), 0);
+  assertClean(other);
+});
+
 test('9.3.2 on an opened model: typed sets steer it exactly as they steer ours; bad sets keep the result; a GPT-2-family model leaves its first token out', TIMEOUT, async (t) => {
   // The shipped Moby-Dick folder, opened from disk. Its tokenizer.json reads each line as our vocabulary does
   // and it has no first token, so with the same sets, layer, coefficient, seed and prompt the lab must write

@@ -7,7 +7,7 @@
 use std::collections::{HashSet, VecDeque};
 
 use crate::app::core::export::{DataTable, Datum};
-use crate::app::core::models::{TaskModel, TASK_MODELS};
+use crate::app::core::models::TaskModel;
 use crate::app::core::url::{section_hash_with, Reader, UrlState, Writer};
 use crate::lens::gpt2::vocab::{Tokenized, Vocab};
 use crate::lens::methods::acdc::{AcdcEvent, AcdcGraph, Circuit, Edge, KlPositions, Node};
@@ -53,8 +53,26 @@ pub fn kl_positions(model: TaskModel) -> KlPositions {
     }
 }
 
+/// The threshold an opened model starts at (its KL is measured at the last position, as on the IOI model).
+pub const OWN_TAU: f32 = 0.01;
+/// The prompts an opened model starts from: a sentence of the IOI kind, and the same with both names replaced by
+/// names of the same length (so a character-level model reads as many tokens in each).
+pub const OWN_CLEAN: &str = "When Mary and John went to the store, John gave a drink to";
+pub const OWN_CORRUPTED: &str = "When Anna and Paul went to the store, Paul gave a drink to";
+/// The most edges ACDC tries on an opened model: each is a pass from its receiver on, so a run is seconds for
+/// the shipped IOI model's 193 and hours for GPT-2 small's graph (tens of thousands, each a pass through up to
+/// twelve of its blocks).
+pub const MAX_OWN_EDGES: usize = 3000;
+
+/// `model` in a link: a task model, or the model opened in this tab (`None`).
+const MODEL_KEYS: &[(&str, Option<TaskModel>)] =
+    &[("ioi", Some(TaskModel::Ioi)), ("induction", Some(TaskModel::Induction)), ("own", None)];
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct AcdcState {
+    /// On the model opened in this tab (URL `model=own`): its prompts are typed and cut by its tokenizer, and
+    /// `which` is not used.
+    pub own: bool,
     pub which: TaskModel,
     pub tau: f32,
     pub clean: String,
@@ -67,6 +85,7 @@ pub struct AcdcState {
 impl Default for AcdcState {
     fn default() -> Self {
         AcdcState {
+            own: false,
             which: TaskModel::Ioi,
             tau: default_tau(TaskModel::Ioi),
             clean: CHAPTER_PROMPT.into(),
@@ -77,28 +96,78 @@ impl Default for AcdcState {
     }
 }
 
-impl UrlState for AcdcState {
-    fn read(r: &mut Reader) -> Self {
-        let which = r.choice("model", TaskModel::Ioi, TASK_MODELS);
-        let tau_range = 10f32.powf(LOG_TAU_MIN)..=10f32.powf(LOG_TAU_MAX);
+impl AcdcState {
+    /// The state an opened model starts from.
+    pub fn own_default() -> Self {
         AcdcState {
-            which,
-            tau: r.number("tau", default_tau(which), tau_range),
-            clean: r.text("clean", CHAPTER_PROMPT, MAX_PROMPT),
-            corrupted: r.text("corrupt", DEFAULT_CORRUPTED, MAX_PROMPT),
-            seed: r.number("seed", DEFAULT_SEED, 0..=u64::MAX),
-            watch: r.flag("watch", true),
+            own: true,
+            tau: OWN_TAU,
+            clean: OWN_CLEAN.into(),
+            corrupted: OWN_CORRUPTED.into(),
+            ..Self::default()
         }
     }
 
+    /// The threshold and prompts the lab's model starts from.
+    fn defaults(&self) -> (f32, &'static str, &'static str) {
+        if self.own {
+            (OWN_TAU, OWN_CLEAN, OWN_CORRUPTED)
+        } else {
+            (default_tau(self.which), CHAPTER_PROMPT, DEFAULT_CORRUPTED)
+        }
+    }
+}
+
+impl UrlState for AcdcState {
+    fn read(r: &mut Reader) -> Self {
+        let picked = r.choice("model", Some(TaskModel::Ioi), MODEL_KEYS);
+        let mut s = match picked {
+            Some(which) => AcdcState { which, ..Self::default() },
+            None => Self::own_default(),
+        };
+        let (tau, clean, corrupted) = s.defaults();
+        let tau_range = 10f32.powf(LOG_TAU_MIN)..=10f32.powf(LOG_TAU_MAX);
+        s.tau = r.number("tau", tau, tau_range);
+        s.clean = r.text("clean", clean, MAX_PROMPT);
+        s.corrupted = r.text("corrupt", corrupted, MAX_PROMPT);
+        s.seed = r.number("seed", DEFAULT_SEED, 0..=u64::MAX);
+        s.watch = r.flag("watch", true);
+        s
+    }
+
     fn write(&self, w: &mut Writer) {
-        w.choice("model", self.which, TaskModel::Ioi, TASK_MODELS);
-        w.number("tau", self.tau, default_tau(self.which));
-        w.text("clean", &self.clean, CHAPTER_PROMPT);
-        w.text("corrupt", &self.corrupted, DEFAULT_CORRUPTED);
+        let (tau, clean, corrupted) = self.defaults();
+        w.choice("model", (!self.own).then_some(self.which), Some(TaskModel::Ioi), MODEL_KEYS);
+        w.number("tau", self.tau, tau);
+        w.text("clean", &self.clean, clean);
+        w.text("corrupt", &self.corrupted, corrupted);
         w.number("seed", self.seed, DEFAULT_SEED);
         w.flag("watch", self.watch, true);
     }
+}
+
+/// An opened model's prompts, as its tokenizer cut them, checked before any work so that a bad pair keeps the
+/// last graph: the same number of tokens, not the same, and a graph ACDC can get through (`MAX_OWN_EDGES`).
+pub fn check_own_prompts(clean: &[u32], corrupted: &[u32], edges: usize) -> Result<(), String> {
+    if edges > MAX_OWN_EDGES {
+        return Err(format!(
+            "This model's graph has {edges} edges. ACDC tries them one at a time, each with a pass through the \
+             rest of the model, so the lab runs it on graphs of up to {MAX_OWN_EDGES} edges (the shipped IOI \
+             model's has 193): try attribution patching (9.3.1), which estimates every head's effect in one pass."
+        ));
+    }
+    if clean.len() != corrupted.len() {
+        return Err(format!(
+            "The clean prompt is {} tokens and the corrupted one {}: ACDC swaps activations position by position, \
+             so both need the same number of tokens.",
+            clean.len(),
+            corrupted.len()
+        ));
+    }
+    if clean == corrupted {
+        return Err("The two prompts are the same tokens: change something in the corrupted one.".into());
+    }
+    Ok(())
 }
 
 /// The slider's position (log10 τ) for a threshold.
@@ -357,6 +426,29 @@ mod tests {
     use crate::lens::methods::acdc::AcdcRun;
     use crate::lens::Transformer;
 
+    #[test]
+    fn an_opened_model_has_its_own_prompts_and_threshold_in_links() {
+        let own = AcdcState::own_default();
+        assert_eq!(own.to_query(), [("model".to_string(), "own".to_string())]);
+        assert_eq!(AcdcState::from_query(&own.to_query()), (own.clone(), vec![]));
+        let typed = AcdcState { tau: 0.1, clean: "a b c".into(), corrupted: "a d c".into(), ..own };
+        assert_eq!(AcdcState::from_query(&typed.to_query()), (typed, vec![]));
+        // A task model's link is unchanged.
+        let ind =
+            AcdcState { which: TaskModel::Induction, tau: default_tau(TaskModel::Induction), ..Default::default() };
+        assert_eq!(ind.to_query(), [("model".to_string(), "induction".to_string())]);
+        assert_eq!(AcdcState::from_query(&parse_query("model=induction")).0, ind);
+    }
+
+    #[test]
+    fn an_opened_models_prompts_are_checked_before_any_work() {
+        assert_eq!(check_own_prompts(&[0, 5, 6], &[0, 5, 7], 193), Ok(()));
+        assert!(check_own_prompts(&[0, 5, 6], &[0, 5], 193).unwrap_err().contains("3 tokens and the corrupted one 2"));
+        assert!(check_own_prompts(&[0, 5], &[0, 5], 193).unwrap_err().contains("the same tokens"));
+        let big = check_own_prompts(&[0, 5], &[0, 6], 40_000).unwrap_err();
+        assert!(big.contains("40000 edges") && big.contains("9.3.1"), "{big}");
+    }
+
     fn shipped(name: &str) -> (Transformer, Vocab) {
         let dir = format!("{}/public/models/{name}", env!("CARGO_MANIFEST_DIR"));
         let cfg = std::fs::read_to_string(format!("{dir}/config.json")).unwrap();
@@ -369,6 +461,7 @@ mod tests {
     fn every_control_round_trips_and_defaults_are_not_written() {
         assert!(AcdcState::default().to_query().is_empty());
         let s = AcdcState {
+            own: false,
             which: TaskModel::Induction,
             tau: tau_of_slider(-1.75),
             clean: "When Tom and Anna went to the park, Tom gave a ball to".into(),

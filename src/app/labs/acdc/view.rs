@@ -4,6 +4,10 @@
 //!
 //! One edge is one `AcdcRun::step` (a pass from its receiver on, a few ms); the run goes through
 //! `Job::sliced`, so the drawing advances a few edges per slice and Cancel stops it at once.
+//!
+//! On a model opened in this tab (`core::opened`), the two prompts are typed and cut by its tokenizer, the KL is
+//! measured at the last position, and faithfulness is read on the clean run's top guess against the corrupted
+//! run's; a graph too big to get through (`MAX_OWN_EDGES`) is refused before any work.
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -11,9 +15,9 @@ use leptos::prelude::*;
 
 use super::layout::{Layout, BOX_H, BOX_W, WIDTH};
 use super::{
-    circuit_table, default_tau, edge_look, edge_text, head_links, head_name, induction_input, ioi_input, kl_positions,
-    node_label, slider_of_tau, tau_of_slider, tau_text, AcdcState, Pruning, Tried, LOG_TAU_MAX, LOG_TAU_MIN,
-    LOG_TAU_STEP,
+    check_own_prompts, circuit_table, default_tau, edge_look, edge_text, head_links, head_name, induction_input,
+    ioi_input, kl_positions, node_label, slider_of_tau, tau_of_slider, tau_text, AcdcState, Pruning, Tried,
+    LOG_TAU_MAX, LOG_TAU_MIN, LOG_TAU_STEP,
 };
 use crate::app::core::browser::{now_ms, reduced_motion, replace_hash_soon};
 use crate::app::core::export::figure_with_exports;
@@ -21,17 +25,22 @@ use crate::app::core::format::sentence;
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
 use crate::app::core::load::{LoadedModel, TaskModels};
-use crate::app::core::models::TaskModel;
+use crate::app::core::models::{own_not_open, TaskModel};
+use crate::app::core::opened::{opened, OwnModel};
+use crate::app::core::own_text::show_piece;
 use crate::app::core::url::{section_hash_with, UrlState};
-use crate::lens::methods::acdc::{AcdcEvent, AcdcRun, Circuit, Edge, Node, Qkv};
+use crate::lens::methods::acdc::{AcdcEvent, AcdcGraph, AcdcRun, Circuit, Edge, KlPositions, Node, Qkv};
 use crate::lens::methods::patching::PatchInput;
-use crate::lens::LensError;
+use crate::lens::{LensError, Transformer};
 
 /// A finished run.
 #[derive(Clone, Debug, PartialEq)]
 struct Outcome {
-    which: TaskModel,
+    /// The task model it ran on; `None` for the opened model.
+    which: Option<TaskModel>,
     circuit: Circuit,
+    /// On the opened model: the tokens faithfulness is read on (the clean run's top guess, the corrupted run's).
+    answers: Option<(String, String)>,
     /// The clean and corrupted prompts, for the heads' links (see `head_links`).
     prompts: (String, String),
     ms: f64,
@@ -40,6 +49,9 @@ struct Outcome {
 /// What the panels share: the controls' values, the pruning in progress and what the last run found.
 #[derive(Clone, Copy)]
 struct Acdc {
+    /// The model opened in this tab, if any, and whether the lab is on it.
+    opened: StoredValue<Option<Arc<OwnModel>>>,
+    own: RwSignal<bool>,
     which: RwSignal<TaskModel>,
     tau: RwSignal<f32>,
     clean: RwSignal<String>,
@@ -55,6 +67,7 @@ struct Acdc {
 impl Acdc {
     fn url_state(self) -> AcdcState {
         AcdcState {
+            own: self.own.get_untracked(),
             which: self.which.get_untracked(),
             tau: self.tau.get_untracked(),
             clean: self.clean.get_untracked(),
@@ -65,11 +78,33 @@ impl Acdc {
     }
 }
 
+/// The model a run reads: a task model's, or the opened one.
+enum Held {
+    Task(Arc<LoadedModel>),
+    Own(Arc<OwnModel>),
+}
+
+impl Held {
+    fn model(&self) -> &Transformer {
+        match self {
+            Held::Task(m) => &m.model,
+            Held::Own(o) => &o.model,
+        }
+    }
+}
+
 #[component]
 pub fn AcdcLab(query: Vec<(String, String)>) -> impl IntoView {
-    let (url, problems) = AcdcState::from_query(&query);
+    let (mut url, problems) = AcdcState::from_query(&query);
     let notes = UrlNotes::new(&problems);
+    let own_model = opened();
+    if url.own && own_model.is_none() {
+        notes.add(own_not_open(TaskModel::Ioi));
+        url = AcdcState::default();
+    }
     let st = Acdc {
+        opened: StoredValue::new(own_model),
+        own: RwSignal::new(url.own),
         which: RwSignal::new(url.which),
         tau: RwSignal::new(url.tau),
         clean: RwSignal::new(url.clean),
@@ -90,9 +125,16 @@ pub fn AcdcLab(query: Vec<(String, String)>) -> impl IntoView {
     let jobs = Jobs::new();
 
     let start = move || {
+        let state = st.url_state();
+        if state.own {
+            let Some(o) = st.opened.get_value() else { return };
+            st.error.set(None);
+            replace_hash_soon(&section_hash_with("9.4", &state.to_query()));
+            jobs.spawn("pruning edges", move |job| run_own(job, o, state, st));
+            return;
+        }
         let w = st.which.get_untracked();
         let Some(m) = model(w).get_untracked() else { return };
-        let state = st.url_state();
         let cfg = &m.model.cfg;
         // The prompts are checked before any work, so a bad one keeps the last graph.
         let input = match w {
@@ -110,14 +152,16 @@ pub fn AcdcLab(query: Vec<(String, String)>) -> impl IntoView {
             TaskModel::Ioi => (state.clean.clone(), state.corrupted.clone()),
             TaskModel::Induction => (m.vocab.decode(&input.clean), m.vocab.decode(&input.corrupted)),
         };
-        jobs.spawn("pruning edges", move |job| run(job, m, w, input, prompts, (state.tau, state.watch), st));
+        let how = (state.tau, state.watch, kl_positions(w));
+        jobs.spawn("pruning edges", move |job| run(job, Held::Task(m), Some(w), input, (prompts, None), how, st));
     };
     let cancel = move || st.error.set(Some("Cancelled: the drawing stops where ACDC was.".into()));
 
-    // The lab opens on a run, and switching model runs again once that model is there.
-    Effect::new(move |before: Option<(TaskModel, bool)>| {
-        let now = (st.which.get(), model(st.which.get()).get().is_some());
-        if now.1 && before != Some(now) {
+    // The lab opens on a run, and switching model runs again once that model is there (the opened one is).
+    Effect::new(move |before: Option<(bool, TaskModel, bool)>| {
+        let own = st.own.get();
+        let now = (own, st.which.get(), own || model(st.which.get()).get().is_some());
+        if now.2 && before != Some(now) {
             start();
         }
         now
@@ -133,9 +177,9 @@ pub fn AcdcLab(query: Vec<(String, String)>) -> impl IntoView {
     });
 
     view! {
-        <LabFrame notes=notes model=Signal::derive(move || st.which.get().folder().to_string()) numbers=numbers>
+        <LabFrame notes=notes model=Signal::derive(move || model_name(st)) numbers=numbers>
         <div class="acdc-lab" data-testid="acdc-lab">
-            {move || model(st.which.get()).status()}
+            {move || (!st.own.get()).then(|| model(st.which.get()).status())}
             <div class="lab-body">
                 <section class="panel acdc-controls">
                     <h3>"ACDC"</h3>
@@ -160,14 +204,58 @@ pub fn AcdcLab(query: Vec<(String, String)>) -> impl IntoView {
     }
 }
 
+/// The name the frame shows: the task model's folder, or the opened model's name.
+fn model_name(st: Acdc) -> String {
+    match (st.own.get(), st.opened.get_value()) {
+        (true, Some(o)) => o.name.clone(),
+        _ => st.which.get().folder().to_string(),
+    }
+}
+
+/// One run on the opened model: both prompts through its tokenizer's worker and checked, the tokens that
+/// faithfulness is read on from a pass over each, then ACDC as on ours.
+async fn run_own(job: Job, o: Arc<OwnModel>, s: AcdcState, st: Acdc) {
+    let fail = move |e: String| {
+        st.error.try_set(Some(format!("{} The last graph stays on screen.", sentence(&e))));
+    };
+    let mut ids: [Vec<u32>; 2] = Default::default();
+    for (k, text) in [s.clean.clone(), s.corrupted.clone()].into_iter().enumerate() {
+        match o.encode(text, &job, "encoding the prompts").await {
+            None => return,
+            Some(Ok(input)) => ids[k] = input.ids,
+            Some(Err(e)) => return fail(e),
+        }
+    }
+    let model = &o.model;
+    let [clean, corrupted] = ids;
+    if let Err(e) = check_own_prompts(&clean, &corrupted, AcdcGraph::of(model).edges().len()) {
+        return fail(e);
+    }
+    // The clean run's top guess and the corrupted run's: the pair the logit difference is read on.
+    let top = |t: &[u32]| -> Result<u32, LensError> {
+        let logits: Vec<f32> = model.logits(t)?.flatten_all()?.to_vec1()?; // [pos * vocab]
+        let last = &logits[logits.len() - model.cfg.vocab_size..];
+        Ok(last.iter().enumerate().fold(0, |b, (i, x)| if *x > last[b] { i } else { b }) as u32)
+    };
+    let answers = match top(&clean).and_then(|a| Ok((a, top(&corrupted)?))) {
+        Ok(a) => a,
+        Err(e) => return fail(e.to_string()),
+    };
+    let piece = |t: u32| show_piece(o.pieces.get(t as usize).map_or("?", |p| p.as_str()));
+    let shown = (piece(answers.0), piece(answers.1));
+    let input = PatchInput::new(clean, corrupted, answers.0, answers.1);
+    let how = (s.tau, s.watch, KlPositions::Last);
+    run(job, Held::Own(o), None, input, ((s.clean, s.corrupted), Some(shown)), how, st).await;
+}
+
 /// One run: ACDC stepped edge by edge in slices, the drawing updated at every step, then the circuit.
 async fn run(
     job: Job,
-    m: Arc<LoadedModel>,
-    which: TaskModel,
+    held: Held,
+    which: Option<TaskModel>,
     input: PatchInput,
-    prompts: (String, String),
-    (tau, watch): (f32, bool),
+    (prompts, answers): ((String, String), Option<(String, String)>),
+    (tau, watch, positions): (f32, bool, KlPositions),
     st: Acdc,
 ) {
     if !job.pause("pruning edges", 0.0).await {
@@ -177,7 +265,7 @@ async fn run(
     let fail = move |e: String| {
         st.error.try_set(Some(format!("{}. The last graph stays on screen.", sentence(&e))));
     };
-    let mut acdc = match AcdcRun::with_positions(&m.model, &input, tau, kl_positions(which)) {
+    let mut acdc = match AcdcRun::with_positions(held.model(), &input, tau, positions) {
         Ok(r) => r,
         Err(e) => return fail(e.to_string()),
     };
@@ -215,7 +303,7 @@ async fn run(
         Ok(c) => c,
         Err(e) => return fail(e.to_string()),
     };
-    st.outcome.set(Some(Outcome { which, circuit, prompts, ms: now_ms() - t0 }));
+    st.outcome.set(Some(Outcome { which, circuit, answers, prompts, ms: now_ms() - t0 }));
     st.rev.update(|r| *r += 1);
 }
 
@@ -223,19 +311,40 @@ async fn run(
 #[component]
 fn Controls(st: Acdc, start: impl Fn() + Copy + Send + Sync + 'static, busy: Signal<bool>) -> impl IntoView {
     let pick = move |w: TaskModel| {
+        // Coming back from the opened model, the IOI prompts start again from the chapter's.
+        if st.own.get_untracked() {
+            st.clean.set(super::CHAPTER_PROMPT.into());
+            st.corrupted.set(super::DEFAULT_CORRUPTED.into());
+            st.own.set(false);
+        }
         st.which.set(w);
         st.tau.set(default_tau(w));
     };
     let radio = move |w: TaskModel, label: &'static str| {
         view! {
             <label><input type="radio" name="acdc-model" data-testid=format!("acdc-model-{}", w.folder())
-                prop:checked=move || st.which.get() == w on:change=move |_| pick(w) />{label}</label>
+                prop:checked=move || !st.own.get() && st.which.get() == w on:change=move |_| pick(w) />{label}</label>
         }
     };
+    // The opened model, offered only in the tab that opened it; it starts from its own prompts and τ.
+    let own_radio = st.opened.get_value().map(|o| {
+        let pick_own = move |_| {
+            let d = AcdcState::own_default();
+            st.tau.set(d.tau);
+            st.clean.set(d.clean);
+            st.corrupted.set(d.corrupted);
+            st.own.set(true);
+        };
+        view! {
+            <label><input type="radio" name="acdc-model" data-testid="acdc-model-own" prop:checked=move || st.own.get()
+                on:change=pick_own />{format!(" your model: {} ({} layers)", o.name, o.model.cfg.n_layer)}</label>
+        }
+    });
     view! {
         <div class="gen-controls">
             {radio(TaskModel::Ioi, " IOI model")}
             {radio(TaskModel::Induction, " induction model")}
+            {own_radio}
         </div>
         <div class="gen-controls acdc-tau">
             <label title="An edge stays only if removing it raises the KL by more than τ.">"threshold τ "
@@ -253,9 +362,9 @@ fn Controls(st: Acdc, start: impl Fn() + Copy + Send + Sync + 'static, busy: Sig
                     } />" watch edge by edge"
             </label>
         </div>
-        {move || match st.which.get() {
-            TaskModel::Ioi => view! { <IoiPrompts st=st start=start busy=busy /> }.into_any(),
-            TaskModel::Induction => view! {
+        {move || match (st.own.get(), st.which.get()) {
+            (true, _) | (false, TaskModel::Ioi) => view! { <IoiPrompts st=st start=start busy=busy /> }.into_any(),
+            (false, TaskModel::Induction) => view! {
                 <p class="small">"Clean: a random sequence of 31 words, then the same again. Corrupted: another such sequence. The KL is measured over the repeated half, where induction predicts."</p>
                 <div class="gen-controls">
                     <button data-testid="acdc-new-seq" disabled=move || busy.get()
@@ -272,10 +381,14 @@ fn Controls(st: Acdc, start: impl Fn() + Copy + Send + Sync + 'static, busy: Sig
 #[component]
 fn IoiPrompts(st: Acdc, start: impl Fn() + Copy + Send + Sync + 'static, busy: Signal<bool>) -> impl IntoView {
     view! {
-        <label class="input-label" for="acdc-clean">"Clean prompt (the answer is the name said once)"</label>
+        <label class="input-label" for="acdc-clean">
+            {move || if st.own.get() { "Clean prompt (KL is measured on the next token after it)" } else { "Clean prompt (the answer is the name said once)" }}
+        </label>
         <input id="acdc-clean" class="text-input" spellcheck="false" data-testid="acdc-clean"
             prop:value=move || st.clean.get() on:input=move |ev| st.clean.set(event_target_value(&ev)) />
-        <label class="input-label" for="acdc-corrupt">"Corrupted prompt (both names replaced)"</label>
+        <label class="input-label" for="acdc-corrupt">
+            {move || if st.own.get() { "Corrupted prompt (as many tokens, with what matters changed)" } else { "Corrupted prompt (both names replaced)" }}
+        </label>
         <input id="acdc-corrupt" class="text-input" spellcheck="false" data-testid="acdc-corrupt"
             prop:value=move || st.corrupted.get() on:input=move |ev| st.corrupted.set(event_target_value(&ev)) />
         <div class="gen-controls">
@@ -412,12 +525,16 @@ fn Summary(st: Acdc) -> impl IntoView {
     move || {
         let o = st.outcome.get()?;
         let c = &o.circuit;
+        let on = match &o.answers {
+            Some((a, b)) => format!(" between the clean run's top guess “{a}” and the corrupted run's “{b}”"),
+            None => String::new(),
+        };
         let faith = match c.logit_diff {
             Some(f) => format!(
-                "{:.0}% of the full model's logit difference (normalised: 0 = corrupted run, 1 = clean)",
+                "{:.0}% of the full model's logit difference{on} (normalised: 0 = corrupted run, 1 = clean)",
                 100.0 * f
             ),
-            None => "not defined: the corruption leaves the logit difference unchanged".into(),
+            None => format!("not defined: the corruption leaves the logit difference{on} unchanged"),
         };
         let heads: Vec<(usize, usize)> = c
             .nodes
@@ -427,7 +544,16 @@ fn Summary(st: Acdc) -> impl IntoView {
         let links = heads
             .iter()
             .map(|&(l, h)| {
-                let links = head_links(o.which, l, h, &o.prompts.0, &o.prompts.1);
+                // An opened model's heads are named only: the other labs' links cannot carry it.
+                let Some(which) = o.which else {
+                    return view! {
+                        <li data-testid="acdc-head" data-head=format!("{l}.{h}")>
+                            <strong>{head_name(l, h)}</strong><span class="muted small">{format!(" a{l}.{h}")}</span>
+                        </li>
+                    }
+                    .into_any();
+                };
+                let links = head_links(which, l, h, &o.prompts.0, &o.prompts.1);
                 view! {
                     <li data-testid="acdc-head" data-head=format!("{l}.{h}")>
                         <strong>{head_name(l, h)}</strong><span class="muted small">{format!(" a{l}.{h} · ")}</span>
@@ -438,6 +564,7 @@ fn Summary(st: Acdc) -> impl IntoView {
                             title=format!("patching {}'s output on these prompts (9.3.1)", head_name(l, h))>"patching"</a>
                     </li>
                 }
+                .into_any()
             })
             .collect_view();
         Some(view! {
@@ -446,7 +573,11 @@ fn Summary(st: Acdc) -> impl IntoView {
                 <p><strong>{format!("{} of {} edges kept", c.edges.len(), c.total_edges)}</strong>{format!(" at τ = {}", tau_text(c.tau))}</p>
                 <p class="small">{format!("KL(clean ‖ circuit) = {:.4} nats (the corrupted run: {:.2})", c.kl, c.kl_corrupted)}</p>
                 <p class="small">{format!("Faithfulness: {faith}.")}</p>
-                <p class="small">{format!("Heads in the circuit ({}), each with its attention pattern and its patching result on these prompts:", heads.len())}</p>
+                <p class="small">{if o.which.is_some() {
+                    format!("Heads in the circuit ({}), each with its attention pattern and its patching result on these prompts:", heads.len())
+                } else {
+                    format!("Heads in the circuit ({}):", heads.len())
+                }}</p>
                 <ul class="acdc-heads">{links}</ul>
             </div>
         })

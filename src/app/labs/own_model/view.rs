@@ -418,7 +418,8 @@ fn outcome_view(outcome: Result<Summary, String>) -> AnyView {
                         ", its logit lens and text in " <a href="#/9.2.2?model=own" data-testid="own-to-language">"9.2.2"</a>
                         ", probes in " <a href="#/9.2.3?model=own" data-testid="own-to-probing">"9.2.3"</a>
                         ", a patching estimate in " <a href="#/9.3.1?model=own" data-testid="own-to-patching">"9.3.1"</a>
-                        " and steering in " <a href="#/9.3.2?model=own" data-testid="own-to-steering">"9.3.2"</a> "."</p>
+                        ", steering in " <a href="#/9.3.2?model=own" data-testid="own-to-steering">"9.3.2"</a>
+                        " and, for a small model, circuit discovery in " <a href="#/9.4?model=own" data-testid="own-to-acdc">"9.4"</a> "."</p>
                 </div>
             }
             .into_any()
