@@ -81,3 +81,30 @@ pub fn progress_bar(
         })
     }
 }
+
+/// The choice of a lab that runs on the Moby-Dick model or on the model opened in this tab, shown only in that
+/// tab (`opened` is `None` elsewhere): `own` says which is on, and `pick` gets the one chosen when it changes.
+#[component]
+pub fn MobyOrOwn(
+    /// The radio group's name, one per lab.
+    group: &'static str,
+    opened: Option<std::sync::Arc<super::opened::OwnModel>>,
+    #[prop(into)] own: Signal<bool>,
+    pick: impl Fn(bool) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let o = opened?;
+    let choose = move |to: bool| {
+        if own.get_untracked() != to {
+            pick(to);
+        }
+    };
+    let own_label = format!(" Your model: {} ({} layers)", o.name, o.model.cfg.n_layer);
+    Some(view! {
+        <div class="model-switch" role="radiogroup" aria-label="Model">
+            <label><input type="radio" name=group data-testid="model-moby" prop:checked=move || !own.get()
+                on:change=move |_| choose(false) />" Moby-Dick (characters, 4 layers)"</label>
+            <label><input type="radio" name=group data-testid="model-own" prop:checked=move || own.get()
+                on:change=move |_| choose(true) />{own_label}</label>
+        </div>
+    })
+}

@@ -20,7 +20,7 @@ use crate::app::core::browser::{now_ms, replace_hash_soon};
 use crate::app::core::charts::{Axis, Bar, BarChart, Legend, Rule};
 use crate::app::core::export::TableExport;
 use crate::app::core::format::sentence;
-use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
+use crate::app::core::frame::{progress_bar, LabFrame, MobyOrOwn, UrlNotes};
 use crate::app::core::jobs::{start_when_ready, Job, Jobs};
 use crate::app::core::load::{load_char_model, LoadedChar, Model};
 use crate::app::core::models::own_not_open_showing;
@@ -231,12 +231,10 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
 
     let progress = progress_bar(jobs, "probe", cancel);
     let switch = move |to: bool| {
-        if own.on.get_untracked() != to {
-            own.on.set(to);
-            shown.set(None);
-            error.set(None);
-            start();
-        }
+        own.on.set(to);
+        shown.set(None);
+        error.set(None);
+        start();
     };
     let model_name = move || match (own.on.get(), own.model.get_value()) {
         (true, Some(o)) => o.name.clone(),
@@ -269,7 +267,7 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
     view! {
         <LabFrame notes=notes model=Signal::derive(model_name)>
         <div class="probe-lab" data-testid="probe-lab" class:unloaded=move || loaded().is_none()>
-            <ModelSwitch own=own switch=switch />
+            <MobyOrOwn group="probe-model" opened=own.model.get_value() own=own.on pick=switch />
             {model.status()}
             <div class="lab-body">
                 <section class="panel">
@@ -320,21 +318,6 @@ async fn run_own(
         Ok(None) => {}
         Err(e) => error.set(Some(format!("{}. The last result stays on screen.", sentence(&e)))),
     }
-}
-
-/// The Moby-Dick model or the one opened in this tab (offered only in that tab).
-#[component]
-fn ModelSwitch(own: Own, switch: impl Fn(bool) + Copy + Send + Sync + 'static) -> impl IntoView {
-    let o = own.model.get_value()?;
-    let own_label = format!(" Your model: {} ({} layers)", o.name, o.model.cfg.n_layer);
-    Some(view! {
-        <div class="model-switch" role="radiogroup" aria-label="Model">
-            <label><input type="radio" name="probe-model" data-testid="model-moby" prop:checked=move || !own.on.get()
-                on:change=move |_| switch(false) />" Moby-Dick (characters, 4 layers)"</label>
-            <label><input type="radio" name="probe-model" data-testid="model-own" prop:checked=move || own.on.get()
-                on:change=move |_| switch(true) />{own_label}</label>
-        </div>
-    })
 }
 
 /// The concept on an opened model: a pattern over the text of a token or the next one, and the text to read.

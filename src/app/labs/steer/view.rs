@@ -20,7 +20,7 @@ use super::{
 };
 use crate::app::core::browser::{now_ms, replace_hash_soon};
 use crate::app::core::format::sentence;
-use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
+use crate::app::core::frame::{progress_bar, LabFrame, MobyOrOwn, UrlNotes};
 use crate::app::core::jobs::{start_when_ready, Job, Jobs};
 use crate::app::core::load::{load_char_model, LoadedChar, Model};
 use crate::app::core::models::own_not_open_showing;
@@ -218,7 +218,8 @@ pub fn SteerLab(query: Vec<(String, String)>) -> impl IntoView {
     view! {
         <LabFrame notes=notes model=Signal::derive(model_name) numbers=numbers>
         <div class="steer-lab" data-testid="steer-lab" class:unloaded=move || !st.own.get() && model.get().is_none()>
-            <ModelSwitch st=st start=start />
+            // Switching starts the new model from its own defaults and reruns.
+            <MobyOrOwn group="steer-model" opened=st.opened.get_value() own=st.own pick=move |own| { st.switch_model(own); start(); } />
             {move || (!st.own.get()).then(|| model.status())}
             <div class="lab-body">
                 <section class="panel">
@@ -449,28 +450,6 @@ async fn find_vector(
         true => means.finish().map(|v| Some((v, note))).map_err(|e| e.to_string()),
         false => Ok(None),
     }
-}
-
-/// The Moby-Dick model or the one opened in this tab (offered only in that tab); switching starts the new
-/// model from its own defaults and reruns.
-#[component]
-fn ModelSwitch(st: Steer, start: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
-    let o = st.opened.get_value()?;
-    let pick = move |own: bool| {
-        if st.own.get_untracked() != own {
-            st.switch_model(own);
-            start();
-        }
-    };
-    let own_label = format!(" Your model: {} ({} layers)", o.name, o.model.cfg.n_layer);
-    Some(view! {
-        <div class="model-switch" role="radiogroup" aria-label="Model">
-            <label><input type="radio" name="steer-model" data-testid="model-moby" prop:checked=move || !st.own.get()
-                on:change=move |_| pick(false) />" Moby-Dick (characters, 4 layers)"</label>
-            <label><input type="radio" name="steer-model" data-testid="model-own" prop:checked=move || st.own.get()
-                on:change=move |_| pick(true) />{own_label}</label>
-        </div>
-    })
 }
 
 /// The direction and layer pickers; changing either reruns at once.
