@@ -15,7 +15,8 @@
 //       induction model (window.wasmBindings.bench_patching, bench_acdc)
 //   (k) opening one's own model: a GPT-2-small-shaped folder (124M parameters, 498 MB; generated once into
 //       .cache/gpt2-small by `train -- gpt2-random`) through #/open's file picker: read and checked, its forward
-//       pass on 32 tokens with every activation recorded, and the longest main-thread task meanwhile
+//       pass on 32 tokens with every activation recorded, and the longest main-thread task meanwhile; then the
+//       labs on it (Try it, attention, 9.2.2 lens and generation, 9.3.1 attribution patching, 9.2.3 probes)
 // Usage: node tests/e2e/bench.mjs [--strict] [--json FILE] [--critiques [KEYS]] [--own-model]
 //   --strict   exit 1 when a figure misses its limit (default: report only)
 //   --json     also write the figures as JSON to FILE
@@ -27,7 +28,7 @@ import { execFileSync } from 'node:child_process';
 import { startServer } from './serve.mjs';
 import { DIST, REPO, PLANNED_LABS, launch, shutdown, openPage, waitRev, inductionModel, randomWords, rng } from './harness.mjs';
 
-const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.5, fv_step_ms: 20, predict_per_s: 30, ig50_ms: 150, generate200_ms: 1000, lens128_ms: 50, probe_ms: 2000, patch_target_ms: 300, patch_sweep_ms: 2000, attribution_ms: 100, acdc_ms: 5000, acdc_ioi_ms: 60000, toy_steps_per_s: 2000, toy_longtask_ms: 50, sweep_s: 20, lab_longtask_ms: 50, largest_function_kb: 64, critique_s: 3, critique_lens_s: 10, offline_repeat_s: 1, own_load_s: 10, own_forward_s: 2, own_lens_s: 3, own_attention_s: 2, own_attr_s: 3, own_generate_s: 5 };
+const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.5, fv_step_ms: 20, predict_per_s: 30, ig50_ms: 150, generate200_ms: 1000, lens128_ms: 50, probe_ms: 2000, patch_target_ms: 300, patch_sweep_ms: 2000, attribution_ms: 100, acdc_ms: 5000, acdc_ioi_ms: 60000, toy_steps_per_s: 2000, toy_longtask_ms: 50, sweep_s: 20, lab_longtask_ms: 50, largest_function_kb: 64, critique_s: 3, critique_lens_s: 10, offline_repeat_s: 1, own_load_s: 10, own_forward_s: 2, own_lens_s: 3, own_attention_s: 2, own_attr_s: 3, own_generate_s: 5, own_probe_s: 30 };
 const FORWARD_TOKENS = 64;
 const FORWARD_RUNS = 200;
 const UPDATES = 50;
@@ -351,6 +352,16 @@ async function ownModel() {
   out.attr_cells = Number(await page.getAttribute('[data-testid=lab-status]', 'data-cells'));
   out.attr_s = Number(await page.getAttribute('[data-testid=lab-status]', 'data-attr-ms')) / 1000;
   out.attr_longest_task_ms = attr.max;
+
+  // 9.2.3 on it: a probe per residual layer for "a word ends here" (`^\s` on the next token) over the book's
+  // held-out passages in GPT-2's tokens (the lab's plan for this size: 35-token windows, 1,177 positions).
+  const probe = await longestTask(page, async () => {
+    await page.evaluate(() => { location.hash = '#/9.2.3?model=own'; });
+    await page.locator('[data-testid=probe-results]').waitFor({ timeout: 300_000 });
+  });
+  out.probe_layers = await page.locator('[data-testid=probe-layer]').count();
+  out.probe_s = Number(await page.getAttribute('[data-testid=probe-results]', 'data-ms')) / 1000;
+  out.probe_longest_task_ms = probe.max;
   await page.close();
   return out;
 }
@@ -397,6 +408,10 @@ function ownModelRows(own) {
       `<= ${LIMITS.own_attr_s} s`, own.attr_s <= LIMITS.own_attr_s],
     ['  longest main-thread task meanwhile', `${own.attr_longest_task_ms.toFixed(0)} ms`, `< ${LIMITS.lab_longtask_ms} ms`,
       own.attr_longest_task_ms < LIMITS.lab_longtask_ms],
+    [`  9.2.3 on it: a probe per layer (${own.probe_layers}) over the book's held-out passages, recorded and trained`, `${own.probe_s.toFixed(2)} s`,
+      `<= ${LIMITS.own_probe_s} s`, own.probe_s <= LIMITS.own_probe_s],
+    ['  longest main-thread task meanwhile', `${own.probe_longest_task_ms.toFixed(0)} ms`, `< ${LIMITS.lab_longtask_ms} ms`,
+      own.probe_longest_task_ms < LIMITS.lab_longtask_ms],
   ];
 }
 
