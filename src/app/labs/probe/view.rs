@@ -62,6 +62,9 @@ struct Shown {
     steer: Option<String>,
 }
 
+/// Where a run leaves its result: what is shown, the error, and the revision the tests wait on.
+type Out = (RwSignal<Option<Shown>>, RwSignal<Option<String>>, RwSignal<u32>);
+
 /// What an opened model's probes read: the book's held-out passages or the student's own text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Source {
@@ -119,74 +122,79 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
     let rev = RwSignal::new(0u32);
 
     let loaded = move || model.get();
-    let concept = move || match choice.get() {
-        Choice::Builtin(c) => Concept::Builtin(c),
-        Choice::Regex => Concept::Regex(regex.get()),
-    };
 
+    let out = (shown, error, rev);
     let start = move || {
         let Some(m) = loaded() else { return };
         if own.on.get_untracked() {
-            let Some(o) = own.model.get_value() else { return };
-            let text = match own.source.get_untracked() {
-                Source::Book => m.held_out.clone(),
-                Source::Mine => own.mine.get_untracked(),
-            };
-            if text.trim().is_empty() {
-                return error
-                    .set(Some("Paste a text to probe on: the box is empty. The last result stays on screen.".into()));
-            }
-            if text.chars().count() > MAX_OWN_TEXT {
-                return error.set(Some(format!(
-                    "The text is {} characters; the lab reads at most {MAX_OWN_TEXT}: shorten it. The last result stays on screen.",
-                    text.chars().count()
-                )));
-            }
-            let c = own.concept();
-            let state = ProbeState {
-                own: true,
-                regex: Some(c.pattern.clone()).filter(|p| p != OWN_REGEX),
-                next: c.next,
-                ..ProbeState::default()
+            start_own(&m, own, jobs, out);
+        } else {
+            let c = concept_untracked(choice, regex);
+            // The URL follows the concept the student actually ran.
+            let state = match &c {
+                Concept::Builtin(b) => ProbeState { concept: *b, ..ProbeState::default() },
+                Concept::Regex(p) => ProbeState { regex: Some(p.clone()), ..ProbeState::default() },
             };
             replace_hash_soon(&section_hash_with("9.2.3", &state.to_query()));
-            jobs.spawn("starting", move |job| run_own(job, o, text, c, own, (shown, error, rev)));
-            return;
+            jobs.spawn("starting", move |job| run_moby(job, m, c, out));
         }
-        let c = concept_untracked(choice, regex);
-        // The URL follows the concept the student actually ran.
-        let state = match &c {
-            Concept::Builtin(b) => ProbeState { concept: *b, ..ProbeState::default() },
-            Concept::Regex(p) => ProbeState { regex: Some(p.clone()), ..ProbeState::default() },
-        };
-        replace_hash_soon(&section_hash_with("9.2.3", &state.to_query()));
-        jobs.spawn("starting", move |job| async move {
-            if !job.pause("starting", 0.0).await {
-                return;
-            }
-            let t0 = now_ms();
-            let layers: Vec<usize> = (0..=m.model.cfg.n_layer).collect();
-            let r = train_probes(&m, &c, &layers, true, &job).await;
-            if !job.alive() {
-                return; // cancelled, or the lab is gone
-            }
-            match r {
-                Ok(Some(report)) => {
-                    let steer = steer_href(&c, report.best_layer().layer);
-                    shown.set(Some(Shown { report, ms: now_ms() - t0, steer }));
-                    error.set(None);
-                    rev.update(|r| *r += 1);
-                }
-                Ok(None) => {}
-                Err(e) => error.set(Some(format!("{}. The last result stays on screen.", sentence(&e)))),
-            }
-        });
     };
     let cancel = move || {
         error.set(Some("Cancelled. The last result stays on screen.".into()));
     };
     start_when_ready(move || loaded().is_some(), start);
 
+    let progress = progress_bar(jobs, "probe", cancel);
+    let switch = move |to: bool| {
+        own.on.set(to);
+        shown.set(None);
+        error.set(None);
+        start();
+    };
+    let model_name = move || match (own.on.get(), own.model.get_value()) {
+        (true, Some(o)) => o.name.clone(),
+        _ => "moby".to_string(),
+    };
+    view! {
+        <LabFrame notes=notes model=Signal::derive(model_name)>
+        <div class="probe-lab" data-testid="probe-lab" class:unloaded=move || loaded().is_none()>
+            <MobyOrOwn group="probe-model" opened=own.model.get_value() own=own.on pick=switch />
+            {model.status()}
+            <div class="lab-body">
+                <section class="panel">
+                    <h3>"Concept"</h3>
+                    {move || if own.on.get() {
+                        view! { <OwnConcept own=own busy=Signal::derive(move || jobs.busy()) start=start /> }.into_any()
+                    } else {
+                        view! { <MobyConcept model choice regex busy=Signal::derive(move || jobs.busy()) start /> }.into_any()
+                    }}
+                    {progress}
+                    {move || error.get().map(|e| view! { <p class="input-error" data-testid="input-error" role="status">{e}</p> })}
+                    <p class="muted small" data-testid="lab-status" role="status" data-rev=move || rev.get()>
+                        {move || shown.get().map(|s| format!("Last run: {}, {} layers in {:.1} s.", s.report.concept, s.report.layers.len(), s.ms / 1000.0))}
+                    </p>
+                </section>
+                <ProbeResults shown=shown />
+            </div>
+        </div>
+        </LabFrame>
+    }
+}
+
+/// The concept on our Moby-Dick model: a built-in one, or a regular expression over the characters, with an
+/// excerpt of the held-out text marked by it.
+#[component]
+fn MobyConcept(
+    model: Model<LoadedChar>,
+    choice: RwSignal<Choice>,
+    regex: RwSignal<String>,
+    busy: Signal<bool>,
+    start: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let concept = move || match choice.get() {
+        Choice::Builtin(c) => Concept::Builtin(c),
+        Choice::Regex => Concept::Regex(regex.get()),
+    };
     let concept_buttons = move || {
         BuiltinConcept::ALL
             .into_iter()
@@ -195,7 +203,7 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
                     <label class="concept-option" title=c.description()>
                         <input type="radio" name="probe-concept" data-testid="concept" data-key=c.key()
                             prop:checked=move || choice.get() == Choice::Builtin(c)
-                            prop:disabled=move || jobs.busy()
+                            prop:disabled=move || busy.get()
                             on:change=move |_| { choice.set(Choice::Builtin(c)); start(); } />
                         " " {c.name()}
                     </label>
@@ -212,7 +220,7 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
     };
 
     let sample = move || {
-        let m = loaded()?;
+        let m = model.get()?;
         let marks = excerpt(&m, &concept())?;
         let spans = marks
             .into_iter()
@@ -229,76 +237,83 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
         )
     };
 
-    let progress = progress_bar(jobs, "probe", cancel);
-    let switch = move |to: bool| {
-        own.on.set(to);
-        shown.set(None);
-        error.set(None);
-        start();
-    };
-    let model_name = move || match (own.on.get(), own.model.get_value()) {
-        (true, Some(o)) => o.name.clone(),
-        _ => "moby".to_string(),
-    };
-    let moby_concepts = move || {
-        view! {
-            <div class="concept-grid">{concept_buttons()}</div>
-                        <div class="regex-row">
-                            <label class="concept-option">
-                                <input type="radio" name="probe-concept" data-testid="concept-regex"
-                                    prop:checked=move || choice.get() == Choice::Regex
-                                    prop:disabled=move || jobs.busy()
-                                    on:change=move |_| choice.set(Choice::Regex) />
-                                " your own: regular expression "
-                            </label>
-                            <input type="text" class="regex-input" data-testid="regex-input" spellcheck="false" aria-label="Regular expression"
-                                prop:value=move || regex.get()
-                                on:input=move |ev| { regex.set(event_target_value(&ev)); choice.set(Choice::Regex); }
-                                on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" && !jobs.busy() { start(); } />
-                            <button class="primary" data-testid="probe-train" disabled=move || jobs.busy() || loaded().is_none()
-                                on:click=move |_| start()>"Train probes"</button>
-                        </div>
-                        <p class="muted small" data-testid="concept-description">{description}</p>
-                        {sample}
-                        <p class="muted small">"Highlighted characters are labelled “yes”. Each probe reads the residual stream at one position and guesses the label there."</p>
-        }
-    };
-
     view! {
-        <LabFrame notes=notes model=Signal::derive(model_name)>
-        <div class="probe-lab" data-testid="probe-lab" class:unloaded=move || loaded().is_none()>
-            <MobyOrOwn group="probe-model" opened=own.model.get_value() own=own.on pick=switch />
-            {model.status()}
-            <div class="lab-body">
-                <section class="panel">
-                    <h3>"Concept"</h3>
-                    {move || if own.on.get() {
-                        view! { <OwnConcept own=own busy=Signal::derive(move || jobs.busy()) start=start /> }.into_any()
-                    } else {
-                        moby_concepts().into_any()
-                    }}
-                    {progress}
-                    {move || error.get().map(|e| view! { <p class="input-error" data-testid="input-error" role="status">{e}</p> })}
-                    <p class="muted small" data-testid="lab-status" role="status" data-rev=move || rev.get()>
-                        {move || shown.get().map(|s| format!("Last run: {}, {} layers in {:.1} s.", s.report.concept, s.report.layers.len(), s.ms / 1000.0))}
-                    </p>
-                </section>
-                <ProbeResults shown=shown />
-            </div>
+        <div class="concept-grid">{concept_buttons()}</div>
+        <div class="regex-row">
+            <label class="concept-option">
+                <input type="radio" name="probe-concept" data-testid="concept-regex"
+                    prop:checked=move || choice.get() == Choice::Regex
+                    prop:disabled=move || busy.get()
+                    on:change=move |_| choice.set(Choice::Regex) />
+                " your own: regular expression "
+            </label>
+            <input type="text" class="regex-input" data-testid="regex-input" spellcheck="false" aria-label="Regular expression"
+                prop:value=move || regex.get()
+                on:input=move |ev| { regex.set(event_target_value(&ev)); choice.set(Choice::Regex); }
+                on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" && !busy.get_untracked() { start(); } />
+            <button class="primary" data-testid="probe-train" disabled=move || busy.get() || model.get().is_none()
+                on:click=move |_| start()>"Train probes"</button>
         </div>
-        </LabFrame>
+        <p class="muted small" data-testid="concept-description">{description}</p>
+        {sample}
+        <p class="muted small">"Highlighted characters are labelled “yes”. Each probe reads the residual stream at one position and guesses the label there."</p>
+    }
+}
+
+/// Starts a run on the opened model: the text (the book's, from `m`, or the pasted one) checked first, so a bad
+/// one keeps the last result.
+fn start_own(m: &LoadedChar, own: Own, jobs: Jobs, out: Out) {
+    let Some(o) = own.model.get_value() else { return };
+    let error = out.1;
+    let text = match own.source.get_untracked() {
+        Source::Book => m.held_out.clone(),
+        Source::Mine => own.mine.get_untracked(),
+    };
+    if text.trim().is_empty() {
+        return error.set(Some("Paste a text to probe on: the box is empty. The last result stays on screen.".into()));
+    }
+    if text.chars().count() > MAX_OWN_TEXT {
+        return error.set(Some(format!(
+            "The text is {} characters; the lab reads at most {MAX_OWN_TEXT}: shorten it. The last result stays on screen.",
+            text.chars().count()
+        )));
+    }
+    let c = own.concept();
+    let state = ProbeState {
+        own: true,
+        regex: Some(c.pattern.clone()).filter(|p| p != OWN_REGEX),
+        next: c.next,
+        ..ProbeState::default()
+    };
+    replace_hash_soon(&section_hash_with("9.2.3", &state.to_query()));
+    jobs.spawn("starting", move |job| run_own(job, o, text, c, own, out));
+}
+
+/// One run on our Moby-Dick model.
+async fn run_moby(job: Job, m: Arc<LoadedChar>, c: Concept, (shown, error, rev): Out) {
+    if !job.pause("starting", 0.0).await {
+        return;
+    }
+    let t0 = now_ms();
+    let layers: Vec<usize> = (0..=m.model.cfg.n_layer).collect();
+    let r = train_probes(&m, &c, &layers, true, &job).await;
+    if !job.alive() {
+        return; // cancelled, or the lab is gone
+    }
+    match r {
+        Ok(Some(report)) => {
+            let steer = steer_href(&c, report.best_layer().layer);
+            shown.set(Some(Shown { report, ms: now_ms() - t0, steer }));
+            error.set(None);
+            rev.update(|r| *r += 1);
+        }
+        Ok(None) => {}
+        Err(e) => error.set(Some(format!("{}. The last result stays on screen.", sentence(&e)))),
     }
 }
 
 /// One run on an opened model; the lab's result and error signals are `out`.
-async fn run_own(
-    job: Job,
-    o: Arc<OwnModel>,
-    text: String,
-    concept: TokenConcept,
-    own: Own,
-    (shown, error, rev): (RwSignal<Option<Shown>>, RwSignal<Option<String>>, RwSignal<u32>),
-) {
+async fn run_own(job: Job, o: Arc<OwnModel>, text: String, concept: TokenConcept, own: Own, (shown, error, rev): Out) {
     if !job.pause("starting", 0.0).await {
         return;
     }
