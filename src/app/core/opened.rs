@@ -57,6 +57,12 @@ fn failed<T>(e: impl ToString) -> Option<Result<T, String>> {
 }
 
 impl OwnModel {
+    /// The token the model reads first, in front of a text, when its config names one the tokenizer has (as
+    /// TransformerLens prepends GPT-2's `<|endoftext|>`).
+    pub fn bos(&self) -> Option<u32> {
+        self.model.cfg.bos_token_id.filter(|&b| (b as usize) < self.pieces.len())
+    }
+
     /// The tokenizer's ids and pieces for `text` as it is, nothing added or checked (an answer token, say).
     /// `None` if the job was stopped.
     pub async fn tokenize(&self, text: String, job: &Job, phase: &'static str) -> Option<Result<Encoded, String>> {
@@ -79,8 +85,7 @@ impl OwnModel {
             Err(e) => return Some(Err(e)),
         };
         let cfg = &self.model.cfg;
-        let bos = cfg.bos_token_id.filter(|&b| (b as usize) < self.pieces.len());
-        let bos = bos.map(|b| (b, self.pieces[b as usize].as_str()));
+        let bos = self.bos().map(|b| (b, self.pieces[b as usize].as_str()));
         Some(model_input(&enc, bos, cfg.n_positions, cfg.vocab_size).map(|(ids, pieces)| OwnInput {
             ids,
             pieces,

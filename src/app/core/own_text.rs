@@ -30,14 +30,38 @@ pub fn model_input(
             if bos.is_some() { " after the model's first token" } else { "" }
         ));
     }
-    if let Some(&bad) = enc.ids.iter().find(|&&id| id as usize >= vocab_size) {
-        return Err(format!("The tokenizer gave the id {bad}, but the model has only {vocab_size} tokens."));
-    }
+    check_ids(&enc.ids, vocab_size).map_err(|e| super::format::sentence(&e) + ".")?;
     let mut ids: Vec<u32> = bos.iter().map(|&(id, _)| id).collect();
     let mut pieces: Vec<String> = bos.iter().map(|&(_, p)| p.to_string()).collect();
     ids.extend(&enc.ids);
     pieces.extend(enc.pieces.iter().cloned());
     Ok((ids, pieces))
+}
+
+/// Refuses ids the model has no embedding for (a tokenizer bigger than the model's vocabulary), in words (a
+/// clause, as the engine's messages are: the caller ends the sentence).
+pub fn check_ids(ids: &[u32], vocab_size: usize) -> Result<(), String> {
+    match ids.iter().find(|&&id| id as usize >= vocab_size) {
+        Some(&bad) => Err(format!("the tokenizer gave the id {bad}, but the model has only {vocab_size} tokens")),
+        None => Ok(()),
+    }
+}
+
+/// The longest text a student may paste for an opened model to read at length (probes, an SAE's index), in
+/// characters; the book's held-out passages are 60,000.
+pub const MAX_PASTED: usize = 200_000;
+
+/// Checks a pasted long text before any work: not empty, not over `MAX_PASTED`. `what` says what the text is
+/// for ("to probe on").
+pub fn check_pasted(text: &str, what: &str) -> Result<(), String> {
+    let n = text.chars().count();
+    if text.trim().is_empty() {
+        return Err(format!("Paste a text {what}: the box is empty."));
+    }
+    if n > MAX_PASTED {
+        return Err(format!("The text is {n} characters; this page reads at most {MAX_PASTED}: shorten it."));
+    }
+    Ok(())
 }
 
 /// A piece as a cell shows it: spaces made visible (`·`), line breaks as `⏎`, cut to 14 characters with `…`.
@@ -155,6 +179,13 @@ mod tests {
         assert!(long.contains("64 tokens and this page reads at most 63"), "{long}");
         assert_eq!(model_input(&many, None, 1024, 50257).unwrap().0.len(), 64);
         assert!(model_input(&enc, None, 8, 1000).unwrap_err().contains("id 15496"));
+        assert_eq!(check_ids(&[1, 2], 3), Ok(()));
+        assert!(check_ids(&[1, 3], 3).unwrap_err().contains("id 3, but the model has only 3 tokens"));
+        let long = model_input(&Encoded { ids: vec![7], pieces: vec!["x".into()] }, None, 8, 3).unwrap_err();
+        assert_eq!(long, "The tokenizer gave the id 7, but the model has only 3 tokens.");
+        assert!(check_pasted(" \n ", "to index").unwrap_err().contains("Paste a text to index: the box is empty"));
+        assert!(check_pasted(&"a".repeat(MAX_PASTED + 1), "to index").unwrap_err().contains("at most 200000"));
+        assert_eq!(check_pasted(&"a".repeat(MAX_PASTED), "to index"), Ok(()));
         assert_eq!(show_piece(" the\n"), "·the⏎");
         assert_eq!(show_piece("<|endoftext|>"), "<|endoftext|>");
         assert_eq!(show_piece(&"x".repeat(20)), "x".repeat(13) + "…");

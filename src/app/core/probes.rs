@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::jobs::Job;
 use super::load::LoadedChar;
 use super::opened::OwnModel;
+use super::own_text::check_ids;
 use crate::lens::gpt2::RandomInit;
 use crate::lens::methods::logit_lens::LensRun;
 use crate::lens::methods::probe::{
@@ -72,10 +73,7 @@ pub async fn train_own_probes(
                 return Ok(None);
             };
             let enc = enc?;
-            let vocab = own.model.cfg.vocab_size;
-            if let Some(&bad) = enc.ids.iter().find(|&&id| id as usize >= vocab) {
-                return Err(format!("the tokenizer gave the id {bad}, but the model has only {vocab} tokens"));
-            }
+            check_ids(&enc.ids, own.model.cfg.vocab_size)?;
             concept.labels(&enc.pieces).map_err(|e| e.to_string())?;
             let pieces = Rc::new(enc.pieces);
             let Some(data) = record_own(own, text.clone(), enc.ids, window, &settings, job).await? else {
@@ -106,7 +104,7 @@ async fn record_own(
 ) -> Result<Option<ProbeData>, String> {
     let model = &own.model;
     let cfg = &model.cfg;
-    let bos = cfg.bos_token_id.filter(|&b| (b as usize) < cfg.vocab_size);
+    let bos = own.bos();
     let skip = usize::from(bos.is_some());
     let shape = ResidShape { layers: cfg.n_layer + 1, d_model: cfg.d_model() };
     let mut rec = ProbeRecording::from_ids(text, ids, shape, window, settings).map_err(|e| e.to_string())?;

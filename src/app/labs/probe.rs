@@ -72,10 +72,6 @@ impl UrlState for ProbeState {
     }
 }
 
-/// The longest text a student may paste for an opened model, in characters (the book's held-out passages are
-/// 60,000).
-pub const MAX_OWN_TEXT: usize = 200_000;
-
 /// The tokens an excerpt shows.
 const EXCERPT_TOKENS: usize = 60;
 

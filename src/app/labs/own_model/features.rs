@@ -19,14 +19,11 @@ use crate::app::core::frame::progress_bar;
 use crate::app::core::jobs::{Job, Jobs};
 use crate::app::core::load::load_book_text;
 use crate::app::core::opened::OwnModel;
-use crate::app::core::own_text::{reading_window, tokens_for};
+use crate::app::core::own_text::{check_ids, check_pasted, reading_window, tokens_for, MAX_PASTED};
 use crate::lens::methods::sae::{
     logit_effect_row, promoted_and_suppressed, ActivationRecording, FeatureIndex, IndexBuild, LmSae,
 };
 use crate::lens::LensError;
-
-/// The longest text a student may paste, in characters.
-const MAX_TEXT: usize = 200_000;
 
 /// A finished index.
 struct Indexed {
@@ -47,8 +44,8 @@ async fn build(own: &OwnModel, sae: &LmSae, text: String, job: &Job) -> Option<R
     };
     let model = &own.model;
     let cfg = &model.cfg;
-    if let Some(&bad) = enc.ids.iter().find(|&&id| id as usize >= cfg.vocab_size) {
-        return Some(Err(format!("the tokenizer gave the id {bad}, but the model has only {} tokens", cfg.vocab_size)));
+    if let Err(e) = check_ids(&enc.ids, cfg.vocab_size) {
+        return Some(Err(e));
     }
     let n = enc.ids.len().min(tokens_for(cfg, INDEX_FLOPS, 2000, MAX_INDEX_TOKENS));
     if n < 2 * INDEX_SETTINGS.before {
@@ -59,7 +56,7 @@ async fn build(own: &OwnModel, sae: &LmSae, text: String, job: &Job) -> Option<R
         )));
     }
     let ids = &enc.ids[..n];
-    let bos = cfg.bos_token_id.filter(|&b| (b as usize) < cfg.vocab_size);
+    let bos = own.bos();
     let window = reading_window(cfg, bos.is_some());
     let mut rec = match ActivationRecording::windowed(sae.hook, ids, window, bos) {
         Ok(r) => r,
@@ -105,16 +102,8 @@ pub fn SaeIndex(own: Arc<OwnModel>, sae: Arc<LmSae>) -> impl IntoView {
     let (own, sae) = (StoredValue::new(own), StoredValue::new(sae));
     let start = move || {
         let pasted = (!book.get_untracked()).then(|| mine.get_untracked());
-        if let Some(t) = &pasted {
-            if t.trim().is_empty() {
-                return error.set(Some("Paste a text to index: the box is empty.".into()));
-            }
-            if t.chars().count() > MAX_TEXT {
-                return error.set(Some(format!(
-                    "The text is {} characters; the index reads at most {MAX_TEXT}: shorten it.",
-                    t.chars().count()
-                )));
-            }
+        if let Some(Err(e)) = pasted.as_deref().map(|t| check_pasted(t, "to index")) {
+            return error.set(Some(e));
         }
         let (own, sae) = (own.get_value(), sae.get_value());
         jobs.spawn("fetching the text", move |job| async move {
@@ -135,7 +124,7 @@ pub fn SaeIndex(own: Arc<OwnModel>, sae: Arc<LmSae>) -> impl IntoView {
                     shown.set(Some(Arc::new(ix)));
                     error.set(None);
                 }
-                Some(Err(e)) => error.set(Some(format!("{} The last index stays.", sentence(&e)))),
+                Some(Err(e)) => error.set(Some(format!("{}. The last index stays.", sentence(&e)))),
                 None => {}
             }
         });
@@ -154,7 +143,7 @@ pub fn SaeIndex(own: Arc<OwnModel>, sae: Arc<LmSae>) -> impl IntoView {
             </div>
             {move || (!book.get()).then(|| view! {
                 <textarea rows="4" spellcheck="false" data-testid="index-own-text" aria-label="Your text to index"
-                    maxlength=MAX_TEXT.to_string() placeholder="Paste a long text in the model's language."
+                    maxlength=MAX_PASTED.to_string() placeholder="Paste a long text in the model's language."
                     prop:value=move || mine.get() on:input=move |ev| mine.set(event_target_value(&ev))></textarea>
             })}
             <button class="primary" data-testid="index-build" disabled=move || jobs.busy() on:click=move |_| start()>

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use super::{own_plan, token_excerpt, verdict, ProbeState, MAX_OWN_TEXT, OWN_REGEX};
+use super::{own_plan, token_excerpt, verdict, ProbeState, OWN_REGEX};
 use crate::app::core::browser::{now_ms, replace_hash_soon};
 use crate::app::core::charts::{Axis, Bar, BarChart, Legend, Rule};
 use crate::app::core::export::TableExport;
@@ -25,6 +25,7 @@ use crate::app::core::jobs::{start_when_ready, Job, Jobs};
 use crate::app::core::load::{load_char_model, LoadedChar, Model};
 use crate::app::core::models::own_not_open_showing;
 use crate::app::core::opened::{opened, OwnModel};
+use crate::app::core::own_text::{check_pasted, MAX_PASTED};
 use crate::app::core::probes::{train_own_probes, train_probes};
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::methods::logit_lens::resid_label;
@@ -269,14 +270,8 @@ fn start_own(m: &LoadedChar, own: Own, jobs: Jobs, out: Out) {
         Source::Book => m.held_out.clone(),
         Source::Mine => own.mine.get_untracked(),
     };
-    if text.trim().is_empty() {
-        return error.set(Some("Paste a text to probe on: the box is empty. The last result stays on screen.".into()));
-    }
-    if text.chars().count() > MAX_OWN_TEXT {
-        return error.set(Some(format!(
-            "The text is {} characters; the lab reads at most {MAX_OWN_TEXT}: shorten it. The last result stays on screen.",
-            text.chars().count()
-        )));
+    if let Err(e) = check_pasted(&text, "to probe on") {
+        return error.set(Some(format!("{e} The last result stays on screen.")));
     }
     let c = own.concept();
     let state = ProbeState {
@@ -318,7 +313,7 @@ async fn run_own(job: Job, o: Arc<OwnModel>, text: String, concept: TokenConcept
         return;
     }
     let t0 = now_ms();
-    let plan = own_plan(&o.model.cfg, o.model.cfg.bos_token_id.is_some());
+    let plan = own_plan(&o.model.cfg, o.bos().is_some());
     let r = train_own_probes(&o, text, &concept, (plan.window, plan.positions), &job).await;
     if !job.alive() {
         return;
@@ -386,7 +381,7 @@ fn OwnConcept(own: Own, busy: Signal<bool>, start: impl Fn() + Copy + Send + Syn
         </div>
         {move || (own.source.get() == Source::Mine).then(|| view! {
             <textarea rows="5" spellcheck="false" data-testid="probe-own-text" aria-label="Your text to probe on"
-                maxlength=MAX_OWN_TEXT.to_string()
+                maxlength=MAX_PASTED.to_string()
                 placeholder="Paste a few thousand words in the model's language, then Train probes."
                 prop:value=move || own.mine.get()
                 on:input=move |ev| { let t = event_target_value(&ev); MINE.with(|m| *m.borrow_mut() = t.clone()); own.mine.set(t); }></textarea>
