@@ -104,8 +104,8 @@ pub struct TryView {
 /// Per position, its active latents as `(latent, activation)`.
 pub type LatentsByPos = Vec<Vec<(u32, f32)>>;
 
-/// The largest SAE weights file "Try it" opens: it is read whole, and copied once as it is parsed (GPT-2
-/// small's residual-stream SAEs of 24,576 latents are 151 MB).
+/// The largest SAE weights file "Try it" opens. It is read a piece at a time (`SaeReader`), but the SAE then
+/// stays in the page beside the model (GPT-2 small's residual-stream SAEs of 24,576 latents are 151 MB in f32).
 pub const MAX_SAE_BYTES: u64 = 320_000_000;
 
 /// The `n` latents that fire hardest on a text: (latent, its largest activation, the position of it), largest

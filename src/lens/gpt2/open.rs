@@ -234,9 +234,9 @@ impl Stored {
     }
 }
 
-/// One tensor the model needs: its name as the engine knows it, where it is in the file, its shape and dtype.
+/// One tensor to read: its name as the engine knows it, where it is in the file, its shape and dtype.
 #[derive(Debug)]
-struct Wanted {
+pub(crate) struct Wanted {
     name: String,
     shape: Vec<usize>,
     stored: Stored,
@@ -245,87 +245,57 @@ struct Wanted {
     end: u64,
 }
 
-/// Reads a GPT-2 model's weights a piece at a time (see the module's order of work).
-pub struct WeightsReader {
-    cfg: Gpt2Config,
+impl WeightsIndex {
+    /// Tensor `file_name` of the file, to be read as `name`, checked to have `shape` (which `implied_by`, the
+    /// file the shape comes from, implies) and a dtype we decode.
+    pub(crate) fn want(&self, file_name: &str, name: &str, shape: &[usize], implied_by: &str) -> Result<Wanted> {
+        let infos = self.meta.tensors();
+        let info = infos.get(file_name).ok_or_else(|| weights_err(format!("tensor `{file_name}` is missing")))?;
+        if info.shape != shape {
+            return Err(weights_err(format!(
+                "tensor `{file_name}` has shape {:?} but {implied_by} implies {shape:?}: {implied_by} and the \
+                 weights are from different models",
+                info.shape
+            )));
+        }
+        let (s, e) = info.data_offsets;
+        Ok(Wanted {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+            stored: Stored::of(file_name, info.dtype)?,
+            start: self.data_start + s as u64,
+            end: self.data_start + e as u64,
+        })
+    }
+}
+
+/// Reads chosen tensors of a safetensors file front to back, a piece at a time: each piece is decoded to f32
+/// into its tensor's final buffer (reserved at the size its header states, which the file's length bounds)
+/// and checked for NaN and infinities as it goes. The model's reader and the SAE's share it.
+pub(crate) struct TensorStream {
     wanted: Vec<Wanted>,
     /// The tensor being read (index into `wanted`) and how many of its bytes are in.
     at: usize,
     done_in_tensor: u64,
     values: Vec<f32>,
-    tensors: HashMap<String, Tensor>,
-    /// The unembedding (`lm_head.weight`, or `wte.weight` when tied) `[vocab, d_model]` as read, and its
-    /// transpose `[d_model, vocab]` as `prepare` fills it: the logits' matrix product wants it that way round.
-    unembed: Option<Vec<f32>>,
-    unembed_t: Vec<f32>,
-    transposed_rows: usize,
-    /// Tensors in the file the model does not use (GPT-2's saved attention masks, a tied `lm_head`).
-    pub unused: Vec<String>,
     total: u64,
     read: u64,
 }
 
-impl WeightsReader {
-    /// Checks that the file holds every tensor `cfg` needs, each with its shape and a dtype we decode, before
-    /// anything is read. Names may carry GPT-2's `transformer.` prefix or not, as `transformers` saves either.
-    pub fn new(index: WeightsIndex, cfg: Gpt2Config) -> Result<Self> {
-        cfg.validate()?;
-        let infos = index.meta.tensors();
-        let mut wanted = Vec::new();
-        let mut taken = Vec::new();
-        for p in parameters(&cfg).into_iter().filter(|p| !p.stored_only) {
-            let short = p.name.strip_prefix("transformer.");
-            let (file_name, info) = infos
-                .get_key_value(p.name.as_str())
-                .or_else(|| short.and_then(|s| infos.get_key_value(s)))
-                .ok_or_else(|| {
-                    weights_err(format!(
-                        "tensor `{}` is missing, which a GPT-2 model with {} layers needs: is config.json from the same model?",
-                        short.unwrap_or(&p.name),
-                        cfg.n_layer
-                    ))
-                })?;
-            if info.shape != p.shape {
-                return Err(weights_err(format!(
-                    "tensor `{file_name}` has shape {:?} but config.json implies {:?}: the config and the weights are from different models",
-                    info.shape, p.shape
-                )));
-            }
-            let stored = Stored::of(file_name, info.dtype)?;
-            let (s, e) = info.data_offsets;
-            taken.push(file_name.clone());
-            wanted.push(Wanted {
-                name: p.name,
-                shape: p.shape,
-                stored,
-                start: index.data_start + s as u64,
-                end: index.data_start + e as u64,
-            });
-        }
+/// A tensor whose last bytes are in: its name, shape and values.
+pub(crate) type Read = (String, Vec<usize>, Vec<f32>);
+
+impl TensorStream {
+    pub(crate) fn new(mut wanted: Vec<Wanted>) -> Self {
         // In file order, so the page reads the file front to back.
         wanted.sort_by_key(|w| w.start);
-        let mut unused: Vec<String> = index.names().into_iter().filter(|n| !taken.contains(n)).collect();
-        unused.sort();
         let total = wanted.iter().map(|w| w.end - w.start).sum();
-        Ok(Self {
-            cfg,
-            wanted,
-            at: 0,
-            done_in_tensor: 0,
-            values: Vec::new(),
-            tensors: HashMap::new(),
-            unembed: None,
-            unembed_t: Vec::new(),
-            transposed_rows: 0,
-            unused,
-            total,
-            read: 0,
-        })
+        Self { wanted, at: 0, done_in_tensor: 0, values: Vec::new(), total, read: 0 }
     }
 
     /// The next byte range of the file to read (`start..end`, at most `max_bytes` long and a whole number of
     /// values), or `None` when every tensor is in.
-    pub fn next_read(&self, max_bytes: usize) -> Option<(u64, u64)> {
+    pub(crate) fn next_read(&self, max_bytes: usize) -> Option<(u64, u64)> {
         let w = self.wanted.get(self.at)?;
         let size = w.stored.size() as u64;
         let span = ((max_bytes as u64 / size).max(1)) * size;
@@ -333,9 +303,9 @@ impl WeightsReader {
         Some((start, (start + span).min(w.end)))
     }
 
-    /// Takes the bytes of the range `next_read` gave: decodes them to f32 onto the tensor being read, and
-    /// finishes the tensor when its last bytes are in.
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<()> {
+    /// Takes the bytes of the range `next_read` gave and decodes them onto the tensor being read: the tensor,
+    /// when these were its last bytes.
+    pub(crate) fn feed(&mut self, bytes: &[u8]) -> Result<Option<Read>> {
         let Some((start, end)) = self.next_read(READ_BYTES.max(bytes.len())) else {
             return Err(weights_err("more data than the weights hold"));
         };
@@ -349,7 +319,6 @@ impl WeightsReader {
             )));
         }
         if self.done_in_tensor == 0 {
-            // The tensor's final buffer, at the size its header states (which the file's length bounds).
             self.values = Vec::with_capacity(((w.end - w.start) / size as u64) as usize);
         }
         let first = self.values.len();
@@ -374,25 +343,136 @@ impl WeightsReader {
         }
         self.done_in_tensor += bytes.len() as u64;
         self.read += bytes.len() as u64;
-        if w.start + self.done_in_tensor == w.end {
-            let values = std::mem::take(&mut self.values);
-            let name = w.name.clone();
-            if name == self.unembedding() {
-                // Kept as read until `prepare` has transposed it; it becomes a tensor in `finish`.
-                self.unembed = Some(values);
-            } else {
-                let t = Tensor::from_vec(values, w.shape.as_slice(), &Device::Cpu)?;
-                self.tensors.insert(name, t);
+        if w.start + self.done_in_tensor < w.end {
+            return Ok(None);
+        }
+        let done = (w.name.clone(), w.shape.clone(), std::mem::take(&mut self.values));
+        self.at += 1;
+        self.done_in_tensor = 0;
+        Ok(Some(done))
+    }
+
+    /// Bytes read so far and bytes to read in all.
+    pub(crate) fn progress(&self) -> (u64, u64) {
+        (self.read, self.total)
+    }
+
+    /// An error naming the tensor the reading stopped in, if it has not reached the end.
+    pub(crate) fn check_done(&self) -> Result<()> {
+        match self.wanted.get(self.at) {
+            Some(w) => Err(weights_err(format!("the weights stopped at tensor `{}`", w.name))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A `rows × cols` row-major matrix turned round a few rows at a time, so that no step is long: GPT-2 small's
+/// unembedding is 154 MB, and even zeroing its transpose's buffer in one go was a 70 ms task.
+pub(crate) struct Transposing {
+    src: Vec<f32>,
+    rows: usize,
+    cols: usize,
+    /// `cols × rows`, filled as `step` goes.
+    dst: Vec<f32>,
+    done_rows: usize,
+}
+
+impl Transposing {
+    pub(crate) fn new(src: Vec<f32>, rows: usize, cols: usize) -> Self {
+        debug_assert_eq!(src.len(), rows * cols);
+        Self { src, rows, cols, dst: Vec::new(), done_rows: 0 }
+    }
+
+    /// Does about `max_values` more of the work; true when done.
+    pub(crate) fn step(&mut self, max_values: usize) -> bool {
+        let (v, d) = (self.rows, self.cols);
+        if self.dst.len() < v * d {
+            if self.dst.capacity() == 0 {
+                self.dst.reserve_exact(v * d);
             }
-            self.at += 1;
-            self.done_in_tensor = 0;
+            let grow = max_values.max(1).min(v * d - self.dst.len());
+            self.dst.resize(self.dst.len() + grow, 0.0);
+            return false;
+        }
+        let rows = (max_values / d.max(1)).max(1);
+        let end = (self.done_rows + rows).min(v);
+        for r in self.done_rows..end {
+            for (c, &x) in self.src[r * d..(r + 1) * d].iter().enumerate() {
+                self.dst[c * v + r] = x;
+            }
+        }
+        self.done_rows = end;
+        end == v
+    }
+
+    /// The matrix as given and its transpose, finishing the work if it is not done.
+    pub(crate) fn finish(mut self) -> (Vec<f32>, Vec<f32>) {
+        while !self.step(usize::MAX) {}
+        (self.src, self.dst)
+    }
+}
+
+/// Reads a GPT-2 model's weights a piece at a time (see the module's order of work).
+pub struct WeightsReader {
+    cfg: Gpt2Config,
+    stream: TensorStream,
+    tensors: HashMap<String, Tensor>,
+    /// The unembedding (`lm_head.weight`, or `wte.weight` when tied) `[vocab, d_model]`, turned round by
+    /// `prepare` into `[d_model, vocab]`: the logits' matrix product wants it that way round.
+    unembed: Option<Transposing>,
+    /// Tensors in the file the model does not use (GPT-2's saved attention masks, a tied `lm_head`).
+    pub unused: Vec<String>,
+}
+
+impl WeightsReader {
+    /// Checks that the file holds every tensor `cfg` needs, each with its shape and a dtype we decode, before
+    /// anything is read. Names may carry GPT-2's `transformer.` prefix or not, as `transformers` saves either.
+    pub fn new(index: WeightsIndex, cfg: Gpt2Config) -> Result<Self> {
+        cfg.validate()?;
+        let infos = index.meta.tensors();
+        let mut wanted = Vec::new();
+        let mut taken = Vec::new();
+        for p in parameters(&cfg).into_iter().filter(|p| !p.stored_only) {
+            let short = p.name.strip_prefix("transformer.");
+            let file_name = [Some(p.name.as_str()), short].into_iter().flatten().find(|n| infos.contains_key(*n));
+            let file_name = file_name.ok_or_else(|| {
+                weights_err(format!(
+                    "tensor `{}` is missing, which a GPT-2 model with {} layers needs: is config.json from the same model?",
+                    short.unwrap_or(&p.name),
+                    cfg.n_layer
+                ))
+            })?;
+            wanted.push(index.want(file_name, &p.name, &p.shape, "config.json")?);
+            taken.push(file_name.to_string());
+        }
+        let mut unused: Vec<String> = index.names().into_iter().filter(|n| !taken.contains(n)).collect();
+        unused.sort();
+        Ok(Self { cfg, stream: TensorStream::new(wanted), tensors: HashMap::new(), unembed: None, unused })
+    }
+
+    /// The next byte range of the file to read (`start..end`, at most `max_bytes` long and a whole number of
+    /// values), or `None` when every tensor is in.
+    pub fn next_read(&self, max_bytes: usize) -> Option<(u64, u64)> {
+        self.stream.next_read(max_bytes)
+    }
+
+    /// Takes the bytes of the range `next_read` gave: decodes them to f32 onto the tensor being read, and
+    /// finishes the tensor when its last bytes are in.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<()> {
+        let Some((name, shape, values)) = self.stream.feed(bytes)? else { return Ok(()) };
+        if name == self.unembedding() {
+            // Kept as read until `prepare` has transposed it; it becomes a tensor in `finish`.
+            self.unembed = Some(Transposing::new(values, self.cfg.vocab_size, self.cfg.d_model()));
+        } else {
+            let t = Tensor::from_vec(values, shape.as_slice(), &Device::Cpu)?;
+            self.tensors.insert(name, t);
         }
         Ok(())
     }
 
     /// Bytes read so far and bytes to read in all.
     pub fn progress(&self) -> (u64, u64) {
-        (self.read, self.total)
+        self.stream.progress()
     }
 
     /// The engine's name of the unembedding matrix.
@@ -407,39 +487,18 @@ impl WeightsReader {
     /// Once every tensor is in: transposes the next rows of the unembedding, about `max_values` of them at a
     /// time; true when done (and at once for a reader still reading).
     pub fn prepare(&mut self, max_values: usize) -> bool {
-        let Some(u) = &self.unembed else { return true };
-        let (v, d) = (self.cfg.vocab_size, self.cfg.d_model());
-        // The transpose's buffer is zeroed a piece at a time too: GPT-2 small's 154 MB in one go was a 70 ms task.
-        if self.unembed_t.len() < v * d {
-            if self.unembed_t.capacity() == 0 {
-                self.unembed_t.reserve_exact(v * d);
-            }
-            let grow = max_values.max(1).min(v * d - self.unembed_t.len());
-            self.unembed_t.resize(self.unembed_t.len() + grow, 0.0);
-            return false;
-        }
-        let rows = (max_values / d.max(1)).max(1);
-        let end = (self.transposed_rows + rows).min(v);
-        for r in self.transposed_rows..end {
-            for (c, &x) in u[r * d..(r + 1) * d].iter().enumerate() {
-                self.unembed_t[c * v + r] = x;
-            }
-        }
-        self.transposed_rows = end;
-        end == v
+        self.unembed.as_mut().is_none_or(|u| u.step(max_values))
     }
 
     /// The model, once every tensor is in and `prepare` is done (`finish` finishes it otherwise).
     pub fn finish(mut self) -> Result<Transformer> {
-        if self.at < self.wanted.len() {
-            return Err(weights_err(format!("the weights stopped at tensor `{}`", self.wanted[self.at].name)));
-        }
-        while !self.prepare(usize::MAX) {}
-        let (v, d) = (self.cfg.vocab_size, self.cfg.d_model());
+        self.stream.check_done()?;
         let unembed = self.unembed.take().ok_or_else(|| weights_err("the unembedding was not read"))?;
+        let (u, u_t) = unembed.finish();
+        let (v, d) = (self.cfg.vocab_size, self.cfg.d_model());
         let name = self.unembedding();
-        self.tensors.insert(name.to_string(), Tensor::from_vec(unembed, (v, d), &Device::Cpu)?);
-        let lm_head_t = Tensor::from_vec(std::mem::take(&mut self.unembed_t), (d, v), &Device::Cpu)?;
+        self.tensors.insert(name.to_string(), Tensor::from_vec(u, (v, d), &Device::Cpu)?);
+        let lm_head_t = Tensor::from_vec(u_t, (d, v), &Device::Cpu)?;
         Transformer::from_checked_tensors(self.cfg, self.tensors, lm_head_t)
     }
 }

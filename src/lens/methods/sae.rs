@@ -19,6 +19,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::lens::gpt2::model::Pass;
+use crate::lens::gpt2::open::{header_len, TensorStream, Transposing, WeightsIndex, READ_BYTES};
 use crate::lens::rng::Rng;
 use crate::lens::{Hook, HookSet, Intervention, LensError, Op, Result, Stepped, Transformer};
 
@@ -175,6 +176,79 @@ pub struct LmSae {
     pub b_dec: Vec<f32>,
 }
 
+/// Reads a SAELens `sae_weights.safetensors` a piece at a time, as `gpt2::open::WeightsReader` reads a model:
+/// the page hands it the byte ranges it asks for (`Blob.slice`), so a GPT-2-small SAE (768 × 24,576, 151 MB
+/// of f32) is never in memory twice and no step holds the page. Every value is checked finite as it comes;
+/// `W_enc` is turned latent-major a few rows per `prepare`.
+pub struct SaeReader {
+    hook: Hook,
+    d_in: usize,
+    d_sae: usize,
+    stream: TensorStream,
+    w_enc: Option<Transposing>,
+    b_enc: Option<Vec<f32>>,
+    w_dec: Option<Vec<f32>>,
+    b_dec: Option<Vec<f32>>,
+}
+
+impl SaeReader {
+    /// Checks the file's JSON `header` (the `header_len` bytes after its first 8; the file is `file_len` bytes)
+    /// holds the four tensors at the shapes `d_in` and `d_sae` give, in a dtype we decode, before any weight
+    /// is read.
+    pub fn new(hook: Hook, d_in: usize, d_sae: usize, header: &[u8], file_len: u64) -> Result<Self> {
+        let index = WeightsIndex::parse(header, file_len)?;
+        let wanted = tensor_shapes(d_in, d_sae)
+            .iter()
+            .map(|(name, shape)| index.want(name, name, shape, "cfg.json"))
+            .collect::<Result<Vec<_>>>()?;
+        let stream = TensorStream::new(wanted);
+        Ok(Self { hook, d_in, d_sae, stream, w_enc: None, b_enc: None, w_dec: None, b_dec: None })
+    }
+
+    /// The next byte range of the file to read, at most `max_bytes`; `None` when every tensor is in.
+    pub fn next_read(&self, max_bytes: usize) -> Option<(u64, u64)> {
+        self.stream.next_read(max_bytes)
+    }
+
+    /// Takes the bytes of the range `next_read` gave.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<()> {
+        let Some((name, _, values)) = self.stream.feed(bytes)? else { return Ok(()) };
+        let [w_enc, b_enc, w_dec, b_dec] = tensor_shapes(0, 0).map(|(n, _)| n);
+        match name.as_str() {
+            n if n == w_enc => self.w_enc = Some(Transposing::new(values, self.d_in, self.d_sae)),
+            n if n == b_enc => self.b_enc = Some(values),
+            n if n == w_dec => self.w_dec = Some(values),
+            n if n == b_dec => self.b_dec = Some(values),
+            _ => return Err(LensError::Weights(format!("tensor `{name}` was not asked for"))),
+        }
+        Ok(())
+    }
+
+    /// Bytes read so far and bytes to read in all.
+    pub fn progress(&self) -> (u64, u64) {
+        self.stream.progress()
+    }
+
+    /// Once every tensor is in: turns about `max_values` more of `W_enc` round; true when done.
+    pub fn prepare(&mut self, max_values: usize) -> bool {
+        self.w_enc.as_mut().is_none_or(|w| w.step(max_values))
+    }
+
+    /// The SAE (what `prepare` left undone is done here).
+    pub fn finish(self) -> Result<LmSae> {
+        self.stream.check_done()?;
+        let missing = |n: &str| LensError::Weights(format!("tensor `{n}` was not read"));
+        let (_, w_enc) = self.w_enc.ok_or_else(|| missing("W_enc"))?.finish();
+        let (b_enc, w_dec, b_dec) = (
+            self.b_enc.ok_or_else(|| missing("b_enc"))?,
+            self.w_dec.ok_or_else(|| missing("W_dec"))?,
+            self.b_dec.ok_or_else(|| missing("b_dec"))?,
+        );
+        // The stream checked every length against the shapes and every value for NaN and infinities.
+        Ok(LmSae { hook: self.hook, d_in: self.d_in, d_sae: self.d_sae, w_enc, b_enc, w_dec, b_dec })
+    }
+}
+
 /// The SAE's tensors in file order, with SAELens's names and shapes: the one place the names are written.
 pub fn tensor_shapes(d_in: usize, d_sae: usize) -> [(&'static str, Vec<usize>); 4] {
     [("W_enc", vec![d_in, d_sae]), ("b_enc", vec![d_sae]), ("W_dec", vec![d_sae, d_in]), ("b_dec", vec![d_in])]
@@ -220,28 +294,19 @@ impl LmSae {
     }
 
     /// An SAE a student brings: SAELens's `cfg.json`, read by `SaelensCfg::parse`, and its
-    /// `sae_weights.safetensors` (f32, f16 or bf16).
+    /// `sae_weights.safetensors` (f32, f16 or bf16), whole (the page reads it a piece at a time, `SaeReader`).
     pub fn from_saelens(cfg: &SaelensCfg, safetensors: &[u8]) -> Result<Self> {
         Self::from_weights(cfg.hook, cfg.d_in, cfg.d_sae, safetensors)
     }
 
     fn from_weights(hook: Hook, d_in: usize, d_sae: usize, safetensors: &[u8]) -> Result<Self> {
-        let map = candle_core::safetensors::load_buffer(safetensors, &Device::Cpu)
-            .map_err(|e| LensError::Weights(e.to_string()))?;
-        let get = |name: &str, shape: &[usize]| -> Result<Tensor> {
-            let t = map.get(name).ok_or_else(|| LensError::Weights(format!("`{name}` is missing")))?;
-            if t.dims() != shape {
-                return Err(LensError::Weights(format!("`{name}` has shape {:?}, expected {shape:?}", t.dims())));
-            }
-            Ok(t.to_dtype(DType::F32)?)
-        };
-        let (d, n) = (d_in, d_sae);
-        let [w_enc, b_enc, w_dec, b_dec] = tensor_shapes(d, n).map(|(name, shape)| get(name, &shape));
-        let w_enc = w_enc?.t()?.contiguous()?.flatten_all()?.to_vec1()?;
-        let b_enc = b_enc?.to_vec1()?;
-        let w_dec = w_dec?.flatten_all()?.to_vec1()?;
-        let b_dec = b_dec?.to_vec1()?;
-        LmSae::new(hook, d, n, w_enc, b_enc, w_dec, b_dec)
+        let len = safetensors.len() as u64;
+        let n = header_len(safetensors, len)?;
+        let mut reader = SaeReader::new(hook, d_in, d_sae, &safetensors[8..8 + n], len)?;
+        while let Some((s, e)) = reader.next_read(READ_BYTES) {
+            reader.feed(&safetensors[s as usize..e as usize])?;
+        }
+        reader.finish()
     }
 
     /// The weights under SAELens's names and shapes, for `candle_core::safetensors::save`.
@@ -1226,9 +1291,91 @@ mod tests {
         assert_eq!((ours.hook, ours.d_in, ours.d_sae), (theirs.hook, theirs.d_in, theirs.d_sae));
         assert_eq!(ours.w_enc, theirs.w_enc);
         assert_eq!(ours.w_dec, theirs.w_dec);
+        // Both read the file a piece at a time; candle's own reader, whole, must agree.
+        let map = candle_core::safetensors::load_buffer(&weights, &Device::Cpu).unwrap();
+        let flat = |name: &str, t: bool| -> Vec<f32> {
+            let x = &map[name];
+            let x = if t { x.t().unwrap().contiguous().unwrap() } else { x.clone() };
+            x.flatten_all().unwrap().to_vec1().unwrap()
+        };
+        assert_eq!(theirs.w_enc, flat("W_enc", true));
+        assert_eq!(
+            (theirs.b_enc, theirs.w_dec, theirs.b_dec),
+            (flat("b_enc", false), flat("W_dec", false), flat("b_dec", false))
+        );
         // A cfg.json whose sizes disagree with the weights is refused.
         let wrong = SaelensCfg { d_sae: 256, ..SaelensCfg::parse(&moby_cfg()).unwrap() };
         assert!(LmSae::from_saelens(&wrong, &weights).unwrap_err().to_string().contains("has shape"));
+    }
+
+    /// A SAELens weights file of the four tensors in `dtype`, from `values` in SAELens's shapes.
+    fn saelens_file(d: usize, n: usize, values: &[Vec<f32>; 4], dtype: safetensors::Dtype) -> Vec<u8> {
+        let bytes: Vec<Vec<u8>> = values
+            .iter()
+            .map(|v| match dtype {
+                safetensors::Dtype::F16 => v.iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()).collect(),
+                _ => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            })
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView)> = tensor_shapes(d, n)
+            .into_iter()
+            .zip(&bytes)
+            .map(|((name, shape), b)| {
+                (name.to_string(), safetensors::tensor::TensorView::new(dtype, shape, b).unwrap())
+            })
+            .collect();
+        safetensors::serialize(views, None).unwrap()
+    }
+
+    fn read_in_pieces(d: usize, n: usize, file: &[u8], piece: usize) -> Result<LmSae> {
+        let hook: Hook = "blocks.0.hook_resid_post".parse().unwrap();
+        let h = header_len(file, file.len() as u64)?;
+        let mut r = SaeReader::new(hook, d, n, &file[8..8 + h], file.len() as u64)?;
+        while let Some((s, e)) = r.next_read(piece) {
+            r.feed(&file[s as usize..e as usize])?;
+        }
+        while !r.prepare(7) {}
+        r.finish()
+    }
+
+    #[test]
+    fn an_sae_read_a_few_bytes_at_a_time_is_the_file_and_a_damaged_file_is_refused() {
+        let (d, n) = (3, 5);
+        let mut rng = Rng::new(9);
+        let values: [Vec<f32>; 4] =
+            tensor_shapes(d, n).map(|(_, shape)| (0..shape.iter().product()).map(|_| rng.normal()).collect());
+        // W_enc as latent-major rows, written out by hand: latent j's row is column j of the file's [d, n].
+        let rows = |w: &[f32]| -> Vec<f32> { (0..n).flat_map(|j| (0..d).map(move |i| w[i * n + j])).collect() };
+        for dtype in [safetensors::Dtype::F32, safetensors::Dtype::F16] {
+            let file = saelens_file(d, n, &values, dtype);
+            // What the file holds, as the reader must decode it.
+            let stored: Vec<Vec<f32>> = values
+                .iter()
+                .map(|v| match dtype {
+                    safetensors::Dtype::F16 => v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect(),
+                    _ => v.clone(),
+                })
+                .collect();
+            // Pieces of 6 bytes split values and tensors; a piece of a whole megabyte reads the file at once.
+            for piece in [6, 1 << 20] {
+                let sae = read_in_pieces(d, n, &file, piece).unwrap();
+                assert_eq!(sae.w_enc, rows(&stored[0]), "{dtype:?}, pieces of {piece}");
+                assert_eq!((&sae.b_enc, &sae.w_dec, &sae.b_dec), (&stored[1], &stored[2], &stored[3]));
+            }
+        }
+        let why = |file: &[u8]| read_in_pieces(d, n, file, 6).unwrap_err().to_string();
+        let mut nan = values.clone();
+        nan[3][1] = f32::NAN;
+        assert!(why(&saelens_file(d, n, &nan, safetensors::Dtype::F32)).contains("tensor `b_dec` holds NaN"));
+        let file = saelens_file(d, n, &values, safetensors::Dtype::F32);
+        assert!(why(&file[..file.len() - 4]).contains("cut short"));
+        let wide = saelens_file(
+            d,
+            n + 1,
+            &tensor_shapes(d, n + 1).map(|(_, s)| vec![0.5; s.iter().product()]),
+            safetensors::Dtype::F32,
+        );
+        assert!(why(&wide).contains("tensor `W_enc` has shape [3, 6] but cfg.json implies [3, 5]"));
     }
 
     #[test]
