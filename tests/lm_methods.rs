@@ -202,7 +202,15 @@ fn the_lens_decoded_a_few_rows_at_a_time_equals_the_whole_grid() {
         }
         assert_eq!(steps, vocab.div_ceil(7) - 1);
         assert!(d.step(&model, 7).unwrap(), "stepping past the end is a no-op");
+        // The rows made into cells two at a time, then the rest at once: the same cells as all at once.
+        let mut in_steps = RowsDecode::new(&model, &tokens, &part, 3).unwrap();
+        while !in_steps.step(&model, 1000).unwrap() {}
+        assert!(!in_steps.finish_rows(&model, 4, 2).unwrap());
+        assert!(!in_steps.finish_rows(&model, 4, 2).unwrap());
+        let in_steps = in_steps.finish(&model, 4).unwrap();
         let cells = d.finish(&model, 4).unwrap();
+        assert_eq!(in_steps, cells);
+        assert_eq!(cells.len(), 9);
         for (c, w) in cells.iter().zip(&whole.cells[layer][3..12]) {
             assert_eq!(c.top.iter().map(|t| t.0).collect::<Vec<_>>(), w.top.iter().map(|t| t.0).collect::<Vec<_>>());
             assert!(c.top.iter().zip(&w.top).all(|(a, b)| (a.1 - b.1).abs() < 1e-6));

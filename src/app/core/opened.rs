@@ -30,6 +30,29 @@ thread_local! {
     static OPENED: RefCell<Option<Arc<OwnModel>>> = const { RefCell::new(None) };
 }
 
+/// What `OwnModel::read_text` gives.
+pub struct ReadText {
+    pub input: OwnInput,
+    /// The pass, whose cache holds every residual stream and what was asked for besides.
+    pub run: LensRun,
+    /// The logit lens's cells at each layer asked for.
+    pub cells: Vec<Vec<LensCell>>,
+}
+
+impl ReadText {
+    /// Every layer's attention patterns, `[layer][head][q][k]`, from a read that recorded `Hook::Pattern` of
+    /// each of the `n_layer` layers.
+    pub fn patterns(&self, n_layer: usize) -> Result<Vec<Vec<Vec<Vec<f32>>>>, String> {
+        (0..n_layer)
+            .map(|l| {
+                let h = Hook::Pattern(l);
+                let t = self.run.cache().get(h).ok_or_else(|| format!("{h} was not recorded"))?;
+                t.get(0).and_then(|t| t.to_vec3::<f32>()).map_err(|e| e.to_string())
+            })
+            .collect()
+    }
+}
+
 /// The model opened in this tab, if any.
 pub fn opened() -> Option<Arc<OwnModel>> {
     OPENED.with(|o| o.borrow().clone())
@@ -93,6 +116,35 @@ impl OwnModel {
         }))
     }
 
+    /// A text read through: encoded by the tokenizer's worker and checked (`encode`), run half a block per
+    /// slice recording `also` as well (`read`), and the logit lens decoded at `layers` (`decode`). Every lab
+    /// that reads a student's text on the opened model starts here. `None` if the job was stopped.
+    pub async fn read_text(
+        &self,
+        text: String,
+        also: &[Hook],
+        layers: Range<usize>,
+        job: &Job,
+    ) -> Option<Result<ReadText, String>> {
+        let input = match self.encode(text, job, "encoding the text").await? {
+            Ok(x) => x,
+            Err(e) => return Some(Err(e)),
+        };
+        let run = match self.read(&input.ids, also, job, "running the model").await? {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e)),
+        };
+        let resid = match run.finish_resid(&self.model) {
+            Ok(r) => r,
+            Err(e) => return failed(e),
+        };
+        let cells = match self.decode(&input.ids, &resid, layers, job, "decoding every layer").await? {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(Ok(ReadText { input, run, cells }))
+    }
+
     /// Runs the model over `ids` half a block per slice, recording every layer's residual stream and `also`.
     /// `None` if the job was stopped.
     pub async fn read(
@@ -128,6 +180,9 @@ impl OwnModel {
     ) -> Option<Result<Vec<Vec<LensCell>>, String>> {
         let model = &self.model;
         let cols = (50_000_000 / (ids.len() * model.cfg.d_model()).max(1)).max(256);
+        // A row's softmax and top guesses read the whole vocabulary a few times: 400k values is about 8 rows of
+        // GPT-2 small's.
+        let rows = (400_000 / model.cfg.vocab_size.max(1)).max(1);
         let n = layers.len();
         let mut cells: Vec<Vec<LensCell>> = Vec::with_capacity(n);
         let mut current: Option<RowsDecode> = None;
@@ -137,11 +192,11 @@ impl OwnModel {
                     current = Some(RowsDecode::new(model, ids, &resid.get(layers.start + cells.len())?, 0)?);
                 }
                 let layer = current.as_mut().expect("made above");
-                // The softmax and the top guesses of every row take a step of their own once the columns are done.
-                if layer.progress(model) >= 1.0 {
-                    cells.push(current.take().expect("made above").finish(model, TOP_K)?);
-                } else {
+                // Once the columns are done, the softmax and the top guesses a few rows per step.
+                if !layer.columns_done(model) {
                     layer.step(model, cols)?;
+                } else if layer.finish_rows(model, TOP_K, rows)? {
+                    cells.push(current.take().expect("made above").finish(model, TOP_K)?);
                 }
                 let done = cells.len() as f32 + current.as_ref().map_or(0.0, |d| d.progress(model));
                 Ok::<_, LensError>((cells.len() < n).then_some(done / n as f32))

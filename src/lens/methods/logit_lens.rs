@@ -156,14 +156,14 @@ impl LensRun {
 
     /// The residual stream of every layer, `[n_layer + 1, pos, d_model]`, once `step` has returned true: what
     /// `finish` decodes, for lenses that translate it first (`tuned_lens`).
-    pub fn finish_resid(self, model: &Transformer) -> Result<Tensor> {
+    pub fn finish_resid(&self, model: &Transformer) -> Result<Tensor> {
         if !self.blocks_done(model) {
             return Err(LensError::Input("the forward pass is not finished: step it to the end first".into()));
         }
-        let set = self.forward.hooks;
+        let cache = self.cache();
         let stacked: Vec<Tensor> = resid_hooks(model.cfg.n_layer)
             .iter()
-            .map(|h| set.cache.get(*h).cloned().ok_or_else(|| LensError::UnknownHook(h.to_string())))
+            .map(|h| cache.get(*h).cloned().ok_or_else(|| LensError::UnknownHook(h.to_string())))
             .collect::<Result<_>>()?;
         Ok(Tensor::cat(&stacked, 0)?)
     }
@@ -235,13 +235,16 @@ fn cell_of(row: &[f32], k: usize, target: Option<usize>) -> LensCell {
 }
 
 /// `decode_rows` a slice of the vocabulary at a time (`step`), for a page that keeps every piece of work
-/// short: at GPT-2 small's size one layer's 32 positions are 1.2G multiply-adds. `finish` then turns the
-/// logits into cells as `decode_rows` does (the same cells, up to float rounding in the last place).
+/// short: at GPT-2 small's size one layer's 32 positions are 1.2G multiply-adds. The logits then become cells
+/// a few rows at a time (`finish_rows`: each row's softmax and top guesses; 32 rows of 50,257 at once were a
+/// 50-70 ms task in Chromium), as `decode_rows` makes them (the same cells, up to float rounding in the last
+/// place); `finish` hands them over.
 pub struct RowsDecode {
     normed: Tensor,   // [n, d_model], through ln_f
     logits: Vec<f32>, // [n, vocab], filled a slice of columns at a time
     next_col: usize,
     targets: Vec<Option<usize>>,
+    cells: Vec<LensCell>, // the rows made into cells so far
 }
 
 impl RowsDecode {
@@ -250,7 +253,8 @@ impl RowsDecode {
         let (n, _) = resid.dims2()?;
         let targets = targets_of(tokens, first_pos, n)?;
         let normed = model.final_norm(resid)?;
-        Ok(RowsDecode { normed, logits: vec![0.0; n * model.cfg.vocab_size], next_col: 0, targets })
+        let logits = vec![0.0; n * model.cfg.vocab_size];
+        Ok(RowsDecode { normed, logits, next_col: 0, targets, cells: Vec::with_capacity(n) })
     }
 
     /// The logits of the next `cols` tokens of the vocabulary; true once every token's are in.
@@ -268,19 +272,42 @@ impl RowsDecode {
         Ok(self.next_col >= vocab)
     }
 
-    /// The share of the vocabulary done, in [0, 1].
-    pub fn progress(&self, model: &Transformer) -> f32 {
-        self.next_col as f32 / model.cfg.vocab_size.max(1) as f32
+    /// Whether every column's logits are in.
+    pub fn columns_done(&self, model: &Transformer) -> bool {
+        self.next_col >= model.cfg.vocab_size
     }
 
-    /// The cells, once `step` has returned true: softmax over each row, then as `decode_rows`.
-    pub fn finish(self, model: &Transformer, k: usize) -> Result<Vec<LensCell>> {
+    /// The share of the work done, in [0, 1]: the vocabulary's columns, then the rows made into cells (a
+    /// tenth of the whole, about their share of the time).
+    pub fn progress(&self, model: &Transformer) -> f32 {
+        let cols = self.next_col as f32 / model.cfg.vocab_size.max(1) as f32;
+        let rows = self.cells.len() as f32 / self.targets.len().max(1) as f32;
+        0.9 * cols + 0.1 * rows
+    }
+
+    /// Once every column is in (`step` returned true): makes the next `rows` rows into cells (`k` guesses
+    /// each); true once every row is done.
+    pub fn finish_rows(&mut self, model: &Transformer, k: usize, rows: usize) -> Result<bool> {
         let vocab = model.cfg.vocab_size;
         if self.next_col < vocab {
             return Err(LensError::Input("the decoding is not finished: step it to the end first".into()));
         }
-        let logits = Tensor::from_vec(self.logits, (self.targets.len(), vocab), &candle_core::Device::Cpu)?;
-        let probs: Vec<Vec<f32>> = candle_nn::ops::softmax_last_dim(&logits)?.to_vec2()?;
-        Ok(probs.iter().zip(self.targets).map(|(row, target)| cell_of(row, k.clamp(1, vocab), target)).collect())
+        let (at, n) = (self.cells.len(), self.targets.len());
+        let end = (at + rows.max(1)).min(n);
+        if at < end {
+            let part = &self.logits[at * vocab..end * vocab];
+            let logits = Tensor::from_slice(part, (end - at, vocab), &candle_core::Device::Cpu)?;
+            let probs: Vec<Vec<f32>> = candle_nn::ops::softmax_last_dim(&logits)?.to_vec2()?;
+            let targets = &self.targets[at..end];
+            self.cells.extend(probs.iter().zip(targets).map(|(row, &t)| cell_of(row, k.clamp(1, vocab), t)));
+        }
+        Ok(end == n)
+    }
+
+    /// The cells, once `step` has returned true (rows `finish_rows` has not done yet are done here).
+    pub fn finish(mut self, model: &Transformer, k: usize) -> Result<Vec<LensCell>> {
+        let rows = self.targets.len();
+        self.finish_rows(model, k, rows)?;
+        Ok(self.cells)
     }
 }

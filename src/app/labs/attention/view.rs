@@ -18,7 +18,7 @@ use crate::app::core::jobs::{Job, Jobs};
 use crate::app::core::keys;
 use crate::app::core::load::{LoadedModel, TaskModels};
 use crate::app::core::models::{own_not_open, LabModel, TaskModel};
-use crate::app::core::opened::{opened, OwnInput, OwnModel};
+use crate::app::core::opened::{opened, OwnInput, OwnModel, ReadText};
 use crate::app::core::own_text::{self, show_piece};
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::gpt2::Hook;
@@ -69,49 +69,26 @@ impl Shown {
     }
 }
 
-const ENCODING: &str = "encoding the sequence";
-const READING: &str = "running the model";
-const SCORING: &str = "reading its predictions";
-
 /// The lab's result on an opened model: the text encoded by its tokenizer (in its worker), a pass half a block
 /// per slice with every pattern recorded, and the model's output decoded a slice of the vocabulary at a time for
 /// the loss. `None` if the job was replaced or cancelled.
 async fn compute_own(own: &OwnModel, text: String, job: &Job) -> Option<Result<LabResult, String>> {
-    let OwnInput { ids, pieces, .. } = match own.encode(text, job, ENCODING).await? {
-        Ok(x) => x,
-        Err(e) => return Some(Err(e)),
-    };
-    if ids.len() < 2 {
-        return Some(Err("Type a few words (or press “Random repeat”): the sequence is too short.".into()));
-    }
-    let model = &own.model;
-    let hooks: Vec<Hook> = (0..model.cfg.n_layer).map(Hook::Pattern).collect();
-    let run = match own.read(&ids, &hooks, job, READING).await? {
+    let n_layer = own.model.cfg.n_layer;
+    let hooks: Vec<Hook> = (0..n_layer).map(Hook::Pattern).collect();
+    let read = match own.read_text(text, &hooks, n_layer..n_layer + 1, job).await? {
         Ok(r) => r,
         Err(e) => return Some(Err(e)),
     };
-    let patterns: Result<Vec<Vec<Vec<Vec<f32>>>>, String> = hooks
-        .iter()
-        .map(|&h| {
-            let t = run.cache().get(h).ok_or_else(|| format!("{h} was not recorded"))?;
-            t.get(0).and_then(|t| t.to_vec3::<f32>()).map_err(|e| e.to_string())
-        })
-        .collect();
-    let patterns = match patterns {
+    if read.input.ids.len() < 2 {
+        return Some(Err("Type a few words (or press “Random repeat”): the sequence is too short.".into()));
+    }
+    let patterns = match read.patterns(n_layer) {
         Ok(p) => p,
         Err(e) => return Some(Err(e)),
     };
-    let resid = match run.finish_resid(model) {
-        Ok(r) => r,
-        Err(e) => return Some(Err(e.to_string())),
-    };
-    let last = model.cfg.n_layer;
-    let cells = match own.decode(&ids, &resid, last..last + 1, job, SCORING).await? {
-        Ok(mut c) => c.pop().unwrap_or_default(),
-        Err(e) => return Some(Err(e)),
-    };
+    let ReadText { input: OwnInput { ids, pieces, .. }, mut cells, .. } = read;
     let words = pieces.iter().map(|p| show_piece(p)).collect();
-    Some(Ok(result_of(ids, words, patterns, loss_of_cells(&cells))))
+    Some(Ok(result_of(ids, words, patterns, loss_of_cells(&cells.pop().unwrap_or_default()))))
 }
 
 /// Paints a pattern one pixel per (q, k) cell; CSS scales it up without smoothing. Cells above the diagonal
@@ -235,7 +212,7 @@ fn recompute(model: Signal<Option<Shown>>, out: Output, jobs: Jobs) {
         let t0 = now_ms();
         match model.get() {
             Some(Shown::Task(_, m)) => show(compute(&m.model, &m.vocab, &t), t0),
-            Some(Shown::Own(o)) => jobs.spawn(ENCODING, move |job| async move {
+            Some(Shown::Own(o)) => jobs.spawn("encoding the text", move |job| async move {
                 // The result is drawn in tasks of its own, apart from the last piece of work.
                 match compute_own(&o, t, &job).await {
                     Some(Ok(r)) if job.frame().await => show_staged(r, t0, job).await,

@@ -17,7 +17,7 @@ use crate::app::core::jobs::{Job, Jobs};
 use crate::app::core::keys;
 use crate::app::core::load::{load_char_model, load_model, LoadedChar, LoadedModel, Model};
 use crate::app::core::models::own_not_open_showing;
-use crate::app::core::opened::{opened, OwnInput, OwnModel};
+use crate::app::core::opened::{opened, OwnInput, OwnModel, ReadText};
 use crate::app::core::own_text::{show_piece, MAX_TOKENS};
 use crate::app::core::url::{section_hash_with, UrlState};
 use crate::lens::gpt2::generate::{Generator, SampleSettings};
@@ -182,24 +182,11 @@ async fn run_job(
 /// The grid of a text on an opened model: encoded by its tokenizer's worker, read half a block per slice, and
 /// decoded a slice of the vocabulary per step (`OwnModel`). `None` when the job was stopped on the way.
 async fn own_lens(own: &OwnModel, text: String, job: &Job) -> Option<Result<LensView, InputError>> {
-    let refused = |e: String| Some(Err((e, false)));
-    let OwnInput { ids, bos, .. } = match own.encode(text, job, "encoding the text").await? {
-        Ok(x) => x,
-        Err(e) => return refused(e),
-    };
     let model = &own.model;
-    let resid = match own.read(&ids, &[], job, "reading the layers").await? {
-        Ok(run) => run.finish_resid(model),
-        Err(e) => return refused(e),
-    };
-    let resid = match resid {
-        Ok(r) => r,
-        Err(e) => return refused(e.to_string()),
-    };
     let n = model.cfg.n_layer + 1;
-    let cells = match own.decode(&ids, &resid, 0..n, job, "decoding every layer").await? {
-        Ok(c) => c,
-        Err(e) => return refused(e),
+    let ReadText { input: OwnInput { ids, bos, .. }, cells, .. } = match own.read_text(text, &[], 0..n, job).await? {
+        Ok(r) => r,
+        Err(e) => return Some(Err((e, false))),
     };
     let note = bos.then(|| {
         let first = show_piece(&own.pieces[ids[0] as usize]);
