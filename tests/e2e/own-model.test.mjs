@@ -840,3 +840,57 @@ test('a model kept in this browser opens on the next visit in one click, and For
   assert.equal(await later.evaluate(async () => (await caches.keys()).includes('glassbox-kept-model')), false);
   for (const p of [page, next, later]) assertClean(p);
 });
+
+// Each lab's job on an opened model, started, then left at once or after 150 ms for another section (as the platform
+// test does for our models): what the left lab had scheduled still arrives after it is gone, and must find
+// nothing disposed. The model stays in the tab, so one page serves every job; each lab is built anew on return.
+test('leaving a lab on an opened model while its job runs never panics', TIMEOUT, async (t) => {
+  const page = await openPage('/#/open', { t });
+  await page.locator('[data-testid=own-model-lab]').waitFor();
+  await page.setInputFiles('[data-testid=pick-files]', ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => path.join(MODELS, 'moby', f)));
+  await opened(page).waitFor({ timeout: 60_000 });
+  const sae = (f) => path.join(MODELS, 'moby/sae', f);
+  await page.setInputFiles('[data-testid=pick-sae]', [sae('cfg.json'), sae('sae_weights.safetensors')]);
+  await page.locator('[data-testid=sae-opened]').waitFor({ timeout: 30_000 });
+  const JOBS = [
+    { name: 'Try it: a text typed', url: '/#/open', ready: '[data-testid=own-text]', start: (p) => p.fill('[data-testid=own-text]', 'Call me Ishmael. Some years ago.') },
+    { name: 'the SAE feature index', url: '/#/open', ready: '[data-testid=index-build]', start: (p) => p.click('[data-testid=index-build]') },
+    { name: 'attention: first run', url: '/#/attention?model=own', start: async () => {} },
+    { name: '9.2.2: the logit lens', url: '/#/9.2.2?model=own', start: async () => {} },
+    { name: '9.2.2: generation', url: '/#/9.2.2?model=own', ready: '[data-testid=gen-btn]:not([disabled])', start: (p) => p.click('[data-testid=gen-btn]') },
+    { name: '9.2.3: probes', url: '/#/9.2.3?model=own', start: async () => {} },
+    { name: '9.3.1: attribution patching', url: '/#/9.3.1?model=own', start: async () => {} },
+    { name: '9.3.2: steering', url: '/#/9.3.2?model=own', start: async () => {} },
+    { name: '9.4: ACDC', url: '/#/9.4?model=own', start: async () => {} },
+  ];
+  for (const job of JOBS) {
+    // Two delays (the platform test's three, for our models, take it over a minute here): at once, and mid-run.
+    for (const delay of [0, 150]) {
+      const what = `${job.name}, left after ${delay} ms`;
+      await page.evaluate((h) => { location.hash = h; }, new URL(job.url, 'http://x').hash);
+      if (job.ready) await page.locator(job.ready).first().waitFor({ timeout: 60_000 });
+      await job.start(page);
+      await new Promise((r) => setTimeout(r, delay));
+      await page.evaluate(() => { location.hash = '#/9.1'; });
+      await page.locator('[data-testid=chapter-map]').waitFor();
+      await new Promise((r) => setTimeout(r, 300));
+      const overlay = page.locator('[data-testid=fatal-error]');
+      if (await overlay.count()) assert.fail(`panic overlay after ${what}: ${await overlay.textContent()}\n${page.problems.join('\n')}`);
+      try {
+        assertClean(page);
+      } catch (e) {
+        e.message = `after ${what}: ${e.message}`;
+        throw e;
+      }
+    }
+  }
+  // The model, what the page said of it (with its links to the labs) and its SAE are still there when the
+  // student comes back.
+  await page.evaluate(() => { location.hash = '#/open'; });
+  await opened(page).waitFor();
+  assert.equal(await opened(page).getAttribute('data-layers'), '4');
+  assert.equal(await page.locator('[data-testid=own-to-probing]').count(), 1);
+  await page.locator('[data-testid=sae-opened]').waitFor();
+  await page.locator('[data-testid=keep-model]').waitFor();
+  assertClean(page);
+});

@@ -2,7 +2,8 @@
 //! block at a time, and shown as its next-token guesses and its logit lens (a few rows decoded per slice: a row
 //! of GPT-2 small's unembedding is 39M multiply-adds). Every change of the text is a new job that replaces the
 //! one in flight; a refused text keeps the last grid.
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::sync::{Arc, Weak};
 
 use leptos::prelude::*;
 
@@ -14,48 +15,34 @@ use crate::app::core::charts::{ink_on, sequential};
 use crate::app::core::export::TableExport;
 use crate::app::core::frame::progress_bar;
 use crate::app::core::jobs::{Job, Jobs};
-use crate::app::core::opened::{OwnInput, OwnModel};
+use crate::app::core::opened::{OwnInput, OwnModel, ReadText};
 use crate::lens::gpt2::Hook;
 use crate::lens::methods::induction::head_scores;
 use crate::lens::methods::logit_lens::{resid_label, LogitLens};
 use crate::lens::methods::sae::LmSae;
 
-const ENCODING: &str = "encoding the text";
-const READING: &str = "running the model";
-const DECODING: &str = "decoding every layer";
-
-/// Encodes `text`, runs the model and decodes every layer: the view, or the message to show instead. `None` if
-/// the job was replaced or cancelled.
+/// Reads `text` (`OwnModel::read_text`) with every pattern and the SAE's hook recorded and every layer decoded:
+/// the view, or the message to show instead. `None` if the job was replaced or cancelled.
 async fn run(own: &OwnModel, text: String, sae: Option<Arc<LmSae>>, job: &Job) -> Option<Result<TryView, String>> {
     let started = now_ms();
-    let OwnInput { ids, pieces: inputs, bos } = match own.encode(text, job, ENCODING).await? {
-        Ok(x) => x,
-        Err(e) => return Some(Err(e)),
-    };
     let model = &own.model;
-    let patterns_of: Vec<Hook> = (0..model.cfg.n_layer).map(Hook::Pattern).collect();
-    let also: Vec<Hook> = patterns_of.iter().copied().chain(sae.as_ref().map(|s| s.hook)).collect();
-    let lens = match own.read(&ids, &also, job, READING).await? {
+    let n_layer = model.cfg.n_layer;
+    let also: Vec<Hook> = (0..n_layer).map(Hook::Pattern).chain(sae.as_ref().map(|s| s.hook)).collect();
+    let read = match own.read_text(text, &also, 0..n_layer + 1, job).await? {
         Ok(r) => r,
         Err(e) => return Some(Err(e)),
     };
     // [layer][head][q][k], and each head's detector scores.
-    let patterns: Result<Vec<Vec<Vec<Vec<f32>>>>, String> = patterns_of
-        .iter()
-        .map(|&h| {
-            let t = lens.cache().get(h).ok_or_else(|| format!("{h} was not recorded"))?;
-            t.get(0).and_then(|t| t.to_vec3::<f32>()).map_err(|e| e.to_string())
-        })
-        .collect();
-    let patterns = match patterns {
+    let patterns = match read.patterns(n_layer) {
         Ok(p) => p,
         Err(e) => return Some(Err(e)),
     };
+    let ReadText { input: OwnInput { ids, pieces: inputs, bos }, run, cells } = read;
     let scores = patterns.iter().map(|layer| layer.iter().map(|p| head_scores(p, &ids)).collect()).collect();
     // The SAE's latents at every position, from its hook's activations in this same pass.
     let sae = match &sae {
         Some(s) => {
-            let x = lens.cache().get(s.hook).map(|t| t.flatten_all().and_then(|t| t.to_vec1::<f32>()));
+            let x = run.cache().get(s.hook).map(|t| t.flatten_all().and_then(|t| t.to_vec1::<f32>()));
             let x = match x {
                 Some(Ok(x)) => x,
                 _ => return Some(Err(format!("the SAE's hook {} was not recorded", s.hook))),
@@ -67,15 +54,7 @@ async fn run(own: &OwnModel, text: String, sae: Option<Arc<LmSae>>, job: &Job) -
         }
         None => None,
     };
-    let resid = match lens.finish_resid(model) {
-        Ok(r) => r,
-        Err(e) => return Some(Err(e.to_string())),
-    };
-    let cells = match own.decode(&ids, &resid, 0..model.cfg.n_layer + 1, job, DECODING).await? {
-        Ok(c) => c,
-        Err(e) => return Some(Err(e)),
-    };
-    let hooks = crate::lens::methods::logit_lens::resid_hooks(model.cfg.n_layer);
+    let hooks = crate::lens::methods::logit_lens::resid_hooks(n_layer);
     let lens = LogitLens { tokens: ids, hooks, cells };
     Some(Ok(TryView { lens, inputs, vocab: own.pieces.clone(), bos, patterns, sae, scores, ms: now_ms() - started }))
 }
@@ -86,6 +65,22 @@ const LENS_ROWS_PER_TASK: usize = 4;
 fn heat_style(p: f32) -> String {
     let bg = sequential(p.clamp(0.0, 1.0));
     format!("background: {bg}; color: {}", ink_on(bg))
+}
+
+thread_local! {
+    /// The SAE opened on the model, kept for the tab as the model is (`core::opened`), so that it is still
+    /// there back on `#/open`; with the model it was checked against, so that a model opened later starts
+    /// without it.
+    static KEPT_SAE: RefCell<Option<(Weak<OwnModel>, Arc<LmSae>)>> = const { RefCell::new(None) };
+}
+
+/// The SAE kept for `own`, if one was opened on it.
+fn kept_sae(own: &Arc<OwnModel>) -> Option<Arc<LmSae>> {
+    KEPT_SAE.with(|k| {
+        let k = k.borrow();
+        let (model, sae) = k.as_ref()?;
+        model.upgrade().is_some_and(|m| Arc::ptr_eq(&m, own)).then(|| sae.clone())
+    })
 }
 
 #[component]
@@ -100,8 +95,13 @@ pub fn TryIt(own: Arc<OwnModel>) -> impl IntoView {
     // The head shown and what the head table is coloured by, kept from run to run (the induction head at first).
     let kind = RwSignal::new(ScoreKind::Induction);
     let head: RwSignal<Option<(usize, usize)>> = RwSignal::new(None);
-    // An SAE opened on the model: the text is read again with it.
-    let sae: RwSignal<Option<Arc<LmSae>>> = RwSignal::new(None);
+    // An SAE opened on the model: the text is read again with it. It stays for the tab, as the model does.
+    let sae: RwSignal<Option<Arc<LmSae>>> = RwSignal::new(kept_sae(&own));
+    let keeper = Arc::downgrade(&own);
+    Effect::new(move |_| {
+        let s = sae.get();
+        KEPT_SAE.with(|k| *k.borrow_mut() = s.map(|s| (keeper.clone(), s)));
+    });
     let name = own.name.clone();
     let cfg = own.model.cfg.clone();
     let own = StoredValue::new(own);
@@ -109,7 +109,7 @@ pub fn TryIt(own: Arc<OwnModel>) -> impl IntoView {
         let t = text.get();
         let s = sae.get();
         let own = own.get_value();
-        jobs.spawn(ENCODING, move |job| async move {
+        jobs.spawn("encoding the text", move |job| async move {
             if let Some(result) = run(&own, t, s, &job).await {
                 // The result is drawn in a task of its own, apart from the last piece of work.
                 if !job.frame().await {

@@ -2,7 +2,7 @@
 //! progress and Cancel, and what was opened. The files are read with `Blob.slice`, a few megabytes at a time,
 //! so the weights are never in memory twice and the page keeps painting; nothing is sent anywhere.
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use js_sys::Uint8Array;
 use leptos::prelude::*;
@@ -71,7 +71,7 @@ pub(super) fn path_of(f: &web_sys::File) -> String {
     rel.filter(|r| !r.is_empty()).unwrap_or_else(|| f.name())
 }
 
-async fn bytes_of(blob: &web_sys::Blob, start: u64, end: u64, file: &str) -> Result<Vec<u8>, String> {
+pub(super) async fn bytes_of(blob: &web_sys::Blob, start: u64, end: u64, file: &str) -> Result<Vec<u8>, String> {
     let part =
         blob.slice_with_f64_and_f64(start as f64, end as f64).map_err(|_| format!("{file} could not be read"))?;
     let buf = JsFuture::from(part.array_buffer())
@@ -293,6 +293,51 @@ fn dropped_a_folder(data: &web_sys::DataTransfer) -> bool {
     })
 }
 
+/// What this page said of the model open in this tab, and the files it came from, kept with that model: when
+/// the student comes back, the summary, the links to the labs and the Keep button are there again (and not
+/// for a model opened after it).
+struct OpenedHere {
+    model: Weak<OwnModel>,
+    summary: Summary,
+    used: Used,
+    from_kept: bool,
+}
+
+thread_local! {
+    static OPENED_HERE: RefCell<Option<OpenedHere>> = const { RefCell::new(None) };
+}
+
+/// Keeps what the page shows of the model just opened.
+fn keep_shown(summary: &Summary, used: &Used, from_kept: bool) {
+    let model = opened::opened().map(|m| Arc::downgrade(&m));
+    OPENED_HERE.with(|k| {
+        *k.borrow_mut() =
+            model.map(|model| OpenedHere { model, summary: summary.clone(), used: used.clone(), from_kept })
+    });
+}
+
+/// What was kept, if it is of the model open now: its summary, files and whether it is kept in the browser.
+fn kept_shown() -> Option<(Summary, Used, bool)> {
+    let now = opened::opened()?;
+    OPENED_HERE.with(|k| {
+        let k = k.borrow();
+        let o = k.as_ref()?;
+        o.model
+            .upgrade()
+            .is_some_and(|m| Arc::ptr_eq(&m, &now))
+            .then(|| (o.summary.clone(), o.used.clone(), o.from_kept))
+    })
+}
+
+/// The model open now is (or no longer is) kept in the browser's storage.
+fn mark_kept(from_kept: bool) {
+    OPENED_HERE.with(|k| {
+        if let Some(o) = k.borrow_mut().as_mut() {
+            o.from_kept = from_kept;
+        }
+    });
+}
+
 #[component]
 pub fn OwnModelLab() -> impl IntoView {
     let jobs = Jobs::new();
@@ -308,10 +353,16 @@ pub fn OwnModelLab() -> impl IntoView {
     });
     // What is kept in this browser (read once the page is up), and the files the model in this tab came from.
     let keeping = Keeping::new();
+    // Back on this page with a model open: its summary, the links to the labs and the Keep button again.
+    if let Some((summary, used, from_kept)) = kept_shown() {
+        keeping.opened(used, from_kept);
+        outcome.set(Some(Ok(summary)));
+    }
     let open_files = move |files: Vec<web_sys::File>, from_kept: bool| {
         jobs.spawn("opening the files", move |job| async move {
             match open(files, &job).await {
                 Some(Ok((summary, used))) => {
+                    keep_shown(&summary, &used, from_kept);
                     opened_rev.update(|r| *r += 1);
                     keeping.opened(used, from_kept);
                     outcome.set(Some(Ok(summary)));
@@ -474,6 +525,7 @@ impl Keeping {
                 Ok(m) => {
                     self.kept.set(Some(m));
                     self.from_kept.set(true);
+                    mark_kept(true);
                 }
                 Err(e) => self.error.set(Some(e)),
             }
@@ -487,6 +539,7 @@ impl Keeping {
                 Ok(()) => {
                     self.kept.set(None);
                     self.from_kept.set(false);
+                    mark_kept(false);
                 }
                 Err(e) => self.error.set(Some(e)),
             }
