@@ -22,7 +22,7 @@ use crate::app::core::export::TableExport;
 use crate::app::core::format::sentence;
 use crate::app::core::frame::{progress_bar, LabFrame, MobyOrOwn, UrlNotes};
 use crate::app::core::jobs::{start_when_ready, Job, Jobs};
-use crate::app::core::load::{load_char_model, LoadedChar, Model};
+use crate::app::core::load::{load_book_text, load_char_model, LoadedChar, Model};
 use crate::app::core::models::own_not_open_showing;
 use crate::app::core::opened::{opened, OwnModel};
 use crate::app::core::own_text::{check_pasted, MAX_PASTED};
@@ -94,7 +94,6 @@ impl Own {
 
 #[component]
 pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
-    let model = Model::new("the Moby-Dick model", || load_char_model("moby"));
     let (mut url, problems) = ProbeState::from_query(&query);
     let notes = UrlNotes::new(&problems);
     let own_model = opened();
@@ -102,9 +101,14 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
         notes.add(own_not_open_showing("the Moby-Dick model"));
         url = ProbeState::default();
     }
+    let on = RwSignal::new(url.own);
+    // Each mode fetches only what it reads: our model (its held-out text comes with it), or, on an opened
+    // model, the book's held-out passages alone (60 KB, not the 7 MB model).
+    let model = Model::when_wanted("the Moby-Dick model", move || !on.get(), || load_char_model("moby"));
+    let book = Model::when_wanted("the book's held-out passages", move || on.get(), load_book_text);
     let own = Own {
         model: StoredValue::new(own_model),
-        on: RwSignal::new(url.own),
+        on,
         regex: RwSignal::new(if url.own { url.token_concept().pattern } else { OWN_REGEX.to_string() }),
         next: RwSignal::new(url.next),
         source: RwSignal::new(Source::Book),
@@ -122,14 +126,15 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
     let jobs = Jobs::new();
     let rev = RwSignal::new(0u32);
 
-    let loaded = move || model.get();
+    let ready = move || if own.on.get() { book.get().is_some() } else { model.get().is_some() };
 
     let out = (shown, error, rev);
     let start = move || {
-        let Some(m) = loaded() else { return };
         if own.on.get_untracked() {
-            start_own(&m, own, jobs, out);
+            let Some(text) = book.get_untracked() else { return };
+            start_own(&text, own, jobs, out);
         } else {
+            let Some(m) = model.get_untracked() else { return };
             let c = concept_untracked(choice, regex);
             // The URL follows the concept the student actually ran.
             let state = match &c {
@@ -143,7 +148,7 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
     let cancel = move || {
         error.set(Some("Cancelled. The last result stays on screen.".into()));
     };
-    start_when_ready(move || loaded().is_some(), start);
+    start_when_ready(ready, start);
 
     let progress = progress_bar(jobs, "probe", cancel);
     let switch = move |to: bool| {
@@ -158,9 +163,9 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
     };
     view! {
         <LabFrame notes=notes model=Signal::derive(model_name)>
-        <div class="probe-lab" data-testid="probe-lab" class:unloaded=move || loaded().is_none()>
+        <div class="probe-lab" data-testid="probe-lab" class:unloaded=move || !ready()>
             <MobyOrOwn group="probe-model" opened=own.model.get_value() own=own.on pick=switch />
-            {model.status()}
+            {move || if own.on.get() { book.status().into_any() } else { model.status().into_any() }}
             <div class="lab-body">
                 <section class="panel">
                     <h3>"Concept"</h3>
@@ -261,13 +266,13 @@ fn MobyConcept(
     }
 }
 
-/// Starts a run on the opened model: the text (the book's, from `m`, or the pasted one) checked first, so a bad
-/// one keeps the last result.
-fn start_own(m: &LoadedChar, own: Own, jobs: Jobs, out: Out) {
+/// Starts a run on the opened model: the text (the book's held-out passages, `book`, or the pasted one) checked
+/// first, so a bad one keeps the last result.
+fn start_own(book: &str, own: Own, jobs: Jobs, out: Out) {
     let Some(o) = own.model.get_value() else { return };
     let error = out.1;
     let text = match own.source.get_untracked() {
-        Source::Book => m.held_out.clone(),
+        Source::Book => book.to_string(),
         Source::Mine => own.mine.get_untracked(),
     };
     if let Err(e) = check_pasted(&text, "to probe on") {
