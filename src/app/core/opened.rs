@@ -3,7 +3,7 @@
 //! lab that opens it, so that every lab can read it (labs import only `core`, `lens` and `routes`).
 use std::cell::RefCell;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use candle_core::Tensor;
 
@@ -28,6 +28,42 @@ pub struct OwnModel {
 
 thread_local! {
     static OPENED: RefCell<Option<Arc<OwnModel>>> = const { RefCell::new(None) };
+}
+
+/// A value kept for the tab with the opened model it belongs to (what `#/open` said of it, an SAE checked
+/// against it): read back only while that model is the one open, so that a model opened later starts without
+/// it. Held in a lab's `thread_local!`.
+pub struct KeptWith<T>(RefCell<Option<(Weak<OwnModel>, T)>>);
+
+impl<T: Clone> Default for KeptWith<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Clone> KeptWith<T> {
+    pub const fn new() -> Self {
+        KeptWith(RefCell::new(None))
+    }
+
+    /// Keeps `value` (or nothing) for `own`.
+    pub fn set(&self, own: &Arc<OwnModel>, value: Option<T>) {
+        *self.0.borrow_mut() = value.map(|v| (Arc::downgrade(own), v));
+    }
+
+    /// The value kept for `own`, if any.
+    pub fn get(&self, own: &Arc<OwnModel>) -> Option<T> {
+        let kept = self.0.borrow();
+        let (model, value) = kept.as_ref()?;
+        model.upgrade().is_some_and(|m| Arc::ptr_eq(&m, own)).then(|| value.clone())
+    }
+
+    /// Changes the value kept, if one is.
+    pub fn update(&self, f: impl FnOnce(&mut T)) {
+        if let Some((_, v)) = self.0.borrow_mut().as_mut() {
+            f(v);
+        }
+    }
 }
 
 /// What `OwnModel::read_text` gives.

@@ -412,6 +412,39 @@ impl Transposing {
     }
 }
 
+/// A reader that takes a safetensors file a piece at a time, whatever it builds (a model, an SAE): one loop
+/// drives any of them, `read_all` here and the page's over `Blob.slice`.
+pub trait PieceReader {
+    type Out;
+    /// The next byte range of the file to read (`start..end`, at most `max_bytes` long and a whole number of
+    /// values), or `None` when every tensor is in.
+    fn next_read(&self, max_bytes: usize) -> Option<(u64, u64)>;
+    /// Takes the bytes of the range `next_read` gave.
+    fn feed(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Bytes read so far and bytes to read in all.
+    fn progress(&self) -> (u64, u64);
+    /// Once every tensor is in: about `max_values` more of the work left (a transpose); true when done.
+    fn prepare(&mut self, max_values: usize) -> bool;
+    /// What was read (what `prepare` left undone is done here).
+    fn finish(self) -> Result<Self::Out>;
+}
+
+/// The index of a whole safetensors file held in memory.
+pub fn index_of(file: &[u8]) -> Result<WeightsIndex> {
+    let n = header_len(file, file.len() as u64)?;
+    WeightsIndex::parse(&file[8..8 + n], file.len() as u64)
+}
+
+/// Drives `reader` over a whole file held in memory, `max_bytes` at a time: what the page does piece by piece,
+/// in one call (tests, the native tools).
+pub fn read_all<R: PieceReader>(file: &[u8], mut reader: R, max_bytes: usize) -> Result<R::Out> {
+    while let Some((s, e)) = reader.next_read(max_bytes) {
+        reader.feed(&file[s as usize..e as usize])?;
+    }
+    while !reader.prepare(max_bytes / 4) {}
+    reader.finish()
+}
+
 /// Reads a GPT-2 model's weights a piece at a time (see the module's order of work).
 pub struct WeightsReader {
     cfg: Gpt2Config,
@@ -450,15 +483,25 @@ impl WeightsReader {
         Ok(Self { cfg, stream: TensorStream::new(wanted), tensors: HashMap::new(), unembed: None, unused })
     }
 
-    /// The next byte range of the file to read (`start..end`, at most `max_bytes` long and a whole number of
-    /// values), or `None` when every tensor is in.
-    pub fn next_read(&self, max_bytes: usize) -> Option<(u64, u64)> {
+    /// The engine's name of the unembedding matrix.
+    fn unembedding(&self) -> &'static str {
+        if self.cfg.tie_word_embeddings {
+            "transformer.wte.weight"
+        } else {
+            "lm_head.weight"
+        }
+    }
+}
+
+impl PieceReader for WeightsReader {
+    type Out = Transformer;
+
+    fn next_read(&self, max_bytes: usize) -> Option<(u64, u64)> {
         self.stream.next_read(max_bytes)
     }
 
-    /// Takes the bytes of the range `next_read` gave: decodes them to f32 onto the tensor being read, and
-    /// finishes the tensor when its last bytes are in.
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<()> {
+    /// Decodes the bytes to f32 onto the tensor being read, and finishes the tensor when its last bytes are in.
+    fn feed(&mut self, bytes: &[u8]) -> Result<()> {
         let Some((name, shape, values)) = self.stream.feed(bytes)? else { return Ok(()) };
         if name == self.unembedding() {
             // Kept as read until `prepare` has transposed it; it becomes a tensor in `finish`.
@@ -470,28 +513,17 @@ impl WeightsReader {
         Ok(())
     }
 
-    /// Bytes read so far and bytes to read in all.
-    pub fn progress(&self) -> (u64, u64) {
+    fn progress(&self) -> (u64, u64) {
         self.stream.progress()
     }
 
-    /// The engine's name of the unembedding matrix.
-    fn unembedding(&self) -> &'static str {
-        if self.cfg.tie_word_embeddings {
-            "transformer.wte.weight"
-        } else {
-            "lm_head.weight"
-        }
-    }
-
-    /// Once every tensor is in: transposes the next rows of the unembedding, about `max_values` of them at a
-    /// time; true when done (and at once for a reader still reading).
-    pub fn prepare(&mut self, max_values: usize) -> bool {
+    /// Transposes the next rows of the unembedding (at once for a reader still reading).
+    fn prepare(&mut self, max_values: usize) -> bool {
         self.unembed.as_mut().is_none_or(|u| u.step(max_values))
     }
 
-    /// The model, once every tensor is in and `prepare` is done (`finish` finishes it otherwise).
-    pub fn finish(mut self) -> Result<Transformer> {
+    /// The model.
+    fn finish(mut self) -> Result<Transformer> {
         self.stream.check_done()?;
         let unembed = self.unembed.take().ok_or_else(|| weights_err("the unembedding was not read"))?;
         let (u, u_t) = unembed.finish();
@@ -506,14 +538,7 @@ impl WeightsReader {
 /// Reads a whole weights file held in memory through a `WeightsReader`, `max_bytes` at a time: what the page
 /// does piece by piece, in one call (tests, the native tools).
 pub fn read_weights(file: &[u8], cfg: Gpt2Config, max_bytes: usize) -> Result<Transformer> {
-    let n = header_len(file, file.len() as u64)?;
-    let index = WeightsIndex::parse(&file[8..8 + n], file.len() as u64)?;
-    let mut reader = WeightsReader::new(index, cfg)?;
-    while let Some((s, e)) = reader.next_read(max_bytes) {
-        reader.feed(&file[s as usize..e as usize])?;
-    }
-    while !reader.prepare(max_bytes / 4) {}
-    reader.finish()
+    read_all(file, WeightsReader::new(index_of(file)?, cfg)?, max_bytes)
 }
 
 #[cfg(test)]

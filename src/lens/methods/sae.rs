@@ -19,7 +19,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::lens::gpt2::model::Pass;
-use crate::lens::gpt2::open::{header_len, TensorStream, Transposing, WeightsIndex, READ_BYTES};
+use crate::lens::gpt2::open::{index_of, read_all, PieceReader, TensorStream, Transposing, WeightsIndex, READ_BYTES};
 use crate::lens::rng::Rng;
 use crate::lens::{Hook, HookSet, Intervention, LensError, Op, Result, Stepped, Transformer};
 
@@ -192,11 +192,9 @@ pub struct SaeReader {
 }
 
 impl SaeReader {
-    /// Checks the file's JSON `header` (the `header_len` bytes after its first 8; the file is `file_len` bytes)
-    /// holds the four tensors at the shapes `d_in` and `d_sae` give, in a dtype we decode, before any weight
-    /// is read.
-    pub fn new(hook: Hook, d_in: usize, d_sae: usize, header: &[u8], file_len: u64) -> Result<Self> {
-        let index = WeightsIndex::parse(header, file_len)?;
+    /// Checks that the file (its `index`) holds the four tensors at the shapes `d_in` and `d_sae` give, in a
+    /// dtype we decode, before any weight is read.
+    pub fn new(hook: Hook, d_in: usize, d_sae: usize, index: &WeightsIndex) -> Result<Self> {
         let wanted = tensor_shapes(d_in, d_sae)
             .iter()
             .map(|(name, shape)| index.want(name, name, shape, "cfg.json"))
@@ -204,14 +202,16 @@ impl SaeReader {
         let stream = TensorStream::new(wanted);
         Ok(Self { hook, d_in, d_sae, stream, w_enc: None, b_enc: None, w_dec: None, b_dec: None })
     }
+}
 
-    /// The next byte range of the file to read, at most `max_bytes`; `None` when every tensor is in.
-    pub fn next_read(&self, max_bytes: usize) -> Option<(u64, u64)> {
+impl PieceReader for SaeReader {
+    type Out = LmSae;
+
+    fn next_read(&self, max_bytes: usize) -> Option<(u64, u64)> {
         self.stream.next_read(max_bytes)
     }
 
-    /// Takes the bytes of the range `next_read` gave.
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<()> {
+    fn feed(&mut self, bytes: &[u8]) -> Result<()> {
         let Some((name, _, values)) = self.stream.feed(bytes)? else { return Ok(()) };
         let [w_enc, b_enc, w_dec, b_dec] = tensor_shapes(0, 0).map(|(n, _)| n);
         match name.as_str() {
@@ -224,18 +224,17 @@ impl SaeReader {
         Ok(())
     }
 
-    /// Bytes read so far and bytes to read in all.
-    pub fn progress(&self) -> (u64, u64) {
+    fn progress(&self) -> (u64, u64) {
         self.stream.progress()
     }
 
-    /// Once every tensor is in: turns about `max_values` more of `W_enc` round; true when done.
-    pub fn prepare(&mut self, max_values: usize) -> bool {
+    /// Turns about `max_values` more of `W_enc` round.
+    fn prepare(&mut self, max_values: usize) -> bool {
         self.w_enc.as_mut().is_none_or(|w| w.step(max_values))
     }
 
-    /// The SAE (what `prepare` left undone is done here).
-    pub fn finish(self) -> Result<LmSae> {
+    /// The SAE.
+    fn finish(self) -> Result<LmSae> {
         self.stream.check_done()?;
         let missing = |n: &str| LensError::Weights(format!("tensor `{n}` was not read"));
         let (_, w_enc) = self.w_enc.ok_or_else(|| missing("W_enc"))?.finish();
@@ -300,13 +299,7 @@ impl LmSae {
     }
 
     fn from_weights(hook: Hook, d_in: usize, d_sae: usize, safetensors: &[u8]) -> Result<Self> {
-        let len = safetensors.len() as u64;
-        let n = header_len(safetensors, len)?;
-        let mut reader = SaeReader::new(hook, d_in, d_sae, &safetensors[8..8 + n], len)?;
-        while let Some((s, e)) = reader.next_read(READ_BYTES) {
-            reader.feed(&safetensors[s as usize..e as usize])?;
-        }
-        reader.finish()
+        read_all(safetensors, SaeReader::new(hook, d_in, d_sae, &index_of(safetensors)?)?, READ_BYTES)
     }
 
     /// The weights under SAELens's names and shapes, for `candle_core::safetensors::save`.
@@ -1329,13 +1322,7 @@ mod tests {
 
     fn read_in_pieces(d: usize, n: usize, file: &[u8], piece: usize) -> Result<LmSae> {
         let hook: Hook = "blocks.0.hook_resid_post".parse().unwrap();
-        let h = header_len(file, file.len() as u64)?;
-        let mut r = SaeReader::new(hook, d, n, &file[8..8 + h], file.len() as u64)?;
-        while let Some((s, e)) = r.next_read(piece) {
-            r.feed(&file[s as usize..e as usize])?;
-        }
-        while !r.prepare(7) {}
-        r.finish()
+        read_all(file, SaeReader::new(hook, d, n, &index_of(file)?)?, piece)
     }
 
     #[test]

@@ -7,12 +7,11 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use super::view::{bytes_of, path_of};
+use super::view::{path_of, read_index, read_pieces};
 use super::{latent_trace, top_latents, TryView, MAX_SAE_BYTES};
 use crate::app::core::charts::{ink_on, sequential};
 use crate::app::core::frame::progress_bar;
 use crate::app::core::jobs::{Job, Jobs};
-use crate::lens::gpt2::open::{header_len, READ_BYTES};
 use crate::lens::gpt2::Gpt2Config;
 use crate::lens::methods::sae::{active_latents, LmSae, SaeReader, SaelensCfg};
 
@@ -43,42 +42,16 @@ async fn open_sae(files: Vec<web_sys::File>, cfg: &Gpt2Config, job: &Job) -> Opt
             MAX_SAE_BYTES / 1_000_000
         )));
     }
+    // Read as the model's weights are (`view::read_pieces`): the file is never in memory twice and no step
+    // holds the page.
     let name = "sae_weights.safetensors";
-    let named = |e: crate::lens::LensError| format!("{name}: {e}");
-    // The header, then the weights a piece at a time, as the model's are read (`view::read_weights`): the file
-    // is never in memory twice and no step holds the page.
-    let first = match bytes_of(&weights, 0, len.min(8), name).await {
-        Ok(b) => b,
-        Err(e) => return Some(Err(e)),
-    };
-    let header = match header_len(&first, len) {
-        Ok(n) => bytes_of(&weights, 8, 8 + n as u64, name).await,
-        Err(e) => return Some(Err(named(e))),
-    };
-    let reader = header.and_then(|h| SaeReader::new(sae_cfg.hook, sae_cfg.d_in, sae_cfg.d_sae, &h, len).map_err(named));
-    let mut reader = match reader {
-        Ok(r) => r,
-        Err(e) => return Some(Err(e)),
-    };
-    while let Some((start, end)) = reader.next_read(READ_BYTES) {
-        let piece = match bytes_of(&weights, start, end, name).await {
-            Ok(b) => b,
-            Err(e) => return Some(Err(e)),
-        };
-        if let Err(e) = reader.feed(&piece) {
-            return Some(Err(named(e)));
-        }
-        let (done, total) = reader.progress();
-        if !job.pause("reading the SAE", done as f32 / total.max(1) as f32).await {
-            return None;
-        }
+    let reader = read_index(&weights, name).await.and_then(|index| {
+        SaeReader::new(sae_cfg.hook, sae_cfg.d_in, sae_cfg.d_sae, &index).map_err(|e| format!("{name}: {e}"))
+    });
+    match reader {
+        Ok(r) => read_pieces(&weights, name, r, job, ("reading the SAE", "preparing the encoder")).await,
+        Err(e) => Some(Err(e)),
     }
-    while !reader.prepare(READ_BYTES / 4) {
-        if !job.pause("preparing the encoder", 1.0).await {
-            return None;
-        }
-    }
-    Some(reader.finish().map_err(named))
 }
 
 /// The SAE's active latents at every row of `x` (`rows × d_in`), a few rows per step. `None` if stopped.

@@ -2,8 +2,7 @@
 //! block at a time, and shown as its next-token guesses and its logit lens (a few rows decoded per slice: a row
 //! of GPT-2 small's unembedding is 39M multiply-adds). Every change of the text is a new job that replaces the
 //! one in flight; a refused text keeps the last grid.
-use std::cell::RefCell;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use leptos::prelude::*;
 
@@ -15,7 +14,7 @@ use crate::app::core::charts::{ink_on, sequential};
 use crate::app::core::export::TableExport;
 use crate::app::core::frame::progress_bar;
 use crate::app::core::jobs::{Job, Jobs};
-use crate::app::core::opened::{OwnInput, OwnModel, ReadText};
+use crate::app::core::opened::{KeptWith, OwnInput, OwnModel, ReadText};
 use crate::lens::gpt2::Hook;
 use crate::lens::methods::induction::head_scores;
 use crate::lens::methods::logit_lens::{resid_label, LogitLens};
@@ -68,19 +67,9 @@ fn heat_style(p: f32) -> String {
 }
 
 thread_local! {
-    /// The SAE opened on the model, kept for the tab as the model is (`core::opened`), so that it is still
-    /// there back on `#/open`; with the model it was checked against, so that a model opened later starts
-    /// without it.
-    static KEPT_SAE: RefCell<Option<(Weak<OwnModel>, Arc<LmSae>)>> = const { RefCell::new(None) };
-}
-
-/// The SAE kept for `own`, if one was opened on it.
-fn kept_sae(own: &Arc<OwnModel>) -> Option<Arc<LmSae>> {
-    KEPT_SAE.with(|k| {
-        let k = k.borrow();
-        let (model, sae) = k.as_ref()?;
-        model.upgrade().is_some_and(|m| Arc::ptr_eq(&m, own)).then(|| sae.clone())
-    })
+    /// The SAE opened on the model, kept for the tab as the model is, so that it is still there back on
+    /// `#/open`.
+    static KEPT_SAE: KeptWith<Arc<LmSae>> = const { KeptWith::new() };
 }
 
 #[component]
@@ -96,11 +85,11 @@ pub fn TryIt(own: Arc<OwnModel>) -> impl IntoView {
     let kind = RwSignal::new(ScoreKind::Induction);
     let head: RwSignal<Option<(usize, usize)>> = RwSignal::new(None);
     // An SAE opened on the model: the text is read again with it. It stays for the tab, as the model does.
-    let sae: RwSignal<Option<Arc<LmSae>>> = RwSignal::new(kept_sae(&own));
-    let keeper = Arc::downgrade(&own);
+    let sae: RwSignal<Option<Arc<LmSae>>> = RwSignal::new(KEPT_SAE.with(|k| k.get(&own)));
+    let keeper = own.clone();
     Effect::new(move |_| {
         let s = sae.get();
-        KEPT_SAE.with(|k| *k.borrow_mut() = s.map(|s| (keeper.clone(), s)));
+        KEPT_SAE.with(|k| k.set(&keeper, s));
     });
     let name = own.name.clone();
     let cfg = own.model.cfg.clone();

@@ -2,7 +2,7 @@
 //! progress and Cancel, and what was opened. The files are read with `Blob.slice`, a few megabytes at a time,
 //! so the weights are never in memory twice and the page keeps painting; nothing is sent anywhere.
 use std::cell::RefCell;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use js_sys::Uint8Array;
 use leptos::prelude::*;
@@ -16,9 +16,11 @@ use crate::app::core::frame::progress_bar;
 use crate::app::core::jobs::{Job, Jobs};
 use crate::app::core::kept::{self, Manifest};
 use crate::app::core::offline::megabytes;
-use crate::app::core::opened::{self, OwnModel};
+use crate::app::core::opened::{self, KeptWith, OwnModel};
 use crate::app::core::worker::{Tokenizing, Worker, WorkerEvent};
-use crate::lens::gpt2::open::{header_len, plan_folder, TokenizerFiles, WeightsIndex, WeightsReader, READ_BYTES};
+use crate::lens::gpt2::open::{
+    header_len, plan_folder, PieceReader, TokenizerFiles, WeightsIndex, WeightsReader, READ_BYTES,
+};
 use crate::lens::gpt2::tokenizer::{TokReply, TokRequest, TokenizerSource};
 use crate::lens::gpt2::{Gpt2Config, HookSet, Stepped};
 use crate::lens::Transformer;
@@ -71,7 +73,7 @@ pub(super) fn path_of(f: &web_sys::File) -> String {
     rel.filter(|r| !r.is_empty()).unwrap_or_else(|| f.name())
 }
 
-pub(super) async fn bytes_of(blob: &web_sys::Blob, start: u64, end: u64, file: &str) -> Result<Vec<u8>, String> {
+async fn bytes_of(blob: &web_sys::Blob, start: u64, end: u64, file: &str) -> Result<Vec<u8>, String> {
     let part =
         blob.slice_with_f64_and_f64(start as f64, end as f64).map_err(|_| format!("{file} could not be read"))?;
     let buf = JsFuture::from(part.array_buffer())
@@ -186,31 +188,27 @@ async fn open(files: Vec<web_sys::File>, job: &Job) -> Option<Result<(Summary, U
     Some(Ok((summary, used)))
 }
 
-/// The weights, a piece of `READ_BYTES` at a time, each decoded before the next is asked for.
-async fn read_weights(
-    file: &web_sys::File,
-    path: &str,
-    cfg: Gpt2Config,
-    job: &Job,
-) -> Option<Result<Transformer, String>> {
+/// A safetensors file's index: its first 8 bytes, then its JSON header. Every failure names `path`.
+pub(super) async fn read_index(file: &web_sys::File, path: &str) -> Result<WeightsIndex, String> {
     let len = file.size() as u64;
     let named = |e: crate::lens::LensError| format!("{path}: {e}");
-    let first = match bytes_of(file, 0, len.min(8), path).await {
-        Ok(b) => b,
-        Err(e) => return Some(Err(e)),
-    };
-    let n = match header_len(&first, len) {
-        Ok(n) => n as u64,
-        Err(e) => return Some(Err(named(e))),
-    };
-    let header = match bytes_of(file, 8, 8 + n, path).await {
-        Ok(b) => b,
-        Err(e) => return Some(Err(e)),
-    };
-    let mut reader = match WeightsIndex::parse(&header, len).and_then(|index| WeightsReader::new(index, cfg)) {
-        Ok(r) => r,
-        Err(e) => return Some(Err(named(e))),
-    };
+    let first = bytes_of(file, 0, len.min(8), path).await?;
+    let n = header_len(&first, len).map_err(named)?;
+    let header = bytes_of(file, 8, 8 + n as u64, path).await?;
+    WeightsIndex::parse(&header, len).map_err(named)
+}
+
+/// Drives `reader` over `file`, a piece of `READ_BYTES` at a time, each decoded before the next is asked for,
+/// then its `prepare` a piece at a time too (the model's and an SAE's weights alike). `reading` and `preparing`
+/// are the phases shown; every failure names `path`. `None` if the job was stopped.
+pub(super) async fn read_pieces<R: PieceReader>(
+    file: &web_sys::File,
+    path: &str,
+    mut reader: R,
+    job: &Job,
+    (reading, preparing): (&'static str, &'static str),
+) -> Option<Result<R::Out, String>> {
+    let named = |e: crate::lens::LensError| format!("{path}: {e}");
     while let Some((start, end)) = reader.next_read(READ_BYTES) {
         let piece = match bytes_of(file, start, end, path).await {
             Ok(b) => b,
@@ -220,17 +218,33 @@ async fn read_weights(
             return Some(Err(named(e)));
         }
         let (done, total) = reader.progress();
-        if !job.pause(READING, done as f32 / total.max(1) as f32).await {
+        if !job.pause(reading, done as f32 / total.max(1) as f32).await {
             return None;
         }
     }
-    // The unembedding turned round for the logits' product, a piece at a time as well.
     while !reader.prepare(READ_BYTES / 4) {
-        if !job.pause(PREPARING, 1.0).await {
+        if !job.pause(preparing, 1.0).await {
             return None;
         }
     }
     Some(reader.finish().map_err(named))
+}
+
+/// The model's weights, read in pieces (`read_pieces`) after its index is checked against `cfg`.
+async fn read_weights(
+    file: &web_sys::File,
+    path: &str,
+    cfg: Gpt2Config,
+    job: &Job,
+) -> Option<Result<Transformer, String>> {
+    let reader = read_index(file, path)
+        .await
+        .and_then(|index| WeightsReader::new(index, cfg).map_err(|e| format!("{path}: {e}")));
+    match reader {
+        // The unembedding is turned round for the logits' product while preparing.
+        Ok(r) => read_pieces(file, path, r, job, (READING, PREPARING)).await,
+        Err(e) => Some(Err(e)),
+    }
 }
 
 /// One forward pass over up to 32 tokens with every activation recorded, half a block at a time: the tokens,
@@ -293,49 +307,17 @@ fn dropped_a_folder(data: &web_sys::DataTransfer) -> bool {
     })
 }
 
-/// What this page said of the model open in this tab, and the files it came from, kept with that model: when
-/// the student comes back, the summary, the links to the labs and the Keep button are there again (and not
-/// for a model opened after it).
-struct OpenedHere {
-    model: Weak<OwnModel>,
+/// What this page said of the model open in this tab, and the files it came from: when the student comes
+/// back, the summary, the links to the labs and the Keep button are there again.
+#[derive(Clone)]
+struct Shown {
     summary: Summary,
     used: Used,
     from_kept: bool,
 }
 
 thread_local! {
-    static OPENED_HERE: RefCell<Option<OpenedHere>> = const { RefCell::new(None) };
-}
-
-/// Keeps what the page shows of the model just opened.
-fn keep_shown(summary: &Summary, used: &Used, from_kept: bool) {
-    let model = opened::opened().map(|m| Arc::downgrade(&m));
-    OPENED_HERE.with(|k| {
-        *k.borrow_mut() =
-            model.map(|model| OpenedHere { model, summary: summary.clone(), used: used.clone(), from_kept })
-    });
-}
-
-/// What was kept, if it is of the model open now: its summary, files and whether it is kept in the browser.
-fn kept_shown() -> Option<(Summary, Used, bool)> {
-    let now = opened::opened()?;
-    OPENED_HERE.with(|k| {
-        let k = k.borrow();
-        let o = k.as_ref()?;
-        o.model
-            .upgrade()
-            .is_some_and(|m| Arc::ptr_eq(&m, &now))
-            .then(|| (o.summary.clone(), o.used.clone(), o.from_kept))
-    })
-}
-
-/// The model open now is (or no longer is) kept in the browser's storage.
-fn mark_kept(from_kept: bool) {
-    OPENED_HERE.with(|k| {
-        if let Some(o) = k.borrow_mut().as_mut() {
-            o.from_kept = from_kept;
-        }
-    });
+    static SHOWN: KeptWith<Shown> = const { KeptWith::new() };
 }
 
 #[component]
@@ -354,7 +336,7 @@ pub fn OwnModelLab() -> impl IntoView {
     // What is kept in this browser (read once the page is up), and the files the model in this tab came from.
     let keeping = Keeping::new();
     // Back on this page with a model open: its summary, the links to the labs and the Keep button again.
-    if let Some((summary, used, from_kept)) = kept_shown() {
+    if let Some(Shown { summary, used, from_kept }) = opened::opened().and_then(|m| SHOWN.with(|k| k.get(&m))) {
         keeping.opened(used, from_kept);
         outcome.set(Some(Ok(summary)));
     }
@@ -362,7 +344,10 @@ pub fn OwnModelLab() -> impl IntoView {
         jobs.spawn("opening the files", move |job| async move {
             match open(files, &job).await {
                 Some(Ok((summary, used))) => {
-                    keep_shown(&summary, &used, from_kept);
+                    if let Some(m) = opened::opened() {
+                        let shown = Shown { summary: summary.clone(), used: used.clone(), from_kept };
+                        SHOWN.with(|k| k.set(&m, Some(shown)));
+                    }
                     opened_rev.update(|r| *r += 1);
                     keeping.opened(used, from_kept);
                     outcome.set(Some(Ok(summary)));
@@ -525,7 +510,7 @@ impl Keeping {
                 Ok(m) => {
                     self.kept.set(Some(m));
                     self.from_kept.set(true);
-                    mark_kept(true);
+                    SHOWN.with(|k| k.update(|s| s.from_kept = true));
                 }
                 Err(e) => self.error.set(Some(e)),
             }
@@ -539,7 +524,7 @@ impl Keeping {
                 Ok(()) => {
                     self.kept.set(None);
                     self.from_kept.set(false);
-                    mark_kept(false);
+                    SHOWN.with(|k| k.update(|s| s.from_kept = false));
                 }
                 Err(e) => self.error.set(Some(e)),
             }

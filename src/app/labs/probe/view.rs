@@ -103,7 +103,7 @@ pub fn ProbeLab(query: Vec<(String, String)>) -> impl IntoView {
     }
     let on = RwSignal::new(url.own);
     // Each mode fetches only what it reads: our model (its held-out text comes with it), or, on an opened
-    // model, the book's held-out passages alone (60 KB, not the 7 MB model).
+    // model, the book's held-out passages alone (60 KB, not the 3.3 MB of weights).
     let model = Model::when_wanted("the Moby-Dick model", move || !on.get(), || load_char_model("moby"));
     let book = Model::when_wanted("the book's held-out passages", move || on.get(), load_book_text);
     let own = Own {
