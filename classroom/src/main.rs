@@ -205,6 +205,8 @@ mod tests {
     #[test]
     fn only_hashed_names_are_kept_for_long() {
         assert_eq!(cache_control("glassbox-93cc9d59f2627ff7_bg.wasm"), "public, max-age=31536000, immutable");
+        // The relaxed-SIMD build, named by src/worker/post_build.mjs.
+        assert_eq!(cache_control("glassbox_relaxed-0b527d516013930e.js"), "public, max-age=31536000, immutable");
         assert_eq!(cache_control("main-c0fe1cc3740a11e0.css"), "public, max-age=31536000, immutable");
         // The chapter's text, named by its bytes by Trunk's pre-build hook (chapter/).
         assert_eq!(cache_control("chapter-b9e587df0768aca3.json"), "public, max-age=31536000, immutable");

@@ -27,6 +27,9 @@ const KC: usize = 256;
 /// wider matrix is read in place), and `c` `[m, n]` (overwritten).
 ///
 /// Panics if a slice is shorter than its shape says.
+// With the `relaxed-simd` feature every tile below is inlined into this function, so the fused multiply-add it
+// enables (`lanes::madd`) is allowed there; such a .wasm validates only where the engine has relaxed SIMD.
+#[cfg_attr(all(target_arch = "wasm32", feature = "relaxed-simd"), target_feature(enable = "relaxed-simd"))]
 pub fn matmul(a: &[f32], m: usize, k: usize, b: &[f32], ldb: usize, n: usize, c: &mut [f32]) {
     assert!(a.len() >= m * k, "matmul: a holds {} values, not {m} x {k}", a.len());
     assert!(ldb >= n, "matmul: b's row stride {ldb} is below its width {n}");
@@ -118,7 +121,22 @@ fn tile<const R: usize>(
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod lanes {
     use super::{MR, NR};
-    use core::arch::wasm32::{f32x4_add, f32x4_mul, f32x4_splat, v128, v128_load, v128_store};
+    use core::arch::wasm32::{f32x4_add, f32x4_splat, v128, v128_load, v128_store};
+
+    /// `acc + x b`, lane by lane: one fused multiply-add where relaxed SIMD is compiled in (`f32x4.relaxed_madd`,
+    /// which an engine may run fused or as a multiply then an add: both are within the tests' bounds), else a
+    /// multiply and an add.
+    #[inline(always)]
+    unsafe fn madd(acc: v128, x: v128, b: v128) -> v128 {
+        #[cfg(feature = "relaxed-simd")]
+        {
+            core::arch::wasm32::f32x4_relaxed_madd(x, b, acc)
+        }
+        #[cfg(not(feature = "relaxed-simd"))]
+        {
+            f32x4_add(acc, core::arch::wasm32::f32x4_mul(x, b))
+        }
+    }
 
     /// One depth step of the tile: `b`'s row `p` (two vectors) times each of the tile's `R` values of `a`.
     #[inline(always)]
@@ -127,8 +145,8 @@ mod lanes {
         let b1 = v128_load(b.add(4).cast::<v128>());
         for (r, acc) in acc.iter_mut().enumerate() {
             let x = f32x4_splat(*a.add(r));
-            acc[0] = f32x4_add(acc[0], f32x4_mul(x, b0));
-            acc[1] = f32x4_add(acc[1], f32x4_mul(x, b1));
+            acc[0] = madd(acc[0], x, b0);
+            acc[1] = madd(acc[1], x, b1);
         }
     }
 

@@ -47,7 +47,11 @@
         var file = (t.src || t.href || imported || '').split('/').pop() || 'the app\u2019s code';
         show('The playground could not load one of its files', file + ' did not load.', copy_advice);
       } else if (t === window || !t) {
-        show('The playground could not start', String((e.error && e.error.message) || e.message), copy_advice);
+        var message = String((e.error && e.error.message) || e.message);
+        // The loader imports the build it picked (src/worker/post_build.mjs); Chromium and Firefox name the URL.
+        var url = (message.match(/imported module:?\s*(\S+)/) || [])[1];
+        if (url) show('The playground could not load one of its files', url.split('/').pop() + ' did not load.', copy_advice);
+        else show('The playground could not start', message, copy_advice);
       }
     },
     true,

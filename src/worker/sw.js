@@ -2,7 +2,7 @@
 // and runs every lab with no network at all (a classroom with no internet).
 //
 // `BUILD` (above this code in the built `sw.js`, written by src/worker/post_build.mjs) lists every file of this
-// build with its size, and a version. The files go into one cache per build, `glassbox-<version>`:
+// build with its size (and, for the app's code, which of its two builds it belongs to), and a version. The files go into one cache per build, `glassbox-<version>`:
 // - install: fetch every file into this build's cache, telling the open pages how far it has got; a file whose
 //   size is not the size built is refused (a truncated download must not be kept as the offline copy);
 // - waiting: a new build waits until the page says the student agreed to reload, so a page is never switched to
@@ -16,6 +16,20 @@
 //   {version, message};
 // - from a page: `status` (answered with `ready` when this worker is active and its copy is complete),
 //   `skip-waiting` (the student agreed to switch to this build).
+
+// The app is built twice, plain and with relaxed SIMD (src/worker/post_build.mjs): a file the build marks as one
+// build's is saved only where it is the one this browser runs, the test the page's loader makes.
+const RUNS = relaxedSimd() ? 'relaxed-simd' : 'simd128';
+const FILES = BUILD.files.filter(([, , only]) => !only || only === RUNS);
+const BYTES = FILES.reduce((n, [, size]) => n + size, 0);
+
+function relaxedSimd() {
+  try {
+    return WebAssembly.validate(new Uint8Array(BUILD.relaxedProbe));
+  } catch {
+    return false;
+  }
+}
 
 const CACHE_PREFIX = 'glassbox-';
 const CACHE = CACHE_PREFIX + BUILD.version;
@@ -33,10 +47,10 @@ async function tell(message) {
 
 async function precache() {
   const cache = await caches.open(CACHE);
-  const total = BUILD.files.length;
+  const total = FILES.length;
   let done = 0;
   let bytes = 0;
-  for (const [path, size] of BUILD.files) {
+  for (const [path, size] of FILES) {
     const url = absolute(path);
     // A retry after a failed install keeps what the first attempt saved (same version, same bytes).
     if (!(await cache.match(url))) {
@@ -51,14 +65,14 @@ async function precache() {
     }
     done += 1;
     bytes += size;
-    await tell({ type: 'precache', done, total, bytes, totalBytes: BUILD.bytes });
+    await tell({ type: 'precache', done, total, bytes, totalBytes: BYTES });
   }
 }
 
 self.addEventListener('install', (event) => {
   event.waitUntil(
     precache().then(
-      () => tell({ type: 'ready', bytes: BUILD.bytes }),
+      () => tell({ type: 'ready', bytes: BYTES }),
       async (error) => {
         await tell({ type: 'failed', message: String(error?.message ?? error) });
         throw error;
@@ -90,10 +104,10 @@ self.addEventListener('message', (event) => {
       (async () => {
         const cache = await caches.open(CACHE);
         let missing = 0;
-        for (const [path] of BUILD.files) if (!(await cache.match(absolute(path)))) missing += 1;
+        for (const [path] of FILES) if (!(await cache.match(absolute(path)))) missing += 1;
         try {
           if (missing > 0) await precache();
-          event.source?.postMessage({ type: 'ready', bytes: BUILD.bytes, version: BUILD.version });
+          event.source?.postMessage({ type: 'ready', bytes: BYTES, version: BUILD.version });
         } catch (error) {
           event.source?.postMessage({ type: 'failed', message: String(error?.message ?? error), version: BUILD.version });
         }

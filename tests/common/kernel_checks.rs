@@ -19,6 +19,9 @@ use candle_core::{Device, Tensor, D};
 use glassbox::lens::rng::Rng;
 use glassbox_kernels as k;
 
+#[path = "matmul_checks.rs"]
+mod matmul_checks;
+
 /// Lengths that exercise every remainder of 4-, 8- and 16-wide loops.
 pub const LENGTHS: [usize; 12] = [0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 33, 1000];
 
@@ -381,42 +384,10 @@ pub fn dot_and_axpy_match_references() {
     }
 }
 
-/// `glassbox_kernels::matmul` against an f64 product, for every remainder of its 4 x 8 tile and 256-deep
-/// pieces, with `b` read as a column slice of a wider matrix (row stride above its width) as the unembedding's
-/// vocabulary slices are.
+/// `glassbox_kernels::matmul` against an f64 product (tests/common/matmul_checks.rs, which the relaxed-SIMD
+/// build's own test shares).
 pub fn matmul_matches_f64() {
-    let mut rng = Rng::new(23);
-    let sizes = [0, 1, 2, 3, 4, 5, 7, 8, 9, 13, 17, 33];
-    let depths = [0, 1, 3, 8, 255, 256, 257, 600];
-    for &m in &sizes {
-        for &n in &sizes {
-            for &kd in &depths {
-                // b is the columns [off, off + n) of a [kd, n + off + extra] matrix.
-                let (off, extra) = (m % 3, n % 2);
-                let ldb = n + off + extra;
-                let a = randoms(&mut rng, m * kd, 1.0);
-                let wide = randoms(&mut rng, kd * ldb, 1.0);
-                let b = &wide[off.min(wide.len())..];
-                let mut c = vec![f32::NAN; m * n];
-                k::matmul(&a, m, kd, b, ldb, n, &mut c);
-                for i in 0..m {
-                    for j in 0..n {
-                        let (mut want, mut size) = (0f64, 0f64);
-                        for p in 0..kd {
-                            let t = a[i * kd + p] as f64 * b[p * ldb + j] as f64;
-                            want += t;
-                            size += t.abs();
-                        }
-                        let got = c[i * n + j] as f64;
-                        assert!(
-                            (got - want).abs() <= 1e-6 * size,
-                            "matmul {m}x{kd}x{n} (ldb {ldb}) at ({i}, {j}): {got} against {want}"
-                        );
-                    }
-                }
-            }
-        }
-    }
+    matmul_checks::matmul_matches_f64();
 }
 
 /// `lens::fast::matmul_kernel`, the glue from candle tensors to the kernel, against candle's matmul: a whole

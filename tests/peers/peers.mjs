@@ -28,6 +28,8 @@ const TOLERANCE = 1e-3;
 const WASM_DIR = process.env.GLASSBOX_PEERS_WASM ?? '.cache/peers/wasm';
 const ENGINES = [
   { id: 'ours', label: 'ours (wasm)', query: `engine=ours&wasm=${encodeURIComponent(WASM_DIR)}`, threads: 1 },
+  // The build the app loads where the engine has relaxed SIMD (Chromium does): the matmul's fused multiply-add.
+  { id: 'relaxed', label: 'ours, relaxed SIMD', query: `engine=ours&wasm=${encodeURIComponent(WASM_DIR + '-relaxed')}`, threads: 1 },
   { id: 'ort1', label: 'ORT Web, 1 thread', query: 'engine=ort&threads=1', threads: 1 },
   { id: 'ort2', label: 'ORT Web, 2 threads', query: 'engine=ort&threads=2', threads: 2 },
   { id: 'tfjs', label: 'TF.js wasm, 1 thread', query: 'engine=tfjs&threads=1', threads: 1 },
