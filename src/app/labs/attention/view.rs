@@ -8,7 +8,7 @@ use wasm_bindgen::JsCast;
 
 use super::{
     best_induction_head, cell_at, compute, head_index, loss_bars, loss_of_cells, pattern_table, result_of, score_bars,
-    token_mark, training_curve, AttentionState, LabResult, TokenMark,
+    thumb_batch_end, token_mark, training_curve, AttentionState, LabResult, TokenMark,
 };
 use crate::app::core::browser::{canvas_by_id, document, next_frame, now_ms, replace_hash_soon, yield_to_browser};
 use crate::app::core::charts::{sequential, Axis, BarChart, Legend, LineChart};
@@ -135,6 +135,34 @@ fn fmt_loss(x: f32) -> String {
 
 /// Head thumbnails drawn per frame (every head of our models at once; GPT-2 small's 144 in six frames).
 const THUMBS_PER_FRAME: usize = 24;
+/// Of those, thumbnails drawn for the first time: a canvas's first drawing allocates its backing store, about
+/// 2 ms of the page's thread each in Chromium (see `thumb_batch_end`).
+const NEW_THUMBS_PER_FRAME: usize = 3;
+/// A thumbnail canvas's side in pixels, whatever the pattern's size: the pattern is scaled into it, so a new
+/// text length redraws the canvas without allocating it again (a canvas resized is a canvas allocated anew:
+/// each keystroke in the lab on GPT-2 small cost 144 of them, in 50-90 ms tasks).
+const THUMB_PX: u32 = 72;
+
+/// Draws `pattern` into a head thumbnail, scaled to `THUMB_PX` square with no smoothing, through `scratch` (a
+/// canvas of the pattern's size, reused for every head).
+fn draw_thumb(thumb: &web_sys::HtmlCanvasElement, scratch: &web_sys::HtmlCanvasElement, pattern: &[Vec<f32>]) {
+    if pattern.is_empty() {
+        return;
+    }
+    draw_pattern(scratch, pattern, (255, 255, 255));
+    if thumb.width() != THUMB_PX {
+        thumb.set_width(THUMB_PX);
+        thumb.set_height(THUMB_PX);
+    }
+    let Some(ctx) =
+        thumb.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
+    else {
+        return;
+    };
+    ctx.set_image_smoothing_enabled(false);
+    let side = f64::from(THUMB_PX);
+    let _ = ctx.draw_image_with_html_canvas_element_and_dw_and_dh(scratch, 0.0, 0.0, side, side);
+}
 
 /// The signals the panels share: the last good result, the selected head and what the pointer is over.
 #[derive(Clone, Copy)]
@@ -462,29 +490,39 @@ fn TokenStrip(shared: Shared) -> impl IntoView {
 /// Every head as a thumbnail of its pattern, tagged by what its scores say it does; a click selects it.
 #[component]
 fn HeadGrid(dims: Signal<Option<(usize, usize)>>, shared: Shared) -> impl IntoView {
-    // The thumbnails are canvases, redrawn after each result, `THUMBS_PER_FRAME` a frame: each canvas changed is
-    // a texture the browser commits, and GPT-2 small's 144 at once held the thread for 60-90 ms. A newer result
-    // stops the drawing of an older one.
+    // The thumbnails are canvases of a fixed size, redrawn after each result a few a frame (`thumb_batch_end`):
+    // GPT-2 small's 144 at once held the thread for 60-90 ms, most of it the canvases' first allocation. A newer
+    // result stops the drawing of an older one.
     let drawing = StoredValue::new(0u64);
     Effect::new(move |_| {
         let Some(r) = shared.last_good.get() else { return };
         let ticket = drawing.get_value() + 1;
         drawing.set_value(ticket);
         leptos::task::spawn_local(async move {
-            let heads: Vec<(usize, usize)> =
-                (0..r.patterns.len()).flat_map(|l| (0..r.patterns[l].len()).map(move |h| (l, h))).collect();
-            for (i, chunk) in heads.chunks(THUMBS_PER_FRAME).enumerate() {
-                if i > 0 {
+            let Some(scratch) = document().create_element("canvas").ok().and_then(|e| e.dyn_into().ok()) else {
+                return;
+            };
+            let thumbs: Vec<(Option<web_sys::HtmlCanvasElement>, &Vec<Vec<f32>>)> = (r.patterns.iter().enumerate())
+                .flat_map(|(l, layer)| {
+                    layer.iter().enumerate().map(move |(h, p)| (canvas_by_id(&format!("thumb-{l}-{h}")), p))
+                })
+                .collect();
+            let fresh = |i: usize| thumbs[i].0.as_ref().is_some_and(|c| c.width() != THUMB_PX);
+            let mut from = 0;
+            while from < thumbs.len() {
+                if from > 0 {
                     next_frame().await;
                 }
                 if drawing.try_get_value() != Some(ticket) {
                     return;
                 }
-                for &(l, h) in chunk {
-                    if let Some(c) = canvas_by_id(&format!("thumb-{l}-{h}")) {
-                        draw_pattern(&c, &r.patterns[l][h], (255, 255, 255));
+                let end = thumb_batch_end(from, thumbs.len(), fresh, THUMBS_PER_FRAME, NEW_THUMBS_PER_FRAME);
+                for (thumb, pattern) in &thumbs[from..end] {
+                    if let Some(c) = thumb {
+                        draw_thumb(c, &scratch, pattern);
                     }
                 }
+                from = end;
             }
         });
     });
