@@ -60,18 +60,24 @@ pub fn LabFrame(
 }
 
 /// The progress bar of `jobs`' job in progress and its Cancel button (`{testid}-progress`, `{testid}-cancel`).
-/// `on_cancel` runs after the job is stopped, for a lab that must also undo something.
+///
+/// Made once per job; then only the bar's value and the line's text follow the progress. (Re-made on every
+/// report, it was four elements taken out and put back, and the page laid out again, after every slice of work:
+/// dozens of times a second during a long job.)
 pub fn progress_bar(
     jobs: Jobs,
     testid: &'static str,
     on_cancel: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
+    let running = Memo::new(move |_| jobs.busy());
+    let frac = move || jobs.progress().map_or(0.0, |p| p.frac);
+    let line = move || jobs.progress().map(|p| format!("{}… {:.0}%", p.phase, 100.0 * p.frac)).unwrap_or_default();
     move || {
-        jobs.progress().map(|p| {
+        running.get().then(|| {
             view! {
                 <div class="probe-progress" data-testid=format!("{testid}-progress") role="status">
-                    <progress max="1" value=format!("{:.3}", p.frac)></progress>
-                    <span class="muted small">{format!("{}… {:.0}%", p.phase, 100.0 * p.frac)}</span>
+                    <progress max="1" value=move || format!("{:.3}", frac())></progress>
+                    <span class="muted small">{line}</span>
                     <button data-testid=format!("{testid}-cancel") on:click=move |_| {
                         jobs.cancel();
                         on_cancel();
