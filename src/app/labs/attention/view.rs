@@ -91,22 +91,24 @@ async fn compute_own(own: &OwnModel, text: String, job: &Job) -> Option<Result<L
     Some(Ok(result_of(ids, words, patterns, loss_of_cells(&cells.pop().unwrap_or_default()))))
 }
 
-/// Paints a pattern one pixel per (q, k) cell; CSS scales it up without smoothing. Cells above the diagonal
-/// (keys a query may not see) are painted `masked`, so the causal triangle stays visible.
+/// `canvas` made `side` pixels square (only if it is not: resizing a canvas allocates it again), and its 2D
+/// context.
+fn square_2d(canvas: &web_sys::HtmlCanvasElement, side: u32) -> Option<web_sys::CanvasRenderingContext2d> {
+    if canvas.width() != side || canvas.height() != side {
+        canvas.set_width(side);
+        canvas.set_height(side);
+    }
+    canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into().ok())
+}
+
+/// Paints a pattern one pixel per (q, k) cell; CSS (or `draw_thumb`) scales it up without smoothing. Cells above
+/// the diagonal (keys a query may not see) are painted `masked`, so the causal triangle stays visible.
 fn draw_pattern(canvas: &web_sys::HtmlCanvasElement, pattern: &[Vec<f32>], masked: (u8, u8, u8)) {
     let n = pattern.len() as u32;
     if n == 0 {
         return;
     }
-    if canvas.width() != n {
-        canvas.set_width(n);
-        canvas.set_height(n);
-    }
-    let Some(ctx) =
-        canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
-    else {
-        return;
-    };
+    let Some(ctx) = square_2d(canvas, n) else { return };
     let mut data = vec![0u8; (n * n * 4) as usize];
     for (q, row) in pattern.iter().enumerate() {
         for (k, &w) in row.iter().enumerate() {
@@ -150,15 +152,7 @@ fn draw_thumb(thumb: &web_sys::HtmlCanvasElement, scratch: &web_sys::HtmlCanvasE
         return;
     }
     draw_pattern(scratch, pattern, (255, 255, 255));
-    if thumb.width() != THUMB_PX {
-        thumb.set_width(THUMB_PX);
-        thumb.set_height(THUMB_PX);
-    }
-    let Some(ctx) =
-        thumb.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
-    else {
-        return;
-    };
+    let Some(ctx) = square_2d(thumb, THUMB_PX) else { return };
     ctx.set_image_smoothing_enabled(false);
     let side = f64::from(THUMB_PX);
     let _ = ctx.draw_image_with_html_canvas_element_and_dw_and_dh(scratch, 0.0, 0.0, side, side);
