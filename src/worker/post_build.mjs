@@ -15,8 +15,8 @@
 //    build by its binary only). `<html data-wasm-build>` says which build runs.
 // 2. The Content-Security-Policy. It is a <meta> tag, since any static server must do (no headers to set): no
 //    origin but the page's own, no eval, WebAssembly compiled as it needs ('wasm-unsafe-eval'), and the inline
-//    scripts (the boot guard, Trunk's loader) allowed by the hash of their exact text. Trunk's loader names the
-//    build's hashed files, so its hash is known only now.
+//    scripts (the boot guard, the loader of step 1) allowed by the hash of their exact text. The loader names the
+//    builds' hashed files, so its hash is known only now.
 // 3. The service worker, `sw.js`: a list of every file of the finished build (path and size) and a version (a
 //    hash of all their contents) put in front of the worker's code (src/worker/sw.js). A browser looks for a new
 //    service worker only by comparing the bytes of `sw.js`, so it must change whenever the build does.

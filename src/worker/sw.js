@@ -2,7 +2,8 @@
 // and runs every lab with no network at all (a classroom with no internet).
 //
 // `BUILD` (above this code in the built `sw.js`, written by src/worker/post_build.mjs) lists every file of this
-// build with its size (and, for the app's code, which of its two builds it belongs to), and a version. The files go into one cache per build, `glassbox-<version>`:
+// build with its size (and, for the app's code, which of its two builds it belongs to), and a version. The files
+// go into one cache per build, `glassbox-<version>`:
 // - install: fetch every file into this build's cache, telling the open pages how far it has got; a file whose
 //   size is not the size built is refused (a truncated download must not be kept as the offline copy);
 // - waiting: a new build waits until the page says the student agreed to reload, so a page is never switched to

@@ -60,6 +60,7 @@ pub fn LabFrame(
 }
 
 /// The progress bar of `jobs`' job in progress and its Cancel button (`{testid}-progress`, `{testid}-cancel`).
+/// `on_cancel` runs after the job is stopped, for a lab that must also undo something.
 ///
 /// Made once per job; then only the bar's value and the line's text follow the progress. (Re-made on every
 /// report, it was four elements taken out and put back, and the page laid out again, after every slice of work:
