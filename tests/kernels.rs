@@ -31,6 +31,11 @@ fn softmax_matches_candle_with_masks_and_edges() {
 }
 
 #[test]
+fn row_statistics_match_f64() {
+    kernel_checks::row_statistics_match_f64();
+}
+
+#[test]
 fn layer_norm_matches_candle() {
     kernel_checks::layer_norm_matches_candle();
 }

@@ -5,7 +5,7 @@ use candle_core::{Device, Tensor};
 use glassbox::lens::gpt2::generate::{generate, softmax, SampleSettings};
 use glassbox::lens::gpt2::hooks::{Hook, HookSet, Intervention, Op};
 use glassbox::lens::methods::induction::TaskSpec;
-use glassbox::lens::methods::logit_lens::{decode_rows, logit_lens, resid_hook, LensRun, RowsDecode};
+use glassbox::lens::methods::logit_lens::{logit_lens, resid_hook, LensCell, LensDecode, LensRun};
 use glassbox::lens::methods::probe::{FitSettings, LogReg};
 use glassbox::lens::methods::steering::{difference_of_means, mean_activation, steering_from_contexts, ContextMeans};
 use glassbox::lens::rng::Rng;
@@ -157,25 +157,97 @@ fn logit_lens_at_the_last_layer_is_the_models_own_prediction() {
     }
 }
 
-/// A page decodes a large model's lens a few rows at a time (`decode_rows`); the rows, read in uneven
-/// chunks, are the same cells as the whole grid.
+/// The lens's cells from the logits in one piece, by plain code: candle's softmax, a full sort (of equal
+/// probabilities, the lower token first), and the rank as the number of logits above the target's.
+fn plain_cells(model: &Transformer, tokens: &[u32], k: usize, resid: &Tensor) -> Vec<Vec<LensCell>> {
+    let logits = model.unembed(resid).unwrap();
+    let probs: Vec<Vec<Vec<f32>>> = candle_nn::ops::softmax_last_dim(&logits).unwrap().to_vec3().unwrap();
+    let logits: Vec<Vec<Vec<f32>>> = logits.to_vec3().unwrap();
+    probs
+        .iter()
+        .zip(&logits)
+        .map(|(layer, layer_logits)| {
+            layer
+                .iter()
+                .zip(layer_logits)
+                .enumerate()
+                .map(|(p, (row, l))| {
+                    let mut order: Vec<usize> = (0..row.len()).collect();
+                    order.sort_by(|&a, &b| l[b].total_cmp(&l[a]).then(a.cmp(&b)));
+                    let top = order[..k].iter().map(|&i| (i as u32, row[i])).collect();
+                    let target = tokens.get(p + 1).map(|&t| t as usize);
+                    LensCell {
+                        top,
+                        target_prob: target.map(|t| row[t]),
+                        target_rank: target.map(|t| l.iter().filter(|&&x| x > l[t]).count()),
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The lens decodes every layer's rows together, a slice of the vocabulary per step, keeping per row only
+/// what a cell needs: in slices of any width (one column, uneven, all at once) its cells are those of plain
+/// code over whole rows of logits (probabilities within 1e-6; tokens and ranks equal).
 #[test]
-fn the_lens_decoded_a_few_rows_at_a_time_equals_the_whole_grid() {
+fn the_lens_decoded_a_slice_of_the_vocabulary_at_a_time_equals_plain_code() {
     let model = random_model(7);
+    let vocab = model.cfg.vocab_size;
     let tokens: Vec<u32> = (0..17u32).map(|i| (i * 5 + 1) % 23).collect();
     let whole = logit_lens(&model, &tokens, 4).unwrap();
     let mut run = LensRun::new(&model, &tokens, 4).unwrap();
     while !run.step(&model).unwrap() {}
     let resid = run.finish_resid(&model).unwrap();
-    for layer in 0..whole.n_layers() {
-        let stream = resid.get(layer).unwrap();
-        let mut cells = Vec::new();
-        for (at, n) in [(0, 5), (5, 1), (6, 11)] {
-            cells.extend(decode_rows(&model, &tokens, 4, &stream.narrow(0, at, n).unwrap(), at).unwrap());
+    let want = plain_cells(&model, &tokens, 4, &resid);
+    for cols in [1, 7, 8, vocab - 1, vocab, 1000] {
+        let mut d = LensDecode::new(&model, &tokens, &resid, 4).unwrap();
+        let mut steps = 0;
+        while !d.step(&model, cols).unwrap() {
+            steps += 1;
         }
-        assert_eq!(cells, whole.cells[layer], "layer {layer}");
+        assert_eq!(steps, vocab.div_ceil(cols) - 1, "{cols} columns per step");
+        assert!(d.step(&model, cols).unwrap(), "stepping past the end is a no-op");
+        assert_eq!(d.progress(&model), 1.0);
+        let cells = d.finish(&model).unwrap();
+        assert_eq!(cells.len(), model.cfg.n_layer + 1);
+        for (layer, (got, want)) in cells.iter().zip(&want).enumerate() {
+            assert_eq!(got.len(), tokens.len());
+            for (p, (c, LensCell { top, target_prob, target_rank })) in got.iter().zip(want).enumerate() {
+                let at = format!("layer {layer} pos {p}, {cols} columns per step");
+                assert_eq!(
+                    c.top.iter().map(|t| t.0).collect::<Vec<_>>(),
+                    top.iter().map(|t| t.0).collect::<Vec<_>>(),
+                    "{at}"
+                );
+                assert!(c.top.iter().zip(top).all(|(a, b)| (a.1 - b.1).abs() < 1e-6), "{at}: {:?} vs {top:?}", c.top);
+                assert!(c.top.windows(2).all(|w| w[0].1 >= w[1].1), "{at}: most likely first");
+                assert_eq!(c.target_rank, *target_rank, "{at}");
+                assert_eq!(c.target_prob.is_some(), target_prob.is_some(), "{at}");
+                if let (Some(a), Some(b)) = (c.target_prob, target_prob) {
+                    assert!((a - b).abs() < 1e-6, "{at}: target probability {a} vs {b}");
+                }
+            }
+        }
+        if cols == 1000 {
+            assert_eq!(cells, whole.cells, "logit_lens is this decode");
+        }
     }
-    assert!(decode_rows(&model, &tokens, 4, &resid.get(0).unwrap().narrow(0, 10, 7).unwrap(), 11).is_err());
+    // Unfinished, a stream of the wrong length, no guesses: refused.
+    let mut d = LensDecode::new(&model, &tokens, &resid, 4).unwrap();
+    d.step(&model, 7).unwrap();
+    assert!(d.finish(&model).is_err(), "not finished");
+    assert!(LensDecode::new(&model, &tokens[1..], &resid, 4).is_err());
+    assert!(LensDecode::new(&model, &tokens, &resid, 0).is_err());
+    // Some layers only: the same cells as those layers of the whole grid.
+    let mut some = LensDecode::new(&model, &tokens, &resid.narrow(0, 1, 2).unwrap(), 4).unwrap();
+    while !some.step(&model, 16).unwrap() {}
+    for (got, want) in some.finish(&model).unwrap().iter().flatten().zip(whole.cells[1..3].iter().flatten()) {
+        // Fewer rows in the product: the same numbers up to rounding.
+        assert_eq!(got.top.iter().map(|t| t.0).collect::<Vec<_>>(), want.top.iter().map(|t| t.0).collect::<Vec<_>>());
+        assert!(got.top.iter().zip(&want.top).all(|(a, b)| (a.1 - b.1).abs() < 1e-6));
+        assert_eq!(got.target_rank, want.target_rank);
+    }
 
     // Recording the patterns as well leaves the lens as it was, and the patterns are the forward pass's own.
     let mut both = LensRun::recording(&model, &tokens, 4, &[Hook::Pattern(0), Hook::Pattern(1)]).unwrap();
@@ -187,36 +259,56 @@ fn the_lens_decoded_a_few_rows_at_a_time_equals_the_whole_grid() {
         assert_eq!(got, want, "layer {l}");
     }
     assert_eq!(both.finish(&model).unwrap(), whole);
+}
 
-    // A slice of the vocabulary at a time (uneven slices, the last one short): the same cells, up to rounding.
-    let vocab = model.cfg.vocab_size;
-    for layer in [0, whole.n_layers() - 1] {
-        let part = resid.get(layer).unwrap().narrow(0, 3, 9).unwrap();
-        let mut d = RowsDecode::new(&model, &tokens, &part, 3).unwrap();
-        d.step(&model, 7).unwrap();
-        assert!(d.finish(&model, 4).is_err(), "not finished");
-        let mut d = RowsDecode::new(&model, &tokens, &part, 3).unwrap();
-        let mut steps = 0;
-        while !d.step(&model, 7).unwrap() {
-            steps += 1;
-        }
-        assert_eq!(steps, vocab.div_ceil(7) - 1);
-        assert!(d.step(&model, 7).unwrap(), "stepping past the end is a no-op");
-        // The rows made into cells two at a time, then the rest at once: the same cells as all at once.
-        let mut in_steps = RowsDecode::new(&model, &tokens, &part, 3).unwrap();
-        while !in_steps.step(&model, 1000).unwrap() {}
-        assert!(!in_steps.finish_rows(&model, 4, 2).unwrap());
-        assert!(!in_steps.finish_rows(&model, 4, 2).unwrap());
-        let in_steps = in_steps.finish(&model, 4).unwrap();
-        let cells = d.finish(&model, 4).unwrap();
-        assert_eq!(in_steps, cells);
-        assert_eq!(cells.len(), 9);
-        for (c, w) in cells.iter().zip(&whole.cells[layer][3..12]) {
-            assert_eq!(c.top.iter().map(|t| t.0).collect::<Vec<_>>(), w.top.iter().map(|t| t.0).collect::<Vec<_>>());
-            assert!(c.top.iter().zip(&w.top).all(|(a, b)| (a.1 - b.1).abs() < 1e-6));
-            assert_eq!(c.target_rank, w.target_rank);
+/// The rank counts the logits strictly above the target's own, though the target's logit is needed before the
+/// scan meets its column: tokens whose unembedding columns are copies of the target's tie with it, and the
+/// rank agrees with the cell's own guesses (every guess more likely than the target is counted, no tie is),
+/// however the vocabulary is sliced.
+#[test]
+fn the_lens_rank_counts_only_logits_strictly_above_the_target() {
+    let model = random_model(9);
+    // The target after position 0 is the model's own best guess there (position 0 reads only token 0), and three
+    // tokens, before and after it in the vocabulary, become copies of it: four equal logits, at the top.
+    let mut tokens: Vec<u32> = vec![3, 5, 8, 13, 2, 21, 1];
+    let best = logit_lens(&model, &tokens, 1).unwrap().cells[model.cfg.n_layer][0].top[0].0;
+    tokens[1] = best;
+    let copies = [0, 11, 22].map(|c| if c == best { 1 } else { c });
+    let mut weights = model.to_tensors().unwrap();
+    let (_, head) = weights.iter_mut().find(|(n, _)| n == "lm_head.weight").expect("an untied unembedding");
+    let mut w: Vec<Vec<f32>> = head.to_vec2().unwrap();
+    for copy in copies {
+        w[copy as usize] = w[best as usize].clone();
+    }
+    *head = Tensor::new(w, &Device::Cpu).unwrap();
+    let model = Transformer::from_tensors(model.cfg.clone(), weights.into_iter().collect()).unwrap();
+    let mut run = LensRun::new(&model, &tokens, 5).unwrap();
+    while !run.step(&model).unwrap() {}
+    let resid = run.finish_resid(&model).unwrap();
+    let plain = plain_cells(&model, &tokens, 5, &resid);
+    let mut seen_tie = false;
+    for cols in [1, 5, 8, 23] {
+        let mut d = LensDecode::new(&model, &tokens, &resid, 5).unwrap();
+        while !d.step(&model, cols).unwrap() {}
+        for (layer, (got, plain)) in d.finish(&model).unwrap().iter().zip(&plain).enumerate() {
+            let (c, rank) = (&got[0], got[0].target_rank.unwrap());
+            let p = c.target_prob.unwrap();
+            let at = format!("layer {layer}, {cols} columns per step: {:?}, target p {p}, rank {rank}", c.top);
+            let above = c.top.iter().filter(|t| t.1 > p).count();
+            if rank < c.top.len() {
+                assert_eq!(rank, above, "{at}");
+                // The target and its copies are the next guesses, of equal probability.
+                let ties: Vec<u32> = c.top[rank..].iter().filter(|t| t.1 == p).map(|t| t.0).collect();
+                assert!(ties.contains(&best) || ties.len() == c.top.len() - rank, "{at}");
+                seen_tie |= ties.len() > 1;
+            } else {
+                assert_eq!(above, c.top.len(), "{at}");
+            }
+            // Plain code ranks it the same, up to which of the four equal logits rounding puts first.
+            assert!(rank.abs_diff(plain[0].target_rank.unwrap()) <= 3, "{at}, plain rank {:?}", plain[0].target_rank);
         }
     }
+    assert!(seen_tie, "the copies tie with the target among the guesses somewhere");
 }
 
 #[test]

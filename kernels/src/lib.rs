@@ -137,6 +137,40 @@ pub fn softmax_rows(v: &mut [f32], n: usize) {
     }
 }
 
+/// The largest of `xs` and the sum of `e^(x - largest)` over them: what a softmax over `xs` needs, for a row that
+/// is met a slice at a time (the logit lens streams the vocabulary). `(-inf, 0)` for no values or only -inf;
+/// a NaN among them makes the sum NaN.
+pub fn max_exp_sum(xs: &[f32]) -> (f32, f32) {
+    let m = max(xs);
+    if m == f32::NEG_INFINITY {
+        return (m, 0.0);
+    }
+    let mut acc = [0.0f32; LANES];
+    let mut chunks = xs.chunks_exact(LANES);
+    for c in &mut chunks {
+        for i in 0..LANES {
+            // -inf gives e^-87 (see `exp_nonpositive`), below anything a sum of finite terms can show.
+            acc[i] += exp_nonpositive(c[i] - m);
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().map(|&x| exp_nonpositive(x - m)).sum();
+    // `max` skips NaNs; the sum does not (`exp_nonpositive` of a NaN is NaN).
+    (m, acc.iter().sum::<f32>() + tail)
+}
+
+/// How many of `xs` are greater than `t` (NaNs are not).
+pub fn count_above(xs: &[f32], t: f32) -> usize {
+    let mut acc = [0u32; LANES];
+    let mut chunks = xs.chunks_exact(LANES);
+    for c in &mut chunks {
+        for i in 0..LANES {
+            acc[i] += (c[i] > t) as u32;
+        }
+    }
+    let tail = chunks.remainder().iter().filter(|&&x| x > t).count();
+    acc.iter().map(|&a| a as usize).sum::<usize>() + tail
+}
+
 /// LayerNorm of each row of `x` (rows of `w.len()` values): `(x - mean) / scale * w + b` into `out`, with
 /// `scale = sqrt(var + eps)` (the biased variance) into `scale`, one per row, as TransformerLens hooks it.
 pub fn layer_norm(x: &[f32], w: &[f32], b: &[f32], eps: f32, out: &mut [f32], scale: &mut [f32]) {

@@ -138,6 +138,37 @@ pub fn softmax_matches_candle_with_masks_and_edges() {
     k::softmax_rows(&mut [], 0);
 }
 
+/// The logit lens's row statistics (`max_exp_sum`, `count_above`) against f64 loops, every remainder of the
+/// lanes, with -inf and a NaN.
+pub fn row_statistics_match_f64() {
+    let mut rng = Rng::new(21);
+    for &n in &LENGTHS {
+        for scale in [1.0f32, 30.0] {
+            let mut v = randoms(&mut rng, n, scale);
+            if n > 2 {
+                v[n / 2] = f32::NEG_INFINITY;
+            }
+            let (m, s) = k::max_exp_sum(&v);
+            let want_m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            assert_eq!(m, want_m, "max of {n}");
+            let want_s: f64 = v.iter().map(|&x| (x as f64 - want_m as f64).exp()).sum();
+            if n == 0 {
+                assert_eq!(s, 0.0);
+            } else {
+                assert!(((s as f64) - want_s).abs() <= 1e-6 * want_s, "sum of exps over {n}: {s} vs {want_s}");
+            }
+            for t in [f32::NEG_INFINITY, -1.0, 0.0, 0.5 * scale, v.first().copied().unwrap_or(0.0)] {
+                assert_eq!(k::count_above(&v, t), v.iter().filter(|&&x| x > t).count(), "count above {t} of {n}");
+            }
+        }
+    }
+    assert_eq!(k::max_exp_sum(&[f32::NEG_INFINITY; 3]), (f32::NEG_INFINITY, 0.0));
+    let (m, s) = k::max_exp_sum(&[1.0, f32::NAN, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0]);
+    assert_eq!(m, 3.0);
+    assert!(s.is_nan(), "a NaN logit makes the sum NaN, not a number");
+    assert_eq!(k::count_above(&[f32::NAN, 1.0], 0.0), 1);
+}
+
 pub fn layer_norm_matches_candle() {
     let mut rng = Rng::new(14);
     for &n in &LENGTHS[1..] {
@@ -422,6 +453,7 @@ pub fn all() {
     sigmoid_and_gelu_match_the_f64_formulas();
     gelu_matches_the_candle_ops();
     softmax_matches_candle_with_masks_and_edges();
+    row_statistics_match_f64();
     layer_norm_matches_candle();
     bias_add_and_causal_mask_are_bit_exact();
     conv2d_matches_candle();

@@ -15,10 +15,10 @@ use leptos::prelude::*;
 
 use super::browser::{next_frame, now_ms, yield_to_browser};
 
-use super::slices::SliceBudget;
 /// Main-thread work per slice before the browser gets the thread back: input and painting wait at most this
 /// long, half of the 50 ms that counts as a long task.
 pub use super::slices::SLICE_MS;
+use super::slices::{progress_due, SliceBudget};
 
 /// What the progress bar shows: the phase and the fraction done.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,6 +44,8 @@ pub struct Job {
     jobs: Jobs,
     ticket: u64,
     budget: Cell<SliceBudget>,
+    /// The last progress the page was given: its phase and when (see `progress_due`).
+    shown: Cell<Option<(&'static str, f64)>>,
 }
 
 impl Default for Jobs {
@@ -66,7 +68,13 @@ impl Jobs {
     pub fn begin(self, phase: &'static str) -> Job {
         self.ticket.update_value(|t| *t += 1);
         self.progress.set(Some(Progress { phase, frac: 0.0 }));
-        Job { jobs: self, ticket: self.ticket.get_value(), budget: Cell::new(SliceBudget::new(now_ms())) }
+        let now = now_ms();
+        Job {
+            jobs: self,
+            ticket: self.ticket.get_value(),
+            budget: Cell::new(SliceBudget::new(now)),
+            shown: Cell::new(Some((phase, now))),
+        }
     }
 
     /// `begin`, then runs `work` as a task of its own.
@@ -106,12 +114,17 @@ impl Job {
         self.jobs.ticket.try_get_value() == Some(self.ticket)
     }
 
-    /// Shows the progress; false once the job should stop.
+    /// Shows the progress (a new phase at once, otherwise at most ten times a second: `progress_due`); false once
+    /// the job should stop.
     pub fn report(&self, phase: &'static str, frac: f32) -> bool {
         if !self.alive() {
             return false;
         }
-        self.jobs.progress.try_set(Some(Progress { phase, frac: frac.clamp(0.0, 1.0) }));
+        let now = now_ms();
+        if progress_due(self.shown.get(), phase, now) {
+            self.shown.set(Some((phase, now)));
+            self.jobs.progress.try_set(Some(Progress { phase, frac: frac.clamp(0.0, 1.0) }));
+        }
         true
     }
 

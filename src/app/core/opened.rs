@@ -12,7 +12,7 @@ use super::own_text::model_input;
 use super::worker::{Tokenizing, Worker};
 use crate::lens::gpt2::tokenizer::{Encoded, TokReply, TokRequest};
 use crate::lens::gpt2::Hook;
-use crate::lens::methods::logit_lens::{LensCell, LensRun, RowsDecode};
+use crate::lens::methods::logit_lens::{LensCell, LensDecode, LensRun};
 use crate::lens::{LensError, Transformer};
 
 /// The guesses the logit lens keeps per cell.
@@ -204,8 +204,9 @@ impl OwnModel {
 
     /// The logit lens at `layers` (0 = the embedding; `n_layer` = the model's own output) from the residual
     /// streams `resid` `[layer, pos, d_model]` of a `read`: each position's `TOP_K` guesses and the probability
-    /// of the token that follows. A slice of the vocabulary per step, about 50M multiply-adds: one layer of
-    /// GPT-2 small at 32 positions is 1.2G, a 40-80 ms task in one go. `None` if the job was stopped.
+    /// of the token that follows. Every layer's rows share one pass over the unembedding (`LensDecode`), a
+    /// slice of the vocabulary per step, about 50M multiply-adds: all of GPT-2 small's at 32 positions is 16G,
+    /// seconds in one go. `None` if the job was stopped.
     pub async fn decode(
         &self,
         ids: &[u32],
@@ -215,31 +216,19 @@ impl OwnModel {
         phase: &'static str,
     ) -> Option<Result<Vec<Vec<LensCell>>, String>> {
         let model = &self.model;
-        let cols = (50_000_000 / (ids.len() * model.cfg.d_model()).max(1)).max(256);
-        // A row's softmax and top guesses read the whole vocabulary a few times: 400k values is about 8 rows of
-        // GPT-2 small's.
-        let rows = (400_000 / model.cfg.vocab_size.max(1)).max(1);
-        let n = layers.len();
-        let mut cells: Vec<Vec<LensCell>> = Vec::with_capacity(n);
-        let mut current: Option<RowsDecode> = None;
-        let decoded = job
-            .sliced(phase, || {
-                if current.is_none() {
-                    current = Some(RowsDecode::new(model, ids, &resid.get(layers.start + cells.len())?, 0)?);
-                }
-                let layer = current.as_mut().expect("made above");
-                // Once the columns are done, the softmax and the top guesses a few rows per step.
-                if !layer.columns_done(model) {
-                    layer.step(model, cols)?;
-                } else if layer.finish_rows(model, TOP_K, rows)? {
-                    cells.push(current.take().expect("made above").finish(model, TOP_K)?);
-                }
-                let done = cells.len() as f32 + current.as_ref().map_or(0.0, |d| d.progress(model));
-                Ok::<_, LensError>((cells.len() < n).then_some(done / n as f32))
-            })
-            .await;
+        let rows = layers.len() * ids.len();
+        // A multiple of 8, the matmul kernel's tile width (the columns past the last full tile are slower). A
+        // long text's 13 layers are thousands of rows: 8 columns of them is still a few milliseconds.
+        let cols = (50_000_000 / (rows * model.cfg.d_model()).max(1)).clamp(8, 4096) / 8 * 8;
+        let picked = resid.narrow(0, layers.start, layers.len()).map_err(LensError::from);
+        let mut decode = match picked.and_then(|r| LensDecode::new(model, ids, &r, TOP_K)) {
+            Ok(d) => d,
+            Err(e) => return failed(e),
+        };
+        let decoded =
+            job.sliced(phase, || decode.step(model, cols).map(|done| (!done).then(|| decode.progress(model)))).await;
         match decoded {
-            Ok(true) => Some(Ok(cells)),
+            Ok(true) => Some(decode.finish(model).map_err(|e| e.to_string())),
             Ok(false) => None,
             Err(e) => failed(e),
         }

@@ -836,6 +836,13 @@ impl Transformer {
         fast::matmul(normed, &self.unembedding()?.narrow(1, from, len)?)
     }
 
+    /// The unembedding's columns for `tokens`, `[n, d_model]`: row i is `W_U[:, tokens[i]]`, whose dot product
+    /// with a normed residual vector is that token's logit (rows of `lm_head`, read in place).
+    pub fn unembedding_columns(&self, tokens: &[u32]) -> Result<Tensor> {
+        let ids = Tensor::from_slice(tokens, tokens.len(), self.lm_head.device())?;
+        Ok(self.lm_head.index_select(&ids, 0)?.detach())
+    }
+
     /// `unembed_slice` run backwards: from the gradient of the logits of tokens `from..from + len`, `grad_logits`
     /// `[n, len]`, to their part of the gradient at the vectors `normed` `[n, d_model]` they came from,
     /// `grad · W_U[:, from..from + len]ᵀ`. Summed over slices that cover the vocabulary, it is the whole gradient.

@@ -191,123 +191,200 @@ pub fn decode_resid(model: &Transformer, tokens: &[u32], k: usize, resid: &Tenso
             tokens.len()
         )));
     }
-    let cells = (0..layers).map(|l| decode_rows(model, tokens, k, &resid.get(l)?, 0)).collect::<Result<_>>()?;
-    Ok(LogitLens { tokens: tokens.to_vec(), hooks, cells })
+    let mut decode = LensDecode::new(model, tokens, resid, k)?;
+    while !decode.step(model, DECODE_COLUMNS)? {}
+    Ok(LogitLens { tokens: tokens.to_vec(), hooks, cells: decode.finish(model)? })
 }
 
-/// The lens at some positions of one layer: `resid` `[n, d_model]` is the stream at positions `first_pos..`
-/// `first_pos + n` of `tokens`. `decode_resid` is this for every layer; `RowsDecode` is this a slice of the
-/// vocabulary at a time.
-pub fn decode_rows(
-    model: &Transformer,
-    tokens: &[u32],
+/// Columns of the vocabulary per step when nothing asks for short steps: a small model's whole vocabulary,
+/// and for a large one a slice whose logits stay a few MB.
+const DECODE_COLUMNS: usize = 4096;
+
+/// The logit lens of the residual stream at some layers, `resid` `[layers, pos, d_model]` (the stream at every
+/// position of `tokens` at each layer), a slice of the vocabulary per `step`, every layer's rows at once.
+///
+/// Why this shape: at GPT-2 small's size the unembedding is 768 x 50,257, so decoding 13 layers of 32 positions
+/// is 16G multiply-adds. Done a layer at a time, the unembedding is streamed 13 times and each product has 32
+/// rows; here all 416 rows share one pass over it. And no row of logits is kept: each slice of logits updates,
+/// per row, what the cell needs (`RowScan`: the softmax's running maximum and sum, the k best tokens, the
+/// target's rank), so the memory is a slice's logits, not 13 x 32 x 50,257 floats (84 MB).
+pub struct LensDecode {
+    normed: Tensor, // [layers * pos, d_model], through ln_f
+    pos: usize,
     k: usize,
-    resid: &Tensor,
-    first_pos: usize,
-) -> Result<Vec<LensCell>> {
-    let (n, _) = resid.dims2()?;
-    let targets = targets_of(tokens, first_pos, n)?;
-    // [n, d_model] -> [n, vocab] probabilities
-    let probs: Vec<Vec<f32>> = candle_nn::ops::softmax_last_dim(&model.unembed(resid)?)?.to_vec2()?;
-    Ok(probs.iter().zip(targets).map(|(row, target)| cell_of(row, k.clamp(1, row.len()), target)).collect())
-}
-
-/// The next token after each of positions `first_pos..first_pos + n` (none after the last).
-fn targets_of(tokens: &[u32], first_pos: usize, n: usize) -> Result<Vec<Option<usize>>> {
-    if first_pos + n > tokens.len() {
-        return Err(LensError::Input(format!("rows {first_pos}..{} of {} positions", first_pos + n, tokens.len())));
-    }
-    Ok((first_pos..first_pos + n).map(|p| tokens.get(p + 1).map(|&t| t as usize)).collect())
-}
-
-/// One cell from a row of probabilities: its `k` best guesses and the rank and probability of `target`.
-fn cell_of(row: &[f32], k: usize, target: Option<usize>) -> LensCell {
-    let mut order: Vec<usize> = (0..row.len()).collect();
-    // A partial sort is enough: only the top k are kept.
-    order.select_nth_unstable_by(k - 1, |&a, &b| row[b].total_cmp(&row[a]));
-    let mut top: Vec<(u32, f32)> = order[..k].iter().map(|&i| (i as u32, row[i])).collect();
-    top.sort_by(|a, b| b.1.total_cmp(&a.1));
-    LensCell {
-        top,
-        target_prob: target.map(|t| row[t]),
-        target_rank: target.map(|t| row.iter().filter(|&&q| q > row[t]).count()),
-    }
-}
-
-/// `decode_rows` a slice of the vocabulary at a time (`step`), for a page that keeps every piece of work
-/// short: at GPT-2 small's size one layer's 32 positions are 1.2G multiply-adds. The logits then become cells
-/// a few rows at a time (`finish_rows`: each row's softmax and top guesses; 32 rows of 50,257 at once were a
-/// 50-70 ms task in Chromium), as `decode_rows` makes them (the same cells, up to float rounding in the last
-/// place); `finish` hands them over.
-pub struct RowsDecode {
-    normed: Tensor,   // [n, d_model], through ln_f
-    logits: Vec<f32>, // [n, vocab], filled a slice of columns at a time
     next_col: usize,
-    targets: Vec<Option<usize>>,
-    cells: Vec<LensCell>, // the rows made into cells so far
+    rows: Vec<RowScan>, // [layers * pos]
 }
 
-impl RowsDecode {
-    /// Positions `first_pos..first_pos + n` of `tokens`, their stream `resid` `[n, d_model]`.
-    pub fn new(model: &Transformer, tokens: &[u32], resid: &Tensor, first_pos: usize) -> Result<Self> {
-        let (n, _) = resid.dims2()?;
-        let targets = targets_of(tokens, first_pos, n)?;
-        let normed = model.final_norm(resid)?;
-        let logits = vec![0.0; n * model.cfg.vocab_size];
-        Ok(RowsDecode { normed, logits, next_col: 0, targets, cells: Vec::with_capacity(n) })
+impl LensDecode {
+    /// Checks the shapes and `k`, and puts every row through the final LayerNorm.
+    pub fn new(model: &Transformer, tokens: &[u32], resid: &Tensor, k: usize) -> Result<Self> {
+        let (layers, pos, d) = resid.dims3()?;
+        if pos != tokens.len() {
+            return Err(LensError::Input(format!("a stream of {pos} positions for {} tokens", tokens.len())));
+        }
+        if k == 0 {
+            return Err(LensError::Input("ask for at least one guess per cell (k >= 1)".into()));
+        }
+        let k = k.min(model.cfg.vocab_size.max(1));
+        let normed = model.final_norm(&resid.reshape((layers * pos, d))?)?;
+        // Each position's next token, and its column of the unembedding, for the rank (see `TargetScan`).
+        let next: Vec<u32> = tokens.iter().skip(1).copied().collect();
+        let columns: Vec<Vec<f32>> =
+            if next.is_empty() || layers == 0 { Vec::new() } else { model.unembedding_columns(&next)?.to_vec2()? };
+        let x: Vec<Vec<f32>> = if layers * pos == 0 { Vec::new() } else { normed.to_vec2()? };
+        let rows = x
+            .iter()
+            .enumerate()
+            .map(|(r, x)| {
+                let p = r % pos;
+                RowScan::new(k, next.get(p).map(|&t| TargetScan::new(t as usize, x, &columns[p])))
+            })
+            .collect();
+        Ok(LensDecode { normed, pos, k, next_col: 0, rows })
     }
 
-    /// The logits of the next `cols` tokens of the vocabulary; true once every token's are in.
+    /// The logits of the next `cols` tokens of the vocabulary, folded into every row's scan; true once every
+    /// token's are in. Keep `cols` a multiple of 8: the matmul kernel's tiles are 8 columns wide.
     pub fn step(&mut self, model: &Transformer, cols: usize) -> Result<bool> {
         let vocab = model.cfg.vocab_size;
         if self.next_col >= vocab {
             return Ok(true);
         }
         let len = cols.clamp(1, vocab - self.next_col);
-        let part: Vec<Vec<f32>> = model.unembed_slice(&self.normed, self.next_col, len)?.to_vec2()?;
-        for (i, row) in part.iter().enumerate() {
-            self.logits[i * vocab + self.next_col..i * vocab + self.next_col + len].copy_from_slice(row);
+        if !self.rows.is_empty() {
+            // [rows, len]
+            let logits: Vec<f32> = model.unembed_slice(&self.normed, self.next_col, len)?.flatten_all()?.to_vec1()?;
+            for (row, part) in self.rows.iter_mut().zip(logits.chunks_exact(len)) {
+                row.scan(part, self.next_col, self.k);
+            }
         }
         self.next_col += len;
         Ok(self.next_col >= vocab)
     }
 
-    /// Whether every column's logits are in.
-    pub fn columns_done(&self, model: &Transformer) -> bool {
-        self.next_col >= model.cfg.vocab_size
-    }
-
-    /// The share of the work done, in [0, 1]: the vocabulary's columns, then the rows made into cells (a
-    /// tenth of the whole, about their share of the time).
+    /// The share of the vocabulary done, in [0, 1].
     pub fn progress(&self, model: &Transformer) -> f32 {
-        let cols = self.next_col as f32 / model.cfg.vocab_size.max(1) as f32;
-        let rows = self.cells.len() as f32 / self.targets.len().max(1) as f32;
-        0.9 * cols + 0.1 * rows
+        self.next_col as f32 / model.cfg.vocab_size.max(1) as f32
     }
 
-    /// Once every column is in (`step` returned true): makes the next `rows` rows into cells (`k` guesses
-    /// each); true once every row is done.
-    pub fn finish_rows(&mut self, model: &Transformer, k: usize, rows: usize) -> Result<bool> {
-        let vocab = model.cfg.vocab_size;
-        if self.next_col < vocab {
+    /// The cells, `[layer][pos]`, once `step` has returned true.
+    pub fn finish(self, model: &Transformer) -> Result<Vec<Vec<LensCell>>> {
+        if self.next_col < model.cfg.vocab_size {
             return Err(LensError::Input("the decoding is not finished: step it to the end first".into()));
         }
-        let (at, n) = (self.cells.len(), self.targets.len());
-        let end = (at + rows.max(1)).min(n);
-        if at < end {
-            let part = &self.logits[at * vocab..end * vocab];
-            let logits = Tensor::from_slice(part, (end - at, vocab), &candle_core::Device::Cpu)?;
-            let probs: Vec<Vec<f32>> = candle_nn::ops::softmax_last_dim(&logits)?.to_vec2()?;
-            let targets = &self.targets[at..end];
-            self.cells.extend(probs.iter().zip(targets).map(|(row, &t)| cell_of(row, k.clamp(1, vocab), t)));
+        let cells: Vec<LensCell> = self.rows.iter().map(RowScan::cell).collect();
+        Ok(cells.chunks(self.pos.max(1)).map(<[LensCell]>::to_vec).collect())
+    }
+}
+
+/// What a lens cell needs of one row of logits, kept while the vocabulary goes past a slice at a time.
+#[derive(Clone, Debug)]
+struct RowScan {
+    /// The largest logit so far, and the sum of `e^(logit - max)` over the columns so far.
+    max: f32,
+    sum: f32,
+    /// The k largest logits so far with their tokens, largest first (of equal logits, the lower token first).
+    top: Vec<(u32, f32)>,
+    target: Option<TargetScan>,
+}
+
+/// The rank of the row's target token (how many logits exceed its own) needs its logit before the scan meets
+/// its column. So it is computed first, on its own, in f64: `estimate`. The product the scan gets sums in
+/// another order, in f32, so it may differ, but by at most `gamma_n sum |x_i w_i|` (n = d_model, `gamma_n =
+/// n u / (1 - n u)`, u = 2^-24: the bound for any order of summation, with or without fused multiply-adds).
+/// Logits above `estimate + tol` certainly exceed the target's, those below `estimate - tol` certainly do not,
+/// and the few in between are kept and compared once the target's own logit is met.
+#[derive(Clone, Debug)]
+struct TargetScan {
+    token: usize,
+    lo: f32,
+    hi: f32,
+    /// Logits above `hi`.
+    above: usize,
+    /// Logits in `(lo, hi]`, the target's own among them.
+    near: Vec<f32>,
+    /// The target's logit as the scan met it.
+    value: Option<f32>,
+}
+
+impl TargetScan {
+    /// The target `token`, from the normed row `x` and the token's column of the unembedding `w`.
+    fn new(token: usize, x: &[f32], w: &[f32]) -> Self {
+        let (mut dot, mut abs) = (0.0f64, 0.0f64);
+        for (&a, &b) in x.iter().zip(w) {
+            dot += a as f64 * b as f64;
+            abs += (a as f64 * b as f64).abs();
         }
-        Ok(end == n)
+        let nu = x.len() as f64 * f64::from(f32::EPSILON) / 2.0;
+        // Twice the bound, and a few units in the last place of the estimate, so that rounding `lo` and `hi`
+        // to f32 cannot narrow the band below it.
+        let tol = 2.0 * nu / (1.0 - nu).max(f64::MIN_POSITIVE) * abs + 4.0 * f64::from(f32::EPSILON) * dot.abs();
+        TargetScan { token, lo: (dot - tol) as f32, hi: (dot + tol) as f32, above: 0, near: Vec::new(), value: None }
     }
 
-    /// The cells, once `step` has returned true (rows `finish_rows` has not done yet are done here).
-    pub fn finish(mut self, model: &Transformer, k: usize) -> Result<Vec<LensCell>> {
-        let rows = self.targets.len();
-        self.finish_rows(model, k, rows)?;
-        Ok(self.cells)
+    fn scan(&mut self, xs: &[f32], from: usize) {
+        let above = glassbox_kernels::count_above(xs, self.hi);
+        if glassbox_kernels::count_above(xs, self.lo) > above {
+            self.near.extend(xs.iter().filter(|&&x| x > self.lo && x <= self.hi));
+        }
+        self.above += above;
+        if let Some(&v) = self.token.checked_sub(from).and_then(|i| xs.get(i)) {
+            self.value = Some(v);
+        }
+    }
+
+    /// How many logits exceed the target's. If the target's own logit fell outside the band (which the bound
+    /// above rules out), the count is still of logits above the band's edge, so off by the few inside it.
+    fn rank(&self) -> usize {
+        let v = self.value.unwrap_or(f32::NAN);
+        debug_assert!(v >= self.lo && v <= self.hi, "the target's logit {v} left its band [{}, {}]", self.lo, self.hi);
+        self.above + self.near.iter().filter(|&&x| x > v).count()
+    }
+}
+
+impl RowScan {
+    fn new(k: usize, target: Option<TargetScan>) -> Self {
+        RowScan { max: f32::NEG_INFINITY, sum: 0.0, top: Vec::with_capacity(k + 1), target }
+    }
+
+    /// Folds in the logits of tokens `from..from + xs.len()`.
+    fn scan(&mut self, xs: &[f32], from: usize, k: usize) {
+        use glassbox_kernels::exp_nonpositive as exp;
+        let (m, s) = glassbox_kernels::max_exp_sum(xs);
+        // The two partial softmax sums, each taken to the larger maximum.
+        if m > self.max {
+            self.sum = self.sum * exp(self.max - m) + s;
+            self.max = m;
+        } else if m > f32::NEG_INFINITY || s.is_nan() {
+            self.sum += s * exp(m - self.max);
+        }
+        // Most slices hold nothing that beats the k-th best so far: their largest logit says so.
+        let full = self.top.len() >= k;
+        if !full || self.top.last().is_some_and(|&(_, worst)| m > worst) {
+            for (j, &x) in xs.iter().enumerate() {
+                let beats = match self.top.last() {
+                    Some(&(_, worst)) if self.top.len() >= k => x > worst,
+                    _ => !x.is_nan(),
+                };
+                if beats {
+                    let at = self.top.partition_point(|&(_, v)| v >= x);
+                    self.top.insert(at, ((from + j) as u32, x));
+                    self.top.truncate(k);
+                }
+            }
+        }
+        if let Some(t) = &mut self.target {
+            t.scan(xs, from);
+        }
+    }
+
+    fn cell(&self) -> LensCell {
+        let prob = |l: f32| glassbox_kernels::exp_nonpositive(l - self.max) / self.sum;
+        LensCell {
+            top: self.top.iter().map(|&(t, l)| (t, prob(l))).collect(),
+            target_prob: self.target.as_ref().map(|t| prob(t.value.unwrap_or(f32::NAN))),
+            target_rank: self.target.as_ref().map(TargetScan::rank),
+        }
     }
 }
