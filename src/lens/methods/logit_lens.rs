@@ -290,11 +290,12 @@ struct RowScan {
 }
 
 /// The rank of the row's target token (how many logits exceed its own) needs its logit before the scan meets
-/// its column. So it is computed first, on its own, in f64: `estimate`. The product the scan gets sums in
+/// its column. So it is computed first, on its own, in f64 (the estimate). The product the scan gets sums in
 /// another order, in f32, so it may differ, but by at most `gamma_n sum |x_i w_i|` (n = d_model, `gamma_n =
 /// n u / (1 - n u)`, u = 2^-24: the bound for any order of summation, with or without fused multiply-adds).
-/// Logits above `estimate + tol` certainly exceed the target's, those below `estimate - tol` certainly do not,
-/// and the few in between are kept and compared once the target's own logit is met.
+/// `lo` and `hi` are the estimate minus and plus that bound (`tol`): logits above `hi` certainly exceed the
+/// target's, those at or below `lo` certainly do not, and the few in between are kept and compared once the
+/// target's own logit is met.
 #[derive(Clone, Debug)]
 struct TargetScan {
     token: usize,
@@ -338,7 +339,8 @@ impl TargetScan {
     /// above rules out), the count is still of logits above the band's edge, so off by the few inside it.
     fn rank(&self) -> usize {
         let v = self.value.unwrap_or(f32::NAN);
-        debug_assert!(v >= self.lo && v <= self.hi, "the target's logit {v} left its band [{}, {}]", self.lo, self.hi);
+        // Written so that a NaN (a row whose logits are NaN, which the cell then shows) does not trip it.
+        debug_assert!(!(v < self.lo || v > self.hi), "the target's logit {v} left its band [{}, {}]", self.lo, self.hi);
         self.above + self.near.iter().filter(|&&x| x > v).count()
     }
 }
