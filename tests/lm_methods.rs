@@ -206,7 +206,8 @@ fn the_lens_decoded_a_slice_of_the_vocabulary_at_a_time_equals_plain_code() {
         while !d.step(&model, cols).unwrap() {
             steps += 1;
         }
-        assert_eq!(steps, vocab.div_ceil(cols) - 1, "{cols} columns per step");
+        // One step readies the rows (all 51 are one block), then one step per slice.
+        assert_eq!(steps, vocab.div_ceil(cols), "{cols} columns per step");
         assert!(d.step(&model, cols).unwrap(), "stepping past the end is a no-op");
         assert_eq!(d.progress(&model), 1.0);
         let cells = d.finish(&model).unwrap();
@@ -233,7 +234,33 @@ fn the_lens_decoded_a_slice_of_the_vocabulary_at_a_time_equals_plain_code() {
             assert_eq!(cells, whole.cells, "logit_lens is this decode");
         }
     }
-    // Unfinished, a stream of the wrong length, no guesses: refused.
+    // The rows readied a few at a time (as a long text's are): the same cells, and the progress only grows.
+    for rows in [1, 5, 50] {
+        let mut d = LensDecode::new(&model, &tokens, &resid, 4).unwrap().rows_per_step(rows);
+        let (mut steps, mut last) = (0, 0.0);
+        while !d.step(&model, 8).unwrap() {
+            steps += 1;
+            let p = d.progress(&model);
+            assert!(p >= last && p <= 1.0, "{rows} rows per step: progress {p} after {last}");
+            last = p;
+        }
+        let blocks = (want.len() * tokens.len()).div_ceil(rows);
+        assert_eq!(steps, blocks + vocab.div_ceil(8) - 1, "{rows} rows per step");
+        // Fewer rows in each product: the same numbers up to rounding.
+        for (got, want) in d.finish(&model).unwrap().iter().flatten().zip(whole.cells.iter().flatten()) {
+            assert_eq!(
+                got.top.iter().map(|t| t.0).collect::<Vec<_>>(),
+                want.top.iter().map(|t| t.0).collect::<Vec<_>>()
+            );
+            assert!(got.top.iter().zip(&want.top).all(|(a, b)| (a.1 - b.1).abs() < 1e-6), "{rows} rows per step");
+            assert_eq!(got.target_rank, want.target_rank, "{rows} rows per step");
+        }
+    }
+    // Unfinished (rows not all readied, or the vocabulary not all seen), a stream of the wrong length, no
+    // guesses: refused.
+    let mut d = LensDecode::new(&model, &tokens, &resid, 4).unwrap().rows_per_step(2);
+    d.step(&model, 7).unwrap();
+    assert!(d.finish(&model).is_err(), "rows not readied");
     let mut d = LensDecode::new(&model, &tokens, &resid, 4).unwrap();
     d.step(&model, 7).unwrap();
     assert!(d.finish(&model).is_err(), "not finished");

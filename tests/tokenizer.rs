@@ -142,7 +142,50 @@ fn the_worker_answers_each_request() {
     let broken = TokenizerSource::Json { file: "tokenizer.json".into(), text: "{".into() };
     assert!(matches!(state.handle(TokRequest::Load { source: broken }), TokReply::Error { .. }));
     assert!(matches!(encode(&mut state, "Hello"), TokReply::Encoded(e) if e.ids == [15496]));
+    // The files attached to the request instead (as the page sends GPT-2's): the same tokenizer. The texts
+    // must be one per file the source names, in its order.
+    let TokenizerSource::VocabMerges { vocab, merges, .. } = gpt2_pair() else { unreachable!() };
+    let named = TokenizerSource::VocabMerges {
+        vocab_file: "gpt2/vocab.json".into(),
+        vocab: String::new(),
+        merges_file: "gpt2/merges.txt".into(),
+        merges: String::new(),
+    };
+    assert_eq!(named.files(), ["gpt2/vocab.json", "gpt2/merges.txt"]);
+    let mut attached = TokState::default();
+    let request = TokRequest::LoadAttached { source: named.clone() };
+    let reply = attached.handle_attached(request.clone(), vec![vocab.clone(), merges.clone()]);
+    assert!(
+        matches!(&reply, TokReply::Loaded { tokens: 50257, pieces: p } if p == &pieces),
+        "{:?}",
+        reply_kind(&reply)
+    );
+    assert_eq!(attached.handle(TokRequest::Encode { text: "Hello world".into() }), encode(&mut state, "Hello world"));
+    for texts in [vec![], vec![vocab.clone()], vec![vocab, merges.clone(), merges]] {
+        let n = texts.len();
+        let reply = attached.handle_attached(request.clone(), texts);
+        assert!(
+            matches!(&reply, TokReply::Error { message } if message.contains("gpt2/vocab.json and gpt2/merges.txt came with")),
+            "{n} texts: {:?}",
+            reply_kind(&reply)
+        );
+    }
+    // Swapped, the files are read as each other and refused, named.
+    let swapped = TokenizerSource::Json { file: "tokenizer.json".into(), text: String::new() };
+    let reply = attached.handle_attached(TokRequest::LoadAttached { source: swapped }, vec!["{".into()]);
+    assert!(matches!(&reply, TokReply::Error { message } if message.contains("tokenizer.json")));
+    assert!(
+        matches!(attached.handle(TokRequest::Encode { text: "Hello".into() }), TokReply::Encoded(e) if e.ids == [15496])
+    );
     // The messages go through JSON as the page sends them.
     let json = serde_json::to_string(&TokRequest::Encode { text: "Hi".into() }).unwrap();
     assert_eq!(serde_json::from_str::<TokRequest>(&json).unwrap(), TokRequest::Encode { text: "Hi".into() });
+}
+
+/// A reply without its 50,257 pieces, for an assertion's message.
+fn reply_kind(r: &TokReply) -> String {
+    match r {
+        TokReply::Loaded { tokens, .. } => format!("Loaded {{ tokens: {tokens} }}"),
+        other => format!("{other:?}"),
+    }
 }

@@ -9,9 +9,10 @@
 #[cfg(target_arch = "wasm32")]
 fn main() {
     let mut state = glassbox::lens::toy::protocol::LabState::default();
-    glassbox::serve::serve("the training worker", move |request: glassbox::lens::toy::protocol::LabRequest| {
-        state.handle(request)
-    });
+    glassbox::serve::serve(
+        "the training worker",
+        move |request: glassbox::lens::toy::protocol::LabRequest, _attached| state.handle(request),
+    );
 }
 
 /// Natively this is only a stub (so `cargo test --all-targets` builds every binary).

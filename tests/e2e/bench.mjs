@@ -30,7 +30,7 @@ import { execFileSync } from 'node:child_process';
 import { startServer } from './serve.mjs';
 import { DIST, REPO, PLANNED_LABS, launch, shutdown, openPage, waitRev, inductionModel, randomWords, rng } from './harness.mjs';
 
-const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.3, fv_step_ms: 20, predict_per_s: 30, ig50_ms: 150, generate200_ms: 1000, lens128_ms: 50, probe_ms: 2000, patch_target_ms: 300, patch_sweep_ms: 2000, attribution_ms: 100, acdc_ms: 5000, acdc_ioi_ms: 60000, toy_steps_per_s: 2000, toy_longtask_ms: 50, sweep_s: 20, lab_longtask_ms: 50, largest_function_kb: 64, critique_s: 3, critique_lens_s: 10, offline_repeat_s: 1, first_visit_ms: 400, own_load_s: 10, own_forward_s: 2, own_lens_s: 3, own_attention_s: 2, own_attr_s: 3, own_generate_s: 5, own_probe_s: 30 };
+const LIMITS = { forward_ms: 2, update_ms: 16, wasm_gzip_mb: 1.3, fv_step_ms: 20, predict_per_s: 30, ig50_ms: 150, generate200_ms: 1000, lens128_ms: 50, probe_ms: 2000, patch_target_ms: 300, patch_sweep_ms: 2000, attribution_ms: 100, acdc_ms: 5000, acdc_ioi_ms: 60000, toy_steps_per_s: 2000, toy_longtask_ms: 50, sweep_s: 20, lab_longtask_ms: 50, largest_function_kb: 80, critique_s: 3, critique_lens_s: 10, offline_repeat_s: 1, first_visit_ms: 400, own_load_s: 10, own_forward_s: 2, own_lens_s: 3, own_attention_s: 2, own_attr_s: 3, own_generate_s: 5, own_probe_s: 30 };
 const FORWARD_TOKENS = 64;
 const FORWARD_RUNS = 200;
 const UPDATES = 50;

@@ -162,10 +162,21 @@ impl OwnModel {
         layers: Range<usize>,
         job: &Job,
     ) -> Option<Result<ReadText, String>> {
-        let input = match self.encode(text, job, "encoding the text").await? {
-            Ok(x) => x,
-            Err(e) => return Some(Err(e)),
-        };
+        match self.encode(text, job, "encoding the text").await? {
+            Ok(input) => self.read_input(input, also, layers, job).await,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// `read_text` from an input already encoded, for a lab that checks it first (the attention lab needs two
+    /// tokens, and says so before the model runs).
+    pub async fn read_input(
+        &self,
+        input: OwnInput,
+        also: &[Hook],
+        layers: Range<usize>,
+        job: &Job,
+    ) -> Option<Result<ReadText, String>> {
         let run = match self.read(&input.ids, also, job, "running the model").await? {
             Ok(r) => r,
             Err(e) => return Some(Err(e)),

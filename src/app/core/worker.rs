@@ -118,7 +118,7 @@ struct Conn {
     worker: web_sys::Worker,
     state: Life,
     /// Requests sent before the worker listened, posted once it does.
-    queued: Vec<(oneshot::Sender<String>, String)>,
+    queued: Vec<(oneshot::Sender<String>, JsValue)>,
     in_flight: VecDeque<oneshot::Sender<String>>,
     _onmessage: Closure<dyn FnMut(web_sys::MessageEvent)>,
     _onerror: Closure<dyn FnMut(web_sys::Event)>,
@@ -164,8 +164,8 @@ impl<P: Protocol> Worker<P> {
             if text == READY {
                 with_conn(id, |conn| {
                     conn.state = Life::Listening;
-                    for (answer, json) in std::mem::take(&mut conn.queued) {
-                        if conn.worker.post_message(&JsValue::from_str(&json)).is_ok() {
+                    for (answer, message) in std::mem::take(&mut conn.queued) {
+                        if conn.worker.post_message(&message).is_ok() {
                             conn.in_flight.push_back(answer);
                         }
                     }
@@ -230,13 +230,28 @@ impl<P: Protocol> Worker<P> {
 
     /// Sends `request` now (before the worker listens it waits in a queue) and returns its answer.
     pub fn ask(self, request: &P::Request) -> Answer<P> {
+        self.ask_with(request, &[])
+    }
+
+    /// `ask`, with `files` attached: the worker reads them itself and hands their texts to its handler, in
+    /// order (`crate::serve`). The page only passes the handles, so their bytes never cross its own thread.
+    pub fn ask_with(self, request: &P::Request, files: &[web_sys::Blob]) -> Answer<P> {
         let (answer, reply) = oneshot::channel();
         if let Ok(json) = serde_json::to_string(request) {
+            let message = if files.is_empty() {
+                JsValue::from_str(&json)
+            } else {
+                let parts = js_sys::Array::of1(&JsValue::from_str(&json));
+                for f in files {
+                    parts.push(f);
+                }
+                parts.into()
+            };
             // A request that cannot go out drops its answer, which resolves to `None`.
             with_conn(self.0, |conn| match conn.state {
-                Life::Starting => conn.queued.push((answer, json)),
+                Life::Starting => conn.queued.push((answer, message)),
                 Life::Listening => {
-                    if conn.worker.post_message(&JsValue::from_str(&json)).is_ok() {
+                    if conn.worker.post_message(&message).is_ok() {
                         conn.in_flight.push_back(answer);
                     }
                 }

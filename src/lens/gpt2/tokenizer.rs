@@ -18,11 +18,43 @@ pub enum TokenizerSource {
     VocabMerges { vocab_file: String, vocab: String, merges_file: String, merges: String },
 }
 
+impl TokenizerSource {
+    /// The same files with `texts` as their texts, in the order `files` names them. Refused, naming the files,
+    /// unless there is exactly one text per file.
+    pub fn with_texts(self, texts: Vec<String>) -> Result<Self, String> {
+        let want = self.files().len();
+        if texts.len() != want {
+            return Err(format!("{} came with {} texts for {want} files", self.files().join(" and "), texts.len()));
+        }
+        let mut texts = texts.into_iter();
+        let mut next = || texts.next().unwrap_or_default();
+        Ok(match self {
+            TokenizerSource::Json { file, .. } => TokenizerSource::Json { file, text: next() },
+            TokenizerSource::VocabMerges { vocab_file, merges_file, .. } => {
+                TokenizerSource::VocabMerges { vocab_file, vocab: next(), merges_file, merges: next() }
+            }
+        })
+    }
+
+    /// The files' names: `tokenizer.json`'s, or `vocab.json`'s then `merges.txt`'s.
+    pub fn files(&self) -> Vec<&str> {
+        match self {
+            TokenizerSource::Json { file, .. } => vec![file],
+            TokenizerSource::VocabMerges { vocab_file, merges_file, .. } => vec![vocab_file, merges_file],
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum TokRequest {
     /// Build the tokenizer (replacing any previous one).
     Load { source: TokenizerSource },
+    /// `Load`, with the files attached to the message instead of their texts in it (`source`'s texts are
+    /// empty): the worker reads them itself (`crate::serve`), in the order `TokenizerSource::files` names them.
+    /// Why: GPT-2's vocab.json and merges.txt are 1.5 MB of text, and reading, escaping and posting them from
+    /// the page was one 45 ms task on its thread.
+    LoadAttached { source: TokenizerSource },
     /// Encode `text` with the loaded tokenizer.
     Encode { text: String },
 }
@@ -221,19 +253,33 @@ mod hf {
     impl TokState {
         /// Answers one request (the worker's whole job, so it is plain Rust, tested natively).
         pub fn handle(&mut self, request: TokRequest) -> TokReply {
-            match request {
-                TokRequest::Load { source } => match Tokenizer::from_source(&source) {
-                    Ok(t) => {
-                        let (tokens, pieces) = (t.tokens(), t.pieces());
-                        self.tokenizer = Some(t);
-                        TokReply::Loaded { tokens, pieces }
+            self.handle_attached(request, Vec::new())
+        }
+
+        /// Answers one request with the texts of the files attached to it (`TokRequest::LoadAttached`).
+        pub fn handle_attached(&mut self, request: TokRequest, attached: Vec<String>) -> TokReply {
+            let source = match request {
+                TokRequest::Load { source } => source,
+                TokRequest::LoadAttached { source } => match source.with_texts(attached) {
+                    Ok(source) => source,
+                    Err(message) => return TokReply::Error { message },
+                },
+                TokRequest::Encode { text } => {
+                    return match &self.tokenizer {
+                        Some(t) => {
+                            t.encode(&text).map_or_else(|message| TokReply::Error { message }, TokReply::Encoded)
+                        }
+                        None => TokReply::Error { message: "no tokenizer is loaded".into() },
                     }
-                    Err(message) => TokReply::Error { message },
-                },
-                TokRequest::Encode { text } => match &self.tokenizer {
-                    Some(t) => t.encode(&text).map_or_else(|message| TokReply::Error { message }, TokReply::Encoded),
-                    None => TokReply::Error { message: "no tokenizer is loaded".into() },
-                },
+                }
+            };
+            match Tokenizer::from_source(&source) {
+                Ok(t) => {
+                    let (tokens, pieces) = (t.tokens(), t.pieces());
+                    self.tokenizer = Some(t);
+                    TokReply::Loaded { tokens, pieces }
+                }
+                Err(message) => TokReply::Error { message },
             }
         }
     }

@@ -209,15 +209,26 @@ const DECODE_COLUMNS: usize = 4096;
 /// per row, what the cell needs (`RowScan`: the softmax's running maximum and sum, the k best tokens, the
 /// target's rank), so the memory is a slice's logits, not 13 x 32 x 50,257 floats (84 MB).
 pub struct LensDecode {
-    normed: Tensor, // [layers * pos, d_model], through ln_f
+    resid: Tensor, // [layers * pos, d_model], as recorded
+    /// The rows readied so far (`ready`), in blocks: each block of `resid` through ln_f, `[rows, d_model]`.
+    normed: Vec<Tensor>,
+    /// Each position's next token, and its column of the unembedding `[pos - 1, d_model]` (see `TargetScan`).
+    next: Vec<u32>,
+    columns: Vec<Vec<f32>>,
+    rows_per_step: usize,
     pos: usize,
     k: usize,
     next_col: usize,
-    rows: Vec<RowScan>, // [layers * pos]
+    rows: Vec<RowScan>, // [rows readied], of [layers * pos]
 }
 
+/// Values (rows x d_model) a readying step puts through ln_f, copies out and dots with its target's column in
+/// f64: a few milliseconds. A long text's every layer (13 x 1,024 rows of 768 at GPT-2 small's size) is ten
+/// such steps, where doing it at once held the page for one long task.
+const READY_VALUES: usize = 1 << 20;
+
 impl LensDecode {
-    /// Checks the shapes and `k`, and puts every row through the final LayerNorm.
+    /// Checks the shapes and `k`. The rows go through the final LayerNorm in the first `step`s.
     pub fn new(model: &Transformer, tokens: &[u32], resid: &Tensor, k: usize) -> Result<Self> {
         let (layers, pos, d) = resid.dims3()?;
         if pos != tokens.len() {
@@ -227,50 +238,81 @@ impl LensDecode {
             return Err(LensError::Input("ask for at least one guess per cell (k >= 1)".into()));
         }
         let k = k.min(model.cfg.vocab_size.max(1));
-        let normed = model.final_norm(&resid.reshape((layers * pos, d))?)?;
-        // Each position's next token, and its column of the unembedding, for the rank (see `TargetScan`).
         let next: Vec<u32> = tokens.iter().skip(1).copied().collect();
         let columns: Vec<Vec<f32>> =
             if next.is_empty() || layers == 0 { Vec::new() } else { model.unembedding_columns(&next)?.to_vec2()? };
-        let x: Vec<Vec<f32>> = if layers * pos == 0 { Vec::new() } else { normed.to_vec2()? };
-        let rows = x
-            .iter()
-            .enumerate()
-            .map(|(r, x)| {
-                let p = r % pos;
-                RowScan::new(k, next.get(p).map(|&t| TargetScan::new(t as usize, x, &columns[p])))
-            })
-            .collect();
-        Ok(LensDecode { normed, pos, k, next_col: 0, rows })
+        Ok(LensDecode {
+            resid: resid.reshape((layers * pos, d))?,
+            normed: Vec::new(),
+            next,
+            columns,
+            rows_per_step: (READY_VALUES / d.max(1)).max(1),
+            pos,
+            k,
+            next_col: 0,
+            rows: Vec::new(),
+        })
     }
 
-    /// The logits of the next `cols` tokens of the vocabulary, folded into every row's scan; true once every
-    /// token's are in. Keep `cols` a multiple of 8: the matmul kernel's tiles are 8 columns wide.
+    /// Readies at most `rows` rows per step (at least one), instead of about a million values' worth.
+    pub fn rows_per_step(mut self, rows: usize) -> Self {
+        self.rows_per_step = rows.max(1);
+        self
+    }
+
+    /// One step: the next block of rows through ln_f while any is left, then the logits of the next `cols`
+    /// tokens of the vocabulary folded into every row's scan. True once every token's are in. Keep `cols` a
+    /// multiple of 8: the matmul kernel's tiles are 8 columns wide.
     pub fn step(&mut self, model: &Transformer, cols: usize) -> Result<bool> {
+        let total = self.resid.dim(0)?;
+        if self.rows.len() < total {
+            self.ready(model, total)?;
+            return Ok(false);
+        }
         let vocab = model.cfg.vocab_size;
         if self.next_col >= vocab {
             return Ok(true);
         }
         let len = cols.clamp(1, vocab - self.next_col);
-        if !self.rows.is_empty() {
-            // [rows, len]
-            let logits: Vec<f32> = model.unembed_slice(&self.normed, self.next_col, len)?.flatten_all()?.to_vec1()?;
-            for (row, part) in self.rows.iter_mut().zip(logits.chunks_exact(len)) {
+        let mut start = 0;
+        for block in &self.normed {
+            let n = block.dim(0)?;
+            // [n, len]
+            let logits: Vec<f32> = model.unembed_slice(block, self.next_col, len)?.flatten_all()?.to_vec1()?;
+            for (row, part) in self.rows[start..start + n].iter_mut().zip(logits.chunks_exact(len)) {
                 row.scan(part, self.next_col, self.k);
             }
+            start += n;
         }
         self.next_col += len;
         Ok(self.next_col >= vocab)
     }
 
-    /// The share of the vocabulary done, in [0, 1].
+    /// The next block of rows: through ln_f, and each row's scan begun with its target's logit (`TargetScan`).
+    fn ready(&mut self, model: &Transformer, total: usize) -> Result<()> {
+        let start = self.rows.len();
+        let n = self.rows_per_step.min(total - start);
+        let normed = model.final_norm(&self.resid.narrow(0, start, n)?)?;
+        let x: Vec<Vec<f32>> = normed.to_vec2()?;
+        for (r, x) in (start..).zip(&x) {
+            let p = r % self.pos;
+            let target = self.next.get(p).map(|&t| TargetScan::new(t as usize, x, &self.columns[p]));
+            self.rows.push(RowScan::new(self.k, target));
+        }
+        self.normed.push(normed);
+        Ok(())
+    }
+
+    /// The share of the work done, in [0, 1]: the rows readied, a twentieth, then the vocabulary.
     pub fn progress(&self, model: &Transformer) -> f32 {
-        self.next_col as f32 / model.cfg.vocab_size.max(1) as f32
+        let total = self.resid.dim(0).unwrap_or(0).max(1);
+        let ready = self.rows.len().min(total) as f32 / total as f32;
+        0.05 * ready + 0.95 * self.next_col as f32 / model.cfg.vocab_size.max(1) as f32
     }
 
     /// The cells, `[layer][pos]`, once `step` has returned true.
     pub fn finish(self, model: &Transformer) -> Result<Vec<Vec<LensCell>>> {
-        if self.next_col < model.cfg.vocab_size {
+        if self.next_col < model.cfg.vocab_size || self.rows.len() < self.resid.dim(0)? {
             return Err(LensError::Input("the decoding is not finished: step it to the end first".into()));
         }
         let cells: Vec<LensCell> = self.rows.iter().map(RowScan::cell).collect();

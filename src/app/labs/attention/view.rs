@@ -75,13 +75,17 @@ impl Shown {
 async fn compute_own(own: &OwnModel, text: String, job: &Job) -> Option<Result<LabResult, String>> {
     let n_layer = own.model.cfg.n_layer;
     let hooks: Vec<Hook> = (0..n_layer).map(Hook::Pattern).collect();
-    let read = match own.read_text(text, &hooks, n_layer..n_layer + 1, job).await? {
+    let input = match own.encode(text, job, "encoding the text").await? {
+        Ok(x) => x,
+        Err(e) => return Some(Err(e)),
+    };
+    if input.ids.len() < 2 {
+        return Some(Err("Type a few words (or press “Random repeat”): the sequence is too short.".into()));
+    }
+    let read = match own.read_input(input, &hooks, n_layer..n_layer + 1, job).await? {
         Ok(r) => r,
         Err(e) => return Some(Err(e)),
     };
-    if read.input.ids.len() < 2 {
-        return Some(Err("Type a few words (or press “Random repeat”): the sequence is too short.".into()));
-    }
     let patterns = match read.patterns(n_layer) {
         Ok(p) => p,
         Err(e) => return Some(Err(e)),

@@ -48,7 +48,6 @@ struct Grid {
 pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
     let (url, problems) = LanguageState::from_query(&query);
     let notes = UrlNotes::new(&problems);
-    let moby = Model::new("the Moby-Dick model", || load_char_model("moby"));
     let own: Own = StoredValue::new(opened());
     // A link naming an opened model, in a tab that has none, says so and shows the Moby-Dick model.
     let first = match url.which {
@@ -58,8 +57,10 @@ pub fn LanguageLab(query: Vec<(String, String)>) -> impl IntoView {
         }
         w => w,
     };
-    // The induction model loads only once the student switches to it.
+    // Each model loads only once it is shown (a lab opened on the student's own model reads no other).
     let which = RwSignal::new(first);
+    let moby =
+        Model::when_wanted("the Moby-Dick model", move || which.get() == Which::Moby, || load_char_model("moby"));
     let induction =
         Model::when_wanted("the induction model", move || which.get() == Which::Induction, || load_model("induction"));
     let moby_text = RwSignal::new(String::new());

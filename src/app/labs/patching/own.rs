@@ -11,11 +11,10 @@ use leptos::prelude::*;
 
 use super::heat::{layout, Scale};
 use super::heatmap::{Heatmap, HeatmapData};
-use super::view::problem_box;
+use super::view::{problem_box, Choice, SettingsPanel};
 use super::{
-    check_gap, direction_label, direction_option, fmt_value, legend_note, metric_label, metric_option, one_token,
-    patch_sentence, same_length, target_label, target_option, InputProblem, PatchState, METRICS, OWN_ANSWER, OWN_CLEAN,
-    OWN_CORRUPTED, OWN_WRONG, TARGETS,
+    check_gap, fmt_value, legend_note, metric_option, one_token, patch_sentence, same_length, InputProblem, PatchState,
+    OWN_ANSWER, OWN_CLEAN, OWN_CORRUPTED, OWN_WRONG,
 };
 use crate::app::core::browser::{now_ms, replace_hash_soon};
 use crate::app::core::format::sentence;
@@ -261,12 +260,19 @@ pub fn OwnPatching(own: Arc<OwnModel>, url: PatchState) -> impl IntoView {
         lab.problem.set(Some(("Cancelled. The last result stays on screen.".to_string().into(), false)));
     };
     let name = model.with_value(|o| o.name.clone());
+    let choice = Choice {
+        target: lab.target,
+        direction: lab.direction,
+        metric: lab.metric,
+        pinned: lab.pinned,
+        attribution: None,
+    };
     view! {
         <div class="lab-body" data-testid="patch-own">
             <p class="muted small" data-testid="patch-own-note">"On " <strong>{name}</strong>
                 ", the model you opened, this lab estimates every cell with attribution patching: one forward pass of each prompt and one backward pass, instead of a patched run per cell (hundreds at GPT-2 small's size). The estimate is first-order: check the cells that matter on one of our models, where real patching runs beside it."</p>
             <Prompts lab=lab />
-            <Settings lab=lab attn_only=attn_only />
+            <SettingsPanel lab=choice attn_only=Signal::stored(attn_only) />
             {progress_bar(jobs, "patch", cancel)}
             <Problem lab=lab />
             <Result lab=lab />
@@ -298,50 +304,6 @@ fn Prompts(lab: Own) -> impl IntoView {
                 {word("patch-wrong", "Wrong token ", lab.wrong)}
                 <span class="muted small">"One token each; a word inside a sentence starts with its space."</span>
             </div>
-        </section>
-    }
-}
-
-#[component]
-fn Settings(lab: Own, attn_only: bool) -> impl IntoView {
-    let targets = TARGETS
-        .iter()
-        .map(|&(k, t)| {
-            let no_mlp = t == Target::MlpOut && attn_only;
-            let label = if no_mlp { "mlp_out · none: this model is attention-only" } else { target_option(t) };
-            view! { <option value=k disabled=no_mlp>{label}</option> }
-        })
-        .collect_view();
-    let pick =
-        |options: &'static [(&'static str, Target)], v: String| options.iter().find(|(k, _)| *k == v).map(|x| x.1);
-    let directions = [Direction::Denoising, Direction::Noising];
-    view! {
-        <section class="panel patch-settings">
-            <div class="gen-controls">
-                <label>"Patch "
-                    <select data-testid="patch-target" prop:value=move || super::target_key(lab.target.get())
-                        on:change=move |ev| if let Some(t) = pick(TARGETS, event_target_value(&ev)) { lab.pinned.set(None); lab.target.set(t) }>{targets}</select>
-                </label>
-                <label>"Direction "
-                    <select data-testid="patch-direction" prop:value=move || lab.direction.get().name()
-                        on:change=move |ev| {
-                            let v = event_target_value(&ev);
-                            if let Some(d) = directions.into_iter().find(|d| d.name() == v) { lab.direction.set(d) }
-                        }>
-                        {directions.map(|d| view! { <option value=d.name()>{direction_option(d)}</option> })}
-                    </select>
-                </label>
-                <label>"Metric "
-                    <select data-testid="patch-metric" prop:value=move || super::metric_key(lab.metric.get())
-                        on:change=move |ev| {
-                            let v = event_target_value(&ev);
-                            if let Some(&(_, m)) = METRICS.iter().find(|(k, _)| *k == v) { lab.metric.set(m) }
-                        }>
-                        {METRICS.iter().map(|&(k, m)| view! { <option value=k>{metric_option(m)}</option> }).collect_view()}
-                    </select>
-                </label>
-            </div>
-            <p class="muted small">{move || target_label(lab.target.get())}" "{move || direction_label(lab.direction.get())}" Scored by "{move || metric_label(lab.metric.get())}"."</p>
         </section>
     }
 }

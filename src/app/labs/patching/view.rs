@@ -97,6 +97,16 @@ struct Lab {
 }
 
 impl Lab {
+    fn choice(self) -> Choice {
+        Choice {
+            target: self.target,
+            direction: self.direction,
+            metric: self.metric,
+            pinned: self.pinned,
+            attribution: Some(self.attribution),
+        }
+    }
+
     /// The clean box of the model shown (tracking the model switch).
     fn clean(self) -> RwSignal<String> {
         self.clean_of(self.which.get())
@@ -298,7 +308,7 @@ fn TaskPatching(
             {status}
             <div class="lab-body">
                 <PromptPanel lab=lab prepared=prepared model=Signal::derive(move || model(which.get())) />
-                <SettingsPanel lab=lab attn_only=Signal::derive(move || model(which.get()).is_some_and(|m| m.model.cfg.attn_only)) />
+                <SettingsPanel lab=lab.choice() attn_only=Signal::derive(move || model(which.get()).is_some_and(|m| m.model.cfg.attn_only)) />
                 {progress_bar(jobs, "patch", cancel)}
                 <ProblemView lab=lab />
                 <ResultPanel lab=lab />
@@ -570,9 +580,21 @@ fn PromptPanel(
     }
 }
 
+/// The settings both views of the lab share (ours and the opened model's, `super::own`).
+#[derive(Clone, Copy)]
+pub(super) struct Choice {
+    pub target: RwSignal<Target>,
+    pub direction: RwSignal<Direction>,
+    pub metric: RwSignal<Metric>,
+    /// Unpinned when the target changes (the pinned cell belongs to the old grid).
+    pub pinned: RwSignal<Option<Vec<usize>>>,
+    /// The "compare with attribution patching" box; `None` where the estimate is all the lab runs.
+    pub attribution: Option<RwSignal<bool>>,
+}
+
 /// Target, direction, metric and attribution, each saying in plain words what it does.
 #[component]
-fn SettingsPanel(lab: Lab, attn_only: Signal<bool>) -> impl IntoView {
+pub(super) fn SettingsPanel(lab: Choice, attn_only: Signal<bool>) -> impl IntoView {
     let target_options = move || {
         TARGETS
             .iter()
@@ -620,9 +642,11 @@ fn SettingsPanel(lab: Lab, attn_only: Signal<bool>) -> impl IntoView {
                     <p class="muted small">{move || sentence(metric_label(lab.metric.get()))}"."</p>
                 </div>
             </div>
-            <label class="patch-check"><input type="checkbox" data-testid="patch-attribution" prop:checked=move || lab.attribution.get()
-                on:change=move |ev| lab.attribution.set(event_target_checked(&ev)) />
-                " Compare with attribution patching: every cell estimated at once from one forward and one backward pass"</label>
+            {lab.attribution.map(|on| view! {
+                <label class="patch-check"><input type="checkbox" data-testid="patch-attribution" prop:checked=move || on.get()
+                    on:change=move |ev| on.set(event_target_checked(&ev)) />
+                    " Compare with attribution patching: every cell estimated at once from one forward and one backward pass"</label>
+            })}
         </section>
     }
 }
