@@ -14,7 +14,7 @@
 use candle_core::{Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use super::attribution::Target;
+use super::attribution::{input_gradient, Target, NOT_FINITE};
 use crate::lens::cnn::model::Cnn;
 use crate::lens::rng::Rng;
 use crate::lens::{LensError, Result};
@@ -131,30 +131,15 @@ impl FeatureVis {
     pub fn step(&mut self) -> Result<f32> {
         let s = self.model.cfg.image_size;
         let st = self.settings.clone();
-        let p = Var::from_tensor(&Tensor::from_slice(&self.p, (1, 1, s, s), &Device::Cpu)?)?;
-        let img = (p.as_tensor().neg()?.exp()? + 1.0)?.recip()?; // sigmoid, from ops autograd knows
-        let mut x = img.clone();
-        if st.jitter > 0 {
+        let shift = if st.jitter > 0 {
             let j = st.jitter;
             let dy = self.rng.range(0, 2 * j) as i64 - j as i64;
             let dx = self.rng.range(0, 2 * j) as i64 - j as i64;
-            x = x.roll(dy as i32, 2)?.roll(dx as i32, 3)?;
-        }
-        let act = self.model.target_values(&x, self.target)?.sum_all()?;
-        let mut objective = act.clone();
-        if st.l2 > 0.0 {
-            objective = (objective - (img.sqr()?.mean_all()? * st.l2 as f64)?)?;
-        }
-        if st.tv > 0.0 {
-            let dyv = (img.narrow(2, 1, s - 1)? - img.narrow(2, 0, s - 1)?)?.sqr()?.mean_all()?;
-            let dxv = (img.narrow(3, 1, s - 1)? - img.narrow(3, 0, s - 1)?)?.sqr()?.mean_all()?;
-            objective = (objective - ((dyv + dxv)? * st.tv as f64)?)?;
-        }
-        let grads = objective.backward()?;
-        let g: Vec<f32> = match grads.get(p.as_tensor()) {
-            Some(g) => g.flatten_all()?.to_vec1()?,
-            None => vec![0.0; s * s],
+            (dy, dx)
+        } else {
+            (0, 0)
         };
+        let g = objective_gradient(&self.model, self.target, &st, &self.p, shift)?;
         let diverged = |what: &str| {
             LensError::Input(format!("feature visualization diverged at step {}: {what} is not finite", self.steps + 1))
         };
@@ -196,6 +181,103 @@ impl FeatureVis {
         }
         Ok(self.activation)
     }
+}
+
+/// The gradient, with respect to the pre-sigmoid parameter `p` (`side * side`), of the step's objective:
+/// the target on the image shifted by `shift` (rows, columns; wrapping round, as `Tensor::roll`), minus `l2`
+/// times the mean squared pixel, minus `tv` times the mean squared difference of vertical and of horizontal
+/// neighbours. A target that does not depend on the image has gradient zero.
+///
+/// Written out by hand: the target's part is `input_gradient`'s backward pass (candle's autograd took a conv's
+/// input gradient by an unvectorised transposed convolution, most of a step's time), shifted back; the
+/// penalties' parts are closed forms; the sigmoid's derivative is `img (1 - img)`.
+/// `objective_gradient_autograd` is the same by candle's autograd, the independent check.
+pub fn objective_gradient(
+    model: &Cnn,
+    target: Target,
+    st: &FeatureVisSettings,
+    p: &[f32],
+    shift: (i64, i64),
+) -> Result<Vec<f32>> {
+    let s = model.cfg.image_size;
+    let img: Vec<f32> = p.iter().map(|&x| sigmoid(x)).collect();
+    let x = Tensor::from_vec(roll2(&img, s, shift), (1, 1, s, s), &Device::Cpu)?;
+    let g = match input_gradient(model, &x, target) {
+        Ok((_, g)) => g.flatten_all()?.to_vec1::<f32>()?,
+        // A gradient that is not finite is the step's to report (as diverged), not an error of its own.
+        Err(LensError::Input(m)) if m.ends_with(NOT_FINITE) => vec![f32::NAN; s * s],
+        Err(e) => return Err(e),
+    };
+    let mut g = roll2(&g, s, (-shift.0, -shift.1));
+    if st.l2 > 0.0 {
+        let c = st.l2 * 2.0 / (s * s) as f32;
+        for (gi, &v) in g.iter_mut().zip(&img) {
+            *gi -= c * v;
+        }
+    }
+    if st.tv > 0.0 && s > 1 {
+        // Each of the two means is over (s - 1) s differences d = img[b] - img[a]: d(d²)/d img[b] = 2d = -d(d²)/d img[a].
+        let c = st.tv * 2.0 / ((s - 1) * s) as f32;
+        let mut pair = |a: usize, b: usize| {
+            let d = c * (img[b] - img[a]);
+            g[b] -= d;
+            g[a] += d;
+        };
+        for y in 0..s {
+            for x in 0..s {
+                if y + 1 < s {
+                    pair(y * s + x, (y + 1) * s + x);
+                }
+                if x + 1 < s {
+                    pair(y * s + x, y * s + x + 1);
+                }
+            }
+        }
+    }
+    for (gi, &v) in g.iter_mut().zip(&img) {
+        *gi *= v * (1.0 - v);
+    }
+    Ok(g)
+}
+
+/// `objective_gradient` by candle's autograd through the same objective: slower, kept as the independent check.
+pub fn objective_gradient_autograd(
+    model: &Cnn,
+    target: Target,
+    st: &FeatureVisSettings,
+    p: &[f32],
+    shift: (i64, i64),
+) -> Result<Vec<f32>> {
+    let s = model.cfg.image_size;
+    let p = Var::from_tensor(&Tensor::from_slice(p, (1, 1, s, s), &Device::Cpu)?)?;
+    let img = (p.as_tensor().neg()?.exp()? + 1.0)?.recip()?; // sigmoid, from ops autograd knows
+    let x = img.roll(shift.0 as i32, 2)?.roll(shift.1 as i32, 3)?;
+    let mut objective = model.target_values(&x, target)?.sum_all()?;
+    if st.l2 > 0.0 {
+        objective = (objective - (img.sqr()?.mean_all()? * st.l2 as f64)?)?;
+    }
+    if st.tv > 0.0 {
+        let dyv = (img.narrow(2, 1, s - 1)? - img.narrow(2, 0, s - 1)?)?.sqr()?.mean_all()?;
+        let dxv = (img.narrow(3, 1, s - 1)? - img.narrow(3, 0, s - 1)?)?.sqr()?.mean_all()?;
+        objective = (objective - ((dyv + dxv)? * st.tv as f64)?)?;
+    }
+    let grads = objective.backward()?;
+    Ok(match grads.get(p.as_tensor()) {
+        Some(g) => g.flatten_all()?.to_vec1()?,
+        None => vec![0.0; s * s],
+    })
+}
+
+/// An `s` x `s` image shifted by `(dy, dx)`, wrapping round: the value at (y, x) moves to (y + dy, x + dx).
+fn roll2(v: &[f32], s: usize, (dy, dx): (i64, i64)) -> Vec<f32> {
+    let n = s as i64;
+    let mut out = vec![0.0; v.len()];
+    for y in 0..n {
+        for x in 0..n {
+            out[((y + dy).rem_euclid(n) * n + (x + dx).rem_euclid(n)) as usize] = v[(y * n + x) as usize];
+        }
+    }
+    out
 }
 
 /// `(1 - t) a + t b`.
