@@ -753,8 +753,9 @@ fn feature_visualization_gradient_equals_autograd() {
         for (j, st) in settings.iter().enumerate() {
             let p: Vec<f32> = (0..s * s).map(|_| -1.0 + 1.5 * rng.normal()).collect();
             for shift in [(0, 0), (1, -1), (-2, 3)] {
-                let got = objective_gradient(&model, target, st, &p, shift).unwrap();
-                let want = objective_gradient_autograd(&model, target, st, &p, shift).unwrap();
+                let o = Objective { model: &model, target, settings: st };
+                let got = objective_gradient(o, &p, shift).unwrap();
+                let want = objective_gradient_autograd(o, &p, shift).unwrap();
                 let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
                 assert!(scale > 0.0, "target {i}, settings {j}: a gradient to compare");
                 close(&got, &want, 1e-4 * scale, &format!("target {i}, settings {j}, shift {shift:?}"));

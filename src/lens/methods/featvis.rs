@@ -139,7 +139,8 @@ impl FeatureVis {
         } else {
             (0, 0)
         };
-        let g = objective_gradient(&self.model, self.target, &st, &self.p, shift)?;
+        let objective = Objective { model: &self.model, target: self.target, settings: &st };
+        let g = objective_gradient(objective, &self.p, shift)?;
         let diverged = |what: &str| {
             LensError::Input(format!("feature visualization diverged at step {}: {what} is not finite", self.steps + 1))
         };
@@ -183,6 +184,14 @@ impl FeatureVis {
     }
 }
 
+/// What a step ascends: `target` on `model`'s input, with the penalties of `settings`.
+#[derive(Clone, Copy)]
+pub struct Objective<'a> {
+    pub model: &'a Cnn,
+    pub target: Target,
+    pub settings: &'a FeatureVisSettings,
+}
+
 /// The gradient, with respect to the pre-sigmoid parameter `p` (`side * side`), of the step's objective:
 /// the target on the image shifted by `shift` (rows, columns; wrapping round, as `Tensor::roll`), minus `l2`
 /// times the mean squared pixel, minus `tv` times the mean squared difference of vertical and of horizontal
@@ -192,13 +201,8 @@ impl FeatureVis {
 /// input gradient by an unvectorised transposed convolution, most of a step's time), shifted back; the
 /// penalties' parts are closed forms; the sigmoid's derivative is `img (1 - img)`.
 /// `objective_gradient_autograd` is the same by candle's autograd, the independent check.
-pub fn objective_gradient(
-    model: &Cnn,
-    target: Target,
-    st: &FeatureVisSettings,
-    p: &[f32],
-    shift: (i64, i64),
-) -> Result<Vec<f32>> {
+pub fn objective_gradient(o: Objective, p: &[f32], shift: (i64, i64)) -> Result<Vec<f32>> {
+    let Objective { model, target, settings: st } = o;
     let s = model.cfg.image_size;
     let img: Vec<f32> = p.iter().map(|&x| sigmoid(x)).collect();
     let x = Tensor::from_vec(roll2(&img, s, shift), (1, 1, s, s), &Device::Cpu)?;
@@ -241,13 +245,8 @@ pub fn objective_gradient(
 }
 
 /// `objective_gradient` by candle's autograd through the same objective: slower, kept as the independent check.
-pub fn objective_gradient_autograd(
-    model: &Cnn,
-    target: Target,
-    st: &FeatureVisSettings,
-    p: &[f32],
-    shift: (i64, i64),
-) -> Result<Vec<f32>> {
+pub fn objective_gradient_autograd(o: Objective, p: &[f32], shift: (i64, i64)) -> Result<Vec<f32>> {
+    let Objective { model, target, settings: st } = o;
     let s = model.cfg.image_size;
     let p = Var::from_tensor(&Tensor::from_slice(p, (1, 1, s, s), &Device::Cpu)?)?;
     let img = (p.as_tensor().neg()?.exp()? + 1.0)?.recip()?; // sigmoid, from ops autograd knows
