@@ -15,6 +15,10 @@ pub enum LensError {
     Data(String),
     #[error("{0}")]
     Input(String),
+    /// A computed result (a gradient) came out NaN or infinite: a run that diverged, which a caller may report as
+    /// such rather than as an error. Names what it was.
+    #[error("{0} contains NaN or infinite values")]
+    NotFinite(String),
     #[error("unknown hook name `{0}`")]
     UnknownHook(String),
 }

@@ -99,8 +99,11 @@ window.wasmBindings = bindings;
 dispatchEvent(new CustomEvent('TrunkApplicationStarted', { detail: { wasm } }));
 </script>`;
 html = `${html.slice(0, moduleAt)}${starter}${html.slice(moduleAt)}`;
-const headEnd = html.indexOf('</head>');
-html = `${html.slice(0, headEnd).trimEnd()}\n    ${picker}\n  ${html.slice(headEnd)}`;
+// Before the stylesheet: an inline script after a stylesheet still loading waits for it, and the .wasm's preload
+// with it (about 40 ms of a first visit, traced).
+const styleAt = html.search(/<link rel="stylesheet"/);
+const pickAt = styleAt >= 0 ? styleAt : html.indexOf('</head>');
+html = `${html.slice(0, pickAt).trimEnd()}\n    ${picker}\n    ${html.slice(pickAt)}`;
 
 /**
  * The two builds' file names without `.js` / `_bg.wasm`: Trunk's hashed `glassbox-<hash>`, and the relaxed build,

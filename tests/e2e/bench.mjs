@@ -574,6 +574,9 @@ async function main() {
   const toy = { steps_per_s: trained.rate, longtask_train_ms: toyLong.max, longtasks_train: toyLong.count, sweep_s: sweepS, longtask_sweep_ms: sweepLong.max };
   const labs = await labLongTasks();
   const offline = await offlineVisits();
+  // A first visit is a browser with no other page of ours: the pages above stay open with their models, workers
+  // and timers, and on two cores they slowed it by a third (their console problems are already collected).
+  for (const c of (await launch()).browser.contexts()) await c.close();
   const first = await firstVisits();
   const own = await ownModel();
   const problems = page.problems.slice().concat(vpage.problems, lpage.problems, ppage.problems, tpage.problems, patchPage?.problems ?? []);
@@ -584,8 +587,8 @@ async function main() {
 
   updates.sort((a, b) => a - b);
   frames.sort((a, b) => a - b);
-  const upd = { median_ms: quantile(updates, 0.5), p90_ms: quantile(updates, 0.9), runs: updates.length };
-  const frm = { median_ms: quantile(frames, 0.5), p90_ms: quantile(frames, 0.9), runs: frames.length };
+  const upd = { median_ms: quantile(updates, 0.5), p95_ms: quantile(updates, 0.95), runs: updates.length };
+  const frm = { median_ms: quantile(frames, 0.5), p95_ms: quantile(frames, 0.95), runs: frames.length };
   // The page's own wasm, both builds (index.html: relaxed SIMD where the browser has it, else plain simd128; the
   // worker's toy_worker_bg.wasm loads only on the superposition labs).
   const mainWasm = sizes.find((f) => f.file.startsWith('glassbox-')) ?? sizes.reduce((a, b) => (b.bytes > a.bytes ? b : a));
@@ -596,9 +599,9 @@ async function main() {
   const rows = [
     ['forward pass, 64 tokens, full cache (wasm)', `median ${forward.median_ms.toFixed(3)} ms, p90 ${forward.p90_ms.toFixed(3)} ms, ${forward.runs} runs`,
       `<= ${LIMITS.forward_ms} ms (median)`, forward.median_ms <= LIMITS.forward_ms],
-    [`lab update after input (${nWords + 1} tokens)`, `median ${upd.median_ms.toFixed(2)} ms, p90 ${upd.p90_ms.toFixed(2)} ms, ${upd.runs} runs`,
-      `<= ${LIMITS.update_ms} ms (median)`, upd.median_ms <= LIMITS.update_ms],
-    ['  ... until the next frame (info)', `median ${frm.median_ms.toFixed(2)} ms, p90 ${frm.p90_ms.toFixed(2)} ms`, '', null],
+    [`lab update after input (${nWords + 1} tokens)`, `median ${upd.median_ms.toFixed(2)} ms, p95 ${upd.p95_ms.toFixed(2)} ms, ${upd.runs} runs`,
+      `<= ${LIMITS.update_ms} ms (p95)`, upd.p95_ms <= LIMITS.update_ms],
+    ['  ... until the next frame (info)', `median ${frm.median_ms.toFixed(2)} ms, p95 ${frm.p95_ms.toFixed(2)} ms`, '', null],
     ['vision: prediction with all activations (wasm)', `median ${vision.predict_ms.toFixed(2)} ms = ${(1000 / vision.predict_ms).toFixed(0)} per second`,
       `>= ${LIMITS.predict_per_s} per second`, 1000 / vision.predict_ms >= LIMITS.predict_per_s],
     ['vision: one feature-visualization step (wasm)', `median ${vision.fv_step_ms.toFixed(2)} ms, ${vision.runs} runs`,

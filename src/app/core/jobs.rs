@@ -32,6 +32,10 @@ pub struct Progress {
 pub struct Jobs {
     ticket: StoredValue<u64>,
     progress: RwSignal<Option<Progress>>,
+    /// Whether a job runs, changing only when that does. A view that reads `busy` (a Run/Stop button) is built
+    /// again only then: read off `progress`, it was rebuilt on every progress report, ten times a second, and a
+    /// click whose press and release fell on two different buttons was lost (Stop missed, seen in the e2e test).
+    running: Memo<bool>,
 }
 
 /// The running job's handle. Dropping it (the job ended, failed or stopped) clears the progress bar if the job
@@ -57,7 +61,9 @@ impl Default for Jobs {
 impl Jobs {
     /// Jobs owned by the current component: leaving the lab stops the one in progress.
     pub fn new() -> Self {
-        let jobs = Jobs { ticket: StoredValue::new(0), progress: RwSignal::new(None) };
+        let progress = RwSignal::new(None);
+        let running = Memo::new(move |_| progress.with(Option::is_some));
+        let jobs = Jobs { ticket: StoredValue::new(0), progress, running };
         on_cleanup(move || {
             let _ = jobs.ticket.try_update_value(|t| *t += 1);
         });
@@ -98,8 +104,9 @@ impl Jobs {
         self.progress.get()
     }
 
+    /// Whether a job runs (tracked; it notifies only when that changes).
     pub fn busy(self) -> bool {
-        self.progress.with(Option::is_some)
+        self.running.get()
     }
 
     /// `busy` without tracking, for event handlers and effects that must not subscribe to it.

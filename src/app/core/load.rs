@@ -67,11 +67,14 @@ async fn fetch(url: &str) -> Result<gloo_net::http::Response, String> {
     Ok(resp)
 }
 
-async fn fetch_text(url: &str) -> Result<String, String> {
+// The URL is taken by value so that the future owns it: several run at once (`futures::join!`) on `format!`s.
+async fn fetch_text(url: impl AsRef<str>) -> Result<String, String> {
+    let url = url.as_ref();
     fetch(url).await?.text().await.map_err(|_| format!("`{url}`: the download broke off"))
 }
 
-async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+async fn fetch_bytes(url: impl AsRef<str>) -> Result<Vec<u8>, String> {
+    let url = url.as_ref();
     fetch(url).await?.binary().await.map_err(|_| format!("`{url}`: the download broke off"))
 }
 
@@ -103,9 +106,15 @@ pub async fn load_chapter() -> Result<Arc<crate::content::ChapterText>, String> 
 /// Fetches and checks `models/{name}/`; every failure names the file and what is wrong with it.
 pub async fn load_model(name: &str) -> Result<Arc<LoadedModel>, String> {
     load_once(&LOADED, name, |base| async move {
-        let config = fetch_text(&format!("{base}/config.json")).await?;
-        let vocab_text = fetch_text(&format!("{base}/vocab.json")).await?;
-        let weights = fetch_bytes(&format!("{base}/model.safetensors")).await?;
+        // All at once: one after another, each request waited for the page's thread between two files (a
+        // first visit's main thread is busy compiling and laying out), about 50 ms a file, traced.
+        let (config, vocab_text, weights, training) = futures::join!(
+            fetch_text(format!("{base}/config.json")),
+            fetch_text(format!("{base}/vocab.json")),
+            fetch_bytes(format!("{base}/model.safetensors")),
+            fetch_text(format!("{base}/training.json")),
+        );
+        let (config, vocab_text, weights) = (config?, vocab_text?, weights?);
         let model = Transformer::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
         let vocab = Vocab::from_json(&vocab_text).map_err(|e| format!("`{base}/vocab.json`: {e}"))?;
         if vocab.len() != model.cfg.vocab_size {
@@ -116,10 +125,7 @@ pub async fn load_model(name: &str) -> Result<Arc<LoadedModel>, String> {
             ));
         }
         // The training report is a nice-to-have: a missing or broken one only hides the training curve.
-        let training = match fetch_text(&format!("{base}/training.json")).await {
-            Ok(t) => serde_json::from_str(&t).ok(),
-            Err(_) => None,
-        };
+        let training = training.ok().and_then(|t| serde_json::from_str(&t).ok());
         Ok(LoadedModel { model, vocab, training })
     })
     .await
@@ -140,10 +146,13 @@ thread_local! {
 /// Fetches and checks a character-level model folder; every failure names the file and what is wrong with it.
 pub async fn load_char_model(name: &str) -> Result<Arc<LoadedChar>, String> {
     load_once(&LOADED_CHAR, name, |base| async move {
-        let config = fetch_text(&format!("{base}/config.json")).await?;
-        let vocab_text = fetch_text(&format!("{base}/vocab.json")).await?;
-        let weights = fetch_bytes(&format!("{base}/model.safetensors")).await?;
-        let held_out = fetch_text(&format!("{base}/held_out.txt")).await?;
+        let (config, vocab_text, weights, held_out) = futures::join!(
+            fetch_text(format!("{base}/config.json")),
+            fetch_text(format!("{base}/vocab.json")),
+            fetch_bytes(format!("{base}/model.safetensors")),
+            fetch_text(format!("{base}/held_out.txt")),
+        );
+        let (config, vocab_text, weights, held_out) = (config?, vocab_text?, weights?, held_out?);
         let model = Transformer::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
         let vocab = crate::lens::gpt2::text::CharVocab::from_json(&vocab_text)
             .map_err(|e| format!("`{base}/vocab.json`: {e}"))?;
@@ -178,9 +187,13 @@ thread_local! {
 /// Fetches and checks a vision model folder; every failure names the file and what is wrong with it.
 pub async fn load_vision(name: &str) -> Result<Arc<LoadedVision>, String> {
     load_once(&LOADED_VISION, name, |base| async move {
-        let config = fetch_text(&format!("{base}/config.json")).await?;
-        let weights = fetch_bytes(&format!("{base}/model.safetensors")).await?;
-        let samples = fetch_bytes(&format!("{base}/samples.bin")).await?;
+        let (config, weights, samples, atlas) = futures::join!(
+            fetch_text(format!("{base}/config.json")),
+            fetch_bytes(format!("{base}/model.safetensors")),
+            fetch_bytes(format!("{base}/samples.bin")),
+            fetch_bytes(format!("{base}/featvis.bin")),
+        );
+        let (config, weights, samples) = (config?, weights?, samples?);
         let model =
             crate::lens::cnn::model::Cnn::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
         let samples =
@@ -195,7 +208,7 @@ pub async fn load_vision(name: &str) -> Result<Arc<LoadedVision>, String> {
                 model.cfg.image_size
             ));
         }
-        let atlas = match fetch_bytes(&format!("{base}/featvis.bin")).await {
+        let atlas = match atlas {
             Ok(bytes) => crate::lens::methods::atlas::FeatureAtlas::from_bytes(&bytes)
                 .map_err(|e| e.to_string())
                 .and_then(|a| {
@@ -237,9 +250,12 @@ pub async fn load_char_sae(name: &str) -> Result<Arc<LoadedSae>, String> {
     let lm = load_char_model(name).await?;
     load_once(&LOADED_SAE, name, |model_base| async move {
         let base = format!("{model_base}/sae");
-        let report_text = fetch_text(&format!("{base}/sae.json")).await?;
-        let weights = fetch_bytes(&format!("{base}/sae_weights.safetensors")).await?;
-        let index_text = fetch_text(&format!("{base}/features.json")).await?;
+        let (report_text, weights, index_text) = futures::join!(
+            fetch_text(format!("{base}/sae.json")),
+            fetch_bytes(format!("{base}/sae_weights.safetensors")),
+            fetch_text(format!("{base}/features.json")),
+        );
+        let (report_text, weights, index_text) = (report_text?, weights?, index_text?);
         let sae = crate::lens::methods::sae::LmSae::from_bytes(&report_text, &weights).map_err(|e| match e {
             crate::lens::LensError::Config(_) => format!("`{base}/sae.json`: {e}"),
             _ => format!("`{base}/sae_weights.safetensors`: {e}"),

@@ -187,12 +187,9 @@ pub fn input_gradient_autograd(model: &Cnn, x: &Tensor, target: Target) -> Resul
     Ok((values, g))
 }
 
-/// The end of `check_finite`'s message, by which a caller can tell that refusal from others.
-pub(crate) const NOT_FINITE: &str = "contains NaN or infinite values";
-
 fn check_finite(t: &Tensor, what: &str) -> Result<()> {
     if t.flatten_all()?.to_vec1::<f32>()?.iter().any(|v| !v.is_finite()) {
-        return Err(LensError::Input(format!("{what} {NOT_FINITE}")));
+        return Err(LensError::NotFinite(what.into()));
     }
     Ok(())
 }

@@ -14,7 +14,7 @@
 use candle_core::{Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use super::attribution::{input_gradient, Target, NOT_FINITE};
+use super::attribution::{input_gradient, Target};
 use crate::lens::cnn::model::Cnn;
 use crate::lens::rng::Rng;
 use crate::lens::{LensError, Result};
@@ -209,7 +209,7 @@ pub fn objective_gradient(o: Objective, p: &[f32], shift: (i64, i64)) -> Result<
     let g = match input_gradient(model, &x, target) {
         Ok((_, g)) => g.flatten_all()?.to_vec1::<f32>()?,
         // A gradient that is not finite is the step's to report (as diverged), not an error of its own.
-        Err(LensError::Input(m)) if m.ends_with(NOT_FINITE) => vec![f32::NAN; s * s],
+        Err(LensError::NotFinite(_)) => vec![f32::NAN; s * s],
         Err(e) => return Err(e),
     };
     let mut g = roll2(&g, s, (-shift.0, -shift.1));

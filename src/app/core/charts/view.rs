@@ -1,14 +1,11 @@
 //! The chart components. Each turns its props into marks (plain, in `plot` and `grid`) and hands them to
-//! `chart`, the one SVG, which renders each kind of mark with one `view!`. So all charts share one Leptos type
-//! per kind of mark and the .wasm carries the code that builds and updates each once; a `view!` per chart,
-//! axis and label would bring its own copy of that code each time.
+//! `chart`, the one SVG, which holds them as markup (`svg_markup`, plain and tested natively): one call to the
+//! page per chart, however many bars, cells and labels it has.
 use std::sync::Arc;
 
-use leptos::either::EitherOf3;
 use leptos::prelude::*;
-use leptos::svg;
 
-use super::{grid, num, plot, Arrow, Axis, Bar, Heat, Mark, Path, Plot, Rule};
+use super::{grid, num, plot, svg_markup, Arrow, Axis, Bar, Heat, Mark, Plot, Rule};
 use crate::app::core::export::{arrows_table, bars_table, chart_with_exports, heat_table, lines_table, DataTable};
 
 /// Every attribute value is an `Arc<str>`: a page's static parts are turned into owned views (`into_any`), which
@@ -34,32 +31,6 @@ struct Frame {
     label: String,
 }
 
-#[inline(never)]
-fn mark(m: Mark) -> impl IntoView {
-    let tip = |t: Option<String>| t.map(|t| svg::title().child(t));
-    match m {
-        Mark::Text { class, at, anchor, dy, turn, text } => {
-            let transform = turn.then(|| s(format!("rotate(-90 {} {})", num(at.0), num(at.1))));
-            EitherOf3::A(view! {
-                <text class=s(class) x=n(at.0) y=n(at.1) dy=s(dy) text-anchor=s(anchor) transform=transform>{text}</text>
-            })
-        }
-        Mark::Rect { class, rect: (x, y, w, h), fill, title } => EitherOf3::B(view! {
-            <rect class=s(class) x=n(x) y=n(y) width=n(w) height=n(h) fill=fill.map(s)>{tip(title)}</rect>
-        }),
-        Mark::Path(Path { class, d, fill, stroke, title, data }) => {
-            let (testid, index, norm, angle) = match data {
-                Some(a) => (Some(s(a.testid)), Some(a.index), Some(s(a.norm)), Some(s(a.angle))),
-                None => (None, None, None, None),
-            };
-            EitherOf3::C(view! {
-                <path class=s(class) d=s(d) fill=fill.map(s) stroke=stroke.map(s) data-testid=testid data-feature=index
-                    data-norm=norm data-angle=angle>{tip(title)}</path>
-            })
-        }
-    }
-}
-
 /// The one SVG every chart is, its marks in order (later ones on top), with its exports and its numbers as a
 /// table (`export::chart_with_exports`); the files are named after the test id, else the label.
 #[inline(never)]
@@ -69,8 +40,7 @@ fn chart(frame: Frame, marks: Vec<Mark>, table: DataTable) -> AnyView {
     let what = frame.testid.map(str::to_string).unwrap_or_else(|| frame.label.clone());
     let svg = view! {
         <svg class=s(frame.class) data-testid=frame.testid.map(s) viewBox=s(format!("0 0 {} {}", num(w), num(h)))
-            width=width height=height role=s("img") aria-label=s(frame.label)>
-            {marks.into_iter().map(mark).collect_view()}
+            width=width height=height role=s("img") aria-label=s(frame.label) inner_html=svg_markup(&marks)>
         </svg>
     }
     .into_any();

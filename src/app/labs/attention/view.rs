@@ -454,32 +454,30 @@ fn TokenStrip(shared: Shared) -> impl IntoView {
             }
         }
     };
-    let tokens = move || {
-        shared.last_good.get().map(|r| {
-            r.words
-                .iter()
-                .enumerate()
-                .map(|(pos, w)| {
-                    let second = pos > 0 && pos > r.half && r.half > 0;
-                    view! {
-                        <span class="token" data-testid="token" data-pos=pos
-                            class:bos=pos == 0 class:second-half=second
-                            class:attended=move || mark(pos).attended
-                            class:attending=move || mark(pos).attending
-                            class:linked=move || mark(pos).linked
-                            style=move || { let w = mark(pos).weight; if w > 0.0 { format!("--w: {w:.3}") } else { String::new() } }
-                            on:mouseenter=move |_| shared.hover_tok.set(Some(pos))
-                            on:mouseleave=move |_| shared.hover_tok.set(None)
-                            tabindex=move || keys::roving_tabindex(pos, stop.get())
-                            on:focus=move |_| { stop.set(pos); shared.hover_tok.set(Some(pos)) }
-                            on:blur=move |_| shared.hover_tok.set(None)
-                            title=format!("position {pos}")>
-                            {w.clone()}
-                        </span>
-                    }
-                })
-                .collect_view()
-        })
+    // One span per position, kept from one text to the next (`For` keyed by position): only a token's word and
+    // marks change. Rebuilt every update, the strip's 64 spans, their listeners and attributes were about a
+    // fifth of the calls into the page an update made.
+    let n = Memo::new(move |_| shared.last_good.with(|r| r.as_ref().map_or(0, |r| r.words.len())));
+    let word = move |pos: usize| shared.last_good.with(|r| r.as_ref().and_then(|r| r.words.get(pos).cloned()));
+    let second =
+        move |pos: usize| shared.last_good.with(|r| r.as_ref().is_some_and(|r| pos > 0 && pos > r.half && r.half > 0));
+    let tokens = view! {
+        <For each=move || 0..n.get() key=|pos| *pos let:pos>
+            <span class="token" data-testid="token" data-pos=pos
+                class:bos=pos == 0 class:second-half=move || second(pos)
+                class:attended=move || mark(pos).attended
+                class:attending=move || mark(pos).attending
+                class:linked=move || mark(pos).linked
+                style=move || { let w = mark(pos).weight; if w > 0.0 { format!("--w: {w:.3}") } else { String::new() } }
+                on:mouseenter=move |_| shared.hover_tok.set(Some(pos))
+                on:mouseleave=move |_| shared.hover_tok.set(None)
+                tabindex=move || keys::roving_tabindex(pos, stop.get())
+                on:focus=move |_| { stop.set(pos); shared.hover_tok.set(Some(pos)) }
+                on:blur=move |_| shared.hover_tok.set(None)
+                title=format!("position {pos}")>
+                {move || word(pos)}
+            </span>
+        </For>
     };
     view! { <div class="token-strip" data-testid="token-strip" on:keydown=on_key role="group"
     aria-label="tokens: focus one with Tab and the arrow keys to see its attention in the selected head">{tokens}</div> }

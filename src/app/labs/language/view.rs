@@ -7,7 +7,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use super::{
-    cell_outside, default_prompt, heat_style, selection_after, show_char, text_for_url, to_view, InputError,
+    cell_outside, default_prompt, grid_markup, selection_after, show_char, text_for_url, to_view, InputError,
     LanguageState, LensJob, LensView, Sampling, Which, GENERATE, GENERATE_OWN, OWN_PROMPT,
 };
 use crate::app::core::browser::{now_ms, replace_hash_soon};
@@ -349,9 +349,9 @@ fn TextPanel(
     }
 }
 
-/// The layer × position grid. Built once per grid with plain attributes: one click handler on the table and
-/// one Effect that moves the `selected` class, instead of a handler and a reactive class on each of up to
-/// 5 × 128 cells, keep a redraw short.
+/// The layer × position grid. Its rows are markup (`grid_markup`), with one click handler on the table and one
+/// Effect that moves the `selected` class, instead of a handler and a reactive class on each of up to 5 × 128
+/// cells: a redraw is one call into the page.
 #[component]
 fn LensGrid(grid: Grid) -> impl IntoView {
     let table = NodeRef::<leptos::html::Table>::new();
@@ -418,36 +418,7 @@ fn LensGrid(grid: Grid) -> impl IntoView {
         // The tab stop starts on the selected cell, else the output layer's first position.
         let stop =
             grid.selected.get_untracked().filter(|c| v.contains(*c)).unwrap_or((v.n_layers().saturating_sub(1), 0));
-        let header = v.inputs.iter().enumerate().map(|(p, s)| view! { <th class="lens-input" data-testid="lens-input" title=format!("position {p}")>{s.clone()}</th> }).collect_view();
-        let next_row =
-            v.next.iter().map(|s| view! { <td class="lens-next">{s.clone().unwrap_or_default()}</td> }).collect_view();
-        // Layers from the top of the model down, so the output sits next to the "true next" row.
-        let body = (0..v.n_layers())
-            .rev()
-            .map(|l| {
-                let cells = (0..v.n_pos())
-                    .map(|p| {
-                        let (top1, p1, correct) = v.top1(l, p);
-                        let class = if correct == Some(true) { "lens-cell correct" } else { "lens-cell" };
-                        let text = top1.clone();
-                        view! {
-                            <td class=class data-testid="lens-cell" data-layer=l data-pos=p data-top1=top1
-                                tabindex=if (l, p) == stop { "0" } else { "-1" }
-                                data-p=format!("{p1:.4}") data-correct=correct.map(|c| if c { "1" } else { "0" }).unwrap_or("")
-                                style=heat_style(p1) title=v.cell_title(l, p)>{text}</td>
-                        }
-                    })
-                    .collect_view();
-                view! { <tr><th class="lens-layer" scope="row">{resid_label(l)}</th>{cells}</tr> }
-            })
-            .collect_view();
-        Some(view! {
-            <thead><tr><th class="lens-layer">"input"</th>{header}</tr></thead>
-            <tbody>
-                {body}
-                <tr><th class="lens-layer" scope="row">"true next"</th>{next_row}</tr>
-            </tbody>
-        })
+        Some(grid_markup(&v, stop))
     };
     let shape = move |f: fn(&LensView) -> usize| grid.last_good.get().map(|v| f(&v).to_string());
     let which = move || grid.last_good.get().map(|v| v.which.key());
@@ -456,8 +427,8 @@ fn LensGrid(grid: Grid) -> impl IntoView {
             <div class="lens-scroll">
                 <table class="lens-grid" data-testid="lens-grid" node_ref=table on:click=on_click on:keydown=on_key
                     aria-label="logit lens: the top guess at each layer (rows) and position (columns); arrow keys move, Enter picks a cell"
-                    data-layers=move || shape(LensView::n_layers) data-positions=move || shape(LensView::n_pos) data-which=which>
-                    {rows}
+                    data-layers=move || shape(LensView::n_layers) data-positions=move || shape(LensView::n_pos) data-which=which
+                    inner_html=rows>
                 </table>
                 <TableExport image=true what="logit lens grid" />
             </div>
