@@ -574,8 +574,8 @@ async function main() {
   const toy = { steps_per_s: trained.rate, longtask_train_ms: toyLong.max, longtasks_train: toyLong.count, sweep_s: sweepS, longtask_sweep_ms: sweepLong.max };
   const labs = await labLongTasks();
   const offline = await offlineVisits();
-  // A first visit is a browser with no other page of ours: the pages above stay open with their models, workers
-  // and timers, and on two cores they slowed it by a third (their console problems are already collected).
+  // A first visit is a browser with no other page of ours: the pages above would stay open with their models,
+  // workers and timers (their console problems are already collected).
   for (const c of (await launch()).browser.contexts()) await c.close();
   const first = await firstVisits();
   const own = await ownModel();
