@@ -188,7 +188,9 @@ export async function settle(page) {
 }
 
 /** Retry `fn` (which throws, e.g. with assert) until it passes or `timeout` ms have gone. */
-export async function eventually(fn, { timeout = 15_000, interval = 50 } = {}) {
+export async function eventually(fn, options = {}) {
+  // Many callers pass the timeout alone as a number; destructuring a number would silently give the default.
+  const { timeout = 15_000, interval = 50 } = typeof options === 'number' ? { timeout: options } : options;
   const end = Date.now() + timeout;
   for (;;) {
     try {
