@@ -81,6 +81,11 @@ fn fast_matmul_matches_candle() {
 }
 
 #[test]
+fn attention_products_match_candle() {
+    kernel_checks::attention_products_match_candle();
+}
+
+#[test]
 fn transformer_fast_paths_match_candles_ops() {
     kernel_models::transformer_fast_paths_match_candles_ops();
 }

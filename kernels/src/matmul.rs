@@ -27,15 +27,135 @@ const KC: usize = 256;
 /// wider matrix is read in place), and `c` `[m, n]` (overwritten).
 ///
 /// Panics if a slice is shorter than its shape says.
+pub fn matmul(a: &[f32], m: usize, k: usize, b: &[f32], ldb: usize, n: usize, c: &mut [f32]) {
+    matmul_bias(a, m, k, b, ldb, n, None, c)
+}
+
+/// `c = a b + bias`, `bias` (`n` values) added to every row, as `matmul` otherwise: a linear layer in one pass.
+/// The bias is where each sum starts (written into `c` before the products are added to it), so no second pass
+/// over `c` adds it. `None` is `matmul`.
+///
+/// Panics if a slice is shorter than its shape says, or `bias` does not hold `n` values.
+#[allow(clippy::too_many_arguments)] // `matmul`'s shapes and the bias; a struct would only rename them
+pub fn matmul_bias(
+    a: &[f32],
+    m: usize,
+    k: usize,
+    b: &[f32],
+    ldb: usize,
+    n: usize,
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+) {
+    let shape = Gemm { m, k, n, lda: k, ldb, ldc: n, b_transposed: false };
+    gemm(a, b, bias, c, shape);
+}
+
+/// The shapes and strides of one `gemm`: `a` `[m, k]` with rows `lda` apart; `b` `[k, n]` with rows `ldb`
+/// apart, or, when `b_transposed`, `b` given as its transpose `[n, k]` with rows `ldb` apart (the attention's
+/// keys: `q kᵀ` reads each key where it lies); `c` `[m, n]` with rows `ldc` apart. Every matrix's last dimension
+/// is contiguous, so a head's slice of a `[pos, head, d_head]` activation is read and written in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gemm {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub lda: usize,
+    pub ldb: usize,
+    pub ldc: usize,
+    pub b_transposed: bool,
+}
+
+impl Gemm {
+    /// How many values each of `a`, `b` and `c` must hold at least.
+    fn extents(&self) -> (usize, usize, usize) {
+        let span =
+            |rows: usize, ld: usize, cols: usize| if rows == 0 || cols == 0 { 0 } else { (rows - 1) * ld + cols };
+        let b = if self.b_transposed { span(self.n, self.ldb, self.k) } else { span(self.k, self.ldb, self.n) };
+        (span(self.m, self.lda, self.k), b, span(self.m, self.ldc, self.n))
+    }
+}
+
+/// `c = a b (+ bias)` with the strides of `s` (see `Gemm`); `c`'s `m x n` values are overwritten, the rest of
+/// its rows (between `n` and `ldc`) left alone.
+///
+/// Panics if a slice is shorter than its shape says, a stride is below its row's length, or `bias` does not hold
+/// `n` values.
+pub fn gemm(a: &[f32], b: &[f32], bias: Option<&[f32]>, c: &mut [f32], s: Gemm) {
+    let Gemm { m, k, n, lda, ldb, ldc, b_transposed } = s;
+    let (need_a, need_b, need_c) = s.extents();
+    assert!(lda >= k && ldc >= n, "gemm: a row stride is below its width: {s:?}");
+    assert!(ldb >= if b_transposed { k } else { n }, "gemm: b's row stride is below its width: {s:?}");
+    assert!(a.len() >= need_a, "gemm: a holds {} values, not {m} x {k} rows {lda} apart", a.len());
+    assert!(b.len() >= need_b, "gemm: b holds {} values, too few for {s:?}", b.len());
+    assert!(c.len() >= need_c, "gemm: c holds {} values, not {m} x {n} rows {ldc} apart", c.len());
+    let layout = if b_transposed { B::Transposed(ldb) } else { B::Rows(ldb) };
+    gemm_core(a, b, layout, bias, c, (m, k, n, lda, ldc));
+}
+
+/// `c = a b` where row `p` of `b` (`n` values) starts at `b[rows[p]]`: the rows are slices of `b` at any offsets
+/// (`k = rows.len()`). A direct convolution is this product with no copy of its input: `a` the kernels
+/// `[c_out, c_in k k]`, and row `(c, ky, kx)` of `b` the padded input map `c` shifted by that tap (see
+/// `conv2d`). `a` `[m, k]` and `c` `[m, n]` have rows `lda` and `ldc` apart.
+///
+/// Panics if a slice is shorter than its shape says or a row runs past the end of `b`.
+#[allow(clippy::too_many_arguments)] // the product's shapes and strides; a struct would only rename them
+pub fn gemm_indirect(a: &[f32], lda: usize, m: usize, b: &[f32], rows: &[usize], n: usize, c: &mut [f32], ldc: usize) {
+    let k = rows.len();
+    let span = |r: usize, ld: usize, cols: usize| if r == 0 || cols == 0 { 0 } else { (r - 1) * ld + cols };
+    assert!(lda >= k && ldc >= n, "gemm_indirect: a row stride is below its width");
+    assert!(a.len() >= span(m, lda, k), "gemm_indirect: a holds {} values, not {m} x {k}", a.len());
+    assert!(c.len() >= span(m, ldc, n), "gemm_indirect: c holds {} values, not {m} x {n}", c.len());
+    assert!(n == 0 || rows.iter().all(|&r| r + n <= b.len()), "gemm_indirect: a row of b runs past its end");
+    gemm_core(a, b, B::Indirect(rows), None, c, (m, k, n, lda, ldc));
+}
+
+/// Where `gemm_core` finds `b`'s values.
+#[derive(Clone, Copy)]
+enum B<'a> {
+    /// Row-major, rows this far apart.
+    Rows(usize),
+    /// Given as its transpose, whose rows (`b`'s columns) are this far apart.
+    Transposed(usize),
+    /// Row `p` starts at this offset.
+    Indirect(&'a [usize]),
+}
+
+impl B<'_> {
+    /// The index of `b`'s value at depth `p`, column `j`.
+    #[inline(always)]
+    fn at(self, p: usize, j: usize) -> usize {
+        match self {
+            B::Rows(ld) => p * ld + j,
+            B::Transposed(ld) => j * ld + p,
+            B::Indirect(rows) => rows[p] + j,
+        }
+    }
+}
+
+/// The product, with every shape already checked by its caller: `(m, k, n, lda, ldc)`.
 // With the `relaxed-simd` feature every tile below is inlined into this function, so the fused multiply-add it
 // enables (`lanes::madd`) is allowed there; such a .wasm validates only where the engine has relaxed SIMD.
 #[cfg_attr(all(target_arch = "wasm32", feature = "relaxed-simd"), target_feature(enable = "relaxed-simd"))]
-pub fn matmul(a: &[f32], m: usize, k: usize, b: &[f32], ldb: usize, n: usize, c: &mut [f32]) {
-    assert!(a.len() >= m * k, "matmul: a holds {} values, not {m} x {k}", a.len());
-    assert!(ldb >= n, "matmul: b's row stride {ldb} is below its width {n}");
-    assert!(k == 0 || b.len() >= (k - 1) * ldb + n, "matmul: b holds {} values, not {k} rows of {ldb}", b.len());
-    assert!(c.len() >= m * n, "matmul: c holds {} values, not {m} x {n}", c.len());
-    c[..m * n].fill(0.0);
+fn gemm_core(
+    a: &[f32],
+    b: &[f32],
+    layout: B,
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    shape: (usize, usize, usize, usize, usize),
+) {
+    let (m, k, n, lda, ldc) = shape;
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), n, "gemm: the bias holds {} values, not {n}", bias.len());
+    }
+    for i in 0..m {
+        let row = &mut c[i * ldc..i * ldc + n];
+        match bias {
+            Some(bias) => row.copy_from_slice(bias),
+            None => row.fill(0.0),
+        }
+    }
     if m == 0 || n == 0 || k == 0 {
         return;
     }
@@ -46,38 +166,53 @@ pub fn matmul(a: &[f32], m: usize, k: usize, b: &[f32], ldb: usize, n: usize, c:
     let mut packed_a = vec![0f32; tiles * KC.min(k) * MR];
     // One strip of `b` (`kc` x `NR`) copied together when several tiles of rows pass over it: rows of a weight
     // matrix lie a power-of-two multiple of 4 KB apart (768 or 3072 floats), and read in place they all map to
-    // the same L1 set and evict each other. A single tile (one row, in generation) reads `b` where it lies.
-    let mut strip = if tiles > 1 { vec![0f32; KC.min(k) * NR] } else { Vec::new() };
+    // the same L1 set and evict each other. A single tile (one row, in generation) reads a row-major `b` where
+    // it lies.
+    let in_place = match layout {
+        B::Rows(ldb) if tiles == 1 => Some(ldb),
+        _ => None,
+    };
+    let mut strip = if in_place.is_some() { Vec::new() } else { vec![0f32; KC.min(k) * NR] };
     for p0 in (0..k).step_by(KC) {
         let kc = KC.min(k - p0);
         for (t, tile) in packed_a.chunks_exact_mut(kc * MR).take(tiles).enumerate() {
             for (r, i) in (t * MR..m.min(t * MR + MR)).enumerate() {
-                for (p, &x) in a[i * k + p0..i * k + p0 + kc].iter().enumerate() {
+                for (p, &x) in a[i * lda + p0..i * lda + p0 + kc].iter().enumerate() {
                     tile[p * MR + r] = x;
                 }
             }
         }
         for j0 in (0..full_n).step_by(NR) {
-            let (b, ldb, b_from) = if tiles > 1 {
-                for (p, row) in strip.chunks_exact_mut(NR).take(kc).enumerate() {
-                    let from = (p0 + p) * ldb + j0;
-                    row.copy_from_slice(&b[from..from + NR]);
+            let (b, ldb, b_from) = match in_place {
+                Some(ldb) => (b, ldb, p0 * ldb + j0),
+                None => {
+                    for (p, row) in strip.chunks_exact_mut(NR).take(kc).enumerate() {
+                        match layout {
+                            B::Transposed(_) => {
+                                for (jj, x) in row.iter_mut().enumerate() {
+                                    *x = b[layout.at(p0 + p, j0 + jj)];
+                                }
+                            }
+                            _ => {
+                                let from = layout.at(p0 + p, j0);
+                                row.copy_from_slice(&b[from..from + NR]);
+                            }
+                        }
+                    }
+                    (&strip[..], NR, 0)
                 }
-                (&strip[..], NR, 0)
-            } else {
-                (b, ldb, p0 * ldb + j0)
             };
             for t in 0..tiles {
                 let at = &packed_a[t * kc * MR..(t + 1) * kc * MR];
                 let rows = MR.min(m - t * MR);
-                let c = &mut c[t * MR * n + j0..];
+                let c = &mut c[t * MR * ldc + j0..];
                 // Two shapes of tile only, each a copy of the loop in the .wasm: one row (generation's case,
                 // where the weights are read once), and the full tile, whose padded rows of `a` are zeros and
                 // whose results are not stored.
                 if rows == 1 {
-                    tile::<1>(at, b, b_from, ldb, c, n, kc, 1);
+                    tile::<1>(at, b, b_from, ldb, c, ldc, kc, 1);
                 } else {
-                    tile::<MR>(at, b, b_from, ldb, c, n, kc, rows);
+                    tile::<MR>(at, b, b_from, ldb, c, ldc, kc, rows);
                 }
             }
         }
@@ -86,9 +221,9 @@ pub fn matmul(a: &[f32], m: usize, k: usize, b: &[f32], ldb: usize, n: usize, c:
             for j in full_n..n {
                 let mut s = 0.0;
                 for p in p0..p0 + kc {
-                    s += a[i * k + p] * b[p * ldb + j];
+                    s += a[i * lda + p] * b[layout.at(p, j)];
                 }
-                c[i * n + j] += s;
+                c[i * ldc + j] += s;
             }
         }
     }

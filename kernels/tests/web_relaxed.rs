@@ -21,3 +21,8 @@ wasm_bindgen_test_configure!(run_in_browser);
 fn relaxed_matmul_matches_f64() {
     matmul_checks::matmul_matches_f64();
 }
+
+#[wasm_bindgen_test]
+fn relaxed_gemm_matches_f64() {
+    matmul_checks::gemm_matches_f64();
+}

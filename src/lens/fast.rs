@@ -21,6 +21,18 @@ pub fn values(t: &Tensor) -> Result<Vec<f32>> {
     Ok(t.flatten_all()?.to_vec1()?)
 }
 
+/// `f` of `t`'s values, row-major: borrowed from its storage where `t` is contiguous, else copied first (as
+/// `values` copies). For a kernel that only reads its operands (the CNN's maps and weights, every call).
+pub fn read<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(CpuStorage::F32(all)) = &*storage else {
+        return Err(LensError::Input(format!("expected f32 values on the CPU, got {:?}", t.dtype())));
+    };
+    let (from, to) = layout.contiguous_offsets().expect("a contiguous tensor has contiguous offsets");
+    Ok(f(&all[from..to]))
+}
+
 /// A new tensor of `t`'s shape whose values `f` writes (into zeros), given `t`'s values as one row-major slice
 /// (`t` is copied first only if it is a strided view). Not generic, so that its code is in the .wasm once.
 pub fn map(t: &Tensor, f: &mut dyn FnMut(&[f32], &mut [f32])) -> Result<Tensor> {
@@ -51,9 +63,103 @@ pub fn matmul(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     Ok(x.matmul(w)?)
 }
 
+/// The attention's scores, `q kᵀ` per batch and head: `q` `[batch, head, q_pos, d_head]` and `k` `[batch, head,
+/// keys, d_head]`, views in any layout whose last dimension is contiguous (a head's columns of the fused
+/// `[pos, 3 d_model]` projection, read in place), to `[batch, head, q_pos, keys]`. In the browser, without
+/// autograd, one `glassbox_kernels::gemm` per head with the keys read as a transposed operand; elsewhere candle's
+/// batched matmul on contiguous copies.
+pub fn attention_scores(q: &Tensor, k: &Tensor) -> Result<Tensor> {
+    if let Some(scores) = per_head_gemm(q, k, true, false)? {
+        return Ok(scores);
+    }
+    Ok(q.contiguous()?.matmul(&k.contiguous()?.t()?)?)
+}
+
+/// The attention's output per head, `pattern v`: `pattern` `[batch, head, q_pos, keys]` and `v` `[batch, head,
+/// keys, d_head]` (any layout whose last dimension is contiguous), to `z` `[batch, q_pos, head, d_head]`, the
+/// layout `hook_z` has. In the browser, without autograd, one `glassbox_kernels::gemm` per head writing its
+/// columns of `z` in place; elsewhere candle's batched matmul and a transposing copy.
+pub fn attention_mix(pattern: &Tensor, v: &Tensor) -> Result<Tensor> {
+    if let Some(z) = per_head_gemm(pattern, v, false, true)? {
+        return Ok(z);
+    }
+    Ok(pattern.contiguous()?.matmul(&v.contiguous()?)?.transpose(1, 2)?.contiguous()?)
+}
+
+/// `a b` (or `a bᵀ` when `b_transposed`) for each of the `[d0, d1]` matrices of two rank-4 tensors, by
+/// `glassbox_kernels::gemm` reading both where they lie; into `[d0, d1, m, n]`, or `[d0, m, d1, n]` when
+/// `heads_inner` (each product's rows `d1 n` apart). `None` where the kernel does not apply: natively (candle's
+/// gemm is the faster there), a tensor tracked by autograd, another dtype, or a last dimension that is not
+/// contiguous.
+fn per_head_gemm(a: &Tensor, b: &Tensor, b_transposed: bool, heads_inner: bool) -> Result<Option<Tensor>> {
+    if !cfg!(target_arch = "wasm32") || !plain(&[a, b]) {
+        return Ok(None);
+    }
+    let (d0, d1, m, k) = a.dims4()?;
+    let (e0, e1, rows, cols) = b.dims4()?;
+    let (kb, n) = if b_transposed { (cols, rows) } else { (rows, cols) };
+    if (d0, d1, k) != (e0, e1, kb) {
+        return Err(LensError::Input(format!(
+            "per-head product of {:?} by {:?}: the shapes disagree",
+            a.dims(),
+            b.dims()
+        )));
+    }
+    let mut out = vec![0f32; d0 * d1 * m * n];
+    if m > 0 && n > 0 && k > 0 {
+        let ((sa, la), (sb, lb)) = (a.storage_and_layout(), b.storage_and_layout());
+        let (Storage::Cpu(CpuStorage::F32(av)), Storage::Cpu(CpuStorage::F32(bv))) = (&*sa, &*sb) else {
+            return Ok(None);
+        };
+        let (ast, bst) = (la.stride(), lb.stride());
+        // Each matrix's rows must be contiguous and must not overlap (a broadcast has stride 0).
+        if ast[3] != 1 && k > 1 || bst[3] != 1 && cols > 1 || m > 1 && ast[2] < k || rows > 1 && bst[2] < cols {
+            return Ok(None);
+        }
+        let (lda, ldb) = (ast[2].max(k), bst[2].max(cols));
+        let ldc = if heads_inner { d1 * n } else { n };
+        for i0 in 0..d0 {
+            for i1 in 0..d1 {
+                let a_from = la.start_offset() + i0 * ast[0] + i1 * ast[1];
+                let b_from = lb.start_offset() + i0 * bst[0] + i1 * bst[1];
+                let c_from = if heads_inner { (i0 * m * d1 + i1) * n } else { (i0 * d1 + i1) * m * n };
+                let shape = glassbox_kernels::Gemm { m, k, n, lda, ldb, ldc, b_transposed };
+                glassbox_kernels::gemm(&av[a_from..], &bv[b_from..], None, &mut out[c_from..], shape);
+            }
+        }
+    }
+    let dims = if heads_inner { [d0, m, d1, n] } else { [d0, d1, m, n] };
+    Ok(Some(Tensor::from_vec(out, &dims, a.device())?))
+}
+
+/// `x w + b` for `x` `[m, k]`, `w` `[k, n]` and `b` `[n]` (added to every row), none of them tracked by autograd:
+/// a linear layer. In the browser one pass of `glassbox_kernels::matmul_bias` (where `matmul` applies), the bias
+/// where each sum starts; elsewhere `matmul` then `glassbox_kernels::add_rows`.
+pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let bias = values(b)?;
+    if cfg!(target_arch = "wasm32") {
+        if let Some(y) = matmul_kernel_bias(x, w, Some(&bias))? {
+            return Ok(y);
+        }
+    }
+    let y = matmul(x, w)?;
+    if bias.len() != y.dim(1)? {
+        return Err(LensError::Input(format!("a bias of {} values for {} columns", bias.len(), y.dim(1)?)));
+    }
+    map(&y, &mut |y, out| {
+        out.copy_from_slice(y);
+        glassbox_kernels::add_rows(out, &bias);
+    })
+}
+
 /// `x w` by `glassbox_kernels::matmul`, or `None` where it does not apply: a tracked operand, a dtype other
 /// than f32, or a `w` whose columns are not adjacent. Public so that native tests check it against candle.
 pub fn matmul_kernel(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
+    matmul_kernel_bias(x, w, None)
+}
+
+/// `matmul_kernel` plus `bias` (one value per column of `w`) added to every row, in the same pass.
+pub fn matmul_kernel_bias(x: &Tensor, w: &Tensor, bias: Option<&[f32]>) -> Result<Option<Tensor>> {
     if !plain(&[x, w]) {
         return Ok(None);
     }
@@ -75,7 +181,10 @@ pub fn matmul_kernel(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
     }
     let w_from = wl.start_offset();
     let w_to = if k == 0 || n == 0 { w_from } else { w_from + (k - 1) * ldb + n };
+    if bias.is_some_and(|b| b.len() != n) {
+        return Err(LensError::Input(format!("a bias of {} values for {n} columns", bias.map_or(0, <[f32]>::len))));
+    }
     let mut out = vec![0f32; m * n];
-    glassbox_kernels::matmul(&xv[x_from..x_to], m, k, &wv[w_from..w_to], ldb.max(n), n, &mut out);
+    glassbox_kernels::matmul_bias(&xv[x_from..x_to], m, k, &wv[w_from..w_to], ldb.max(n), n, bias, &mut out);
     Ok(Some(Tensor::from_vec(out, (m, n), x.device())?))
 }

@@ -419,13 +419,14 @@ pub fn dot_and_axpy_match_references() {
 /// build's own test shares).
 pub fn matmul_matches_f64() {
     matmul_checks::matmul_matches_f64();
+    matmul_checks::gemm_matches_f64();
 }
 
 /// `lens::fast::matmul_kernel`, the glue from candle tensors to the kernel, against candle's matmul: a whole
 /// matrix, a slice of its columns (the unembedding's vocabulary slices), a slice of its rows (their backward),
 /// and a transposed view, which the kernel does not take.
 pub fn fast_matmul_matches_candle() {
-    use glassbox::lens::fast::matmul_kernel;
+    use glassbox::lens::fast::{matmul_kernel, matmul_kernel_bias};
     let mut rng = Rng::new(29);
     let x = tensor(&randoms(&mut rng, 5 * 37, 1.0), &[5, 37]);
     let w = tensor(&randoms(&mut rng, 37 * 70, 1.0), &[37, 70]);
@@ -445,6 +446,61 @@ pub fn fast_matmul_matches_candle() {
     }
     assert!(matmul_kernel(&x, &w.t().unwrap().contiguous().unwrap().t().unwrap()).unwrap().is_none(), "transposed w");
     assert!(matmul_kernel(&x, &w.narrow(0, 0, 36).unwrap()).is_err(), "inner sizes differ");
+
+    // With a bias added in the same pass (a linear layer), against candle's product plus its broadcast add; every
+    // width's remainder of the 8-column tiles, and a one-row input (generation's case).
+    for (rows, n) in [(5, 70), (1, 70), (9, 8), (4, 3)] {
+        let x = tensor(&randoms(&mut rng, rows * 37, 1.0), &[rows, 37]);
+        let w = w.narrow(1, 0, n).unwrap();
+        let b = randoms(&mut rng, n, 3.0);
+        let want = values(&x.matmul(&w).unwrap().broadcast_add(&tensor(&b, &[n])).unwrap());
+        let got = values(&matmul_kernel_bias(&x, &w, Some(&b)).unwrap().expect("taken"));
+        for (g, e) in got.iter().zip(&want) {
+            assert!((g - e).abs() <= 1e-5 * e.abs().max(1.0), "with a bias, {rows} x {n}: {g} against {e}");
+        }
+        let linear = values(&glassbox::lens::fast::linear(&x, &w, &tensor(&b, &[n])).unwrap());
+        for (g, e) in linear.iter().zip(&want) {
+            assert!((g - e).abs() <= 1e-5 * e.abs().max(1.0), "fast::linear, {rows} x {n}: {g} against {e}");
+        }
+    }
+    assert!(matmul_kernel_bias(&x, &w, Some(&[0.0; 3])).is_err(), "a bias of the wrong length");
+}
+
+/// `lens::fast::attention_scores` and `attention_mix` (in the browser one kernel product per head, reading the
+/// heads in place) against candle's batched matmul on contiguous copies: heads as views of a fused `[pos, 3 d]`
+/// projection (as the model makes them), contiguous ones, one query row, and shapes that disagree.
+pub fn attention_products_match_candle() {
+    use glassbox::lens::fast::{attention_mix, attention_scores};
+    let mut rng = Rng::new(31);
+    for (batch, pos, heads, d_head) in [(1, 17, 4, 32), (2, 5, 3, 9), (1, 1, 1, 1), (1, 9, 2, 16)] {
+        let d = heads * d_head;
+        let qkv = tensor(&randoms(&mut rng, batch * pos * 3 * d, 1.0), &[batch, pos, 3 * d]);
+        let head = |i: usize| qkv.narrow(2, i * d, d).unwrap().reshape((batch, pos, heads, d_head)).unwrap();
+        let (q, k, v) =
+            (head(0).transpose(1, 2).unwrap(), head(1).transpose(1, 2).unwrap(), head(2).transpose(1, 2).unwrap());
+        let close = |got: &Tensor, want: &Tensor, what: &str| {
+            assert_eq!(got.dims(), want.dims(), "{what}");
+            for (g, e) in values(got).iter().zip(&values(want)) {
+                assert!(
+                    (g - e).abs() <= 1e-5 * e.abs().max(1.0),
+                    "{what} ({batch}, {pos}, {heads}, {d_head}): {g} against {e}"
+                );
+            }
+        };
+        let (qc, kc, vc) = (q.contiguous().unwrap(), k.contiguous().unwrap(), v.contiguous().unwrap());
+        let want = qc.matmul(&kc.t().unwrap()).unwrap();
+        close(&attention_scores(&q, &k).unwrap(), &want, "scores from views");
+        close(&attention_scores(&qc, &kc).unwrap(), &want, "scores from contiguous heads");
+        let pattern = candle_nn::ops::softmax(&want, D::Minus1).unwrap();
+        let want_z = pattern.matmul(&vc).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
+        close(&attention_mix(&pattern, &v).unwrap(), &want_z, "z from a view of v");
+        close(&attention_mix(&pattern, &vc).unwrap(), &want_z, "z from contiguous v");
+    }
+    let a = tensor(&randoms(&mut rng, 2 * 3 * 4, 1.0), &[1, 2, 3, 4]);
+    assert!(
+        attention_scores(&a, &tensor(&randoms(&mut rng, 2 * 5 * 3, 1.0), &[1, 2, 5, 3])).is_err(),
+        "d_head differs"
+    );
 }
 
 /// Runs every check (for tests/web.rs, where one browser test is cheaper than seven).
@@ -463,4 +519,5 @@ pub fn all() {
     dot_and_axpy_match_references();
     matmul_matches_f64();
     fast_matmul_matches_candle();
+    attention_products_match_candle();
 }

@@ -59,3 +59,53 @@ pub fn matmul_matches_f64() {
         }
     }
 }
+
+/// `glassbox_kernels::gemm` with every stride in play, against an f64 product: `a` and `c` as a head's columns
+/// of wider rows (row strides above their widths, as the attention reads `q` and writes `z` in place), `b` read
+/// directly or as its transpose (`q kᵀ`), with and without a bias; and the values of `c` outside its `m x n`
+/// block left as they were.
+pub fn gemm_matches_f64() {
+    let mut rng = Uniform(29);
+    let sizes = [1, 3, 4, 5, 8, 9, 17];
+    let depths = [1, 7, 16, 257];
+    let mut cases = 0;
+    for &m in &sizes {
+        for &n in &sizes {
+            for &kd in &depths {
+                for b_transposed in [false, true] {
+                    let (lda, ldc) = (kd + 1 + m % 3, n + 2);
+                    let ldb = if b_transposed { kd + n % 3 } else { n + 1 };
+                    let s = k::Gemm { m, k: kd, n, lda, ldb, ldc, b_transposed };
+                    let a = rng.take(m * lda);
+                    let b = rng.take(if b_transposed { n * ldb } else { kd * ldb });
+                    let b_at = |p: usize, j: usize| if b_transposed { b[j * ldb + p] } else { b[p * ldb + j] };
+                    let bias = (cases % 2 == 1).then(|| rng.take(n));
+                    let mut c = vec![f32::NAN; m * ldc];
+                    k::gemm(&a, &b, bias.as_deref(), &mut c, s);
+                    for i in 0..m {
+                        for j in 0..ldc {
+                            let got = c[i * ldc + j] as f64;
+                            if j >= n {
+                                assert!(got.is_nan(), "gemm {s:?} wrote outside its block at ({i}, {j})");
+                                continue;
+                            }
+                            let mut want = bias.as_ref().map_or(0.0, |b| b[j] as f64);
+                            let mut size = want.abs();
+                            for p in 0..kd {
+                                let t = a[i * lda + p] as f64 * b_at(p, j) as f64;
+                                want += t;
+                                size += t.abs();
+                            }
+                            assert!(
+                                (got - want).abs() <= 1e-6 * size,
+                                "gemm {s:?} at ({i}, {j}): {got} against {want}"
+                            );
+                        }
+                    }
+                    cases += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(cases, 7 * 7 * 4 * 2);
+}

@@ -463,7 +463,7 @@ fn conv_bias_relu(x: &Tensor, w: &Tensor, b: &Tensor, pad: usize) -> Result<Tens
     let shape = kernels::Conv { batch, c_in, h, w: wd, c_out, k, pad };
     let (oh, ow) = shape.out_side();
     let bias = b.to_vec1::<f32>()?;
-    let out = kernels::conv2d(&fast::values(x)?, &fast::values(w)?, Some(&bias), true, shape);
+    let out = fast::read(x, |x| fast::read(w, |w| kernels::conv2d(x, w, Some(&bias), true, shape)))??;
     Ok(Tensor::from_vec(out, (batch, c_out, oh, ow), x.device())?)
 }
 
@@ -514,7 +514,7 @@ pub fn max_pool2(x: &Tensor) -> Result<Tensor> {
 /// `max_pool2` without autograd: `glassbox_kernels::max_pool2`.
 fn max_pool2_plain(x: &Tensor) -> Result<Tensor> {
     let (b, c, h, w) = x.dims4()?;
-    let out = kernels::max_pool2(&fast::values(x)?, b * c, h, w);
+    let out = fast::read(x, |x| kernels::max_pool2(x, b * c, h, w))?;
     Ok(Tensor::from_vec(out, (b, c, h / 2, w / 2), x.device())?)
 }
 

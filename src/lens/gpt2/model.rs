@@ -418,21 +418,13 @@ fn softmax_rows(scores: &Tensor) -> Result<Tensor> {
     })
 }
 
-/// `x W + b` for x `[batch, pos, in]`, W `[in, out]`: flattened to one matmul (`fast::matmul`), which is faster than
-/// a batched one.
-/// Without autograd the bias is added by a plain loop (`glassbox_kernels::add_rows`), not candle's broadcast op.
+/// `x W + b` for x `[batch, pos, in]`, W `[in, out]`: flattened to one matmul, which is faster than a batched one.
+/// Without autograd `fast::linear` (in the browser the bias is added inside the product's pass), not candle's
+/// broadcast op.
 fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (batch, pos, d_in) = x.dims3()?;
-    let y = fast::matmul(&x.reshape((batch * pos, d_in))?, w)?;
-    let y = if fast::plain(&[&y, b]) {
-        let bias = fast::values(b)?;
-        fast::map(&y, &mut |y, out| {
-            out.copy_from_slice(y);
-            kernels::add_rows(out, &bias);
-        })?
-    } else {
-        y.broadcast_add(b)?
-    };
+    let x = x.reshape((batch * pos, d_in))?;
+    let y = if fast::plain(&[&x, w, b]) { fast::linear(&x, w, b)? } else { fast::matmul(&x, w)?.broadcast_add(b)? };
     Ok(y.reshape((batch, pos, w.dim(1)?))?)
 }
 
@@ -705,18 +697,19 @@ impl Transformer {
         let q = hooks.run(Hook::Q(l), split(0)?)?; // [batch, pos, head, d_head]
         let k = hooks.run(Hook::K(l), split(1)?)?;
         let v = hooks.run(Hook::V(l), split(2)?)?;
-        let q = q.transpose(1, 2)?.contiguous()?; // [batch, head, pos, d_head]
-        let mut k = k.transpose(1, 2)?.contiguous()?;
-        let mut v = v.transpose(1, 2)?.contiguous()?;
+        // Views, not copies: the products below read each head where it lies.
+        let q = q.transpose(1, 2)?; // [batch, head, pos, d_head]
+        let mut k = k.transpose(1, 2)?;
+        let mut v = v.transpose(1, 2)?;
         if let Some(c) = kv {
-            // Prepend the cached keys and values: [batch, head, start + pos, d_head].
-            if let Some((k0, v0)) = &c.layers[l] {
-                k = Tensor::cat(&[k0, &k], 2)?;
-                v = Tensor::cat(&[v0, &v], 2)?;
-            }
+            // Prepend the cached keys and values: [batch, head, start + pos, d_head], kept contiguous.
+            (k, v) = match &c.layers[l] {
+                Some((k0, v0)) => (Tensor::cat(&[k0, &k], 2)?, Tensor::cat(&[v0, &v], 2)?),
+                None => (k.contiguous()?, v.contiguous()?),
+            };
             c.layers[l] = Some((k.clone(), v.clone()));
         }
-        let scores = q.matmul(&k.t()?)?; // [batch, head, q, k]
+        let scores = fast::attention_scores(&q, &k)?; // [batch, head, q, k]
         let mul = if self.cfg.scale_attn_weights { 1.0 / (d_head as f64).sqrt() } else { 1.0 };
         let scores = if fast::plain(&[&scores]) {
             // Scaled and masked in one pass, bit for bit `scores * mul + mask`.
@@ -731,7 +724,7 @@ impl Transformer {
         let scores = hooks.run(Hook::AttnScores(l), scores)?;
         let pattern = if self.autograd { candle_nn::ops::softmax(&scores, D::Minus1)? } else { softmax_rows(&scores)? };
         let pattern = hooks.run(Hook::Pattern(l), pattern)?; // [batch, head, q, k]
-        let z = pattern.matmul(&v)?.transpose(1, 2)?.contiguous()?; // [batch, pos, head, d_head]
+        let z = fast::attention_mix(&pattern, &v)?; // [batch, pos, head, d_head]
         let z = hooks.run(Hook::Z(l), z)?;
         let attn_out = linear(&z.reshape((batch, pos, d))?, &block.proj_w, &block.proj_b)?;
         let attn_out = hooks.run(Hook::AttnOut(l), attn_out)?;
