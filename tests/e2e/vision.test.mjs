@@ -137,13 +137,19 @@ test('feature visualization animates, raises the activation, and can be stopped'
   // Before any run, the shipped atlas's picture of the channel is shown.
   await eventually(async () => assert.match(await act.textContent(), /Precomputed/));
 
-  // Stop part-way: the page answers clicks while it runs.
+  // Stop part-way: the page answers clicks while it runs. The whole run takes a few hundred milliseconds here, so
+  // the CPU is slowed tenfold meanwhile (as on a slow classroom laptop): otherwise the run could end between
+  // finding the Stop button and clicking it, and the click would land on the Run button that replaces it.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Emulation.setCPUThrottlingRate', { rate: 10 });
   await page.click('[data-testid=fv-run]');
   await eventually(async () => assert.ok(Number(await act.getAttribute('data-steps')) >= 10));
   await page.click('[data-testid=fv-stop]');
   const stoppedAt = Number(await act.getAttribute('data-steps'));
   await page.waitForTimeout(300);
-  assert.ok(Number(await act.getAttribute('data-steps')) <= stoppedAt + 2, 'the run kept going after Stop');
+  const after = Number(await act.getAttribute('data-steps'));
+  assert.ok(stoppedAt < 200 && after <= stoppedAt + 2, `the run kept going after Stop: ${stoppedAt} then ${after}`);
+  await cdp.send('Emulation.setCPUThrottlingRate', { rate: 1 });
 
   const img0 = await img();
   await page.click('[data-testid=fv-run]');

@@ -366,6 +366,13 @@ pub fn ink_on(bg: Rgb) -> Rgb {
     }
 }
 
+/// Background for a probability or other magnitude in [0, 1] on the app's magnitude map (viridis), with the ink
+/// that reads on it (4.5:1), as a `style` attribute: the logit lens grids' and heat tables' cells.
+pub fn heat_style(p: f32) -> String {
+    let bg = sequential(p.clamp(0.0, 1.0));
+    format!("background: {bg}; color: {}", ink_on(bg))
+}
+
 // ---------------------------------------------------------------- marks
 
 /// What a chart is drawn with: plain data, so a chart's drawing is tested natively. Three kinds only, each
@@ -510,6 +517,15 @@ pub fn svg_markup(marks: &[Mark]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn heat_style_clamps_and_picks_readable_ink() {
+        assert_eq!(heat_style(2.0), "background: #fde725; color: #000000");
+        assert_eq!(heat_style(0.0), "background: #440154; color: #ffffff");
+        assert_eq!(heat_style(0.25), format!("background: {}; color: #ffffff", sequential(0.25)));
+    }
+
     #[test]
     fn marks_become_svg_markup_with_every_value_escaped() {
         let marks = vec![
@@ -552,8 +568,6 @@ mod tests {
         assert!(tricky.starts_with(r#"<rect class="a&quot; onclick=&quot;x""#), "{tricky}");
         assert_eq!(svg_markup(&[]), "");
     }
-
-    use super::*;
 
     fn labels(a: &Axis) -> Vec<&str> {
         a.ticks.iter().map(|t| t.label.as_str()).collect()

@@ -247,15 +247,16 @@ thread_local! {
 /// Fetches and checks `models/{name}/sae/` (and the model itself); every failure names the file and what is
 /// wrong with it.
 pub async fn load_char_sae(name: &str) -> Result<Arc<LoadedSae>, String> {
-    let lm = load_char_model(name).await?;
     load_once(&LOADED_SAE, name, |model_base| async move {
         let base = format!("{model_base}/sae");
-        let (report_text, weights, index_text) = futures::join!(
+        // The model (its own cached load) and the SAE's three files, fetched at once; the model's error first.
+        let (lm, report_text, weights, index_text) = futures::join!(
+            load_char_model(name),
             fetch_text(format!("{base}/sae.json")),
             fetch_bytes(format!("{base}/sae_weights.safetensors")),
             fetch_text(format!("{base}/features.json")),
         );
-        let (report_text, weights, index_text) = (report_text?, weights?, index_text?);
+        let (lm, report_text, weights, index_text) = (lm?, report_text?, weights?, index_text?);
         let sae = crate::lens::methods::sae::LmSae::from_bytes(&report_text, &weights).map_err(|e| match e {
             crate::lens::LensError::Config(_) => format!("`{base}/sae.json`: {e}"),
             _ => format!("`{base}/sae_weights.safetensors`: {e}"),

@@ -1,7 +1,7 @@
 //! The language-model lab (9.2.2): the logit lens on the Moby-Dick character model, the word-level induction
 //! model or a model opened in this tab (`core::opened`), and sampling. Its URL state: the model, each model's
 //! text, the selected cell and the sampling settings. The grid's rules (what a text gives, which cell is selected) are plain functions, tested here.
-use crate::app::core::charts::{ink_on, sequential};
+use crate::app::core::charts::heat_style;
 use crate::app::core::url::{Reader, UrlState, Writer};
 use crate::lens::gpt2::text::{quoted_chars, CharVocab};
 use crate::lens::gpt2::vocab::{Tokenized, Vocab};
@@ -167,8 +167,13 @@ impl LensView {
     /// The hover text of a cell.
     pub fn cell_title(&self, layer: usize, pos: usize) -> String {
         let (top1, p1, _) = self.top1(layer, pos);
-        format!("{} at position {pos}: “{top1}” {:.0}%", resid_label(layer), 100.0 * p1)
+        cell_title(layer, pos, &top1, p1)
     }
+}
+
+/// A cell's tooltip from its top guess `top1` and that guess's probability `p1`.
+fn cell_title(layer: usize, pos: usize, top1: &str, p1: f32) -> String {
+    format!("{} at position {pos}: “{top1}” {:.0}%", resid_label(layer), 100.0 * p1)
 }
 
 /// Which cell to select once `new` replaces `old`: the selection stays while the grid keeps its model and
@@ -345,12 +350,6 @@ pub fn default_prompt(held_out: &str) -> String {
     out
 }
 
-/// Background for a probability on the app's magnitude map (viridis), with the ink that reads on it (4.5:1).
-pub fn heat_style(p: f32) -> String {
-    let bg = sequential(p.clamp(0.0, 1.0));
-    format!("background: {bg}; color: {}", ink_on(bg))
-}
-
 /// The grid's rows as HTML: the input row in `<thead>`, the layers from the top of the model down (so the output
 /// sits next to it) and the "true next" row in `<tbody>`. `stop` is the cell that holds the grid's one tab stop.
 /// One string the table takes as its inner HTML: built element by element, the 896 cells of a 128-character
@@ -377,7 +376,7 @@ pub fn grid_markup(v: &LensView, stop: (usize, usize)) -> String {
                 if (l, p) == stop { "0" } else { "-1" },
                 correct.map_or("", |c| if c { "1" } else { "0" }),
                 attr(&heat_style(p1)),
-                attr(&v.cell_title(l, p)),
+                attr(&cell_title(l, p, &top1, p1)),
                 text(&top1)
             );
         }
@@ -485,9 +484,6 @@ mod tests {
     #[test]
     fn labels_and_styles() {
         assert_eq!([show_char(' '), show_char('\n'), show_char('q')], ["␣", "↵", "q"]);
-        assert_eq!(heat_style(2.0), "background: #fde725; color: #000000");
-        assert_eq!(heat_style(0.0), "background: #440154; color: #ffffff");
-        assert_eq!(heat_style(0.25), format!("background: {}; color: #ffffff", sequential(0.25)));
         assert_eq!(text_for_url("hi".into(), false), None, "not before the model has filled the box");
         assert_eq!(text_for_url("hi".into(), true).as_deref(), Some("hi"));
         assert_eq!(text_for_url("x".repeat(MAX_URL_TEXT + 1), true), None);

@@ -147,22 +147,12 @@ pub fn fit_label(label: &str, width: f64) -> String {
     }
 }
 
-/// Text for XML: the five characters that could end an element or an attribute, escaped.
+/// Text for XML: control characters (not allowed in XML 1.0 at all) as spaces, then the five characters that
+/// could end an element or an attribute escaped by `html_escape`.
 fn xml_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Control characters are not allowed in XML 1.0 at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
+    let allowed: String =
+        s.chars().map(|c| if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') { ' ' } else { c }).collect();
+    html_escape::encode_safe(&allowed).into_owned()
 }
 
 /// A number as SVG writes it: at most two decimals, no trailing zeros.
@@ -363,6 +353,12 @@ mod tests {
         let opens = svg.matches("<g ").count();
         assert_eq!(opens, svg.matches("</g>").count());
         assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count());
+    }
+
+    #[test]
+    fn xml_text_escapes_markup_and_blanks_control_characters() {
+        assert_eq!(xml_text("a'b\u{1}c\n\t<&>\""), "a&#x27;b c\n\t&lt;&amp;&gt;&quot;");
+        assert_eq!(xml_text("œuvre ␣"), "œuvre ␣");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::features::SaeIndex;
 use super::sae::{encode_rows, SaeLatents, SaeOpen};
 use super::{fmt_prob, show_piece, ScoreKind, TryView, TRY_TEXT};
 use crate::app::core::browser::{now_ms, yield_to_browser};
-use crate::app::core::charts::{ink_on, sequential};
+use crate::app::core::charts::heat_style;
 use crate::app::core::export::TableExport;
 use crate::app::core::frame::progress_bar;
 use crate::app::core::jobs::{Job, Jobs};
@@ -60,11 +60,6 @@ async fn run(own: &OwnModel, text: String, sae: Option<Arc<LmSae>>, job: &Job) -
 
 /// Rows of the logit lens grid built per task.
 const LENS_ROWS_PER_TASK: usize = 4;
-
-fn heat_style(p: f32) -> String {
-    let bg = sequential(p.clamp(0.0, 1.0));
-    format!("background: {bg}; color: {}", ink_on(bg))
-}
 
 thread_local! {
     /// The SAE opened on the model, kept for the tab as the model is, so that it is still there back on
