@@ -46,6 +46,11 @@ fn bias_add_and_causal_mask_are_bit_exact() {
 }
 
 #[test]
+fn fused_causal_softmax_is_the_two_steps() {
+    kernel_checks::fused_causal_softmax_is_the_two_steps();
+}
+
+#[test]
 fn conv2d_matches_candle() {
     kernel_checks::conv2d_matches_candle();
 }

@@ -126,20 +126,50 @@ pub fn softmax_rows(v: &mut [f32], n: usize) {
     if n == 0 {
         return;
     }
-    let ninf = F4::splat(f32::NEG_INFINITY);
     for row in v.chunks_exact_mut(n) {
         let live = n - row.iter().rev().take_while(|&&x| x == f32::NEG_INFINITY).count();
         let (seen, masked) = row.split_at_mut(live);
-        let m = f4::max(seen);
-        if m == f32::NEG_INFINITY {
+        masked.fill(0.0);
+        if live == 0 {
             row.fill(f32::NAN);
             continue;
         }
-        masked.fill(0.0);
-        let mv = F4::splat(m);
-        let total = f4::map_sum(seen, 0.0, |x| F4::select(x.eq(ninf), F4::splat(0.0), exp4(x.sub(mv))));
-        let inv = F4::splat(1.0 / total);
-        f4::map_in_place(seen, |x| x.mul(inv));
+        softmax_row(seen);
+    }
+}
+
+/// Softmax of one row, in place (-inf entries come out 0; a row with no finite entry, NaN).
+#[inline(always)]
+fn softmax_row(row: &mut [f32]) {
+    let m = f4::max(row);
+    if m == f32::NEG_INFINITY {
+        row.fill(f32::NAN);
+        return;
+    }
+    let (mv, ninf) = (F4::splat(m), F4::splat(f32::NEG_INFINITY));
+    let total = f4::map_sum(row, 0.0, |x| F4::select(x.eq(ninf), F4::splat(0.0), exp4(x.sub(mv))));
+    let inv = F4::splat(1.0 / total);
+    f4::map_in_place(row, |x| x.mul(inv));
+}
+
+/// `scale_causal` then `softmax_rows` in one pass, equal to them bit for bit: each row of each `[q, k]` matrix
+/// is scaled by `mul` over its visible keys only (query `i` sees keys up to `start + i`), softmaxed there, and
+/// zero beyond. For a forward whose scores nobody looks at: the masked half is never written twice or scanned.
+#[inline(never)]
+pub fn softmax_causal(scores: &mut [f32], q: usize, k: usize, start: usize, mul: f32) {
+    if q == 0 || k == 0 {
+        return;
+    }
+    let (mulv, zero) = (F4::splat(mul), F4::splat(0.0));
+    for m in scores.chunks_exact_mut(q * k) {
+        for (i, row) in m.chunks_exact_mut(k).enumerate() {
+            let visible = (start + i + 1).min(k);
+            let (seen, masked) = row.split_at_mut(visible);
+            // `+ 0.0` as `scale_causal` adds the mask's zero (it turns -0.0 into 0.0).
+            f4::map_in_place(seen, |x| x.mul(mulv).add(zero));
+            masked.fill(0.0);
+            softmax_row(seen);
+        }
     }
 }
 

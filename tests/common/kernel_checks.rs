@@ -229,6 +229,26 @@ pub fn bias_add_and_causal_mask_are_bit_exact() {
     }
 }
 
+/// `softmax_causal` is `scale_causal` then `softmax_rows`, bit for bit, with and without cached keys in front.
+pub fn fused_causal_softmax_is_the_two_steps() {
+    let mut rng = Rng::new(19);
+    for (q, start) in [(1, 0), (1, 5), (3, 0), (7, 2), (17, 0), (16, 16), (33, 1)] {
+        let keys = start + q;
+        let heads = 3;
+        let s = randoms(&mut rng, heads * q * keys, 10.0);
+        for mul in [1.0f32, 1.0 / 32f32.sqrt()] {
+            let mut want = s.clone();
+            k::scale_causal(&mut want, q, keys, start, mul);
+            k::softmax_rows(&mut want, keys);
+            let mut got = s.clone();
+            k::softmax_causal(&mut got, q, keys, start, mul);
+            let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "softmax_causal q {q} start {start} mul {mul}");
+        }
+    }
+    k::softmax_causal(&mut [], 0, 0, 0, 1.0);
+}
+
 pub fn conv2d_matches_candle() {
     let mut rng = Rng::new(16);
     let mut cases = 0;
@@ -512,6 +532,7 @@ pub fn all() {
     row_statistics_match_f64();
     layer_norm_matches_candle();
     bias_add_and_causal_mask_are_bit_exact();
+    fused_causal_softmax_is_the_two_steps();
     conv2d_matches_candle();
     max_pool2_matches_candle();
     backward_kernels_match_references();

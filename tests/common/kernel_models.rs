@@ -58,6 +58,11 @@ pub fn transformer_fast_paths_match_candles_ops() {
             assert_near(&format!("{hook} ({what})"), got_cache.get(hook).unwrap(), want_cache.get(hook).unwrap());
         }
         assert_near(&format!("logits without hooks ({what})"), &plain.logits(&tokens).unwrap(), &want);
+        // With no hook on the scores the plain forward fuses scale, mask and softmax: bit for bit the same.
+        let bits = |t: &Tensor| {
+            t.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&plain.logits(&tokens).unwrap()), bits(&got), "fused softmax ({what})");
 
         // Incremental decoding (the causal mask with tokens already cached): the plain model in two pieces
         // against the tracked model's full forward.

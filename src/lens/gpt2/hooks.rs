@@ -371,15 +371,24 @@ impl HookSet {
         for iv in self.interventions.iter().filter(|iv| iv.hook == hook) {
             x = iv.apply(&x)?;
         }
-        let keep = match &self.cache_filter {
-            None => false,
-            Some(None) => true,
-            Some(Some(list)) => list.contains(&hook),
-        };
-        if keep {
+        if self.keeps(hook) {
             self.cache.insert(hook, x.clone());
         }
         Ok(x)
+    }
+
+    /// Whether `run(hook, x)` would return `x` untouched and record nothing: then the model may fuse the work on
+    /// either side of the hook point and never make `x` (the attention's scores, on a plain forward).
+    pub fn passes(&self, hook: Hook) -> bool {
+        !self.keeps(hook) && !self.interventions.iter().any(|iv| iv.hook == hook)
+    }
+
+    fn keeps(&self, hook: Hook) -> bool {
+        match &self.cache_filter {
+            None => false,
+            Some(None) => true,
+            Some(Some(list)) => list.contains(&hook),
+        }
     }
 }
 

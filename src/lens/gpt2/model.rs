@@ -711,18 +711,31 @@ impl Transformer {
         }
         let scores = fast::attention_scores(&q, &k)?; // [batch, head, q, k]
         let mul = if self.cfg.scale_attn_weights { 1.0 / (d_head as f64).sqrt() } else { 1.0 };
-        let scores = if fast::plain(&[&scores]) {
-            // Scaled and masked in one pass, bit for bit `scores * mul + mask`.
-            let (start, keys) = (pass.start, k.dim(2)?);
+        let (start, keys) = (pass.start, k.dim(2)?);
+        let pattern = if fast::plain(&[&scores]) && !self.autograd && hooks.passes(Hook::AttnScores(l)) {
+            // Nobody reads or changes the scores: scaled, masked and softmaxed in one pass (bit for bit the
+            // three steps below), over the visible keys only.
             fast::map(&scores, &mut |s, out| {
                 out.copy_from_slice(s);
-                kernels::scale_causal(out, pos, keys, start, mul as f32);
+                kernels::softmax_causal(out, pos, keys, start, mul as f32);
             })?
         } else {
-            (scores * mul)?.broadcast_add(&pass.mask)?
+            let scores = if fast::plain(&[&scores]) {
+                // Scaled and masked in one pass, bit for bit `scores * mul + mask`.
+                fast::map(&scores, &mut |s, out| {
+                    out.copy_from_slice(s);
+                    kernels::scale_causal(out, pos, keys, start, mul as f32);
+                })?
+            } else {
+                (scores * mul)?.broadcast_add(&pass.mask)?
+            };
+            let scores = hooks.run(Hook::AttnScores(l), scores)?;
+            if self.autograd {
+                candle_nn::ops::softmax(&scores, D::Minus1)?
+            } else {
+                softmax_rows(&scores)?
+            }
         };
-        let scores = hooks.run(Hook::AttnScores(l), scores)?;
-        let pattern = if self.autograd { candle_nn::ops::softmax(&scores, D::Minus1)? } else { softmax_rows(&scores)? };
         let pattern = hooks.run(Hook::Pattern(l), pattern)?; // [batch, head, q, k]
         let z = fast::attention_mix(&pattern, &v)?; // [batch, pos, head, d_head]
         let z = hooks.run(Hook::Z(l), z)?;
