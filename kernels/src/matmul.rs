@@ -69,10 +69,17 @@ pub struct Gemm {
 impl Gemm {
     /// How many values each of `a`, `b` and `c` must hold at least.
     fn extents(&self) -> (usize, usize, usize) {
-        let span =
-            |rows: usize, ld: usize, cols: usize| if rows == 0 || cols == 0 { 0 } else { (rows - 1) * ld + cols };
         let b = if self.b_transposed { span(self.n, self.ldb, self.k) } else { span(self.k, self.ldb, self.n) };
         (span(self.m, self.lda, self.k), b, span(self.m, self.ldc, self.n))
+    }
+}
+
+/// How many values a matrix of `rows` rows of `cols`, rows `ld` apart, spans (the last row ends at its last value).
+fn span(rows: usize, ld: usize, cols: usize) -> usize {
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * ld + cols
     }
 }
 
@@ -102,7 +109,6 @@ pub fn gemm(a: &[f32], b: &[f32], bias: Option<&[f32]>, c: &mut [f32], s: Gemm) 
 #[allow(clippy::too_many_arguments)] // the product's shapes and strides; a struct would only rename them
 pub fn gemm_indirect(a: &[f32], lda: usize, m: usize, b: &[f32], rows: &[usize], n: usize, c: &mut [f32], ldc: usize) {
     let k = rows.len();
-    let span = |r: usize, ld: usize, cols: usize| if r == 0 || cols == 0 { 0 } else { (r - 1) * ld + cols };
     assert!(lda >= k && ldc >= n, "gemm_indirect: a row stride is below its width");
     assert!(a.len() >= span(m, lda, k), "gemm_indirect: a holds {} values, not {m} x {k}", a.len());
     assert!(c.len() >= span(m, ldc, n), "gemm_indirect: c holds {} values, not {m} x {n}", c.len());

@@ -36,17 +36,11 @@ pub fn read<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
 /// A new tensor of `t`'s shape whose values `f` writes (into zeros), given `t`'s values as one row-major slice
 /// (`t` is copied first only if it is a strided view). Not generic, so that its code is in the .wasm once.
 pub fn map(t: &Tensor, f: &mut dyn FnMut(&[f32], &mut [f32])) -> Result<Tensor> {
-    let t = t.contiguous()?;
-    let out = {
-        let (storage, layout) = t.storage_and_layout();
-        let Storage::Cpu(CpuStorage::F32(all)) = &*storage else {
-            return Err(LensError::Input(format!("expected f32 values on the CPU, got {:?}", t.dtype())));
-        };
-        let (from, to) = layout.contiguous_offsets().expect("a contiguous tensor has contiguous offsets");
-        let mut out = vec![0f32; to - from];
-        f(&all[from..to], &mut out);
+    let out = read(t, |x| {
+        let mut out = vec![0f32; x.len()];
+        f(x, &mut out);
         out
-    };
+    })?;
     Ok(Tensor::from_vec(out, t.shape(), t.device())?)
 }
 
