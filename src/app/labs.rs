@@ -89,6 +89,16 @@ pub fn steps(kind: crate::routes::LabKind) -> &'static [crate::app::core::presen
     }
 }
 
+/// One lab's view, built in a function of its own. Chromium compiles a wasm function on its first call, whole: with
+/// every lab's mount inlined into `lab_view`, opening any lab compiled all of them first (traced: the largest
+/// function compiled on a first visit).
+#[cfg(target_arch = "wasm32")]
+#[inline(never)]
+fn apart<V: leptos::prelude::IntoView + 'static>(view: impl FnOnce() -> V) -> leptos::prelude::AnyView {
+    use leptos::prelude::IntoAny;
+    view().into_any()
+}
+
 /// The lab of a section, mounted with the raw query of its URL.
 #[cfg(target_arch = "wasm32")]
 pub fn lab_view(kind: crate::routes::LabKind, query: &str) -> leptos::prelude::AnyView {
@@ -96,17 +106,17 @@ pub fn lab_view(kind: crate::routes::LabKind, query: &str) -> leptos::prelude::A
     use leptos::prelude::*;
     let q = crate::app::core::url::parse_query(query);
     match kind {
-        LabKind::Attention => view! { <attention::AttentionLab query=q /> }.into_any(),
-        LabKind::Vision => view! { <vision::VisionLab query=q /> }.into_any(),
-        LabKind::Language => view! { <language::LanguageLab query=q /> }.into_any(),
-        LabKind::Probe => view! { <probe::ProbeLab query=q /> }.into_any(),
-        LabKind::Patching => view! { <patching::PatchingLab query=q /> }.into_any(),
-        LabKind::Steer => view! { <steer::SteerLab query=q /> }.into_any(),
-        LabKind::Superposition => view! { <superposition::SuperpositionLab query=q /> }.into_any(),
-        LabKind::Sae => view! { <sae::SaeLabs query=q /> }.into_any(),
-        LabKind::Acdc => view! { <acdc::AcdcLab query=q /> }.into_any(),
-        LabKind::Critiques => view! { <critiques::CritiquesLab query=q /> }.into_any(),
-        LabKind::OwnModel => view! { <own_model::view::OwnModelLab /> }.into_any(),
+        LabKind::Attention => apart(move || view! { <attention::AttentionLab query=q /> }),
+        LabKind::Vision => apart(move || view! { <vision::VisionLab query=q /> }),
+        LabKind::Language => apart(move || view! { <language::LanguageLab query=q /> }),
+        LabKind::Probe => apart(move || view! { <probe::ProbeLab query=q /> }),
+        LabKind::Patching => apart(move || view! { <patching::PatchingLab query=q /> }),
+        LabKind::Steer => apart(move || view! { <steer::SteerLab query=q /> }),
+        LabKind::Superposition => apart(move || view! { <superposition::SuperpositionLab query=q /> }),
+        LabKind::Sae => apart(move || view! { <sae::SaeLabs query=q /> }),
+        LabKind::Acdc => apart(move || view! { <acdc::AcdcLab query=q /> }),
+        LabKind::Critiques => apart(move || view! { <critiques::CritiquesLab query=q /> }),
+        LabKind::OwnModel => apart(move || view! { <own_model::view::OwnModelLab /> }),
         LabKind::Planned(what) => view! {
             <div class="planned" data-testid="lab-planned">
                 <h2>"This lab is not built yet"</h2>

@@ -146,6 +146,39 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     })
 }
 
+/// `x wᵀ + b` for a weight stored `[d_out, d_in]`, as torch's `nn.Linear` keeps it (the CNN's head). In the
+/// browser `linear_t_kernel`; elsewhere candle's product of `x` and the transposed view, plus the bias.
+pub fn linear_t(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if cfg!(target_arch = "wasm32") {
+        if let Some(y) = linear_t_kernel(x, w, b)? {
+            return Ok(y);
+        }
+    }
+    Ok(x.matmul(&w.t()?)?.broadcast_add(b)?)
+}
+
+/// `linear_t` as one `glassbox_kernels::gemm` that reads `w`'s rows as the product's columns where they lie,
+/// the bias added in the same pass; `None` for a tracked operand (autograd needs candle's ops). Public so that
+/// native tests check it against candle.
+pub fn linear_t_kernel(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Option<Tensor>> {
+    if !plain(&[x, w, b]) {
+        return Ok(None);
+    }
+    let (m, k) = x.dims2()?;
+    let (n, k2) = w.dims2()?;
+    if k != k2 {
+        return Err(LensError::Input(format!("[{m}, {k}] by the transpose of [{n}, {k2}]: the inner sizes differ")));
+    }
+    let bias = values(b)?;
+    if bias.len() != n {
+        return Err(LensError::Input(format!("a bias of {} values for {n} columns", bias.len())));
+    }
+    let mut out = vec![0f32; m * n];
+    let shape = glassbox_kernels::Gemm { m, k, n, lda: k, ldb: k, ldc: n, b_transposed: true };
+    read(x, |xv| read(w, |wv| glassbox_kernels::gemm(xv, wv, Some(&bias), &mut out, shape)))??;
+    Ok(Some(Tensor::from_vec(out, (m, n), x.device())?))
+}
+
 /// `x w` by `glassbox_kernels::matmul`, or `None` where it does not apply: a tracked operand, a dtype other
 /// than f32, or a `w` whose columns are not adjacent. Public so that native tests check it against candle.
 pub fn matmul_kernel(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {

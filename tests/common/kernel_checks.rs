@@ -484,6 +484,28 @@ pub fn fast_matmul_matches_candle() {
         }
     }
     assert!(matmul_kernel_bias(&x, &w, Some(&[0.0; 3])).is_err(), "a bias of the wrong length");
+
+    // A weight stored [d_out, d_in] (torch's layout, the CNN's head), read transposed in place: against candle's
+    // product with the transposed view, for every remainder of the 8-column tiles and a one-row input.
+    use glassbox::lens::fast::{linear_t, linear_t_kernel};
+    for (rows, n, k) in [(2, 10, 288), (1, 10, 37), (5, 8, 3), (3, 17, 9)] {
+        let x = tensor(&randoms(&mut rng, rows * k, 1.0), &[rows, k]);
+        let w = tensor(&randoms(&mut rng, n * k, 1.0), &[n, k]);
+        let b = tensor(&randoms(&mut rng, n, 3.0), &[n]);
+        let want = values(&x.matmul(&w.t().unwrap()).unwrap().broadcast_add(&b).unwrap());
+        for (how, got) in [
+            ("kernel", linear_t_kernel(&x, &w, &b).unwrap().expect("taken")),
+            ("linear_t", linear_t(&x, &w, &b).unwrap()),
+        ] {
+            let got = values(&got);
+            assert_eq!(got.len(), want.len());
+            for (g, e) in got.iter().zip(&want) {
+                assert!((g - e).abs() <= 1e-5 * e.abs().max(1.0), "{how}, {rows} x {k} by [{n}, {k}]: {g} against {e}");
+            }
+        }
+        assert!(linear_t_kernel(&x, &w.narrow(1, 0, k - 1).unwrap(), &b).is_err(), "inner sizes differ");
+        assert!(linear_t_kernel(&x, &w, &b.narrow(0, 0, n - 1).unwrap()).is_err(), "a bias of the wrong length");
+    }
 }
 
 /// `lens::fast::attention_scores` and `attention_mix` (in the browser one kernel product per head, reading the

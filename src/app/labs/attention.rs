@@ -205,6 +205,36 @@ pub fn cell_at(fx: f64, fy: f64, n: usize) -> Option<(usize, usize)> {
     (k <= q && q < n).then_some((q, k))
 }
 
+/// A pattern (`[q][k]`) as RGBA pixels of a `side` x `side` image, each pixel the cell under its centre
+/// (nearest neighbour, no smoothing: at `side == n` one pixel per cell). A weight is coloured by the app's
+/// magnitude map (viridis: lightness carries it for every reader); the keys a query may not see (k > q) are
+/// `masked`, so the causal triangle stays visible. Painted here rather than by scaling a pattern-sized canvas
+/// with `drawImage`: that copy from canvas to canvas was an 11 ms call on a first visit (traced).
+pub fn pattern_pixels(pattern: &[Vec<f32>], side: usize, masked: (u8, u8, u8)) -> Vec<u8> {
+    let n = pattern.len();
+    let mut data = vec![0u8; side * side * 4];
+    if n == 0 {
+        return data;
+    }
+    // The cell under pixel i's centre, for a row or a column (the same map both ways).
+    let cell: Vec<usize> = (0..side).map(|i| ((2 * i + 1) * n / (2 * side)).min(n - 1)).collect();
+    for (y, px_row) in data.chunks_exact_mut(side * 4).enumerate() {
+        let q = cell[y];
+        for (x, px) in px_row.chunks_exact_mut(4).enumerate() {
+            let k = cell[x];
+            let (r, g, b) = match pattern[q].get(k) {
+                Some(&w) if k <= q => {
+                    let c = crate::app::core::charts::sequential(w);
+                    (c.0, c.1, c.2)
+                }
+                _ => masked,
+            };
+            px.copy_from_slice(&[r, g, b, 255]);
+        }
+    }
+    data
+}
+
 /// Where the head thumbnails drawn in one frame end, from `from` on: at most `per_frame` thumbnails, of which at
 /// most `new_per_frame` are `fresh` (their canvas gets its backing store now, which costs the page's thread
 /// about 2 ms each in Chromium: 24 at once were a 50-90 ms task). At least one is drawn, so drawing always ends.
@@ -281,6 +311,31 @@ pub fn pattern_table(pattern: &[Vec<f32>], words: &[String], (layer, head): (usi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pattern_pixels_paint_each_cell_and_the_mask_at_any_size() {
+        let p = vec![vec![1.0, 0.0], vec![0.25, 0.75]];
+        let masked = (255, 255, 255);
+        let rgb = |w: f32| {
+            let c = crate::app::core::charts::sequential(w);
+            [c.0, c.1, c.2, 255]
+        };
+        // One pixel per cell, row by row; the cell above the diagonal is masked.
+        let one = pattern_pixels(&p, 2, masked);
+        assert_eq!(one, [rgb(1.0), [255, 255, 255, 255], rgb(0.25), rgb(0.75)].concat());
+        // Scaled to 5 px: pixel centres 0.5..4.5 of 5 fall in cells 0, 0, 1, 1, 1 (2 wide, then 3).
+        let five = pattern_pixels(&p, 5, masked);
+        let at = |x: usize, y: usize| five[(y * 5 + x) * 4..(y * 5 + x) * 4 + 4].to_vec();
+        assert_eq!(at(0, 0), rgb(1.0));
+        assert_eq!(at(1, 1), rgb(1.0));
+        assert_eq!(at(2, 1), vec![255, 255, 255, 255], "row 1 is still query 0");
+        assert_eq!(at(1, 2), rgb(0.25));
+        assert_eq!(at(4, 4), rgb(0.75));
+        // Scaled down (more cells than pixels) every pixel still names a real cell; nothing to paint is blank.
+        let big: Vec<Vec<f32>> = (0..100).map(|q| (0..=q).map(|k| k as f32 / 100.0).collect()).collect();
+        assert_eq!(pattern_pixels(&big, 72, masked).len(), 72 * 72 * 4);
+        assert!(pattern_pixels(&[], 3, masked).iter().all(|&b| b == 0));
+    }
 
     #[test]
     fn thumbnail_frames_hold_a_few_new_canvases_and_more_redrawn_ones() {

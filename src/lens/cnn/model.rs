@@ -421,7 +421,7 @@ impl Cnn {
             }
         }
         let flat = h.flatten_from(1)?; // [b, fc_in], channel-major like torch.flatten
-        let logits = flat.matmul(&self.fc_w.t()?)?.broadcast_add(&self.fc_b)?; // [b, classes]
+        let logits = fast::linear_t(&flat, &self.fc_w, &self.fc_b)?; // [b, classes]
         cache.entries.push((VisionHook::Logits, logits));
         match stop {
             Some(hook) if hook != VisionHook::Logits => {

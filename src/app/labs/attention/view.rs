@@ -7,11 +7,11 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::{
-    best_induction_head, cell_at, compute, head_index, loss_bars, loss_of_cells, pattern_table, result_of, score_bars,
-    thumb_batch_end, token_mark, training_curve, AttentionState, LabResult, TokenMark,
+    best_induction_head, cell_at, compute, head_index, loss_bars, loss_of_cells, pattern_pixels, pattern_table,
+    result_of, score_bars, thumb_batch_end, token_mark, training_curve, AttentionState, LabResult, TokenMark,
 };
 use crate::app::core::browser::{canvas_by_id, document, next_frame, now_ms, replace_hash_soon, yield_to_browser};
-use crate::app::core::charts::{sequential, Axis, BarChart, Legend, LineChart};
+use crate::app::core::charts::{Axis, BarChart, Legend, LineChart};
 use crate::app::core::export::{images_table, CanvasExport};
 use crate::app::core::frame::{progress_bar, LabFrame, UrlNotes};
 use crate::app::core::jobs::{Job, Jobs};
@@ -105,32 +105,15 @@ fn square_2d(canvas: &web_sys::HtmlCanvasElement, side: u32) -> Option<web_sys::
     canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into().ok())
 }
 
-/// Paints a pattern one pixel per (q, k) cell; CSS (or `draw_thumb`) scales it up without smoothing. Cells above
-/// the diagonal (keys a query may not see) are painted `masked`, so the causal triangle stays visible.
-fn draw_pattern(canvas: &web_sys::HtmlCanvasElement, pattern: &[Vec<f32>], masked: (u8, u8, u8)) {
-    let n = pattern.len() as u32;
-    if n == 0 {
+/// Paints `pattern` into `canvas` at `side` pixels square (`pattern_pixels`): one pixel per cell for the
+/// selected head, which CSS scales up without smoothing, and `THUMB_PX` for a head's thumbnail.
+fn draw_pattern(canvas: &web_sys::HtmlCanvasElement, pattern: &[Vec<f32>], side: u32, masked: (u8, u8, u8)) {
+    if pattern.is_empty() {
         return;
     }
-    let Some(ctx) = square_2d(canvas, n) else { return };
-    let mut data = vec![0u8; (n * n * 4) as usize];
-    for (q, row) in pattern.iter().enumerate() {
-        for (k, &w) in row.iter().enumerate() {
-            let i = (q * n as usize + k) * 4;
-            let px = if k > q {
-                masked
-            } else {
-                // The app's magnitude map (viridis): lightness carries the weight for every reader.
-                let c = sequential(w);
-                (c.0, c.1, c.2)
-            };
-            data[i] = px.0;
-            data[i + 1] = px.1;
-            data[i + 2] = px.2;
-            data[i + 3] = 255;
-        }
-    }
-    if let Ok(img) = web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(&data), n, n) {
+    let Some(ctx) = square_2d(canvas, side) else { return };
+    let data = pattern_pixels(pattern, side as usize, masked);
+    if let Ok(img) = web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(&data), side, side) {
         let _ = ctx.put_image_data(&img, 0.0, 0.0);
     }
 }
@@ -148,19 +131,6 @@ const NEW_THUMBS_PER_FRAME: usize = 3;
 /// text length redraws the canvas without allocating it again (a canvas resized is a canvas allocated anew:
 /// each keystroke in the lab on GPT-2 small cost 144 of them, in 50-90 ms tasks).
 const THUMB_PX: u32 = 72;
-
-/// Draws `pattern` into a head thumbnail, scaled to `THUMB_PX` square with no smoothing, through `scratch` (a
-/// canvas of the pattern's size, reused for every head).
-fn draw_thumb(thumb: &web_sys::HtmlCanvasElement, scratch: &web_sys::HtmlCanvasElement, pattern: &[Vec<f32>]) {
-    if pattern.is_empty() {
-        return;
-    }
-    draw_pattern(scratch, pattern, (255, 255, 255));
-    let Some(ctx) = square_2d(thumb, THUMB_PX) else { return };
-    ctx.set_image_smoothing_enabled(false);
-    let side = f64::from(THUMB_PX);
-    let _ = ctx.draw_image_with_html_canvas_element_and_dw_and_dh(scratch, 0.0, 0.0, side, side);
-}
 
 /// The signals the panels share: the last good result, the selected head and what the pointer is over.
 #[derive(Clone, Copy)]
@@ -495,9 +465,6 @@ fn HeadGrid(dims: Signal<Option<(usize, usize)>>, shared: Shared) -> impl IntoVi
         let ticket = drawing.get_value() + 1;
         drawing.set_value(ticket);
         leptos::task::spawn_local(async move {
-            let Some(scratch) = document().create_element("canvas").ok().and_then(|e| e.dyn_into().ok()) else {
-                return;
-            };
             let thumbs: Vec<(Option<web_sys::HtmlCanvasElement>, &Vec<Vec<f32>>)> = (r.patterns.iter().enumerate())
                 .flat_map(|(l, layer)| {
                     layer.iter().enumerate().map(move |(h, p)| (canvas_by_id(&format!("thumb-{l}-{h}")), p))
@@ -515,7 +482,7 @@ fn HeadGrid(dims: Signal<Option<(usize, usize)>>, shared: Shared) -> impl IntoVi
                 let end = thumb_batch_end(from, thumbs.len(), fresh, THUMBS_PER_FRAME, NEW_THUMBS_PER_FRAME);
                 for (thumb, pattern) in &thumbs[from..end] {
                     if let Some(c) = thumb {
-                        draw_thumb(c, &scratch, pattern);
+                        draw_pattern(c, pattern, THUMB_PX, (255, 255, 255));
                     }
                 }
                 from = end;
@@ -598,7 +565,7 @@ fn PatternPanel(shared: Shared) -> impl IntoView {
         // The pattern is read first, so the effect tracks it even while the canvas is not there yet.
         shared.with_pattern(|p| {
             if let Some(c) = canvas_by_id("pattern-canvas") {
-                draw_pattern(&c, p, (241, 245, 249));
+                draw_pattern(&c, p, p.len() as u32, (241, 245, 249));
             }
         });
     });
