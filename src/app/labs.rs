@@ -89,6 +89,29 @@ pub fn steps(kind: crate::routes::LabKind) -> &'static [crate::app::core::presen
     }
 }
 
+/// Starts fetching the folder a lab opens on, as the page starts: `shell::Lab` mounts the lab a task later, after
+/// the chapter, and the download then runs while the chapter is laid out instead of after it. The lab's own load
+/// joins this one (`load::load_once`), and a failure is the lab's to report: it loads again, and says why.
+#[cfg(target_arch = "wasm32")]
+pub fn prefetch(kind: crate::routes::LabKind, query: &str) {
+    use crate::app::core::load::{load_char_model, load_model, load_vision};
+    use crate::app::core::models::LabModel;
+    use crate::app::core::url::UrlState;
+    use crate::routes::LabKind;
+    use leptos::task::spawn_local;
+    let q = crate::app::core::url::parse_query(query);
+    match kind {
+        LabKind::Attention => {
+            if let LabModel::Task(t) = attention::AttentionState::from_query(&q).0.model {
+                spawn_local(async move { _ = load_model(t.folder()).await });
+            }
+        }
+        LabKind::Vision => spawn_local(async { _ = load_vision("mnist-cnn").await }),
+        LabKind::Steer => spawn_local(async { _ = load_char_model("moby").await }),
+        _ => {}
+    }
+}
+
 /// One lab's view, built in a function of its own. Chromium compiles a wasm function on its first call, whole: with
 /// every lab's mount inlined into `lab_view`, opening any lab compiled all of them first (traced: the largest
 /// function compiled on a first visit).

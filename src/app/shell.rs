@@ -507,9 +507,11 @@ fn PresenterBar(lab: LabKind, presenting: Presenting) -> impl IntoView {
 /// The lab is mounted one task after the rest of the page. A route change rebuilds the chapter pane and the lab
 /// pane; in one task, the chapter's text, the lab's mount (its code compiled on first use) and the layout that
 /// Chromium forces after a lab's form controls go in came to 50-70 ms on GPT-2 small's 9.2.2 (traced). Split, the
-/// chapter paints first and neither task reaches 50 ms. Until then the pane holds an empty placeholder.
+/// chapter paints first and neither task reaches 50 ms. Until then the pane holds an empty placeholder, and the
+/// lab's model is already on its way (`labs::prefetch`).
 #[component]
 fn Lab(kind: LabKind, query: String) -> impl IntoView {
+    super::labs::prefetch(kind, &query);
     let ready = RwSignal::new(false);
     leptos::task::spawn_local(async move {
         super::core::browser::yield_to_browser().await;

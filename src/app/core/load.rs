@@ -9,6 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::thread::LocalKey;
 
+use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use leptos::prelude::*;
 
 use super::models::TaskModel;
@@ -23,29 +24,52 @@ pub struct LoadedModel {
     pub training: Option<serde_json::Value>,
 }
 
-/// Loaded folders by name, one map per kind of model.
-type Cache<T> = RefCell<HashMap<String, Arc<T>>>;
+/// Folders by name, one map per kind of model: each entry is its load, shared by every lab that asks while it
+/// runs (a lab's prefetch, then the lab itself, fetch once) and holding the folder once it is there.
+type Cache<T> = RefCell<HashMap<String, Loading<T>>>;
+
+/// A load under way or ended, and when it started (`now_ms`).
+struct Loading<T> {
+    started_ms: f64,
+    fut: Shared<LocalBoxFuture<'static, Result<Arc<T>, String>>>,
+}
 
 thread_local! {
     static LOADED: Cache<LoadedModel> = RefCell::new(HashMap::new());
 }
 
 /// The session's copy of `name`, loading it with `load` the first time: a folder is fetched and checked
-/// once per session, and every lab that uses it afterwards gets it at once.
-async fn load_once<T, Fut>(
+/// once per session, and every lab that uses it afterwards gets it at once. A failed load is forgotten, and so is
+/// one still waiting after `LOAD_TIMEOUT_MS` (its callers have given up on it), so that Retry fetches anew.
+fn load_once<T: 'static, Fut>(
     cache: &'static LocalKey<Cache<T>>,
     name: &str,
     load: impl FnOnce(String) -> Fut,
-) -> Result<Arc<T>, String>
+) -> impl Future<Output = Result<Arc<T>, String>>
 where
-    Fut: Future<Output = Result<T, String>>,
+    Fut: Future<Output = Result<T, String>> + 'static,
 {
-    if let Some(m) = cache.with(|c| c.borrow().get(name).cloned()) {
-        return Ok(m);
-    }
-    let loaded = Arc::new(load(format!("models/{name}")).await?);
-    cache.with(|c| c.borrow_mut().insert(name.to_string(), loaded.clone()));
-    Ok(loaded)
+    let now = super::browser::now_ms();
+    cache.with(|c| {
+        let mut c = c.borrow_mut();
+        let stale = c.get(name).is_some_and(|l| match l.fut.peek() {
+            Some(r) => r.is_err(),
+            None => now - l.started_ms > f64::from(LOAD_TIMEOUT_MS),
+        });
+        if stale {
+            c.remove(name);
+        }
+        let loading = c.entry(name.to_string()).or_insert_with(|| {
+            let fut = load(format!("models/{name}"));
+            Loading { started_ms: now, fut: async move { fut.await.map(Arc::new) }.boxed_local().shared() }
+        });
+        loading.fut.clone()
+    })
+}
+
+/// The folder `name` if its load has ended well.
+fn loaded<T>(cache: &'static LocalKey<Cache<T>>, name: &str) -> Option<Arc<T>> {
+    cache.with(|c| c.borrow().get(name).and_then(|l| l.fut.peek()?.as_ref().ok().cloned()))
 }
 
 /// Names the file at fault when a model's config or weights do not load.
@@ -247,11 +271,12 @@ thread_local! {
 /// Fetches and checks `models/{name}/sae/` (and the model itself); every failure names the file and what is
 /// wrong with it.
 pub async fn load_char_sae(name: &str) -> Result<Arc<LoadedSae>, String> {
+    let model = name.to_string();
     load_once(&LOADED_SAE, name, |model_base| async move {
         let base = format!("{model_base}/sae");
         // The model (its own cached load) and the SAE's three files, fetched at once; the model's error first.
         let (lm, report_text, weights, index_text) = futures::join!(
-            load_char_model(name),
+            load_char_model(&model),
             fetch_text(format!("{base}/sae.json")),
             fetch_bytes(format!("{base}/sae_weights.safetensors")),
             fetch_text(format!("{base}/features.json")),
@@ -455,13 +480,13 @@ impl TaskModels {
 
 /// The session's copy of a folder already loaded, if any (for the benchmark hooks).
 pub fn loaded_model(name: &str) -> Option<Arc<LoadedModel>> {
-    LOADED.with(|c| c.borrow().get(name).cloned())
+    loaded(&LOADED, name)
 }
 
 pub fn loaded_char(name: &str) -> Option<Arc<LoadedChar>> {
-    LOADED_CHAR.with(|c| c.borrow().get(name).cloned())
+    loaded(&LOADED_CHAR, name)
 }
 
 pub fn loaded_vision(name: &str) -> Option<Arc<LoadedVision>> {
-    LOADED_VISION.with(|c| c.borrow().get(name).cloned())
+    loaded(&LOADED_VISION, name)
 }
