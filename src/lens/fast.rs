@@ -127,8 +127,8 @@ fn per_head_gemm(a: &Tensor, b: &Tensor, b_transposed: bool, heads_inner: bool) 
 }
 
 /// `x w + b` for `x` `[m, k]`, `w` `[k, n]` and `b` `[n]` (added to every row), none of them tracked by autograd:
-/// a linear layer. In the browser one pass of `glassbox_kernels::matmul_bias` (where `matmul` applies), the bias
-/// where each sum starts; elsewhere `matmul` then `glassbox_kernels::add_rows`.
+/// a linear layer. In the browser one pass of `glassbox_kernels::gemm` (`matmul_kernel_bias`, where it applies),
+/// the bias where each sum starts; elsewhere `matmul` then `glassbox_kernels::add_rows`.
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     let bias = values(b)?;
     if cfg!(target_arch = "wasm32") {
@@ -146,41 +146,9 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     })
 }
 
-/// `x wᵀ + b` for a weight stored `[d_out, d_in]`, as torch's `nn.Linear` keeps it (the CNN's head). In the
-/// browser `linear_t_kernel`; elsewhere candle's product of `x` and the transposed view, plus the bias.
-pub fn linear_t(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if cfg!(target_arch = "wasm32") {
-        if let Some(y) = linear_t_kernel(x, w, b)? {
-            return Ok(y);
-        }
-    }
-    Ok(x.matmul(&w.t()?)?.broadcast_add(b)?)
-}
-
-/// `linear_t` as one `glassbox_kernels::gemm` that reads `w`'s rows as the product's columns where they lie,
-/// the bias added in the same pass; `None` for a tracked operand (autograd needs candle's ops). Public so that
+/// `x w` by `glassbox_kernels::gemm`, or `None` where it does not apply: a tracked operand, a dtype other
+/// than f32, or a `w` whose values are adjacent neither along its rows nor along its columns. Public so that
 /// native tests check it against candle.
-pub fn linear_t_kernel(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Option<Tensor>> {
-    if !plain(&[x, w, b]) {
-        return Ok(None);
-    }
-    let (m, k) = x.dims2()?;
-    let (n, k2) = w.dims2()?;
-    if k != k2 {
-        return Err(LensError::Input(format!("[{m}, {k}] by the transpose of [{n}, {k2}]: the inner sizes differ")));
-    }
-    let bias = values(b)?;
-    if bias.len() != n {
-        return Err(LensError::Input(format!("a bias of {} values for {n} columns", bias.len())));
-    }
-    let mut out = vec![0f32; m * n];
-    let shape = glassbox_kernels::Gemm { m, k, n, lda: k, ldb: k, ldc: n, b_transposed: true };
-    read(x, |xv| read(w, |wv| glassbox_kernels::gemm(xv, wv, Some(&bias), &mut out, shape)))??;
-    Ok(Some(Tensor::from_vec(out, (m, n), x.device())?))
-}
-
-/// `x w` by `glassbox_kernels::matmul`, or `None` where it does not apply: a tracked operand, a dtype other
-/// than f32, or a `w` whose columns are not adjacent. Public so that native tests check it against candle.
 pub fn matmul_kernel(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
     matmul_kernel_bias(x, w, None)
 }
@@ -202,16 +170,26 @@ pub fn matmul_kernel_bias(x: &Tensor, w: &Tensor, bias: Option<&[f32]>) -> Resul
         return Ok(None);
     };
     let (x_from, x_to) = xl.contiguous_offsets().expect("a contiguous tensor has contiguous offsets");
-    let ldb = wl.stride()[0];
-    if k > 1 && ldb < n || n > 1 && wl.stride()[1] != 1 {
-        return Ok(None);
-    }
-    let w_from = wl.start_offset();
-    let w_to = if k == 0 || n == 0 { w_from } else { w_from + (k - 1) * ldb + n };
+    let st = wl.stride();
+    let b_transposed = n > 1 && st[1] != 1;
+    let ldb = if b_transposed {
+        // The transposed view of a row-major `[n, k]` (torch's `nn.Linear` weight: the CNN's head), whose
+        // columns are the rows of that matrix: the product reads them in place.
+        if k > 1 && st[0] != 1 || st[1] < k {
+            return Ok(None);
+        }
+        st[1]
+    } else {
+        if k > 1 && st[0] < n {
+            return Ok(None);
+        }
+        st[0].max(n)
+    };
     if bias.is_some_and(|b| b.len() != n) {
         return Err(LensError::Input(format!("a bias of {} values for {n} columns", bias.map_or(0, <[f32]>::len))));
     }
     let mut out = vec![0f32; m * n];
-    glassbox_kernels::matmul_bias(&xv[x_from..x_to], m, k, &wv[w_from..w_to], ldb.max(n), n, bias, &mut out);
+    let shape = glassbox_kernels::Gemm { m, k, n, lda: k, ldb, ldc: n, b_transposed };
+    glassbox_kernels::gemm(&xv[x_from..x_to], &wv[wl.start_offset()..], bias, &mut out, shape);
     Ok(Some(Tensor::from_vec(out, (m, n), x.device())?))
 }

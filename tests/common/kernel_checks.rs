@@ -464,7 +464,12 @@ pub fn fast_matmul_matches_candle() {
             assert!((g - e).abs() <= 1e-5 * e.abs().max(1.0), "{what}: {g} against {e}");
         }
     }
-    assert!(matmul_kernel(&x, &w.t().unwrap().contiguous().unwrap().t().unwrap()).unwrap().is_none(), "transposed w");
+    // A transposed view is read in place (below, with a bias); its values must still be adjacent one way.
+    let wt = w.t().unwrap().contiguous().unwrap().t().unwrap();
+    let got = values(&matmul_kernel(&x, &wt).unwrap().expect("a transposed w is taken"));
+    for (g, e) in got.iter().zip(&values(&x.matmul(&w).unwrap())) {
+        assert!((g - e).abs() <= 1e-5 * e.abs().max(1.0), "transposed w: {g} against {e}");
+    }
     assert!(matmul_kernel(&x, &w.narrow(0, 0, 36).unwrap()).is_err(), "inner sizes differ");
 
     // With a bias added in the same pass (a linear layer), against candle's product plus its broadcast add; every
@@ -485,27 +490,31 @@ pub fn fast_matmul_matches_candle() {
     }
     assert!(matmul_kernel_bias(&x, &w, Some(&[0.0; 3])).is_err(), "a bias of the wrong length");
 
-    // A weight stored [d_out, d_in] (torch's layout, the CNN's head), read transposed in place: against candle's
-    // product with the transposed view, for every remainder of the 8-column tiles and a one-row input.
-    use glassbox::lens::fast::{linear_t, linear_t_kernel};
+    // A weight stored [d_out, d_in] (torch's layout, the CNN's head), given as its transposed view and read in
+    // place: against candle, for every remainder of the 8-column tiles and a one-row input.
     for (rows, n, k) in [(2, 10, 288), (1, 10, 37), (5, 8, 3), (3, 17, 9)] {
         let x = tensor(&randoms(&mut rng, rows * k, 1.0), &[rows, k]);
-        let w = tensor(&randoms(&mut rng, n * k, 1.0), &[n, k]);
-        let b = tensor(&randoms(&mut rng, n, 3.0), &[n]);
-        let want = values(&x.matmul(&w.t().unwrap()).unwrap().broadcast_add(&b).unwrap());
+        let w = tensor(&randoms(&mut rng, n * k, 1.0), &[n, k]).t().unwrap();
+        let b = randoms(&mut rng, n, 3.0);
+        let want = values(&x.matmul(&w).unwrap().broadcast_add(&tensor(&b, &[n])).unwrap());
         for (how, got) in [
-            ("kernel", linear_t_kernel(&x, &w, &b).unwrap().expect("taken")),
-            ("linear_t", linear_t(&x, &w, &b).unwrap()),
+            ("kernel", matmul_kernel_bias(&x, &w, Some(&b)).unwrap().expect("taken")),
+            ("fast::linear", glassbox::lens::fast::linear(&x, &w, &tensor(&b, &[n])).unwrap()),
         ] {
             let got = values(&got);
             assert_eq!(got.len(), want.len());
             for (g, e) in got.iter().zip(&want) {
-                assert!((g - e).abs() <= 1e-5 * e.abs().max(1.0), "{how}, {rows} x {k} by [{n}, {k}]: {g} against {e}");
+                assert!(
+                    (g - e).abs() <= 1e-5 * e.abs().max(1.0),
+                    "{how}, {rows} x {k} by [{n}, {k}]ᵀ: {g} against {e}"
+                );
             }
         }
-        assert!(linear_t_kernel(&x, &w.narrow(1, 0, k - 1).unwrap(), &b).is_err(), "inner sizes differ");
-        assert!(linear_t_kernel(&x, &w, &b.narrow(0, 0, n - 1).unwrap()).is_err(), "a bias of the wrong length");
     }
+    // Values adjacent along neither dimension: not taken.
+    let sparse =
+        tensor(&randoms(&mut rng, 37 * 70 * 2, 1.0), &[37, 70, 2]).narrow(2, 0, 1).unwrap().squeeze(2).unwrap();
+    assert!(matmul_kernel(&x, &sparse).unwrap().is_none(), "a w strided both ways");
 }
 
 /// `lens::fast::attention_scores` and `attention_mix` (in the browser one kernel product per head, reading the

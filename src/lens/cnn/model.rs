@@ -421,7 +421,12 @@ impl Cnn {
             }
         }
         let flat = h.flatten_from(1)?; // [b, fc_in], channel-major like torch.flatten
-        let logits = fast::linear_t(&flat, &self.fc_w, &self.fc_b)?; // [b, classes]
+        let w = self.fc_w.t()?; // fc_w is [classes, fc_in], as torch keeps it: read transposed in place
+        let logits = if fast::plain(&[&flat, &w, &self.fc_b]) {
+            fast::linear(&flat, &w, &self.fc_b)?
+        } else {
+            flat.matmul(&w)?.broadcast_add(&self.fc_b)?
+        }; // [b, classes]
         cache.entries.push((VisionHook::Logits, logits));
         match stop {
             Some(hook) if hook != VisionHook::Logits => {

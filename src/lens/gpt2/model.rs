@@ -932,7 +932,7 @@ impl Transformer {
 pub fn per_position_loss(logits: &Tensor, tokens: &[u32]) -> Result<Vec<f32>> {
     let rows = logits.get(0)?.to_dtype(DType::F32)?;
     let vocab = rows.dim(1)?;
-    let rows: Vec<f32> = rows.flatten_all()?.to_vec1()?;
+    let rows = fast::values(&rows)?;
     // log-sum-exp with the vectorised exp (`max_exp_sum`): `f32::exp` is a scalar call in wasm, 4 ms of a first
     // visit to the attention lab (profiled).
     Ok((0..tokens.len().saturating_sub(1))
