@@ -218,6 +218,30 @@ fn run_with(model: &Transformer, tokens: &[u32], iv: Intervention) -> (Tensor, g
     (logits, hooks.cache)
 }
 
+/// In the browser the attention's mix leaves out the keys a causal pattern cannot see. An intervention that puts
+/// weight on later keys (a pattern replaced, or scores replaced before the softmax) is mixed whole: `hook_z` is
+/// then the uniform pattern over every key times `hook_v`, computed here with candle's matmul.
+#[wasm_bindgen_test]
+fn a_pattern_that_sees_later_keys_is_mixed_whole() {
+    let model = shipped_model();
+    let tokens = &TOKENS[..];
+    let pos = tokens.len();
+    let (_, clean) = model.run_with_cache(tokens).unwrap();
+    let heads = clean.get(Hook::Pattern(0)).unwrap().dim(1).unwrap();
+    let uniform = (Tensor::ones((1, heads, pos, pos), DType::F32, &Device::Cpu).unwrap() / pos as f64).unwrap();
+    let zeros = Tensor::zeros((1, heads, pos, pos), DType::F32, &Device::Cpu).unwrap();
+    for (what, iv) in [
+        ("pattern replaced", Intervention::new(Hook::Pattern(0), Op::Replace(uniform.clone()))),
+        ("scores replaced", Intervention::new(Hook::AttnScores(0), Op::Replace(zeros.clone()))),
+    ] {
+        let (_, cache) = run_with(&model, tokens, iv);
+        let v = cache.get(Hook::V(0)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap(); // [1, head, pos, d_head]
+        let want = uniform.matmul(&v).unwrap().transpose(1, 2).unwrap().contiguous().unwrap(); // [1, pos, head, d_head]
+        let got = cache.get(Hook::Z(0)).unwrap();
+        assert_close(&logits_vec(got), &logits_vec(&want), 1e-5, what);
+    }
+}
+
 /// Zero-ablating head (l, h) changes logits and later layers' patterns exactly as the reference does, zeroes that
 /// head's z, and leaves every other head's z in that layer as it was.
 fn check_zero_head(model: &Transformer, reference: &Ref, tokens: &[u32], l: usize, h: usize, tol: f32) -> f32 {

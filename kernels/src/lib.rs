@@ -17,7 +17,7 @@ mod f4;
 mod matmul;
 use f4::F4;
 use matmul::gemm_indirect;
-pub use matmul::{gemm, matmul, matmul_bias, Gemm};
+pub use matmul::{gemm, gemm_causal, matmul, matmul_bias, Causal, Gemm};
 
 /// Partial sums and maxima are kept in this many independent lanes (two simd128 vectors).
 const LANES: usize = 8;
@@ -138,39 +138,70 @@ pub fn softmax_rows(v: &mut [f32], n: usize) {
     }
 }
 
-/// Softmax of one row, in place (-inf entries come out 0; a row with no finite entry, NaN).
-#[inline(always)]
-fn softmax_row(row: &mut [f32]) {
+/// Softmax of one row, in place (-inf entries come out 0; a row with no finite entry, NaN, and then false).
+/// Not inlined: three kernels call it, and each inlined copy was ~3 KB of the .wasm (one call per row costs
+/// nothing next to the row's exponentials).
+#[inline(never)]
+fn softmax_row(row: &mut [f32]) -> bool {
     let m = f4::max(row);
     if m == f32::NEG_INFINITY {
         row.fill(f32::NAN);
-        return;
+        return false;
     }
     let (mv, ninf) = (F4::splat(m), F4::splat(f32::NEG_INFINITY));
     let total = f4::map_sum(row, 0.0, |x| F4::select(x.eq(ninf), F4::splat(0.0), exp4(x.sub(mv))));
     let inv = F4::splat(1.0 / total);
     f4::map_in_place(row, |x| x.mul(inv));
+    true
 }
 
-/// `scale_causal` then `softmax_rows` in one pass, equal to them bit for bit: each row of each `[q, k]` matrix
-/// is scaled by `mul` over its visible keys only (query `i` sees keys up to `start + i`), softmaxed there, and
-/// zero beyond. For a forward whose scores nobody looks at: the masked half is never written twice or scanned.
+/// `softmax_rows` of scores masked as `scale_causal` masks them (query `i` sees keys `..=start + i`, the rest
+/// -inf), from `scores` into `out`, equal to it bit for bit, without scanning each row for where its masked
+/// entries start: for a forward that keeps the masked scores (the attention lab's cached run), then the pattern.
 #[inline(never)]
-pub fn softmax_causal(scores: &mut [f32], q: usize, k: usize, start: usize, mul: f32) {
+pub fn softmax_visible(scores: &[f32], out: &mut [f32], q: usize, k: usize, start: usize) {
+    causal_rows(scores, out, q, k, start, |src, seen, masked| {
+        seen.copy_from_slice(src);
+        // A row whose visible scores are all -inf is NaN throughout, as `softmax_rows` makes it.
+        masked.fill(if softmax_row(seen) { 0.0 } else { f32::NAN });
+    });
+}
+
+/// `f(visible scores, their place in out, the rest of the row in out)` for each row of each `[q, k]` matrix of
+/// `scores` and `out` (the same length), where query `i` sees keys `..=start + i`.
+#[inline(always)]
+fn causal_rows(
+    scores: &[f32],
+    out: &mut [f32],
+    q: usize,
+    k: usize,
+    start: usize,
+    mut f: impl FnMut(&[f32], &mut [f32], &mut [f32]),
+) {
+    assert_eq!(scores.len(), out.len(), "causal scores: input and output lengths differ");
     if q == 0 || k == 0 {
         return;
     }
-    let (mulv, zero) = (F4::splat(mul), F4::splat(0.0));
-    for m in scores.chunks_exact_mut(q * k) {
-        for (i, row) in m.chunks_exact_mut(k).enumerate() {
-            let visible = (start + i + 1).min(k);
-            let (seen, masked) = row.split_at_mut(visible);
-            // `+ 0.0` as `scale_causal` adds the mask's zero (it turns -0.0 into 0.0).
-            f4::map_in_place(seen, |x| x.mul(mulv).add(zero));
-            masked.fill(0.0);
-            softmax_row(seen);
-        }
+    for (i, (src, row)) in scores.chunks_exact(k).zip(out.chunks_exact_mut(k)).enumerate() {
+        let visible = (start + i % q + 1).min(k);
+        let (seen, masked) = row.split_at_mut(visible);
+        f(&src[..visible], seen, masked);
     }
+}
+
+/// `scale_causal` then `softmax_rows` in one pass, from `scores` into `out`, equal to them bit for bit: each
+/// row of each `[q, k]` matrix is scaled by `mul` over its visible keys only (query `i` sees keys up to
+/// `start + i`), softmaxed there, and zero beyond. For a forward whose scores nobody looks at: the masked half is
+/// never written twice or scanned.
+#[inline(never)]
+pub fn softmax_causal(scores: &[f32], out: &mut [f32], q: usize, k: usize, start: usize, mul: f32) {
+    let (mulv, zero) = (F4::splat(mul), F4::splat(0.0));
+    causal_rows(scores, out, q, k, start, |src, seen, masked| {
+        // `+ 0.0` as `scale_causal` adds the mask's zero (it turns -0.0 into 0.0).
+        f4::map(src, seen, |x| x.mul(mulv).add(zero));
+        masked.fill(0.0);
+        softmax_row(seen);
+    });
 }
 
 /// The largest of `xs` and the sum of `e^(x - largest)` over them: what a softmax over `xs` needs, for a row that
@@ -290,26 +321,18 @@ pub fn add_rows(y: &mut [f32], bias: &[f32]) {
     }
 }
 
-/// Attention scores made ready for the softmax, in place: `scores` holds `[.., q, k]` matrices; every entry is
-/// multiplied by `mul` (1 / sqrt(d_head), or 1), and entries whose key comes after their query are set to -inf
-/// (the causal mask). Query row `i` sits at position `start + i` (`start` tokens are already cached), key `j` at
-/// position `j`. Equal bit for bit to `scores * mul + mask` with the additive 0 / -inf mask.
+/// Attention scores made ready for the softmax, from `scores` into `out`: both hold `[.., q, k]` matrices; every
+/// entry is multiplied by `mul` (1 / sqrt(d_head), or 1), and entries whose key comes after their query are set
+/// to -inf (the causal mask). Query row `i` sits at position `start + i` (`start` tokens are already cached), key
+/// `j` at position `j`. Equal bit for bit to `scores * mul + mask` with the additive 0 / -inf mask.
 #[inline(never)]
-pub fn scale_causal(scores: &mut [f32], q: usize, k: usize, start: usize, mul: f32) {
-    if q == 0 || k == 0 {
-        return;
-    }
-    for m in scores.chunks_exact_mut(q * k) {
-        for (i, row) in m.chunks_exact_mut(k).enumerate() {
-            let visible = (start + i + 1).min(k);
-            let (seen, masked) = row.split_at_mut(visible);
-            for x in seen {
-                // `+ 0.0` as the mask add does it (it turns -0.0 into 0.0).
-                *x = *x * mul + 0.0;
-            }
-            masked.fill(f32::NEG_INFINITY);
-        }
-    }
+pub fn scale_causal(scores: &[f32], out: &mut [f32], q: usize, k: usize, start: usize, mul: f32) {
+    let (mulv, zero) = (F4::splat(mul), F4::splat(0.0));
+    causal_rows(scores, out, q, k, start, |src, seen, masked| {
+        // `+ 0.0` as the mask add does it (it turns -0.0 into 0.0). `F4`: a plain loop stays scalar here.
+        f4::map(src, seen, |x| x.mul(mulv).add(zero));
+        masked.fill(f32::NEG_INFINITY);
+    });
 }
 
 /// The shape of a stride-1 2-D convolution with zero padding: `batch` images of `c_in` maps `h x w`, `c_out`

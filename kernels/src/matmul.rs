@@ -97,7 +97,45 @@ pub fn gemm(a: &[f32], b: &[f32], bias: Option<&[f32]>, c: &mut [f32], s: Gemm) 
     assert!(b.len() >= need_b, "gemm: b holds {} values, too few for {s:?}", b.len());
     assert!(c.len() >= need_c, "gemm: c holds {} values, not {m} x {n} rows {ldc} apart", c.len());
     let layout = if b_transposed { B::Transposed(ldb) } else { B::Rows(ldb) };
-    gemm_core(a, b, layout, bias, c, (m, k, n, lda, ldc));
+    gemm_core(a, b, layout, bias, c, (m, k, n, lda, ldc), Causal::All);
+}
+
+/// What of a product causal attention needs, where query row `i` sees the keys `0..=start + i` (`start` keys
+/// came before the first query: a key/value cache).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Causal {
+    /// All of it.
+    All,
+    /// The scores `q kᵀ`: row `i` needs the columns `j <= start + i` only. Those beyond hold their product or
+    /// are left as the bias (or zero) left them: the caller masks them.
+    Columns { start: usize },
+    /// The mix `pattern v`: row `i` of `a` is zero beyond depth `start + i`, so its sums stop there. Leaving out
+    /// exact zeros (`0 x` a finite value) changes no sum.
+    Depth { start: usize },
+}
+
+impl Causal {
+    /// One past the last column (`Columns`) or depth (`Depth`) that rows `..rows_end` need.
+    fn end(self, rows_end: usize) -> usize {
+        match self {
+            Causal::All => usize::MAX,
+            Causal::Columns { start } | Causal::Depth { start } => start + rows_end,
+        }
+    }
+}
+
+/// `gemm` doing only the part of the product that causal attention needs (see `Causal`): about half of the
+/// attention's two products per head over a full context.
+///
+/// Panics as `gemm` does.
+pub fn gemm_causal(a: &[f32], b: &[f32], c: &mut [f32], s: Gemm, causal: Causal) {
+    let Gemm { m, k, n, lda, ldb, ldc, b_transposed } = s;
+    let (need_a, need_b, need_c) = s.extents();
+    assert!(lda >= k && ldc >= n, "gemm: a row stride is below its width: {s:?}");
+    assert!(ldb >= if b_transposed { k } else { n }, "gemm: b's row stride is below its width: {s:?}");
+    assert!(a.len() >= need_a && b.len() >= need_b && c.len() >= need_c, "gemm: a slice is too short for {s:?}");
+    let layout = if b_transposed { B::Transposed(ldb) } else { B::Rows(ldb) };
+    gemm_core(a, b, layout, None, c, (m, k, n, lda, ldc), causal);
 }
 
 /// `c = a b` where row `p` of `b` (`n` values) starts at `b[rows[p]]`: the rows are slices of `b` at any offsets
@@ -113,7 +151,7 @@ pub fn gemm_indirect(a: &[f32], lda: usize, m: usize, b: &[f32], rows: &[usize],
     assert!(a.len() >= span(m, lda, k), "gemm_indirect: a holds {} values, not {m} x {k}", a.len());
     assert!(c.len() >= span(m, ldc, n), "gemm_indirect: c holds {} values, not {m} x {n}", c.len());
     assert!(n == 0 || rows.iter().all(|&r| r + n <= b.len()), "gemm_indirect: a row of b runs past its end");
-    gemm_core(a, b, B::Indirect(rows), None, c, (m, k, n, lda, ldc));
+    gemm_core(a, b, B::Indirect(rows), None, c, (m, k, n, lda, ldc), Causal::All);
 }
 
 /// Where `gemm_core` finds `b`'s values.
@@ -150,6 +188,7 @@ fn gemm_core(
     bias: Option<&[f32]>,
     c: &mut [f32],
     shape: (usize, usize, usize, usize, usize),
+    causal: Causal,
 ) {
     let (m, k, n, lda, ldc) = shape;
     if let Some(bias) = bias {
@@ -165,7 +204,6 @@ fn gemm_core(
     if m == 0 || n == 0 || k == 0 {
         return;
     }
-    let full_n = n / NR * NR;
     let tiles = m.div_ceil(MR);
     // `a`'s rows for one depth piece, interleaved by tile, `[tile][p][MR]` (the last tile padded with zeros): a
     // tile's values for one `p` are then adjacent, and the loop keeps one pointer for them instead of one per row.
@@ -179,17 +217,45 @@ fn gemm_core(
         _ => None,
     };
     let mut strip = if in_place.is_some() { Vec::new() } else { vec![0f32; KC.min(k) * NR] };
+    // The last `n % NR` columns as a strip padded with zeros, through the same tiles (one scalar sum per value
+    // was 5-7% of a forward of the small models, whose vocabularies are not multiples of 8).
+    let mut last_strip = if n % NR != 0 { vec![0f32; KC.min(k) * NR] } else { Vec::new() };
+    let mut scratch = [0f32; MR * NR];
     for p0 in (0..k).step_by(KC) {
         let kc = KC.min(k - p0);
+        // The depth tile `t` needs in this piece: all of it, or with `Causal::Depth` up to its rows' last key.
+        let tile_kc = |t: usize| match causal {
+            Causal::Depth { .. } => kc.min(causal.end(t * MR + MR).saturating_sub(p0)),
+            _ => kc,
+        };
+        // The first tile whose last row sees column `j0`: every tile unless `Causal::Columns`.
+        let first_tile = |j0: usize| match causal {
+            Causal::Columns { .. } => (0..tiles).find(|&t| causal.end(t * MR + MR) > j0).unwrap_or(tiles),
+            _ => 0,
+        };
         for (t, tile) in packed_a.chunks_exact_mut(kc * MR).take(tiles).enumerate() {
+            let tkc = tile_kc(t);
             for (r, i) in (t * MR..m.min(t * MR + MR)).enumerate() {
-                for (p, &x) in a[i * lda + p0..i * lda + p0 + kc].iter().enumerate() {
+                for (p, &x) in a[i * lda + p0..i * lda + p0 + tkc].iter().enumerate() {
                     tile[p * MR + r] = x;
                 }
             }
         }
-        for j0 in (0..full_n).step_by(NR) {
+        for j0 in (0..n).step_by(NR) {
+            let first = first_tile(j0);
+            if first == tiles {
+                break;
+            }
+            let width = NR.min(n - j0);
             let (b, ldb, b_from) = match in_place {
+                _ if width < NR => {
+                    for (p, row) in last_strip.chunks_exact_mut(NR).take(kc).enumerate() {
+                        for (jj, x) in row[..width].iter_mut().enumerate() {
+                            *x = b[layout.at(p0 + p, j0 + jj)];
+                        }
+                    }
+                    (&last_strip[..], NR, 0)
+                }
                 Some(ldb) => (b, ldb, p0 * ldb + j0),
                 None => {
                     for (p, row) in strip.chunks_exact_mut(NR).take(kc).enumerate() {
@@ -208,30 +274,42 @@ fn gemm_core(
                     (&strip[..], NR, 0)
                 }
             };
-            for t in 0..tiles {
-                let at = &packed_a[t * kc * MR..(t + 1) * kc * MR];
+            for t in first..tiles {
+                let (at, tkc) = (&packed_a[t * kc * MR..(t + 1) * kc * MR], tile_kc(t));
+                if tkc == 0 {
+                    continue;
+                }
                 let rows = MR.min(m - t * MR);
-                let c = &mut c[t * MR * ldc + j0..];
-                // Two shapes of tile only, each a copy of the loop in the .wasm: one row (generation's case,
-                // where the weights are read once), and the full tile, whose padded rows of `a` are zeros and
-                // whose results are not stored.
-                if rows == 1 {
-                    tile::<1>(at, b, b_from, ldb, c, ldc, kc, 1);
-                } else {
-                    tile::<MR>(at, b, b_from, ldb, c, ldc, kc, rows);
+                // The last, narrower strip goes through a full-width scratch tile and back (the padding's sums
+                // are dropped): one call site, so one copy of the tiles in the .wasm.
+                let c_at = t * MR * ldc + j0;
+                if width < NR {
+                    for r in 0..rows {
+                        scratch[r * NR..r * NR + width].copy_from_slice(&c[c_at + r * ldc..][..width]);
+                    }
+                }
+                let (out, ldo) = if width < NR { (&mut scratch[..], NR) } else { (&mut c[c_at..], ldc) };
+                tiles_of(at, b, b_from, ldb, out, ldo, tkc, rows);
+                if width < NR {
+                    for r in 0..rows {
+                        c[c_at + r * ldc..][..width].copy_from_slice(&scratch[r * NR..r * NR + width]);
+                    }
                 }
             }
         }
-        // The last `n % NR` columns, one at a time.
-        for i in 0..m {
-            for j in full_n..n {
-                let mut s = 0.0;
-                for p in p0..p0 + kc {
-                    s += a[i * lda + p] * b[layout.at(p, j)];
-                }
-                c[i * ldc + j] += s;
-            }
-        }
+    }
+}
+
+/// One tile of `c` += its rows of `a` times a strip of `b`, in one of two shapes, each a copy of the loop in the
+/// .wasm: one row (generation's case, where the weights are read once), and the full tile, whose padded rows of
+/// `a` are zeros and whose results are not stored.
+#[allow(clippy::too_many_arguments)] // a tile's place in three matrices; a struct would only rename them
+#[inline(always)]
+fn tiles_of(a: &[f32], b: &[f32], b_from: usize, ldb: usize, c: &mut [f32], ldc: usize, kc: usize, rows: usize) {
+    if rows == 1 {
+        tile::<1>(a, b, b_from, ldb, c, ldc, kc, 1);
+    } else {
+        tile::<MR>(a, b, b_from, ldb, c, ldc, kc, rows);
     }
 }
 

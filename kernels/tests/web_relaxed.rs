@@ -26,3 +26,8 @@ fn relaxed_matmul_matches_f64() {
 fn relaxed_gemm_matches_f64() {
     matmul_checks::gemm_matches_f64();
 }
+
+#[wasm_bindgen_test]
+fn relaxed_gemm_causal_is_gemm_where_read() {
+    matmul_checks::gemm_causal_is_gemm_where_read();
+}

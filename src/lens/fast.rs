@@ -6,6 +6,7 @@
 //! Results are always new tensors, never written in place: candle's in-place ops take the storage's write lock,
 //! whose code (parking_lot's slow paths) made the .wasm ~3 KB larger for a copy that costs next to nothing.
 use candle_core::{CpuStorage, Storage, Tensor};
+use glassbox_kernels::Causal;
 
 use crate::lens::{LensError, Result};
 
@@ -62,8 +63,12 @@ pub fn matmul(x: &Tensor, w: &Tensor) -> Result<Tensor> {
 /// `[pos, 3 d_model]` projection, read in place), to `[batch, head, q_pos, keys]`. In the browser, without
 /// autograd, one `glassbox_kernels::gemm` per head with the keys read as a transposed operand; elsewhere candle's
 /// batched matmul on contiguous copies.
-pub fn attention_scores(q: &Tensor, k: &Tensor) -> Result<Tensor> {
-    if let Some(scores) = per_head_gemm(q, k, true, false)? {
+///
+/// `causal: Some(start)` is for a caller that masks the scores (query `i` sees keys `..=start + i`): the masked
+/// ones may then be left unmade (zero), about half of the product; `None` makes them all.
+pub fn attention_scores(q: &Tensor, k: &Tensor, causal: Option<usize>) -> Result<Tensor> {
+    let causal = causal.map_or(Causal::All, |start| Causal::Columns { start });
+    if let Some(scores) = per_head_gemm(q, k, true, false, causal)? {
         return Ok(scores);
     }
     Ok(q.contiguous()?.matmul(&k.contiguous()?.t()?)?)
@@ -73,19 +78,29 @@ pub fn attention_scores(q: &Tensor, k: &Tensor) -> Result<Tensor> {
 /// keys, d_head]` (any layout whose last dimension is contiguous), to `z` `[batch, q_pos, head, d_head]`, the
 /// layout `hook_z` has. In the browser, without autograd, one `glassbox_kernels::gemm` per head writing its
 /// columns of `z` in place; elsewhere candle's batched matmul and a transposing copy.
-pub fn attention_mix(pattern: &Tensor, v: &Tensor) -> Result<Tensor> {
-    if let Some(z) = per_head_gemm(pattern, v, false, true)? {
+///
+/// `causal: Some(start)` promises that the pattern is zero where query `i` may not look (keys beyond
+/// `start + i`): the sums then stop at the last visible key, with the same result; `None` promises nothing.
+pub fn attention_mix(pattern: &Tensor, v: &Tensor, causal: Option<usize>) -> Result<Tensor> {
+    let causal = causal.map_or(Causal::All, |start| Causal::Depth { start });
+    if let Some(z) = per_head_gemm(pattern, v, false, true, causal)? {
         return Ok(z);
     }
     Ok(pattern.contiguous()?.matmul(&v.contiguous()?)?.transpose(1, 2)?.contiguous()?)
 }
 
 /// `a b` (or `a bᵀ` when `b_transposed`) for each of the `[d0, d1]` matrices of two rank-4 tensors, by
-/// `glassbox_kernels::gemm` reading both where they lie; into `[d0, d1, m, n]`, or `[d0, m, d1, n]` when
+/// `glassbox_kernels::gemm_causal` reading both where they lie; into `[d0, d1, m, n]`, or `[d0, m, d1, n]` when
 /// `heads_inner` (each product's rows `d1 n` apart). `None` where the kernel does not apply: natively (candle's
 /// gemm is the faster there), a tensor tracked by autograd, another dtype, or a last dimension that is not
 /// contiguous.
-fn per_head_gemm(a: &Tensor, b: &Tensor, b_transposed: bool, heads_inner: bool) -> Result<Option<Tensor>> {
+fn per_head_gemm(
+    a: &Tensor,
+    b: &Tensor,
+    b_transposed: bool,
+    heads_inner: bool,
+    causal: Causal,
+) -> Result<Option<Tensor>> {
     if !cfg!(target_arch = "wasm32") || !plain(&[a, b]) {
         return Ok(None);
     }
@@ -118,7 +133,7 @@ fn per_head_gemm(a: &Tensor, b: &Tensor, b_transposed: bool, heads_inner: bool) 
                 let b_from = lb.start_offset() + i0 * bst[0] + i1 * bst[1];
                 let c_from = if heads_inner { (i0 * m * d1 + i1) * n } else { (i0 * d1 + i1) * m * n };
                 let shape = glassbox_kernels::Gemm { m, k, n, lda, ldb, ldc, b_transposed };
-                glassbox_kernels::gemm(&av[a_from..], &bv[b_from..], None, &mut out[c_from..], shape);
+                glassbox_kernels::gemm_causal(&av[a_from..], &bv[b_from..], &mut out[c_from..], shape, causal);
             }
         }
     }

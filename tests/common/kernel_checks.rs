@@ -221,15 +221,16 @@ pub fn bias_add_and_causal_mask_are_bit_exact() {
             let want = values(
                 &(tensor(&s, &[heads, q, keys]) * mul).unwrap().broadcast_add(&tensor(&mask, &[q, keys])).unwrap(),
             );
-            let mut got = s.clone();
-            k::scale_causal(&mut got, q, keys, start, mul as f32);
+            let mut got = vec![f32::NAN; s.len()];
+            k::scale_causal(&s, &mut got, q, keys, start, mul as f32);
             let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "scale_causal q {q} start {start} mul {mul}");
         }
     }
 }
 
-/// `softmax_causal` is `scale_causal` then `softmax_rows`, bit for bit, with and without cached keys in front.
+/// `softmax_causal`, and `scale_causal` then `softmax_visible`, are `scale_causal` then `softmax_rows`, bit for
+/// bit, with and without cached keys in front.
 pub fn fused_causal_softmax_is_the_two_steps() {
     let mut rng = Rng::new(19);
     for (q, start) in [(1, 0), (1, 5), (3, 0), (7, 2), (17, 0), (16, 16), (33, 1)] {
@@ -237,16 +238,27 @@ pub fn fused_causal_softmax_is_the_two_steps() {
         let heads = 3;
         let s = randoms(&mut rng, heads * q * keys, 10.0);
         for mul in [1.0f32, 1.0 / 32f32.sqrt()] {
-            let mut want = s.clone();
-            k::scale_causal(&mut want, q, keys, start, mul);
+            let mut masked = vec![f32::NAN; s.len()];
+            k::scale_causal(&s, &mut masked, q, keys, start, mul);
+            let mut want = masked.clone();
             k::softmax_rows(&mut want, keys);
-            let mut got = s.clone();
-            k::softmax_causal(&mut got, q, keys, start, mul);
+            let mut got = vec![f32::NAN; s.len()];
+            k::softmax_causal(&s, &mut got, q, keys, start, mul);
             let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "softmax_causal q {q} start {start} mul {mul}");
+            // The cached run's two steps: scores kept masked, then the softmax over their visible part.
+            let mut got = vec![f32::NAN; s.len()];
+            k::softmax_visible(&masked, &mut got, q, keys, start);
+            let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "softmax_visible q {q} start {start} mul {mul}");
         }
     }
-    k::softmax_causal(&mut [], 0, 0, 0, 1.0);
+    k::softmax_causal(&[], &mut [], 0, 0, 0, 1.0);
+    k::softmax_visible(&[], &mut [], 0, 0, 0);
+    // Visible scores all -inf: NaN throughout, as softmax_rows makes such a row.
+    let mut row = vec![0.0; 6];
+    k::softmax_visible(&[f32::NEG_INFINITY; 6], &mut row, 2, 3, 0);
+    assert!(row.iter().all(|x| x.is_nan()), "{row:?}");
 }
 
 pub fn conv2d_matches_candle() {
@@ -440,6 +452,7 @@ pub fn dot_and_axpy_match_references() {
 pub fn matmul_matches_f64() {
     matmul_checks::matmul_matches_f64();
     matmul_checks::gemm_matches_f64();
+    matmul_checks::gemm_causal_is_gemm_where_read();
 }
 
 /// `lens::fast::matmul_kernel`, the glue from candle tensors to the kernel, against candle's matmul: a whole
@@ -519,7 +532,8 @@ pub fn fast_matmul_matches_candle() {
 
 /// `lens::fast::attention_scores` and `attention_mix` (in the browser one kernel product per head, reading the
 /// heads in place) against candle's batched matmul on contiguous copies: heads as views of a fused `[pos, 3 d]`
-/// projection (as the model makes them), contiguous ones, one query row, and shapes that disagree.
+/// projection (as the model makes them), contiguous ones, one query row, and shapes that disagree; and the
+/// causal products (with keys before the first query or not) wherever causal attention reads them.
 pub fn attention_products_match_candle() {
     use glassbox::lens::fast::{attention_mix, attention_scores};
     let mut rng = Rng::new(31);
@@ -540,16 +554,39 @@ pub fn attention_products_match_candle() {
         };
         let (qc, kc, vc) = (q.contiguous().unwrap(), k.contiguous().unwrap(), v.contiguous().unwrap());
         let want = qc.matmul(&kc.t().unwrap()).unwrap();
-        close(&attention_scores(&q, &k).unwrap(), &want, "scores from views");
-        close(&attention_scores(&qc, &kc).unwrap(), &want, "scores from contiguous heads");
+        close(&attention_scores(&q, &k, None).unwrap(), &want, "scores from views");
+        close(&attention_scores(&qc, &kc, None).unwrap(), &want, "scores from contiguous heads");
         let pattern = candle_nn::ops::softmax(&want, D::Minus1).unwrap();
         let want_z = pattern.matmul(&vc).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
-        close(&attention_mix(&pattern, &v).unwrap(), &want_z, "z from a view of v");
-        close(&attention_mix(&pattern, &vc).unwrap(), &want_z, "z from contiguous v");
+        close(&attention_mix(&pattern, &v, None).unwrap(), &want_z, "z from a view of v");
+        close(&attention_mix(&pattern, &vc, None).unwrap(), &want_z, "z from contiguous v");
+        // Causal: the last `pos - start` queries over all `pos` keys (`start` of them before the first query).
+        for start in [0, pos / 2, pos - 1] {
+            let q = q.narrow(2, start, pos - start).unwrap();
+            let want = q.contiguous().unwrap().matmul(&kc.t().unwrap()).unwrap();
+            let got = values(&attention_scores(&q, &k, Some(start)).unwrap());
+            let want_v = values(&want);
+            let rows = pos - start;
+            for (idx, (g, e)) in got.iter().zip(&want_v).enumerate() {
+                let (i, j) = (idx / pos % rows, idx % pos);
+                if j <= start + i {
+                    assert!((g - e).abs() <= 1e-5 * e.abs().max(1.0), "causal scores, start {start}: {g} against {e}");
+                }
+            }
+            // A causal pattern (zero beyond each query's keys), mixed with and without the promise.
+            let mask: Vec<f32> = (0..rows * pos)
+                .map(|idx| if idx % pos <= start + idx / pos { 0.0 } else { f32::NEG_INFINITY })
+                .collect();
+            let masked = want.broadcast_add(&tensor(&mask, &[rows, pos])).unwrap();
+            let pattern = candle_nn::ops::softmax(&masked, D::Minus1).unwrap();
+            let want_z = pattern.matmul(&vc).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
+            close(&attention_mix(&pattern, &v, Some(start)).unwrap(), &want_z, "causal z");
+            close(&attention_mix(&pattern, &v, None).unwrap(), &want_z, "z of a causal pattern, no promise");
+        }
     }
     let a = tensor(&randoms(&mut rng, 2 * 3 * 4, 1.0), &[1, 2, 3, 4]);
     assert!(
-        attention_scores(&a, &tensor(&randoms(&mut rng, 2 * 5 * 3, 1.0), &[1, 2, 5, 3])).is_err(),
+        attention_scores(&a, &tensor(&randoms(&mut rng, 2 * 5 * 3, 1.0), &[1, 2, 5, 3]), None).is_err(),
         "d_head differs"
     );
 }

@@ -109,3 +109,64 @@ pub fn gemm_matches_f64() {
     }
     assert_eq!(cases, 7 * 7 * 4 * 2);
 }
+
+/// `glassbox_kernels::gemm_causal` against `gemm`, bit for bit where causal attention reads the result: the
+/// scores (`Causal::Columns`, `b` transposed as the keys are) at every `j <= start + i`, and the mix
+/// (`Causal::Depth`, `a` zero beyond each row's last visible key, as a causal pattern is) everywhere. Sizes
+/// around the 4 x 8 tile, with and without keys before the first query (`start`), depths up to past 256.
+pub fn gemm_causal_is_gemm_where_read() {
+    let mut rng = Uniform(37);
+    let mut cases = 0;
+    for m in [1, 3, 4, 5, 8, 9, 17, 64] {
+        for start in [0, 1, 5, 8] {
+            let keys = start + m;
+            // The scores: q [m, d_head] by kᵀ, k [keys, d_head] read in place.
+            for d_head in [1, 7, 16] {
+                let s = k::Gemm { m, k: d_head, n: keys, lda: d_head, ldb: d_head, ldc: keys, b_transposed: true };
+                let (q, kt) = (rng.take(m * d_head), rng.take(keys * d_head));
+                let mut full = vec![f32::NAN; m * keys];
+                k::gemm(&q, &kt, None, &mut full, s);
+                let mut part = vec![f32::NAN; m * keys];
+                k::gemm_causal(&q, &kt, &mut part, s, k::Causal::Columns { start });
+                for i in 0..m {
+                    for j in 0..=start + i {
+                        let (g, e) = (part[i * keys + j], full[i * keys + j]);
+                        assert_eq!(g.to_bits(), e.to_bits(), "scores {s:?} start {start} at ({i}, {j}): {g} vs {e}");
+                    }
+                }
+                cases += 1;
+            }
+            // The mix: pattern [m, keys], zero beyond each row's keys, by v [keys, d_head] (rows ldb apart).
+            for (d_head, ldb) in [(1, 1), (9, 12), (16, 48)] {
+                let mut pattern = rng.take(m * keys);
+                for i in 0..m {
+                    pattern[i * keys + start + i + 1..(i + 1) * keys].fill(0.0);
+                }
+                let v = rng.take(keys * ldb);
+                let s = k::Gemm { m, k: keys, n: d_head, lda: keys, ldb, ldc: d_head + 2, b_transposed: false };
+                let mut full = vec![f32::NAN; m * (d_head + 2)];
+                k::gemm(&pattern, &v, None, &mut full, s);
+                let mut part = vec![f32::NAN; m * (d_head + 2)];
+                k::gemm_causal(&pattern, &v, &mut part, s, k::Causal::Depth { start });
+                for (idx, (g, e)) in part.iter().zip(&full).enumerate() {
+                    assert_eq!(g.to_bits(), e.to_bits(), "mix {s:?} start {start} at {idx}: {g} vs {e}");
+                }
+                cases += 1;
+            }
+        }
+    }
+    // Deeper than one 256-long piece of the depth: keys past 256.
+    let (m, start, d_head) = (70, 200, 8);
+    let keys = start + m;
+    let mut pattern = rng.take(m * keys);
+    for i in 0..m {
+        pattern[i * keys + start + i + 1..(i + 1) * keys].fill(0.0);
+    }
+    let v = rng.take(keys * d_head);
+    let s = k::Gemm { m, k: keys, n: d_head, lda: keys, ldb: d_head, ldc: d_head, b_transposed: false };
+    let (mut full, mut part) = (vec![0f32; m * d_head], vec![0f32; m * d_head]);
+    k::gemm(&pattern, &v, None, &mut full, s);
+    k::gemm_causal(&pattern, &v, &mut part, s, k::Causal::Depth { start });
+    assert!(part.iter().zip(&full).all(|(g, e)| g.to_bits() == e.to_bits()), "mix over two depth pieces");
+    assert_eq!(cases, 8 * 4 * 6);
+}

@@ -380,7 +380,12 @@ impl HookSet {
     /// Whether `run(hook, x)` would return `x` untouched and record nothing: then the model may fuse the work on
     /// either side of the hook point and never make `x` (the attention's scores, on a plain forward).
     pub fn passes(&self, hook: Hook) -> bool {
-        !self.keeps(hook) && !self.interventions.iter().any(|iv| iv.hook == hook)
+        !self.keeps(hook) && self.leaves(hook)
+    }
+
+    /// Whether `run(hook, x)` returns `x` as it is (it may record it): no intervention at `hook`.
+    pub fn leaves(&self, hook: Hook) -> bool {
+        !self.interventions.iter().any(|iv| iv.hook == hook)
     }
 
     fn keeps(&self, hook: Hook) -> bool {

@@ -709,35 +709,42 @@ impl Transformer {
             };
             c.layers[l] = Some((k.clone(), v.clone()));
         }
-        let scores = fast::attention_scores(&q, &k)?; // [batch, head, q, k]
+        // The masked scores are never read (the softmax skips them, or they are set to -inf): left unmade.
+        let scores = fast::attention_scores(&q, &k, Some(pass.start))?; // [batch, head, q, k]
         let mul = if self.cfg.scale_attn_weights { 1.0 / (d_head as f64).sqrt() } else { 1.0 };
         let (start, keys) = (pass.start, k.dim(2)?);
         let pattern = if fast::plain(&[&scores]) && !self.autograd && hooks.passes(Hook::AttnScores(l)) {
             // Nobody reads or changes the scores: scaled, masked and softmaxed in one pass (bit for bit the
             // three steps below), over the visible keys only.
             fast::map(&scores, &mut |s, out| {
-                out.copy_from_slice(s);
-                kernels::softmax_causal(out, pos, keys, start, mul as f32);
+                kernels::softmax_causal(s, out, pos, keys, start, mul as f32);
             })?
         } else {
             let scores = if fast::plain(&[&scores]) {
                 // Scaled and masked in one pass, bit for bit `scores * mul + mask`.
                 fast::map(&scores, &mut |s, out| {
-                    out.copy_from_slice(s);
-                    kernels::scale_causal(out, pos, keys, start, mul as f32);
+                    kernels::scale_causal(s, out, pos, keys, start, mul as f32);
                 })?
             } else {
                 (scores * mul)?.broadcast_add(&pass.mask)?
             };
+            let masked = hooks.leaves(Hook::AttnScores(l));
             let scores = hooks.run(Hook::AttnScores(l), scores)?;
             if self.autograd {
                 candle_nn::ops::softmax(&scores, D::Minus1)?
+            } else if masked && fast::plain(&[&scores]) {
+                // Still masked as above: the softmax over each query's visible keys only (the same values).
+                fast::map(&scores, &mut |s, out| {
+                    kernels::softmax_visible(s, out, pos, keys, start);
+                })?
             } else {
                 softmax_rows(&scores)?
             }
         };
+        // Zero beyond each query's keys, unless an intervention on the scores or the pattern put something there.
+        let causal = (hooks.leaves(Hook::AttnScores(l)) && hooks.leaves(Hook::Pattern(l))).then_some(pass.start);
         let pattern = hooks.run(Hook::Pattern(l), pattern)?; // [batch, head, q, k]
-        let z = fast::attention_mix(&pattern, &v)?; // [batch, pos, head, d_head]
+        let z = fast::attention_mix(&pattern, &v, causal)?; // [batch, pos, head, d_head]
         let z = hooks.run(Hook::Z(l), z)?;
         let attn_out = linear(&z.reshape((batch, pos, d))?, &block.proj_w, &block.proj_b)?;
         let attn_out = hooks.run(Hook::AttnOut(l), attn_out)?;
