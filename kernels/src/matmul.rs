@@ -89,15 +89,28 @@ fn span(rows: usize, ld: usize, cols: usize) -> usize {
 /// Panics if a slice is shorter than its shape says, a stride is below its row's length, or `bias` does not hold
 /// `n` values.
 pub fn gemm(a: &[f32], b: &[f32], bias: Option<&[f32]>, c: &mut [f32], s: Gemm) {
-    let Gemm { m, k, n, lda, ldb, ldc, b_transposed } = s;
-    let (need_a, need_b, need_c) = s.extents();
-    assert!(lda >= k && ldc >= n, "gemm: a row stride is below its width: {s:?}");
-    assert!(ldb >= if b_transposed { k } else { n }, "gemm: b's row stride is below its width: {s:?}");
-    assert!(a.len() >= need_a, "gemm: a holds {} values, not {m} x {k} rows {lda} apart", a.len());
-    assert!(b.len() >= need_b, "gemm: b holds {} values, too few for {s:?}", b.len());
-    assert!(c.len() >= need_c, "gemm: c holds {} values, not {m} x {n} rows {ldc} apart", c.len());
-    let layout = if b_transposed { B::Transposed(ldb) } else { B::Rows(ldb) };
-    gemm_core(a, b, layout, bias, c, (m, k, n, lda, ldc), Causal::All);
+    let layout = s.checked(a, b, c);
+    gemm_core(a, b, layout, bias, c, (s.m, s.k, s.n, s.lda, s.ldc), Causal::All);
+}
+
+impl Gemm {
+    /// Where `b`'s values lie, once the slices and strides are checked against the shapes.
+    ///
+    /// Panics if a slice is shorter than its shape says or a stride is below its row's length.
+    fn checked(&self, a: &[f32], b: &[f32], c: &[f32]) -> B<'static> {
+        let Gemm { m, k, n, lda, ldb, ldc, b_transposed } = *self;
+        let (need_a, need_b, need_c) = self.extents();
+        assert!(lda >= k && ldc >= n, "gemm: a row stride is below its width: {self:?}");
+        assert!(ldb >= if b_transposed { k } else { n }, "gemm: b's row stride is below its width: {self:?}");
+        assert!(a.len() >= need_a, "gemm: a holds {} values, not {m} x {k} rows {lda} apart", a.len());
+        assert!(b.len() >= need_b, "gemm: b holds {} values, too few for {self:?}", b.len());
+        assert!(c.len() >= need_c, "gemm: c holds {} values, not {m} x {n} rows {ldc} apart", c.len());
+        if b_transposed {
+            B::Transposed(ldb)
+        } else {
+            B::Rows(ldb)
+        }
+    }
 }
 
 /// What of a product causal attention needs, where query row `i` sees the keys `0..=start + i` (`start` keys
@@ -129,13 +142,8 @@ impl Causal {
 ///
 /// Panics as `gemm` does.
 pub fn gemm_causal(a: &[f32], b: &[f32], c: &mut [f32], s: Gemm, causal: Causal) {
-    let Gemm { m, k, n, lda, ldb, ldc, b_transposed } = s;
-    let (need_a, need_b, need_c) = s.extents();
-    assert!(lda >= k && ldc >= n, "gemm: a row stride is below its width: {s:?}");
-    assert!(ldb >= if b_transposed { k } else { n }, "gemm: b's row stride is below its width: {s:?}");
-    assert!(a.len() >= need_a && b.len() >= need_b && c.len() >= need_c, "gemm: a slice is too short for {s:?}");
-    let layout = if b_transposed { B::Transposed(ldb) } else { B::Rows(ldb) };
-    gemm_core(a, b, layout, None, c, (m, k, n, lda, ldc), causal);
+    let layout = s.checked(a, b, c);
+    gemm_core(a, b, layout, None, c, (s.m, s.k, s.n, s.lda, s.ldc), causal);
 }
 
 /// `c = a b` where row `p` of `b` (`n` values) starts at `b[rows[p]]`: the rows are slices of `b` at any offsets

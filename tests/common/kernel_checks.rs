@@ -200,6 +200,11 @@ pub fn layer_norm_matches_candle() {
     }
 }
 
+/// The additive causal mask `[q, keys]`: 0 where query `i` (at position `start + i`) may see key `j`, else -inf.
+fn causal_mask(q: usize, keys: usize, start: usize) -> Vec<f32> {
+    (0..q * keys).map(|i| if i % keys > start + i / keys { f32::NEG_INFINITY } else { 0.0 }).collect()
+}
+
 pub fn bias_add_and_causal_mask_are_bit_exact() {
     let mut rng = Rng::new(15);
     for &n in &LENGTHS[1..] {
@@ -215,8 +220,7 @@ pub fn bias_add_and_causal_mask_are_bit_exact() {
         let keys = start + q;
         let heads = 3;
         let s = randoms(&mut rng, heads * q * keys, 10.0);
-        let mask: Vec<f32> =
-            (0..q * keys).map(|i| if i % keys > start + i / keys { f32::NEG_INFINITY } else { 0.0 }).collect();
+        let mask = causal_mask(q, keys, start);
         for mul in [1.0f64, 1.0 / 32f64.sqrt()] {
             let want = values(
                 &(tensor(&s, &[heads, q, keys]) * mul).unwrap().broadcast_add(&tensor(&mask, &[q, keys])).unwrap(),
@@ -574,9 +578,7 @@ pub fn attention_products_match_candle() {
                 }
             }
             // A causal pattern (zero beyond each query's keys), mixed with and without the promise.
-            let mask: Vec<f32> = (0..rows * pos)
-                .map(|idx| if idx % pos <= start + idx / pos { 0.0 } else { f32::NEG_INFINITY })
-                .collect();
+            let mask = causal_mask(rows, pos, start);
             let masked = want.broadcast_add(&tensor(&mask, &[rows, pos])).unwrap();
             let pattern = candle_nn::ops::softmax(&masked, D::Minus1).unwrap();
             let want_z = pattern.matmul(&vc).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
