@@ -10,7 +10,8 @@
 //    matrix products use relaxed SIMD's fused multiply-add. An engine without relaxed SIMD refuses that whole file,
 //    so the page must pick before it fetches: Trunk's loader for the plain build (its two preload links and its
 //    module script) is replaced by a classic script that validates a 37-byte module holding one
-//    `f32x4.relaxed_madd` and preloads the build it picks, and a module script that starts that build. The
+//    `f32x4.relaxed_madd`, preloads the .js of the build it picks and starts compiling its .wasm as it downloads
+//    (`WebAssembly.compileStreaming`), and a module script that starts that build with the compiled module. The
 //    relaxed build's files get a hashed name here, as Trunk gives the plain build's (Trunk names a "worker"
 //    build by its binary only). `<html data-wasm-build>` says which build runs.
 // 2. The Content-Security-Policy. It is a <meta> tag, since any static server must do (no headers to set): no
@@ -78,28 +79,30 @@ const picker = `<script ${LOADER_MARK}="pick">
     : { name: 'simd128', js: './${builds.plain.base}.js', wasm: './${builds.plain.base}_bg.wasm' };
   window.glassboxBuild = build;
   document.documentElement.setAttribute('data-wasm-build', build.name);
-  [['modulepreload', build.js], ['preload', build.wasm]].forEach(function (l) {
-    var link = document.createElement('link');
-    link.rel = l[0];
-    link.href = l[1];
-    link.crossOrigin = 'anonymous';
-    if (l[0] === 'preload') {
-      link.as = 'fetch';
-      link.type = 'application/wasm';
-    }
-    document.head.appendChild(link);
-  });
+  var link = document.createElement('link');
+  link.rel = 'modulepreload';
+  link.href = build.js;
+  link.crossOrigin = 'anonymous';
+  document.head.appendChild(link);
+  // The .wasm is compiled as it downloads, from here. A preload link would hold the whole file until the module
+  // script asks for it, and only then would compiling start. Any failure is left to wasm-bindgen's own loader,
+  // which fetches again and says what went wrong (the boot guard shows it).
+  if (typeof fetch === 'function' && WebAssembly.compileStreaming) {
+    build.module = WebAssembly.compileStreaming(fetch(build.wasm)).catch(function () {
+      return null;
+    });
+  }
 })();
 </script>`;
 const starter = `<script type="module" ${LOADER_MARK}="start">
 const build = window.glassboxBuild;
 const bindings = await import(build.js);
-const wasm = await bindings.default({ module_or_path: build.wasm });
+const wasm = await bindings.default({ module_or_path: (await build.module) || build.wasm });
 window.wasmBindings = bindings;
 dispatchEvent(new CustomEvent('TrunkApplicationStarted', { detail: { wasm } }));
 </script>`;
 html = `${html.slice(0, moduleAt)}${starter}${html.slice(moduleAt)}`;
-// Before the stylesheet: an inline script after a stylesheet still loading waits for it, and the .wasm's preload
+// Before the stylesheet: an inline script after a stylesheet still loading waits for it, and the .wasm's download
 // with it (about 40 ms of a first visit, traced).
 const styleAt = html.search(/<link rel="stylesheet"/);
 const pickAt = styleAt >= 0 ? styleAt : html.indexOf('</head>');

@@ -256,20 +256,27 @@ async function labLongTasks() {
 }
 
 // (m) A first visit to the attention lab: a new browser context (nothing cached), from navigation to the lab's
-// first pattern (its status's first revision), the page's own clock; the median of seven visits.
+// first pattern (its status's first revision), the page's own clock; the median of seven visits. The clock is read
+// in the animation frame that first finds the pattern, by the check itself: read by a later call, it also counted
+// the trip of that call and of the check's answer between the page and this script (about 30 ms here, the
+// "(read after)" figure).
 async function firstVisits() {
   const times = [];
+  const after = [];
   let build = null;
   for (let i = 0; i < 7; i++) {
     const page = await openPage('/#/attention', { wait: false });
-    await page.waitForFunction(() => Number(document.querySelector('[data-testid=lab-status]')?.dataset.rev) >= 1, null,
-      { timeout: 60_000, polling: 'raf' });
-    times.push(await page.evaluate(() => performance.now()));
+    await page.waitForFunction(
+      () => Number(document.querySelector('[data-testid=lab-status]')?.dataset.rev) >= 1 && (window.firstPatternMs ??= performance.now()),
+      null, { timeout: 60_000, polling: 'raf' });
+    after.push(await page.evaluate(() => performance.now()));
+    times.push(await page.evaluate(() => window.firstPatternMs));
     build = await page.evaluate(() => document.documentElement.dataset.wasmBuild);
     await page.context().close();
   }
   times.sort((a, b) => a - b);
-  return { median_ms: times[3], min_ms: times[0], build };
+  after.sort((a, b) => a - b);
+  return { median_ms: times[3], min_ms: times[0], read_after_ms: after[3], build };
 }
 
 // (j) The offline copy: saved on a first visit, then a repeat visit with no server and no network.
@@ -652,7 +659,7 @@ async function main() {
       `<= ${LIMITS.largest_function_kb} KB`, mainWasm.largest.bytes <= LIMITS.largest_function_kb * 1024],
     ...(relaxedWasm ? [[`  the relaxed-SIMD build, gzip -9 (${relaxedWasm.file})`, `${(relaxedWasm.gzip / 1e6).toFixed(3)} MB (raw ${(relaxedWasm.bytes / 1e6).toFixed(3)} MB)`,
       `<= ${LIMITS.wasm_gzip_mb} MB`, relaxedWasm.gzip / 1e6 <= LIMITS.wasm_gzip_mb]] : []),
-    [`first visit to the attention lab, to its first pattern (${first.build} build; median of 7, min ${first.min_ms.toFixed(0)} ms)`, `${first.median_ms.toFixed(0)} ms`,
+    [`first visit to the attention lab, to its first pattern (${first.build} build; median of 7, min ${first.min_ms.toFixed(0)} ms; read after ${first.read_after_ms.toFixed(0)} ms)`, `${first.median_ms.toFixed(0)} ms`,
       `<= ${LIMITS.first_visit_ms} ms`, first.median_ms <= LIMITS.first_visit_ms],
     ...(workerWasm ? [[`  worker wasm, gzip -9 (${workerWasm.file}, info)`, `${(workerWasm.gzip / 1e6).toFixed(3)} MB (raw ${(workerWasm.bytes / 1e6).toFixed(3)} MB)`, '', null]] : []),
   ];

@@ -168,6 +168,26 @@ pub async fn yield_to_browser() {
     channel.port2().close();
 }
 
+/// Resolves when the browser next has nothing else to do (`requestIdleCallback`), or after `timeout_ms` at the
+/// latest; where there is no `requestIdleCallback` (Safari), after a zero timeout. For work that can wait behind
+/// whatever is already queued: the rest of a chapter page waits behind the lab's first result.
+pub async fn when_idle(timeout_ms: u32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let Some(w) = web_sys::window() else {
+            let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+            return;
+        };
+        let opts = web_sys::IdleRequestOptions::new();
+        opts.set_timeout(timeout_ms);
+        if w.request_idle_callback_with_options(&resolve, &opts).is_err()
+            && w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0).is_err()
+        {
+            let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
 /// Resolves on the next animation frame, so a result is painted before more work starts.
 pub async fn next_frame() {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
