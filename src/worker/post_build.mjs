@@ -11,7 +11,8 @@
 //    so the page must pick before it fetches: Trunk's loader for the plain build (its two preload links and its
 //    module script) is replaced by a classic script that validates a 37-byte module holding one
 //    `f32x4.relaxed_madd`, preloads the .js of the build it picks and starts compiling its .wasm as it downloads
-//    (`WebAssembly.compileStreaming`), and a module script that starts that build with the compiled module. The
+//    (`WebAssembly.compileStreaming`), preloads the model files of the lab the address opens (`first_files.json`),
+//    and a module script that starts that build with the compiled module. The
 //    relaxed build's files get a hashed name here, as Trunk gives the plain build's (Trunk names a "worker"
 //    build by its binary only). `<html data-wasm-build>` says which build runs.
 // 2. The Content-Security-Policy. It is a <meta> tag, since any static server must do (no headers to set): no
@@ -56,6 +57,9 @@ const RELAXED_PROBE = [
   2, 253, 133, 2, 11,
 ];
 const LOADER_MARK = 'data-glassbox-loader';
+// What the loader preloads for a section opened alone: `{slug: [file, ...]}`, kept fresh by a native test
+// (app::labs, `the_preloaded_files_are_fresh`).
+const FIRST_FILES = JSON.parse(fs.readFileSync(path.join(here, 'first_files.json'), 'utf8'));
 const builds = pickableBuilds();
 // Trunk's preload links and module script for the plain build, or (a rerun) the loader written here before.
 const trunkLinks = new RegExp(
@@ -84,6 +88,23 @@ const picker = `<script ${LOADER_MARK}="pick">
   link.href = build.js;
   link.crossOrigin = 'anonymous';
   document.head.appendChild(link);
+  // The files a section's lab loads first (src/worker/first_files.json, written from labs::first_load), when the
+  // address names the section alone: they then download beside the app's code, and the lab's own fetches are
+  // answered from these. With a query the lab may open on another model, so nothing is preloaded. The app reports
+  // a failure of these files itself, in the lab (data-app-reports, for the boot guard).
+  var first = ${JSON.stringify(FIRST_FILES)};
+  var section = new RegExp('^#/([^?/]+)/?$').exec(location.hash);
+  if (section && Object.prototype.hasOwnProperty.call(first, section[1])) {
+    first[section[1]].forEach(function (file) {
+      var link = document.createElement('link');
+      link.rel = 'preload';
+      link.as = 'fetch';
+      link.href = file;
+      link.crossOrigin = 'anonymous';
+      link.setAttribute('data-app-reports', '');
+      document.head.appendChild(link);
+    });
+  }
   // The .wasm is compiled as it downloads, from here. A preload link would hold the whole file until the module
   // script asks for it, and only then would compiling start. Any failure is left to wasm-bindgen's own loader,
   // which fetches again and says what went wrong (the boot guard shows it).

@@ -82,7 +82,7 @@ test('an engine without relaxed SIMD refuses the relaxed build, and the loader a
     out.fetched = [];
     // The loader compiles the .wasm it picked as it downloads: a stand-in fetch records the file and never answers.
     const fetch = (url) => { out.fetched.push(url); return new Promise(() => {}); };
-    const page = { WebAssembly, Uint8Array, fetch, window: {}, document: {
+    const page = { WebAssembly, Uint8Array, fetch, location: { hash: '' }, window: {}, document: {
       documentElement: { setAttribute: (k, v) => (out.attribute = [k, v]) },
       createElement: () => ({}),
       head: { appendChild: (l) => links.push(l) },
@@ -112,6 +112,29 @@ test('an engine without relaxed SIMD refuses the relaxed build, and the loader a
   assert.equal(withIt.build.name, 'relaxed-simd');
   assert.deepEqual(withIt.fetched, [`./${relaxedFile}`]);
   assert.ok(withIt.saved.includes(relaxedFile) && !withIt.saved.includes(plainFile));
+});
+
+test('a section opened alone has its lab\u2019s first model preloaded, each file fetched once and used', TIMEOUT, async (t) => {
+  const { server } = await launch();
+  const first = JSON.parse(fs.readFileSync(new URL('../../src/worker/first_files.json', import.meta.url), 'utf8'));
+  assert.ok(first.attention?.includes('models/induction/model.safetensors'), JSON.stringify(first));
+  const preloads = (page) => page.$$eval('link[rel=preload][href^="models/"]', (ls) => ls.map((l) => l.getAttribute('href')));
+  for (const [slug, files] of Object.entries(first)) {
+    const from = server.requests.length;
+    const page = await openPage(`/#/${slug}`, { t });
+    assert.deepEqual(await preloads(page), files, `${slug}: the loader's preloads`);
+    // Chromium warns of a preload left unused a few seconds after the load event: wait that out.
+    await page.waitForTimeout(3500);
+    const fetched = server.requests.slice(from);
+    for (const f of files) assert.equal(fetched.filter((r) => r === `GET /${f}`).length, 1, `${slug}: ${f} fetched once`);
+    assertClean(page);
+    await page.context().close();
+  }
+  // With lab state in the address the lab may open on another model: nothing is preloaded, and the IOI model loads.
+  const page = await openPage('/#/attention?model=ioi', { t });
+  await waitRev(page, 1);
+  assert.deepEqual(await preloads(page), []);
+  assertClean(page);
 });
 
 test('the offline copy holds the build the browser runs, not the other', TIMEOUT, async (t) => {

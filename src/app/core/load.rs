@@ -132,11 +132,12 @@ pub async fn load_model(name: &str) -> Result<Arc<LoadedModel>, String> {
     load_once(&LOADED, name, |base| async move {
         // All at once: one after another, each request waited for the page's thread between two files (a
         // first visit's main thread is busy compiling and laying out), about 50 ms a file, traced.
+        let [config, vocab, weights, training] = super::models::TASK_FILES;
         let (config, vocab_text, weights, training) = futures::join!(
-            fetch_text(format!("{base}/config.json")),
-            fetch_text(format!("{base}/vocab.json")),
-            fetch_bytes(format!("{base}/model.safetensors")),
-            fetch_text(format!("{base}/training.json")),
+            fetch_text(format!("{base}/{config}")),
+            fetch_text(format!("{base}/{vocab}")),
+            fetch_bytes(format!("{base}/{weights}")),
+            fetch_text(format!("{base}/{training}")),
         );
         let (config, vocab_text, weights) = (config?, vocab_text?, weights?);
         let model = Transformer::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
@@ -170,11 +171,12 @@ thread_local! {
 /// Fetches and checks a character-level model folder; every failure names the file and what is wrong with it.
 pub async fn load_char_model(name: &str) -> Result<Arc<LoadedChar>, String> {
     load_once(&LOADED_CHAR, name, |base| async move {
+        let [config, vocab, weights, held_out] = super::models::CHAR_FILES;
         let (config, vocab_text, weights, held_out) = futures::join!(
-            fetch_text(format!("{base}/config.json")),
-            fetch_text(format!("{base}/vocab.json")),
-            fetch_bytes(format!("{base}/model.safetensors")),
-            fetch_text(format!("{base}/held_out.txt")),
+            fetch_text(format!("{base}/{config}")),
+            fetch_text(format!("{base}/{vocab}")),
+            fetch_bytes(format!("{base}/{weights}")),
+            fetch_text(format!("{base}/{held_out}")),
         );
         let (config, vocab_text, weights, held_out) = (config?, vocab_text?, weights?, held_out?);
         let model = Transformer::from_bytes(&config, &weights).map_err(|e| model_file_error(&base, e))?;
@@ -211,11 +213,12 @@ thread_local! {
 /// Fetches and checks a vision model folder; every failure names the file and what is wrong with it.
 pub async fn load_vision(name: &str) -> Result<Arc<LoadedVision>, String> {
     load_once(&LOADED_VISION, name, |base| async move {
+        let [config, weights, samples, atlas] = super::models::VISION_FILES;
         let (config, weights, samples, atlas) = futures::join!(
-            fetch_text(format!("{base}/config.json")),
-            fetch_bytes(format!("{base}/model.safetensors")),
-            fetch_bytes(format!("{base}/samples.bin")),
-            fetch_bytes(format!("{base}/featvis.bin")),
+            fetch_text(format!("{base}/{config}")),
+            fetch_bytes(format!("{base}/{weights}")),
+            fetch_bytes(format!("{base}/{samples}")),
+            fetch_bytes(format!("{base}/{atlas}")),
         );
         let (config, weights, samples) = (config?, weights?, samples?);
         let model =

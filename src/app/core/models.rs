@@ -10,6 +10,14 @@ pub enum TaskModel {
     Induction,
 }
 
+/// The files each kind of model folder holds that its loader (`core::load`) fetches, in the order it fetches them;
+/// named once here so that `labs::first_files_json` lists what the loaders really ask for.
+pub const TASK_FILES: [&str; 4] = ["config.json", "vocab.json", "model.safetensors", "training.json"];
+/// A character-level model's (`load_char_model`).
+pub const CHAR_FILES: [&str; 4] = ["config.json", "vocab.json", "model.safetensors", "held_out.txt"];
+/// The vision model's (`load_vision`).
+pub const VISION_FILES: [&str; 4] = ["config.json", "model.safetensors", "samples.bin", "featvis.bin"];
+
 /// The values of a link's `model` key.
 pub const TASK_MODELS: &[(&str, TaskModel)] = &[("ioi", TaskModel::Ioi), ("induction", TaskModel::Induction)];
 
