@@ -89,7 +89,7 @@ pub fn SeenPanel(lab: Lab) -> impl IntoView {
                 {rf_box}
             </div>
             <CanvasExport selector="#vis-input" what="input image" table=input_csv />
-            <p class="muted small">"Your drawing, cropped, scaled to 20 px and centred by its centre of mass in 28×28, as MNIST was made."</p>
+            <p class="muted small" data-testid="seen-caption">"28×28 grey levels, as MNIST made its images: a drawing is cropped, scaled to 20 px and centred by its centre of mass; a test image comes so already."</p>
             <Probabilities lab=lab />
             // The answer, said again in a live region that stays in place, so a screen reader announces each new one.
             <p class="sr-only" role="status">{move || {
