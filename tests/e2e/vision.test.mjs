@@ -195,7 +195,10 @@ test('feature-visualization controls go into the URL; a saliency job shows progr
   // A class target has no precomputed picture; a run maximises the logit.
   await page.click('[data-testid=fv-run]');
   await eventually(async () => assert.ok(Number(await page.locator('[data-testid=fv-activation]').getAttribute('data-steps')) >= 5));
-  await page.click('[data-testid=fv-stop]');
+  // Stopped in the page if it still runs: its 200 steps take a fraction of a second, and a run could end between
+  // the check above and a click sent after it (seen once in CI). Either way the button goes back to Visualize.
+  await page.evaluate(() => document.querySelector('[data-testid=fv-stop]')?.click());
+  await page.locator('[data-testid=fv-run]').waitFor();
 
   const before = await info.getAttribute('data-sum');
   // Both changes and the Cancel in one go inside the page: on a fast machine the job (a few slices) could end
