@@ -81,48 +81,19 @@ pub fn pieces(html: &str) -> Vec<Piece<'_>> {
     pieces
 }
 
-/// How much of a page's HTML the chapter pane shows at once, at least (`lead_and_rest`): more than a 1920x1080
-/// pane holds (about 3 KB of it with its markup).
+/// How much of a page's HTML the chapter pane shows at once, at least: more than a 1920x1080 pane holds (about
+/// 3 KB of it with its markup). The pane builds the page up to its first `fold` after this many bytes at once, and
+/// the rest when the page is next idle: a section's full HTML is most of a first visit's work for its chapter pane
+/// (about 30 ms of the attention primer's 22 KB, measured), and the pane shows less than a fifth of it.
 pub const LEAD_BYTES: usize = 4096;
-
-/// `pieces` in two parts: what the chapter pane shows at once, and the rest, which it adds when the page is next
-/// idle. A section's full HTML is most of a first visit's work for its chapter pane (about 30 ms of the attention
-/// primer's 22 KB, measured), and the pane shows less than a fifth of it.
-///
-/// The lead ends at the first fold (`fold_at`) at or after `lead_bytes` of HTML; a piece with none goes whole
-/// into the lead. Nothing is lost or reordered: the lead followed by the rest is `pieces`.
-pub fn lead_and_rest(pieces: Vec<Piece<'_>>, lead_bytes: usize) -> (Vec<Piece<'_>>, Vec<Piece<'_>>) {
-    let (mut lead, mut rest) = (Vec::new(), Vec::new());
-    let mut seen = 0;
-    for piece in pieces {
-        if !rest.is_empty() || seen >= lead_bytes {
-            rest.push(piece);
-            continue;
-        }
-        match piece {
-            Piece::Html(html) => {
-                match fold_at(html, lead_bytes - seen) {
-                    Some(i) => {
-                        lead.push(Piece::Html(&html[..i]));
-                        rest.push(Piece::Html(&html[i..]));
-                    }
-                    None => lead.push(piece),
-                }
-                seen += html.len();
-            }
-            Piece::Predict(_) => lead.push(piece),
-        }
-    }
-    (lead, rest)
-}
 
 /// The elements a fold may not be inside.
 const BLOCKS: [&str; 10] = ["details", "section", "aside", "div", "blockquote", "ul", "ol", "li", "table", "figure"];
 
 /// The first place at or after byte `from` where `html` may be cut in two whole halves: the start of a line
 /// opening an `<h2` or a `<details`, with every block element before it closed. None if there is none (or it is
-/// at the very start).
-fn fold_at(html: &str, from: usize) -> Option<usize> {
+/// at the very start). A prediction's slot is a closed `div`, so `pieces` of the two halves are those of `html`.
+pub fn fold(html: &str, from: usize) -> Option<usize> {
     let opens = |head: &str, tag: &str| {
         head.match_indices('<')
             .filter(|(i, _)| {
@@ -575,54 +546,45 @@ mod tests {
     fn a_fold_is_before_a_top_level_heading_or_technical_part() {
         let h = "<h1>T</h1>\n<p>one</p>\n<aside>\n<h2>inside</h2>\n</aside>\n<h2 id=\"a\">A</h2>\n<p>two</p>\n";
         let at = h.find("<h2 id").unwrap();
-        assert_eq!(fold_at(h, 1), Some(at), "not inside the aside");
-        assert_eq!(fold_at(h, at), Some(at));
-        assert_eq!(fold_at(h, at + 1), None, "nothing after the last heading");
+        assert_eq!(fold(h, 1), Some(at), "not inside the aside");
+        assert_eq!(fold(h, at), Some(at));
+        assert_eq!(fold(h, at + 1), None, "nothing after the last heading");
         let d = "<p>a</p>\n<details class=\"technical\"><summary>S</summary>\n<h2>x</h2>\n</details>\n<p>b</p>\n";
-        assert_eq!(fold_at(d, 1), Some(d.find("<details").unwrap()), "before the details, never inside it");
-        assert_eq!(fold_at(d, d.find("<details").unwrap() + 1), None);
+        assert_eq!(fold(d, 1), Some(d.find("<details").unwrap()), "before the details, never inside it");
+        assert_eq!(fold(d, d.find("<details").unwrap() + 1), None);
         // A list item or a div left open before it: not a fold.
-        assert_eq!(fold_at("<ul>\n<li>\n<h2>x</h2>\n</li>\n</ul>\n", 0), None);
-        assert_eq!(fold_at("<div class=\"x\">\n<h2>x</h2>\n</div>\n", 0), None);
+        assert_eq!(fold("<ul>\n<li>\n<h2>x</h2>\n</li>\n</ul>\n", 0), None);
+        assert_eq!(fold("<div class=\"x\">\n<h2>x</h2>\n</div>\n", 0), None);
         // `<link>` is not an `<li>`, and a heading at the very start is no fold.
         let l = "<h2>x</h2>\n<link rel=\"x\">\n<h2>y</h2>\n";
-        assert_eq!(fold_at(l, 0), Some(l.rfind("<h2").unwrap()));
-        assert_eq!(fold_at("", 0), None);
+        assert_eq!(fold(l, 0), Some(l.rfind("<h2").unwrap()));
+        assert_eq!(fold("", 0), None);
     }
 
     #[test]
-    fn lead_and_rest_keep_every_piece_in_order() {
+    fn a_page_cut_at_its_fold_keeps_every_piece_in_order() {
         let mut split = 0;
         for s in SECTIONS {
-            let pieces = section_pieces(s.slug);
-            let (lead, rest) = lead_and_rest(pieces.clone(), LEAD_BYTES);
-            assert_eq!(flat(&lead) + &flat(&rest), flat(&pieces), "{}: lost or reordered", s.slug);
-            let lead_html = flat(&lead);
-            if rest.is_empty() {
-                continue;
-            }
+            let page = html(s.slug);
+            let Some(at) = fold(page, LEAD_BYTES) else { continue };
             split += 1;
-            assert!(lead_html.len() >= LEAD_BYTES, "{}: a lead of {} bytes", s.slug, lead_html.len());
+            let (lead, rest) = page.split_at(at);
+            // No exercise's slot is cut: the pieces of the two halves are the page's, in order.
+            let (mut halves, whole) = (pieces(lead), pieces(page));
+            halves.extend(pieces(rest));
+            assert_eq!(flat(&halves), flat(&whole), "{}: lost or reordered", s.slug);
+            assert!(lead.len() >= LEAD_BYTES, "{}: a lead of {} bytes", s.slug, lead.len());
             for tag in ["details", "section", "aside", "math", "ul", "ol", "p"] {
-                let opened =
-                    lead_html.matches(&format!("<{tag}>")).count() + lead_html.matches(&format!("<{tag} ")).count();
-                assert_eq!(opened, lead_html.matches(&format!("</{tag}>")).count(), "{}: `{tag}` left open", s.slug);
+                let opened = lead.matches(&format!("<{tag}>")).count() + lead.matches(&format!("<{tag} ")).count();
+                assert_eq!(opened, lead.matches(&format!("</{tag}>")).count(), "{}: `{tag}` left open", s.slug);
             }
-            assert!(
-                matches!(rest[0], Piece::Predict(_))
-                    || flat(&rest[..1]).starts_with("<h2")
-                    || flat(&rest[..1]).starts_with("<details"),
-                "{}: the rest starts mid-text",
-                s.slug
-            );
+            assert!(rest.starts_with("<h2") || rest.starts_with("<details"), "{}: the rest starts mid-text", s.slug);
         }
         // The long sections are cut; the primer's lead ends where its third `##` part does.
         assert!(split >= 8, "only {split} sections cut");
-        let (lead, _) = lead_and_rest(section_pieces("attention"), LEAD_BYTES);
-        assert!(flat(&lead).ends_with("</p>\n") && !flat(&lead).contains("reading-the-lab"));
-        // A page shorter than the lead, or a limit of 0 (everything in the rest but nothing cut), loses nothing.
-        let short = vec![Piece::Html("<h1>T</h1>\n<h2>A</h2>\n")];
-        assert_eq!(lead_and_rest(short.clone(), LEAD_BYTES), (short.clone(), vec![]));
-        assert_eq!(lead_and_rest(short.clone(), 0), (vec![], short));
+        let lead = &html("attention")[..fold(html("attention"), LEAD_BYTES).unwrap()];
+        assert!(lead.ends_with("</p>\n") && !lead.contains("reading-the-lab"));
+        // A page shorter than the lead is not cut.
+        assert_eq!(fold("<h1>T</h1>\n<h2>A</h2>\n", LEAD_BYTES), None);
     }
 }

@@ -337,21 +337,15 @@ fn Chapter(page: Page, text: Model<ChapterText>) -> impl IntoView {
     view! { <article class="chapter" data-testid="chapter" on:click=follow_citation>{body}</article> }
 }
 
-/// HTML cut at its predictions (`content::pieces`): each piece of text as is, a control in each slot. Only the
-/// lead (`content::lead_and_rest`, more than the pane shows) goes in at once; the rest follows when the page is
-/// next idle. On a first visit the lab's first result would otherwise wait behind text below the fold (the
-/// attention primer's first pattern came about 30 ms later with all of its text built at once).
+/// A page's HTML: its lead (up to its first `content::fold` after `content::LEAD_BYTES`, more than the pane shows)
+/// at once, and the rest when the page is next idle. On a first visit the lab's first result would otherwise wait
+/// behind text below the fold (the attention primer's first pattern came about 30 ms later with all of its text
+/// built at once).
 fn chapter_pieces(html: &str) -> impl IntoView {
     /// The longest the rest waits for an idle moment.
     const REST_WITHIN_MS: u32 = 500;
-    let (lead, rest) = content::lead_and_rest(content::pieces(html), content::LEAD_BYTES);
-    let rest: Vec<(String, Option<&'static content::Predict>)> = rest
-        .into_iter()
-        .map(|piece| match piece {
-            Piece::Html(html) => (html.to_string(), None),
-            Piece::Predict(p) => (String::new(), Some(p)),
-        })
-        .collect();
+    let at = content::fold(html, content::LEAD_BYTES).unwrap_or(html.len());
+    let rest = html[at..].to_string();
     let shown = RwSignal::new(rest.is_empty());
     if !rest.is_empty() {
         leptos::task::spawn_local(async move {
@@ -360,21 +354,21 @@ fn chapter_pieces(html: &str) -> impl IntoView {
             let _ = shown.try_set(true);
         });
     }
-    let piece = |html: &str, predict: Option<&'static content::Predict>| match predict {
-        Some(p) => view! { <ChapterPredict p=p /> }.into_any(),
-        None => view! { <div class="chunk" inner_html=html.to_string()></div> }.into_any(),
-    };
-    let lead = lead
-        .into_iter()
-        .map(|p| match p {
-            Piece::Html(html) => piece(html, None),
-            Piece::Predict(p) => piece("", Some(p)),
-        })
-        .collect_view();
     view! {
-        {lead}
-        {move || shown.get().then(|| rest.iter().map(|(html, p)| piece(html, *p)).collect_view())}
+        {pieces_view(&html[..at])}
+        {move || shown.get().then(|| pieces_view(&rest))}
     }
+}
+
+/// HTML cut at its predictions (`content::pieces`): each piece of text as is, a control in each slot.
+fn pieces_view(html: &str) -> impl IntoView {
+    content::pieces(html)
+        .into_iter()
+        .map(|piece| match piece {
+            Piece::Html(html) => view! { <div class="chunk" inner_html=html.to_string()></div> }.into_any(),
+            Piece::Predict(p) => view! { <ChapterPredict p=p /> }.into_any(),
+        })
+        .collect_view()
 }
 
 #[component]
